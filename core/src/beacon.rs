@@ -1,0 +1,506 @@
+//! The beacon format: how the SDK sends batches to the collector (`POST /v1/b`).
+//!
+//! ```text
+//! body    = magic (0xB7 'P') · version (1) · postcard(WireBatch)
+//! ```
+//! Small by construction: every string (event names, keys, values, ids) is stored once in a
+//! batch-level table and referenced by index; context and identity are stored once per
+//! distinct value and referenced by index; message ids that are UUIDs travel as 16 bytes;
+//! event times travel as a zig-zag varint delta from the batch's `sentAt`; properties and
+//! traits are a flat token stream (no recursion in the decoder beyond [`MAX_DEPTH`]).
+//!
+//! A new layout gets a new version byte; decoders name the version they cannot read.
+//! `core/tests/data/beacon_v1_*.bin` pin version 1 byte for byte.
+//!
+//! ```
+//! use portrait_core::{beacon, Call, Event};
+//! let mut event = Event::new("m1", Call::Track { event: "Signed Up".into() });
+//! event.anonymous_id = Some("a1".into());
+//! let body = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events: vec![event.clone()] });
+//! assert_eq!(beacon::decode(&body).unwrap().events, vec![event]);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::event::{Call, Campaign, Context, Event, Library, Page, Screen};
+use crate::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DEPTH};
+use crate::time::Timestamp;
+use crate::validate::{key_segment, validate};
+use crate::value::{Map, Value};
+use crate::{Decoded, Rejected};
+
+/// First bytes of every beacon. 0xB7 is not valid as the first byte of UTF-8 text, so a
+/// beacon can never be mistaken for JSON.
+pub const MAGIC: [u8; 2] = [0xB7, b'P'];
+pub const VERSION: u8 = 1;
+/// The content type the SDK sends: CORS-safelisted, so browsers send no preflight.
+pub const CONTENT_TYPE: &str = "text/plain";
+
+/// What the SDK hands to [`encode`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Stamped on every event of the batch (events' own `sent_at` is not sent).
+    pub sent_at: Option<Timestamp>,
+    /// Events the SDK's queue had to drop (full) since its last successful batch.
+    pub dropped: u32,
+    pub events: Vec<Event>,
+}
+
+/// Encodes a batch. `received_at` is not sent (the collector sets it).
+pub fn encode(batch: &Batch) -> Vec<u8> {
+    let mut tables = Tables::default();
+    let events = batch.events.iter().map(|event| tables.event(event, batch.sent_at)).collect();
+    let wire = WireBatch {
+        sent_at: batch.sent_at.map(|t| t.0),
+        dropped: batch.dropped,
+        strings: tables.strings.into_iter().map(String::from).collect(),
+        contexts: tables.contexts.into_iter().map(|(wire, _)| wire).collect(),
+        identities: tables.identities,
+        events,
+    };
+    let mut body = Vec::with_capacity(64 + batch.events.len() * 40);
+    body.extend_from_slice(&MAGIC);
+    body.push(VERSION);
+    postcard::to_extend(&wire, body).expect("writing to memory cannot fail")
+}
+
+/// Decodes a beacon body. Whole-body problems (size, magic, version, corrupt bytes) are an
+/// `Err`; an event that breaks a limit is reported in [`Decoded::rejected`] and the rest
+/// are kept.
+pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
+    }
+    let payload = match body {
+        [m0, m1, VERSION, payload @ ..] if [*m0, *m1] == MAGIC => payload,
+        [m0, m1, version, ..] if [*m0, *m1] == MAGIC => {
+            return Err(Error::new("", ErrorKind::UnsupportedVersion(*version)));
+        }
+        _ => return Err(Error::new("", ErrorKind::NotABeacon)),
+    };
+    let wire: WireBatch = match postcard::take_from_bytes(payload) {
+        Ok((wire, [])) => wire,
+        Ok((_, rest)) => {
+            let detail = format!("{} unexpected bytes after the batch", rest.len());
+            return Err(Error::new("", ErrorKind::Malformed(detail)));
+        }
+        Err(e) => return Err(Error::new("", ErrorKind::Malformed(format!("beacon: {e}")))),
+    };
+    if wire.events.len() > MAX_BATCH_EVENTS {
+        return Err(Error::new("batch", ErrorKind::TooManyEvents { count: wire.events.len() }));
+    }
+    let mut decoded = Decoded { dropped: wire.dropped, ..Decoded::default() };
+    let reader = Reader { wire: &wire };
+    for (index, event) in wire.events.iter().enumerate() {
+        match reader.event(event).and_then(|event| validate(&event).map(|()| event)) {
+            Ok(event) => decoded.events.push(event),
+            Err(error) => decoded.rejected.push(Rejected::new(index, error)),
+        }
+    }
+    Ok(decoded)
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireBatch {
+    sent_at: Option<i64>,
+    dropped: u32,
+    strings: Vec<String>,
+    contexts: Vec<WireContext>,
+    identities: Vec<WireIdentity>,
+    events: Vec<WireEvent>,
+}
+
+/// Every `u32` below that names a string is an index into `WireBatch::strings`.
+type Str = u32;
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct WireIdentity {
+    anonymous_id: Option<Str>,
+    user_id: Option<Str>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireEvent {
+    call: WireCall,
+    message_id: WireMessageId,
+    /// Milliseconds after the batch's `sent_at` (negative: before), or absolute without one.
+    timestamp: Option<i64>,
+    context: u32,
+    identity: u32,
+    properties: Vec<Token>,
+    traits: Vec<Token>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireCall {
+    Page { category: Option<Str>, name: Option<Str> },
+    Screen { name: Option<Str> },
+    Track { event: Str },
+    Identify,
+    Group { group_id: Str },
+    Alias { previous_id: Str },
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireMessageId {
+    /// A lowercase, hyphenated UUID (what `crypto.randomUUID()` returns), as its 16 bytes.
+    Uuid([u8; 16]),
+    Text(Str),
+}
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct WireContext {
+    page: [Option<Str>; 5],
+    page_other: Vec<Token>,
+    campaign: [Option<Str>; 5],
+    campaign_other: Vec<Token>,
+    user_agent: Option<Str>,
+    locale: Option<Str>,
+    timezone: Option<Str>,
+    screen: (Option<u32>, Option<u32>, Option<f64>),
+    library: (Option<Str>, Option<Str>),
+    other: Vec<Token>,
+}
+
+/// A map is a sequence of `Str` key tokens each followed by one value. Containers give
+/// their element count; an object's elements are key-value pairs.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+enum Token {
+    Null,
+    False,
+    True,
+    Int(i64),
+    Float(f64),
+    Str(Str),
+    Array(u32),
+    Object(u32),
+}
+
+/// Interning tables built while encoding, in first-seen order (so encoding is deterministic).
+#[derive(Default)]
+struct Tables<'a> {
+    strings: Vec<&'a str>,
+    string_index: BTreeMap<&'a str, Str>,
+    contexts: Vec<(WireContext, &'a Context)>,
+    identities: Vec<WireIdentity>,
+}
+
+impl<'a> Tables<'a> {
+    fn string(&mut self, s: &'a str) -> Str {
+        if let Some(&index) = self.string_index.get(s) {
+            return index;
+        }
+        let index = self.strings.len() as Str;
+        self.strings.push(s);
+        self.string_index.insert(s, index);
+        index
+    }
+
+    fn opt(&mut self, s: &'a Option<String>) -> Option<Str> {
+        s.as_deref().map(|s| self.string(s))
+    }
+
+    fn event(&mut self, event: &'a Event, sent_at: Option<Timestamp>) -> WireEvent {
+        let call = match &event.call {
+            Call::Page { category, name } => WireCall::Page { category: self.opt(category), name: self.opt(name) },
+            Call::Screen { name } => WireCall::Screen { name: self.opt(name) },
+            Call::Track { event } => WireCall::Track { event: self.string(event) },
+            Call::Identify => WireCall::Identify,
+            Call::Group { group_id } => WireCall::Group { group_id: self.string(group_id) },
+            Call::Alias { previous_id } => WireCall::Alias { previous_id: self.string(previous_id) },
+        };
+        let message_id = match parse_uuid(&event.message_id) {
+            Some(bytes) => WireMessageId::Uuid(bytes),
+            None => WireMessageId::Text(self.string(&event.message_id)),
+        };
+        let base = sent_at.map_or(0, |t| t.0);
+        let identity = WireIdentity { anonymous_id: self.opt(&event.anonymous_id), user_id: self.opt(&event.user_id) };
+        WireEvent {
+            call,
+            message_id,
+            timestamp: event.timestamp.map(|t| t.0.wrapping_sub(base)),
+            context: self.context(&event.context),
+            identity: position_or_push(&mut self.identities, identity),
+            properties: self.map_tokens(&event.properties),
+            traits: self.map_tokens(&event.traits),
+        }
+    }
+
+    fn context(&mut self, context: &'a Context) -> u32 {
+        if let Some(index) = self.contexts.iter().position(|(_, seen)| *seen == context) {
+            return index as u32;
+        }
+        let page = &context.page;
+        let campaign = &context.campaign;
+        let wire = WireContext {
+            page: [&page.url, &page.path, &page.title, &page.referrer, &page.search].map(|s| self.opt(s)),
+            page_other: self.map_tokens(&page.other),
+            campaign: [&campaign.name, &campaign.source, &campaign.medium, &campaign.term, &campaign.content]
+                .map(|s| self.opt(s)),
+            campaign_other: self.map_tokens(&campaign.other),
+            user_agent: self.opt(&context.user_agent),
+            locale: self.opt(&context.locale),
+            timezone: self.opt(&context.timezone),
+            screen: (context.screen.width, context.screen.height, context.screen.density),
+            library: (self.opt(&context.library.name), self.opt(&context.library.version)),
+            other: self.map_tokens(&context.other),
+        };
+        self.contexts.push((wire, context));
+        (self.contexts.len() - 1) as u32
+    }
+
+    fn map_tokens(&mut self, map: &'a Map) -> Vec<Token> {
+        let mut tokens = Vec::new();
+        for (key, value) in map {
+            tokens.push(Token::Str(self.string(key)));
+            self.value_tokens(value, &mut tokens);
+        }
+        tokens
+    }
+
+    fn value_tokens(&mut self, value: &'a Value, tokens: &mut Vec<Token>) {
+        match value {
+            Value::Null => tokens.push(Token::Null),
+            Value::Bool(false) => tokens.push(Token::False),
+            Value::Bool(true) => tokens.push(Token::True),
+            Value::Int(n) => tokens.push(Token::Int(*n)),
+            Value::Float(x) => tokens.push(Token::Float(*x)),
+            Value::String(s) => tokens.push(Token::Str(self.string(s))),
+            Value::Array(items) => {
+                tokens.push(Token::Array(items.len() as u32));
+                for item in items {
+                    self.value_tokens(item, tokens);
+                }
+            }
+            Value::Object(map) => {
+                tokens.push(Token::Object(map.len() as u32));
+                for (key, value) in map {
+                    tokens.push(Token::Str(self.string(key)));
+                    self.value_tokens(value, tokens);
+                }
+            }
+        }
+    }
+}
+
+fn position_or_push<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
+    match table.iter().position(|seen| *seen == item) {
+        Some(index) => index as u32,
+        None => {
+            table.push(item);
+            (table.len() - 1) as u32
+        }
+    }
+}
+
+/// Resolves a decoded [`WireBatch`]'s references; every index is checked.
+struct Reader<'a> {
+    wire: &'a WireBatch,
+}
+
+impl Reader<'_> {
+    fn string(&self, index: Str) -> Result<String, Error> {
+        self.wire
+            .strings
+            .get(index as usize)
+            .cloned()
+            .ok_or(Error::new("", ErrorKind::BadReference { table: "strings", index }))
+    }
+
+    fn opt(&self, index: Option<Str>, path: &str) -> Result<Option<String>, Error> {
+        index.map(|i| self.string(i)).transpose().map_err(|e| e.within(path))
+    }
+
+    fn event(&self, wire: &WireEvent) -> Result<Event, Error> {
+        let call = match wire.call {
+            WireCall::Page { category, name } => {
+                Call::Page { category: self.opt(category, "category")?, name: self.opt(name, "name")? }
+            }
+            WireCall::Screen { name } => Call::Screen { name: self.opt(name, "name")? },
+            WireCall::Track { event } => Call::Track { event: self.string(event).map_err(|e| e.within("event"))? },
+            WireCall::Identify => Call::Identify,
+            WireCall::Group { group_id } => {
+                Call::Group { group_id: self.string(group_id).map_err(|e| e.within("groupId"))? }
+            }
+            WireCall::Alias { previous_id } => {
+                Call::Alias { previous_id: self.string(previous_id).map_err(|e| e.within("previousId"))? }
+            }
+        };
+        let message_id = match wire.message_id {
+            WireMessageId::Uuid(bytes) => format_uuid(&bytes),
+            WireMessageId::Text(index) => self.string(index).map_err(|e| e.within("messageId"))?,
+        };
+        let identity = self.wire.identities.get(wire.identity as usize).ok_or(Error::new(
+            "anonymousId",
+            ErrorKind::BadReference { table: "identities", index: wire.identity },
+        ))?;
+        let base = self.wire.sent_at.unwrap_or(0);
+        Ok(Event {
+            message_id,
+            call,
+            anonymous_id: self.opt(identity.anonymous_id, "anonymousId")?,
+            user_id: self.opt(identity.user_id, "userId")?,
+            timestamp: wire.timestamp.map(|delta| Timestamp(base.wrapping_add(delta))),
+            sent_at: self.wire.sent_at.map(Timestamp),
+            received_at: None,
+            context: self.context(wire.context).map_err(|e| e.within("context"))?,
+            properties: self.map(&wire.properties).map_err(|e| e.within("properties"))?,
+            traits: self.map(&wire.traits).map_err(|e| e.within("traits"))?,
+        })
+    }
+
+    fn context(&self, index: u32) -> Result<Context, Error> {
+        let wire = self
+            .wire
+            .contexts
+            .get(index as usize)
+            .ok_or(Error::new("", ErrorKind::BadReference { table: "contexts", index }))?;
+        let [url, path, title, referrer, search] = wire.page;
+        let [name, source, medium, term, content] = wire.campaign;
+        let mut other = self.map(&wire.other)?;
+        other.remove("ip");
+        Ok(Context {
+            page: Page {
+                url: self.opt(url, "page.url")?,
+                path: self.opt(path, "page.path")?,
+                title: self.opt(title, "page.title")?,
+                referrer: self.opt(referrer, "page.referrer")?,
+                search: self.opt(search, "page.search")?,
+                other: self.map(&wire.page_other).map_err(|e| e.within("page"))?,
+            },
+            campaign: Campaign {
+                name: self.opt(name, "campaign.name")?,
+                source: self.opt(source, "campaign.source")?,
+                medium: self.opt(medium, "campaign.medium")?,
+                term: self.opt(term, "campaign.term")?,
+                content: self.opt(content, "campaign.content")?,
+                other: self.map(&wire.campaign_other).map_err(|e| e.within("campaign"))?,
+            },
+            user_agent: self.opt(wire.user_agent, "userAgent")?,
+            locale: self.opt(wire.locale, "locale")?,
+            timezone: self.opt(wire.timezone, "timezone")?,
+            screen: Screen { width: wire.screen.0, height: wire.screen.1, density: wire.screen.2 },
+            library: Library {
+                name: self.opt(wire.library.0, "library.name")?,
+                version: self.opt(wire.library.1, "library.version")?,
+            },
+            other,
+        })
+    }
+
+    /// A whole token stream as a map (the top level of properties, traits, context).
+    fn map(&self, tokens: &[Token]) -> Result<Map, Error> {
+        let mut cursor = Cursor { tokens, position: 0 };
+        let mut map = Map::new();
+        while cursor.position < tokens.len() {
+            self.entry(&mut cursor, &mut map, 1)?;
+        }
+        Ok(map)
+    }
+
+    /// Reads one key and its value into `map`, which sits at nesting level `depth`.
+    fn entry(&self, cursor: &mut Cursor, map: &mut Map, depth: usize) -> Result<(), Error> {
+        let key = match cursor.next()? {
+            Token::Str(index) => self.string(*index)?,
+            other => return Err(malformed(format!("expected a key, found {other:?}"))),
+        };
+        let value = self.value(cursor, depth).map_err(|e| e.within(&key_segment(&key)))?;
+        if map.contains_key(&key) {
+            return Err(malformed(format!("duplicate key `{}`", key_segment(&key))));
+        }
+        map.insert(key, value);
+        Ok(())
+    }
+
+    /// Reads a value that is an element of a container at level `depth`. Refusing to go past
+    /// [`MAX_DEPTH`] here bounds the recursion; `validate` still owns the limit itself.
+    fn value(&self, cursor: &mut Cursor, depth: usize) -> Result<Value, Error> {
+        let token = cursor.next()?;
+        if matches!(token, Token::Array(_) | Token::Object(_)) && depth + 1 > MAX_DEPTH {
+            return Err(Error::new("", ErrorKind::TooDeep));
+        }
+        Ok(match *token {
+            Token::Null => Value::Null,
+            Token::False => Value::Bool(false),
+            Token::True => Value::Bool(true),
+            Token::Int(n) => Value::Int(n),
+            Token::Float(x) => Value::Float(x),
+            Token::Str(index) => Value::String(self.string(index)?),
+            Token::Array(len) => {
+                cursor.check_remaining(len)?;
+                let mut items = Vec::with_capacity(len as usize);
+                for i in 0..len {
+                    let item = self.value(cursor, depth + 1).map_err(|e| e.within(&format!("[{i}]")))?;
+                    items.push(item);
+                }
+                Value::Array(items)
+            }
+            Token::Object(len) => {
+                cursor.check_remaining(len)?;
+                let mut map = Map::new();
+                for _ in 0..len {
+                    self.entry(cursor, &mut map, depth + 1)?;
+                }
+                Value::Object(map)
+            }
+        })
+    }
+}
+
+struct Cursor<'a> {
+    tokens: &'a [Token],
+    position: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn next(&mut self) -> Result<&'a Token, Error> {
+        let token = self.tokens.get(self.position).ok_or_else(|| malformed("token stream ends early".into()))?;
+        self.position += 1;
+        Ok(token)
+    }
+
+    /// A container cannot hold more elements than tokens remain: refuse before allocating.
+    fn check_remaining(&self, len: u32) -> Result<(), Error> {
+        match len as usize > self.tokens.len() - self.position {
+            true => Err(malformed(format!("container of {len} elements overruns its token stream"))),
+            false => Ok(()),
+        }
+    }
+}
+
+fn malformed(detail: String) -> Error {
+    Error::new("", ErrorKind::Malformed(detail))
+}
+
+fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let b = text.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let hex: Vec<u8> = b.iter().copied().filter(|&c| c != b'-').collect();
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None, // uppercase travels as text, so decoding gives back exactly what was sent
+    };
+    let mut bytes = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        bytes[i] = nibble(*pair.first()?)? << 4 | nibble(*pair.get(1)?)?;
+    }
+    (hex.len() == 32).then_some(bytes)
+}
+
+fn format_uuid(bytes: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        write!(out, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    out
+}

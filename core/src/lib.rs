@@ -1,0 +1,50 @@
+//! Portrait's core: every rule the SDK and the collector share, with no I/O and no clock.
+//!
+//! - [`event`]: the Segment-spec event model ([`Event`], [`Call`], [`Context`]).
+//! - [`value`]: the JSON-like [`Value`] of properties and traits.
+//! - [`beacon`] and [`segment`]: the two wire formats, both decoding to [`Event`].
+//! - [`validate`](mod@validate) and [`limits`]: what an acceptable event is.
+//! - [`error`]: typed rejections with stable codes and paths.
+//!
+//! See ARCHITECTURE.md at the repository root for the map and the invariants.
+
+pub mod beacon;
+pub mod error;
+pub mod event;
+pub mod limits;
+pub mod segment;
+pub mod time;
+pub mod validate;
+pub mod value;
+
+pub use error::{Error, ErrorKind};
+pub use event::{Call, Campaign, Context, Event, Library, Page, Screen};
+pub use time::Timestamp;
+pub use value::{Map, Value};
+
+/// The result of decoding a batch in either format: the valid events, and each invalid one
+/// by its index. Policy: one bad event does not sink its batch; the collector stores the
+/// valid events and answers with the rejected indices and reasons.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decoded {
+    pub events: Vec<Event>,
+    pub rejected: Vec<Rejected>,
+    /// The `writeKey` field of a Segment body, if it had one (beacons carry it in the URL).
+    pub write_key: Option<String>,
+    /// Events the sender's queue dropped before this batch (beacon only).
+    pub dropped: u32,
+}
+
+/// One event of a batch that failed decoding or validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    pub index: usize,
+    /// The path starts with `batch[index]`.
+    pub error: Error,
+}
+
+impl Rejected {
+    pub fn new(index: usize, error: Error) -> Rejected {
+        Rejected { index, error: error.within(&format!("batch[{index}]")) }
+    }
+}

@@ -1,0 +1,410 @@
+//! Segment's HTTP Tracking API JSON: `/v1/batch` bodies and the single-call bodies of
+//! `/v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group` and `/v1/alias`.
+//!
+//! Decoding accepts what Segment's own libraries send: ISO-8601 timestamps, ids given as
+//! numbers, `integrations` and any unknown field (ignored, not rejected). `context.ip` and an
+//! incoming `receivedAt` are dropped: the collector sets `receivedAt` and never keeps the IP.
+//! Encoding writes the canonical form that [`json_len`] measures for the event size limit.
+//!
+//! ```
+//! let body = br#"{"batch":[{"type":"track","event":"Signed Up","userId":"u1"}]}"#;
+//! let decoded = portrait_core::segment::decode_batch(body).unwrap();
+//! assert_eq!(decoded.events.len(), 1);
+//! ```
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::error::{Error, ErrorKind};
+use crate::event::{Call, Campaign, Context, Event, Library, Page, Screen};
+use crate::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::time::Timestamp;
+use crate::validate::{key_segment, validate};
+use crate::value::{Map, Value};
+use crate::{Decoded, Rejected};
+
+/// Decodes a `/v1/batch` body: `{batch: [...], context?, sentAt?, writeKey?}`. Batch-level
+/// `context` keys and `sentAt` apply to every event that lacks its own.
+pub fn decode_batch(body: &[u8]) -> Result<Decoded, Error> {
+    let mut top = parse_object(body)?;
+    let write_key = string_field(&mut top, "writeKey")?;
+    let defaults = Defaults {
+        context: object_field(&mut top, "context")?,
+        sent_at: timestamp_field(&mut top, "sentAt")?,
+    };
+    let items = match top.remove("batch") {
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(wrong_type("batch", "array", &other)),
+        None => return Err(Error::new("batch", ErrorKind::Missing)),
+    };
+    if items.len() > MAX_BATCH_EVENTS {
+        return Err(Error::new("batch", ErrorKind::TooManyEvents { count: items.len() }));
+    }
+    let mut decoded = Decoded { write_key, ..Decoded::default() };
+    for (index, item) in items.into_iter().enumerate() {
+        let event = match item {
+            Value::Object(object) => event_from_object(object, None, &defaults),
+            other => Err(wrong_type("", "object", &other)),
+        };
+        match event.and_then(|event| validate(&event).map(|()| event)) {
+            Ok(event) => decoded.events.push(event),
+            Err(error) => decoded.rejected.push(Rejected::new(index, error)),
+        }
+    }
+    Ok(decoded)
+}
+
+/// Decodes the body of a single-call endpoint; `call_type` comes from the URL (`track`, …).
+/// The body's own `type` field, if any, is ignored, as Segment does.
+pub fn decode_single(call_type: &str, body: &[u8]) -> Result<(Event, Option<String>), Error> {
+    let mut object = parse_object(body)?;
+    let write_key = string_field(&mut object, "writeKey")?;
+    let event = event_from_object(object, Some(call_type), &Defaults::default())?;
+    validate(&event)?;
+    Ok((event, write_key))
+}
+
+/// Encodes events as a `/v1/batch` body.
+pub fn encode_batch(events: &[Event]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        batch: &'a [Event],
+    }
+    serde_json::to_vec(&Body { batch: events }).expect("serialising to memory cannot fail")
+}
+
+/// Length of the canonical JSON encoding: the measure of the per-event size limit.
+pub fn json_len(event: &Event) -> usize {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, event).expect("counting cannot fail");
+    counter.0
+}
+
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Defaults {
+    context: Map,
+    sent_at: Option<Timestamp>,
+}
+
+fn parse_object(body: &[u8]) -> Result<Map, Error> {
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(wrong_type("", "object", &other)),
+        Err(e) => Err(Error::new("", ErrorKind::Malformed(e.to_string()))),
+    }
+}
+
+fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaults) -> Result<Event, Error> {
+    let call_type = match call_type {
+        Some(t) => t.to_owned(),
+        None => string_field(&mut object, "type")?.ok_or_else(|| Error::new("type", ErrorKind::Missing))?,
+    };
+    let call = match call_type.as_str() {
+        "page" => Call::Page { category: id_field(&mut object, "category")?, name: id_field(&mut object, "name")? },
+        "screen" => Call::Screen { name: id_field(&mut object, "name")? },
+        "track" => Call::Track { event: required_id(&mut object, "event")? },
+        "identify" => Call::Identify,
+        "group" => Call::Group { group_id: required_id(&mut object, "groupId")? },
+        "alias" => Call::Alias { previous_id: required_id(&mut object, "previousId")? },
+        _ => return Err(Error::new("type", ErrorKind::UnknownType(call_type))),
+    };
+    let mut context = defaults.context.clone();
+    context.extend(object_field(&mut object, "context")?);
+    let mut event = Event {
+        message_id: id_field(&mut object, "messageId")?.unwrap_or_default(),
+        call,
+        anonymous_id: id_field(&mut object, "anonymousId")?,
+        user_id: id_field(&mut object, "userId")?,
+        timestamp: timestamp_field(&mut object, "timestamp")?,
+        sent_at: timestamp_field(&mut object, "sentAt")?.or(defaults.sent_at),
+        received_at: None,
+        context: context_from_map(context).map_err(|e| e.within("context"))?,
+        properties: object_field(&mut object, "properties")?,
+        traits: object_field(&mut object, "traits")?,
+    };
+    if event.message_id.is_empty() {
+        event.message_id = content_message_id(&event);
+    }
+    Ok(event)
+}
+
+/// A `messageId` for senders that omit it, derived from the event's content so that a retry
+/// of the same body is still recognised as a duplicate (two FNV-1a 64 hashes, 128 bits).
+fn content_message_id(event: &Event) -> String {
+    struct Fnv([u64; 2]);
+    impl std::io::Write for Fnv {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            for &byte in buf {
+                for h in &mut self.0 {
+                    *h = (*h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut fnv = Fnv([0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142]);
+    serde_json::to_writer(&mut fnv, event).expect("hashing cannot fail");
+    format!("content-{:016x}{:016x}", fnv.0[0], fnv.0[1])
+}
+
+fn context_from_map(mut map: Map) -> Result<Context, Error> {
+    map.remove("ip");
+    let mut page = object_field(&mut map, "page")?;
+    let mut campaign = object_field(&mut map, "campaign")?;
+    let mut screen = object_field(&mut map, "screen")?;
+    let mut library = object_field(&mut map, "library")?;
+    let in_page = |e: Error| e.within("page");
+    let in_campaign = |e: Error| e.within("campaign");
+    Ok(Context {
+        page: Page {
+            url: string_field(&mut page, "url").map_err(in_page)?,
+            path: string_field(&mut page, "path").map_err(in_page)?,
+            title: string_field(&mut page, "title").map_err(in_page)?,
+            referrer: string_field(&mut page, "referrer").map_err(in_page)?,
+            search: string_field(&mut page, "search").map_err(in_page)?,
+            other: page,
+        },
+        campaign: Campaign {
+            name: string_field(&mut campaign, "name").map_err(in_campaign)?,
+            source: string_field(&mut campaign, "source").map_err(in_campaign)?,
+            medium: string_field(&mut campaign, "medium").map_err(in_campaign)?,
+            term: string_field(&mut campaign, "term").map_err(in_campaign)?,
+            content: string_field(&mut campaign, "content").map_err(in_campaign)?,
+            other: campaign,
+        },
+        user_agent: string_field(&mut map, "userAgent")?,
+        locale: string_field(&mut map, "locale")?,
+        timezone: string_field(&mut map, "timezone")?,
+        screen: Screen {
+            width: dimension_field(&mut screen, "width").map_err(|e| e.within("screen"))?,
+            height: dimension_field(&mut screen, "height").map_err(|e| e.within("screen"))?,
+            density: number_field(&mut screen, "density").map_err(|e| e.within("screen"))?,
+        },
+        library: Library {
+            name: string_field(&mut library, "name").map_err(|e| e.within("library"))?,
+            version: string_field(&mut library, "version").map_err(|e| e.within("library"))?,
+        },
+        other: map,
+    })
+}
+
+/// Removes `key`; JSON `null` counts as absent.
+fn take(object: &mut Map, key: &str) -> Option<Value> {
+    object.remove(key).filter(|v| *v != Value::Null)
+}
+
+fn wrong_type(path: &str, expected: &'static str, found: &Value) -> Error {
+    Error::new(path, ErrorKind::WrongType { expected, found: found.type_name() })
+}
+
+fn string_field(object: &mut Map, key: &str) -> Result<Option<String>, Error> {
+    match take(object, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(key, "string", &other)),
+    }
+}
+
+/// Ids may be sent as numbers (several Segment libraries allow it); they are kept as text.
+fn id_field(object: &mut Map, key: &str) -> Result<Option<String>, Error> {
+    match take(object, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Int(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(wrong_type(key, "string", &other)),
+    }
+}
+
+fn required_id(object: &mut Map, key: &str) -> Result<String, Error> {
+    id_field(object, key)?.ok_or_else(|| Error::new(key, ErrorKind::Missing))
+}
+
+fn object_field(object: &mut Map, key: &str) -> Result<Map, Error> {
+    match take(object, key) {
+        None => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(wrong_type(&key_segment(key), "object", &other)),
+    }
+}
+
+fn timestamp_field(object: &mut Map, key: &str) -> Result<Option<Timestamp>, Error> {
+    match take(object, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => {
+            Timestamp::parse_iso8601(&s).map(Some).ok_or_else(|| Error::new(key, ErrorKind::BadTimestamp))
+        }
+        Some(other) => Err(wrong_type(key, "string", &other)),
+    }
+}
+
+fn number_field(object: &mut Map, key: &str) -> Result<Option<f64>, Error> {
+    match take(object, key) {
+        None => Ok(None),
+        Some(Value::Float(x)) => Ok(Some(x)),
+        Some(Value::Int(n)) => Ok(Some(n as f64)),
+        Some(other) => Err(wrong_type(key, "number", &other)),
+    }
+}
+
+fn dimension_field(object: &mut Map, key: &str) -> Result<Option<u32>, Error> {
+    match take(object, key) {
+        None => Ok(None),
+        Some(Value::Int(n)) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::new(key, ErrorKind::WrongType { expected: "non-negative integer", found: "number" })),
+        Some(other) => Err(wrong_type(key, "non-negative integer", &other)),
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("type", self.call.type_name())?;
+        out.serialize_entry("messageId", &self.message_id)?;
+        entry(&mut out, "anonymousId", &self.anonymous_id)?;
+        entry(&mut out, "userId", &self.user_id)?;
+        match &self.call {
+            Call::Page { category, name } => {
+                entry(&mut out, "category", category)?;
+                entry(&mut out, "name", name)?;
+            }
+            Call::Screen { name } => entry(&mut out, "name", name)?,
+            Call::Track { event } => out.serialize_entry("event", event)?,
+            Call::Identify => {}
+            Call::Group { group_id } => out.serialize_entry("groupId", group_id)?,
+            Call::Alias { previous_id } => out.serialize_entry("previousId", previous_id)?,
+        }
+        map_entry(&mut out, "properties", &self.properties)?;
+        map_entry(&mut out, "traits", &self.traits)?;
+        if self.context != Context::default() {
+            out.serialize_entry("context", &ContextJson(&self.context))?;
+        }
+        let as_text = |t: &Option<Timestamp>| t.map(|t| t.to_string());
+        entry(&mut out, "timestamp", &as_text(&self.timestamp))?;
+        entry(&mut out, "sentAt", &as_text(&self.sent_at))?;
+        entry(&mut out, "receivedAt", &as_text(&self.received_at))?;
+        out.end()
+    }
+}
+
+struct ContextJson<'a>(&'a Context);
+
+impl Serialize for ContextJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let context = self.0;
+        let mut out = serializer.serialize_map(None)?;
+        let page = &context.page;
+        let page_fields = [
+            ("url", &page.url),
+            ("path", &page.path),
+            ("title", &page.title),
+            ("referrer", &page.referrer),
+            ("search", &page.search),
+        ];
+        sub_object(&mut out, "page", &page_fields, &page.other)?;
+        let campaign = &context.campaign;
+        let campaign_fields = [
+            ("name", &campaign.name),
+            ("source", &campaign.source),
+            ("medium", &campaign.medium),
+            ("term", &campaign.term),
+            ("content", &campaign.content),
+        ];
+        sub_object(&mut out, "campaign", &campaign_fields, &campaign.other)?;
+        entry(&mut out, "userAgent", &context.user_agent)?;
+        entry(&mut out, "locale", &context.locale)?;
+        entry(&mut out, "timezone", &context.timezone)?;
+        let screen = &context.screen;
+        if *screen != Screen::default() {
+            #[derive(Serialize)]
+            struct ScreenJson {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                width: Option<u32>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                height: Option<u32>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                density: Option<f64>,
+            }
+            let json = ScreenJson { width: screen.width, height: screen.height, density: screen.density };
+            out.serialize_entry("screen", &json)?;
+        }
+        let library = [("name", &context.library.name), ("version", &context.library.version)];
+        sub_object(&mut out, "library", &library, &Map::new())?;
+        for (key, value) in &context.other {
+            if !CONTEXT_KEYS.contains(&key.as_str()) {
+                out.serialize_entry(key, value)?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// Typed context keys; an `other` map never repeats them (decoders take them out first).
+const CONTEXT_KEYS: [&str; 8] = ["page", "campaign", "userAgent", "locale", "timezone", "screen", "library", "ip"];
+
+/// Writes `{typed fields…, other…}` under `key`, or nothing if all are empty. Keys in `other`
+/// that shadow a typed field are skipped: only a hand-made beacon can carry them.
+fn sub_object<M: SerializeMap>(
+    out: &mut M,
+    key: &str,
+    fields: &[(&str, &Option<String>)],
+    other: &Map,
+) -> Result<(), M::Error> {
+    let object = SubObject { fields, other };
+    match fields.iter().all(|(_, v)| v.is_none()) && other.is_empty() {
+        true => Ok(()),
+        false => out.serialize_entry(key, &object),
+    }
+}
+
+struct SubObject<'a> {
+    fields: &'a [(&'a str, &'a Option<String>)],
+    other: &'a Map,
+}
+
+impl Serialize for SubObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        for (name, value) in self.fields {
+            entry(&mut out, name, value)?;
+        }
+        for (key, value) in self.other {
+            if !self.fields.iter().any(|(name, _)| name == key) {
+                out.serialize_entry(key, value)?;
+            }
+        }
+        out.end()
+    }
+}
+
+fn entry<M: SerializeMap, T: Serialize>(out: &mut M, key: &str, value: &Option<T>) -> Result<(), M::Error> {
+    match value {
+        Some(value) => out.serialize_entry(key, value),
+        None => Ok(()),
+    }
+}
+
+fn map_entry<M: SerializeMap>(out: &mut M, key: &str, map: &Map) -> Result<(), M::Error> {
+    match map.is_empty() {
+        true => Ok(()),
+        false => out.serialize_entry(key, map),
+    }
+}

@@ -1,0 +1,74 @@
+//! The laws of the wire formats, stated as properties: no input panics a decoder, and every
+//! valid event survives a round trip through either format unchanged.
+
+mod common;
+
+use portrait_core::{beacon, segment, validate::validate};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_events_are_valid((_, events) in common::batch()) {
+        for event in &events {
+            prop_assert_eq!(validate(event), Ok(()));
+        }
+    }
+
+    #[test]
+    fn beacon_round_trips((sent_at, events) in common::batch(), dropped in any::<u32>()) {
+        let batch = beacon::Batch { sent_at, dropped, events };
+        let decoded = beacon::decode(&beacon::encode(&batch)).unwrap();
+        prop_assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+        prop_assert_eq!(decoded.dropped, dropped);
+        prop_assert_eq!(decoded.events, batch.events);
+    }
+
+    #[test]
+    fn segment_json_round_trips((_, events) in common::batch()) {
+        let decoded = segment::decode_batch(&segment::encode_batch(&events)).unwrap();
+        prop_assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+        prop_assert_eq!(decoded.events, events);
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_beacon_decoder(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
+        // With and without a valid header, so the postcard layer is reached too.
+        let _ = beacon::decode(&tail);
+        let mut body = beacon::MAGIC.to_vec();
+        body.push(beacon::VERSION);
+        body.extend_from_slice(&tail);
+        let _ = beacon::decode(&body);
+    }
+
+    #[test]
+    fn mutated_beacons_never_panic((sent_at, events) in common::batch(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+        let mut body = beacon::encode(&beacon::Batch { sent_at, dropped: 0, events });
+        for (at, byte) in flips {
+            let at = at % body.len();
+            body[at] = byte;
+        }
+        let _ = beacon::decode(&body);
+        body.truncate(body.len() / 2);
+        let _ = beacon::decode(&body);
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_json_decoder(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = segment::decode_batch(&body);
+        let _ = segment::decode_single("track", &body);
+    }
+
+    #[test]
+    fn random_json_never_panics_the_json_decoder(value in common::value(), wrap in any::<bool>()) {
+        let body = match wrap {
+            true => serde_json::to_vec(&serde_json::json!({ "batch": [value] })).unwrap(),
+            false => serde_json::to_vec(&value).unwrap(),
+        };
+        let _ = segment::decode_batch(&body);
+        for call in ["page", "screen", "track", "identify", "group", "alias"] {
+            let _ = segment::decode_single(call, &body);
+        }
+    }
+}
