@@ -1,1 +1,94 @@
-fn main() {}
+//! `portrait`: see what a site sends, and make beacons by hand.
+//!
+//! ```text
+//! portrait decode [FILE]   beacon body (binary) → Segment JSON `{"batch": [...]}` on stdout
+//! portrait encode [FILE]   Segment JSON `{"batch": [...]}` → beacon body on stdout
+//! ```
+//! FILE defaults to standard input. Rejected events are listed on stderr; the exit status is
+//! 1 if any event was rejected, 2 if the whole body was.
+//!
+//! The beacon carries one `sentAt` for its batch and a count of events the SDK dropped; in
+//! JSON they are the top-level `sentAt` and `dropped` fields (`dropped` is Portrait's own).
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use portrait_core::{Decoded, Timestamp, beacon, segment};
+
+const USAGE: &str = "usage: portrait decode|encode [FILE]   (FILE defaults to stdin)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, file) = match args.as_slice() {
+        [command] => (command.as_str(), None),
+        [command, file] => (command.as_str(), Some(file.as_str())),
+        _ => return usage_error(),
+    };
+    let input = match read_input(file) {
+        Ok(input) => input,
+        Err(e) => {
+            eprintln!("portrait: cannot read {}: {e}", file.unwrap_or("stdin"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        "decode" => beacon::decode(&input).map(|decoded| {
+            let mut json = serde_json::json!({ "batch": decoded.events });
+            if decoded.dropped > 0 {
+                json["dropped"] = decoded.dropped.into();
+            }
+            let mut text = serde_json::to_vec_pretty(&json).expect("serialising to memory cannot fail");
+            text.push(b'\n');
+            (text, decoded)
+        }),
+        "encode" => encode(&input),
+        _ => return usage_error(),
+    };
+    match result {
+        Ok((output, decoded)) => {
+            for rejected in &decoded.rejected {
+                eprintln!("rejected {}: {}", rejected.error.kind.code(), rejected.error);
+            }
+            if let Err(e) = std::io::stdout().write_all(&output) {
+                eprintln!("portrait: cannot write: {e}");
+                return ExitCode::from(2);
+            }
+            ExitCode::from(u8::from(!decoded.rejected.is_empty()))
+        }
+        Err(error) => {
+            eprintln!("portrait: {}: {error}", error.kind.code());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// JSON → beacon. The beacon's `sentAt` is the first event's (they share one per batch).
+fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
+    let decoded = segment::decode_batch(input)?;
+    let dropped = serde_json::from_slice::<serde_json::Value>(input)
+        .ok()
+        .and_then(|json| json.get("dropped")?.as_u64())
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let sent_at: Option<Timestamp> = decoded.events.first().and_then(|e| e.sent_at);
+    if decoded.events.iter().any(|e| e.sent_at != sent_at) {
+        eprintln!("portrait: events have different sentAt values; the beacon keeps the first");
+    }
+    let body = beacon::encode(&beacon::Batch { sent_at, dropped, events: decoded.events.clone() });
+    Ok((body, decoded))
+}
+
+fn read_input(file: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    match file {
+        Some(path) => input = std::fs::read(path)?,
+        None => {
+            std::io::stdin().read_to_end(&mut input)?;
+        }
+    }
+    Ok(input)
+}
+
+fn usage_error() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,201 @@
+//! Every limit and every rejection, as data: input, expected code, expected message.
+
+use portrait_core::{ErrorKind, beacon, limits, segment};
+use serde_json::{Value as Json, json};
+
+/// Wraps one event in a batch and returns the rejection message (or "ok").
+fn verdict(event: Json) -> String {
+    let body = serde_json::to_vec(&json!({ "batch": [event] })).unwrap();
+    let decoded = segment::decode_batch(&body).unwrap();
+    match decoded.rejected.as_slice() {
+        [] => "ok".to_owned(),
+        [rejected] => format!("{}: {}", rejected.error.kind.code(), rejected.error),
+        many => panic!("one event, {} rejections", many.len()),
+    }
+}
+
+fn track(extra: Json) -> Json {
+    let mut event = json!({ "type": "track", "event": "Clicked", "anonymousId": "a1", "messageId": "m1" });
+    event.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    event
+}
+
+/// `{"a":{"a":…}}` with `levels` objects.
+fn nested(levels: usize) -> Json {
+    (0..levels).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+#[test]
+fn limits_at_their_boundaries() {
+    let long = |n: usize| "x".repeat(n);
+    let cases: Vec<(&str, Json, String)> = vec![
+        ("a plain event", track(json!({})), "ok".into()),
+        // properties is the outermost of the nested objects: level 1 of 8.
+        ("nesting at the limit", track(json!({ "properties": nested(8) })), "ok".into()),
+        (
+            "nesting past the limit",
+            track(json!({ "properties": nested(9) })),
+            "too_deep: batch[0].properties.a.a.a.a.a.a.a.a: nesting deeper than 8".into(),
+        ),
+        (
+            "nesting through arrays",
+            track(json!({ "properties": { "items": [1, 2, nested(7)] } })),
+            "too_deep: batch[0].properties.items[2].a.a.a.a.a.a: nesting deeper than 8".into(),
+        ),
+        ("key at the limit", track(json!({ "properties": { long(255): 1 } })), "ok".into()),
+        (
+            "key past the limit",
+            track(json!({ "traits": { long(256): 1 } })),
+            format!("key_too_long: batch[0].traits.{}…: key of 256 bytes exceeds the limit of 255 bytes", long(64)),
+        ),
+        ("string at the limit", track(json!({ "properties": { "s": long(8192) } })), "ok".into()),
+        (
+            "string past the limit",
+            track(json!({ "properties": { "list": [long(8193)] } })),
+            "string_too_long: batch[0].properties.list[0]: string of 8193 bytes exceeds the limit of 8192 bytes".into(),
+        ),
+        (
+            "context string past the limit",
+            track(json!({ "context": { "page": { "title": long(8193) } } })),
+            "string_too_long: batch[0].context.page.title: string of 8193 bytes exceeds the limit of 8192 bytes".into(),
+        ),
+        ("id at the limit", track(json!({ "userId": long(255) })), "ok".into()),
+        (
+            "id past the limit",
+            track(json!({ "userId": long(256) })),
+            "id_too_long: batch[0].userId: value of 256 bytes exceeds the limit of 255 bytes".into(),
+        ),
+        (
+            "event past the size limit",
+            track(json!({ "properties": { "a": long(8000), "b": long(8000), "c": long(8000), "d": long(8000), "e": long(8000) } })),
+            "event_too_large: batch[0]: event of 40120 bytes exceeds the limit of 32768 bytes".into(),
+        ),
+        (
+            "no identity",
+            json!({ "type": "track", "event": "Clicked", "anonymousId": "", "messageId": "m1" }),
+            "no_identity: batch[0]: one of anonymousId or userId is required".into(),
+        ),
+        ("user id alone", json!({ "type": "identify", "userId": 42, "messageId": "m1" }), "ok".into()),
+        (
+            "a timestamp that is not one",
+            track(json!({ "timestamp": "yesterday" })),
+            "bad_timestamp: batch[0].timestamp: expected an ISO-8601 timestamp with a time zone".into(),
+        ),
+        (
+            "a timestamp before 2000",
+            track(json!({ "timestamp": "1999-12-31T23:59:59.999Z" })),
+            "timestamp_out_of_range: batch[0].timestamp: timestamp outside 2000-01-01T00:00:00.000Z .. 2100-01-01T00:00:00.000Z".into(),
+        ),
+        ("the first valid millisecond", track(json!({ "timestamp": "2000-01-01T00:00:00Z" })), "ok".into()),
+        (
+            "properties of the wrong type",
+            track(json!({ "properties": [] })),
+            "wrong_type: batch[0].properties: expected object, found array".into(),
+        ),
+        (
+            "a context field of the wrong type",
+            track(json!({ "context": { "page": { "url": 7 } } })),
+            "wrong_type: batch[0].context.page.url: expected string, found number".into(),
+        ),
+        (
+            "an unknown call",
+            json!({ "type": "launch", "anonymousId": "a1" }),
+            "unknown_type: batch[0].type: unknown call type `launch` (expected page, screen, track, identify, group or alias)".into(),
+        ),
+        (
+            "a track without its event",
+            json!({ "type": "track", "anonymousId": "a1" }),
+            "missing_field: batch[0].event: required field is missing".into(),
+        ),
+        (
+            "a group without its id",
+            json!({ "type": "group", "userId": "u1", "groupId": "" }),
+            "missing_field: batch[0].groupId: required field is missing".into(),
+        ),
+        ("an item that is not an object", json!(7), "wrong_type: batch[0]: expected object, found number".into()),
+    ];
+    let mut failures = Vec::new();
+    for (name, event, expected) in cases {
+        let got = verdict(event);
+        if got != expected {
+            failures.push(format!("{name}:\n  expected {expected}\n  got      {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn whole_body_errors() {
+    let too_many = serde_json::to_vec(&json!({ "batch": vec![track(json!({})); 501] })).unwrap();
+    let too_big = vec![b' '; limits::MAX_BATCH_BYTES + 1];
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("501 events", too_many, "too_many_events: batch: 501 events exceed the limit of 500 per batch"),
+        ("body too big", too_big, "body_too_large: body of 512001 bytes exceeds the limit of 512000 bytes"),
+        ("not JSON", b"{\"batch\": [".to_vec(), "malformed: malformed body: EOF while parsing a list at line 1 column 11"),
+        (
+            "duplicate keys",
+            br#"{"batch": [], "batch": []}"#.to_vec(),
+            "malformed: malformed body: duplicate key `batch` at line 1 column 21",
+        ),
+        ("no batch", b"{}".to_vec(), "missing_field: batch: required field is missing"),
+        ("batch not a list", br#"{"batch": {}}"#.to_vec(), "wrong_type: batch: expected array, found object"),
+        ("not an object", b"[]".to_vec(), "wrong_type: expected object, found array"),
+        ("NaN is not JSON", br#"{"batch": [], "x": NaN}"#.to_vec(), "malformed: malformed body: expected value at line 1 column 20"),
+    ];
+    for (name, body, expected) in cases {
+        let error = segment::decode_batch(&body).expect_err(name);
+        assert_eq!(format!("{}: {error}", error.kind.code()), expected, "{name}");
+    }
+    assert!(ErrorKind::BodyTooLarge { size: 1 }.is_size_limit());
+}
+
+#[test]
+fn a_bad_event_does_not_sink_its_batch() {
+    let body = serde_json::to_vec(&json!({ "batch": [
+        track(json!({ "messageId": "first" })),
+        track(json!({ "messageId": "second", "timestamp": "never" })),
+        track(json!({ "messageId": "third" })),
+    ]}))
+    .unwrap();
+    let decoded = segment::decode_batch(&body).unwrap();
+    let ids: Vec<&str> = decoded.events.iter().map(|e| e.message_id.as_str()).collect();
+    assert_eq!(ids, ["first", "third"]);
+    assert_eq!(decoded.rejected.len(), 1);
+    assert_eq!(decoded.rejected[0].index, 1);
+    assert_eq!(decoded.rejected[0].error.path, "batch[1].timestamp");
+}
+
+#[test]
+fn single_call_bodies_take_their_type_from_the_endpoint() {
+    let body = br#"{"type":"identify","event":"Signed Up","userId":"u1","writeKey":"wk"}"#;
+    let (event, write_key) = segment::decode_single("track", body).unwrap();
+    assert_eq!(event.call.type_name(), "track");
+    assert_eq!(write_key.as_deref(), Some("wk"));
+    let error = segment::decode_single("track", br#"{"userId":"u1"}"#).unwrap_err();
+    assert_eq!(error.to_string(), "event: required field is missing");
+}
+
+#[test]
+fn beacon_whole_body_errors() {
+    let mut future = beacon::MAGIC.to_vec();
+    future.push(9);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "not_a_beacon: not a Portrait beacon (bad magic bytes)"),
+        ("JSON sent to the beacon endpoint", b"{\"batch\":[]}".to_vec(), "not_a_beacon: not a Portrait beacon (bad magic bytes)"),
+        (
+            "a future version",
+            future,
+            "unsupported_version: beacon format version 9 is not supported (this collector reads version 1)",
+        ),
+        ("truncated", vec![0xB7, b'P', 1, 0], "malformed: malformed body: beacon: Hit the end of buffer, expected more data"),
+        (
+            "too big",
+            vec![0; limits::MAX_BATCH_BYTES + 1],
+            "body_too_large: body of 512001 bytes exceeds the limit of 512000 bytes",
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let error = beacon::decode(&body).expect_err(name);
+        assert_eq!(format!("{}: {error}", error.kind.code()), expected, "{name}");
+    }
+}
