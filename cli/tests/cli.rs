@@ -47,9 +47,15 @@ fn rejected_events_are_listed_and_set_the_status() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let (status, _, stderr) = portrait(&["decode"], b"{\"batch\":[]}");
-    assert_eq!((status, stderr.as_str()), (2, "portrait: not_a_beacon: not a Portrait beacon (bad magic bytes)\n"));
+    assert_eq!(
+        (status, stderr.as_str()),
+        (2, "portrait: not_a_beacon: not a Portrait beacon (bad magic bytes)\n")
+    );
     let (status, _, stderr) = portrait(&["frobnicate"], b"");
-    assert_eq!((status, stderr.as_str()), (2, "usage: portrait decode|encode [FILE]   (FILE defaults to stdin)\n"));
+    assert_eq!(
+        (status, stderr.as_str()),
+        (2, "usage: portrait decode|encode [FILE]   (FILE defaults to stdin)\n")
+    );
     let (status, _, stderr) = portrait(&["decode", "/nonexistent/beacon.bin"], b"");
     assert_eq!(status, 2);
     assert!(stderr.starts_with("portrait: cannot read /nonexistent/beacon.bin: "), "{stderr}");

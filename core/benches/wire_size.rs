@@ -11,7 +11,8 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     for count in [1, 20, 500] {
         let (sent_at, events) = scenarios::button_clicks(count);
-        let beacon = beacon::encode(&beacon::Batch { sent_at: Some(sent_at), dropped: 0, events: events.clone() });
+        let beacon =
+            beacon::encode(&beacon::Batch { sent_at: Some(sent_at), dropped: 0, events: events.clone() });
         let json = segment::encode_batch(&events);
         println!(
             "| {count} × track(\"Button Clicked\", {{plan, step}}) | {} | {:.1} | {:.1} | {:.1}× |",

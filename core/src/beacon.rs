@@ -206,7 +206,9 @@ impl<'a> Tables<'a> {
 
     fn event(&mut self, event: &'a Event, sent_at: Option<Timestamp>) -> WireEvent {
         let call = match &event.call {
-            Call::Page { category, name } => WireCall::Page { category: self.opt(category), name: self.opt(name) },
+            Call::Page { category, name } => {
+                WireCall::Page { category: self.opt(category), name: self.opt(name) }
+            }
             Call::Screen { name } => WireCall::Screen { name: self.opt(name) },
             Call::Track { event } => WireCall::Track { event: self.string(event) },
             Call::Identify => WireCall::Identify,
@@ -218,7 +220,8 @@ impl<'a> Tables<'a> {
             None => WireMessageId::Text(self.string(&event.message_id)),
         };
         let base = sent_at.map_or(0, |t| t.0);
-        let identity = WireIdentity { anonymous_id: self.opt(&event.anonymous_id), user_id: self.opt(&event.user_id) };
+        let identity =
+            WireIdentity { anonymous_id: self.opt(&event.anonymous_id), user_id: self.opt(&event.user_id) };
         WireEvent {
             call,
             message_id,
@@ -321,7 +324,9 @@ impl Reader<'_> {
                 Call::Page { category: self.opt(category, "category")?, name: self.opt(name, "name")? }
             }
             WireCall::Screen { name } => Call::Screen { name: self.opt(name, "name")? },
-            WireCall::Track { event } => Call::Track { event: self.string(event).map_err(|e| e.within("event"))? },
+            WireCall::Track { event } => {
+                Call::Track { event: self.string(event).map_err(|e| e.within("event"))? }
+            }
             WireCall::Identify => Call::Identify,
             WireCall::Group { group_id } => {
                 Call::Group { group_id: self.string(group_id).map_err(|e| e.within("groupId"))? }
@@ -458,7 +463,8 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn next(&mut self) -> Result<&'a Token, Error> {
-        let token = self.tokens.get(self.position).ok_or_else(|| malformed("token stream ends early".into()))?;
+        let token =
+            self.tokens.get(self.position).ok_or_else(|| malformed("token stream ends early".into()))?;
         self.position += 1;
         Ok(token)
     }

@@ -20,23 +20,41 @@ pub enum ErrorKind {
     /// The beacon does not start with the magic bytes.
     NotABeacon,
     UnsupportedVersion(u8),
-    WrongType { expected: &'static str, found: &'static str },
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
     Missing,
     /// `anonymousId` and `userId` are both absent.
     NoIdentity,
     UnknownType(String),
-    BodyTooLarge { size: usize },
-    TooManyEvents { count: usize },
-    EventTooLarge { size: usize },
+    BodyTooLarge {
+        size: usize,
+    },
+    TooManyEvents {
+        count: usize,
+    },
+    EventTooLarge {
+        size: usize,
+    },
     TooDeep,
-    KeyTooLong { len: usize },
-    StringTooLong { len: usize },
-    IdTooLong { len: usize },
+    KeyTooLong {
+        len: usize,
+    },
+    StringTooLong {
+        len: usize,
+    },
+    IdTooLong {
+        len: usize,
+    },
     BadTimestamp,
     TimestampOutOfRange,
     NonFiniteNumber,
     /// A beacon reference points outside its table.
-    BadReference { table: &'static str, index: u32 },
+    BadReference {
+        table: &'static str,
+        index: u32,
+    },
 }
 
 impl ErrorKind {
@@ -98,9 +116,9 @@ impl Error {
             WrongType { expected, found } => format!("expected {expected}, found {found}"),
             Missing => "required field is missing".to_owned(),
             NoIdentity => "one of anonymousId or userId is required".to_owned(),
-            UnknownType(t) => format!(
-                "unknown call type `{t}` (expected page, screen, track, identify, group or alias)"
-            ),
+            UnknownType(t) => {
+                format!("unknown call type `{t}` (expected page, screen, track, identify, group or alias)")
+            }
             BodyTooLarge { size } => {
                 format!("body of {size} bytes exceeds the limit of {} bytes", limits::MAX_BATCH_BYTES)
             }
@@ -114,10 +132,9 @@ impl Error {
             KeyTooLong { len } => {
                 format!("key of {len} bytes exceeds the limit of {} bytes", limits::MAX_KEY_BYTES)
             }
-            StringTooLong { len } => format!(
-                "string of {len} bytes exceeds the limit of {} bytes",
-                limits::MAX_STRING_BYTES
-            ),
+            StringTooLong { len } => {
+                format!("string of {len} bytes exceeds the limit of {} bytes", limits::MAX_STRING_BYTES)
+            }
             IdTooLong { len } => {
                 format!("value of {len} bytes exceeds the limit of {} bytes", limits::MAX_ID_BYTES)
             }

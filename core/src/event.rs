@@ -45,13 +45,24 @@ impl Event {
 /// What kind of call, with the fields only that kind has.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
-    Page { category: Option<String>, name: Option<String> },
+    Page {
+        category: Option<String>,
+        name: Option<String>,
+    },
     /// A mobile screen view: handled like a page view.
-    Screen { name: Option<String> },
-    Track { event: String },
+    Screen {
+        name: Option<String>,
+    },
+    Track {
+        event: String,
+    },
     Identify,
-    Group { group_id: String },
-    Alias { previous_id: String },
+    Group {
+        group_id: String,
+    },
+    Alias {
+        previous_id: String,
+    },
 }
 
 impl Call {

@@ -115,7 +115,9 @@ fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaul
         None => string_field(&mut object, "type")?.ok_or_else(|| Error::new("type", ErrorKind::Missing))?,
     };
     let call = match call_type.as_str() {
-        "page" => Call::Page { category: id_field(&mut object, "category")?, name: id_field(&mut object, "name")? },
+        "page" => {
+            Call::Page { category: id_field(&mut object, "category")?, name: id_field(&mut object, "name")? }
+        }
         "screen" => Call::Screen { name: id_field(&mut object, "name")? },
         "track" => Call::Track { event: required_id(&mut object, "event")? },
         "identify" => Call::Identify,
@@ -267,9 +269,9 @@ fn number_field(object: &mut Map, key: &str) -> Result<Option<f64>, Error> {
 fn dimension_field(object: &mut Map, key: &str) -> Result<Option<u32>, Error> {
     match take(object, key) {
         None => Ok(None),
-        Some(Value::Int(n)) => u32::try_from(n)
-            .map(Some)
-            .map_err(|_| Error::new(key, ErrorKind::WrongType { expected: "non-negative integer", found: "number" })),
+        Some(Value::Int(n)) => u32::try_from(n).map(Some).map_err(|_| {
+            Error::new(key, ErrorKind::WrongType { expected: "non-negative integer", found: "number" })
+        }),
         Some(other) => Err(wrong_type(key, "non-negative integer", &other)),
     }
 }
@@ -358,7 +360,8 @@ impl Serialize for ContextJson<'_> {
 }
 
 /// Typed context keys; an `other` map never repeats them (decoders take them out first).
-const CONTEXT_KEYS: [&str; 8] = ["page", "campaign", "userAgent", "locale", "timezone", "screen", "library", "ip"];
+const CONTEXT_KEYS: [&str; 8] =
+    ["page", "campaign", "userAgent", "locale", "timezone", "screen", "library", "ip"];
 
 /// Writes `{typed fields…, other…}` under `key`, or nothing if all are empty. Keys in `other`
 /// that shadow a typed field are skipped: only a hand-made beacon can carry them.

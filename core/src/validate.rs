@@ -121,9 +121,10 @@ fn check_value(value: &Value, depth: usize) -> Result<(), Error> {
     match value {
         Value::String(s) => check_string(s),
         Value::Float(x) => check_float(*x),
-        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
-            check_value(item, depth + 1).map_err(|e| e.within(&format!("[{i}]")))
-        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_value(item, depth + 1).map_err(|e| e.within(&format!("[{i}]")))),
         Value::Object(map) => check_map(map, depth + 1),
         Value::Null | Value::Bool(_) | Value::Int(_) => Ok(()),
     }

@@ -17,7 +17,10 @@ fn check_golden(name: &str, actual: &[u8]) {
         return;
     }
     let expected = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(expected == actual, "{name} differs from the golden file; see the comment at the top of golden.rs");
+    assert!(
+        expected == actual,
+        "{name} differs from the golden file; see the comment at the top of golden.rs"
+    );
 }
 
 fn object(entries: &[(&str, Value)]) -> Map {
@@ -29,7 +32,10 @@ fn golden_batch() -> beacon::Batch {
     let sent_at = Timestamp(1_795_892_646_000);
     let at = |offset: i64| Some(Timestamp(sent_at.0 + offset));
     let mut events = vec![
-        Event::new("6f1c2b9e-3a4d-4e5f-8a6b-7c8d9e0f1a2b", Call::Page { category: Some("Docs".into()), name: None }),
+        Event::new(
+            "6f1c2b9e-3a4d-4e5f-8a6b-7c8d9e0f1a2b",
+            Call::Page { category: Some("Docs".into()), name: None },
+        ),
         Event::new("0b0e6a52-5d0e-4a7e-9b39-d1c6a0f3e2a1", Call::Track { event: "Button Clicked".into() }),
         Event::new("custom-id-1", Call::Identify),
         Event::new("d3a9c1e0-0000-4000-8000-000000000004", Call::Group { group_id: "acme".into() }),
@@ -83,7 +89,9 @@ fn beacon_v1_bytes_are_pinned() {
 #[test]
 fn beacon_v1_as_segment_json_is_pinned() {
     let batch = golden_batch();
-    let mut json = serde_json::to_vec_pretty(&serde_json::json!({ "batch": batch.events, "dropped": batch.dropped })).unwrap();
+    let mut json =
+        serde_json::to_vec_pretty(&serde_json::json!({ "batch": batch.events, "dropped": batch.dropped }))
+            .unwrap();
     json.push(b'\n');
     check_golden("beacon_v1.json", &json);
     let decoded = segment::decode_batch(&json).unwrap();
@@ -99,7 +107,9 @@ fn segment_fixtures_decode_as_pinned() {
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json")
+        })
         .collect();
     inputs.sort();
     assert!(inputs.len() >= 3, "fixtures missing in {}", dir.display());

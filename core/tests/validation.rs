@@ -131,7 +131,11 @@ fn whole_body_errors() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("501 events", too_many, "too_many_events: batch: 501 events exceed the limit of 500 per batch"),
         ("body too big", too_big, "body_too_large: body of 512001 bytes exceeds the limit of 512000 bytes"),
-        ("not JSON", b"{\"batch\": [".to_vec(), "malformed: malformed body: EOF while parsing a list at line 1 column 11"),
+        (
+            "not JSON",
+            b"{\"batch\": [".to_vec(),
+            "malformed: malformed body: EOF while parsing a list at line 1 column 11",
+        ),
         (
             "duplicate keys",
             br#"{"batch": [], "batch": []}"#.to_vec(),
@@ -140,7 +144,11 @@ fn whole_body_errors() {
         ("no batch", b"{}".to_vec(), "missing_field: batch: required field is missing"),
         ("batch not a list", br#"{"batch": {}}"#.to_vec(), "wrong_type: batch: expected array, found object"),
         ("not an object", b"[]".to_vec(), "wrong_type: expected object, found array"),
-        ("NaN is not JSON", br#"{"batch": [], "x": NaN}"#.to_vec(), "malformed: malformed body: expected value at line 1 column 20"),
+        (
+            "NaN is not JSON",
+            br#"{"batch": [], "x": NaN}"#.to_vec(),
+            "malformed: malformed body: expected value at line 1 column 20",
+        ),
     ];
     for (name, body, expected) in cases {
         let error = segment::decode_batch(&body).expect_err(name);
@@ -181,13 +189,21 @@ fn beacon_whole_body_errors() {
     future.push(9);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", vec![], "not_a_beacon: not a Portrait beacon (bad magic bytes)"),
-        ("JSON sent to the beacon endpoint", b"{\"batch\":[]}".to_vec(), "not_a_beacon: not a Portrait beacon (bad magic bytes)"),
+        (
+            "JSON sent to the beacon endpoint",
+            b"{\"batch\":[]}".to_vec(),
+            "not_a_beacon: not a Portrait beacon (bad magic bytes)",
+        ),
         (
             "a future version",
             future,
             "unsupported_version: beacon format version 9 is not supported (this collector reads version 1)",
         ),
-        ("truncated", vec![0xB7, b'P', 1, 0], "malformed: malformed body: beacon: Hit the end of buffer, expected more data"),
+        (
+            "truncated",
+            vec![0xB7, b'P', 1, 0],
+            "malformed: malformed body: beacon: Hit the end of buffer, expected more data",
+        ),
         (
             "too big",
             vec![0; limits::MAX_BATCH_BYTES + 1],

@@ -83,7 +83,8 @@ pub fn context() -> impl Strategy<Value = Context> {
         });
     let screen = (option::of(any::<u32>()), option::of(any::<u32>()), option::of(0.5f64..4.0))
         .prop_map(|(width, height, density)| Screen { width, height, density });
-    let library = (option::of(text()), option::of(text())).prop_map(|(name, version)| Library { name, version });
+    let library =
+        (option::of(text()), option::of(text())).prop_map(|(name, version)| Library { name, version });
     let reserved = &["page", "campaign", "userAgent", "locale", "timezone", "screen", "library", "ip"];
     (page, campaign, vec(option::of(text()), 3), screen, library, other_map(reserved)).prop_map(
         |(page, campaign, f, screen, library, other)| Context {
