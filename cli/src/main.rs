@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         "decode" => beacon::decode(&input).map(|decoded| {
-            let mut json = serde_json::json!({ "batch": decoded.events });
+            let mut json = segment::batch_json(&decoded.events);
             if decoded.dropped > 0 {
                 json["dropped"] = decoded.dropped.into();
             }

@@ -1,10 +1,15 @@
 //! The event model: Segment's spec calls, as one Rust type that both wire formats decode to.
 
+use serde::{Deserialize, Serialize};
+
 use crate::time::Timestamp;
 use crate::value::Map;
 
 /// One call of the Segment spec. Field names follow the spec (`messageId` → `message_id`).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// The serde derives are Portrait's compact internal form (postcard, between the Worker and its
+/// Durable Objects and in storage). Segment JSON is [`crate::segment::Json`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Unique per event; retries reuse it, which is what makes them harmless downstream.
     pub message_id: String,
@@ -43,7 +48,7 @@ impl Event {
 }
 
 /// What kind of call, with the fields only that kind has.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Call {
     Page {
         category: Option<String>,
@@ -81,7 +86,7 @@ impl Call {
 
 /// Segment's `context`, with the fields Portrait reads typed and everything else kept in
 /// `other`. The client IP is never part of it: decoders drop `context.ip`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
     pub page: Page,
     pub campaign: Campaign,
@@ -93,7 +98,7 @@ pub struct Context {
     pub other: Map,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
     pub url: Option<String>,
     pub path: Option<String>,
@@ -104,7 +109,7 @@ pub struct Page {
 }
 
 /// UTM parameters; ad click ids (`gclid`, `fbclid`, …) and any other keys go in `other`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Campaign {
     pub name: Option<String>,
     pub source: Option<String>,
@@ -114,14 +119,14 @@ pub struct Campaign {
     pub other: Map,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Screen {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub density: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Library {
     pub name: Option<String>,
     pub version: Option<String>,

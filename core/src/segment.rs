@@ -66,17 +66,27 @@ pub fn decode_single(call_type: &str, body: &[u8]) -> Result<(Event, Option<Stri
 
 /// Encodes events as a `/v1/batch` body.
 pub fn encode_batch(events: &[Event]) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        batch: &'a [Event],
-    }
-    serde_json::to_vec(&Body { batch: events }).expect("serialising to memory cannot fail")
+    serde_json::to_vec(&batch_json(events)).expect("serialising to memory cannot fail")
 }
+
+/// `{"batch": [...]}` as a JSON value, for callers that add fields or pretty-print.
+pub fn batch_json(events: &[Event]) -> serde_json::Value {
+    let batch: Vec<serde_json::Value> = events.iter().map(|event| to_json(event)).collect();
+    serde_json::json!({ "batch": batch })
+}
+
+/// One event as a Segment JSON value.
+pub fn to_json(event: &Event) -> serde_json::Value {
+    serde_json::to_value(Json(event)).expect("events are always representable as JSON")
+}
+
+/// An event in its Segment JSON form: `serde_json::to_writer(w, &Json(&event))`.
+pub struct Json<'a>(pub &'a Event);
 
 /// Length of the canonical JSON encoding: the measure of the per-event size limit.
 pub fn json_len(event: &Event) -> usize {
     let mut counter = ByteCounter(0);
-    serde_json::to_writer(&mut counter, event).expect("counting cannot fail");
+    serde_json::to_writer(&mut counter, &Json(event)).expect("counting cannot fail");
     counter.0
 }
 
@@ -163,7 +173,7 @@ fn content_message_id(event: &Event) -> String {
         }
     }
     let mut fnv = Fnv([0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142]);
-    serde_json::to_writer(&mut fnv, event).expect("hashing cannot fail");
+    serde_json::to_writer(&mut fnv, &Json(event)).expect("hashing cannot fail");
     format!("content-{:016x}{:016x}", fnv.0[0], fnv.0[1])
 }
 
@@ -276,14 +286,15 @@ fn dimension_field(object: &mut Map, key: &str) -> Result<Option<u32>, Error> {
     }
 }
 
-impl Serialize for Event {
+impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let event = self.0;
         let mut out = serializer.serialize_map(None)?;
-        out.serialize_entry("type", self.call.type_name())?;
-        out.serialize_entry("messageId", &self.message_id)?;
-        entry(&mut out, "anonymousId", &self.anonymous_id)?;
-        entry(&mut out, "userId", &self.user_id)?;
-        match &self.call {
+        out.serialize_entry("type", event.call.type_name())?;
+        out.serialize_entry("messageId", &event.message_id)?;
+        entry(&mut out, "anonymousId", &event.anonymous_id)?;
+        entry(&mut out, "userId", &event.user_id)?;
+        match &event.call {
             Call::Page { category, name } => {
                 entry(&mut out, "category", category)?;
                 entry(&mut out, "name", name)?;
@@ -294,15 +305,15 @@ impl Serialize for Event {
             Call::Group { group_id } => out.serialize_entry("groupId", group_id)?,
             Call::Alias { previous_id } => out.serialize_entry("previousId", previous_id)?,
         }
-        map_entry(&mut out, "properties", &self.properties)?;
-        map_entry(&mut out, "traits", &self.traits)?;
-        if self.context != Context::default() {
-            out.serialize_entry("context", &ContextJson(&self.context))?;
+        map_entry(&mut out, "properties", &event.properties)?;
+        map_entry(&mut out, "traits", &event.traits)?;
+        if event.context != Context::default() {
+            out.serialize_entry("context", &ContextJson(&event.context))?;
         }
         let as_text = |t: &Option<Timestamp>| t.map(|t| t.to_string());
-        entry(&mut out, "timestamp", &as_text(&self.timestamp))?;
-        entry(&mut out, "sentAt", &as_text(&self.sent_at))?;
-        entry(&mut out, "receivedAt", &as_text(&self.received_at))?;
+        entry(&mut out, "timestamp", &as_text(&event.timestamp))?;
+        entry(&mut out, "sentAt", &as_text(&event.sent_at))?;
+        entry(&mut out, "receivedAt", &as_text(&event.received_at))?;
         out.end()
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Objects are sorted maps: two events with the same keys encode to the same bytes whatever
 //! order the keys arrived in, which keeps encodings deterministic (golden vectors, dedupe).
-//! The JSON form is the natural one (`serde_json` round-trips it exactly, floats included);
-//! the beacon form is a flat token stream, see [`crate::beacon`].
+//! Serde picks the form by the format: human-readable formats (JSON) get the natural JSON form,
+//! which `serde_json` round-trips exactly, floats included; binary formats (postcard, used for
+//! storage) get a tagged form, since they cannot carry untyped data. The beacon has its own
+//! token stream, see [`crate::beacon`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,8 +55,44 @@ impl From<i64> for Value {
     }
 }
 
+/// The tagged form for binary formats, borrowed for serialising…
+#[derive(Serialize)]
+enum CompactRef<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(&'a str),
+    Array(&'a [Value]),
+    Object(&'a Map),
+}
+
+/// …and owned for deserialising. Variant order is the encoding: never reorder.
+#[derive(Deserialize)]
+enum Compact {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Map),
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            let compact = match self {
+                Value::Null => CompactRef::Null,
+                Value::Bool(b) => CompactRef::Bool(*b),
+                Value::Int(n) => CompactRef::Int(*n),
+                Value::Float(x) => CompactRef::Float(*x),
+                Value::String(s) => CompactRef::String(s),
+                Value::Array(items) => CompactRef::Array(items),
+                Value::Object(map) => CompactRef::Object(map),
+            };
+            return compact.serialize(serializer);
+        }
         match self {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
@@ -81,7 +119,18 @@ impl Serialize for Value {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        if deserializer.is_human_readable() {
+            return deserializer.deserialize_any(ValueVisitor);
+        }
+        Ok(match Compact::deserialize(deserializer)? {
+            Compact::Null => Value::Null,
+            Compact::Bool(b) => Value::Bool(b),
+            Compact::Int(n) => Value::Int(n),
+            Compact::Float(x) => Value::Float(x),
+            Compact::String(s) => Value::String(s),
+            Compact::Array(items) => Value::Array(items),
+            Compact::Object(map) => Value::Object(map),
+        })
     }
 }
 

@@ -89,9 +89,9 @@ fn beacon_v1_bytes_are_pinned() {
 #[test]
 fn beacon_v1_as_segment_json_is_pinned() {
     let batch = golden_batch();
-    let mut json =
-        serde_json::to_vec_pretty(&serde_json::json!({ "batch": batch.events, "dropped": batch.dropped }))
-            .unwrap();
+    let mut body = segment::batch_json(&batch.events);
+    body["dropped"] = batch.dropped.into();
+    let mut json = serde_json::to_vec_pretty(&body).unwrap();
     json.push(b'\n');
     check_golden("beacon_v1.json", &json);
     let decoded = segment::decode_batch(&json).unwrap();
@@ -125,7 +125,7 @@ fn segment_fixtures_decode_as_pinned() {
                 decoded.events
             }
         };
-        let mut json = serde_json::to_vec_pretty(&serde_json::json!({ "batch": decoded })).unwrap();
+        let mut json = serde_json::to_vec_pretty(&segment::batch_json(&decoded)).unwrap();
         json.push(b'\n');
         check_golden(&format!("segment/{name}.expected.json"), &json);
     }

@@ -32,6 +32,13 @@ proptest! {
         prop_assert_eq!(decoded.events, events);
     }
 
+    /// The compact internal form (storage, Worker → Durable Object) loses nothing either.
+    #[test]
+    fn compact_form_round_trips((_, events) in common::batch()) {
+        let bytes = postcard::to_allocvec(&events).unwrap();
+        prop_assert_eq!(postcard::from_bytes::<Vec<portrait_core::Event>>(&bytes).unwrap(), events);
+    }
+
     #[test]
     fn random_bytes_never_panic_the_beacon_decoder(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
         // With and without a valid header, so the postcard layer is reached too.
