@@ -49,6 +49,8 @@ pub enum ErrorKind {
     },
     BadTimestamp,
     TimestampOutOfRange,
+    /// Older than the collector's deduplication window.
+    TooOld,
     NonFiniteNumber,
     /// A beacon reference points outside its table.
     BadReference {
@@ -77,6 +79,7 @@ impl ErrorKind {
             ErrorKind::IdTooLong { .. } => "id_too_long",
             ErrorKind::BadTimestamp => "bad_timestamp",
             ErrorKind::TimestampOutOfRange => "timestamp_out_of_range",
+            ErrorKind::TooOld => "too_old",
             ErrorKind::NonFiniteNumber => "non_finite_number",
             ErrorKind::BadReference { .. } => "bad_reference",
         }
@@ -143,6 +146,10 @@ impl Error {
                 "timestamp outside {} .. {}",
                 crate::Timestamp(limits::MIN_TIMESTAMP_MS),
                 crate::Timestamp(limits::MAX_TIMESTAMP_MS)
+            ),
+            TooOld => format!(
+                "older than {} days: outside the deduplication window",
+                crate::enrich::MAX_EVENT_AGE_MS / 86_400_000
             ),
             NonFiniteNumber => "NaN and infinite numbers are not allowed".to_owned(),
             BadReference { table, index } => format!("reference {index} outside the {table} table"),

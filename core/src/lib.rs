@@ -5,10 +5,12 @@
 //! - [`beacon`] and [`segment`]: the two wire formats, both decoding to [`Event`].
 //! - [`validate`](mod@validate) and [`limits`]: what an acceptable event is.
 //! - [`error`]: typed rejections with stable codes and paths.
+//! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
 pub mod beacon;
+pub mod enrich;
 pub mod error;
 pub mod event;
 pub mod limits;
