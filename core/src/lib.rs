@@ -5,6 +5,7 @@
 //! - [`beacon`] and [`segment`]: the two wire formats, both decoding to [`Event`].
 //! - [`validate`](mod@validate) and [`limits`]: what an acceptable event is.
 //! - [`error`]: typed rejections with stable codes and paths.
+//! - [`profile`]: one person's convergent profile state: apply events, merge profiles.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
@@ -14,6 +15,7 @@ pub mod enrich;
 pub mod error;
 pub mod event;
 pub mod limits;
+pub mod profile;
 pub mod segment;
 pub mod time;
 pub mod validate;

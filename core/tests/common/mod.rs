@@ -1,4 +1,5 @@
 //! Proptest strategies for valid events, shared by the property suites.
+#![allow(dead_code)] // each test crate uses a different part
 
 use portrait_core::{Call, Campaign, Context, Event, Library, Map, Page, Screen, Timestamp, Value};
 use proptest::collection::{btree_map, vec};
@@ -136,4 +137,36 @@ pub fn event(sent_at: Option<Timestamp>) -> impl Strategy<Value = Event> {
 /// A batch of events sharing one `sentAt`, as the beacon carries them.
 pub fn batch() -> impl Strategy<Value = (Option<Timestamp>, Vec<Event>)> {
     option::of(timestamp()).prop_flat_map(|sent_at| (Just(sent_at), vec(event(sent_at), 0..6)))
+}
+
+/// Accepted events as a ProfileObject sees them: enriched, with unique message ids.
+pub fn received_events(max: usize) -> impl Strategy<Value = Vec<portrait_core::enrich::Received>> {
+    use portrait_core::enrich::{Device, DeviceType, Enrichment, Geo, Received};
+    let geo = prop_oneof![
+        Just(Geo::default()),
+        Just(Geo { country: Some("DE".into()), city: Some("Berlin".into()), ..Geo::default() }),
+        Just(Geo { country: Some("FR".into()), asn: Some(3215), ..Geo::default() }),
+    ];
+    let device = prop_oneof![
+        Just(Device::default()),
+        Just(Device {
+            device_type: DeviceType::Desktop,
+            browser: Some("Chrome".into()),
+            ..Device::default()
+        }),
+        Just(Device { device_type: DeviceType::Mobile, os: Some("iPhone".into()), ..Device::default() }),
+    ];
+    // Few distinct times so that ties, shared sessions and equal stamps are common.
+    let time = (0i64..40).prop_map(|k| Timestamp(1_795_000_000_000 + k * 11 * 60_000));
+    vec((event(None), time, geo, device), 0..max).prop_map(|items| {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (mut event, time, geo, device))| {
+                event.message_id = format!("m{i}");
+                event.timestamp = Some(time);
+                Received { event, enrichment: Enrichment { geo, device } }
+            })
+            .collect()
+    })
 }

@@ -1,4 +1,5 @@
 //! Workloads shared by size tests and benchmarks, so both measure the same thing.
+#![allow(dead_code)] // each test crate uses a different part
 
 use portrait_core::{Call, Context, Event, Map, Timestamp};
 
@@ -54,4 +55,68 @@ pub fn button_clicks(count: usize) -> (Timestamp, Vec<Event>) {
         })
         .collect();
     (sent_at, events)
+}
+
+/// A B2B visitor over three weeks: page views across the site from two devices and three
+/// campaigns, product clicks, a form, an identify with eight traits, a group call.
+pub fn varied_visitor(count: usize) -> Vec<portrait_core::enrich::Received> {
+    use portrait_core::Value;
+    use portrait_core::enrich::{Geo, enrich};
+    let start = 1_795_000_000_000i64;
+    let pages =
+        ["/", "/pricing", "/blog/cloud-security", "/blog/data-lakes", "/docs/start", "/case-studies/acme"];
+    let tracks = ["Button Clicked", "Form Submitted", "Video Played", "Plan Selected", "Docs Searched"];
+    let campaigns =
+        [("google", "cpc", "brand"), ("newsletter", "email", "november"), ("linkedin", "paid", "abm")];
+    let user_agents = [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    ];
+    let geo =
+        Geo { country: Some("DE".into()), city: Some("Berlin".into()), asn: Some(3320), ..Geo::default() };
+    (0..count)
+        .map(|i| {
+            // Bursts of 8 events a few minutes apart, bursts a day apart: many sessions.
+            let at = start + (i / 8) as i64 * 86_400_000 + (i % 8) as i64 * 180_000;
+            let call = match i % 10 {
+                0..=4 => Call::Page { category: None, name: None },
+                5..=7 => Call::Track { event: tracks[i % tracks.len()].into() },
+                8 if i % 40 == 8 => Call::Group { group_id: "acme-gmbh".into() },
+                _ => Call::Identify,
+            };
+            let mut event = Event::new(uuid(i as u64), call);
+            event.anonymous_id = Some(uuid(u64::MAX - (i % 2) as u64));
+            event.user_id = (i >= count / 2).then(|| "user-42".to_owned());
+            event.timestamp = Some(Timestamp(at));
+            event.context = browser_context();
+            event.context.page.path = Some(pages[i % pages.len()].into());
+            event.context.page.url = Some(format!("https://www.example.com{}", pages[i % pages.len()]));
+            event.context.user_agent = Some(user_agents[(i / 8) % 2].into());
+            if i % 8 == 0 {
+                let (source, medium, name) = campaigns[(i / 8) % campaigns.len()];
+                event.context.campaign.source = Some(source.into());
+                event.context.campaign.medium = Some(medium.into());
+                event.context.campaign.name = Some(name.into());
+            }
+            if matches!(event.call, Call::Identify) {
+                for (key, value) in [
+                    ("email", Value::from("ada@example.com")),
+                    ("name", "Ada Lovelace".into()),
+                    ("title", "VP Engineering".into()),
+                    ("company", "Acme GmbH".into()),
+                    ("employees", (250 + i as i64).into()),
+                    ("industry", "Software".into()),
+                    ("plan", "trial".into()),
+                    ("newsletter", Value::Bool(true)),
+                ] {
+                    event.traits.insert(key.into(), value);
+                }
+            }
+            if matches!(event.call, Call::Track { .. }) {
+                event.properties.insert("plan".into(), "pro".into());
+                event.properties.insert("step".into(), (i as i64 % 5).into());
+            }
+            enrich(event, Timestamp(at + 1000), &geo).unwrap()
+        })
+        .collect()
 }

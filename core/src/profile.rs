@@ -1,0 +1,382 @@
+//! One person's profile: the state a ProfileObject keeps, built from events in any order.
+//!
+//! The laws (property-tested in `core/tests/profile_laws.rs`):
+//! - applying the same set of events in any order gives the same profile (deduplication by
+//!   `messageId` is the caller's job: a ProfileObject remembers the ids it applied);
+//! - merging B into A equals merging A into B (up to which id is kept), and merging the same
+//!   profile twice changes nothing.
+//!
+//! Every field is therefore a commutative summary: sums, minima and maxima, unions, and
+//! last-writer-wins registers ordered by [`Stamp`] (event time, then a hash of the message id).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::{DeviceType, Geo, Received};
+use crate::event::{Call, Event};
+use crate::time::Timestamp;
+use crate::value::Value;
+
+/// A gap of inactivity longer than this starts a new session.
+pub const SESSION_GAP_MS: i64 = 30 * 60 * 1000;
+/// Sessions kept individually; older ones are only counted (see [`Sessions`]).
+pub const MAX_SESSIONS: usize = 256;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub identities: BTreeSet<Identity>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// Events applied, by kind: the event name for `track`, `$page`, `$screen`, `$identify`,
+    /// `$group`, `$alias` for the other calls.
+    pub counters: BTreeMap<String, u64>,
+    /// From `identify` calls, last writer wins per trait.
+    pub traits: BTreeMap<String, Stamped<Value>>,
+    pub sessions: Sessions,
+    /// Earliest and latest page view that came from a campaign or another site.
+    pub first_touch: Option<Stamped<Touch>>,
+    pub last_touch: Option<Stamped<Touch>>,
+    /// Location of the latest event that had one.
+    pub location: Option<Stamped<Geo>>,
+    /// Events per device, keyed `type/browser/os` (e.g. `desktop/Chrome/Linux`).
+    pub devices: BTreeMap<String, u64>,
+    pub groups: BTreeSet<String>,
+    /// Profiles merged into this one, so that merging one again is a no-op.
+    pub merged: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Identity {
+    pub kind: IdKind,
+    pub value: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IdKind {
+    AnonymousId,
+    UserId,
+    Email,
+}
+
+impl IdKind {
+    pub const ALL: [IdKind; 3] = [IdKind::AnonymousId, IdKind::UserId, IdKind::Email];
+
+    /// The name used in APIs: `anonymous_id`, `user_id`, `email`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::AnonymousId => "anonymous_id",
+            IdKind::UserId => "user_id",
+            IdKind::Email => "email",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<IdKind> {
+        IdKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl Identity {
+    pub fn new(kind: IdKind, value: &str) -> Identity {
+        let value = match kind {
+            IdKind::Email => normalize_email(value),
+            IdKind::AnonymousId | IdKind::UserId => value.to_owned(),
+        };
+        Identity { kind, value }
+    }
+}
+
+/// Emails are matched trimmed and lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Orders concurrent writes: event time first, then a hash of the message id so that two
+/// events with the same time resolve the same way everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamp {
+    pub at: Timestamp,
+    pub tie: u64,
+}
+
+impl Stamp {
+    pub fn of(event: &Event) -> Stamp {
+        let tie = event
+            .message_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        Stamp { at: event.timestamp.unwrap_or(Timestamp(0)), tie }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    pub stamp: Stamp,
+    pub value: T,
+}
+
+/// Keeps `candidate` in `slot` if the slot is empty or `better` prefers it.
+fn keep<T>(slot: &mut Option<Stamped<T>>, candidate: Stamped<T>, later_wins: bool) {
+    let replace = match slot {
+        None => true,
+        Some(current) if later_wins => candidate.stamp > current.stamp,
+        Some(current) => candidate.stamp < current.stamp,
+    };
+    if replace {
+        *slot = Some(candidate);
+    }
+}
+
+/// Where a visit came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Touch {
+    pub source: Option<String>,
+    pub medium: Option<String>,
+    pub campaign: Option<String>,
+    pub term: Option<String>,
+    pub content: Option<String>,
+    /// Host of the referring page, when it was another site.
+    pub referrer_host: Option<String>,
+}
+
+impl Touch {
+    /// The touch of a page view, if it came from a campaign or from another site.
+    fn of(event: &Event) -> Option<Touch> {
+        if !matches!(event.call, Call::Page { .. } | Call::Screen { .. }) {
+            return None;
+        }
+        let campaign = &event.context.campaign;
+        let page_host = event.context.page.url.as_deref().and_then(host);
+        let referrer_host =
+            event.context.page.referrer.as_deref().and_then(host).filter(|r| Some(r) != page_host.as_ref());
+        let touch = Touch {
+            source: campaign.source.clone(),
+            medium: campaign.medium.clone(),
+            campaign: campaign.name.clone(),
+            term: campaign.term.clone(),
+            content: campaign.content.clone(),
+            referrer_host,
+        };
+        (touch != Touch::default()).then_some(touch)
+    }
+}
+
+/// The host of an absolute URL, lower-cased, without port.
+fn host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// Activity grouped into sessions: maximal runs of events with no gap over
+/// [`SESSION_GAP_MS`]. Which runs exist depends only on the set of event times, so the
+/// result is the same in any order of arrival. Past [`MAX_SESSIONS`] the oldest are only
+/// counted (an event older than every kept session then counts as a session of its own).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// Disjoint, sorted by start.
+    pub recent: Vec<Session>,
+    pub older: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub events: u64,
+}
+
+impl Sessions {
+    pub fn count(&self) -> u64 {
+        self.older + self.recent.len() as u64
+    }
+
+    fn add(&mut self, session: Session) {
+        let joins = |s: &Session| {
+            s.start.0 - SESSION_GAP_MS <= session.end.0 && session.start.0 <= s.end.0 + SESSION_GAP_MS
+        };
+        let mut merged = session;
+        self.recent.retain(|s| {
+            if joins(s) {
+                merged.start = merged.start.min(s.start);
+                merged.end = merged.end.max(s.end);
+                merged.events += s.events;
+                false
+            } else {
+                true
+            }
+        });
+        let at = self.recent.partition_point(|s| s.start < merged.start);
+        self.recent.insert(at, merged);
+        while self.recent.len() > MAX_SESSIONS {
+            self.recent.remove(0);
+            self.older += 1;
+        }
+    }
+}
+
+impl Profile {
+    /// Applies one accepted event. Not idempotent by itself: callers skip message ids they
+    /// have already applied.
+    pub fn apply(&mut self, received: &Received) {
+        let event = &received.event;
+        let stamp = Stamp::of(event);
+        let at = stamp.at;
+        if let Some(id) = event.anonymous_id.as_deref().filter(|id| !id.is_empty()) {
+            self.identities.insert(Identity::new(IdKind::AnonymousId, id));
+        }
+        if let Some(id) = event.user_id.as_deref().filter(|id| !id.is_empty()) {
+            self.identities.insert(Identity::new(IdKind::UserId, id));
+        }
+        self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
+        self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
+        *self.counters.entry(counter_key(&event.call).into_owned()).or_default() += 1;
+        match &event.call {
+            Call::Identify => {
+                for (key, value) in &event.traits {
+                    let candidate = Stamped { stamp, value: value.clone() };
+                    let slot = self.traits.entry(key.clone());
+                    let current = slot.or_insert_with(|| candidate.clone());
+                    if candidate.stamp > current.stamp {
+                        *current = candidate;
+                    }
+                }
+                if let Some(Value::String(email)) = event.traits.get("email") {
+                    if !email.trim().is_empty() {
+                        self.identities.insert(Identity::new(IdKind::Email, email));
+                    }
+                }
+            }
+            Call::Group { group_id } => {
+                self.groups.insert(group_id.clone());
+            }
+            Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } | Call::Alias { .. } => {}
+        }
+        self.sessions.add(Session { start: at, end: at, events: 1 });
+        if let Some(touch) = Touch::of(event) {
+            keep(&mut self.first_touch, Stamped { stamp, value: touch.clone() }, false);
+            keep(&mut self.last_touch, Stamped { stamp, value: touch }, true);
+        }
+        let enrichment = &received.enrichment;
+        if !enrichment.geo.is_empty() {
+            keep(&mut self.location, Stamped { stamp, value: enrichment.geo.clone() }, true);
+        }
+        let device = &enrichment.device;
+        if device.device_type != DeviceType::Unknown {
+            let key = format!(
+                "{}/{}/{}",
+                device.device_type.as_str(),
+                device.browser.as_deref().unwrap_or("unknown"),
+                device.os.as_deref().unwrap_or("unknown")
+            );
+            *self.devices.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Merges `other` (the profile called `other_id`) into this one. Merging a profile that
+    /// was already merged, directly or through another, changes nothing.
+    pub fn merge(&mut self, other_id: &str, other: &Profile) {
+        if self.merged.contains(other_id) {
+            return;
+        }
+        self.identities.extend(other.identities.iter().cloned());
+        self.first_seen = min_option(self.first_seen, other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        add_counts(&mut self.counters, &other.counters);
+        for (key, theirs) in &other.traits {
+            let mine = self.traits.entry(key.clone()).or_insert_with(|| theirs.clone());
+            if theirs.stamp > mine.stamp {
+                *mine = theirs.clone();
+            }
+        }
+        for session in &other.sessions.recent {
+            self.sessions.add(*session);
+        }
+        self.sessions.older += other.sessions.older;
+        if let Some(touch) = &other.first_touch {
+            keep(&mut self.first_touch, touch.clone(), false);
+        }
+        if let Some(touch) = &other.last_touch {
+            keep(&mut self.last_touch, touch.clone(), true);
+        }
+        if let Some(location) = &other.location {
+            keep(&mut self.location, location.clone(), true);
+        }
+        add_counts(&mut self.devices, &other.devices);
+        self.groups.extend(other.groups.iter().cloned());
+        self.merged.insert(other_id.to_owned());
+        self.merged.extend(other.merged.iter().cloned());
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.counters.values().sum()
+    }
+
+    /// The device seen most often (ties: the first by key).
+    pub fn main_device(&self) -> Option<&str> {
+        let mut best: Option<(&str, u64)> = None;
+        for (key, &count) in &self.devices {
+            if best.is_none_or(|(_, n)| count > n) {
+                best = Some((key, count));
+            }
+        }
+        best.map(|(key, _)| key)
+    }
+}
+
+fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {
+    match call {
+        Call::Track { event } => event.as_str().into(),
+        other => format!("${}", other.type_name()).into(),
+    }
+}
+
+fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (key, n) in from {
+        *into.entry(key.clone()).or_default() += n;
+    }
+}
+
+fn min_option(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_read_from_urls() {
+        let cases = [
+            ("https://www.Google.com/search?q=x", Some("www.google.com")),
+            ("http://user@example.com:8080/a", Some("example.com")),
+            ("https://example.com?x", Some("example.com")),
+            ("/relative/path", None),
+            ("", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(host(url).as_deref(), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn sessions_split_on_half_an_hour_of_silence() {
+        let mut sessions = Sessions::default();
+        let minute = 60_000;
+        for t in [0, 10, 29, 100, 125, 60] {
+            sessions.add(Session { start: Timestamp(t * minute), end: Timestamp(t * minute), events: 1 });
+        }
+        // 0,10,29,60 chain (gaps ≤ 30 min: 29→60 is 31 min, so no): {0,10,29} {60} {100,125}
+        let spans: Vec<(i64, i64, u64)> =
+            sessions.recent.iter().map(|s| (s.start.0 / minute, s.end.0 / minute, s.events)).collect();
+        assert_eq!(spans, [(0, 29, 3), (60, 60, 1), (100, 125, 2)]);
+        // An event at 45 bridges {0..29} and {60}.
+        sessions.add(Session { start: Timestamp(45 * minute), end: Timestamp(45 * minute), events: 1 });
+        assert_eq!(sessions.recent[0].end.0 / minute, 60);
+        assert_eq!(sessions.count(), 2);
+    }
+}

@@ -1,0 +1,90 @@
+//! The convergence laws of `core::profile`, stated as properties (see ARCHITECTURE.md).
+
+mod common;
+#[path = "common/scenarios.rs"]
+mod scenarios;
+
+use std::collections::BTreeSet;
+
+use portrait_core::enrich::Received;
+use portrait_core::profile::Profile;
+use proptest::prelude::*;
+
+/// What a ProfileObject does: skip ids already applied, apply the rest.
+fn apply_all<'a>(events: impl IntoIterator<Item = &'a Received>) -> Profile {
+    let mut seen = BTreeSet::new();
+    let mut profile = Profile::default();
+    for received in events {
+        if seen.insert(received.event.message_id.clone()) {
+            profile.apply(received);
+        }
+    }
+    profile
+}
+
+/// `events` reordered by `order` (a permutation seed per element) with some repeated.
+fn shuffled_with_duplicates(events: &[Received], keys: &[(u32, bool)]) -> Vec<Received> {
+    let mut out: Vec<(u32, Received)> = Vec::new();
+    for (received, &(key, repeat)) in events.iter().zip(keys.iter().cycle()) {
+        out.push((key, received.clone()));
+        if repeat {
+            out.push((key.rotate_left(7), received.clone()));
+        }
+    }
+    out.sort_by_key(|(key, _)| *key);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+fn without_merge_record(mut profile: Profile) -> Profile {
+    profile.merged.clear();
+    profile
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn order_and_duplicates_do_not_matter(
+        events in common::received_events(24),
+        keys in proptest::collection::vec((any::<u32>(), any::<bool>()), 1..24),
+    ) {
+        let in_order = apply_all(&events);
+        let shuffled = apply_all(&shuffled_with_duplicates(&events, &keys));
+        prop_assert_eq!(&in_order, &shuffled);
+        prop_assert_eq!(in_order.event_count(), events.len() as u64);
+    }
+
+    #[test]
+    fn merging_split_histories_equals_seeing_them_whole(
+        events in common::received_events(24),
+        sides in proptest::collection::vec(any::<bool>(), 24),
+    ) {
+        let (left, right): (Vec<_>, Vec<_>) =
+            events.iter().zip(sides.iter().cycle()).partition(|(_, side)| **side);
+        let left = apply_all(left.into_iter().map(|(r, _)| r));
+        let right = apply_all(right.into_iter().map(|(r, _)| r));
+
+        let mut left_into_right = right.clone();
+        left_into_right.merge("left", &left);
+        let mut right_into_left = left.clone();
+        right_into_left.merge("right", &right);
+        let whole = apply_all(&events);
+        prop_assert_eq!(without_merge_record(left_into_right.clone()), whole.clone());
+        prop_assert_eq!(without_merge_record(right_into_left), whole);
+
+        let mut twice = left_into_right.clone();
+        twice.merge("left", &left);
+        prop_assert_eq!(twice, left_into_right);
+    }
+}
+
+#[test]
+fn state_after_200_varied_events_fits_in_4_kb() {
+    let profile = apply_all(&scenarios::varied_visitor(200));
+    assert_eq!(profile.event_count(), 200);
+    let size = postcard::to_allocvec(&profile).unwrap().len();
+    eprintln!("profile state after 200 varied events: {size} bytes");
+    assert!(size <= 4096, "{size} bytes");
+    let decoded: Profile = postcard::from_bytes(&postcard::to_allocvec(&profile).unwrap()).unwrap();
+    assert_eq!(decoded, profile);
+}
