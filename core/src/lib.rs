@@ -6,11 +6,13 @@
 //! - [`validate`](mod@validate) and [`limits`]: what an acceptable event is.
 //! - [`error`]: typed rejections with stable codes and paths.
 //! - [`profile`]: one person's convergent profile state: apply events, merge profiles.
+//! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
 pub mod beacon;
+pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod event;

@@ -1,0 +1,401 @@
+//! Workspace configuration: sources (public write keys and the origins allowed to use them),
+//! admin keys (by secret name), and the settings served to the SDK.
+//!
+//! Loaded from TOML; every error names the line, column and key:
+//!
+//! ```
+//! let text = "environment = \"development\"\n[[workspaces]]\nid = \"Demo!\"\nadmin_key_secrets = [\"K\"]\nsources = []\n";
+//! let error = portrait_core::config::Config::parse(text).unwrap_err();
+//! assert_eq!(error.to_string(), "line 3, column 6: workspaces[0].id: must be 1–32 characters of a-z, 0-9 and -");
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `development` configurations are only served to requests for localhost (a deploy that
+    /// forgot to replace the development keys answers 503 instead of accepting data).
+    pub environment: Environment,
+    pub workspaces: Vec<Workspace>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    /// Part of every storage name of the workspace: `[a-z0-9-]{1,32}`.
+    pub id: Spanned<String>,
+    /// Names of the secrets (wrangler secrets; `.dev.vars` locally) that hold admin keys.
+    pub admin_key_secrets: Vec<Spanned<String>>,
+    pub sources: Vec<Source>,
+    #[serde(default)]
+    pub sdk: SdkSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub name: String,
+    /// Public: it ships in web pages. What it allows is described in SECURITY.md.
+    pub write_key: Spanned<String>,
+    /// Browser origins (`https://www.example.com`) allowed to send with this key; `*` allows
+    /// any. Requests without an `Origin` header (servers) are not restricted by it.
+    pub allowed_origins: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+/// Token bucket per source, enforced per collector instance.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub events_per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> RateLimit {
+        RateLimit { events_per_second: 1_000, burst: 20_000 }
+    }
+}
+
+/// What `GET /v1/config/{writeKey}` tells the SDK.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SdkSettings {
+    #[serde(default = "granted")]
+    pub consent_default: Consent,
+    #[serde(default)]
+    pub autocapture: Autocapture,
+    #[serde(default)]
+    pub respect_do_not_track: bool,
+    #[serde(default)]
+    pub respect_global_privacy_control: bool,
+}
+
+fn granted() -> Consent {
+    Consent::Granted
+}
+
+impl Default for SdkSettings {
+    fn default() -> SdkSettings {
+        SdkSettings {
+            consent_default: Consent::Granted,
+            autocapture: Autocapture::default(),
+            respect_do_not_track: false,
+            respect_global_privacy_control: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consent {
+    Granted,
+    Denied,
+    Pending,
+}
+
+/// Each switch on by default.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Autocapture {
+    pub page_views: bool,
+    pub clicks: bool,
+    pub forms: bool,
+    pub scroll: bool,
+    pub engagement: bool,
+    pub campaigns: bool,
+}
+
+impl Default for Autocapture {
+    fn default() -> Autocapture {
+        Autocapture {
+            page_views: true,
+            clicks: true,
+            forms: true,
+            scroll: true,
+            engagement: true,
+            campaigns: true,
+        }
+    }
+}
+
+/// A configuration error, located in the source text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the offending key (`workspaces[0].sources[1].write_key`), when known.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: ", self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The source a write key belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRef<'a> {
+    pub workspace: &'a Workspace,
+    pub source: &'a Source,
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let key = text.get(span.clone()).unwrap_or("").trim().chars().take(64).collect();
+            located(text, span, key, e.message().to_owned())
+        })?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let error = |spanned_at: Range<usize>, key: String, message: &str| {
+            Err(located(text, spanned_at, key, message.to_owned()))
+        };
+        let mut workspace_ids: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut write_keys: BTreeMap<&str, String> = BTreeMap::new();
+        for (w, workspace) in self.workspaces.iter().enumerate() {
+            let id = workspace.id.get_ref();
+            let valid_id = (1..=32).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_id {
+                return error(
+                    workspace.id.span(),
+                    format!("workspaces[{w}].id"),
+                    "must be 1–32 characters of a-z, 0-9 and -",
+                );
+            }
+            if let Some(first) = workspace_ids.insert(id, w) {
+                return error(
+                    workspace.id.span(),
+                    format!("workspaces[{w}].id"),
+                    &format!("duplicate of workspaces[{first}].id"),
+                );
+            }
+            if workspace.admin_key_secrets.is_empty() {
+                return error(
+                    workspace.id.span(),
+                    format!("workspaces[{w}].admin_key_secrets"),
+                    "at least one admin key secret is required",
+                );
+            }
+            for (k, name) in workspace.admin_key_secrets.iter().enumerate() {
+                let valid = !name.get_ref().is_empty()
+                    && name
+                        .get_ref()
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                if !valid {
+                    return error(
+                        name.span(),
+                        format!("workspaces[{w}].admin_key_secrets[{k}]"),
+                        "secret names are A-Z, 0-9 and _",
+                    );
+                }
+            }
+            for (s, source) in workspace.sources.iter().enumerate() {
+                let path = format!("workspaces[{w}].sources[{s}]");
+                let key = source.write_key.get_ref();
+                if key.len() < 8 || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                    return error(
+                        source.write_key.span(),
+                        format!("{path}.write_key"),
+                        "must be 8–128 printable ASCII characters",
+                    );
+                }
+                if let Some(first) = write_keys.insert(key, path.clone()) {
+                    return error(
+                        source.write_key.span(),
+                        format!("{path}.write_key"),
+                        &format!("duplicate of {first}.write_key"),
+                    );
+                }
+                for (o, origin) in source.allowed_origins.iter().enumerate() {
+                    if !is_origin(origin.get_ref()) {
+                        return error(
+                            origin.span(),
+                            format!("{path}.allowed_origins[{o}]"),
+                            "expected `*` or an origin such as `https://www.example.com` (scheme, host, optional port; no path)",
+                        );
+                    }
+                }
+                if source.rate_limit.events_per_second == 0 || source.rate_limit.burst == 0 {
+                    return error(
+                        source.write_key.span(),
+                        format!("{path}.rate_limit"),
+                        "events_per_second and burst must be positive",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The source owning `write_key`. Compares against every key in constant time per key,
+    /// so the answer's timing does not reveal how much of a key was right.
+    pub fn source(&self, write_key: &str) -> Option<SourceRef<'_>> {
+        let mut found = None;
+        for workspace in &self.workspaces {
+            for source in &workspace.sources {
+                if constant_time_eq(source.write_key.get_ref().as_bytes(), write_key.as_bytes()) {
+                    found = Some(SourceRef { workspace, source });
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether any source allows `origin` (for CORS preflights, which carry no key).
+    pub fn any_source_allows(&self, origin: &str) -> bool {
+        self.workspaces.iter().flat_map(|w| &w.sources).any(|source| source.allows_origin(origin))
+    }
+}
+
+impl Source {
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|allowed| allowed.get_ref() == "*" || allowed.get_ref() == origin)
+    }
+}
+
+/// Equality whose running time depends only on the lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = text.split_once("://") else { return false };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'[' || b == b']')
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn located(text: &str, span: Range<usize>, key: String, message: String) -> ConfigError {
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ConfigError { line, column, key, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+environment = "production"
+
+[[workspaces]]
+id = "acme"
+admin_key_secrets = ["PORTRAIT_ADMIN_KEY_ACME"]
+
+[[workspaces.sources]]
+name = "www"
+write_key = "pk_live_0123456789"
+allowed_origins = ["https://www.acme.com", "http://localhost:8080"]
+rate_limit = { events_per_second = 50, burst = 500 }
+
+[workspaces.sdk]
+consent_default = "pending"
+autocapture = { scroll = false }
+"#;
+
+    #[test]
+    fn a_valid_configuration_loads_with_defaults() {
+        let config = Config::parse(VALID).unwrap();
+        let found = config.source("pk_live_0123456789").unwrap();
+        assert_eq!(found.workspace.id.get_ref(), "acme");
+        assert!(found.source.allows_origin("https://www.acme.com"));
+        assert!(!found.source.allows_origin("https://evil.example"));
+        assert_eq!(found.source.rate_limit, RateLimit { events_per_second: 50, burst: 500 });
+        let sdk = &found.workspace.sdk;
+        assert_eq!(sdk.consent_default, Consent::Pending);
+        assert!(!sdk.autocapture.scroll && sdk.autocapture.clicks);
+        assert!(config.source("pk_live_012345678").is_none());
+        assert!(config.any_source_allows("http://localhost:8080"));
+    }
+
+    #[test]
+    fn errors_name_the_line_column_and_key() {
+        let cases = [
+            (
+                VALID.replace("\"acme\"", "\"Acme\""),
+                "line 5, column 6: workspaces[0].id: must be 1–32 characters of a-z, 0-9 and -",
+            ),
+            (
+                VALID.replace("https://www.acme.com\"", "https://www.acme.com/path\""),
+                "line 11, column 20: workspaces[0].sources[0].allowed_origins[0]: expected `*` or an origin such as `https://www.example.com` (scheme, host, optional port; no path)",
+            ),
+            (
+                VALID.replace("pk_live_0123456789", "short"),
+                "line 10, column 13: workspaces[0].sources[0].write_key: must be 8–128 printable ASCII characters",
+            ),
+            (
+                VALID.replace("name = \"www\"", "name = \"www\"\ncolour = \"blue\""),
+                "line 10, column 1: colour: unknown field `colour`, expected one of `name`, `write_key`, `allowed_origins`, `rate_limit`",
+            ),
+            (
+                VALID.replace("\"pending\"", "\"maybe\""),
+                "line 15, column 19: \"maybe\": unknown variant `maybe`, expected one of `granted`, `denied`, `pending`",
+            ),
+            (
+                VALID.replace("burst = 500", "burst = 0"),
+                "line 10, column 13: workspaces[0].sources[0].rate_limit: events_per_second and burst must be positive",
+            ),
+            (
+                VALID.replace("environment = \"production\"", ""),
+                "line 1, column 1: missing field `environment`",
+            ),
+            (
+                format!(
+                    "{VALID}\n[[workspaces]]\nid = \"acme\"\nadmin_key_secrets = [\"K\"]\nsources = []\n"
+                ),
+                "line 19, column 6: workspaces[1].id: duplicate of workspaces[0].id",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(Config::parse(&text).unwrap_err().to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn constant_time_comparison_is_still_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
