@@ -242,10 +242,10 @@ impl Profile {
                         *current = candidate;
                     }
                 }
-                if let Some(Value::String(email)) = event.traits.get("email") {
-                    if !email.trim().is_empty() {
-                        self.identities.insert(Identity::new(IdKind::Email, email));
-                    }
+                if let Some(Value::String(email)) = event.traits.get("email")
+                    && !email.trim().is_empty()
+                {
+                    self.identities.insert(Identity::new(IdKind::Email, email));
                 }
             }
             Call::Group { group_id } => {

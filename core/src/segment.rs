@@ -71,7 +71,7 @@ pub fn encode_batch(events: &[Event]) -> Vec<u8> {
 
 /// `{"batch": [...]}` as a JSON value, for callers that add fields or pretty-print.
 pub fn batch_json(events: &[Event]) -> serde_json::Value {
-    let batch: Vec<serde_json::Value> = events.iter().map(|event| to_json(event)).collect();
+    let batch: Vec<serde_json::Value> = events.iter().map(to_json).collect();
     serde_json::json!({ "batch": batch })
 }
 
