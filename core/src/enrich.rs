@@ -33,6 +33,7 @@ pub fn correct_time(event: &mut Event, received_at: Timestamp) -> Result<(), Err
 
 /// Where the request came from, as the edge saw it. Never includes the IP address itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Geo {
     pub country: Option<String>,
     pub region: Option<String>,
@@ -52,6 +53,7 @@ impl Geo {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceType {
     #[default]
     Unknown,
@@ -75,6 +77,7 @@ impl DeviceType {
 
 /// The device behind a user agent string.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Device {
     pub device_type: DeviceType,
     pub browser: Option<String>,

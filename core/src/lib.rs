@@ -7,6 +7,7 @@
 //! - [`error`]: typed rejections with stable codes and paths.
 //! - [`profile`]: one person's convergent profile state: apply events, merge profiles.
 //! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
+//! - [`view`]: the profile and its tags as the admin API shows them.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
@@ -22,6 +23,7 @@ pub mod segment;
 pub mod time;
 pub mod validate;
 pub mod value;
+pub mod view;
 
 pub use error::{Error, ErrorKind};
 pub use event::{Call, Campaign, Context, Event, Library, Page, Screen};
