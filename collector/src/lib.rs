@@ -1,4 +1,55 @@
-//! Portrait's collector: a Cloudflare Worker with one Durable Object per profile, turning HTTP,
-//! storage and alarms into calls on `portrait-core`.
+//! The Portrait collector: a Cloudflare Worker (this entry point) and its Durable Objects.
 //!
-//! A skeleton until the collector issue fills it; it exists so the workspace has its final shape.
+//! A thin shell: it reads HTTP requests, storage and the clock, and calls `portrait-core` for
+//! every rule. Map:
+//! - [`ingest`]: `POST /v1/b` (beacons) and the Segment endpoints: auth, CORS, limits,
+//!   decoding, enrichment, and routing each person's events to their ProfileObject.
+//! - [`admin`]: the profile API behind the admin key.
+//! - [`profile_object`]: `ProfileObject`, one per person: dedupe, apply, timeline, erasure.
+//! - [`identity_index`]: `IdentityIndex`, sharded by identifier hash: identifier → profile.
+//! - [`settings`]: the configuration from the environment, admin keys, rate limits.
+//! - [`http`]: responses, errors and CORS headers.
+//!
+//! Storage names always start with the workspace id, so no request can reach another
+//! workspace's objects.
+
+mod admin;
+mod http;
+mod identity_index;
+mod ingest;
+mod internal;
+mod profile_object;
+mod settings;
+
+use worker::{Context, Env, Method, Request, Response, Result, event};
+
+use crate::http::{ApiError, json_response};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match route(req, &env).await {
+        Ok(response) => Ok(response),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
+    let url = req.url().map_err(ApiError::internal)?;
+    let path = url.path().to_owned();
+    if path == "/healthz" {
+        return json_response(200, &serde_json::json!({ "ok": true }));
+    }
+    let config = settings::config(env, &url)?;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (Method::Options, _) => http::preflight(&req, &config),
+        (Method::Post, ["v1", "b"]) => ingest::beacon(req, env, &config, &url).await,
+        (Method::Post, ["v1", "batch"]) => ingest::segment(req, env, &config, None).await,
+        (Method::Post, ["v1", call @ ("track" | "identify" | "page" | "screen" | "group" | "alias")]) => {
+            ingest::segment(req, env, &config, Some(call)).await
+        }
+        (Method::Get, ["v1", "config", write_key]) => ingest::sdk_settings(&config, write_key),
+        (method, ["v1", "profiles", rest @ ..]) => admin::profiles(req, method, rest, env, &config).await,
+        _ => Err(ApiError::new(404, "not_found", format!("no route for {} {path}", req.method().as_ref()))),
+    }
+}

@@ -43,6 +43,15 @@ pub struct Decoded {
     pub dropped: u32,
 }
 
+impl Decoded {
+    /// The batch index of each event in `events`, in order (the indices not rejected).
+    pub fn accepted_indices(&self) -> Vec<usize> {
+        let total = self.events.len() + self.rejected.len();
+        let rejected: std::collections::BTreeSet<usize> = self.rejected.iter().map(|r| r.index).collect();
+        (0..total).filter(|i| !rejected.contains(i)).collect()
+    }
+}
+
 /// One event of a batch that failed decoding or validation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejected {

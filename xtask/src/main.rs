@@ -3,9 +3,12 @@
 //! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, and every
 //!   test in the workspace; ends with one `N passed, M failed` line.
 //! - `demo`: the main job. Until the collector and demo site exist it says so.
+//! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //!
 //! Each command installs what it needs first (today: the pinned toolchain and its wasm32
 //! target), so a fresh clone needs nothing but rustup.
+
+mod worker;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,7 +19,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(),
-        _ => Err("usage: cargo xtask test | demo".to_owned()),
+        Some("build-worker") => worker::build(&project_root()).map(|_| ()),
+        _ => Err("usage: cargo xtask test | demo | build-worker".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

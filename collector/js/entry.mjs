@@ -1,0 +1,58 @@
+// Entry module of the collector Worker (wrangler `main`, Miniflare `scriptPath`), copied next
+// to wasm-bindgen's output by `cargo xtask build-worker`.
+//
+// `index.js` is the wasm-bindgen glue of the Rust crate; this file adds the Workers entrypoint
+// and the Durable Object classes. A Rust panic (panic = "abort") traps the wasm instance; the
+// next call then resets the module (`__wbg_reset_state`) and rebuilds the objects on the fresh
+// instance, so one bad request cannot poison an isolate.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import * as wasm from "./index.js";
+
+let generation = 0;
+let trapped = false;
+
+async function guarded(call) {
+  if (trapped) {
+    wasm.__wbg_reset_state();
+    trapped = false;
+    generation++;
+  }
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) trapped = true;
+    throw error;
+  }
+}
+
+export default class Collector extends WorkerEntrypoint {
+  fetch(request) {
+    return guarded(() => wasm.fetch.call(this, request, this.env, this.ctx));
+  }
+}
+
+function durableObject(RustClass) {
+  return class {
+    constructor(state, env) {
+      this.state = state;
+      this.env = env;
+      this.generation = -1;
+    }
+    current() {
+      if (this.generation !== generation) {
+        this.inner = new RustClass(this.state, this.env);
+        this.generation = generation;
+      }
+      return this.inner;
+    }
+    fetch(request) {
+      return guarded(() => this.current().fetch(request));
+    }
+    alarm(info) {
+      return guarded(() => this.current().alarm(info));
+    }
+  };
+}
+
+export const ProfileObject = durableObject(wasm.ProfileObject);
+export const IdentityIndex = durableObject(wasm.IdentityIndex);

@@ -1,0 +1,130 @@
+//! The profile API, behind a workspace's admin key (`Authorization: Bearer <key>`):
+//!
+//! - `GET    /v1/profiles/{idType}/{id}`: the profile with its tags;
+//! - `GET    /v1/profiles/{idType}/{id}/events?cursor=&limit=`: the timeline, newest first;
+//! - `GET    /v1/profiles/{idType}/{id}/export`: everything held on the person;
+//! - `DELETE /v1/profiles/{idType}/{id}`: erasure, answered with a receipt.
+//!
+//! `idType` is `anonymous_id`, `user_id`, `email` or `profile_id`. Only the admin key's own
+//! workspace is searched.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use portrait_core::config::Config;
+use portrait_core::profile::{IdKind, Identity};
+use serde_json::{Value as Json, json};
+use worker::{Env, Method, Request};
+
+use crate::http::{ApiError, ApiResult, json_response};
+use crate::internal::{self, EventsPage, Resolve, Resolved, Unlink, Unlinked};
+use crate::settings;
+
+pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
+    let (id_type, id, action) = match rest {
+        [id_type, id] => (*id_type, decode(id)?, None),
+        [id_type, id, action @ ("events" | "export")] => (*id_type, decode(id)?, Some(*action)),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "not_found",
+                "expected /v1/profiles/{idType}/{id}[/events|/export]",
+            ));
+        }
+    };
+    let profile_id = resolve(env, workspace, id_type, &id).await?;
+    let stub = internal::profile_stub(env, workspace, &profile_id)?;
+    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
+    match (method, action) {
+        (Method::Get, None) => {
+            let profile: Json = internal::call(&stub, "state", &()).await?.ok_or_else(not_found)?;
+            json_response(200, &profile)
+        }
+        (Method::Get, Some("events")) => {
+            let url = req.url().map_err(ApiError::internal)?;
+            let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+            let number = |name: &str| -> Result<Option<i64>, ApiError> {
+                param(name)
+                    .map(|v| {
+                        v.parse::<i64>().map_err(|_| {
+                            ApiError::new(400, "bad_parameter", format!("`{name}` must be an integer"))
+                        })
+                    })
+                    .transpose()
+            };
+            let page = EventsPage {
+                cursor: number("cursor")?,
+                limit: number("limit")?.unwrap_or(50).clamp(1, 1000) as u32,
+            };
+            let events: Json = internal::call(&stub, "events", &page).await?.ok_or_else(not_found)?;
+            json_response(200, &events)
+        }
+        (Method::Get, Some("export")) => {
+            let export: Json = internal::call(&stub, "export", &()).await?.ok_or_else(not_found)?;
+            json_response(200, &export)
+        }
+        (Method::Delete, None) => {
+            let mut receipt: Json = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
+            receipt["indexEntriesRemoved"] = json!(unlink(env, workspace, &profile_id, &receipt).await?);
+            json_response(200, &receipt)
+        }
+        (method, _) => Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{} is not supported here", method.as_ref()),
+        )),
+    }
+}
+
+/// The profile id behind `{idType}/{id}`, without creating anything.
+async fn resolve(env: &Env, workspace: &str, id_type: &str, id: &str) -> Result<String, ApiError> {
+    if id_type == "profile_id" {
+        return Ok(id.to_owned());
+    }
+    let kind = IdKind::parse(id_type).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "bad_id_type",
+            format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id)"),
+        )
+    })?;
+    let identity = Identity::new(kind, id);
+    let stub = internal::index_stub(env, workspace, internal::index_shard(&identity))?;
+    let resolved: Option<Resolved> =
+        internal::call(&stub, "resolve", &Resolve { identity, create_as: None }).await?;
+    resolved
+        .map(|r| r.profile_id)
+        .ok_or_else(|| ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}")))
+}
+
+/// Removes the erased profile's identities from the index; returns how many links went.
+async fn unlink(env: &Env, workspace: &str, profile_id: &str, receipt: &Json) -> Result<u32, ApiError> {
+    let mut by_shard: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
+    for entry in receipt["identities"].as_array().into_iter().flatten() {
+        let kind = entry["type"].as_str().and_then(IdKind::parse);
+        if let (Some(kind), Some(value)) = (kind, entry["id"].as_str()) {
+            let identity = Identity { kind, value: value.to_owned() };
+            by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
+        }
+    }
+    let calls = by_shard.into_iter().map(|(shard, identities)| async move {
+        let stub = internal::index_stub(env, workspace, shard)?;
+        let unlink = Unlink { identities, profile_id: profile_id.to_owned() };
+        internal::call::<_, Unlinked>(&stub, "unlink", &unlink).await
+    });
+    let mut removed = 0;
+    for outcome in join_all(calls).await {
+        removed += outcome?.map_or(0, |u| u.removed);
+    }
+    Ok(removed)
+}
+
+/// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).
+fn decode(segment: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::new(400, "bad_id", "the id is not valid UTF-8 once percent-decoded"))
+}

@@ -1,0 +1,97 @@
+//! Responses: JSON bodies, the `{code, message, path}` error shape, CORS headers.
+
+use portrait_core::config::Config;
+use serde::Serialize;
+use worker::{Request, Response};
+
+/// An answer other than success. `code` is stable and machine-readable; `message` is for
+/// people; `path` names the offending field when there is one.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub path: String,
+    pub retry_after_seconds: Option<u64>,
+    /// Extra fields merged into the body (e.g. the rejected events of a batch).
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            path: String::new(),
+            retry_after_seconds: None,
+            details: None,
+        }
+    }
+
+    /// A rejection decided by `core`: 413 for size limits, 400 otherwise.
+    pub fn invalid(error: &portrait_core::Error) -> ApiError {
+        let status = if error.kind.is_size_limit() { 413 } else { 400 };
+        ApiError { path: error.path.clone(), ..ApiError::new(status, error.kind.code(), error.message()) }
+    }
+
+    /// A failure of ours or of the platform (never of the input): retryable, logged.
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        worker::console_error!("internal error: {error}");
+        ApiError {
+            retry_after_seconds: Some(1),
+            ..ApiError::new(503, "unavailable", "temporarily unavailable; retry")
+        }
+    }
+
+    pub fn into_response(self) -> worker::Result<Response> {
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message, "path": self.path });
+        if let Some(serde_json::Value::Object(details)) = self.details {
+            body.as_object_mut().expect("an object").extend(details);
+        }
+        let mut response = Response::from_json(&body)?.with_status(self.status);
+        if let Some(seconds) = self.retry_after_seconds {
+            response.headers_mut().set("Retry-After", &seconds.to_string())?;
+        }
+        Ok(response)
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+pub fn json_response(status: u16, body: &impl Serialize) -> ApiResult {
+    Ok(Response::from_json(body).map_err(ApiError::internal)?.with_status(status))
+}
+
+/// The request's `Origin` header, if a browser sent one.
+pub fn origin(req: &Request) -> Option<String> {
+    req.headers().get("Origin").ok().flatten().filter(|o| !o.is_empty() && o != "null")
+}
+
+/// Lets `origin` read the response (added only for origins a source allows).
+pub fn allow_origin(response: &mut Response, origin: &str) -> worker::Result<()> {
+    let headers = response.headers_mut();
+    headers.set("Access-Control-Allow-Origin", origin)?;
+    headers.set("Vary", "Origin")?;
+    headers.set("Access-Control-Expose-Headers", "Retry-After")
+}
+
+/// `OPTIONS`: the JSON endpoints need a preflight (their content type and `Authorization`
+/// are not CORS-safelisted). A preflight carries no key, so any source's origin qualifies;
+/// the real request is then checked against its own source.
+pub fn preflight(req: &Request, config: &Config) -> ApiResult {
+    let Some(origin) = origin(req) else {
+        return Err(ApiError::new(400, "not_a_preflight", "OPTIONS without an Origin header"));
+    };
+    if !config.any_source_allows(&origin) {
+        return Err(ApiError::new(403, "origin_not_allowed", format!("origin {origin} is not allowed")));
+    }
+    let mut response = Response::empty().map_err(ApiError::internal)?.with_status(204);
+    allow_origin(&mut response, &origin).map_err(ApiError::internal)?;
+    let headers = response.headers_mut();
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(ApiError::internal);
+    set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")?;
+    set("Access-Control-Allow-Headers", "Content-Type, Authorization")?;
+    set("Access-Control-Max-Age", "86400")?;
+    Ok(response)
+}

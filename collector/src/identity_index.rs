@@ -1,0 +1,104 @@
+//! `IdentityIndex`: which profile an identifier belongs to. One object per shard
+//! (`{workspace}/index/{hash % 64}`), so no object sees all identify traffic.
+
+use std::cell::Cell;
+
+use portrait_core::profile::Identity;
+use worker::{
+    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
+};
+
+use crate::internal::{self, Link, Linked, Resolve, Resolved, Unlink, Unlinked};
+
+#[durable_object]
+pub struct IdentityIndex {
+    sql: SqlStorage,
+    schema_ready: Cell<bool>,
+}
+
+impl DurableObject for IdentityIndex {
+    fn new(state: State, _env: Env) -> Self {
+        IdentityIndex { sql: state.storage().sql(), schema_ready: Cell::new(false) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.ensure_schema()?;
+        match req.path().as_str() {
+            "/resolve" => {
+                let resolve: Resolve = internal::body(&mut req).await?;
+                match (self.lookup(&resolve.identity)?, resolve.create_as) {
+                    (Some(profile_id), _) => Response::from_json(&Resolved { profile_id }),
+                    (None, Some(profile_id)) => {
+                        self.insert(&resolve.identity, &profile_id)?;
+                        Response::from_json(&Resolved { profile_id })
+                    }
+                    (None, None) => Response::error("unknown identifier", 404),
+                }
+            }
+            "/link" => {
+                let link: Link = internal::body(&mut req).await?;
+                let mut conflicts = Vec::new();
+                for identity in link.identities {
+                    match self.lookup(&identity)? {
+                        None => self.insert(&identity, &link.profile_id)?,
+                        Some(owner) if owner == link.profile_id => {}
+                        Some(owner) => conflicts.push((identity, owner)),
+                    }
+                }
+                Response::from_json(&Linked { conflicts })
+            }
+            "/unlink" => {
+                let unlink: Unlink = internal::body(&mut req).await?;
+                let mut removed = 0;
+                for identity in &unlink.identities {
+                    let cursor = self.sql.exec(
+                        "DELETE FROM links WHERE kind = ? AND value = ? AND profile = ?",
+                        vec![
+                            identity.kind.as_str().into(),
+                            identity.value.as_str().into(),
+                            unlink.profile_id.as_str().into(),
+                        ],
+                    )?;
+                    removed += cursor.rows_written() as u32;
+                }
+                Response::from_json(&Unlinked { removed })
+            }
+            other => Response::error(format!("no index action {other}"), 400),
+        }
+    }
+}
+
+impl IdentityIndex {
+    fn ensure_schema(&self) -> Result<()> {
+        if !self.schema_ready.get() {
+            self.sql.exec(
+                "CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, value TEXT NOT NULL, profile TEXT NOT NULL, \
+                 PRIMARY KEY (kind, value)) WITHOUT ROWID",
+                None,
+            )?;
+            self.schema_ready.set(true);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, identity: &Identity) -> Result<Option<String>> {
+        let cursor = self.sql.exec(
+            "SELECT profile FROM links WHERE kind = ? AND value = ?",
+            vec![identity.kind.as_str().into(), identity.value.as_str().into()],
+        )?;
+        for row in cursor.raw() {
+            if let Some(SqlStorageValue::String(profile)) = row?.into_iter().next() {
+                return Ok(Some(profile));
+            }
+        }
+        Ok(None)
+    }
+
+    fn insert(&self, identity: &Identity, profile_id: &str) -> Result<()> {
+        self.sql.exec(
+            "INSERT INTO links (kind, value, profile) VALUES (?, ?, ?)",
+            vec![identity.kind.as_str().into(), identity.value.as_str().into(), profile_id.into()],
+        )?;
+        Ok(())
+    }
+}

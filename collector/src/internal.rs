@@ -1,0 +1,127 @@
+//! How the Worker and the Durable Objects talk: object names, and typed requests sent as
+//! postcard bodies in a `POST https://internal/<action>` to an object's stub.
+
+use portrait_core::enrich::Received;
+use portrait_core::profile::Identity;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use worker::{Env, Method, Request, RequestInit, Stub};
+
+use crate::http::ApiError;
+
+/// Number of IdentityIndex shards per workspace. Changing it remaps identifiers: treat it as
+/// part of the storage format.
+pub const INDEX_SHARDS: u64 = 64;
+
+/// A profile's id: `a:<anonymousId>` for profiles first seen anonymously, `u:<userId>` for
+/// profiles first seen with only a user id.
+pub fn profile_id_for_anonymous(anonymous_id: &str) -> String {
+    format!("a:{anonymous_id}")
+}
+
+pub fn profile_id_for_user(user_id: &str) -> String {
+    format!("u:{user_id}")
+}
+
+pub fn profile_stub(env: &Env, workspace: &str, profile_id: &str) -> Result<Stub, ApiError> {
+    stub(env, "PROFILES", &format!("{workspace}/profile/{profile_id}"))
+}
+
+pub fn index_shard(identity: &Identity) -> u64 {
+    let hash = [identity.kind.as_str().as_bytes(), b":", identity.value.as_bytes()]
+        .concat()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
+    hash % INDEX_SHARDS
+}
+
+pub fn index_stub(env: &Env, workspace: &str, shard: u64) -> Result<Stub, ApiError> {
+    stub(env, "IDENTITIES", &format!("{workspace}/index/{shard}"))
+}
+
+fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub, ApiError> {
+    env.durable_object(binding).and_then(|namespace| namespace.get_by_name(name)).map_err(ApiError::internal)
+}
+
+/// Sends `body` to `action` on `stub` and decodes the JSON answer. A 404 from the object is
+/// `Ok(None)`; any other failure is a retryable internal error.
+pub async fn call<B: Serialize, R: DeserializeOwned>(
+    stub: &Stub,
+    action: &str,
+    body: &B,
+) -> Result<Option<R>, ApiError> {
+    let bytes = postcard::to_allocvec(body).map_err(ApiError::internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+    let request =
+        Request::new_with_init(&format!("https://internal/{action}"), &init).map_err(ApiError::internal)?;
+    let mut response = stub.fetch_with_request(request).await.map_err(ApiError::internal)?;
+    match response.status_code() {
+        200 => response.json().await.map(Some).map_err(ApiError::internal),
+        404 => Ok(None),
+        status => {
+            let text = response.text().await.unwrap_or_default();
+            Err(ApiError::internal(format!("{action} answered {status}: {text}")))
+        }
+    }
+}
+
+/// Decodes the postcard body of an internal request.
+pub async fn body<T: DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
+    let bytes = req.bytes().await?;
+    postcard::from_bytes(&bytes).map_err(|e| worker::Error::RustError(format!("internal request: {e}")))
+}
+
+/// `apply`: events for one profile.
+#[derive(Serialize, Deserialize)]
+pub struct Apply {
+    pub workspace: String,
+    pub profile_id: String,
+    pub events: Vec<Received>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Applied {
+    pub applied: u32,
+    pub duplicates: u32,
+}
+
+/// `events`: a page of the timeline, newest first, before `cursor` (a sequence number).
+#[derive(Serialize, Deserialize)]
+pub struct EventsPage {
+    pub cursor: Option<i64>,
+    pub limit: u32,
+}
+
+/// `resolve` on an index shard: the profile of `identity`, creating the link to
+/// `create_as` if there is none yet.
+#[derive(Serialize, Deserialize)]
+pub struct Resolve {
+    pub identity: Identity,
+    pub create_as: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Resolved {
+    pub profile_id: String,
+}
+
+/// `link` on an index shard: these identities belong to `profile_id`, unless they
+/// already belong to another profile (reported back as conflicts).
+#[derive(Serialize, Deserialize)]
+pub struct Link {
+    pub identities: Vec<Identity>,
+    pub profile_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Linked {
+    pub conflicts: Vec<(Identity, String)>,
+}
+
+/// `unlink` on an index shard: forget these identities if they point at `profile_id`.
+pub type Unlink = Link;
+
+#[derive(Serialize, Deserialize)]
+pub struct Unlinked {
+    pub removed: u32,
+}

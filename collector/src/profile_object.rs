@@ -1,0 +1,387 @@
+//! `ProfileObject`: one Durable Object per person (`{workspace}/profile/{profile_id}`).
+//!
+//! Storage (SQLite):
+//! - `profile`: one row, the `core::profile::Profile` as postcard, plus whose it is;
+//! - `seen`: message ids applied, kept while their events could still be retried (the
+//!   collector refuses events older than `enrich::MAX_EVENT_AGE_MS`, so a duplicate is
+//!   always recognised);
+//! - `timeline`: the most recent [`TIMELINE_LEN`] accepted events, for the API;
+//! - `unlinked`: identities not yet registered in the IdentityIndex (retried by the alarm).
+//!
+//! A batch is applied in one SQLite transaction: all of it or nothing, so a retry after a
+//! failure can never half-apply. The alarm trims the timeline and the `seen` window.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received};
+use portrait_core::profile::{IdKind, Identity, Profile};
+use portrait_core::view;
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+use worker::{
+    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
+};
+
+use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked};
+
+/// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
+pub const TIMELINE_LEN: i64 = 1_000;
+const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
+const RELINK_DELAY_MS: i64 = 60_000;
+
+#[durable_object]
+pub struct ProfileObject {
+    state: State,
+    env: Env,
+    sql: SqlStorage,
+    /// The stored profile, once read: (workspace, profile id, state).
+    cache: RefCell<Option<Stored>>,
+    schema_ready: Cell<bool>,
+}
+
+#[derive(Clone)]
+struct Stored {
+    workspace: String,
+    profile_id: String,
+    profile: Profile,
+}
+
+impl DurableObject for ProfileObject {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        ProfileObject { state, env, sql, cache: RefCell::new(None), schema_ready: Cell::new(false) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/apply" => {
+                let apply: Apply = internal::body(&mut req).await?;
+                let applied = self.apply(apply).await?;
+                Response::from_json(&applied)
+            }
+            "/state" => match self.load()? {
+                Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
+                None => Response::error("no profile", 404),
+            },
+            "/events" => {
+                let page: EventsPage = internal::body(&mut req).await?;
+                match self.load()? {
+                    Some(_) => Response::from_json(&self.events_page(&page)?),
+                    None => Response::error("no profile", 404),
+                }
+            }
+            "/export" => match self.load()? {
+                Some(stored) => {
+                    let events =
+                        self.events_page(&EventsPage { cursor: None, limit: TIMELINE_LEN as u32 })?;
+                    Response::from_json(&json!({
+                        "profile": view::profile_json(&stored.profile_id, &stored.profile),
+                        "events": events["events"],
+                        "messageIdsRemembered": self.count("seen")?,
+                    }))
+                }
+                None => Response::error("no profile", 404),
+            },
+            "/erase" => match self.load()? {
+                Some(stored) => Response::from_json(&self.erase(stored).await?),
+                None => Response::error("no profile", 404),
+            },
+            other => Response::error(format!("no profile action {other}"), 400),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if self.load()?.is_none() {
+            return Response::ok("empty");
+        }
+        let now = Date::now().as_millis() as i64;
+        self.sql.exec(
+            "DELETE FROM timeline WHERE seq <= (SELECT max(seq) FROM timeline) - ?",
+            vec![TIMELINE_LEN.into()],
+        )?;
+        // One day of margin over the age limit the collector enforces at the door.
+        self.sql.exec("DELETE FROM seen WHERE at < ?", vec![(now - MAX_EVENT_AGE_MS - 86_400_000).into()])?;
+        let next = match self.link_identities().await {
+            Ok(()) => HOUSEKEEPING_INTERVAL_MS,
+            Err(e) => {
+                worker::console_warn!("linking identities failed, retrying: {e}");
+                RELINK_DELAY_MS
+            }
+        };
+        self.state.storage().set_alarm(next).await?;
+        Response::ok("done")
+    }
+}
+
+impl ProfileObject {
+    async fn apply(&self, apply: Apply) -> Result<Applied> {
+        self.ensure_schema()?;
+        let stored = self.load()?.unwrap_or(Stored {
+            workspace: apply.workspace.clone(),
+            profile_id: apply.profile_id.clone(),
+            profile: Profile::default(),
+        });
+        let ids: Vec<&str> = apply.events.iter().map(|r| r.event.message_id.as_str()).collect();
+        let already_seen = self.seen_among(&ids)?;
+        let mut batch_ids = HashSet::new();
+        let fresh: Vec<&Received> = apply
+            .events
+            .iter()
+            .filter(|r| {
+                !already_seen.contains(&r.event.message_id) && batch_ids.insert(r.event.message_id.as_str())
+            })
+            .collect();
+        let duplicates = (apply.events.len() - fresh.len()) as u32;
+        if fresh.is_empty() {
+            return Ok(Applied { applied: 0, duplicates });
+        }
+        let mut next = stored.clone();
+        for received in &fresh {
+            next.profile.apply(received);
+        }
+        let new_identities: Vec<&Identity> =
+            next.profile.identities.difference(&stored.profile.identities).collect();
+        let state =
+            postcard::to_allocvec(&next.profile).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut rows = Vec::with_capacity(fresh.len());
+        for received in &fresh {
+            let bytes =
+                postcard::to_allocvec(received).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            rows.push((
+                received.event.message_id.as_str(),
+                received.event.timestamp.map_or(0, |t| t.0),
+                bytes,
+            ));
+        }
+        self.in_transaction(|| {
+            for (message_id, at, bytes) in &rows {
+                self.sql.exec(
+                    "INSERT INTO seen (message_id, at) VALUES (?, ?)",
+                    vec![(*message_id).into(), (*at).into()],
+                )?;
+                self.sql.exec(
+                    "INSERT INTO timeline (at, event) VALUES (?, ?)",
+                    vec![(*at).into(), bytes.clone().into()],
+                )?;
+            }
+            self.sql.exec(
+                "INSERT OR REPLACE INTO profile (k, workspace, profile_id, state) VALUES (0, ?, ?, ?)",
+                vec![next.workspace.as_str().into(), next.profile_id.as_str().into(), state.clone().into()],
+            )?;
+            for identity in &new_identities {
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO unlinked (kind, value) VALUES (?, ?)",
+                    vec![identity.kind.as_str().into(), identity.value.as_str().into()],
+                )?;
+            }
+            Ok(())
+        })?;
+        let applied = fresh.len() as u32;
+        *self.cache.borrow_mut() = Some(next);
+        if let Err(e) = self.link_identities().await {
+            // Not lost: the identities stay in `unlinked` and the alarm retries.
+            worker::console_warn!("linking identities failed, will retry: {e}");
+            self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
+        } else if self.state.storage().get_alarm().await?.is_none() {
+            self.state.storage().set_alarm(HOUSEKEEPING_INTERVAL_MS).await?;
+        }
+        Ok(Applied { applied, duplicates })
+    }
+
+    /// Registers `unlinked` identities in their index shards; conflicts (an identifier that
+    /// already belongs to another profile) are logged and left to identity resolution.
+    async fn link_identities(&self) -> Result<()> {
+        let Some(stored) = self.load()? else { return Ok(()) };
+        let mut by_shard: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
+        for row in self.sql.exec("SELECT kind, value FROM unlinked", None)?.raw() {
+            if let [SqlStorageValue::String(kind), SqlStorageValue::String(value)] = row?.as_slice()
+                && let Some(kind) = IdKind::parse(kind)
+            {
+                let identity = Identity { kind, value: value.clone() };
+                by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
+            }
+        }
+        for (shard, identities) in by_shard {
+            let stub = internal::index_stub(&self.env, &stored.workspace, shard).map_err(api_to_worker)?;
+            let link = Link { identities: identities.clone(), profile_id: stored.profile_id.clone() };
+            let linked: Option<Linked> = internal::call(&stub, "link", &link).await.map_err(api_to_worker)?;
+            for (identity, owner) in linked.map(|l| l.conflicts).unwrap_or_default() {
+                worker::console_warn!(
+                    "{} {} already belongs to profile {owner}",
+                    identity.kind.as_str(),
+                    identity.value
+                );
+            }
+            for identity in identities {
+                self.sql.exec(
+                    "DELETE FROM unlinked WHERE kind = ? AND value = ?",
+                    vec![identity.kind.as_str().into(), identity.value.into()],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn events_page(&self, page: &EventsPage) -> Result<serde_json::Value> {
+        let limit = page.limit.clamp(1, TIMELINE_LEN as u32);
+        let cursor = page.cursor.unwrap_or(i64::MAX);
+        let mut events = Vec::new();
+        let mut last_seq = None;
+        let rows = self.sql.exec(
+            "SELECT seq, event FROM timeline WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            vec![cursor.into(), i64::from(limit).into()],
+        )?;
+        for row in rows.raw() {
+            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
+                let received: Received = postcard::from_bytes(bytes)
+                    .map_err(|e| worker::Error::RustError(format!("timeline row {seq}: {e}")))?;
+                let mut event = view::received_json(&received);
+                event["seq"] = json!(seq);
+                events.push(event);
+                last_seq = Some(*seq);
+            }
+        }
+        let next_cursor = if events.len() == limit as usize { last_seq } else { None };
+        Ok(json!({ "events": events, "nextCursor": next_cursor.map(|s| s.to_string()) }))
+    }
+
+    /// Deletes everything this object holds and says what it was.
+    async fn erase(&self, stored: Stored) -> Result<serde_json::Value> {
+        let receipt = json!({
+            "profileId": stored.profile_id,
+            "identities": stored.profile.identities.iter()
+                .map(|i| json!({ "type": i.kind.as_str(), "id": i.value }))
+                .collect::<Vec<_>>(),
+            "eventsRemoved": self.count("timeline")?,
+            "messageIdsForgotten": self.count("seen")?,
+        });
+        let storage = self.state.storage();
+        storage.delete_alarm().await?;
+        storage.delete_all().await?;
+        *self.cache.borrow_mut() = None;
+        self.schema_ready.set(false);
+        Ok(receipt)
+    }
+
+    fn count(&self, table: &str) -> Result<i64> {
+        let rows = self.sql.exec(&format!("SELECT count(*) FROM {table}"), None)?;
+        for row in rows.raw() {
+            if let [SqlStorageValue::Integer(n)] = row?.as_slice() {
+                return Ok(*n);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Which of `ids` were applied before. Chunked: a statement takes at most 100 parameters.
+    fn seen_among(&self, ids: &[&str]) -> Result<BTreeSet<String>> {
+        let mut seen = BTreeSet::new();
+        for chunk in ids.chunks(99) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let params: Vec<SqlStorageValue> = chunk.iter().map(|id| (*id).into()).collect();
+            let rows = self
+                .sql
+                .exec(&format!("SELECT message_id FROM seen WHERE message_id IN ({placeholders})"), params)?;
+            for row in rows.raw() {
+                if let [SqlStorageValue::String(id)] = row?.as_slice() {
+                    seen.insert(id.clone());
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The stored profile, if this object has one. Reads never create tables: an unknown
+    /// profile leaves no trace.
+    fn load(&self) -> Result<Option<Stored>> {
+        if let Some(stored) = self.cache.borrow().as_ref() {
+            return Ok(Some(stored.clone()));
+        }
+        if !self.schema_ready.get() {
+            let tables = self
+                .sql
+                .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'", None)?;
+            if tables.raw().next().is_none() {
+                return Ok(None);
+            }
+            self.schema_ready.set(true);
+        }
+        let rows = self.sql.exec("SELECT workspace, profile_id, state FROM profile WHERE k = 0", None)?;
+        for row in rows.raw() {
+            if let [
+                SqlStorageValue::String(workspace),
+                SqlStorageValue::String(profile_id),
+                SqlStorageValue::Blob(state),
+            ] = row?.as_slice()
+            {
+                let profile: Profile = postcard::from_bytes(state)
+                    .map_err(|e| worker::Error::RustError(format!("stored profile: {e}")))?;
+                let stored = Stored { workspace: workspace.clone(), profile_id: profile_id.clone(), profile };
+                *self.cache.borrow_mut() = Some(stored.clone());
+                return Ok(Some(stored));
+            }
+        }
+        Ok(None)
+    }
+
+    fn ensure_schema(&self) -> Result<()> {
+        if self.schema_ready.get() {
+            return Ok(());
+        }
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS profile (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
+             profile_id TEXT NOT NULL, state BLOB NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, event BLOB NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS unlinked (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID",
+        ] {
+            self.sql.exec(statement, None)?;
+        }
+        self.schema_ready.set(true);
+        Ok(())
+    }
+
+    /// Runs `writes` in one SQLite transaction (`storage.transactionSync`): if any statement
+    /// fails, none of them is kept.
+    fn in_transaction(&self, writes: impl FnOnce() -> Result<()>) -> Result<()> {
+        let storage: JsValue = self.state.as_raw().storage().map_err(worker::Error::from)?.into();
+        let storage: TransactionalStorage = storage.unchecked_into();
+        let mut writes = Some(writes);
+        let mut failure = None;
+        // A stack closure: valid during the call, which is synchronous.
+        let mut run = || -> std::result::Result<JsValue, JsValue> {
+            match writes.take().map_or(Ok(()), |writes| writes()) {
+                Ok(()) => Ok(JsValue::UNDEFINED),
+                Err(e) => {
+                    let thrown = JsValue::from_str(&e.to_string());
+                    failure = Some(e);
+                    Err(thrown) // transactionSync rolls back when the callback throws
+                }
+            }
+        };
+        let result = storage.transaction_sync(&mut run);
+        match (failure, result) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(worker::Error::from(e)),
+            (None, Ok(_)) => Ok(()),
+        }
+    }
+}
+
+fn api_to_worker(error: crate::http::ApiError) -> worker::Error {
+    worker::Error::RustError(format!("{}: {}", error.code, error.message))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The part of `DurableObjectStorage` that workers-rs does not wrap.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type TransactionalStorage;
+
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &TransactionalStorage,
+        callback: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
+    ) -> std::result::Result<JsValue, JsValue>;
+}

@@ -1,0 +1,110 @@
+//! Configuration from the environment, admin keys from secrets, and per-source rate limits.
+//!
+//! The configuration is the TOML text of the `PORTRAIT_CONFIG` variable (see
+//! `collector/portrait.dev.toml` and the README); it is parsed once per isolate and reparsed
+//! only if the text changes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use portrait_core::config::{Config, Environment, RateLimit, Workspace, constant_time_eq};
+use worker::{Env, Url};
+
+use crate::http::ApiError;
+
+thread_local! {
+    static PARSED: RefCell<Option<(String, Rc<Config>)>> = const { RefCell::new(None) };
+    static BUCKETS: RefCell<HashMap<String, Bucket>> = RefCell::new(HashMap::new());
+}
+
+/// The configuration, or a 503 that says what is wrong with it.
+pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
+    let text = env
+        .var("PORTRAIT_CONFIG")
+        .map_err(|_| ApiError::new(503, "no_config", "the PORTRAIT_CONFIG variable is not set"))?
+        .to_string();
+    let config = PARSED.with_borrow_mut(|cache| match cache {
+        Some((cached, config)) if *cached == text => Ok(config.clone()),
+        _ => {
+            let config = Rc::new(Config::parse(&text).map_err(|e| {
+                worker::console_error!("PORTRAIT_CONFIG: {e}");
+                ApiError::new(503, "bad_config", format!("PORTRAIT_CONFIG: {e}"))
+            })?);
+            *cache = Some((text, config.clone()));
+            Ok(config)
+        }
+    })?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if config.environment == Environment::Development && !local {
+        return Err(ApiError::new(
+            503,
+            "development_config",
+            "this deployment runs the development configuration, whose keys are public; \
+             set PORTRAIT_CONFIG to a production configuration",
+        ));
+    }
+    Ok(config)
+}
+
+/// The workspace whose admin key is presented as `Authorization: Bearer <key>`.
+pub fn admin_workspace<'c>(
+    config: &'c Config,
+    env: &Env,
+    authorization: Option<&str>,
+) -> Result<&'c Workspace, ApiError> {
+    let presented = authorization.and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+        ApiError::new(401, "missing_admin_key", "send the admin key as `Authorization: Bearer <key>`")
+    })?;
+    let mut found = None;
+    for workspace in &config.workspaces {
+        for secret in &workspace.admin_key_secrets {
+            // A secret that is not set matches nothing (and is reported, not fatal).
+            let Ok(key) = env.secret(secret.get_ref()) else {
+                worker::console_warn!("admin key secret {} is not set", secret.get_ref());
+                continue;
+            };
+            let key = key.to_string();
+            if !key.is_empty() && constant_time_eq(key.as_bytes(), presented.trim().as_bytes()) {
+                found = Some(workspace);
+            }
+        }
+    }
+    found.ok_or_else(|| ApiError::new(401, "bad_admin_key", "the admin key is not valid"))
+}
+
+/// A token bucket per source, per isolate: cheap, never a shared bottleneck, and approximate
+/// across isolates (documented in SECURITY.md and ARCHITECTURE.md).
+struct Bucket {
+    tokens: f64,
+    updated_ms: f64,
+}
+
+/// Takes `events` tokens from the source's bucket, or says how long to wait.
+pub fn take_tokens(write_key: &str, limit: RateLimit, events: usize, now_ms: f64) -> Result<(), ApiError> {
+    BUCKETS.with_borrow_mut(|buckets| {
+        let burst = f64::from(limit.burst);
+        let rate = f64::from(limit.events_per_second);
+        let bucket =
+            buckets.entry(write_key.to_owned()).or_insert(Bucket { tokens: burst, updated_ms: now_ms });
+        bucket.tokens = (bucket.tokens + (now_ms - bucket.updated_ms).max(0.0) / 1000.0 * rate).min(burst);
+        bucket.updated_ms = now_ms;
+        // A batch larger than the burst passes when the bucket is full, then empties it.
+        let wanted = (events as f64).min(burst);
+        if wanted <= bucket.tokens {
+            bucket.tokens -= wanted;
+            return Ok(());
+        }
+        let wait = ((wanted - bucket.tokens) / rate).ceil().max(1.0) as u64;
+        let mut error = ApiError::new(
+            429,
+            "rate_limited",
+            format!(
+                "this source is limited to {} events per second (burst {})",
+                limit.events_per_second, limit.burst
+            ),
+        );
+        error.retry_after_seconds = Some(wait);
+        Err(error)
+    })
+}

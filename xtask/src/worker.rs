@@ -1,0 +1,49 @@
+//! `cargo xtask build-worker`: what `worker-build` does, without downloading tools.
+//!
+//! 1. `cargo build -p portrait-collector --release --target wasm32-unknown-unknown`;
+//! 2. wasm-bindgen (as a library, so Cargo.lock pins it to the collector's `wasm-bindgen`),
+//!    `--target module`, into `collector/build/index.js` + `index_bg.wasm`;
+//! 3. `collector/js/entry.mjs` (the Workers entrypoint and Durable Object classes) next to it.
+//!
+//! wrangler (`main = "build/entry.mjs"`) and Miniflare load the result as ES modules.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::run;
+
+pub fn build(root: &Path) -> Result<PathBuf, String> {
+    run(
+        root,
+        "cargo",
+        &["build", "--quiet", "--release", "-p", "portrait-collector", "--target", "wasm32-unknown-unknown"],
+    )?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let wasm = target_dir.join("wasm32-unknown-unknown/release/portrait_collector.wasm");
+    let out = root.join("collector/build");
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    bindgen
+        .input_path(&wasm)
+        .out_name("index")
+        .typescript(false)
+        .demangle(true)
+        .omit_default_module_path(false)
+        .reset_state_function(true)
+        .force_enable_abort_handler(true);
+    bindgen.module(true).map_err(|e| format!("wasm-bindgen: {e}"))?;
+    bindgen.generate(&out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
+    // wasm-bindgen imports the module in the source phase (`import source`); workerd accepts
+    // it, but the plain import is what wrangler's bundler and every runtime version take.
+    let index = out.join("index.js");
+    let glue = fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+    fs::write(&index, glue.replace("import source ", "import "))
+        .map_err(|e| format!("{}: {e}", index.display()))?;
+    fs::copy(root.join("collector/js/entry.mjs"), out.join("entry.mjs"))
+        .map_err(|e| format!("entry.mjs: {e}"))?;
+    let size = fs::metadata(out.join("index_bg.wasm")).map(|m| m.len()).unwrap_or(0);
+    eprintln!("xtask: collector built in {} ({size} bytes of wasm)", out.display());
+    Ok(out)
+}
