@@ -225,7 +225,8 @@ impl ProfileObject {
 
     fn events_page(&self, page: &EventsPage) -> Result<serde_json::Value> {
         let limit = page.limit.clamp(1, TIMELINE_LEN as u32);
-        let cursor = page.cursor.unwrap_or(i64::MAX);
+        // JavaScript numbers carry integers exactly up to 2^53 - 1.
+        let cursor = page.cursor.unwrap_or(9_007_199_254_740_991);
         let mut events = Vec::new();
         let mut last_seq = None;
         let rows = self.sql.exec(

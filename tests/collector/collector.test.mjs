@@ -1,0 +1,370 @@
+// The collector on real workerd (Miniflare) on 127.0.0.1: ingest in both formats, the
+// profile API, every error path, dedupe, erasure, restarts and workspace isolation.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  ADMIN_KEY,
+  CHROME_UA,
+  ORIGIN,
+  OTHER_ADMIN_KEY,
+  OTHER_KEY,
+  SERVER_KEY,
+  WRITE_KEY,
+  browserEvent,
+  encodeBeacon,
+  launch,
+  uuid,
+} from "../support/collector.mjs";
+
+let collector;
+before(async () => {
+  collector = await launch();
+});
+after(() => collector.stop());
+
+describe("ingest → profile API", () => {
+  test("a beacon from the SDK builds a profile with geo, device and counters", async () => {
+    const anon = uuid();
+    const events = [
+      browserEvent("page", anon, { name: "Pricing" }),
+      browserEvent("track", anon, { event: "Plan Selected", properties: { plan: "pro" } }),
+      browserEvent("identify", anon, { userId: "beacon-user", traits: { email: " Ada@Example.com ", title: "CTO" } }),
+    ];
+    const sent = await collector.beacon(events);
+    assert.equal(sent.status, 200, sent.text);
+    assert.deepEqual(sent.json, { accepted: 3, duplicates: 0, bots: 0, rejected: [] });
+    assert.equal(sent.headers.get("access-control-allow-origin"), ORIGIN);
+
+    const { status, json: profile } = await collector.profile("anonymous_id", anon);
+    assert.equal(status, 200);
+    assert.equal(profile.profileId, `a:${anon}`);
+    assert.deepEqual(profile.counters, { $page: 1, "Plan Selected": 1, $identify: 1 });
+    assert.equal(profile.traits.title, "CTO");
+    assert.equal(profile.location.country, "DE");
+    assert.equal(profile.location.asOrganization, "Deutsche Telekom AG");
+    assert.deepEqual(profile.devices, { "desktop/Chrome/Linux": 3 });
+    assert.deepEqual(
+      profile.identities.map((i) => `${i.type}:${i.id}`).sort(),
+      [`anonymous_id:${anon}`, "email:ada@example.com", "user_id:beacon-user"],
+    );
+    const tags = Object.fromEntries(profile.tags.map((t) => [t.name, t]));
+    assert.equal(tags.country.value, "DE");
+    assert.equal(tags.country.kind, "factual");
+    assert.equal(tags.browser.value, "Chrome");
+    assert.equal(tags.page_views.value, 1);
+
+    // The same person by every identifier, normalised email included.
+    for (const [type, id] of [["user_id", "beacon-user"], ["email", "ADA@example.com"], ["profile_id", `a:${anon}`]]) {
+      const found = await collector.profile(type, id);
+      assert.equal(found.status, 200, `${type} ${id}: ${found.text}`);
+      assert.equal(found.json.profileId, `a:${anon}`);
+    }
+  });
+
+  test("Segment JSON: /v1/batch with Basic auth and /v1/track with writeKey in the body", async () => {
+    const batch = await collector.segment("batch", {
+      batch: [
+        { type: "identify", userId: "server-user", traits: { plan: "enterprise" }, messageId: uuid() },
+        { type: "track", userId: "server-user", event: "Invoice Paid", properties: { revenue: 1200.5 }, messageId: uuid() },
+      ],
+      sentAt: new Date().toISOString(),
+    });
+    assert.equal(batch.status, 200, batch.text);
+    assert.equal(batch.json.accepted, 2);
+    const single = await collector.segment(
+      "track",
+      { userId: "server-user", event: "Seat Added", writeKey: SERVER_KEY, integrations: { All: false } },
+      { auth: false },
+    );
+    assert.equal(single.status, 200, single.text);
+    const { json: profile } = await collector.profile("user_id", "server-user");
+    assert.equal(profile.profileId, "u:server-user");
+    assert.deepEqual(profile.counters, { $identify: 1, "Invoice Paid": 1, "Seat Added": 1 });
+    assert.equal(profile.traits.plan, "enterprise");
+    assert.deepEqual(profile.devices, {}, "server-side events have no device");
+  });
+
+  test("the timeline pages newest first and shows what the collector added", async () => {
+    const anon = uuid();
+    const events = Array.from({ length: 120 }, (_, i) =>
+      browserEvent("track", anon, { event: "Step", properties: { i } }),
+    );
+    for (let i = 0; i < events.length; i += 40) {
+      assert.equal((await collector.beacon(events.slice(i, i + 40))).status, 200);
+    }
+    const seen = [];
+    let cursor = "";
+    for (let page = 0; page < 5 && cursor !== null; page++) {
+      const { status, json } = await collector.admin(`anonymous_id/${anon}/events?limit=50${cursor ? `&cursor=${cursor}` : ""}`);
+      assert.equal(status, 200);
+      seen.push(...json.events.map((e) => e.properties.i));
+      cursor = json.nextCursor;
+    }
+    assert.deepEqual(seen, events.map((_, i) => i).reverse());
+    const { json } = await collector.admin(`anonymous_id/${anon}/events?limit=1`);
+    const [latest] = json.events;
+    assert.equal(latest.enrichment.geo.city, "Berlin");
+    assert.equal(latest.enrichment.device.deviceType, "desktop");
+    assert.ok(latest.receivedAt, "receivedAt is set by the collector");
+    assert.equal(latest.context.ip, undefined);
+  });
+
+  test("clock skew is corrected: timestamp = receivedAt − (sentAt − timestamp)", async () => {
+    const anon = uuid();
+    const hourAhead = Date.now() + 3_600_000;
+    const event = browserEvent("track", anon, { event: "Skewed", timestamp: new Date(hourAhead - 5000).toISOString() });
+    const before = Date.now();
+    await collector.beacon([event], { sentAt: new Date(hourAhead).toISOString() });
+    const { json } = await collector.admin(`anonymous_id/${anon}/events`);
+    const [stored] = json.events;
+    const offset = Date.parse(stored.receivedAt) - Date.parse(stored.timestamp);
+    assert.equal(offset, 5000);
+    assert.ok(Date.parse(stored.receivedAt) >= before - 1000);
+  });
+
+  test("the SDK's remote settings are public and cacheable", async () => {
+    const { status, json, headers } = await collector.request(`/v1/config/${WRITE_KEY}`);
+    assert.equal(status, 200);
+    assert.equal(json.consent_default, "granted");
+    assert.equal(json.autocapture.clicks, true);
+    assert.match(headers.get("cache-control"), /max-age=300/);
+    assert.equal((await collector.request("/v1/config/pk_nobody_has_this")).status, 404);
+  });
+
+  test("bots are counted, not profiled", async () => {
+    const anon = uuid();
+    const event = browserEvent("page", anon);
+    event.context.userAgent = CHROME_UA.replace("Chrome/", "HeadlessChrome/");
+    const sent = await collector.beacon([event]);
+    assert.deepEqual(sent.json, { accepted: 0, duplicates: 0, bots: 1, rejected: [] });
+    assert.equal((await collector.profile("anonymous_id", anon)).status, 404);
+  });
+});
+
+describe("no event counted twice", () => {
+  test("a retried beacon is recognised", async () => {
+    const anon = uuid();
+    const events = [browserEvent("page", anon), browserEvent("track", anon, { event: "Clicked" })];
+    const body = encodeBeacon({ batch: events });
+    assert.equal((await collector.beacon([], { body })).json.accepted, 2);
+    assert.deepEqual((await collector.beacon([], { body })).json, { accepted: 0, duplicates: 2, bots: 0, rejected: [] });
+    // A batch mixing old and new events applies only the new one.
+    const mixed = await collector.beacon([events[0], browserEvent("track", anon, { event: "Clicked" })]);
+    assert.deepEqual([mixed.json.accepted, mixed.json.duplicates], [1, 1]);
+    const { json } = await collector.profile("anonymous_id", anon);
+    assert.deepEqual(json.counters, { $page: 1, Clicked: 2 });
+  });
+
+  test("the same events in any order, with duplicates, give the same profile", async () => {
+    const base = Date.parse("2026-11-20T10:00:00Z");
+    const make = (anon) =>
+      Array.from({ length: 30 }, (_, i) =>
+        browserEvent(i % 3 ? "track" : "page", anon, {
+          messageId: `${anon}-${i}`,
+          event: i % 3 ? `Event ${i % 4}` : undefined,
+          timestamp: new Date(base + ((i * 7919) % 30) * 13 * 60_000).toISOString(),
+          properties: { i },
+        }),
+      );
+    const [a, b] = [uuid(), uuid()];
+    const inOrder = make(a);
+    const shuffled = make(b).sort((x, y) => (x.properties.i * 31) % 17 - (y.properties.i * 31) % 17);
+    for (let i = 0; i < 30; i += 10) await collector.beacon(inOrder.slice(i, i + 10));
+    await collector.beacon(shuffled.slice(0, 20));
+    await collector.beacon(shuffled.slice(10)); // 10 duplicates
+    const strip = ({ json }) => {
+      const { profileId, identities, ...rest } = json;
+      return rest;
+    };
+    const [first, second] = [await collector.profile("anonymous_id", a), await collector.profile("anonymous_id", b)];
+    assert.deepEqual(strip(second), strip(first));
+    assert.equal(first.json.eventCount, 30);
+  });
+});
+
+describe("answers to bad requests", () => {
+  const track = () => browserEvent("track", uuid(), { event: "Clicked" });
+  const cases = [
+    ["no write key", () => collector.beacon([track()], { key: null }), 401, "missing_write_key"],
+    ["an unknown write key", () => collector.beacon([track()], { key: "pk_wrong_key" }), 401, "unknown_write_key"],
+    ["a foreign origin", () => collector.beacon([track()], { origin: "https://evil.example" }), 403, "origin_not_allowed"],
+    ["another source's origin", () => collector.beacon([track()], { origin: "http://127.0.0.1:8081" }), 403, "origin_not_allowed"],
+    ["a wrong content type", () => collector.beacon([track()], { contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type"],
+    ["JSON sent as a beacon", () => collector.beacon([], { body: JSON.stringify({ batch: [] }) }), 400, "not_a_beacon"],
+    ["a future beacon version", () => collector.beacon([], { body: Buffer.from([0xb7, 0x50, 9, 0]) }), 400, "unsupported_version"],
+    ["a truncated beacon", () => collector.beacon([], { body: encodeBeacon({ batch: [track()] }).subarray(0, 40) }), 400, "malformed"],
+    ["an oversized body", () => collector.beacon([], { body: Buffer.alloc(512_001, 0x41) }), 413, "body_too_large"],
+    ["malformed JSON", () => collector.segment("batch", '{"batch": ['), 400, "malformed"],
+    ["duplicate JSON keys", () => collector.segment("batch", '{"batch": [], "batch": []}'), 400, "malformed"],
+    ["501 events", () => collector.segment("batch", { batch: Array.from({ length: 501 }, track) }), 413, "too_many_events"],
+    ["a bad Segment write key", () => collector.segment("track", { userId: "u", event: "E" }, { key: "pk_bad_bad_bad" }), 401, "unknown_write_key"],
+    ["no Segment write key", () => collector.segment("track", { userId: "u", event: "E" }, { auth: false }), 401, "missing_write_key"],
+    ["an event without identity", () => collector.segment("track", { event: "E" }), 400, "no_identity"],
+    ["an unknown route", () => collector.request("/v1/nothing"), 404, "not_found"],
+  ];
+  for (const [name, send, status, code] of cases) {
+    test(`${name} → ${status} ${code}`, async () => {
+      const response = await send();
+      assert.equal(response.status, status, response.text);
+      assert.equal(response.json.code, code, response.text);
+      assert.equal(typeof response.json.message, "string");
+      assert.equal(typeof response.json.path, "string");
+    });
+  }
+
+  test("errors name the field: 400 {code, message, path}", async () => {
+    const response = await collector.segment("track", { userId: "u", event: "E", properties: { n: { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } } } });
+    assert.equal(response.status, 400);
+    assert.deepEqual(response.json, {
+      code: "too_deep",
+      message: "nesting deeper than 8",
+      path: "properties.n.a.b.c.d.e.f.g",
+    });
+  });
+
+  test("a partly invalid batch stores the valid events and lists the others", async () => {
+    const anon = uuid();
+    const good = browserEvent("track", anon, { event: "Good" });
+    const tooOld = browserEvent("track", anon, { event: "Old", timestamp: "2025-01-01T00:00:00Z" });
+    const noName = { ...browserEvent("track", anon), event: "" };
+    const response = await collector.segment("batch", { batch: [tooOld, good, noName] });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.accepted, 1);
+    assert.deepEqual(
+      response.json.rejected.map((r) => [r.index, r.code, r.path]),
+      [[0, "too_old", "batch[0].timestamp"], [2, "missing_field", "batch[2].event"]],
+    );
+    const { json } = await collector.profile("anonymous_id", anon);
+    assert.deepEqual(json.counters, { Good: 1 });
+  });
+
+  test("a batch with no valid event is a 400 that lists every rejection", async () => {
+    const response = await collector.segment("batch", { batch: [{ type: "track", event: "E" }, { type: "nope", userId: "u" }] });
+    assert.equal(response.status, 400);
+    assert.equal(response.json.code, "no_identity");
+    assert.equal(response.json.rejected.length, 2);
+  });
+
+  test("preflights: allowed origins get CORS headers, others 403", async () => {
+    const allowed = await collector.request("/v1/batch", {
+      method: "OPTIONS",
+      headers: { origin: ORIGIN, "access-control-request-method": "POST" },
+    });
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get("access-control-allow-origin"), ORIGIN);
+    assert.match(allowed.headers.get("access-control-allow-headers"), /Authorization/);
+    const foreign = await collector.request("/v1/batch", { method: "OPTIONS", headers: { origin: "https://evil.example" } });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers.get("access-control-allow-origin"), null);
+  });
+
+  test("a source over its rate gets 429 with Retry-After", async () => {
+    // `other-site` allows 5 events/s with a burst of 20.
+    const events = () => Array.from({ length: 15 }, () => browserEvent("track", uuid(), { event: "Burst" }));
+    const origin = "http://127.0.0.1:8081";
+    assert.equal((await collector.beacon(events(), { key: OTHER_KEY, origin })).status, 200);
+    const limited = await collector.beacon(events(), { key: OTHER_KEY, origin });
+    assert.equal(limited.status, 429, limited.text);
+    assert.equal(limited.json.code, "rate_limited");
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    assert.equal(limited.headers.get("access-control-allow-origin"), origin);
+  });
+
+  test("admin calls need the admin key", async () => {
+    assert.equal((await collector.request("/v1/profiles/user_id/x")).json.code, "missing_admin_key");
+    assert.equal((await collector.profile("user_id", "x", { key: WRITE_KEY })).status, 401);
+    assert.equal((await collector.profile("phone", "x")).json.code, "bad_id_type");
+    assert.equal((await collector.profile("user_id", "never-seen")).status, 404);
+  });
+
+  test("the development configuration is refused outside localhost", async () => {
+    const { request } = await import("node:http");
+    const { port } = new URL(collector.url);
+    const answer = await new Promise((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path: "/v1/config/pk_dev_demo", headers: { host: "collector.example.com" } }, (res) => {
+        let body = "";
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode, json: JSON.parse(body) }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(answer.status, 503);
+    assert.equal(answer.json.code, "development_config");
+  });
+});
+
+describe("erasure", () => {
+  test("removes the profile, its identifiers and its events, with a receipt", async () => {
+    const anon = uuid();
+    await collector.beacon([
+      browserEvent("page", anon),
+      browserEvent("identify", anon, { userId: "erase-me", traits: { email: "erase@example.com" } }),
+    ]);
+    const erased = await collector.profile("email", "erase@example.com", { method: "DELETE" });
+    assert.equal(erased.status, 200, erased.text);
+    assert.equal(erased.json.profileId, `a:${anon}`);
+    assert.equal(erased.json.eventsRemoved, 2);
+    assert.equal(erased.json.messageIdsForgotten, 2);
+    assert.equal(erased.json.indexEntriesRemoved, 3);
+    assert.equal(erased.json.identities.length, 3);
+    for (const [type, id] of [["anonymous_id", anon], ["user_id", "erase-me"], ["email", "erase@example.com"], ["profile_id", `a:${anon}`]]) {
+      assert.equal((await collector.profile(type, id)).status, 404, `${type} still resolves`);
+    }
+    assert.equal((await collector.admin(`profile_id/a:${anon}/events`)).status, 404);
+    assert.equal((await collector.profile("profile_id", `a:${anon}`, { method: "DELETE" })).status, 404);
+  });
+
+  test("export returns everything held on the person", async () => {
+    const anon = uuid();
+    await collector.beacon([browserEvent("page", anon), browserEvent("track", anon, { event: "Exported" })]);
+    const { status, json } = await collector.admin(`anonymous_id/${anon}/export`);
+    assert.equal(status, 200);
+    assert.equal(json.profile.profileId, `a:${anon}`);
+    assert.equal(json.events.length, 2);
+    assert.equal(json.messageIdsRemembered, 2);
+  });
+});
+
+describe("workspaces are isolated", () => {
+  test("the same anonymous id in two workspaces is two profiles, each visible only to its admin", async () => {
+    const anon = uuid();
+    await collector.beacon([browserEvent("track", anon, { event: "In Demo" })]);
+    const other = await collector.beacon([browserEvent("track", anon, { event: "In Other" }), browserEvent("track", anon, { event: "In Other" })], {
+      key: OTHER_KEY,
+      origin: "http://127.0.0.1:8081",
+    });
+    assert.equal(other.status, 200, other.text);
+    const demo = await collector.profile("anonymous_id", anon);
+    const otherProfile = await collector.profile("anonymous_id", anon, { key: OTHER_ADMIN_KEY });
+    assert.deepEqual(demo.json.counters, { "In Demo": 1 });
+    assert.deepEqual(otherProfile.json.counters, { "In Other": 2 });
+  });
+
+  test("an admin key cannot read or erase another workspace's people", async () => {
+    const anon = uuid();
+    await collector.beacon([browserEvent("identify", anon, { userId: "demo-only" })]);
+    assert.equal((await collector.profile("user_id", "demo-only", { key: OTHER_ADMIN_KEY })).status, 404);
+    assert.equal((await collector.profile("profile_id", `a:${anon}`, { key: OTHER_ADMIN_KEY })).status, 404);
+    assert.equal((await collector.profile("user_id", "demo-only", { key: OTHER_ADMIN_KEY, method: "DELETE" })).status, 404);
+    assert.equal((await collector.profile("user_id", "demo-only", { key: ADMIN_KEY })).status, 200);
+  });
+});
+
+test("state survives a restart of the runtime", async () => {
+  const first = await launch();
+  const anon = uuid();
+  await first.beacon([browserEvent("page", anon), browserEvent("identify", anon, { userId: "durable" })]);
+  await first.stop();
+  const second = await launch(first.persist);
+  try {
+    const { status, json } = await second.profile("user_id", "durable");
+    assert.equal(status, 200);
+    assert.equal(json.eventCount, 2);
+    // Dedupe memory survived too.
+    const again = await second.beacon([browserEvent("page", anon, { messageId: "fresh-" + anon })]);
+    assert.equal(again.json.accepted, 1);
+  } finally {
+    await second.stop();
+  }
+});

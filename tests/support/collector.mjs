@@ -1,0 +1,109 @@
+// Test support: a collector on local workerd, and clients that talk to it like the SDK, a
+// Segment library, an attacker or an admin would.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startCollector, DEV_ADMIN_KEYS } from "../../collector/js/local.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const portraitBin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "debug", "portrait");
+
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+
+export const WRITE_KEY = "pk_dev_demo";
+export const SERVER_KEY = "pk_dev_server";
+export const OTHER_KEY = "pk_dev_other";
+export const ADMIN_KEY = DEV_ADMIN_KEYS.PORTRAIT_ADMIN_KEY_DEMO;
+export const OTHER_ADMIN_KEY = DEV_ADMIN_KEYS.PORTRAIT_ADMIN_KEY_OTHER;
+export const ORIGIN = "http://127.0.0.1:8080";
+export const CHROME_UA =
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+/** A fresh state directory for one collector run. */
+export function freshState() {
+  return mkdtempSync(path.join(tmpdir(), "portrait-collector-"));
+}
+
+/** Starts a collector (on `persist`, fresh by default) and returns a client for it. */
+export async function launch(persist = freshState()) {
+  const collector = await startCollector({ persist });
+  return Object.assign(new Client(collector.url), { persist, stop: collector.stop });
+}
+
+/** Segment JSON → beacon bytes, through the `portrait` CLI (the same core code as the SDK). */
+export function encodeBeacon(batch) {
+  return execFileSync(portraitBin, ["encode"], { input: JSON.stringify(batch) });
+}
+
+export function uuid() {
+  return crypto.randomUUID();
+}
+
+/** A browser-like event: `{type, anonymousId, messageId, timestamp, context}` plus `fields`. */
+export function browserEvent(type, anonymousId, fields = {}) {
+  return {
+    type,
+    anonymousId,
+    messageId: uuid(),
+    timestamp: new Date().toISOString(),
+    context: {
+      userAgent: CHROME_UA,
+      page: { url: "http://127.0.0.1:8080/pricing", path: "/pricing", title: "Pricing" },
+      library: { name: "portrait.js", version: "0.1.0" },
+    },
+    ...fields,
+  };
+}
+
+export class Client {
+  constructor(url) {
+    this.url = url;
+  }
+
+  async request(pathname, { method = "GET", headers = {}, body } = {}) {
+    const response = await fetch(this.url + pathname, { method, headers, body });
+    const text = await response.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, json, text };
+  }
+
+  /** `POST /v1/b` as the SDK sends it. `body` overrides the encoded beacon. */
+  beacon(events, { key = WRITE_KEY, origin = ORIGIN, sentAt, body, contentType = "text/plain;charset=UTF-8" } = {}) {
+    const headers = { "content-type": contentType };
+    if (origin) headers.origin = origin;
+    const query = key === null ? "" : `?k=${encodeURIComponent(key)}`;
+    return this.request(`/v1/b${query}`, {
+      method: "POST",
+      headers,
+      body: body ?? encodeBeacon({ batch: events, ...(sentAt ? { sentAt } : {}) }),
+    });
+  }
+
+  /** A Segment HTTP API call; the key goes as Basic auth unless `auth: false`. */
+  segment(endpoint, body, { key = SERVER_KEY, auth = true, origin, contentType = "application/json" } = {}) {
+    const headers = { "content-type": contentType };
+    if (auth) headers.authorization = "Basic " + Buffer.from(`${key}:`).toString("base64");
+    if (origin) headers.origin = origin;
+    return this.request(`/v1/${endpoint}`, {
+      method: "POST",
+      headers,
+      body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
+    });
+  }
+
+  /** An admin API call under `/v1/profiles/`. */
+  admin(pathname, { key = ADMIN_KEY, method = "GET" } = {}) {
+    return this.request(`/v1/profiles/${pathname}`, { method, headers: { authorization: `Bearer ${key}` } });
+  }
+
+  profile(idType, id, options) {
+    return this.admin(`${idType}/${encodeURIComponent(id)}`, options);
+  }
+}
