@@ -9,19 +9,19 @@ use worker::{Request, Response};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: u16,
-    pub code: String,
+    pub code: &'static str,
     pub message: String,
     pub path: String,
     pub retry_after_seconds: Option<u64>,
     /// Extra fields merged into the body (e.g. the rejected events of a batch).
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            code: code.to_owned(),
+            code,
             message: message.into(),
             path: String::new(),
             retry_after_seconds: None,
@@ -46,7 +46,7 @@ impl ApiError {
 
     pub fn into_response(self) -> worker::Result<Response> {
         let mut body = serde_json::json!({ "code": self.code, "message": self.message, "path": self.path });
-        if let Some(serde_json::Value::Object(details)) = self.details {
+        if let Some(serde_json::Value::Object(details)) = self.details.map(|d| *d) {
             body.as_object_mut().expect("an object").extend(details);
         }
         let mut response = Response::from_json(&body)?.with_status(self.status);

@@ -230,7 +230,7 @@ async fn accept(decoded: Decoded, source: SourceRef<'_>, env: &Env, geo: &Geo) -
         Some(first) if nothing_accepted => {
             let mut error = ApiError::invalid(&first.error);
             error.status = 400;
-            error.details = Some(json!({ "rejected": body["rejected"] }));
+            error.details = Some(Box::new(json!({ "rejected": body["rejected"] })));
             Err(error)
         }
         _ => json_response(200, &body),

@@ -1,12 +1,13 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
-//! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, and every
-//!   test in the workspace; ends with one `N passed, M failed` line.
+//! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, every Rust
+//!   test, then the collector built for workerd and the Node suites in `tests/` run against
+//!   it; ends with one `N passed, M failed` line.
 //! - `demo`: the main job. Until the collector and demo site exist it says so.
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //!
-//! Each command installs what it needs first (today: the pinned toolchain and its wasm32
-//! target), so a fresh clone needs nothing but rustup.
+//! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
+//! npm packages in `package-lock.json`), so a fresh clone needs only rustup and Node.js ≥ 20.
 
 mod worker;
 
@@ -37,7 +38,11 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["fmt", "--all", "--check"])?;
     run(&root, "cargo", &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-core", "--target", "wasm32-unknown-unknown"])?;
-    let totals = run_counting_tests(&root, &["test", "--workspace"])?;
+    let mut totals = count_tests(&root, "cargo", &["test", "--workspace"], RUST_SUMMARY)?;
+    worker::build(&root)?;
+    run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
+    install_npm_packages(&root)?;
+    totals.add(count_tests(&root, "node", &["--test", "--test-reporter=spec", "tests/"], NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
     match totals.failed {
         0 => Ok(()),
@@ -52,6 +57,13 @@ fn demo() -> Result<(), String> {
          Meanwhile, `cargo run -p portrait-cli -- decode core/tests/data/beacon_v1.bin` shows a beacon."
     );
     Ok(())
+}
+
+/// `npm ci` when `node_modules` is missing, else a no-op-if-current `npm install`; both
+/// follow `package-lock.json`.
+fn install_npm_packages(root: &Path) -> Result<(), String> {
+    let command = if root.join("node_modules").exists() { "install" } else { "ci" };
+    run(root, "npm", &[command, "--no-audit", "--no-fund", "--loglevel=error"])
 }
 
 /// `rustup` reads `rust-toolchain.toml` but only installs a missing target on request.
@@ -85,38 +97,59 @@ struct Totals {
     failed: u64,
 }
 
-/// Runs `cargo <args>`, echoing its output, and adds up its `test result:` lines.
-fn run_counting_tests(dir: &Path, args: &[&str]) -> Result<Totals, String> {
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let mut child = Command::new("cargo")
+impl Totals {
+    fn add(&mut self, other: Totals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// How a runner reports its counts: the line prefix and the labels of the two numbers.
+struct Summary {
+    prefix: &'static str,
+    passed: &'static str,
+    failed: &'static str,
+}
+
+/// cargo: `test result: ok. 7 passed; 0 failed; …` (one line per test binary).
+const RUST_SUMMARY: Summary = Summary { prefix: "test result: ", passed: " passed", failed: " failed" };
+/// node --test (spec reporter): `ℹ pass 36` and `ℹ fail 0`.
+const NODE_SUMMARY: Summary = Summary { prefix: "ℹ ", passed: "pass ", failed: "fail " };
+
+/// Runs `program args`, echoing its output, and adds up the counts in its summary lines.
+fn count_tests(dir: &Path, program: &str, args: &[&str], summary: Summary) -> Result<Totals, String> {
+    eprintln!("xtask: {program} {}", args.join(" "));
+    let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cargo: {e}"))?;
+        .map_err(|e| format!("{program}: {e}"))?;
     let mut totals = Totals::default();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
-        let line = line.map_err(|e| format!("reading cargo output: {e}"))?;
+        let line = line.map_err(|e| format!("reading {program} output: {e}"))?;
         println!("{line}");
-        if let Some(summary) = line.strip_prefix("test result: ") {
-            totals.passed += count_before(summary, " passed");
-            totals.failed += count_before(summary, " failed");
+        if let Some(rest) = line.strip_prefix(summary.prefix) {
+            totals.passed += count(rest, summary.passed);
+            totals.failed += count(rest, summary.failed);
         }
     }
-    let status = child.wait().map_err(|e| format!("cargo: {e}"))?;
+    let status = child.wait().map_err(|e| format!("{program}: {e}"))?;
     if !status.success() && totals.failed == 0 {
-        return Err(format!("`cargo {}` failed ({status}) before reporting a failed test", args.join(" ")));
+        return Err(format!(
+            "`{program} {}` failed ({status}) before reporting a failed test",
+            args.join(" ")
+        ));
     }
     Ok(totals)
 }
 
-/// In `ok. 7 passed; 0 failed; …`, the number before `label`.
-fn count_before(summary: &str, label: &str) -> u64 {
+/// The number next to `label` in a summary: `7 passed` (label after) or `pass 7` (before).
+fn count(summary: &str, label: &str) -> u64 {
     summary
         .split(';')
-        .find_map(|part| {
-            part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(label)
-        })
+        .map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. "))
+        .find_map(|part| part.strip_suffix(label).or_else(|| part.strip_prefix(label)))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }
