@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
-use portrait_core::enrich::{Geo, Received, enrich};
+use portrait_core::enrich::{Geo, Received, enrich_all};
 use portrait_core::limits::MAX_BATCH_BYTES;
 use portrait_core::profile::{IdKind, Identity};
 use portrait_core::{Decoded, Event, Rejected, Timestamp, beacon, segment};
@@ -195,8 +195,8 @@ async fn accept(decoded: Decoded, source: SourceRef<'_>, env: &Env, geo: &Geo) -
     let mut rejected = decoded.rejected;
     let mut bots = 0u32;
     let mut accepted: Vec<Received> = Vec::with_capacity(decoded.events.len());
-    for (index, event) in indices.into_iter().zip(decoded.events) {
-        match enrich(event, received_at, geo) {
+    for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo)) {
+        match enriched {
             Ok(received) if received.is_bot() => bots += 1,
             Ok(received) => accepted.push(received),
             Err(error) => rejected.push(Rejected::new(index, error)),

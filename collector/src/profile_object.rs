@@ -38,6 +38,8 @@ pub struct ProfileObject {
     /// The stored profile, once read: (workspace, profile id, state).
     cache: RefCell<Option<Stored>>,
     schema_ready: Cell<bool>,
+    /// Whether an alarm is known to be scheduled (saves a storage read per batch).
+    alarm_set: Cell<bool>,
 }
 
 #[derive(Clone)]
@@ -50,7 +52,14 @@ struct Stored {
 impl DurableObject for ProfileObject {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        ProfileObject { state, env, sql, cache: RefCell::new(None), schema_ready: Cell::new(false) }
+        ProfileObject {
+            state,
+            env,
+            sql,
+            cache: RefCell::new(None),
+            schema_ready: Cell::new(false),
+            alarm_set: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -110,6 +119,7 @@ impl DurableObject for ProfileObject {
             }
         };
         self.state.storage().set_alarm(next).await?;
+        self.alarm_set.set(true);
         Response::ok("done")
     }
 }
@@ -140,8 +150,8 @@ impl ProfileObject {
         for received in &fresh {
             next.profile.apply(received);
         }
-        let new_identities: Vec<&Identity> =
-            next.profile.identities.difference(&stored.profile.identities).collect();
+        let new_identities: Vec<Identity> =
+            next.profile.identities.difference(&stored.profile.identities).cloned().collect();
         let state =
             postcard::to_allocvec(&next.profile).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let mut rows = Vec::with_capacity(fresh.len());
@@ -154,37 +164,36 @@ impl ProfileObject {
                 bytes,
             ));
         }
+        let seen_rows = rows.iter().map(|(id, at, _)| vec![(*id).into(), (*at).into()]).collect();
+        let timeline_rows = rows.into_iter().map(|(_, at, bytes)| vec![at.into(), bytes.into()]).collect();
+        let identity_rows =
+            new_identities.iter().map(|i| vec![i.kind.as_str().into(), i.value.as_str().into()]).collect();
         self.in_transaction(|| {
-            for (message_id, at, bytes) in &rows {
-                self.sql.exec(
-                    "INSERT INTO seen (message_id, at) VALUES (?, ?)",
-                    vec![(*message_id).into(), (*at).into()],
-                )?;
-                self.sql.exec(
-                    "INSERT INTO timeline (at, event) VALUES (?, ?)",
-                    vec![(*at).into(), bytes.clone().into()],
-                )?;
-            }
+            self.insert_rows("INSERT INTO seen (message_id, at) VALUES", seen_rows)?;
+            self.insert_rows("INSERT INTO timeline (at, event) VALUES", timeline_rows)?;
+            self.insert_rows("INSERT OR IGNORE INTO unlinked (kind, value) VALUES", identity_rows)?;
             self.sql.exec(
                 "INSERT OR REPLACE INTO profile (k, workspace, profile_id, state) VALUES (0, ?, ?, ?)",
-                vec![next.workspace.as_str().into(), next.profile_id.as_str().into(), state.clone().into()],
+                vec![next.workspace.as_str().into(), next.profile_id.as_str().into(), state.into()],
             )?;
-            for identity in &new_identities {
-                self.sql.exec(
-                    "INSERT OR IGNORE INTO unlinked (kind, value) VALUES (?, ?)",
-                    vec![identity.kind.as_str().into(), identity.value.as_str().into()],
-                )?;
-            }
             Ok(())
         })?;
         let applied = fresh.len() as u32;
         *self.cache.borrow_mut() = Some(next);
-        if let Err(e) = self.link_identities().await {
+        let linked = match new_identities.is_empty() {
+            true => Ok(()),
+            false => self.link_identities().await,
+        };
+        if let Err(e) = linked {
             // Not lost: the identities stay in `unlinked` and the alarm retries.
             worker::console_warn!("linking identities failed, will retry: {e}");
             self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
-        } else if self.state.storage().get_alarm().await?.is_none() {
-            self.state.storage().set_alarm(HOUSEKEEPING_INTERVAL_MS).await?;
+            self.alarm_set.set(true);
+        } else if !self.alarm_set.get() {
+            if self.state.storage().get_alarm().await?.is_none() {
+                self.state.storage().set_alarm(HOUSEKEEPING_INTERVAL_MS).await?;
+            }
+            self.alarm_set.set(true);
         }
         Ok(Applied { applied, duplicates })
     }
@@ -262,6 +271,7 @@ impl ProfileObject {
         storage.delete_all().await?;
         *self.cache.borrow_mut() = None;
         self.schema_ready.set(false);
+        self.alarm_set.set(false);
         Ok(receipt)
     }
 
@@ -273,6 +283,19 @@ impl ProfileObject {
             }
         }
         Ok(0)
+    }
+
+    /// Inserts `rows` with as few statements as the 100-parameter limit allows.
+    fn insert_rows(&self, insert: &str, rows: Vec<Vec<SqlStorageValue>>) -> Result<()> {
+        let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+        let placeholder = format!("({})", vec!["?"; width].join(","));
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<SqlStorageValue>> = rows.by_ref().take(100 / width).collect();
+            let statement = format!("{insert} {}", vec![placeholder.as_str(); chunk.len()].join(","));
+            self.sql.exec(&statement, chunk.into_iter().flatten().collect::<Vec<_>>())?;
+        }
+        Ok(())
     }
 
     /// Which of `ids` were applied before. Chunked: a statement takes at most 100 parameters.

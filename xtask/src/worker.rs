@@ -1,6 +1,6 @@
 //! `cargo xtask build-worker`: what `worker-build` does, without downloading tools.
 //!
-//! 1. `cargo build -p portrait-collector --release --target wasm32-unknown-unknown`;
+//! 1. `cargo build -p portrait-collector --profile worker --target wasm32-unknown-unknown`;
 //! 2. wasm-bindgen (as a library, so Cargo.lock pins it to the collector's `wasm-bindgen`),
 //!    `--target module`, into `collector/build/index.js` + `index_bg.wasm`;
 //! 3. `collector/js/entry.mjs` (the Workers entrypoint and Durable Object classes) next to it.
@@ -16,10 +16,19 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     run(
         root,
         "cargo",
-        &["build", "--quiet", "--release", "-p", "portrait-collector", "--target", "wasm32-unknown-unknown"],
+        &[
+            "build",
+            "--quiet",
+            "--profile",
+            "worker",
+            "-p",
+            "portrait-collector",
+            "--target",
+            "wasm32-unknown-unknown",
+        ],
     )?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let wasm = target_dir.join("wasm32-unknown-unknown/release/portrait_collector.wasm");
+    let wasm = target_dir.join("wasm32-unknown-unknown/worker/portrait_collector.wasm");
     let out = root.join("collector/build");
     if out.exists() {
         fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;

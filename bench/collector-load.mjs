@@ -1,0 +1,161 @@
+// Collector throughput next to its floor (a trivial Worker + Durable Object that only counts
+// requests), both on local workerd with state on tmpfs, under the same load: SDK beacons of
+// 20 events, each from one of 10,000 visitors, sent by N concurrent keep-alive connections.
+//
+//   node bench/collector-load.mjs [--seconds 20] [--connections 16] [--profiles 10000]
+//
+// Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors) and the ratio.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { startCollector } from "../collector/js/local.mjs";
+
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const option = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return Number(at > 0 ? process.argv[at + 1] : fallback);
+};
+const SECONDS = option("seconds", 20);
+const CONNECTIONS = option("connections", 16);
+const PROFILES = option("profiles", 10_000);
+const EVENTS_PER_BATCH = 20;
+
+// A beacon template made by the real encoder; per request we write a visitor id into its
+// string table and fresh random bytes into its 16-byte message ids.
+const ANON = "00000000-0000-4000-8000-00000000XXXX";
+const messageId = (i) => `a0a0a0a0-0000-4000-8000-0000000000${String(i).padStart(2, "0")}`;
+function template() {
+  const now = new Date().toISOString();
+  const batch = Array.from({ length: EVENTS_PER_BATCH }, (_, i) => ({
+    type: "track",
+    event: "Button Clicked",
+    properties: { plan: "pro", step: i % 5 },
+    anonymousId: ANON,
+    messageId: messageId(i),
+    timestamp: now,
+    context: {
+      userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+      page: { url: "https://www.example.com/pricing", path: "/pricing", title: "Pricing" },
+      library: { name: "portrait.js", version: "0.1.0" },
+    },
+  }));
+  const body = execFileSync(path.join(root, "target/debug/portrait"), ["encode"], {
+    input: JSON.stringify({ batch, sentAt: now }),
+  });
+  const anonAt = body.indexOf(ANON);
+  const idOffsets = batch.map((_, i) => body.indexOf(Buffer.from(messageId(i).replaceAll("-", ""), "hex")));
+  if (anonAt < 0 || idOffsets.some((o) => o < 0)) throw new Error("template fields not found in the beacon");
+  return { body, anonAt, idOffsets };
+}
+
+let sequence = 0;
+function nextRequest({ body, anonAt, idOffsets }) {
+  const copy = Buffer.from(body);
+  const visitor = String(Math.floor(Math.random() * PROFILES)).padStart(4, "0");
+  copy.write(visitor, anonAt + ANON.length - 4, "latin1");
+  for (const offset of idOffsets) {
+    copy.writeUInt32BE((Math.random() * 2 ** 32) >>> 0, offset);
+    copy.writeUIntBE(sequence++, offset + 10, 6);
+  }
+  return { body: copy, visitor };
+}
+
+async function load(url, pathFor, beacon) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies = [];
+  const statuses = {};
+  let errors = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const send = ({ body, visitor }) =>
+    new Promise((resolve) => {
+      const started = performance.now();
+      const req = http.request(
+        `${url}${pathFor(visitor)}`,
+        { method: "POST", agent, headers: { "content-type": "text/plain", "content-length": body.length } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - started);
+            else {
+              errors++;
+              statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+            }
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {
+        errors++;
+        statuses.network = (statuses.network ?? 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const worker = async () => {
+    while (performance.now() < deadline) await send(nextRequest(beacon));
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  return { rps: latencies.length / elapsed, p50: pct(0.5), p99: pct(0.99), errors, statuses, ok: latencies.length };
+}
+
+async function startFloor(persist) {
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    defaultPersistRoot: persist,
+    modules: true,
+    scriptPath: path.join(root, "bench/floor/worker.mjs"),
+    compatibilityDate: "2026-04-01",
+    durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
+  });
+  const url = (await mf.ready).href.replace(/\/$/, "");
+  return { url, stop: () => mf.dispose() };
+}
+
+// The development configuration, with a source whose rate limit is out of the way.
+const BENCH_CONFIG = `
+environment = "development"
+[[workspaces]]
+id = "bench"
+admin_key_secrets = ["PORTRAIT_ADMIN_KEY_DEMO"]
+[[workspaces.sources]]
+name = "load"
+write_key = "pk_bench_load"
+allowed_origins = ["*"]
+rate_limit = { events_per_second = 10000000, burst = 10000000 }
+`;
+
+const beacon = template();
+const results = [];
+for (const [name, start, pathFor] of [
+  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => "/v1/b?k=pk_bench_load"],
+  ["floor: Worker + counting DO", startFloor, (visitor) => `/?p=${visitor}`],
+]) {
+  const persist = mkdtempSync("/dev/shm/portrait-bench-");
+  const server = await start(persist);
+  await load(server.url, pathFor, beacon); // warm-up: compile, create objects
+  const result = await load(server.url, pathFor, beacon);
+  await server.stop();
+  rmSync(persist, { recursive: true, force: true });
+  results.push({ name, ...result });
+}
+console.log(`${SECONDS} s per run after a ${SECONDS} s warm-up, ${CONNECTIONS} connections, ` +
+  `${EVENTS_PER_BATCH}-event beacons from ${PROFILES} visitors, state on /dev/shm\n`);
+console.log("| server | requests/s | events/s | p50 ms | p99 ms | errors |");
+console.log("|---|---:|---:|---:|---:|---:|");
+for (const r of results) {
+  const detail = r.errors ? ` ${JSON.stringify(r.statuses)}` : "";
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps * EVENTS_PER_BATCH).toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors}${detail} |`);
+}
+const [ours, floor] = results;
+console.log(`\ncost per request relative to the floor: ${(floor.rps / ours.rps).toFixed(2)}× (throughput), ` +
+  `${(ours.p50 / floor.p50).toFixed(2)}× (p50 latency)`);

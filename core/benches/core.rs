@@ -1,0 +1,52 @@
+//! `core` micro-benchmarks: decoding batches, applying events, merging profiles.
+//! Run: `cargo bench -p portrait-core --bench core`.
+
+#[path = "../tests/common/scenarios.rs"]
+mod scenarios;
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use portrait_core::profile::Profile;
+use portrait_core::{beacon, segment};
+
+fn decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    for count in [20, 500] {
+        let (sent_at, events) = scenarios::button_clicks(count);
+        let body =
+            beacon::encode(&beacon::Batch { sent_at: Some(sent_at), dropped: 0, events: events.clone() });
+        let json = segment::encode_batch(&events);
+        group.throughput(Throughput::Elements(count as u64));
+        group.bench_function(format!("beacon, {count} events"), |b| {
+            b.iter(|| beacon::decode(black_box(&body)).unwrap())
+        });
+        group.bench_function(format!("segment json, {count} events"), |b| {
+            b.iter(|| segment::decode_batch(black_box(&json)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn profiles(c: &mut Criterion) {
+    let events = scenarios::varied_visitor(400);
+    let build = |received: &[portrait_core::enrich::Received]| {
+        let mut profile = Profile::default();
+        received.iter().for_each(|r| profile.apply(r));
+        profile
+    };
+    let warm = build(&events[..199]);
+    c.bench_function("apply one event to a 200-event profile", |b| {
+        b.iter_batched(|| warm.clone(), |mut p| p.apply(black_box(&events[199])), BatchSize::SmallInput)
+    });
+    let (left, right) = (build(&events[..200]), build(&events[200..]));
+    c.bench_function("merge two 200-event profiles", |b| {
+        b.iter_batched(|| left.clone(), |mut p| p.merge("right", black_box(&right)), BatchSize::SmallInput)
+    });
+    c.bench_function("encode + decode a 200-event profile state", |b| {
+        b.iter(|| postcard::from_bytes::<Profile>(&postcard::to_allocvec(black_box(&warm)).unwrap()).unwrap())
+    });
+}
+
+criterion_group!(benches, decode, profiles);
+criterion_main!(benches);
