@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Call, Campaign, Context, Event, Library, Page, Screen};
 use crate::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DEPTH};
+use crate::segment;
 use crate::time::Timestamp;
-use crate::validate::{key_segment, validate};
+use crate::validate::{key_segment, validate_measured};
 use crate::value::{Map, Value};
 use crate::{Decoded, Rejected};
 
@@ -95,8 +96,14 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
     }
     let mut decoded = Decoded { dropped: wire.dropped, ..Decoded::default() };
     let reader = Reader { wire: &wire };
+    let mut context_lens: Vec<Option<usize>> = vec![None; wire.contexts.len()];
     for (index, event) in wire.events.iter().enumerate() {
-        match reader.event(event).and_then(|event| validate(&event).map(|()| event)) {
+        let measure = |decoded: &Event| {
+            let slot = &mut context_lens[event.context as usize]; // in range: the event decoded
+            let context_len = *slot.get_or_insert_with(|| segment::context_json_len(&decoded.context));
+            segment::json_len_with_context_len(decoded, context_len)
+        };
+        match reader.event(event).and_then(|decoded| validate_measured(&decoded, measure).map(|()| decoded)) {
             Ok(event) => decoded.events.push(event),
             Err(error) => decoded.rejected.push(Rejected::new(index, error)),
         }

@@ -85,8 +85,26 @@ pub struct Json<'a>(pub &'a Event);
 
 /// Length of the canonical JSON encoding: the measure of the per-event size limit.
 pub fn json_len(event: &Event) -> usize {
+    encoded_len(&Json(event))
+}
+
+/// [`json_len`] for an event whose context's encoded length is already known: a beacon
+/// shares one context among many events, so its decoder measures each context once.
+pub(crate) fn json_len_with_context_len(event: &Event, context_len: usize) -> usize {
+    let without_context = encoded_len(&EventJson { event, with_context: false });
+    match event.context == Context::default() {
+        true => without_context,
+        false => without_context + r#","context":"#.len() + context_len,
+    }
+}
+
+pub(crate) fn context_json_len(context: &Context) -> usize {
+    encoded_len(&ContextJson(context))
+}
+
+fn encoded_len(value: &impl Serialize) -> usize {
     let mut counter = ByteCounter(0);
-    serde_json::to_writer(&mut counter, &Json(event)).expect("counting cannot fail");
+    serde_json::to_writer(&mut counter, value).expect("counting cannot fail");
     counter.0
 }
 
@@ -288,7 +306,19 @@ fn dimension_field(object: &mut Map, key: &str) -> Result<Option<u32>, Error> {
 
 impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let event = self.0;
+        EventJson { event: self.0, with_context: true }.serialize(serializer)
+    }
+}
+
+/// The JSON writer behind [`Json`]; without the context when measuring shared contexts.
+struct EventJson<'a> {
+    event: &'a Event,
+    with_context: bool,
+}
+
+impl Serialize for EventJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let event = self.event;
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("type", event.call.type_name())?;
         out.serialize_entry("messageId", &event.message_id)?;
@@ -307,7 +337,7 @@ impl Serialize for Json<'_> {
         }
         map_entry(&mut out, "properties", &event.properties)?;
         map_entry(&mut out, "traits", &event.traits)?;
-        if event.context != Context::default() {
+        if self.with_context && event.context != Context::default() {
             out.serialize_entry("context", &ContextJson(&event.context))?;
         }
         let as_text = |t: &Option<Timestamp>| t.map(|t| t.to_string());

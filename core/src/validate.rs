@@ -10,6 +10,12 @@ use crate::value::{Map, Value};
 /// Checks one event against every limit in [`crate::limits`]. Paths in the error are relative
 /// to the event (`properties.items[2]`); batch decoders prefix them with `batch[i]`.
 pub fn validate(event: &Event) -> Result<(), Error> {
+    validate_measured(event, crate::segment::json_len)
+}
+
+/// [`validate`], with the event's JSON length computed by `json_len` (only if the other
+/// checks pass, so a hostile event is rejected before it is measured).
+pub(crate) fn validate_measured(event: &Event, json_len: impl FnOnce(&Event) -> usize) -> Result<(), Error> {
     check_required_id("messageId", &event.message_id)?;
     check_optional_id("anonymousId", &event.anonymous_id)?;
     check_optional_id("userId", &event.user_id)?;
@@ -34,7 +40,7 @@ pub fn validate(event: &Event) -> Result<(), Error> {
     check_context(&event.context).map_err(|e| e.within("context"))?;
     check_map(&event.properties, 1).map_err(|e| e.within("properties"))?;
     check_map(&event.traits, 1).map_err(|e| e.within("traits"))?;
-    let size = crate::segment::json_len(event);
+    let size = json_len(event);
     if size > MAX_EVENT_BYTES {
         return Err(Error::new("", ErrorKind::EventTooLarge { size }));
     }

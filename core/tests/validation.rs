@@ -215,3 +215,42 @@ fn beacon_whole_body_errors() {
         assert_eq!(format!("{}: {error}", error.kind.code()), expected, "{name}");
     }
 }
+
+/// Both decoders measure an event the same way (the beacon measures a shared context once):
+/// an event of exactly the limit passes both, one byte more fails both with the same size.
+#[test]
+fn the_size_limit_is_the_same_in_both_formats() {
+    use portrait_core::{Call, Event, Timestamp};
+    let make = |padding: usize| {
+        let mut event = Event::new("m1", Call::Track { event: "Sized".into() });
+        event.anonymous_id = Some("a1".into());
+        event.timestamp = Some(Timestamp(1_795_892_646_000));
+        event.context.page.url = Some("https://example.com/".into());
+        event.context.user_agent = Some("Mozilla/5.0".into());
+        for (i, chunk) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            let len = if i == 4 { padding } else { 8000 };
+            event.properties.insert((*chunk).into(), "x".repeat(len).as_str().into());
+        }
+        event
+    };
+    let base = segment::json_len(&make(0));
+    let exact = make(limits::MAX_EVENT_BYTES - base);
+    assert_eq!(segment::json_len(&exact), limits::MAX_EVENT_BYTES);
+    let over = make(limits::MAX_EVENT_BYTES - base + 1);
+    for (event, expected) in [(exact, None), (over, Some(limits::MAX_EVENT_BYTES + 1))] {
+        let json = segment::decode_batch(&segment::encode_batch(std::slice::from_ref(&event))).unwrap();
+        let beacon = beacon::decode(&beacon::encode(&beacon::Batch {
+            sent_at: None,
+            dropped: 0,
+            events: vec![event],
+        }))
+        .unwrap();
+        for decoded in [json, beacon] {
+            let size = decoded.rejected.first().map(|r| match r.error.kind {
+                ErrorKind::EventTooLarge { size } => size,
+                ref other => panic!("{other:?}"),
+            });
+            assert_eq!(size, expected);
+        }
+    }
+}
