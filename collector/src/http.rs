@@ -1,5 +1,7 @@
 //! Responses: JSON bodies, the `{code, message, path}` error shape, CORS headers.
 
+use std::borrow::Cow;
+
 use portrait_core::config::Config;
 use serde::Serialize;
 use worker::{Request, Response};
@@ -9,7 +11,7 @@ use worker::{Request, Response};
 #[derive(Debug)]
 pub struct ApiError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub message: String,
     pub path: String,
     pub retry_after_seconds: Option<u64>,
@@ -21,7 +23,7 @@ impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
             path: String::new(),
             retry_after_seconds: None,

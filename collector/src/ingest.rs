@@ -1,26 +1,30 @@
 //! Ingest: `POST /v1/b` (the SDK's beacons) and Segment's HTTP Tracking API.
 //!
 //! The pipeline for both: authenticate the write key → check the origin → check the content
-//! type and size → decode and validate (`core`) → rate-limit → enrich (`core`) → drop bots →
-//! route each person's events to their ProfileObject, one request per object → answer once
-//! every object has committed. A failure before that answer is a 503 the sender retries;
-//! retries are harmless because objects skip message ids they have applied.
+//! type and size → rate-limit → route each person's events to their ProfileObject, one
+//! request per object, as a beacon → the object decodes and validates, enriches, drops bots,
+//! skips message ids it has applied and commits → answer once every object has committed.
+//! A failure before that answer is a 503 the sender retries; retries are harmless.
+//!
+//! Each event is decoded once on its way: an SDK beacon holding one person (the usual case)
+//! is forwarded untouched after a `peek` at its identities; a batch of several people, or
+//! Segment JSON, is decoded here, split, time-corrected and re-encoded per person.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
-use portrait_core::enrich::{Geo, Received, enrich_all};
+use portrait_core::enrich::{Geo, correct_time};
 use portrait_core::limits::MAX_BATCH_BYTES;
-use portrait_core::profile::{IdKind, Identity};
+use portrait_core::profile::{IdKind, Identity, RoutingKey};
 use portrait_core::{Decoded, Event, Rejected, Timestamp, beacon, segment};
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{Date, Env, Request, Url};
 
 use crate::http::{self, ApiError, ApiResult, json_response};
-use crate::internal::{self, Applied, Apply, Resolve, Resolved};
+use crate::internal::{self, Applied, Apply, RejectedEvent, Resolve, Resolved};
 use crate::settings;
 
 /// `POST /v1/b?k=<writeKey>`: the key is in the URL because `sendBeacon` cannot set headers.
@@ -31,8 +35,15 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> 
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         require_content_type(&req, &["text/plain", "application/octet-stream"])?;
         let body = read_body(&mut req).await?;
-        let decoded = beacon::decode(&body).map_err(|e| ApiError::invalid(&e))?;
-        accept(decoded, source, env, &geo(&req)).await
+        let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
+        let now = take_tokens(source, peek.events)?;
+        let keys: BTreeSet<Option<RoutingKey>> =
+            peek.identities.iter().map(|(a, u)| RoutingKey::of(a.as_deref(), u.as_deref())).collect();
+        let plan = match keys.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(key)] => Plan::forward(key.clone(), body),
+            _ => Plan::split(beacon::decode(&body).map_err(|e| ApiError::invalid(&e))?, now),
+        };
+        deliver(plan, source, env, &geo(&req), now).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
@@ -59,7 +70,8 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
             write_key = decoded.write_key.clone();
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
-        accept(decoded, source, env, &geo(&req)).await
+        let now = take_tokens(source, decoded.events.len())?;
+        deliver(Plan::split(decoded, now), source, env, &geo(&req), now).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
@@ -182,54 +194,114 @@ fn geo(req: &Request) -> Geo {
     }
 }
 
-async fn accept(decoded: Decoded, source: SourceRef<'_>, env: &Env, geo: &Geo) -> ApiResult {
-    let now = Date::now().as_millis() as f64;
-    settings::take_tokens(
-        source.source.write_key.get_ref(),
-        source.source.rate_limit,
-        decoded.events.len(),
-        now,
-    )?;
-    let received_at = Timestamp(now as i64);
-    let indices = decoded.accepted_indices();
-    let mut rejected = decoded.rejected;
-    let mut bots = 0u32;
-    let mut accepted: Vec<Received> = Vec::with_capacity(decoded.events.len());
-    for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo)) {
-        match enriched {
-            Ok(received) if received.is_bot() => bots += 1,
-            Ok(received) => accepted.push(received),
-            Err(error) => rejected.push(Rejected::new(index, error)),
+/// Takes the events from the source's rate budget; the time is the events' `receivedAt`.
+fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiError> {
+    let now = Date::now().as_millis() as i64;
+    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
+    Ok(Timestamp(now))
+}
+
+/// Where a request's events go: one beacon per person, and the events refused on the way.
+struct Plan {
+    groups: Vec<Group>,
+    rejected: Vec<Rejected>,
+}
+
+struct Group {
+    key: RoutingKey,
+    beacon: Vec<u8>,
+    /// Batch index of each event in `beacon`; empty when the beacon is the request's own.
+    indices: Vec<u32>,
+}
+
+impl Plan {
+    /// The whole beacon belongs to one person: send it on as it came.
+    fn forward(key: RoutingKey, beacon: Vec<u8>) -> Plan {
+        Plan { groups: vec![Group { key, beacon, indices: Vec::new() }], rejected: Vec::new() }
+    }
+
+    /// Splits decoded events by person. Times are corrected here, against the sender's
+    /// `sentAt` (which a re-encoded beacon would not carry per event).
+    fn split(decoded: Decoded, received_at: Timestamp) -> Plan {
+        let mut rejected = Vec::new();
+        let mut by_key: BTreeMap<RoutingKey, (Vec<u32>, Vec<Event>)> = BTreeMap::new();
+        for (index, mut event) in decoded.accepted_indices().into_iter().zip(decoded.events) {
+            if let Err(error) = correct_time(&mut event, received_at) {
+                rejected.push(Rejected::new(index, error));
+                continue;
+            }
+            event.sent_at = None;
+            let key = RoutingKey::of(event.anonymous_id.as_deref(), event.user_id.as_deref())
+                .expect("validated events have an anonymous id or a user id");
+            let (indices, events) = by_key.entry(key).or_default();
+            indices.push(index as u32);
+            events.push(event);
         }
+        let groups = by_key
+            .into_iter()
+            .map(|(key, (indices, events))| Group {
+                key,
+                beacon: beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }),
+                indices,
+            })
+            .collect();
+        rejected.extend(decoded.rejected);
+        Plan { groups, rejected }
     }
-    rejected.sort_by_key(|r| r.index);
+}
+
+/// Sends each group to its profile and adds up the answers.
+async fn deliver(
+    plan: Plan,
+    source: SourceRef<'_>,
+    env: &Env,
+    geo: &Geo,
+    received_at: Timestamp,
+) -> ApiResult {
     let workspace = source.workspace.id.get_ref();
-    let groups = route(accepted, env, workspace).await?;
-    let calls = groups.into_iter().map(|(profile_id, events)| async move {
+    let calls = plan.groups.into_iter().map(|group| async move {
+        let profile_id = profile_id(env, workspace, &group.key).await?;
         let stub = internal::profile_stub(env, workspace, &profile_id)?;
-        let apply = Apply { workspace: workspace.clone(), profile_id, events };
-        internal::call::<_, Applied>(&stub, "apply", &apply).await
+        let header = Apply {
+            workspace: workspace.clone(),
+            profile_id,
+            received_at: received_at.0,
+            geo: geo.clone(),
+            indices: group.indices,
+        };
+        internal::apply(&stub, &header, &group.beacon).await
     });
-    let (mut applied, mut duplicates) = (0u32, 0u32);
+    let mut total =
+        Applied { rejected: plan.rejected.iter().map(RejectedEvent::from).collect(), ..Applied::default() };
     for outcome in join_all(calls).await {
-        let counts = outcome?.ok_or_else(|| ApiError::internal("apply answered 404"))?;
-        applied += counts.applied;
-        duplicates += counts.duplicates;
+        let applied = outcome?;
+        if let Some(invalid) = applied.invalid {
+            let mut error = ApiError::new(400, "malformed", invalid.message);
+            error.code = invalid.code.into();
+            error.path = invalid.path;
+            return Err(error);
+        }
+        total.accepted += applied.accepted;
+        total.duplicates += applied.duplicates;
+        total.bots += applied.bots;
+        total.rejected.extend(applied.rejected);
     }
-    if bots > 0 {
-        worker::console_log!("source {}: {bots} bot events dropped", source.source.name);
+    total.rejected.sort_by_key(|r| r.index);
+    if total.bots > 0 {
+        worker::console_log!("source {}: {} bot events dropped", source.source.name, total.bots);
     }
-    let rejected_json: Vec<serde_json::Value> = rejected
-        .iter()
-        .map(|r| json!({ "index": r.index, "code": r.error.kind.code(), "message": r.error.message(), "path": r.error.path }))
-        .collect();
-    let body =
-        json!({ "accepted": applied, "duplicates": duplicates, "bots": bots, "rejected": rejected_json });
-    let nothing_accepted = applied == 0 && duplicates == 0 && bots == 0;
-    match rejected.first() {
+    let body = json!({
+        "accepted": total.accepted,
+        "duplicates": total.duplicates,
+        "bots": total.bots,
+        "rejected": total.rejected,
+    });
+    let nothing_accepted = total.accepted == 0 && total.duplicates == 0 && total.bots == 0;
+    match total.rejected.first() {
         Some(first) if nothing_accepted => {
-            let mut error = ApiError::invalid(&first.error);
-            error.status = 400;
+            let mut error = ApiError::new(400, "rejected", first.message.clone());
+            error.code = first.code.clone().into();
+            error.path = first.path.clone();
             error.details = Some(Box::new(json!({ "rejected": body["rejected"] })));
             Err(error)
         }
@@ -237,47 +309,13 @@ async fn accept(decoded: Decoded, source: SourceRef<'_>, env: &Env, geo: &Geo) -
     }
 }
 
-/// Groups events by the profile they belong to. Events with an anonymous id go to that
-/// id's profile; events with only a user id go to the profile the IdentityIndex knows for
-/// it (creating the link on first sight).
-async fn route(
-    events: Vec<Received>,
-    env: &Env,
-    workspace: &str,
-) -> Result<BTreeMap<String, Vec<Received>>, ApiError> {
-    let mut groups: BTreeMap<String, Vec<Received>> = BTreeMap::new();
-    let mut by_user: BTreeMap<String, Vec<Received>> = BTreeMap::new();
-    for received in events {
-        match routing_key(&received.event) {
-            RoutingKey::Anonymous(id) => {
-                groups.entry(internal::profile_id_for_anonymous(&id)).or_default().push(received)
-            }
-            RoutingKey::User(id) => by_user.entry(id).or_default().push(received),
-        }
-    }
-    let lookups = by_user.keys().map(|user_id| async move {
-        let identity = Identity::new(IdKind::UserId, user_id);
-        let stub = internal::index_stub(env, workspace, internal::index_shard(&identity))?;
-        let resolve = Resolve { identity, create_as: Some(internal::profile_id_for_user(user_id)) };
-        let resolved: Option<Resolved> = internal::call(&stub, "resolve", &resolve).await?;
-        resolved.map(|r| r.profile_id).ok_or_else(|| ApiError::internal("resolve answered 404"))
-    });
-    let profile_ids = join_all(lookups).await;
-    for ((_, events), profile_id) in by_user.into_iter().zip(profile_ids) {
-        groups.entry(profile_id?).or_default().extend(events);
-    }
-    Ok(groups)
-}
-
-enum RoutingKey {
-    Anonymous(String),
-    User(String),
-}
-
-fn routing_key(event: &Event) -> RoutingKey {
-    match event.anonymous_id.as_deref().filter(|id| !id.is_empty()) {
-        Some(id) => RoutingKey::Anonymous(id.to_owned()),
-        // Validation guarantees one of the two.
-        None => RoutingKey::User(event.user_id.clone().unwrap_or_default()),
-    }
+/// The profile behind a routing key: an anonymous id's own, or the one the IdentityIndex
+/// links a user id to (linking it to a new `u:` profile on first sight).
+async fn profile_id(env: &Env, workspace: &str, key: &RoutingKey) -> Result<String, ApiError> {
+    let RoutingKey::User(user_id) = key else { return Ok(key.profile_id()) };
+    let identity = Identity::new(IdKind::UserId, user_id);
+    let stub = internal::index_stub(env, workspace, internal::index_shard(&identity))?;
+    let resolve = Resolve { identity, create_as: Some(key.profile_id()) };
+    let resolved: Option<Resolved> = internal::call(&stub, "resolve", &resolve).await?;
+    resolved.map(|r| r.profile_id).ok_or_else(|| ApiError::internal("resolve answered 404"))
 }

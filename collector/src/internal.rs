@@ -1,7 +1,8 @@
 //! How the Worker and the Durable Objects talk: object names, and typed requests sent as
 //! postcard bodies in a `POST https://internal/<action>` to an object's stub.
 
-use portrait_core::enrich::Received;
+use portrait_core::Rejected;
+use portrait_core::enrich::Geo;
 use portrait_core::profile::Identity;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use worker::{Env, Method, Request, RequestInit, Stub};
@@ -11,16 +12,6 @@ use crate::http::ApiError;
 /// Number of IdentityIndex shards per workspace. Changing it remaps identifiers: treat it as
 /// part of the storage format.
 pub const INDEX_SHARDS: u64 = 64;
-
-/// A profile's id: `a:<anonymousId>` for profiles first seen anonymously, `u:<userId>` for
-/// profiles first seen with only a user id.
-pub fn profile_id_for_anonymous(anonymous_id: &str) -> String {
-    format!("a:{anonymous_id}")
-}
-
-pub fn profile_id_for_user(user_id: &str) -> String {
-    format!("u:{user_id}")
-}
 
 pub fn profile_stub(env: &Env, workspace: &str, profile_id: &str) -> Result<Stub, ApiError> {
     stub(env, "PROFILES", &format!("{workspace}/profile/{profile_id}"))
@@ -49,9 +40,12 @@ pub async fn call<B: Serialize, R: DeserializeOwned>(
     action: &str,
     body: &B,
 ) -> Result<Option<R>, ApiError> {
-    let bytes = postcard::to_allocvec(body).map_err(ApiError::internal)?;
+    post(stub, action, &postcard::to_allocvec(body).map_err(ApiError::internal)?).await
+}
+
+async fn post<R: DeserializeOwned>(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<R>, ApiError> {
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes).into()));
     let request =
         Request::new_with_init(&format!("https://internal/{action}"), &init).map_err(ApiError::internal)?;
     let mut response = stub.fetch_with_request(request).await.map_err(ApiError::internal)?;
@@ -71,18 +65,55 @@ pub async fn body<T: DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
     postcard::from_bytes(&bytes).map_err(|e| worker::Error::RustError(format!("internal request: {e}")))
 }
 
-/// `apply`: events for one profile.
+/// `apply`: one person's events. The body is this header (postcard) followed by a beacon,
+/// either the SDK's own (forwarded untouched when it holds one person) or one the Worker made
+/// from its share of a larger batch.
 #[derive(Serialize, Deserialize)]
 pub struct Apply {
     pub workspace: String,
     pub profile_id: String,
-    pub events: Vec<Received>,
+    pub received_at: i64,
+    pub geo: Geo,
+    /// The batch index of each event of the beacon; empty when they are the same.
+    pub indices: Vec<u32>,
+}
+
+/// The answer to `apply`, and (summed over objects) to the sender.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Applied {
+    pub accepted: u32,
+    pub duplicates: u32,
+    pub bots: u32,
+    pub rejected: Vec<RejectedEvent>,
+    /// A beacon that could not be decoded at all (only possible for a forwarded one).
+    pub invalid: Option<RejectedEvent>,
 }
 
 #[derive(Serialize, Deserialize)]
-pub struct Applied {
-    pub applied: u32,
-    pub duplicates: u32,
+pub struct RejectedEvent {
+    pub index: usize,
+    pub code: String,
+    pub message: String,
+    pub path: String,
+}
+
+impl From<&Rejected> for RejectedEvent {
+    fn from(rejected: &Rejected) -> RejectedEvent {
+        RejectedEvent {
+            index: rejected.index,
+            code: rejected.error.kind.code().to_owned(),
+            message: rejected.error.message(),
+            path: rejected.error.path.clone(),
+        }
+    }
+}
+
+/// Sends `apply` with `beacon` after its header.
+pub async fn apply(stub: &Stub, header: &Apply, beacon: &[u8]) -> Result<Applied, ApiError> {
+    let mut body = postcard::to_allocvec(header).map_err(ApiError::internal)?;
+    body.extend_from_slice(beacon);
+    let response: Option<Applied> = post(stub, "apply", &body).await?;
+    response.ok_or_else(|| ApiError::internal("apply answered 404"))
 }
 
 /// `events`: a page of the timeline, newest first, before `cursor` (a sequence number).

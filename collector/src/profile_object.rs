@@ -14,16 +14,17 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received};
+use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received, enrich_all};
 use portrait_core::profile::{IdKind, Identity, Profile};
 use portrait_core::view;
+use portrait_core::{Rejected, Timestamp, beacon};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked};
+use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked, RejectedEvent};
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -65,9 +66,10 @@ impl DurableObject for ProfileObject {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/apply" => {
-                let apply: Apply = internal::body(&mut req).await?;
-                let applied = self.apply(apply).await?;
-                Response::from_json(&applied)
+                let body = req.bytes().await?;
+                let (header, beacon) = postcard::take_from_bytes::<Apply>(&body)
+                    .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
+                Response::from_json(&self.apply(header, beacon).await?)
             }
             "/state" => match self.load()? {
                 Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
@@ -125,26 +127,62 @@ impl DurableObject for ProfileObject {
 }
 
 impl ProfileObject {
-    async fn apply(&self, apply: Apply) -> Result<Applied> {
+    /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
+    /// not seen before, all in one transaction.
+    async fn apply(&self, header: Apply, beacon: &[u8]) -> Result<Applied> {
+        let decoded = match beacon::decode(beacon) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                let invalid = RejectedEvent::from(&Rejected { index: 0, error });
+                return Ok(Applied { invalid: Some(invalid), ..Applied::default() });
+            }
+        };
+        let original = |index: usize| header.indices.get(index).map_or(index, |&i| i as usize);
+        let mut rejected: Vec<Rejected> = Vec::new();
+        for r in decoded.rejected.iter().cloned() {
+            let index = original(r.index);
+            rejected.push(r.renumber(index));
+        }
+        let mut events = Vec::with_capacity(decoded.events.len());
+        let mut bots = 0;
+        let indices = decoded.accepted_indices();
+        for (index, enriched) in
+            indices.into_iter().zip(enrich_all(decoded.events, Timestamp(header.received_at), &header.geo))
+        {
+            match enriched {
+                Ok(received) if received.is_bot() => bots += 1,
+                Ok(received) => events.push(received),
+                Err(error) => rejected.push(Rejected::new(original(index), error)),
+            }
+        }
+        let rejected = rejected.iter().map(RejectedEvent::from).collect();
+        let (accepted, duplicates) = self.store(&header, events).await?;
+        Ok(Applied { accepted, duplicates, bots, rejected, invalid: None })
+    }
+
+    /// Applies the events whose message ids are new; returns (applied, duplicates).
+    async fn store(&self, header: &Apply, events: Vec<Received>) -> Result<(u32, u32)> {
+        if events.is_empty() {
+            return Ok((0, 0));
+        }
         self.ensure_schema()?;
         let stored = self.load()?.unwrap_or(Stored {
-            workspace: apply.workspace.clone(),
-            profile_id: apply.profile_id.clone(),
+            workspace: header.workspace.clone(),
+            profile_id: header.profile_id.clone(),
             profile: Profile::default(),
         });
-        let ids: Vec<&str> = apply.events.iter().map(|r| r.event.message_id.as_str()).collect();
+        let ids: Vec<&str> = events.iter().map(|r| r.event.message_id.as_str()).collect();
         let already_seen = self.seen_among(&ids)?;
         let mut batch_ids = HashSet::new();
-        let fresh: Vec<&Received> = apply
-            .events
+        let fresh: Vec<&Received> = events
             .iter()
             .filter(|r| {
                 !already_seen.contains(&r.event.message_id) && batch_ids.insert(r.event.message_id.as_str())
             })
             .collect();
-        let duplicates = (apply.events.len() - fresh.len()) as u32;
+        let duplicates = (events.len() - fresh.len()) as u32;
         if fresh.is_empty() {
-            return Ok(Applied { applied: 0, duplicates });
+            return Ok((0, duplicates));
         }
         let mut next = stored.clone();
         for received in &fresh {
@@ -195,7 +233,7 @@ impl ProfileObject {
             }
             self.alarm_set.set(true);
         }
-        Ok(Applied { applied, duplicates })
+        Ok((applied, duplicates))
     }
 
     /// Registers `unlinked` identities in their index shards; conflicts (an identifier that

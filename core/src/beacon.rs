@@ -73,17 +73,7 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
 /// `Err`; an event that breaks a limit is reported in [`Decoded::rejected`] and the rest
 /// are kept.
 pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
-    if body.len() > MAX_BATCH_BYTES {
-        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
-    }
-    let payload = match body {
-        [m0, m1, VERSION, payload @ ..] if [*m0, *m1] == MAGIC => payload,
-        [m0, m1, version, ..] if [*m0, *m1] == MAGIC => {
-            return Err(Error::new("", ErrorKind::UnsupportedVersion(*version)));
-        }
-        _ => return Err(Error::new("", ErrorKind::NotABeacon)),
-    };
-    let wire: WireBatch = match postcard::take_from_bytes(payload) {
+    let wire: WireBatch = match postcard::take_from_bytes(payload(body)?) {
         Ok((wire, [])) => wire,
         Ok((_, rest)) => {
             let detail = format!("{} unexpected bytes after the batch", rest.len());
@@ -109,6 +99,58 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
         }
     }
     Ok(decoded)
+}
+
+/// What the collector needs to route a beacon, read without decoding or validating its
+/// events: how many there are, and each (anonymousId, userId) pair they refer to (`None` for
+/// an id whose reference is out of range; [`decode`] rejects the events that use it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peek {
+    pub events: usize,
+    pub identities: Vec<(Option<String>, Option<String>)>,
+}
+
+pub fn peek(body: &[u8]) -> Result<Peek, Error> {
+    let malformed = |e: postcard::Error| Error::new("", ErrorKind::Malformed(format!("beacon: {e}")));
+    let (prefix, rest) = postcard::take_from_bytes::<WirePrefix>(payload(body)?).map_err(malformed)?;
+    // The events' length prefix: a varint, encoded as a `u32` would be.
+    let (events, _) = postcard::take_from_bytes::<u32>(rest).map_err(malformed)?;
+    let events = events as usize;
+    if events > MAX_BATCH_EVENTS {
+        return Err(Error::new("batch", ErrorKind::TooManyEvents { count: events }));
+    }
+    let string =
+        |index: Option<Str>| index.and_then(|i| prefix.strings.get(i as usize)).map(|s| (*s).to_owned());
+    let identities = prefix.identities.iter().map(|i| (string(i.anonymous_id), string(i.user_id))).collect();
+    Ok(Peek { events, identities })
+}
+
+/// The envelope check shared by [`decode`] and [`peek`]: size, magic, version.
+fn payload(body: &[u8]) -> Result<&[u8], Error> {
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
+    }
+    match body {
+        [m0, m1, VERSION, payload @ ..] if [*m0, *m1] == MAGIC => Ok(payload),
+        [m0, m1, version, ..] if [*m0, *m1] == MAGIC => {
+            Err(Error::new("", ErrorKind::UnsupportedVersion(*version)))
+        }
+        _ => Err(Error::new("", ErrorKind::NotABeacon)),
+    }
+}
+
+/// The fields of [`WireBatch`] before `events`, with borrowed strings.
+#[derive(Deserialize)]
+struct WirePrefix<'a> {
+    #[allow(dead_code)] // read only to get past it
+    sent_at: Option<i64>,
+    #[allow(dead_code)]
+    dropped: u32,
+    #[serde(borrow)]
+    strings: Vec<&'a str>,
+    #[allow(dead_code)]
+    contexts: Vec<WireContext>,
+    identities: Vec<WireIdentity>,
 }
 
 #[derive(Serialize, Deserialize)]

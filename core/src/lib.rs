@@ -64,4 +64,14 @@ impl Rejected {
     pub fn new(index: usize, error: Error) -> Rejected {
         Rejected { index, error: error.within(&format!("batch[{index}]")) }
     }
+
+    /// The same rejection for the event's index in another batch (when a batch was split).
+    pub fn renumber(mut self, index: usize) -> Rejected {
+        let old = format!("batch[{}]", self.index);
+        if let Some(rest) = self.error.path.strip_prefix(&old) {
+            self.error.path = format!("batch[{index}]{rest}");
+        }
+        self.index = index;
+        self
+    }
 }

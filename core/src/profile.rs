@@ -86,6 +86,29 @@ impl Identity {
     }
 }
 
+/// Where an event goes before identity resolution: the profile of its anonymous id if it has
+/// one, else the profile its user id is linked to (created on first sight).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RoutingKey {
+    Anonymous(String),
+    User(String),
+}
+
+impl RoutingKey {
+    pub fn of(anonymous_id: Option<&str>, user_id: Option<&str>) -> Option<RoutingKey> {
+        let present = |id: Option<&str>| id.filter(|id| !id.is_empty()).map(str::to_owned);
+        present(anonymous_id).map(RoutingKey::Anonymous).or_else(|| present(user_id).map(RoutingKey::User))
+    }
+
+    /// The id of the profile first created for this key: `a:<anonymousId>` or `u:<userId>`.
+    pub fn profile_id(&self) -> String {
+        match self {
+            RoutingKey::Anonymous(id) => format!("a:{id}"),
+            RoutingKey::User(id) => format!("u:{id}"),
+        }
+    }
+}
+
 /// Emails are matched trimmed and lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

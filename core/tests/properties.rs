@@ -25,6 +25,18 @@ proptest! {
         prop_assert_eq!(decoded.events, batch.events);
     }
 
+    /// `peek` agrees with `decode` on what a beacon holds, without decoding the events.
+    #[test]
+    fn peek_sees_the_events_and_identities((sent_at, events) in common::batch()) {
+        let body = beacon::encode(&beacon::Batch { sent_at, dropped: 0, events: events.clone() });
+        let peek = beacon::peek(&body).unwrap();
+        prop_assert_eq!(peek.events, events.len());
+        for event in &events {
+            let pair = (event.anonymous_id.clone(), event.user_id.clone());
+            prop_assert!(peek.identities.contains(&pair));
+        }
+    }
+
     #[test]
     fn segment_json_round_trips((_, events) in common::batch()) {
         let decoded = segment::decode_batch(&segment::encode_batch(&events)).unwrap();
@@ -47,6 +59,7 @@ proptest! {
         body.push(beacon::VERSION);
         body.extend_from_slice(&tail);
         let _ = beacon::decode(&body);
+        let _ = beacon::peek(&body);
     }
 
     #[test]
@@ -57,8 +70,10 @@ proptest! {
             body[at] = byte;
         }
         let _ = beacon::decode(&body);
+        let _ = beacon::peek(&body);
         body.truncate(body.len() / 2);
         let _ = beacon::decode(&body);
+        let _ = beacon::peek(&body);
     }
 
     #[test]

@@ -254,3 +254,10 @@ fn the_size_limit_is_the_same_in_both_formats() {
         }
     }
 }
+
+#[test]
+fn a_rejection_can_be_renumbered_for_the_batch_it_came_from() {
+    let error = portrait_core::Error::new("properties.a", ErrorKind::TooDeep);
+    let moved = portrait_core::Rejected::new(1, error).renumber(7);
+    assert_eq!((moved.index, moved.error.path.as_str()), (7, "batch[7].properties.a"));
+}

@@ -61,6 +61,29 @@ describe("ingest → profile API", () => {
     }
   });
 
+  test("a beacon holding several people is split between their profiles, indices kept", async () => {
+    const [a, b] = [uuid(), uuid()];
+    const userOnly = { ...browserEvent("track", undefined, { event: "Server Side" }), userId: `split-${a}` };
+    delete userOnly.anonymousId;
+    const stale = browserEvent("track", b, { event: "Stale", timestamp: "2025-01-01T00:00:00Z" });
+    const events = [browserEvent("page", a), browserEvent("page", b), userOnly, stale, browserEvent("track", a, { event: "Again" })];
+    const sent = await collector.beacon(events);
+    assert.equal(sent.status, 200, sent.text);
+    assert.equal(sent.json.accepted, 4);
+    assert.deepEqual(sent.json.rejected.map((r) => [r.index, r.code, r.path]), [[3, "too_old", "batch[3].timestamp"]]);
+    assert.deepEqual((await collector.profile("anonymous_id", a)).json.counters, { $page: 1, Again: 1 });
+    assert.deepEqual((await collector.profile("anonymous_id", b)).json.counters, { $page: 1 });
+    assert.deepEqual((await collector.profile("user_id", `split-${a}`)).json.counters, { "Server Side": 1 });
+  });
+
+  test("a forwarded one-person beacon reports its invalid events by their own index", async () => {
+    const anon = uuid();
+    const events = [browserEvent("page", anon), browserEvent("track", anon, { event: "Old", timestamp: "2025-01-01T00:00:00Z" })];
+    const sent = await collector.beacon(events);
+    assert.equal(sent.json.accepted, 1);
+    assert.deepEqual(sent.json.rejected.map((r) => [r.index, r.code]), [[1, "too_old"]]);
+  });
+
   test("Segment JSON: /v1/batch with Basic auth and /v1/track with writeKey in the body", async () => {
     const batch = await collector.segment("batch", {
       batch: [
