@@ -3,7 +3,7 @@
 //! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, every Rust
 //!   test, then the collector built for workerd and the Node suites in `tests/` run against
 //!   it; ends with one `N passed, M failed` line.
-//! - `demo`: the main job. Until the collector and demo site exist it says so.
+//! - `demo`: the main job: the collector on local workerd (the demo site comes with its issue).
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //!
 //! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
@@ -50,13 +50,18 @@ fn test() -> Result<(), String> {
     }
 }
 
+/// Builds the collector and runs it on local workerd until Ctrl-C, state in `.state/`.
 fn demo() -> Result<(), String> {
-    install_toolchain(&project_root())?;
+    let root = project_root();
+    install_toolchain(&root)?;
+    worker::build(&root)?;
+    install_npm_packages(&root)?;
     println!(
-        "Nothing to run yet: the collector (issue 3) and the demo site (issue 8) are not built.\n\
-         Meanwhile, `cargo run -p portrait-cli -- decode core/tests/data/beacon_v1.bin` shows a beacon."
+        "Collector: http://127.0.0.1:8787 (write key pk_dev_demo, admin key sk_dev_demo_admin; \
+         see collector/portrait.dev.toml). The demo site arrives with the demo issue. Ctrl-C stops."
     );
-    Ok(())
+    // Ctrl-C reaches node too (same process group); it disposes of workerd before exiting.
+    run(&root, "node", &["collector/js/local.mjs", "--port", "8787", "--persist", ".state/collector"])
 }
 
 /// `npm ci` when `node_modules` is missing, else a no-op-if-current `npm install`; both
