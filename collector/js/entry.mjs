@@ -56,3 +56,4 @@ function durableObject(RustClass) {
 
 export const ProfileObject = durableObject(wasm.ProfileObject);
 export const IdentityIndex = durableObject(wasm.IdentityIndex);
+export const SourceStats = durableObject(wasm.SourceStats);

@@ -58,6 +58,7 @@ export async function startCollector({
         durableObjects: {
           PROFILES: { className: "ProfileObject", useSQLite: true },
           IDENTITIES: { className: "IdentityIndex", useSQLite: true },
+          STATS: { className: "SourceStats", useSQLite: true },
         },
       },
     ],

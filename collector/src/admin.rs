@@ -5,6 +5,8 @@
 //! - `GET    /v1/profiles/{idType}/{id}/export`: everything held on the person;
 //! - `DELETE /v1/profiles/{idType}/{id}`: erasure, answered with a receipt.
 //!
+//! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots).
+//!
 //! `idType` is `anonymous_id`, `user_id`, `email` or `profile_id`. Only the admin key's own
 //! workspace is searched.
 
@@ -19,6 +21,7 @@ use worker::{Env, Method, Request};
 use crate::http::{ApiError, ApiResult, json_response};
 use crate::internal::{self, EventsPage, Resolve, Resolved, Unlink, Unlinked};
 use crate::settings;
+use crate::source_stats::{self, Counts};
 
 pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
@@ -76,6 +79,33 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             format!("{} is not supported here", method.as_ref()),
         )),
     }
+}
+
+pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Config) -> ApiResult {
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
+    if !workspace.sources.iter().any(|s| s.name == source) {
+        return Err(ApiError::new(
+            404,
+            "unknown_source",
+            format!("no source named {source} in this workspace"),
+        ));
+    }
+    let workspace = workspace.id.get_ref();
+    let reads = (0..source_stats::SHARDS).map(|shard| async move {
+        let stub = internal::stats_stub(env, workspace, source, shard)?;
+        internal::call::<_, Counts>(&stub, "read", &()).await
+    });
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for read in join_all(reads).await {
+        for (name, n) in read?.unwrap_or_default().counts {
+            *totals.entry(name).or_default() += n;
+        }
+    }
+    json_response(
+        200,
+        &json!({ "source": source, "botEvents": totals.get("bot_events").copied().unwrap_or(0) }),
+    )
 }
 
 /// The profile id behind `{idType}/{id}`, without creating anything.

@@ -26,6 +26,7 @@ use worker::{Date, Env, Request, Url};
 use crate::http::{self, ApiError, ApiResult, json_response};
 use crate::internal::{self, Applied, Apply, RejectedEvent, Resolve, Resolved};
 use crate::settings;
+use crate::source_stats::{self, Counts};
 
 /// `POST /v1/b?k=<writeKey>`: the key is in the URL because `sendBeacon` cannot set headers.
 pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> ApiResult {
@@ -288,7 +289,10 @@ async fn deliver(
     }
     total.rejected.sort_by_key(|r| r.index);
     if total.bots > 0 {
-        worker::console_log!("source {}: {} bot events dropped", source.source.name, total.bots);
+        let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
+        let stub = internal::stats_stub(env, workspace, &source.source.name, shard)?;
+        let add = Counts { counts: vec![("bot_events".to_owned(), i64::from(total.bots))] };
+        internal::call::<_, Counts>(&stub, "add", &add).await?;
     }
     let body = json!({
         "accepted": total.accepted,

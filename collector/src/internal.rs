@@ -17,6 +17,10 @@ pub fn profile_stub(env: &Env, workspace: &str, profile_id: &str) -> Result<Stub
     stub(env, "PROFILES", &format!("{workspace}/profile/{profile_id}"))
 }
 
+pub fn stats_stub(env: &Env, workspace: &str, source: &str, shard: u64) -> Result<Stub, ApiError> {
+    stub(env, "STATS", &format!("{workspace}/stats/{source}/{shard}"))
+}
+
 pub fn index_shard(identity: &Identity) -> u64 {
     let hash = [identity.kind.as_str().as_bytes(), b":", identity.value.as_bytes()]
         .concat()

@@ -7,6 +7,7 @@
 //! - [`admin`]: the profile API behind the admin key.
 //! - [`profile_object`]: `ProfileObject`, one per person: dedupe, apply, timeline, erasure.
 //! - [`identity_index`]: `IdentityIndex`, sharded by identifier hash: identifier → profile.
+//! - [`source_stats`]: `SourceStats`, per-source counters of what is not profiled (bots).
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
 //!
@@ -20,6 +21,7 @@ mod ingest;
 mod internal;
 mod profile_object;
 mod settings;
+mod source_stats;
 
 use worker::{Context, Env, Method, Request, Response, Result, event};
 
@@ -50,6 +52,9 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         }
         (Method::Get, ["v1", "config", write_key]) => ingest::sdk_settings(&config, write_key),
         (method, ["v1", "profiles", rest @ ..]) => admin::profiles(req, method, rest, env, &config).await,
+        (Method::Get, ["v1", "sources", source, "stats"]) => {
+            admin::source_stats(&req, source, env, &config).await
+        }
         _ => Err(ApiError::new(404, "not_found", format!("no route for {} {path}", req.method().as_ref()))),
     }
 }

@@ -158,9 +158,13 @@ describe("ingest → profile API", () => {
     const anon = uuid();
     const event = browserEvent("page", anon);
     event.context.userAgent = CHROME_UA.replace("Chrome/", "HeadlessChrome/");
-    const sent = await collector.beacon([event]);
-    assert.deepEqual(sent.json, { accepted: 0, duplicates: 0, bots: 1, rejected: [] });
+    const before = (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json;
+    const sent = await collector.beacon([event, event].map((e, i) => ({ ...e, messageId: `${anon}-${i}` })));
+    assert.deepEqual(sent.json, { accepted: 0, duplicates: 0, bots: 2, rejected: [] });
     assert.equal((await collector.profile("anonymous_id", anon)).status, 404);
+    const after = await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(after.status, 200, after.text);
+    assert.equal(after.json.botEvents, before.botEvents + 2);
   });
 });
 

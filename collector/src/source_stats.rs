@@ -1,0 +1,64 @@
+//! `SourceStats`: counters kept per source for what is not profiled (today: bot events).
+//! Sharded (`{workspace}/stats/{source}/{0..8}`) so a crawler storm on one source does not
+//! funnel into one object; only requests that carried such events write here.
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use worker::{
+    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
+};
+
+use crate::internal;
+
+pub const SHARDS: u64 = 8;
+
+/// `add`: counter increments. `read`: all counters.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub counts: Vec<(String, i64)>,
+}
+
+#[durable_object]
+pub struct SourceStats {
+    sql: SqlStorage,
+    schema_ready: Cell<bool>,
+}
+
+impl DurableObject for SourceStats {
+    fn new(state: State, _env: Env) -> Self {
+        SourceStats { sql: state.storage().sql(), schema_ready: Cell::new(false) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if !self.schema_ready.get() {
+            self.sql.exec(
+                "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+                None,
+            )?;
+            self.schema_ready.set(true);
+        }
+        match req.path().as_str() {
+            "/add" => {
+                let add: Counts = internal::body(&mut req).await?;
+                for (name, n) in &add.counts {
+                    self.sql.exec(
+                        "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n",
+                        vec![name.as_str().into(), (*n).into()],
+                    )?;
+                }
+                Response::from_json(&Counts::default())
+            }
+            "/read" => {
+                let mut counts = Vec::new();
+                for row in self.sql.exec("SELECT name, n FROM counters", None)?.raw() {
+                    if let [SqlStorageValue::String(name), SqlStorageValue::Integer(n)] = row?.as_slice() {
+                        counts.push((name.clone(), *n));
+                    }
+                }
+                Response::from_json(&Counts { counts })
+            }
+            other => Response::error(format!("no stats action {other}"), 400),
+        }
+    }
+}
