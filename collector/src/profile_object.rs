@@ -2,17 +2,20 @@
 //!
 //! Storage (SQLite):
 //! - `profile`: one row, the `core::profile::Profile` as postcard, plus whose it is;
-//! - `seen`: message ids applied, kept while their events could still be retried (the
-//!   collector refuses events older than `enrich::MAX_EVENT_AGE_MS`, so a duplicate is
-//!   always recognised);
-//! - `timeline`: the most recent [`TIMELINE_LEN`] accepted events, for the API;
+//! - `batches`: one row per applied batch: its message ids, its events (postcard) and the
+//!   time of its newest event. The ids are the deduplication memory, kept while their events
+//!   could still be retried (the collector refuses events older than
+//!   `enrich::MAX_EVENT_AGE_MS`, so a duplicate is always recognised); the events are the
+//!   timeline, kept for the newest [`TIMELINE_LEN`] events;
 //! - `unlinked`: identities not yet registered in the IdentityIndex (retried by the alarm).
 //!
-//! A batch is applied in one SQLite transaction: all of it or nothing, so a retry after a
-//! failure can never half-apply. The alarm trims the timeline and the `seen` window.
+//! A batch is applied in one SQLite transaction of two statements (three with new
+//! identities): all of it or nothing, so a retry after a failure can never half-apply. The
+//! message ids are read into memory once per object life, so deduplication costs no query.
+//! The alarm trims the timeline and the deduplication window.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received, enrich_all};
 use portrait_core::profile::{IdKind, Identity, Profile};
@@ -41,6 +44,8 @@ pub struct ProfileObject {
     schema_ready: Cell<bool>,
     /// Whether an alarm is known to be scheduled (saves a storage read per batch).
     alarm_set: Cell<bool>,
+    /// The message ids in `batches`, once read.
+    seen: RefCell<Option<HashSet<String>>>,
 }
 
 #[derive(Clone)]
@@ -60,6 +65,7 @@ impl DurableObject for ProfileObject {
             cache: RefCell::new(None),
             schema_ready: Cell::new(false),
             alarm_set: Cell::new(false),
+            seen: RefCell::new(None),
         }
     }
 
@@ -89,7 +95,7 @@ impl DurableObject for ProfileObject {
                     Response::from_json(&json!({
                         "profile": view::profile_json(&stored.profile_id, &stored.profile),
                         "events": events["events"],
-                        "messageIdsRemembered": self.count("seen")?,
+                        "messageIdsRemembered": self.event_count(false)?,
                     }))
                 }
                 None => Response::error("no profile", 404),
@@ -107,12 +113,31 @@ impl DurableObject for ProfileObject {
             return Response::ok("empty");
         }
         let now = Date::now().as_millis() as i64;
+        // Keep the events of the newest batches that hold at most TIMELINE_LEN events.
+        let mut kept = 0;
+        let mut oldest_kept = i64::MAX;
+        let rows = self
+            .sql
+            .exec("SELECT seq, count FROM batches WHERE events IS NOT NULL ORDER BY seq DESC", None)?;
+        for row in rows.raw() {
+            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Integer(count)] = row?.as_slice() {
+                kept += count;
+                if kept > TIMELINE_LEN {
+                    break;
+                }
+                oldest_kept = *seq;
+            }
+        }
         self.sql.exec(
-            "DELETE FROM timeline WHERE seq <= (SELECT max(seq) FROM timeline) - ?",
-            vec![TIMELINE_LEN.into()],
+            "UPDATE batches SET events = NULL WHERE seq < ? AND events IS NOT NULL",
+            vec![oldest_kept.into()],
         )?;
         // One day of margin over the age limit the collector enforces at the door.
-        self.sql.exec("DELETE FROM seen WHERE at < ?", vec![(now - MAX_EVENT_AGE_MS - 86_400_000).into()])?;
+        self.sql.exec(
+            "DELETE FROM batches WHERE newest < ?",
+            vec![(now - MAX_EVENT_AGE_MS - 86_400_000).into()],
+        )?;
+        *self.seen.borrow_mut() = None;
         let next = match self.link_identities().await {
             Ok(()) => HOUSEKEEPING_INTERVAL_MS,
             Err(e) => {
@@ -171,15 +196,17 @@ impl ProfileObject {
             profile_id: header.profile_id.clone(),
             profile: Profile::default(),
         });
-        let ids: Vec<&str> = events.iter().map(|r| r.event.message_id.as_str()).collect();
-        let already_seen = self.seen_among(&ids)?;
-        let mut batch_ids = HashSet::new();
-        let fresh: Vec<&Received> = events
-            .iter()
-            .filter(|r| {
-                !already_seen.contains(&r.event.message_id) && batch_ids.insert(r.event.message_id.as_str())
-            })
-            .collect();
+        let fresh: Vec<&Received> = {
+            let mut seen = self.seen_ids()?;
+            let seen = seen.as_mut().expect("loaded by seen_ids");
+            let mut batch_ids = HashSet::new();
+            events
+                .iter()
+                .filter(|r| {
+                    !seen.contains(&r.event.message_id) && batch_ids.insert(r.event.message_id.as_str())
+                })
+                .collect()
+        };
         let duplicates = (events.len() - fresh.len()) as u32;
         if fresh.is_empty() {
             return Ok((0, duplicates));
@@ -190,25 +217,17 @@ impl ProfileObject {
         }
         let new_identities: Vec<Identity> =
             next.profile.identities.difference(&stored.profile.identities).cloned().collect();
-        let state =
-            postcard::to_allocvec(&next.profile).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let mut rows = Vec::with_capacity(fresh.len());
-        for received in &fresh {
-            let bytes =
-                postcard::to_allocvec(received).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            rows.push((
-                received.event.message_id.as_str(),
-                received.event.timestamp.map_or(0, |t| t.0),
-                bytes,
-            ));
-        }
-        let seen_rows = rows.iter().map(|(id, at, _)| vec![(*id).into(), (*at).into()]).collect();
-        let timeline_rows = rows.into_iter().map(|(_, at, bytes)| vec![at.into(), bytes.into()]).collect();
+        let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
+        let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
+        let (ids_blob, events_blob, state) =
+            (to_postcard(&ids)?, to_postcard(&fresh)?, to_postcard(&next.profile)?);
         let identity_rows =
             new_identities.iter().map(|i| vec![i.kind.as_str().into(), i.value.as_str().into()]).collect();
         self.in_transaction(|| {
-            self.insert_rows("INSERT INTO seen (message_id, at) VALUES", seen_rows)?;
-            self.insert_rows("INSERT INTO timeline (at, event) VALUES", timeline_rows)?;
+            self.sql.exec(
+                "INSERT INTO batches (newest, count, ids, events) VALUES (?, ?, ?, ?)",
+                vec![newest.into(), (fresh.len() as i64).into(), ids_blob.into(), events_blob.into()],
+            )?;
             self.insert_rows("INSERT OR IGNORE INTO unlinked (kind, value) VALUES", identity_rows)?;
             self.sql.exec(
                 "INSERT OR REPLACE INTO profile (k, workspace, profile_id, state) VALUES (0, ?, ?, ?)",
@@ -216,6 +235,9 @@ impl ProfileObject {
             )?;
             Ok(())
         })?;
+        if let Some(seen) = self.seen.borrow_mut().as_mut() {
+            seen.extend(ids.iter().map(|id| (*id).to_owned()));
+        }
         let applied = fresh.len() as u32;
         *self.cache.borrow_mut() = Some(next);
         let linked = match new_identities.is_empty() {
@@ -270,28 +292,40 @@ impl ProfileObject {
         Ok(())
     }
 
+    /// A page of the timeline, newest first. An event's position (its `seq` in the API and
+    /// the cursor) is `batch seq × 1024 + index in the batch` (batches hold ≤ 500 events).
     fn events_page(&self, page: &EventsPage) -> Result<serde_json::Value> {
-        let limit = page.limit.clamp(1, TIMELINE_LEN as u32);
-        // JavaScript numbers carry integers exactly up to 2^53 - 1.
-        let cursor = page.cursor.unwrap_or(9_007_199_254_740_991);
+        const PER_BATCH: i64 = 1024;
+        let limit = page.limit.clamp(1, TIMELINE_LEN as u32) as usize;
+        let before = page.cursor.unwrap_or(i64::MAX);
         let mut events = Vec::new();
-        let mut last_seq = None;
         let rows = self.sql.exec(
-            "SELECT seq, event FROM timeline WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-            vec![cursor.into(), i64::from(limit).into()],
+            "SELECT seq, events FROM batches WHERE events IS NOT NULL AND seq <= ? ORDER BY seq DESC",
+            // JavaScript numbers carry integers exactly up to 2^53 - 1.
+            vec![(before / PER_BATCH).min(9_007_199_254_740_991).into()],
         )?;
-        for row in rows.raw() {
+        'rows: for row in rows.raw() {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                let received: Received = postcard::from_bytes(bytes)
-                    .map_err(|e| worker::Error::RustError(format!("timeline row {seq}: {e}")))?;
-                let mut event = view::received_json(&received);
-                event["seq"] = json!(seq);
-                events.push(event);
-                last_seq = Some(*seq);
+                let batch: Vec<Received> = postcard::from_bytes(bytes)
+                    .map_err(|e| worker::Error::RustError(format!("timeline batch {seq}: {e}")))?;
+                for (index, received) in batch.iter().enumerate().rev() {
+                    let position = seq * PER_BATCH + index as i64;
+                    if position >= before {
+                        continue;
+                    }
+                    let mut event = view::received_json(received);
+                    event["seq"] = json!(position);
+                    events.push((position, event));
+                    if events.len() == limit {
+                        break 'rows;
+                    }
+                }
             }
         }
-        let next_cursor = if events.len() == limit as usize { last_seq } else { None };
-        Ok(json!({ "events": events, "nextCursor": next_cursor.map(|s| s.to_string()) }))
+        let next_cursor =
+            (events.len() == limit).then(|| events.last().map(|(p, _)| p.to_string())).flatten();
+        let events: Vec<serde_json::Value> = events.into_iter().map(|(_, e)| e).collect();
+        Ok(json!({ "events": events, "nextCursor": next_cursor }))
     }
 
     /// Deletes everything this object holds and says what it was.
@@ -301,21 +335,26 @@ impl ProfileObject {
             "identities": stored.profile.identities.iter()
                 .map(|i| json!({ "type": i.kind.as_str(), "id": i.value }))
                 .collect::<Vec<_>>(),
-            "eventsRemoved": self.count("timeline")?,
-            "messageIdsForgotten": self.count("seen")?,
+            "eventsRemoved": self.event_count(true)?,
+            "messageIdsForgotten": self.event_count(false)?,
         });
         let storage = self.state.storage();
         storage.delete_alarm().await?;
         storage.delete_all().await?;
         *self.cache.borrow_mut() = None;
+        *self.seen.borrow_mut() = None;
         self.schema_ready.set(false);
         self.alarm_set.set(false);
         Ok(receipt)
     }
 
-    fn count(&self, table: &str) -> Result<i64> {
-        let rows = self.sql.exec(&format!("SELECT count(*) FROM {table}"), None)?;
-        for row in rows.raw() {
+    /// Events held: in the timeline (`in_timeline`), or remembered by message id.
+    fn event_count(&self, in_timeline: bool) -> Result<i64> {
+        let query = match in_timeline {
+            true => "SELECT coalesce(sum(count), 0) FROM batches WHERE events IS NOT NULL",
+            false => "SELECT coalesce(sum(count), 0) FROM batches",
+        };
+        for row in self.sql.exec(query, None)?.raw() {
             if let [SqlStorageValue::Integer(n)] = row?.as_slice() {
                 return Ok(*n);
             }
@@ -336,20 +375,19 @@ impl ProfileObject {
         Ok(())
     }
 
-    /// Which of `ids` were applied before. Chunked: a statement takes at most 100 parameters.
-    fn seen_among(&self, ids: &[&str]) -> Result<BTreeSet<String>> {
-        let mut seen = BTreeSet::new();
-        for chunk in ids.chunks(99) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            let params: Vec<SqlStorageValue> = chunk.iter().map(|id| (*id).into()).collect();
-            let rows = self
-                .sql
-                .exec(&format!("SELECT message_id FROM seen WHERE message_id IN ({placeholders})"), params)?;
-            for row in rows.raw() {
-                if let [SqlStorageValue::String(id)] = row?.as_slice() {
-                    seen.insert(id.clone());
+    /// The message ids applied in the deduplication window, read from storage once.
+    fn seen_ids(&self) -> Result<std::cell::RefMut<'_, Option<HashSet<String>>>> {
+        let mut seen = self.seen.borrow_mut();
+        if seen.is_none() {
+            let mut ids = HashSet::new();
+            for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
+                if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
+                    let batch: Vec<String> = postcard::from_bytes(bytes)
+                        .map_err(|e| worker::Error::RustError(format!("stored message ids: {e}")))?;
+                    ids.extend(batch);
                 }
             }
+            *seen = Some(ids);
         }
         Ok(seen)
     }
@@ -394,8 +432,8 @@ impl ProfileObject {
         for statement in [
             "CREATE TABLE IF NOT EXISTS profile (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
              profile_id TEXT NOT NULL, state BLOB NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID",
-            "CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, event BLOB NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
+             count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB)",
             "CREATE TABLE IF NOT EXISTS unlinked (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID",
         ] {
             self.sql.exec(statement, None)?;
@@ -429,6 +467,10 @@ impl ProfileObject {
             (None, Ok(_)) => Ok(()),
         }
     }
+}
+
+fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| worker::Error::RustError(format!("encoding: {e}")))
 }
 
 fn api_to_worker(error: crate::http::ApiError) -> worker::Error {
