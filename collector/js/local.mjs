@@ -36,6 +36,7 @@ export async function startCollector({
   config = readFileSync(path.join(collectorDir, "portrait.dev.toml"), "utf8"),
   secrets = DEV_ADMIN_KEYS,
   cf = DEV_CF,
+  vars = {},
 } = {}) {
   const build = path.join(collectorDir, "build");
   const mf = new Miniflare({
@@ -54,7 +55,7 @@ export async function startCollector({
           { type: "CompiledWasm", include: ["**/*.wasm"] },
         ],
         compatibilityDate: "2026-04-01",
-        bindings: { PORTRAIT_CONFIG: config, ...secrets },
+        bindings: { PORTRAIT_CONFIG: config, ...secrets, ...vars },
         durableObjects: {
           PROFILES: { className: "ProfileObject", useSQLite: true },
           IDENTITIES: { className: "IdentityIndex", useSQLite: true },

@@ -31,6 +31,8 @@ use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked, RejectedEv
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
+/// How often the alarm trims storage: daily, unless `PORTRAIT_HOUSEKEEPING_MS` says otherwise
+/// (the tests use a second).
 const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
 
@@ -84,14 +86,17 @@ impl DurableObject for ProfileObject {
             "/events" => {
                 let page: EventsPage = internal::body(&mut req).await?;
                 match self.load()? {
-                    Some(_) => Response::from_json(&self.events_page(&page)?),
+                    Some(_) => {
+                        let limit = page.limit.clamp(1, TIMELINE_LEN as u32) as usize;
+                        Response::from_json(&self.events_page(page.cursor, limit)?)
+                    }
                     None => Response::error("no profile", 404),
                 }
             }
             "/export" => match self.load()? {
                 Some(stored) => {
-                    let events =
-                        self.events_page(&EventsPage { cursor: None, limit: TIMELINE_LEN as u32 })?;
+                    // Everything held, even past TIMELINE_LEN before the alarm trims it.
+                    let events = self.events_page(None, usize::MAX)?;
                     Response::from_json(&json!({
                         "profile": view::profile_json(&stored.profile_id, &stored.profile),
                         "events": events["events"],
@@ -139,7 +144,7 @@ impl DurableObject for ProfileObject {
         )?;
         *self.seen.borrow_mut() = None;
         let next = match self.link_identities().await {
-            Ok(()) => HOUSEKEEPING_INTERVAL_MS,
+            Ok(()) => self.housekeeping_interval(),
             Err(e) => {
                 worker::console_warn!("linking identities failed, retrying: {e}");
                 RELINK_DELAY_MS
@@ -251,7 +256,7 @@ impl ProfileObject {
             self.alarm_set.set(true);
         } else if !self.alarm_set.get() {
             if self.state.storage().get_alarm().await?.is_none() {
-                self.state.storage().set_alarm(HOUSEKEEPING_INTERVAL_MS).await?;
+                self.state.storage().set_alarm(self.housekeeping_interval()).await?;
             }
             self.alarm_set.set(true);
         }
@@ -294,10 +299,9 @@ impl ProfileObject {
 
     /// A page of the timeline, newest first. An event's position (its `seq` in the API and
     /// the cursor) is `batch seq × 1024 + index in the batch` (batches hold ≤ 500 events).
-    fn events_page(&self, page: &EventsPage) -> Result<serde_json::Value> {
+    fn events_page(&self, cursor: Option<i64>, limit: usize) -> Result<serde_json::Value> {
         const PER_BATCH: i64 = 1024;
-        let limit = page.limit.clamp(1, TIMELINE_LEN as u32) as usize;
-        let before = page.cursor.unwrap_or(i64::MAX);
+        let before = cursor.unwrap_or(i64::MAX);
         let mut events = Vec::new();
         let rows = self.sql.exec(
             "SELECT seq, events FROM batches WHERE events IS NOT NULL AND seq <= ? ORDER BY seq DESC",
@@ -346,6 +350,12 @@ impl ProfileObject {
         self.schema_ready.set(false);
         self.alarm_set.set(false);
         Ok(receipt)
+    }
+
+    fn housekeeping_interval(&self) -> i64 {
+        let configured =
+            self.env.var("PORTRAIT_HOUSEKEEPING_MS").ok().and_then(|v| v.to_string().parse().ok());
+        configured.unwrap_or(HOUSEKEEPING_INTERVAL_MS)
     }
 
     /// Events held: in the timeline (`in_timeline`), or remembered by message id.

@@ -27,8 +27,8 @@ export function freshState() {
 }
 
 /** Starts a collector (on `persist`, fresh by default) and returns a client for it. */
-export async function launch(persist = freshState()) {
-  const collector = await startCollector({ persist });
+export async function launch(persist = freshState(), vars = {}) {
+  const collector = await startCollector({ persist, vars });
   return Object.assign(new Client(collector.url), { persist, stop: collector.stop });
 }
 
