@@ -1,28 +1,29 @@
 //! `IdentityIndex`: which profile an identifier belongs to. One object per shard
 //! (`{workspace}/index/{hash % 64}`), so no object sees all identify traffic.
 
-use std::cell::Cell;
-
 use portrait_core::profile::Identity;
 use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Link, Linked, Resolve, Resolved, Unlink, Unlinked};
+use crate::internal::{self, Link, Linked, Resolve, Resolved, Schema, Unlink, Unlinked};
+
+const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, value TEXT NOT NULL, \
+     profile TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID"];
 
 #[durable_object]
 pub struct IdentityIndex {
     sql: SqlStorage,
-    schema_ready: Cell<bool>,
+    schema: Schema,
 }
 
 impl DurableObject for IdentityIndex {
     fn new(state: State, _env: Env) -> Self {
-        IdentityIndex { sql: state.storage().sql(), schema_ready: Cell::new(false) }
+        IdentityIndex { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        self.ensure_schema()?;
+        self.schema.ensure(&self.sql)?;
         match req.path().as_str() {
             "/resolve" => {
                 let resolve: Resolve = internal::body(&mut req).await?;
@@ -69,18 +70,6 @@ impl DurableObject for IdentityIndex {
 }
 
 impl IdentityIndex {
-    fn ensure_schema(&self) -> Result<()> {
-        if !self.schema_ready.get() {
-            self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, value TEXT NOT NULL, profile TEXT NOT NULL, \
-                 PRIMARY KEY (kind, value)) WITHOUT ROWID",
-                None,
-            )?;
-            self.schema_ready.set(true);
-        }
-        Ok(())
-    }
-
     fn lookup(&self, identity: &Identity) -> Result<Option<String>> {
         let cursor = self.sql.exec(
             "SELECT profile FROM links WHERE kind = ? AND value = ?",

@@ -5,9 +5,48 @@ use portrait_core::Rejected;
 use portrait_core::enrich::Geo;
 use portrait_core::profile::Identity;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use worker::{Env, Method, Request, RequestInit, Stub};
+use std::cell::Cell;
+
+use worker::{Env, Method, Request, RequestInit, SqlStorage, Stub};
 
 use crate::http::ApiError;
+
+/// The tables of a Durable Object class, created on its first write (reads never create
+/// them, so looking up an unknown object leaves no trace).
+pub struct Schema {
+    statements: &'static [&'static str],
+    ready: Cell<bool>,
+}
+
+impl Schema {
+    pub const fn new(statements: &'static [&'static str]) -> Schema {
+        Schema { statements, ready: Cell::new(false) }
+    }
+
+    pub fn ensure(&self, sql: &SqlStorage) -> worker::Result<()> {
+        if !self.ready.get() {
+            for statement in self.statements {
+                sql.exec(statement, None)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(())
+    }
+
+    /// Whether `table` exists; asks storage only until this object has created its tables.
+    pub fn exists(&self, sql: &SqlStorage, table: &str) -> worker::Result<bool> {
+        if self.ready.get() {
+            return Ok(true);
+        }
+        let query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
+        Ok(sql.exec(query, vec![table.into()])?.raw().next().is_some())
+    }
+
+    /// After the object's storage was deleted.
+    pub fn forget(&self) {
+        self.ready.set(false);
+    }
+}
 
 /// Number of IdentityIndex shards per workspace. Changing it remaps identifiers: treat it as
 /// part of the storage format.

@@ -27,7 +27,7 @@ use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked, RejectedEvent};
+use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked, RejectedEvent, Schema};
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -36,6 +36,14 @@ pub const TIMELINE_LEN: i64 = 1_000;
 const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
 
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS profile (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
+             profile_id TEXT NOT NULL, state BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
+             count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB)",
+    "CREATE TABLE IF NOT EXISTS unlinked (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID",
+];
+
 #[durable_object]
 pub struct ProfileObject {
     state: State,
@@ -43,7 +51,7 @@ pub struct ProfileObject {
     sql: SqlStorage,
     /// The stored profile, once read: (workspace, profile id, state).
     cache: RefCell<Option<Stored>>,
-    schema_ready: Cell<bool>,
+    schema: Schema,
     /// Whether an alarm is known to be scheduled (saves a storage read per batch).
     alarm_set: Cell<bool>,
     /// The message ids in `batches`, once read.
@@ -65,7 +73,7 @@ impl DurableObject for ProfileObject {
             env,
             sql,
             cache: RefCell::new(None),
-            schema_ready: Cell::new(false),
+            schema: Schema::new(SCHEMA),
             alarm_set: Cell::new(false),
             seen: RefCell::new(None),
         }
@@ -195,7 +203,7 @@ impl ProfileObject {
         if events.is_empty() {
             return Ok((0, 0));
         }
-        self.ensure_schema()?;
+        self.schema.ensure(&self.sql)?;
         let stored = self.load()?.unwrap_or(Stored {
             workspace: header.workspace.clone(),
             profile_id: header.profile_id.clone(),
@@ -347,7 +355,7 @@ impl ProfileObject {
         storage.delete_all().await?;
         *self.cache.borrow_mut() = None;
         *self.seen.borrow_mut() = None;
-        self.schema_ready.set(false);
+        self.schema.forget();
         self.alarm_set.set(false);
         Ok(receipt)
     }
@@ -408,14 +416,8 @@ impl ProfileObject {
         if let Some(stored) = self.cache.borrow().as_ref() {
             return Ok(Some(stored.clone()));
         }
-        if !self.schema_ready.get() {
-            let tables = self
-                .sql
-                .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'profile'", None)?;
-            if tables.raw().next().is_none() {
-                return Ok(None);
-            }
-            self.schema_ready.set(true);
+        if !self.schema.exists(&self.sql, "profile")? {
+            return Ok(None);
         }
         let rows = self.sql.exec("SELECT workspace, profile_id, state FROM profile WHERE k = 0", None)?;
         for row in rows.raw() {
@@ -433,23 +435,6 @@ impl ProfileObject {
             }
         }
         Ok(None)
-    }
-
-    fn ensure_schema(&self) -> Result<()> {
-        if self.schema_ready.get() {
-            return Ok(());
-        }
-        for statement in [
-            "CREATE TABLE IF NOT EXISTS profile (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
-             profile_id TEXT NOT NULL, state BLOB NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
-             count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB)",
-            "CREATE TABLE IF NOT EXISTS unlinked (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID",
-        ] {
-            self.sql.exec(statement, None)?;
-        }
-        self.schema_ready.set(true);
-        Ok(())
     }
 
     /// Runs `writes` in one SQLite transaction (`storage.transactionSync`): if any statement

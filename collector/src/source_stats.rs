@@ -2,14 +2,12 @@
 //! Sharded (`{workspace}/stats/{source}/{0..8}`) so a crawler storm on one source does not
 //! funnel into one object; only requests that carried such events write here.
 
-use std::cell::Cell;
-
 use serde::{Deserialize, Serialize};
 use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal;
+use crate::internal::{self, Schema};
 
 pub const SHARDS: u64 = 8;
 
@@ -19,25 +17,21 @@ pub struct Counts {
     pub counts: Vec<(String, i64)>,
 }
 
+const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"];
+
 #[durable_object]
 pub struct SourceStats {
     sql: SqlStorage,
-    schema_ready: Cell<bool>,
+    schema: Schema,
 }
 
 impl DurableObject for SourceStats {
     fn new(state: State, _env: Env) -> Self {
-        SourceStats { sql: state.storage().sql(), schema_ready: Cell::new(false) }
+        SourceStats { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if !self.schema_ready.get() {
-            self.sql.exec(
-                "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
-                None,
-            )?;
-            self.schema_ready.set(true);
-        }
+        self.schema.ensure(&self.sql)?;
         match req.path().as_str() {
             "/add" => {
                 let add: Counts = internal::body(&mut req).await?;
