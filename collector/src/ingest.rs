@@ -155,14 +155,20 @@ fn require_content_type(req: &Request, accepted: &[&str]) -> Result<(), ApiError
     }
 }
 
-/// Reads the body, refusing (413) as soon as it passes the limit, whatever Content-Length says.
+/// Reads the body, refusing (413) a declared length over the limit at once, and a chunked
+/// body as soon as it passes the limit.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let too_large = |size: usize| {
         ApiError::invalid(&portrait_core::Error::new("", portrait_core::ErrorKind::BodyTooLarge { size }))
     };
     let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|&size| size > MAX_BATCH_BYTES) {
-        return Err(too_large(size));
+    match declared {
+        Some(size) if size > MAX_BATCH_BYTES => return Err(too_large(size)),
+        // The runtime holds the body to its declared length: read it in one piece.
+        Some(_) => {
+            return req.bytes().await.map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()));
+        }
+        None => {}
     }
     let mut stream = req.stream().map_err(ApiError::internal)?;
     let mut body = Vec::new();

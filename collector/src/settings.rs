@@ -1,8 +1,8 @@
 //! Configuration from the environment, admin keys from secrets, and per-source rate limits.
 //!
 //! The configuration is the TOML text of the `PORTRAIT_CONFIG` variable (see
-//! `collector/portrait.dev.toml` and the README); it is parsed once per isolate and reparsed
-//! only if the text changes.
+//! `collector/portrait.dev.toml` and the README); it is parsed once per isolate: bindings are
+//! fixed for an isolate's life (changing them deploys a new version).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,27 +14,27 @@ use worker::{Env, Url};
 use crate::http::ApiError;
 
 thread_local! {
-    static PARSED: RefCell<Option<(String, Rc<Config>)>> = const { RefCell::new(None) };
+    static PARSED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
     static BUCKETS: RefCell<HashMap<String, Bucket>> = RefCell::new(HashMap::new());
 }
 
 /// The configuration, or a 503 that says what is wrong with it.
 pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
-    let text = env
-        .var("PORTRAIT_CONFIG")
-        .map_err(|_| ApiError::new(503, "no_config", "the PORTRAIT_CONFIG variable is not set"))?
-        .to_string();
-    let config = PARSED.with_borrow_mut(|cache| match cache {
-        Some((cached, config)) if *cached == text => Ok(config.clone()),
-        _ => {
+    let config = match PARSED.with_borrow(Clone::clone) {
+        Some(config) => config,
+        None => {
+            let text = env
+                .var("PORTRAIT_CONFIG")
+                .map_err(|_| ApiError::new(503, "no_config", "the PORTRAIT_CONFIG variable is not set"))?
+                .to_string();
             let config = Rc::new(Config::parse(&text).map_err(|e| {
                 worker::console_error!("PORTRAIT_CONFIG: {e}");
                 ApiError::new(503, "bad_config", format!("PORTRAIT_CONFIG: {e}"))
             })?);
-            *cache = Some((text, config.clone()));
-            Ok(config)
+            PARSED.set(Some(config.clone()));
+            config
         }
-    })?;
+    };
     let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if config.environment == Environment::Development && !local {
         return Err(ApiError::new(

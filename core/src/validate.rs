@@ -40,11 +40,78 @@ pub(crate) fn validate_measured(event: &Event, json_len: impl FnOnce(&Event) -> 
     check_context(&event.context).map_err(|e| e.within("context"))?;
     check_map(&event.properties, 1).map_err(|e| e.within("properties"))?;
     check_map(&event.traits, 1).map_err(|e| e.within("traits"))?;
+    // Measuring is a JSON serialisation; an event whose size bound is under the limit skips it.
+    if json_len_bound(event) <= MAX_EVENT_BYTES {
+        return Ok(());
+    }
     let size = json_len(event);
     if size > MAX_EVENT_BYTES {
         return Err(Error::new("", ErrorKind::EventTooLarge { size }));
     }
     Ok(())
+}
+
+/// An upper bound of the event's canonical JSON length, from lengths alone: every string
+/// byte escaped as `\u00XX` (6 bytes), every number at its longest, and generous room for
+/// the fixed keys and punctuation.
+fn json_len_bound(event: &Event) -> usize {
+    const FIXED: usize = 1024; // ~30 fixed keys with quotes, colons, commas and braces
+    const NUMBER: usize = 32; // -9223372036854775808, a float in shortest form or a quoted time, plus separators
+    fn text(s: &str) -> usize {
+        6 * s.len() + 4 // quotes, colon or comma
+    }
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::Null | Value::Bool(_) => 7,
+            Value::Int(_) | Value::Float(_) => NUMBER,
+            Value::String(s) => text(s),
+            Value::Array(items) => 3 + items.iter().map(value).sum::<usize>(),
+            Value::Object(map) => 3 + map_bound(map),
+        }
+    }
+    fn map_bound(map: &Map) -> usize {
+        map.iter().map(|(k, v)| text(k) + value(v)).sum()
+    }
+    fn opt(s: &Option<String>) -> usize {
+        s.as_deref().map_or(0, text)
+    }
+    let c = &event.context;
+    let call = match &event.call {
+        Call::Page { category, name } => opt(category) + opt(name),
+        Call::Screen { name } => opt(name),
+        Call::Track { event } => text(event),
+        Call::Group { group_id: id } | Call::Alias { previous_id: id } => text(id),
+        Call::Identify => 0,
+    };
+    let strings = [
+        &c.page.url,
+        &c.page.path,
+        &c.page.title,
+        &c.page.referrer,
+        &c.page.search,
+        &c.campaign.name,
+        &c.campaign.source,
+        &c.campaign.medium,
+        &c.campaign.term,
+        &c.campaign.content,
+        &c.user_agent,
+        &c.locale,
+        &c.timezone,
+        &c.library.name,
+        &c.library.version,
+        &event.anonymous_id,
+        &event.user_id,
+    ];
+    FIXED
+        + text(&event.message_id)
+        + call
+        + strings.iter().map(|s| opt(s)).sum::<usize>()
+        + 3 * NUMBER // screen
+        + 3 * NUMBER // timestamp, sentAt, receivedAt
+        + [&event.properties, &event.traits, &c.other, &c.page.other, &c.campaign.other]
+            .iter()
+            .map(|m| map_bound(m))
+            .sum::<usize>()
 }
 
 fn check_required_id(field: &str, id: &str) -> Result<(), Error> {
@@ -156,5 +223,85 @@ pub(crate) fn key_segment(key: &str) -> String {
     match key.char_indices().nth(SHOWN) {
         Some((cut, _)) => format!("{}…", &key[..cut]),
         None => key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    /// The bound must never be below the real length, or oversized events would pass.
+    #[test]
+    fn the_size_bound_is_never_below_the_size() {
+        for nasty in ["\u{1}\"\\\n\t\u{1f}é漢\u{7f}", "a", ""] {
+            check_bound(nasty);
+        }
+    }
+
+    fn check_bound(nasty: &str) {
+        let calls = [
+            Call::Page { category: Some(nasty.into()), name: Some(nasty.into()) },
+            Call::Screen { name: Some(nasty.into()) },
+            Call::Track { event: nasty.into() },
+            Call::Identify,
+            Call::Group { group_id: nasty.into() },
+            Call::Alias { previous_id: nasty.into() },
+        ];
+        for call in calls {
+            let mut event = Event::new(nasty, call);
+            event.anonymous_id = Some(nasty.into());
+            event.user_id = Some(nasty.into());
+            for t in [&mut event.timestamp, &mut event.sent_at, &mut event.received_at] {
+                *t = Some(Timestamp(4_102_444_799_999));
+            }
+            let c = &mut event.context;
+            for s in [
+                &mut c.page.url,
+                &mut c.page.path,
+                &mut c.page.title,
+                &mut c.page.referrer,
+                &mut c.page.search,
+                &mut c.campaign.name,
+                &mut c.campaign.source,
+                &mut c.campaign.medium,
+                &mut c.campaign.term,
+                &mut c.campaign.content,
+                &mut c.user_agent,
+                &mut c.locale,
+                &mut c.timezone,
+                &mut c.library.name,
+                &mut c.library.version,
+            ] {
+                *s = Some(nasty.into());
+            }
+            c.screen = crate::event::Screen {
+                width: Some(u32::MAX),
+                height: Some(u32::MAX),
+                density: Some(-1.7976931348623157e308),
+            };
+            let values = [
+                Value::Null,
+                Value::Bool(false),
+                Value::Int(i64::MIN),
+                Value::Float(-2.2250738585072014e-308),
+                Value::String(nasty.into()),
+                Value::Array(vec![Value::Array(vec![]), Value::Object(Map::new())]),
+            ];
+            let map: Map =
+                values.iter().enumerate().map(|(i, v)| (format!("{nasty}{i}"), v.clone())).collect();
+            for m in [
+                &mut event.properties,
+                &mut event.traits,
+                &mut c.other,
+                &mut c.page.other,
+                &mut c.campaign.other,
+            ] {
+                *m = map.clone();
+                m.insert("nested".into(), Value::Object(map.clone()));
+            }
+            let (bound, size) = (json_len_bound(&event), crate::segment::json_len(&event));
+            assert!(bound >= size, "{:?}: bound {bound} < size {size}", event.call);
+        }
     }
 }
