@@ -1,28 +1,29 @@
 //! `ProfileObject`: one Durable Object per person (`{workspace}/profile/{profile_id}`).
 //!
 //! Storage (SQLite):
-//! - `profile`: one row, the `core::profile::Profile` as postcard, plus whose it is;
-//! - `batches`: one row per applied batch: its message ids, its events (postcard) and the
-//!   time of its newest event. The ids are the deduplication memory, kept while their events
-//!   could still be retried (the collector refuses events older than
+//! - `meta`: whose profile this is (workspace, profile id), written once;
+//! - `batches`: one row per applied batch: its message ids, its events (postcard), the time of
+//!   its newest event, the profile state after it, and the identities it added that are not
+//!   yet registered in the IdentityIndex. The ids are the deduplication memory, kept while
+//!   their events could still be retried (the collector refuses events older than
 //!   `enrich::MAX_EVENT_AGE_MS`, so a duplicate is always recognised); the events are the
-//!   timeline, kept for the newest [`TIMELINE_LEN`] events;
-//! - `unlinked`: identities not yet registered in the IdentityIndex (retried by the alarm).
+//!   timeline, kept for the newest [`TIMELINE_LEN`] events; the newest row's state is the
+//!   profile.
 //!
-//! A batch is applied in one SQLite transaction of two statements (three with new
-//! identities): all of it or nothing, so a retry after a failure can never half-apply. The
+//! A batch is applied by one `INSERT`: SQLite applies a statement whole or not at all, so a
+//! retry after a failure can never half-apply, and no explicit transaction is needed. The
 //! message ids are read into memory once per object life, so deduplication costs no query.
-//! The alarm trims the timeline and the deduplication window.
+//! The alarm trims the timeline, the deduplication window and old states, and retries
+//! identity registration.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 
 use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received, enrich_all};
-use portrait_core::profile::{IdKind, Identity, Profile};
+use portrait_core::profile::{Identity, Profile};
 use portrait_core::view;
 use portrait_core::{Rejected, Timestamp, beacon};
 use serde_json::json;
-use wasm_bindgen::prelude::*;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
@@ -37,11 +38,10 @@ const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
 
 const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS profile (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
-             profile_id TEXT NOT NULL, state BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
+     profile_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
-             count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB)",
-    "CREATE TABLE IF NOT EXISTS unlinked (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID",
+     count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB, state BLOB, unlinked BLOB)",
 ];
 
 #[durable_object]
@@ -145,9 +145,15 @@ impl DurableObject for ProfileObject {
             "UPDATE batches SET events = NULL WHERE seq < ? AND events IS NOT NULL",
             vec![oldest_kept.into()],
         )?;
-        // One day of margin over the age limit the collector enforces at the door.
+        // Only the newest state is the profile; older rows need none.
         self.sql.exec(
-            "DELETE FROM batches WHERE newest < ?",
+            "UPDATE batches SET state = NULL WHERE state IS NOT NULL AND seq < (SELECT max(seq) FROM batches)",
+            None,
+        )?;
+        // One day of margin over the age limit the collector enforces at the door; the newest
+        // row stays whatever its age, since it holds the profile.
+        self.sql.exec(
+            "DELETE FROM batches WHERE newest < ? AND seq < (SELECT max(seq) FROM batches)",
             vec![(now - MAX_EVENT_AGE_MS - 86_400_000).into()],
         )?;
         *self.seen.borrow_mut() = None;
@@ -234,20 +240,27 @@ impl ProfileObject {
         let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
         let (ids_blob, events_blob, state) =
             (to_postcard(&ids)?, to_postcard(&fresh)?, to_postcard(&next.profile)?);
-        let identity_rows =
-            new_identities.iter().map(|i| vec![i.kind.as_str().into(), i.value.as_str().into()]).collect();
-        self.in_transaction(|| {
+        let unlinked = match new_identities.is_empty() {
+            true => None,
+            false => Some(to_postcard(&new_identities)?),
+        };
+        if stored.profile == Profile::default() {
             self.sql.exec(
-                "INSERT INTO batches (newest, count, ids, events) VALUES (?, ?, ?, ?)",
-                vec![newest.into(), (fresh.len() as i64).into(), ids_blob.into(), events_blob.into()],
+                "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
+                vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
             )?;
-            self.insert_rows("INSERT OR IGNORE INTO unlinked (kind, value) VALUES", identity_rows)?;
-            self.sql.exec(
-                "INSERT OR REPLACE INTO profile (k, workspace, profile_id, state) VALUES (0, ?, ?, ?)",
-                vec![next.workspace.as_str().into(), next.profile_id.as_str().into(), state.into()],
-            )?;
-            Ok(())
-        })?;
+        }
+        self.sql.exec(
+            "INSERT INTO batches (newest, count, ids, events, state, unlinked) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                newest.into(),
+                (fresh.len() as i64).into(),
+                ids_blob.into(),
+                events_blob.into(),
+                state.into(),
+                unlinked.into(),
+            ],
+        )?;
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             seen.extend(ids.iter().map(|id| (*id).to_owned()));
         }
@@ -258,7 +271,7 @@ impl ProfileObject {
             false => self.link_identities().await,
         };
         if let Err(e) = linked {
-            // Not lost: the identities stay in `unlinked` and the alarm retries.
+            // Not lost: they stay in their batch's `unlinked` and the alarm retries.
             worker::console_warn!("linking identities failed, will retry: {e}");
             self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
             self.alarm_set.set(true);
@@ -271,22 +284,27 @@ impl ProfileObject {
         Ok((applied, duplicates))
     }
 
-    /// Registers `unlinked` identities in their index shards; conflicts (an identifier that
-    /// already belongs to another profile) are logged and left to identity resolution.
+    /// Registers the identities in `batches.unlinked` in their index shards; conflicts (an
+    /// identifier that already belongs to another profile) are logged and left to identity
+    /// resolution.
     async fn link_identities(&self) -> Result<()> {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut by_shard: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
-        for row in self.sql.exec("SELECT kind, value FROM unlinked", None)?.raw() {
-            if let [SqlStorageValue::String(kind), SqlStorageValue::String(value)] = row?.as_slice()
-                && let Some(kind) = IdKind::parse(kind)
-            {
-                let identity = Identity { kind, value: value.clone() };
-                by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
+        let mut rows = Vec::new();
+        for row in self.sql.exec("SELECT seq, unlinked FROM batches WHERE unlinked IS NOT NULL", None)?.raw()
+        {
+            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
+                let identities: Vec<Identity> = postcard::from_bytes(bytes)
+                    .map_err(|e| worker::Error::RustError(format!("unlinked identities: {e}")))?;
+                for identity in identities {
+                    by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
+                }
+                rows.push(*seq);
             }
         }
         for (shard, identities) in by_shard {
             let stub = internal::index_stub(&self.env, &stored.workspace, shard).map_err(api_to_worker)?;
-            let link = Link { identities: identities.clone(), profile_id: stored.profile_id.clone() };
+            let link = Link { identities, profile_id: stored.profile_id.clone() };
             let linked: Option<Linked> = internal::call(&stub, "link", &link).await.map_err(api_to_worker)?;
             for (identity, owner) in linked.map(|l| l.conflicts).unwrap_or_default() {
                 worker::console_warn!(
@@ -295,12 +313,9 @@ impl ProfileObject {
                     identity.value
                 );
             }
-            for identity in identities {
-                self.sql.exec(
-                    "DELETE FROM unlinked WHERE kind = ? AND value = ?",
-                    vec![identity.kind.as_str().into(), identity.value.into()],
-                )?;
-            }
+        }
+        for seq in rows {
+            self.sql.exec("UPDATE batches SET unlinked = NULL WHERE seq = ?", vec![seq.into()])?;
         }
         Ok(())
     }
@@ -380,19 +395,6 @@ impl ProfileObject {
         Ok(0)
     }
 
-    /// Inserts `rows` with as few statements as the 100-parameter limit allows.
-    fn insert_rows(&self, insert: &str, rows: Vec<Vec<SqlStorageValue>>) -> Result<()> {
-        let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
-        let placeholder = format!("({})", vec!["?"; width].join(","));
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<Vec<SqlStorageValue>> = rows.by_ref().take(100 / width).collect();
-            let statement = format!("{insert} {}", vec![placeholder.as_str(); chunk.len()].join(","));
-            self.sql.exec(&statement, chunk.into_iter().flatten().collect::<Vec<_>>())?;
-        }
-        Ok(())
-    }
-
     /// The message ids applied in the deduplication window, read from storage once.
     fn seen_ids(&self) -> Result<std::cell::RefMut<'_, Option<HashSet<String>>>> {
         let mut seen = self.seen.borrow_mut();
@@ -416,51 +418,28 @@ impl ProfileObject {
         if let Some(stored) = self.cache.borrow().as_ref() {
             return Ok(Some(stored.clone()));
         }
-        if !self.schema.exists(&self.sql, "profile")? {
+        if !self.schema.exists(&self.sql, "meta")? {
             return Ok(None);
         }
-        let rows = self.sql.exec("SELECT workspace, profile_id, state FROM profile WHERE k = 0", None)?;
-        for row in rows.raw() {
-            if let [
-                SqlStorageValue::String(workspace),
-                SqlStorageValue::String(profile_id),
-                SqlStorageValue::Blob(state),
-            ] = row?.as_slice()
+        let mut owner = None;
+        for row in self.sql.exec("SELECT workspace, profile_id FROM meta WHERE k = 0", None)?.raw() {
+            if let [SqlStorageValue::String(workspace), SqlStorageValue::String(profile_id)] = row?.as_slice()
             {
+                owner = Some((workspace.clone(), profile_id.clone()));
+            }
+        }
+        let Some((workspace, profile_id)) = owner else { return Ok(None) };
+        let query = "SELECT state FROM batches WHERE state IS NOT NULL ORDER BY seq DESC LIMIT 1";
+        for row in self.sql.exec(query, None)?.raw() {
+            if let [SqlStorageValue::Blob(state)] = row?.as_slice() {
                 let profile: Profile = postcard::from_bytes(state)
                     .map_err(|e| worker::Error::RustError(format!("stored profile: {e}")))?;
-                let stored = Stored { workspace: workspace.clone(), profile_id: profile_id.clone(), profile };
+                let stored = Stored { workspace, profile_id, profile };
                 *self.cache.borrow_mut() = Some(stored.clone());
                 return Ok(Some(stored));
             }
         }
         Ok(None)
-    }
-
-    /// Runs `writes` in one SQLite transaction (`storage.transactionSync`): if any statement
-    /// fails, none of them is kept.
-    fn in_transaction(&self, writes: impl FnOnce() -> Result<()>) -> Result<()> {
-        let storage: JsValue = self.state.as_raw().storage().map_err(worker::Error::from)?.into();
-        let storage: TransactionalStorage = storage.unchecked_into();
-        let mut writes = Some(writes);
-        let mut failure = None;
-        // A stack closure: valid during the call, which is synchronous.
-        let mut run = || -> std::result::Result<JsValue, JsValue> {
-            match writes.take().map_or(Ok(()), |writes| writes()) {
-                Ok(()) => Ok(JsValue::UNDEFINED),
-                Err(e) => {
-                    let thrown = JsValue::from_str(&e.to_string());
-                    failure = Some(e);
-                    Err(thrown) // transactionSync rolls back when the callback throws
-                }
-            }
-        };
-        let result = storage.transaction_sync(&mut run);
-        match (failure, result) {
-            (Some(e), _) => Err(e),
-            (None, Err(e)) => Err(worker::Error::from(e)),
-            (None, Ok(_)) => Ok(()),
-        }
     }
 }
 
@@ -470,17 +449,4 @@ fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {
 
 fn api_to_worker(error: crate::http::ApiError) -> worker::Error {
     worker::Error::RustError(format!("{}: {}", error.code, error.message))
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The part of `DurableObjectStorage` that workers-rs does not wrap.
-    #[wasm_bindgen(extends = js_sys::Object)]
-    type TransactionalStorage;
-
-    #[wasm_bindgen(method, catch, js_name = transactionSync)]
-    fn transaction_sync(
-        this: &TransactionalStorage,
-        callback: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
-    ) -> std::result::Result<JsValue, JsValue>;
 }

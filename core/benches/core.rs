@@ -57,16 +57,27 @@ fn object_pipeline(c: &mut Criterion) {
     let received_at = Timestamp(sent_at.0 + 50);
     let geo = Geo { country: Some("DE".into()), city: Some("Berlin".into()), ..Geo::default() };
     let decoded = beacon::decode(&body).unwrap();
-    let received: Vec<_> = enrich_all(decoded.events.clone(), received_at, &geo).into_iter().map(Result::unwrap).collect();
+    let received: Vec<_> =
+        enrich_all(decoded.events.clone(), received_at, &geo).into_iter().map(Result::unwrap).collect();
     let mut group = c.benchmark_group("object pipeline, 20 events");
     group.bench_function("decode + validate", |b| b.iter(|| beacon::decode(black_box(&body)).unwrap()));
     group.bench_function("enrich (one user agent)", |b| {
-        b.iter_batched(|| decoded.events.clone(), |events| enrich_all(events, received_at, &geo), BatchSize::SmallInput)
+        b.iter_batched(
+            || decoded.events.clone(),
+            |events| enrich_all(events, received_at, &geo),
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("apply", |b| {
-        b.iter_batched(Profile::default, |mut p| received.iter().for_each(|r| p.apply(r)), BatchSize::SmallInput)
+        b.iter_batched(
+            Profile::default,
+            |mut p| received.iter().for_each(|r| p.apply(r)),
+            BatchSize::SmallInput,
+        )
     });
-    group.bench_function("encode the batch for storage", |b| b.iter(|| postcard::to_allocvec(black_box(&received)).unwrap()));
+    group.bench_function("encode the batch for storage", |b| {
+        b.iter(|| postcard::to_allocvec(black_box(&received)).unwrap())
+    });
     group.finish();
 }
 
