@@ -19,10 +19,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 
-use portrait_core::enrich::{MAX_EVENT_AGE_MS, Received, enrich_all};
+use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::profile::{Identity, Profile};
 use portrait_core::view;
-use portrait_core::{Rejected, Timestamp, beacon};
+use portrait_core::{Rejected, Timestamp};
 use serde_json::json;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
@@ -41,7 +41,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
      profile_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
-     count INTEGER NOT NULL, ids BLOB NOT NULL, events BLOB, state BLOB, unlinked BLOB)",
+     count INTEGER NOT NULL, ids BLOB NOT NULL, beacon BLOB, receipt BLOB NOT NULL, state BLOB, unlinked BLOB)",
 ];
 
 #[durable_object]
@@ -131,7 +131,7 @@ impl DurableObject for ProfileObject {
         let mut oldest_kept = i64::MAX;
         let rows = self
             .sql
-            .exec("SELECT seq, count FROM batches WHERE events IS NOT NULL ORDER BY seq DESC", None)?;
+            .exec("SELECT seq, count FROM batches WHERE beacon IS NOT NULL ORDER BY seq DESC", None)?;
         for row in rows.raw() {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Integer(count)] = row?.as_slice() {
                 kept += count;
@@ -142,7 +142,7 @@ impl DurableObject for ProfileObject {
             }
         }
         self.sql.exec(
-            "UPDATE batches SET events = NULL WHERE seq < ? AND events IS NOT NULL",
+            "UPDATE batches SET beacon = NULL WHERE seq < ? AND beacon IS NOT NULL",
             vec![oldest_kept.into()],
         )?;
         // Only the newest state is the profile; older rows need none.
@@ -174,38 +174,30 @@ impl ProfileObject {
     /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
     /// not seen before, all in one transaction.
     async fn apply(&self, header: Apply, beacon: &[u8]) -> Result<Applied> {
-        let decoded = match beacon::decode(beacon) {
-            Ok(decoded) => decoded,
+        let accepted = match accept_beacon(beacon, Timestamp(header.received_at), &header.geo) {
+            Ok(accepted) => accepted,
             Err(error) => {
                 let invalid = RejectedEvent::from(&Rejected { index: 0, error });
                 return Ok(Applied { invalid: Some(invalid), ..Applied::default() });
             }
         };
         let original = |index: usize| header.indices.get(index).map_or(index, |&i| i as usize);
-        let mut rejected: Vec<Rejected> = Vec::new();
-        for r in decoded.rejected.iter().cloned() {
-            let index = original(r.index);
-            rejected.push(r.renumber(index));
-        }
-        let mut events = Vec::with_capacity(decoded.events.len());
-        let mut bots = 0;
-        let indices = decoded.accepted_indices();
-        for (index, enriched) in
-            indices.into_iter().zip(enrich_all(decoded.events, Timestamp(header.received_at), &header.geo))
-        {
-            match enriched {
-                Ok(received) if received.is_bot() => bots += 1,
-                Ok(received) => events.push(received),
-                Err(error) => rejected.push(Rejected::new(original(index), error)),
-            }
-        }
-        let rejected = rejected.iter().map(RejectedEvent::from).collect();
-        let (accepted, duplicates) = self.store(&header, events).await?;
-        Ok(Applied { accepted, duplicates, bots, rejected, invalid: None })
+        let rejected = accepted
+            .rejected
+            .into_iter()
+            .map(|r| {
+                let index = original(r.index);
+                RejectedEvent::from(&r.renumber(index))
+            })
+            .collect();
+        let events = accepted.events.into_iter().map(|(_, received)| received).collect();
+        let (applied, duplicates) = self.store(&header, events, beacon).await?;
+        Ok(Applied { accepted: applied, duplicates, bots: accepted.bots, rejected, invalid: None })
     }
 
-    /// Applies the events whose message ids are new; returns (applied, duplicates).
-    async fn store(&self, header: &Apply, events: Vec<Received>) -> Result<(u32, u32)> {
+    /// Applies the events whose message ids are new; returns (applied, duplicates). The row
+    /// keeps `beacon` as received with the receipt (time, place) that re-derives the events.
+    async fn store(&self, header: &Apply, events: Vec<Received>, beacon: &[u8]) -> Result<(u32, u32)> {
         if events.is_empty() {
             return Ok((0, 0));
         }
@@ -238,8 +230,9 @@ impl ProfileObject {
             next.profile.identities.difference(&stored.profile.identities).cloned().collect();
         let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
         let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
-        let (ids_blob, events_blob, state) =
-            (to_postcard(&ids)?, to_postcard(&fresh)?, to_postcard(&next.profile)?);
+        let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
+        let (ids_blob, receipt, state) =
+            (to_postcard(&ids)?, to_postcard(&receipt)?, to_postcard(&next.profile)?);
         let unlinked = match new_identities.is_empty() {
             true => None,
             false => Some(to_postcard(&new_identities)?),
@@ -251,12 +244,13 @@ impl ProfileObject {
             )?;
         }
         self.sql.exec(
-            "INSERT INTO batches (newest, count, ids, events, state, unlinked) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO batches (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)",
             vec![
                 newest.into(),
                 (fresh.len() as i64).into(),
                 ids_blob.into(),
-                events_blob.into(),
+                beacon.to_vec().into(),
+                receipt.into(),
                 state.into(),
                 unlinked.into(),
             ],
@@ -327,13 +321,19 @@ impl ProfileObject {
         let before = cursor.unwrap_or(i64::MAX);
         let mut events = Vec::new();
         let rows = self.sql.exec(
-            "SELECT seq, events FROM batches WHERE events IS NOT NULL AND seq <= ? ORDER BY seq DESC",
+            "SELECT seq, ids, beacon, receipt FROM batches WHERE beacon IS NOT NULL AND seq <= ? ORDER BY seq DESC",
             // JavaScript numbers carry integers exactly up to 2^53 - 1.
             vec![(before / PER_BATCH).min(9_007_199_254_740_991).into()],
         )?;
         'rows: for row in rows.raw() {
-            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                let batch: Vec<Received> = postcard::from_bytes(bytes)
+            if let [
+                SqlStorageValue::Integer(seq),
+                SqlStorageValue::Blob(ids),
+                SqlStorageValue::Blob(beacon),
+                SqlStorageValue::Blob(receipt),
+            ] = row?.as_slice()
+            {
+                let batch = stored_events(ids, beacon, receipt)
                     .map_err(|e| worker::Error::RustError(format!("timeline batch {seq}: {e}")))?;
                 for (index, received) in batch.iter().enumerate().rev() {
                     let position = seq * PER_BATCH + index as i64;
@@ -384,7 +384,7 @@ impl ProfileObject {
     /// Events held: in the timeline (`in_timeline`), or remembered by message id.
     fn event_count(&self, in_timeline: bool) -> Result<i64> {
         let query = match in_timeline {
-            true => "SELECT coalesce(sum(count), 0) FROM batches WHERE events IS NOT NULL",
+            true => "SELECT coalesce(sum(count), 0) FROM batches WHERE beacon IS NOT NULL",
             false => "SELECT coalesce(sum(count), 0) FROM batches",
         };
         for row in self.sql.exec(query, None)?.raw() {
@@ -441,6 +441,29 @@ impl ProfileObject {
         }
         Ok(None)
     }
+}
+
+/// When and where a batch was received: with its beacon, what re-derives its events.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Receipt {
+    received_at: i64,
+    geo: Geo,
+}
+
+/// The events a batch row applied, re-derived from its beacon and receipt (enrichment is
+/// pure); `ids` are the message ids the row applied, in order.
+fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Result<Vec<Received>, String> {
+    let ids: Vec<String> = postcard::from_bytes(ids).map_err(|e| e.to_string())?;
+    let receipt: Receipt = postcard::from_bytes(receipt).map_err(|e| e.to_string())?;
+    let accepted =
+        accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo).map_err(|e| e.to_string())?;
+    let mut wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    Ok(accepted
+        .events
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| wanted.remove(r.event.message_id.as_str()))
+        .collect())
 }
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {

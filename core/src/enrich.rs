@@ -155,6 +155,32 @@ pub fn enrich_all(events: Vec<Event>, received_at: Timestamp, geo: &Geo) -> Vec<
     events.into_iter().map(|event| enrich_with(event, received_at, geo, &mut last)).collect()
 }
 
+/// A beacon as the collector accepts it: every event decoded, validated and enriched, sorted
+/// into the kept ones (with their batch index), the rejected ones, and a count of bots.
+/// Pure: the same beacon, time and place always give the same result, so storing the beacon
+/// with its receipt is as good as storing the enriched events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Accepted {
+    pub events: Vec<(usize, Received)>,
+    pub rejected: Vec<crate::Rejected>,
+    pub bots: u32,
+}
+
+pub fn accept_beacon(body: &[u8], received_at: Timestamp, geo: &Geo) -> Result<Accepted, Error> {
+    let decoded = crate::beacon::decode(body)?;
+    let mut accepted = Accepted { rejected: decoded.rejected.clone(), ..Accepted::default() };
+    let indices = decoded.accepted_indices();
+    for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo)) {
+        match enriched {
+            Ok(received) if received.is_bot() => accepted.bots += 1,
+            Ok(received) => accepted.events.push((index, received)),
+            Err(error) => accepted.rejected.push(crate::Rejected::new(index, error)),
+        }
+    }
+    accepted.rejected.sort_by_key(|r| r.index);
+    Ok(accepted)
+}
+
 fn enrich_with(
     mut event: Event,
     received_at: Timestamp,
@@ -216,6 +242,38 @@ mod tests {
         event.timestamp = Some(at("2026-10-28T11:59:59Z"));
         let error = correct_time(&mut event, at("2026-11-28T12:00:00Z")).unwrap_err();
         assert_eq!(error.to_string(), "timestamp: older than 30 days: outside the deduplication window");
+    }
+
+    #[test]
+    fn a_beacon_is_sorted_into_kept_rejected_and_bots() {
+        let received_at = at("2026-11-28T12:00:00Z");
+        let event = |id: &str, ua: &str, timestamp: &str| {
+            let mut event = Event::new(id, Call::Track { event: "E".into() });
+            event.anonymous_id = Some("a".into());
+            event.timestamp = Some(at(timestamp));
+            event.context.user_agent = Some(ua.into());
+            event
+        };
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        let mut no_identity = event("c", chrome, "2026-11-28T11:00:00Z");
+        no_identity.anonymous_id = None;
+        let events = vec![
+            event("a", chrome, "2026-11-28T11:00:00Z"),
+            event("b", "Googlebot/2.1", "2026-11-28T11:00:00Z"),
+            no_identity,
+            event("d", chrome, "2025-01-01T00:00:00Z"),
+            event("e", chrome, "2026-11-28T11:30:00Z"),
+        ];
+        let body = crate::beacon::encode(&crate::beacon::Batch { sent_at: None, dropped: 0, events });
+        let accepted = accept_beacon(&body, received_at, &Geo::default()).unwrap();
+        let kept: Vec<(usize, &str)> =
+            accepted.events.iter().map(|(i, r)| (*i, r.event.message_id.as_str())).collect();
+        assert_eq!(kept, [(0, "a"), (4, "e")]);
+        assert_eq!(accepted.bots, 1);
+        let rejected: Vec<(usize, &str)> =
+            accepted.rejected.iter().map(|r| (r.index, r.error.kind.code())).collect();
+        assert_eq!(rejected, [(2, "no_identity"), (3, "too_old")]);
+        assert_eq!(accept_beacon(&body, received_at, &Geo::default()).unwrap(), accepted, "pure");
     }
 
     #[test]
