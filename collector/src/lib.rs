@@ -10,6 +10,7 @@
 //! - [`source_stats`]: `SourceStats`, per-source counters of what is not profiled (bots).
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
+//! - [`internal`]: object names and the typed messages between the Worker and its objects.
 //!
 //! Storage names always start with the workspace id, so no request can reach another
 //! workspace's objects.
