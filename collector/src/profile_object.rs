@@ -36,6 +36,8 @@ pub const TIMELINE_LEN: i64 = 1_000;
 /// (the tests use a second).
 const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
+/// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
+const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
@@ -128,7 +130,7 @@ impl DurableObject for ProfileObject {
         let now = Date::now().as_millis() as i64;
         // Keep the events of the newest batches that hold at most TIMELINE_LEN events.
         let mut kept = 0;
-        let mut oldest_kept = i64::MAX;
+        let mut oldest_kept = MAX_SAFE_INTEGER;
         let rows = self
             .sql
             .exec("SELECT seq, count FROM batches WHERE beacon IS NOT NULL ORDER BY seq DESC", None)?;
@@ -172,7 +174,7 @@ impl DurableObject for ProfileObject {
 
 impl ProfileObject {
     /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
-    /// not seen before, all in one transaction.
+    /// not seen before with one `INSERT`.
     async fn apply(&self, header: Apply, beacon: &[u8]) -> Result<Applied> {
         let accepted = match accept_beacon(beacon, Timestamp(header.received_at), &header.geo) {
             Ok(accepted) => accepted,
@@ -322,8 +324,7 @@ impl ProfileObject {
         let mut events = Vec::new();
         let rows = self.sql.exec(
             "SELECT seq, ids, beacon, receipt FROM batches WHERE beacon IS NOT NULL AND seq <= ? ORDER BY seq DESC",
-            // JavaScript numbers carry integers exactly up to 2^53 - 1.
-            vec![(before / PER_BATCH).min(9_007_199_254_740_991).into()],
+            vec![(before / PER_BATCH).min(MAX_SAFE_INTEGER).into()],
         )?;
         'rows: for row in rows.raw() {
             if let [
