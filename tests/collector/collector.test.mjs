@@ -239,6 +239,29 @@ describe("answers to bad requests", () => {
     });
   }
 
+  test("corrupted beacons get a 4xx, never a 5xx", async () => {
+    const anon = uuid();
+    const valid = encodeBeacon({
+      batch: [browserEvent("page", anon), browserEvent("track", anon, { event: "E", properties: { a: [1, { b: "c" }] } })],
+    });
+    let seed = 42;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const statuses = {};
+    for (let i = 0; i < 200; i++) {
+      const body = Buffer.from(valid);
+      for (let flips = 1 + Math.floor(random() * 4); flips > 0; flips--) {
+        body[3 + Math.floor(random() * (body.length - 3))] = Math.floor(random() * 256);
+      }
+      const cut = random() < 0.2 ? Math.floor(random() * body.length) : body.length;
+      const { status } = await collector.beacon([], { body: body.subarray(0, cut) });
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+    const serverErrors = Object.keys(statuses).filter((s) => s >= 500);
+    assert.deepEqual(serverErrors, [], JSON.stringify(statuses));
+    // The seed is fixed: some corruptions hit only values (accepted), most break the format.
+    assert.ok(statuses[200] > 0 && statuses[400] > 0, JSON.stringify(statuses));
+  });
+
   test("errors name the field: 400 {code, message, path}", async () => {
     const response = await collector.segment("track", { userId: "u", event: "E", properties: { n: { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } } } });
     assert.equal(response.status, 400);
