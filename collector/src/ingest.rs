@@ -184,7 +184,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The location the edge attached to the request (`request.cf`); read field by field so a
-/// missing field is `None`, never an error. Locally, Miniflare supplies its own `cf`.
+/// missing or odd field is `None`, never an error. Locally, Miniflare supplies its own `cf`.
 fn geo(req: &Request) -> Geo {
     let cf = js_sys::Reflect::get(req.inner(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
     let field = |key: &str| js_sys::Reflect::get(&cf, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);

@@ -76,24 +76,27 @@ fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub, ApiError> {
     env.durable_object(binding).and_then(|namespace| namespace.get_by_name(name)).map_err(ApiError::internal)
 }
 
-/// Sends `body` to `action` on `stub` and decodes the JSON answer. A 404 from the object is
-/// `Ok(None)`; any other failure is a retryable internal error.
+/// Sends `body` to `action` on `stub` and decodes the JSON answer (the admin views, which
+/// the Worker passes on). A 404 from the object is `Ok(None)`; any other failure is a
+/// retryable internal error.
 pub async fn call<B: Serialize, R: DeserializeOwned>(
     stub: &Stub,
     action: &str,
     body: &B,
 ) -> Result<Option<R>, ApiError> {
-    post(stub, action, &postcard::to_allocvec(body).map_err(ApiError::internal)?).await
+    let answer = post(stub, action, &postcard::to_allocvec(body).map_err(ApiError::internal)?).await?;
+    answer.map(|bytes| serde_json::from_slice(&bytes).map_err(ApiError::internal)).transpose()
 }
 
-async fn post<R: DeserializeOwned>(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<R>, ApiError> {
+/// Sends a request body to `action`; the answer's bytes, or `None` for a 404.
+async fn post(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes).into()));
     let request =
         Request::new_with_init(&format!("https://internal/{action}"), &init).map_err(ApiError::internal)?;
     let mut response = stub.fetch_with_request(request).await.map_err(ApiError::internal)?;
     match response.status_code() {
-        200 => response.json().await.map(Some).map_err(ApiError::internal),
+        200 => response.bytes().await.map(Some).map_err(ApiError::internal),
         404 => Ok(None),
         status => {
             let text = response.text().await.unwrap_or_default();
@@ -121,7 +124,7 @@ pub struct Apply {
     pub indices: Vec<u32>,
 }
 
-/// The answer to `apply`, and (summed over objects) to the sender.
+/// The answer to `apply` (postcard), and (summed over objects, as JSON) to the sender.
 #[derive(Default, Serialize, Deserialize)]
 pub struct Applied {
     pub accepted: u32,
@@ -155,8 +158,8 @@ impl From<&Rejected> for RejectedEvent {
 pub async fn apply(stub: &Stub, header: &Apply, beacon: &[u8]) -> Result<Applied, ApiError> {
     let mut body = postcard::to_allocvec(header).map_err(ApiError::internal)?;
     body.extend_from_slice(beacon);
-    let response: Option<Applied> = post(stub, "apply", &body).await?;
-    response.ok_or_else(|| ApiError::internal("apply answered 404"))
+    let answer = post(stub, "apply", &body).await?.ok_or_else(|| ApiError::internal("apply answered 404"))?;
+    postcard::from_bytes(&answer).map_err(ApiError::internal)
 }
 
 /// `events`: a page of the timeline, newest first, before `cursor` (a sequence number).

@@ -87,7 +87,7 @@ impl DurableObject for ProfileObject {
                 let body = req.bytes().await?;
                 let (header, beacon) = postcard::take_from_bytes::<Apply>(&body)
                     .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
-                Response::from_json(&self.apply(header, beacon).await?)
+                Response::from_bytes(to_postcard(&self.apply(header, beacon).await?)?)
             }
             "/state" => match self.load()? {
                 Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
