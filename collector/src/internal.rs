@@ -6,8 +6,9 @@ use portrait_core::enrich::Geo;
 use portrait_core::profile::Identity;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 
-use worker::{Env, Method, Request, RequestInit, SqlStorage, Stub};
+use worker::{Env, Method, Request, RequestInit, Response, SqlStorage, Stub};
 
 use crate::http::ApiError;
 
@@ -61,11 +62,7 @@ pub fn stats_stub(env: &Env, workspace: &str, source: &str, shard: u64) -> Resul
 }
 
 pub fn index_shard(identity: &Identity) -> u64 {
-    let hash = [identity.kind.as_str().as_bytes(), b":", identity.value.as_bytes()]
-        .concat()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
-    hash % INDEX_SHARDS
+    identity.hash() % INDEX_SHARDS
 }
 
 pub fn index_stub(env: &Env, workspace: &str, shard: u64) -> Result<Stub, ApiError> {
@@ -76,16 +73,40 @@ fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub, ApiError> {
     env.durable_object(binding).and_then(|namespace| namespace.get_by_name(name)).map_err(ApiError::internal)
 }
 
-/// Sends `body` to `action` on `stub` and decodes the JSON answer (the admin views, which
-/// the Worker passes on). A 404 from the object is `Ok(None)`; any other failure is a
-/// retryable internal error.
+/// Sends a typed message to `action` on `stub` and decodes its typed answer (postcard both
+/// ways). A 404 from the object is `Ok(None)`; any other failure is a retryable internal error.
 pub async fn call<B: Serialize, R: DeserializeOwned>(
     stub: &Stub,
     action: &str,
     body: &B,
 ) -> Result<Option<R>, ApiError> {
     let answer = post(stub, action, &postcard::to_allocvec(body).map_err(ApiError::internal)?).await?;
+    answer.map(|bytes| postcard::from_bytes(&bytes).map_err(ApiError::internal)).transpose()
+}
+
+/// Like [`call`], for the admin views, which the object renders as JSON for the Worker to pass on.
+pub async fn view<B: Serialize>(
+    stub: &Stub,
+    action: &str,
+    body: &B,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let answer = post(stub, action, &postcard::to_allocvec(body).map_err(ApiError::internal)?).await?;
     answer.map(|bytes| serde_json::from_slice(&bytes).map_err(ApiError::internal)).transpose()
+}
+
+/// An object's typed answer to [`call`].
+pub fn answer(value: &impl Serialize) -> worker::Result<Response> {
+    let bytes = postcard::to_allocvec(value).map_err(|e| worker::Error::RustError(format!("answer: {e}")))?;
+    Response::from_bytes(bytes)
+}
+
+/// Identities grouped by their IdentityIndex shard.
+pub fn by_shard(identities: impl IntoIterator<Item = Identity>) -> BTreeMap<u64, Vec<Identity>> {
+    let mut shards: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
+    for identity in identities {
+        shards.entry(index_shard(&identity)).or_default().push(identity);
+    }
+    shards
 }
 
 /// Sends a request body to `action`; the answer's bytes, or `None` for a 404.
@@ -124,7 +145,7 @@ pub struct Apply {
     pub indices: Vec<u32>,
 }
 
-/// The answer to `apply` (postcard), and (summed over objects, as JSON) to the sender.
+/// The answer to `apply`, and (summed over objects, as JSON) to the sender.
 #[derive(Default, Serialize, Deserialize)]
 pub struct Applied {
     pub accepted: u32,
@@ -160,6 +181,15 @@ pub async fn apply(stub: &Stub, header: &Apply, beacon: &[u8]) -> Result<Applied
     body.extend_from_slice(beacon);
     let answer = post(stub, "apply", &body).await?.ok_or_else(|| ApiError::internal("apply answered 404"))?;
     postcard::from_bytes(&answer).map_err(ApiError::internal)
+}
+
+/// `erase`: what the object held before it deleted everything.
+#[derive(Serialize, Deserialize)]
+pub struct Erased {
+    pub profile_id: String,
+    pub identities: Vec<Identity>,
+    pub events_removed: i64,
+    pub message_ids_forgotten: i64,
 }
 
 /// `events`: a page of the timeline, newest first, before `cursor` (a sequence number).

@@ -7,6 +7,7 @@
 //! - [`error`]: typed rejections with stable codes and paths.
 //! - [`profile`]: one person's convergent profile state: apply events, merge profiles.
 //! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
+//! - [`routing`]: how a request's events are split into one beacon per person.
 //! - [`view`]: the profile and its tags as the admin API shows them.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
@@ -17,8 +18,10 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod hash;
 pub mod limits;
 pub mod profile;
+pub mod routing;
 pub mod segment;
 pub mod time;
 pub mod validate;

@@ -77,6 +77,15 @@ impl IdKind {
 }
 
 impl Identity {
+    /// A stable hash of `kind:value`, for sharding (it decides storage locations: never change it).
+    pub fn hash(&self) -> u64 {
+        let mut hash = crate::hash::Fnv1a::new(crate::hash::OFFSET_BASIS);
+        for part in [self.kind.as_str().as_bytes(), b":", self.value.as_bytes()] {
+            hash.update(part);
+        }
+        hash.finish()
+    }
+
     pub fn new(kind: IdKind, value: &str) -> Identity {
         let value = match kind {
             IdKind::Email => normalize_email(value),
@@ -124,11 +133,10 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn of(event: &Event) -> Stamp {
-        let tie = event
-            .message_id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-        Stamp { at: event.timestamp.unwrap_or(Timestamp(0)), tie }
+        Stamp {
+            at: event.timestamp.unwrap_or(Timestamp(0)),
+            tie: crate::hash::fnv1a(event.message_id.as_bytes()),
+        }
     }
 }
 

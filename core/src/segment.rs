@@ -17,6 +17,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind};
 use crate::event::{Call, Campaign, Context, Event, Library, Page, Screen};
+use crate::hash::{self, Fnv1a};
 use crate::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use crate::time::Timestamp;
 use crate::validate::{key_segment, validate};
@@ -176,23 +177,20 @@ fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaul
 /// A `messageId` for senders that omit it, derived from the event's content so that a retry
 /// of the same body is still recognised as a duplicate (two FNV-1a 64 hashes, 128 bits).
 fn content_message_id(event: &Event) -> String {
-    struct Fnv([u64; 2]);
-    impl std::io::Write for Fnv {
+    /// Two FNV-1a states with different seeds, fed the same bytes.
+    struct Pair([Fnv1a; 2]);
+    impl std::io::Write for Pair {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            for &byte in buf {
-                for h in &mut self.0 {
-                    *h = (*h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-                }
-            }
+            self.0.iter_mut().for_each(|h| h.update(buf));
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let mut fnv = Fnv([0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142]);
-    serde_json::to_writer(&mut fnv, &Json(event)).expect("hashing cannot fail");
-    format!("content-{:016x}{:016x}", fnv.0[0], fnv.0[1])
+    let mut pair = Pair([Fnv1a::new(hash::OFFSET_BASIS), Fnv1a::new(0x6c62_272e_07bb_0142)]);
+    serde_json::to_writer(&mut pair, &Json(event)).expect("hashing cannot fail");
+    format!("content-{:016x}{:016x}", pair.0[0].finish(), pair.0[1].finish())
 }
 
 fn context_from_map(mut map: Map) -> Result<Context, Error> {
