@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
 
 use crate::http::{ApiError, ApiResult, json_response};
-use crate::internal::{self, EventsPage, Resolve, Resolved, Unlink, Unlinked};
+use crate::internal::{self, Erased, EventsPage, Resolve, Resolved, Unlink, Unlinked};
 use crate::settings;
 use crate::source_stats::{self, Counts};
 
@@ -42,7 +42,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     match (method, action) {
         (Method::Get, None) => {
-            let profile: Json = internal::call(&stub, "state", &()).await?.ok_or_else(not_found)?;
+            let profile: Json = internal::view(&stub, "state", &()).await?.ok_or_else(not_found)?;
             json_response(200, &profile)
         }
         (Method::Get, Some("events")) => {
@@ -61,17 +61,28 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                 cursor: number("cursor")?,
                 limit: number("limit")?.unwrap_or(50).clamp(1, 1000) as u32,
             };
-            let events: Json = internal::call(&stub, "events", &page).await?.ok_or_else(not_found)?;
+            let events: Json = internal::view(&stub, "events", &page).await?.ok_or_else(not_found)?;
             json_response(200, &events)
         }
         (Method::Get, Some("export")) => {
-            let export: Json = internal::call(&stub, "export", &()).await?.ok_or_else(not_found)?;
+            let export: Json = internal::view(&stub, "export", &()).await?.ok_or_else(not_found)?;
             json_response(200, &export)
         }
         (Method::Delete, None) => {
-            let mut receipt: Json = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-            receipt["indexEntriesRemoved"] = json!(unlink(env, workspace, &profile_id, &receipt).await?);
-            json_response(200, &receipt)
+            let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
+            let identities: Vec<Json> =
+                erased.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
+            let index_entries_removed = unlink(env, workspace, &profile_id, erased.identities).await?;
+            json_response(
+                200,
+                &json!({
+                    "profileId": erased.profile_id,
+                    "identities": identities,
+                    "eventsRemoved": erased.events_removed,
+                    "messageIdsForgotten": erased.message_ids_forgotten,
+                    "indexEntriesRemoved": index_entries_removed,
+                }),
+            )
         }
         (method, _) => Err(ApiError::new(
             405,
@@ -130,16 +141,13 @@ async fn resolve(env: &Env, workspace: &str, id_type: &str, id: &str) -> Result<
 }
 
 /// Removes the erased profile's identities from the index; returns how many links went.
-async fn unlink(env: &Env, workspace: &str, profile_id: &str, receipt: &Json) -> Result<u32, ApiError> {
-    let mut by_shard: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
-    for entry in receipt["identities"].as_array().into_iter().flatten() {
-        let kind = entry["type"].as_str().and_then(IdKind::parse);
-        if let (Some(kind), Some(value)) = (kind, entry["id"].as_str()) {
-            let identity = Identity { kind, value: value.to_owned() };
-            by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
-        }
-    }
-    let calls = by_shard.into_iter().map(|(shard, identities)| async move {
+async fn unlink(
+    env: &Env,
+    workspace: &str,
+    profile_id: &str,
+    identities: Vec<Identity>,
+) -> Result<u32, ApiError> {
+    let calls = internal::by_shard(identities).into_iter().map(|(shard, identities)| async move {
         let stub = internal::index_stub(env, workspace, shard)?;
         let unlink = Unlink { identities, profile_id: profile_id.to_owned() };
         internal::call::<_, Unlinked>(&stub, "unlink", &unlink).await

@@ -28,10 +28,10 @@ impl DurableObject for IdentityIndex {
             "/resolve" => {
                 let resolve: Resolve = internal::body(&mut req).await?;
                 match (self.lookup(&resolve.identity)?, resolve.create_as) {
-                    (Some(profile_id), _) => Response::from_json(&Resolved { profile_id }),
+                    (Some(profile_id), _) => internal::answer(&Resolved { profile_id }),
                     (None, Some(profile_id)) => {
                         self.insert(&resolve.identity, &profile_id)?;
-                        Response::from_json(&Resolved { profile_id })
+                        internal::answer(&Resolved { profile_id })
                     }
                     (None, None) => Response::error("unknown identifier", 404),
                 }
@@ -46,7 +46,7 @@ impl DurableObject for IdentityIndex {
                         Some(owner) => conflicts.push((identity, owner)),
                     }
                 }
-                Response::from_json(&Linked { conflicts })
+                internal::answer(&Linked { conflicts })
             }
             "/unlink" => {
                 let unlink: Unlink = internal::body(&mut req).await?;
@@ -62,7 +62,7 @@ impl DurableObject for IdentityIndex {
                     )?;
                     removed += cursor.rows_written() as u32;
                 }
-                Response::from_json(&Unlinked { removed })
+                internal::answer(&Unlinked { removed })
             }
             other => Response::error(format!("no index action {other}"), 400),
         }

@@ -10,15 +10,14 @@
 //! is forwarded untouched after a `peek` at its identities; a batch of several people, or
 //! Segment JSON, is decoded here, split, time-corrected and re-encoded per person.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
-use portrait_core::enrich::{Geo, correct_time};
+use portrait_core::enrich::Geo;
 use portrait_core::limits::MAX_BATCH_BYTES;
 use portrait_core::profile::{IdKind, Identity, RoutingKey};
-use portrait_core::{Decoded, Event, Rejected, Timestamp, beacon, segment};
+use portrait_core::routing::Plan;
+use portrait_core::{Decoded, Timestamp, beacon, segment};
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{Date, Env, Request, Url};
@@ -38,12 +37,7 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> 
         let body = read_body(&mut req).await?;
         let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
         let now = take_tokens(source, peek.events)?;
-        let keys: BTreeSet<Option<RoutingKey>> =
-            peek.identities.iter().map(|(a, u)| RoutingKey::of(a.as_deref(), u.as_deref())).collect();
-        let plan = match keys.into_iter().collect::<Vec<_>>().as_slice() {
-            [Some(key)] => Plan::forward(key.clone(), body),
-            _ => Plan::split(beacon::decode(&body).map_err(|e| ApiError::invalid(&e))?, now),
-        };
+        let plan = Plan::for_beacon(body, &peek, now).map_err(|e| ApiError::invalid(&e))?;
         deliver(plan, source, env, &geo(&req), now).await
     }
     .await;
@@ -206,55 +200,6 @@ fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiErr
     let now = Date::now().as_millis() as i64;
     settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
     Ok(Timestamp(now))
-}
-
-/// Where a request's events go: one beacon per person, and the events refused on the way.
-struct Plan {
-    groups: Vec<Group>,
-    rejected: Vec<Rejected>,
-}
-
-struct Group {
-    key: RoutingKey,
-    beacon: Vec<u8>,
-    /// Batch index of each event in `beacon`; empty when the beacon is the request's own.
-    indices: Vec<u32>,
-}
-
-impl Plan {
-    /// The whole beacon belongs to one person: send it on as it came.
-    fn forward(key: RoutingKey, beacon: Vec<u8>) -> Plan {
-        Plan { groups: vec![Group { key, beacon, indices: Vec::new() }], rejected: Vec::new() }
-    }
-
-    /// Splits decoded events by person. Times are corrected here, against the sender's
-    /// `sentAt` (which a re-encoded beacon would not carry per event).
-    fn split(decoded: Decoded, received_at: Timestamp) -> Plan {
-        let mut rejected = Vec::new();
-        let mut by_key: BTreeMap<RoutingKey, (Vec<u32>, Vec<Event>)> = BTreeMap::new();
-        for (index, mut event) in decoded.accepted_indices().into_iter().zip(decoded.events) {
-            if let Err(error) = correct_time(&mut event, received_at) {
-                rejected.push(Rejected::new(index, error));
-                continue;
-            }
-            event.sent_at = None;
-            let key = RoutingKey::of(event.anonymous_id.as_deref(), event.user_id.as_deref())
-                .expect("validated events have an anonymous id or a user id");
-            let (indices, events) = by_key.entry(key).or_default();
-            indices.push(index as u32);
-            events.push(event);
-        }
-        let groups = by_key
-            .into_iter()
-            .map(|(key, (indices, events))| Group {
-                key,
-                beacon: beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }),
-                indices,
-            })
-            .collect();
-        rejected.extend(decoded.rejected);
-        Plan { groups, rejected }
-    }
 }
 
 /// Sends each group to its profile and adds up the answers.

@@ -17,7 +17,7 @@
 //! identity registration.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::profile::{Identity, Profile};
@@ -28,7 +28,7 @@ use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Applied, Apply, EventsPage, Link, Linked, RejectedEvent, Schema};
+use crate::internal::{self, Applied, Apply, Erased, EventsPage, Link, Linked, RejectedEvent, Schema};
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -87,7 +87,7 @@ impl DurableObject for ProfileObject {
                 let body = req.bytes().await?;
                 let (header, beacon) = postcard::take_from_bytes::<Apply>(&body)
                     .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
-                Response::from_bytes(to_postcard(&self.apply(header, beacon).await?)?)
+                internal::answer(&self.apply(header, beacon).await?)
             }
             "/state" => match self.load()? {
                 Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
@@ -116,7 +116,7 @@ impl DurableObject for ProfileObject {
                 None => Response::error("no profile", 404),
             },
             "/erase" => match self.load()? {
-                Some(stored) => Response::from_json(&self.erase(stored).await?),
+                Some(stored) => internal::answer(&self.erase(stored).await?),
                 None => Response::error("no profile", 404),
             },
             other => Response::error(format!("no profile action {other}"), 400),
@@ -204,7 +204,9 @@ impl ProfileObject {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
-        let stored = self.load()?.unwrap_or(Stored {
+        let existing = self.load()?;
+        let is_new = existing.is_none();
+        let stored = existing.unwrap_or(Stored {
             workspace: header.workspace.clone(),
             profile_id: header.profile_id.clone(),
             profile: Profile::default(),
@@ -239,7 +241,7 @@ impl ProfileObject {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
-        if stored.profile == Profile::default() {
+        if is_new {
             self.sql.exec(
                 "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
                 vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
@@ -285,20 +287,18 @@ impl ProfileObject {
     /// resolution.
     async fn link_identities(&self) -> Result<()> {
         let Some(stored) = self.load()? else { return Ok(()) };
-        let mut by_shard: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
+        let mut pending = Vec::new();
         let mut rows = Vec::new();
         for row in self.sql.exec("SELECT seq, unlinked FROM batches WHERE unlinked IS NOT NULL", None)?.raw()
         {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
                 let identities: Vec<Identity> = postcard::from_bytes(bytes)
                     .map_err(|e| worker::Error::RustError(format!("unlinked identities: {e}")))?;
-                for identity in identities {
-                    by_shard.entry(internal::index_shard(&identity)).or_default().push(identity);
-                }
+                pending.extend(identities);
                 rows.push(*seq);
             }
         }
-        for (shard, identities) in by_shard {
+        for (shard, identities) in internal::by_shard(pending) {
             let stub = internal::index_stub(&self.env, &stored.workspace, shard).map_err(api_to_worker)?;
             let link = Link { identities, profile_id: stored.profile_id.clone() };
             let linked: Option<Linked> = internal::call(&stub, "link", &link).await.map_err(api_to_worker)?;
@@ -357,15 +357,13 @@ impl ProfileObject {
     }
 
     /// Deletes everything this object holds and says what it was.
-    async fn erase(&self, stored: Stored) -> Result<serde_json::Value> {
-        let receipt = json!({
-            "profileId": stored.profile_id,
-            "identities": stored.profile.identities.iter()
-                .map(|i| json!({ "type": i.kind.as_str(), "id": i.value }))
-                .collect::<Vec<_>>(),
-            "eventsRemoved": self.event_count(true)?,
-            "messageIdsForgotten": self.event_count(false)?,
-        });
+    async fn erase(&self, stored: Stored) -> Result<Erased> {
+        let erased = Erased {
+            profile_id: stored.profile_id,
+            identities: stored.profile.identities.into_iter().collect(),
+            events_removed: self.event_count(true)?,
+            message_ids_forgotten: self.event_count(false)?,
+        };
         let storage = self.state.storage();
         storage.delete_alarm().await?;
         storage.delete_all().await?;
@@ -373,7 +371,7 @@ impl ProfileObject {
         *self.seen.borrow_mut() = None;
         self.schema.forget();
         self.alarm_set.set(false);
-        Ok(receipt)
+        Ok(erased)
     }
 
     fn housekeeping_interval(&self) -> i64 {

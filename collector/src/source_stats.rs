@@ -41,7 +41,7 @@ impl DurableObject for SourceStats {
                         vec![name.as_str().into(), (*n).into()],
                     )?;
                 }
-                Response::from_json(&Counts::default())
+                internal::answer(&Counts::default())
             }
             "/read" => {
                 let mut counts = Vec::new();
@@ -50,7 +50,7 @@ impl DurableObject for SourceStats {
                         counts.push((name.clone(), *n));
                     }
                 }
-                Response::from_json(&Counts { counts })
+                internal::answer(&Counts { counts })
             }
             other => Response::error(format!("no stats action {other}"), 400),
         }

@@ -143,12 +143,7 @@ impl Received {
     }
 }
 
-/// Enriches an event the collector has accepted; `Err` if it is too old to accept.
-pub fn enrich(event: Event, received_at: Timestamp, geo: &Geo) -> Result<Received, Error> {
-    enrich_with(event, received_at, geo, &mut None)
-}
-
-/// Enriches the events of one request. They nearly always share one user agent, so it is
+/// Enriches the events of one request; an event too old to accept is an `Err`. They nearly always share one user agent, so it is
 /// parsed once (user agent parsing is the costly part of enrichment).
 pub fn enrich_all(events: Vec<Event>, received_at: Timestamp, geo: &Geo) -> Vec<Result<Received, Error>> {
     let mut last = None;

@@ -1,0 +1,143 @@
+//! Where a request's events go: one beacon per person, so each ProfileObject gets exactly
+//! its person's events in one call, and every event is decoded once on its way in.
+//!
+//! ```
+//! use portrait_core::{Call, Event, Timestamp, beacon, routing::Plan};
+//! let mut event = Event::new("m1", Call::Identify);
+//! event.anonymous_id = Some("a1".into());
+//! let body = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events: vec![event] });
+//! let plan = Plan::for_beacon(body.clone(), &beacon::peek(&body).unwrap(), Timestamp(0)).unwrap();
+//! assert_eq!(plan.groups[0].beacon, body); // one person: forwarded untouched
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::beacon::{self, Peek};
+use crate::enrich::correct_time;
+use crate::error::Error;
+use crate::event::Event;
+use crate::profile::RoutingKey;
+use crate::time::Timestamp;
+use crate::{Decoded, Rejected};
+
+/// One beacon per person, and the events refused on the way.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    pub groups: Vec<Group>,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Group {
+    pub key: RoutingKey,
+    pub beacon: Vec<u8>,
+    /// The batch index of each event in `beacon`; empty when the beacon is the request's own.
+    pub indices: Vec<u32>,
+}
+
+impl Plan {
+    /// An SDK beacon: forwarded as it came when all its identities route to one person (read
+    /// by `peek`, without decoding the events), else decoded and split.
+    pub fn for_beacon(body: Vec<u8>, peek: &Peek, received_at: Timestamp) -> Result<Plan, Error> {
+        let mut keys = peek.identities.iter().map(|(a, u)| RoutingKey::of(a.as_deref(), u.as_deref()));
+        match keys.next() {
+            Some(Some(first)) if keys.all(|key| key.as_ref() == Some(&first)) => Ok(Plan {
+                groups: vec![Group { key: first, beacon: body, indices: Vec::new() }],
+                rejected: Vec::new(),
+            }),
+            _ => Ok(Plan::split(beacon::decode(&body)?, received_at)),
+        }
+    }
+
+    /// Splits decoded events by person and re-encodes each person's share as a beacon.
+    /// Times are corrected here, against the sender's `sentAt`, which a re-encoded beacon
+    /// could not carry per event; events too old to accept are refused here.
+    pub fn split(decoded: Decoded, received_at: Timestamp) -> Plan {
+        let mut rejected = Vec::new();
+        let mut by_key: BTreeMap<RoutingKey, (Vec<u32>, Vec<Event>)> = BTreeMap::new();
+        for (index, mut event) in decoded.accepted_indices().into_iter().zip(decoded.events) {
+            if let Err(error) = correct_time(&mut event, received_at) {
+                rejected.push(Rejected::new(index, error));
+                continue;
+            }
+            event.sent_at = None;
+            let key = RoutingKey::of(event.anonymous_id.as_deref(), event.user_id.as_deref())
+                .expect("validated events have an anonymous id or a user id");
+            let (indices, events) = by_key.entry(key).or_default();
+            indices.push(index as u32);
+            events.push(event);
+        }
+        let groups = by_key
+            .into_iter()
+            .map(|(key, (indices, events))| Group {
+                key,
+                beacon: beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }),
+                indices,
+            })
+            .collect();
+        rejected.extend(decoded.rejected);
+        rejected.sort_by_key(|r| r.index);
+        Plan { groups, rejected }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Call;
+
+    fn event(id: &str, anonymous_id: Option<&str>, user_id: Option<&str>, at: i64) -> Event {
+        let mut event = Event::new(id, Call::Track { event: "E".into() });
+        event.anonymous_id = anonymous_id.map(str::to_owned);
+        event.user_id = user_id.map(str::to_owned);
+        event.timestamp = Some(Timestamp(at));
+        event
+    }
+
+    fn plan(events: Vec<Event>, received_at: i64) -> Plan {
+        let body = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events });
+        Plan::for_beacon(body.clone(), &beacon::peek(&body).unwrap(), Timestamp(received_at)).unwrap()
+    }
+
+    #[test]
+    fn one_person_is_forwarded_untouched_even_after_an_identify() {
+        let now = 1_795_892_646_000;
+        // The same anonymous id with and without a user id: two identities, one person.
+        let plan = plan(vec![event("1", Some("a"), None, now), event("2", Some("a"), Some("u"), now)], now);
+        assert_eq!(plan.groups.len(), 1);
+        assert_eq!(plan.groups[0].key, RoutingKey::Anonymous("a".into()));
+        assert!(plan.groups[0].indices.is_empty());
+    }
+
+    #[test]
+    fn several_people_are_split_with_their_batch_indices() {
+        let now = 1_795_892_646_000;
+        let too_old = now - crate::enrich::MAX_EVENT_AGE_MS - 1;
+        let events = vec![
+            event("1", Some("a"), None, now),
+            event("2", None, Some("u"), now),
+            event("3", Some("b"), None, too_old),
+            event("4", Some("a"), None, now),
+        ];
+        let plan = plan(events, now);
+        let groups: Vec<(RoutingKey, Vec<u32>, Vec<String>)> = plan
+            .groups
+            .iter()
+            .map(|g| {
+                let ids =
+                    beacon::decode(&g.beacon).unwrap().events.into_iter().map(|e| e.message_id).collect();
+                (g.key.clone(), g.indices.clone(), ids)
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (RoutingKey::Anonymous("a".into()), vec![0, 3], vec!["1".to_owned(), "4".to_owned()]),
+                (RoutingKey::User("u".into()), vec![1], vec!["2".to_owned()]),
+            ]
+        );
+        let rejected: Vec<(usize, &str)> =
+            plan.rejected.iter().map(|r| (r.index, r.error.kind.code())).collect();
+        assert_eq!(rejected, [(2, "too_old")]);
+    }
+}
