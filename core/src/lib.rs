@@ -9,11 +9,13 @@
 //! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
 //! - [`routing`]: how a request's events are split into one beacon per person.
 //! - [`view`]: the profile and its tags as the admin API shows them.
+//! - [`client`]: the browser SDK's rules: queue, consent, sessions, campaigns, autocapture.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
 pub mod beacon;
+pub mod client;
 pub mod config;
 pub mod enrich;
 pub mod error;

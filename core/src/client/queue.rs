@@ -1,0 +1,407 @@
+//! The SDK's event queue: bounded, persisted, and safe to retry.
+//!
+//! Every captured event waits here until a collector answer settles it. [`Queue::take`] seals
+//! the next batch (its events are then *in flight*); [`Queue::complete`] removes them once the
+//! collector answered 2xx (or refused them for good, a 4xx other than 429); [`Queue::retry`]
+//! puts them back at the front after a network error, a 5xx or a 429. When the page is being
+//! hidden, [`Queue::take_all`] re-seals everything unsettled, in flight included, for
+//! `sendBeacon`: a batch whose fetch the unload cancels is sent again, and the collector's
+//! messageId dedupe makes the second copy harmless. So nothing is lost and nothing counted
+//! twice.
+//!
+//! The whole queue is stored (see [`Queue::to_storage`]) so events survive reloads, crashes
+//! and offline periods. It is bounded by [`Limits`]: when full, the oldest events are dropped
+//! and their count rides on the next batch (`dropped` in the beacon).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::beacon::{self, Batch};
+use crate::event::Event;
+use crate::limits::MAX_BATCH_EVENTS;
+use crate::time::Timestamp;
+use crate::value::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Events held at most (waiting and in flight).
+    pub max_events: usize,
+    /// Approximate stored bytes held at most.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_events: 1_000, max_bytes: 1_000_000 }
+    }
+}
+
+/// A sealed batch: send `body`, then report the outcome for `id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub id: u32,
+    pub body: Vec<u8>,
+    pub events: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Queue {
+    limits: Limits,
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// Dropped events not yet reported in any batch.
+    dropped: u32,
+    /// The batches in flight and the dropped count each reports.
+    in_flight: Vec<(u32, u32)>,
+    next_id: u32,
+    /// Consecutive failed sends, for the backoff.
+    failures: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    event: Event,
+    bytes: usize,
+    batch: Option<u32>,
+}
+
+/// The stored form: postcard of this.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    events: Vec<Event>,
+    dropped: u32,
+}
+
+/// Backoff after the first failure; doubles with each further one, up to [`MAX_BACKOFF_MS`].
+pub const BASE_BACKOFF_MS: i64 = 1_000;
+pub const MAX_BACKOFF_MS: i64 = 60_000;
+
+impl Queue {
+    pub fn new(limits: Limits) -> Queue {
+        Queue { limits, ..Queue::default() }
+    }
+
+    /// Adds an event, dropping the oldest ones if the queue is over its limits.
+    pub fn push(&mut self, event: Event) {
+        let bytes = approx_bytes(&event);
+        self.push_entry(Entry { event, bytes, batch: None });
+    }
+
+    fn push_entry(&mut self, entry: Entry) {
+        self.bytes += entry.bytes;
+        self.entries.push_back(entry);
+        while self.entries.len() > 1
+            && (self.entries.len() > self.limits.max_events || self.bytes > self.limits.max_bytes)
+        {
+            let oldest = self.entries.pop_front().expect("more than one entry");
+            self.bytes -= oldest.bytes;
+            self.dropped += 1;
+        }
+    }
+
+    /// Events not in flight.
+    pub fn waiting(&self) -> usize {
+        self.entries.iter().filter(|e| e.batch.is_none()).count()
+    }
+
+    /// Approximate bytes of the events not in flight.
+    pub fn waiting_bytes(&self) -> usize {
+        self.entries.iter().filter(|e| e.batch.is_none()).map(|e| e.bytes).sum()
+    }
+
+    /// Every event held, waiting or in flight.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Seals the oldest waiting events, at most `max_events` and (when more than one) at
+    /// most `max_bytes` encoded, into a beacon sent at `now`.
+    pub fn take(&mut self, now: i64, max_events: usize, max_bytes: usize) -> Option<Outgoing> {
+        let waiting: Vec<usize> =
+            (0..self.entries.len()).filter(|&i| self.entries[i].batch.is_none()).collect();
+        self.seal(&waiting, now, max_events, max_bytes)
+    }
+
+    /// Seals every unsettled event, in flight included, into beacons of at most `max_bytes`
+    /// each: what the SDK hands to `sendBeacon` when the page is hidden. Batches in flight
+    /// before are forgotten; their late answers settle nothing.
+    pub fn take_all(&mut self, now: i64, max_bytes: usize) -> Vec<Outgoing> {
+        for (_, dropped) in self.in_flight.drain(..) {
+            self.dropped += dropped;
+        }
+        for entry in &mut self.entries {
+            entry.batch = None;
+        }
+        let mut batches = Vec::new();
+        while let Some(batch) = self.take(now, MAX_BATCH_EVENTS, max_bytes) {
+            batches.push(batch);
+        }
+        batches
+    }
+
+    fn seal(
+        &mut self,
+        candidates: &[usize],
+        now: i64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Option<Outgoing> {
+        let mut count = candidates.len().min(max_events.max(1));
+        if count == 0 {
+            return None;
+        }
+        let id = self.next_id;
+        let (body, count) = loop {
+            let events = candidates[..count].iter().map(|&i| self.entries[i].event.clone()).collect();
+            let body =
+                beacon::encode(&Batch { sent_at: Some(Timestamp(now)), dropped: self.dropped, events });
+            if body.len() <= max_bytes || count == 1 {
+                break (body, count);
+            }
+            count /= 2;
+        };
+        self.next_id = self.next_id.wrapping_add(1);
+        for &i in &candidates[..count] {
+            self.entries[i].batch = Some(id);
+        }
+        self.in_flight.push((id, self.dropped));
+        self.dropped = 0;
+        Some(Outgoing { id, body, events: count })
+    }
+
+    /// The batch was delivered (2xx) or refused for good (4xx other than 429): forget it.
+    pub fn complete(&mut self, id: u32) {
+        if self.forget_flight(id).is_none() {
+            return;
+        }
+        self.failures = 0;
+        let bytes = &mut self.bytes;
+        self.entries.retain(|entry| {
+            let done = entry.batch == Some(id);
+            if done {
+                *bytes -= entry.bytes;
+            }
+            !done
+        });
+    }
+
+    /// The batch failed in a way worth retrying: its events wait again, in their order.
+    pub fn retry(&mut self, id: u32) {
+        let Some(dropped) = self.forget_flight(id) else { return };
+        self.dropped += dropped;
+        self.failures += 1;
+        for entry in self.entries.iter_mut().filter(|e| e.batch == Some(id)) {
+            entry.batch = None;
+        }
+    }
+
+    fn forget_flight(&mut self, id: u32) -> Option<u32> {
+        let index = self.in_flight.iter().position(|(flight, _)| *flight == id)?;
+        Some(self.in_flight.remove(index).1)
+    }
+
+    /// How long to wait before the next send after failures: exponential, with full jitter
+    /// (`random` in `[0, 1)`), and never sooner than the collector's `Retry-After`.
+    pub fn backoff_ms(&self, random: f64, retry_after_ms: Option<i64>) -> i64 {
+        if self.failures == 0 {
+            return retry_after_ms.unwrap_or(0);
+        }
+        let ceiling = (BASE_BACKOFF_MS << (self.failures - 1).min(16)).min(MAX_BACKOFF_MS);
+        let jittered = ceiling / 2 + (random.clamp(0.0, 1.0) * (ceiling / 2) as f64) as i64;
+        jittered.max(retry_after_ms.unwrap_or(0))
+    }
+
+    /// The stored form of every unsettled event (in flight included: its fate is unknown).
+    pub fn to_storage(&self) -> Vec<u8> {
+        let in_flight_dropped: u32 = self.in_flight.iter().map(|(_, dropped)| dropped).sum();
+        let stored = Stored {
+            events: self.entries.iter().map(|e| e.event.clone()).collect(),
+            dropped: self.dropped + in_flight_dropped,
+        };
+        postcard::to_allocvec(&stored).expect("writing to memory cannot fail")
+    }
+
+    /// Adds events read back from storage (another page's or this page's earlier queue) in
+    /// front of the queue's own, skipping message ids it already holds. Unreadable bytes are
+    /// an error and add nothing.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<usize, postcard::Error> {
+        let stored: Stored = postcard::from_bytes(bytes)?;
+        let mut restored = Queue::new(self.limits);
+        restored.dropped = stored.dropped + self.dropped;
+        for event in stored.events {
+            if !self.entries.iter().any(|e| e.event.message_id == event.message_id) {
+                restored.push(event);
+            }
+        }
+        let count = restored.entries.len();
+        for entry in self.entries.drain(..) {
+            restored.push_entry(entry);
+        }
+        restored.in_flight = std::mem::take(&mut self.in_flight);
+        restored.next_id = self.next_id;
+        *self = restored;
+        Ok(count)
+    }
+}
+
+/// The approximate stored size of an event: its strings and a few bytes per other value.
+fn approx_bytes(event: &Event) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => 2 + s.len(),
+            Value::Array(items) => 2 + items.iter().map(value).sum::<usize>(),
+            Value::Object(map) => 2 + map_bytes(map),
+            _ => 9,
+        }
+    }
+    fn map_bytes(map: &Map) -> usize {
+        map.iter().map(|(k, v)| 1 + k.len() + value(v)).sum()
+    }
+    let c = &event.context;
+    let page = [&c.page.url, &c.page.path, &c.page.title, &c.page.referrer, &c.page.search, &c.user_agent];
+    let strings: usize = page.iter().map(|s| s.as_deref().map_or(1, |s| 2 + s.len())).sum();
+    64 + event.message_id.len()
+        + strings
+        + map_bytes(&event.properties)
+        + map_bytes(&event.traits)
+        + map_bytes(&c.other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Call;
+
+    const NOW: i64 = 1_700_000_100_000;
+
+    fn event(n: usize) -> Event {
+        let mut event = Event::new(format!("m{n}"), Call::Track { event: "Clicked".into() });
+        event.anonymous_id = Some("a".into());
+        event.timestamp = Some(Timestamp(1_700_000_000_000 + n as i64));
+        event
+    }
+
+    fn ids(body: &[u8]) -> Vec<String> {
+        beacon::decode(body).unwrap().events.into_iter().map(|e| e.message_id).collect()
+    }
+
+    fn queue_of(count: usize) -> Queue {
+        let mut queue = Queue::new(Limits::default());
+        (0..count).for_each(|n| queue.push(event(n)));
+        queue
+    }
+
+    #[test]
+    fn batches_in_order_and_completes() {
+        let mut queue = queue_of(5);
+        let first = queue.take(NOW + 1, 2, 32_768).unwrap();
+        let second = queue.take(NOW + 1, 2, 32_768).unwrap();
+        assert_eq!(ids(&first.body), ["m0", "m1"]);
+        assert_eq!(ids(&second.body), ["m2", "m3"]);
+        assert_eq!((queue.waiting(), queue.in_flight()), (1, 2));
+        queue.complete(first.id);
+        queue.complete(first.id); // a second answer for the same batch changes nothing
+        assert_eq!(queue.len(), 3);
+    }
+
+    #[test]
+    fn retried_events_go_back_in_their_place() {
+        let mut queue = queue_of(3);
+        let first = queue.take(NOW + 1, 2, 32_768).unwrap();
+        queue.retry(first.id);
+        let again = queue.take(NOW + 2, 10, 32_768).unwrap();
+        assert_eq!(ids(&again.body), ["m0", "m1", "m2"]);
+    }
+
+    #[test]
+    fn batches_shrink_to_fit_the_byte_limit() {
+        let mut queue = Queue::new(Limits::default());
+        for n in 0..40 {
+            let mut e = event(n);
+            e.properties.insert("text".into(), Value::String(format!("{n:0>500}")));
+            queue.push(e);
+        }
+        let outgoing = queue.take(NOW + 1, 40, 4_096).unwrap();
+        assert!(outgoing.body.len() <= 4_096, "{}", outgoing.body.len());
+        assert!(outgoing.events >= 4, "{}", outgoing.events);
+        assert_eq!(ids(&outgoing.body).len(), outgoing.events);
+    }
+
+    #[test]
+    fn take_all_resends_what_is_in_flight_and_late_answers_do_nothing() {
+        let mut queue = queue_of(30);
+        let early = queue.take(NOW + 1, 20, 32_768).unwrap();
+        let all = queue.take_all(NOW + 2, 300);
+        let sent: Vec<String> = all.iter().flat_map(|o| ids(&o.body)).collect();
+        assert_eq!(sent, (0..30).map(|n| format!("m{n}")).collect::<Vec<_>>());
+        assert!(all.iter().all(|o| o.body.len() <= 300 || o.events == 1));
+        queue.complete(early.id);
+        assert_eq!(queue.len(), 30, "the cancelled batch's answer settles nothing");
+        all.iter().for_each(|o| queue.complete(o.id));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_reports_them_once() {
+        let mut queue = Queue::new(Limits { max_events: 10, max_bytes: 1_000_000 });
+        (0..15).for_each(|n| queue.push(event(n)));
+        assert_eq!(queue.len(), 10);
+        let first = queue.take(NOW + 1, 4, 32_768).unwrap();
+        assert_eq!(ids(&first.body)[0], "m5");
+        assert_eq!(beacon::decode(&first.body).unwrap().dropped, 5);
+        queue.retry(first.id);
+        let again = queue.take(NOW + 2, 4, 32_768).unwrap();
+        assert_eq!(beacon::decode(&again.body).unwrap().dropped, 5, "reported again after a failure");
+        queue.complete(again.id);
+        let next = queue.take(NOW + 3, 4, 32_768).unwrap();
+        assert_eq!(beacon::decode(&next.body).unwrap().dropped, 0, "and only until delivered");
+    }
+
+    #[test]
+    fn byte_limit_bounds_the_queue() {
+        let mut queue = Queue::new(Limits { max_events: 1_000, max_bytes: 2_000 });
+        (0..100).for_each(|n| queue.push(event(n)));
+        assert!(queue.len() < 100 && queue.len() > 5, "{}", queue.len());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        let mut queue = queue_of(1);
+        assert_eq!(queue.backoff_ms(0.5, None), 0);
+        let mut ceilings = Vec::new();
+        for _ in 0..8 {
+            let id = queue.take(NOW + 1, 1, 32_768).unwrap().id;
+            queue.retry(id);
+            let low = queue.backoff_ms(0.0, None);
+            let high = queue.backoff_ms(0.999_999, None);
+            assert!(low * 2 >= high - 1 && low < high, "{low} {high}");
+            ceilings.push(high);
+        }
+        assert!(ceilings.windows(2).all(|w| w[1] >= w[0]));
+        assert!(*ceilings.last().unwrap() <= MAX_BACKOFF_MS);
+        assert_eq!(queue.backoff_ms(0.0, Some(120_000)), 120_000);
+    }
+
+    #[test]
+    fn storage_round_trip_keeps_in_flight_events_and_skips_known_ids() {
+        let mut queue = queue_of(6);
+        let _in_flight = queue.take(NOW + 1, 2, 32_768).unwrap();
+        let stored = queue.to_storage();
+        let mut next_page = Queue::new(Limits::default());
+        next_page.push(event(99));
+        next_page.push(event(3)); // already captured again? never twice
+        assert_eq!(next_page.restore(&stored), Ok(5));
+        let all = next_page.take(NOW + 5, 100, 32_768).unwrap();
+        assert_eq!(ids(&all.body), ["m0", "m1", "m2", "m4", "m5", "m99", "m3"]);
+        assert!(Queue::default().restore(b"\xff\xff garbage").is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! The visitor's session, as the SDK keeps it: a new one after [`SESSION_GAP_MS`] without
+//! activity (the same gap the collector uses) or when the visitor arrives from a new campaign.
+//!
+//! The id is the session's start time in milliseconds, like Amplitude's: unique per visitor,
+//! ordered, and free of randomness.
+
+use crate::profile::SESSION_GAP_MS;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    /// Sessions this visitor has had on this device, this one included.
+    pub count: u32,
+    pub last_activity: i64,
+    /// [`super::campaign::fingerprint`] of the campaign that started it, 0 if none.
+    pub campaign: u64,
+}
+
+impl Session {
+    /// Records activity at `now`; `campaign` is the fingerprint of a campaign in the current
+    /// landing URL, if any. Returns whether a new session started.
+    pub fn touch(&mut self, now: i64, campaign: Option<u64>) -> bool {
+        let expired = self.count == 0 || now - self.last_activity > SESSION_GAP_MS;
+        let new_campaign = campaign.is_some_and(|c| c != self.campaign);
+        let starts = expired || new_campaign;
+        if starts {
+            self.id = now.max(self.id + 1);
+            self.count += 1;
+            self.campaign = campaign.unwrap_or(0);
+        }
+        self.last_activity = now.max(self.last_activity);
+        starts
+    }
+
+    /// The stored form: `id.count.last_activity.campaign`.
+    pub fn to_storage(&self) -> String {
+        format!("{}.{}.{}.{:x}", self.id, self.count, self.last_activity, self.campaign)
+    }
+
+    /// Reads [`Session::to_storage`]'s form; anything else is no session.
+    pub fn from_storage(text: &str) -> Option<Session> {
+        let mut parts = text.split('.');
+        let session = Session {
+            id: parts.next()?.parse().ok()?,
+            count: parts.next()?.parse().ok()?,
+            last_activity: parts.next()?.parse().ok()?,
+            campaign: u64::from_str_radix(parts.next()?, 16).ok()?,
+        };
+        parts.next().is_none().then_some(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60_000;
+
+    #[test]
+    fn a_new_session_after_thirty_minutes_or_a_new_campaign() {
+        let mut session = Session::default();
+        assert!(session.touch(1_000 * MINUTE, None));
+        assert_eq!((session.id, session.count), (1_000 * MINUTE, 1));
+        assert!(!session.touch(1_029 * MINUTE, None));
+        assert!(!session.touch(1_059 * MINUTE, None), "the gap counts from the last activity");
+        assert!(session.touch(1_090 * MINUTE, None));
+        assert_eq!((session.id, session.count), (1_090 * MINUTE, 2));
+        assert!(session.touch(1_091 * MINUTE, Some(7)), "a new campaign");
+        assert!(!session.touch(1_092 * MINUTE, Some(7)), "the same campaign on a later page");
+        assert_eq!(session.count, 3);
+    }
+
+    #[test]
+    fn ids_stay_unique_when_the_clock_goes_back() {
+        let mut session = Session::default();
+        session.touch(5_000 * MINUTE, None);
+        session.touch(5_001 * MINUTE, Some(1));
+        assert!(session.id > 5_000 * MINUTE);
+    }
+
+    #[test]
+    fn storage_round_trip_and_garbage() {
+        let mut session = Session::default();
+        session.touch(1_700_000_000_000, Some(0xabc));
+        assert_eq!(Session::from_storage(&session.to_storage()), Some(session));
+        for garbage in ["", "1.2.3", "a.b.c.d", "1.2.3.4.5", "1.2.3.zz"] {
+            assert_eq!(Session::from_storage(garbage), None, "{garbage}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The parts of a URL the SDK reads. Not a full URL parser: the browser hands us URLs it has
+//! already normalised (`location.href`, `a.href`, `document.referrer`); this only splits them.
+
+/// The host of an absolute URL, lower-cased, without user info or port; `None` for a
+/// relative URL or one without a host (`mailto:`, `javascript:`).
+pub fn host(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The path of an absolute or root-relative URL: what `location.pathname` would be.
+pub fn path(url: &str) -> &str {
+    let after_scheme =
+        url.split_once("://").map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let path = after_scheme.split(['?', '#']).next().unwrap_or("");
+    if path.is_empty() { "/" } else { path }
+}
+
+/// The query string without `?` and without the fragment; `""` when there is none.
+pub fn query(url: &str) -> &str {
+    let without_fragment = url.split('#').next().unwrap_or("");
+    without_fragment.split_once('?').map_or("", |(_, query)| query)
+}
+
+/// The query's `key=value` pairs, percent-decoded (`+` is a space), in order.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.trim_start_matches('?').split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key), percent_decode(value))
+    })
+}
+
+/// Decodes `%XX` escapes and `+`; an invalid escape is kept as it is, and invalid UTF-8 is
+/// replaced, so any input gives a string.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes[i] {
+            b'%' => bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, byte) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The lower-cased file extension of the URL's last path segment, if it has one.
+pub fn extension(url: &str) -> Option<String> {
+    let last = path(url).rsplit('/').next()?;
+    let (stem, extension) = last.rsplit_once('.')?;
+    let plausible = !stem.is_empty() && (1..=5).contains(&extension.len());
+    plausible.then(|| extension.to_ascii_lowercase())
+}
+
+/// Whether `host` is `site` or one of its subdomains (`www.example.com` is within `example.com`).
+pub fn same_site(host: &str, site: &str) -> bool {
+    let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_owned();
+    let (host, site) = (strip(host), strip(site));
+    let within = |inner: &str, outer: &str| outer.contains('.') && inner.ends_with(&format!(".{outer}"));
+    host == site || within(&host, &site) || within(&site, &host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls_the_way_location_does() {
+        let url = "https://user:pw@Shop.Example.com:8443/a/b.PDF?x=1&y=%C3%A9+z#frag";
+        assert_eq!(host(url).as_deref(), Some("shop.example.com"));
+        assert_eq!(path(url), "/a/b.PDF");
+        assert_eq!(query(url), "x=1&y=%C3%A9+z");
+        assert_eq!(extension(url).as_deref(), Some("pdf"));
+        let pairs: Vec<_> = query_pairs(query(url)).collect();
+        assert_eq!(pairs, [("x".into(), "1".into()), ("y".into(), "é z".into())]);
+        assert_eq!(host("http://[::1]:8080/"), Some("::1".into()));
+        assert_eq!(host("/relative"), None);
+        assert_eq!(host("mailto:a@b.c"), None);
+        assert_eq!(path("https://example.com"), "/");
+        assert_eq!(path("/docs?q=1"), "/docs");
+        assert_eq!(extension("https://example.com/blog/post"), None);
+        assert_eq!(extension("https://example.com/.hidden"), None);
+    }
+
+    #[test]
+    fn percent_decoding_never_fails() {
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        assert_eq!(percent_decode("a%20b"), "a b");
+    }
+
+    #[test]
+    fn same_site_ignores_www_and_accepts_subdomains() {
+        assert!(same_site("www.example.com", "example.com"));
+        assert!(same_site("docs.example.com", "example.com"));
+        assert!(!same_site("example.com.evil.net", "example.com"));
+        assert!(!same_site("notexample.com", "example.com"));
+    }
+}
