@@ -1,3 +1,649 @@
-//! Portrait's browser SDK: turns the DOM, storage and network into calls on `portrait-core`.
+//! Portrait's browser SDK: the DOM, storage and network around `portrait-core`'s client
+//! rules ([`portrait_core::client`]), exported to JavaScript with wasm-bindgen.
 //!
-//! A skeleton until the SDK issue fills it; it exists so the workspace has its final shape.
+//! The pipeline, as in Segment's analytics-next: **capture** (an API call or autocapture) →
+//! **enrich** (ids, time, page context, session, campaign) → **gate** (consent) → **queue**
+//! (persisted, bounded) → **send** (batched beacons; `sendBeacon` when the page is hidden).
+//!
+//! JavaScript sees one class, [`Sdk`]; `sdk/js/` wraps it in the analytics.js-shaped API
+//! (argument shuffling, `ready`, `on`/`off`) and never lets an error reach the host page.
+//!
+//! Re-entrancy: every entry point borrows the state once; callbacks into the page (`emit`)
+//! run only after that borrow ends, so a listener may call the SDK again.
+
+mod autocapture;
+mod convert;
+mod page;
+mod storage;
+mod transport;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use portrait_core::client::consent::{Consent, Decision, Gate};
+use portrait_core::client::queue::{Limits, Queue};
+use portrait_core::client::session::Session;
+use portrait_core::{Call, Context, Event, Map, Timestamp, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{bool_field, field, number_field, string_field};
+use crate::storage::{Mode, Store};
+use crate::transport::Outcome;
+
+/// Batches sent at once while the page is visible; the rest wait their turn.
+const MAX_IN_FLIGHT: usize = 4;
+/// The largest `sendBeacon` payload: several fit in the browser's 64 KiB keepalive quota.
+const HIDDEN_PAYLOAD_BYTES: usize = 16 * 1024;
+/// Persisting is coalesced: at most once per this delay, and at once when the page hides.
+const PERSIST_DELAY_MS: i32 = 1_000;
+/// A stored queue not touched for this long belongs to a page that is gone: adopt it.
+const ORPHAN_AFTER_MS: i64 = 120_000;
+/// Keys that also live in cookies.
+const COOKIE_KEYS: [&str; 1] = ["aid"];
+
+/// The SDK's settings, from `load`'s options over the collector's remote settings.
+struct Options {
+    beacon_url: String,
+    batch_events: usize,
+    batch_bytes: usize,
+    flush_interval_ms: i32,
+    autocapture: autocapture::Switches,
+}
+
+/// What the SDK counts about itself (`stats()`): the reconciliation figures.
+#[derive(Default)]
+struct Stats {
+    captured: u32,
+    delivered: u32,
+    refused: u32,
+    retries: u32,
+    denied: u32,
+    errors: u32,
+}
+
+pub(crate) struct State {
+    options: Options,
+    store: Store,
+    consent: Consent,
+    queue: Queue,
+    /// Events captured while consent is pending: memory only.
+    held: Vec<Event>,
+    anonymous_id: String,
+    user_id: Option<String>,
+    traits: Map,
+    session: Session,
+    page: page::PageState,
+    /// This page's key for its stored queue (`q.<id>`).
+    queue_key: String,
+    flush_timer: Option<i32>,
+    persist_timer: Option<i32>,
+    backing_off: bool,
+    /// Set by `flush()` and the interval timer: send even partial batches until empty.
+    draining: bool,
+    flush_waiters: Vec<Function>,
+    emit: Function,
+    emits: Vec<(&'static str, JsValue)>,
+    debug: bool,
+    stats: Stats,
+    ids: page::Ids,
+    limits: Limits,
+    me: std::rc::Weak<RefCell<State>>,
+}
+
+/// The SDK instance JavaScript holds.
+#[wasm_bindgen]
+pub struct Sdk {
+    state: Rc<RefCell<State>>,
+}
+
+#[wasm_bindgen]
+impl Sdk {
+    /// `options`: what the page passed to `load`; `remote`: the collector's
+    /// `/v1/config/{writeKey}` answer (or `undefined`); `emit(name, detail)`: how the SDK
+    /// reports events and errors to the page.
+    #[wasm_bindgen(constructor)]
+    pub fn new(write_key: &str, options: JsValue, remote: JsValue, emit: Function) -> Sdk {
+        let endpoint = string_field(&[&options], "endpoint").unwrap_or_default();
+        let autocapture_remote = field(&remote, "autocapture");
+        let opts = Options {
+            beacon_url: format!("{}/v1/b?k={}", endpoint.trim_end_matches('/'), write_key),
+            batch_events: number_field(&[&options], "batchSize").map_or(20, |n| n.clamp(1.0, 500.0) as usize),
+            batch_bytes: number_field(&[&options], "batchBytes")
+                .map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize),
+            flush_interval_ms: number_field(&[&options], "flushInterval")
+                .map_or(5_000, |n| n.clamp(0.0, 600_000.0) as i32),
+            autocapture: autocapture::Switches::read(&field(&options, "autocapture"), &autocapture_remote),
+        };
+        let mode = string_field(&[&options], "storage")
+            .and_then(|m| Mode::parse(&m))
+            .unwrap_or(Mode::CookieAndLocal);
+        let cookie_days =
+            number_field(&[&options], "cookieDays").map_or(365, |d| d.clamp(0.0, 3_650.0) as u32);
+        let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_days, false);
+        let consent = initial_consent(&store, &options, &remote);
+        store.set_persistent(consent.may_store(), &COOKIE_KEYS);
+        let mut ids = page::Ids::new();
+        let anonymous_id = store.get("aid").filter(|id| !id.is_empty()).unwrap_or_else(|| ids.uuid());
+        store.set("aid", &anonymous_id, true);
+        let limits = Limits {
+            max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
+            max_bytes: number_field(&[&options], "maxQueueBytes")
+                .map_or(1_000_000, |n| n.max(1_024.0) as usize),
+        };
+        let queue_key = format!("q.{}", ids.uuid());
+        let state = Rc::new_cyclic(|me| {
+            RefCell::new(State {
+                me: me.clone(),
+                user_id: store.get("uid"),
+                traits: store
+                    .get("traits")
+                    .map(|t| convert::to_map(&js_sys::JSON::parse(&t).unwrap_or(JsValue::NULL)))
+                    .unwrap_or_default(),
+                session: store.get("session").and_then(|s| Session::from_storage(&s)).unwrap_or_default(),
+                page: page::PageState::default(),
+                options: opts,
+                store,
+                consent,
+                queue: Queue::new(limits),
+                held: Vec::new(),
+                anonymous_id,
+                queue_key,
+                flush_timer: None,
+                persist_timer: None,
+                backing_off: false,
+                draining: false,
+                flush_waiters: Vec::new(),
+                emit,
+                emits: Vec::new(),
+                debug: bool_field(&[&options], "debug").unwrap_or(false),
+                stats: Stats::default(),
+                ids,
+                limits,
+            })
+        });
+        state.borrow_mut().adopt_stored_queues();
+        let sdk = Sdk { state };
+        autocapture::install(&sdk.state);
+        sdk.run(|state, now| {
+            state.page.enter(now, None, &mut state.session, &mut state.store);
+            state.store.set("session", &state.session.to_storage(), false);
+            if state.options.autocapture.page_views {
+                state.capture_page_view(now);
+            }
+            state.send_ready(now);
+        });
+        sdk
+    }
+
+    /// `page(category?, name?, properties?)`: `undefined` for what is absent.
+    pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue) {
+        self.run(|state, now| {
+            let mut props = state.page.properties();
+            props.extend(convert::to_map(&properties));
+            let call = Call::Page { category: category.as_string(), name: name.as_string() };
+            state.capture(now, call, props, Map::new());
+        });
+    }
+
+    pub fn track(&self, event: &str, properties: JsValue) {
+        self.run(|state, now| {
+            state.capture(
+                now,
+                Call::Track { event: event.to_owned() },
+                convert::to_map(&properties),
+                Map::new(),
+            )
+        });
+    }
+
+    /// `identify(userId?, traits?)`: stores the user id and merges the traits.
+    pub fn identify(&self, user_id: JsValue, traits: JsValue) {
+        self.run(|state, now| {
+            if let Some(user_id) = convert::to_value(&user_id, 0).and_then(id_text) {
+                state.store.set("uid", &user_id, false);
+                state.user_id = Some(user_id);
+            }
+            let traits = convert::to_map(&traits);
+            state.traits.extend(traits.clone());
+            let stored =
+                js_sys::JSON::stringify(&convert::from_map(&state.traits)).ok().and_then(|s| s.as_string());
+            state.store.set("traits", &stored.unwrap_or_default(), false);
+            state.capture(now, Call::Identify, Map::new(), traits);
+        });
+    }
+
+    pub fn group(&self, group_id: JsValue, traits: JsValue) {
+        self.run(|state, now| {
+            let Some(group_id) = convert::to_value(&group_id, 0).and_then(id_text) else {
+                return state.error("group() needs a group id", JsValue::UNDEFINED);
+            };
+            state.capture(now, Call::Group { group_id }, Map::new(), convert::to_map(&traits));
+        });
+    }
+
+    /// `alias(userId, previousId?)`: `previousId` defaults to the current user or anonymous id.
+    pub fn alias(&self, user_id: JsValue, previous_id: JsValue) {
+        self.run(|state, now| {
+            let Some(user_id) = convert::to_value(&user_id, 0).and_then(id_text) else {
+                return state.error("alias() needs a user id", JsValue::UNDEFINED);
+            };
+            let previous_id = convert::to_value(&previous_id, 0)
+                .and_then(id_text)
+                .unwrap_or_else(|| state.user_id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
+            state.store.set("uid", &user_id, false);
+            state.user_id = Some(user_id);
+            state.capture(now, Call::Alias { previous_id }, Map::new(), Map::new());
+        });
+    }
+
+    /// Forgets the user: user id and traits cleared, a new anonymous id and session.
+    pub fn reset(&self) {
+        self.run(|state, _| {
+            state.user_id = None;
+            state.traits.clear();
+            state.session = Session::default();
+            state.anonymous_id = state.ids.uuid();
+            for key in ["uid", "traits", "session"] {
+                state.store.remove(key, false);
+            }
+            let id = state.anonymous_id.clone();
+            state.store.set("aid", &id, true);
+        });
+    }
+
+    /// Sends everything queued now; resolves with `true` once all of it was delivered, or
+    /// `false` at the first failure (the events stay queued and are retried).
+    pub fn flush(&self) -> Promise {
+        let mut resolve = None;
+        let promise = Promise::new(&mut |done, _| resolve = Some(done));
+        self.run(|state, now| {
+            state.flush_waiters.extend(resolve);
+            state.draining = true;
+            state.send_ready(now);
+            state.settle_waiters();
+        });
+        promise
+    }
+
+    /// `{anonymousId, userId, traits}`.
+    pub fn user(&self) -> JsValue {
+        let state = self.state.borrow();
+        let user = js_sys::Object::new();
+        let set = |key: &str, value: JsValue| js_sys::Reflect::set(&user, &key.into(), &value);
+        let _ = set("anonymousId", state.anonymous_id.as_str().into());
+        let _ = set("userId", state.user_id.as_deref().map_or(JsValue::NULL, JsValue::from));
+        let _ = set("traits", convert::from_map(&state.traits));
+        user.into()
+    }
+
+    /// `consent.set({analytics, personalization})`: each `true`/`false` or
+    /// `"granted"`/`"denied"`/`"pending"`.
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(&self, changes: JsValue) {
+        self.run(|state, now| state.set_consent(now, &changes));
+    }
+
+    /// The current consent, `{analytics, personalization}`.
+    pub fn consent(&self) -> JsValue {
+        let state = self.state.borrow();
+        let consent = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&consent, &"analytics".into(), &state.consent.analytics.as_str().into());
+        let _ = js_sys::Reflect::set(
+            &consent,
+            &"personalization".into(),
+            &state.consent.personalization.as_str().into(),
+        );
+        consent.into()
+    }
+
+    pub fn debug(&self, on: bool) {
+        self.state.borrow_mut().debug = on;
+    }
+
+    /// The SDK's own counters: what it captured, delivered, refused, retried, and what it
+    /// holds. The reconciliation checks compare these with what the collector stored.
+    pub fn stats(&self) -> JsValue {
+        let state = self.state.borrow();
+        let stats = js_sys::Object::new();
+        let s = &state.stats;
+        let pairs = [
+            ("captured", s.captured),
+            ("delivered", s.delivered),
+            ("refused", s.refused),
+            ("retries", s.retries),
+            ("denied", s.denied),
+            ("errors", s.errors + state.store.failed_writes),
+            ("queued", state.queue.len() as u32),
+            ("held", state.held.len() as u32),
+        ];
+        for (key, value) in pairs {
+            let _ = js_sys::Reflect::set(&stats, &key.into(), &value.into());
+        }
+        stats.into()
+    }
+}
+
+impl Sdk {
+    fn run(&self, work: impl FnOnce(&mut State, i64)) {
+        run(&self.state, work);
+    }
+}
+
+/// Borrows the state for `work`, then delivers the events it emitted, outside the borrow.
+pub(crate) fn run(state: &Rc<RefCell<State>>, work: impl FnOnce(&mut State, i64)) {
+    let emits = {
+        let Ok(mut guard) = state.try_borrow_mut() else { return };
+        work(&mut guard, js_sys::Date::now() as i64);
+        std::mem::take(&mut guard.emits)
+    };
+    let emit = state.borrow().emit.clone();
+    for (name, detail) in emits {
+        let _ = emit.call2(&JsValue::NULL, &name.into(), &detail);
+    }
+}
+
+/// A user, group or previous id: a non-empty string, or a number written as one.
+fn id_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(text) if !text.is_empty() => Some(text),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Stored decision first (the visitor already chose), then Do-Not-Track / Global Privacy
+/// Control when the site asked to respect them, then the configured default (granted).
+fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consent {
+    if let Some(stored) = store.get("consent").and_then(|c| Consent::from_storage(&c)) {
+        return stored;
+    }
+    let navigator = web_sys::window().map(|w| JsValue::from(w.navigator())).unwrap_or(JsValue::UNDEFINED);
+    let respect_dnt = bool_field(&[options, remote], "respectDoNotTrack")
+        .or_else(|| bool_field(&[remote], "respect_do_not_track"))
+        .unwrap_or(false);
+    let respect_gpc = bool_field(&[options], "respectGlobalPrivacyControl")
+        .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
+        .unwrap_or(false);
+    let dnt = field(&navigator, "doNotTrack").as_string().is_some_and(|v| v == "1");
+    let gpc = field(&navigator, "globalPrivacyControl").as_bool().unwrap_or(false);
+    if (respect_dnt && dnt) || (respect_gpc && gpc) {
+        return Consent::all(Decision::Denied);
+    }
+    let default = string_field(&[options], "consent")
+        .or_else(|| string_field(&[remote], "consent_default"))
+        .and_then(|d| Decision::parse(&d))
+        .unwrap_or(Decision::Granted);
+    Consent::all(default)
+}
+
+impl State {
+    /// Enriches a call into an event and passes it through the consent gate.
+    fn capture(&mut self, now: i64, call: Call, properties: Map, traits: Map) {
+        let mut event = Event::new(self.ids.uuid(), call);
+        event.anonymous_id = Some(self.anonymous_id.clone());
+        event.user_id = self.user_id.clone();
+        event.timestamp = Some(Timestamp(now));
+        event.properties = properties;
+        event.traits = traits;
+        self.session.touch(now, None);
+        self.store.set("session", &self.session.to_storage(), false);
+        event.context = self.context();
+        self.stats.captured += 1;
+        let detail = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &event.message_id.as_str().into());
+        self.emits.push((event.call.type_name(), detail.into()));
+        match self.consent.gate() {
+            Gate::Send => {
+                self.queue.push(event);
+                self.schedule(now);
+            }
+            Gate::Hold => self.held.push(event),
+            Gate::Drop => self.stats.denied += 1,
+        }
+    }
+
+    fn context(&self) -> Context {
+        let mut context = self.page.context.clone();
+        let session = [
+            ("id".to_owned(), Value::Int(self.session.id)),
+            ("count".into(), Value::Int(self.session.count.into())),
+        ];
+        context.other.insert("session".into(), Value::Object(session.into_iter().collect()));
+        context
+    }
+
+    pub(crate) fn capture_page_view(&mut self, now: i64) {
+        self.capture(now, Call::Page { category: None, name: None }, self.page.properties(), Map::new());
+    }
+
+    pub(crate) fn track_auto(&mut self, now: i64, event: &str, properties: Map) {
+        self.capture(now, Call::Track { event: event.to_owned() }, properties, Map::new());
+    }
+
+    /// After a push: send full batches now, start the interval timer for the rest.
+    fn schedule(&mut self, now: i64) {
+        self.send_ready(now);
+        if self.queue.waiting() > 0 && self.flush_timer.is_none() {
+            let delay = self.options.flush_interval_ms;
+            self.flush_timer = Some(self.timer(delay, |state, now| {
+                state.flush_timer = None;
+                state.draining = true;
+                state.send_ready(now);
+            }));
+        }
+        self.schedule_persist();
+    }
+
+    /// Sends what is ready: full batches, or everything while draining.
+    fn send_ready(&mut self, now: i64) {
+        while !self.backing_off && self.queue.in_flight() < MAX_IN_FLIGHT {
+            let waiting = self.queue.waiting();
+            let full = waiting >= self.options.batch_events
+                || self.queue.waiting_bytes() >= self.options.batch_bytes;
+            if waiting == 0 || !(full || self.draining) {
+                break;
+            }
+            let Some(batch) = self.queue.take(now, self.options.batch_events, self.options.batch_bytes)
+            else {
+                break;
+            };
+            let weak = self.me.clone();
+            let (id, events) = (batch.id, batch.events as u32);
+            transport::post(&self.options.beacon_url, &batch.body, false, move |outcome| {
+                if let Some(state) = weak.upgrade() {
+                    run(&state, |state, now| state.settle(now, id, events, outcome));
+                }
+            });
+        }
+        if self.queue.is_empty() {
+            self.draining = false;
+        }
+    }
+
+    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered => {
+                self.queue.complete(id);
+                self.stats.delivered += events;
+            }
+            Outcome::Refused { status } => {
+                self.queue.complete(id);
+                self.stats.refused += events;
+                self.error("the collector refused a batch", status.into());
+            }
+            Outcome::Retry { status, retry_after_ms } => {
+                self.queue.retry(id);
+                self.stats.retries += 1;
+                if self.debug {
+                    web_sys::console::warn_2(
+                        &"portrait: batch failed, will retry; status".into(),
+                        &status.into(),
+                    );
+                }
+                self.resolve_waiters(false);
+                if !self.backing_off {
+                    self.backing_off = true;
+                    let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
+                    self.timer(delay.min(i64::from(i32::MAX)) as i32, |state, now| {
+                        state.backing_off = false;
+                        state.draining = true;
+                        state.send_ready(now);
+                    });
+                }
+            }
+        }
+        self.send_ready(now);
+        self.settle_waiters();
+        self.schedule_persist();
+    }
+
+    fn settle_waiters(&mut self) {
+        if self.queue.is_empty() {
+            self.resolve_waiters(true);
+        }
+    }
+
+    fn resolve_waiters(&mut self, delivered: bool) {
+        for resolve in self.flush_waiters.drain(..) {
+            let _ = resolve.call1(&JsValue::NULL, &delivered.into());
+        }
+    }
+
+    /// The page is being hidden (or closed): everything unsettled goes out by `sendBeacon`,
+    /// and what the browser refuses stays stored for the next visit.
+    pub(crate) fn hide(&mut self, now: i64, closing: bool) {
+        if !self.queue.is_empty() {
+            for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
+                if transport::beacon(&self.options.beacon_url, &batch.body) {
+                    self.queue.complete(batch.id);
+                    self.stats.delivered += batch.events as u32;
+                } else {
+                    self.queue.retry(batch.id);
+                }
+            }
+        }
+        self.persist(now, closing);
+    }
+
+    fn schedule_persist(&mut self) {
+        if self.persist_timer.is_none() {
+            self.persist_timer = Some(self.timer(PERSIST_DELAY_MS, |state, now| {
+                state.persist_timer = None;
+                state.persist(now, false);
+            }));
+        }
+    }
+
+    /// Stores the queue under this page's key as `time|closing|bytes` (bytes as one char
+    /// each); `closing` tells the next page it may adopt the queue at once.
+    fn persist(&mut self, now: i64, closing: bool) {
+        if !self.consent.may_store() {
+            return;
+        }
+        let key = self.queue_key.clone();
+        if self.queue.is_empty() {
+            return self.store.remove(&key, false);
+        }
+        let bytes = self.queue.to_storage();
+        let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+        self.store.set(&key, &format!("{now}|{}|{text}", u8::from(closing)), false);
+    }
+
+    /// Takes over the stored queues of pages that are gone (closed, or silent for long).
+    fn adopt_stored_queues(&mut self) {
+        let now = js_sys::Date::now() as i64;
+        for key in self.store.keys("q.") {
+            let Some(stored) = self.store.get(&key) else { continue };
+            let mut parts = stored.splitn(3, '|');
+            let (Some(time), Some(closing), Some(text)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let orphaned = closing == "1" || time.parse::<i64>().map_or(true, |t| now - t > ORPHAN_AFTER_MS);
+            if !orphaned {
+                continue;
+            }
+            let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+            if self.queue.restore(&bytes).is_err() {
+                self.stats.errors += 1;
+            }
+            self.store.remove(&key, false);
+        }
+    }
+
+    fn set_consent(&mut self, now: i64, changes: &JsValue) {
+        let mut parsed = Vec::new();
+        for (category, value) in convert::to_map(changes) {
+            let decision = match value {
+                Value::Bool(true) => Some(Decision::Granted),
+                Value::Bool(false) => Some(Decision::Denied),
+                Value::String(text) => Decision::parse(&text),
+                _ => None,
+            };
+            match decision {
+                Some(decision) => parsed.push((category, decision)),
+                None => {
+                    return self
+                        .error("consent values are true, false, granted, denied or pending", category.into());
+                }
+            }
+        }
+        match self.consent.set(parsed.iter().map(|(c, d)| (c.as_str(), *d))) {
+            Err(message) => self.error(&message, JsValue::UNDEFINED),
+            Ok(false) => {}
+            Ok(true) => self.consent_changed(now),
+        }
+    }
+
+    fn consent_changed(&mut self, now: i64) {
+        let consent = self.consent;
+        self.store.set_persistent(consent.may_store(), &COOKIE_KEYS);
+        match consent.gate() {
+            Gate::Send => {
+                for event in std::mem::take(&mut self.held) {
+                    self.queue.push(event);
+                }
+            }
+            Gate::Drop => {
+                self.stats.denied += (self.held.len() + self.queue.len()) as u32;
+                self.held.clear();
+                self.queue = Queue::new(self.limits);
+                self.store.clear(&COOKIE_KEYS, &["aid"]);
+            }
+            Gate::Hold => {}
+        }
+        // The decision itself is kept (even a refusal), so the visitor is not asked again.
+        self.store.set_record("consent", &consent.to_storage());
+        let properties = [
+            ("analytics".to_owned(), Value::String(consent.analytics.as_str().into())),
+            ("personalization".to_owned(), Value::String(consent.personalization.as_str().into())),
+        ];
+        self.track_auto(now, "Consent Updated", properties.into_iter().collect());
+    }
+
+    fn error(&mut self, message: &str, detail: JsValue) {
+        self.stats.errors += 1;
+        if self.debug {
+            web_sys::console::error_2(&format!("portrait: {message}").into(), &detail);
+        }
+        let error = js_sys::Error::new(message);
+        let _ = js_sys::Reflect::set(&error, &"detail".into(), &detail);
+        self.emits.push(("error", error.into()));
+    }
+
+    /// Runs `work` on the state after `delay_ms`; returns the timer id.
+    fn timer(&self, delay_ms: i32, work: impl FnOnce(&mut State, i64) + 'static) -> i32 {
+        let weak = self.me.clone();
+        let callback = Closure::once_into_js(move || {
+            if let Some(state) = weak.upgrade() {
+                run(&state, work);
+            }
+        });
+        web_sys::window()
+            .and_then(|w| {
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), delay_ms)
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+}

@@ -26,9 +26,10 @@ export function freshState() {
   return mkdtempSync(path.join(tmpdir(), "portrait-collector-"));
 }
 
-/** Starts a collector (on `persist`, fresh by default) and returns a client for it. */
-export async function launch(persist = freshState(), vars = {}) {
-  const collector = await startCollector({ persist, vars });
+/** Starts a collector (on `persist`, fresh by default) and returns a client for it.
+ * `config`: the TOML configuration, the development one by default. */
+export async function launch(persist = freshState(), vars = {}, config = undefined) {
+  const collector = await startCollector({ persist, vars, config });
   return Object.assign(new Client(collector.url), { persist, stop: collector.stop });
 }
 

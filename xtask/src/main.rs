@@ -9,6 +9,7 @@
 //! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
 //! npm packages in `package-lock.json`), so a fresh clone needs only rustup and Node.js ≥ 20.
 
+mod sdk;
 mod worker;
 
 use std::io::{BufRead, BufReader};
@@ -21,7 +22,8 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("build-worker") => worker::build(&project_root()).map(|_| ()),
-        _ => Err("usage: cargo xtask test | demo | build-worker".to_owned()),
+        Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
+        _ => Err("usage: cargo xtask test | demo | build-worker | build-sdk".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +44,7 @@ fn test() -> Result<(), String> {
     worker::build(&root)?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
     install_npm_packages(&root)?;
+    sdk::build(&root)?;
     totals.add(count_tests(&root, "node", &["--test", "--test-reporter=spec", "tests/"], NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
     match totals.failed {

@@ -1,0 +1,115 @@
+// The public API, shaped like Segment's analytics.js, around the wasm `Sdk`.
+//
+// Its jobs are the ones that only JavaScript can do well: shuffling analytics.js's optional
+// arguments, queueing calls made before the module is ready, `ready`/`on`/`off`, and making
+// sure no error ever reaches the host page (each is counted and reported on 'error').
+
+const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug'];
+
+/**
+ * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
+ * @param {string} defaultEndpoint the collector URL used when `load` is given none.
+ */
+export function createPortrait(loadSdk, defaultEndpoint) {
+  let sdk = null;
+  let loading = false;
+  let debugging = false;
+  const pending = [];
+  const listeners = new Map();
+  const readyCallbacks = [];
+
+  const emit = (name, detail) => {
+    if (debugging && name === 'error') console.error('portrait:', detail);
+    for (const listener of listeners.get(name) || []) {
+      try {
+        listener(detail);
+      } catch (error) {
+        if (debugging) console.error('portrait: an `on` listener threw', error);
+      }
+    }
+  };
+  const guard = (work) => (...args) => {
+    try {
+      return work(...args);
+    } catch (error) {
+      emit('error', error);
+    }
+  };
+  const invoke = (name, args) => {
+    switch (name) {
+      case 'page': return sdk.page(...pageArguments(args));
+      case 'track': return sdk.track(String(args[0] ?? ''), args[1]);
+      case 'identify': return sdk.identify(...identifyArguments(args));
+      case 'group': return sdk.group(args[0], args[1]);
+      case 'alias': return sdk.alias(args[0], args[1]);
+      case 'reset': return sdk.reset();
+      case 'setConsent': return sdk.setConsent(args[0]);
+      case 'debug': return sdk.debug(Boolean(args[0]));
+      case 'flush': return sdk.flush();
+    }
+  };
+  const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
+
+  const portrait = {
+    __portrait: true,
+    load: guard((writeKey, options = {}) => {
+      if (loading) return;
+      loading = true;
+      const settings = { endpoint: defaultEndpoint, ...options };
+      const endpoint = String(settings.endpoint).replace(/\/$/, '');
+      const remote = settings.remoteSettings === false
+        ? Promise.resolve(undefined)
+        : fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' })
+            .then((r) => (r.ok ? r.json() : undefined))
+            .catch(() => undefined);
+      Promise.all([loadSdk(settings), remote])
+        .then(([Sdk, remoteSettings]) => {
+          sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
+          if (debugging) sdk.debug(true);
+          for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
+          for (const callback of readyCallbacks.splice(0)) guard(callback)();
+          emit('ready');
+        })
+        .catch((error) => emit('error', error));
+    }),
+    flush: () => new Promise((resolve) => {
+      const run = () => Promise.resolve(guard(invoke)('flush', [])).then(resolve, () => resolve(false));
+      sdk ? run() : readyCallbacks.push(run);
+    }),
+    ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
+    user: () => (sdk ? sdk.user() : { anonymousId: null, userId: null, traits: {} }),
+    consent: {
+      set: guard((changes) => call('setConsent', [changes])),
+      get: () => (sdk ? sdk.consent() : null),
+    },
+    on: guard((name, listener) => {
+      listeners.set(name, [...(listeners.get(name) || []), listener]);
+    }),
+    off: guard((name, listener) => {
+      listeners.set(name, (listeners.get(name) || []).filter((l) => l !== listener));
+    }),
+    debug: guard((on) => {
+      debugging = Boolean(on);
+      call('debug', [debugging]);
+    }),
+    /** The SDK's own counters (captured, delivered, queued, …), for reconciliation. */
+    stats: () => (sdk ? sdk.stats() : null),
+  };
+  for (const name of CALLS) {
+    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
+  }
+  return portrait;
+}
+
+/** analytics.js: page([category], [name], [properties]). */
+function pageArguments([a, b, c]) {
+  if (typeof a === 'object' && a !== null) return [undefined, undefined, a];
+  if (typeof b === 'string') return [a, b, c];
+  return [undefined, a, b];
+}
+
+/** analytics.js: identify([userId], [traits]). */
+function identifyArguments([a, b]) {
+  if (typeof a === 'object' && a !== null) return [undefined, a];
+  return [a, b];
+}

@@ -1,0 +1,20 @@
+// The copy-paste snippet (minified into dist/snippet.min.js by `cargo xtask build-sdk`).
+// It defines a stub that queues calls, loads portrait.js asynchronously, and lets it replay
+// the queue in order. Replace the URL, the write key and the options.
+(function (w, d, src, key, options) {
+  var p = (w.portrait = w.portrait || []);
+  if (p.__portrait || p.__stub) return;
+  p.__stub = 1;
+  'load page track identify group alias reset flush ready on off debug setConsent'.split(' ').forEach(function (m) {
+    p[m] = function () {
+      p.push([m].concat([].slice.call(arguments)));
+      return p;
+    };
+  });
+  p.consent = { set: function (c) { p.setConsent(c); } };
+  var s = d.createElement('script');
+  s.async = true;
+  s.src = src;
+  d.head.appendChild(s);
+  p.load(key, options);
+})(window, document, 'https://cdn.example.com/portrait.js', 'WRITE_KEY', {});

@@ -1,0 +1,92 @@
+// Types for @portrait/sdk. The API follows Segment's analytics.js.
+
+export type Properties = Record<string, unknown>;
+export type Decision = boolean | 'granted' | 'denied' | 'pending';
+
+export interface LoadOptions {
+  /** The collector, e.g. `https://collect.example.com`. Default: the page's origin. */
+  endpoint?: string;
+  /** Flush at this many events (default 20, at most 500). */
+  batchSize?: number;
+  /** … or after this many milliseconds (default 5000). */
+  flushInterval?: number;
+  /** … or at this many encoded bytes (default 32768). */
+  batchBytes?: number;
+  /** Queue bounds; past them the oldest events are dropped and counted (1000 / 1 MB). */
+  maxQueueEvents?: number;
+  maxQueueBytes?: number;
+  /** `false` turns all autocapture off; each switch defaults to on. */
+  autocapture?: false | {
+    pageViews?: boolean;
+    clicks?: boolean;
+    forms?: boolean;
+    scroll?: boolean;
+    engagement?: boolean;
+  };
+  /** Where ids and the queue live (default `cookie`: cookie + localStorage). */
+  storage?: 'cookie' | 'localStorage' | 'memory';
+  /** Cookie domain; default: the broadest domain the browser accepts (e.g. `example.com`). */
+  cookieDomain?: string;
+  /** Cookie lifetime in days (default 365). */
+  cookieDays?: number;
+  /** Consent before the visitor decides (default `granted`). */
+  consent?: 'granted' | 'denied' | 'pending';
+  /** Treat `navigator.doNotTrack === "1"` / Global Privacy Control as a refusal (default false). */
+  respectDoNotTrack?: boolean;
+  respectGlobalPrivacyControl?: boolean;
+  /** `false`: do not fetch `/v1/config/{writeKey}` (the collector's remote settings). */
+  remoteSettings?: boolean;
+  debug?: boolean;
+}
+
+export interface User {
+  anonymousId: string | null;
+  userId: string | null;
+  traits: Properties;
+}
+
+export interface Stats {
+  captured: number;
+  delivered: number;
+  refused: number;
+  retries: number;
+  denied: number;
+  errors: number;
+  queued: number;
+  held: number;
+}
+
+export type EventName = 'page' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready';
+
+export interface Portrait {
+  load(writeKey: string, options?: LoadOptions): void;
+  page(category?: string, name?: string, properties?: Properties): void;
+  page(name?: string, properties?: Properties): void;
+  page(properties?: Properties): void;
+  track(event: string, properties?: Properties): void;
+  identify(userId?: string, traits?: Properties): void;
+  identify(traits: Properties): void;
+  group(groupId: string, traits?: Properties): void;
+  alias(userId: string, previousId?: string): void;
+  reset(): void;
+  /** Resolves `true` once everything queued was delivered, `false` at the first failure. */
+  flush(): Promise<boolean>;
+  ready(callback: () => void): void;
+  user(): User;
+  consent: {
+    set(changes: { analytics?: Decision; personalization?: Decision }): void;
+    get(): { analytics: string; personalization: string } | null;
+  };
+  on(name: EventName, listener: (detail: unknown) => void): void;
+  off(name: EventName, listener: (detail: unknown) => void): void;
+  debug(on: boolean): void;
+  stats(): Stats | null;
+}
+
+export declare const portrait: Portrait;
+export default portrait;
+export declare const load: Portrait['load'], page: Portrait['page'], track: Portrait['track'],
+  identify: Portrait['identify'], group: Portrait['group'], alias: Portrait['alias'],
+  reset: Portrait['reset'], flush: Portrait['flush'], ready: Portrait['ready'], user: Portrait['user'],
+  consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
+  stats: Portrait['stats'];

@@ -1,0 +1,232 @@
+//! What the SDK records without being asked: page views (SPA navigations included), clicks,
+//! form submissions, scroll depth and engaged time. Each switchable; the rules themselves are
+//! in `portrait_core::client::capture`. Also the page-lifecycle listeners the transport
+//! needs (`pagehide`, `visibilitychange`), which are always on.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Reflect};
+use portrait_core::client::capture;
+use portrait_core::{Map, Value};
+use wasm_bindgen::prelude::*;
+use web_sys::{AddEventListenerOptions, Element, EventTarget, HtmlFormElement};
+
+use crate::convert::{bool_field, field};
+use crate::{State, run};
+
+/// Scroll positions are read at most this often (reading them forces layout).
+const SCROLL_CHECK_MS: f64 = 250.0;
+const CLICKABLE: &str =
+    "a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switches {
+    pub page_views: bool,
+    pub clicks: bool,
+    pub forms: bool,
+    pub scroll: bool,
+    pub engagement: bool,
+}
+
+impl Switches {
+    /// `load`'s `autocapture` option (`false` for none, or `{pageViews, clicks, …}`) over
+    /// the remote settings' `autocapture` (`{page_views, clicks, …}`); each on by default.
+    pub fn read(local: &JsValue, remote: &JsValue) -> Switches {
+        let all = local.as_bool().unwrap_or(true);
+        let switch = |camel: &str, snake: &str| {
+            all && bool_field(&[local], camel).or_else(|| bool_field(&[remote], snake)).unwrap_or(true)
+        };
+        Switches {
+            page_views: switch("pageViews", "page_views"),
+            clicks: switch("clicks", "clicks"),
+            forms: switch("forms", "forms"),
+            scroll: switch("scroll", "scroll"),
+            engagement: switch("engagement", "engagement"),
+        }
+    }
+}
+
+pub fn install(state: &Rc<RefCell<State>>) {
+    let Some(window) = web_sys::window() else { return };
+    let Some(document) = window.document() else { return };
+    let switches = state.borrow().options.autocapture;
+    let me = Rc::downgrade(state);
+    listen(&window, "pagehide", false, &me, |state, now, _| {
+        report_engagement(state, now);
+        state.hide(now, true);
+    });
+    listen(&document, "visibilitychange", false, &me, |state, now, _| {
+        let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+        if hidden {
+            report_engagement(state, now);
+            state.page.engagement.hidden(now);
+            state.hide(now, false);
+        } else {
+            state.page.engagement.activity(now);
+        }
+    });
+    if switches.page_views {
+        let history = window.history().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+        for method in ["pushState", "replaceState"] {
+            let Ok(original) = Reflect::get(&history, &method.into()).and_then(|f| f.dyn_into::<Function>())
+            else {
+                continue;
+            };
+            let (target, me) = (history.clone(), me.clone());
+            let wrapper = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(move |a, b, c| {
+                let result = original.call3(&target, &a, &b, &c);
+                navigated(&me);
+                result.unwrap_or(JsValue::UNDEFINED)
+            });
+            let _ = Reflect::set(&history, &method.into(), wrapper.as_ref());
+            wrapper.forget();
+        }
+        for name in ["popstate", "hashchange"] {
+            let me_again = me.clone();
+            listen(&window, name, false, &me, move |_, _, _| navigated(&me_again));
+        }
+    }
+    if switches.clicks {
+        listen(&document, "click", true, &me, on_click);
+    }
+    if switches.forms {
+        listen(&document, "submit", true, &me, on_submit);
+    }
+    if switches.scroll {
+        listen(&window, "scroll", false, &me, |state, now, _| on_scroll(state, now));
+    }
+    if switches.engagement {
+        for name in ["pointerdown", "keydown", "touchstart", "scroll", "mousemove"] {
+            listen(&window, name, false, &me, |state, now, _| state.page.engagement.activity(now));
+        }
+    }
+}
+
+/// Adds a passive listener that runs `work` on the state.
+fn listen(
+    target: &EventTarget,
+    name: &str,
+    capture: bool,
+    me: &Weak<RefCell<State>>,
+    work: impl Fn(&mut State, i64, &web_sys::Event) + 'static,
+) {
+    let me = me.clone();
+    let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+        if let Some(state) = me.upgrade() {
+            run(&state, |state, now| work(state, now, &event));
+        }
+    });
+    let options = AddEventListenerOptions::new();
+    options.set_capture(capture);
+    options.set_passive(true);
+    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
+        name,
+        listener.as_ref().unchecked_ref(),
+        &options,
+    );
+    listener.forget();
+}
+
+/// After `pushState`, `replaceState`, `popstate` or `hashchange`: a page view if the URL
+/// changed (a `replaceState` to the same URL is not a view).
+fn navigated(me: &Weak<RefCell<State>>) {
+    let Some(state) = me.upgrade() else { return };
+    let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    run(&state, |state, now| {
+        if !state.page.is_new(&href) {
+            return;
+        }
+        report_engagement(state, now);
+        let previous = std::mem::take(&mut state.page.href);
+        state.page.enter(now, Some(previous), &mut state.session, &mut state.store);
+        state.capture_page_view(now);
+    });
+}
+
+fn report_engagement(state: &mut State, now: i64) {
+    if !state.options.autocapture.engagement {
+        return;
+    }
+    let engaged_ms = state.page.engagement.take(now);
+    if engaged_ms >= 1_000 {
+        let mut properties = path_property(state);
+        properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
+        state.track_auto(now, "Page Engaged", properties);
+    }
+}
+
+fn path_property(state: &State) -> Map {
+    let path = state.page.context.page.path.clone().unwrap_or_default();
+    [("path".to_owned(), Value::String(path))].into_iter().collect()
+}
+
+fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
+    let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else { return };
+    let Ok(Some(element)) = target.closest(CLICKABLE) else { return };
+    let tag = element.tag_name().to_ascii_lowercase();
+    let mut properties = Map::new();
+    let text = match tag.as_str() {
+        "input" => field(&element, "value").as_string().unwrap_or_default(),
+        _ => element.text_content().unwrap_or_default(),
+    };
+    properties.insert("tag".into(), Value::String(tag.clone()));
+    properties.insert("text".into(), Value::String(capture::element_text(&text)));
+    if !element.id().is_empty() {
+        properties.insert("id".into(), Value::String(element.id()));
+    }
+    let href = field(&element, "href").as_string().filter(|h| !h.is_empty() && tag == "a");
+    if let Some(href) = &href {
+        let kind = capture::link_kind(href, &state.page.host, element.has_attribute("download"));
+        properties.insert("href".into(), Value::String(href.clone()));
+        properties.insert("outbound".into(), Value::Bool(kind.outbound));
+        properties.insert("download".into(), Value::Bool(kind.download));
+    }
+    for name in element.get_attribute_names().iter().filter_map(|n| n.as_string()) {
+        if let (Some(key), Some(value)) = (capture::data_property(&name), element.get_attribute(&name)) {
+            properties.insert(key, Value::String(value));
+        }
+    }
+    let name = match element.get_attribute("data-portrait-event").filter(|n| !n.is_empty()) {
+        Some(name) => name,
+        None if href.is_some() => "Link Clicked".into(),
+        None => "Button Clicked".into(),
+    };
+    state.track_auto(now, &name, properties);
+}
+
+fn on_submit(state: &mut State, now: i64, event: &web_sys::Event) {
+    let Some(form) = event.target().and_then(|t| t.dyn_into::<HtmlFormElement>().ok()) else { return };
+    let mut properties = Map::new();
+    let attributes = [("form_id", form.id()), ("form_name", form.name()), ("action", form.action())];
+    for (key, value) in attributes {
+        if !value.is_empty() {
+            properties.insert(key.into(), Value::String(value));
+        }
+    }
+    // The number of fields, never their values.
+    properties.insert("fields".into(), Value::Int(i64::from(form.length())));
+    state.track_auto(now, "Form Submitted", properties);
+}
+
+fn on_scroll(state: &mut State, now: i64) {
+    let now_f = now as f64;
+    if now_f - state.page.last_scroll_check < SCROLL_CHECK_MS {
+        return;
+    }
+    state.page.last_scroll_check = now_f;
+    let Some(window) = web_sys::window() else { return };
+    let height = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let document_height =
+        window.document().and_then(|d| d.document_element()).map_or(0.0, |e| f64::from(e.scroll_height()));
+    let depth = capture::scroll_depth(
+        window.scroll_y().unwrap_or(0.0),
+        height(window.inner_height()),
+        document_height,
+    );
+    for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
+        let mut properties = path_property(state);
+        properties.insert("depth".into(), Value::Int(milestone.into()));
+        state.track_auto(now, "Scroll Depth Reached", properties);
+    }
+}

@@ -1,0 +1,110 @@
+// Test support for the SDK: a site served on loopback that embeds the built SDK, a collector
+// that accepts that site's origin, and Debian's Chromium driven by playwright-core.
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { CHROME_UA, WRITE_KEY, launch } from "./collector.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const DIST = path.join(root, "sdk/dist");
+const devConfig = readFileSync(path.join(root, "collector/portrait.dev.toml"), "utf8");
+
+const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
+
+/**
+ * A site on 127.0.0.1 (own port): `/sdk/…` serves `sdk/dist`, other paths serve the pages
+ * tests add with `site.page(path, html, headers)`. Every request is recorded in `site.log`.
+ */
+export async function startSite() {
+  const pages = new Map();
+  const log = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    log.push(url.pathname);
+    if (url.pathname.startsWith("/sdk/")) {
+      const file = path.join(DIST, path.normalize(url.pathname.slice(5)));
+      try {
+        const body = readFileSync(file);
+        res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+        return res.end(body);
+      } catch {
+        res.writeHead(404);
+        return res.end();
+      }
+    }
+    const page = pages.get(url.pathname);
+    if (!page) {
+      res.writeHead(404);
+      return res.end("not found");
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", ...page.headers });
+    res.end(page.html);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    log,
+    page(pathname, html, headers = {}) {
+      pages.set(pathname, { html, headers });
+      return origin + pathname;
+    },
+    stop: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** A collector whose demo write key accepts `origin`. */
+export function launchCollectorFor(origin) {
+  return launch(undefined, {}, devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin)));
+}
+
+/** Headless Chromium with the flags this machine needs (see ../shared/notes/TOOLCHAIN.md). */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh profile (storage, cookies) with a browser's ordinary user agent: the headless one is a bot. */
+export function newContext(browser, options = {}) {
+  return browser.newContext({ userAgent: CHROME_UA, ...options });
+}
+
+/** A page embedding the SDK with the snippet, loading it with `options`; `body` and `before`
+ * (calls made before the SDK arrives) are inserted as they are. */
+export function snippetPage({ collector, options = {}, body = "", before = "", title = "Test page", head = "" }) {
+  const snippet = readFileSync(path.join(DIST, "snippet.min.js"), "utf8")
+    .replace("https://cdn.example.com/portrait.js", "/sdk/portrait.js")
+    .replace("WRITE_KEY", WRITE_KEY)
+    .replace(/\{\}\)\s*;?\s*$/, `${JSON.stringify({ endpoint: collector, ...options })});`);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}
+<script>${snippet}
+${before}</script></head><body>${body}</body></html>`;
+}
+
+/** Waits until `check()` returns a truthy value (polling), or fails after `ms`. */
+export async function eventually(check, { ms = 10_000, every = 100, message = "condition" } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${message}: ${last?.message ?? JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
