@@ -56,6 +56,7 @@ pub fn install(state: &Rc<RefCell<State>>) {
         report_engagement(state, now);
         state.hide(now, true);
     });
+    listen(&window, "pageshow", false, &me, |state, now, _| state.show(now));
     listen(&document, "visibilitychange", false, &me, |state, now, _| {
         let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
         if hidden {
@@ -76,15 +77,16 @@ pub fn install(state: &Rc<RefCell<State>>) {
             let (target, me) = (history.clone(), me.clone());
             let wrapper = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(move |a, b, c| {
                 let result = original.call3(&target, &a, &b, &c);
-                navigated(&me);
+                if let Some(state) = me.upgrade() {
+                    run(&state, navigated);
+                }
                 result.unwrap_or(JsValue::UNDEFINED)
             });
             let _ = Reflect::set(&history, &method.into(), wrapper.as_ref());
             wrapper.forget();
         }
         for name in ["popstate", "hashchange"] {
-            let me_again = me.clone();
-            listen(&window, name, false, &me, move |_, _, _| navigated(&me_again));
+            listen(&window, name, false, &me, |state, now, _| navigated(state, now));
         }
     }
     if switches.clicks {
@@ -130,18 +132,15 @@ fn listen(
 
 /// After `pushState`, `replaceState`, `popstate` or `hashchange`: a page view if the URL
 /// changed (a `replaceState` to the same URL is not a view).
-fn navigated(me: &Weak<RefCell<State>>) {
-    let Some(state) = me.upgrade() else { return };
+fn navigated(state: &mut State, now: i64) {
     let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-    run(&state, |state, now| {
-        if !state.page.is_new(&href) {
-            return;
-        }
-        report_engagement(state, now);
-        let previous = std::mem::take(&mut state.page.href);
-        state.page.enter(now, Some(previous), &mut state.session, &mut state.store);
-        state.capture_page_view(now);
-    });
+    if !state.page.is_new(&href) {
+        return;
+    }
+    report_engagement(state, now);
+    let previous = std::mem::take(&mut state.page.href);
+    state.page.enter(now, Some(previous), &mut state.session, &mut state.store);
+    state.capture_page_view(now);
 }
 
 fn report_engagement(state: &mut State, now: i64) {

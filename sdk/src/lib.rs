@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use portrait_core::client::consent::{Consent, Decision, Gate};
-use portrait_core::client::queue::{Limits, Queue};
+use portrait_core::client::queue::{Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::{Call, Context, Event, Map, Timestamp, Value};
 use wasm_bindgen::prelude::*;
@@ -77,6 +77,8 @@ pub(crate) struct State {
     /// This page's key for its stored queue (`q.<id>`).
     queue_key: String,
     flush_timer: Option<i32>,
+    /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
+    closed: bool,
     persist_timer: Option<i32>,
     backing_off: bool,
     /// Set by `flush()` and the interval timer: send even partial batches until empty.
@@ -150,6 +152,7 @@ impl Sdk {
                 anonymous_id,
                 queue_key,
                 flush_timer: None,
+                closed: false,
                 persist_timer: None,
                 backing_off: false,
                 draining: false,
@@ -162,7 +165,13 @@ impl Sdk {
                 limits,
             })
         });
-        state.borrow_mut().adopt_stored_queues();
+        {
+            let mut state = state.borrow_mut();
+            // Adopted events leave their old key now: store them under ours at once.
+            if state.adopt_stored_queues() > 0 {
+                state.persist(js_sys::Date::now() as i64);
+            }
+        }
         let sdk = Sdk { state };
         autocapture::install(&sdk.state);
         sdk.run(|state, now| {
@@ -448,17 +457,33 @@ impl State {
             else {
                 break;
             };
-            let weak = self.me.clone();
-            let (id, events) = (batch.id, batch.events as u32);
-            transport::post(&self.options.beacon_url, &batch.body, false, move |outcome| {
-                if let Some(state) = weak.upgrade() {
-                    run(&state, |state, now| state.settle(now, id, events, outcome));
-                }
-            });
+            self.send(batch, false);
         }
         if self.queue.is_empty() {
             self.draining = false;
         }
+    }
+
+    /// Posts a sealed batch; its outcome settles it. `keepalive` when the page is being
+    /// hidden, so the request outlives the page.
+    fn send(&mut self, batch: Outgoing, keepalive: bool) {
+        let weak = self.me.clone();
+        let (id, events) = (batch.id, batch.events as u32);
+        let url = self.options.beacon_url.clone();
+        let body = batch.body;
+        transport::post(&url.clone(), &body.clone(), keepalive, {
+            move |outcome| {
+                // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
+                // hand the bytes to sendBeacon too. Either way the events stay queued and
+                // stored until an answer confirms them; the next page sends them again.
+                if keepalive && matches!(outcome, Outcome::Retry { status: 0, .. }) {
+                    transport::beacon(&url, &body);
+                }
+                if let Some(state) = weak.upgrade() {
+                    run(&state, |state, now| state.settle(now, id, events, outcome));
+                }
+            }
+        });
     }
 
     fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome) {
@@ -510,34 +535,40 @@ impl State {
         }
     }
 
-    /// The page is being hidden (or closed): everything unsettled goes out by `sendBeacon`,
-    /// and what the browser refuses stays stored for the next visit.
+    /// The page is being hidden (or closed): everything unsettled, in flight included, goes
+    /// out at once in keepalive requests, which outlive the page, and the queue is stored
+    /// now, in flight included. Unlike `sendBeacon`, a keepalive `fetch` reports its outcome:
+    /// if the page lives on, answers settle the batches as usual; if it does not, the next
+    /// page adopts the stored queue and sends it again (the collector drops the duplicates
+    /// by messageId). Nothing rests on a beacon the browser merely accepted.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
-        if !self.queue.is_empty() {
+        if self.consent.gate() == Gate::Send {
             for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
-                if transport::beacon(&self.options.beacon_url, &batch.body) {
-                    self.queue.complete(batch.id);
-                    self.stats.delivered += batch.events as u32;
-                } else {
-                    self.queue.retry(batch.id);
-                }
+                self.send(batch, true);
             }
         }
-        self.persist(now, closing);
+        self.closed |= closing;
+        self.persist(now);
+    }
+
+    /// The page came back from the back/forward cache: its stored queue is its own again.
+    pub(crate) fn show(&mut self, now: i64) {
+        self.closed = false;
+        self.persist(now);
     }
 
     fn schedule_persist(&mut self) {
         if self.persist_timer.is_none() {
             self.persist_timer = Some(self.timer(PERSIST_DELAY_MS, |state, now| {
                 state.persist_timer = None;
-                state.persist(now, false);
+                state.persist(now);
             }));
         }
     }
 
-    /// Stores the queue under this page's key as `time|closing|bytes` (bytes as one char
-    /// each); `closing` tells the next page it may adopt the queue at once.
-    fn persist(&mut self, now: i64, closing: bool) {
+    /// Stores the queue under this page's key as `time|closed|bytes` (bytes as one char
+    /// each); `closed` tells the next page it may adopt the queue at once.
+    fn persist(&mut self, now: i64) {
         if !self.consent.may_store() {
             return;
         }
@@ -547,12 +578,13 @@ impl State {
         }
         let bytes = self.queue.to_storage();
         let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-        self.store.set(&key, &format!("{now}|{}|{text}", u8::from(closing)), false);
+        self.store.set(&key, &format!("{now}|{}|{text}", u8::from(self.closed)), false);
     }
 
     /// Takes over the stored queues of pages that are gone (closed, or silent for long).
-    fn adopt_stored_queues(&mut self) {
+    fn adopt_stored_queues(&mut self) -> usize {
         let now = js_sys::Date::now() as i64;
+        let mut adopted = 0;
         for key in self.store.keys("q.") {
             let Some(stored) = self.store.get(&key) else { continue };
             let mut parts = stored.splitn(3, '|');
@@ -564,11 +596,13 @@ impl State {
                 continue;
             }
             let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
-            if self.queue.restore(&bytes).is_err() {
-                self.stats.errors += 1;
+            match self.queue.restore(&bytes) {
+                Ok(count) => adopted += count,
+                Err(_) => self.stats.errors += 1,
             }
             self.store.remove(&key, false);
         }
+        adopted
     }
 
     fn set_consent(&mut self, now: i64, changes: &JsValue) {
@@ -583,8 +617,10 @@ impl State {
             match decision {
                 Some(decision) => parsed.push((category, decision)),
                 None => {
-                    return self
-                        .error("consent values are true, false, granted, denied or pending", category.into());
+                    return self.error(
+                        "consent values are true, false, granted, denied or pending",
+                        category.into(),
+                    );
                 }
             }
         }

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, launchBrowser, launchCollectorFor, newContext, snippetPage, startSite } from "../support/browser.mjs";
+import { startProxy } from "../support/proxy.mjs";
 
 let site, collector, browser;
 
@@ -36,11 +37,24 @@ async function timeline(anonymousId, count) {
       const { status, json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=500`);
       return status === 200 && json.events.length >= count && json.events;
     },
-    { message: `${count} events for ${anonymousId}` },
+    { message: `${count} events for ${anonymousId}`, describe: async () => JSON.stringify((await collector.admin(`anonymous_id/${anonymousId}/events?limit=500`)).json?.events?.map((e) => [e.event ?? e.type, e.properties?.url ?? e.properties?.i])) },
   );
 }
 
 const anonymousId = (page) => page.evaluate(() => window.portrait.user().anonymousId);
+const stats = (page) => page.evaluate(() => window.portrait.stats());
+const names = (events) => events.map((e) => e.event ?? e.type);
+
+/** The profile of the visitor, once it holds `count` events (exactly `count` is then checked by callers). */
+async function profileWith(anonymousId, count) {
+  return eventually(
+    async () => {
+      const { status, json } = await collector.profile("anonymous_id", anonymousId);
+      return status === 200 && json.eventCount >= count && json;
+    },
+    { message: `a profile with ${count} events` },
+  );
+}
 
 describe("SDK: capture and delivery", () => {
   test("the snippet loads the SDK, which sends the page view and the calls made before it arrived, in order", async () => {
@@ -62,6 +76,379 @@ describe("SDK: capture and delivery", () => {
     assert.equal(events[3].userId, "user-1", "the user id sticks to later events");
     assert.deepEqual(events[2].traits, { plan: "pro" });
     assert.equal(new Set(events.map((e) => e.messageId)).size, 4);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+describe("SDK: autocapture", () => {
+  test("clicks on links, buttons and data-portrait-event elements; downloads and outbound links flagged", async () => {
+    const body = `
+      <a id="out" href="https://www.example.org/partner">Partner   site</a>
+      <a id="pdf" href="/files/whitepaper.pdf">Get the whitepaper</a>
+      <button id="buy">  Buy
+         now </button>
+      <div id="custom" data-portrait-event="Plan Selected" data-portrait-plan="pro" data-portrait-seats="5"><span>Pro</span></div>
+      <p id="plain">not clickable</p>`;
+    const html = snippetPage({ collector: collector.url, body, options: { autocapture: { scroll: false } } });
+    const { page, context } = await open("/clicks", html);
+    // Links would navigate away: keep the page, the SDK still sees the click.
+    await page.evaluate(() => document.addEventListener("click", (e) => e.preventDefault()));
+    for (const selector of ["#out", "#pdf", "#buy", "#custom span", "#plain"]) await page.click(selector);
+    await page.evaluate(() => window.portrait.flush());
+    const events = (await timeline(await anonymousId(page), 5)).reverse();
+    assert.deepEqual(names(events), ["page", "Link Clicked", "Link Clicked", "Button Clicked", "Plan Selected"]);
+    const [, outbound, pdf, button, custom] = events.map((e) => e.properties);
+    assert.deepEqual(
+      { text: outbound.text, outbound: outbound.outbound, download: outbound.download, href: outbound.href },
+      { text: "Partner site", outbound: true, download: false, href: "https://www.example.org/partner" },
+    );
+    assert.equal(pdf.download, true);
+    assert.equal(pdf.outbound, false);
+    assert.deepEqual({ tag: button.tag, text: button.text, id: button.id }, { tag: "button", text: "Buy now", id: "buy" });
+    assert.deepEqual({ plan: custom.plan, seats: custom.seats, tag: custom.tag }, { plan: "pro", seats: "5", tag: "div" });
+    await context.close();
+  });
+
+  test("form submissions record the form, never the values", async () => {
+    const body = `<form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
+      <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
+      <button id="send" type="submit">Send</button></form>`;
+    const html = snippetPage({ collector: collector.url, body, options: { autocapture: { clicks: false } } });
+    const { page, context } = await open("/form", html);
+    await page.click("#send");
+    await page.evaluate(() => window.portrait.flush());
+    const events = (await timeline(await anonymousId(page), 2)).reverse();
+    const submitted = events.find((e) => e.event === "Form Submitted");
+    assert.deepEqual(
+      { ...submitted.properties, action: new URL(submitted.properties.action).pathname },
+      { form_id: "demo", form_name: "demo-request", action: "/thanks", fields: 4 },
+    );
+    assert.doesNotMatch(JSON.stringify(events), /ada@example\.com|Acme/);
+    await context.close();
+  });
+
+  test("scroll depth milestones once per page view, and engaged time when the page is hidden", async () => {
+    const html = snippetPage({ collector: collector.url, body: `<div style="height: 5000px">long</div>` });
+    const { page, context } = await open("/long", html);
+    await page.mouse.move(10, 10);
+    for (const y of [1000, 2200, 1000, 5000, 5000]) {
+      await page.evaluate((y) => window.scrollTo(0, y), y);
+      await page.waitForTimeout(300);
+      await page.mouse.move(20, 20 + y / 100);
+    }
+    // Hide the page as a tab switch would; the SDK reports engaged time and sends by beacon.
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const events = await timeline(await anonymousId(page), 7);
+    const depths = events.filter((e) => e.event === "Scroll Depth Reached").map((e) => e.properties.depth).sort((a, b) => a - b);
+    assert.deepEqual(depths, [25, 50, 75, 90, 100]);
+    const engaged = events.find((e) => e.event === "Page Engaged");
+    assert.ok(engaged.properties.engaged_ms >= 1000 && engaged.properties.engaged_ms < 60_000, engaged.properties.engaged_ms);
+    await context.close();
+  });
+
+  test("single-page navigations are page views; the first view counts once; replaceState to the same URL is not a view", async () => {
+    const html = snippetPage({ collector: collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+    const { page, context } = await open("/app", html);
+    await page.evaluate(async () => {
+      history.replaceState({}, "", location.href); // same URL: not a view
+      history.pushState({}, "", "/app/settings");
+      history.replaceState({}, "", "/app/settings?tab=2");
+      location.hash = "#billing";
+      await new Promise((r) => setTimeout(r, 50));
+      history.back();
+      await new Promise((r) => setTimeout(r, 100));
+      await window.portrait.flush();
+    });
+    const events = (await timeline(await anonymousId(page), 5)).reverse();
+    assert.deepEqual(events.map((e) => e.type), ["page", "page", "page", "page", "page"]);
+    const paths = events.map((e) => new URL(e.properties.url).pathname + new URL(e.properties.url).search + new URL(e.properties.url).hash);
+    assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#billing", "/app/settings?tab=2"]);
+    assert.equal(events[1].context.page.referrer, events[0].properties.url, "the previous URL is the referrer");
+    await page.waitForTimeout(200);
+    const profile = await collector.profile("anonymous_id", await anonymousId(page));
+    assert.equal(profile.json.eventCount, 5);
+    await context.close();
+  });
+
+  test("campaign parameters and click ids on landing; channel, first touch and session in every event's context", async () => {
+    const html = snippetPage({ collector: collector.url });
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(site.page("/landing", html) + "?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=abc123", {
+      referer: "https://www.google.com/",
+    });
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.track("Pricing Viewed"));
+    // A second page of the same visit, without parameters, keeps the session's campaign.
+    await page.goto(site.page("/next", html), { referer: site.origin + "/landing" });
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.flush());
+    const events = (await timeline(await anonymousId(page), 3)).reverse();
+    for (const event of events) {
+      assert.deepEqual(
+        { name: event.context.campaign.name, source: event.context.campaign.source, medium: event.context.campaign.medium, gclid: event.context.campaign.gclid },
+        { name: "spring", source: "google", medium: "cpc", gclid: "abc123" },
+      );
+      assert.equal(event.context.channel, "paid");
+      assert.deepEqual(event.context.firstTouch, { channel: "paid", name: "spring", source: "google", medium: "cpc", gclid: "abc123" });
+      assert.equal(event.context.session.count, 1);
+    }
+    assert.equal(new Set(events.map((e) => e.context.session.id)).size, 1, "one session across both pages");
+    await context.close();
+  });
+
+  test("a search referrer without a campaign is the search channel", async () => {
+    const html = snippetPage({ collector: collector.url });
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(site.page("/from-search", html), { referer: "https://duckduckgo.com/" });
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.flush());
+    const [event] = await timeline(await anonymousId(page), 1);
+    assert.equal(event.context.channel, "search");
+    assert.equal(event.context.page.referrer, "https://duckduckgo.com/");
+    await context.close();
+  });
+});
+
+describe("SDK: identity and storage", () => {
+  test("the anonymous id lives in a cookie and localStorage; either survives the other being cleared; reset makes a new one", async () => {
+    const html = snippetPage({ collector: collector.url });
+    const { page, context } = await open("/ids", html);
+    const first = await anonymousId(page);
+    const cookies = await context.cookies();
+    const cookie = cookies.find((c) => c.name === "portrait_aid");
+    assert.equal(cookie?.value, first);
+    assert.equal(cookie.sameSite, "Lax");
+    assert.ok(cookie.expires * 1000 > Date.now() + 300 * 86_400_000, "about a year");
+    await context.clearCookies();
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.equal(await anonymousId(page), first, "restored from localStorage");
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.equal(await anonymousId(page), first, "restored from the cookie");
+    await page.evaluate(() => window.portrait.identify("user-9", { email: "u9@example.com" }));
+    assert.deepEqual(await page.evaluate(() => window.portrait.user()), { anonymousId: first, userId: "user-9", traits: { email: "u9@example.com" } });
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.equal(await page.evaluate(() => window.portrait.user().userId), "user-9", "identify persists");
+    await page.evaluate(() => window.portrait.reset());
+    const after = await page.evaluate(() => window.portrait.user());
+    assert.notEqual(after.anonymousId, first);
+    assert.deepEqual({ userId: after.userId, traits: after.traits }, { userId: null, traits: {} });
+    await context.close();
+  });
+
+  test("with storage throwing (disabled cookies and localStorage) the SDK falls back to memory and still delivers", async () => {
+    const context = await newContext(browser);
+    await context.addInitScript(() => {
+      const deny = () => {
+        throw new DOMException("The operation is insecure.", "SecurityError");
+      };
+      Object.defineProperty(window, "localStorage", { get: deny });
+      Object.defineProperty(Document.prototype, "cookie", { get: deny, set: deny });
+    });
+    const html = snippetPage({ collector: collector.url });
+    const { page, errors } = await open("/no-storage", html, { context });
+    await page.evaluate(() => window.portrait.track("Works Anyway"));
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 2);
+    assert.deepEqual(names(events).sort(), ["Works Anyway", "page"]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+describe("SDK: consent", () => {
+  const storedKeys = (page) =>
+    page.evaluate(() => [
+      ...Object.keys(localStorage).filter((k) => k.startsWith("portrait.") && k !== "portrait.consent"),
+      ...document.cookie.split(";").map((c) => c.trim().split("=")[0]).filter((c) => c.startsWith("portrait")),
+    ]);
+
+  test("pending holds events in memory (nothing stored, nothing sent); granting sends them and the change", async () => {
+    const proxy = await startProxy(collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { consent: "pending" } });
+    const { page, context } = await open("/consent", html);
+    await page.evaluate(() => window.portrait.track("Before Consent"));
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons(), 0, "nothing sent");
+    assert.deepEqual(await storedKeys(page), [], "nothing stored");
+    assert.equal((await stats(page)).held, 2);
+    await page.evaluate(() => window.portrait.consent.set({ analytics: true, personalization: true }));
+    await page.evaluate(() => window.portrait.flush());
+    const events = (await timeline(await anonymousId(page), 3)).reverse();
+    assert.deepEqual(names(events), ["page", "Before Consent", "Consent Updated"]);
+    assert.deepEqual(events[2].properties, { analytics: "granted", personalization: "granted" });
+    assert.ok((await storedKeys(page)).includes("portrait.aid"), "ids stored once granted");
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("denying drops held events and clears the SDK's storage; the refusal is remembered", async () => {
+    const proxy = await startProxy(collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { consent: "granted" } });
+    const { page, context } = await open("/deny", html);
+    await page.evaluate(() => window.portrait.flush());
+    assert.ok((await storedKeys(page)).length > 0);
+    const sentBefore = proxy.beacons();
+    await page.evaluate(() => {
+      window.portrait.consent.set({ analytics: "denied" });
+      window.portrait.track("After Refusal");
+    });
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons(), sentBefore, "nothing sent after the refusal");
+    assert.deepEqual(await storedKeys(page), []);
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.consent && window.portrait.consent.get());
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "denied");
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons(), sentBefore, "still nothing sent on the next page");
+    await context.close();
+    await proxy.stop();
+  });
+});
+
+describe("SDK: transport, nothing lost and nothing doubled", () => {
+  test("500, 429 with Retry-After and connection resets are retried; every event arrives exactly once", async () => {
+    const proxy = await startProxy(collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
+    const { page, context } = await open("/retries", html);
+    proxy.fail({ status: 500 }, { status: 429, retryAfter: 1 }, { reset: true }, { status: 503 });
+    await page.evaluate(() => {
+      for (let i = 0; i < 23; i++) window.portrait.track("Retried", { i });
+    });
+    const id = await anonymousId(page);
+    const profile = await profileWith(id, 23);
+    await page.waitForTimeout(500);
+    const events = await timeline(id, 23);
+    assert.equal(events.length, 23);
+    assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(23).keys()]);
+    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 23, "no duplicates");
+    const counters = await stats(page);
+    assert.equal(counters.delivered, 23);
+    assert.ok(counters.retries >= 3, JSON.stringify(counters)); // Chromium itself retries some resets
+    assert.equal(profile.counters["Retried"], 23);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a 4xx other than 429 is not retried and is reported on 'error'", async () => {
+    const proxy = await startProxy(collector.url);
+    const html = snippetPage({
+      collector: proxy.url,
+      options: { autocapture: false },
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+    });
+    const { page, context } = await open("/refused", html);
+    proxy.fail({ status: 400 });
+    await page.evaluate(() => window.portrait.track("Refused"));
+    const delivered = await page.evaluate(() => window.portrait.flush());
+    assert.equal(delivered, true, "settled: the batch will never be accepted");
+    assert.deepEqual(await page.evaluate(() => window.reported), [400]);
+    assert.equal(proxy.beacons(), 1);
+    assert.equal((await stats(page)).refused, 1);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("offline, events are kept and stored; they are sent when the network is back, even after a reload", async () => {
+    const proxy = await startProxy(collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 200 } });
+    const { page, context } = await open("/offline", html);
+    const id = await anonymousId(page);
+    proxy.setDown(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 30; i++) window.portrait.track("Offline", { i });
+    });
+    await page.waitForTimeout(1_500); // failed sends, then the queue is stored
+    const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait.q.")).length);
+    assert.equal(stored, 1, "the queue is in localStorage");
+    await page.reload(); // the unload's sendBeacon fails too: the proxy is down
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    proxy.setDown(false);
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(id, 30);
+    assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(30).keys()]);
+    await page.waitForTimeout(300);
+    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 30);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide)", async () => {
+    const html = snippetPage({ collector: collector.url, options: { autocapture: false } });
+    const { page, context } = await open("/burst", html);
+    const id = await anonymousId(page);
+    await page.evaluate(() => {
+      for (let i = 0; i < 500; i++) window.portrait.track("Burst", { i, plan: "pro" });
+    });
+    await page.close({ runBeforeUnload: true });
+    const profile = await profileWith(id, 500);
+    assert.equal(profile.counters["Burst"], 500);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 500, "exactly once");
+    await context.close();
+  });
+});
+
+describe("SDK: loading", () => {
+  test("loading the SDK twice (two snippets and a stray script tag) does no harm", async () => {
+    const once = snippetPage({ collector: collector.url });
+    const snippet = once.match(/<script>([\s\S]*?)<\/script>/)[1];
+    const html = once.replace("</head>", `<script>${snippet}</script><script src="/sdk/portrait.js"></script></head>`);
+    const { page, context, errors } = await open("/twice", html);
+    await page.evaluate(() => window.portrait.track("Once"));
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(300);
+    const events = await timeline(await anonymousId(page), 2);
+    assert.deepEqual(names(events).sort(), ["Once", "page"]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallback loads and works", async () => {
+    const html = snippetPage({ collector: collector.url });
+    const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${collector.url}`;
+    const before = site.log.length;
+    const { page, context, errors } = await open("/csp", html, { headers: { "content-security-policy": csp } });
+    await page.evaluate(() => window.portrait.track("Under CSP"));
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 2);
+    assert.deepEqual(names(events).sort(), ["Under CSP", "page"]);
+    assert.ok(site.log.slice(before).includes("/sdk/portrait.wasm2js.js"), "the fallback was fetched");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("hostile arguments never throw into the page", async () => {
+    const html = snippetPage({ collector: collector.url, options: { autocapture: false } });
+    const { page, context, errors } = await open("/hostile", html);
+    const threw = await page.evaluate(() => {
+      const cyclic = { a: 1 };
+      cyclic.self = cyclic;
+      try {
+        window.portrait.track(undefined, cyclic);
+        window.portrait.track("Odd", { s: Symbol("x"), f() {}, n: NaN, big: 10n, d: new Date(0), nested: [[[]]] });
+        window.portrait.identify(null, null);
+        window.portrait.group();
+        window.portrait.alias();
+        window.portrait.consent.set({ marketing: true });
+        window.portrait.consent.set("yes");
+        window.portrait.page(42, {}, "x");
+        return false;
+      } catch (error) {
+        return String(error);
+      }
+    });
+    assert.equal(threw, false);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -94,7 +94,7 @@ ${before}</script></head><body>${body}</body></html>`;
 }
 
 /** Waits until `check()` returns a truthy value (polling), or fails after `ms`. */
-export async function eventually(check, { ms = 10_000, every = 100, message = "condition" } = {}) {
+export async function eventually(check, { ms = 10_000, every = 100, message = "condition", describe } = {}) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
@@ -104,7 +104,10 @@ export async function eventually(check, { ms = 10_000, every = 100, message = "c
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${message}: ${last?.message ?? JSON.stringify(last)}`);
+    if (Date.now() > deadline) {
+      const seen = describe ? await describe() : last?.message ?? JSON.stringify(last);
+      throw new Error(`timed out waiting for ${message}: ${seen}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, every));
   }
 }
