@@ -14,17 +14,19 @@ const devConfig = readFileSync(path.join(root, "collector/portrait.dev.toml"), "
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
 
 /**
- * A site on 127.0.0.1 (own port): `/sdk/…` serves `sdk/dist`, other paths serve the pages
- * tests add with `site.page(path, html, headers)`. Every request is recorded in `site.log`.
+ * A site on 127.0.0.1 (own port): `/sdk/…` serves `sdk/dist` (more with `site.mount`),
+ * other paths serve the pages tests add with `site.page(path, html, headers)`. Every request is recorded in `site.log`.
  */
 export async function startSite() {
   const pages = new Map();
+  const mounts = new Map([["/sdk/", DIST]]);
   const log = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://x");
     log.push(url.pathname);
-    if (url.pathname.startsWith("/sdk/")) {
-      const file = path.join(DIST, path.normalize(url.pathname.slice(5)));
+    const mount = [...mounts.keys()].find((prefix) => url.pathname.startsWith(prefix));
+    if (mount) {
+      const file = path.join(mounts.get(mount), path.normalize(url.pathname.slice(mount.length)));
       try {
         const body = readFileSync(file);
         res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
@@ -47,6 +49,10 @@ export async function startSite() {
   return {
     origin,
     log,
+    /** Serves the files of `dir` under `prefix` (e.g. `/bundles/`). */
+    mount(prefix, dir) {
+      mounts.set(prefix, dir);
+    },
     page(pathname, html, headers = {}) {
       pages.set(pathname, { html, headers });
       return origin + pathname;
