@@ -53,17 +53,26 @@ pub struct Batch {
 
 /// Encodes a batch. `received_at` is not sent (the collector sets it).
 pub fn encode(batch: &Batch) -> Vec<u8> {
+    encode_events(batch.sent_at, batch.dropped, &batch.events)
+}
+
+/// [`encode`] for events held elsewhere (the SDK's queue), without copying them into a [`Batch`].
+pub fn encode_events<'a>(
+    sent_at: Option<Timestamp>,
+    dropped: u32,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Vec<u8> {
     let mut tables = Tables::default();
-    let events = batch.events.iter().map(|event| tables.event(event, batch.sent_at)).collect();
+    let events: Vec<WireEvent> = events.into_iter().map(|event| tables.event(event, sent_at)).collect();
     let wire = WireBatch {
-        sent_at: batch.sent_at.map(|t| t.0),
-        dropped: batch.dropped,
+        sent_at: sent_at.map(|t| t.0),
+        dropped,
         strings: tables.strings.into_iter().map(String::from).collect(),
         contexts: tables.contexts.into_iter().map(|(wire, _)| wire).collect(),
         identities: tables.identities,
         events,
     };
-    let mut body = Vec::with_capacity(64 + batch.events.len() * 40);
+    let mut body = Vec::with_capacity(64 + wire.events.len() * 40);
     body.extend_from_slice(&MAGIC);
     body.push(VERSION);
     postcard::to_extend(&wire, body).expect("writing to memory cannot fail")

@@ -24,6 +24,7 @@ use js_sys::{Function, Promise};
 use portrait_core::client::consent::{Consent, Decision, Gate};
 use portrait_core::client::queue::{Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
+use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::{Call, Context, Event, Map, Timestamp, Value};
 use wasm_bindgen::prelude::*;
 
@@ -396,7 +397,6 @@ impl State {
         event.properties = properties;
         event.traits = traits;
         self.session.touch(now, None);
-        self.store.set("session", &self.session.to_storage(), false);
         event.context = self.context();
         self.stats.captured += 1;
         let detail = js_sys::Object::new();
@@ -453,8 +453,9 @@ impl State {
             if waiting == 0 || !(full || self.draining) {
                 break;
             }
-            let Some(batch) = self.queue.take(now, self.options.batch_events, self.options.batch_bytes)
-            else {
+            // A burst held back by the in-flight limit goes out in fewer, larger batches.
+            let max_events = waiting.clamp(self.options.batch_events, MAX_BATCH_EVENTS);
+            let Some(batch) = self.queue.take(now, max_events, self.options.batch_bytes) else {
                 break;
             };
             self.send(batch, false);
@@ -572,6 +573,8 @@ impl State {
         if !self.consent.may_store() {
             return;
         }
+        // The session's last activity moves with every event: it is stored here, not per event.
+        self.store.set("session", &self.session.to_storage(), false);
         let key = self.queue_key.clone();
         if self.queue.is_empty() {
             return self.store.remove(&key, false);

@@ -152,14 +152,15 @@ impl Ids {
         let mut bytes: Vec<u8> = self.pool.split_off(self.pool.len() - 16);
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        format!(
-            "{}-{}-{}-{}-{}",
-            hex(&bytes[..4]),
-            hex(&bytes[4..6]),
-            hex(&bytes[6..8]),
-            hex(&bytes[8..10]),
-            hex(&bytes[10..])
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut uuid = String::with_capacity(36);
+        for (i, byte) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                uuid.push('-');
+            }
+            uuid.push(HEX[usize::from(byte >> 4)] as char);
+            uuid.push(HEX[usize::from(byte & 0xf)] as char);
+        }
+        uuid
     }
 }

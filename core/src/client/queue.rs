@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::beacon::{self, Batch};
+use crate::beacon;
 use crate::event::Event;
 use crate::limits::MAX_BATCH_EVENTS;
 use crate::time::Timestamp;
@@ -50,6 +50,9 @@ pub struct Queue {
     limits: Limits,
     entries: VecDeque<Entry>,
     bytes: usize,
+    /// Entries not in flight, and their bytes: kept as counts, asked for on every capture.
+    waiting: usize,
+    waiting_bytes: usize,
     /// Dropped events not yet reported in any batch.
     dropped: u32,
     /// The batches in flight and the dropped count each reports.
@@ -90,24 +93,32 @@ impl Queue {
 
     fn push_entry(&mut self, entry: Entry) {
         self.bytes += entry.bytes;
+        if entry.batch.is_none() {
+            self.waiting += 1;
+            self.waiting_bytes += entry.bytes;
+        }
         self.entries.push_back(entry);
         while self.entries.len() > 1
             && (self.entries.len() > self.limits.max_events || self.bytes > self.limits.max_bytes)
         {
             let oldest = self.entries.pop_front().expect("more than one entry");
             self.bytes -= oldest.bytes;
+            if oldest.batch.is_none() {
+                self.waiting -= 1;
+                self.waiting_bytes -= oldest.bytes;
+            }
             self.dropped += 1;
         }
     }
 
     /// Events not in flight.
     pub fn waiting(&self) -> usize {
-        self.entries.iter().filter(|e| e.batch.is_none()).count()
+        self.waiting
     }
 
     /// Approximate bytes of the events not in flight.
     pub fn waiting_bytes(&self) -> usize {
-        self.entries.iter().filter(|e| e.batch.is_none()).map(|e| e.bytes).sum()
+        self.waiting_bytes
     }
 
     /// Every event held, waiting or in flight.
@@ -141,6 +152,7 @@ impl Queue {
         for entry in &mut self.entries {
             entry.batch = None;
         }
+        (self.waiting, self.waiting_bytes) = (self.entries.len(), self.bytes);
         let mut batches = Vec::new();
         while let Some(batch) = self.take(now, MAX_BATCH_EVENTS, max_bytes) {
             batches.push(batch);
@@ -161,9 +173,8 @@ impl Queue {
         }
         let id = self.next_id;
         let (body, count) = loop {
-            let events = candidates[..count].iter().map(|&i| self.entries[i].event.clone()).collect();
-            let body =
-                beacon::encode(&Batch { sent_at: Some(Timestamp(now)), dropped: self.dropped, events });
+            let events = candidates[..count].iter().map(|&i| &self.entries[i].event);
+            let body = beacon::encode_events(Some(Timestamp(now)), self.dropped, events);
             if body.len() <= max_bytes || count == 1 {
                 break (body, count);
             }
@@ -172,6 +183,8 @@ impl Queue {
         self.next_id = self.next_id.wrapping_add(1);
         for &i in &candidates[..count] {
             self.entries[i].batch = Some(id);
+            self.waiting -= 1;
+            self.waiting_bytes -= self.entries[i].bytes;
         }
         self.in_flight.push((id, self.dropped));
         self.dropped = 0;
@@ -201,6 +214,8 @@ impl Queue {
         self.failures += 1;
         for entry in self.entries.iter_mut().filter(|e| e.batch == Some(id)) {
             entry.batch = None;
+            self.waiting += 1;
+            self.waiting_bytes += entry.bytes;
         }
     }
 
@@ -311,6 +326,27 @@ mod tests {
         queue.complete(first.id);
         queue.complete(first.id); // a second answer for the same batch changes nothing
         assert_eq!(queue.len(), 3);
+    }
+
+    #[test]
+    fn waiting_counts_follow_every_transition() {
+        let mut queue = Queue::new(Limits { max_events: 8, max_bytes: 1_000_000 });
+        let check = |queue: &Queue| {
+            let waiting: Vec<&Entry> = queue.entries.iter().filter(|e| e.batch.is_none()).collect();
+            assert_eq!(queue.waiting(), waiting.len());
+            assert_eq!(queue.waiting_bytes(), waiting.iter().map(|e| e.bytes).sum::<usize>());
+        };
+        (0..6).for_each(|n| queue.push(event(n)));
+        let a = queue.take(NOW, 2, 32_768).unwrap();
+        let b = queue.take(NOW, 2, 32_768).unwrap();
+        check(&queue);
+        (6..12).for_each(|n| queue.push(event(n))); // drops the oldest, in flight or not
+        check(&queue);
+        queue.retry(a.id);
+        queue.complete(b.id);
+        check(&queue);
+        queue.take_all(NOW, 300);
+        check(&queue);
     }
 
     #[test]
