@@ -1,10 +1,12 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, every Rust
-//!   test, then the collector built for workerd and the Node suites in `tests/` run against
-//!   it; ends with one `N passed, M failed` line.
+//!   test, then the collector built for workerd, the SDK built, and the Node suites in
+//!   `tests/` run against them (the SDK's in headless Chromium); ends with one
+//!   `N passed, M failed` line.
 //! - `demo`: the main job: the collector on local workerd (the demo site comes with its issue).
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
+//! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
 //!
 //! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
 //! npm packages in `package-lock.json`), so a fresh clone needs only rustup and Node.js ≥ 20.
@@ -45,6 +47,7 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
     install_npm_packages(&root)?;
     sdk::build(&root)?;
+    install_chromium(&root)?;
     totals.add(count_tests(&root, "node", &["--test", "--test-reporter=spec", "tests/"], NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
     match totals.failed {
@@ -72,6 +75,31 @@ fn demo() -> Result<(), String> {
 fn install_npm_packages(root: &Path) -> Result<(), String> {
     let command = if root.join("node_modules").exists() { "install" } else { "ci" };
     run(root, "npm", &[command, "--no-audit", "--no-fund", "--loglevel=error"])
+}
+
+/// The SDK's tests drive Debian's Chromium (`CHROMIUM` overrides the path); on a fresh
+/// machine it is installed with apt (CI runs as root).
+fn install_chromium(root: &Path) -> Result<(), String> {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if Path::new(&path).exists() {
+        return Ok(());
+    }
+    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "--no-install-recommends", "chromium"]] {
+        eprintln!("xtask: apt-get {}", args.join(" "));
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("apt-get (installing chromium for the SDK tests): {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "apt-get {} failed ({status}); set CHROMIUM to a Chromium binary",
+                args.join(" ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `rustup` reads `rust-toolchain.toml` but only installs a missing target on request.
