@@ -9,8 +9,9 @@ const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConse
 /**
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
  * @param {string} defaultEndpoint the collector URL used when `load` is given none.
+ * @param {Promise<Response>} [prefetchedSettings] the snippet's fetch of the remote settings.
  */
-export function createPortrait(loadSdk, defaultEndpoint) {
+export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
   let sdk = null;
   let loading = false;
   let debugging = false;
@@ -59,8 +60,10 @@ export function createPortrait(loadSdk, defaultEndpoint) {
       const endpoint = String(settings.endpoint).replace(/\/$/, '');
       const remote = settings.remoteSettings === false
         ? Promise.resolve(undefined)
-        : fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' })
-            .then((r) => (r.ok ? r.json() : undefined))
+        : Promise.resolve(
+            prefetchedSettings ?? fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
+          )
+            .then((r) => (r && r.ok ? r.json() : undefined))
             .catch(() => undefined);
       Promise.all([loadSdk(settings), remote])
         .then(([Sdk, remoteSettings]) => {

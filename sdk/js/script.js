@@ -10,7 +10,7 @@ const queued = window.portrait;
 
 // Loading twice does no harm: a second copy leaves the first in charge.
 if (!(queued && queued.__portrait)) {
-  const portrait = createPortrait(() => start(), new URL(base).origin);
+  const portrait = createPortrait(() => start(), new URL(base).origin, queued && queued._settings);
   window.portrait = portrait;
   if (Array.isArray(queued)) {
     for (const [name, ...args] of queued) {
@@ -22,7 +22,9 @@ if (!(queued && queued.__portrait)) {
 
 async function start() {
   try {
-    await init({ module_or_path: `${base}portrait.wasm` });
+    // The snippet started fetching the module already; fall back to fetching it here.
+    const prefetched = queued && queued._wasm && (await queued._wasm);
+    await init({ module_or_path: prefetched && prefetched.ok ? prefetched : `${base}portrait.wasm` });
   } catch (error) {
     // A CSP without 'wasm-unsafe-eval' refuses to compile: use the pure-JS translation.
     await new Promise((resolve, reject) => {

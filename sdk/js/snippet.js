@@ -12,6 +12,13 @@
     };
   });
   p.consent = { set: function (c) { p.setConsent(c); } };
+  // Start fetching the wasm module and the remote settings now, in parallel with portrait.js.
+  if (w.fetch) {
+    p._wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1')).catch(function () {});
+    var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
+    p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })
+      .catch(function () {});
+  }
   var s = d.createElement('script');
   s.async = true;
   s.src = src;

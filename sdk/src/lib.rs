@@ -182,6 +182,7 @@ impl Sdk {
                 state.capture_page_view(now);
             }
             state.send_ready(now);
+            state.timer(0, |state, _| page::resolve_timezone(&mut state.page, &mut state.store));
         });
         sdk
     }

@@ -63,7 +63,8 @@ impl PageState {
         let mut context = Context {
             user_agent: navigator.user_agent().ok(),
             locale: navigator.language(),
-            timezone: timezone(),
+            // Cached: asking `Intl` costs ~20 ms on a page's first call (see `resolve_timezone`).
+            timezone: store.get("tz"),
             campaign: store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default(),
             library: Library {
                 name: Some("portrait.js".into()),
@@ -122,11 +123,20 @@ impl PageState {
     }
 }
 
-/// The IANA time zone, from `Intl`.
-fn timezone() -> Option<String> {
+/// The IANA time zone, from `Intl`, into the context and the store. Called after the SDK is
+/// ready, not before: the first `Intl.DateTimeFormat` of a page costs ~20 ms (BENCHMARKS.md),
+/// more than the rest of the start-up. Events captured before it lack the time zone (the
+/// collector's edge geo has one too); later pages read it from the store.
+pub fn resolve_timezone(page: &mut PageState, store: &mut Store) {
+    if page.context.timezone.is_some() {
+        return;
+    }
     let options =
         js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new()).resolved_options();
-    field(&options, "timeZone").as_string()
+    if let Some(timezone) = field(&options, "timeZone").as_string() {
+        store.set("tz", &timezone, false);
+        page.context.timezone = Some(timezone);
+    }
 }
 
 /// UUID v4s from `crypto.getRandomValues`, drawn from a pool (one call per 16 ids).

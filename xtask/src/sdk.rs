@@ -17,10 +17,19 @@ use crate::run;
 
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/sdk");
+    // The standard library rebuilt for size: panics abort at once (no message formatting, no
+    // locations), and for the wasm MVP feature set, which `wasm2js` translates and which
+    // keeps wasm-bindgen off externref tables. `-Z` flags on stable via RUSTC_BOOTSTRAP: the
+    // usual way to build size-critical wasm; see BENCHMARKS.md for what it saves.
     let status = Command::new("cargo")
         .args(["build", "--quiet", "--release", "-p", "portrait-sdk", "--target", "wasm32-unknown-unknown"])
+        .args(["-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size"])
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env("RUSTFLAGS", "-Ctarget-cpu=mvp")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env(
+            "RUSTFLAGS",
+            "-Ctarget-cpu=mvp -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort",
+        )
         .current_dir(root)
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
