@@ -1,7 +1,8 @@
 //! `cargo xtask build-sdk`: the browser SDK, in `sdk/dist/`.
 //!
 //! 1. `cargo build -p portrait-sdk --release --target wasm32-unknown-unknown` into its own
-//!    target directory (built for the wasm MVP feature set, which `wasm2js` can translate);
+//!    target directory, with the standard library rebuilt for size and for the wasm MVP
+//!    feature set (which `wasm2js` can translate);
 //! 2. wasm-bindgen (as a library, pinned by Cargo.lock) with `--target web`;
 //! 3. binaryen's `wasm-opt -Oz` (npm `binaryen`; Debian's is too old, see TOOLCHAIN.md) →
 //!    `portrait.wasm`, and `wasm2js` → `portrait.wasm.js`, the fallback for pages whose CSP
@@ -37,10 +38,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         return Err("building portrait-sdk for wasm32 failed".into());
     }
     let bindgen_out = target_dir.join("bindgen");
-    let compiled = target_dir.join("wasm32-unknown-unknown/release/portrait_sdk.wasm");
-    let bytes = fs::read(&compiled).map_err(|e| format!("{}: {e}", compiled.display()))?;
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    bindgen.input_bytes("portrait_sdk", without_custom_section(&bytes, "target_features")?).typescript(false);
+    bindgen.input_path(target_dir.join("wasm32-unknown-unknown/release/portrait_sdk.wasm")).typescript(false);
     bindgen.web(true).map_err(|e| format!("wasm-bindgen: {e}"))?;
     bindgen.generate(&bindgen_out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     let dist = root.join("sdk/dist");
@@ -48,32 +47,10 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let bin = |name: &str| root.join("node_modules/.bin").join(name).to_string_lossy().into_owned();
     let wasm = dist.join("portrait.wasm");
     let (raw, optimised) = (bindgen_out.join("portrait_sdk_bg.wasm"), wasm.to_string_lossy().into_owned());
-    // Without the `target_features` section binaryen must be told what the module uses.
-    let features = [
-        "--enable-bulk-memory",
-        "--enable-sign-ext",
-        "--enable-mutable-globals",
-        "--enable-nontrapping-float-to-int",
-    ];
     let raw = raw.to_string_lossy();
-    let mut args = vec!["-Oz", "--strip-debug", "--strip-producers", &raw, "-o", &optimised];
-    args.extend(features);
-    run(root, &bin("wasm-opt"), &args)?;
-    // wasm2js translates MVP WebAssembly only: lower the post-MVP instructions first.
-    let lowered = target_dir.join("portrait.mvp.wasm").to_string_lossy().into_owned();
-    let mut args = vec![
-        &*optimised,
-        "-o",
-        &lowered,
-        "--llvm-memory-copy-fill-lowering",
-        "--signext-lowering",
-        "--llvm-nontrapping-fptoint-lowering",
-        "-Oz",
-    ];
-    args.extend(features);
-    run(root, &bin("wasm-opt"), &args)?;
+    run(root, &bin("wasm-opt"), &["-Oz", "--strip-debug", "--strip-producers", &raw, "-o", &optimised])?;
     let fallback = target_dir.join("portrait.wasm2js.mjs");
-    run(root, &bin("wasm2js"), &["-Oz", &lowered, "-o", &fallback.to_string_lossy()])?;
+    run(root, &bin("wasm2js"), &["-Oz", &optimised, "-o", &fallback.to_string_lossy()])?;
     edit(&fallback, instantiable)?;
     edit(&bindgen_out.join("portrait_sdk.js"), |glue| {
         Ok(format!(
@@ -117,44 +94,6 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         size("snippet.min.js")
     );
     Ok(dist)
-}
-
-/// The module without the named custom section. The SDK drops `target_features`: the
-/// precompiled standard library lists `reference-types` there even in an MVP build, which
-/// would make wasm-bindgen emit an externref table, and `wasm2js` cannot translate a module
-/// with two tables.
-fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>, String> {
-    fn leb128(bytes: &[u8], at: &mut usize) -> Result<usize, String> {
-        let (mut value, mut shift) = (0usize, 0);
-        loop {
-            let byte = *bytes.get(*at).ok_or("truncated wasm")?;
-            *at += 1;
-            value |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-            shift += 7;
-        }
-    }
-    let mut out = wasm.get(..8).ok_or("not a wasm module")?.to_vec();
-    let mut at = 8;
-    while at < wasm.len() {
-        let start = at;
-        let id = wasm[at];
-        at += 1;
-        let size = leb128(wasm, &mut at)?;
-        let end = at + size;
-        let mut name_at = at;
-        let named = id == 0 && {
-            let length = leb128(wasm, &mut name_at)?;
-            wasm.get(name_at..name_at + length) == Some(name.as_bytes())
-        };
-        if !named {
-            out.extend_from_slice(wasm.get(start..end).ok_or("truncated wasm")?);
-        }
-        at = end;
-    }
-    Ok(out)
 }
 
 fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> Result<(), String> {
