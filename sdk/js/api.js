@@ -5,6 +5,7 @@
 // sure no error ever reaches the host page (each is counted and reported on 'error').
 
 const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug'];
+const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
 
 /**
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
@@ -50,6 +51,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
     }
   };
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
+  // The SDK builds an event for each call only while someone listens to them.
+  const updateCallListeners = () =>
+    sdk && sdk.setCallListeners(CALL_EVENTS.some((name) => (listeners.get(name) || []).length > 0));
 
   const portrait = {
     __portrait: true,
@@ -68,6 +72,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
       Promise.all([loadSdk(settings), remote])
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
+          updateCallListeners();
           if (debugging) sdk.debug(true);
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
@@ -87,9 +92,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
     },
     on: guard((name, listener) => {
       listeners.set(name, [...(listeners.get(name) || []), listener]);
+      updateCallListeners();
     }),
     off: guard((name, listener) => {
       listeners.set(name, (listeners.get(name) || []).filter((l) => l !== listener));
+      updateCallListeners();
     }),
     debug: guard((on) => {
       debugging = Boolean(on);

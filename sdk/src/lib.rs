@@ -87,6 +87,8 @@ pub(crate) struct State {
     flush_waiters: Vec<Function>,
     emit: Function,
     emits: Vec<(&'static str, JsValue)>,
+    /// Whether the page listens to `page`/`track`/… events: if not, none are built.
+    call_listeners: bool,
     debug: bool,
     stats: Stats,
     ids: page::Ids,
@@ -160,6 +162,7 @@ impl Sdk {
                 flush_waiters: Vec::new(),
                 emit,
                 emits: Vec::new(),
+                call_listeners: false,
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
                 stats: Stats::default(),
                 ids,
@@ -308,6 +311,12 @@ impl Sdk {
         consent.into()
     }
 
+    /// Whether the page listens to the call events (`on('track', …)` and the like).
+    #[wasm_bindgen(js_name = setCallListeners)]
+    pub fn set_call_listeners(&self, on: bool) {
+        self.state.borrow_mut().call_listeners = on;
+    }
+
     pub fn debug(&self, on: bool) {
         self.state.borrow_mut().debug = on;
     }
@@ -400,9 +409,11 @@ impl State {
         self.session.touch(now, None);
         event.context = self.context();
         self.stats.captured += 1;
-        let detail = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &event.message_id.as_str().into());
-        self.emits.push((event.call.type_name(), detail.into()));
+        if self.call_listeners {
+            let detail = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &event.message_id.as_str().into());
+            self.emits.push((event.call.type_name(), detail.into()));
+        }
         match self.consent.gate() {
             Gate::Send => {
                 self.queue.push(event);
