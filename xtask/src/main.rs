@@ -4,7 +4,7 @@
 //!   test, then the collector built for workerd, the SDK built, and the Node suites in
 //!   `tests/` run against them (the SDK's in headless Chromium); ends with one
 //!   `N passed, M failed` line.
-//! - `demo`: the main job: the collector on local workerd (the demo site comes with its issue).
+//! - `demo`: the collector on local workerd and the demo pages (`demo-site/serve.mjs`).
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
 //!
@@ -56,18 +56,16 @@ fn test() -> Result<(), String> {
     }
 }
 
-/// Builds the collector and runs it on local workerd until Ctrl-C, state in `.state/`.
+/// Builds the collector and the SDK and runs the collector on local workerd with the demo
+/// pages until Ctrl-C; state in `.state/`.
 fn demo() -> Result<(), String> {
     let root = project_root();
     install_toolchain(&root)?;
     worker::build(&root)?;
     install_npm_packages(&root)?;
-    println!(
-        "Collector: http://127.0.0.1:8787 (write key pk_dev_demo, admin key sk_dev_demo_admin; \
-         see collector/portrait.dev.toml). The demo site arrives with the demo issue. Ctrl-C stops."
-    );
+    sdk::build(&root)?;
     // Ctrl-C reaches node too (same process group); it disposes of workerd before exiting.
-    run(&root, "node", &["collector/js/local.mjs", "--port", "8787", "--persist", ".state/collector"])
+    run(&root, "node", &["demo-site/serve.mjs"])
 }
 
 /// `npm ci` when `node_modules` is missing, else a no-op-if-current `npm install`; both
