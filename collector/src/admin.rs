@@ -5,7 +5,8 @@
 //! - `GET    /v1/profiles/{idType}/{id}/export`: everything held on the person;
 //! - `DELETE /v1/profiles/{idType}/{id}`: erasure, answered with a receipt.
 //!
-//! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots).
+//! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots), and
+//!   the events its SDKs had to drop from a full queue.
 //!
 //! `idType` is `anonymous_id`, `user_id`, `email` or `profile_id`. Only the admin key's own
 //! workspace is searched.
@@ -113,9 +114,14 @@ pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Confi
             *totals.entry(name).or_default() += n;
         }
     }
+    let total = |name: &str| totals.get(name).copied().unwrap_or(0);
     json_response(
         200,
-        &json!({ "source": source, "botEvents": totals.get("bot_events").copied().unwrap_or(0) }),
+        &json!({
+            "source": source,
+            "botEvents": total("bot_events"),
+            "sdkDroppedEvents": total("sdk_dropped_events"),
+        }),
     )
 }
 

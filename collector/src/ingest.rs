@@ -38,7 +38,7 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> 
         let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
         let now = take_tokens(source, peek.events)?;
         let plan = Plan::for_beacon(body, &peek, now).map_err(|e| ApiError::invalid(&e))?;
-        deliver(plan, source, env, &geo(&req), now).await
+        deliver(plan, source, env, &geo(&req), now, peek.dropped).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
@@ -66,7 +66,7 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         let now = take_tokens(source, decoded.events.len())?;
-        deliver(Plan::split(decoded, now), source, env, &geo(&req), now).await
+        deliver(Plan::split(decoded, now), source, env, &geo(&req), now, 0).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
@@ -202,13 +202,15 @@ fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiErr
     Ok(Timestamp(now))
 }
 
-/// Sends each group to its profile and adds up the answers.
+/// Sends each group to its profile and adds up the answers. `sdk_dropped`: the events the
+/// sending SDK's full queue dropped, counted per source.
 async fn deliver(
     plan: Plan,
     source: SourceRef<'_>,
     env: &Env,
     geo: &Geo,
     received_at: Timestamp,
+    sdk_dropped: u32,
 ) -> ApiResult {
     let workspace = source.workspace.id.get_ref();
     let calls = plan.groups.into_iter().map(|group| async move {
@@ -239,11 +241,18 @@ async fn deliver(
         total.rejected.extend(applied.rejected);
     }
     total.rejected.sort_by_key(|r| r.index);
+    let mut counts = Vec::new();
     if total.bots > 0 {
+        counts.push(("bot_events".to_owned(), i64::from(total.bots)));
+    }
+    // A batch whose events were all seen before is a retry: its dropped count is in already.
+    if sdk_dropped > 0 && total.duplicates == 0 {
+        counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
+    }
+    if !counts.is_empty() {
         let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
         let stub = internal::stats_stub(env, workspace, &source.source.name, shard)?;
-        let add = Counts { counts: vec![("bot_events".to_owned(), i64::from(total.bots))] };
-        internal::call::<_, Counts>(&stub, "add", &add).await?;
+        internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
     }
     let body = json!({
         "accepted": total.accepted,

@@ -111,12 +111,15 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
 }
 
 /// What the collector needs to route a beacon, read without decoding or validating its
-/// events: how many there are, and each (anonymousId, userId) pair they refer to (`None` for
+/// events: how many there are, how many the sender dropped, and each (anonymousId, userId)
+/// pair they refer to (`None` for
 /// an id whose reference is out of range; [`decode`] rejects the events that use it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Peek {
     pub events: usize,
     pub identities: Vec<(Option<String>, Option<String>)>,
+    /// Events the sender's queue dropped before this batch (see [`Batch::dropped`]).
+    pub dropped: u32,
 }
 
 pub fn peek(body: &[u8]) -> Result<Peek, Error> {
@@ -131,7 +134,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, Error> {
     let string =
         |index: Option<Str>| index.and_then(|i| prefix.strings.get(i as usize)).map(|s| (*s).to_owned());
     let identities = prefix.identities.iter().map(|i| (string(i.anonymous_id), string(i.user_id))).collect();
-    Ok(Peek { events, identities })
+    Ok(Peek { events, identities, dropped: prefix.dropped })
 }
 
 /// The envelope check shared by [`decode`] and [`peek`]: size, magic, version.
@@ -153,7 +156,6 @@ fn payload(body: &[u8]) -> Result<&[u8], Error> {
 struct WirePrefix<'a> {
     #[allow(dead_code)] // read only to get past it
     sent_at: Option<i64>,
-    #[allow(dead_code)]
     dropped: u32,
     #[serde(borrow)]
     strings: Vec<&'a str>,

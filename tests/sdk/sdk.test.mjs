@@ -4,6 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, launchBrowser, launchCollectorFor, newContext, snippetPage, startSite } from "../support/browser.mjs";
 import { startProxy } from "../support/proxy.mjs";
+import { ADMIN_KEY } from "../support/collector.mjs";
 
 let site, collector, browser;
 
@@ -265,6 +266,56 @@ describe("SDK: identity and storage", () => {
   });
 });
 
+describe("SDK: switches and privacy options", () => {
+  test("autocapture: false captures nothing on its own; explicit calls still go out", async () => {
+    const body = `<a id="link" href="#x">link</a><form onsubmit="event.preventDefault()"><button id="send">send</button></form><div style="height: 4000px"></div>`;
+    const html = snippetPage({ collector: collector.url, body, options: { autocapture: false } });
+    const { page, context } = await open("/quiet", html);
+    await page.click("#link");
+    await page.click("#send");
+    await page.evaluate(() => {
+      window.scrollTo(0, 4000);
+      history.pushState({}, "", "/quiet/next");
+    });
+    await page.waitForTimeout(300);
+    await page.evaluate(() => window.portrait.track("Explicit"));
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 1);
+    assert.deepEqual(names(events), ["Explicit"]);
+    await context.close();
+  });
+
+  test("respectGlobalPrivacyControl: a GPC browser is treated as a refusal; nothing sent or stored", async () => {
+    const proxy = await startProxy(collector.url);
+    const context = await newContext(browser);
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
+    const html = snippetPage({ collector: proxy.url, options: { respectGlobalPrivacyControl: true } });
+    const { page } = await open("/gpc", html, { context });
+    await page.evaluate(() => window.portrait.track("Ignored"));
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons(), 0);
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "denied");
+    assert.equal((await stats(page)).denied, 2);
+    assert.deepEqual(await context.cookies(), []);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("storage: memory writes no cookie and nothing to localStorage, and still delivers", async () => {
+    const html = snippetPage({ collector: collector.url, options: { storage: "memory" } });
+    const { page, context } = await open("/cookieless", html);
+    await page.evaluate(() => window.portrait.identify("user-mem", { plan: "free" }));
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(1_200); // past the coalesced write
+    assert.deepEqual(await context.cookies(), []);
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait."))), []);
+    const events = await timeline(await anonymousId(page), 2);
+    assert.deepEqual(names(events).sort(), ["identify", "page"]);
+    await context.close();
+  });
+});
+
 describe("SDK: consent", () => {
   const storedKeys = (page) =>
     page.evaluate(() => [
@@ -379,6 +430,28 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(30).keys()]);
     await page.waitForTimeout(300);
     assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 30);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a full queue drops its oldest events and the collector counts them for the source", async () => {
+    const proxy = await startProxy(collector.url);
+    const statsNow = async () =>
+      (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
+        .sdkDroppedEvents;
+    const before = await statsNow();
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, maxQueueEvents: 10, flushInterval: 100 } });
+    const { page, context } = await open("/full", html);
+    proxy.setDown(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 15; i++) window.portrait.track("Kept Or Dropped", { i });
+    });
+    await page.waitForTimeout(300);
+    proxy.setDown(false);
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 10);
+    assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    assert.equal(await eventually(async () => (await statsNow()) - before === 5 && 5), 5);
     await context.close();
     await proxy.stop();
   });
