@@ -1,7 +1,7 @@
 // The browser SDK against Segment analytics-next, posthog-js and Snowplow's browser tracker,
 // side by side in one run of headless Chromium (see BENCHMARKS.md).
 //
-//   cargo xtask build-sdk && cargo xtask build-worker && node bench/sdk-browser.mjs [--loads 7]
+//   cargo xtask build-sdk && cargo xtask build-worker && node bench/sdk-browser.mjs [--loads 7] [--runs 3] [--only portrait,segment]
 //
 // Each library is loaded the way a site loads it with a script tag, from a local server, and
 // sends to a local endpoint: Portrait to the collector on local workerd (through a counting
@@ -9,7 +9,8 @@
 //   - bytes fetched until ready (every GET but the page), raw and brotli-11;
 //   - script start → ready, median of `--loads` fresh page loads;
 //   - main-thread time (Chrome's TaskDuration) for 1,000 `track()` calls with a small
-//     properties object, from the first call until all 1,000 were delivered;
+//     properties object, from the first call until all 1,000 were delivered (median of
+//     `--runs` fresh pages);
 //   - events delivered of 1,000, and of 1,000 when the page is closed right after the calls;
 //   - request bytes per event on the wire; JS heap growth over the run (after GC).
 import { createServer } from "node:http";
@@ -27,6 +28,7 @@ const argument = (name, fallback) => {
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
 const LOADS = argument("--loads", 7);
+const RUNS = argument("--runs", 3);
 const CALLS = 1_000;
 const EVENT = "Bench Event";
 
@@ -170,28 +172,14 @@ async function measure(name, library, { browser, site, sink }) {
     }
     await context.close();
   }
-  // 1,000 calls: main-thread time until delivered, wire bytes, heap growth.
-  sink.reset();
-  const context = await newContext(browser);
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("Performance.enable");
-  await page.goto(url);
-  await page.waitForFunction(() => window.__readyAt !== undefined);
-  await page.waitForTimeout(500);
-  const id = library.id ? await page.evaluate(library.id) : undefined;
-  const wireBefore = library.wire();
-  await cdp.send("HeapProfiler.collectGarbage");
-  const heapBefore = (await cdp.send("Runtime.getHeapUsage")).usedSize;
-  const taskBefore = await taskDuration(cdp);
-  await page.evaluate(`for (let i = 0; i < ${CALLS}; i++) ${library.track};`);
-  const delivered = await eventuallyCount(() => library.delivered(id), CALLS);
-  const mainThreadMs = ((await taskDuration(cdp)) - taskBefore) * 1000;
-  await page.waitForTimeout(300);
-  await cdp.send("HeapProfiler.collectGarbage");
-  const heapGrowth = (await cdp.send("Runtime.getHeapUsage")).usedSize - heapBefore;
-  const wirePerEvent = (library.wire() - wireBefore) / CALLS;
-  await context.close();
+  // 1,000 calls, `--runs` times in fresh pages: main-thread time until delivered, wire
+  // bytes, heap growth (medians; delivered: the worst run).
+  const runs = [];
+  for (let run = 0; run < RUNS; run++) runs.push(await callsRun(library, url, { browser, sink }));
+  const delivered = Math.min(...runs.map((r) => r.delivered));
+  const mainThreadMs = median(runs.map((r) => r.mainThreadMs));
+  const heapGrowth = median(runs.map((r) => r.heapGrowth));
+  const wirePerEvent = median(runs.map((r) => r.wirePerEvent));
   // 1,000 calls, then the page is closed at once.
   sink.reset();
   const closing = await newContext(browser);
@@ -215,6 +203,31 @@ async function measure(name, library, { browser, site, sink }) {
   };
 }
 
+async function callsRun(library, url, { browser, sink }) {
+  sink.reset();
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  await page.goto(url);
+  await page.waitForFunction(() => window.__readyAt !== undefined);
+  await page.waitForTimeout(500);
+  const id = library.id ? await page.evaluate(library.id) : undefined;
+  const wireBefore = library.wire();
+  await cdp.send("HeapProfiler.collectGarbage");
+  const heapBefore = (await cdp.send("Runtime.getHeapUsage")).usedSize;
+  const taskBefore = await taskDuration(cdp);
+  await page.evaluate(`for (let i = 0; i < ${CALLS}; i++) ${library.track};`);
+  const delivered = await eventuallyCount(() => library.delivered(id), CALLS);
+  const mainThreadMs = ((await taskDuration(cdp)) - taskBefore) * 1000;
+  await page.waitForTimeout(300);
+  await cdp.send("HeapProfiler.collectGarbage");
+  const heapGrowth = (await cdp.send("Runtime.getHeapUsage")).usedSize - heapBefore;
+  const wirePerEvent = (library.wire() - wireBefore) / CALLS;
+  await context.close();
+  return { delivered, mainThreadMs, heapGrowth, wirePerEvent };
+}
+
 async function taskDuration(cdp) {
   const { metrics } = await cdp.send("Performance.getMetrics");
   return metrics.find((m) => m.name === "TaskDuration").value;
@@ -233,7 +246,7 @@ try {
     results.push(await measure(name, all[name], { browser, site, sink }));
     console.error(`measured ${name}`);
   }
-  console.log(`| library | fetched until ready (files, raw, brotli) | start → ready (median of ${LOADS}) | main thread, ${CALLS} calls + delivery | delivered | delivered, page closed at once | wire bytes/event | heap growth |`);
+  console.log(`| library | fetched until ready (files, raw, brotli) | start → ready (median of ${LOADS}) | main thread, ${CALLS} calls + delivery (median of ${RUNS}) | delivered | delivered, page closed at once | wire bytes/event | heap growth |`);
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
