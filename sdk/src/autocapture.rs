@@ -1,7 +1,7 @@
 //! What the SDK records without being asked: page views (SPA navigations included), clicks,
 //! form submissions, scroll depth and engaged time. Each switchable; the rules themselves are
-//! in `portrait_core::client::capture`. Also the page-lifecycle listeners the transport
-//! needs (`pagehide`, `visibilitychange`), which are always on.
+//! in `portrait_core::client::capture`. Also the listeners the transport needs (`pagehide`,
+//! `pageshow`, `visibilitychange`, `online`), which are always on.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -57,6 +57,7 @@ pub fn install(state: &Rc<RefCell<State>>) {
         state.hide(now, true);
     });
     listen(&window, "pageshow", false, &me, |state, now, _| state.show(now));
+    listen(&window, "online", false, &me, |state, now, _| state.back_online(now));
     listen(&document, "visibilitychange", false, &me, |state, now, _| {
         let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
         if hidden {

@@ -564,6 +564,14 @@ impl State {
         self.persist(now);
     }
 
+    /// The browser is back online: send now rather than wait out the backoff (the pending
+    /// backoff timer, when it fires, finds nothing left to do).
+    pub(crate) fn back_online(&mut self, now: i64) {
+        self.backing_off = false;
+        self.draining = true;
+        self.send_ready(now);
+    }
+
     /// The page came back from the back/forward cache: its stored queue is its own again.
     pub(crate) fn show(&mut self, now: i64) {
         self.closed = false;

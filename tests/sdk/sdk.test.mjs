@@ -434,6 +434,28 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("the browser going back online sends at once, without waiting out the backoff", async () => {
+    const html = snippetPage({ collector: collector.url, options: { autocapture: false, flushInterval: 100 } });
+    const { page, context } = await open("/online", html);
+    await context.setOffline(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 10; i++) window.portrait.track("While Offline", { i });
+    });
+    // Three failed sends or more: the next retry is at least 2 s after the last one.
+    await eventually(async () => (await stats(page)).retries >= 3, { ms: 8_000 });
+    await context.setOffline(false);
+    const id = await anonymousId(page);
+    const events = await eventually(
+      async () => {
+        const { json } = await collector.admin(`anonymous_id/${id}/events`);
+        return json?.events?.length === 10 && json.events;
+      },
+      { ms: 1_500, message: "delivery right after going online" },
+    );
+    assert.equal(events.length, 10);
+    await context.close();
+  });
+
   test("a full queue drops its oldest events and the collector counts them for the source", async () => {
     const proxy = await startProxy(collector.url);
     const statsNow = async () =>
