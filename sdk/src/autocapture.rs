@@ -79,7 +79,7 @@ pub fn install(state: &Rc<RefCell<State>>) {
             let wrapper = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(move |a, b, c| {
                 let result = original.call3(&target, &a, &b, &c);
                 if let Some(state) = me.upgrade() {
-                    run(&state, navigated);
+                    run(&state, &mut navigated);
                 }
                 result.unwrap_or(JsValue::UNDEFINED)
             });
@@ -107,17 +107,19 @@ pub fn install(state: &Rc<RefCell<State>>) {
 }
 
 /// Adds a passive listener that runs `work` on the state.
+/// `work` is a plain function, not a closure: one compiled listener serves them all (each
+/// closure type would bring its own copy and its own wasm-bindgen glue).
 fn listen(
     target: &EventTarget,
     name: &str,
     capture: bool,
     me: &Weak<RefCell<State>>,
-    work: impl Fn(&mut State, i64, &web_sys::Event) + 'static,
+    work: fn(&mut State, i64, &web_sys::Event),
 ) {
     let me = me.clone();
     let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
         if let Some(state) = me.upgrade() {
-            run(&state, |state, now| work(state, now, &event));
+            run(&state, &mut |state, now| work(state, now, &event));
         }
     });
     let options = AddEventListenerOptions::new();

@@ -272,7 +272,7 @@ impl Sdk {
         let mut resolve = None;
         let promise = Promise::new(&mut |done, _| resolve = Some(done));
         self.run(|state, now| {
-            state.flush_waiters.extend(resolve);
+            state.flush_waiters.extend(resolve.take());
             state.draining = true;
             state.send_ready(now);
             state.settle_waiters();
@@ -345,13 +345,14 @@ impl Sdk {
 }
 
 impl Sdk {
-    fn run(&self, work: impl FnOnce(&mut State, i64)) {
-        run(&self.state, work);
+    fn run(&self, mut work: impl FnMut(&mut State, i64)) {
+        run(&self.state, &mut work);
     }
 }
 
 /// Borrows the state for `work`, then delivers the events it emitted, outside the borrow.
-pub(crate) fn run(state: &Rc<RefCell<State>>, work: impl FnOnce(&mut State, i64)) {
+/// (`dyn`: one copy of this for every entry point, which keeps the module small.)
+pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i64)) {
     let emits = {
         let Ok(mut guard) = state.try_borrow_mut() else { return };
         work(&mut guard, js_sys::Date::now() as i64);
@@ -493,7 +494,7 @@ impl State {
                     transport::beacon(&url, &body);
                 }
                 if let Some(state) = weak.upgrade() {
-                    run(&state, |state, now| state.settle(now, id, events, outcome));
+                    run(&state, &mut |state, now| state.settle(now, id, events, outcome));
                 }
             }
         });
@@ -691,11 +692,11 @@ impl State {
     }
 
     /// Runs `work` on the state after `delay_ms`; returns the timer id.
-    fn timer(&self, delay_ms: i32, work: impl FnOnce(&mut State, i64) + 'static) -> i32 {
+    fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> i32 {
         let weak = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(state) = weak.upgrade() {
-                run(&state, work);
+                run(&state, &mut |state, now| work(state, now));
             }
         });
         web_sys::window()
