@@ -78,6 +78,8 @@ pub(crate) struct State {
     /// This page's key for its stored queue (`q.<id>`).
     queue_key: String,
     flush_timer: Option<i32>,
+    /// A send of full batches is scheduled for the end of the current task.
+    send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
     persist_timer: Option<i32>,
@@ -155,6 +157,7 @@ impl Sdk {
                 anonymous_id,
                 queue_key,
                 flush_timer: None,
+                send_soon: false,
                 closed: false,
                 persist_timer: None,
                 backing_off: false,
@@ -444,8 +447,18 @@ impl State {
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.
-    fn schedule(&mut self, now: i64) {
-        self.send_ready(now);
+    fn schedule(&mut self, _now: i64) {
+        // A full batch goes at the end of the current task, not inside the call that filled
+        // it: a burst of calls then leaves in a few large batches instead of many small ones.
+        let full = self.queue.waiting() >= self.options.batch_events
+            || self.queue.waiting_bytes() >= self.options.batch_bytes;
+        if full && !self.send_soon {
+            self.send_soon = true;
+            self.timer(0, |state, now| {
+                state.send_soon = false;
+                state.send_ready(now);
+            });
+        }
         if self.queue.waiting() > 0 && self.flush_timer.is_none() {
             let delay = self.options.flush_interval_ms;
             self.flush_timer = Some(self.timer(delay, |state, now| {
