@@ -316,6 +316,38 @@ describe("SDK: switches and privacy options", () => {
   });
 });
 
+describe("SDK: remote settings", () => {
+  test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
+    const configured = await launchCollectorFor(
+      site.origin,
+      `consent_default = "pending"\nautocapture = { clicks = false }`,
+    );
+    try {
+      const body = `<button id="b">Buy</button>`;
+      const html = snippetPage({ collector: configured.url, body });
+      const { page, context } = await open("/remote", html);
+      assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending");
+      await page.click("#b");
+      await page.evaluate(() => window.portrait.consent.set({ analytics: true }));
+      await page.evaluate(() => window.portrait.flush());
+      const { json } = await configured.admin(`anonymous_id/${await anonymousId(page)}/events`);
+      assert.deepEqual(names(json.events).sort(), ["Consent Updated", "page"], "no click event, held events sent on grant");
+      await context.close();
+      // The page's own options override the remote ones.
+      const overriding = snippetPage({ collector: configured.url, body, options: { consent: "granted", autocapture: { clicks: true } } });
+      const second = await open("/remote-override", overriding);
+      assert.equal(await second.page.evaluate(() => window.portrait.consent.get().analytics), "granted");
+      await second.page.click("#b");
+      await second.page.evaluate(() => window.portrait.flush());
+      const events = (await configured.admin(`anonymous_id/${await anonymousId(second.page)}/events`)).json.events;
+      assert.deepEqual(names(events).sort(), ["Button Clicked", "page"]);
+      await second.context.close();
+    } finally {
+      await configured.stop();
+    }
+  });
+});
+
 describe("SDK: consent", () => {
   const storedKeys = (page) =>
     page.evaluate(() => [

@@ -61,9 +61,15 @@ export async function startSite() {
   };
 }
 
-/** A collector whose demo write key accepts `origin`. */
-export function launchCollectorFor(origin) {
-  return launch(undefined, {}, devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin)));
+/** A collector whose demo write key accepts `origin`; `sdkSettings`: TOML for the demo
+ * workspace's `[workspaces.sdk]` table (what `/v1/config/{writeKey}` serves). */
+export function launchCollectorFor(origin, sdkSettings = "") {
+  let config = devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin));
+  if (sdkSettings) {
+    // The demo workspace's table ends where the next workspace begins.
+    config = config.replace("# A second workspace", `[workspaces.sdk]\n${sdkSettings}\n\n# A second workspace`);
+  }
+  return launch(undefined, {}, config);
 }
 
 /** Headless Chromium with the flags this machine needs (see ../shared/notes/TOOLCHAIN.md). */
