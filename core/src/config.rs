@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use crate::client::consent::Decision;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -76,7 +77,7 @@ impl Default for RateLimit {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct SdkSettings {
     #[serde(default = "granted")]
-    pub consent_default: Consent,
+    pub consent_default: Decision,
     #[serde(default)]
     pub autocapture: Autocapture,
     #[serde(default)]
@@ -85,14 +86,14 @@ pub struct SdkSettings {
     pub respect_global_privacy_control: bool,
 }
 
-fn granted() -> Consent {
-    Consent::Granted
+fn granted() -> Decision {
+    Decision::Granted
 }
 
 impl Default for SdkSettings {
     fn default() -> SdkSettings {
         SdkSettings {
-            consent_default: Consent::Granted,
+            consent_default: Decision::Granted,
             autocapture: Autocapture::default(),
             respect_do_not_track: false,
             respect_global_privacy_control: false,
@@ -100,16 +101,8 @@ impl Default for SdkSettings {
     }
 }
 
+/// Each switch on by default. The SDK reads the same switches from `load`'s options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Consent {
-    Granted,
-    Denied,
-    Pending,
-}
-
-/// Each switch on by default.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Autocapture {
     pub page_views: bool,
@@ -343,7 +336,7 @@ autocapture = { scroll = false }
         assert!(!found.source.allows_origin("https://evil.example"));
         assert_eq!(found.source.rate_limit, RateLimit { events_per_second: 50, burst: 500 });
         let sdk = &found.workspace.sdk;
-        assert_eq!(sdk.consent_default, Consent::Pending);
+        assert_eq!(sdk.consent_default, Decision::Pending);
         assert!(!sdk.autocapture.scroll && sdk.autocapture.clicks);
         assert!(config.source("pk_live_012345678").is_none());
         assert!(config.any_source_allows("http://localhost:8080"));

@@ -22,6 +22,8 @@ export interface LoadOptions {
     forms?: boolean;
     scroll?: boolean;
     engagement?: boolean;
+    /** Read UTM parameters and ad click ids from landing URLs. */
+    campaigns?: boolean;
   };
   /** Where ids and the queue live (default `cookie`: cookie + localStorage). */
   storage?: 'cookie' | 'localStorage' | 'memory';

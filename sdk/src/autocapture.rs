@@ -8,6 +8,7 @@ use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Reflect};
 use portrait_core::client::capture;
+use portrait_core::config::Autocapture;
 use portrait_core::{Map, Value};
 use wasm_bindgen::prelude::*;
 use web_sys::{AddEventListenerOptions, Element, EventTarget, HtmlFormElement};
@@ -20,30 +21,21 @@ const SCROLL_CHECK_MS: f64 = 250.0;
 const CLICKABLE: &str =
     "a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Switches {
-    pub page_views: bool,
-    pub clicks: bool,
-    pub forms: bool,
-    pub scroll: bool,
-    pub engagement: bool,
-}
-
-impl Switches {
-    /// `load`'s `autocapture` option (`false` for none, or `{pageViews, clicks, …}`) over
-    /// the remote settings' `autocapture` (`{page_views, clicks, …}`); each on by default.
-    pub fn read(local: &JsValue, remote: &JsValue) -> Switches {
-        let all = local.as_bool().unwrap_or(true);
-        let switch = |camel: &str, snake: &str| {
-            all && bool_field(&[local], camel).or_else(|| bool_field(&[remote], snake)).unwrap_or(true)
-        };
-        Switches {
-            page_views: switch("pageViews", "page_views"),
-            clicks: switch("clicks", "clicks"),
-            forms: switch("forms", "forms"),
-            scroll: switch("scroll", "scroll"),
-            engagement: switch("engagement", "engagement"),
-        }
+/// The switches (`portrait_core::config::Autocapture`, which the collector's settings use
+/// too): `load`'s `autocapture` option (`false` for none, or `{pageViews, clicks, …}`) over the
+/// remote settings' `autocapture` (`{page_views, clicks, …}`); each on by default.
+pub fn read_switches(local: &JsValue, remote: &JsValue) -> Autocapture {
+    let all = local.as_bool().unwrap_or(true);
+    let switch = |camel: &str, snake: &str| {
+        all && bool_field(&[local], camel).or_else(|| bool_field(&[remote], snake)).unwrap_or(true)
+    };
+    Autocapture {
+        page_views: switch("pageViews", "page_views"),
+        clicks: switch("clicks", "clicks"),
+        forms: switch("forms", "forms"),
+        scroll: switch("scroll", "scroll"),
+        engagement: switch("engagement", "engagement"),
+        campaigns: switch("campaigns", "campaigns"),
     }
 }
 
@@ -142,7 +134,8 @@ fn navigated(state: &mut State, now: i64) {
     }
     report_engagement(state, now);
     let previous = std::mem::take(&mut state.page.href);
-    state.page.enter(now, Some(previous), &mut state.session, &mut state.store);
+    let campaigns = state.options.autocapture.campaigns;
+    state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.capture_page_view(now);
 }
 

@@ -49,7 +49,7 @@ struct Options {
     batch_events: usize,
     batch_bytes: usize,
     flush_interval_ms: i32,
-    autocapture: autocapture::Switches,
+    autocapture: portrait_core::config::Autocapture,
 }
 
 /// What the SDK counts about itself (`stats()`): the reconciliation figures.
@@ -120,7 +120,7 @@ impl Sdk {
                 .map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize),
             flush_interval_ms: number_field(&[&options], "flushInterval")
                 .map_or(5_000, |n| n.clamp(0.0, 600_000.0) as i32),
-            autocapture: autocapture::Switches::read(&field(&options, "autocapture"), &autocapture_remote),
+            autocapture: autocapture::read_switches(&field(&options, "autocapture"), &autocapture_remote),
         };
         let mode = string_field(&[&options], "storage")
             .and_then(|m| Mode::parse(&m))
@@ -182,7 +182,13 @@ impl Sdk {
         let sdk = Sdk { state };
         autocapture::install(&sdk.state);
         sdk.run(|state, now| {
-            state.page.enter(now, None, &mut state.session, &mut state.store);
+            state.page.enter(
+                now,
+                None,
+                &mut state.session,
+                &mut state.store,
+                state.options.autocapture.campaigns,
+            );
             state.store.set("session", &state.session.to_storage(), false);
             if state.options.autocapture.page_views {
                 state.capture_page_view(now);

@@ -24,13 +24,15 @@ pub struct PageState {
 impl PageState {
     /// A page view starts (the first, or an SPA navigation from `previous_url`): reads the
     /// location, starts a session if the landing URL carries a new campaign, and keeps the
-    /// session's channel and the visitor's first touch.
+    /// session's channel and the visitor's first touch (campaign parameters are read only
+    /// while the `campaigns` switch is on).
     pub fn enter(
         &mut self,
         now: i64,
         previous_url: Option<String>,
         session: &mut Session,
         store: &mut Store,
+        campaigns: bool,
     ) {
         let Some(window) = web_sys::window() else { return };
         let location = window.location();
@@ -40,7 +42,7 @@ impl PageState {
         let search = location.search().unwrap_or_default();
         let referrer =
             previous_url.or_else(|| document.as_ref().map(|d| d.referrer())).filter(|r| !r.is_empty());
-        let landing = campaign::from_query(&search);
+        let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
             let channel = campaign::channel(referrer.as_deref(), &self.host, landing.as_ref());
             // An internal referrer means the session expired mid-visit: not a new arrival.

@@ -4,7 +4,11 @@
 //! nothing is sent. Granted, they flow; denied, they are dropped and the SDK's storage is
 //! cleared. `personalization` gates the interests the page may read (the interest issue).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// Also the configuration's `consent_default` (`granted`, `denied`, `pending`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Decision {
     Granted,
     Denied,
