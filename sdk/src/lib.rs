@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use portrait_core::client::consent::{Consent, Decision, Gate};
-use portrait_core::client::queue::{Limits, Outgoing, Queue};
+use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::{Call, Context, Event, Map, Timestamp, Value};
@@ -38,8 +38,6 @@ const MAX_IN_FLIGHT: usize = 4;
 const HIDDEN_PAYLOAD_BYTES: usize = 16 * 1024;
 /// Persisting is coalesced: at most once per this delay, and at once when the page hides.
 const PERSIST_DELAY_MS: i32 = 1_000;
-/// A stored queue not touched for this long belongs to a page that is gone: adopt it.
-const ORPHAN_AFTER_MS: i64 = 120_000;
 /// Keys that also live in cookies.
 const COOKIE_KEYS: [&str; 1] = ["aid"];
 
@@ -607,8 +605,7 @@ impl State {
         }
     }
 
-    /// Stores the queue under this page's key as `time|closed|bytes` (bytes as one char
-    /// each); `closed` tells the next page it may adopt the queue at once.
+    /// Stores the queue under this page's key (see `Queue::to_stored_text`).
     fn persist(&mut self, now: i64) {
         if !self.consent.may_store() {
             return;
@@ -619,9 +616,8 @@ impl State {
         if self.queue.is_empty() {
             return self.store.remove(&key, false);
         }
-        let bytes = self.queue.to_storage();
-        let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-        self.store.set(&key, &format!("{now}|{}|{text}", u8::from(self.closed)), false);
+        let text = self.queue.to_stored_text(now, self.closed);
+        self.store.set(&key, &text, false);
     }
 
     /// Takes over the stored queues of pages that are gone (closed, or silent for long).
@@ -630,18 +626,10 @@ impl State {
         let mut adopted = 0;
         for key in self.store.keys("q.") {
             let Some(stored) = self.store.get(&key) else { continue };
-            let mut parts = stored.splitn(3, '|');
-            let (Some(time), Some(closing), Some(text)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let orphaned = closing == "1" || time.parse::<i64>().map_or(true, |t| now - t > ORPHAN_AFTER_MS);
-            if !orphaned {
-                continue;
-            }
-            let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
-            match self.queue.restore(&bytes) {
-                Ok(count) => adopted += count,
-                Err(_) => self.stats.errors += 1,
+            match self.queue.adopt_stored_text(&stored, now) {
+                Adoption::Alive => continue,
+                Adoption::Adopted(count) => adopted += count,
+                Adoption::Unreadable => self.stats.errors += 1,
             }
             self.store.remove(&key, false);
         }

@@ -9,7 +9,7 @@
 //! messageId dedupe makes the second copy harmless. So nothing is lost and nothing counted
 //! twice.
 //!
-//! The whole queue is stored (see [`Queue::to_storage`]) so events survive reloads, crashes
+//! The whole queue is stored (see [`Queue::to_stored_text`]) so events survive reloads, crashes
 //! and offline periods. It is bounded by [`Limits`]: when full, the oldest events are dropped
 //! and their count rides on the next batch (`dropped` in the beacon).
 
@@ -74,6 +74,20 @@ struct Entry {
 struct Stored {
     events: Vec<Event>,
     dropped: u32,
+}
+
+/// A stored queue not written for this long belongs to a page that is gone.
+pub const ORPHAN_AFTER_MS: i64 = 120_000;
+
+/// What [`Queue::adopt_stored_text`] did with another page's stored queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adoption {
+    /// Its page may still be open: leave it.
+    Alive,
+    /// Its events (this many, not counting ones already held) are in this queue now: remove it.
+    Adopted(usize),
+    /// Not a stored queue (damaged, or another version): remove it.
+    Unreadable,
 }
 
 /// Backoff after the first failure; doubles with each further one, up to [`MAX_BACKOFF_MS`].
@@ -235,8 +249,37 @@ impl Queue {
         jittered.max(retry_after_ms.unwrap_or(0))
     }
 
-    /// The stored form of every unsettled event (in flight included: its fate is unknown).
-    pub fn to_storage(&self) -> Vec<u8> {
+    /// The queue as a page stores it (in `localStorage`, which holds text):
+    /// `written_at|closed|bytes`, the bytes (postcard of every unsettled event, in flight
+    /// included: its fate is unknown) one char each. `closed`: the page is gone (`pagehide`),
+    /// so the next page may adopt the queue at once.
+    pub fn to_stored_text(&self, now: i64, closed: bool) -> String {
+        let bytes = self.to_storage();
+        let mut text = format!("{now}|{}|", u8::from(closed));
+        text.extend(bytes.iter().map(|&b| char::from(b)));
+        text
+    }
+
+    /// Takes over another page's stored queue ([`Queue::to_stored_text`]) if that page is
+    /// gone: it said so (`closed`), or has not written for [`ORPHAN_AFTER_MS`] (a live page
+    /// with pending events rewrites its queue at least at every retry).
+    pub fn adopt_stored_text(&mut self, text: &str, now: i64) -> Adoption {
+        let mut parts = text.splitn(3, '|');
+        let (Some(written_at), Some(closed), Some(bytes)) = (parts.next(), parts.next(), parts.next()) else {
+            return Adoption::Unreadable;
+        };
+        let Ok(written_at) = written_at.parse::<i64>() else { return Adoption::Unreadable };
+        if closed != "1" && now - written_at <= ORPHAN_AFTER_MS {
+            return Adoption::Alive;
+        }
+        let bytes: Option<Vec<u8>> = bytes.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+        match bytes.map(|bytes| self.restore(&bytes)) {
+            Some(Ok(count)) => Adoption::Adopted(count),
+            _ => Adoption::Unreadable,
+        }
+    }
+
+    fn to_storage(&self) -> Vec<u8> {
         let in_flight_dropped: u32 = self.in_flight.iter().map(|(_, dropped)| dropped).sum();
         let stored = Stored {
             events: self.entries.iter().map(|e| e.event.clone()).collect(),
@@ -248,7 +291,7 @@ impl Queue {
     /// Adds events read back from storage (another page's or this page's earlier queue) in
     /// front of the queue's own, skipping message ids it already holds. Unreadable bytes are
     /// an error and add nothing.
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<usize, postcard::Error> {
+    fn restore(&mut self, bytes: &[u8]) -> Result<usize, postcard::Error> {
         let stored: Stored = postcard::from_bytes(bytes)?;
         let mut restored = Queue::new(self.limits);
         restored.dropped = stored.dropped + self.dropped;
@@ -431,13 +474,30 @@ mod tests {
     fn storage_round_trip_keeps_in_flight_events_and_skips_known_ids() {
         let mut queue = queue_of(6);
         let _in_flight = queue.take(NOW + 1, 2, 32_768).unwrap();
-        let stored = queue.to_storage();
+        let stored = queue.to_stored_text(NOW + 1, true);
         let mut next_page = Queue::new(Limits::default());
         next_page.push(event(99));
         next_page.push(event(3)); // already captured again? never twice
-        assert_eq!(next_page.restore(&stored), Ok(5));
+        assert_eq!(next_page.adopt_stored_text(&stored, NOW + 2), Adoption::Adopted(5));
         let all = next_page.take(NOW + 5, 100, 32_768).unwrap();
         assert_eq!(ids(&all.body), ["m0", "m1", "m2", "m4", "m5", "m99", "m3"]);
-        assert!(Queue::default().restore(b"\xff\xff garbage").is_err());
+    }
+
+    #[test]
+    fn only_queues_of_pages_that_are_gone_are_adopted() {
+        let queue = queue_of(2);
+        let open = queue.to_stored_text(NOW, false);
+        let mut other = Queue::default();
+        assert_eq!(other.adopt_stored_text(&open, NOW + ORPHAN_AFTER_MS), Adoption::Alive);
+        assert!(other.is_empty());
+        assert_eq!(
+            other.adopt_stored_text(&open, NOW + ORPHAN_AFTER_MS + 1),
+            Adoption::Adopted(2),
+            "silent too long"
+        );
+        let garbage = ["", "x|1|", "1|1|\u{ff}\u{ff} garbage", "1|1|\u{100}", "no separators"];
+        for text in garbage {
+            assert_eq!(Queue::default().adopt_stored_text(text, NOW), Adoption::Unreadable, "{text:?}");
+        }
     }
 }
