@@ -4,42 +4,15 @@
 //! browser sends no preflight. No credentials: the write key is in the URL.
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+pub use portrait_core::client::queue::Outcome;
 use wasm_bindgen::prelude::*;
 use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
-
-/// What the collector's answer means for the batch.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outcome {
-    Delivered,
-    /// Network error, 408, 429 or 5xx: send again later, not before `retry_after_ms`.
-    Retry {
-        status: u16,
-        retry_after_ms: Option<i64>,
-    },
-    /// Any other 4xx: the collector will never take it; retrying cannot help.
-    Refused {
-        status: u16,
-    },
-}
-
-impl Outcome {
-    fn of(status: u16, retry_after: Option<String>) -> Outcome {
-        match status {
-            200..=299 => Outcome::Delivered,
-            408 | 429 | 500.. => Outcome::Retry {
-                status,
-                retry_after_ms: retry_after.and_then(|s| s.trim().parse::<i64>().ok()).map(|s| s * 1_000),
-            },
-            _ => Outcome::Refused { status },
-        }
-    }
-}
 
 /// POSTs `body`; `done` gets the outcome once the answer (or the failure) is in.
 /// `keepalive` only when the page is being hidden: keepalive requests share a 64 KiB quota.
 pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome) + 'static) {
     let Some(window) = web_sys::window() else {
-        return done(Outcome::Retry { status: 0, retry_after_ms: None });
+        return done(Outcome::of(0, None));
     };
     let init = RequestInit::new();
     init.set_method("POST");
@@ -66,11 +39,9 @@ pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome) 
     let on_answer = Closure::once_into_js(move |response: JsValue| {
         let response: Response = response.unchecked_into();
         let retry_after = response.headers().get("Retry-After").ok().flatten();
-        settle(Outcome::of(response.status(), retry_after));
+        settle(Outcome::of(response.status(), retry_after.as_deref()));
     });
-    let on_error = Closure::once_into_js(move |_: JsValue| {
-        settle_error(Outcome::Retry { status: 0, retry_after_ms: None })
-    });
+    let on_error = Closure::once_into_js(move |_: JsValue| settle_error(Outcome::of(0, None)));
     // `Promise::then2` wants typed closures; the plain functions are smaller.
     if let Ok(then) = Reflect::get(&promise, &"then".into()).and_then(|f| f.dyn_into::<Function>()) {
         let _ = then.call2(&promise, &on_answer, &on_error);
@@ -86,21 +57,4 @@ pub fn beacon(url: &str, body: &[u8]) -> bool {
     options.set_type("text/plain");
     let Ok(blob) = Blob::new_with_u8_array_sequence_and_options(&parts, &options) else { return false };
     window.navigator().send_beacon_with_opt_blob(url, Some(&blob)).unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses() {
-        assert_eq!(Outcome::of(200, None), Outcome::Delivered);
-        assert_eq!(
-            Outcome::of(429, Some("3".into())),
-            Outcome::Retry { status: 429, retry_after_ms: Some(3_000) }
-        );
-        assert_eq!(Outcome::of(503, None), Outcome::Retry { status: 503, retry_after_ms: None });
-        assert_eq!(Outcome::of(400, None), Outcome::Refused { status: 400 });
-        assert_eq!(Outcome::of(413, None), Outcome::Refused { status: 413 });
-    }
 }

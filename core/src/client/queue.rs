@@ -76,6 +76,37 @@ struct Stored {
     dropped: u32,
 }
 
+/// What the collector's answer means for a batch: [`Queue::complete`] it, or [`Queue::retry`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    Delivered,
+    /// Network error (status 0), 408, 429 or 5xx: send again later, not before `retry_after_ms`.
+    Retry {
+        status: u16,
+        retry_after_ms: Option<i64>,
+    },
+    /// Any other 4xx: the collector will never take it; retrying cannot help.
+    Refused {
+        status: u16,
+    },
+}
+
+impl Outcome {
+    /// From the answer's status and `Retry-After` header (seconds).
+    pub fn of(status: u16, retry_after: Option<&str>) -> Outcome {
+        match status {
+            200..=299 => Outcome::Delivered,
+            0 | 408 | 429 | 500.. => Outcome::Retry {
+                status,
+                retry_after_ms: retry_after
+                    .and_then(|s| s.trim().parse::<i64>().ok())
+                    .map(|s| s.saturating_mul(1_000)),
+            },
+            _ => Outcome::Refused { status },
+        }
+    }
+}
+
 /// A stored queue not written for this long belongs to a page that is gone.
 pub const ORPHAN_AFTER_MS: i64 = 120_000;
 
@@ -481,6 +512,17 @@ mod tests {
         assert_eq!(next_page.adopt_stored_text(&stored, NOW + 2), Adoption::Adopted(5));
         let all = next_page.take(NOW + 5, 100, 32_768).unwrap();
         assert_eq!(ids(&all.body), ["m0", "m1", "m2", "m4", "m5", "m99", "m3"]);
+    }
+
+    #[test]
+    fn answers_decide_retries() {
+        assert_eq!(Outcome::of(200, None), Outcome::Delivered);
+        assert_eq!(Outcome::of(429, Some(" 3")), Outcome::Retry { status: 429, retry_after_ms: Some(3_000) });
+        assert_eq!(Outcome::of(503, Some("soon")), Outcome::Retry { status: 503, retry_after_ms: None });
+        assert_eq!(Outcome::of(0, None), Outcome::Retry { status: 0, retry_after_ms: None });
+        assert_eq!(Outcome::of(408, None), Outcome::Retry { status: 408, retry_after_ms: None });
+        assert_eq!(Outcome::of(400, None), Outcome::Refused { status: 400 });
+        assert_eq!(Outcome::of(413, None), Outcome::Refused { status: 413 });
     }
 
     #[test]
