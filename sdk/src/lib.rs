@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use portrait_core::client::consent::{Consent, Decision, Gate};
+use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
@@ -380,29 +380,24 @@ fn id_text(value: Value) -> Option<String> {
     }
 }
 
-/// Stored decision first (the visitor already chose), then Do-Not-Track / Global Privacy
-/// Control when the site asked to respect them, then the configured default (granted).
+/// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
+/// and the browser.
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consent {
-    if let Some(stored) = store.get("consent").and_then(|c| Consent::from_storage(&c)) {
-        return stored;
-    }
     let navigator = web_sys::window().map(|w| JsValue::from(w.navigator())).unwrap_or(JsValue::UNDEFINED);
-    let respect_dnt = bool_field(&[options, remote], "respectDoNotTrack")
-        .or_else(|| bool_field(&[remote], "respect_do_not_track"))
-        .unwrap_or(false);
-    let respect_gpc = bool_field(&[options], "respectGlobalPrivacyControl")
-        .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
-        .unwrap_or(false);
-    let dnt = field(&navigator, "doNotTrack").as_string().is_some_and(|v| v == "1");
-    let gpc = field(&navigator, "globalPrivacyControl").as_bool().unwrap_or(false);
-    if (respect_dnt && dnt) || (respect_gpc && gpc) {
-        return Consent::all(Decision::Denied);
-    }
+    let signals = PrivacySignals {
+        do_not_track: field(&navigator, "doNotTrack").as_string().is_some_and(|v| v == "1"),
+        respect_do_not_track: bool_field(&[options], "respectDoNotTrack")
+            .or_else(|| bool_field(&[remote], "respect_do_not_track"))
+            .unwrap_or(false),
+        global_privacy_control: field(&navigator, "globalPrivacyControl").as_bool().unwrap_or(false),
+        respect_global_privacy_control: bool_field(&[options], "respectGlobalPrivacyControl")
+            .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
+            .unwrap_or(false),
+    };
     let default = string_field(&[options], "consent")
         .or_else(|| string_field(&[remote], "consent_default"))
-        .and_then(|d| Decision::parse(&d))
-        .unwrap_or(Decision::Granted);
-    Consent::all(default)
+        .and_then(|d| Decision::parse(&d));
+    Consent::initial(store.get("consent").as_deref(), signals, default)
 }
 
 impl State {

@@ -51,7 +51,31 @@ pub enum Gate {
     Drop,
 }
 
+/// What the browser says about tracking, and whether the site asked to honour it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrivacySignals {
+    pub do_not_track: bool,
+    pub respect_do_not_track: bool,
+    pub global_privacy_control: bool,
+    pub respect_global_privacy_control: bool,
+}
+
 impl Consent {
+    /// The consent a page starts with: the visitor's stored decision first (they already
+    /// chose), then Do-Not-Track / Global Privacy Control as a refusal when the site asked to
+    /// respect them, then the configured default, then granted.
+    pub fn initial(stored: Option<&str>, signals: PrivacySignals, default: Option<Decision>) -> Consent {
+        if let Some(stored) = stored.and_then(Consent::from_storage) {
+            return stored;
+        }
+        let refused = (signals.respect_do_not_track && signals.do_not_track)
+            || (signals.respect_global_privacy_control && signals.global_privacy_control);
+        match refused {
+            true => Consent::all(Decision::Denied),
+            false => Consent::all(default.unwrap_or(Decision::Granted)),
+        }
+    }
+
     pub fn all(decision: Decision) -> Consent {
         Consent { analytics: decision, personalization: decision }
     }
@@ -126,6 +150,36 @@ mod tests {
         assert_eq!(consent.set([("analytics", Decision::Granted)]), Ok(true));
         assert_eq!(consent.set([("analytics", Decision::Granted)]), Ok(false));
         assert!(consent.set([("marketing", Decision::Granted)]).unwrap_err().contains("marketing"));
+    }
+
+    #[test]
+    fn the_initial_consent_follows_the_stored_decision_then_signals_then_the_default() {
+        let stored = Consent { analytics: Decision::Granted, personalization: Decision::Denied }.to_storage();
+        let gpc = PrivacySignals {
+            global_privacy_control: true,
+            respect_global_privacy_control: true,
+            ..Default::default()
+        };
+        let ignored = PrivacySignals { do_not_track: true, ..Default::default() };
+        let cases = [
+            (
+                Some(stored.as_str()),
+                gpc,
+                Some(Decision::Pending),
+                Consent { analytics: Decision::Granted, personalization: Decision::Denied },
+            ),
+            (Some("garbage"), gpc, None, Consent::all(Decision::Denied)),
+            (None, gpc, Some(Decision::Granted), Consent::all(Decision::Denied)),
+            (None, ignored, None, Consent::all(Decision::Granted)),
+            (None, ignored, Some(Decision::Pending), Consent::all(Decision::Pending)),
+        ];
+        for (stored, signals, default, expected) in cases {
+            assert_eq!(
+                Consent::initial(stored, signals, default),
+                expected,
+                "{stored:?} {signals:?} {default:?}"
+            );
+        }
     }
 
     #[test]
