@@ -1,10 +1,9 @@
 //! The page the visitor is on: its context for every event, the campaign and channel that
 //! brought them, and the ids the SDK generates.
 
-use portrait_core::client::campaign::{self, Channel};
+use portrait_core::client::campaign;
 use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
-use portrait_core::client::url;
 use portrait_core::{Context, Library, Map, Value};
 
 use crate::convert::field;
@@ -44,9 +43,7 @@ impl PageState {
             previous_url.or_else(|| document.as_ref().map(|d| d.referrer())).filter(|r| !r.is_empty());
         let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
-            let channel = campaign::channel(referrer.as_deref(), &self.host, landing.as_ref());
-            // An internal referrer means the session expired mid-visit: not a new arrival.
-            let channel = if channel == Channel::Internal { Channel::Direct } else { channel };
+            let channel = campaign::session_channel(referrer.as_deref(), &self.host, landing.as_ref());
             store.set("channel", channel.as_str(), false);
             match &landing {
                 Some(_) => store.set("campaign", &search, false),
@@ -121,7 +118,7 @@ impl PageState {
 
     /// Whether `href` is a different page from the current one (for SPA navigations).
     pub fn is_new(&self, href: &str) -> bool {
-        href != self.href && url::path(href).len() + url::query(href).len() > 0
+        href != self.href
     }
 }
 

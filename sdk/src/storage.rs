@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use portrait_core::client::url;
+
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlDocument, Storage};
 
@@ -163,14 +165,17 @@ impl Store {
         let name = cookie_name(key);
         cookies.split(';').find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| portrait_core::client::url::percent_decode(v))
+            (k == name).then(|| url::percent_decode(v))
         })
     }
 
     fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
         let Some(document) = &self.document else { return };
-        let mut cookie =
-            format!("{}={}; Path=/; Max-Age={max_age_s}; SameSite=Lax", cookie_name(key), encode(value));
+        let mut cookie = format!(
+            "{}={}; Path=/; Max-Age={max_age_s}; SameSite=Lax",
+            cookie_name(key),
+            url::percent_encode(value)
+        );
         if let Some(domain) = &self.cookie_domain {
             cookie.push_str("; Domain=");
             cookie.push_str(domain);
@@ -204,16 +209,4 @@ impl Store {
 /// `portrait.aid` → `portrait_aid` (cookie names avoid dots for old parsers).
 fn cookie_name(key: &str) -> String {
     format!("portrait_{}", key.replace('.', "_"))
-}
-
-/// Percent-encodes what may not appear in a cookie value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }

@@ -135,6 +135,15 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Campai
     }
 }
 
+/// The channel a session is credited to: [`channel`], except that an internal referrer
+/// means the session expired during the visit, which is not a new arrival (direct).
+pub fn session_channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Campaign>) -> Channel {
+    match channel(referrer, page_host, campaign) {
+        Channel::Internal => Channel::Direct,
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +167,14 @@ mod tests {
         let b = from_query("utm_campaign=b").unwrap();
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a), fingerprint(&from_query("utm_campaign=a").unwrap()));
+    }
+
+    #[test]
+    fn a_session_never_starts_internal() {
+        let internal = Some("https://www.acme.io/pricing");
+        assert_eq!(channel(internal, "acme.io", None), Channel::Internal);
+        assert_eq!(session_channel(internal, "acme.io", None), Channel::Direct);
+        assert_eq!(session_channel(Some("https://t.co/x"), "acme.io", None), Channel::Social);
     }
 
     #[test]
