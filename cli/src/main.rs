@@ -3,9 +3,17 @@
 //! ```text
 //! portrait decode [FILE]   beacon body (binary) → Segment JSON `{"batch": [...]}` on stdout
 //! portrait encode [FILE]   Segment JSON `{"batch": [...]}` → beacon body on stdout
+//! portrait topics [FILE]   pages as JSON Lines → their topics as JSON Lines on stdout
 //! ```
 //! FILE defaults to standard input. Rejected events are listed on stderr; the exit status is
 //! 1 if any event was rejected, 2 if the whole body was.
+//!
+//! `topics` runs the built-in topic classifier (`portrait_core::topics`, the same code the SDK
+//! runs in the browser) on pages given as JSON Lines with the fields `id, url, title,
+//! description, keywords, headings` (all optional but `id`), and writes one line per page:
+//! `{"id", "top_level_ids": [...], "label_ids": [...]}`, each list best first (at most three
+//! top-level topics; `label_ids` holds them and the finer topics). A line that is not a JSON
+//! object is reported on stderr with its number and skipped; the exit status is then 1.
 //!
 //! The beacon carries one `sentAt` for its batch and a count of events the SDK dropped; in
 //! JSON they are the top-level `sentAt` and `dropped` fields (`dropped` is Portrait's own).
@@ -13,9 +21,9 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use portrait_core::{Decoded, Timestamp, beacon, segment};
+use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 
-const USAGE: &str = "usage: portrait decode|encode [FILE]   (FILE defaults to stdin)";
+const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +39,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command == "topics" {
+        return topics(&input);
+    }
     let result = match command {
         "decode" => beacon::decode(&input).map(|decoded| {
             let mut json = segment::batch_json(&decoded.events);
@@ -75,6 +86,34 @@ fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
     }
     let body = beacon::encode(&beacon::Batch { sent_at, dropped, events: decoded.events.clone() });
     Ok((body, decoded))
+}
+
+fn topics(input: &[u8]) -> ExitCode {
+    let model = topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
+    let mut status = ExitCode::SUCCESS;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (n, line) in input.split(|&b| b == b'\n').enumerate().filter(|(_, line)| !line.trim_ascii().is_empty()) {
+        let page: serde_json::Value = match serde_json::from_slice(line) {
+            Ok(page @ serde_json::Value::Object(_)) => page,
+            Ok(_) => {
+                eprintln!("portrait: line {}: not a JSON object", n + 1);
+                status = ExitCode::from(1);
+                continue;
+            }
+            Err(e) => {
+                eprintln!("portrait: line {}: {e}", n + 1);
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
+        let found = model.classify(&topics::PageText::from_json(&page).features());
+        let ids = |scored: &[topics::Scored]| scored.iter().map(|s| s.id).collect::<Vec<_>>();
+        let answer = serde_json::json!({"id": page["id"], "top_level_ids": ids(&found.top_level), "label_ids": ids(&found.labels)});
+        if writeln!(out, "{answer}").is_err() {
+            return ExitCode::from(2);
+        }
+    }
+    status
 }
 
 fn read_input(file: Option<&str>) -> std::io::Result<Vec<u8>> {

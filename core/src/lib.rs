@@ -26,6 +26,7 @@ pub mod profile;
 pub mod routing;
 pub mod segment;
 pub mod time;
+pub mod topics;
 pub mod validate;
 pub mod value;
 pub mod view;

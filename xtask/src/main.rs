@@ -7,11 +7,13 @@
 //! - `demo`: the collector on local workerd and the demo pages (`demo-site/serve.mjs`).
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
+//! - `train-topics`: the topic model into `core/topics/model.bin` (see [`topics`]).
 //!
 //! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
 //! npm packages in `package-lock.json`), so a fresh clone needs only rustup and Node.js ≥ 20.
 
 mod sdk;
+mod topics;
 mod worker;
 
 use std::io::{BufRead, BufReader};
@@ -25,7 +27,8 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("build-worker") => worker::build(&project_root()).map(|_| ()),
         Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
-        _ => Err("usage: cargo xtask test | demo | build-worker | build-sdk".to_owned()),
+        Some("train-topics") => topics::train(&project_root(), &args[1..]),
+        _ => Err("usage: cargo xtask test | demo | build-worker | build-sdk | train-topics [--cv-only]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,219 @@
+//! A decayed interest profile: topic scores that fade with a half-life and that add up the
+//! same whatever order the evidence arrives in (a browser and the collector, or two devices,
+//! converge on one profile).
+//!
+//! Each score is stored as `log2(Σ weightᵢ · 2^(tᵢ / half-life))`: evidence is anchored at its
+//! own time, not decayed step by step, so adding is a commutative log-sum and a merge is a
+//! union. The score now is `2^(stored − now / half-life)`. Logs keep it finite for any time.
+//!
+//! ```
+//! use portrait_core::topics::interests::Interests;
+//! const DAY: i64 = 86_400_000;
+//! let mut interests = Interests::default();
+//! interests.add(299, 1.0, 0);          // a read about sport, day 0
+//! interests.add(5, 1.0, 14 * DAY);     // a read about computers, day 14
+//! let now = interests.top(14 * DAY, 10);
+//! assert_eq!(now[0].0, 5);
+//! assert!((now[1].1 - 0.5).abs() < 1e-9, "one half-life later, half the score");
+//! ```
+
+/// Default half-life of an interest: 14 days.
+pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
+
+/// Interests kept per profile; the weakest go first.
+pub const MAX_TOPICS: usize = 64;
+
+/// How much one page view counts, from the attention it got: 0.1 for a bounce, 1.0 for a
+/// read. `0.1 + 0.6 × min(engaged seconds, 120) / 120 + 0.3 × deepest scroll / 100`: engaged
+/// time (visible, with activity in the last 5 s) carries most of it, linearly up to two
+/// minutes; scrolling to the end adds the rest.
+pub fn attention_weight(engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
+    let engaged = engaged_ms.clamp(0, ENGAGED_CAP_MS) as f64 / ENGAGED_CAP_MS as f64;
+    let scrolled = if deepest_scroll_percent.is_finite() { deepest_scroll_percent.clamp(0.0, 100.0) / 100.0 } else { 0.0 };
+    0.1 + 0.6 * engaged + 0.3 * scrolled
+}
+
+const ENGAGED_CAP_MS: i64 = 120_000;
+
+/// The attention a page view has credited so far: a page reports several times (each time it
+/// is hidden, and when it is left) and each report adds only what is new.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PageCredit {
+    credited: f64,
+}
+
+impl PageCredit {
+    /// The weight to add now, for the page's total engaged time and deepest scroll so far.
+    pub fn top_up(&mut self, engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
+        let due = attention_weight(engaged_ms, deepest_scroll_percent) - self.credited;
+        if due <= 0.0 {
+            return 0.0;
+        }
+        self.credited += due;
+        due
+    }
+}
+
+/// Topic id → `log2` of its time-anchored score (see the module docs), sorted by topic.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Interests {
+    entries: Vec<(u16, f64)>,
+    half_life_ms: Option<i64>,
+}
+
+impl Interests {
+    pub fn with_half_life(half_life_ms: i64) -> Interests {
+        Interests { entries: Vec::new(), half_life_ms: Some(half_life_ms.max(1)) }
+    }
+
+    fn half_life(&self) -> f64 {
+        self.half_life_ms.unwrap_or(DEFAULT_HALF_LIFE_MS) as f64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds `weight` of evidence for `topic` observed at `at` (ms since the epoch).
+    /// Non-positive or non-finite weights are ignored.
+    pub fn add(&mut self, topic: u16, weight: f64, at: i64) {
+        if !(weight.is_finite() && weight > 0.0) {
+            return;
+        }
+        self.add_log(topic, weight.log2() + at as f64 / self.half_life());
+    }
+
+    fn add_log(&mut self, topic: u16, log: f64) {
+        match self.entries.binary_search_by_key(&topic, |&(t, _)| t) {
+            Ok(i) => self.entries[i].1 = log_sum(self.entries[i].1, log),
+            Err(i) => self.entries.insert(i, (topic, log)),
+        }
+        if self.entries.len() > MAX_TOPICS {
+            let weakest = (0..self.entries.len())
+                .min_by(|&a, &b| self.entries[a].1.total_cmp(&self.entries[b].1))
+                .expect("more than MAX_TOPICS entries");
+            self.entries.remove(weakest);
+        }
+    }
+
+    /// Folds another profile in (same half-life): the result does not depend on the order of
+    /// merges.
+    pub fn merge(&mut self, other: &Interests) {
+        for &(topic, log) in &other.entries {
+            self.add_log(topic, log);
+        }
+    }
+
+    /// The strongest `limit` topics with their scores at `now`, best first (ties by id).
+    pub fn top(&self, now: i64, limit: usize) -> Vec<(u16, f64)> {
+        let now_log = now as f64 / self.half_life();
+        let mut scored: Vec<(u16, f64)> = self.entries.iter().map(|&(t, log)| (t, (log - now_log).exp2())).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        scored
+    }
+
+    /// The stored form: `topic:log2score` pairs joined by commas (shortest exact decimals).
+    pub fn to_stored_text(&self) -> String {
+        self.entries.iter().map(|(t, log)| format!("{t}:{log}")).collect::<Vec<_>>().join(",")
+    }
+
+    /// Reads [`to_stored_text`](Self::to_stored_text); unreadable pairs are skipped (a
+    /// damaged entry loses one topic, not the profile).
+    pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests {
+        let mut interests = Interests::with_half_life(half_life_ms);
+        for pair in text.split(',') {
+            let parsed = pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<f64>().ok()?)));
+            if let Some((topic, log)) = parsed.filter(|(_, log)| log.is_finite()) {
+                interests.add_log(topic, log);
+            }
+        }
+        interests
+    }
+}
+
+/// `log2(2^a + 2^b)`, without overflow.
+fn log_sum(a: f64, b: f64) -> f64 {
+    let (high, low) = if a >= b { (a, b) } else { (b, a) };
+    high + (low - high).exp2().ln_1p() / std::f64::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn close(a: &[(u16, f64)], b: &[(u16, f64)]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 1e-9)
+    }
+
+    #[test]
+    fn order_of_arrival_does_not_change_the_result() {
+        let evidence = [(5u16, 0.8, 3 * DAY), (299, 0.1, DAY), (5, 0.3, 40 * DAY), (12, 1.0, 0), (299, 1.0, 20 * DAY)];
+        let mut forward = Interests::default();
+        evidence.iter().for_each(|&(t, w, at)| forward.add(t, w, at));
+        let mut backward = Interests::default();
+        evidence.iter().rev().for_each(|&(t, w, at)| backward.add(t, w, at));
+        let now = 50 * DAY;
+        assert!(close(&forward.top(now, 10), &backward.top(now, 10)));
+
+        let (mut a, mut b) = (Interests::default(), Interests::default());
+        evidence[..2].iter().for_each(|&(t, w, at)| a.add(t, w, at));
+        evidence[2..].iter().for_each(|&(t, w, at)| b.add(t, w, at));
+        let mut merged = b.clone();
+        merged.merge(&a);
+        a.merge(&b);
+        assert!(close(&a.top(now, 10), &forward.top(now, 10)));
+        assert!(close(&merged.top(now, 10), &forward.top(now, 10)));
+    }
+
+    #[test]
+    fn scores_halve_every_half_life_and_stay_finite_far_from_the_epoch() {
+        let mut interests = Interests::with_half_life(7 * DAY);
+        let far = 4_000_000_000_000; // year 2096
+        interests.add(1, 2.0, far);
+        assert!((interests.top(far + 7 * DAY, 1)[0].1 - 1.0).abs() < 1e-9);
+        assert!((interests.top(far + 21 * DAY, 1)[0].1 - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_read_counts_ten_times_a_bounce_and_reports_add_up() {
+        assert!((attention_weight(0, 0.0) - 0.1).abs() < 1e-9);
+        assert!((attention_weight(120_000, 100.0) - 1.0).abs() < 1e-9);
+        assert!((attention_weight(10_000_000, f64::NAN) - 0.7).abs() < 1e-9, "capped, junk scroll ignored");
+        let mut credit = PageCredit::default();
+        let total: f64 = [(0, 0.0), (30_000, 50.0), (30_000, 40.0), (90_000, 100.0)]
+            .iter()
+            .map(|&(ms, scroll)| credit.top_up(ms, scroll))
+            .sum();
+        assert!((total - attention_weight(90_000, 100.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bounded_and_junk_is_ignored() {
+        let mut interests = Interests::default();
+        for topic in 0..100u16 {
+            interests.add(topic, f64::from(topic) + 1.0, 0);
+        }
+        interests.add(500, f64::NAN, 0);
+        interests.add(501, -1.0, 0);
+        let top = interests.top(0, 1000);
+        assert_eq!(top.len(), MAX_TOPICS);
+        assert_eq!(top[0].0, 99);
+        assert_eq!(top.last().unwrap().0, 36, "the weakest were dropped");
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_and_survives_damage() {
+        let mut interests = Interests::default();
+        interests.add(299, 0.7, 10 * DAY);
+        interests.add(5, 0.2, 12 * DAY);
+        let text = interests.to_stored_text();
+        let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS);
+        assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
+        let damaged = Interests::from_stored_text(&format!("junk,{text},7:NaN,x:1"), DEFAULT_HALF_LIFE_MS);
+        assert_eq!(damaged.top(0, 10).len(), 2);
+        assert!(Interests::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
+    }
+}

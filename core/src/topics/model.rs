@@ -1,0 +1,346 @@
+//! The topic model: its compact wire form ([`ModelData`], postcard), the decoded [`Model`] and
+//! [`Model::classify`].
+//!
+//! The model is linear: each topic has a bias, each kept term a few (topic, weight) pairs; a
+//! page's score for a topic is the bias plus the sum of its term weights × the term's
+//! feature value. Top-level topics compete in one softmax, finer topics in another, read
+//! within the top-level topics chosen.
+//!
+//! ```
+//! use portrait_core::topics::{BUILTIN_MODEL, Model, PageText};
+//! let model = Model::decode(BUILTIN_MODEL).unwrap();
+//! let page = PageText { titles: vec!["Premier League football scores and results".into()], ..Default::default() };
+//! let topics = model.classify(&page.features());
+//! assert_eq!(model.topic(topics.top_level[0].id).unwrap().path(), "/Sports");
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::Features;
+
+/// The wire form, one column per field so that brotli finds the patterns; written by
+/// `cargo xtask train-topics`, read by [`Model::decode`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelData {
+    pub version: u8,
+    /// Taxonomy ids, parents before children.
+    pub topic_ids: Vec<u16>,
+    /// Each topic's parent as its index + 1 in these columns; 0 for a top-level topic.
+    pub topic_parents: Vec<u16>,
+    pub topic_names: Vec<String>,
+    /// A quantised weight `q` means `q × weight_scale`.
+    pub weight_scale: f32,
+    /// A second or third top-level topic is predicted when its probability is at least this
+    /// share of the first's.
+    pub second_topic_ratio: f32,
+    /// A finer topic is predicted when its probability within its top-level topic is at
+    /// least this.
+    pub label_threshold: f32,
+    /// One quantised bias per topic.
+    pub biases: Vec<i8>,
+    /// The kept terms' hashes, sorted, as gaps from the previous one.
+    pub term_gaps: Vec<u32>,
+    /// How many (topic, weight) entries each term has.
+    pub term_entries: Vec<u8>,
+    /// Entries, term by term: topic index and quantised weight.
+    pub entry_topics: Vec<u16>,
+    pub entry_weights: Vec<i8>,
+}
+
+/// The format version [`Model::decode`] reads.
+pub const VERSION: u8 = 1;
+
+impl ModelData {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("serialising to memory cannot fail")
+    }
+}
+
+/// A model that does not decode or does not hold together.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelError {
+    /// Not a postcard `ModelData`; the detail says what broke.
+    Malformed(String),
+    UnsupportedVersion(u8),
+    /// Decoded, but a column disagrees with the others: which one and how.
+    Inconsistent { field: &'static str, detail: String },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Malformed(detail) => write!(f, "topic model is malformed: {detail}"),
+            ModelError::UnsupportedVersion(v) => write!(f, "topic model version {v} is not {VERSION}"),
+            ModelError::Inconsistent { field, detail } => write!(f, "topic model field `{field}`: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// A decoded model, ready to classify.
+#[derive(Clone, Debug)]
+pub struct Model {
+    topics: Vec<Topic>,
+    top_level: Vec<usize>,
+    second_topic_ratio: f32,
+    label_threshold: f32,
+    biases: Vec<f32>,
+    terms: Vec<u32>,
+    /// `entries[offsets[i]..offsets[i + 1]]` belong to `terms[i]`.
+    offsets: Vec<usize>,
+    entries: Vec<(u16, f32)>,
+}
+
+/// One topic of the taxonomy, as the model holds it.
+#[derive(Clone, Debug)]
+pub struct Topic {
+    pub id: u16,
+    pub name: String,
+    parent: Option<usize>,
+    /// The top-level ancestor's index (itself for a top-level topic).
+    root: usize,
+    path: String,
+}
+
+impl Topic {
+    /// The taxonomy path, e.g. `/Sports/Soccer`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn is_top_level(&self) -> bool {
+        self.parent.is_none()
+    }
+}
+
+/// A topic (by taxonomy id) with its probability.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    pub id: u16,
+    pub score: f32,
+}
+
+/// What a page is about: the predicted top-level topics (best first, at most 3) and every
+/// predicted label, top-level and finer, best first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Classification {
+    pub top_level: Vec<Scored>,
+    pub labels: Vec<Scored>,
+}
+
+/// At most this many top-level topics are predicted for one page.
+pub const MAX_TOP_LEVEL: usize = 3;
+
+impl Model {
+    pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
+        let data: ModelData = postcard::from_bytes(bytes).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        if data.version != VERSION {
+            return Err(ModelError::UnsupportedVersion(data.version));
+        }
+        let count = data.topic_ids.len();
+        let inconsistent = |field, detail: String| Err(ModelError::Inconsistent { field, detail });
+        for (field, len) in [("topic_parents", data.topic_parents.len()), ("topic_names", data.topic_names.len()), ("biases", data.biases.len())] {
+            if len != count {
+                return inconsistent(field, format!("{len} values for {count} topics"));
+            }
+        }
+        let mut topics: Vec<Topic> = Vec::with_capacity(count);
+        for (index, ((&id, &parent), name)) in data.topic_ids.iter().zip(&data.topic_parents).zip(&data.topic_names).enumerate() {
+            let parent = match usize::from(parent) {
+                0 => None,
+                p if p <= index => Some(p - 1),
+                p => return inconsistent("topic_parents", format!("topic {id} names parent {p}, not an earlier topic")),
+            };
+            let (root, path) = match parent {
+                None => (index, format!("/{name}")),
+                Some(p) => (topics[p].root, format!("{}/{name}", topics[p].path)),
+            };
+            topics.push(Topic { id, name: name.clone(), parent, root, path });
+        }
+        let entry_count: usize = data.term_entries.iter().map(|&n| usize::from(n)).sum();
+        if data.term_entries.len() != data.term_gaps.len() {
+            return inconsistent("term_entries", format!("{} counts for {} terms", data.term_entries.len(), data.term_gaps.len()));
+        }
+        if data.entry_topics.len() != entry_count || data.entry_weights.len() != entry_count {
+            return inconsistent("entry_topics", format!("the terms hold {entry_count} entries"));
+        }
+        if let Some(&bad) = data.entry_topics.iter().find(|&&t| usize::from(t) >= count) {
+            return inconsistent("entry_topics", format!("topic index {bad} of {count}"));
+        }
+        let mut terms = Vec::with_capacity(data.term_gaps.len());
+        let mut hash: u32 = 0;
+        for (i, &gap) in data.term_gaps.iter().enumerate() {
+            if i > 0 && gap == 0 {
+                return inconsistent("term_gaps", format!("term {i} repeats its predecessor"));
+            }
+            hash = match hash.checked_add(gap) {
+                Some(next) => next,
+                None => return inconsistent("term_gaps", format!("term {i} overflows")),
+            };
+            terms.push(hash);
+        }
+        let mut offsets = Vec::with_capacity(terms.len() + 1);
+        offsets.push(0);
+        for &n in &data.term_entries {
+            offsets.push(offsets.last().copied().unwrap_or(0) + usize::from(n));
+        }
+        let scale = data.weight_scale;
+        Ok(Model {
+            top_level: (0..count).filter(|&i| topics[i].parent.is_none()).collect(),
+            topics,
+            second_topic_ratio: data.second_topic_ratio,
+            label_threshold: data.label_threshold,
+            biases: data.biases.iter().map(|&b| f32::from(b) * scale).collect(),
+            terms,
+            offsets,
+            entries: data.entry_topics.iter().zip(&data.entry_weights).map(|(&t, &w)| (t, f32::from(w) * scale)).collect(),
+        })
+    }
+
+    /// The topic with this taxonomy id.
+    pub fn topic(&self, id: u16) -> Option<&Topic> {
+        self.topics.iter().find(|topic| topic.id == id)
+    }
+
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
+    }
+
+    /// Every topic's raw score (bias + term weights), by topic index.
+    fn logits(&self, Features(features): &Features) -> Vec<f32> {
+        let mut logits = self.biases.clone();
+        for &(hash, value) in features {
+            if let Ok(i) = self.terms.binary_search(&hash) {
+                for &(topic, weight) in &self.entries[self.offsets[i]..self.offsets[i + 1]] {
+                    logits[usize::from(topic)] += value * weight;
+                }
+            }
+        }
+        logits
+    }
+
+    /// The page's topics. A page with no known term gets the model's prior (its biases).
+    pub fn classify(&self, features: &Features) -> Classification {
+        let logits = self.logits(features);
+        let mut top: Vec<(usize, f32)> = softmax(&self.top_level, &logits);
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let best = top.first().map_or(0.0, |&(_, p)| p);
+        top.truncate(MAX_TOP_LEVEL);
+        top.retain(|&(_, p)| p >= best * self.second_topic_ratio);
+
+        let mut labels: Vec<(usize, f32)> = top.clone();
+        for &(root, root_score) in &top {
+            let finer: Vec<usize> = (0..self.topics.len()).filter(|&i| i != root && self.topics[i].root == root).collect();
+            for (index, p) in softmax(&finer, &logits) {
+                if p >= self.label_threshold {
+                    labels.push((index, root_score * p));
+                    // A finer label implies its ancestors; they rank just above it.
+                    let mut ancestor = self.topics[index].parent;
+                    while let Some(a) = ancestor.filter(|&a| a != root) {
+                        if !labels.iter().any(|&(i, _)| i == a) {
+                            labels.push((a, root_score * p));
+                        }
+                        ancestor = self.topics[a].parent;
+                    }
+                }
+            }
+        }
+        labels.sort_by(|a, b| b.1.total_cmp(&a.1).then(self.topics[a.0].parent.is_some().cmp(&self.topics[b.0].parent.is_some())));
+        let scored = |(index, score): (usize, f32)| Scored { id: self.topics[index].id, score };
+        Classification { top_level: top.into_iter().map(scored).collect(), labels: labels.into_iter().map(scored).collect() }
+    }
+}
+
+/// Softmax over the topics at `indices`: (index, probability) pairs.
+fn softmax(indices: &[usize], logits: &[f32]) -> Vec<(usize, f32)> {
+    let max = indices.iter().map(|&i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<(usize, f32)> = indices.iter().map(|&i| (i, (logits[i] - max).exp())).collect();
+    let sum: f32 = exps.iter().map(|&(_, e)| e).sum();
+    exps.into_iter().map(|(i, e)| (i, e / sum)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topics::{BUILTIN_MODEL, PageText, term_hash};
+
+    /// Two top-level topics (Sports, Games) and one child of Sports (Soccer); `football`
+    /// means Soccer, `chess` means Games.
+    fn tiny() -> ModelData {
+        let mut terms = vec![(term_hash("football"), vec![(0u16, 40i8), (2, 60)]), (term_hash("chess"), vec![(1, 50)])];
+        terms.sort_by_key(|t| t.0);
+        let mut previous = 0;
+        let mut data = ModelData {
+            version: VERSION,
+            topic_ids: vec![299, 8, 320],
+            topic_parents: vec![0, 0, 1],
+            topic_names: vec!["Sports".into(), "Games".into(), "Soccer".into()],
+            weight_scale: 0.1,
+            second_topic_ratio: 0.4,
+            label_threshold: 0.5,
+            biases: vec![0, 0, -10],
+            ..ModelData::default()
+        };
+        for (hash, entries) in terms {
+            data.term_gaps.push(hash - previous);
+            previous = hash;
+            data.term_entries.push(entries.len() as u8);
+            for (topic, weight) in entries {
+                data.entry_topics.push(topic);
+                data.entry_weights.push(weight);
+            }
+        }
+        data
+    }
+
+    fn page(title: &str) -> Features {
+        PageText { titles: vec![title.into()], ..PageText::default() }.features()
+    }
+
+    #[test]
+    fn classifies_with_both_levels_and_paths() {
+        let model = Model::decode(&tiny().encode()).unwrap();
+        let result = model.classify(&page("Football tonight"));
+        assert_eq!(result.top_level.iter().map(|s| s.id).collect::<Vec<_>>(), [299]);
+        assert_eq!(result.labels.iter().map(|s| s.id).collect::<Vec<_>>(), [299, 320]);
+        assert_eq!(model.topic(320).unwrap().path(), "/Sports/Soccer");
+
+        let both = model.classify(&page("football and chess"));
+        assert_eq!(both.top_level.len(), 2, "close second topics are predicted too: {both:?}");
+        let unknown = model.classify(&page("zzz"));
+        assert_eq!(unknown.top_level.len(), 2, "no evidence: the prior, both topics equal");
+    }
+
+    #[test]
+    fn broken_models_are_typed_errors() {
+        assert!(matches!(Model::decode(b"\x01\x02"), Err(ModelError::Malformed(_))));
+        let mut data = tiny();
+        data.version = 9;
+        assert_eq!(Model::decode(&data.encode()).unwrap_err(), ModelError::UnsupportedVersion(9));
+        let cases: [(&str, fn(&mut ModelData)); 5] = [
+            ("topic_names", |d| d.topic_names.pop().map(drop).unwrap_or(())),
+            ("topic_parents", |d| d.topic_parents[0] = 3),
+            ("entry_topics", |d| d.entry_topics[0] = 7),
+            ("entry_topics", |d| d.term_entries[0] = 9),
+            ("term_gaps", |d| d.term_gaps[1] = 0),
+        ];
+        for (field, break_it) in cases {
+            let mut data = tiny();
+            break_it(&mut data);
+            match Model::decode(&data.encode()) {
+                Err(ModelError::Inconsistent { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_builtin_model_decodes_and_covers_the_taxonomy() {
+        let model = Model::decode(BUILTIN_MODEL).unwrap();
+        assert_eq!(model.topics().len(), 469);
+        assert_eq!(model.topics().iter().filter(|t| t.is_top_level()).count(), 22);
+    }
+}

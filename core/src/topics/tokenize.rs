@@ -1,0 +1,178 @@
+//! Text → terms: the one tokeniser the classifier, its training and the site rules share.
+//!
+//! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
+//!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
+//! - Latin words get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter than two
+//!   characters, numbers and stop words are dropped.
+//! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
+//!   character bigrams (`機械学習` → `機械`, `械学`, `学習`), a lone character itself.
+//! - Bounded: a caller gives the most terms it wants; the walk stops there.
+//!
+//! ```
+//! use portrait_core::topics::tokenize::terms;
+//! let mut out = Vec::new();
+//! terms("Running shoes for the 2026 marathons — 東京マラソン", 100, &mut out);
+//! assert_eq!(out, ["run", "shoe", "marathon", "東京", "京マ", "マラ", "ラソ", "ソン"]);
+//! ```
+
+/// The longest word kept, in characters: longer runs are ids, hashes or URLs glued together.
+const MAX_WORD_CHARS: usize = 24;
+
+/// Appends the terms of `text` to `out`, at most `limit` of them in total (counting what
+/// `out` already holds).
+pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
+    let mut word = String::new();
+    let mut cjk_run: Vec<char> = Vec::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if out.len() >= limit {
+            return;
+        }
+        if is_cjk(c) {
+            finish_word(&mut word, out);
+            cjk_run.push(c);
+            continue;
+        }
+        finish_cjk_run(&mut cjk_run, limit, out);
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        } else if !matches!(c, '\'' | '’') {
+            finish_word(&mut word, out);
+        }
+    }
+}
+
+fn finish_word(word: &mut String, out: &mut Vec<String>) {
+    let chars = word.chars().count();
+    let keep = (2..=MAX_WORD_CHARS).contains(&chars)
+        && !word.chars().all(|c| c.is_numeric())
+        && !STOP_WORDS.contains(&word.as_str());
+    if keep {
+        out.push(stem(word));
+    }
+    word.clear();
+}
+
+fn finish_cjk_run(run: &mut Vec<char>, limit: usize, out: &mut Vec<String>) {
+    match run.len() {
+        0 => {}
+        1 => out.push(run[0].to_string()),
+        _ => {
+            for pair in run.windows(2) {
+                if out.len() >= limit {
+                    break;
+                }
+                out.push(pair.iter().collect());
+            }
+        }
+    }
+    run.clear();
+}
+
+/// Han (CJK unified ideographs and extensions A, compatibility), kana and Hangul syllables.
+fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{AC00}'..='\u{D7AF}')
+}
+
+/// Light stemming for lower-case Latin words: enough to fold `games`/`game`, `running`/`run`,
+/// `studies`/`study`, `movies`/`movie`, `booked`/`book`; not a full Porter stemmer (which
+/// would cost bytes and mangle names). Words under four bytes and non-ASCII words are kept.
+pub fn stem(word: &str) -> String {
+    if !word.is_ascii() || word.len() < 4 {
+        return word.to_owned();
+    }
+    let base = strip_suffix(word);
+    // `study`, `studies`, `movie` and `movies` all end in `i`.
+    let ends_in_consonant_y =
+        base.len() >= 4 && base.ends_with('y') && !base[..base.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
+    match base.strip_suffix("ie").or(ends_in_consonant_y.then(|| &base[..base.len() - 1])) {
+        Some(stem) => format!("{stem}i"),
+        None => base.to_owned(),
+    }
+}
+
+fn strip_suffix(word: &str) -> &str {
+    if let Some(base) = word.strip_suffix("ing").filter(|b| b.len() >= 3) {
+        return undouble(base);
+    }
+    if let Some(base) = word.strip_suffix("ies").or_else(|| word.strip_suffix("ied")) {
+        return &word[..base.len() + 2];
+    }
+    if let Some(base) = word.strip_suffix("ed").filter(|b| b.len() >= 3 && !b.ends_with('e')) {
+        return undouble(base);
+    }
+    if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        return word;
+    }
+    let sibilant = |b: &&str| b.ends_with(['x', 'z']) || b.ends_with("sh") || b.ends_with("ch") || b.ends_with("ss");
+    if let Some(base) = word.strip_suffix("es").filter(sibilant) {
+        return base;
+    }
+    word.strip_suffix('s').unwrap_or(word)
+}
+
+/// `runn` → `run`, `stopp` → `stop`; `fall`, `pass` and `buzz` keep their double letter.
+fn undouble(base: &str) -> &str {
+    let bytes = base.as_bytes();
+    match bytes {
+        [.., a, b] if a == b && !matches!(a, b'l' | b's' | b'z' | b'e' | b'o') && !b"aiu".contains(a) => {
+            &base[..base.len() - 1]
+        }
+        _ => base,
+    }
+}
+
+/// Function words of the languages our first sites write in; they say nothing about a topic.
+const STOP_WORDS: &[&str] = &[
+    // English
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "before", "but",
+    "by", "can", "could", "did", "do", "does", "for", "from", "get", "had", "has", "have", "he", "her", "here",
+    "his", "how", "if", "in", "into", "is", "it", "its", "just", "me", "more", "most", "my", "new", "no", "not",
+    "now", "of", "on", "one", "or", "our", "out", "over", "she", "so", "some", "than", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were", "what",
+    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "www", "http", "https",
+    "html", "htm", "php", "aspx", "index", "com", "org", "net", "co", "uk",
+    // French, German, Spanish
+    "de", "des", "du", "et", "la", "le", "les", "un", "une", "pour", "dans", "der", "die", "das", "und", "mit",
+    "ein", "eine", "el", "los", "las", "por", "con", "para", "y",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        terms(text, 1000, &mut out);
+        out
+    }
+
+    #[test]
+    fn latin_words_are_folded_stemmed_and_filtered() {
+        assert_eq!(all("The GAMES, the Game: playing & played!"), ["game", "game", "play", "play"]);
+        assert_eq!(all("Studies of a study; movies, movie"), ["studi", "studi", "movi", "movi"]);
+        assert_eq!(all("Running 2026 x boxes churches classes"), ["run", "box", "church", "class"]);
+        assert_eq!(all("don't  Don’t"), ["dont", "dont"]);
+        assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "école", "ελληνικά"]);
+    }
+
+    #[test]
+    fn cjk_runs_become_bigrams_and_mix_with_latin() {
+        assert_eq!(all("机器学习"), ["机器", "器学", "学习"]);
+        assert_eq!(all("東京でAI"), ["東京", "京で", "ai"]);
+        assert_eq!(all("Rust 中 code"), ["rust", "中", "code"]);
+        assert_eq!(all("부동산 투자"), ["부동", "동산", "투자"]);
+    }
+
+    #[test]
+    fn work_is_bounded() {
+        let long = "word ".repeat(10_000) + &"字".repeat(10_000);
+        let mut out = Vec::new();
+        terms(&long, 50, &mut out);
+        assert_eq!(out.len(), 50);
+        terms("another one", 50, &mut out);
+        assert_eq!(out.len(), 50, "the limit counts what was already there");
+        assert!(all(&"x".repeat(25)).is_empty(), "over-long runs are not words");
+    }
+}

@@ -1,0 +1,493 @@
+//! `cargo xtask train-topics`: trains the topic model and writes `core/topics/model.bin`.
+//!
+//! Sources: the Topics v2 taxonomy and the labelled pages in `../shared/data/topics/`
+//! (`topics_taxonomy_v2.tsv`, `dev.jsonl`), and the hand-written `core/topics/lexicon.tsv`.
+//! Every topic becomes a pseudo-document (its name words and its lexicon keywords); every
+//! labelled page a document. Two softmax regressions are trained on the features
+//! `core::topics` computes (so training sees exactly what the browser sees): one over the 22
+//! top-level topics, one over the finer topics. Each term's weights are centred (a softmax
+//! ignores a shift), small ones pruned, the rest quantised to `i8`.
+//!
+//! First a 5-fold cross-validation on `dev.jsonl` (per source; the quantised model, decoded
+//! and run by `core`), which also picks the two decision thresholds; then the final model on
+//! every row. Deterministic: the same sources give the same bytes.
+//!
+//! `--cv-only` reports without writing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use portrait_core::topics::model::{Classification, Model, ModelData, VERSION};
+use portrait_core::topics::{Features, PageText};
+
+/// Training settings, chosen by cross-validation (see BENCHMARKS.md).
+const EPOCHS: usize = 40;
+const RETRAIN_EPOCHS: usize = 5;
+const LEARNING_RATE: f64 = 0.5;
+const LEARNING_RATE_DECAY: f64 = 0.2;
+const L2: f64 = 1e-5;
+/// How much one lexicon phrase counts against one labelled page.
+const LEXICON_WEIGHT: f64 = 0.3;
+/// Weights below this (after centring) are dropped; at most this many per term are kept,
+/// and at most `MAX_TERMS` terms: the model must stay under 16 KB brotli.
+const PRUNE_BELOW: f64 = 0.25;
+const MAX_ENTRIES_PER_TERM: usize = 3;
+const MAX_TERMS: usize = 1900;
+const FOLDS: u64 = 5;
+
+pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
+    let data_dir = root.join("../shared/data/topics");
+    let taxonomy = Taxonomy::read(&data_dir.join("topics_taxonomy_v2.tsv"))?;
+    let lexicon = read_lexicon(&root.join("core/topics/lexicon.tsv"), &taxonomy)?;
+    let rows = read_rows(&data_dir.join("dev.jsonl"), &taxonomy)?;
+    let pseudo: Vec<Example> = taxonomy.pseudo_documents(&lexicon);
+    println!("{} topics, {} lexicon lines, {} labelled pages", taxonomy.ids.len(), lexicon.len(), rows.len());
+
+    let mut fold_models = Vec::new();
+    for fold in 0..FOLDS {
+        let training: Vec<&Example> =
+            rows.iter().filter(|r| r.fold != fold).map(|r| &r.example).chain(&pseudo).collect();
+        fold_models.push((fold, Weights::fit(&taxonomy, &training).quantise(&taxonomy)));
+    }
+    let (ratio, threshold, predictions) = choose_thresholds(&rows, &fold_models);
+    let fold_bytes = fold_models[0].1.encode();
+    println!("a fold's model: {} terms, {} weights, {} bytes, {} brotli", fold_models[0].1.term_gaps.len(), fold_models[0].1.entry_weights.len(), fold_bytes.len(), brotli_size(&fold_bytes)?);
+    let report = Scores::of(&rows, &predictions);
+    println!("{report}");
+
+    if args.iter().any(|a| a == "--cv-only") {
+        return Ok(());
+    }
+    let all: Vec<&Example> = rows.iter().map(|r| &r.example).chain(&pseudo).collect();
+    let mut data = Weights::fit(&taxonomy, &all).quantise(&taxonomy);
+    (data.second_topic_ratio, data.label_threshold) = (ratio, threshold);
+    let bytes = data.encode();
+    let out = root.join("core/topics/model.bin");
+    std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("wrote {} ({} bytes, {} brotli)", out.display(), bytes.len(), brotli_size(&bytes)?);
+    Ok(())
+}
+
+/// The size of `bytes` compressed with brotli at quality 11, as a server would send them
+/// (by Node's zlib, which every machine running the tests has).
+pub fn brotli_size(bytes: &[u8]) -> Result<usize, String> {
+    let script = "const z=require('zlib');const c=[];process.stdin.on('data',d=>c.push(d)).on('end',()=>\
+        console.log(z.brotliCompressSync(Buffer.concat(c),{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length))";
+    let mut child = std::process::Command::new("node")
+        .args(["-e", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), bytes).map_err(|e| e.to_string())?;
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|_| "node printed no size".to_owned())
+}
+
+/// The taxonomy in file order (parents before children).
+struct Taxonomy {
+    ids: Vec<u16>,
+    parents: Vec<Option<usize>>,
+    names: Vec<String>,
+    index: HashMap<u16, usize>,
+}
+
+impl Taxonomy {
+    fn read(path: &Path) -> Result<Taxonomy, String> {
+        let text = read_text(path)?;
+        let mut taxonomy = Taxonomy { ids: Vec::new(), parents: Vec::new(), names: Vec::new(), index: HashMap::new() };
+        for (n, line) in text.lines().enumerate().skip(1) {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [id, parent, name, ..] = fields[..] else {
+                return Err(format!("{}:{}: expected id, parent, name", path.display(), n + 1));
+            };
+            let id: u16 = id.parse().map_err(|_| format!("{}:{}: bad id {id:?}", path.display(), n + 1))?;
+            let parent = match parent {
+                "" => None,
+                p => Some(p.parse().ok().and_then(|p: u16| taxonomy.index.get(&p).copied()).ok_or_else(|| {
+                    format!("{}:{}: parent {p} is not an earlier topic", path.display(), n + 1)
+                })?),
+            };
+            taxonomy.index.insert(id, taxonomy.ids.len());
+            taxonomy.ids.push(id);
+            taxonomy.parents.push(parent);
+            taxonomy.names.push(name.to_owned());
+        }
+        Ok(taxonomy)
+    }
+
+    fn root(&self, mut index: usize) -> usize {
+        while let Some(parent) = self.parents[index] {
+            index = parent;
+        }
+        index
+    }
+
+    fn top_level(&self) -> Vec<usize> {
+        (0..self.ids.len()).filter(|&i| self.parents[i].is_none()).collect()
+    }
+
+    fn finer(&self) -> Vec<usize> {
+        (0..self.ids.len()).filter(|&i| self.parents[i].is_some()).collect()
+    }
+
+    /// Pseudo-documents: each topic's name, and each of its lexicon keywords on its own (a
+    /// one-phrase page), so that every keyword is full evidence for its topic.
+    fn pseudo_documents(&self, lexicon: &BTreeMap<usize, Vec<String>>) -> Vec<Example> {
+        let mut examples = Vec::new();
+        for index in 0..self.ids.len() {
+            let phrases = std::iter::once(&self.names[index]).chain(lexicon.get(&index).into_iter().flatten());
+            for phrase in phrases {
+                let page = PageText { titles: vec![phrase.clone()], ..PageText::default() };
+                examples.push(Example::new(self, page.features(), &[index], LEXICON_WEIGHT));
+            }
+        }
+        examples
+    }
+}
+
+/// One training document: features, the top-level and finer topics it belongs to, a weight.
+#[derive(Clone)]
+struct Example {
+    features: Features,
+    top: Vec<usize>,
+    finer: Vec<usize>,
+    weight: f64,
+}
+
+impl Example {
+    fn new(taxonomy: &Taxonomy, features: Features, labels: &[usize], weight: f64) -> Example {
+        let mut top: Vec<usize> = labels.iter().map(|&l| taxonomy.root(l)).collect();
+        top.sort_unstable();
+        top.dedup();
+        // The deepest labels only: a row labelled /Sports and /Sports/Olympics is an
+        // Olympics example for the finer model.
+        let finer = labels
+            .iter()
+            .copied()
+            .filter(|&l| taxonomy.parents[l].is_some() && !labels.iter().any(|&other| taxonomy.parents[other] == Some(l)))
+            .collect();
+        Example { features, top, finer, weight }
+    }
+}
+
+struct Row {
+    source: String,
+    fold: u64,
+    top_level: Vec<u16>,
+    labels: Vec<u16>,
+    example: Example,
+}
+
+fn read_rows(path: &Path, taxonomy: &Taxonomy) -> Result<Vec<Row>, String> {
+    let text = read_text(path)?;
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| {
+            let at = |what: &str| format!("{}:{}: {what}", path.display(), n + 1);
+            let json: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e.to_string()))?;
+            let page = PageText::from_json(&json);
+            let ids = |field: &str| -> Vec<u16> {
+                json[field].as_array().into_iter().flatten().filter_map(|v| v.as_u64()).map(|v| v as u16).collect()
+            };
+            let labels: Vec<usize> = ids("label_ids").iter().filter_map(|id| taxonomy.index.get(id).copied()).collect();
+            if labels.is_empty() {
+                return Err(at("no known label_ids"));
+            }
+            let id = json["id"].as_str().unwrap_or_default();
+            Ok(Row {
+                fold: portrait_core::hash::fnv1a(id.as_bytes()) % FOLDS,
+                source: json["source"].as_str().unwrap_or("?").to_owned(),
+                top_level: ids("top_level_ids"),
+                labels: ids("label_ids"),
+                example: Example::new(taxonomy, page.features(), &labels, 1.0),
+            })
+        })
+        .collect()
+}
+
+fn read_lexicon(path: &Path, taxonomy: &Taxonomy) -> Result<BTreeMap<usize, Vec<String>>, String> {
+    let text = read_text(path)?;
+    let mut lexicon = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let at = |what: String| format!("{}:{}: {what}", path.display(), n + 1);
+        let [id, topic_path, keywords] = line.split('\t').collect::<Vec<_>>()[..] else {
+            return Err(at("expected id, path, keywords".into()));
+        };
+        let index = id.parse().ok().and_then(|id: u16| taxonomy.index.get(&id).copied()).ok_or_else(|| at(format!("unknown topic {id}")))?;
+        if !topic_path.ends_with(&taxonomy.names[index]) {
+            return Err(at(format!("{topic_path} is not topic {id}")));
+        }
+        lexicon.insert(index, keywords.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect());
+    }
+    Ok(lexicon)
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Float weights of both regressions, by term hash.
+struct Weights {
+    /// Term → weight per topic index (dense over all topics: a few thousand terms × 469).
+    terms: BTreeMap<u32, Vec<f64>>,
+    /// Which weights training may change (after pruning, only the kept ones).
+    trainable: BTreeMap<u32, Vec<bool>>,
+    biases: Vec<f64>,
+}
+
+impl Weights {
+    /// Trains dense, prunes each term to its strongest weights, then trains the kept weights
+    /// a little more so that they make up for the dropped ones.
+    fn fit(taxonomy: &Taxonomy, examples: &[&Example]) -> Weights {
+        let topics = taxonomy.ids.len();
+        let mut weights = Weights { terms: BTreeMap::new(), trainable: BTreeMap::new(), biases: vec![0.0; topics] };
+        for example in examples {
+            for &(hash, _) in &example.features.0 {
+                weights.terms.entry(hash).or_insert_with(|| vec![0.0; topics]);
+                weights.trainable.entry(hash).or_insert_with(|| vec![true; topics]);
+            }
+        }
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        weights.epochs(taxonomy, examples, EPOCHS, LEARNING_RATE_DECAY, &mut seed);
+        weights.prune(taxonomy);
+        weights.epochs(taxonomy, examples, RETRAIN_EPOCHS, 1.0, &mut seed);
+        weights
+    }
+
+    fn epochs(&mut self, taxonomy: &Taxonomy, examples: &[&Example], epochs: usize, decay: f64, seed: &mut u64) {
+        let top_level = taxonomy.top_level();
+        let finer = taxonomy.finer();
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        for epoch in 0..epochs {
+            shuffle(&mut order, seed);
+            let rate = LEARNING_RATE / (1.0 + epoch as f64 * decay);
+            for &i in &order {
+                let example = examples[i];
+                self.step(example, &top_level, &example.top, rate);
+                if !example.finer.is_empty() {
+                    self.step(example, &finer, &example.finer, rate);
+                }
+            }
+        }
+    }
+
+    /// Centres each term's weights within each softmax (a shift changes nothing), keeps each
+    /// term's [`MAX_ENTRIES_PER_TERM`] largest of at least [`PRUNE_BELOW`], then keeps the
+    /// [`MAX_TERMS`] terms with the largest weights; zeroes and freezes the rest.
+    fn prune(&mut self, taxonomy: &Taxonomy) {
+        let groups = [taxonomy.top_level(), taxonomy.finer()];
+        let mut candidates: Vec<(u32, Vec<(usize, f64)>)> = Vec::new();
+        for (&hash, row) in &self.terms {
+            let mut entries: Vec<(usize, f64)> = Vec::new();
+            for group in &groups {
+                let mut values: Vec<f64> = group.iter().map(|&c| row[c]).collect();
+                values.sort_by(f64::total_cmp);
+                let median = values[values.len() / 2];
+                entries.extend(group.iter().map(|&c| (c, row[c] - median)).filter(|(_, w)| w.abs() >= PRUNE_BELOW));
+            }
+            entries.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+            entries.truncate(MAX_ENTRIES_PER_TERM);
+            if !entries.is_empty() {
+                candidates.push((hash, entries));
+            }
+        }
+        candidates.sort_by(|a, b| b.1[0].1.abs().total_cmp(&a.1[0].1.abs()).then(a.0.cmp(&b.0)));
+        candidates.truncate(MAX_TERMS);
+        self.terms.values_mut().for_each(|row| row.iter_mut().for_each(|w| *w = 0.0));
+        self.trainable.values_mut().for_each(|mask| mask.iter_mut().for_each(|t| *t = false));
+        for (hash, entries) in candidates {
+            let (row, mask) = (self.terms.get_mut(&hash).expect("a term"), self.trainable.get_mut(&hash).expect("a term"));
+            for (c, w) in entries {
+                row[c] = w;
+                mask[c] = true;
+            }
+        }
+    }
+
+    /// One SGD step of the softmax over `classes` towards an even split over `targets`.
+    fn step(&mut self, example: &Example, classes: &[usize], targets: &[usize], rate: f64) {
+        let mut logits: Vec<f64> = classes.iter().map(|&c| self.biases[c]).collect();
+        for &(hash, value) in &example.features.0 {
+            let row = &self.terms[&hash];
+            for (logit, &c) in logits.iter_mut().zip(classes) {
+                *logit += f64::from(value) * row[c];
+            }
+        }
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exps: Vec<f64> = logits.iter().map(|z| (z - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        let share = 1.0 / targets.len() as f64;
+        let gradients: Vec<f64> = classes
+            .iter()
+            .zip(&exps)
+            .map(|(c, e)| example.weight * (e / sum - if targets.contains(c) { share } else { 0.0 }))
+            .collect();
+        let l2 = L2;
+        for &(hash, value) in &example.features.0 {
+            let row = self.terms.get_mut(&hash).expect("every term has a row");
+            let trainable = &self.trainable[&hash];
+            for (&c, g) in classes.iter().zip(&gradients) {
+                if trainable[c] {
+                    row[c] -= rate * (g * f64::from(value) + l2 * row[c]);
+                }
+            }
+        }
+        for (&c, g) in classes.iter().zip(&gradients) {
+            self.biases[c] -= rate * g;
+        }
+    }
+
+    /// Quantise: the shipped form (thresholds are set by the caller).
+    fn quantise(&self, taxonomy: &Taxonomy) -> ModelData {
+        let kept: Vec<(u32, Vec<(usize, f64)>)> = self
+            .terms
+            .iter()
+            .map(|(&hash, row)| (hash, row.iter().enumerate().filter(|(_, w)| **w != 0.0).map(|(c, &w)| (c, w)).collect::<Vec<_>>()))
+            .filter(|(_, entries)| !entries.is_empty())
+            .collect();
+        let largest = kept.iter().flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs())).chain(self.biases.iter().map(|b| b.abs())).fold(0.0, f64::max);
+        let scale = largest / 127.0;
+        let quantised = |w: f64| (w / scale).round().clamp(-127.0, 127.0) as i8;
+        let mut data = ModelData {
+            version: VERSION,
+            topic_ids: taxonomy.ids.clone(),
+            topic_parents: taxonomy.parents.iter().map(|p| p.map_or(0, |p| p as u16 + 1)).collect(),
+            topic_names: taxonomy.names.clone(),
+            weight_scale: scale as f32,
+            biases: self.biases.iter().map(|&b| quantised(b)).collect(),
+            ..ModelData::default()
+        };
+        let mut previous = 0;
+        for (hash, entries) in kept {
+            let entries: Vec<(usize, i8)> = entries.into_iter().map(|(c, w)| (c, quantised(w))).filter(|&(_, q)| q != 0).collect();
+            if entries.is_empty() {
+                continue;
+            }
+            data.term_gaps.push(hash - previous);
+            previous = hash;
+            data.term_entries.push(entries.len() as u8);
+            for (c, q) in entries {
+                data.entry_topics.push(c as u16);
+                data.entry_weights.push(q);
+            }
+        }
+        data
+    }
+}
+
+/// Fisher–Yates with a 64-bit LCG: deterministic across runs and machines.
+fn shuffle(order: &mut [usize], seed: &mut u64) {
+    for i in (1..order.len()).rev() {
+        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        order.swap(i, (*seed >> 33) as usize % (i + 1));
+    }
+}
+
+/// Runs every fold's model on its held-out rows for a grid of thresholds and keeps the pair
+/// with the best top-level macro-F1 (ties: label F1); returns it and its predictions.
+fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> (f32, f32, Vec<Option<Classification>>) {
+    let mut best: Option<((f64, f64), f32, f32, Vec<Option<Classification>>)> = None;
+    for ratio in [0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
+        for threshold in [0.2, 0.3, 0.4, 0.5] {
+            let mut trial = vec![None; rows.len()];
+            for (fold, data) in folds {
+                let data = ModelData { second_topic_ratio: ratio, label_threshold: threshold, ..data.clone() };
+                let model = Model::decode(&data.encode()).expect("own model decodes");
+                for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == *fold) {
+                    trial[i] = Some(model.classify(&row.example.features));
+                }
+            }
+            let scores = Scores::of(rows, &trial);
+            let key = (scores.all.macro_f1, scores.all.label_f1);
+            if best.as_ref().is_none_or(|b| key > b.0) {
+                best = Some((key, ratio, threshold, trial));
+            }
+        }
+    }
+    let (_, ratio, threshold, predictions) = best.expect("the grid is not empty");
+    println!("thresholds: second topic ≥ {ratio} × first; finer label ≥ {threshold}");
+    (ratio, threshold, predictions)
+}
+
+/// Cross-validated scores, overall and per source.
+struct Scores {
+    all: SourceScores,
+    by_source: BTreeMap<String, SourceScores>,
+}
+
+#[derive(Default)]
+struct SourceScores {
+    rows: usize,
+    top1: f64,
+    macro_f1: f64,
+    gold_macro_f1: f64,
+    label_f1: f64,
+}
+
+impl Scores {
+    fn of(rows: &[Row], predictions: &[Option<Classification>]) -> Scores {
+        let score = |filter: &dyn Fn(&Row) -> bool| -> SourceScores {
+            let picked: Vec<(&Row, &Classification)> =
+                rows.iter().zip(predictions).filter(|(r, _)| filter(r)).filter_map(|(r, p)| Some((r, p.as_ref()?))).collect();
+            let top1 = picked.iter().filter(|(r, p)| p.top_level.first().is_some_and(|s| r.top_level.contains(&s.id))).count();
+            // Per-class F1 over the top-level classes that occur in the gold labels or the
+            // predictions, then their mean.
+            let mut counts: BTreeMap<u16, (usize, usize, usize)> = BTreeMap::new();
+            let (mut label_tp, mut label_predicted, mut label_gold) = (0, 0, 0);
+            for (row, prediction) in &picked {
+                let predicted: Vec<u16> = prediction.top_level.iter().map(|s| s.id).collect();
+                let union: std::collections::BTreeSet<u16> = predicted.iter().chain(&row.top_level).copied().collect();
+                for id in union {
+                    let entry = counts.entry(id).or_default();
+                    match (predicted.contains(&id), row.top_level.contains(&id)) {
+                        (true, true) => entry.0 += 1,
+                        (true, false) => entry.1 += 1,
+                        (false, true) => entry.2 += 1,
+                        (false, false) => {}
+                    }
+                }
+                let labels: Vec<u16> = prediction.labels.iter().map(|s| s.id).collect();
+                label_tp += labels.iter().filter(|id| row.labels.contains(id)).count();
+                label_predicted += labels.len();
+                label_gold += row.labels.len();
+            }
+            let f1s: Vec<f64> = counts.values().map(|&(tp, fp, fn_)| f1(tp, fp, fn_)).collect();
+            let gold_f1s: Vec<f64> = counts.values().filter(|c| c.0 + c.2 > 0).map(|&(tp, fp, fn_)| f1(tp, fp, fn_)).collect();
+            SourceScores {
+                rows: picked.len(),
+                top1: top1 as f64 / picked.len().max(1) as f64,
+                macro_f1: f1s.iter().sum::<f64>() / f1s.len().max(1) as f64,
+                gold_macro_f1: gold_f1s.iter().sum::<f64>() / gold_f1s.len().max(1) as f64,
+                label_f1: f1(label_tp, label_predicted - label_tp, label_gold - label_tp),
+            }
+        };
+        let sources: Vec<String> = rows.iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        Scores {
+            all: score(&|_| true),
+            by_source: sources.into_iter().map(|s| (s.clone(), score(&|r: &Row| r.source == s))).collect(),
+        }
+    }
+}
+
+fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
+    if tp == 0 { 0.0 } else { 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64 }
+}
+
+impl std::fmt::Display for Scores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| rows | top-level top-1 | top-level macro-F1 (gold ∪ predicted classes) | (gold classes) | label micro-F1 |")?;
+        writeln!(f, "|---|---:|---:|---:|---:|")?;
+        let line = |f: &mut std::fmt::Formatter<'_>, name: &str, s: &SourceScores| {
+            writeln!(f, "| {name} ({}) | {:.1} % | {:.1} % | {:.1} % | {:.1} % |", s.rows, s.top1 * 100.0, s.macro_f1 * 100.0, s.gold_macro_f1 * 100.0, s.label_f1 * 100.0)
+        };
+        line(f, "all", &self.all)?;
+        for (source, scores) in &self.by_source {
+            line(f, source, scores)?;
+        }
+        Ok(())
+    }
+}
