@@ -11,8 +11,11 @@ const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
  * @param {string} defaultEndpoint the collector URL used when `load` is given none.
  * @param {Promise<Response>} [prefetchedSettings] the snippet's fetch of the remote settings.
+ * @param {() => Promise<ArrayBuffer | Uint8Array> | Uint8Array} [loadTopicsModel] the topic
+ *   model's bytes, asked for after `ready` (option `topicsModel`, a URL, overrides it;
+ *   `topics: false` turns interests off).
  */
-export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
+export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loadTopicsModel) {
   let sdk = null;
   let loading = false;
   let debugging = false;
@@ -77,6 +80,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
           emit('ready');
+          // After `ready`, never before it: the model must not delay the page's first events.
+          if (settings.topics !== false) {
+            const bytes = typeof settings.topicsModel === 'string' ? fetchBytes(settings.topicsModel) : loadTopicsModel?.();
+            if (bytes) Promise.resolve(bytes).then((b) => sdk.setTopicsModel(new Uint8Array(b))).catch((e) => emit('error', e));
+          }
         })
         .catch((error) => emit('error', error));
     }),
@@ -102,6 +110,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
       debugging = Boolean(on);
       call('debug', [debugging]);
     }),
+    /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`, default 10). */
+    interests: (options) => {
+      try {
+        return sdk ? sdk.interests(Number(options?.limit) || 10) : [];
+      } catch (error) {
+        emit('error', error);
+        return [];
+      }
+    },
     /** The SDK's own counters (captured, delivered, queued, …), for reconciliation. */
     stats: () => (sdk ? sdk.stats() : null),
   };
@@ -109,6 +126,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings) {
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
   return portrait;
+}
+
+/** GETs a URL's bytes (the browser's HTTP cache keeps them between pages). */
+export function fetchBytes(url) {
+  return fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
 }
 
 /** analytics.js: page([category], [name], [properties]). */

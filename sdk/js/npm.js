@@ -1,8 +1,9 @@
-// The npm package's entry, `@portrait/sdk`. The wasm module is inlined (a bundler needs no
-// configuration to ship it); the wasm2js fallback is a separate module, fetched only under a
+// The npm package's entry, `@portrait/sdk`. The wasm module and the topic model are inlined
+// (a bundler needs no configuration to ship them); the wasm2js fallback is a separate module, fetched only under a
 // CSP that forbids compiling WebAssembly.
 import { initSync, Sdk, __wbg_get_imports, __wbg_finalize_init } from '../../target/sdk/bindgen/portrait_sdk.js';
 import wasm from '../dist/portrait.wasm';
+import topicsModel from '../../core/topics/model.bin';
 import { createPortrait } from './api.js';
 
 async function start() {
@@ -18,7 +19,7 @@ async function start() {
 const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 
 /** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. */
-export const portrait = createPortrait(start, defaultEndpoint);
-export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats } =
+export const portrait = createPortrait(start, defaultEndpoint, undefined, () => topicsModel);
+export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats, interests } =
   portrait;
 export default portrait;

@@ -2,7 +2,7 @@
 // forbids compiling WebAssembly, its wasm2js translation) and installs `window.portrait`,
 // replaying the calls the snippet queued before it arrived, in order.
 import init, { Sdk, __wbg_get_imports, __wbg_finalize_init } from '../../target/sdk/bindgen/portrait_sdk.js';
-import { createPortrait } from './api.js';
+import { createPortrait, fetchBytes } from './api.js';
 
 const script = document.currentScript;
 const base = new URL('.', script && script.src ? script.src : location.href).href;
@@ -10,7 +10,8 @@ const queued = window.portrait;
 
 // Loading twice does no harm: a second copy leaves the first in charge.
 if (!(queued && queued.__portrait)) {
-  const portrait = createPortrait(() => start(), new URL(base).origin, queued && queued._settings);
+  const portrait = createPortrait(() => start(), new URL(base).origin, queued && queued._settings, () =>
+    fetchBytes(`${base}portrait-topics.bin`));
   window.portrait = portrait;
   if (Array.isArray(queued)) {
     for (const [name, ...args] of queued) {

@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AddEventListenerOptions, Element, EventTarget, HtmlFormElement};
 
 use crate::convert::{bool_field, field};
-use crate::{State, run};
+use crate::{State, interests, run};
 
 /// Scroll positions are read at most this often (reading them forces layout).
 const SCROLL_CHECK_MS: f64 = 250.0;
@@ -137,18 +137,25 @@ fn navigated(state: &mut State, now: i64) {
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.capture_page_view(now);
+    // The router renders the new page after changing the URL: read it a task later.
+    state.timer(0, |state, _| interests::classify_page(state));
 }
 
+/// On leaving or hiding a page: the engaged time since the last report, and the interest
+/// weight it earned (`topics`), on one "Page Engaged" event.
 fn report_engagement(state: &mut State, now: i64) {
-    if !state.options.autocapture.engagement {
+    let engaged_ms = state.page.engagement.take(now);
+    state.page.engaged_total_ms += engaged_ms;
+    let topics = interests::credit(state, now);
+    if !state.options.autocapture.engagement || (engaged_ms < 1_000 && topics.is_none()) {
         return;
     }
-    let engaged_ms = state.page.engagement.take(now);
-    if engaged_ms >= 1_000 {
-        let mut properties = path_property(state);
-        properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
-        state.track_auto(now, "Page Engaged", properties);
+    let mut properties = path_property(state);
+    properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
+    if let Some(topics) = topics {
+        properties.insert("topics".into(), topics);
     }
+    state.track_auto(now, "Page Engaged", properties);
 }
 
 fn path_property(state: &State) -> Map {
@@ -219,6 +226,7 @@ fn on_scroll(state: &mut State, now: i64) {
         height(window.inner_height()),
         document_height,
     );
+    interests::note_scroll(state, depth);
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
         properties.insert("depth".into(), Value::Int(milestone.into()));

@@ -13,6 +13,7 @@
 
 mod autocapture;
 mod convert;
+mod interests;
 mod page;
 mod storage;
 mod transport;
@@ -94,6 +95,7 @@ pub(crate) struct State {
     ids: page::Ids,
     limits: Limits,
     me: std::rc::Weak<RefCell<State>>,
+    topics: interests::Topics,
 }
 
 /// The SDK instance JavaScript holds.
@@ -137,6 +139,11 @@ impl Sdk {
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
         let queue_key = format!("q.{}", ids.uuid());
+        let topics = interests::Topics::new(
+            store.get("interests").filter(|_| consent.personalization != Decision::Denied),
+            number_field(&[&options], "interestHalfLifeDays").map(|days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64),
+            bool_field(&[&options], "topicsVisibleText").unwrap_or(false),
+        );
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
@@ -168,6 +175,7 @@ impl Sdk {
                 stats: Stats::default(),
                 ids,
                 limits,
+                topics,
             })
         });
         {
@@ -268,6 +276,7 @@ impl Sdk {
             for key in ["uid", "traits", "session"] {
                 state.store.remove(key, false);
             }
+            interests::clear(state);
             let id = state.anonymous_id.clone();
             state.store.set("aid", &id, true);
         });
@@ -285,6 +294,22 @@ impl Sdk {
             state.settle_waiters();
         });
         promise
+    }
+
+    /// The topic model (`core/topics/model.bin`), fetched by the loader after `ready`; a
+    /// model that does not decode is reported on `error` and changes nothing.
+    #[wasm_bindgen(js_name = setTopicsModel)]
+    pub fn set_topics_model(&self, bytes: &[u8]) {
+        self.run(|state, _| match portrait_core::topics::Model::decode(bytes) {
+            Ok(model) => interests::set_model(state, model),
+            Err(error) => state.error(&error.to_string(), JsValue::UNDEFINED),
+        });
+    }
+
+    /// `interests({limit})`: the visitor's top interests, `[{id, name, path, score}]`.
+    pub fn interests(&self, limit: usize) -> JsValue {
+        let state = self.state.borrow();
+        interests::top(&state, js_sys::Date::now() as i64, limit.clamp(1, 64))
     }
 
     /// `{anonymousId, userId, traits}`.
@@ -343,6 +368,8 @@ impl Sdk {
             ("errors", s.errors + state.store.failed_writes),
             ("queued", state.queue.len() as u32),
             ("held", state.held.len() as u32),
+            // 1 once the topic model is loaded (pages are classified from then on).
+            ("topicsModel", u32::from(state.topics.has_model())),
         ];
         for (key, value) in pairs {
             let _ = js_sys::Reflect::set(&stats, &key.into(), &value.into());
@@ -673,6 +700,9 @@ impl State {
                 self.store.clear(&COOKIE_KEYS, &["aid"]);
             }
             Gate::Hold => {}
+        }
+        if consent.personalization == Decision::Denied {
+            interests::clear(self);
         }
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());

@@ -17,6 +17,10 @@ pub struct PageState {
     pub host: String,
     pub scroll_reached: u8,
     pub engagement: Engagement,
+    /// Engaged time of this page view so far (`engagement` hands it out in slices).
+    pub engaged_total_ms: i64,
+    /// The deepest scroll of this page view, in percent.
+    pub deepest_scroll: f64,
     pub last_scroll_check: f64,
 }
 
@@ -99,6 +103,8 @@ impl PageState {
         }
         self.context = context;
         self.scroll_reached = 0;
+        self.engaged_total_ms = 0;
+        self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
         self.engagement.activity(now);
     }

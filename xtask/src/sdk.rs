@@ -73,6 +73,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         "sdk/js/npm.js",
         "--format=esm",
         "--loader:.wasm=binary",
+        "--loader:.bin=binary",
         "--external:./portrait.wasm2js.mjs",
         &out("npm/index.js"),
     ];
@@ -81,6 +82,10 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         run(root, &esbuild, &[args, &common[..]].concat())?;
     }
     run(root, &esbuild, &["sdk/js/snippet.js", "--minify", "--log-level=warning", &out("snippet.min.js")])?;
+    // The topic model, fetched by the script tag's loader after `ready` (the npm package
+    // inlines it).
+    fs::copy(root.join("core/topics/model.bin"), dist.join("portrait-topics.bin"))
+        .map_err(|e| format!("core/topics/model.bin: {e}"))?;
     for file in ["package.json", "index.d.ts", "README.md"] {
         fs::copy(root.join("sdk/npm").join(file), npm.join(file))
             .map_err(|e| format!("sdk/npm/{file}: {e}"))?;

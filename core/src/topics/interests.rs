@@ -113,9 +113,11 @@ impl Interests {
         scored
     }
 
-    /// The stored form: `topic:log2score` pairs joined by commas (shortest exact decimals).
+    /// The stored form: `topic:log` pairs joined by commas, the log score in fixed point
+    /// (integers: formatting and parsing floats would cost the browser SDK ~20 KB of code).
     pub fn to_stored_text(&self) -> String {
-        self.entries.iter().map(|(t, log)| format!("{t}:{log}")).collect::<Vec<_>>().join(",")
+        let fixed = |log: f64| (log * STORED_SCALE).round() as i64;
+        self.entries.iter().map(|&(t, log)| format!("{t}:{}", fixed(log))).collect::<Vec<_>>().join(",")
     }
 
     /// Reads [`to_stored_text`](Self::to_stored_text); unreadable pairs are skipped (a
@@ -123,14 +125,17 @@ impl Interests {
     pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests {
         let mut interests = Interests::with_half_life(half_life_ms);
         for pair in text.split(',') {
-            let parsed = pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<f64>().ok()?)));
-            if let Some((topic, log)) = parsed.filter(|(_, log)| log.is_finite()) {
-                interests.add_log(topic, log);
+            let parsed = pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
+            if let Some((topic, fixed)) = parsed {
+                interests.add_log(topic, fixed as f64 / STORED_SCALE);
             }
         }
         interests
     }
 }
+
+/// Stored log scores are integers in units of 10⁻⁹.
+const STORED_SCALE: f64 = 1e9;
 
 /// `log2(2^a + 2^b)`, without overflow.
 fn log_sum(a: f64, b: f64) -> f64 {
@@ -212,7 +217,7 @@ mod tests {
         let text = interests.to_stored_text();
         let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS);
         assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
-        let damaged = Interests::from_stored_text(&format!("junk,{text},7:NaN,x:1"), DEFAULT_HALF_LIFE_MS);
+        let damaged = Interests::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
         assert_eq!(damaged.top(0, 10).len(), 2);
         assert!(Interests::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
     }

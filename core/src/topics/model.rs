@@ -209,6 +209,36 @@ impl Model {
         &self.topics
     }
 
+    /// The topic a site names in a hint (`<meta name="portrait:topics">`,
+    /// `data-portrait-topics`): a taxonomy id (`"299"`) or path (`"/Sports"`, any case).
+    pub fn resolve_hint(&self, hint: &str) -> Option<u16> {
+        let hint = hint.trim();
+        match hint.parse::<u16>() {
+            Ok(id) => self.topic(id).map(|t| t.id),
+            Err(_) => self.topics.iter().find(|t| t.path.eq_ignore_ascii_case(hint.trim_end_matches('/'))).map(|t| t.id),
+        }
+    }
+
+    /// A page's labels from the site's own hints, which win over the classifier: each named
+    /// topic (and its ancestors) an equal share. Empty when no hint names a known topic.
+    pub fn hinted(&self, hints: &[String]) -> Vec<Scored> {
+        let named: Vec<u16> = hints.iter().flat_map(|h| h.split(',')).filter_map(|h| self.resolve_hint(h)).collect();
+        let share = 1.0 / named.len().max(1) as f32;
+        let mut labels: Vec<Scored> = Vec::new();
+        for id in named {
+            let mut index = self.topics.iter().position(|t| t.id == id);
+            while let Some(i) = index {
+                match labels.iter_mut().find(|s| s.id == self.topics[i].id) {
+                    Some(existing) => existing.score += share,
+                    None => labels.push(Scored { id: self.topics[i].id, score: share }),
+                }
+                index = self.topics[i].parent;
+            }
+        }
+        labels.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        labels
+    }
+
     /// Every topic's raw score (bias + term weights), by topic index.
     fn logits(&self, Features(features): &Features) -> Vec<f32> {
         let mut logits = self.biases.clone();
@@ -312,6 +342,18 @@ mod tests {
         assert_eq!(both.top_level.len(), 2, "close second topics are predicted too: {both:?}");
         let unknown = model.classify(&page("zzz"));
         assert_eq!(unknown.top_level.len(), 2, "no evidence: the prior, both topics equal");
+    }
+
+    #[test]
+    fn site_hints_name_topics_by_id_or_path() {
+        let model = Model::decode(&tiny().encode()).unwrap();
+        assert_eq!(model.resolve_hint(" /sports/SOCCER/ "), Some(320));
+        assert_eq!(model.resolve_hint("8"), Some(8));
+        assert_eq!(model.resolve_hint("9"), None);
+        let labels = model.hinted(&["/Sports/Soccer, nonsense".into(), "8".into()]);
+        let ids: Vec<(u16, f32)> = labels.iter().map(|s| (s.id, s.score)).collect();
+        assert_eq!(ids, [(8, 0.5), (299, 0.5), (320, 0.5)]);
+        assert!(model.hinted(&["nothing".into()]).is_empty());
     }
 
     #[test]

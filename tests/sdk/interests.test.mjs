@@ -1,0 +1,156 @@
+// Interest tags on the device (sdk/src/interests.rs, portrait_core::topics) in headless
+// Chromium against the collector on local workerd: pages classified in the browser, weighted
+// by attention, kept in storage, used by the page, cleared on withdrawal; only topic ids and
+// weights leave the device.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { eventually, launchBrowser, launchCollectorFor, newContext, snippetPage, startSite } from "../support/browser.mjs";
+
+const root = path.resolve(import.meta.dirname, "../..");
+let site, collector, browser;
+
+before(async () => {
+  site = await startSite();
+  collector = await launchCollectorFor(site.origin);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await collector?.stop();
+  await site?.stop();
+});
+
+const SPORT_PAGES = [
+  ["Premier League football: match report and results", "Goals, fixtures and the league table after the weekend"],
+  ["Champions League football tonight: team news", "Manchester United face a striker crisis before the match"],
+  ["Football transfer window: the latest signings", "Which clubs signed new players before the deadline"],
+];
+
+/** A page about `title`, long enough to scroll, with the SDK; `body` is added to it. */
+function article(title, description, { body = "", head = "" } = {}) {
+  return snippetPage({
+    collector: collector.url,
+    title,
+    head: `<meta name="description" content="${description}">${head}`,
+    body: `<h1>${title}</h1>${body}<div style="height: 4000px"></div>`,
+  });
+}
+
+/** Opens `html` at `pathname` in `context`; resolves once the SDK has its topic model. */
+async function openWithModel(context, pathname, html) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.goto(site.page(pathname, html));
+  await page.waitForFunction(() => window.portrait?.stats?.()?.topicsModel === 1);
+  return { page, errors };
+}
+
+/** Reads the page as a visitor would: active and scrolled to the end; then leaves it. */
+async function read(page) {
+  for (const y of [1000, 2000, 4000]) {
+    await page.mouse.move(10, 10 + y / 100);
+    await page.evaluate((y) => window.scrollTo(0, y), y);
+    await page.waitForTimeout(300);
+  }
+  await page.close({ runBeforeUnload: true });
+}
+
+const interests = (page) => page.evaluate(() => window.portrait.interests({ limit: 10 }));
+
+describe("SDK: interests on the device", () => {
+  test("three pages read on a topic make it the top interest; a bounce barely moves it; page events carry only topic ids and weights", async () => {
+    const context = await newContext(browser);
+    for (const [i, [title, description]] of SPORT_PAGES.entries()) {
+      const { page, errors } = await openWithModel(context, `/sport/${i}`, article(title, description));
+      await read(page);
+      assert.deepEqual(errors, []);
+    }
+    const { page: bounce } = await openWithModel(context, "/recipes/1", article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake"));
+    await bounce.close({ runBeforeUnload: true });
+
+    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: collector.url }));
+    const top = await interests(page);
+    assert.equal(top[0].path, "/Sports", JSON.stringify(top));
+    assert.equal(top[0].name, "Sports");
+    const food = top.find((t) => t.path.startsWith("/Food & Drink"));
+    assert.ok(food, `the bounce counted a little: ${JSON.stringify(top)}`);
+    assert.ok(food.score < top[0].score / 5, `a bounce counts far less than three reads: ${JSON.stringify(top)}`);
+
+    // What reached the collector: "Page Engaged" with [topic id, weight] pairs, no page text.
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    const engaged = await eventually(async () => {
+      const { json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+      const found = (json?.events ?? []).filter((e) => e.event === "Page Engaged" && e.properties.topics);
+      return found.length >= 4 && found;
+    }, { message: "four Page Engaged events with topics" });
+    for (const event of engaged) {
+      for (const key of Object.keys(event.properties)) assert.ok(["engaged_ms", "path", "topics"].includes(key), key);
+      for (const [id, weight] of event.properties.topics) {
+        assert.ok(Number.isInteger(id) && weight > 0 && weight <= 1, JSON.stringify(event.properties.topics));
+      }
+    }
+    await context.close();
+  });
+
+  test("data-portrait-show-if elements follow the interests; withdrawing personalisation consent clears them", async () => {
+    const context = await newContext(browser);
+    for (const [i, [title, description]] of SPORT_PAGES.entries()) {
+      await read((await openWithModel(context, `/sport/${i}`, article(title, description))).page);
+    }
+    const body = `<p id="sport" data-portrait-show-if="interest:/Sports" hidden>for sport fans</p>
+      <p id="food" data-portrait-show-if="interest:/Food & Drink">for cooks</p>
+      <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>`;
+    const { page } = await openWithModel(context, "/home", snippetPage({ collector: collector.url, body }));
+    const visible = () => page.evaluate(() => ["sport", "food", "either"].filter((id) => !document.getElementById(id).hidden));
+    assert.deepEqual(await visible(), ["sport", "either"]);
+    const announced = page.evaluate(() => new Promise((resolve) => window.portrait.on("interests", resolve)));
+    await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
+    assert.deepEqual(await announced, [], "the 'interests' event announces the empty set");
+    assert.deepEqual(await interests(page), []);
+    assert.deepEqual(await visible(), []);
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
+    await context.close();
+  });
+
+  test("the site's own hints win over the classifier", async () => {
+    const context = await newContext(browser);
+    const html = article("Football results", "Scores", { head: `<meta name="portrait:topics" content="/Autos & Vehicles">` });
+    await read((await openWithModel(context, "/hinted", html)).page);
+    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: collector.url }));
+    const top = await interests(page);
+    assert.deepEqual(top.map((t) => t.path), ["/Autos & Vehicles"], JSON.stringify(top));
+    await context.close();
+  });
+
+  test("the browser (wasm) and the native classify command give the same topics for the same page", async () => {
+    const context = await newContext(browser);
+    const pages = [
+      ["Mortgage rates fall as house prices rise", "Estate agents report more buyers"],
+      ["New electric SUV review: range and charging", "We test drive the latest car"],
+      ["東京の中古車販売店", "トヨタとホンダの車"],
+    ];
+    const lines = [];
+    const fromBrowser = [];
+    for (const [i, [title, description]] of pages.entries()) {
+      const pathname = `/same/${i}`;
+      const { page } = await openWithModel(context, pathname, article(title, description));
+      lines.push(JSON.stringify({ id: String(i), url: page.url(), title, description, headings: [title] }));
+      const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+      await read(page);
+      const events = await eventually(async () => {
+        const { json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+        return (json?.events ?? []).find((e) => e.event === "Page Engaged" && e.properties.path === pathname);
+      }, { message: `Page Engaged for ${pathname}` });
+      fromBrowser.push(events.properties.topics.map(([id]) => id));
+    }
+    const cli = path.join(root, "target/debug/portrait");
+    const native = execFileSync(cli, ["topics"], { input: lines.join("\n") }).toString().trim().split("\n").map((l) => JSON.parse(l).label_ids);
+    assert.ok(native.every((labels) => labels.length > 0), JSON.stringify(native));
+    assert.deepEqual(fromBrowser, native);
+    await context.close();
+  });
+});
