@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::enrich::{DeviceType, Geo, Received};
 use crate::event::{Call, Event};
 use crate::time::Timestamp;
+use crate::topics::interests::Interests;
 use crate::value::Value;
 
 /// A gap of inactivity longer than this starts a new session.
@@ -44,6 +45,8 @@ pub struct Profile {
     pub groups: BTreeSet<String>,
     /// Profiles merged into this one, so that merging one again is a no-op.
     pub merged: BTreeSet<String>,
+    /// Topic interests the browser sent (`topics` on "Page Engaged"), decayed, convergent.
+    pub interests: Interests,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -282,6 +285,11 @@ impl Profile {
             Call::Group { group_id } => {
                 self.groups.insert(group_id.clone());
             }
+            Call::Track { event: name } if name == "Page Engaged" => {
+                if let Some(topics) = event.properties.get("topics") {
+                    self.interests.add_sent(topics, at.0);
+                }
+            }
             Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } | Call::Alias { .. } => {}
         }
         self.sessions.add(Session { start: at, end: at, events: 1 });
@@ -336,6 +344,7 @@ impl Profile {
         }
         add_counts(&mut self.devices, &other.devices);
         self.groups.extend(other.groups.iter().cloned());
+        self.interests.merge(&other.interests);
         self.merged.insert(other_id.to_owned());
         self.merged.extend(other.merged.iter().cloned());
     }

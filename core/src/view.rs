@@ -7,6 +7,8 @@ use serde_json::{Value as Json, json};
 use crate::enrich::Received;
 use crate::profile::{Profile, Stamped, Touch};
 use crate::segment;
+use crate::time::Timestamp;
+use crate::topics::{BUILTIN_MODEL, Model};
 
 /// factual: stated or observed; analytical: computed from behaviour; predictive: estimated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -77,6 +79,17 @@ pub fn tags(profile: &Profile) -> Vec<Tag> {
             );
         }
     }
+    if let (false, Some(last_seen)) = (profile.interests.is_empty(), profile.last_seen) {
+        tag(
+            "interests",
+            TagKind::Analytical,
+            interests_json(profile, last_seen),
+            None,
+            "topics of the pages read, classified in the browser, weighted by attention, \
+             halved every 14 days; scored as of the last event"
+                .into(),
+        );
+    }
     let page_views = profile.counters.get("$page").copied().unwrap_or(0);
     tag("page_views", TagKind::Analytical, json!(page_views), None, "count of page calls".into());
     tag(
@@ -87,6 +100,26 @@ pub fn tags(profile: &Profile) -> Vec<Tag> {
         format!("runs of activity without a {}-minute gap", crate::profile::SESSION_GAP_MS / 60_000),
     );
     tags
+}
+
+/// The top interests, `[{id, name, path, score}]`, scored at `at`.
+fn interests_json(profile: &Profile, at: Timestamp) -> Json {
+    static MODEL: std::sync::OnceLock<Option<Model>> = std::sync::OnceLock::new();
+    let model = MODEL.get_or_init(|| Model::decode(BUILTIN_MODEL).ok());
+    let top = profile.interests.top(at.0, 10);
+    Json::Array(
+        top.into_iter()
+            .map(|(id, score)| {
+                let topic = model.as_ref().and_then(|m| m.topic(id));
+                json!({
+                    "id": id,
+                    "name": topic.map(|t| t.name.as_str()),
+                    "path": topic.map(|t| t.path()),
+                    "score": (score * 1000.0).round() / 1000.0,
+                })
+            })
+            .collect(),
+    )
 }
 
 fn touch_json(touch: &Touch) -> Json {

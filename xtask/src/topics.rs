@@ -28,11 +28,12 @@ const LEARNING_RATE_DECAY: f64 = 0.2;
 const L2: f64 = 1e-5;
 /// How much one lexicon phrase counts against one labelled page.
 const LEXICON_WEIGHT: f64 = 0.3;
+const TOP_LEVEL_LEXICON_WEIGHT: f64 = 1.0;
 /// Weights below this (after centring) are dropped; at most this many per term are kept,
 /// and at most `MAX_TERMS` terms: the model must stay under 16 KB brotli.
 const PRUNE_BELOW: f64 = 0.25;
 const MAX_ENTRIES_PER_TERM: usize = 3;
-const MAX_TERMS: usize = 1900;
+const MAX_TERMS: usize = 2000;
 const FOLDS: u64 = 5;
 
 pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
@@ -139,7 +140,11 @@ impl Taxonomy {
             let phrases = std::iter::once(&self.names[index]).chain(lexicon.get(&index).into_iter().flatten());
             for phrase in phrases {
                 let page = PageText { titles: vec![phrase.clone()], ..PageText::default() };
-                examples.push(Example::new(self, page.features(), &[index], LEXICON_WEIGHT));
+                let top_level = self.parents[index].is_none();
+                let weight = if top_level { TOP_LEVEL_LEXICON_WEIGHT } else { LEXICON_WEIGHT };
+                let mut example = Example::new(self, page.features(), &[index], weight);
+                example.reserved = top_level;
+                examples.push(example);
             }
         }
         examples
@@ -153,6 +158,9 @@ struct Example {
     top: Vec<usize>,
     finer: Vec<usize>,
     weight: f64,
+    /// A top-level topic's name or lexicon phrase: its terms are kept whatever their rank
+    /// (reviewed evidence, and the only evidence for topics and scripts the data lacks).
+    reserved: bool,
 }
 
 impl Example {
@@ -167,7 +175,7 @@ impl Example {
             .copied()
             .filter(|&l| taxonomy.parents[l].is_some() && !labels.iter().any(|&other| taxonomy.parents[other] == Some(l)))
             .collect();
-        Example { features, top, finer, weight }
+        Example { features, top, finer, weight, reserved: false }
     }
 }
 
@@ -253,7 +261,9 @@ impl Weights {
         }
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         weights.epochs(taxonomy, examples, EPOCHS, LEARNING_RATE_DECAY, &mut seed);
-        weights.prune(taxonomy);
+        let reserved: std::collections::BTreeSet<u32> =
+            examples.iter().filter(|e| e.reserved).flat_map(|e| e.features.0.iter().map(|&(hash, _)| hash)).collect();
+        weights.prune(taxonomy, &reserved);
         weights.epochs(taxonomy, examples, RETRAIN_EPOCHS, 1.0, &mut seed);
         weights
     }
@@ -277,8 +287,9 @@ impl Weights {
 
     /// Centres each term's weights within each softmax (a shift changes nothing), keeps each
     /// term's [`MAX_ENTRIES_PER_TERM`] largest of at least [`PRUNE_BELOW`], then keeps the
-    /// [`MAX_TERMS`] terms with the largest weights; zeroes and freezes the rest.
-    fn prune(&mut self, taxonomy: &Taxonomy) {
+    /// [`MAX_TERMS`] terms: the reserved ones first, then those with the largest weights;
+    /// zeroes and freezes the rest.
+    fn prune(&mut self, taxonomy: &Taxonomy, reserved: &std::collections::BTreeSet<u32>) {
         let groups = [taxonomy.top_level(), taxonomy.finer()];
         let mut candidates: Vec<(u32, Vec<(usize, f64)>)> = Vec::new();
         for (&hash, row) in &self.terms {
@@ -295,7 +306,8 @@ impl Weights {
                 candidates.push((hash, entries));
             }
         }
-        candidates.sort_by(|a, b| b.1[0].1.abs().total_cmp(&a.1[0].1.abs()).then(a.0.cmp(&b.0)));
+        let rank = |(hash, entries): &(u32, Vec<(usize, f64)>)| (!reserved.contains(hash), -entries[0].1.abs());
+        candidates.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).expect("finite weights").then(a.0.cmp(&b.0)));
         candidates.truncate(MAX_TERMS);
         self.terms.values_mut().for_each(|row| row.iter_mut().for_each(|w| *w = 0.0));
         self.trainable.values_mut().for_each(|mask| mask.iter_mut().for_each(|t| *t = false));

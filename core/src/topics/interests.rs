@@ -55,7 +55,7 @@ impl PageCredit {
 }
 
 /// Topic id → `log2` of its time-anchored score (see the module docs), sorted by topic.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interests {
     entries: Vec<(u16, f64)>,
     half_life_ms: Option<i64>,
@@ -93,6 +93,28 @@ impl Interests {
                 .min_by(|&a, &b| self.entries[a].1.total_cmp(&self.entries[b].1))
                 .expect("more than MAX_TOPICS entries");
             self.entries.remove(weakest);
+        }
+    }
+
+    /// Adds what a browser sent: `[[topic id, weight], …]` (a "Page Engaged" event's
+    /// `topics`). Malformed pairs are skipped; at most [`MAX_TOPICS`] pairs are read.
+    pub fn add_sent(&mut self, sent: &crate::Value, at: i64) {
+        let crate::Value::Array(pairs) = sent else { return };
+        for pair in pairs.iter().take(MAX_TOPICS) {
+            if let crate::Value::Array(pair) = pair
+                && let [crate::Value::Int(topic), weight] = pair.as_slice()
+                && let Ok(topic) = u16::try_from(*topic)
+            {
+                let weight = match weight {
+                    crate::Value::Float(w) => *w,
+                    crate::Value::Int(w) => *w as f64,
+                    _ => continue,
+                };
+                // One page view earns at most 1 per topic (the attention curve's maximum).
+                if weight <= 1.0 {
+                    self.add(topic, weight, at);
+                }
+            }
         }
     }
 
@@ -193,6 +215,25 @@ mod tests {
             .map(|&(ms, scroll)| credit.top_up(ms, scroll))
             .sum();
         assert!((total - attention_weight(90_000, 100.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn what_a_browser_sent_is_added_and_junk_is_skipped() {
+        use crate::Value::{Array, Float, Int, String as Text};
+        let pair = |topic: i64, weight: crate::Value| Array(vec![Int(topic), weight]);
+        let sent = Array(vec![
+            pair(299, Float(0.5)),
+            pair(5, Int(1)),
+            pair(70_000, Float(0.5)),
+            pair(12, Float(7.0)),
+            pair(13, Float(-1.0)),
+            pair(14, Text("x".into())),
+            Text("junk".into()),
+        ]);
+        let mut interests = Interests::default();
+        interests.add_sent(&sent, 0);
+        interests.add_sent(&Text("not a list".into()), 0);
+        assert!(close(&interests.top(0, 10), &[(5, 1.0), (299, 0.5)]));
     }
 
     #[test]

@@ -5,14 +5,14 @@
 //! - Latin words get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter than two
 //!   characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
-//!   character bigrams (`機械学習` → `機械`, `械学`, `学習`), a lone character itself.
+//!   characters and its character bigrams (`学習` → `学`, `学習`, `習`).
 //! - Bounded: a caller gives the most terms it wants; the walk stops there.
 //!
 //! ```
 //! use portrait_core::topics::tokenize::terms;
 //! let mut out = Vec::new();
-//! terms("Running shoes for the 2026 marathons — 東京マラソン", 100, &mut out);
-//! assert_eq!(out, ["run", "shoe", "marathon", "東京", "京マ", "マラ", "ラソ", "ソン"]);
+//! terms("Running shoes for the 2026 marathons — 東京", 100, &mut out);
+//! assert_eq!(out, ["run", "shoe", "marathon", "東", "東京", "京"]);
 //! ```
 
 /// The longest word kept, in characters: longer runs are ids, hashes or URLs glued together.
@@ -52,17 +52,16 @@ fn finish_word(word: &mut String, out: &mut Vec<String>) {
     word.clear();
 }
 
+/// A CJK run: each character, and each pair of neighbours (most words are one or two
+/// characters; a pair is the better evidence, a single character still counts).
 fn finish_cjk_run(run: &mut Vec<char>, limit: usize, out: &mut Vec<String>) {
-    match run.len() {
-        0 => {}
-        1 => out.push(run[0].to_string()),
-        _ => {
-            for pair in run.windows(2) {
-                if out.len() >= limit {
-                    break;
-                }
-                out.push(pair.iter().collect());
-            }
+    for (i, &c) in run.iter().enumerate() {
+        if out.len() >= limit {
+            break;
+        }
+        out.push(c.to_string());
+        if let Some(&next) = run.get(i + 1).filter(|_| out.len() < limit) {
+            out.push([c, next].iter().collect());
         }
     }
     run.clear();
@@ -159,10 +158,10 @@ mod tests {
 
     #[test]
     fn cjk_runs_become_bigrams_and_mix_with_latin() {
-        assert_eq!(all("机器学习"), ["机器", "器学", "学习"]);
-        assert_eq!(all("東京でAI"), ["東京", "京で", "ai"]);
+        assert_eq!(all("机器学习"), ["机", "机器", "器", "器学", "学", "学习", "习"]);
+        assert_eq!(all("東京でAI"), ["東", "東京", "京", "京で", "で", "ai"]);
         assert_eq!(all("Rust 中 code"), ["rust", "中", "code"]);
-        assert_eq!(all("부동산 투자"), ["부동", "동산", "투자"]);
+        assert_eq!(all("부동산 투자"), ["부", "부동", "동", "동산", "산", "투", "투자", "자"]);
     }
 
     #[test]
