@@ -53,6 +53,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       case 'flush': return sdk.flush();
     }
   };
+  // A synchronous read: a list even before `ready` or after an error (which is reported).
+  const read = (work) => (...args) => {
+    try {
+      return sdk ? work(...args) : [];
+    } catch (error) {
+      emit('error', error);
+      return [];
+    }
+  };
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
   // The SDK builds an event for each call only while someone listens to them.
   const updateCallListeners = () =>
@@ -111,14 +120,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       call('debug', [debugging]);
     }),
     /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`, default 10). */
-    interests: (options) => {
-      try {
-        return sdk ? sdk.interests(Number(options?.limit) || 10) : [];
-      } catch (error) {
-        emit('error', error);
-        return [];
-      }
-    },
+    interests: read((options) => sdk.interests(Number(options?.limit) || 10)),
+    /** What this page is about, `[{id, name, path, score}]`; `{refresh: true}` re-reads the page. */
+    pageTopics: read((options) => sdk.pageTopics(Boolean(options?.refresh))),
     /** The SDK's own counters (captured, delivered, queued, …), for reconciliation. */
     stats: () => (sdk ? sdk.stats() : null),
   };

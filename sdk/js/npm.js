@@ -20,6 +20,6 @@ const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 
 /** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. */
 export const portrait = createPortrait(start, defaultEndpoint, undefined, () => topicsModel);
-export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats, interests } =
+export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats, interests, pageTopics } =
   portrait;
 export default portrait;

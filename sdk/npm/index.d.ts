@@ -39,6 +39,15 @@ export interface LoadOptions {
   /** `false`: do not fetch `/v1/config/{writeKey}` (the collector's remote settings). */
   remoteSettings?: boolean;
   debug?: boolean;
+  /** `false`: no interests (the topic model is not fetched, pages are not classified). */
+  topics?: boolean;
+  /** Where to fetch the topic model from (default: inlined in this package; the script tag
+   * fetches `portrait-topics.bin` next to `portrait.js`). */
+  topicsModel?: string;
+  /** Also read a sample of the page's visible text (2,000 characters) when classifying. */
+  topicsVisibleText?: boolean;
+  /** Half-life of an interest, in days (default 14). */
+  interestHalfLifeDays?: number;
 }
 
 export interface User {
@@ -56,9 +65,19 @@ export interface Stats {
   errors: number;
   queued: number;
   held: number;
+  /** 1 once the topic model is loaded. */
+  topicsModel: number;
 }
 
-export type EventName = 'page' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready';
+export type EventName = 'page' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready' | 'interests';
+
+/** A topic of the Topics API taxonomy v2 with a score (`name` and `path` once the model is loaded). */
+export interface Topic {
+  id: number;
+  name?: string;
+  path?: string;
+  score: number;
+}
 
 export interface Portrait {
   load(writeKey: string, options?: LoadOptions): void;
@@ -83,6 +102,10 @@ export interface Portrait {
   off(name: EventName, listener: (detail: unknown) => void): void;
   debug(on: boolean): void;
   stats(): Stats | null;
+  /** The visitor's top interests, best first, decayed to now (empty when personalisation is denied). */
+  interests(options?: { limit?: number }): Topic[];
+  /** What the current page is about; `refresh` reads the page again. */
+  pageTopics(options?: { refresh?: boolean }): Topic[];
 }
 
 export declare const portrait: Portrait;
@@ -91,4 +114,4 @@ export declare const load: Portrait['load'], page: Portrait['page'], track: Port
   identify: Portrait['identify'], group: Portrait['group'], alias: Portrait['alias'],
   reset: Portrait['reset'], flush: Portrait['flush'], ready: Portrait['ready'], user: Portrait['user'],
   consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
-  stats: Portrait['stats'];
+  stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'];

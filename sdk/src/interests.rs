@@ -122,11 +122,21 @@ pub fn note_scroll(state: &mut State, depth_percent: f64) {
 
 /// `interests({limit})`: `[{id, name, path, score}]`, best first, scores decayed to now.
 pub fn top(state: &State, now: i64, limit: usize) -> JsValue {
-    let list = js_sys::Array::new();
     if !allowed(state) {
-        return list.into();
+        return js_sys::Array::new().into();
     }
-    for (id, score) in state.topics.profile.top(now, limit) {
+    topic_list(state, state.topics.profile.top(now, limit))
+}
+
+/// `pageTopics()`: the current page's labels, best first.
+pub fn page_topics(state: &State) -> JsValue {
+    topic_list(state, state.topics.page.iter().map(|s| (s.id, f64::from(s.score))).collect())
+}
+
+/// `[{id, name, path, score}]` (name and path once the model is loaded).
+fn topic_list(state: &State, scored: Vec<(u16, f64)>) -> JsValue {
+    let list = js_sys::Array::new();
+    for (id, score) in scored {
         let entry = js_sys::Object::new();
         let set = |key: &str, value: JsValue| js_sys::Reflect::set(&entry, &key.into(), &value).map(drop);
         let topic = state.topics.model.as_ref().and_then(|m| m.topic(id));

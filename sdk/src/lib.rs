@@ -312,6 +312,18 @@ impl Sdk {
         interests::top(&state, js_sys::Date::now() as i64, limit.clamp(1, 64))
     }
 
+    /// `pageTopics({refresh})`: what the current page is about, `[{id, name, path, score}]`
+    /// (empty until the model is loaded); `refresh` reads the DOM and classifies it again
+    /// (after the page changed its content without a navigation).
+    #[wasm_bindgen(js_name = pageTopics)]
+    pub fn page_topics(&self, refresh: bool) -> JsValue {
+        let mut state = self.state.borrow_mut();
+        if refresh {
+            interests::classify_page(&mut state);
+        }
+        interests::page_topics(&state)
+    }
+
     /// `{anonymousId, userId, traits}`.
     pub fn user(&self) -> JsValue {
         let state = self.state.borrow();
