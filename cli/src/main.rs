@@ -92,7 +92,9 @@ fn topics(input: &[u8]) -> ExitCode {
     let model = topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
     let mut status = ExitCode::SUCCESS;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (n, line) in input.split(|&b| b == b'\n').enumerate().filter(|(_, line)| !line.trim_ascii().is_empty()) {
+    for (n, line) in
+        input.split(|&b| b == b'\n').enumerate().filter(|(_, line)| !line.trim_ascii().is_empty())
+    {
         let page: serde_json::Value = match serde_json::from_slice(line) {
             Ok(page @ serde_json::Value::Object(_)) => page,
             Ok(_) => {

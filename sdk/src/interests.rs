@@ -6,15 +6,15 @@
 //! The model arrives after `ready` (`Sdk::set_topics_model`); until then pages are not
 //! classified and `interests()` has ids but no names.
 
+use portrait_core::Value;
 use portrait_core::client::consent::Decision;
 use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests, PageCredit};
 use portrait_core::topics::{Model, PageText, Scored};
-use portrait_core::Value;
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element};
 
-use crate::convert::field;
 use crate::State;
+use crate::convert::field;
 
 /// Storage key of the profile.
 const STORAGE_KEY: &str = "interests";
@@ -45,7 +45,10 @@ impl Topics {
         let half_life = half_life_ms.unwrap_or(DEFAULT_HALF_LIFE_MS);
         Topics {
             model: None,
-            profile: stored.map_or_else(|| Interests::with_half_life(half_life), |t| Interests::from_stored_text(&t, half_life)),
+            profile: stored.map_or_else(
+                || Interests::with_half_life(half_life),
+                |t| Interests::from_stored_text(&t, half_life),
+            ),
             page: Vec::new(),
             credit: PageCredit::default(),
             announced: Vec::new(),
@@ -203,7 +206,8 @@ fn apply_show_if(state: &State, top: &[u16]) {
 /// The page's text fields and the site's topic hints, read with bounded work.
 fn read_page(document: &Document, href: &str, visible_text: bool) -> (PageText, Vec<String>) {
     let clip = |text: String| -> String { text.trim().chars().take(MAX_FIELD_CHARS).collect() };
-    let mut page = PageText { url: href.to_owned(), titles: vec![clip(document.title())], ..PageText::default() };
+    let mut page =
+        PageText { url: href.to_owned(), titles: vec![clip(document.title())], ..PageText::default() };
     let mut hints = Vec::new();
     for_each(document, "meta[name], meta[property]", 200, |meta| {
         let key = meta.get_attribute("name").or_else(|| meta.get_attribute("property")).unwrap_or_default();
@@ -263,7 +267,11 @@ fn read_json_ld(value: &JsValue, depth: u32, page: &mut PageText) {
     }
     let strings = |v: JsValue| -> Vec<String> {
         match v.dyn_ref::<js_sys::Array>() {
-            Some(list) => list.iter().take(20).filter_map(|item| item.as_string().or_else(|| field(&item, "name").as_string())).collect(),
+            Some(list) => list
+                .iter()
+                .take(20)
+                .filter_map(|item| item.as_string().or_else(|| field(&item, "name").as_string()))
+                .collect(),
             None => v.as_string().or_else(|| field(&v, "name").as_string()).into_iter().collect(),
         }
     };

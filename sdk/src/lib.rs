@@ -141,7 +141,8 @@ impl Sdk {
         let queue_key = format!("q.{}", ids.uuid());
         let topics = interests::Topics::new(
             store.get("interests").filter(|_| consent.personalization != Decision::Denied),
-            number_field(&[&options], "interestHalfLifeDays").map(|days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64),
+            number_field(&[&options], "interestHalfLifeDays")
+                .map(|days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64),
             bool_field(&[&options], "topicsVisibleText").unwrap_or(false),
         );
         let state = Rc::new_cyclic(|me| {

@@ -50,10 +50,16 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
             rows.iter().filter(|r| r.fold != fold).map(|r| &r.example).chain(&pseudo).collect();
         fold_models.push((fold, Weights::fit(&taxonomy, &training).quantise(&taxonomy)));
     }
-    let (ratio, threshold, predictions) = choose_thresholds(&rows, &fold_models);
+    let chosen = choose_thresholds(&rows, &fold_models);
     let fold_bytes = fold_models[0].1.encode();
-    println!("a fold's model: {} terms, {} weights, {} bytes, {} brotli", fold_models[0].1.term_gaps.len(), fold_models[0].1.entry_weights.len(), fold_bytes.len(), brotli_size(&fold_bytes)?);
-    let report = Scores::of(&rows, &predictions);
+    println!(
+        "a fold's model: {} terms, {} weights, {} bytes, {} brotli",
+        fold_models[0].1.term_gaps.len(),
+        fold_models[0].1.entry_weights.len(),
+        fold_bytes.len(),
+        brotli_size(&fold_bytes)?
+    );
+    let report = Scores::of(&rows, &chosen.predictions);
     println!("{report}");
 
     if args.iter().any(|a| a == "--cv-only") {
@@ -61,7 +67,7 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let all: Vec<&Example> = rows.iter().map(|r| &r.example).chain(&pseudo).collect();
     let mut data = Weights::fit(&taxonomy, &all).quantise(&taxonomy);
-    (data.second_topic_ratio, data.label_threshold) = (ratio, threshold);
+    (data.second_topic_ratio, data.label_threshold) = (chosen.second_topic_ratio, chosen.label_threshold);
     let bytes = data.encode();
     let out = root.join("core/topics/model.bin");
     std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -96,7 +102,8 @@ struct Taxonomy {
 impl Taxonomy {
     fn read(path: &Path) -> Result<Taxonomy, String> {
         let text = read_text(path)?;
-        let mut taxonomy = Taxonomy { ids: Vec::new(), parents: Vec::new(), names: Vec::new(), index: HashMap::new() };
+        let mut taxonomy =
+            Taxonomy { ids: Vec::new(), parents: Vec::new(), names: Vec::new(), index: HashMap::new() };
         for (n, line) in text.lines().enumerate().skip(1) {
             let fields: Vec<&str> = line.split('\t').collect();
             let [id, parent, name, ..] = fields[..] else {
@@ -105,9 +112,9 @@ impl Taxonomy {
             let id: u16 = id.parse().map_err(|_| format!("{}:{}: bad id {id:?}", path.display(), n + 1))?;
             let parent = match parent {
                 "" => None,
-                p => Some(p.parse().ok().and_then(|p: u16| taxonomy.index.get(&p).copied()).ok_or_else(|| {
-                    format!("{}:{}: parent {p} is not an earlier topic", path.display(), n + 1)
-                })?),
+                p => Some(p.parse().ok().and_then(|p: u16| taxonomy.index.get(&p).copied()).ok_or_else(
+                    || format!("{}:{}: parent {p} is not an earlier topic", path.display(), n + 1),
+                )?),
             };
             taxonomy.index.insert(id, taxonomy.ids.len());
             taxonomy.ids.push(id);
@@ -137,7 +144,8 @@ impl Taxonomy {
     fn pseudo_documents(&self, lexicon: &BTreeMap<usize, Vec<String>>) -> Vec<Example> {
         let mut examples = Vec::new();
         for index in 0..self.ids.len() {
-            let phrases = std::iter::once(&self.names[index]).chain(lexicon.get(&index).into_iter().flatten());
+            let phrases =
+                std::iter::once(&self.names[index]).chain(lexicon.get(&index).into_iter().flatten());
             for phrase in phrases {
                 let page = PageText { titles: vec![phrase.clone()], ..PageText::default() };
                 let top_level = self.parents[index].is_none();
@@ -173,7 +181,10 @@ impl Example {
         let finer = labels
             .iter()
             .copied()
-            .filter(|&l| taxonomy.parents[l].is_some() && !labels.iter().any(|&other| taxonomy.parents[other] == Some(l)))
+            .filter(|&l| {
+                taxonomy.parents[l].is_some()
+                    && !labels.iter().any(|&other| taxonomy.parents[other] == Some(l))
+            })
             .collect();
         Example { features, top, finer, weight, reserved: false }
     }
@@ -196,9 +207,16 @@ fn read_rows(path: &Path, taxonomy: &Taxonomy) -> Result<Vec<Row>, String> {
             let json: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e.to_string()))?;
             let page = PageText::from_json(&json);
             let ids = |field: &str| -> Vec<u16> {
-                json[field].as_array().into_iter().flatten().filter_map(|v| v.as_u64()).map(|v| v as u16).collect()
+                json[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_u64())
+                    .map(|v| v as u16)
+                    .collect()
             };
-            let labels: Vec<usize> = ids("label_ids").iter().filter_map(|id| taxonomy.index.get(id).copied()).collect();
+            let labels: Vec<usize> =
+                ids("label_ids").iter().filter_map(|id| taxonomy.index.get(id).copied()).collect();
             if labels.is_empty() {
                 return Err(at("no known label_ids"));
             }
@@ -225,11 +243,18 @@ fn read_lexicon(path: &Path, taxonomy: &Taxonomy) -> Result<BTreeMap<usize, Vec<
         let [id, topic_path, keywords] = line.split('\t').collect::<Vec<_>>()[..] else {
             return Err(at("expected id, path, keywords".into()));
         };
-        let index = id.parse().ok().and_then(|id: u16| taxonomy.index.get(&id).copied()).ok_or_else(|| at(format!("unknown topic {id}")))?;
+        let index = id
+            .parse()
+            .ok()
+            .and_then(|id: u16| taxonomy.index.get(&id).copied())
+            .ok_or_else(|| at(format!("unknown topic {id}")))?;
         if !topic_path.ends_with(&taxonomy.names[index]) {
             return Err(at(format!("{topic_path} is not topic {id}")));
         }
-        lexicon.insert(index, keywords.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect());
+        lexicon.insert(
+            index,
+            keywords.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        );
     }
     Ok(lexicon)
 }
@@ -252,7 +277,8 @@ impl Weights {
     /// a little more so that they make up for the dropped ones.
     fn fit(taxonomy: &Taxonomy, examples: &[&Example]) -> Weights {
         let topics = taxonomy.ids.len();
-        let mut weights = Weights { terms: BTreeMap::new(), trainable: BTreeMap::new(), biases: vec![0.0; topics] };
+        let mut weights =
+            Weights { terms: BTreeMap::new(), trainable: BTreeMap::new(), biases: vec![0.0; topics] };
         for example in examples {
             for &(hash, _) in &example.features.0 {
                 weights.terms.entry(hash).or_insert_with(|| vec![0.0; topics]);
@@ -261,14 +287,24 @@ impl Weights {
         }
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         weights.epochs(taxonomy, examples, EPOCHS, LEARNING_RATE_DECAY, &mut seed);
-        let reserved: std::collections::BTreeSet<u32> =
-            examples.iter().filter(|e| e.reserved).flat_map(|e| e.features.0.iter().map(|&(hash, _)| hash)).collect();
+        let reserved: std::collections::BTreeSet<u32> = examples
+            .iter()
+            .filter(|e| e.reserved)
+            .flat_map(|e| e.features.0.iter().map(|&(hash, _)| hash))
+            .collect();
         weights.prune(taxonomy, &reserved);
         weights.epochs(taxonomy, examples, RETRAIN_EPOCHS, 1.0, &mut seed);
         weights
     }
 
-    fn epochs(&mut self, taxonomy: &Taxonomy, examples: &[&Example], epochs: usize, decay: f64, seed: &mut u64) {
+    fn epochs(
+        &mut self,
+        taxonomy: &Taxonomy,
+        examples: &[&Example],
+        epochs: usize,
+        decay: f64,
+        seed: &mut u64,
+    ) {
         let top_level = taxonomy.top_level();
         let finer = taxonomy.finer();
         let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -298,7 +334,9 @@ impl Weights {
                 let mut values: Vec<f64> = group.iter().map(|&c| row[c]).collect();
                 values.sort_by(f64::total_cmp);
                 let median = values[values.len() / 2];
-                entries.extend(group.iter().map(|&c| (c, row[c] - median)).filter(|(_, w)| w.abs() >= PRUNE_BELOW));
+                entries.extend(
+                    group.iter().map(|&c| (c, row[c] - median)).filter(|(_, w)| w.abs() >= PRUNE_BELOW),
+                );
             }
             entries.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
             entries.truncate(MAX_ENTRIES_PER_TERM);
@@ -306,13 +344,15 @@ impl Weights {
                 candidates.push((hash, entries));
             }
         }
-        let rank = |(hash, entries): &(u32, Vec<(usize, f64)>)| (!reserved.contains(hash), -entries[0].1.abs());
+        let rank =
+            |(hash, entries): &(u32, Vec<(usize, f64)>)| (!reserved.contains(hash), -entries[0].1.abs());
         candidates.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).expect("finite weights").then(a.0.cmp(&b.0)));
         candidates.truncate(MAX_TERMS);
         self.terms.values_mut().for_each(|row| row.iter_mut().for_each(|w| *w = 0.0));
         self.trainable.values_mut().for_each(|mask| mask.iter_mut().for_each(|t| *t = false));
         for (hash, entries) in candidates {
-            let (row, mask) = (self.terms.get_mut(&hash).expect("a term"), self.trainable.get_mut(&hash).expect("a term"));
+            let (row, mask) =
+                (self.terms.get_mut(&hash).expect("a term"), self.trainable.get_mut(&hash).expect("a term"));
             for (c, w) in entries {
                 row[c] = w;
                 mask[c] = true;
@@ -358,10 +398,23 @@ impl Weights {
         let kept: Vec<(u32, Vec<(usize, f64)>)> = self
             .terms
             .iter()
-            .map(|(&hash, row)| (hash, row.iter().enumerate().filter(|(_, w)| **w != 0.0).map(|(c, &w)| (c, w)).collect::<Vec<_>>()))
+            .map(|(&hash, row)| {
+                (
+                    hash,
+                    row.iter()
+                        .enumerate()
+                        .filter(|(_, w)| **w != 0.0)
+                        .map(|(c, &w)| (c, w))
+                        .collect::<Vec<_>>(),
+                )
+            })
             .filter(|(_, entries)| !entries.is_empty())
             .collect();
-        let largest = kept.iter().flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs())).chain(self.biases.iter().map(|b| b.abs())).fold(0.0, f64::max);
+        let largest = kept
+            .iter()
+            .flat_map(|(_, e)| e.iter().map(|(_, w)| w.abs()))
+            .chain(self.biases.iter().map(|b| b.abs()))
+            .fold(0.0, f64::max);
         let scale = largest / 127.0;
         let quantised = |w: f64| (w / scale).round().clamp(-127.0, 127.0) as i8;
         let mut data = ModelData {
@@ -375,7 +428,8 @@ impl Weights {
         };
         let mut previous = 0;
         for (hash, entries) in kept {
-            let entries: Vec<(usize, i8)> = entries.into_iter().map(|(c, w)| (c, quantised(w))).filter(|&(_, q)| q != 0).collect();
+            let entries: Vec<(usize, i8)> =
+                entries.into_iter().map(|(c, w)| (c, quantised(w))).filter(|&(_, q)| q != 0).collect();
             if entries.is_empty() {
                 continue;
             }
@@ -399,30 +453,40 @@ fn shuffle(order: &mut [usize], seed: &mut u64) {
     }
 }
 
+/// The decision thresholds and the cross-validated predictions they give.
+struct Thresholds {
+    second_topic_ratio: f32,
+    label_threshold: f32,
+    predictions: Vec<Option<Classification>>,
+}
+
 /// Runs every fold's model on its held-out rows for a grid of thresholds and keeps the pair
-/// with the best top-level macro-F1 (ties: label F1); returns it and its predictions.
-fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> (f32, f32, Vec<Option<Classification>>) {
-    let mut best: Option<((f64, f64), f32, f32, Vec<Option<Classification>>)> = None;
-    for ratio in [0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
-        for threshold in [0.2, 0.3, 0.4, 0.5] {
-            let mut trial = vec![None; rows.len()];
+/// with the best top-level macro-F1 (ties: label F1).
+fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
+    let mut best: Option<((f64, f64), Thresholds)> = None;
+    for second_topic_ratio in [0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
+        for label_threshold in [0.2, 0.3, 0.4, 0.5] {
+            let mut predictions = vec![None; rows.len()];
             for (fold, data) in folds {
-                let data = ModelData { second_topic_ratio: ratio, label_threshold: threshold, ..data.clone() };
+                let data = ModelData { second_topic_ratio, label_threshold, ..data.clone() };
                 let model = Model::decode(&data.encode()).expect("own model decodes");
                 for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == *fold) {
-                    trial[i] = Some(model.classify(&row.example.features));
+                    predictions[i] = Some(model.classify(&row.example.features));
                 }
             }
-            let scores = Scores::of(rows, &trial);
+            let scores = Scores::of(rows, &predictions);
             let key = (scores.all.macro_f1, scores.all.label_f1);
-            if best.as_ref().is_none_or(|b| key > b.0) {
-                best = Some((key, ratio, threshold, trial));
+            if best.as_ref().is_none_or(|(best_key, _)| key > *best_key) {
+                best = Some((key, Thresholds { second_topic_ratio, label_threshold, predictions }));
             }
         }
     }
-    let (_, ratio, threshold, predictions) = best.expect("the grid is not empty");
-    println!("thresholds: second topic ≥ {ratio} × first; finer label ≥ {threshold}");
-    (ratio, threshold, predictions)
+    let (_, chosen) = best.expect("the grid is not empty");
+    println!(
+        "thresholds: second topic ≥ {} × first; finer label ≥ {}",
+        chosen.second_topic_ratio, chosen.label_threshold
+    );
+    chosen
 }
 
 /// Cross-validated scores, overall and per source.
@@ -443,16 +507,24 @@ struct SourceScores {
 impl Scores {
     fn of(rows: &[Row], predictions: &[Option<Classification>]) -> Scores {
         let score = |filter: &dyn Fn(&Row) -> bool| -> SourceScores {
-            let picked: Vec<(&Row, &Classification)> =
-                rows.iter().zip(predictions).filter(|(r, _)| filter(r)).filter_map(|(r, p)| Some((r, p.as_ref()?))).collect();
-            let top1 = picked.iter().filter(|(r, p)| p.top_level.first().is_some_and(|s| r.top_level.contains(&s.id))).count();
+            let picked: Vec<(&Row, &Classification)> = rows
+                .iter()
+                .zip(predictions)
+                .filter(|(r, _)| filter(r))
+                .filter_map(|(r, p)| Some((r, p.as_ref()?)))
+                .collect();
+            let top1 = picked
+                .iter()
+                .filter(|(r, p)| p.top_level.first().is_some_and(|s| r.top_level.contains(&s.id)))
+                .count();
             // Per-class F1 over the top-level classes that occur in the gold labels or the
             // predictions, then their mean.
             let mut counts: BTreeMap<u16, (usize, usize, usize)> = BTreeMap::new();
             let (mut label_tp, mut label_predicted, mut label_gold) = (0, 0, 0);
             for (row, prediction) in &picked {
                 let predicted: Vec<u16> = prediction.top_level.iter().map(|s| s.id).collect();
-                let union: std::collections::BTreeSet<u16> = predicted.iter().chain(&row.top_level).copied().collect();
+                let union: std::collections::BTreeSet<u16> =
+                    predicted.iter().chain(&row.top_level).copied().collect();
                 for id in union {
                     let entry = counts.entry(id).or_default();
                     match (predicted.contains(&id), row.top_level.contains(&id)) {
@@ -468,7 +540,8 @@ impl Scores {
                 label_gold += row.labels.len();
             }
             let f1s: Vec<f64> = counts.values().map(|&(tp, fp, fn_)| f1(tp, fp, fn_)).collect();
-            let gold_f1s: Vec<f64> = counts.values().filter(|c| c.0 + c.2 > 0).map(|&(tp, fp, fn_)| f1(tp, fp, fn_)).collect();
+            let gold_f1s: Vec<f64> =
+                counts.values().filter(|c| c.0 + c.2 > 0).map(|&(tp, fp, fn_)| f1(tp, fp, fn_)).collect();
             SourceScores {
                 rows: picked.len(),
                 top1: top1 as f64 / picked.len().max(1) as f64,
@@ -477,7 +550,12 @@ impl Scores {
                 label_f1: f1(label_tp, label_predicted - label_tp, label_gold - label_tp),
             }
         };
-        let sources: Vec<String> = rows.iter().map(|r| r.source.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let sources: Vec<String> = rows
+            .iter()
+            .map(|r| r.source.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         Scores {
             all: score(&|_| true),
             by_source: sources.into_iter().map(|s| (s.clone(), score(&|r: &Row| r.source == s))).collect(),
@@ -491,10 +569,21 @@ fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
 
 impl std::fmt::Display for Scores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "| rows | top-level top-1 | top-level macro-F1 (gold ∪ predicted classes) | (gold classes) | label micro-F1 |")?;
+        writeln!(
+            f,
+            "| rows | top-level top-1 | top-level macro-F1 (gold ∪ predicted classes) | (gold classes) | label micro-F1 |"
+        )?;
         writeln!(f, "|---|---:|---:|---:|---:|")?;
         let line = |f: &mut std::fmt::Formatter<'_>, name: &str, s: &SourceScores| {
-            writeln!(f, "| {name} ({}) | {:.1} % | {:.1} % | {:.1} % | {:.1} % |", s.rows, s.top1 * 100.0, s.macro_f1 * 100.0, s.gold_macro_f1 * 100.0, s.label_f1 * 100.0)
+            writeln!(
+                f,
+                "| {name} ({}) | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
+                s.rows,
+                s.top1 * 100.0,
+                s.macro_f1 * 100.0,
+                s.gold_macro_f1 * 100.0,
+                s.label_f1 * 100.0
+            )
         };
         line(f, "all", &self.all)?;
         for (source, scores) in &self.by_source {

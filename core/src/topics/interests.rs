@@ -29,7 +29,11 @@ pub const MAX_TOPICS: usize = 64;
 /// minutes; scrolling to the end adds the rest.
 pub fn attention_weight(engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
     let engaged = engaged_ms.clamp(0, ENGAGED_CAP_MS) as f64 / ENGAGED_CAP_MS as f64;
-    let scrolled = if deepest_scroll_percent.is_finite() { deepest_scroll_percent.clamp(0.0, 100.0) / 100.0 } else { 0.0 };
+    let scrolled = if deepest_scroll_percent.is_finite() {
+        deepest_scroll_percent.clamp(0.0, 100.0) / 100.0
+    } else {
+        0.0
+    };
     0.1 + 0.6 * engaged + 0.3 * scrolled
 }
 
@@ -129,7 +133,8 @@ impl Interests {
     /// The strongest `limit` topics with their scores at `now`, best first (ties by id).
     pub fn top(&self, now: i64, limit: usize) -> Vec<(u16, f64)> {
         let now_log = now as f64 / self.half_life();
-        let mut scored: Vec<(u16, f64)> = self.entries.iter().map(|&(t, log)| (t, (log - now_log).exp2())).collect();
+        let mut scored: Vec<(u16, f64)> =
+            self.entries.iter().map(|&(t, log)| (t, (log - now_log).exp2())).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(limit);
         scored
@@ -147,7 +152,8 @@ impl Interests {
     pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests {
         let mut interests = Interests::with_half_life(half_life_ms);
         for pair in text.split(',') {
-            let parsed = pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
+            let parsed =
+                pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
             if let Some((topic, fixed)) = parsed {
                 interests.add_log(topic, fixed as f64 / STORED_SCALE);
             }
@@ -177,7 +183,8 @@ mod tests {
 
     #[test]
     fn order_of_arrival_does_not_change_the_result() {
-        let evidence = [(5u16, 0.8, 3 * DAY), (299, 0.1, DAY), (5, 0.3, 40 * DAY), (12, 1.0, 0), (299, 1.0, 20 * DAY)];
+        let evidence =
+            [(5u16, 0.8, 3 * DAY), (299, 0.1, DAY), (5, 0.3, 40 * DAY), (12, 1.0, 0), (299, 1.0, 20 * DAY)];
         let mut forward = Interests::default();
         evidence.iter().for_each(|&(t, w, at)| forward.add(t, w, at));
         let mut backward = Interests::default();
@@ -258,7 +265,8 @@ mod tests {
         let text = interests.to_stored_text();
         let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS);
         assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
-        let damaged = Interests::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
+        let damaged =
+            Interests::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
         assert_eq!(damaged.top(0, 10).len(), 2);
         assert!(Interests::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
     }

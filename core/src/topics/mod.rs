@@ -90,7 +90,9 @@ impl PageText {
         let text = |field: &str| json[field].as_str().unwrap_or_default().to_owned();
         let list = |field: &str| -> Vec<String> {
             match &json[field] {
-                serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                serde_json::Value::Array(items) => {
+                    items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+                }
                 serde_json::Value::String(s) => vec![s.clone()],
                 _ => Vec::new(),
             }
@@ -110,7 +112,8 @@ impl Features {
     /// Sums the weights of equal terms (by hash), then scales the vector to unit length, so
     /// a long page and a short one on the same subject score alike.
     pub fn from_terms<'a>(terms: impl IntoIterator<Item = (&'a str, f32)>) -> Features {
-        let mut hashed: Vec<(u32, f32)> = terms.into_iter().map(|(term, weight)| (term_hash(term), weight)).collect();
+        let mut hashed: Vec<(u32, f32)> =
+            terms.into_iter().map(|(term, weight)| (term_hash(term), weight)).collect();
         hashed.sort_unstable_by_key(|&(hash, _)| hash);
         let mut merged: Vec<(u32, f32)> = Vec::with_capacity(hashed.len());
         for (hash, weight) in hashed {

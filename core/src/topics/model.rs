@@ -65,7 +65,10 @@ pub enum ModelError {
     Malformed(String),
     UnsupportedVersion(u8),
     /// Decoded, but a column disagrees with the others: which one and how.
-    Inconsistent { field: &'static str, detail: String },
+    Inconsistent {
+        field: &'static str,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -136,23 +139,35 @@ pub const MAX_TOP_LEVEL: usize = 3;
 
 impl Model {
     pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
-        let data: ModelData = postcard::from_bytes(bytes).map_err(|e| ModelError::Malformed(e.to_string()))?;
+        let data: ModelData =
+            postcard::from_bytes(bytes).map_err(|e| ModelError::Malformed(e.to_string()))?;
         if data.version != VERSION {
             return Err(ModelError::UnsupportedVersion(data.version));
         }
         let count = data.topic_ids.len();
         let inconsistent = |field, detail: String| Err(ModelError::Inconsistent { field, detail });
-        for (field, len) in [("topic_parents", data.topic_parents.len()), ("topic_names", data.topic_names.len()), ("biases", data.biases.len())] {
+        for (field, len) in [
+            ("topic_parents", data.topic_parents.len()),
+            ("topic_names", data.topic_names.len()),
+            ("biases", data.biases.len()),
+        ] {
             if len != count {
                 return inconsistent(field, format!("{len} values for {count} topics"));
             }
         }
         let mut topics: Vec<Topic> = Vec::with_capacity(count);
-        for (index, ((&id, &parent), name)) in data.topic_ids.iter().zip(&data.topic_parents).zip(&data.topic_names).enumerate() {
+        for (index, ((&id, &parent), name)) in
+            data.topic_ids.iter().zip(&data.topic_parents).zip(&data.topic_names).enumerate()
+        {
             let parent = match usize::from(parent) {
                 0 => None,
                 p if p <= index => Some(p - 1),
-                p => return inconsistent("topic_parents", format!("topic {id} names parent {p}, not an earlier topic")),
+                p => {
+                    return inconsistent(
+                        "topic_parents",
+                        format!("topic {id} names parent {p}, not an earlier topic"),
+                    );
+                }
             };
             let (root, path) = match parent {
                 None => (index, format!("/{name}")),
@@ -162,7 +177,10 @@ impl Model {
         }
         let entry_count: usize = data.term_entries.iter().map(|&n| usize::from(n)).sum();
         if data.term_entries.len() != data.term_gaps.len() {
-            return inconsistent("term_entries", format!("{} counts for {} terms", data.term_entries.len(), data.term_gaps.len()));
+            return inconsistent(
+                "term_entries",
+                format!("{} counts for {} terms", data.term_entries.len(), data.term_gaps.len()),
+            );
         }
         if data.entry_topics.len() != entry_count || data.entry_weights.len() != entry_count {
             return inconsistent("entry_topics", format!("the terms hold {entry_count} entries"));
@@ -196,7 +214,12 @@ impl Model {
             biases: data.biases.iter().map(|&b| f32::from(b) * scale).collect(),
             terms,
             offsets,
-            entries: data.entry_topics.iter().zip(&data.entry_weights).map(|(&t, &w)| (t, f32::from(w) * scale)).collect(),
+            entries: data
+                .entry_topics
+                .iter()
+                .zip(&data.entry_weights)
+                .map(|(&t, &w)| (t, f32::from(w) * scale))
+                .collect(),
         })
     }
 
@@ -215,14 +238,19 @@ impl Model {
         let hint = hint.trim();
         match hint.parse::<u16>() {
             Ok(id) => self.topic(id).map(|t| t.id),
-            Err(_) => self.topics.iter().find(|t| t.path.eq_ignore_ascii_case(hint.trim_end_matches('/'))).map(|t| t.id),
+            Err(_) => self
+                .topics
+                .iter()
+                .find(|t| t.path.eq_ignore_ascii_case(hint.trim_end_matches('/')))
+                .map(|t| t.id),
         }
     }
 
     /// A page's labels from the site's own hints, which win over the classifier: each named
     /// topic (and its ancestors) an equal share. Empty when no hint names a known topic.
     pub fn hinted(&self, hints: &[String]) -> Vec<Scored> {
-        let named: Vec<u16> = hints.iter().flat_map(|h| h.split(',')).filter_map(|h| self.resolve_hint(h)).collect();
+        let named: Vec<u16> =
+            hints.iter().flat_map(|h| h.split(',')).filter_map(|h| self.resolve_hint(h)).collect();
         let share = 1.0 / named.len().max(1) as f32;
         let mut labels: Vec<Scored> = Vec::new();
         for id in named {
@@ -263,7 +291,8 @@ impl Model {
 
         let mut labels: Vec<(usize, f32)> = top.clone();
         for &(root, root_score) in &top {
-            let finer: Vec<usize> = (0..self.topics.len()).filter(|&i| i != root && self.topics[i].root == root).collect();
+            let finer: Vec<usize> =
+                (0..self.topics.len()).filter(|&i| i != root && self.topics[i].root == root).collect();
             for (index, p) in softmax(&finer, &logits) {
                 if p >= self.label_threshold {
                     labels.push((index, root_score * p));
@@ -278,9 +307,15 @@ impl Model {
                 }
             }
         }
-        labels.sort_by(|a, b| b.1.total_cmp(&a.1).then(self.topics[a.0].parent.is_some().cmp(&self.topics[b.0].parent.is_some())));
+        labels.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(self.topics[a.0].parent.is_some().cmp(&self.topics[b.0].parent.is_some()))
+        });
         let scored = |(index, score): (usize, f32)| Scored { id: self.topics[index].id, score };
-        Classification { top_level: top.into_iter().map(scored).collect(), labels: labels.into_iter().map(scored).collect() }
+        Classification {
+            top_level: top.into_iter().map(scored).collect(),
+            labels: labels.into_iter().map(scored).collect(),
+        }
     }
 }
 
@@ -300,7 +335,8 @@ mod tests {
     /// Two top-level topics (Sports, Games) and one child of Sports (Soccer); `football`
     /// means Soccer, `chess` means Games.
     fn tiny() -> ModelData {
-        let mut terms = vec![(term_hash("football"), vec![(0u16, 40i8), (2, 60)]), (term_hash("chess"), vec![(1, 50)])];
+        let mut terms =
+            vec![(term_hash("football"), vec![(0u16, 40i8), (2, 60)]), (term_hash("chess"), vec![(1, 50)])];
         terms.sort_by_key(|t| t.0);
         let mut previous = 0;
         let mut data = ModelData {
@@ -362,7 +398,8 @@ mod tests {
         let mut data = tiny();
         data.version = 9;
         assert_eq!(Model::decode(&data.encode()).unwrap_err(), ModelError::UnsupportedVersion(9));
-        let cases: [(&str, fn(&mut ModelData)); 5] = [
+        type Breakage = fn(&mut ModelData);
+        let cases: [(&str, Breakage); 5] = [
             ("topic_names", |d| d.topic_names.pop().map(drop).unwrap_or(())),
             ("topic_parents", |d| d.topic_parents[0] = 3),
             ("entry_topics", |d| d.entry_topics[0] = 7),

@@ -83,8 +83,9 @@ pub fn stem(word: &str) -> String {
     }
     let base = strip_suffix(word);
     // `study`, `studies`, `movie` and `movies` all end in `i`.
-    let ends_in_consonant_y =
-        base.len() >= 4 && base.ends_with('y') && !base[..base.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
+    let ends_in_consonant_y = base.len() >= 4
+        && base.ends_with('y')
+        && !base[..base.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
     match base.strip_suffix("ie").or(ends_in_consonant_y.then(|| &base[..base.len() - 1])) {
         Some(stem) => format!("{stem}i"),
         None => base.to_owned(),
@@ -104,7 +105,8 @@ fn strip_suffix(word: &str) -> &str {
     if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
         return word;
     }
-    let sibilant = |b: &&str| b.ends_with(['x', 'z']) || b.ends_with("sh") || b.ends_with("ch") || b.ends_with("ss");
+    let sibilant =
+        |b: &&str| b.ends_with(['x', 'z']) || b.ends_with("sh") || b.ends_with("ch") || b.ends_with("ss");
     if let Some(base) = word.strip_suffix("es").filter(sibilant) {
         return base;
     }
@@ -125,16 +127,16 @@ fn undouble(base: &str) -> &str {
 /// Function words of the languages our first sites write in; they say nothing about a topic.
 const STOP_WORDS: &[&str] = &[
     // English
-    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "before", "but",
-    "by", "can", "could", "did", "do", "does", "for", "from", "get", "had", "has", "have", "he", "her", "here",
-    "his", "how", "if", "in", "into", "is", "it", "its", "just", "me", "more", "most", "my", "new", "no", "not",
-    "now", "of", "on", "one", "or", "our", "out", "over", "she", "so", "some", "than", "that", "the", "their",
-    "them", "then", "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were", "what",
-    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "www", "http", "https",
-    "html", "htm", "php", "aspx", "index", "com", "org", "net", "co", "uk",
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "before",
+    "but", "by", "can", "could", "did", "do", "does", "for", "from", "get", "had", "has", "have", "he",
+    "her", "here", "his", "how", "if", "in", "into", "is", "it", "its", "just", "me", "more", "most", "my",
+    "new", "no", "not", "now", "of", "on", "one", "or", "our", "out", "over", "she", "so", "some", "than",
+    "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "up", "us",
+    "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you",
+    "your", "www", "http", "https", "html", "htm", "php", "aspx", "index", "com", "org", "net", "co", "uk",
     // French, German, Spanish
-    "de", "des", "du", "et", "la", "le", "les", "un", "une", "pour", "dans", "der", "die", "das", "und", "mit",
-    "ein", "eine", "el", "los", "las", "por", "con", "para", "y",
+    "de", "des", "du", "et", "la", "le", "les", "un", "une", "pour", "dans", "der", "die", "das", "und",
+    "mit", "ein", "eine", "el", "los", "las", "por", "con", "para", "y",
 ];
 
 #[cfg(test)]
