@@ -541,15 +541,22 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallback loads and works", async () => {
+  test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallback loads and works, memory growth included", async () => {
     const html = snippetPage({ collector: collector.url });
     const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${collector.url}`;
     const before = site.log.length;
     const { page, context, errors } = await open("/csp", html, { headers: { "content-security-policy": csp } });
-    await page.evaluate(() => window.portrait.track("Under CSP"));
-    await page.evaluate(() => window.portrait.flush());
-    const events = await timeline(await anonymousId(page), 2);
-    assert.deepEqual(names(events).sort(), ["Under CSP", "page"]);
+    // The topic model and 300 events of 2 KB make the fallback's memory grow: wasm-bindgen's
+    // glue must follow the grown memory (xtask's wasm2js patch), or this aborts.
+    await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
+    await page.evaluate(() => {
+      for (let i = 0; i < 300; i++) window.portrait.track("Under CSP", { i, padding: "x".repeat(2000) });
+    });
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const profile = await profileWith(await anonymousId(page), 301);
+    assert.equal(profile.eventCount, 301);
+    const events = await timeline(await anonymousId(page), 301);
+    assert.deepEqual([...new Set(names(events))].sort(), ["Under CSP", "page"]);
     assert.ok(site.log.slice(before).includes("/sdk/portrait.wasm2js.js"), "the fallback was fetched");
     assert.deepEqual(errors, []);
     await context.close();

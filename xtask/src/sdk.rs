@@ -108,8 +108,22 @@ fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> R
 
 /// wasm2js writes a module that imports the glue by name and instantiates itself at once;
 /// the loaders need a function to call with the glue's imports instead.
+///
+/// Also makes memory growth detach the old buffer (`ArrayBuffer.prototype.transfer`, where the
+/// browser has it): wasm-bindgen's glue caches views of the memory and re-reads
+/// `memory.buffer` only when its view is detached; wasm2js's own growth copies into a new
+/// buffer and leaves the old one intact, so without this the glue would keep writing to the
+/// old memory after the first growth.
 fn instantiable(module: String) -> Result<String, String> {
     let body = module.split_once('\n').map_or("", |(_, rest)| rest);
     let end = body.find("var retasmFunc = asmFunc(").ok_or("wasm2js output changed: no `retasmFunc`")?;
-    Ok(format!("{}export {{ asmFunc as instantiate }};\n", &body[..end]))
+    let copying_growth = "var newBuffer = new ArrayBuffer(newPages << 16);\n   var newHEAP8 = new Int8Array(newBuffer);\n   newHEAP8.set(HEAP8);";
+    let detaching_growth = "var newBuffer = buffer.transfer ? buffer.transfer(newPages << 16) : new ArrayBuffer(newPages << 16);\n   if (!buffer.transfer) new Int8Array(newBuffer).set(HEAP8);";
+    if !body.contains(copying_growth) {
+        return Err("wasm2js output changed: no memory growth to patch".to_owned());
+    }
+    Ok(format!(
+        "{}export {{ asmFunc as instantiate }};\n",
+        &body[..end].replacen(copying_growth, detaching_growth, 1)
+    ))
 }
