@@ -9,6 +9,7 @@
 //! assert_eq!(error.to_string(), "line 3, column 6: workspaces[0].id: must be 1–32 characters of a-z, 0-9 and -");
 //! ```
 
+use crate::topics::rules::{MAX_RULES, TagRule};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -84,6 +85,9 @@ pub struct SdkSettings {
     pub respect_do_not_track: bool,
     #[serde(default)]
     pub respect_global_privacy_control: bool,
+    /// The site's own page tags (see [`crate::topics::rules`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_rules: Vec<TagRule>,
 }
 
 fn granted() -> Decision {
@@ -97,6 +101,7 @@ impl Default for SdkSettings {
             autocapture: Autocapture::default(),
             respect_do_not_track: false,
             respect_global_privacy_control: false,
+            tag_rules: Vec::new(),
         }
     }
 }
@@ -245,6 +250,23 @@ impl Config {
                     );
                 }
             }
+            let rules = &workspace.sdk.tag_rules;
+            if rules.len() > MAX_RULES {
+                return error(
+                    workspace.id.span(),
+                    format!("workspaces[{w}].sdk.tag_rules"),
+                    &format!("at most {MAX_RULES} rules"),
+                );
+            }
+            for (r, rule) in rules.iter().enumerate() {
+                if let Some((field, message)) = rule.problem() {
+                    return error(
+                        workspace.id.span(),
+                        format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"),
+                        &message,
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -325,6 +347,10 @@ rate_limit = { events_per_second = 50, burst = 500 }
 [workspaces.sdk]
 consent_default = "pending"
 autocapture = { scroll = false }
+
+[[workspaces.sdk.tag_rules]]
+tag = "intent:pricing"
+url = "/pricing*"
 "#;
 
     #[test]
@@ -338,6 +364,8 @@ autocapture = { scroll = false }
         let sdk = &found.workspace.sdk;
         assert_eq!(sdk.consent_default, Decision::Pending);
         assert!(!sdk.autocapture.scroll && sdk.autocapture.clicks);
+        assert_eq!(sdk.tag_rules[0].url.as_deref(), Some("/pricing*"));
+        assert_eq!(sdk.tag_rules[0].weight, 1.0);
         assert!(config.source("pk_live_012345678").is_none());
         assert!(config.any_source_allows("http://localhost:8080"));
     }
@@ -377,7 +405,19 @@ autocapture = { scroll = false }
                 format!(
                     "{VALID}\n[[workspaces]]\nid = \"acme\"\nadmin_key_secrets = [\"K\"]\nsources = []\n"
                 ),
-                "line 19, column 6: workspaces[1].id: duplicate of workspaces[0].id",
+                "line 23, column 6: workspaces[1].id: duplicate of workspaces[0].id",
+            ),
+            (
+                VALID.replace("url = \"/pricing*\"", "url = \"pricing\""),
+                "line 5, column 6: workspaces[0].sdk.tag_rules[0].url: a path pattern starts with `/`, e.g. `/pricing*`",
+            ),
+            (
+                VALID.replace("tag = \"intent:pricing\"", "tag = \"Intent\""),
+                "line 5, column 6: workspaces[0].sdk.tag_rules[0].tag: must be 1–64 characters of a-z, 0-9 and : _ - . /",
+            ),
+            (
+                VALID.replace("url = \"/pricing*\"", "url = \"/p\"\nweight = 3.0"),
+                "line 5, column 6: workspaces[0].sdk.tag_rules[0].weight: must be more than 0 and at most 1",
             ),
         ];
         for (text, expected) in cases {

@@ -17,6 +17,7 @@ use crate::enrich::{DeviceType, Geo, Received};
 use crate::event::{Call, Event};
 use crate::time::Timestamp;
 use crate::topics::interests::Interests;
+use crate::topics::rules;
 use crate::value::Value;
 
 /// A gap of inactivity longer than this starts a new session.
@@ -47,6 +48,9 @@ pub struct Profile {
     pub merged: BTreeSet<String>,
     /// Topic interests the browser sent (`topics` on "Page Engaged"), decayed, convergent.
     pub interests: Interests,
+    /// The site's own tags the browser sent (`tags` on "Page Engaged", from the workspace's
+    /// tag rules), decayed like interests.
+    pub site_tags: Interests<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -287,7 +291,18 @@ impl Profile {
             }
             Call::Track { event: name } if name == "Page Engaged" => {
                 if let Some(topics) = event.properties.get("topics") {
-                    self.interests.add_sent(topics, at.0);
+                    let topic_id = |v: &Value| match v {
+                        Value::Int(id) => u16::try_from(*id).ok(),
+                        _ => None,
+                    };
+                    self.interests.add_sent(topics, at.0, topic_id);
+                }
+                if let Some(tags) = event.properties.get("tags") {
+                    let site_tag = |v: &Value| match v {
+                        Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
+                        _ => None,
+                    };
+                    self.site_tags.add_sent(tags, at.0, site_tag);
                 }
             }
             Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } | Call::Alias { .. } => {}
@@ -345,6 +360,7 @@ impl Profile {
         add_counts(&mut self.devices, &other.devices);
         self.groups.extend(other.groups.iter().cloned());
         self.interests.merge(&other.interests);
+        self.site_tags.merge(&other.site_tags);
         self.merged.insert(other_id.to_owned());
         self.merged.extend(other.merged.iter().cloned());
     }

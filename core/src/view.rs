@@ -90,6 +90,20 @@ pub fn tags(profile: &Profile) -> Vec<Tag> {
                 .into(),
         );
     }
+    if let (false, Some(last_seen)) = (profile.site_tags.is_empty(), profile.last_seen) {
+        let top = profile.site_tags.top(last_seen.0, 10);
+        let value =
+            top.into_iter().map(|(tag, score)| json!({ "tag": tag, "score": rounded(score) })).collect();
+        tag(
+            "site_tags",
+            TagKind::Analytical,
+            Json::Array(value),
+            None,
+            "the workspace's tag rules matched on pages read, weighted by attention, halved every \
+             14 days; scored as of the last event"
+                .into(),
+        );
+    }
     let page_views = profile.counters.get("$page").copied().unwrap_or(0);
     tag("page_views", TagKind::Analytical, json!(page_views), None, "count of page calls".into());
     tag(
@@ -115,11 +129,16 @@ fn interests_json(profile: &Profile, at: Timestamp) -> Json {
                     "id": id,
                     "name": topic.map(|t| t.name.as_str()),
                     "path": topic.map(|t| t.path()),
-                    "score": (score * 1000.0).round() / 1000.0,
+                    "score": rounded(score),
                 })
             })
             .collect(),
     )
+}
+
+/// A score as the views show it: three decimals.
+fn rounded(score: f64) -> f64 {
+    (score * 1000.0).round() / 1000.0
 }
 
 fn touch_json(touch: &Touch) -> Json {

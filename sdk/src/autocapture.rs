@@ -137,24 +137,24 @@ fn navigated(state: &mut State, now: i64) {
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.capture_page_view(now);
+    interests::new_page_view(state);
     // The router renders the new page after changing the URL: read it a task later.
     state.timer(0, |state, _| interests::classify_page(state));
 }
 
 /// On leaving or hiding a page: the engaged time since the last report, and the interest
-/// weight it earned (`topics`), on one "Page Engaged" event.
+/// weight it earned (`topics`, and `tags` from the site's tag rules), on one "Page Engaged"
+/// event.
 fn report_engagement(state: &mut State, now: i64) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
-    let topics = interests::credit(state, now);
-    if !state.options.autocapture.engagement || (engaged_ms < 1_000 && topics.is_none()) {
+    let credited = interests::credit(state, now);
+    if !state.options.autocapture.engagement || (engaged_ms < 1_000 && credited.is_empty()) {
         return;
     }
     let mut properties = path_property(state);
     properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
-    if let Some(topics) = topics {
-        properties.insert("topics".into(), topics);
-    }
+    properties.extend(credited.into_iter().map(|(name, value)| (name.to_owned(), value)));
     state.track_auto(now, "Page Engaged", properties);
 }
 

@@ -9,6 +9,7 @@
 use portrait_core::Value;
 use portrait_core::client::consent::Decision;
 use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests, PageCredit};
+use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, PageText, Scored};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element};
@@ -18,6 +19,7 @@ use crate::convert::field;
 
 /// Storage key of the profile.
 const STORAGE_KEY: &str = "interests";
+const TAGS_STORAGE_KEY: &str = "tags";
 /// Interests that count for `data-portrait-show-if` and for the `interests` event.
 const SHOWN_TOPICS: usize = 5;
 /// Bounds on what is read from a page (the tokeniser bounds the terms too).
@@ -30,42 +32,79 @@ const VISIBLE_TEXT_CHARS: usize = 2_000;
 /// The SDK's interest state.
 pub struct Topics {
     model: Option<Model>,
-    pub profile: Interests,
-    /// The current page's labels (empty until the model is there).
+    profile: Interests,
+    /// The site's own tags (the workspace's tag rules), kept like the topics.
+    site_tags: Interests<String>,
+    rules: Vec<TagRule>,
+    /// The current page's labels (empty until the model is there) and site tags.
     page: Vec<Scored>,
+    page_tags: Vec<(String, f64)>,
     credit: PageCredit,
     /// The top topic ids last announced on `interests`.
     announced: Vec<u16>,
+    half_life_ms: i64,
     /// Read a sample of visible text too (`load` option `topicsVisibleText`).
-    pub visible_text: bool,
+    visible_text: bool,
 }
 
 impl Topics {
-    pub fn new(stored: Option<String>, half_life_ms: Option<i64>, visible_text: bool) -> Topics {
-        let half_life = half_life_ms.unwrap_or(DEFAULT_HALF_LIFE_MS);
+    /// `stored`: what storage holds under the interests and tags keys (`None` when
+    /// personalisation is denied); `rules`: the remote settings' `tag_rules`.
+    pub fn new(
+        stored: [Option<String>; 2],
+        half_life_ms: Option<i64>,
+        visible_text: bool,
+        rules: Vec<TagRule>,
+    ) -> Topics {
+        let half_life_ms = half_life_ms.unwrap_or(DEFAULT_HALF_LIFE_MS);
+        let [topics, tags] = stored;
         Topics {
             model: None,
-            profile: stored.map_or_else(
-                || Interests::with_half_life(half_life),
-                |t| Interests::from_stored_text(&t, half_life),
-            ),
+            profile: Interests::from_stored_text(topics.as_deref().unwrap_or(""), half_life_ms),
+            site_tags: Interests::from_stored_text(tags.as_deref().unwrap_or(""), half_life_ms),
+            rules,
             page: Vec::new(),
+            page_tags: Vec::new(),
             credit: PageCredit::default(),
             announced: Vec::new(),
+            half_life_ms,
             visible_text,
         }
     }
-}
 
-impl Topics {
     pub fn has_model(&self) -> bool {
         self.model.is_some()
     }
 }
 
+/// The remote settings' `tag_rules`: the valid ones (the collector validated them already).
+pub fn read_rules(remote: &JsValue) -> Vec<TagRule> {
+    let Some(list) = field(remote, "tag_rules").dyn_ref::<js_sys::Array>().cloned() else {
+        return Vec::new();
+    };
+    list.iter()
+        .take(MAX_RULES)
+        .filter_map(|rule| {
+            let text = |key: &str| field(&rule, key).as_string();
+            let rule = TagRule {
+                tag: text("tag")?,
+                url: text("url"),
+                selector: text("selector"),
+                meta: text("meta"),
+                weight: field(&rule, "weight").as_f64().unwrap_or(1.0),
+            };
+            rule.problem().is_none().then_some(rule)
+        })
+        .collect()
+}
+
 /// Personalisation consent, withdrawn, turns interests off (and clears them).
 fn allowed(state: &State) -> bool {
-    state.consent.personalization != Decision::Denied
+    allowed_by(state.consent.personalization)
+}
+
+fn allowed_by(personalization: Decision) -> bool {
+    personalization != Decision::Denied
 }
 
 /// The model arrived: classify the page the visitor is on and show what depends on it.
@@ -75,46 +114,96 @@ pub fn set_model(state: &mut State, model: Model) {
     changed(state);
 }
 
-/// A page view starts: what it is about (after the page's own scripts had a turn, for SPAs).
-pub fn classify_page(state: &mut State) {
+/// A page view starts: nothing credited yet.
+pub fn new_page_view(state: &mut State) {
     state.topics.credit = PageCredit::default();
-    state.topics.page.clear();
-    let Some(model) = &state.topics.model else { return };
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-    let (text, hints) = read_page(&document, &state.page.href, state.topics.visible_text);
-    let hinted = model.hinted(&hints);
-    state.topics.page = if hinted.is_empty() { model.classify(&text.features()).labels } else { hinted };
 }
 
-/// Credits the current page with the attention it got so far; returns the topic weights
-/// added, for the "Page Engaged" event (`[[topic id, weight], …]`), or `None`.
-pub fn credit(state: &mut State, now: i64) -> Option<Value> {
-    if !allowed(state) || state.topics.page.is_empty() {
-        return None;
+/// What the current page is about: the site's tag rules, and the topics once the model is
+/// there. Called when a view starts (a task later, so an SPA's router has rendered), when the
+/// model arrives, and by `pageTopics({refresh: true})`.
+pub fn classify_page(state: &mut State) {
+    let topics = &mut state.topics;
+    topics.page.clear();
+    topics.page_tags.clear();
+    if topics.model.is_none() && topics.rules.is_empty() {
+        return;
     }
-    let weight = state.topics.credit.top_up(state.page.engaged_total_ms, state.page.deepest_scroll);
-    if weight <= 0.0 {
-        return None;
-    }
-    let mut added = Vec::new();
-    for scored in &state.topics.page {
-        let delta = f64::from(scored.score) * weight;
-        state.topics.profile.add(scored.id, delta, now);
-        let rounded = (delta * 1000.0).round() / 1000.0;
-        if rounded > 0.0 {
-            added.push(Value::Array(vec![Value::Int(scored.id.into()), Value::Float(rounded)]));
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let page = read_page(&document, &state.page.href, topics.visible_text);
+    let path = state.page.context.page.path.as_deref().unwrap_or("/");
+    let meta =
+        |name: &str| page.metas.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone());
+    let has = |selector: &str| document.query_selector(selector).ok().flatten().is_some();
+    for rule in &topics.rules {
+        if rule.matches(path, meta, has) && !topics.page_tags.iter().any(|(tag, _)| *tag == rule.tag) {
+            topics.page_tags.push((rule.tag.clone(), rule.weight));
         }
     }
-    let stored = state.topics.profile.to_stored_text();
-    state.store.set(STORAGE_KEY, &stored, false);
-    changed(state);
-    (!added.is_empty()).then_some(Value::Array(added))
+    if let Some(model) = &topics.model {
+        let hinted = model.hinted(&page.hints);
+        topics.page = if hinted.is_empty() { model.classify(&page.text.features()).labels } else { hinted };
+    }
 }
 
-/// Forgets every interest (`reset()`, personalisation withdrawn).
+/// Credits the current page with the attention it got so far; returns what the
+/// "Page Engaged" event carries of it: `topics` (`[[topic id, weight], …]`) and `tags`
+/// (`[[site tag, weight], …]`), each when not empty.
+pub fn credit(state: &mut State, now: i64) -> Vec<(&'static str, Value)> {
+    let topics = &mut state.topics;
+    if !allowed_by(state.consent.personalization) || (topics.page.is_empty() && topics.page_tags.is_empty()) {
+        return Vec::new();
+    }
+    let weight = topics.credit.top_up(state.page.engaged_total_ms, state.page.deepest_scroll);
+    if weight <= 0.0 {
+        return Vec::new();
+    }
+    let labels = topics.page.iter().map(|s| (s.id, f64::from(s.score)));
+    let sent_topics = add_weighted(&mut topics.profile, labels, weight, now, |id| Value::Int(id.into()));
+    let sent_tags =
+        add_weighted(&mut topics.site_tags, topics.page_tags.iter().cloned(), weight, now, Value::String);
+    let stored = [
+        (STORAGE_KEY, topics.profile.to_stored_text()),
+        (TAGS_STORAGE_KEY, topics.site_tags.to_stored_text()),
+    ];
+    for (key, text) in stored {
+        state.store.set(key, &text, false);
+    }
+    changed(state);
+    [("topics", sent_topics), ("tags", sent_tags)]
+        .into_iter()
+        .filter(|(_, sent)| !sent.is_empty())
+        .map(|(name, sent)| (name, Value::Array(sent)))
+        .collect()
+}
+
+/// Adds each label × `weight` to `profile`; returns the `[key, weight]` pairs for the wire
+/// (weights rounded to 0.001; those that round to 0 are not sent).
+fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
+    profile: &mut Interests<K>,
+    labels: impl Iterator<Item = (K, f64)>,
+    weight: f64,
+    now: i64,
+    key: impl Fn(K) -> Value,
+) -> Vec<Value> {
+    let mut sent = Vec::new();
+    for (label, score) in labels {
+        let delta = score * weight;
+        profile.add(label.clone(), delta, now);
+        let rounded = (delta * 1000.0).round() / 1000.0;
+        if rounded > 0.0 {
+            sent.push(Value::Array(vec![key(label), Value::Float(rounded)]));
+        }
+    }
+    sent
+}
+
+/// Forgets every interest and site tag (`reset()`, personalisation withdrawn).
 pub fn clear(state: &mut State) {
-    state.topics.profile = Interests::with_half_life(DEFAULT_HALF_LIFE_MS);
+    state.topics.profile = Interests::with_half_life(state.topics.half_life_ms);
+    state.topics.site_tags = Interests::with_half_life(state.topics.half_life_ms);
     state.store.remove(STORAGE_KEY, false);
+    state.store.remove(TAGS_STORAGE_KEY, false);
     changed(state);
 }
 
@@ -158,12 +247,14 @@ fn topic_list(state: &State, scored: Vec<(u16, f64)>) -> JsValue {
 /// set on `interests`.
 fn changed(state: &mut State) {
     let now = js_sys::Date::now() as i64;
-    let top: Vec<u16> = if allowed(state) {
-        state.topics.profile.top(now, SHOWN_TOPICS).into_iter().map(|(id, _)| id).collect()
+    let (top, tags): (Vec<u16>, Vec<String>) = if allowed(state) {
+        let ids = state.topics.profile.top(now, SHOWN_TOPICS).into_iter().map(|(id, _)| id).collect();
+        let tags = state.topics.site_tags.top(now, SHOWN_TOPICS).into_iter().map(|(tag, _)| tag).collect();
+        (ids, tags)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    apply_show_if(state, &top);
+    apply_show_if(state, &top, &tags);
     if top != state.topics.announced {
         state.topics.announced = top;
         let detail = self::top(state, now, SHOWN_TOPICS);
@@ -171,47 +262,47 @@ fn changed(state: &mut State) {
     }
 }
 
-/// `data-portrait-show-if="interest:/Computers & Electronics"`: shown (the `hidden`
-/// attribute removed) while one of the visitor's top interests is that topic or under it;
-/// hidden otherwise. Several conditions separated by `|` show the element if any holds; a
-/// condition may name a topic id (`interest:5`).
-fn apply_show_if(state: &State, top: &[u16]) {
+/// `data-portrait-show-if` elements are shown (their `hidden` attribute removed) while their
+/// condition holds for the visitor's top topics and site tags, hidden otherwise
+/// (`portrait_core::topics::rules::show_if` has the syntax).
+fn apply_show_if(state: &State, top: &[u16], tags: &[String]) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     let Ok(elements) = document.query_selector_all("[data-portrait-show-if]") else { return };
-    let paths: Vec<&str> = match &state.topics.model {
-        Some(model) => top.iter().filter_map(|&id| model.topic(id)).map(|t| t.path()).collect(),
+    let topics: Vec<(u16, &str)> = match &state.topics.model {
+        Some(model) => top.iter().filter_map(|&id| model.topic(id)).map(|t| (t.id, t.path())).collect(),
         None => Vec::new(),
     };
     for i in 0..elements.length() {
         let Some(element) = elements.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else { continue };
-        let rule = element.get_attribute("data-portrait-show-if").unwrap_or_default();
-        let show = rule.split('|').any(|condition| {
-            let Some(wanted) = condition.trim().strip_prefix("interest:") else { return false };
-            let wanted = wanted.trim().trim_end_matches('/');
-            match wanted.parse::<u16>() {
-                Ok(id) => top.contains(&id),
-                Err(_) => paths.iter().any(|path| {
-                    path.eq_ignore_ascii_case(wanted)
-                        || (path.len() > wanted.len()
-                            && path.is_char_boundary(wanted.len())
-                            && path[..wanted.len()].eq_ignore_ascii_case(wanted)
-                            && path.as_bytes()[wanted.len()] == b'/')
-                }),
-            }
-        });
-        let _ = if show { element.remove_attribute("hidden") } else { element.set_attribute("hidden", "") };
+        let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
+        let _ = if rules::show_if(&condition, &topics, tags) {
+            element.remove_attribute("hidden")
+        } else {
+            element.set_attribute("hidden", "")
+        };
     }
 }
 
-/// The page's text fields and the site's topic hints, read with bounded work.
-fn read_page(document: &Document, href: &str, visible_text: bool) -> (PageText, Vec<String>) {
+/// What the SDK reads from a page.
+struct PageRead {
+    text: PageText,
+    /// The site's topic hints (`portrait:topics`, `data-portrait-topics`).
+    hints: Vec<String>,
+    /// Every `<meta>` name (or property) with its content, for the tag rules.
+    metas: Vec<(String, String)>,
+}
+
+/// The page's text fields, topic hints and meta tags, read with bounded work.
+fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
     let clip = |text: String| -> String { text.trim().chars().take(MAX_FIELD_CHARS).collect() };
     let mut page =
         PageText { url: href.to_owned(), titles: vec![clip(document.title())], ..PageText::default() };
     let mut hints = Vec::new();
+    let mut metas = Vec::new();
     for_each(document, "meta[name], meta[property]", 200, |meta| {
         let key = meta.get_attribute("name").or_else(|| meta.get_attribute("property")).unwrap_or_default();
         let content = clip(meta.get_attribute("content").unwrap_or_default());
+        metas.push((key.clone(), content.clone()));
         match key.to_ascii_lowercase().as_str() {
             "description" | "og:description" => page.descriptions.push(content),
             "og:title" => page.titles.push(content),
@@ -238,7 +329,7 @@ fn read_page(document: &Document, href: &str, visible_text: bool) -> (PageText, 
         let text = document.body().map(|b| b.inner_text()).unwrap_or_default();
         page.text = text.chars().take(VISIBLE_TEXT_CHARS).collect();
     }
-    (page, hints)
+    PageRead { text: page, hints, metas }
 }
 
 fn for_each(document: &Document, selector: &str, limit: u32, mut visit: impl FnMut(&Element)) {

@@ -139,11 +139,13 @@ impl Sdk {
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
         let queue_key = format!("q.{}", ids.uuid());
+        let personalised = consent.personalization != Decision::Denied;
         let topics = interests::Topics::new(
-            store.get("interests").filter(|_| consent.personalization != Decision::Denied),
+            ["interests", "tags"].map(|key| store.get(key).filter(|_| personalised)),
             number_field(&[&options], "interestHalfLifeDays")
                 .map(|days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64),
             bool_field(&[&options], "topicsVisibleText").unwrap_or(false),
+            interests::read_rules(&remote),
         );
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
@@ -201,7 +203,10 @@ impl Sdk {
                 state.capture_page_view(now);
             }
             state.send_ready(now);
-            state.timer(0, |state, _| page::resolve_timezone(&mut state.page, &mut state.store));
+            state.timer(0, |state, _| {
+                page::resolve_timezone(&mut state.page, &mut state.store);
+                interests::classify_page(state);
+            });
         });
         sdk
     }

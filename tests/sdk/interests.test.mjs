@@ -163,4 +163,51 @@ describe("SDK: interests on the device", () => {
     assert.deepEqual(fromBrowser, native.map((labels, i) => labels.slice(0, fromBrowser[i].length)));
     await context.close();
   });
+
+  test("the workspace's tag rules tag pages (URL, meta, selector); tags travel and personalise like topics", async () => {
+    const rules = `[[workspaces.sdk.tag_rules]]
+tag = "intent:pricing"
+url = "/pricing*"
+
+[[workspaces.sdk.tag_rules]]
+tag = "product:analytics"
+meta = "product-line=analytics"
+selector = "#signup"
+weight = 0.5`;
+    const tagged = await launchCollectorFor(site.origin, rules);
+    try {
+      const context = await newContext(browser);
+      const page = (name, body = "", head = "") =>
+        snippetPage({ collector: tagged.url, title: name, head, body: `${body}<div style="height: 4000px"></div>` });
+      const first = await openWithModel(context, "/pricing/enterprise", page("Plans"));
+      const anonymousId = await first.page.evaluate(() => window.portrait.user().anonymousId);
+      await read(first.page);
+      const analytics = '<meta name="product-line" content="Analytics">';
+      await read((await openWithModel(context, "/product", page("Product", '<form id="signup"></form>', analytics))).page);
+      await read((await openWithModel(context, "/other", page("Other", "", analytics))).page); // no #signup: no tag
+
+      const body = `<p id="pricing" data-portrait-show-if="tag:intent:pricing" hidden>talk to sales</p>
+        <p id="demo" data-portrait-show-if="tag:intent:demo" hidden>book a demo</p>`;
+      const { page: home } = await openWithModel(context, "/", snippetPage({ collector: tagged.url, body }));
+      assert.deepEqual(await home.evaluate(() => ["pricing", "demo"].filter((id) => !document.getElementById(id).hidden)), ["pricing"]);
+
+      const events = await eventually(async () => {
+        const { json } = await tagged.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+        const found = (json?.events ?? []).filter((e) => e.event === "Page Engaged");
+        return found.length >= 3 && found;
+      }, { message: "three Page Engaged events" });
+      const sentTags = (path) => events.find((e) => e.properties.path === path)?.properties.tags?.map(([tag]) => tag);
+      assert.deepEqual(sentTags("/pricing/enterprise"), ["intent:pricing"]);
+      assert.deepEqual(sentTags("/product"), ["product:analytics"]);
+      assert.equal(sentTags("/other"), undefined);
+      const tag = await eventually(async () => {
+        const { json } = await tagged.profile("anonymous_id", anonymousId);
+        return json?.tags?.find((t) => t.name === "site_tags");
+      }, { message: "a site_tags tag" });
+      assert.deepEqual(tag.value.map((t) => t.tag), ["intent:pricing", "product:analytics"]);
+      await context.close();
+    } finally {
+      await tagged.stop();
+    }
+  });
 });

@@ -124,6 +124,6 @@ fn instantiable(module: String) -> Result<String, String> {
     }
     Ok(format!(
         "{}export {{ asmFunc as instantiate }};\n",
-        &body[..end].replacen(copying_growth, detaching_growth, 1)
+        body[..end].replacen(copying_growth, detaching_growth, 1)
     ))
 }

@@ -23,6 +23,9 @@ pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 /// Interests kept per profile; the weakest go first.
 pub const MAX_TOPICS: usize = 64;
 
+use std::fmt;
+use std::str::FromStr;
+
 /// How much one page view counts, from the attention it got: 0.1 for a bounce, 1.0 for a
 /// read. `0.1 + 0.6 × min(engaged seconds, 120) / 120 + 0.3 × deepest scroll / 100`: engaged
 /// time (visible, with activity in the last 5 s) carries most of it, linearly up to two
@@ -58,15 +61,22 @@ impl PageCredit {
     }
 }
 
-/// Topic id → `log2` of its time-anchored score (see the module docs), sorted by topic.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Interests {
-    entries: Vec<(u16, f64)>,
+/// Key → `log2` of its time-anchored score (see the module docs), sorted by key. Keys are
+/// topic ids (`u16`) or site tags (`String`, from [`super::rules`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Interests<K = u16> {
+    entries: Vec<(K, f64)>,
     half_life_ms: Option<i64>,
 }
 
-impl Interests {
-    pub fn with_half_life(half_life_ms: i64) -> Interests {
+impl<K> Default for Interests<K> {
+    fn default() -> Interests<K> {
+        Interests { entries: Vec::new(), half_life_ms: None }
+    }
+}
+
+impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
+    pub fn with_half_life(half_life_ms: i64) -> Interests<K> {
         Interests { entries: Vec::new(), half_life_ms: Some(half_life_ms.max(1)) }
     }
 
@@ -80,15 +90,15 @@ impl Interests {
 
     /// Adds `weight` of evidence for `topic` observed at `at` (ms since the epoch).
     /// Non-positive or non-finite weights are ignored.
-    pub fn add(&mut self, topic: u16, weight: f64, at: i64) {
+    pub fn add(&mut self, topic: K, weight: f64, at: i64) {
         if !(weight.is_finite() && weight > 0.0) {
             return;
         }
         self.add_log(topic, weight.log2() + at as f64 / self.half_life());
     }
 
-    fn add_log(&mut self, topic: u16, log: f64) {
-        match self.entries.binary_search_by_key(&topic, |&(t, _)| t) {
+    fn add_log(&mut self, topic: K, log: f64) {
+        match self.entries.binary_search_by(|(t, _)| t.cmp(&topic)) {
             Ok(i) => self.entries[i].1 = log_sum(self.entries[i].1, log),
             Err(i) => self.entries.insert(i, (topic, log)),
         }
@@ -100,14 +110,15 @@ impl Interests {
         }
     }
 
-    /// Adds what a browser sent: `[[topic id, weight], …]` (a "Page Engaged" event's
-    /// `topics`). Malformed pairs are skipped; at most [`MAX_TOPICS`] pairs are read.
-    pub fn add_sent(&mut self, sent: &crate::Value, at: i64) {
+    /// Adds what a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
+    /// `tags`), each key read by `key`. Malformed pairs are skipped; at most [`MAX_TOPICS`]
+    /// pairs are read.
+    pub fn add_sent(&mut self, sent: &crate::Value, at: i64, key: impl Fn(&crate::Value) -> Option<K>) {
         let crate::Value::Array(pairs) = sent else { return };
         for pair in pairs.iter().take(MAX_TOPICS) {
             if let crate::Value::Array(pair) = pair
-                && let [crate::Value::Int(topic), weight] = pair.as_slice()
-                && let Ok(topic) = u16::try_from(*topic)
+                && let [topic, weight] = pair.as_slice()
+                && let Some(topic) = key(topic)
             {
                 let weight = match weight {
                     crate::Value::Float(w) => *w,
@@ -124,18 +135,18 @@ impl Interests {
 
     /// Folds another profile in (same half-life): the result does not depend on the order of
     /// merges.
-    pub fn merge(&mut self, other: &Interests) {
-        for &(topic, log) in &other.entries {
-            self.add_log(topic, log);
+    pub fn merge(&mut self, other: &Interests<K>) {
+        for (topic, log) in &other.entries {
+            self.add_log(topic.clone(), *log);
         }
     }
 
     /// The strongest `limit` topics with their scores at `now`, best first (ties by id).
-    pub fn top(&self, now: i64, limit: usize) -> Vec<(u16, f64)> {
+    pub fn top(&self, now: i64, limit: usize) -> Vec<(K, f64)> {
         let now_log = now as f64 / self.half_life();
-        let mut scored: Vec<(u16, f64)> =
-            self.entries.iter().map(|&(t, log)| (t, (log - now_log).exp2())).collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut scored: Vec<(K, f64)> =
+            self.entries.iter().map(|(t, log)| (t.clone(), (log - now_log).exp2())).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         scored.truncate(limit);
         scored
     }
@@ -144,16 +155,17 @@ impl Interests {
     /// (integers: formatting and parsing floats would cost the browser SDK ~20 KB of code).
     pub fn to_stored_text(&self) -> String {
         let fixed = |log: f64| (log * STORED_SCALE).round() as i64;
-        self.entries.iter().map(|&(t, log)| format!("{t}:{}", fixed(log))).collect::<Vec<_>>().join(",")
+        self.entries.iter().map(|(t, log)| format!("{t}:{}", fixed(*log))).collect::<Vec<_>>().join(",")
     }
 
     /// Reads [`to_stored_text`](Self::to_stored_text); unreadable pairs are skipped (a
     /// damaged entry loses one topic, not the profile).
-    pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests {
+    pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests<K> {
         let mut interests = Interests::with_half_life(half_life_ms);
         for pair in text.split(',') {
+            // A site tag may hold `:` itself (`intent:pricing`): the score follows the last.
             let parsed =
-                pair.split_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
+                pair.rsplit_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
             if let Some((topic, fixed)) = parsed {
                 interests.add_log(topic, fixed as f64 / STORED_SCALE);
             }
@@ -237,9 +249,13 @@ mod tests {
             pair(14, Text("x".into())),
             Text("junk".into()),
         ]);
+        let topic_id = |v: &crate::Value| match v {
+            Int(id) => u16::try_from(*id).ok(),
+            _ => None,
+        };
         let mut interests = Interests::default();
-        interests.add_sent(&sent, 0);
-        interests.add_sent(&Text("not a list".into()), 0);
+        interests.add_sent(&sent, 0, topic_id);
+        interests.add_sent(&Text("not a list".into()), 0, topic_id);
         assert!(close(&interests.top(0, 10), &[(5, 1.0), (299, 0.5)]));
     }
 
@@ -266,8 +282,12 @@ mod tests {
         let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS);
         assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
         let damaged =
-            Interests::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
+            Interests::<u16>::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
         assert_eq!(damaged.top(0, 10).len(), 2);
-        assert!(Interests::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
+        assert!(Interests::<u16>::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
+        let mut tags = Interests::<String>::default();
+        tags.add("intent:pricing".into(), 0.5, 0);
+        let back = Interests::<String>::from_stored_text(&tags.to_stored_text(), DEFAULT_HALF_LIFE_MS);
+        assert_eq!(back.top(0, 1)[0].0, "intent:pricing", "tags holding `:` round-trip");
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod interests;
 pub mod model;
+pub mod rules;
 pub mod tokenize;
 
 use crate::client::url;
