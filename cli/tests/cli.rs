@@ -54,9 +54,31 @@ fn bad_input_is_a_clear_error() {
     let (status, _, stderr) = portrait(&["frobnicate"], b"");
     assert_eq!(
         (status, stderr.as_str()),
-        (2, "usage: portrait decode|encode [FILE]   (FILE defaults to stdin)\n")
+        (2, "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n")
     );
     let (status, _, stderr) = portrait(&["decode", "/nonexistent/beacon.bin"], b"");
     assert_eq!(status, 2);
     assert!(stderr.starts_with("portrait: cannot read /nonexistent/beacon.bin: "), "{stderr}");
+}
+
+#[test]
+fn topics_classifies_json_lines_and_reports_bad_lines() {
+    let pages = concat!(
+        r#"{"id": "a", "title": "Premier League football results", "url": "https://example.com/sport/football"}"#,
+        "\n[1, 2]\n",
+        r#"{"id": 7, "title": "Houses for sale and flats to rent", "keywords": ["estate agents"]}"#,
+        "\n\n{not json\n",
+    );
+    let (status, stdout, stderr) = portrait(&["topics"], pages.as_bytes());
+    assert_eq!(status, 1, "a bad line sets the status");
+    assert!(stderr.starts_with("portrait: line 2: not a JSON object\nportrait: line 5: "), "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["top_level_ids"][0], 299, "/Sports");
+    assert_eq!(lines[1]["id"], 7);
+    assert_eq!(lines[1]["top_level_ids"][0], 272, "/Real Estate");
+    let labels = lines[0]["label_ids"].as_array().unwrap();
+    assert!(labels.contains(&lines[0]["top_level_ids"][0]), "labels hold the top-level topics");
 }
