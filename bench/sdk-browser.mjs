@@ -167,8 +167,13 @@ async function measure(name, library, { browser, site, sink }) {
     await page.waitForFunction(() => window.__readyAt !== undefined, null, { timeout: 15_000 });
     readyTimes.push(await page.evaluate(() => window.__readyAt));
     if (load === 0) {
-      const bodies = await Promise.all(fetched.map((r) => r.body().catch(() => Buffer.alloc(0))));
-      loadBytes = { files: fetched.length, raw: bodies.reduce((s, b) => s + b.length, 0), brotli: bodies.reduce((s, b) => s + brotli(b), 0) };
+      // Only what was requested before ready: the wait above polls, and a library may fetch
+      // more right after ready (Portrait's topic model, when the browser is idle).
+      const beforeReady = new Set(await page.evaluate(() =>
+        performance.getEntriesByType("resource").filter((e) => e.startTime <= window.__t0 + window.__readyAt).map((e) => e.name)));
+      const counted = fetched.filter((r) => beforeReady.has(r.url()));
+      const bodies = await Promise.all(counted.map((r) => r.body().catch(() => Buffer.alloc(0))));
+      loadBytes = { files: counted.length, raw: bodies.reduce((s, b) => s + b.length, 0), brotli: bodies.reduce((s, b) => s + brotli(b), 0) };
     }
     await context.close();
   }

@@ -89,11 +89,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
           emit('ready');
-          // After `ready`, never before it: the model must not delay the page's first events.
-          if (settings.topics !== false) {
+          // After `ready` and when the browser is idle: the model must not compete with the
+          // page's own loading (pages are classified when they are left, not when they open).
+          if (settings.topics !== false) whenIdle(() => {
             const bytes = typeof settings.topicsModel === 'string' ? fetchBytes(settings.topicsModel) : loadTopicsModel?.();
             if (bytes) Promise.resolve(bytes).then((b) => sdk.setTopicsModel(new Uint8Array(b))).catch((e) => emit('error', e));
-          }
+          });
         })
         .catch((error) => emit('error', error));
     }),
@@ -130,6 +131,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
   return portrait;
+}
+
+/** Runs `work` when the browser is idle (within 2 s), or soon where it cannot say. */
+function whenIdle(work) {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(work, { timeout: 2000 });
+  else setTimeout(work, 50);
 }
 
 /** GETs a URL's bytes (the browser's HTTP cache keeps them between pages). */
