@@ -7,7 +7,6 @@
 //! classified and `interests()` has ids but no names.
 
 use portrait_core::Value;
-use portrait_core::client::consent::Decision;
 use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests, PageCredit};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, PageText, Scored};
@@ -98,15 +97,6 @@ pub fn read_rules(remote: &JsValue) -> Vec<TagRule> {
         .collect()
 }
 
-/// Personalisation consent, withdrawn, turns interests off (and clears them).
-fn allowed(state: &State) -> bool {
-    allowed_by(state.consent.personalization)
-}
-
-fn allowed_by(personalization: Decision) -> bool {
-    personalization != Decision::Denied
-}
-
 /// The model arrived: classify the page the visitor is on and show what depends on it.
 pub fn set_model(state: &mut State, model: Model) {
     state.topics.model = Some(model);
@@ -151,7 +141,7 @@ pub fn classify_page(state: &mut State) {
 /// (`[[site tag, weight], …]`), each when not empty.
 pub fn credit(state: &mut State, now: i64) -> Vec<(&'static str, Value)> {
     let topics = &mut state.topics;
-    if !allowed_by(state.consent.personalization) || (topics.page.is_empty() && topics.page_tags.is_empty()) {
+    if !state.consent.may_personalize() || (topics.page.is_empty() && topics.page_tags.is_empty()) {
         return Vec::new();
     }
     let weight = topics.credit.top_up(state.page.engaged_total_ms, state.page.deepest_scroll);
@@ -162,12 +152,12 @@ pub fn credit(state: &mut State, now: i64) -> Vec<(&'static str, Value)> {
     let sent_topics = add_weighted(&mut topics.profile, labels, weight, now, |id| Value::Int(id.into()));
     let sent_tags =
         add_weighted(&mut topics.site_tags, topics.page_tags.iter().cloned(), weight, now, Value::String);
-    let stored = [
-        (STORAGE_KEY, topics.profile.to_stored_text()),
-        (TAGS_STORAGE_KEY, topics.site_tags.to_stored_text()),
-    ];
-    for (key, text) in stored {
-        state.store.set(key, &text, false);
+    // Rewrite only the profiles this page added to.
+    if !topics.page.is_empty() {
+        state.store.set(STORAGE_KEY, &topics.profile.to_stored_text(), false);
+    }
+    if !topics.page_tags.is_empty() {
+        state.store.set(TAGS_STORAGE_KEY, &topics.site_tags.to_stored_text(), false);
     }
     changed(state);
     [("topics", sent_topics), ("tags", sent_tags)]
@@ -214,7 +204,7 @@ pub fn note_scroll(state: &mut State, depth_percent: f64) {
 
 /// `interests({limit})`: `[{id, name, path, score}]`, best first, scores decayed to now.
 pub fn top(state: &State, now: i64, limit: usize) -> JsValue {
-    if !allowed(state) {
+    if !state.consent.may_personalize() {
         return js_sys::Array::new().into();
     }
     topic_list(state, state.topics.profile.top(now, limit))
@@ -247,7 +237,7 @@ fn topic_list(state: &State, scored: Vec<(u16, f64)>) -> JsValue {
 /// set on `interests`.
 fn changed(state: &mut State) {
     let now = js_sys::Date::now() as i64;
-    let (top, tags): (Vec<u16>, Vec<String>) = if allowed(state) {
+    let (top, tags): (Vec<u16>, Vec<String>) = if state.consent.may_personalize() {
         let ids = state.topics.profile.top(now, SHOWN_TOPICS).into_iter().map(|(id, _)| id).collect();
         let tags = state.topics.site_tags.top(now, SHOWN_TOPICS).into_iter().map(|(tag, _)| tag).collect();
         (ids, tags)

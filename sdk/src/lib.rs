@@ -139,7 +139,7 @@ impl Sdk {
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
         let queue_key = format!("q.{}", ids.uuid());
-        let personalised = consent.personalization != Decision::Denied;
+        let personalised = consent.may_personalize();
         let topics = interests::Topics::new(
             ["interests", "tags"].map(|key| store.get(key).filter(|_| personalised)),
             number_field(&[&options], "interestHalfLifeDays")
@@ -719,7 +719,7 @@ impl State {
             }
             Gate::Hold => {}
         }
-        if consent.personalization == Decision::Denied {
+        if !consent.may_personalize() {
             interests::clear(self);
         }
         // The decision itself is kept (even a refusal), so the visitor is not asked again.

@@ -93,6 +93,13 @@ impl Consent {
         self.analytics == Decision::Granted
     }
 
+    /// Whether the SDK may keep and use interests (topics and site tags): unless
+    /// personalisation was refused. Pending counts as allowed: interests stay on the device
+    /// (stored only when `may_store`), and a refusal clears them.
+    pub fn may_personalize(&self) -> bool {
+        self.personalization != Decision::Denied
+    }
+
     /// Sets the categories named in `changes` (`(category, decision)`); unknown categories are
     /// returned as errors so the caller can report them. Returns whether anything changed.
     pub fn set<'a>(
@@ -132,6 +139,14 @@ impl Consent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_refusal_of_personalisation_stops_interests() {
+        let with = |personalization| Consent { analytics: Decision::Denied, personalization };
+        assert!(with(Decision::Granted).may_personalize());
+        assert!(with(Decision::Pending).may_personalize());
+        assert!(!with(Decision::Denied).may_personalize());
+    }
 
     #[test]
     fn analytics_decides_the_gate() {
