@@ -1,6 +1,6 @@
 // The npm package (`sdk/dist/npm`, `@portrait/sdk`) in real bundler builds: a tiny app built
 // with esbuild and with webpack, loaded in Chromium, sending to the collector on workerd.
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +8,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import * as esbuild from "esbuild";
 import webpack from "webpack";
-import { DIST, eventually, launchBrowser, launchCollectorFor, newContext, startSite } from "../support/browser.mjs";
+import { DIST, eventually, newContext, useBrowserRig } from "../support/browser.mjs";
 
 const PACKAGE = path.join(DIST, "npm/index.js");
 const APP = `
@@ -17,20 +17,12 @@ load("pk_dev_demo", { endpoint: window.COLLECTOR });
 window.app = { track, flush, user };
 `;
 
-let site, collector, browser, work;
+const rig = useBrowserRig();
+let work;
 
-before(async () => {
-  site = await startSite();
-  collector = await launchCollectorFor(site.origin);
-  browser = await launchBrowser();
+before(() => {
   work = mkdtempSync(path.join(tmpdir(), "portrait-bundlers-"));
   writeFileSync(path.join(work, "app.js"), APP);
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await site?.stop();
 });
 
 const builds = {
@@ -63,20 +55,20 @@ for (const [name, build] of Object.entries(builds)) {
   test(`an app bundled with ${name} loads the npm package and delivers events`, async () => {
     const out = path.join(work, name);
     const entry = await build(out);
-    site.mount(`/bundles/${name}/`, out);
-    const html = `<!doctype html><title>${name}</title><script>window.COLLECTOR = ${JSON.stringify(collector.url)};</script>
+    rig.site.mount(`/bundles/${name}/`, out);
+    const html = `<!doctype html><title>${name}</title><script>window.COLLECTOR = ${JSON.stringify(rig.collector.url)};</script>
       <script type="module" src="/bundles/${name}/${entry}"></script>`;
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (error) => errors.push(error));
-    await page.goto(site.page(`/${name}`, html));
+    await page.goto(rig.site.page(`/${name}`, html));
     await page.waitForFunction(() => window.app && window.app.user().anonymousId);
     await page.evaluate(() => window.app.track("Bundled", { with: document.title }));
     assert.equal(await page.evaluate(() => window.app.flush()), true);
     const id = await page.evaluate(() => window.app.user().anonymousId);
     const events = await eventually(async () => {
-      const { json } = await collector.admin(`anonymous_id/${id}/events`);
+      const { json } = await rig.collector.admin(`anonymous_id/${id}/events`);
       return json?.events?.length >= 2 && json.events;
     });
     const bundled = events.find((e) => e.event === "Bundled");

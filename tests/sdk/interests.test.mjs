@@ -2,26 +2,14 @@
 // Chromium against the collector on local workerd: pages classified in the browser, weighted
 // by attention, kept in storage, used by the page, cleared on withdrawal; only topic ids and
 // weights leave the device.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { eventually, launchBrowser, launchCollectorFor, newContext, snippetPage, startSite } from "../support/browser.mjs";
+import { eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
 
 const root = path.resolve(import.meta.dirname, "../..");
-let site, collector, browser;
-
-before(async () => {
-  site = await startSite();
-  collector = await launchCollectorFor(site.origin);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await site?.stop();
-});
+const rig = useBrowserRig();
 
 const SPORT_PAGES = [
   ["Premier League football: match report and results", "Goals, fixtures and the league table after the weekend"],
@@ -32,7 +20,7 @@ const SPORT_PAGES = [
 /** A page about `title`, long enough to scroll, with the SDK; `body` is added to it. */
 function article(title, description, { body = "", head = "" } = {}) {
   return snippetPage({
-    collector: collector.url,
+    collector: rig.collector.url,
     title,
     head: `<meta name="description" content="${description}">${head}`,
     body: `<h1>${title}</h1>${body}<div style="height: 4000px"></div>`,
@@ -40,14 +28,8 @@ function article(title, description, { body = "", head = "" } = {}) {
 }
 
 /** Opens `html` at `pathname` in `context`; resolves once the SDK has its topic model. */
-async function openWithModel(context, pathname, html) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error));
-  await page.goto(site.page(pathname, html));
-  await page.waitForFunction(() => window.portrait?.stats?.()?.topicsModel === 1);
-  return { page, errors };
-}
+const openWithModel = (context, pathname, html) =>
+  openPage(rig, pathname, html, { context, until: () => window.portrait?.stats?.()?.topicsModel === 1 });
 
 /** Reads the page as a visitor would: active and scrolled to the end; then leaves it. */
 async function read(page) {
@@ -63,7 +45,7 @@ const interests = (page) => page.evaluate(() => window.portrait.interests({ limi
 
 describe("SDK: interests on the device", () => {
   test("three pages read on a topic make it the top interest; a bounce barely moves it; page events carry only topic ids and weights", async () => {
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     for (const [i, [title, description]] of SPORT_PAGES.entries()) {
       const { page, errors } = await openWithModel(context, `/sport/${i}`, article(title, description));
       await read(page);
@@ -72,7 +54,7 @@ describe("SDK: interests on the device", () => {
     const { page: bounce } = await openWithModel(context, "/recipes/1", article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake"));
     await bounce.close({ runBeforeUnload: true });
 
-    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: collector.url }));
+    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: rig.collector.url }));
     const top = await interests(page);
     assert.equal(top[0].path, "/Sports", JSON.stringify(top));
     assert.equal(top[0].name, "Sports");
@@ -83,7 +65,7 @@ describe("SDK: interests on the device", () => {
     // What reached the collector: "Page Engaged" with [topic id, weight] pairs, no page text.
     const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
     const engaged = await eventually(async () => {
-      const { json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+      const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
       const found = (json?.events ?? []).filter((e) => e.event === "Page Engaged" && e.properties.topics);
       return found.length >= 4 && found;
     }, { message: "four Page Engaged events with topics" });
@@ -95,7 +77,7 @@ describe("SDK: interests on the device", () => {
     }
     // The collector merged them into the profile's interests tag.
     const profile = await eventually(async () => {
-      const { json } = await collector.profile("anonymous_id", anonymousId);
+      const { json } = await rig.collector.profile("anonymous_id", anonymousId);
       const tag = json?.tags?.find((t) => t.name === "interests");
       return tag && tag.value[0]?.path === "/Sports" && tag;
     }, { message: "an interests tag led by /Sports" });
@@ -104,14 +86,14 @@ describe("SDK: interests on the device", () => {
   });
 
   test("data-portrait-show-if elements follow the interests; withdrawing personalisation consent clears them", async () => {
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     for (const [i, [title, description]] of SPORT_PAGES.entries()) {
       await read((await openWithModel(context, `/sport/${i}`, article(title, description))).page);
     }
     const body = `<p id="sport" data-portrait-show-if="interest:/Sports" hidden>for sport fans</p>
       <p id="food" data-portrait-show-if="interest:/Food & Drink">for cooks</p>
       <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>`;
-    const { page } = await openWithModel(context, "/home", snippetPage({ collector: collector.url, body }));
+    const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body }));
     const visible = () => page.evaluate(() => ["sport", "food", "either"].filter((id) => !document.getElementById(id).hidden));
     assert.deepEqual(await visible(), ["sport", "either"]);
     const announced = page.evaluate(() => new Promise((resolve) => window.portrait.on("interests", resolve)));
@@ -124,17 +106,17 @@ describe("SDK: interests on the device", () => {
   });
 
   test("the site's own hints win over the classifier", async () => {
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     const html = article("Football results", "Scores", { head: `<meta name="portrait:topics" content="/Autos & Vehicles">` });
     await read((await openWithModel(context, "/hinted", html)).page);
-    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: collector.url }));
+    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: rig.collector.url }));
     const top = await interests(page);
     assert.deepEqual(top.map((t) => t.path), ["/Autos & Vehicles"], JSON.stringify(top));
     await context.close();
   });
 
   test("the browser (wasm) and the native classify command give the same topics for the same page", async () => {
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     const pages = [
       ["Mortgage rates fall as house prices rise", "Estate agents report more buyers"],
       ["New electric SUV review: range and charging", "We test drive the latest car"],
@@ -149,7 +131,7 @@ describe("SDK: interests on the device", () => {
       const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
       await read(page);
       const events = await eventually(async () => {
-        const { json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+        const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
         return (json?.events ?? []).find((e) => e.event === "Page Engaged" && e.properties.path === pathname);
       }, { message: `Page Engaged for ${pathname}` });
       fromBrowser.push(events.properties.topics.map(([id]) => id));
@@ -174,9 +156,9 @@ tag = "product:analytics"
 meta = "product-line=analytics"
 selector = "#signup"
 weight = 0.5`;
-    const tagged = await launchCollectorFor(site.origin, rules);
+    const tagged = await launchCollectorFor(rig.site.origin, rules);
     try {
-      const context = await newContext(browser);
+      const context = await newContext(rig.browser);
       const page = (name, body = "", head = "") =>
         snippetPage({ collector: tagged.url, title: name, head, body: `${body}<div style="height: 4000px"></div>` });
       const first = await openWithModel(context, "/pricing/enterprise", page("Plans"));

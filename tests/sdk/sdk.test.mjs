@@ -1,44 +1,24 @@
 // The browser SDK in headless Chromium against the collector on local workerd: what the
 // page does, and what arrived, read back through the profile API.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, launchBrowser, launchCollectorFor, newContext, snippetPage, startSite } from "../support/browser.mjs";
+import { eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
 import { startProxy } from "../support/proxy.mjs";
 import { ADMIN_KEY } from "../support/collector.mjs";
 
-let site, collector, browser;
+const rig = useBrowserRig();
 
-before(async () => {
-  site = await startSite();
-  collector = await launchCollectorFor(site.origin);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await collector?.stop();
-  await site?.stop();
-});
-
-/** Opens `html` at `pathname` in a fresh browser profile; returns the page once the SDK is ready. */
-async function open(pathname, html, { context: existing, headers } = {}) {
-  const context = existing ?? (await newContext(browser));
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error));
-  await page.goto(site.page(pathname, html, headers));
-  await page.waitForFunction(() => window.portrait && window.portrait.__portrait && window.portrait.user().anonymousId);
-  return { page, context, errors };
-}
+/** Opens `html` at `pathname` in a fresh browser profile (or `context`); resolves once the SDK is ready. */
+const open = (pathname, html, options) => openPage(rig, pathname, html, options);
 
 /** The timeline of the visitor with this anonymous id (newest first), once `count` events are in. */
 async function timeline(anonymousId, count) {
   return eventually(
     async () => {
-      const { status, json } = await collector.admin(`anonymous_id/${anonymousId}/events?limit=500`);
+      const { status, json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=500`);
       return status === 200 && json.events.length >= count && json.events;
     },
-    { message: `${count} events for ${anonymousId}`, describe: async () => JSON.stringify((await collector.admin(`anonymous_id/${anonymousId}/events?limit=500`)).json?.events?.map((e) => [e.event ?? e.type, e.properties?.url ?? e.properties?.i])) },
+    { message: `${count} events for ${anonymousId}`, describe: async () => JSON.stringify((await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=500`)).json?.events?.map((e) => [e.event ?? e.type, e.properties?.url ?? e.properties?.i])) },
   );
 }
 
@@ -50,7 +30,7 @@ const names = (events) => events.map((e) => e.event ?? e.type);
 async function profileWith(anonymousId, count) {
   return eventually(
     async () => {
-      const { status, json } = await collector.profile("anonymous_id", anonymousId);
+      const { status, json } = await rig.collector.profile("anonymous_id", anonymousId);
       return status === 200 && json.eventCount >= count && json;
     },
     { message: `a profile with ${count} events` },
@@ -60,7 +40,7 @@ async function profileWith(anonymousId, count) {
 describe("SDK: capture and delivery", () => {
   test("the snippet loads the SDK, which sends the page view and the calls made before it arrived, in order", async () => {
     const html = snippetPage({
-      collector: collector.url,
+      collector: rig.collector.url,
       before: `portrait.track("Early One", {n: 1}); portrait.identify("user-1", {plan: "pro"}); portrait.track("Early Two");`,
       title: "Pricing",
     });
@@ -91,7 +71,7 @@ describe("SDK: autocapture", () => {
          now </button>
       <div id="custom" data-portrait-event="Plan Selected" data-portrait-plan="pro" data-portrait-seats="5"><span>Pro</span></div>
       <p id="plain">not clickable</p>`;
-    const html = snippetPage({ collector: collector.url, body, options: { autocapture: { scroll: false } } });
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false } } });
     const { page, context } = await open("/clicks", html);
     // Links would navigate away: keep the page, the SDK still sees the click.
     await page.evaluate(() => document.addEventListener("click", (e) => e.preventDefault()));
@@ -115,7 +95,7 @@ describe("SDK: autocapture", () => {
     const body = `<form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
       <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
       <button id="send" type="submit">Send</button></form>`;
-    const html = snippetPage({ collector: collector.url, body, options: { autocapture: { clicks: false } } });
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { clicks: false } } });
     const { page, context } = await open("/form", html);
     await page.click("#send");
     await page.evaluate(() => window.portrait.flush());
@@ -130,7 +110,7 @@ describe("SDK: autocapture", () => {
   });
 
   test("scroll depth milestones once per page view, and engaged time when the page is hidden", async () => {
-    const html = snippetPage({ collector: collector.url, body: `<div style="height: 5000px">long</div>` });
+    const html = snippetPage({ collector: rig.collector.url, body: `<div style="height: 5000px">long</div>` });
     const { page, context } = await open("/long", html);
     await page.mouse.move(10, 10);
     for (const y of [1000, 2200, 1000, 5000, 5000]) {
@@ -152,7 +132,7 @@ describe("SDK: autocapture", () => {
   });
 
   test("single-page navigations are page views; the first view counts once; replaceState to the same URL is not a view", async () => {
-    const html = snippetPage({ collector: collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/app", html);
     await page.evaluate(async () => {
       history.replaceState({}, "", location.href); // same URL: not a view
@@ -170,22 +150,22 @@ describe("SDK: autocapture", () => {
     assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#billing", "/app/settings?tab=2"]);
     assert.equal(events[1].context.page.referrer, events[0].properties.url, "the previous URL is the referrer");
     await page.waitForTimeout(200);
-    const profile = await collector.profile("anonymous_id", await anonymousId(page));
+    const profile = await rig.collector.profile("anonymous_id", await anonymousId(page));
     assert.equal(profile.json.eventCount, 5);
     await context.close();
   });
 
   test("campaign parameters and click ids on landing; channel, first touch and session in every event's context", async () => {
-    const html = snippetPage({ collector: collector.url });
-    const context = await newContext(browser);
+    const html = snippetPage({ collector: rig.collector.url });
+    const context = await newContext(rig.browser);
     const page = await context.newPage();
-    await page.goto(site.page("/landing", html) + "?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=abc123", {
+    await page.goto(rig.site.page("/landing", html) + "?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=abc123", {
       referer: "https://www.google.com/",
     });
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.track("Pricing Viewed"));
     // A second page of the same visit, without parameters, keeps the session's campaign.
-    await page.goto(site.page("/next", html), { referer: site.origin + "/landing" });
+    await page.goto(rig.site.page("/next", html), { referer: rig.site.origin + "/landing" });
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.flush());
     const events = (await timeline(await anonymousId(page), 3)).reverse();
@@ -203,10 +183,10 @@ describe("SDK: autocapture", () => {
   });
 
   test("a search referrer without a campaign is the search channel", async () => {
-    const html = snippetPage({ collector: collector.url });
-    const context = await newContext(browser);
+    const html = snippetPage({ collector: rig.collector.url });
+    const context = await newContext(rig.browser);
     const page = await context.newPage();
-    await page.goto(site.page("/from-search", html), { referer: "https://duckduckgo.com/" });
+    await page.goto(rig.site.page("/from-search", html), { referer: "https://duckduckgo.com/" });
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.flush());
     const [event] = await timeline(await anonymousId(page), 1);
@@ -218,7 +198,7 @@ describe("SDK: autocapture", () => {
 
 describe("SDK: identity and storage", () => {
   test("the anonymous id lives in a cookie and localStorage; either survives the other being cleared; reset makes a new one", async () => {
-    const html = snippetPage({ collector: collector.url });
+    const html = snippetPage({ collector: rig.collector.url });
     const { page, context } = await open("/ids", html);
     const first = await anonymousId(page);
     const cookies = await context.cookies();
@@ -247,7 +227,7 @@ describe("SDK: identity and storage", () => {
   });
 
   test("with storage throwing (disabled cookies and localStorage) the SDK falls back to memory and still delivers", async () => {
-    const context = await newContext(browser);
+    const context = await newContext(rig.browser);
     await context.addInitScript(() => {
       const deny = () => {
         throw new DOMException("The operation is insecure.", "SecurityError");
@@ -255,7 +235,7 @@ describe("SDK: identity and storage", () => {
       Object.defineProperty(window, "localStorage", { get: deny });
       Object.defineProperty(Document.prototype, "cookie", { get: deny, set: deny });
     });
-    const html = snippetPage({ collector: collector.url });
+    const html = snippetPage({ collector: rig.collector.url });
     const { page, errors } = await open("/no-storage", html, { context });
     await page.evaluate(() => window.portrait.track("Works Anyway"));
     await page.evaluate(() => window.portrait.flush());
@@ -269,7 +249,7 @@ describe("SDK: identity and storage", () => {
 describe("SDK: switches and privacy options", () => {
   test("autocapture: false captures nothing on its own; explicit calls still go out", async () => {
     const body = `<a id="link" href="#x">link</a><form onsubmit="event.preventDefault()"><button id="send">send</button></form><div style="height: 4000px"></div>`;
-    const html = snippetPage({ collector: collector.url, body, options: { autocapture: false } });
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: false } });
     const { page, context } = await open("/quiet", html);
     await page.click("#link");
     await page.click("#send");
@@ -286,8 +266,8 @@ describe("SDK: switches and privacy options", () => {
   });
 
   test("respectGlobalPrivacyControl: a GPC browser is treated as a refusal; nothing sent or stored", async () => {
-    const proxy = await startProxy(collector.url);
-    const context = await newContext(browser);
+    const proxy = await startProxy(rig.collector.url);
+    const context = await newContext(rig.browser);
     await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
     const html = snippetPage({ collector: proxy.url, options: { respectGlobalPrivacyControl: true } });
     const { page } = await open("/gpc", html, { context });
@@ -303,7 +283,7 @@ describe("SDK: switches and privacy options", () => {
   });
 
   test("storage: memory writes no cookie and nothing to localStorage, and still delivers", async () => {
-    const html = snippetPage({ collector: collector.url, options: { storage: "memory" } });
+    const html = snippetPage({ collector: rig.collector.url, options: { storage: "memory" } });
     const { page, context } = await open("/cookieless", html);
     await page.evaluate(() => window.portrait.identify("user-mem", { plan: "free" }));
     await page.evaluate(() => window.portrait.flush());
@@ -319,7 +299,7 @@ describe("SDK: switches and privacy options", () => {
 describe("SDK: remote settings", () => {
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
-      site.origin,
+      rig.site.origin,
       `consent_default = "pending"\nautocapture = { clicks = false }`,
     );
     try {
@@ -356,7 +336,7 @@ describe("SDK: consent", () => {
     ]);
 
   test("pending holds events in memory (nothing stored, nothing sent); granting sends them and the change", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "pending" } });
     const { page, context } = await open("/consent", html);
     await page.evaluate(() => window.portrait.track("Before Consent"));
@@ -375,7 +355,7 @@ describe("SDK: consent", () => {
   });
 
   test("denying drops held events and clears the SDK's storage; the refusal is remembered", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "granted" } });
     const { page, context } = await open("/deny", html);
     await page.evaluate(() => window.portrait.flush());
@@ -401,7 +381,7 @@ describe("SDK: consent", () => {
 
 describe("SDK: transport, nothing lost and nothing doubled", () => {
   test("500, 429 with Retry-After and connection resets are retried; every event arrives exactly once", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
     const { page, context } = await open("/retries", html);
     proxy.fail({ status: 500 }, { status: 429, retryAfter: 1 }, { reset: true }, { status: 503 });
@@ -414,7 +394,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const events = await timeline(id, 23);
     assert.equal(events.length, 23);
     assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(23).keys()]);
-    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 23, "no duplicates");
+    assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 23, "no duplicates");
     const counters = await stats(page);
     assert.equal(counters.delivered, 23);
     assert.ok(counters.retries >= 3, JSON.stringify(counters)); // Chromium itself retries some resets
@@ -424,7 +404,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 
   test("a 4xx other than 429 is not retried and is reported on 'error'", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({
       collector: proxy.url,
       options: { autocapture: false },
@@ -443,7 +423,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 
   test("offline, events are kept and stored; they are sent when the network is back, even after a reload", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 200 } });
     const { page, context } = await open("/offline", html);
     const id = await anonymousId(page);
@@ -461,13 +441,13 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const events = await timeline(id, 30);
     assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [...Array(30).keys()]);
     await page.waitForTimeout(300);
-    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 30);
+    assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 30);
     await context.close();
     await proxy.stop();
   });
 
   test("the browser going back online sends at once, without waiting out the backoff", async () => {
-    const html = snippetPage({ collector: collector.url, options: { autocapture: false, flushInterval: 100 } });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, flushInterval: 100 } });
     const { page, context } = await open("/online", html);
     await context.setOffline(true);
     await page.evaluate(() => {
@@ -479,7 +459,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const id = await anonymousId(page);
     const events = await eventually(
       async () => {
-        const { json } = await collector.admin(`anonymous_id/${id}/events`);
+        const { json } = await rig.collector.admin(`anonymous_id/${id}/events`);
         return json?.events?.length === 10 && json.events;
       },
       { ms: 1_500, message: "delivery right after going online" },
@@ -489,9 +469,9 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 
   test("a full queue drops its oldest events and the collector counts them for the source", async () => {
-    const proxy = await startProxy(collector.url);
+    const proxy = await startProxy(rig.collector.url);
     const statsNow = async () =>
-      (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
+      (await rig.collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
         .sdkDroppedEvents;
     const before = await statsNow();
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, maxQueueEvents: 10, flushInterval: 100 } });
@@ -511,7 +491,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide)", async () => {
-    const html = snippetPage({ collector: collector.url, options: { autocapture: false } });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
     const { page, context } = await open("/burst", html);
     const id = await anonymousId(page);
     await page.evaluate(() => {
@@ -521,14 +501,14 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const profile = await profileWith(id, 500);
     assert.equal(profile.counters["Burst"], 500);
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await collector.profile("anonymous_id", id)).json.eventCount, 500, "exactly once");
+    assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 500, "exactly once");
     await context.close();
   });
 });
 
 describe("SDK: loading", () => {
   test("loading the SDK twice (two snippets and a stray script tag) does no harm", async () => {
-    const once = snippetPage({ collector: collector.url });
+    const once = snippetPage({ collector: rig.collector.url });
     const snippet = once.match(/<script>([\s\S]*?)<\/script>/)[1];
     const html = once.replace("</head>", `<script>${snippet}</script><script src="/sdk/portrait.js"></script></head>`);
     const { page, context, errors } = await open("/twice", html);
@@ -542,9 +522,9 @@ describe("SDK: loading", () => {
   });
 
   test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallback loads and works, memory growth included", async () => {
-    const html = snippetPage({ collector: collector.url });
-    const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${collector.url}`;
-    const before = site.log.length;
+    const html = snippetPage({ collector: rig.collector.url });
+    const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${rig.collector.url}`;
+    const before = rig.site.log.length;
     const { page, context, errors } = await open("/csp", html, { headers: { "content-security-policy": csp } });
     // The topic model and 300 events of 2 KB make the fallback's memory grow: wasm-bindgen's
     // glue must follow the grown memory (xtask's wasm2js patch), or this aborts.
@@ -557,13 +537,13 @@ describe("SDK: loading", () => {
     assert.equal(profile.eventCount, 301);
     const events = await timeline(await anonymousId(page), 301);
     assert.deepEqual([...new Set(names(events))].sort(), ["Under CSP", "page"]);
-    assert.ok(site.log.slice(before).includes("/sdk/portrait.wasm2js.js"), "the fallback was fetched");
+    assert.ok(rig.site.log.slice(before).includes("/sdk/portrait.wasm2js.js"), "the fallback was fetched");
     assert.deepEqual(errors, []);
     await context.close();
   });
 
   test("hostile arguments never throw into the page", async () => {
-    const html = snippetPage({ collector: collector.url, options: { autocapture: false } });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
     const { page, context, errors } = await open("/hostile", html);
     const threw = await page.evaluate(() => {
       const cyclic = { a: 1 };

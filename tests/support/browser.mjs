@@ -4,6 +4,7 @@ import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { CHROME_UA, WRITE_KEY, launch } from "./collector.mjs";
 
@@ -89,6 +90,37 @@ export function launchBrowser() {
 }
 
 /** A fresh profile (storage, cookies) with a browser's ordinary user agent: the headless one is a bot. */
+/** The SDK suites' rig: a site, a collector that allows its origin, and Chromium, started
+ * before the file's tests and stopped after them (read its fields inside tests). */
+export function useBrowserRig() {
+  const rig = {};
+  before(async () => {
+    rig.site = await startSite();
+    rig.collector = await launchCollectorFor(rig.site.origin);
+    rig.browser = await launchBrowser();
+  });
+  after(async () => {
+    await rig.browser?.close();
+    await rig.collector?.stop();
+    await rig.site?.stop();
+  });
+  return rig;
+}
+
+const sdkReady = () => window.portrait && window.portrait.__portrait && window.portrait.user().anonymousId;
+
+/** Opens `html` at `pathname` of the rig's site in `context` (a fresh browser profile if
+ * none); resolves once `until` holds in the page (default: the SDK is ready). */
+export async function openPage(rig, pathname, html, { context, headers, until = sdkReady } = {}) {
+  context ??= await newContext(rig.browser);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.goto(rig.site.page(pathname, html, headers));
+  await page.waitForFunction(until);
+  return { page, context, errors };
+}
+
 export function newContext(browser, options = {}) {
   return browser.newContext({ userAgent: CHROME_UA, ...options });
 }
