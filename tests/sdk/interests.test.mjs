@@ -105,6 +105,23 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a topic model that is not one is a typed error on 'error'; the SDK goes on without interests", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { topicsModel: "/sdk/snippet.min.js" },
+      before: `window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
+    });
+    const { page, context, errors } = await openPage(rig, "/bad-model", html);
+    const reported = await eventually(() => page.evaluate(() => window.__errors.length > 0 && window.__errors), { message: "an error event" });
+    assert.match(reported[0], /^topic model is malformed: /);
+    assert.equal(await page.evaluate(() => window.portrait.stats().topicsModel), 0);
+    assert.deepEqual(await page.evaluate(() => window.portrait.pageTopics({ refresh: true })), []);
+    await page.evaluate(() => window.portrait.track("Still Working"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("the site's own hints win over the classifier", async () => {
     const context = await newContext(rig.browser);
     const html = article("Football results", "Scores", { head: `<meta name="portrait:topics" content="/Autos & Vehicles">` });

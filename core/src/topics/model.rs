@@ -254,17 +254,21 @@ impl Model {
         let share = 1.0 / named.len().max(1) as f32;
         let mut labels: Vec<Scored> = Vec::new();
         for id in named {
-            let mut index = self.topics.iter().position(|t| t.id == id);
-            while let Some(i) = index {
+            let Some(index) = self.topics.iter().position(|t| t.id == id) else { continue };
+            for i in self.lineage(index) {
                 match labels.iter_mut().find(|s| s.id == self.topics[i].id) {
                     Some(existing) => existing.score += share,
                     None => labels.push(Scored { id: self.topics[i].id, score: share }),
                 }
-                index = self.topics[i].parent;
             }
         }
         labels.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         labels
+    }
+
+    /// The topic at `index`, then its parent, up to its top-level topic (indices).
+    fn lineage(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(index), |&i| self.topics[i].parent)
     }
 
     /// Every topic's raw score (bias + term weights), by topic index.
@@ -297,12 +301,10 @@ impl Model {
                 if p >= self.label_threshold {
                     labels.push((index, root_score * p));
                     // A finer label implies its ancestors; they rank just above it.
-                    let mut ancestor = self.topics[index].parent;
-                    while let Some(a) = ancestor.filter(|&a| a != root) {
+                    for a in self.lineage(index).skip(1).take_while(|&a| a != root) {
                         if !labels.iter().any(|&(i, _)| i == a) {
                             labels.push((a, root_score * p));
                         }
-                        ancestor = self.topics[a].parent;
                     }
                 }
             }
