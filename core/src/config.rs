@@ -9,6 +9,7 @@
 //! assert_eq!(error.to_string(), "line 3, column 6: workspaces[0].id: must be 1–32 characters of a-z, 0-9 and -");
 //! ```
 
+use crate::identity::IdentityRules;
 use crate::topics::rules::{MAX_RULES, TagRule};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,6 +45,9 @@ pub struct Workspace {
     pub sources: Vec<Source>,
     #[serde(default)]
     pub sdk: SdkSettings,
+    /// Identity resolution settings (placeholders, limits, custom id types).
+    #[serde(default)]
+    pub identity: IdentityRules,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -249,6 +253,9 @@ impl Config {
                         "events_per_second and burst must be positive",
                     );
                 }
+            }
+            if let Some((field, message)) = workspace.identity.problem() {
+                return error(workspace.id.span(), format!("workspaces[{w}].identity.{field}"), &message);
             }
             let rules = &workspace.sdk.tag_rules;
             if rules.len() > MAX_RULES {

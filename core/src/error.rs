@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Missing,
     /// `anonymousId` and `userId` are both absent.
     NoIdentity,
+    /// Every id of the event is a placeholder (`null`, `0`, …) that must not link anyone.
+    PlaceholderIdentity,
     UnknownType(String),
     BodyTooLarge {
         size: usize,
@@ -69,6 +71,7 @@ impl ErrorKind {
             ErrorKind::WrongType { .. } => "wrong_type",
             ErrorKind::Missing => "missing_field",
             ErrorKind::NoIdentity => "no_identity",
+            ErrorKind::PlaceholderIdentity => "placeholder_identity",
             ErrorKind::UnknownType(_) => "unknown_type",
             ErrorKind::BodyTooLarge { .. } => "body_too_large",
             ErrorKind::TooManyEvents { .. } => "too_many_events",
@@ -119,6 +122,7 @@ impl Error {
             WrongType { expected, found } => format!("expected {expected}, found {found}"),
             Missing => "required field is missing".to_owned(),
             NoIdentity => "one of anonymousId or userId is required".to_owned(),
+            PlaceholderIdentity => "every id of this event is a placeholder (such as `null`, `0` or `anonymous`) that must not link anyone: send a real anonymousId or userId".to_owned(),
             UnknownType(t) => {
                 format!("unknown call type `{t}` (expected page, screen, track, identify, group or alias)")
             }

@@ -6,6 +6,7 @@
 //! - [`validate`](mod@validate) and [`limits`]: what an acceptable event is.
 //! - [`error`]: typed rejections with stable codes and paths.
 //! - [`profile`]: one person's convergent profile state: apply events, merge profiles.
+//! - [`identity`]: identifiers, placeholders, and when two profiles may become one.
 //! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
 //! - [`routing`]: how a request's events are split into one beacon per person.
 //! - [`view`]: the profile and its tags as the admin API shows them.
@@ -21,6 +22,7 @@ pub mod enrich;
 pub mod error;
 pub mod event;
 pub mod hash;
+pub mod identity;
 pub mod limits;
 pub mod profile;
 pub mod routing;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::{DeviceType, Geo, Received};
 use crate::event::{Call, Event};
+use crate::identity::{Change, IdKind, Identity, IdentityRules, LogEntry, MAX_LOG_ENTRIES};
 use crate::time::Timestamp;
 use crate::topics::interests::Interests;
 use crate::topics::rules;
@@ -51,83 +52,9 @@ pub struct Profile {
     /// The site's own tags the browser sent (`tags` on "Page Engaged", from the workspace's
     /// tag rules), decayed like interests.
     pub site_tags: Interests<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Identity {
-    pub kind: IdKind,
-    pub value: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum IdKind {
-    AnonymousId,
-    UserId,
-    Email,
-}
-
-impl IdKind {
-    pub const ALL: [IdKind; 3] = [IdKind::AnonymousId, IdKind::UserId, IdKind::Email];
-
-    /// The name used in APIs: `anonymous_id`, `user_id`, `email`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdKind::AnonymousId => "anonymous_id",
-            IdKind::UserId => "user_id",
-            IdKind::Email => "email",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<IdKind> {
-        IdKind::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-}
-
-impl Identity {
-    /// A stable hash of `kind:value`, for sharding (it decides storage locations: never change it).
-    pub fn hash(&self) -> u64 {
-        let mut hash = crate::hash::Fnv1a::new(crate::hash::OFFSET_BASIS);
-        for part in [self.kind.as_str().as_bytes(), b":", self.value.as_bytes()] {
-            hash.update(part);
-        }
-        hash.finish()
-    }
-
-    pub fn new(kind: IdKind, value: &str) -> Identity {
-        let value = match kind {
-            IdKind::Email => normalize_email(value),
-            IdKind::AnonymousId | IdKind::UserId => value.to_owned(),
-        };
-        Identity { kind, value }
-    }
-}
-
-/// Where an event goes before identity resolution: the profile of its anonymous id if it has
-/// one, else the profile its user id is linked to (created on first sight).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RoutingKey {
-    Anonymous(String),
-    User(String),
-}
-
-impl RoutingKey {
-    pub fn of(anonymous_id: Option<&str>, user_id: Option<&str>) -> Option<RoutingKey> {
-        let present = |id: Option<&str>| id.filter(|id| !id.is_empty()).map(str::to_owned);
-        present(anonymous_id).map(RoutingKey::Anonymous).or_else(|| present(user_id).map(RoutingKey::User))
-    }
-
-    /// The id of the profile first created for this key: `a:<anonymousId>` or `u:<userId>`.
-    pub fn profile_id(&self) -> String {
-        match self {
-            RoutingKey::Anonymous(id) => format!("a:{id}"),
-            RoutingKey::User(id) => format!("u:{id}"),
-        }
-    }
-}
-
-/// Emails are matched trimmed and lower-cased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    /// Merges into this profile and merges refused, oldest first, at most
+    /// [`MAX_LOG_ENTRIES`] (the newest are kept).
+    pub identity_log: BTreeSet<LogEntry>,
 }
 
 /// Orders concurrent writes: event time first, then a hash of the message id so that two
@@ -255,17 +182,23 @@ impl Sessions {
 }
 
 impl Profile {
-    /// Applies one accepted event. Not idempotent by itself: callers skip message ids they
-    /// have already applied.
+    /// Applies one accepted event with the default identity rules.
     pub fn apply(&mut self, received: &Received) {
+        self.apply_with(received, &IdentityRules::default());
+    }
+
+    /// Applies one accepted event. Not idempotent by itself: callers skip message ids they
+    /// have already applied. Identities come from the event's ids and from identify traits
+    /// (`email`, the workspace's custom id types); placeholders are not identities.
+    pub fn apply_with(&mut self, received: &Received, rules: &IdentityRules) {
         let event = &received.event;
         let stamp = Stamp::of(event);
         let at = stamp.at;
-        if let Some(id) = event.anonymous_id.as_deref().filter(|id| !id.is_empty()) {
-            self.identities.insert(Identity::new(IdKind::AnonymousId, id));
-        }
-        if let Some(id) = event.user_id.as_deref().filter(|id| !id.is_empty()) {
-            self.identities.insert(Identity::new(IdKind::UserId, id));
+        let ids = [(IdKind::AnonymousId, &event.anonymous_id), (IdKind::UserId, &event.user_id)];
+        for (kind, id) in ids {
+            if let Some(identity) = id.as_deref().and_then(|id| rules.identity(kind, id)) {
+                self.identities.insert(identity);
+            }
         }
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
@@ -280,10 +213,18 @@ impl Profile {
                         *current = candidate;
                     }
                 }
-                if let Some(Value::String(email)) = event.traits.get("email")
-                    && !email.trim().is_empty()
-                {
-                    self.identities.insert(Identity::new(IdKind::Email, email));
+                let trait_ids = std::iter::once((IdKind::Email, "email")).chain(
+                    rules.custom_ids.iter().map(|c| (IdKind::Custom(c.name.clone()), c.trait_key.as_str())),
+                );
+                for (kind, key) in trait_ids {
+                    let value = match event.traits.get(key) {
+                        Some(Value::String(text)) => text.clone(),
+                        Some(Value::Int(n)) => n.to_string(),
+                        _ => continue,
+                    };
+                    if let Some(identity) = rules.identity(kind, &value) {
+                        self.identities.insert(identity);
+                    }
                 }
             }
             Call::Group { group_id } => {
@@ -363,6 +304,25 @@ impl Profile {
         self.site_tags.merge(&other.site_tags);
         self.merged.insert(other_id.to_owned());
         self.merged.extend(other.merged.iter().cloned());
+        self.identity_log.extend(other.identity_log.iter().cloned());
+        self.trim_log();
+    }
+
+    /// Records a merge or a refused merge in the identity log.
+    pub fn log(&mut self, at: Timestamp, change: Change) {
+        self.identity_log.insert(LogEntry { at, change });
+        self.trim_log();
+    }
+
+    fn trim_log(&mut self) {
+        while self.identity_log.len() > MAX_LOG_ENTRIES {
+            self.identity_log.pop_first();
+        }
+    }
+
+    /// The user ids of this profile (one, unless an `alias` joined two).
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.identities.iter().filter(|i| i.kind == IdKind::UserId).map(|i| i.value.as_str())
     }
 
     pub fn event_count(&self) -> u64 {

@@ -6,7 +6,7 @@
 //! let mut event = Event::new("m1", Call::Identify);
 //! event.anonymous_id = Some("a1".into());
 //! let body = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events: vec![event] });
-//! let plan = Plan::for_beacon(body.clone(), &beacon::peek(&body).unwrap(), Timestamp(0)).unwrap();
+//! let plan = Plan::for_beacon(body.clone(), &beacon::peek(&body).unwrap(), Timestamp(0), &Default::default()).unwrap();
 //! assert_eq!(plan.groups[0].beacon, body); // one person: forwarded untouched
 //! ```
 
@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use crate::beacon::{self, Peek};
 use crate::enrich::correct_time;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::Event;
-use crate::profile::RoutingKey;
+use crate::identity::{IdentityRules, RoutingKey};
 use crate::time::Timestamp;
 use crate::{Decoded, Rejected};
 
@@ -38,21 +38,27 @@ pub struct Group {
 impl Plan {
     /// An SDK beacon: forwarded as it came when all its identities route to one person (read
     /// by `peek`, without decoding the events), else decoded and split.
-    pub fn for_beacon(body: Vec<u8>, peek: &Peek, received_at: Timestamp) -> Result<Plan, Error> {
-        let mut keys = peek.identities.iter().map(|(a, u)| RoutingKey::of(a.as_deref(), u.as_deref()));
+    pub fn for_beacon(
+        body: Vec<u8>,
+        peek: &Peek,
+        received_at: Timestamp,
+        rules: &IdentityRules,
+    ) -> Result<Plan, Error> {
+        let mut keys = peek.identities.iter().map(|(a, u)| RoutingKey::of(a.as_deref(), u.as_deref(), rules));
         match keys.next() {
             Some(Some(first)) if keys.all(|key| key.as_ref() == Some(&first)) => Ok(Plan {
                 groups: vec![Group { key: first, beacon: body, indices: Vec::new() }],
                 rejected: Vec::new(),
             }),
-            _ => Ok(Plan::split(beacon::decode(&body)?, received_at)),
+            _ => Ok(Plan::split(beacon::decode(&body)?, received_at, rules)),
         }
     }
 
     /// Splits decoded events by person and re-encodes each person's share as a beacon.
     /// Times are corrected here, against the sender's `sentAt`, which a re-encoded beacon
     /// could not carry per event; events too old to accept are refused here.
-    pub fn split(decoded: Decoded, received_at: Timestamp) -> Plan {
+    /// An event whose ids are all placeholders is refused (`placeholder_identity`).
+    pub fn split(decoded: Decoded, received_at: Timestamp, rules: &IdentityRules) -> Plan {
         let mut rejected = Vec::new();
         let mut by_key: BTreeMap<RoutingKey, (Vec<u32>, Vec<Event>)> = BTreeMap::new();
         for (index, mut event) in decoded.accepted_indices().into_iter().zip(decoded.events) {
@@ -61,8 +67,15 @@ impl Plan {
                 continue;
             }
             event.sent_at = None;
-            let key = RoutingKey::of(event.anonymous_id.as_deref(), event.user_id.as_deref())
-                .expect("validated events have an anonymous id or a user id");
+            let Some(key) = RoutingKey::of(event.anonymous_id.as_deref(), event.user_id.as_deref(), rules)
+            else {
+                let path = match event.anonymous_id.is_some() {
+                    true => "anonymousId",
+                    false => "userId",
+                };
+                rejected.push(Rejected::new(index, Error::new(path, ErrorKind::PlaceholderIdentity)));
+                continue;
+            };
             let (indices, events) = by_key.entry(key).or_default();
             indices.push(index as u32);
             events.push(event);
@@ -96,7 +109,13 @@ mod tests {
 
     fn plan(events: Vec<Event>, received_at: i64) -> Plan {
         let body = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events });
-        Plan::for_beacon(body.clone(), &beacon::peek(&body).unwrap(), Timestamp(received_at)).unwrap()
+        Plan::for_beacon(
+            body.clone(),
+            &beacon::peek(&body).unwrap(),
+            Timestamp(received_at),
+            &IdentityRules::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::enrich::Received;
+use crate::identity::{Change, Identity, LogEntry, MergeReason};
 use crate::profile::{Profile, Stamped, Touch};
 use crate::segment;
 use crate::time::Timestamp;
@@ -184,8 +185,35 @@ pub fn profile_json(profile_id: &str, profile: &Profile) -> Json {
         "devices": profile.devices,
         "location": profile.location.as_ref().map(|l| &l.value),
         "mergedProfiles": profile.merged,
+        "identityHistory": identity_history_json(profile),
         "tags": tags(profile),
     })
+}
+
+/// The merges into a profile and the merges refused, oldest first.
+fn identity_history_json(profile: &Profile) -> Json {
+    let identity_json = |i: &Identity| json!({ "type": i.kind.as_str(), "id": i.value });
+    let reason_json = |reason: &MergeReason| match reason {
+        MergeReason::Shared(identity) => json!({ "sharedIdentity": identity_json(identity) }),
+        MergeReason::Alias { previous_id } => json!({ "alias": previous_id }),
+    };
+    let entries = profile.identity_log.iter().map(|LogEntry { at, change }| match change {
+        Change::Merged { from, identities, reason } => json!({
+            "at": at.to_string(),
+            "change": "merged",
+            "from": from,
+            "identities": identities.iter().map(identity_json).collect::<Vec<_>>(),
+            "reason": reason_json(reason),
+        }),
+        Change::Refused { other, reason, refusal } => json!({
+            "at": at.to_string(),
+            "change": "refused",
+            "other": other,
+            "reason": reason_json(reason),
+            "refusal": { "code": refusal.code(), "message": refusal.message() },
+        }),
+    });
+    Json::Array(entries.collect())
 }
 
 /// One timeline entry: the event in Segment JSON, with what the collector added.
