@@ -57,3 +57,4 @@ function durableObject(RustClass) {
 export const ProfileObject = durableObject(wasm.ProfileObject);
 export const IdentityIndex = durableObject(wasm.IdentityIndex);
 export const SourceStats = durableObject(wasm.SourceStats);
+export const AccountObject = durableObject(wasm.AccountObject);

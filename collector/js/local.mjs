@@ -59,6 +59,7 @@ export async function startCollector({
         durableObjects: {
           PROFILES: { className: "ProfileObject", useSQLite: true },
           IDENTITIES: { className: "IdentityIndex", useSQLite: true },
+          ACCOUNTS: { className: "AccountObject", useSQLite: true },
           STATS: { className: "SourceStats", useSQLite: true },
         },
       },

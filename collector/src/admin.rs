@@ -3,42 +3,47 @@
 //! - `GET    /v1/profiles/{idType}/{id}`: the profile with its tags;
 //! - `GET    /v1/profiles/{idType}/{id}/events?cursor=&limit=`: the timeline, newest first;
 //! - `GET    /v1/profiles/{idType}/{id}/export`: everything held on the person;
-//! - `DELETE /v1/profiles/{idType}/{id}`: erasure, answered with a receipt.
+//! - `GET    /v1/profiles/{idType}/{id}/accounts`: the person's accounts;
+//! - `DELETE /v1/profiles/{idType}/{id}`: erasure of the person, the profiles merged into it
+//!   (their forwarding records), their index links and account memberships; with a receipt.
+//! - `GET    /v1/accounts/{accountId}` and `/v1/accounts/domain/{domain}`: an account.
 //!
 //! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots), and
 //!   the events its SDKs had to drop from a full queue.
 //!
-//! `idType` is `anonymous_id`, `user_id`, `email` or `profile_id`. Only the admin key's own
-//! workspace is searched.
+//! `idType` is `anonymous_id`, `user_id`, `email`, a custom id type of the workspace, or
+//! `profile_id`. Only the admin key's own workspace is searched.
 
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 use portrait_core::config::Config;
-use portrait_core::profile::{IdKind, Identity};
+use portrait_core::identity::{Identity, IdentityRules};
 use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
 
 use crate::http::{ApiError, ApiResult, json_response};
-use crate::internal::{self, Erased, EventsPage, Resolve, Resolved, Unlink, Unlinked};
+use crate::internal::{self, Erased, EventsPage, Position, RemoveMember, Unlink, Unlinked};
 use crate::settings;
 use crate::source_stats::{self, Counts};
 
 pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
-    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
+    let rules = &workspace.identity;
+    let workspace = workspace.id.get_ref();
     let (id_type, id, action) = match rest {
         [id_type, id] => (*id_type, decode(id)?, None),
-        [id_type, id, action @ ("events" | "export")] => (*id_type, decode(id)?, Some(*action)),
+        [id_type, id, action @ ("events" | "export" | "accounts")] => (*id_type, decode(id)?, Some(*action)),
         _ => {
             return Err(ApiError::new(
                 404,
                 "not_found",
-                "expected /v1/profiles/{idType}/{id}[/events|/export]",
+                "expected /v1/profiles/{idType}/{id}[/events|/export|/accounts]",
             ));
         }
     };
-    let profile_id = resolve(env, workspace, id_type, &id).await?;
+    let profile_id = resolve(env, workspace, rules, id_type, &id).await?;
     let stub = internal::profile_stub(env, workspace, &profile_id)?;
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     match (method, action) {
@@ -49,19 +54,17 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
         (Method::Get, Some("events")) => {
             let url = req.url().map_err(ApiError::internal)?;
             let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-            let number = |name: &str| -> Result<Option<i64>, ApiError> {
-                param(name)
-                    .map(|v| {
-                        v.parse::<i64>().map_err(|_| {
-                            ApiError::new(400, "bad_parameter", format!("`{name}` must be an integer"))
-                        })
-                    })
-                    .transpose()
-            };
-            let page = EventsPage {
-                cursor: number("cursor")?,
-                limit: number("limit")?.unwrap_or(50).clamp(1, 1000) as u32,
-            };
+            let bad = |message: &str| ApiError::new(400, "bad_parameter", message.to_owned());
+            let cursor = param("cursor")
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    Position::parse(&c).ok_or_else(|| bad("`cursor` must be a `nextCursor` of this API"))
+                })
+                .transpose()?;
+            let limit = param("limit")
+                .map(|v| v.parse::<i64>().map_err(|_| bad("`limit` must be an integer")))
+                .transpose()?;
+            let page = EventsPage { cursor, limit: limit.unwrap_or(50).clamp(1, 1000) as u32 };
             let events: Json = internal::view(&stub, "events", &page).await?.ok_or_else(not_found)?;
             json_response(200, &events)
         }
@@ -69,11 +72,45 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             let export: Json = internal::view(&stub, "export", &()).await?.ok_or_else(not_found)?;
             json_response(200, &export)
         }
+        (Method::Get, Some("accounts")) => {
+            let list: Json = internal::view(&stub, "accounts", &()).await?.ok_or_else(not_found)?;
+            let ids: Vec<String> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["accountId"].as_str().map(str::to_owned))
+                .collect();
+            let views = join_all(ids.iter().map(|id| account_view(env, workspace, id))).await;
+            let mut accounts = Vec::new();
+            for (entry, view) in list.as_array().into_iter().flatten().zip(views) {
+                accounts.push(json!({ "link": entry["link"], "account": view? }));
+            }
+            json_response(200, &json!({ "profileId": profile_id, "accounts": accounts }))
+        }
         (Method::Delete, None) => {
             let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
             let identities: Vec<Json> =
                 erased.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
-            let index_entries_removed = unlink(env, workspace, &profile_id, erased.identities).await?;
+            // The merged-away profiles hold only forwarding records now.
+            let forwards = erased.merged.iter().map(|id| async move {
+                let stub = internal::profile_stub(env, workspace, id)?;
+                internal::call::<_, Erased>(&stub, "erase", &()).await
+            });
+            let mut forwarding_records_removed = 0;
+            for outcome in join_all(forwards).await {
+                forwarding_records_removed += u32::from(outcome?.is_some());
+            }
+            let profile_id = profile_id.as_str();
+            let removals = erased.accounts.iter().map(|account_id| async move {
+                let stub = internal::account_stub(env, workspace, account_id)?;
+                let remove = RemoveMember { profile_id: profile_id.to_owned() };
+                internal::call::<_, ()>(&stub, "remove", &remove).await
+            });
+            for outcome in join_all(removals).await {
+                outcome?;
+            }
+            let index_entries_removed =
+                unlink(env, workspace, profile_id, erased.merged.clone(), erased.identities).await?;
             json_response(
                 200,
                 &json!({
@@ -82,6 +119,8 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                     "eventsRemoved": erased.events_removed,
                     "messageIdsForgotten": erased.message_ids_forgotten,
                     "indexEntriesRemoved": index_entries_removed,
+                    "mergedProfilesRemoved": forwarding_records_removed,
+                    "accountsLeft": erased.accounts,
                 }),
             )
         }
@@ -125,25 +164,55 @@ pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Confi
     )
 }
 
+/// `GET /v1/accounts/{accountId}` and `GET /v1/accounts/domain/{domain}`.
+pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
+    let account_id = match rest {
+        ["domain", domain] => {
+            let domain = decode(domain)?.trim().to_ascii_lowercase();
+            internal::account_of_domain(env, workspace, &domain).await?.unwrap_or(format!("domain:{domain}"))
+        }
+        [id] => decode(id)?,
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "not_found",
+                "expected /v1/accounts/{accountId} or /v1/accounts/domain/{domain}",
+            ));
+        }
+    };
+    json_response(200, &account_view(env, workspace, &account_id).await?)
+}
+
+async fn account_view(env: &Env, workspace: &str, account_id: &str) -> Result<Json, ApiError> {
+    let stub = internal::account_stub(env, workspace, account_id)?;
+    internal::view(&stub, "view", &())
+        .await?
+        .ok_or_else(|| ApiError::new(404, "account_not_found", format!("no account {account_id}")))
+}
+
 /// The profile id behind `{idType}/{id}`, without creating anything.
-async fn resolve(env: &Env, workspace: &str, id_type: &str, id: &str) -> Result<String, ApiError> {
+async fn resolve(
+    env: &Env,
+    workspace: &str,
+    rules: &IdentityRules,
+    id_type: &str,
+    id: &str,
+) -> Result<String, ApiError> {
     if id_type == "profile_id" {
         return Ok(id.to_owned());
     }
-    let kind = IdKind::parse(id_type).ok_or_else(|| {
+    let kind = rules.kind(id_type).ok_or_else(|| {
         ApiError::new(
             400,
             "bad_id_type",
-            format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id)"),
+            format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)"),
         )
     })?;
-    let identity = Identity::new(kind, id);
-    let stub = internal::index_stub(env, workspace, internal::index_shard(&identity))?;
-    let resolved: Option<Resolved> =
-        internal::call(&stub, "resolve", &Resolve { identity, create_as: None }).await?;
-    resolved
-        .map(|r| r.profile_id)
-        .ok_or_else(|| ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}")))
+    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
+    let identity = rules.identity(kind, id).ok_or_else(not_found)?;
+    internal::owner(env, workspace, identity).await?.ok_or_else(not_found)
 }
 
 /// Removes the erased profile's identities from the index; returns how many links went.
@@ -151,12 +220,16 @@ async fn unlink(
     env: &Env,
     workspace: &str,
     profile_id: &str,
+    absorbed: Vec<String>,
     identities: Vec<Identity>,
 ) -> Result<u32, ApiError> {
-    let calls = internal::by_shard(identities).into_iter().map(|(shard, identities)| async move {
-        let stub = internal::index_stub(env, workspace, shard)?;
-        let unlink = Unlink { identities, profile_id: profile_id.to_owned() };
-        internal::call::<_, Unlinked>(&stub, "unlink", &unlink).await
+    let calls = internal::by_shard(identities).into_iter().map(|(shard, identities)| {
+        let absorbed = absorbed.clone();
+        async move {
+            let stub = internal::index_stub(env, workspace, shard)?;
+            let unlink = Unlink { identities, profile_id: profile_id.to_owned(), absorbed };
+            internal::call::<_, Unlinked>(&stub, "unlink", &unlink).await
+        }
     });
     let mut removed = 0;
     for outcome in join_all(calls).await {

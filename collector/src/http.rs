@@ -19,6 +19,13 @@ pub struct ApiError {
     pub details: Option<Box<serde_json::Value>>,
 }
 
+/// Inside the objects an `ApiError` from an internal call is an internal failure.
+impl From<ApiError> for worker::Error {
+    fn from(error: ApiError) -> worker::Error {
+        worker::Error::RustError(format!("{}: {}", error.code, error.message))
+    }
+}
+
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {

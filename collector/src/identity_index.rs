@@ -1,7 +1,7 @@
 //! `IdentityIndex`: which profile an identifier belongs to. One object per shard
 //! (`{workspace}/index/{hash % 64}`), so no object sees all identify traffic.
 
-use portrait_core::profile::Identity;
+use portrait_core::identity::Identity;
 use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
@@ -43,6 +43,16 @@ impl DurableObject for IdentityIndex {
                     match self.lookup(&identity)? {
                         None => self.insert(&identity, &link.profile_id)?,
                         Some(owner) if owner == link.profile_id => {}
+                        Some(owner) if link.absorbed.contains(&owner) => {
+                            self.sql.exec(
+                                "UPDATE links SET profile = ? WHERE kind = ? AND value = ?",
+                                vec![
+                                    link.profile_id.as_str().into(),
+                                    identity.kind.as_str().into(),
+                                    identity.value.as_str().into(),
+                                ],
+                            )?;
+                        }
                         Some(owner) => conflicts.push((identity, owner)),
                     }
                 }
@@ -52,15 +62,16 @@ impl DurableObject for IdentityIndex {
                 let unlink: Unlink = internal::body(&mut req).await?;
                 let mut removed = 0;
                 for identity in &unlink.identities {
-                    let cursor = self.sql.exec(
-                        "DELETE FROM links WHERE kind = ? AND value = ? AND profile = ?",
-                        vec![
-                            identity.kind.as_str().into(),
-                            identity.value.as_str().into(),
-                            unlink.profile_id.as_str().into(),
-                        ],
-                    )?;
-                    removed += cursor.rows_written() as u32;
+                    let owned = self
+                        .lookup(identity)?
+                        .is_some_and(|owner| owner == unlink.profile_id || unlink.absorbed.contains(&owner));
+                    if owned {
+                        let cursor = self.sql.exec(
+                            "DELETE FROM links WHERE kind = ? AND value = ?",
+                            vec![identity.kind.as_str().into(), identity.value.as_str().into()],
+                        )?;
+                        removed += cursor.rows_written() as u32;
+                    }
                 }
                 internal::answer(&Unlinked { removed })
             }

@@ -14,8 +14,8 @@ use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
 use portrait_core::enrich::Geo;
+use portrait_core::identity::RoutingKey;
 use portrait_core::limits::MAX_BATCH_BYTES;
-use portrait_core::profile::{IdKind, Identity, RoutingKey};
 use portrait_core::routing::Plan;
 use portrait_core::{Decoded, Timestamp, beacon, segment};
 use serde_json::json;
@@ -23,7 +23,7 @@ use wasm_bindgen::JsValue;
 use worker::{Date, Env, Request, Url};
 
 use crate::http::{self, ApiError, ApiResult, json_response};
-use crate::internal::{self, Applied, Apply, RejectedEvent, Resolve, Resolved};
+use crate::internal::{self, Applied, Apply, RejectedEvent};
 use crate::settings;
 use crate::source_stats::{self, Counts};
 
@@ -37,7 +37,8 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> 
         let body = read_body(&mut req).await?;
         let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
         let now = take_tokens(source, peek.events)?;
-        let plan = Plan::for_beacon(body, &peek, now).map_err(|e| ApiError::invalid(&e))?;
+        let rules = &source.workspace.identity;
+        let plan = Plan::for_beacon(body, &peek, now, rules).map_err(|e| ApiError::invalid(&e))?;
         deliver(plan, source, env, &geo(&req), now, peek.dropped).await
     }
     .await;
@@ -66,7 +67,8 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         let now = take_tokens(source, decoded.events.len())?;
-        deliver(Plan::split(decoded, now), source, env, &geo(&req), now, 0).await
+        let plan = Plan::split(decoded, now, &source.workspace.identity);
+        deliver(plan, source, env, &geo(&req), now, 0).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
@@ -214,7 +216,10 @@ async fn deliver(
 ) -> ApiResult {
     let workspace = source.workspace.id.get_ref();
     let calls = plan.groups.into_iter().map(|group| async move {
-        let profile_id = profile_id(env, workspace, &group.key).await?;
+        let profile_id = match &group.key {
+            RoutingKey::User(user_id) => internal::user_profile(env, workspace, user_id).await?,
+            anonymous => anonymous.profile_id(),
+        };
         let stub = internal::profile_stub(env, workspace, &profile_id)?;
         let header = Apply {
             workspace: workspace.clone(),
@@ -271,15 +276,4 @@ async fn deliver(
         }
         _ => json_response(200, &body),
     }
-}
-
-/// The profile behind a routing key: an anonymous id's own, or the one the IdentityIndex
-/// links a user id to (linking it to a new `u:` profile on first sight).
-async fn profile_id(env: &Env, workspace: &str, key: &RoutingKey) -> Result<String, ApiError> {
-    let RoutingKey::User(user_id) = key else { return Ok(key.profile_id()) };
-    let identity = Identity::new(IdKind::UserId, user_id);
-    let stub = internal::index_stub(env, workspace, internal::index_shard(&identity))?;
-    let resolve = Resolve { identity, create_as: Some(key.profile_id()) };
-    let resolved: Option<Resolved> = internal::call(&stub, "resolve", &resolve).await?;
-    resolved.map(|r| r.profile_id).ok_or_else(|| ApiError::internal("resolve answered 404"))
 }

@@ -2,8 +2,10 @@
 //! postcard bodies in a `POST https://internal/<action>` to an object's stub.
 
 use portrait_core::Rejected;
+use portrait_core::account::AccountUpdate;
 use portrait_core::enrich::Geo;
-use portrait_core::profile::Identity;
+use portrait_core::identity::{IdKind, Identity, MergeReason, Refusal, RoutingKey};
+use portrait_core::profile::Profile;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -61,6 +63,10 @@ pub fn stats_stub(env: &Env, workspace: &str, source: &str, shard: u64) -> Resul
     stub(env, "STATS", &format!("{workspace}/stats/{source}/{shard}"))
 }
 
+pub fn account_stub(env: &Env, workspace: &str, account_id: &str) -> Result<Stub, ApiError> {
+    stub(env, "ACCOUNTS", &format!("{workspace}/account/{account_id}"))
+}
+
 pub fn index_shard(identity: &Identity) -> u64 {
     identity.hash() % INDEX_SHARDS
 }
@@ -100,6 +106,37 @@ pub fn answer(value: &impl Serialize) -> worker::Result<Response> {
     Response::from_bytes(bytes)
 }
 
+/// The profile an identity is linked to in the IdentityIndex, if any.
+pub async fn owner(env: &Env, workspace: &str, identity: Identity) -> Result<Option<String>, ApiError> {
+    let stub = index_stub(env, workspace, index_shard(&identity))?;
+    let resolved: Option<Resolved> = call(&stub, "resolve", &Resolve { identity, create_as: None }).await?;
+    Ok(resolved.map(|r| r.profile_id))
+}
+
+/// The profile of a user id, linking it to a new `u:<userId>` profile on first sight.
+pub async fn user_profile(env: &Env, workspace: &str, user_id: &str) -> Result<String, ApiError> {
+    let key = RoutingKey::User(user_id.to_owned());
+    let identity = Identity { kind: IdKind::UserId, value: user_id.to_owned() };
+    let stub = index_stub(env, workspace, index_shard(&identity))?;
+    let resolve = Resolve { identity, create_as: Some(key.profile_id()) };
+    let resolved: Option<Resolved> = call(&stub, "resolve", &resolve).await?;
+    resolved.map(|r| r.profile_id).ok_or_else(|| ApiError::internal("resolve answered 404"))
+}
+
+/// The index entry of an account's domain: the group account that declared it (`domain` or
+/// `website` trait). Kept in the IdentityIndex under a kind no API accepts.
+pub fn domain_identity(domain: &str) -> Identity {
+    Identity { kind: IdKind::Custom(ACCOUNT_DOMAIN.to_owned()), value: domain.to_owned() }
+}
+
+/// Not a valid custom id type name (`-` is refused there), so it cannot collide with one.
+const ACCOUNT_DOMAIN: &str = "account-domain";
+
+/// The group account that declared `domain`, if one did.
+pub async fn account_of_domain(env: &Env, workspace: &str, domain: &str) -> Result<Option<String>, ApiError> {
+    owner(env, workspace, domain_identity(domain)).await
+}
+
 /// Identities grouped by their IdentityIndex shard.
 pub fn by_shard(identities: impl IntoIterator<Item = Identity>) -> BTreeMap<u64, Vec<Identity>> {
     let mut shards: BTreeMap<u64, Vec<Identity>> = BTreeMap::new();
@@ -110,7 +147,7 @@ pub fn by_shard(identities: impl IntoIterator<Item = Identity>) -> BTreeMap<u64,
 }
 
 /// Sends a request body to `action`; the answer's bytes, or `None` for a 404.
-async fn post(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+pub async fn post(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes).into()));
     let request =
@@ -188,15 +225,88 @@ pub async fn apply(stub: &Stub, header: &Apply, beacon: &[u8]) -> Result<Applied
 pub struct Erased {
     pub profile_id: String,
     pub identities: Vec<Identity>,
+    /// Profiles merged into this one: their objects hold forwarding records to erase too.
+    pub merged: Vec<String>,
+    pub accounts: Vec<String>,
     pub events_removed: i64,
     pub message_ids_forgotten: i64,
 }
 
-/// `events`: a page of the timeline, newest first, before `cursor` (a sequence number).
+/// `events`: a page of the timeline, newest first, after `cursor` (see [`Position`]).
 #[derive(Serialize, Deserialize)]
 pub struct EventsPage {
-    pub cursor: Option<i64>,
+    pub cursor: Option<Position>,
     pub limit: u32,
+}
+
+/// Where an event sits in a timeline: its time, its batch row, its index in the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    pub at: i64,
+    pub seq: i64,
+    pub index: i64,
+}
+
+impl Position {
+    /// The API's cursor text: `at.seq.index`.
+    pub fn parse(text: &str) -> Option<Position> {
+        let mut parts = text.split('.').map(|p| p.parse::<i64>().ok());
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Some(at)), Some(Some(seq)), Some(Some(index)), None) => Some(Position { at, seq, index }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.at, self.seq, self.index)
+    }
+}
+
+/// One stored batch row, as a merge moves it to the surviving profile.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BatchRow {
+    pub seq: i64,
+    pub newest: i64,
+    pub count: i64,
+    /// postcard `Vec<String>`: the message ids the row applied.
+    pub ids: Vec<u8>,
+    /// The beacon as received, while the row is in the timeline.
+    pub beacon: Option<Vec<u8>>,
+    pub receipt: Vec<u8>,
+}
+
+/// `merge_in` on the surviving profile. The first message of a merge carries the merged
+/// profile's state, whose rows are already counted in it; later ones carry only rows applied
+/// while the merge was under way, whose events the survivor applies itself.
+#[derive(Serialize, Deserialize)]
+pub struct MergeIn {
+    pub workspace: String,
+    pub from: String,
+    /// The survivor's profile id (its object may hold nothing yet after an erasure).
+    pub into: String,
+    pub reason: MergeReason,
+    pub profile: Option<Profile>,
+    pub rows: Vec<BatchRow>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum MergeAnswer {
+    Merged,
+    Refused(Refusal),
+    /// The survivor was itself merged away: merge into this profile instead.
+    Forwarded(String),
+    /// The survivor is merging into a third profile; try again later.
+    Busy,
+}
+
+/// `merge_into`: merge yourself into `target` (sent for an `alias` to the profile of its
+/// previous id).
+#[derive(Serialize, Deserialize)]
+pub struct MergeInto {
+    pub target: String,
+    pub reason: MergeReason,
 }
 
 /// `resolve` on an index shard: the profile of `identity`, creating the link to
@@ -213,11 +323,13 @@ pub struct Resolved {
 }
 
 /// `link` on an index shard: these identities belong to `profile_id`, unless they
-/// already belong to another profile (reported back as conflicts).
+/// already belong to another profile (reported back as conflicts). Links held by profiles in
+/// `absorbed` (merged into `profile_id`) move to it.
 #[derive(Serialize, Deserialize)]
 pub struct Link {
     pub identities: Vec<Identity>,
     pub profile_id: String,
+    pub absorbed: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -225,10 +337,27 @@ pub struct Linked {
     pub conflicts: Vec<(Identity, String)>,
 }
 
-/// `unlink` on an index shard: forget these identities if they point at `profile_id`.
+/// `unlink` on an index shard: forget these identities if they point at `profile_id` or at
+/// one of `absorbed`.
 pub type Unlink = Link;
 
 #[derive(Serialize, Deserialize)]
 pub struct Unlinked {
     pub removed: u32,
+}
+
+/// `update` on an AccountObject: a member's snapshot (none for an erased member), and the
+/// profiles merged into it, which stop being members.
+#[derive(Serialize, Deserialize)]
+pub struct AccountMessage {
+    pub workspace: String,
+    pub account_id: String,
+    pub absorbed: Vec<String>,
+    pub update: Option<AccountUpdate>,
+}
+
+/// `remove` on an AccountObject: an erased member.
+#[derive(Serialize, Deserialize)]
+pub struct RemoveMember {
+    pub profile_id: String,
 }

@@ -7,6 +7,7 @@
 //! - [`admin`]: the profile API behind the admin key.
 //! - [`profile_object`]: `ProfileObject`, one per person: dedupe, apply, timeline, erasure.
 //! - [`identity_index`]: `IdentityIndex`, sharded by identifier hash: identifier → profile.
+//! - [`account_object`]: `AccountObject`, one per B2B account: its members and traits.
 //! - [`source_stats`]: `SourceStats`, per-source counters of what is not profiled (bots).
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
@@ -15,6 +16,7 @@
 //! Storage names always start with the workspace id, so no request can reach another
 //! workspace's objects.
 
+mod account_object;
 mod admin;
 mod http;
 mod identity_index;
@@ -53,6 +55,7 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         }
         (Method::Get, ["v1", "config", write_key]) => ingest::sdk_settings(&config, write_key),
         (method, ["v1", "profiles", rest @ ..]) => admin::profiles(req, method, rest, env, &config).await,
+        (Method::Get, ["v1", "accounts", rest @ ..]) => admin::accounts(&req, rest, env, &config).await,
         (Method::Get, ["v1", "sources", source, "stats"]) => {
             admin::source_stats(&req, source, env, &config).await
         }

@@ -15,20 +15,34 @@
 //! message ids are read into memory once per object life, so deduplication costs no query.
 //! The alarm trims the timeline, the deduplication window and old states, and retries
 //! identity registration.
+//!
+//! Identity resolution (rules in `core::identity`): after each commit the object registers
+//! the identities it learned in the IdentityIndex. One already owned by another profile means
+//! both are one person: this object merges itself into the owner (`merge_out` → the owner's
+//! `merge_in`), unless the rules refuse, and then keeps only a forwarding record (`meta.forward_to`):
+//! everything that reaches it afterwards, events or reads, goes on to the survivor. Events of
+//! another known user (two people, one browser) are stored on that user's profile instead.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
+use std::collections::BTreeMap;
+
+use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
-use portrait_core::profile::{Identity, Profile};
-use portrait_core::view;
-use portrait_core::{Rejected, Timestamp};
+use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
+use portrait_core::profile::Profile;
+use portrait_core::{Call, Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Applied, Apply, Erased, EventsPage, Link, Linked, RejectedEvent, Schema};
+use crate::internal::{
+    self, AccountMessage, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer, MergeIn,
+    MergeInto, Position, RejectedEvent, Schema,
+};
+use crate::settings;
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -39,9 +53,12 @@ const RELINK_DELAY_MS: i64 = 60_000;
 /// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
+/// Forwarding hops followed before giving up (a chain longer than this means a bug).
+const MAX_HOPS: usize = 8;
+
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
-     profile_id TEXT NOT NULL)",
+     profile_id TEXT NOT NULL, forward_to TEXT)",
     "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
      count INTEGER NOT NULL, ids BLOB NOT NULL, beacon BLOB, receipt BLOB NOT NULL, state BLOB, unlinked BLOB)",
 ];
@@ -58,6 +75,10 @@ pub struct ProfileObject {
     alarm_set: Cell<bool>,
     /// The message ids in `batches`, once read.
     seen: RefCell<Option<HashSet<String>>>,
+    /// Where this profile was merged to, once read (`Some(None)`: not merged).
+    forward: RefCell<Option<Option<String>>>,
+    /// Whether a merge of this profile into another is under way.
+    merging: Cell<bool>,
 }
 
 #[derive(Clone)]
@@ -78,16 +99,30 @@ impl DurableObject for ProfileObject {
             schema: Schema::new(SCHEMA),
             alarm_set: Cell::new(false),
             seen: RefCell::new(None),
+            forward: RefCell::new(None),
+            merging: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        match req.path().as_str() {
+        let path = req.path();
+        if let Some(target) = self.forward_target()? {
+            return self.forwarded(&path, &mut req, target).await;
+        }
+        match path.as_str() {
             "/apply" => {
                 let body = req.bytes().await?;
                 let (header, beacon) = postcard::take_from_bytes::<Apply>(&body)
                     .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
                 internal::answer(&self.apply(header, beacon).await?)
+            }
+            "/merge_in" => {
+                let merge: MergeIn = internal::body(&mut req).await?;
+                internal::answer(&self.merge_in(merge).await?)
+            }
+            "/merge_into" => {
+                let merge: MergeInto = internal::body(&mut req).await?;
+                internal::answer(&self.merge_out(merge.target, merge.reason).await?)
             }
             "/state" => match self.load()? {
                 Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
@@ -119,6 +154,17 @@ impl DurableObject for ProfileObject {
                 Some(stored) => internal::answer(&self.erase(stored).await?),
                 None => Response::error("no profile", 404),
             },
+            "/accounts" => match self.load()? {
+                Some(stored) => {
+                    let accounts = self.accounts(&stored).await?;
+                    let list: Vec<serde_json::Value> = accounts
+                        .into_iter()
+                        .map(|(id, link)| json!({ "accountId": id, "link": link.as_str() }))
+                        .collect();
+                    Response::from_json(&list)
+                }
+                None => Response::error("no profile", 404),
+            },
             other => Response::error(format!("no profile action {other}"), 400),
         }
     }
@@ -128,24 +174,31 @@ impl DurableObject for ProfileObject {
             return Response::ok("empty");
         }
         let now = Date::now().as_millis() as i64;
-        // Keep the events of the newest batches that hold at most TIMELINE_LEN events.
+        // Keep the events of the newest batches (by event time) that hold at most
+        // TIMELINE_LEN events.
         let mut kept = 0;
-        let mut oldest_kept = MAX_SAFE_INTEGER;
-        let rows = self
-            .sql
-            .exec("SELECT seq, count FROM batches WHERE beacon IS NOT NULL ORDER BY seq DESC", None)?;
+        let mut oldest_kept = (MAX_SAFE_INTEGER, MAX_SAFE_INTEGER);
+        let rows = self.sql.exec(
+            "SELECT newest, seq, count FROM batches WHERE beacon IS NOT NULL ORDER BY newest DESC, seq DESC",
+            None,
+        )?;
         for row in rows.raw() {
-            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Integer(count)] = row?.as_slice() {
+            if let [
+                SqlStorageValue::Integer(newest),
+                SqlStorageValue::Integer(seq),
+                SqlStorageValue::Integer(count),
+            ] = row?.as_slice()
+            {
                 kept += count;
                 if kept > TIMELINE_LEN {
                     break;
                 }
-                oldest_kept = *seq;
+                oldest_kept = (*newest, *seq);
             }
         }
         self.sql.exec(
-            "UPDATE batches SET beacon = NULL WHERE seq < ? AND beacon IS NOT NULL",
-            vec![oldest_kept.into()],
+            "UPDATE batches SET beacon = NULL WHERE (newest, seq) < (?, ?) AND beacon IS NOT NULL",
+            vec![oldest_kept.0.into(), oldest_kept.1.into()],
         )?;
         // Only the newest state is the profile; older rows need none.
         self.sql.exec(
@@ -155,26 +208,21 @@ impl DurableObject for ProfileObject {
         // One day of margin over the age limit the collector enforces at the door; the newest
         // row stays whatever its age, since it holds the profile.
         self.sql.exec(
-            "DELETE FROM batches WHERE newest < ? AND seq < (SELECT max(seq) FROM batches)",
+            "DELETE FROM batches WHERE newest < ? AND unlinked IS NULL AND seq < (SELECT max(seq) FROM batches)",
             vec![(now - MAX_EVENT_AGE_MS - 86_400_000).into()],
         )?;
         *self.seen.borrow_mut() = None;
-        let next = match self.link_identities().await {
-            Ok(()) => self.housekeeping_interval(),
-            Err(e) => {
-                worker::console_warn!("linking identities failed, retrying: {e}");
-                RELINK_DELAY_MS
-            }
-        };
-        self.state.storage().set_alarm(next).await?;
-        self.alarm_set.set(true);
+        // `settle` schedules its own retry on failure, else the next housekeeping.
+        self.alarm_set.set(false);
+        self.settle(&[]).await?;
         Response::ok("done")
     }
 }
 
 impl ProfileObject {
     /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
-    /// not seen before with one `INSERT`.
+    /// not seen before with one `INSERT`. Events of another known user go to that user's
+    /// profile.
     async fn apply(&self, header: Apply, beacon: &[u8]) -> Result<Applied> {
         let accepted = match accept_beacon(beacon, Timestamp(header.received_at), &header.geo) {
             Ok(accepted) => accepted,
@@ -192,25 +240,83 @@ impl ProfileObject {
                 RejectedEvent::from(&r.renumber(index))
             })
             .collect();
-        let events = accepted.events.into_iter().map(|(_, received)| received).collect();
-        let (applied, duplicates) = self.store(&header, events, beacon).await?;
-        Ok(Applied { accepted: applied, duplicates, bots: accepted.bots, rejected, invalid: None })
+        let rules = self.rules(&header.workspace)?;
+        let (own, foreign) = self.partition(accepted.events, &rules)?;
+        let (accepted_here, duplicates) = self.store(&header, own, beacon, &rules).await?;
+        let mut answer =
+            Applied { accepted: accepted_here, duplicates, bots: accepted.bots, rejected, invalid: None };
+        for (user_id, events) in foreign {
+            let indices = events.iter().map(|(i, _)| original(*i) as u32).collect();
+            let events = events.into_iter().map(|(_, r)| r.event).collect();
+            let redirected = self.redirect(&header, &user_id, events, indices).await?;
+            answer.accepted += redirected.accepted;
+            answer.duplicates += redirected.duplicates;
+            answer.rejected.extend(redirected.rejected);
+        }
+        Ok(answer)
+    }
+
+    /// Splits a beacon's events (in time order) into this person's and, by user id, those of
+    /// other known users: once a profile has a user id, an event naming another one belongs to
+    /// that user (`core::identity::foreign_user`).
+    fn partition(
+        &self,
+        events: Vec<(usize, Received)>,
+        rules: &IdentityRules,
+    ) -> Result<(Vec<Received>, ByUser)> {
+        let mut identities = self.load()?.map(|s| s.profile.identities).unwrap_or_default();
+        let mut own = Vec::new();
+        let mut foreign = ByUser::new();
+        for (index, received) in events {
+            let user_id = received.event.user_id.as_deref();
+            match identity::foreign_user(&identities, user_id, rules) {
+                Some(user) => foreign.entry(user.to_owned()).or_default().push((index, received)),
+                None => {
+                    if let Some(user) = user_id.and_then(|u| rules.identity(IdKind::UserId, u)) {
+                        identities.insert(user);
+                    }
+                    own.push(received);
+                }
+            }
+        }
+        Ok((own, foreign))
+    }
+
+    /// Applies events of another user to that user's profile (created if new).
+    async fn redirect(
+        &self,
+        header: &Apply,
+        user_id: &str,
+        events: Vec<Event>,
+        indices: Vec<u32>,
+    ) -> Result<Applied> {
+        let profile_id = internal::user_profile(&self.env, &header.workspace, user_id).await?;
+        let stub = internal::profile_stub(&self.env, &header.workspace, &profile_id)?;
+        let beacon = beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events });
+        let redirected = Apply {
+            workspace: header.workspace.clone(),
+            profile_id,
+            received_at: header.received_at,
+            geo: header.geo.clone(),
+            indices,
+        };
+        Ok(internal::apply(&stub, &redirected, &beacon).await?)
     }
 
     /// Applies the events whose message ids are new; returns (applied, duplicates). The row
     /// keeps `beacon` as received with the receipt (time, place) that re-derives the events.
-    async fn store(&self, header: &Apply, events: Vec<Received>, beacon: &[u8]) -> Result<(u32, u32)> {
+    async fn store(
+        &self,
+        header: &Apply,
+        events: Vec<Received>,
+        beacon: &[u8],
+        rules: &IdentityRules,
+    ) -> Result<(u32, u32)> {
         if events.is_empty() {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
-        let existing = self.load()?;
-        let is_new = existing.is_none();
-        let stored = existing.unwrap_or(Stored {
-            workspace: header.workspace.clone(),
-            profile_id: header.profile_id.clone(),
-            profile: Profile::default(),
-        });
+        let stored = self.load_or_new(&header.workspace, &header.profile_id)?;
         let fresh: Vec<&Received> = {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
@@ -228,49 +334,94 @@ impl ProfileObject {
         }
         let mut next = stored.clone();
         for received in &fresh {
-            next.profile.apply(received);
+            next.profile.apply_with(received, rules);
         }
-        let new_identities: Vec<Identity> =
-            next.profile.identities.difference(&stored.profile.identities).cloned().collect();
         let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
         let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
         let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
-        let (ids_blob, receipt, state) =
-            (to_postcard(&ids)?, to_postcard(&receipt)?, to_postcard(&next.profile)?);
+        let row = Row {
+            newest,
+            count: fresh.len() as i64,
+            ids: to_postcard(&ids)?,
+            beacon: Some(beacon.to_vec()),
+            receipt: to_postcard(&receipt)?,
+        };
+        self.commit(&stored, next, &[row])?;
+        let aliases: Vec<String> = fresh
+            .iter()
+            .filter_map(|r| match &r.event.call {
+                Call::Alias { previous_id } => Some(previous_id.clone()),
+                _ => None,
+            })
+            .collect();
+        self.settle(&aliases).await?;
+        Ok((fresh.len() as u32, duplicates))
+    }
+
+    /// Writes `rows` and the new state `next` (after `stored`) without an `await` between the
+    /// statements, so the Durable Object commits them together or not at all; then updates
+    /// the in-memory copies.
+    fn commit(&self, stored: &Stored, next: Stored, rows: &[Row]) -> Result<()> {
+        let new_identities: Vec<Identity> =
+            next.profile.identities.difference(&stored.profile.identities).cloned().collect();
         let unlinked = match new_identities.is_empty() {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
-        if is_new {
-            self.sql.exec(
-                "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
-                vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
-            )?;
+        let state = to_postcard(&next.profile)?;
+        self.sql.exec(
+            "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
+            vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
+        )?;
+        let (last, earlier) = match rows.split_last() {
+            Some((last, earlier)) => (last.clone(), earlier),
+            None => (Row::state_only()?, &[][..]),
+        };
+        for row in earlier {
+            self.insert_row(row, None, None)?;
         }
+        self.insert_row(&last, Some(state), unlinked)?;
+        if let Some(seen) = self.seen.borrow_mut().as_mut() {
+            for row in rows {
+                let ids: Vec<String> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
+                seen.extend(ids);
+            }
+        }
+        *self.cache.borrow_mut() = Some(next);
+        Ok(())
+    }
+
+    fn insert_row(&self, row: &Row, state: Option<Vec<u8>>, unlinked: Option<Vec<u8>>) -> Result<()> {
         self.sql.exec(
             "INSERT INTO batches (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)",
             vec![
-                newest.into(),
-                (fresh.len() as i64).into(),
-                ids_blob.into(),
-                beacon.to_vec().into(),
-                receipt.into(),
+                row.newest.into(),
+                row.count.into(),
+                row.ids.clone().into(),
+                row.beacon.clone().into(),
+                row.receipt.clone().into(),
                 state.into(),
                 unlinked.into(),
             ],
         )?;
-        if let Some(seen) = self.seen.borrow_mut().as_mut() {
-            seen.extend(ids.iter().map(|id| (*id).to_owned()));
+        Ok(())
+    }
+
+    /// After a commit: registers new identities, merges into the owner of one that another
+    /// profile already holds, lets the profiles named by `aliases` merge into this one, and
+    /// brings the profile's accounts up to date. A failure leaves the identities marked
+    /// unlinked and the alarm retries.
+    async fn settle(&self, aliases: &[String]) -> Result<()> {
+        let outcome = async {
+            self.link_identities().await?;
+            for previous_id in aliases {
+                self.absorb_alias(previous_id).await?;
+            }
+            self.update_accounts().await
         }
-        let applied = fresh.len() as u32;
-        *self.cache.borrow_mut() = Some(next);
-        let linked = match new_identities.is_empty() {
-            true => Ok(()),
-            false => self.link_identities().await,
-        };
-        if let Err(e) = linked {
-            // Not lost: they stay in their batch's `unlinked` and the alarm retries.
-            worker::console_warn!("linking identities failed, will retry: {e}");
+        .await;
+        if let Err(e) = &outcome {
+            worker::console_warn!("settling identities failed, will retry: {e}");
             self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
             self.alarm_set.set(true);
         } else if !self.alarm_set.get() {
@@ -279,12 +430,12 @@ impl ProfileObject {
             }
             self.alarm_set.set(true);
         }
-        Ok((applied, duplicates))
+        Ok(())
     }
 
-    /// Registers the identities in `batches.unlinked` in their index shards; conflicts (an
-    /// identifier that already belongs to another profile) are logged and left to identity
-    /// resolution.
+    /// Registers the identities in `batches.unlinked` in their index shards. An identity that
+    /// already belongs to another profile starts a merge into that profile; the rows are
+    /// marked linked once the merge is done or refused.
     async fn link_identities(&self) -> Result<()> {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut pending = Vec::new();
@@ -292,41 +443,358 @@ impl ProfileObject {
         for row in self.sql.exec("SELECT seq, unlinked FROM batches WHERE unlinked IS NOT NULL", None)?.raw()
         {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                let identities: Vec<Identity> = postcard::from_bytes(bytes)
-                    .map_err(|e| worker::Error::RustError(format!("unlinked identities: {e}")))?;
+                let identities: Vec<Identity> = postcard::from_bytes(bytes).map_err(decode_error)?;
                 pending.extend(identities);
                 rows.push(*seq);
             }
         }
-        for (shard, identities) in internal::by_shard(pending) {
-            let stub = internal::index_stub(&self.env, &stored.workspace, shard).map_err(api_to_worker)?;
-            let link = Link { identities, profile_id: stored.profile_id.clone() };
-            let linked: Option<Linked> = internal::call(&stub, "link", &link).await.map_err(api_to_worker)?;
-            for (identity, owner) in linked.map(|l| l.conflicts).unwrap_or_default() {
-                worker::console_warn!(
-                    "{} {} already belongs to profile {owner}",
-                    identity.kind.as_str(),
-                    identity.value
-                );
-            }
+        if pending.is_empty() {
+            return Ok(());
         }
-        for seq in rows {
-            self.sql.exec("UPDATE batches SET unlinked = NULL WHERE seq = ?", vec![seq.into()])?;
+        let absorbed: Vec<String> = stored.profile.merged.iter().cloned().collect();
+        let mut conflicts = Vec::new();
+        for (shard, identities) in internal::by_shard(pending) {
+            let stub = internal::index_stub(&self.env, &stored.workspace, shard)?;
+            let link = Link { identities, profile_id: stored.profile_id.clone(), absorbed: absorbed.clone() };
+            let linked: Option<Linked> = internal::call(&stub, "link", &link).await?;
+            conflicts.extend(linked.map(|l| l.conflicts).unwrap_or_default());
+        }
+        // Merging into the first owner is enough: the survivor links what it receives and
+        // meets any other owner itself.
+        if let Some((identity, owner)) = conflicts.into_iter().next() {
+            self.merge_out(owner, MergeReason::Shared(identity)).await?;
+        }
+        if self.forward_target()?.is_none() {
+            for seq in rows {
+                self.sql.exec("UPDATE batches SET unlinked = NULL WHERE seq = ?", vec![seq.into()])?;
+            }
         }
         Ok(())
     }
 
-    /// A page of the timeline, newest first. An event's position (its `seq` in the API and
-    /// the cursor) is `batch seq × 1024 + index in the batch` (batches hold ≤ 500 events).
-    fn events_page(&self, cursor: Option<i64>, limit: usize) -> Result<serde_json::Value> {
-        const PER_BATCH: i64 = 1024;
-        let before = cursor.unwrap_or(i64::MAX);
-        let mut events = Vec::new();
-        let rows = self.sql.exec(
-            "SELECT seq, ids, beacon, receipt FROM batches WHERE beacon IS NOT NULL AND seq <= ? ORDER BY seq DESC",
-            vec![(before / PER_BATCH).min(MAX_SAFE_INTEGER).into()],
+    /// `alias(userId, previousId)`: the profile that owns `previous_id` (as a user id, else
+    /// as an anonymous id) is the same person; it merges into this one.
+    async fn absorb_alias(&self, previous_id: &str) -> Result<()> {
+        let Some(stored) = self.load()? else { return Ok(()) };
+        let rules = self.rules(&stored.workspace)?;
+        for kind in [IdKind::UserId, IdKind::AnonymousId] {
+            let Some(identity) = rules.identity(kind, previous_id) else { return Ok(()) };
+            let Some(mut owner) = internal::owner(&self.env, &stored.workspace, identity).await? else {
+                continue;
+            };
+            let reason = MergeReason::Alias { previous_id: previous_id.to_owned() };
+            for _ in 0..MAX_HOPS {
+                if owner == stored.profile_id {
+                    return Ok(());
+                }
+                let stub = internal::profile_stub(&self.env, &stored.workspace, &owner)?;
+                let merge = MergeInto { target: stored.profile_id.clone(), reason: reason.clone() };
+                match internal::call(&stub, "merge_into", &merge).await? {
+                    Some(MergeAnswer::Forwarded(next)) => owner = next,
+                    Some(MergeAnswer::Busy) => {
+                        return Err(worker::Error::RustError(format!("{owner} is busy merging")));
+                    }
+                    Some(MergeAnswer::Merged | MergeAnswer::Refused(_)) | None => return Ok(()),
+                }
+            }
+            return Err(worker::Error::RustError("alias: forwarding chain too long".into()));
+        }
+        Ok(())
+    }
+
+    /// Merges this profile into `target`: sends its state and rows, then the rows applied
+    /// meanwhile, until none arrived during the last call; then keeps only a forwarding
+    /// record. Refused merges are recorded on both profiles.
+    async fn merge_out(&self, target: String, reason: MergeReason) -> Result<MergeAnswer> {
+        if self.merging.replace(true) {
+            return Ok(MergeAnswer::Busy);
+        }
+        let outcome = self.merge_rounds(target, reason).await;
+        self.merging.set(false);
+        outcome
+    }
+
+    async fn merge_rounds(&self, mut target: String, reason: MergeReason) -> Result<MergeAnswer> {
+        let Some(stored) = self.load()? else {
+            return Ok(MergeAnswer::Refused(Refusal::DifferentUsers {
+                ours: String::new(),
+                theirs: String::new(),
+            }));
+        };
+        'targets: for _ in 0..MAX_HOPS {
+            if target == stored.profile_id {
+                return Ok(MergeAnswer::Merged);
+            }
+            let stub = internal::profile_stub(&self.env, &stored.workspace, &target)?;
+            let mut sent_up_to = 0;
+            let mut first = true;
+            loop {
+                let rows = self.rows_after(sent_up_to)?;
+                if !first && rows.is_empty() {
+                    // No await since the check: nothing can have arrived in between.
+                    self.become_forward(&target)?;
+                    return Ok(MergeAnswer::Merged);
+                }
+                sent_up_to = rows.iter().map(|r| r.seq).max().unwrap_or(sent_up_to);
+                let merge = MergeIn {
+                    workspace: stored.workspace.clone(),
+                    from: stored.profile_id.clone(),
+                    into: target.clone(),
+                    reason: reason.clone(),
+                    profile: if first { self.load()?.map(|s| s.profile) } else { None },
+                    rows,
+                };
+                let answer: Option<MergeAnswer> = internal::call(&stub, "merge_in", &merge).await?;
+                match answer {
+                    Some(MergeAnswer::Merged) => first = false,
+                    Some(MergeAnswer::Refused(refusal)) => {
+                        let change = Change::Refused { other: target, reason, refusal: refusal.clone() };
+                        self.record(change)?;
+                        return Ok(MergeAnswer::Refused(refusal));
+                    }
+                    Some(MergeAnswer::Forwarded(next)) => {
+                        target = next;
+                        continue 'targets;
+                    }
+                    Some(MergeAnswer::Busy) => {
+                        return Err(worker::Error::RustError(format!("{target} is busy merging")));
+                    }
+                    None => return Err(worker::Error::RustError(format!("merge_in {target} answered 404"))),
+                }
+            }
+        }
+        Err(worker::Error::RustError("merge: forwarding chain too long".into()))
+    }
+
+    /// `merge_in` on the survivor: checks the rules, merges the state (once: `merged`
+    /// remembers), imports the rows whose message ids are new, applies the events of rows
+    /// sent after the state, and links what it learned.
+    async fn merge_in(&self, merge: MergeIn) -> Result<MergeAnswer> {
+        if self.merging.get() {
+            return Ok(MergeAnswer::Busy);
+        }
+        self.schema.ensure(&self.sql)?;
+        let rules = self.rules(&merge.workspace)?;
+        let stored = self.load_or_new(&merge.workspace, &merge.into)?;
+        let mut next = stored.clone();
+        let now = Timestamp(Date::now().as_millis() as i64);
+        let state_covers_rows = merge.profile.is_some();
+        if let Some(theirs) = &merge.profile
+            && !next.profile.merged.contains(&merge.from)
+        {
+            if let Err(refusal) =
+                identity::check_merge(&next.profile.identities, &theirs.identities, &merge.reason, &rules)
+            {
+                let change =
+                    Change::Refused { other: merge.from, reason: merge.reason, refusal: refusal.clone() };
+                self.record(change)?;
+                return Ok(MergeAnswer::Refused(refusal));
+            }
+            next.profile.merge(&merge.from, theirs);
+            let identities = theirs.identities.iter().cloned().collect();
+            next.profile
+                .log(now, Change::Merged { from: merge.from.clone(), identities, reason: merge.reason });
+        }
+        let mut rows = Vec::new();
+        {
+            let mut seen = self.seen_ids()?;
+            let seen = seen.as_mut().expect("loaded by seen_ids");
+            for row in merge.rows {
+                let ids: Vec<String> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
+                let new_ids: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
+                if new_ids.is_empty() {
+                    continue;
+                }
+                // Rows sent after the state hold events the state does not count yet.
+                if !state_covers_rows && let Some(beacon) = &row.beacon {
+                    let events =
+                        stored_events(&row.ids, beacon, &row.receipt).map_err(worker::Error::RustError)?;
+                    for received in events.iter().filter(|r| !seen.contains(&r.event.message_id)) {
+                        next.profile.apply_with(received, &rules);
+                    }
+                }
+                seen.extend(new_ids.iter().map(|id| (*id).clone()));
+                let ids = to_postcard(&new_ids)?;
+                rows.push(Row {
+                    newest: row.newest,
+                    count: new_ids.len() as i64,
+                    ids,
+                    beacon: row.beacon,
+                    receipt: row.receipt,
+                });
+            }
+        }
+        // `commit` adds the ids to `seen` again: harmless, they are in already.
+        self.commit(&stored, next, &rows)?;
+        self.settle(&[]).await?;
+        Ok(MergeAnswer::Merged)
+    }
+
+    /// Records a merge refused with another profile.
+    fn record(&self, change: Change) -> Result<()> {
+        let Some(stored) = self.load()? else { return Ok(()) };
+        let mut next = stored.clone();
+        next.profile.log(Timestamp(Date::now().as_millis() as i64), change);
+        self.commit(&stored, next, &[])
+    }
+
+    /// The rows after `seq` that applied events, as a merge sends them.
+    fn rows_after(&self, seq: i64) -> Result<Vec<BatchRow>> {
+        let mut rows = Vec::new();
+        let cursor = self.sql.exec(
+            "SELECT seq, newest, count, ids, beacon, receipt FROM batches WHERE seq > ? AND count > 0 ORDER BY seq",
+            vec![seq.into()],
         )?;
-        'rows: for row in rows.raw() {
+        for row in cursor.raw() {
+            let values = row?;
+            if let [
+                SqlStorageValue::Integer(seq),
+                SqlStorageValue::Integer(newest),
+                SqlStorageValue::Integer(count),
+                SqlStorageValue::Blob(ids),
+                beacon,
+                SqlStorageValue::Blob(receipt),
+            ] = values.as_slice()
+            {
+                let beacon = match beacon {
+                    SqlStorageValue::Blob(bytes) => Some(bytes.clone()),
+                    _ => None,
+                };
+                rows.push(BatchRow {
+                    seq: *seq,
+                    newest: *newest,
+                    count: *count,
+                    ids: ids.clone(),
+                    beacon,
+                    receipt: receipt.clone(),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Keeps only the forwarding record: the survivor holds everything now.
+    fn become_forward(&self, target: &str) -> Result<()> {
+        self.sql.exec("UPDATE meta SET forward_to = ? WHERE k = 0", vec![target.into()])?;
+        self.sql.exec("DELETE FROM batches", None)?;
+        *self.forward.borrow_mut() = Some(Some(target.to_owned()));
+        *self.cache.borrow_mut() = None;
+        *self.seen.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// Where this profile was merged to, if it was.
+    fn forward_target(&self) -> Result<Option<String>> {
+        if let Some(known) = self.forward.borrow().as_ref() {
+            return Ok(known.clone());
+        }
+        let mut target = None;
+        if self.schema.exists(&self.sql, "meta")? {
+            for row in self.sql.exec("SELECT forward_to FROM meta WHERE k = 0", None)?.raw() {
+                if let Some(SqlStorageValue::String(to)) = row?.into_iter().next() {
+                    target = Some(to);
+                }
+            }
+        }
+        *self.forward.borrow_mut() = Some(target.clone());
+        Ok(target)
+    }
+
+    /// A merged-away profile: events and reads go on to the survivor; a merge into it is
+    /// told where to go; erasure removes the forwarding record.
+    async fn forwarded(&self, path: &str, req: &mut Request, target: String) -> Result<Response> {
+        let workspace = self.owner()?.map(|(workspace, _)| workspace).unwrap_or_default();
+        let stub = internal::profile_stub(&self.env, &workspace, &target)?;
+        match path {
+            "/apply" => {
+                let body = req.bytes().await?;
+                let (mut header, beacon) = postcard::take_from_bytes::<Apply>(&body)
+                    .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
+                header.profile_id = target;
+                internal::answer(&internal::apply(&stub, &header, beacon).await?)
+            }
+            "/merge_in" | "/merge_into" => internal::answer(&MergeAnswer::Forwarded(target)),
+            "/erase" => {
+                let profile_id = self.owner()?.map(|(_, id)| id).unwrap_or_default();
+                self.delete_everything().await?;
+                let erased = Erased {
+                    profile_id,
+                    identities: Vec::new(),
+                    merged: Vec::new(),
+                    accounts: Vec::new(),
+                    events_removed: 0,
+                    message_ids_forgotten: 0,
+                };
+                internal::answer(&erased)
+            }
+            action => {
+                let body = req.bytes().await?;
+                match internal::post(&stub, action.trim_start_matches('/'), &body).await? {
+                    Some(bytes) => Response::from_bytes(bytes),
+                    None => Response::error("no profile", 404),
+                }
+            }
+        }
+    }
+
+    /// Sends each account of the profile its member snapshot and the traits its group calls
+    /// gave: explicit accounts from `group` calls, an inferred one from a business email.
+    async fn update_accounts(&self) -> Result<()> {
+        let Some(stored) = self.load()? else { return Ok(()) };
+        for (account_id, link) in self.accounts(&stored).await? {
+            let traits = stored.profile.group_traits.get(&account_id).cloned().unwrap_or_default();
+            let update = AccountUpdate {
+                member: account::member_snapshot(&stored.profile_id, &stored.profile, link),
+                traits: traits.into_iter().collect(),
+            };
+            let message = AccountMessage {
+                workspace: stored.workspace.clone(),
+                account_id: account_id.clone(),
+                absorbed: stored.profile.merged.iter().cloned().collect(),
+                update: Some(update),
+            };
+            let stub = internal::account_stub(&self.env, &stored.workspace, &account_id)?;
+            internal::call::<_, ()>(&stub, "update", &message).await?;
+        }
+        Ok(())
+    }
+
+    /// The accounts this profile belongs to: its groups, and the account of its business email
+    /// domain (the group account that declared that domain, else `domain:<domain>`).
+    async fn accounts(&self, stored: &Stored) -> Result<Vec<(String, AccountLink)>> {
+        let mut accounts: Vec<(String, AccountLink)> =
+            stored.profile.groups.iter().map(|g| (g.clone(), AccountLink::Explicit)).collect();
+        let email = match stored.profile.traits.get("email").map(|t| &t.value) {
+            Some(Value::String(email)) => account::business_domain(email),
+            _ => None,
+        };
+        // A group that declared the domain already holds the person explicitly.
+        let declared = |domain: &str| {
+            stored
+                .profile
+                .group_traits
+                .values()
+                .any(|t| account::domain_of_traits(t).as_deref() == Some(domain))
+        };
+        if let Some(domain) = email.filter(|d| !declared(d)) {
+            let account_id = internal::account_of_domain(&self.env, &stored.workspace, &domain)
+                .await?
+                .unwrap_or_else(|| format!("domain:{domain}"));
+            if !accounts.iter().any(|(id, _)| *id == account_id) {
+                accounts.push((account_id, AccountLink::Inferred));
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// A page of the timeline, newest first by event time (so the histories of merged
+    /// profiles interleave); `cursor` is the position of the last event of the previous page.
+    /// The timeline holds at most about [`TIMELINE_LEN`] events, so a page sorts them all.
+    fn events_page(&self, cursor: Option<Position>, limit: usize) -> Result<serde_json::Value> {
+        let mut events = Vec::new();
+        let rows =
+            self.sql.exec("SELECT seq, ids, beacon, receipt FROM batches WHERE beacon IS NOT NULL", None)?;
+        for row in rows.raw() {
             if let [
                 SqlStorageValue::Integer(seq),
                 SqlStorageValue::Blob(ids),
@@ -336,48 +804,65 @@ impl ProfileObject {
             {
                 let batch = stored_events(ids, beacon, receipt)
                     .map_err(|e| worker::Error::RustError(format!("timeline batch {seq}: {e}")))?;
-                for (index, received) in batch.iter().enumerate().rev() {
-                    let position = seq * PER_BATCH + index as i64;
-                    if position >= before {
-                        continue;
-                    }
-                    let mut event = view::received_json(received);
-                    event["seq"] = json!(position);
-                    events.push((position, event));
-                    if events.len() == limit {
-                        break 'rows;
+                for (index, received) in batch.into_iter().enumerate() {
+                    let at = received.event.timestamp.map_or(0, |t| t.0);
+                    let position = Position { at, seq: *seq, index: index as i64 };
+                    if cursor.is_none_or(|before| position < before) {
+                        events.push((position, received));
                     }
                 }
             }
         }
+        events.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
+        events.truncate(limit);
         let next_cursor =
             (events.len() == limit).then(|| events.last().map(|(p, _)| p.to_string())).flatten();
-        let events: Vec<serde_json::Value> = events.into_iter().map(|(_, e)| e).collect();
+        let events: Vec<serde_json::Value> = events
+            .iter()
+            .map(|(position, received)| {
+                let mut event = view::received_json(received);
+                event["cursor"] = json!(position.to_string());
+                event
+            })
+            .collect();
         Ok(json!({ "events": events, "nextCursor": next_cursor }))
     }
 
     /// Deletes everything this object holds and says what it was.
     async fn erase(&self, stored: Stored) -> Result<Erased> {
+        let accounts = self.accounts(&stored).await?.into_iter().map(|(id, _)| id).collect();
         let erased = Erased {
             profile_id: stored.profile_id,
             identities: stored.profile.identities.into_iter().collect(),
+            merged: stored.profile.merged.into_iter().collect(),
+            accounts,
             events_removed: self.event_count(true)?,
             message_ids_forgotten: self.event_count(false)?,
         };
+        self.delete_everything().await?;
+        Ok(erased)
+    }
+
+    async fn delete_everything(&self) -> Result<()> {
         let storage = self.state.storage();
         storage.delete_alarm().await?;
         storage.delete_all().await?;
         *self.cache.borrow_mut() = None;
         *self.seen.borrow_mut() = None;
+        *self.forward.borrow_mut() = None;
         self.schema.forget();
         self.alarm_set.set(false);
-        Ok(erased)
+        Ok(())
     }
 
     fn housekeeping_interval(&self) -> i64 {
         let configured =
             self.env.var("PORTRAIT_HOUSEKEEPING_MS").ok().and_then(|v| v.to_string().parse().ok());
         configured.unwrap_or(HOUSEKEEPING_INTERVAL_MS)
+    }
+
+    fn rules(&self, workspace: &str) -> Result<IdentityRules> {
+        Ok(settings::identity_rules(&self.env, workspace)?)
     }
 
     /// Events held: in the timeline (`in_timeline`), or remembered by message id.
@@ -401,8 +886,7 @@ impl ProfileObject {
             let mut ids = HashSet::new();
             for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
                 if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                    let batch: Vec<String> = postcard::from_bytes(bytes)
-                        .map_err(|e| worker::Error::RustError(format!("stored message ids: {e}")))?;
+                    let batch: Vec<String> = postcard::from_bytes(bytes).map_err(decode_error)?;
                     ids.extend(batch);
                 }
             }
@@ -411,28 +895,31 @@ impl ProfileObject {
         Ok(seen)
     }
 
+    /// Whose profile this object holds: (workspace, profile id), once written.
+    fn owner(&self) -> Result<Option<(String, String)>> {
+        if !self.schema.exists(&self.sql, "meta")? {
+            return Ok(None);
+        }
+        for row in self.sql.exec("SELECT workspace, profile_id FROM meta WHERE k = 0", None)?.raw() {
+            if let [SqlStorageValue::String(workspace), SqlStorageValue::String(profile_id)] = row?.as_slice()
+            {
+                return Ok(Some((workspace.clone(), profile_id.clone())));
+            }
+        }
+        Ok(None)
+    }
+
     /// The stored profile, if this object has one. Reads never create tables: an unknown
     /// profile leaves no trace.
     fn load(&self) -> Result<Option<Stored>> {
         if let Some(stored) = self.cache.borrow().as_ref() {
             return Ok(Some(stored.clone()));
         }
-        if !self.schema.exists(&self.sql, "meta")? {
-            return Ok(None);
-        }
-        let mut owner = None;
-        for row in self.sql.exec("SELECT workspace, profile_id FROM meta WHERE k = 0", None)?.raw() {
-            if let [SqlStorageValue::String(workspace), SqlStorageValue::String(profile_id)] = row?.as_slice()
-            {
-                owner = Some((workspace.clone(), profile_id.clone()));
-            }
-        }
-        let Some((workspace, profile_id)) = owner else { return Ok(None) };
+        let Some((workspace, profile_id)) = self.owner()? else { return Ok(None) };
         let query = "SELECT state FROM batches WHERE state IS NOT NULL ORDER BY seq DESC LIMIT 1";
         for row in self.sql.exec(query, None)?.raw() {
             if let [SqlStorageValue::Blob(state)] = row?.as_slice() {
-                let profile: Profile = postcard::from_bytes(state)
-                    .map_err(|e| worker::Error::RustError(format!("stored profile: {e}")))?;
+                let profile: Profile = postcard::from_bytes(state).map_err(decode_error)?;
                 let stored = Stored { workspace, profile_id, profile };
                 *self.cache.borrow_mut() = Some(stored.clone());
                 return Ok(Some(stored));
@@ -440,6 +927,46 @@ impl ProfileObject {
         }
         Ok(None)
     }
+
+    /// The stored profile, or an empty one for `profile_id` (written by the first commit).
+    fn load_or_new(&self, workspace: &str, profile_id: &str) -> Result<Stored> {
+        Ok(self.load()?.unwrap_or_else(|| Stored {
+            workspace: workspace.to_owned(),
+            profile_id: profile_id.to_owned(),
+            profile: Profile::default(),
+        }))
+    }
+}
+
+/// Events by user id, each with its index in the beacon.
+type ByUser = BTreeMap<String, Vec<(usize, Received)>>;
+
+/// A batch row to write: `state` and `unlinked` are added by [`ProfileObject::commit`].
+#[derive(Clone)]
+struct Row {
+    newest: i64,
+    count: i64,
+    ids: Vec<u8>,
+    beacon: Option<Vec<u8>>,
+    receipt: Vec<u8>,
+}
+
+impl Row {
+    /// A row that only carries a new state (a merge or a refusal recorded, no events).
+    fn state_only() -> Result<Row> {
+        let receipt = Receipt { received_at: 0, geo: Geo::default() };
+        Ok(Row {
+            newest: 0,
+            count: 0,
+            ids: to_postcard(&Vec::<String>::new())?,
+            beacon: None,
+            receipt: to_postcard(&receipt)?,
+        })
+    }
+}
+
+fn decode_error(e: postcard::Error) -> worker::Error {
+    worker::Error::RustError(format!("stored data: {e}"))
 }
 
 /// When and where a batch was received: with its beacon, what re-derives its events.
@@ -467,8 +994,4 @@ fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Resu
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|e| worker::Error::RustError(format!("encoding: {e}")))
-}
-
-fn api_to_worker(error: crate::http::ApiError) -> worker::Error {
-    worker::Error::RustError(format!("{}: {}", error.code, error.message))
 }

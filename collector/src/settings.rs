@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use portrait_core::config::{Config, Environment, RateLimit, Workspace, constant_time_eq};
+use portrait_core::identity::IdentityRules;
 use worker::{Env, Url};
 
 use crate::http::ApiError;
@@ -18,8 +19,30 @@ thread_local! {
     static BUCKETS: RefCell<HashMap<String, Bucket>> = RefCell::new(HashMap::new());
 }
 
-/// The configuration, or a 503 that says what is wrong with it.
+/// The configuration for a request to `url`, or a 503 that says what is wrong with it.
 pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
+    let config = parsed(env)?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if config.environment == Environment::Development && !local {
+        return Err(ApiError::new(
+            503,
+            "development_config",
+            "this deployment runs the development configuration, whose keys are public; \
+             set PORTRAIT_CONFIG to a production configuration",
+        ));
+    }
+    Ok(config)
+}
+
+/// The identity rules of `workspace` (objects read them; the Worker checked the workspace).
+pub fn identity_rules(env: &Env, workspace: &str) -> Result<IdentityRules, ApiError> {
+    let config = parsed(env)?;
+    let found = config.workspaces.iter().find(|w| w.id.get_ref() == workspace);
+    Ok(found.map(|w| w.identity.clone()).unwrap_or_default())
+}
+
+/// `PORTRAIT_CONFIG`, parsed once per isolate.
+fn parsed(env: &Env) -> Result<Rc<Config>, ApiError> {
     let config = match PARSED.with_borrow(Clone::clone) {
         Some(config) => config,
         None => {
@@ -35,15 +58,6 @@ pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
             config
         }
     };
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if config.environment == Environment::Development && !local {
-        return Err(ApiError::new(
-            503,
-            "development_config",
-            "this deployment runs the development configuration, whose keys are public; \
-             set PORTRAIT_CONFIG to a production configuration",
-        ));
-    }
     Ok(config)
 }
 

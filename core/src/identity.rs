@@ -373,7 +373,8 @@ mod tests {
     fn merges_are_refused_between_two_known_users() {
         let rules = IdentityRules::default();
         let shared = MergeReason::Shared(Identity { kind: IdKind::Email, value: "a@x.com".into() });
-        let cases: &[(&[(IdKind, &str)], &[(IdKind, &str)], Option<&str>)] = &[
+        type Ids<'a> = &'a [(IdKind, &'a str)];
+        let cases: &[(Ids, Ids, Option<&str>)] = &[
             (&[(IdKind::UserId, "u1")], &[(IdKind::AnonymousId, "a1")], None),
             (&[(IdKind::AnonymousId, "a1")], &[(IdKind::UserId, "u1")], None),
             (&[(IdKind::UserId, "u1")], &[(IdKind::UserId, "u1"), (IdKind::AnonymousId, "a")], None),

@@ -15,6 +15,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
+pub mod account;
 pub mod beacon;
 pub mod client;
 pub mod config;

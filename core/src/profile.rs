@@ -45,6 +45,9 @@ pub struct Profile {
     /// Events per device, keyed `type/browser/os` (e.g. `desktop/Chrome/Linux`).
     pub devices: BTreeMap<String, u64>,
     pub groups: BTreeSet<String>,
+    /// The traits group calls gave each account (last writer wins per trait), kept so that
+    /// an account can always be brought up to date from the profile alone.
+    pub group_traits: BTreeMap<String, BTreeMap<String, Stamped<Value>>>,
     /// Profiles merged into this one, so that merging one again is a no-op.
     pub merged: BTreeSet<String>,
     /// Topic interests the browser sent (`topics` on "Page Engaged"), decayed, convergent.
@@ -206,12 +209,7 @@ impl Profile {
         match &event.call {
             Call::Identify => {
                 for (key, value) in &event.traits {
-                    let candidate = Stamped { stamp, value: value.clone() };
-                    let slot = self.traits.entry(key.clone());
-                    let current = slot.or_insert_with(|| candidate.clone());
-                    if candidate.stamp > current.stamp {
-                        *current = candidate;
-                    }
+                    keep_latest(&mut self.traits, key, &Stamped { stamp, value: value.clone() });
                 }
                 let trait_ids = std::iter::once((IdKind::Email, "email")).chain(
                     rules.custom_ids.iter().map(|c| (IdKind::Custom(c.name.clone()), c.trait_key.as_str())),
@@ -229,6 +227,10 @@ impl Profile {
             }
             Call::Group { group_id } => {
                 self.groups.insert(group_id.clone());
+                let traits = self.group_traits.entry(group_id.clone()).or_default();
+                for (key, value) in &event.traits {
+                    keep_latest(traits, key, &Stamped { stamp, value: value.clone() });
+                }
             }
             Call::Track { event: name } if name == "Page Engaged" => {
                 if let Some(topics) = event.properties.get("topics") {
@@ -280,9 +282,12 @@ impl Profile {
         self.last_seen = self.last_seen.max(other.last_seen);
         add_counts(&mut self.counters, &other.counters);
         for (key, theirs) in &other.traits {
-            let mine = self.traits.entry(key.clone()).or_insert_with(|| theirs.clone());
-            if theirs.stamp > mine.stamp {
-                *mine = theirs.clone();
+            keep_latest(&mut self.traits, key, theirs);
+        }
+        for (group, traits) in &other.group_traits {
+            let mine = self.group_traits.entry(group.clone()).or_default();
+            for (key, theirs) in traits {
+                keep_latest(mine, key, theirs);
             }
         }
         for session in &other.sessions.recent {
@@ -345,6 +350,17 @@ fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {
     match call {
         Call::Track { event } => event.as_str().into(),
         other => format!("${}", other.type_name()).into(),
+    }
+}
+
+/// Sets `key` to `candidate` unless a later write is already there.
+fn keep_latest(map: &mut BTreeMap<String, Stamped<Value>>, key: &str, candidate: &Stamped<Value>) {
+    match map.get_mut(key) {
+        Some(current) if current.stamp >= candidate.stamp => {}
+        Some(current) => *current = candidate.clone(),
+        None => {
+            map.insert(key.to_owned(), candidate.clone());
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::identity::{Change, Identity, LogEntry, MergeReason};
 use crate::profile::{Profile, Stamped, Touch};
 use crate::segment;
 use crate::time::Timestamp;
+use crate::topics::interests::Interests;
 use crate::topics::{BUILTIN_MODEL, Model};
 
 /// factual: stated or observed; analytical: computed from behaviour; predictive: estimated.
@@ -84,7 +85,7 @@ pub fn tags(profile: &Profile) -> Vec<Tag> {
         tag(
             "interests",
             TagKind::Analytical,
-            interests_json(profile, last_seen),
+            interests_json(&profile.interests, last_seen, 10),
             None,
             "topics of the pages read, classified in the browser, weighted by attention, \
              halved every 14 days; scored as of the last event"
@@ -117,11 +118,12 @@ pub fn tags(profile: &Profile) -> Vec<Tag> {
     tags
 }
 
-/// The top interests, `[{id, name, path, score}]`, scored at `at`.
-fn interests_json(profile: &Profile, at: Timestamp) -> Json {
+/// The strongest `limit` interests, `[{id, name, path, score}]`, scored at `at` and named
+/// by the builtin topic model.
+pub(crate) fn interests_json(interests: &Interests, at: Timestamp, limit: usize) -> Json {
     static MODEL: std::sync::OnceLock<Option<Model>> = std::sync::OnceLock::new();
     let model = MODEL.get_or_init(|| Model::decode(BUILTIN_MODEL).ok());
-    let top = profile.interests.top(at.0, 10);
+    let top = interests.top(at.0, limit);
     Json::Array(
         top.into_iter()
             .map(|(id, score)| {

@@ -104,6 +104,11 @@ export class Client {
     return this.request(`/v1/profiles/${pathname}`, { method, headers: { authorization: `Bearer ${key}` } });
   }
 
+  /** An admin API call under `/v1/accounts/`. */
+  account(pathname, { key = ADMIN_KEY } = {}) {
+    return this.request(`/v1/accounts/${pathname}`, { headers: { authorization: `Bearer ${key}` } });
+  }
+
   profile(idType, id, options) {
     return this.admin(`${idType}/${encodeURIComponent(id)}`, options);
   }
