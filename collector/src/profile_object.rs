@@ -146,6 +146,7 @@ impl DurableObject for ProfileObject {
                         "profile": view::profile_json(&stored.profile_id, &stored.profile),
                         "events": events["events"],
                         "messageIdsRemembered": self.event_count(false)?,
+                        "storageBytes": self.sql.database_size(),
                     }))
                 }
                 None => Response::error("no profile", 404),
@@ -214,7 +215,7 @@ impl DurableObject for ProfileObject {
         *self.seen.borrow_mut() = None;
         // `settle` schedules its own retry on failure, else the next housekeeping.
         self.alarm_set.set(false);
-        self.settle(&[]).await?;
+        self.settle(true, &[]).await?;
         Response::ok("done")
     }
 }
@@ -264,9 +265,12 @@ impl ProfileObject {
         events: Vec<(usize, Received)>,
         rules: &IdentityRules,
     ) -> Result<(Vec<Received>, ByUser)> {
+        let mut foreign = ByUser::new();
+        if events.iter().all(|(_, r)| r.event.user_id.is_none()) {
+            return Ok((events.into_iter().map(|(_, r)| r).collect(), foreign));
+        }
         let mut identities = self.load()?.map(|s| s.profile.identities).unwrap_or_default();
         let mut own = Vec::new();
-        let mut foreign = ByUser::new();
         for (index, received) in events {
             let user_id = received.event.user_id.as_deref();
             match identity::foreign_user(&identities, user_id, rules) {
@@ -346,7 +350,7 @@ impl ProfileObject {
             beacon: Some(beacon.to_vec()),
             receipt: to_postcard(&receipt)?,
         };
-        self.commit(&stored, next, &[row])?;
+        let learned = self.commit(&stored, next, &[row])?;
         let aliases: Vec<String> = fresh
             .iter()
             .filter_map(|r| match &r.event.call {
@@ -354,14 +358,14 @@ impl ProfileObject {
                 _ => None,
             })
             .collect();
-        self.settle(&aliases).await?;
+        self.settle(learned, &aliases).await?;
         Ok((fresh.len() as u32, duplicates))
     }
 
     /// Writes `rows` and the new state `next` (after `stored`) without an `await` between the
     /// statements, so the Durable Object commits them together or not at all; then updates
-    /// the in-memory copies.
-    fn commit(&self, stored: &Stored, next: Stored, rows: &[Row]) -> Result<()> {
+    /// the in-memory copies. Returns whether the profile learned identities (to register).
+    fn commit(&self, stored: &Stored, next: Stored, rows: &[Row]) -> Result<bool> {
         let new_identities: Vec<Identity> =
             next.profile.identities.difference(&stored.profile.identities).cloned().collect();
         let unlinked = match new_identities.is_empty() {
@@ -388,7 +392,7 @@ impl ProfileObject {
             }
         }
         *self.cache.borrow_mut() = Some(next);
-        Ok(())
+        Ok(!new_identities.is_empty())
     }
 
     fn insert_row(&self, row: &Row, state: Option<Vec<u8>>, unlinked: Option<Vec<u8>>) -> Result<()> {
@@ -407,13 +411,15 @@ impl ProfileObject {
         Ok(())
     }
 
-    /// After a commit: registers new identities, merges into the owner of one that another
-    /// profile already holds, lets the profiles named by `aliases` merge into this one, and
-    /// brings the profile's accounts up to date. A failure leaves the identities marked
-    /// unlinked and the alarm retries.
-    async fn settle(&self, aliases: &[String]) -> Result<()> {
+    /// After a commit: registers new identities (`link`: there may be some), merges into the
+    /// owner of one that another profile already holds, lets the profiles named by `aliases`
+    /// merge into this one, and brings the profile's accounts up to date. A failure leaves the
+    /// identities marked unlinked and the alarm retries.
+    async fn settle(&self, link: bool, aliases: &[String]) -> Result<()> {
         let outcome = async {
-            self.link_identities().await?;
+            if link {
+                self.link_identities().await?;
+            }
             for previous_id in aliases {
                 self.absorb_alias(previous_id).await?;
             }
@@ -626,7 +632,7 @@ impl ProfileObject {
         }
         // `commit` adds the ids to `seen` again: harmless, they are in already.
         self.commit(&stored, next, &rows)?;
-        self.settle(&[]).await?;
+        self.settle(true, &[]).await?;
         Ok(MergeAnswer::Merged)
     }
 
@@ -635,7 +641,7 @@ impl ProfileObject {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut next = stored.clone();
         next.profile.log(Timestamp(Date::now().as_millis() as i64), change);
-        self.commit(&stored, next, &[])
+        self.commit(&stored, next, &[]).map(|_| ())
     }
 
     /// The rows after `seq` that applied events, as a merge sends them.
