@@ -4,6 +4,8 @@
 //! portrait decode [FILE]   beacon body (binary) → Segment JSON `{"batch": [...]}` on stdout
 //! portrait encode [FILE]   Segment JSON `{"batch": [...]}` → beacon body on stdout
 //! portrait topics [FILE]   pages as JSON Lines → their topics as JSON Lines on stdout
+//! portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
+//!                          labelled profiles as JSON Lines → propensity coefficients as TOML
 //! ```
 //! FILE defaults to standard input. Rejected events are listed on stderr; the exit status is
 //! 1 if any event was rejected, 2 if the whole body was.
@@ -23,10 +25,16 @@ use std::process::ExitCode;
 
 use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 
-const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)";
+mod fit;
+
+const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)
+       portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|command| command == "fit-propensity") {
+        return fit::run(&args[1..]);
+    }
     let (command, file) = match args.as_slice() {
         [command] => (command.as_str(), None),
         [command, file] => (command.as_str(), Some(file.as_str())),

@@ -54,7 +54,11 @@ fn bad_input_is_a_clear_error() {
     let (status, _, stderr) = portrait(&["frobnicate"], b"");
     assert_eq!(
         (status, stderr.as_str()),
-        (2, "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n")
+        (
+            2,
+            "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n       \
+             portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n"
+        )
     );
     let (status, _, stderr) = portrait(&["decode", "/nonexistent/beacon.bin"], b"");
     assert_eq!(status, 2);
@@ -81,4 +85,196 @@ fn topics_classifies_json_lines_and_reports_bad_lines() {
     assert_eq!(lines[1]["top_level_ids"][0], 272, "/Real Estate");
     let labels = lines[0]["label_ids"].as_array().unwrap();
     assert!(labels.contains(&lines[0]["top_level_ids"][0]), "labels hold the top-level topics");
+}
+
+const SYNTHETIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/data/propensity_synthetic.jsonl");
+
+/// The `key = number` lines of what `fit-propensity` prints (comments skipped, quotes of
+/// keys dropped): `intercept`, `coefficients.lead_score`, `coefficients.intent_stage=decision`.
+fn toml_numbers(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (key, value) = line.split_once(" = ").unwrap_or_else(|| panic!("not `key = value`: {line}"));
+            (key.replace('"', ""), value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
+        })
+        .collect()
+}
+
+/// The number after `label ` in the comment line with the figures.
+fn figure(text: &str, label: &str) -> f64 {
+    let line = text.lines().find(|line| line.starts_with("# rows ")).expect("a line of figures");
+    let at = line.find(label).unwrap_or_else(|| panic!("no {label} in {line}")) + label.len();
+    line[at..].trim_start().split([' ', ',', ';']).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn fit_propensity_recovers_the_synthetic_ground_truth() {
+    // TRUTH of core/data/propensity_synthetic.mjs, which drew the labels of the file.
+    let truth = [
+        ("engagement_score", 0.25),
+        ("lead_score", 0.03),
+        ("visits_per_week", 0.2),
+        ("active_7d", 1.2),
+        ("intent_stage=consideration", 1.2),
+        ("intent_stage=decision", 2.2),
+        ("lifecycle=known", 1.2),
+        ("page_views", -0.04),
+    ];
+    let (status, stdout, stderr) = portrait(&["fit-propensity", SYNTHETIC], b"");
+    assert_eq!((status, stderr.as_str()), (0, ""));
+    let text = String::from_utf8(stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "# conversion propensity, fitted by `portrait fit-propensity` (l2 1): paste under \
+             [workspaces.scoring.propensity]\n# rows 400, positives "
+        ),
+        "{text}"
+    );
+    let fitted = toml_numbers(&text);
+    let mut keys: Vec<String> = truth.iter().map(|(name, _)| format!("coefficients.{name}")).collect();
+    keys.push("intercept".into());
+    keys.sort();
+    assert_eq!(fitted.keys().cloned().collect::<Vec<_>>(), keys, "{text}");
+    for (name, planted) in truth {
+        let got = fitted[&format!("coefficients.{name}")];
+        // The sign, and the size within a factor of 3 (400 rows: seeds 1–40 of the generator
+        // all land within 0.42–1.73 times the truth).
+        assert!(got * planted > 0.0, "{name}: fitted {got}, planted {planted}\n{text}");
+        assert!((1.0 / 3.0..3.0).contains(&(got / planted)), "{name}: fitted {got}, planted {planted}");
+    }
+    assert!(fitted["intercept"] < -2.0, "{text}");
+    assert_eq!(figure(&text, "rows"), 400.0);
+    assert!(figure(&text, "AUC") > 0.75, "{text}");
+    assert!(figure(&text, "CV AUC") > 0.75, "{text}");
+    assert!(figure(&text, "CV AUC") <= figure(&text, "AUC"), "{text}");
+    // The same input, the same output; and standard input works as the file does.
+    let (_, again, _) = portrait(&["fit-propensity"], &std::fs::read(SYNTHETIC).unwrap());
+    assert_eq!(String::from_utf8(again).unwrap(), text);
+}
+
+fn labelled(lead: u32, stage: &str, key: &str, label: &str) -> String {
+    format!(
+        r#"{{"profile": {{"profileId": "a:x", "tags": [{{"name": "lead_score", "kind": "analytical", "value": {lead}, "reason": "r"}}, {{"name": "intent_stage", "kind": "analytical", "value": "{stage}", "reason": "r"}}, {{"name": "country", "value": "GB"}}]}}, "{key}": {label}}}"#
+    )
+}
+
+#[test]
+fn fit_propensity_takes_features_l2_and_either_label() {
+    let lines = [
+        labelled(90, "decision", "converted", "true"),
+        labelled(80, "decision", "label", "1"),
+        labelled(70, "awareness", "label", "true"),
+        labelled(60, "decision", "converted", "false"),
+        labelled(30, "awareness", "label", "0"),
+        labelled(20, "decision", "converted", "false"),
+        labelled(10, "awareness", "label", "false"),
+        labelled(85, "awareness", "converted", "true"),
+    ];
+    let input = lines.join("\n") + "\n\n";
+    let features = "lead_score, intent_stage=decision,lifecycle=known";
+    let (status, stdout, stderr) =
+        portrait(&["fit-propensity", "--features", features, "--l2=0.5"], input.as_bytes());
+    assert_eq!((status, stderr.as_str()), (0, ""));
+    let text = String::from_utf8(stdout).unwrap();
+    assert!(text.contains("(l2 0.5)"), "{text}");
+    assert!(text.contains("\n# rows 8, positives 4, "), "{text}");
+    assert!(
+        text.contains("\n# the same in every row, so coefficient 0 (no such tag?): lifecycle=known\n"),
+        "{text}"
+    );
+    let fitted = toml_numbers(&text);
+    assert_eq!(
+        fitted.keys().collect::<Vec<_>>(),
+        [
+            "coefficients.intent_stage=decision",
+            "coefficients.lead_score",
+            "coefficients.lifecycle=known",
+            "intercept"
+        ]
+    );
+    assert!(text.contains("\ncoefficients.\"intent_stage=decision\" = "), "quoted key: {text}");
+    assert!(fitted["coefficients.lead_score"] > 0.0, "{text}");
+    assert_eq!(fitted["coefficients.lifecycle=known"], 0.0);
+    // A heavier penalty pulls the coefficient towards 0.
+    let (_, stdout, _) =
+        portrait(&["fit-propensity", "--l2", "50", "--features", features], input.as_bytes());
+    let heavier = toml_numbers(&String::from_utf8(stdout).unwrap());
+    let (light, heavy) = (fitted["coefficients.lead_score"], heavier["coefficients.lead_score"]);
+    assert!(0.0 < heavy && heavy < light, "{light} → {heavy}");
+}
+
+#[test]
+fn fit_propensity_reports_bad_lines_and_fits_nothing() {
+    let good = labelled(50, "decision", "converted", "true");
+    let input = [
+        good.as_str(),
+        "[1, 2]",
+        "",
+        "{not json",
+        r#"{"profile": {"tags": []}}"#,
+        r#"{"profile": {"traits": {}}, "converted": true}"#,
+        r#"{"tags": [], "converted": true}"#,
+        r#"{"profile": {"tags": [{"value": 3}]}, "label": false}"#,
+        r#"{"profile": {"tags": []}, "converted": "yes"}"#,
+        r#"{"profile": {"tags": []}, "converted": true, "label": false}"#,
+        good.as_str(),
+    ]
+    .join("\n");
+    let (status, stdout, stderr) = portrait(&["fit-propensity"], input.as_bytes());
+    assert_eq!(status, 1);
+    assert!(stdout.is_empty(), "nothing fitted");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines[0], "portrait: line 2: not a JSON object");
+    assert!(lines[1].starts_with("portrait: line 4: key must be a string"), "{stderr}");
+    assert_eq!(
+        lines[2..],
+        [
+            r#"portrait: line 5: no label: expected "converted": true or false (or "label")"#,
+            "portrait: line 6: `profile.tags` is missing or not a list",
+            "portrait: line 7: no `profile` object",
+            r#"portrait: line 8: `profile.tags[0]` is not a tag: expected {"name": …, "value": …}"#,
+            "portrait: line 9: `converted` must be true or false",
+            "portrait: line 10: `converted` and `label` disagree",
+            "portrait: 8 bad line(s): nothing fitted",
+        ]
+    );
+}
+
+#[test]
+fn fit_propensity_needs_rows_of_both_classes_and_good_arguments() {
+    let (status, stdout, stderr) = portrait(&["fit-propensity"], b"\n  \n");
+    assert_eq!((status, stdout.is_empty(), stderr.as_str()), (1, true, "portrait: no rows to fit on\n"));
+    let input =
+        [labelled(50, "decision", "converted", "false"), labelled(60, "x", "label", "false")].join("\n");
+    let (status, _, stderr) = portrait(&["fit-propensity"], input.as_bytes());
+    assert_eq!(
+        (status, stderr.as_str()),
+        (
+            1,
+            "portrait: all 2 rows are labelled not converted: the fit needs both converted and not \
+             converted profiles\n"
+        )
+    );
+
+    let usage =
+        "usage: portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]   (FILE defaults to stdin)\n";
+    for (args, message) in [
+        (&["--l2", "0"][..], "portrait: --l2 must be a number above 0, not `0`\n"),
+        (&["--l2=abc"], "portrait: --l2 must be a number above 0, not `abc`\n"),
+        (&["--l2"], "portrait: --l2 needs a value\n"),
+        (&["--features", "lead_score,Lead"], "portrait: --features: feature `Lead`: expected a tag name"),
+        (&["--features", "a,,b"], "portrait: --features: feature ``: expected a tag name"),
+        (&["--features", "a,a"], "portrait: --features: feature `a`: listed twice\n"),
+        (&["--verbose"], "portrait: unknown option --verbose\n"),
+        (&["a.jsonl", "b.jsonl"], "portrait: one FILE at most (`b.jsonl` is a second)\n"),
+    ] {
+        let args = [&["fit-propensity"], args].concat();
+        let (status, stdout, stderr) = portrait(&args, b"");
+        assert_eq!((status, stdout.is_empty()), (2, true), "{args:?}");
+        assert!(stderr.starts_with(message) && stderr.ends_with(usage), "{args:?}: {stderr}");
+    }
+    let (status, _, stderr) = portrait(&["fit-propensity", "/nonexistent/profiles.jsonl"], b"");
+    assert_eq!(status, 2);
+    assert!(stderr.starts_with("portrait: cannot read /nonexistent/profiles.jsonl: "), "{stderr}");
 }

@@ -58,3 +58,5 @@ export const ProfileObject = durableObject(wasm.ProfileObject);
 export const IdentityIndex = durableObject(wasm.IdentityIndex);
 export const SourceStats = durableObject(wasm.SourceStats);
 export const AccountObject = durableObject(wasm.AccountObject);
+export const AudienceObject = durableObject(wasm.AudienceObject);
+export const WebhookObject = durableObject(wasm.WebhookObject);

@@ -60,6 +60,8 @@ export async function startCollector({
           PROFILES: { className: "ProfileObject", useSQLite: true },
           IDENTITIES: { className: "IdentityIndex", useSQLite: true },
           ACCOUNTS: { className: "AccountObject", useSQLite: true },
+          AUDIENCES: { className: "AudienceObject", useSQLite: true },
+          WEBHOOKS: { className: "WebhookObject", useSQLite: true },
           STATS: { className: "SourceStats", useSQLite: true },
         },
       },

@@ -7,6 +7,9 @@
 //! - `DELETE /v1/profiles/{idType}/{id}`: erasure of the person, the profiles merged into it
 //!   (their forwarding records), their index links and account memberships; with a receipt.
 //! - `GET    /v1/accounts/{accountId}` and `/v1/accounts/domain/{domain}`: an account.
+//! - `GET    /v1/audiences`: the workspace's audiences with their sizes;
+//!   `GET /v1/audiences/{name}/members?cursor=&limit=`: their members, paginated.
+//! - `GET    /v1/webhooks/{name}/deliveries?limit=`: a webhook's recent deliveries.
 //!
 //! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots), and
 //!   the events its SDKs had to drop from a full queue.
@@ -17,15 +20,18 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
+use portrait_core::Timestamp;
 use portrait_core::config::Config;
 use portrait_core::identity::{Identity, IdentityRules};
 use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
 
+use crate::audience_object::{self, ListMembers, Members};
 use crate::http::{ApiError, ApiResult, json_response};
 use crate::internal::{self, Erased, EventsPage, Position, RemoveMember, Unlink, Unlinked};
 use crate::settings;
 use crate::source_stats::{self, Counts};
+use crate::webhook_object::{self, Log};
 
 pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
@@ -244,4 +250,108 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| ApiError::new(400, "bad_id", "the id is not valid UTF-8 once percent-decoded"))
+}
+
+/// `GET /v1/audiences` and `GET /v1/audiences/{name}/members?cursor=&limit=`.
+pub async fn audiences(req: &Request, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
+    let id = workspace.id.get_ref();
+    match rest {
+        [] => {
+            let sizes = workspace.audiences.iter().map(|a| async move {
+                let page = audience_page(env, id, &a.name, None, 0).await?;
+                Ok::<_, ApiError>(json!({
+                    "name": a.name, "of": a.of.as_str(), "rule": a.rule.get_ref(), "size": page.0,
+                }))
+            });
+            let mut list = Vec::new();
+            for size in join_all(sizes).await {
+                list.push(size?);
+            }
+            json_response(200, &json!({ "audiences": list }))
+        }
+        [name, "members"] => {
+            if !workspace.audiences.iter().any(|a| a.name == *name) {
+                return Err(ApiError::new(404, "unknown_audience", format!("no audience named {name}")));
+            }
+            let url = req.url().map_err(ApiError::internal)?;
+            let param = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+            let limit = param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(50).clamp(1, 1000);
+            let cursor = param("cursor").filter(|c| !c.is_empty());
+            let (size, members, next) = audience_page(env, id, name, cursor.as_deref(), limit).await?;
+            json_response(
+                200,
+                &json!({ "audience": name, "size": size, "members": members, "nextCursor": next }),
+            )
+        }
+        _ => Err(ApiError::new(404, "not_found", "expected /v1/audiences or /v1/audiences/{name}/members")),
+    }
+}
+
+/// The size of an audience and up to `limit` members after `cursor` (`<shard>:<last member>`),
+/// walking the shards in order; the cursor of the next page.
+async fn audience_page(
+    env: &Env,
+    workspace: &str,
+    audience: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(u64, Vec<Json>, Option<String>), ApiError> {
+    let bad_cursor = || ApiError::new(400, "bad_parameter", "`cursor` must be a `nextCursor` of this API");
+    let (first_shard, mut after) = match cursor {
+        Some(cursor) => {
+            let (shard, member) = cursor.split_once(':').ok_or_else(bad_cursor)?;
+            (shard.parse::<u64>().map_err(|_| bad_cursor())?, Some(member.to_owned()))
+        }
+        None => (0, None),
+    };
+    let mut size = 0;
+    let mut members = Vec::new();
+    let mut next = None;
+    for shard in 0..audience_object::SHARDS {
+        let stub = internal::audience_stub(env, workspace, audience, shard)?;
+        let wanted = if shard < first_shard { 0 } else { limit.saturating_sub(members.len() as u32) };
+        let list =
+            ListMembers { after: if shard == first_shard { after.take() } else { None }, limit: wanted };
+        let page: Members = internal::call(&stub, "list", &list).await?.unwrap_or_default();
+        size += page.count;
+        for (member, entered) in &page.members {
+            members.push(json!({ "id": member, "enteredAt": Timestamp(*entered).to_string() }));
+            if members.len() as u32 == limit {
+                next = Some(format!("{shard}:{member}"));
+            }
+        }
+    }
+    Ok((size, members, next.filter(|_| limit > 0)))
+}
+
+/// `GET /v1/webhooks/{name}/deliveries?limit=`: the newest deliveries of every shard.
+pub async fn deliveries(req: &Request, name: &str, env: &Env, config: &Config) -> ApiResult {
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
+    if !workspace.webhooks.iter().any(|w| w.name == name) {
+        return Err(ApiError::new(404, "unknown_webhook", format!("no webhook named {name}")));
+    }
+    let url = req.url().map_err(ApiError::internal)?;
+    let limit = url
+        .query_pairs()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let id = workspace.id.get_ref();
+    let logs = (0..webhook_object::SHARDS).map(|shard| async move {
+        let stub = internal::webhook_stub(env, id, name, shard)?;
+        internal::view(&stub, "log", &Log { limit }).await
+    });
+    let mut entries = Vec::new();
+    for log in join_all(logs).await {
+        if let Some(Json::Array(shard_entries)) = log? {
+            entries.extend(shard_entries);
+        }
+    }
+    entries.sort_by(|a, b| b["createdAt"].as_str().cmp(&a["createdAt"].as_str()));
+    entries.truncate(limit as usize);
+    json_response(200, &json!({ "webhook": name, "deliveries": entries }))
 }

@@ -67,6 +67,14 @@ pub fn account_stub(env: &Env, workspace: &str, account_id: &str) -> Result<Stub
     stub(env, "ACCOUNTS", &format!("{workspace}/account/{account_id}"))
 }
 
+pub fn audience_stub(env: &Env, workspace: &str, audience: &str, shard: u64) -> Result<Stub, ApiError> {
+    stub(env, "AUDIENCES", &format!("{workspace}/audience/{audience}/{shard}"))
+}
+
+pub fn webhook_stub(env: &Env, workspace: &str, webhook: &str, shard: u64) -> Result<Stub, ApiError> {
+    stub(env, "WEBHOOKS", &format!("{workspace}/webhook/{webhook}/{shard}"))
+}
+
 pub fn index_shard(identity: &Identity) -> u64 {
     identity.hash() % INDEX_SHARDS
 }
@@ -299,14 +307,6 @@ pub enum MergeAnswer {
     Forwarded(String),
     /// The survivor is merging into a third profile; try again later.
     Busy,
-}
-
-/// `merge_into`: merge yourself into `target` (sent for an `alias` to the profile of its
-/// previous id).
-#[derive(Serialize, Deserialize)]
-pub struct MergeInto {
-    pub target: String,
-    pub reason: MergeReason,
 }
 
 /// `resolve` on an index shard: the profile of `identity`, creating the link to

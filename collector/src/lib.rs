@@ -8,6 +8,9 @@
 //! - [`profile_object`]: `ProfileObject`, one per person: dedupe, apply, timeline, erasure.
 //! - [`identity_index`]: `IdentityIndex`, sharded by identifier hash: identifier → profile.
 //! - [`account_object`]: `AccountObject`, one per B2B account: its members and traits.
+//! - [`audience_object`]: `AudienceObject`, a shard of an audience's members.
+//! - [`webhook_object`]: `WebhookObject`, a shard of a webhook's deliveries: signing, retries, dead letters.
+//! - [`outbox`]: what profile and account changes send to audiences and webhooks.
 //! - [`source_stats`]: `SourceStats`, per-source counters of what is not profiled (bots).
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
@@ -18,13 +21,16 @@
 
 mod account_object;
 mod admin;
+mod audience_object;
 mod http;
 mod identity_index;
 mod ingest;
 mod internal;
+mod outbox;
 mod profile_object;
 mod settings;
 mod source_stats;
+mod webhook_object;
 
 use worker::{Context, Env, Method, Request, Response, Result, event};
 
@@ -56,6 +62,10 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         (Method::Get, ["v1", "config", write_key]) => ingest::sdk_settings(&config, write_key),
         (method, ["v1", "profiles", rest @ ..]) => admin::profiles(req, method, rest, env, &config).await,
         (Method::Get, ["v1", "accounts", rest @ ..]) => admin::accounts(&req, rest, env, &config).await,
+        (Method::Get, ["v1", "audiences", rest @ ..]) => admin::audiences(&req, rest, env, &config).await,
+        (Method::Get, ["v1", "webhooks", name, "deliveries"]) => {
+            admin::deliveries(&req, name, env, &config).await
+        }
         (Method::Get, ["v1", "sources", source, "stats"]) => {
             admin::source_stats(&req, source, env, &config).await
         }

@@ -29,20 +29,25 @@ use std::collections::HashSet;
 use std::collections::BTreeMap;
 
 use portrait_core::account::{self, AccountLink, AccountUpdate};
+use portrait_core::changes::{self, Evaluated, Snapshot};
+use portrait_core::config::AudienceOf;
 use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
 use portrait_core::profile::Profile;
-use portrait_core::{Call, Event, Rejected, Timestamp, Value, beacon, view};
+use portrait_core::tags::{self, ProfileFacts, TagSettings};
+use portrait_core::webhook::Transition;
+use portrait_core::{Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
+use crate::audience_object::{self, Membership};
 use crate::internal::{
     self, AccountMessage, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer, MergeIn,
-    MergeInto, Position, RejectedEvent, Schema,
+    Position, RejectedEvent, Schema,
 };
-use crate::settings;
+use crate::{outbox, settings};
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -61,6 +66,8 @@ const SCHEMA: &[&str] = &[
      profile_id TEXT NOT NULL, forward_to TEXT)",
     "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
      count INTEGER NOT NULL, ids BLOB NOT NULL, beacon BLOB, receipt BLOB NOT NULL, state BLOB, unlinked BLOB)",
+    "CREATE TABLE IF NOT EXISTS evaluated (k INTEGER PRIMARY KEY CHECK (k = 0), state BLOB NOT NULL)",
+    outbox::TABLE,
 ];
 
 #[durable_object]
@@ -120,12 +127,8 @@ impl DurableObject for ProfileObject {
                 let merge: MergeIn = internal::body(&mut req).await?;
                 internal::answer(&self.merge_in(merge).await?)
             }
-            "/merge_into" => {
-                let merge: MergeInto = internal::body(&mut req).await?;
-                internal::answer(&self.merge_out(merge.target, merge.reason).await?)
-            }
             "/state" => match self.load()? {
-                Some(stored) => Response::from_json(&view::profile_json(&stored.profile_id, &stored.profile)),
+                Some(stored) => Response::from_json(&self.profile_json(&stored)?),
                 None => Response::error("no profile", 404),
             },
             "/events" => {
@@ -143,7 +146,7 @@ impl DurableObject for ProfileObject {
                     // Everything held, even past TIMELINE_LEN before the alarm trims it.
                     let events = self.events_page(None, usize::MAX)?;
                     Response::from_json(&json!({
-                        "profile": view::profile_json(&stored.profile_id, &stored.profile),
+                        "profile": self.profile_json(&stored)?,
                         "events": events["events"],
                         "messageIdsRemembered": self.event_count(false)?,
                         "storageBytes": self.sql.database_size(),
@@ -171,6 +174,13 @@ impl DurableObject for ProfileObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        if self.forward_target()?.is_some() {
+            // A merged-away profile only has its audience exits left to send.
+            if let Some((workspace, _)) = self.owner()? {
+                outbox::flush(&self.sql, &self.env, &workspace).await?;
+            }
+            return Response::ok("forwarded");
+        }
         if self.load()?.is_none() {
             return Response::ok("empty");
         }
@@ -215,7 +225,7 @@ impl DurableObject for ProfileObject {
         *self.seen.borrow_mut() = None;
         // `settle` schedules its own retry on failure, else the next housekeeping.
         self.alarm_set.set(false);
-        self.settle(true, &[]).await?;
+        self.settle(true).await?;
         Response::ok("done")
     }
 }
@@ -351,14 +361,7 @@ impl ProfileObject {
             receipt: to_postcard(&receipt)?,
         };
         let learned = self.commit(&stored, next, &[row])?;
-        let aliases: Vec<String> = fresh
-            .iter()
-            .filter_map(|r| match &r.event.call {
-                Call::Alias { previous_id } => Some(previous_id.clone()),
-                _ => None,
-            })
-            .collect();
-        self.settle(learned, &aliases).await?;
+        self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))
     }
 
@@ -412,18 +415,16 @@ impl ProfileObject {
     }
 
     /// After a commit: registers new identities (`link`: there may be some), merges into the
-    /// owner of one that another profile already holds, lets the profiles named by `aliases`
-    /// merge into this one, and brings the profile's accounts up to date. A failure leaves the
-    /// identities marked unlinked and the alarm retries.
-    async fn settle(&self, link: bool, aliases: &[String]) -> Result<()> {
+    /// owner of one that another profile already holds, brings the profile's accounts up to
+    /// date and re-evaluates its audiences and triggers. A failure leaves the identities marked
+    /// unlinked and the outbox full, and the alarm retries.
+    async fn settle(&self, link: bool) -> Result<()> {
         let outcome = async {
             if link {
                 self.link_identities().await?;
             }
-            for previous_id in aliases {
-                self.absorb_alias(previous_id).await?;
-            }
-            self.update_accounts().await
+            self.update_accounts().await?;
+            self.evaluate().await
         }
         .await;
         if let Err(e) = &outcome {
@@ -478,36 +479,6 @@ impl ProfileObject {
         Ok(())
     }
 
-    /// `alias(userId, previousId)`: the profile that owns `previous_id` (as a user id, else
-    /// as an anonymous id) is the same person; it merges into this one.
-    async fn absorb_alias(&self, previous_id: &str) -> Result<()> {
-        let Some(stored) = self.load()? else { return Ok(()) };
-        let rules = self.rules(&stored.workspace)?;
-        for kind in [IdKind::UserId, IdKind::AnonymousId] {
-            let Some(identity) = rules.identity(kind, previous_id) else { return Ok(()) };
-            let Some(mut owner) = internal::owner(&self.env, &stored.workspace, identity).await? else {
-                continue;
-            };
-            let reason = MergeReason::Alias { previous_id: previous_id.to_owned() };
-            for _ in 0..MAX_HOPS {
-                if owner == stored.profile_id {
-                    return Ok(());
-                }
-                let stub = internal::profile_stub(&self.env, &stored.workspace, &owner)?;
-                let merge = MergeInto { target: stored.profile_id.clone(), reason: reason.clone() };
-                match internal::call(&stub, "merge_into", &merge).await? {
-                    Some(MergeAnswer::Forwarded(next)) => owner = next,
-                    Some(MergeAnswer::Busy) => {
-                        return Err(worker::Error::RustError(format!("{owner} is busy merging")));
-                    }
-                    Some(MergeAnswer::Merged | MergeAnswer::Refused(_)) | None => return Ok(()),
-                }
-            }
-            return Err(worker::Error::RustError("alias: forwarding chain too long".into()));
-        }
-        Ok(())
-    }
-
     /// Merges this profile into `target`: sends its state and rows, then the rows applied
     /// meanwhile, until none arrived during the last call; then keeps only a forwarding
     /// record. Refused merges are recorded on both profiles.
@@ -538,7 +509,11 @@ impl ProfileObject {
                 let rows = self.rows_after(sent_up_to)?;
                 if !first && rows.is_empty() {
                     // No await since the check: nothing can have arrived in between.
-                    self.become_forward(&target)?;
+                    self.become_forward(&stored.profile_id, &target)?;
+                    if let Err(e) = outbox::flush(&self.sql, &self.env, &stored.workspace).await {
+                        worker::console_warn!("leaving audiences failed, will retry: {e}");
+                        self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
+                    }
                     return Ok(MergeAnswer::Merged);
                 }
                 sent_up_to = rows.iter().map(|r| r.seq).max().unwrap_or(sent_up_to);
@@ -588,9 +563,7 @@ impl ProfileObject {
         if let Some(theirs) = &merge.profile
             && !next.profile.merged.contains(&merge.from)
         {
-            if let Err(refusal) =
-                identity::check_merge(&next.profile.identities, &theirs.identities, &merge.reason, &rules)
-            {
+            if let Err(refusal) = identity::check_merge(&next.profile, theirs, &rules) {
                 let change =
                     Change::Refused { other: merge.from, reason: merge.reason, refusal: refusal.clone() };
                 self.record(change)?;
@@ -632,7 +605,7 @@ impl ProfileObject {
         }
         // `commit` adds the ids to `seen` again: harmless, they are in already.
         self.commit(&stored, next, &rows)?;
-        self.settle(true, &[]).await?;
+        self.settle(true).await?;
         Ok(MergeAnswer::Merged)
     }
 
@@ -679,8 +652,17 @@ impl ProfileObject {
         Ok(rows)
     }
 
-    /// Keeps only the forwarding record: the survivor holds everything now.
-    fn become_forward(&self, target: &str) -> Result<()> {
+    /// Keeps only the forwarding record: the survivor holds everything now. The profile
+    /// leaves its audiences (the survivor joins them on its own evaluation; no webhook fires
+    /// for a merge).
+    fn become_forward(&self, profile_id: &str, target: &str) -> Result<()> {
+        let leave = |name| outbox::Item::Audience {
+            name,
+            change: Membership { member: profile_id.to_owned(), entered: None },
+        };
+        let leaves: Vec<outbox::Item> = self.evaluated()?.audiences.into_keys().map(leave).collect();
+        outbox::write(&self.sql, &leaves)?;
+        self.sql.exec("DELETE FROM evaluated", None)?;
         self.sql.exec("UPDATE meta SET forward_to = ? WHERE k = 0", vec![target.into()])?;
         self.sql.exec("DELETE FROM batches", None)?;
         *self.forward.borrow_mut() = Some(Some(target.to_owned()));
@@ -719,7 +701,7 @@ impl ProfileObject {
                 header.profile_id = target;
                 internal::answer(&internal::apply(&stub, &header, beacon).await?)
             }
-            "/merge_in" | "/merge_into" => internal::answer(&MergeAnswer::Forwarded(target)),
+            "/merge_in" => internal::answer(&MergeAnswer::Forwarded(target)),
             "/erase" => {
                 let profile_id = self.owner()?.map(|(_, id)| id).unwrap_or_default();
                 self.delete_everything().await?;
@@ -741,6 +723,59 @@ impl ProfileObject {
                 }
             }
         }
+    }
+
+    /// Re-evaluates the tags that fire things — audiences, lifecycle, lead score — and sends
+    /// what changed to audience shards and webhooks (through the outbox). Skipped when the
+    /// workspace declares no audiences and no webhooks.
+    async fn evaluate(&self) -> Result<()> {
+        let Some(stored) = self.load()? else { return Ok(()) };
+        let now = Timestamp(Date::now().as_millis() as i64);
+        let before = self.evaluated()?;
+        let outcome = settings::workspace_settings(&self.env, &stored.workspace, |workspace| {
+            let workspace = workspace.filter(|w| !w.audiences.is_empty() || !w.webhooks.is_empty())?;
+            let tags = tags::tags(&stored.profile, &workspace.scoring, now);
+            let facts = ProfileFacts { tags: &tags, profile: &stored.profile, now };
+            let tag = |name: &str| tags.iter().find(|t| t.name == name).map(|t| &t.value);
+            let snapshot = Snapshot {
+                audiences: workspace
+                    .audiences
+                    .iter()
+                    .filter(|a| {
+                        a.of == AudienceOf::People && a.parsed.as_ref().is_some_and(|r| r.eval(&facts))
+                    })
+                    .map(|a| a.name.clone())
+                    .collect(),
+                lifecycle: tag("lifecycle").and_then(|v| v.as_str()).map(str::to_owned),
+                lead_score: tag("lead_score").and_then(serde_json::Value::as_f64),
+            };
+            let (after, changes) =
+                changes::evaluate(&before, &snapshot, &Transition::thresholds(&workspace.webhooks), now.0);
+            let subject = view::profile_summary(&stored.profile_id, &stored.profile, &tags);
+            let items = outbox::items(workspace, &stored.profile_id, &changes, "profile", &subject, now);
+            Some((after, items))
+        })?;
+        if let Some((after, items)) = outcome.filter(|(after, items)| *after != before || !items.is_empty()) {
+            self.sql.exec(
+                "INSERT INTO evaluated (k, state) VALUES (0, ?) ON CONFLICT (k) DO UPDATE SET state = excluded.state",
+                vec![to_postcard(&after)?.into()],
+            )?;
+            outbox::write(&self.sql, &items)?;
+        }
+        outbox::flush(&self.sql, &self.env, &stored.workspace).await
+    }
+
+    /// The last evaluation of this profile's audiences and triggers.
+    fn evaluated(&self) -> Result<Evaluated> {
+        if !self.schema.exists(&self.sql, "evaluated")? {
+            return Ok(Evaluated::default());
+        }
+        for row in self.sql.exec("SELECT state FROM evaluated WHERE k = 0", None)?.raw() {
+            if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
+                return postcard::from_bytes(bytes).map_err(decode_error);
+            }
+        }
+        Ok(Evaluated::default())
     }
 
     /// Sends each account of the profile its member snapshot and the traits its group calls
@@ -834,8 +869,19 @@ impl ProfileObject {
         Ok(json!({ "events": events, "nextCursor": next_cursor }))
     }
 
-    /// Deletes everything this object holds and says what it was.
+    /// Deletes everything this object holds and says what it was; the profile leaves its
+    /// audiences first (no webhook fires for an erasure).
     async fn erase(&self, stored: Stored) -> Result<Erased> {
+        for name in self.evaluated()?.audiences.into_keys() {
+            let change = Membership { member: stored.profile_id.clone(), entered: None };
+            let stub = internal::audience_stub(
+                &self.env,
+                &stored.workspace,
+                &name,
+                audience_object::shard_of(&stored.profile_id),
+            )?;
+            internal::call::<_, ()>(&stub, "change", &change).await?;
+        }
         let accounts = self.accounts(&stored).await?.into_iter().map(|(id, _)| id).collect();
         let erased = Erased {
             profile_id: stored.profile_id,
@@ -867,8 +913,31 @@ impl ProfileObject {
         configured.unwrap_or(HOUSEKEEPING_INTERVAL_MS)
     }
 
+    /// The profile and its tags as of now, by the workspace's scoring settings.
+    fn profile_json(&self, stored: &Stored) -> Result<serde_json::Value> {
+        let now = Timestamp(Date::now().as_millis() as i64);
+        let json = settings::workspace_settings(&self.env, &stored.workspace, |w| {
+            let defaults = TagSettings::default();
+            let scoring = w.map_or(&defaults, |w| &w.scoring);
+            view::profile_json(&stored.profile_id, &stored.profile, scoring, now)
+        })?;
+        let mut json = json;
+        let evaluated = self.evaluated()?;
+        let entered: serde_json::Map<String, serde_json::Value> = evaluated
+            .audiences
+            .iter()
+            .map(|(name, at)| (name.clone(), json!(Timestamp(*at).to_string())))
+            .collect();
+        json["audiences"] = json!(entered);
+        json["changes"] =
+            evaluated.history.iter().map(|(at, change)| view::transition_json(*at, change)).collect();
+        Ok(json)
+    }
+
     fn rules(&self, workspace: &str) -> Result<IdentityRules> {
-        Ok(settings::identity_rules(&self.env, workspace)?)
+        Ok(settings::workspace_settings(&self.env, workspace, |w| {
+            w.map(|w| w.identity.clone()).unwrap_or_default()
+        })?)
     }
 
     /// Events held: in the timeline (`in_timeline`), or remembered by message id.

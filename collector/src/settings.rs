@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use portrait_core::config::{Config, Environment, RateLimit, Workspace, constant_time_eq};
-use portrait_core::identity::IdentityRules;
 use worker::{Env, Url};
 
 use crate::http::ApiError;
@@ -34,11 +33,15 @@ pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
     Ok(config)
 }
 
-/// The identity rules of `workspace` (objects read them; the Worker checked the workspace).
-pub fn identity_rules(env: &Env, workspace: &str) -> Result<IdentityRules, ApiError> {
+/// The settings of `workspace`, for objects (the Worker checked the workspace's key), or the
+/// defaults if the workspace was removed from the configuration since.
+pub fn workspace_settings<T>(
+    env: &Env,
+    workspace: &str,
+    read: impl FnOnce(Option<&Workspace>) -> T,
+) -> Result<T, ApiError> {
     let config = parsed(env)?;
-    let found = config.workspaces.iter().find(|w| w.id.get_ref() == workspace);
-    Ok(found.map(|w| w.identity.clone()).unwrap_or_default())
+    Ok(read(config.workspaces.iter().find(|w| w.id.get_ref() == workspace)))
 }
 
 /// `PORTRAIT_CONFIG`, parsed once per isolate.

@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
+use crate::audience::{Fact, Facts};
 use crate::hash::fnv1a;
 use crate::profile::{Profile, Stamped};
 use crate::time::Timestamp;
@@ -347,12 +348,67 @@ fn engagement_json(account: &Account, now: Timestamp) -> Json {
             previous_7d = previous_7d.saturating_add(*events);
         }
     }
+    let engaged_members = account
+        .members
+        .values()
+        .filter(|m| {
+            let recent = m.activity.iter().filter(|(day, _)| (0..14).contains(&today.saturating_sub(*day)));
+            recent.fold(0u64, |sum, (_, events)| sum.saturating_add(*events)) >= ENGAGED_MEMBER_EVENTS
+        })
+        .count();
     json!({
         "events30d": events_30d,
         "last7d": last_7d,
         "previous7d": previous_7d,
         "trend": trend(last_7d, previous_7d),
+        "engagedMembers14d": engaged_members,
     })
+}
+
+/// Events in 14 days that make a member engaged (`engagedMembers14d`).
+pub const ENGAGED_MEMBER_EVENTS: u64 = 3;
+
+/// What account audience rules read: `member_count`, `engaged_members_14d` (members with at
+/// least [`ENGAGED_MEMBER_EVENTS`] events in the last 14 days), `events_30d`, `last_7d`,
+/// `previous_7d`, `trend`, `name`, `domain`, `industry`, `employees`; `trait("…")`; and
+/// `interest("…")`, the members' interests added up.
+pub struct AccountFacts<'a> {
+    pub account: &'a Account,
+    /// [`account_json`] of the account at `now`.
+    pub view: &'a Json,
+    pub now: Timestamp,
+}
+
+impl Facts for AccountFacts<'_> {
+    fn value(&self, name: &str) -> Fact<'_> {
+        let field = match name {
+            "member_count" => &self.view["memberCount"],
+            "engaged_members_14d" => &self.view["engagement"]["engagedMembers14d"],
+            "events_30d" => &self.view["engagement"]["events30d"],
+            "last_7d" => &self.view["engagement"]["last7d"],
+            "previous_7d" => &self.view["engagement"]["previous7d"],
+            "trend" => &self.view["engagement"]["trend"],
+            "name" | "domain" | "industry" | "employees" => &self.view[name],
+            _ => &Json::Null,
+        };
+        crate::tags::json_fact(field)
+    }
+
+    fn interest(&self, topic: &str) -> f64 {
+        let mut interests = Interests::default();
+        for member in self.account.members.values() {
+            interests.merge(&member.interests);
+        }
+        crate::tags::topic_score(&interests, topic, self.now)
+    }
+
+    fn site_tag(&self, _tag: &str) -> f64 {
+        0.0
+    }
+
+    fn trait_value(&self, key: &str) -> Fact<'_> {
+        self.account.traits.get(key).map_or(Fact::Null, |t| Fact::from(&t.value))
+    }
 }
 
 /// The trend from the previous 7 days to the last 7, by the rule in [`account_json`].
@@ -841,7 +897,7 @@ mod tests {
                 },
             ],
             "memberCount": 2,
-            "engagement": { "events30d": 12, "last7d": 9, "previous7d": 2, "trend": "rising" },
+            "engagement": { "events30d": 12, "last7d": 9, "previous7d": 2, "trend": "rising", "engagedMembers14d": 2 },
             "topInterests": [
                 { "id": 350, "name": "Celebrities & Entertainment News", "path": "/Arts & Entertainment/Celebrities & Entertainment News", "score": 1.5 },
                 { "id": 1, "name": "Arts & Entertainment", "path": "/Arts & Entertainment", "score": 1.0 },
@@ -858,7 +914,7 @@ mod tests {
         assert_eq!(view["domain"], Json::Null);
         assert_eq!(
             view["engagement"],
-            json!({ "events30d": 0, "last7d": 0, "previous7d": 0, "trend": "none" })
+            json!({ "events30d": 0, "last7d": 0, "previous7d": 0, "trend": "none", "engagedMembers14d": 0 })
         );
         assert_eq!(view["topInterests"], json!([]));
         assert_eq!(view["lastActivity"], Json::Null);

@@ -9,8 +9,11 @@
 //! assert_eq!(error.to_string(), "line 3, column 6: workspaces[0].id: must be 1–32 characters of a-z, 0-9 and -");
 //! ```
 
+use crate::audience::Rule;
 use crate::identity::IdentityRules;
+use crate::tags::TagSettings;
 use crate::topics::rules::{MAX_RULES, TagRule};
+use crate::webhook::Webhook;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -48,6 +51,47 @@ pub struct Workspace {
     /// Identity resolution settings (placeholders, limits, custom id types).
     #[serde(default)]
     pub identity: IdentityRules,
+    /// How behaviour becomes scores, stages and predictions (see `crate::tags`).
+    #[serde(default)]
+    pub scoring: TagSettings,
+    /// Audiences of people or accounts, by rule (see `crate::audience`).
+    #[serde(default)]
+    pub audiences: Vec<Audience>,
+    /// Webhooks fired by audience entries and exits, lifecycle changes and lead scores.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// `[[workspaces.audiences]]`: who is in it is decided by `rule` each time a profile (or an
+/// account) changes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    /// `[a-z0-9_-]{1,64}`.
+    pub name: String,
+    pub rule: Spanned<String>,
+    #[serde(default)]
+    pub of: AudienceOf,
+    /// The parsed rule, set when the configuration is validated.
+    #[serde(skip)]
+    pub parsed: Option<Rule>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudienceOf {
+    #[default]
+    People,
+    Accounts,
+}
+
+impl AudienceOf {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AudienceOf::People => "people",
+            AudienceOf::Accounts => "accounts",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -166,12 +210,13 @@ pub struct SourceRef<'a> {
 
 impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let key = text.get(span.clone()).unwrap_or("").trim().chars().take(64).collect();
             located(text, span, key, e.message().to_owned())
         })?;
         config.validate(text)?;
+        config.parse_audiences(text)?;
         Ok(config)
     }
 
@@ -257,6 +302,9 @@ impl Config {
             if let Some((field, message)) = workspace.identity.problem() {
                 return error(workspace.id.span(), format!("workspaces[{w}].identity.{field}"), &message);
             }
+            if let Some((field, message)) = workspace.scoring.problem() {
+                return error(workspace.id.span(), format!("workspaces[{w}].scoring.{field}"), &message);
+            }
             let rules = &workspace.sdk.tag_rules;
             if rules.len() > MAX_RULES {
                 return error(
@@ -272,6 +320,56 @@ impl Config {
                         format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"),
                         &message,
                     );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses every audience rule, locating errors in the configuration text.
+    fn parse_audiences(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (w, workspace) in self.workspaces.iter_mut().enumerate() {
+            let mut names = std::collections::BTreeSet::new();
+            for (a, audience) in workspace.audiences.iter_mut().enumerate() {
+                let key = format!("workspaces[{w}].audiences[{a}]");
+                let valid_name = (1..=64).contains(&audience.name.len())
+                    && audience
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+                if !valid_name || !names.insert(audience.name.clone()) {
+                    return Err(located(
+                        text,
+                        audience.rule.span(),
+                        format!("{key}.name"),
+                        format!(
+                            "`{}`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
+                            audience.name
+                        ),
+                    ));
+                }
+                let rule = Rule::parse(audience.rule.get_ref()).map_err(|e| {
+                    let span = audience.rule.span();
+                    let start = span.start + string_opening(&text[span.clone()]);
+                    let offset = offset_of(audience.rule.get_ref(), e.line, e.column);
+                    located(text, start + offset..start + offset, format!("{key}.rule"), e.message.clone())
+                })?;
+                audience.parsed = Some(rule);
+            }
+            let names: Vec<&str> = workspace.audiences.iter().map(|a| a.name.as_str()).collect();
+            let mut hooks = std::collections::BTreeSet::new();
+            for (h, webhook) in workspace.webhooks.iter().enumerate() {
+                let problem = webhook.problem(&names).or_else(|| {
+                    (!hooks.insert(webhook.name.as_str()))
+                        .then(|| ("name".to_owned(), "declared twice".to_owned()))
+                });
+                if let Some((field, message)) = problem {
+                    return Err(located(
+                        text,
+                        workspace.id.span(),
+                        format!("workspaces[{w}].webhooks[{h}].{field}"),
+                        message,
+                    ));
                 }
             }
         }
@@ -325,6 +423,23 @@ fn is_origin(text: &str) -> bool {
         && !host.is_empty()
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'[' || b == b']')
         && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Bytes of the quotes that open a TOML string (`"`, `'`, or a triple quote and the newline
+/// right after it).
+fn string_opening(literal: &str) -> usize {
+    match literal.get(..3) {
+        Some("'''" | "\"\"\"") if literal[3..].starts_with('\n') => 4,
+        Some("'''" | "\"\"\"") => 3,
+        _ => 1,
+    }
+}
+
+/// The byte offset of a 1-based (line, column in characters) position in `text`.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let rest = &text[line_start.min(text.len())..];
+    line_start + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
 }
 
 fn located(text: &str, span: Range<usize>, key: String, message: String) -> ConfigError {

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::Profile;
 use crate::time::Timestamp;
 
 /// Anonymous ids a profile may gather by merges (devices, cleared cookies) before further
@@ -228,13 +229,11 @@ impl RoutingKey {
     }
 }
 
-/// Why two profiles were united.
+/// Why two profiles were united: both hold this identity (the index links it to the
+/// survivor). An `alias` gives its profile the previous id, so it merges the same way.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MergeReason {
-    /// Both profiles hold this identity (the index links it to the surviving one).
     Shared(Identity),
-    /// An `alias` call said `previous_id` is the same person.
-    Alias { previous_id: String },
 }
 
 /// Why a merge was refused; both profiles record it and stay apart.
@@ -283,26 +282,21 @@ pub enum Change {
     Refused { other: String, reason: MergeReason, refusal: Refusal },
 }
 
-/// Decides whether the profile holding `from_ids` may be merged into the one holding
-/// `into_ids`. An alias is an explicit statement that two user ids are one person, so only
-/// the anonymous-id limit applies to it.
-pub fn check_merge(
-    into_ids: &BTreeSet<Identity>,
-    from_ids: &BTreeSet<Identity>,
-    reason: &MergeReason,
-    rules: &IdentityRules,
-) -> Result<(), Refusal> {
-    let users = |ids: &BTreeSet<Identity>| -> BTreeSet<String> {
-        ids.iter().filter(|i| i.kind == IdKind::UserId).map(|i| i.value.clone()).collect()
+/// Decides whether profile `from` may be merged into profile `into`: not if each has a user
+/// id the other lacks — ids an `alias` named on either side do not count, since the alias
+/// said they are the same person — nor past the anonymous-id limit.
+pub fn check_merge(into: &Profile, from: &Profile, rules: &IdentityRules) -> Result<(), Refusal> {
+    let aliased = |id: &str| into.aliases.contains(id) || from.aliases.contains(id);
+    let users = |p: &Profile| -> BTreeSet<String> {
+        p.user_ids().filter(|u| !aliased(u)).map(str::to_owned).collect()
     };
-    let (ours, theirs) = (users(into_ids), users(from_ids));
-    if !matches!(reason, MergeReason::Alias { .. })
-        && let (Some(only_ours), Some(only_theirs)) =
-            (ours.difference(&theirs).next(), theirs.difference(&ours).next())
+    let (ours, theirs) = (users(into), users(from));
+    if let (Some(only_ours), Some(only_theirs)) =
+        (ours.difference(&theirs).next(), theirs.difference(&ours).next())
     {
         return Err(Refusal::DifferentUsers { ours: only_ours.clone(), theirs: only_theirs.clone() });
     }
-    let anonymous = into_ids.union(from_ids).filter(|i| i.kind == IdKind::AnonymousId).count();
+    let anonymous = into.identities.union(&from.identities).filter(|i| i.kind == IdKind::AnonymousId).count();
     if anonymous > rules.max_anonymous_ids as usize {
         return Err(Refusal::TooManyAnonymousIds { limit: rules.max_anonymous_ids });
     }
@@ -329,6 +323,14 @@ mod tests {
 
     fn ids(list: &[(IdKind, &str)]) -> BTreeSet<Identity> {
         list.iter().map(|(kind, value)| Identity { kind: kind.clone(), value: (*value).into() }).collect()
+    }
+
+    fn profile(list: &[(IdKind, &str)], aliases: &[&str]) -> Profile {
+        Profile {
+            identities: ids(list),
+            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+            ..Profile::default()
+        }
     }
 
     #[test]
@@ -372,35 +374,36 @@ mod tests {
     #[test]
     fn merges_are_refused_between_two_known_users() {
         let rules = IdentityRules::default();
-        let shared = MergeReason::Shared(Identity { kind: IdKind::Email, value: "a@x.com".into() });
         type Ids<'a> = &'a [(IdKind, &'a str)];
         let cases: &[(Ids, Ids, Option<&str>)] = &[
             (&[(IdKind::UserId, "u1")], &[(IdKind::AnonymousId, "a1")], None),
             (&[(IdKind::AnonymousId, "a1")], &[(IdKind::UserId, "u1")], None),
             (&[(IdKind::UserId, "u1")], &[(IdKind::UserId, "u1"), (IdKind::AnonymousId, "a")], None),
             (&[(IdKind::UserId, "u1")], &[(IdKind::UserId, "u2")], Some("different_users")),
+            // After alias(u2, previousId: u1) the aliasing profile holds both user ids.
+            (&[(IdKind::UserId, "u1")], &[(IdKind::UserId, "u1"), (IdKind::UserId, "u2")], None),
+            (&[(IdKind::UserId, "u1"), (IdKind::UserId, "u2")], &[(IdKind::UserId, "u1")], None),
         ];
         for (into, from, expected) in cases {
-            let outcome = check_merge(&ids(into), &ids(from), &shared, &rules).err();
+            let outcome = check_merge(&profile(into, &[]), &profile(from, &[]), &rules).err();
             assert_eq!(outcome.as_ref().map(Refusal::code), *expected, "{into:?} ← {from:?}");
         }
-        let alias = MergeReason::Alias { previous_id: "u2".into() };
-        assert!(
-            check_merge(&ids(&[(IdKind::UserId, "u1")]), &ids(&[(IdKind::UserId, "u2")]), &alias, &rules)
-                .is_ok()
-        );
+        // Two devices that each aliased their own anonymous id hold it as a user id too: the
+        // aliased ids are not people.
+        let one = profile(&[(IdKind::UserId, "u"), (IdKind::UserId, "anon-1")], &["anon-1"]);
+        let two = profile(&[(IdKind::UserId, "u"), (IdKind::UserId, "anon-2")], &["anon-2"]);
+        assert_eq!(check_merge(&one, &two, &rules), Ok(()));
     }
 
     #[test]
     fn merges_stop_at_the_anonymous_id_limit() {
         let rules = IdentityRules { max_anonymous_ids: 3, ..IdentityRules::default() };
-        let reason = MergeReason::Shared(Identity { kind: IdKind::UserId, value: "u".into() });
-        let into = ids(&[(IdKind::AnonymousId, "a"), (IdKind::AnonymousId, "b"), (IdKind::UserId, "u")]);
-        assert!(check_merge(&into, &ids(&[(IdKind::AnonymousId, "b")]), &reason, &rules).is_ok());
+        let into =
+            profile(&[(IdKind::AnonymousId, "a"), (IdKind::AnonymousId, "b"), (IdKind::UserId, "u")], &[]);
+        assert!(check_merge(&into, &profile(&[(IdKind::AnonymousId, "b")], &[]), &rules).is_ok());
         let refused = check_merge(
             &into,
-            &ids(&[(IdKind::AnonymousId, "c"), (IdKind::AnonymousId, "d")]),
-            &reason,
+            &profile(&[(IdKind::AnonymousId, "c"), (IdKind::AnonymousId, "d")], &[]),
             &rules,
         );
         assert_eq!(refused, Err(Refusal::TooManyAnonymousIds { limit: 3 }));

@@ -9,30 +9,38 @@
 //! - [`identity`]: identifiers, placeholders, and when two profiles may become one.
 //! - [`config`]: workspaces, sources, keys and SDK settings from TOML, with located errors.
 //! - [`routing`]: how a request's events are split into one beacon per person.
+//! - [`tags`]: factual, analytical and predictive tags of a profile, with their reasons.
 //! - [`view`]: the profile and its tags as the admin API shows them.
+//! - [`audience`] and [`webhook`]: audience rules, and the webhooks profile changes fire.
 //! - [`client`]: the browser SDK's rules: queue, consent, sessions, campaigns, autocapture.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
 
 pub mod account;
+pub mod audience;
 pub mod beacon;
+pub mod changes;
 pub mod client;
 pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod firmographics;
 pub mod hash;
 pub mod identity;
 pub mod limits;
+pub mod predict;
 pub mod profile;
 pub mod routing;
 pub mod segment;
+pub mod tags;
 pub mod time;
 pub mod topics;
 pub mod validate;
 pub mod value;
 pub mod view;
+pub mod webhook;
 
 pub use error::{Error, ErrorKind};
 pub use event::{Call, Campaign, Context, Event, Library, Page, Screen};

@@ -55,9 +55,129 @@ pub struct Profile {
     /// The site's own tags the browser sent (`tags` on "Page Engaged", from the workspace's
     /// tag rules), decayed like interests.
     pub site_tags: Interests<String>,
+    /// The previous ids of `alias` calls: also identities of the profile (as a user id and an
+    /// anonymous id), but never a different known person in a merge (`identity::check_merge`).
+    pub aliases: BTreeSet<String>,
     /// Merges into this profile and merges refused, oldest first, at most
     /// [`MAX_LOG_ENTRIES`] (the newest are kept).
     pub identity_log: BTreeSet<LogEntry>,
+    /// Events per kind and UTC day, for engagement, intent and trends (see [`Activity`]).
+    pub activity: Activity,
+    /// Purchases (`Order Completed`), for RFM.
+    pub orders: Orders,
+    /// The browser language of the latest event that had one (`context.locale`).
+    pub locale: Option<Stamped<String>>,
+}
+
+/// Days of activity kept: past this, every default half-life has decayed an event to
+/// nothing that matters (180 days at a 30-day half-life is 1/64).
+pub const ACTIVITY_DAYS: i64 = 180;
+/// Page paths are kept to this many bytes (a site's sections, not its query strings).
+const MAX_PATH_BYTES: usize = 128;
+
+/// Events per kind per UTC day in the last [`ACTIVITY_DAYS`] before the newest day seen:
+/// kinds are `$page <path>` for page views (so page-type rules, matched when tags are read,
+/// apply to past views too), `$identify`, `$group`, `$screen`, `$alias`, and the event name
+/// of a `track`. Counts are sums and the window follows the newest day, so the result does
+/// not depend on the order of events or merges.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub kinds: BTreeMap<String, BTreeMap<i64, u32>>,
+    /// The newest day seen; days before `newest - ACTIVITY_DAYS` are dropped.
+    pub newest: i64,
+}
+
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+impl Activity {
+    fn add(&mut self, kind: &str, day: i64, count: u32) {
+        if day <= self.newest - ACTIVITY_DAYS {
+            return;
+        }
+        let days = self.kinds.entry(kind.to_owned()).or_default();
+        let slot = days.entry(day).or_default();
+        *slot = slot.saturating_add(count);
+        if day > self.newest {
+            self.newest = day;
+            self.prune();
+        }
+    }
+
+    fn merge(&mut self, other: &Activity) {
+        for (kind, days) in &other.kinds {
+            for (&day, &count) in days {
+                self.add(kind, day, count);
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        let oldest = self.newest - ACTIVITY_DAYS;
+        self.kinds.retain(|_, days| {
+            days.retain(|&day, _| day > oldest);
+            !days.is_empty()
+        });
+    }
+
+    /// Events of the kinds `wanted` selects on days in `[from, to]`.
+    pub fn count(&self, wanted: impl Fn(&str) -> bool, from: i64, to: i64) -> u64 {
+        self.kinds
+            .iter()
+            .filter(|(kind, _)| wanted(kind))
+            .flat_map(|(_, days)| days.range(from..=to).map(|(_, &n)| u64::from(n)))
+            .sum()
+    }
+
+    /// The kind of an event, as counted here.
+    pub fn kind(event: &Event) -> String {
+        match &event.call {
+            Call::Page { .. } => {
+                let path = event.context.page.path.as_deref().unwrap_or("/");
+                let path = path.split(['?', '#']).next().unwrap_or("/");
+                let mut end = path.len().min(MAX_PATH_BYTES);
+                while !path.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("$page {}", &path[..end])
+            }
+            Call::Track { event } => event.clone(),
+            other => format!("${}", other.type_name()),
+        }
+    }
+}
+
+/// Purchases: counts and revenue in integer cents, so that sums are exact in any order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Orders {
+    pub count: u64,
+    pub revenue_cents: i64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+/// The Segment e-commerce spec's event for a purchase.
+pub const ORDER_EVENT: &str = "Order Completed";
+
+impl Orders {
+    fn add(&mut self, event: &Event, at: Timestamp) {
+        let amount = ["revenue", "total", "value"].iter().find_map(|key| match event.properties.get(*key) {
+            Some(Value::Int(n)) => Some(*n as f64),
+            Some(Value::Float(x)) if x.is_finite() => Some(*x),
+            _ => None,
+        });
+        self.count += 1;
+        let cents = (amount.unwrap_or(0.0) * 100.0).round().clamp(-1e15, 1e15) as i64;
+        self.revenue_cents = self.revenue_cents.saturating_add(cents);
+        self.first = min_option(self.first, Some(at));
+        self.last = self.last.max(Some(at));
+    }
+
+    fn merge(&mut self, other: &Orders) {
+        self.count += other.count;
+        self.revenue_cents = self.revenue_cents.saturating_add(other.revenue_cents);
+        self.first = min_option(self.first, other.first);
+        self.last = self.last.max(other.last);
+    }
 }
 
 /// Orders concurrent writes: event time first, then a hash of the message id so that two
@@ -108,6 +228,18 @@ pub struct Touch {
 }
 
 impl Touch {
+    /// The marketing channel of this touch (`core::client::campaign::channel`).
+    pub fn channel(&self) -> crate::client::campaign::Channel {
+        let campaign = crate::event::Campaign {
+            source: self.source.clone(),
+            medium: self.medium.clone(),
+            name: self.campaign.clone(),
+            ..Default::default()
+        };
+        let referrer = self.referrer_host.as_ref().map(|host| format!("https://{host}/"));
+        crate::client::campaign::channel(referrer.as_deref(), "", Some(&campaign))
+    }
+
     /// The touch of a page view, if it came from a campaign or from another site.
     fn of(event: &Event) -> Option<Touch> {
         if !matches!(event.call, Call::Page { .. } | Call::Screen { .. }) {
@@ -248,9 +380,28 @@ impl Profile {
                     self.site_tags.add_sent(tags, at.0, site_tag);
                 }
             }
-            Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } | Call::Alias { .. } => {}
+            // Segment's previousId may be a user id or an anonymous id: the profile holds it as
+            // both, so whichever profile owns it meets this one in the index and they merge.
+            Call::Alias { previous_id } => {
+                if !rules.is_placeholder(previous_id) {
+                    self.aliases.insert(previous_id.clone());
+                }
+                for kind in [IdKind::UserId, IdKind::AnonymousId] {
+                    if let Some(identity) = rules.identity(kind, previous_id) {
+                        self.identities.insert(identity);
+                    }
+                }
+            }
+            Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } => {}
         }
         self.sessions.add(Session { start: at, end: at, events: 1 });
+        self.activity.add(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), 1);
+        if matches!(&event.call, Call::Track { event } if event == ORDER_EVENT) {
+            self.orders.add(event, at);
+        }
+        if let Some(locale) = event.context.locale.as_deref().filter(|l| !l.is_empty()) {
+            keep(&mut self.locale, Stamped { stamp, value: locale.to_owned() }, true);
+        }
         if let Some(touch) = Touch::of(event) {
             keep(&mut self.first_touch, Stamped { stamp, value: touch.clone() }, false);
             keep(&mut self.last_touch, Stamped { stamp, value: touch }, true);
@@ -278,6 +429,7 @@ impl Profile {
             return;
         }
         self.identities.extend(other.identities.iter().cloned());
+        self.aliases.extend(other.aliases.iter().cloned());
         self.first_seen = min_option(self.first_seen, other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         add_counts(&mut self.counters, &other.counters);
@@ -304,6 +456,11 @@ impl Profile {
             keep(&mut self.location, location.clone(), true);
         }
         add_counts(&mut self.devices, &other.devices);
+        self.activity.merge(&other.activity);
+        self.orders.merge(&other.orders);
+        if let Some(locale) = &other.locale {
+            keep(&mut self.locale, locale.clone(), true);
+        }
         self.groups.extend(other.groups.iter().cloned());
         self.interests.merge(&other.interests);
         self.site_tags.merge(&other.site_tags);

@@ -153,20 +153,30 @@ describe("identity resolution", () => {
     assert.equal(refused.json.path, "batch[0].userId");
   });
 
-  test("alias joins a previous user id; custom id types find the person", async () => {
+  test("alias joins a previous user id, whether it arrives before or after; custom id types find the person", async () => {
     const [oldId, newId, browser, crmId] = [`old-${uuid()}`, `new-${uuid()}`, uuid(), `crm-${uuid()}`];
     await collector.segment("track", { userId: oldId, event: "Old Event", messageId: uuid() });
     await send([browserEvent("identify", browser, { userId: newId, traits: { crmId } })]);
     await send([browserEvent("alias", browser, { userId: newId, previousId: oldId })]);
     const { json: profile } = await collector.profile("user_id", oldId);
-    assert.equal(profile.profileId, `a:${browser}`);
+    // The aliasing browser holds the old id too, and merges into the profile that owned it.
+    assert.equal(profile.profileId, `u:${oldId}`);
     assert.deepEqual(profile.counters, { "Old Event": 1, $identify: 1, $alias: 1 });
     assert.ok(ids(profile).includes(`user_id:${newId}`) && ids(profile).includes(`user_id:${oldId}`));
-    assert.deepEqual(profile.identityHistory.find((h) => h.change === "merged").reason, { alias: oldId });
+    assert.deepEqual(profile.identityHistory.find((h) => h.change === "merged").reason, {
+      sharedIdentity: { type: "user_id", id: oldId },
+    });
     const byCrm = await collector.profile("crm_id", crmId);
     assert.equal(byCrm.status, 200, byCrm.text);
-    assert.equal(byCrm.json.profileId, `a:${browser}`);
+    assert.equal(byCrm.json.profileId, `u:${oldId}`);
     assert.equal((await collector.profile("no_such_type", "x")).json.code, "bad_id_type");
+
+    // An alias that arrives before the previous id was ever seen still joins it later.
+    const [early, later] = [`early-${uuid()}`, `later-${uuid()}`];
+    await collector.segment("alias", { userId: later, previousId: early, messageId: uuid() });
+    await collector.segment("track", { userId: early, event: "Late Event", messageId: uuid() });
+    const { json: joined } = await collector.profile("user_id", later);
+    assert.deepEqual(joined.counters, { $alias: 1, "Late Event": 1 });
   });
 
   test("erasing a merged person removes every identifier and forwarding record", async () => {

@@ -141,6 +141,14 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
         }
     }
 
+    /// The score of `topic` at `now` (0 if it has none).
+    pub fn score(&self, topic: &K, now: i64) -> f64 {
+        match self.entries.binary_search_by(|(t, _)| t.cmp(topic)) {
+            Ok(i) => (self.entries[i].1 - now as f64 / self.half_life()).exp2(),
+            Err(_) => 0.0,
+        }
+    }
+
     /// The strongest `limit` topics with their scores at `now`, best first (ties by id).
     pub fn top(&self, now: i64, limit: usize) -> Vec<(K, f64)> {
         let now_log = now as f64 / self.half_life();

@@ -23,6 +23,13 @@ pub use model::{Classification, Model, ModelError, Scored};
 /// The shipped model (see the module docs for how it is made).
 pub const BUILTIN_MODEL: &[u8] = include_bytes!("../../topics/model.bin");
 
+/// [`BUILTIN_MODEL`], decoded once (`None` only if the build shipped a broken model, which a
+/// test rules out).
+pub fn builtin() -> Option<&'static Model> {
+    static MODEL: std::sync::OnceLock<Option<Model>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| Model::decode(BUILTIN_MODEL).ok()).as_ref()
+}
+
 /// The most terms read from one page: bounds the classifier's work on hostile or huge pages.
 pub const MAX_TERMS: usize = 512;
 

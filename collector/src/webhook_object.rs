@@ -1,0 +1,274 @@
+//! `WebhookObject`: the deliveries of one webhook, sharded by the profile that fired them
+//! (`{workspace}/webhook/{name}/{shard}`).
+//!
+//! A delivery is enqueued once per idempotency key (a retried enqueue changes nothing), sent
+//! by the alarm, signed (`core::webhook::sign`), and retried with exponential backoff until
+//! the receiver answers 2xx or the webhook's `max_attempts` is reached: then it is dead-lettered
+//! (kept with status `dead` and its last error). The log of recent deliveries is the admin
+//! API's `GET /v1/webhooks/{name}/deliveries`.
+
+use portrait_core::webhook;
+use serde::{Deserialize, Serialize};
+use worker::{
+    Date, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
+    SqlStorageValue, State, durable_object,
+};
+
+use crate::internal::{self, Schema};
+
+/// Shards per webhook.
+pub const SHARDS: u64 = 8;
+/// Delivered and dead deliveries kept for the log.
+const LOG_KEPT: i64 = 1_000;
+/// A receiver gets this long to answer.
+const TIMEOUT_MS: u32 = 10_000;
+
+const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, url TEXT NOT NULL, \
+     secret TEXT NOT NULL, max_attempts INTEGER NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL, \
+     attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER, status TEXT NOT NULL, last_status INTEGER, \
+     last_error TEXT, done_at INTEGER)"];
+
+/// `enqueue`: one delivery.
+#[derive(Serialize, Deserialize)]
+pub struct Enqueue {
+    /// The idempotency key: the same change of the same profile always has the same key.
+    pub key: String,
+    pub url: String,
+    /// The name of the secret holding the signing key.
+    pub secret: String,
+    pub max_attempts: u32,
+    pub body: String,
+}
+
+/// `log`: the newest `limit` deliveries.
+#[derive(Serialize, Deserialize)]
+pub struct Log {
+    pub limit: u32,
+}
+
+#[durable_object]
+pub struct WebhookObject {
+    state: State,
+    env: Env,
+    sql: SqlStorage,
+    schema: Schema,
+}
+
+impl DurableObject for WebhookObject {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        WebhookObject { state, env, sql, schema: Schema::new(SCHEMA) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.schema.ensure(&self.sql)?;
+        match req.path().as_str() {
+            "/enqueue" => {
+                let delivery: Enqueue = internal::body(&mut req).await?;
+                let now = Date::now().as_millis() as i64;
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO deliveries (key, url, secret, max_attempts, body, created, next_at, status) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    vec![
+                        delivery.key.as_str().into(),
+                        delivery.url.as_str().into(),
+                        delivery.secret.as_str().into(),
+                        i64::from(delivery.max_attempts).into(),
+                        delivery.body.as_str().into(),
+                        now.into(),
+                        now.into(),
+                    ],
+                )?;
+                self.state.storage().set_alarm(0).await?;
+                internal::answer(&())
+            }
+            "/log" => {
+                let log: Log = internal::body(&mut req).await?;
+                Response::from_json(&self.log(log.limit)?)
+            }
+            other => Response::error(format!("no webhook action {other}"), 400),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.schema.ensure(&self.sql)?;
+        let now = Date::now().as_millis() as i64;
+        for delivery in self.due(now)? {
+            self.attempt(delivery).await?;
+        }
+        self.sql.exec(
+            "DELETE FROM deliveries WHERE status != 'pending' AND key NOT IN \
+             (SELECT key FROM deliveries WHERE status != 'pending' ORDER BY done_at DESC LIMIT ?)",
+            vec![LOG_KEPT.into()],
+        )?;
+        if let Some(next) = self.next_due()? {
+            self.state.storage().set_alarm((next - now).max(0)).await?;
+        }
+        Response::ok("done")
+    }
+}
+
+struct Due {
+    key: String,
+    url: String,
+    secret: String,
+    max_attempts: i64,
+    body: String,
+    attempts: i64,
+}
+
+impl WebhookObject {
+    fn due(&self, now: i64) -> Result<Vec<Due>> {
+        let rows = self.sql.exec(
+            "SELECT key, url, secret, max_attempts, body, attempts FROM deliveries \
+             WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT 50",
+            vec![now.into()],
+        )?;
+        let mut due = Vec::new();
+        for row in rows.raw() {
+            if let [
+                SqlStorageValue::String(key),
+                SqlStorageValue::String(url),
+                SqlStorageValue::String(secret),
+                SqlStorageValue::Integer(max_attempts),
+                SqlStorageValue::String(body),
+                SqlStorageValue::Integer(attempts),
+            ] = row?.as_slice()
+            {
+                due.push(Due {
+                    key: key.clone(),
+                    url: url.clone(),
+                    secret: secret.clone(),
+                    max_attempts: *max_attempts,
+                    body: body.clone(),
+                    attempts: *attempts,
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>> {
+        let rows = self.sql.exec("SELECT min(next_at) FROM deliveries WHERE status = 'pending'", None)?;
+        for row in rows.raw() {
+            if let [SqlStorageValue::Integer(next)] = row?.as_slice() {
+                return Ok(Some(*next));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends one delivery and records the outcome.
+    async fn attempt(&self, delivery: Due) -> Result<()> {
+        let outcome = self.send(&delivery).await;
+        let now = Date::now().as_millis() as i64;
+        let attempts = delivery.attempts + 1;
+        let (status, code, error) = match outcome {
+            Ok(code) if (200..300).contains(&code) => ("delivered", Some(code), None),
+            Ok(code) => ("failed", Some(code), Some(format!("answered {code}"))),
+            Err(e) => ("failed", None, Some(e.to_string())),
+        };
+        if status == "delivered" {
+            self.sql.exec(
+                "UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL, \
+                 done_at = ?, next_at = NULL WHERE key = ?",
+                vec![attempts.into(), code.map(i64::from).into(), now.into(), delivery.key.as_str().into()],
+            )?;
+        } else if attempts >= delivery.max_attempts {
+            self.sql.exec(
+                "UPDATE deliveries SET status = 'dead', attempts = ?, last_status = ?, last_error = ?, done_at = ?, \
+                 next_at = NULL WHERE key = ?",
+                vec![
+                    attempts.into(),
+                    code.map(i64::from).into(),
+                    error.into(),
+                    now.into(),
+                    delivery.key.as_str().into(),
+                ],
+            )?;
+        } else {
+            let jitter = portrait_core::hash::fnv1a(delivery.key.as_bytes());
+            let next = now + webhook::backoff_ms(attempts as u32 - 1, jitter) * self.backoff_scale() / 1000;
+            self.sql.exec(
+                "UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_at = ? WHERE key = ?",
+                vec![attempts.into(), code.map(i64::from).into(), error.into(), next.into(), delivery.key.as_str().into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, delivery: &Due) -> Result<u16> {
+        let secret = self.env.secret(&delivery.secret).map(|s| s.to_string()).unwrap_or_default();
+        if secret.is_empty() {
+            return Err(worker::Error::RustError(format!("the secret {} is not set", delivery.secret)));
+        }
+        let timestamp = Date::now().as_millis() as i64 / 1000;
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        headers.set("User-Agent", "Portrait-Webhooks/1")?;
+        headers.set(
+            "Portrait-Signature",
+            &webhook::sign(secret.as_bytes(), timestamp, delivery.body.as_bytes()),
+        )?;
+        headers.set("Portrait-Idempotency-Key", &delivery.key)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(delivery.body.as_str().into()));
+        let request = Request::new_with_init(&delivery.url, &init)?;
+        let controller = worker::AbortController::default();
+        let signal = controller.signal();
+        let timeout = async {
+            worker::Delay::from(std::time::Duration::from_millis(u64::from(TIMEOUT_MS))).await;
+            controller.abort();
+        };
+        let fetch = Fetch::Request(request);
+        let send = fetch.send_with_signal(&signal);
+        futures_util::pin_mut!(send);
+        futures_util::pin_mut!(timeout);
+        match futures_util::future::select(send, timeout).await {
+            futures_util::future::Either::Left((response, _)) => Ok(response?.status_code()),
+            futures_util::future::Either::Right(_) => {
+                Err(worker::Error::RustError(format!("no answer in {TIMEOUT_MS} ms")))
+            }
+        }
+    }
+
+    /// Tests shrink the backoff (`PORTRAIT_WEBHOOK_BACKOFF_PERMILLE`, default 1000 = as is).
+    fn backoff_scale(&self) -> i64 {
+        let configured =
+            self.env.var("PORTRAIT_WEBHOOK_BACKOFF_PERMILLE").ok().and_then(|v| v.to_string().parse().ok());
+        configured.unwrap_or(1000)
+    }
+
+    fn log(&self, limit: u32) -> Result<serde_json::Value> {
+        let rows = self.sql.exec(
+            "SELECT key, status, attempts, created, done_at, next_at, last_status, last_error, body FROM deliveries \
+             ORDER BY created DESC LIMIT ?",
+            vec![i64::from(limit.min(1_000)).into()],
+        )?;
+        let mut entries = Vec::new();
+        for row in rows.raw() {
+            let row = row?;
+            let text = |i: usize| match row.get(i) {
+                Some(SqlStorageValue::String(s)) => serde_json::json!(s),
+                _ => serde_json::Value::Null,
+            };
+            let number = |i: usize| match row.get(i) {
+                Some(SqlStorageValue::Integer(n)) => Some(*n),
+                _ => None,
+            };
+            let time = |i: usize| number(i).map(|t| portrait_core::Timestamp(t).to_string());
+            let body: serde_json::Value = match row.get(8) {
+                Some(SqlStorageValue::String(s)) => {
+                    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+                }
+                _ => serde_json::Value::Null,
+            };
+            entries.push(serde_json::json!({
+                "key": text(0), "status": text(1), "attempts": number(2), "createdAt": time(3),
+                "doneAt": time(4), "nextAttemptAt": time(5), "lastStatus": number(6), "lastError": text(7),
+                "type": body["type"], "profileId": body["profile"]["profileId"],
+            }));
+        }
+        Ok(serde_json::Value::Array(entries))
+    }
+}
