@@ -2,7 +2,7 @@
 // requests), both on local workerd with state on tmpfs, under the same load: SDK beacons of
 // 20 events, each from one of 10,000 visitors, sent by N concurrent keep-alive connections.
 //
-//   node bench/collector-load.mjs [--seconds 20] [--connections 16] [--profiles 10000]
+//   node bench/collector-load.mjs [--seconds 20] [--connections 16] [--profiles 10000] [--audiences 50]
 //
 // Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors) and the ratio.
 import { execFileSync } from "node:child_process";
@@ -22,6 +22,8 @@ const option = (name, fallback) => {
 const SECONDS = option("seconds", 20);
 const CONNECTIONS = option("connections", 16);
 const PROFILES = option("profiles", 10_000);
+// With --audiences N, a third run: the collector with N audience rules to evaluate per batch.
+const AUDIENCES = option("audiences", 0);
 const EVENTS_PER_BATCH = 20;
 
 // A beacon template made by the real encoder; per request we write a visitor id into its
@@ -134,12 +136,29 @@ allowed_origins = ["*"]
 rate_limit = { events_per_second = 10000000, burst = 10000000 }
 `;
 
+/** N audiences of the shapes the tag benchmark uses (`cargo bench -p portrait-core --bench core -- tags`). */
+function audiences(n) {
+  const shapes = [
+    (i) => `lead_score >= ${i} and intent_stage == "decision"`,
+    (i) => `engagement_score > ${i} or active_7d`,
+    (i) => `interest("/Computers & Electronics") > 0.${i} and country in ["DE", "FR"]`,
+    (i) => `not lifecycle in ["customer", "churned"] and visits_per_week >= ${Math.floor(i / 10)}`,
+    (i) => `trait("plan") == "pro" and page_views > ${i}`,
+  ];
+  return Array.from({ length: n }, (_, i) => `[[workspaces.audiences]]\nname = "a${i}"\nrule = '${shapes[i % 5](i)}'\n`).join("");
+}
+
 const beacon = template();
 const results = [];
-for (const [name, start, pathFor] of [
+const servers = [
   ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => "/v1/b?k=pk_bench_load"],
   ["floor: Worker + counting DO", startFloor, (visitor) => `/?p=${visitor}`],
-]) {
+];
+if (AUDIENCES > 0) {
+  const config = BENCH_CONFIG + audiences(AUDIENCES);
+  servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), () => "/v1/b?k=pk_bench_load"]);
+}
+for (const [name, start, pathFor] of servers) {
   const persist = mkdtempSync("/dev/shm/portrait-bench-");
   const server = await start(persist);
   await load(server.url, pathFor, beacon); // warm-up: compile, create objects

@@ -6,6 +6,9 @@
 //! portrait topics [FILE]   pages as JSON Lines → their topics as JSON Lines on stdout
 //! portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
 //!                          labelled profiles as JSON Lines → propensity coefficients as TOML
+//! portrait check-config FILE
+//!                          validates a collector configuration (PORTRAIT_CONFIG): every
+//!                          section, audience rule and webhook; errors as FILE:line:column
 //! ```
 //! FILE defaults to standard input. Rejected events are listed on stderr; the exit status is
 //! 1 if any event was rejected, 2 if the whole body was.
@@ -28,7 +31,8 @@ use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 mod fit;
 
 const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)
-       portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]";
+       portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
+       portrait check-config FILE";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,8 +51,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if command == "topics" {
-        return topics(&input);
+    match (command, file) {
+        ("topics", _) => return topics(&input),
+        ("check-config", Some(file)) => return check_config(file, &input),
+        ("check-config", None) => return usage_error(),
+        _ => {}
     }
     let result = match command {
         "decode" => beacon::decode(&input).map(|decoded| {
@@ -135,6 +142,33 @@ fn read_input(file: Option<&str>) -> std::io::Result<Vec<u8>> {
         }
     }
     Ok(input)
+}
+
+/// `portrait check-config FILE`: the collector's own loader on a configuration file.
+fn check_config(file: &str, input: &[u8]) -> ExitCode {
+    let Ok(text) = std::str::from_utf8(input) else {
+        eprintln!("{file}: not UTF-8 text");
+        return ExitCode::from(1);
+    };
+    match portrait_core::config::Config::parse(text) {
+        Ok(config) => {
+            for workspace in &config.workspaces {
+                println!(
+                    "{file}: workspace {}: {} sources, {} audiences, {} webhooks",
+                    workspace.id.get_ref(),
+                    workspace.sources.len(),
+                    workspace.audiences.len(),
+                    workspace.webhooks.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let key = if e.key.is_empty() { String::new() } else { format!("{}: ", e.key) };
+            eprintln!("{file}:{}:{}: {key}{}", e.line, e.column, e.message);
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn usage_error() -> ExitCode {

@@ -45,6 +45,29 @@ fn rejected_events_are_listed_and_set_the_status() {
 }
 
 #[test]
+fn configurations_are_checked_with_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("portrait-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dev = concat!(env!("CARGO_MANIFEST_DIR"), "/../collector/portrait.dev.toml");
+    let (status, stdout, _) = portrait(&["check-config", dev], b"");
+    let stdout = String::from_utf8(stdout).unwrap();
+    assert_eq!(status, 0);
+    assert!(stdout.contains("workspace demo: 2 sources"), "{stdout}");
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(dev).unwrap()
+        + "\n[[workspaces.audiences]]\nname = \"hot\"\nrule = \"lead_score >= 60 and\"\n";
+    std::fs::write(&bad, &text).unwrap();
+    let (status, _, stderr) = portrait(&["check-config", bad.to_str().unwrap()], b"");
+    assert_eq!(status, 1);
+    let line = text.lines().count();
+    assert!(
+        stderr.starts_with(&format!("{}:{line}:", bad.display()))
+            && stderr.contains("workspaces[1].audiences[0].rule"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let (status, _, stderr) = portrait(&["decode"], b"{\"batch\":[]}");
     assert_eq!(
@@ -57,7 +80,8 @@ fn bad_input_is_a_clear_error() {
         (
             2,
             "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n       \
-             portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n"
+             portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n       \
+             portrait check-config FILE\n"
         )
     );
     let (status, _, stderr) = portrait(&["decode", "/nonexistent/beacon.bin"], b"");

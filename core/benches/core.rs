@@ -1,4 +1,5 @@
-//! `core` micro-benchmarks: decoding batches, applying events, merging profiles.
+//! `core` micro-benchmarks: decoding batches, applying events, merging profiles, tags and
+//! audiences.
 //! Run: `cargo bench -p portrait-core --bench core`.
 
 #[path = "../tests/common/scenarios.rs"]
@@ -7,7 +8,9 @@ mod scenarios;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use portrait_core::audience::Rule;
 use portrait_core::profile::Profile;
+use portrait_core::tags::{self, ProfileFacts, TagSettings};
 use portrait_core::{beacon, segment};
 
 fn decode(c: &mut Criterion) {
@@ -81,5 +84,41 @@ fn object_pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, profiles, object_pipeline);
+/// What a ProfileObject does after a batch when its workspace has audiences: all tags of a
+/// 200-event profile at one time, then 50 audience rules over them.
+fn tags_and_audiences(c: &mut Criterion) {
+    let events = scenarios::varied_visitor(200);
+    let mut profile = Profile::default();
+    events.iter().for_each(|r| profile.apply(r));
+    let settings = TagSettings::default();
+    let now = profile.last_seen.unwrap();
+    let rules: Vec<Rule> = (0..50)
+        .map(|i| {
+            let text = match i % 5 {
+                0 => format!("lead_score >= {} and intent_stage == \"decision\"", i),
+                1 => format!("engagement_score > {i} or active_7d"),
+                2 => {
+                    format!("interest(\"/Computers & Electronics\") > 0.{i} and country in [\"DE\", \"FR\"]")
+                }
+                3 => {
+                    format!("not lifecycle in [\"customer\", \"churned\"] and visits_per_week >= {}", i / 10)
+                }
+                _ => format!("trait(\"plan\") == \"pro\" and page_views > {i}"),
+            };
+            Rule::parse(&text).unwrap()
+        })
+        .collect();
+    let mut group = c.benchmark_group("tags");
+    group.bench_function("all tags of a 200-event profile", |b| {
+        b.iter(|| tags::tags(black_box(&profile), &settings, now))
+    });
+    let computed = tags::tags(&profile, &settings, now);
+    group.bench_function("50 audience rules", |b| {
+        let facts = ProfileFacts { tags: &computed, profile: &profile, now };
+        b.iter(|| rules.iter().filter(|r| r.eval(black_box(&facts))).count())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, profiles, object_pipeline, tags_and_audiences);
 criterion_main!(benches);

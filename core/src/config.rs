@@ -548,6 +548,43 @@ url = "/pricing*"
     }
 
     #[test]
+    fn audience_rules_and_webhooks_are_checked_where_they_are_written() {
+        let with = |extra: &str| format!("{VALID}{extra}");
+        let audience = "\n[[workspaces.audiences]]\nname = \"hot\"\nrule = '''\nlead_score >= 60\n  and country = \"DE\"'''\n";
+        let error = Config::parse(&with(audience)).unwrap_err();
+        let rule_line = VALID.lines().count() + 6; // a blank line, the table, name, `rule = '''`, its first line
+        assert_eq!(
+            (error.line, error.column, error.key.as_str()),
+            (rule_line, 15, "workspaces[0].audiences[0].rule")
+        );
+        assert!(error.message.contains("did you mean \"==\""), "{}", error.message);
+
+        let good = "\n[[workspaces.audiences]]\nname = \"hot\"\nrule = \"lead_score >= 60\"\n";
+        let config = Config::parse(&with(good)).unwrap();
+        assert!(config.workspaces[0].audiences[0].parsed.is_some());
+        let webhook = "\n[[workspaces.webhooks]]\nname = \"crm\"\nurl = \"https://x.example/h\"\nsecret = \"S\"\non = [\"audience_entered:cold\"]\n";
+        let error = Config::parse(&with(&format!("{good}{webhook}"))).unwrap_err();
+        assert_eq!(error.key, "workspaces[0].webhooks[0].on[0]");
+        assert!(error.message.contains("audiences: hot"), "{}", error.message);
+    }
+
+    /// The configuration the README shows is a valid one.
+    #[test]
+    fn the_readme_configuration_parses() {
+        let readme = include_str!("../../README.md");
+        let start =
+            readme.find("```toml\nenvironment = \"production\"").expect("the README shows a configuration")
+                + 8;
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let config = Config::parse(&text.replace('…', "0123456789"))
+            .unwrap_or_else(|e| panic!("README configuration: {e}"));
+        let workspace = &config.workspaces[0];
+        assert_eq!(workspace.audiences.len(), 2);
+        assert_eq!(workspace.webhooks[0].on.len(), 3);
+        assert_eq!(workspace.scoring.levels.cold, 5.0);
+    }
+
+    #[test]
     fn constant_time_comparison_is_still_equality() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));

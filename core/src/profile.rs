@@ -146,6 +146,30 @@ impl Activity {
     }
 }
 
+/// The library name the Portrait SDK sends: its pages are classified in the browser, which
+/// reads the whole page and the visitor's attention, and arrive as `Page Engaged` topics.
+pub const SDK_LIBRARY: &str = "portrait.js";
+/// The attention a page view from another source is credited with (the SDK's scale: 0.1 for
+/// a glance, 1 for two engaged minutes read to the end), since nothing measured it.
+pub const SERVER_PAGE_ATTENTION: f64 = 0.3;
+
+/// The collector's own view of a page another source reported (a server library,
+/// analytics.js): the topics of its URL, title and name, by the builtin model.
+fn page_topics(event: &Event) -> Vec<crate::topics::model::Scored> {
+    let Some(model) = crate::topics::builtin() else { return Vec::new() };
+    let page = &event.context.page;
+    let mut titles: Vec<String> = page.title.iter().cloned().collect();
+    if let Call::Page { name: Some(name), .. } = &event.call {
+        titles.push(name.clone());
+    }
+    let url = page.url.clone().or_else(|| page.path.clone()).unwrap_or_default();
+    if titles.is_empty() && url.is_empty() {
+        return Vec::new();
+    }
+    let text = crate::topics::PageText { url, titles, ..Default::default() };
+    model.classify(&text.features()).labels
+}
+
 /// Purchases: counts and revenue in integer cents, so that sums are exact in any order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Orders {
@@ -396,6 +420,13 @@ impl Profile {
         }
         self.sessions.add(Session { start: at, end: at, events: 1 });
         self.activity.add(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), 1);
+        if matches!(event.call, Call::Page { .. })
+            && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
+        {
+            for label in page_topics(event) {
+                self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
+            }
+        }
         if matches!(&event.call, Call::Track { event } if event == ORDER_EVENT) {
             self.orders.add(event, at);
         }
@@ -537,6 +568,31 @@ fn min_option(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_from_other_sources_are_classified_here_and_the_sdks_are_not() {
+        let page = |library: &str| {
+            let mut event =
+                Event::new("m1", Call::Page { category: None, name: Some("Firewall rules".into()) });
+            event.anonymous_id = Some("a".into());
+            event.timestamp = Some(Timestamp(1_800_000_000_000));
+            event.context.page.title = Some("Network security: firewalls and VPNs explained".into());
+            event.context.page.url = Some("https://example.com/blog/network-security-firewalls".into());
+            event.context.library.name = Some(library.into());
+            Received { event, enrichment: Default::default() }
+        };
+        let mut server = Profile::default();
+        server.apply(&page("analytics-node"));
+        let top = server.interests.top(1_800_000_000_000, 3);
+        let model = crate::topics::builtin().unwrap();
+        let paths: Vec<String> =
+            top.iter().filter_map(|(id, _)| model.topic(*id)).map(|t| t.path().to_owned()).collect();
+        assert!(paths.iter().any(|p| p.starts_with("/Computers & Electronics")), "{paths:?}");
+        assert!(top.iter().all(|(_, score)| *score <= SERVER_PAGE_ATTENTION + 1e-9));
+        let mut browser = Profile::default();
+        browser.apply(&page(SDK_LIBRARY));
+        assert!(browser.interests.is_empty(), "the SDK sends its own topics");
+    }
 
     #[test]
     fn hosts_are_read_from_urls() {

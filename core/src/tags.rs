@@ -373,6 +373,28 @@ impl TagSettings {
     }
 }
 
+/// The engagement score and the lead score at the end of each of the last `days` days up to
+/// `now` (`{days: ["YYYY-MM-DD", …], engagement: […], leadScore: […]}`), for charts: each from
+/// the activity up to that day. Traits are as they are now, so the fit part of the lead
+/// score is today's throughout.
+pub fn series(profile: &Profile, settings: &TagSettings, now: Timestamp, days: i64) -> Json {
+    let today = now.0.div_euclid(MS_PER_DAY);
+    let (mut labels, mut engagement, mut lead) = (Vec::new(), Vec::new(), Vec::new());
+    let mut past = profile.clone();
+    for day in (today - days + 1..=today).rev() {
+        past.activity.kinds.values_mut().for_each(|counts| counts.retain(|&d, _| d <= day));
+        let at = Timestamp(now.0.min((day + 1) * MS_PER_DAY - 1));
+        let reading = Reading::new(&past, settings, at);
+        labels.push(at.to_string()[..10].to_owned());
+        engagement.push(rounded(reading.engagement));
+        lead.push(lead_score(&reading).0.round());
+    }
+    labels.reverse();
+    engagement.reverse();
+    lead.reverse();
+    json!({ "days": labels, "engagement": engagement, "leadScore": lead })
+}
+
 /// Everything the tags are computed from at one time, computed once.
 struct Reading<'a> {
     profile: &'a Profile,
@@ -383,12 +405,19 @@ struct Reading<'a> {
     intent: Option<(Stage, String)>,
 }
 
+impl<'a> Reading<'a> {
+    fn new(profile: &'a Profile, settings: &'a TagSettings, now: Timestamp) -> Reading<'a> {
+        let today = now.0.div_euclid(MS_PER_DAY);
+        let engagement = engagement_score(profile, settings, now);
+        let mut reading = Reading { profile, settings, now, today, engagement, intent: None };
+        reading.intent = intent(&reading);
+        reading
+    }
+}
+
 /// The tags of `profile` as of `now`.
 pub fn tags(profile: &Profile, settings: &TagSettings, now: Timestamp) -> Vec<Tag> {
-    let today = now.0.div_euclid(MS_PER_DAY);
-    let mut reading = Reading { profile, settings, now, today, engagement: 0.0, intent: None };
-    reading.engagement = engagement_score(profile, settings, now);
-    reading.intent = intent(&reading);
+    let reading = Reading::new(profile, settings, now);
     let mut tags = Vec::new();
     factual(&reading, &mut tags);
     analytical(&reading, &mut tags);
@@ -639,7 +668,9 @@ fn analytical(r: &Reading<'_>, tags: &mut Vec<Tag>) {
             TagKind::Analytical,
             crate::view::interests_json(&p.interests, last_seen, 10),
             None,
-            "topics of the pages read, classified in the browser, weighted by attention, halved every 14 days; scored as of the last event",
+            "topics of the pages read: classified in the browser and weighted by attention, or, for pages other \
+             sources report, classified by the collector from their URL and title; halved every 14 days; scored as \
+             of the last event",
         );
     }
     if let (false, Some(last_seen)) = (p.site_tags.is_empty(), p.last_seen) {
@@ -971,6 +1002,31 @@ pub fn json_fact(value: &Json) -> Fact<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_rise_with_activity_and_decay_after_it() {
+        use crate::enrich::Received;
+        use crate::event::{Call, Event};
+        let day = MS_PER_DAY;
+        let now = Timestamp(20_000 * day + 12 * 3_600_000);
+        let mut profile = Profile::default();
+        for (i, days_ago) in [10, 10, 10, 5].into_iter().enumerate() {
+            let mut event = Event::new(format!("m{i}"), Call::Track { event: "Demo Requested".into() });
+            event.anonymous_id = Some("a".into());
+            event.timestamp = Some(Timestamp(now.0 - days_ago * day));
+            profile.apply(&Received { event, enrichment: Default::default() });
+        }
+        let series = series(&profile, &TagSettings::default(), now, 14);
+        let engagement: Vec<f64> =
+            series["engagement"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(engagement.len(), 14);
+        assert_eq!(series["days"][13], "2024-10-04", "the last day is today");
+        assert_eq!(&engagement[..3], [0.0, 0.0, 0.0], "nothing before the first event");
+        // The daily cap (1 a day for a demo request) holds on day 10, then decay, then a rise.
+        assert!(engagement[3] > 20.0 && engagement[3] <= 25.0, "{engagement:?}");
+        assert!(engagement[7] < engagement[3], "decays: {engagement:?}");
+        assert!(engagement[8] > engagement[7], "the second request: {engagement:?}");
+    }
 
     #[test]
     fn default_settings_are_valid() {

@@ -63,6 +63,7 @@ pub fn profile_json(profile_id: &str, profile: &Profile, settings: &TagSettings,
         "mergedProfiles": profile.merged,
         "identityHistory": identity_history_json(profile),
         "tags": tags::tags(profile, settings, now),
+        "series": tags::series(profile, settings, now, 30),
     })
 }
 

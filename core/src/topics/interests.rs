@@ -63,10 +63,23 @@ impl PageCredit {
 
 /// Key → `log2` of its time-anchored score (see the module docs), sorted by key. Keys are
 /// topic ids (`u16`) or site tags (`String`, from [`super::rules`]).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Interests<K = u16> {
     entries: Vec<(K, f64)>,
     half_life_ms: Option<i64>,
+}
+
+/// Equal keys, half-lives, and scores equal up to floating-point rounding: adding evidence
+/// in another order (or merging) gives the same profile, but its `log2` sums may differ in
+/// the last bits.
+impl<K: PartialEq> PartialEq for Interests<K> {
+    fn eq(&self, other: &Interests<K>) -> bool {
+        self.half_life_ms == other.half_life_ms
+            && self.entries.len() == other.entries.len()
+            && self.entries.iter().zip(&other.entries).all(|((a, x), (b, y))| {
+                a == b && (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            })
+    }
 }
 
 impl<K> Default for Interests<K> {
