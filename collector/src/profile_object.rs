@@ -86,6 +86,9 @@ pub struct ProfileObject {
     forward: RefCell<Option<Option<String>>>,
     /// Whether a merge of this profile into another is under way.
     merging: Cell<bool>,
+    /// Whether the outbox may hold items to send (true until a first flush of this object's
+    /// life has found it empty).
+    outbox_pending: Cell<bool>,
 }
 
 #[derive(Clone)]
@@ -108,6 +111,7 @@ impl DurableObject for ProfileObject {
             seen: RefCell::new(None),
             forward: RefCell::new(None),
             merging: Cell::new(false),
+            outbox_pending: Cell::new(true),
         }
     }
 
@@ -279,7 +283,7 @@ impl ProfileObject {
         if events.iter().all(|(_, r)| r.event.user_id.is_none()) {
             return Ok((events.into_iter().map(|(_, r)| r).collect(), foreign));
         }
-        let mut identities = self.load()?.map(|s| s.profile.identities).unwrap_or_default();
+        let mut identities = self.with_stored(|s| s.profile.identities.clone())?;
         let mut own = Vec::new();
         for (index, received) in events {
             let user_id = received.event.user_id.as_deref();
@@ -729,6 +733,13 @@ impl ProfileObject {
     /// what changed to audience shards and webhooks (through the outbox). Skipped when the
     /// workspace declares no audiences and no webhooks.
     async fn evaluate(&self) -> Result<()> {
+        let Some(workspace) = self.with_stored(|s| Some(s.workspace.clone()))? else { return Ok(()) };
+        let fires_anything = settings::workspace_settings(&self.env, &workspace, |w| {
+            w.is_some_and(|w| !w.audiences.is_empty() || !w.webhooks.is_empty())
+        })?;
+        if !fires_anything && !self.outbox_pending.get() {
+            return Ok(());
+        }
         let Some(stored) = self.load()? else { return Ok(()) };
         let now = Timestamp(Date::now().as_millis() as i64);
         let before = self.evaluated()?;
@@ -761,8 +772,21 @@ impl ProfileObject {
                 vec![to_postcard(&after)?.into()],
             )?;
             outbox::write(&self.sql, &items)?;
+            self.outbox_pending.set(true);
         }
-        outbox::flush(&self.sql, &self.env, &stored.workspace).await
+        if self.outbox_pending.get() {
+            outbox::flush(&self.sql, &self.env, &stored.workspace).await?;
+            self.outbox_pending.set(false);
+        }
+        Ok(())
+    }
+
+    /// Reads the stored profile in place (no copy), if there is one.
+    fn with_stored<R: Default>(&self, read: impl FnOnce(&Stored) -> R) -> Result<R> {
+        if self.cache.borrow().is_none() && self.load()?.is_none() {
+            return Ok(R::default());
+        }
+        Ok(self.cache.borrow().as_ref().map(read).unwrap_or_default())
     }
 
     /// The last evaluation of this profile's audiences and triggers.
@@ -781,6 +805,10 @@ impl ProfileObject {
     /// Sends each account of the profile its member snapshot and the traits its group calls
     /// gave: explicit accounts from `group` calls, an inferred one from a business email.
     async fn update_accounts(&self) -> Result<()> {
+        // Most profiles belong to no account: find that out without copying the profile.
+        if !self.with_stored(|s| !s.profile.groups.is_empty() || s.profile.traits.contains_key("email"))? {
+            return Ok(());
+        }
         let Some(stored) = self.load()? else { return Ok(()) };
         for (account_id, link) in self.accounts(&stored).await? {
             let traits = stored.profile.group_traits.get(&account_id).cloned().unwrap_or_default();
