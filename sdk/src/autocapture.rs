@@ -197,17 +197,22 @@ fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
     state.track_auto(now, &name, properties);
 }
 
+/// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
+const FORM_CONTROLS: &str = "button, fieldset, input:not([type=image]), object, output, select, textarea";
+
 fn on_submit(state: &mut State, now: i64, event: &web_sys::Event) {
     let Some(form) = event.target().and_then(|t| t.dyn_into::<HtmlFormElement>().ok()) else { return };
     let mut properties = Map::new();
-    let attributes = [("form_id", form.id()), ("form_name", form.name()), ("action", form.action())];
-    for (key, value) in attributes {
-        if !value.is_empty() {
+    // Attributes, not the form's properties: a field named `name`, `id`, `action` or `length`
+    // replaces the property of that name with the field element.
+    for (key, attribute) in [("form_id", "id"), ("form_name", "name"), ("action", "action")] {
+        if let Some(value) = form.get_attribute(attribute).filter(|v| !v.is_empty()) {
             properties.insert(key.into(), Value::String(value));
         }
     }
-    // The number of fields, never their values.
-    properties.insert("fields".into(), Value::Int(i64::from(form.length())));
+    // The number of fields (the form's listed controls), never their values.
+    let fields = form.query_selector_all(FORM_CONTROLS).map_or(0, |nodes| nodes.length());
+    properties.insert("fields".into(), Value::Int(i64::from(fields)));
     state.track_auto(now, "Form Submitted", properties);
 }
 

@@ -76,9 +76,11 @@ impl<K: PartialEq> PartialEq for Interests<K> {
     fn eq(&self, other: &Interests<K>) -> bool {
         self.half_life_ms == other.half_life_ms
             && self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(&other.entries).all(|((a, x), (b, y))| {
-                a == b && (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-            })
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|((a, x), (b, y))| a == b && (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0))
     }
 }
 
