@@ -67,8 +67,9 @@ export async function startSite() {
 export function launchCollectorFor(origin, sdkSettings = "") {
   let config = devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin));
   if (sdkSettings) {
-    // The demo workspace's table ends where the next workspace begins.
-    config = config.replace("# A second workspace", `[workspaces.sdk]\n${sdkSettings}\n\n# A second workspace`);
+    // In place of the demo site's tag rules; the demo workspace is the configuration's last.
+    config = config.replace(/\[\[workspaces\.sdk\.tag_rules\]\]\n(?:[^\n[]+\n)*/g, "");
+    config += `\n[workspaces.sdk]\n${sdkSettings}\n`;
   }
   return launch(undefined, {}, config);
 }

@@ -4,7 +4,8 @@
 //!   test, then the collector built for workerd, the SDK built, and the Node suites in
 //!   `tests/` run against them (the SDK's in headless Chromium); ends with one
 //!   `N passed, M failed` line.
-//! - `demo`: the collector on local workerd and the demo pages (`demo-site/serve.mjs`).
+//! - `demo [--seed]`: the collector on local workerd, the demo pages and the profile viewer
+//!   (`demo-site/serve.mjs`); `--seed` replays a few synthetic visitor journeys.
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
 //! - `train-topics`: the topic model into `core/topics/model.bin` (see [`topics`]).
@@ -25,11 +26,11 @@ fn main() -> ExitCode {
     let result =
         match args.first().map(String::as_str) {
             Some("test") => test(),
-            Some("demo") => demo(),
+            Some("demo") => demo(&args[1..]),
             Some("build-worker") => worker::build(&project_root()).map(|_| ()),
             Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
             Some("train-topics") => topics::train(&project_root(), &args[1..]),
-            _ => Err("usage: cargo xtask test | demo | build-worker | build-sdk | train-topics [--cv-only]"
+            _ => Err("usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only]"
                 .to_owned()),
         };
     match result {
@@ -62,15 +63,17 @@ fn test() -> Result<(), String> {
 }
 
 /// Builds the collector and the SDK and runs the collector on local workerd with the demo
-/// pages until Ctrl-C; state in `.state/`.
-fn demo() -> Result<(), String> {
+/// pages and the viewer until Ctrl-C; state in `.state/`. `--seed` adds synthetic visitors.
+fn demo(options: &[String]) -> Result<(), String> {
     let root = project_root();
     install_toolchain(&root)?;
     worker::build(&root)?;
     install_npm_packages(&root)?;
     sdk::build(&root)?;
     // Ctrl-C reaches node too (same process group); it disposes of workerd before exiting.
-    run(&root, "node", &["demo-site/serve.mjs"])
+    let mut command = vec!["demo-site/serve.mjs"];
+    command.extend(options.iter().map(String::as_str));
+    run(&root, "node", &command)
 }
 
 /// `npm ci` when `node_modules` is missing, else a no-op-if-current `npm install`; both
