@@ -23,16 +23,17 @@ use std::process::{Command, ExitCode, Stdio};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result =
-        match args.first().map(String::as_str) {
-            Some("test") => test(),
-            Some("demo") => demo(&args[1..]),
-            Some("build-worker") => worker::build(&project_root()).map(|_| ()),
-            Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
-            Some("train-topics") => topics::train(&project_root(), &args[1..]),
-            _ => Err("usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only]"
-                .to_owned()),
-        };
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        Some("build-worker") => worker::build(&project_root()).map(|_| ()),
+        Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
+        Some("train-topics") => topics::train(&project_root(), &args[1..]),
+        _ => Err(
+            "usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only]"
+                .to_owned(),
+        ),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
