@@ -60,9 +60,10 @@ fn configurations_are_checked_with_file_line_and_column() {
     let (status, _, stderr) = portrait(&["check-config", bad.to_str().unwrap()], b"");
     assert_eq!(status, 1);
     let line = text.lines().count();
+    let appended = text.matches("[[workspaces.audiences]]").count() - 1;
     assert!(
         stderr.starts_with(&format!("{}:{line}:", bad.display()))
-            && stderr.contains("workspaces[1].audiences[0].rule"),
+            && stderr.contains(&format!("workspaces[1].audiences[{appended}].rule")),
         "{stderr}"
     );
 }
