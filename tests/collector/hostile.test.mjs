@@ -1,0 +1,73 @@
+// Hostile requests against the collector on real workerd: each gets a clear 4xx with a code,
+// never a 5xx, and stores nothing (the person it names has no profile afterwards).
+// (The cases of ordinary bad input are in collector.test.mjs, "answers to bad requests".)
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ADMIN_KEY, OTHER_ADMIN_KEY, launch, uuid } from "../support/collector.mjs";
+
+let collector;
+before(async () => {
+  collector = await launch();
+});
+after(() => collector.stop());
+
+/** A Segment track body for `userId` with `properties` spliced in as raw JSON text. */
+const rawTrack = (userId, propertiesJson) =>
+  `{"userId":${JSON.stringify(userId)},"event":"E","messageId":"${uuid()}","properties":${propertiesJson}}`;
+
+describe("hostile input gets a 4xx and stores nothing", () => {
+  const cases = [
+    ["nesting 10,000 levels deep", (u) => collector.segment("track", rawTrack(u, `${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}`)), "malformed"],
+    ["arrays nested 10,000 deep", (u) => collector.segment("track", rawTrack(u, `{"a":${"[".repeat(10_000)}${"]".repeat(10_000)}}`)), "malformed"],
+    ["a huge array", (u) => collector.segment("track", rawTrack(u, `{"a":[${Array(100_000).fill(1).join(",")}]}`)), "event_too_large"],
+    ["invalid UTF-8", (u) => collector.segment("track", Buffer.concat([Buffer.from(rawTrack(u, '{"a":"').slice(0, -1)), Buffer.from([0x22, 0xff, 0xfe, 0x22, 0x7d, 0x7d])])), "malformed"],
+    ["NaN", (u) => collector.segment("track", rawTrack(u, '{"a":NaN}')), "malformed"],
+    ["Infinity", (u) => collector.segment("track", rawTrack(u, '{"a":Infinity}')), "malformed"],
+    ["a number too large for a float", (u) => collector.segment("track", rawTrack(u, '{"a":1e999}')), "malformed"],
+    ["a timestamp before 2000", (u) => collector.segment("track", { userId: u, event: "E", timestamp: "1970-01-01T00:00:00Z" }), "timestamp_out_of_range"],
+    ["a timestamp in year 275760", (u) => collector.segment("track", { userId: u, event: "E", timestamp: "+275760-09-13T00:00:00Z" }), "bad_timestamp"],
+    ["a batch replayed after 30 days", (u) => collector.segment("batch", { batch: [{ type: "track", userId: u, event: "E", messageId: "m", timestamp: new Date(Date.now() - 40 * 86_400_000).toISOString() }] }), "too_old"],
+    ["a 300-byte user id", (u) => collector.segment("track", { userId: u + "x".repeat(300), event: "E" }), "id_too_long"],
+    ["a key of 300 bytes", (u) => collector.segment("track", rawTrack(u, `{"${"k".repeat(300)}":1}`)), "key_too_long"],
+  ];
+  for (const [name, send, code] of cases) {
+    test(`${name} → 4xx ${code}`, async () => {
+      const userId = `hostile-${uuid()}`;
+      const response = await send(userId);
+      assert.ok(response.status >= 400 && response.status < 500, `${response.status} ${response.text.slice(0, 200)}`);
+      assert.equal(response.json?.code, code, response.text.slice(0, 300));
+      assert.equal((await collector.profile("user_id", userId)).status, 404, "nothing stored");
+    });
+  }
+
+  test("an oversized header is refused by the runtime before the Worker", async () => {
+    const response = await fetch(`${collector.url}/v1/track`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-padding": "a".repeat(200_000) },
+      body: JSON.stringify({ userId: "u-header", event: "E" }),
+    }).catch((error) => ({ status: 0, error }));
+    assert.ok(response.status >= 400 && response.status < 500, `status ${response.status}`);
+  });
+
+  test("ids in admin paths are data, never paths: traversal finds nothing", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    for (const path of [
+      "/v1/profiles/user_id/..%2F..%2Fadmin",
+      "/v1/profiles/profile_id/..%2Fother%2Fprofile%2Fa%3Ax",
+      "/v1/profiles/user_id/%00",
+      "/v1/accounts/..%2F..%2Fx",
+      "/v1/audiences/..%2Fhot_leads/members",
+    ]) {
+      const response = await collector.request(path, { headers });
+      assert.ok([400, 404].includes(response.status), `${path}: ${response.status} ${response.text}`);
+      assert.equal(typeof response.json.code, "string", path);
+    }
+  });
+
+  test("another workspace's admin key sees nothing of this one's accounts and audiences", async () => {
+    const headers = { authorization: `Bearer ${OTHER_ADMIN_KEY}` };
+    const { json } = await collector.request("/v1/audiences", { headers });
+    assert.deepEqual(json.audiences, []);
+    assert.equal((await collector.request("/v1/audiences/hot_leads/members", { headers })).status, 404);
+  });
+});
