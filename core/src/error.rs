@@ -43,6 +43,9 @@ pub enum ErrorKind {
     KeyTooLong {
         len: usize,
     },
+    /// `__proto__`: a JavaScript consumer of the data (a dashboard, a webhook receiver) could
+    /// take it for an object's prototype.
+    ForbiddenKey,
     StringTooLong {
         len: usize,
     },
@@ -78,6 +81,7 @@ impl ErrorKind {
             ErrorKind::EventTooLarge { .. } => "event_too_large",
             ErrorKind::TooDeep => "too_deep",
             ErrorKind::KeyTooLong { .. } => "key_too_long",
+            ErrorKind::ForbiddenKey => "forbidden_key",
             ErrorKind::StringTooLong { .. } => "string_too_long",
             ErrorKind::IdTooLong { .. } => "id_too_long",
             ErrorKind::BadTimestamp => "bad_timestamp",
@@ -139,6 +143,7 @@ impl Error {
             KeyTooLong { len } => {
                 format!("key of {len} bytes exceeds the limit of {} bytes", limits::MAX_KEY_BYTES)
             }
+            ForbiddenKey => "`__proto__` is not accepted as a key (JavaScript would read it as a prototype)".to_owned(),
             StringTooLong { len } => {
                 format!("string of {len} bytes exceeds the limit of {} bytes", limits::MAX_STRING_BYTES)
             }

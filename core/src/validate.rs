@@ -180,6 +180,9 @@ fn check_map(map: &Map, depth: usize) -> Result<(), Error> {
         if key.len() > MAX_KEY_BYTES {
             return Err(Error::new(key_segment(key), ErrorKind::KeyTooLong { len: key.len() }));
         }
+        if key == "__proto__" {
+            return Err(Error::new(key_segment(key), ErrorKind::ForbiddenKey));
+        }
         check_value(value, depth).map_err(|e| e.within(&key_segment(key)))?;
     }
     Ok(())

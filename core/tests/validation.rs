@@ -48,6 +48,12 @@ fn limits_at_their_boundaries() {
             track(json!({ "traits": { long(256): 1 } })),
             format!("key_too_long: batch[0].traits.{}…: key of 256 bytes exceeds the limit of 255 bytes", long(64)),
         ),
+        (
+            "a prototype-pollution key",
+            track(json!({ "properties": { "a": { "__proto__": { "admin": true } } } })),
+            "forbidden_key: batch[0].properties.a.__proto__: `__proto__` is not accepted as a key (JavaScript would read it as a prototype)".into(),
+        ),
+        ("a key merely like it", track(json!({ "properties": { "proto": 1, "constructor": 2 } })), "ok".into()),
         ("string at the limit", track(json!({ "properties": { "s": long(8192) } })), "ok".into()),
         (
             "string past the limit",
