@@ -387,7 +387,7 @@ pub fn series(profile: &Profile, settings: &TagSettings, now: Timestamp, days: i
         let reading = Reading::new(&past, settings, at);
         labels.push(at.to_string()[..10].to_owned());
         engagement.push(rounded(reading.engagement));
-        lead.push(lead_score(&reading).0.round());
+        lead.push(reading.lead.score.round());
     }
     labels.reverse();
     engagement.reverse();
@@ -403,14 +403,27 @@ struct Reading<'a> {
     today: i64,
     engagement: f64,
     intent: Option<(Stage, String)>,
+    /// Read by the lifecycle and by the predictive tags: computed once.
+    lead: LeadScore,
+}
+
+#[derive(Default)]
+struct LeadScore {
+    score: f64,
+    fit: f64,
+    behaviour: f64,
+    /// What earned the points, most points first.
+    factors: Vec<(String, f64)>,
 }
 
 impl<'a> Reading<'a> {
     fn new(profile: &'a Profile, settings: &'a TagSettings, now: Timestamp) -> Reading<'a> {
         let today = now.0.div_euclid(MS_PER_DAY);
         let engagement = engagement_score(profile, settings, now);
-        let mut reading = Reading { profile, settings, now, today, engagement, intent: None };
+        let mut reading =
+            Reading { profile, settings, now, today, engagement, intent: None, lead: LeadScore::default() };
         reading.intent = intent(&reading);
+        reading.lead = lead_score(&reading);
         reading
     }
 }
@@ -839,7 +852,7 @@ fn lifecycle(r: &Reading<'_>) -> (Lifecycle, String, Option<Timestamp>) {
     let known = p.identities.iter().any(|i| i.kind != crate::identity::IdKind::AnonymousId);
     if known {
         stage = (Lifecycle::Known, "identified (user id or email)".into());
-        let (score, ..) = lead_score(r);
+        let score = r.lead.score;
         if score >= s.lifecycle.mql_lead_score {
             stage = (Lifecycle::Mql, format!("lead score {score:.0} ≥ {}", s.lifecycle.mql_lead_score));
         }
@@ -853,8 +866,8 @@ fn lifecycle(r: &Reading<'_>) -> (Lifecycle, String, Option<Timestamp>) {
     (stage.0, stage.1, None)
 }
 
-/// (score 0–100, fit, behaviour, factors by points).
-fn lead_score(r: &Reading<'_>) -> (f64, f64, f64, Vec<(String, f64)>) {
+/// Fit (seniority, company size, industry; ≤ 50) + behaviour (engagement, intent; ≤ 50).
+fn lead_score(r: &Reading<'_>) -> LeadScore {
     let (p, lead) = (r.profile, &r.settings.lead_score);
     let mut factors: Vec<(String, f64)> = Vec::new();
     if let Some((title, _)) = trait_text(&p.traits, &["title", "job_title", "jobTitle"])
@@ -888,11 +901,11 @@ fn lead_score(r: &Reading<'_>) -> (f64, f64, f64, Vec<(String, f64)>) {
     }
     let behaviour = (factors.iter().map(|(_, points)| points).sum::<f64>() - fit).clamp(0.0, 50.0);
     factors.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ((fit + behaviour).clamp(0.0, 100.0), fit, behaviour, factors)
+    LeadScore { score: (fit + behaviour).clamp(0.0, 100.0), fit, behaviour, factors }
 }
 
 fn predictive(r: &Reading<'_>, tags: &mut Vec<Tag>) {
-    let (score, fit, behaviour, factors) = lead_score(r);
+    let LeadScore { score, fit, behaviour, factors } = &r.lead;
     let factors_json: Vec<Json> =
         factors.iter().map(|(f, pts)| json!({ "factor": f, "points": rounded(*pts) })).collect();
     tag(
