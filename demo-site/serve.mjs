@@ -3,7 +3,8 @@
 // build-sdk`), the profile viewer on /viewer/, and a webhook receiver on /hooks/crm.
 //
 // Each page embeds the SDK with the snippet, exactly as a customer would: `<!-- portrait -->`
-// in a page is replaced by sdk/dist/snippet.min.js configured for the local collector.
+// in a page is replaced by sdk/dist/snippet.min.js configured for the local collector; the
+// shared header and footer come from partials/.
 // `/api/…` is passed to the collector (the viewer calls the admin API from the same origin).
 // `--seed` replays a few synthetic visitor journeys (demo-site/seed.mjs) once the collector is up.
 //
@@ -25,6 +26,12 @@ const TYPES = {
   ".css": "text/css",
   ".svg": "image/svg+xml",
   ".bin": "application/octet-stream",
+};
+/** The header and the footer (with the "Why am I seeing this?" panel) every site page shares:
+ * `<!-- site-header -->` and `<!-- site-footer -->` in a page are replaced by them. */
+const PARTIALS = {
+  header: readFileSync(path.join(here, "partials/header.html"), "utf8"),
+  footer: readFileSync(path.join(here, "partials/footer.html"), "utf8"),
 };
 /** The signing key of the demo's webhook (public, like the rest of the development setup). */
 export const WEBHOOK_SECRET = "whsec_dev_demo";
@@ -112,7 +119,13 @@ function serveFile(res, pathname, snippet) {
     res.writeHead(404, { "content-type": "text/plain" });
     return res.end("not found");
   }
-  if (file.endsWith(".html")) body = body.toString("utf8").replace("<!-- portrait -->", `<script>${snippet}</script>`);
+  if (file.endsWith(".html")) {
+    body = body
+      .toString("utf8")
+      .replace("<!-- portrait -->", `<script>${snippet}</script>`)
+      .replace("<!-- site-header -->", PARTIALS.header)
+      .replace("<!-- site-footer -->", PARTIALS.footer);
+  }
   res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
   res.end(body);
 }
