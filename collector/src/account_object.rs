@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use portrait_core::Timestamp;
 use portrait_core::account::{self, Account, AccountFacts};
-use portrait_core::changes::{self, Evaluated, Snapshot};
+use portrait_core::changes::{self, Snapshot};
 use portrait_core::config::AudienceOf;
 use portrait_core::view;
 use worker::{
@@ -23,8 +23,9 @@ use crate::{outbox, settings};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS account (k INTEGER PRIMARY KEY CHECK (k = 0), \
-     workspace TEXT NOT NULL, state BLOB NOT NULL, linked_domain TEXT, evaluated BLOB)",
-    outbox::TABLE,
+     workspace TEXT NOT NULL, state BLOB NOT NULL, linked_domain TEXT)",
+    outbox::TABLES[0],
+    outbox::TABLES[1],
 ];
 
 #[durable_object]
@@ -75,15 +76,7 @@ impl DurableObject for AccountObject {
             "/view" => match self.load()? {
                 Some((_, account)) => {
                     let mut view = account::account_json(&account, Timestamp(Date::now().as_millis() as i64));
-                    let evaluated = self.evaluated()?;
-                    let entered: serde_json::Map<String, serde_json::Value> = evaluated
-                        .audiences
-                        .iter()
-                        .map(|(name, at)| (name.clone(), serde_json::json!(Timestamp(*at).to_string())))
-                        .collect();
-                    view["audiences"] = serde_json::json!(entered);
-                    view["changes"] =
-                        evaluated.history.iter().map(|(at, c)| view::transition_json(*at, c)).collect();
+                    view::add_evaluation(&mut view, &outbox::evaluated(&self.sql, &self.schema)?);
                     Response::from_json(&view)
                 }
                 None => Response::error("no account", 404),
@@ -123,7 +116,7 @@ impl AccountObject {
     /// shards (member `account:<id>`) and fire webhooks, through the outbox.
     async fn evaluate(&self, workspace: &str, account: &Account) -> Result<()> {
         let now = Timestamp(Date::now().as_millis() as i64);
-        let before = self.evaluated()?;
+        let before = outbox::evaluated(&self.sql, &self.schema)?;
         let outcome = settings::workspace_settings(&self.env, workspace, |w| {
             let w = w.filter(|w| w.audiences.iter().any(|a| a.of == AudienceOf::Accounts))?;
             let view = account::account_json(account, now);
@@ -139,26 +132,8 @@ impl AccountObject {
             let items = outbox::items(w, &format!("account:{}", account.id), &changes, "account", &view, now);
             Some((after, items))
         })?;
-        if let Some((after, items)) = outcome.filter(|(after, items)| *after != before || !items.is_empty()) {
-            let bytes = postcard::to_allocvec(&after)
-                .map_err(|e| worker::Error::RustError(format!("evaluated: {e}")))?;
-            self.sql.exec("UPDATE account SET evaluated = ? WHERE k = 0", vec![bytes.into()])?;
-            outbox::write(&self.sql, &items)?;
-        }
+        outbox::record(&self.sql, &before, outcome)?;
         outbox::flush(&self.sql, &self.env, workspace).await
-    }
-
-    fn evaluated(&self) -> Result<Evaluated> {
-        if !self.schema.exists(&self.sql, "account")? {
-            return Ok(Evaluated::default());
-        }
-        for row in self.sql.exec("SELECT evaluated FROM account WHERE k = 0", None)?.raw() {
-            if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                return postcard::from_bytes(bytes)
-                    .map_err(|e| worker::Error::RustError(format!("evaluated: {e}")));
-            }
-        }
-        Ok(Evaluated::default())
     }
 
     /// Registers the domain the account's traits name, once; the first account to claim a

@@ -5,6 +5,7 @@
 //! idempotency key), so a repeated send changes nothing.
 
 use portrait_core::Timestamp;
+use portrait_core::changes::Evaluated;
 use portrait_core::config::Workspace;
 use portrait_core::hash::fnv1a;
 use portrait_core::webhook::{self, Transition};
@@ -12,12 +13,48 @@ use serde::{Deserialize, Serialize};
 use worker::{Env, SqlStorage, SqlStorageValue};
 
 use crate::audience_object::{self, Membership};
-use crate::internal;
+use crate::internal::{self, Schema};
 use crate::webhook_object::{self, Enqueue};
 
-/// The outbox table, in the schema of every object that has one.
-pub const TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, item BLOB NOT NULL)";
+/// The outbox table and the last evaluation, in the schema of every object that has them.
+pub const TABLES: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, item BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS evaluated (k INTEGER PRIMARY KEY CHECK (k = 0), state BLOB NOT NULL)",
+];
+
+/// The object's last evaluation of its audiences and triggers (none yet: the default).
+pub fn evaluated(sql: &SqlStorage, schema: &Schema) -> worker::Result<Evaluated> {
+    if !schema.exists(sql, "evaluated")? {
+        return Ok(Evaluated::default());
+    }
+    for row in sql.exec("SELECT state FROM evaluated WHERE k = 0", None)?.raw() {
+        if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
+            return postcard::from_bytes(bytes)
+                .map_err(|e| worker::Error::RustError(format!("evaluated: {e}")));
+        }
+    }
+    Ok(Evaluated::default())
+}
+
+/// Writes a new evaluation and the items its changes cause, when it differs from `before`
+/// (no `await`: one step); returns whether anything was written.
+pub fn record(
+    sql: &SqlStorage,
+    before: &Evaluated,
+    outcome: Option<(Evaluated, Vec<Item>)>,
+) -> worker::Result<bool> {
+    let Some((after, items)) = outcome.filter(|(after, items)| after != before || !items.is_empty()) else {
+        return Ok(false);
+    };
+    let state =
+        postcard::to_allocvec(&after).map_err(|e| worker::Error::RustError(format!("evaluated: {e}")))?;
+    sql.exec(
+        "INSERT INTO evaluated (k, state) VALUES (0, ?) ON CONFLICT (k) DO UPDATE SET state = excluded.state",
+        vec![state.into()],
+    )?;
+    write_items(sql, &items)?;
+    Ok(true)
+}
 
 #[derive(Serialize, Deserialize)]
 pub enum Item {
@@ -69,7 +106,7 @@ pub fn items(
 }
 
 /// Writes items to the outbox (no `await`: part of the caller's synchronous write).
-pub fn write(sql: &SqlStorage, items: &[Item]) -> worker::Result<()> {
+fn write_items(sql: &SqlStorage, items: &[Item]) -> worker::Result<()> {
     for item in items {
         let bytes =
             postcard::to_allocvec(item).map_err(|e| worker::Error::RustError(format!("outbox: {e}")))?;

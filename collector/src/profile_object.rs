@@ -66,8 +66,8 @@ const SCHEMA: &[&str] = &[
      profile_id TEXT NOT NULL, forward_to TEXT)",
     "CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, newest INTEGER NOT NULL, \
      count INTEGER NOT NULL, ids BLOB NOT NULL, beacon BLOB, receipt BLOB NOT NULL, state BLOB, unlinked BLOB)",
-    "CREATE TABLE IF NOT EXISTS evaluated (k INTEGER PRIMARY KEY CHECK (k = 0), state BLOB NOT NULL)",
-    outbox::TABLE,
+    outbox::TABLES[0],
+    outbox::TABLES[1],
 ];
 
 #[durable_object]
@@ -664,9 +664,9 @@ impl ProfileObject {
             name,
             change: Membership { member: profile_id.to_owned(), entered: None },
         };
-        let leaves: Vec<outbox::Item> = self.evaluated()?.audiences.into_keys().map(leave).collect();
-        outbox::write(&self.sql, &leaves)?;
-        self.sql.exec("DELETE FROM evaluated", None)?;
+        let before = self.evaluated()?;
+        let leaves: Vec<outbox::Item> = before.audiences.keys().cloned().map(leave).collect();
+        outbox::record(&self.sql, &before, Some((Evaluated::default(), leaves)))?;
         self.sql.exec("UPDATE meta SET forward_to = ? WHERE k = 0", vec![target.into()])?;
         self.sql.exec("DELETE FROM batches", None)?;
         *self.forward.borrow_mut() = Some(Some(target.to_owned()));
@@ -766,12 +766,7 @@ impl ProfileObject {
             let items = outbox::items(workspace, &stored.profile_id, &changes, "profile", &subject, now);
             Some((after, items))
         })?;
-        if let Some((after, items)) = outcome.filter(|(after, items)| *after != before || !items.is_empty()) {
-            self.sql.exec(
-                "INSERT INTO evaluated (k, state) VALUES (0, ?) ON CONFLICT (k) DO UPDATE SET state = excluded.state",
-                vec![to_postcard(&after)?.into()],
-            )?;
-            outbox::write(&self.sql, &items)?;
+        if outbox::record(&self.sql, &before, outcome)? {
             self.outbox_pending.set(true);
         }
         if self.outbox_pending.get() {
@@ -791,15 +786,7 @@ impl ProfileObject {
 
     /// The last evaluation of this profile's audiences and triggers.
     fn evaluated(&self) -> Result<Evaluated> {
-        if !self.schema.exists(&self.sql, "evaluated")? {
-            return Ok(Evaluated::default());
-        }
-        for row in self.sql.exec("SELECT state FROM evaluated WHERE k = 0", None)?.raw() {
-            if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                return postcard::from_bytes(bytes).map_err(decode_error);
-            }
-        }
-        Ok(Evaluated::default())
+        outbox::evaluated(&self.sql, &self.schema)
     }
 
     /// Sends each account of the profile its member snapshot and the traits its group calls
@@ -944,21 +931,12 @@ impl ProfileObject {
     /// The profile and its tags as of now, by the workspace's scoring settings.
     fn profile_json(&self, stored: &Stored) -> Result<serde_json::Value> {
         let now = Timestamp(Date::now().as_millis() as i64);
-        let json = settings::workspace_settings(&self.env, &stored.workspace, |w| {
+        let mut json = settings::workspace_settings(&self.env, &stored.workspace, |w| {
             let defaults = TagSettings::default();
             let scoring = w.map_or(&defaults, |w| &w.scoring);
             view::profile_json(&stored.profile_id, &stored.profile, scoring, now)
         })?;
-        let mut json = json;
-        let evaluated = self.evaluated()?;
-        let entered: serde_json::Map<String, serde_json::Value> = evaluated
-            .audiences
-            .iter()
-            .map(|(name, at)| (name.clone(), json!(Timestamp(*at).to_string())))
-            .collect();
-        json["audiences"] = json!(entered);
-        json["changes"] =
-            evaluated.history.iter().map(|(at, change)| view::transition_json(*at, change)).collect();
+        view::add_evaluation(&mut json, &self.evaluated()?);
         Ok(json)
     }
 

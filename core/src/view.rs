@@ -67,9 +67,21 @@ pub fn profile_json(profile_id: &str, profile: &Profile, settings: &TagSettings,
     })
 }
 
+/// Adds a profile's (or an account's) last evaluation to its view: `audiences` (name → entry
+/// time) and `changes` (the latest transitions, oldest first).
+pub fn add_evaluation(view: &mut Json, evaluated: &crate::changes::Evaluated) {
+    let entered: serde_json::Map<String, Json> = evaluated
+        .audiences
+        .iter()
+        .map(|(name, at)| (name.clone(), json!(Timestamp(*at).to_string())))
+        .collect();
+    view["audiences"] = Json::Object(entered);
+    view["changes"] = evaluated.history.iter().map(|(at, change)| transition_json(*at, change)).collect();
+}
+
 /// One entry of a profile's (or an account's) changes: audience entries and exits,
 /// lifecycle transitions, lead-score crossings.
-pub fn transition_json(at: i64, change: &crate::webhook::Transition) -> Json {
+fn transition_json(at: i64, change: &crate::webhook::Transition) -> Json {
     let mut entry = change.details();
     entry["at"] = json!(Timestamp(at).to_string());
     entry["type"] = json!(change.type_name());
