@@ -63,15 +63,16 @@ export async function startSite() {
 }
 
 /** A collector whose demo write key accepts `origin`; `sdkSettings`: TOML for the demo
- * workspace's `[workspaces.sdk]` table (what `/v1/config/{writeKey}` serves). */
-export function launchCollectorFor(origin, sdkSettings = "") {
+ * workspace's `[workspaces.sdk]` table (what `/v1/config/{writeKey}` serves); `persist`: its
+ * state directory (fresh by default). */
+export function launchCollectorFor(origin, sdkSettings = "", persist = undefined) {
   let config = devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin));
   if (sdkSettings) {
     // In place of the demo site's tag rules; the demo workspace is the configuration's last.
     config = config.replace(/\[\[workspaces\.sdk\.tag_rules\]\]\n(?:[^\n[]+\n)*/g, "");
     config += `\n[workspaces.sdk]\n${sdkSettings}\n`;
   }
-  return launch(undefined, {}, config);
+  return launch(persist, {}, config);
 }
 
 /** Headless Chromium with the flags this machine needs (see ../shared/notes/TOOLCHAIN.md). */

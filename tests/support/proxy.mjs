@@ -11,44 +11,84 @@ export async function startProxy(target) {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    seen.push({ method: req.method, url: req.url, bytes: body.length });
+    const record = { method: req.method, url: req.url, bytes: body.length };
+    seen.push(record);
     const cors = {
       "access-control-allow-origin": req.headers.origin ?? "*",
       "access-control-expose-headers": "Retry-After",
     };
     const fault = req.url.startsWith("/v1/b") ? faults.shift() : undefined;
     if (down || fault?.reset) return req.socket.destroy();
-    if (fault) {
+    if (fault?.status) {
       res.writeHead(fault.status, { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) });
       return res.end(JSON.stringify({ code: "injected", message: `injected ${fault.status}` }));
     }
+    if (fault?.slow) await new Promise((resolve) => setTimeout(resolve, fault.slow));
     const headers = { ...req.headers };
     delete headers.host;
     delete headers["content-length"];
-    const answer = await fetch(target + req.url, {
-      method: req.method,
-      headers,
-      body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
-    });
+    let answer;
+    try {
+      answer = await fetch(target + req.url, {
+        method: req.method,
+        headers,
+        body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
+      });
+    } catch {
+      return req.socket.destroy(); // the collector is down: the browser sees a reset
+    }
     const out = {};
     answer.headers.forEach((value, key) => {
       if (key !== "content-encoding" && key !== "content-length") out[key] = value;
     });
+    const answerBody = Buffer.from(await answer.arrayBuffer());
+    record.status = answer.status;
+    record.answer = parseJson(answerBody);
+    if (fault?.lost) return req.socket.destroy();
+    if (fault?.truncate) return truncate(req.socket, fault.truncate, answer.status, out, answerBody);
     res.writeHead(answer.status, out);
-    res.end(Buffer.from(await answer.arrayBuffer()));
+    res.end(answerBody);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     /** Requests seen, faults included. */
     seen,
-    /** The next beacon requests get these answers: `{status, retryAfter}` or `{reset: true}`. */
+    /** The next beacon requests get these answers: `{status, retryAfter}`, `{reset: true}`
+     * (before forwarding), `{slow: ms}` (forwarded after `ms`), `{lost: true}` (forwarded, then
+     * the connection is reset: the collector applied a batch the browser sees fail), or
+     * `{truncate: "headers" | "body"}` (forwarded, then the answer is cut in its headers or body). */
     fail: (...next) => faults.push(...next),
     /** While down, every connection is reset. */
     setDown: (value) => {
       down = value;
     },
+    /** Forwards to another collector from now on (one restarted elsewhere). */
+    retarget: (url) => {
+      target = url;
+    },
     beacons: () => seen.filter((r) => r.url.startsWith("/v1/b")).length,
     stop: () => new Promise((resolve) => server.close(resolve)),
   };
+}
+
+/** Writes the first part of a forwarded answer straight to the socket, then cuts the
+ * connection: the collector has applied the batch, the browser sees a broken answer. */
+function truncate(socket, where, status, headers, body) {
+  const head =
+    `HTTP/1.1 ${status} OK\r\n` +
+    Object.entries({ ...headers, "content-length": body.length })
+      .map(([key, value]) => `${key}: ${value}\r\n`)
+      .join("") +
+    "\r\n";
+  const sent = where === "headers" ? head.slice(0, Math.floor(head.length / 2)) : head + body.subarray(0, body.length >> 1);
+  socket.end(sent, () => socket.destroy());
+}
+
+function parseJson(bytes) {
+  try {
+    return JSON.parse(bytes.toString());
+  } catch {
+    return undefined;
+  }
 }
