@@ -11,8 +11,14 @@
 //!   profile.
 //!
 //! A batch is applied by one `INSERT`: SQLite applies a statement whole or not at all, so a
-//! retry after a failure can never half-apply, and no explicit transaction is needed. The
-//! message ids are read into memory once per object life, so deduplication costs no query.
+//! retry after a failure can never half-apply, and no explicit transaction is needed. A merge
+//! writes several rows: those go in one `transactionSync`, which keeps all or none. Memory
+//! (state, message ids) changes only after storage accepted every write. The message ids are
+//! read into memory once per object life, so deduplication costs no query.
+//!
+//! `PORTRAIT_FAIL_COMMITS = N` (tests only) makes every Nth commit fail at its last write, in
+//! the storage layer, to show that a failed commit leaves nothing behind and its retry
+//! applies once.
 //! The alarm trims the timeline, the deduplication window and old states, and retries
 //! identity registration.
 //!
@@ -38,6 +44,7 @@ use portrait_core::tags::{self, ProfileFacts, TagSettings};
 use portrait_core::webhook::Transition;
 use portrait_core::{Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
+use wasm_bindgen::prelude::*;
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
@@ -60,6 +67,8 @@ const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
 /// Forwarding hops followed before giving up (a chain longer than this means a bug).
 const MAX_HOPS: usize = 8;
+
+const BATCHES: &str = "batches";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
@@ -89,6 +98,27 @@ pub struct ProfileObject {
     /// Whether the outbox may hold items to send (true until a first flush of this object's
     /// life has found it empty).
     outbox_pending: Cell<bool>,
+    /// Commits until the next injected storage failure (`PORTRAIT_FAIL_COMMITS`), if any.
+    failing_commits: Option<FailingCommits>,
+}
+
+/// Every `every`th commit fails at its last write: the test hook of `PORTRAIT_FAIL_COMMITS`.
+struct FailingCommits {
+    every: u32,
+    count: Cell<u32>,
+}
+
+impl FailingCommits {
+    fn from_env(env: &Env) -> Option<FailingCommits> {
+        let every = env.var("PORTRAIT_FAIL_COMMITS").ok()?.to_string().parse().ok().filter(|&n| n > 0)?;
+        Some(FailingCommits { every, count: Cell::new(0) })
+    }
+
+    fn fail_this_one(&self) -> bool {
+        let count = self.count.get() + 1;
+        self.count.set(count % self.every);
+        count == self.every
+    }
 }
 
 #[derive(Clone)]
@@ -101,6 +131,7 @@ struct Stored {
 impl DurableObject for ProfileObject {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
+        let failing_commits = FailingCommits::from_env(&env);
         ProfileObject {
             state,
             env,
@@ -112,6 +143,7 @@ impl DurableObject for ProfileObject {
             forward: RefCell::new(None),
             merging: Cell::new(false),
             outbox_pending: Cell::new(true),
+            failing_commits,
         }
     }
 
@@ -380,18 +412,31 @@ impl ProfileObject {
             false => Some(to_postcard(&new_identities)?),
         };
         let state = to_postcard(&next.profile)?;
-        self.sql.exec(
-            "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
-            vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
-        )?;
-        let (last, earlier) = match rows.split_last() {
-            Some((last, earlier)) => (last.clone(), earlier),
-            None => (Row::state_only()?, &[][..]),
+        let write = || -> Result<()> {
+            self.sql.exec(
+                "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
+                vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
+            )?;
+            let (last, earlier) = match rows.split_last() {
+                Some((last, earlier)) => (last.clone(), earlier),
+                None => (Row::state_only()?, &[][..]),
+            };
+            for row in earlier {
+                self.insert_row(BATCHES, row, None, None)?;
+            }
+            // An injected failure hits the last write: the earlier ones must not survive it.
+            let table = match self.failing_commits.as_ref().is_some_and(FailingCommits::fail_this_one) {
+                // A table that does not exist: the storage layer itself refuses the write.
+                true => "injected_failure",
+                false => BATCHES,
+            };
+            self.insert_row(table, &last, Some(state), unlinked)
         };
-        for row in earlier {
-            self.insert_row(row, None, None)?;
+        match rows.len() {
+            // One row statement: it applies whole or not at all (the meta row is idempotent).
+            0 | 1 => write()?,
+            _ => self.in_transaction(write)?,
         }
-        self.insert_row(&last, Some(state), unlinked)?;
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             for row in rows {
                 let ids: Vec<String> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
@@ -402,9 +447,15 @@ impl ProfileObject {
         Ok(!new_identities.is_empty())
     }
 
-    fn insert_row(&self, row: &Row, state: Option<Vec<u8>>, unlinked: Option<Vec<u8>>) -> Result<()> {
+    fn insert_row(
+        &self,
+        table: &str,
+        row: &Row,
+        state: Option<Vec<u8>>,
+        unlinked: Option<Vec<u8>>,
+    ) -> Result<()> {
         self.sql.exec(
-            "INSERT INTO batches (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &format!("INSERT INTO {table} (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)"),
             vec![
                 row.newest.into(),
                 row.count.into(),
@@ -433,7 +484,9 @@ impl ProfileObject {
         .await;
         if let Err(e) = &outcome {
             worker::console_warn!("settling identities failed, will retry: {e}");
-            self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
+            // The tests' short housekeeping interval makes retries short too.
+            let delay = RELINK_DELAY_MS.min(self.housekeeping_interval());
+            self.state.storage().set_alarm(delay).await?;
             self.alarm_set.set(true);
         } else if !self.alarm_set.get() {
             if self.state.storage().get_alarm().await?.is_none() {
@@ -516,7 +569,9 @@ impl ProfileObject {
                     self.become_forward(&stored.profile_id, &target)?;
                     if let Err(e) = outbox::flush(&self.sql, &self.env, &stored.workspace).await {
                         worker::console_warn!("leaving audiences failed, will retry: {e}");
-                        self.state.storage().set_alarm(RELINK_DELAY_MS).await?;
+                        // The tests' short housekeeping interval makes retries short too.
+                        let delay = RELINK_DELAY_MS.min(self.housekeeping_interval());
+                        self.state.storage().set_alarm(delay).await?;
                     }
                     return Ok(MergeAnswer::Merged);
                 }
@@ -1017,6 +1072,32 @@ impl ProfileObject {
             profile: Profile::default(),
         }))
     }
+
+    /// Runs `writes` in one SQLite transaction (`storage.transactionSync`): if any statement
+    /// fails, none of them is kept.
+    fn in_transaction(&self, writes: impl FnOnce() -> Result<()>) -> Result<()> {
+        let storage = self.state.storage();
+        let storage: &TransactionalStorage = storage.as_raw().unchecked_ref();
+        let mut writes = Some(writes);
+        let mut failure = None;
+        // A stack closure: valid during the call, which is synchronous.
+        let mut run = || -> std::result::Result<JsValue, JsValue> {
+            match writes.take().map_or(Ok(()), |writes| writes()) {
+                Ok(()) => Ok(JsValue::UNDEFINED),
+                Err(e) => {
+                    let thrown = JsValue::from_str(&e.to_string());
+                    failure = Some(e);
+                    Err(thrown) // transactionSync rolls back when the callback throws
+                }
+            }
+        };
+        let result = storage.transaction_sync(&mut run);
+        match (failure, result) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(worker::Error::from(e)),
+            (None, Ok(_)) => Ok(()),
+        }
+    }
 }
 
 /// Events by user id, each with its index in the beacon.
@@ -1075,4 +1156,17 @@ fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Resu
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|e| worker::Error::RustError(format!("encoding: {e}")))
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The part of `DurableObjectStorage` that workers-rs does not wrap.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type TransactionalStorage;
+
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &TransactionalStorage,
+        callback: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
+    ) -> std::result::Result<JsValue, JsValue>;
 }

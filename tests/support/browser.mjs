@@ -8,6 +8,8 @@ import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 import { CHROME_UA, WRITE_KEY, launch } from "./collector.mjs";
 
+export { eventually } from "./collector.mjs";
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const DIST = path.join(root, "sdk/dist");
 const devConfig = readFileSync(path.join(root, "collector/portrait.dev.toml"), "utf8");
@@ -139,21 +141,3 @@ export function snippetPage({ collector, options = {}, body = "", before = "", t
 ${before}</script></head><body>${body}</body></html>`;
 }
 
-/** Waits until `check()` returns a truthy value (polling), or fails after `ms`. */
-export async function eventually(check, { ms = 10_000, every = 100, message = "condition", describe } = {}) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = describe ? await describe() : last?.message ?? JSON.stringify(last);
-      throw new Error(`timed out waiting for ${message}: ${seen}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, every));
-  }
-}

@@ -58,6 +58,25 @@ export function browserEvent(type, anonymousId, fields = {}) {
   };
 }
 
+/** Waits until `check()` returns a truthy value (polling), or fails after `ms`. */
+export async function eventually(check, { ms = 10_000, every = 100, message = "condition", describe } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      const seen = describe ? await describe() : last?.message ?? JSON.stringify(last);
+      throw new Error(`timed out waiting for ${message}: ${seen}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
 export class Client {
   constructor(url) {
     this.url = url;

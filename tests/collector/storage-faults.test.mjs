@@ -1,0 +1,81 @@
+// Storage errors inside the profile Durable Objects, on real workerd: with every fourth commit
+// failing at its last write in SQLite (`PORTRAIT_FAIL_COMMITS`), a sender that retries its 503s ends with
+// the same profiles as on a collector without faults — no batch half-applied, none twice.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { browserEvent, encodeBeacon, eventually, launch } from "../support/collector.mjs";
+
+let faulty;
+let clean;
+before(async () => {
+  // A one-second housekeeping interval: failed identity work is retried after a second.
+  faulty = await launch(undefined, { PORTRAIT_FAIL_COMMITS: "4", PORTRAIT_HOUSEKEEPING_MS: "1000" });
+  clean = await launch();
+});
+after(async () => {
+  await faulty.stop();
+  await clean.stop();
+});
+
+/** Sends `body` until the collector answers something other than 503; returns the 503 count. */
+async function sendUntilAccepted(collector, body) {
+  for (let failures = 0; failures < 50; failures++) {
+    const answer = await collector.beacon(undefined, { body });
+    if (answer.status !== 503) {
+      assert.equal(answer.status, 200, answer.text);
+      return failures;
+    }
+  }
+  assert.fail("50 failures in a row");
+}
+
+/** What both collectors must agree on, without times and generated ids. */
+async function essentials(collector, anonymousId) {
+  const { status, json } = await collector.profile("anonymous_id", anonymousId);
+  assert.equal(status, 200);
+  const timeline = (await collector.admin(`anonymous_id/${anonymousId}/events?limit=500`)).json.events;
+  return {
+    eventCount: json.eventCount,
+    timeline: timeline.length,
+    distinctInTimeline: new Set(timeline.map((e) => e.messageId)).size,
+    counters: json.counters,
+    traits: json.traits,
+    identities: json.identities.map((i) => `${i.type}:${i.id}`).sort(),
+  };
+}
+
+test("storage errors during batches and merges: every batch applied whole, once, after retries", async () => {
+  const visitors = ["sf-a", "sf-b", "sf-c", "sf-d"].map((v) => `${v}-${Date.now()}`);
+  const bodies = [];
+  for (let round = 0; round < 12; round++) {
+    for (const [n, visitor] of visitors.entries()) {
+      const events = Array.from({ length: 5 }, (_, i) => browserEvent("track", visitor, { event: `Step ${i}`, properties: { round } }));
+      // Visitors a and b turn out to be one person (the same email), later c and d: merges,
+      // whose several rows commit together.
+      if (round === 6 && n < 2) events.push(browserEvent("identify", visitor, { traits: { email: "shared@northwind.example", plan: "pro" } }));
+      if (round === 9 && n >= 2) events.push(browserEvent("identify", visitor, { traits: { email: "other@northwind.example" } }));
+      bodies.push(encodeBeacon({ batch: events }));
+    }
+  }
+  let failures = 0;
+  for (const body of bodies) {
+    failures += await sendUntilAccepted(faulty, body);
+    await sendUntilAccepted(clean, body);
+  }
+  // A sender retrying after a lost answer: every batch again, all duplicates.
+  for (const body of bodies.slice(0, 8)) failures += await sendUntilAccepted(faulty, body);
+  assert.ok(failures >= bodies.length / 8, `storage failures were injected: ${failures} retries`);
+
+  for (const visitor of visitors) {
+    const expected = await essentials(clean, visitor);
+    await eventually(async () => JSON.stringify(await essentials(faulty, visitor)) === JSON.stringify(expected), {
+      message: `the profile of ${visitor} as without faults`,
+      describe: async () => JSON.stringify({ faulty: await essentials(faulty, visitor), expected }),
+    });
+  }
+  const merged = await essentials(faulty, visitors[0]);
+  assert.equal(merged.eventCount, 2 * (12 * 5 + 1), "a and b are one profile holding both histories");
+  assert.equal(merged.counters["Step 0"], 24);
+  assert.deepEqual(await essentials(faulty, visitors[1]), merged);
+  assert.equal((await essentials(faulty, visitors[3])).eventCount, 2 * (12 * 5 + 1));
+});
