@@ -24,6 +24,7 @@ use worker::{Date, Env, Request, Url};
 
 use crate::http::{self, ApiError, ApiResult, json_response};
 use crate::internal::{self, Applied, Apply, RejectedEvent};
+use crate::profile_object::PROFILE_LIMIT;
 use crate::settings;
 use crate::source_stats::{self, Counts};
 
@@ -232,6 +233,7 @@ async fn deliver(
     });
     let mut total =
         Applied { rejected: plan.rejected.iter().map(RejectedEvent::from).collect(), ..Applied::default() };
+    let mut throttled = None;
     for outcome in join_all(calls).await {
         let applied = outcome?;
         if let Some(invalid) = applied.invalid {
@@ -240,10 +242,15 @@ async fn deliver(
             error.path = invalid.path;
             return Err(error);
         }
+        throttled = throttled.max(applied.throttled);
         total.accepted += applied.accepted;
         total.duplicates += applied.duplicates;
         total.bots += applied.bots;
         total.rejected.extend(applied.rejected);
+    }
+    // The whole beacon is retried; what other people's objects applied comes back as duplicates.
+    if let Some(wait) = throttled {
+        return Err(settings::rate_limited("one person", PROFILE_LIMIT, wait));
     }
     total.rejected.sort_by_key(|r| r.index);
     let mut counts = Vec::new();

@@ -199,6 +199,9 @@ pub struct Applied {
     pub rejected: Vec<RejectedEvent>,
     /// A beacon that could not be decoded at all (only possible for a forwarded one).
     pub invalid: Option<RejectedEvent>,
+    /// Nothing was applied: the person is over `profile_object::PROFILE_LIMIT`; retry after
+    /// this many seconds.
+    pub throttled: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 
 use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::changes::{self, Evaluated, Snapshot};
-use portrait_core::config::AudienceOf;
+use portrait_core::config::{AudienceOf, RateLimit};
 use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
 use portrait_core::profile::Profile;
@@ -54,7 +54,13 @@ use crate::internal::{
     self, AccountMessage, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer, MergeIn,
     Position, RejectedEvent, Schema,
 };
-use crate::{outbox, settings};
+use crate::outbox;
+use crate::settings::{self, Bucket};
+
+/// Events one person may send: far above what a person does (bursts of thousands stay
+/// welcome, e.g. a server's backfill), low enough that one hot sender cannot hold its object,
+/// and with it the Worker, busy. Over it the beacon gets a 429 with Retry-After.
+pub const PROFILE_LIMIT: RateLimit = RateLimit { events_per_second: 500, burst: 5_000 };
 
 /// Events kept per profile for the timeline API (older ones are trimmed by the alarm).
 pub const TIMELINE_LEN: i64 = 1_000;
@@ -98,6 +104,8 @@ pub struct ProfileObject {
     /// Whether the outbox may hold items to send (true until a first flush of this object's
     /// life has found it empty).
     outbox_pending: Cell<bool>,
+    /// The person's `PROFILE_LIMIT` bucket, once a batch arrived.
+    bucket: RefCell<Option<Bucket>>,
     /// Commits until the next injected storage failure (`PORTRAIT_FAIL_COMMITS`), if any.
     failing_commits: Option<FailingCommits>,
 }
@@ -144,6 +152,7 @@ impl DurableObject for ProfileObject {
             merging: Cell::new(false),
             outbox_pending: Cell::new(true),
             failing_commits,
+            bucket: RefCell::new(None),
         }
     }
 
@@ -278,6 +287,9 @@ impl ProfileObject {
                 return Ok(Applied { invalid: Some(invalid), ..Applied::default() });
             }
         };
+        if let Err(wait) = self.take_tokens(accepted.events.len()) {
+            return Ok(Applied { throttled: Some(wait), ..Applied::default() });
+        }
         let original = |index: usize| header.indices.get(index).map_or(index, |&i| i as usize);
         let rejected = accepted
             .rejected
@@ -290,17 +302,31 @@ impl ProfileObject {
         let rules = self.rules(&header.workspace)?;
         let (own, foreign) = self.partition(accepted.events, &rules)?;
         let (accepted_here, duplicates) = self.store(&header, own, beacon, &rules).await?;
-        let mut answer =
-            Applied { accepted: accepted_here, duplicates, bots: accepted.bots, rejected, invalid: None };
+        let mut answer = Applied {
+            accepted: accepted_here,
+            duplicates,
+            bots: accepted.bots,
+            rejected,
+            ..Applied::default()
+        };
         for (user_id, events) in foreign {
             let indices = events.iter().map(|(i, _)| original(*i) as u32).collect();
             let events = events.into_iter().map(|(_, r)| r.event).collect();
             let redirected = self.redirect(&header, &user_id, events, indices).await?;
             answer.accepted += redirected.accepted;
             answer.duplicates += redirected.duplicates;
+            answer.throttled = answer.throttled.max(redirected.throttled);
             answer.rejected.extend(redirected.rejected);
         }
         Ok(answer)
+    }
+
+    /// Takes `events` from the person's `PROFILE_LIMIT` bucket, or says how long to wait.
+    fn take_tokens(&self, events: usize) -> std::result::Result<(), u64> {
+        let now_ms = Date::now().as_millis() as f64;
+        let mut bucket = self.bucket.borrow_mut();
+        let bucket = bucket.get_or_insert_with(|| Bucket::full(PROFILE_LIMIT, now_ms));
+        bucket.take(PROFILE_LIMIT, events, now_ms)
     }
 
     /// Splits a beacon's events (in time order) into this person's and, by user id, those of

@@ -90,38 +90,46 @@ pub fn admin_workspace<'c>(
     found.ok_or_else(|| ApiError::new(401, "bad_admin_key", "the admin key is not valid"))
 }
 
-/// A token bucket per source, per isolate: cheap, never a shared bottleneck, and approximate
-/// across isolates (documented in SECURITY.md and ARCHITECTURE.md).
-struct Bucket {
+/// A token bucket: `limit.events_per_second` refill, `limit.burst` capacity. Sources keep one
+/// per isolate (cheap, never a shared bottleneck, approximate across isolates: documented in
+/// SECURITY.md and ARCHITECTURE.md); each ProfileObject keeps one for its person.
+pub struct Bucket {
     tokens: f64,
     updated_ms: f64,
+}
+
+impl Bucket {
+    pub fn full(limit: RateLimit, now_ms: f64) -> Bucket {
+        Bucket { tokens: f64::from(limit.burst), updated_ms: now_ms }
+    }
+
+    /// Takes `events` tokens, or says how many seconds to wait before trying again.
+    pub fn take(&mut self, limit: RateLimit, events: usize, now_ms: f64) -> Result<(), u64> {
+        let burst = f64::from(limit.burst);
+        let rate = f64::from(limit.events_per_second);
+        self.tokens = (self.tokens + (now_ms - self.updated_ms).max(0.0) / 1000.0 * rate).min(burst);
+        self.updated_ms = now_ms;
+        // A batch larger than the burst passes when the bucket is full, then empties it.
+        let wanted = (events as f64).min(burst);
+        if wanted <= self.tokens {
+            self.tokens -= wanted;
+            return Ok(());
+        }
+        Err(((wanted - self.tokens) / rate).ceil().max(1.0) as u64)
+    }
+}
+
+/// A 429 with `Retry-After: wait` for a limit of `limit` on `what`.
+pub fn rate_limited(what: &str, limit: RateLimit, wait: u64) -> ApiError {
+    let message =
+        format!("{what} is limited to {} events per second (burst {})", limit.events_per_second, limit.burst);
+    ApiError { retry_after_seconds: Some(wait), ..ApiError::new(429, "rate_limited", message) }
 }
 
 /// Takes `events` tokens from the source's bucket, or says how long to wait.
 pub fn take_tokens(write_key: &str, limit: RateLimit, events: usize, now_ms: f64) -> Result<(), ApiError> {
     BUCKETS.with_borrow_mut(|buckets| {
-        let burst = f64::from(limit.burst);
-        let rate = f64::from(limit.events_per_second);
-        let bucket =
-            buckets.entry(write_key.to_owned()).or_insert(Bucket { tokens: burst, updated_ms: now_ms });
-        bucket.tokens = (bucket.tokens + (now_ms - bucket.updated_ms).max(0.0) / 1000.0 * rate).min(burst);
-        bucket.updated_ms = now_ms;
-        // A batch larger than the burst passes when the bucket is full, then empties it.
-        let wanted = (events as f64).min(burst);
-        if wanted <= bucket.tokens {
-            bucket.tokens -= wanted;
-            return Ok(());
-        }
-        let wait = ((wanted - bucket.tokens) / rate).ceil().max(1.0) as u64;
-        let mut error = ApiError::new(
-            429,
-            "rate_limited",
-            format!(
-                "this source is limited to {} events per second (burst {})",
-                limit.events_per_second, limit.burst
-            ),
-        );
-        error.retry_after_seconds = Some(wait);
-        Err(error)
+        let bucket = buckets.entry(write_key.to_owned()).or_insert_with(|| Bucket::full(limit, now_ms));
+        bucket.take(limit, events, now_ms).map_err(|wait| rate_limited("this source", limit, wait))
     })
 }

@@ -320,6 +320,33 @@ describe("answers to bad requests", () => {
     assert.equal(limited.headers.get("access-control-allow-origin"), origin);
   });
 
+  test("one person over 500 events/s (burst 5,000) gets 429 with Retry-After; the retry lands once", async () => {
+    const person = uuid();
+    const beacons = Array.from({ length: 16 }, () =>
+      encodeBeacon({ batch: Array.from({ length: 500 }, () => browserEvent("track", person, { event: "Flood" })) }),
+    );
+    let accepted = 0;
+    let limited;
+    for (const body of beacons) {
+      const answer = await collector.beacon(undefined, { body });
+      if (answer.status === 429) {
+        limited = { answer, body };
+        break;
+      }
+      assert.equal(answer.status, 200, answer.text);
+      accepted += answer.json.accepted;
+    }
+    assert.ok(limited, "the person was limited");
+    assert.equal(limited.answer.json.code, "rate_limited");
+    assert.match(limited.answer.json.message, /one person is limited to 500 events per second/);
+    const wait = Number(limited.answer.headers.get("retry-after"));
+    assert.ok(wait >= 1);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    const retried = await collector.beacon(undefined, { body: limited.body });
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal((await collector.profile("anonymous_id", person)).json.eventCount, accepted + 500);
+  });
+
   test("admin calls need the admin key", async () => {
     assert.equal((await collector.request("/v1/profiles/user_id/x")).json.code, "missing_admin_key");
     assert.equal((await collector.profile("user_id", "x", { key: WRITE_KEY })).status, 401);
