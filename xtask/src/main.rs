@@ -9,10 +9,13 @@
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
 //! - `train-topics`: the topic model into `core/topics/model.bin` (see [`topics`]).
+//! - `bench [--quick] [--only a,b]`: reruns the benchmarks and writes their tables into
+//!   BENCHMARKS.md between its `<!-- bench:NAME -->` markers (see [`bench`]).
 //!
 //! Each command installs what it needs first (the pinned toolchain and its wasm32 target, the
 //! npm packages in `package-lock.json`), so a fresh clone needs only rustup and Node.js ≥ 20.
 
+mod bench;
 mod sdk;
 mod topics;
 mod worker;
@@ -29,8 +32,10 @@ fn main() -> ExitCode {
         Some("build-worker") => worker::build(&project_root()).map(|_| ()),
         Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
         Some("train-topics") => topics::train(&project_root(), &args[1..]),
+        Some("bench") => bench::bench(&project_root(), &args[1..]),
         _ => Err(
-            "usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only]"
+            "usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only] \
+                  | bench [--quick] [--only NAME,…]"
                 .to_owned(),
         ),
     };
