@@ -94,11 +94,13 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             json_response(200, &json!({ "profileId": profile_id, "accounts": accounts }))
         }
         (Method::Delete, None) => {
-            let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
+            // Everything that points at the profile goes first, the profile last: a step that
+            // fails leaves the profile findable, so the erasure can simply be asked again.
+            let plan: Erased = internal::call(&stub, "erasure", &()).await?.ok_or_else(not_found)?;
             let identities: Vec<Json> =
-                erased.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
+                plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
             // The merged-away profiles hold only forwarding records now.
-            let forwards = erased.merged.iter().map(|id| async move {
+            let forwards = plan.merged.iter().map(|id| async move {
                 let stub = internal::profile_stub(env, workspace, id)?;
                 internal::call::<_, Erased>(&stub, "erase", &()).await
             });
@@ -107,7 +109,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                 forwarding_records_removed += u32::from(outcome?.is_some());
             }
             let profile_id = profile_id.as_str();
-            let removals = erased.accounts.iter().map(|account_id| async move {
+            let removals = plan.accounts.iter().map(|account_id| async move {
                 let stub = internal::account_stub(env, workspace, account_id)?;
                 let remove = RemoveMember { profile_id: profile_id.to_owned() };
                 internal::call::<_, ()>(&stub, "remove", &remove).await
@@ -116,7 +118,8 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                 outcome?;
             }
             let index_entries_removed =
-                unlink(env, workspace, profile_id, erased.merged.clone(), erased.identities).await?;
+                unlink(env, workspace, profile_id, plan.merged, plan.identities).await?;
+            let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
             json_response(
                 200,
                 &json!({
@@ -126,7 +129,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                     "messageIdsForgotten": erased.message_ids_forgotten,
                     "indexEntriesRemoved": index_entries_removed,
                     "mergedProfilesRemoved": forwarding_records_removed,
-                    "accountsLeft": erased.accounts,
+                    "accountsLeft": plan.accounts,
                 }),
             )
         }

@@ -199,8 +199,16 @@ impl DurableObject for ProfileObject {
                 }
                 None => Response::error("no profile", 404),
             },
+            "/erasure" => match self.load()? {
+                Some(stored) => internal::answer(&self.erasure(stored).await?),
+                None => Response::error("no profile", 404),
+            },
             "/erase" => match self.load()? {
-                Some(stored) => internal::answer(&self.erase(stored).await?),
+                Some(stored) => {
+                    let erased = self.erasure(stored).await?;
+                    self.delete_everything().await?;
+                    internal::answer(&erased)
+                }
                 None => Response::error("no profile", 404),
             },
             "/accounts" => match self.load()? {
@@ -291,6 +299,7 @@ impl ProfileObject {
             return Ok(Applied { throttled: Some(wait), ..Applied::default() });
         }
         let original = |index: usize| header.indices.get(index).map_or(index, |&i| i as usize);
+        let all_valid = accepted.rejected.is_empty() && accepted.bots == 0;
         let rejected = accepted
             .rejected
             .into_iter()
@@ -301,7 +310,9 @@ impl ProfileObject {
             .collect();
         let rules = self.rules(&header.workspace)?;
         let (own, foreign) = self.partition(accepted.events, &rules)?;
-        let (accepted_here, duplicates) = self.store(&header, own, beacon, &rules).await?;
+        // The beacon as received is kept only when every event in it is this person's.
+        let whole = (all_valid && foreign.is_empty()).then_some(beacon);
+        let (accepted_here, duplicates) = self.store(&header, own, whole, &rules).await?;
         let mut answer = Applied {
             accepted: accepted_here,
             duplicates,
@@ -380,12 +391,14 @@ impl ProfileObject {
     }
 
     /// Applies the events whose message ids are new; returns (applied, duplicates). The row
-    /// keeps `beacon` as received with the receipt (time, place) that re-derives the events.
+    /// keeps the beacon as received (`whole`, when it holds just `events`) with the receipt
+    /// (time, place) that re-derives the events; otherwise a beacon of the applied events
+    /// only, so that other people's events, invalid ones and duplicates are never stored here.
     async fn store(
         &self,
         header: &Apply,
         events: Vec<Received>,
-        beacon: &[u8],
+        whole: Option<&[u8]>,
         rules: &IdentityRules,
     ) -> Result<(u32, u32)> {
         if events.is_empty() {
@@ -419,7 +432,14 @@ impl ProfileObject {
             newest,
             count: fresh.len() as i64,
             ids: to_postcard(&ids)?,
-            beacon: Some(beacon.to_vec()),
+            beacon: Some(match whole {
+                Some(beacon) if fresh.len() == events.len() => beacon.to_vec(),
+                _ => beacon::encode(&beacon::Batch {
+                    sent_at: None,
+                    dropped: 0,
+                    events: fresh.iter().map(|r| r.event.clone()).collect(),
+                }),
+            }),
             receipt: to_postcard(&receipt)?,
         };
         let learned = self.commit(&stored, next, &[row])?;
@@ -967,7 +987,9 @@ impl ProfileObject {
 
     /// Deletes everything this object holds and says what it was; the profile leaves its
     /// audiences first (no webhook fires for an erasure).
-    async fn erase(&self, stored: Stored) -> Result<Erased> {
+    /// What erasing this profile removes, once it has left its audiences (which it may do
+    /// more than once: erasure retried after a failure starts here again).
+    async fn erasure(&self, stored: Stored) -> Result<Erased> {
         for name in self.evaluated()?.audiences.into_keys() {
             let change = Membership { member: stored.profile_id.clone(), entered: None };
             let stub = internal::audience_stub(
@@ -987,7 +1009,6 @@ impl ProfileObject {
             events_removed: self.event_count(true)?,
             message_ids_forgotten: self.event_count(false)?,
         };
-        self.delete_everything().await?;
         Ok(erased)
     }
 

@@ -123,7 +123,10 @@ impl Webhook {
         if !valid_name {
             return Some(("name".into(), "must be 1–64 characters of a-z, 0-9, _ and -".into()));
         }
-        let local = ["http://127.0.0.1", "http://localhost"].iter().any(|p| self.url.starts_with(p));
+        // The host itself, not a prefix of one (`http://localhost.example.com` is not local).
+        let local = ["http://127.0.0.1", "http://localhost"].iter().any(|prefix| {
+            self.url.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
         if !(self.url.starts_with("https://") || local) || self.url.len() > 2048 {
             return Some(("url".into(), "must be an https:// URL (http:// only for localhost)".into()));
         }
@@ -297,6 +300,10 @@ mod tests {
             bad.problem(&["hot"]).map(|(field, _)| field)
         };
         assert_eq!(field(|h| h.url = "http://example.com".into()).as_deref(), Some("url"));
+        assert_eq!(field(|h| h.url = "http://localhost.example.com/x".into()).as_deref(), Some("url"));
+        assert_eq!(field(|h| h.url = "http://127.0.0.1.example.com".into()).as_deref(), Some("url"));
+        assert_eq!(field(|h| h.url = "http://localhost:8080/hooks".into()), None);
+        assert_eq!(field(|h| h.url = "http://127.0.0.1/hooks".into()), None);
         assert_eq!(field(|h| h.on = vec!["audience_entered:cold".into()]).as_deref(), Some("on[0]"));
         assert_eq!(field(|h| h.on = vec!["lead_score_crossed:101".into()]).as_deref(), Some("on[0]"));
         assert_eq!(field(|h| h.secret = "lower".into()).as_deref(), Some("secret"));
