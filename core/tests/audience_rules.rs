@@ -473,6 +473,19 @@ fn errors_say_where_and_what() {
     );
 }
 
+/// Found by `cargo fuzz run audience_rule`: a rule within the limit whose canonical text (with
+/// the spaces and parentheses printing adds) is over it. It parses; its printed form is refused
+/// as too long, with a located error, rather than being cut or accepted.
+#[test]
+fn a_rule_whose_canonical_text_outgrows_the_limit() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/audience_rule/long-canonical-text.txt");
+    let text = std::fs::read_to_string(path).expect("the fuzz seed is in the repository");
+    assert!(text.len() <= MAX_RULE_BYTES);
+    let printed = Rule::parse(&text).expect("the rule parses").to_string();
+    assert!(printed.len() > MAX_RULE_BYTES, "{} bytes printed", printed.len());
+    assert!(Rule::parse(&printed).unwrap_err().message.contains("too long"));
+}
+
 #[test]
 fn limits_are_typed_and_located() {
     // Text: 4,096 bytes, counted in bytes, located at the character that crosses the limit.
