@@ -29,6 +29,8 @@ describe("hostile input gets a 4xx and stores nothing", () => {
     ["a batch replayed after 30 days", (u) => collector.segment("batch", { batch: [{ type: "track", userId: u, event: "E", messageId: "m", timestamp: new Date(Date.now() - 40 * 86_400_000).toISOString() }] }), "too_old"],
     ["a 300-byte user id", (u) => collector.segment("track", { userId: u + "x".repeat(300), event: "E" }), "id_too_long"],
     ["a key of 300 bytes", (u) => collector.segment("track", rawTrack(u, `{"${"k".repeat(300)}":1}`)), "key_too_long"],
+    ["a property key given twice", (u) => collector.segment("track", rawTrack(u, '{"plan":"free","plan":"pro"}')), "malformed"],
+    ["a top-level field given twice", (u) => collector.segment("track", `{"userId":${JSON.stringify(u)},"event":"E","event":"F"}`), "malformed"],
     ["a __proto__ key", (u) => collector.segment("track", rawTrack(u, '{"__proto__":{"isAdmin":true}}')), "forbidden_key"],
     ["a __proto__ trait", (u) => collector.segment("identify", `{"userId":${JSON.stringify(u)},"traits":{"__proto__":{"plan":"pro"}}}`), "forbidden_key"],
   ];
