@@ -202,7 +202,8 @@ try {
       `| ${r.name} | ${r.seconds} | ${Math.round(r.eventsPerSecond).toLocaleString("en")} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.other} | ${r.resent} | ${r.sent.toLocaleString("en")} | ${r.lost} | ${r.doubled} |`,
     );
   }
-  console.log(`\nHot account: ${members ?? "no"} members listed for hot-account.example (200 sent).`);
+  console.log("\n| check | expected | found |\n|---|---:|---:|");
+  console.log(`| members the hot account lists | 200 | ${members ?? "none"} |`);
   if (rows.some((r) => r.lost || r.doubled) || members !== 200) process.exitCode = 1;
 } finally {
   await collector.stop();
