@@ -72,9 +72,11 @@ pub fn json_response(status: u16, body: &impl Serialize) -> ApiResult {
     Ok(Response::from_json(body).map_err(ApiError::internal)?.with_status(status))
 }
 
-/// The request's `Origin` header, if a browser sent one.
+/// The request's `Origin` header, if a browser sent one. `null` (a sandboxed frame, a `file:`
+/// or `data:` page) is an origin like any other: a browser that cannot say which site it is
+/// on is allowed only by a source that allows `*` or lists `null`.
 pub fn origin(req: &Request) -> Option<String> {
-    req.headers().get("Origin").ok().flatten().filter(|o| !o.is_empty() && o != "null")
+    req.headers().get("Origin").ok().flatten().filter(|o| !o.is_empty())
 }
 
 /// Lets `origin` read the response (added only for origins a source allows).

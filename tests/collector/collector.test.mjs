@@ -215,6 +215,7 @@ describe("answers to bad requests", () => {
     ["no write key", () => collector.beacon([track()], { key: null }), 401, "missing_write_key"],
     ["an unknown write key", () => collector.beacon([track()], { key: "pk_wrong_key" }), 401, "unknown_write_key"],
     ["a foreign origin", () => collector.beacon([track()], { origin: "https://evil.example" }), 403, "origin_not_allowed"],
+    ["Origin: null (a sandboxed frame)", () => collector.beacon([track()], { origin: "null" }), 403, "origin_not_allowed"],
     ["another source's origin", () => collector.beacon([track()], { origin: "http://127.0.0.1:8081" }), 403, "origin_not_allowed"],
     ["a wrong content type", () => collector.beacon([track()], { contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type"],
     ["JSON sent as a beacon", () => collector.beacon([], { body: JSON.stringify({ batch: [] }) }), 400, "not_a_beacon"],
