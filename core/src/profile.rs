@@ -25,6 +25,16 @@ use crate::value::Value;
 pub const SESSION_GAP_MS: i64 = 30 * 60 * 1000;
 /// Sessions kept individually; older ones are only counted (see [`Sessions`]).
 pub const MAX_SESSIONS: usize = 256;
+/// Bounds on what a sender chooses the keys of, so that no sender can grow a profile until its
+/// storage refuses it: distinct event names counted by name, trait keys, groups. Far above
+/// what a site sends. Past a bound the keys that sort last go (their counts into
+/// [`OTHER_EVENTS`]): the kept keys are the smallest of all ever seen, whatever the order of
+/// events and merges, so profiles stay convergent.
+pub const MAX_EVENT_NAMES: usize = 1_000;
+pub const MAX_TRAITS: usize = 500;
+pub const MAX_GROUPS: usize = 100;
+/// The counter of events whose names are past [`MAX_EVENT_NAMES`]: the total stays exact.
+pub const OTHER_EVENTS: &str = "$other";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
@@ -451,6 +461,7 @@ impl Profile {
             );
             *self.devices.entry(key).or_default() += 1;
         }
+        self.bound();
     }
 
     /// Merges `other` (the profile called `other_id`) into this one. Merging a profile that
@@ -499,6 +510,26 @@ impl Profile {
         self.merged.extend(other.merged.iter().cloned());
         self.identity_log.extend(other.identity_log.iter().cloned());
         self.trim_log();
+        self.bound();
+    }
+
+    /// Applies the bounds on sender-chosen keys ([`MAX_EVENT_NAMES`] and its neighbours).
+    fn bound(&mut self) {
+        if self.counters.len() > MAX_EVENT_NAMES {
+            let mut other = self.counters.remove(OTHER_EVENTS).unwrap_or(0);
+            while self.counters.len() > MAX_EVENT_NAMES - 1 {
+                other += self.counters.pop_last().map_or(0, |(_, n)| n);
+            }
+            self.counters.insert(OTHER_EVENTS.to_owned(), other);
+        }
+        keep_first(&mut self.traits, MAX_TRAITS);
+        keep_first(&mut self.group_traits, MAX_GROUPS);
+        for traits in self.group_traits.values_mut() {
+            keep_first(traits, MAX_TRAITS);
+        }
+        while self.groups.len() > MAX_GROUPS {
+            self.groups.pop_last();
+        }
     }
 
     /// Records a merge or a refused merge in the identity log.
@@ -549,6 +580,12 @@ fn keep_latest(map: &mut BTreeMap<String, Stamped<Value>>, key: &str, candidate:
         None => {
             map.insert(key.to_owned(), candidate.clone());
         }
+    }
+}
+
+fn keep_first<V>(map: &mut BTreeMap<String, V>, len: usize) {
+    while map.len() > len {
+        map.pop_last();
     }
 }
 

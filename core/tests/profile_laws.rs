@@ -6,8 +6,10 @@ mod scenarios;
 
 use std::collections::BTreeSet;
 
-use portrait_core::enrich::Received;
-use portrait_core::profile::Profile;
+use portrait_core::enrich::{Enrichment, Received};
+use portrait_core::event::{Call, Event};
+use portrait_core::profile::{MAX_EVENT_NAMES, MAX_GROUPS, MAX_TRAITS, OTHER_EVENTS, Profile};
+use portrait_core::time::Timestamp;
 use proptest::prelude::*;
 
 /// What a ProfileObject does: skip ids already applied, apply the rest.
@@ -76,6 +78,49 @@ proptest! {
         twice.merge("left", &left);
         prop_assert_eq!(twice, left_into_right);
     }
+}
+
+/// A sender choosing keys without end (event names, trait keys, groups) cannot grow a profile
+/// past its bounds, and the bounded profile is still convergent, its event count exact.
+#[test]
+fn sender_chosen_keys_are_bounded_and_still_convergent() {
+    let event = |i: usize, call: Call| {
+        let mut event = Event::new(scenarios::uuid(i as u64), call);
+        event.anonymous_id = Some("flooder".into());
+        event.timestamp = Some(Timestamp(1_795_892_646_000 + i as i64));
+        event
+    };
+    let mut events = Vec::new();
+    for i in 0..1_500 {
+        events.push(event(i, Call::Track { event: format!("Event {}", (i * 7_919) % 1_500) }));
+    }
+    for i in 0..700 {
+        let mut identify = event(10_000 + i, Call::Identify);
+        identify.traits.insert(format!("trait_{i:04}"), (i as i64).into());
+        events.push(identify);
+    }
+    for i in 0..150 {
+        let mut group = event(20_000 + i, Call::Group { group_id: format!("group-{i:03}") });
+        group.traits.insert("name".into(), format!("Company {i}").as_str().into());
+        events.push(group);
+    }
+    let received: Vec<Received> =
+        events.into_iter().map(|event| Received { event, enrichment: Enrichment::default() }).collect();
+    let whole = apply_all(&received);
+    assert_eq!(whole.event_count(), received.len() as u64, "the total stays exact");
+    assert_eq!(whole.counters.len(), MAX_EVENT_NAMES);
+    assert!(whole.counters[OTHER_EVENTS] > 0);
+    assert_eq!(
+        (whole.traits.len(), whole.groups.len(), whole.group_traits.len()),
+        (MAX_TRAITS, MAX_GROUPS, MAX_GROUPS)
+    );
+
+    let reversed = apply_all(received.iter().rev());
+    assert_eq!(reversed, whole);
+    let (odd, even): (Vec<_>, Vec<_>) = received.iter().enumerate().partition(|(i, _)| i % 2 == 1);
+    let mut merged = apply_all(odd.into_iter().map(|(_, r)| r));
+    merged.merge("even", &apply_all(even.into_iter().map(|(_, r)| r)));
+    assert_eq!(without_merge_record(merged), whole);
 }
 
 #[test]
