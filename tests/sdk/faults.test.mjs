@@ -59,13 +59,14 @@ const answered = (proxy) =>
 const page = (collector, options = {}) => snippetPage({ collector, options: { autocapture: false, batchSize: 10, flushInterval: 100, ...options } });
 
 describe("faults on the wire (a fault proxy between Chromium and the collector)", () => {
-  test("503, 500, slow answers, lost or cut answers, and resets: nothing lost, nothing doubled", async () => {
+  test("503, 429 and 500 answers, slow answers, lost or cut answers, and resets: nothing lost, nothing doubled", async () => {
     const proxy = await startProxy(rig.collector.url);
     const { page: tab, context } = await openPage(rig, "/wire-faults", page(proxy.url));
     // Each fault then one clean answer (`{}`): after a failure the SDK backs off and resends
     // what waits in one batch, so consecutive faults would meet few batches.
     const faults = [
       { status: 503, retryAfter: 1 },
+      { status: 429, retryAfter: 1 },
       { slow: 2_500 },
       { truncate: "headers" },
       { reset: true },
@@ -84,9 +85,9 @@ describe("faults on the wire (a fault proxy between Chromium and the collector)"
     assert.equal(accepted, 300);
     assert.ok(duplicates >= 2, `the resent batches were recognised: ${duplicates}`);
     assert.ok(proxy.beacons() >= faults.length * 2, "every fault met a batch");
-    // The SDK retried the 5xx answers; Chromium itself resends a POST whose reused connection
+    // The SDK retried the 503, 429 and 500 answers; Chromium itself resends a POST whose reused connection
     // is reset before an answer, so resets and lost answers need not reach the SDK.
-    assert.ok(counters[0].retries >= 2, JSON.stringify(counters));
+    assert.ok(counters[0].retries >= 3, JSON.stringify(counters));
     await context.close();
     await proxy.stop();
   });
