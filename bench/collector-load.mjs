@@ -6,65 +6,25 @@
 //
 // Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors, cost per request
 // against the floor) and the ratios.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startCollector } from "../collector/js/local.mjs";
+import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, beaconFor, option, template } from "./support/beacons.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const option = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return Number(at > 0 ? process.argv[at + 1] : fallback);
-};
 const SECONDS = option("seconds", 20);
 const CONNECTIONS = option("connections", 16);
 const PROFILES = option("profiles", 10_000);
 // With --audiences N, a third run: the collector with N audience rules to evaluate per batch.
 const AUDIENCES = option("audiences", 0);
-const EVENTS_PER_BATCH = 20;
 
-// A beacon template made by the real encoder; per request we write a visitor id into its
-// string table and fresh random bytes into its 16-byte message ids.
-const ANON = "00000000-0000-4000-8000-00000000XXXX";
-const messageId = (i) => `a0a0a0a0-0000-4000-8000-0000000000${String(i).padStart(2, "0")}`;
-function template() {
-  const now = new Date().toISOString();
-  const batch = Array.from({ length: EVENTS_PER_BATCH }, (_, i) => ({
-    type: "track",
-    event: "Button Clicked",
-    properties: { plan: "pro", step: i % 5 },
-    anonymousId: ANON,
-    messageId: messageId(i),
-    timestamp: now,
-    context: {
-      userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
-      page: { url: "https://www.example.com/pricing", path: "/pricing", title: "Pricing" },
-      library: { name: "portrait.js", version: "0.1.0" },
-    },
-  }));
-  const body = execFileSync(path.join(root, "target/debug/portrait"), ["encode"], {
-    input: JSON.stringify({ batch, sentAt: now }),
-  });
-  const anonAt = body.indexOf(ANON);
-  const idOffsets = batch.map((_, i) => body.indexOf(Buffer.from(messageId(i).replaceAll("-", ""), "hex")));
-  if (anonAt < 0 || idOffsets.some((o) => o < 0)) throw new Error("template fields not found in the beacon");
-  return { body, anonAt, idOffsets };
-}
-
-let sequence = 0;
-function nextRequest({ body, anonAt, idOffsets }) {
-  const copy = Buffer.from(body);
-  const visitor = String(Math.floor(Math.random() * PROFILES)).padStart(4, "0");
-  copy.write(visitor, anonAt + ANON.length - 4, "latin1");
-  for (const offset of idOffsets) {
-    copy.writeUInt32BE((Math.random() * 2 ** 32) >>> 0, offset);
-    copy.writeUIntBE(sequence++, offset + 10, 6);
-  }
-  return { body: copy, visitor };
+function nextRequest(beacon) {
+  const visitor = Math.floor(Math.random() * PROFILES);
+  return { body: beaconFor(beacon, visitor), visitor };
 }
 
 async function load(url, pathFor, beacon) {
@@ -124,19 +84,6 @@ async function startFloor(persist) {
   return { url, stop: () => mf.dispose() };
 }
 
-// The development configuration, with a source whose rate limit is out of the way.
-const BENCH_CONFIG = `
-environment = "development"
-[[workspaces]]
-id = "bench"
-admin_key_secrets = ["PORTRAIT_ADMIN_KEY_DEMO"]
-[[workspaces.sources]]
-name = "load"
-write_key = "pk_bench_load"
-allowed_origins = ["*"]
-rate_limit = { events_per_second = 10000000, burst = 10000000 }
-`;
-
 /** N audiences of the shapes the tag benchmark uses (`cargo bench -p portrait-core --bench core -- tags`). */
 function audiences(n) {
   const shapes = [
@@ -152,12 +99,12 @@ function audiences(n) {
 const beacon = template();
 const results = [];
 const servers = [
-  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => "/v1/b?k=pk_bench_load"],
+  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => `/v1/b?k=${WRITE_KEY}`],
   ["floor: Worker + counting DO", startFloor, (visitor) => `/?p=${visitor}`],
 ];
 if (AUDIENCES > 0) {
   const config = BENCH_CONFIG + audiences(AUDIENCES);
-  servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), () => "/v1/b?k=pk_bench_load"]);
+  servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), () => `/v1/b?k=${WRITE_KEY}`]);
 }
 for (const [name, start, pathFor] of servers) {
   const persist = mkdtempSync("/dev/shm/portrait-bench-");
