@@ -54,20 +54,22 @@ fn profiles(c: &mut Criterion) {
 /// What a ProfileObject does with a one-person beacon of 20 events, step by step.
 fn object_pipeline(c: &mut Criterion) {
     use portrait_core::Timestamp;
-    use portrait_core::enrich::{Geo, enrich_all};
+    use portrait_core::enrich::{Geo, LastDevice, enrich_all};
     let (sent_at, events) = scenarios::button_clicks(20);
     let body = beacon::encode(&beacon::Batch { sent_at: Some(sent_at), dropped: 0, events });
     let received_at = Timestamp(sent_at.0 + 50);
     let geo = Geo { country: Some("DE".into()), city: Some("Berlin".into()), ..Geo::default() };
     let decoded = beacon::decode(&body).unwrap();
-    let received: Vec<_> =
-        enrich_all(decoded.events.clone(), received_at, &geo).into_iter().map(Result::unwrap).collect();
+    let received: Vec<_> = enrich_all(decoded.events.clone(), received_at, &geo, &mut LastDevice::default())
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let mut group = c.benchmark_group("object pipeline, 20 events");
     group.bench_function("decode + validate", |b| b.iter(|| beacon::decode(black_box(&body)).unwrap()));
     group.bench_function("enrich (one user agent)", |b| {
         b.iter_batched(
             || decoded.events.clone(),
-            |events| enrich_all(events, received_at, &geo),
+            |events| enrich_all(events, received_at, &geo, &mut LastDevice::default()),
             BatchSize::SmallInput,
         )
     });

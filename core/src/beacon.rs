@@ -21,7 +21,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
@@ -561,12 +560,15 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
 }
 
 fn format_uuid(bytes: &[u8; 16]) -> String {
+    // By hand: `write!` per byte showed up in the collector's profile.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(36);
     for (i, byte) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        write!(out, "{byte:02x}").expect("writing to a String cannot fail");
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
     }
     out
 }

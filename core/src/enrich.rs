@@ -143,11 +143,33 @@ impl Received {
     }
 }
 
-/// Enriches the events of one request; an event too old to accept is an `Err`. They nearly always share one user agent, so it is
-/// parsed once (user agent parsing is the costly part of enrichment).
-pub fn enrich_all(events: Vec<Event>, received_at: Timestamp, geo: &Geo) -> Vec<Result<Received, Error>> {
-    let mut last = None;
-    events.into_iter().map(|event| enrich_with(event, received_at, geo, &mut last)).collect()
+/// The user agent parsed last and the device it names. A person's events nearly always share
+/// one user agent, and parsing it is the costly part of enrichment: a caller that keeps one
+/// of these across requests (the collector keeps one per profile) parses it once.
+#[derive(Debug, Default)]
+pub struct LastDevice(Option<(String, Device)>);
+
+impl LastDevice {
+    fn of(&mut self, user_agent: &str) -> Device {
+        match &self.0 {
+            Some((seen, device)) if seen == user_agent => device.clone(),
+            _ => {
+                let device = parse_user_agent(user_agent);
+                self.0 = Some((user_agent.to_owned(), device.clone()));
+                device
+            }
+        }
+    }
+}
+
+/// Enriches the events of one request; an event too old to accept is an `Err`.
+pub fn enrich_all(
+    events: Vec<Event>,
+    received_at: Timestamp,
+    geo: &Geo,
+    last: &mut LastDevice,
+) -> Vec<Result<Received, Error>> {
+    events.into_iter().map(|event| enrich_with(event, received_at, geo, last)).collect()
 }
 
 /// A beacon as the collector accepts it: every event decoded, validated and enriched, sorted
@@ -161,11 +183,16 @@ pub struct Accepted {
     pub bots: u32,
 }
 
-pub fn accept_beacon(body: &[u8], received_at: Timestamp, geo: &Geo) -> Result<Accepted, Error> {
+pub fn accept_beacon(
+    body: &[u8],
+    received_at: Timestamp,
+    geo: &Geo,
+    last: &mut LastDevice,
+) -> Result<Accepted, Error> {
     let decoded = crate::beacon::decode(body)?;
     let mut accepted = Accepted { rejected: decoded.rejected.clone(), ..Accepted::default() };
     let indices = decoded.accepted_indices();
-    for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo)) {
+    for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo, last)) {
         match enriched {
             Ok(received) if received.is_bot() => accepted.bots += 1,
             Ok(received) => accepted.events.push((index, received)),
@@ -180,20 +207,10 @@ fn enrich_with(
     mut event: Event,
     received_at: Timestamp,
     geo: &Geo,
-    last: &mut Option<(String, Device)>,
+    last: &mut LastDevice,
 ) -> Result<Received, Error> {
     correct_time(&mut event, received_at)?;
-    let device = match event.context.user_agent.as_deref() {
-        None => Device::default(),
-        Some(ua) => match last {
-            Some((seen, device)) if seen == ua => device.clone(),
-            _ => {
-                let device = parse_user_agent(ua);
-                *last = Some((ua.to_owned(), device.clone()));
-                device
-            }
-        },
-    };
+    let device = event.context.user_agent.as_deref().map_or_else(Device::default, |ua| last.of(ua));
     Ok(Received { event, enrichment: Enrichment { geo: geo.clone(), device } })
 }
 
@@ -260,7 +277,8 @@ mod tests {
             event("e", chrome, "2026-11-28T11:30:00Z"),
         ];
         let body = crate::beacon::encode(&crate::beacon::Batch { sent_at: None, dropped: 0, events });
-        let accepted = accept_beacon(&body, received_at, &Geo::default()).unwrap();
+        let accepted =
+            accept_beacon(&body, received_at, &Geo::default(), &mut LastDevice::default()).unwrap();
         let kept: Vec<(usize, &str)> =
             accepted.events.iter().map(|(i, r)| (*i, r.event.message_id.as_str())).collect();
         assert_eq!(kept, [(0, "a"), (4, "e")]);
@@ -268,7 +286,11 @@ mod tests {
         let rejected: Vec<(usize, &str)> =
             accepted.rejected.iter().map(|r| (r.index, r.error.kind.code())).collect();
         assert_eq!(rejected, [(2, "no_identity"), (3, "too_old")]);
-        assert_eq!(accept_beacon(&body, received_at, &Geo::default()).unwrap(), accepted, "pure");
+        assert_eq!(
+            accept_beacon(&body, received_at, &Geo::default(), &mut LastDevice::default()).unwrap(),
+            accepted,
+            "pure"
+        );
     }
 
     #[test]

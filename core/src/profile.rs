@@ -237,15 +237,17 @@ pub struct Stamped<T> {
     pub value: T,
 }
 
-/// Keeps `candidate` in `slot` if the slot is empty or `better` prefers it.
-fn keep<T>(slot: &mut Option<Stamped<T>>, candidate: Stamped<T>, later_wins: bool) {
+/// Keeps a candidate stamped `stamp` in `slot` if the slot is empty or the stamp wins (the
+/// later or the earlier, per `later_wins`). The value is made only when kept: most events
+/// repeat what the slot holds.
+fn keep<T>(slot: &mut Option<Stamped<T>>, stamp: Stamp, later_wins: bool, value: impl FnOnce() -> T) {
     let replace = match slot {
         None => true,
-        Some(current) if later_wins => candidate.stamp > current.stamp,
-        Some(current) => candidate.stamp < current.stamp,
+        Some(current) if later_wins => stamp > current.stamp,
+        Some(current) => stamp < current.stamp,
     };
     if replace {
-        *slot = Some(candidate);
+        *slot = Some(Stamped { stamp, value: value() });
     }
 }
 
@@ -441,15 +443,15 @@ impl Profile {
             self.orders.add(event, at);
         }
         if let Some(locale) = event.context.locale.as_deref().filter(|l| !l.is_empty()) {
-            keep(&mut self.locale, Stamped { stamp, value: locale.to_owned() }, true);
+            keep(&mut self.locale, stamp, true, || locale.to_owned());
         }
         if let Some(touch) = Touch::of(event) {
-            keep(&mut self.first_touch, Stamped { stamp, value: touch.clone() }, false);
-            keep(&mut self.last_touch, Stamped { stamp, value: touch }, true);
+            keep(&mut self.first_touch, stamp, false, || touch.clone());
+            keep(&mut self.last_touch, stamp, true, || touch);
         }
         let enrichment = &received.enrichment;
         if !enrichment.geo.is_empty() {
-            keep(&mut self.location, Stamped { stamp, value: enrichment.geo.clone() }, true);
+            keep(&mut self.location, stamp, true, || enrichment.geo.clone());
         }
         let device = &enrichment.device;
         if device.device_type != DeviceType::Unknown {
@@ -489,19 +491,19 @@ impl Profile {
         }
         self.sessions.older += other.sessions.older;
         if let Some(touch) = &other.first_touch {
-            keep(&mut self.first_touch, touch.clone(), false);
+            keep(&mut self.first_touch, touch.stamp, false, || touch.value.clone());
         }
         if let Some(touch) = &other.last_touch {
-            keep(&mut self.last_touch, touch.clone(), true);
+            keep(&mut self.last_touch, touch.stamp, true, || touch.value.clone());
         }
         if let Some(location) = &other.location {
-            keep(&mut self.location, location.clone(), true);
+            keep(&mut self.location, location.stamp, true, || location.value.clone());
         }
         add_counts(&mut self.devices, &other.devices);
         self.activity.merge(&other.activity);
         self.orders.merge(&other.orders);
         if let Some(locale) = &other.locale {
-            keep(&mut self.locale, locale.clone(), true);
+            keep(&mut self.locale, locale.stamp, true, || locale.value.clone());
         }
         self.groups.extend(other.groups.iter().cloned());
         self.interests.merge(&other.interests);

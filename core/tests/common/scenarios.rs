@@ -61,7 +61,7 @@ pub fn button_clicks(count: usize) -> (Timestamp, Vec<Event>) {
 /// campaigns, product clicks, a form, an identify with eight traits, a group call.
 pub fn varied_visitor(count: usize) -> Vec<portrait_core::enrich::Received> {
     use portrait_core::Value;
-    use portrait_core::enrich::{Geo, enrich_all};
+    use portrait_core::enrich::{Geo, LastDevice, enrich_all};
     let start = 1_795_000_000_000i64;
     let pages =
         ["/", "/pricing", "/blog/cloud-security", "/blog/data-lakes", "/docs/start", "/case-studies/acme"];
@@ -116,7 +116,10 @@ pub fn varied_visitor(count: usize) -> Vec<portrait_core::enrich::Received> {
                 event.properties.insert("plan".into(), "pro".into());
                 event.properties.insert("step".into(), (i as i64 % 5).into());
             }
-            enrich_all(vec![event], Timestamp(at + 1000), &geo).pop().unwrap().unwrap()
+            enrich_all(vec![event], Timestamp(at + 1000), &geo, &mut LastDevice::default())
+                .pop()
+                .unwrap()
+                .unwrap()
         })
         .collect()
 }
