@@ -2,10 +2,12 @@
 // to wasm-bindgen's output by `cargo xtask build-worker`.
 //
 // `index.js` is the wasm-bindgen glue of the Rust crate; this file adds the Workers entrypoint
-// and the Durable Object classes. A Rust panic (panic = "abort") traps the wasm instance; the
+// and the Durable Object classes. The classes extend `DurableObject` so that their `call`
+// method (how the Worker and the objects talk, see `collector/src/internal.rs`) is reachable
+// over RPC; `fetch` is kept for the runtime's sake and answers 404. A Rust panic (panic = "abort") traps the wasm instance; the
 // next call then resets the module (`__wbg_reset_state`) and rebuilds the objects on the fresh
 // instance, so one bad request cannot poison an isolate.
-import { WorkerEntrypoint } from "cloudflare:workers";
+import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
 import * as wasm from "./index.js";
 
 let generation = 0;
@@ -32,10 +34,10 @@ export default class Collector extends WorkerEntrypoint {
 }
 
 function durableObject(RustClass) {
-  return class {
+  return class extends DurableObject {
     constructor(state, env) {
+      super(state, env);
       this.state = state;
-      this.env = env;
       this.generation = -1;
     }
     current() {
@@ -50,6 +52,9 @@ function durableObject(RustClass) {
     }
     alarm(info) {
       return guarded(() => this.current().alarm(info));
+    }
+    call(action, body) {
+      return guarded(() => this.current().call(action, body));
     }
   };
 }

@@ -18,7 +18,7 @@ use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, AccountMessage, Link, Linked, RemoveMember, Schema};
+use crate::internal::{self, AccountMessage, Answer, Link, Linked, RemoveMember, Schema};
 use crate::{outbox, settings};
 
 const SCHEMA: &[&str] = &[
@@ -27,6 +27,8 @@ const SCHEMA: &[&str] = &[
     outbox::TABLES[0],
     outbox::TABLES[1],
 ];
+
+internal::serve_calls!(AccountObject);
 
 #[durable_object]
 pub struct AccountObject {
@@ -47,10 +49,17 @@ impl DurableObject for AccountObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        match req.path().as_str() {
-            "/update" => {
-                let message: AccountMessage = internal::body(&mut req).await?;
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
+    }
+}
+
+impl AccountObject {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
+        match action {
+            "update" => {
+                let message: AccountMessage = internal::decode(body)?;
                 self.schema.ensure(&self.sql)?;
                 let mut account = self.load()?.map_or_else(|| Account::new(&message.account_id), |(_, a)| a);
                 if let Some(update) = message.update {
@@ -64,29 +73,27 @@ impl DurableObject for AccountObject {
                 self.evaluate(&message.workspace, &account).await?;
                 internal::answer(&())
             }
-            "/remove" => {
-                let remove: RemoveMember = internal::body(&mut req).await?;
+            "remove" => {
+                let remove: RemoveMember = internal::decode(body)?;
                 let Some((workspace, mut account)) = self.load()? else {
-                    return Response::error("no account", 404);
+                    return Ok(None);
                 };
                 account.remove_member(&remove.profile_id);
                 self.save(&workspace, &account)?;
                 internal::answer(&())
             }
-            "/view" => match self.load()? {
+            "view" => match self.load()? {
                 Some((_, account)) => {
                     let mut view = account::account_json(&account, Timestamp(Date::now().as_millis() as i64));
                     view::add_evaluation(&mut view, &outbox::evaluated(&self.sql, &self.schema)?);
-                    Response::from_json(&view)
+                    internal::json(&view)
                 }
-                None => Response::error("no account", 404),
+                None => Ok(None),
             },
-            other => Response::error(format!("no account action {other}"), 400),
+            other => internal::unknown_action("account", other),
         }
     }
-}
 
-impl AccountObject {
     fn load(&self) -> Result<Option<(String, Account)>> {
         if !self.schema.exists(&self.sql, "account")? {
             return Ok(None);

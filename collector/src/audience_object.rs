@@ -8,7 +8,7 @@ use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Schema};
+use crate::internal::{self, Answer, Schema};
 
 /// Shards per audience. Part of the storage layout: changing it loses track of members.
 pub const SHARDS: u64 = 16;
@@ -36,6 +36,8 @@ pub struct Members {
     pub count: u64,
 }
 
+internal::serve_calls!(AudienceObject);
+
 #[durable_object]
 pub struct AudienceObject {
     sql: SqlStorage,
@@ -47,11 +49,18 @@ impl DurableObject for AudienceObject {
         AudienceObject { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
+    }
+}
+
+impl AudienceObject {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
-        match req.path().as_str() {
-            "/change" => {
-                let change: Membership = internal::body(&mut req).await?;
+        match action {
+            "change" => {
+                let change: Membership = internal::decode(body)?;
                 match change.entered {
                     // A member that is in already keeps its first entry time (retries are harmless).
                     Some(at) => self.sql.exec(
@@ -64,8 +73,8 @@ impl DurableObject for AudienceObject {
                 };
                 internal::answer(&())
             }
-            "/list" => {
-                let list: ListMembers = internal::body(&mut req).await?;
+            "list" => {
+                let list: ListMembers = internal::decode(body)?;
                 let mut answer = Members::default();
                 let rows = self.sql.exec(
                     "SELECT member, entered FROM members WHERE member > ? ORDER BY member LIMIT ?",
@@ -85,7 +94,7 @@ impl DurableObject for AudienceObject {
                 }
                 internal::answer(&answer)
             }
-            other => Response::error(format!("no audience action {other}"), 400),
+            other => internal::unknown_action("audience", other),
         }
     }
 }

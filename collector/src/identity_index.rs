@@ -6,10 +6,12 @@ use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Link, Linked, Resolve, Resolved, Schema, Unlink, Unlinked};
+use crate::internal::{self, Answer, Link, Linked, Resolve, Resolved, Schema, Unlink, Unlinked};
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, value TEXT NOT NULL, \
      profile TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID"];
+
+internal::serve_calls!(IdentityIndex);
 
 #[durable_object]
 pub struct IdentityIndex {
@@ -22,22 +24,29 @@ impl DurableObject for IdentityIndex {
         IdentityIndex { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
+    }
+}
+
+impl IdentityIndex {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
-        match req.path().as_str() {
-            "/resolve" => {
-                let resolve: Resolve = internal::body(&mut req).await?;
+        match action {
+            "resolve" => {
+                let resolve: Resolve = internal::decode(body)?;
                 match (self.lookup(&resolve.identity)?, resolve.create_as) {
                     (Some(profile_id), _) => internal::answer(&Resolved { profile_id }),
                     (None, Some(profile_id)) => {
                         self.insert(&resolve.identity, &profile_id)?;
                         internal::answer(&Resolved { profile_id })
                     }
-                    (None, None) => Response::error("unknown identifier", 404),
+                    (None, None) => Ok(None),
                 }
             }
-            "/link" => {
-                let link: Link = internal::body(&mut req).await?;
+            "link" => {
+                let link: Link = internal::decode(body)?;
                 let mut conflicts = Vec::new();
                 for identity in link.identities {
                     match self.lookup(&identity)? {
@@ -58,8 +67,8 @@ impl DurableObject for IdentityIndex {
                 }
                 internal::answer(&Linked { conflicts })
             }
-            "/unlink" => {
-                let unlink: Unlink = internal::body(&mut req).await?;
+            "unlink" => {
+                let unlink: Unlink = internal::decode(body)?;
                 let mut removed = 0;
                 for identity in &unlink.identities {
                     let owned = self
@@ -75,12 +84,10 @@ impl DurableObject for IdentityIndex {
                 }
                 internal::answer(&Unlinked { removed })
             }
-            other => Response::error(format!("no index action {other}"), 400),
+            other => internal::unknown_action("index", other),
         }
     }
-}
 
-impl IdentityIndex {
     fn lookup(&self, identity: &Identity) -> Result<Option<String>> {
         let cursor = self.sql.exec(
             "SELECT profile FROM links WHERE kind = ? AND value = ?",

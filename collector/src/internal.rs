@@ -1,5 +1,11 @@
-//! How the Worker and the Durable Objects talk: object names, and typed requests sent as
-//! postcard bodies in a `POST https://internal/<action>` to an object's stub.
+//! How the Worker and the Durable Objects talk: object names, and typed messages sent as
+//! postcard bodies to an object's `call(action, body)` method over Durable Object RPC.
+//!
+//! RPC rather than `fetch`: a call is one method invocation with a byte array, where `fetch`
+//! built a `Request`, streamed its body into the object, and built and streamed a `Response`
+//! back — a third of the ingest path's time in the load benchmark. Every object class serves
+//! its calls with an inherent `async fn handle(&self, action: &str, body: &[u8]) ->
+//! Result<Answer>`, exported by [`serve_calls!`]; its `fetch` answers 404 ([`rpc_only`]).
 
 use portrait_core::Rejected;
 use portrait_core::account::AccountUpdate;
@@ -10,7 +16,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use worker::{Env, Method, Request, RequestInit, Response, SqlStorage, Stub};
+use wasm_bindgen::prelude::*;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, Response, SqlStorage};
 
 use crate::http::ApiError;
 
@@ -84,11 +92,59 @@ pub fn index_stub(env: &Env, workspace: &str, shard: u64) -> Result<Stub, ApiErr
 }
 
 fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub, ApiError> {
-    env.durable_object(binding).and_then(|namespace| namespace.get_by_name(name)).map_err(ApiError::internal)
+    let stub = env.durable_object(binding).and_then(|namespace| namespace.get_by_name(name));
+    Ok(stub.map_err(ApiError::internal)?.into_rpc())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object's stub, seen as the RPC method every object class exports.
+    #[derive(Clone, Debug)]
+    pub type Stub;
+
+    #[wasm_bindgen(method, catch)]
+    fn call(this: &Stub, action: &str, body: js_sys::Uint8Array) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// What an object answers to a call: bytes (postcard, or JSON for the admin views), or `None`
+/// when what was asked for does not exist.
+pub type Answer = Option<Vec<u8>>;
+
+/// Exports `call(action, body)` on a Durable Object class: the method [`post`] invokes over
+/// RPC (the class's wrapper in `collector/js/entry.mjs` passes it on). The class must have an
+/// inherent `async fn handle(&self, action: &str, body: &[u8]) -> worker::Result<Answer>`.
+macro_rules! serve_calls {
+    ($object:ident) => {
+        #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen_futures = worker::wasm_bindgen_futures)]
+        impl $object {
+            pub async fn call(
+                &self,
+                action: String,
+                body: Vec<u8>,
+            ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+                crate::internal::to_js(self.handle(&action, &body).await)
+            }
+        }
+    };
+}
+pub(crate) use serve_calls;
+
+/// An answer as RPC carries it: a `Uint8Array`, `null`, or a thrown `Error`.
+pub fn to_js(answer: worker::Result<Answer>) -> Result<JsValue, JsValue> {
+    match answer {
+        Ok(Some(bytes)) => Ok(js_sys::Uint8Array::from(&bytes[..]).into()),
+        Ok(None) => Ok(JsValue::NULL),
+        Err(error) => Err(js_sys::Error::new(&error.to_string()).into()),
+    }
+}
+
+/// The `fetch` of every object class: they are reached by RPC only.
+pub fn rpc_only() -> worker::Result<Response> {
+    Response::error("Portrait's Durable Objects answer RPC calls only", 404)
 }
 
 /// Sends a typed message to `action` on `stub` and decodes its typed answer (postcard both
-/// ways). A 404 from the object is `Ok(None)`; any other failure is a retryable internal error.
+/// ways). `Ok(None)` when the object has no such thing; a failure is a retryable internal error.
 pub async fn call<B: Serialize, R: DeserializeOwned>(
     stub: &Stub,
     action: &str,
@@ -109,9 +165,18 @@ pub async fn view<B: Serialize>(
 }
 
 /// An object's typed answer to [`call`].
-pub fn answer(value: &impl Serialize) -> worker::Result<Response> {
-    let bytes = postcard::to_allocvec(value).map_err(|e| worker::Error::RustError(format!("answer: {e}")))?;
-    Response::from_bytes(bytes)
+pub fn answer(value: &impl Serialize) -> worker::Result<Answer> {
+    postcard::to_allocvec(value).map(Some).map_err(|e| worker::Error::RustError(format!("answer: {e}")))
+}
+
+/// An object's answer to [`view`].
+pub fn json(value: &impl Serialize) -> worker::Result<Answer> {
+    serde_json::to_vec(value).map(Some).map_err(|e| worker::Error::RustError(format!("answer: {e}")))
+}
+
+/// An object's answer to an action it does not have.
+pub fn unknown_action(object: &str, action: &str) -> worker::Result<Answer> {
+    Err(worker::Error::RustError(format!("no {object} action {action}")))
 }
 
 /// The profile an identity is linked to in the IdentityIndex, if any.
@@ -154,27 +219,23 @@ pub fn by_shard(identities: impl IntoIterator<Item = Identity>) -> BTreeMap<u64,
     shards
 }
 
-/// Sends a request body to `action`; the answer's bytes, or `None` for a 404.
-pub async fn post(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(bytes).into()));
-    let request =
-        Request::new_with_init(&format!("https://internal/{action}"), &init).map_err(ApiError::internal)?;
-    let mut response = stub.fetch_with_request(request).await.map_err(ApiError::internal)?;
-    match response.status_code() {
-        200 => response.bytes().await.map(Some).map_err(ApiError::internal),
-        404 => Ok(None),
-        status => {
-            let text = response.text().await.unwrap_or_default();
-            Err(ApiError::internal(format!("{action} answered {status}: {text}")))
-        }
-    }
+/// Calls `action` on `stub` with `bytes`; the answer's bytes, or `None` when the object has no
+/// such thing.
+pub async fn post(stub: &Stub, action: &str, bytes: &[u8]) -> Result<Answer, ApiError> {
+    let failed = |e: JsValue| {
+        let message =
+            e.dyn_ref::<js_sys::Error>().map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+        ApiError::internal(format!("{action}: {message}"))
+    };
+    let answer = JsFuture::from(stub.call(action, js_sys::Uint8Array::from(bytes)).map_err(failed)?)
+        .await
+        .map_err(failed)?;
+    Ok((!answer.is_null()).then(|| js_sys::Uint8Array::new(&answer).to_vec()))
 }
 
-/// Decodes the postcard body of an internal request.
-pub async fn body<T: DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
-    let bytes = req.bytes().await?;
-    postcard::from_bytes(&bytes).map_err(|e| worker::Error::RustError(format!("internal request: {e}")))
+/// Decodes the postcard body of a call.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> worker::Result<T> {
+    postcard::from_bytes(body).map_err(|e| worker::Error::RustError(format!("internal request: {e}")))
 }
 
 /// `apply`: one person's events. The body is this header (postcard) followed by a beacon,
@@ -227,7 +288,8 @@ impl From<&Rejected> for RejectedEvent {
 pub async fn apply(stub: &Stub, header: &Apply, beacon: &[u8]) -> Result<Applied, ApiError> {
     let mut body = postcard::to_allocvec(header).map_err(ApiError::internal)?;
     body.extend_from_slice(beacon);
-    let answer = post(stub, "apply", &body).await?.ok_or_else(|| ApiError::internal("apply answered 404"))?;
+    let answer =
+        post(stub, "apply", &body).await?.ok_or_else(|| ApiError::internal("apply answered none"))?;
     postcard::from_bytes(&answer).map_err(ApiError::internal)
 }
 

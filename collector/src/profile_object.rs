@@ -32,12 +32,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::changes::{self, Evaluated, Snapshot};
 use portrait_core::config::{AudienceOf, RateLimit};
-use portrait_core::enrich::{Geo, MAX_EVENT_AGE_MS, Received, accept_beacon};
+use portrait_core::enrich::{Geo, LastDevice, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
 use portrait_core::profile::Profile;
 use portrait_core::tags::{self, ProfileFacts, TagSettings};
@@ -51,8 +51,8 @@ use worker::{
 
 use crate::audience_object::{self, Membership};
 use crate::internal::{
-    self, AccountMessage, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer, MergeIn,
-    Position, RejectedEvent, Schema,
+    self, AccountMessage, Answer, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer,
+    MergeIn, Position, RejectedEvent, Schema,
 };
 use crate::outbox;
 use crate::settings::{self, Bucket};
@@ -85,6 +85,8 @@ const SCHEMA: &[&str] = &[
     outbox::TABLES[1],
 ];
 
+internal::serve_calls!(ProfileObject);
+
 #[durable_object]
 pub struct ProfileObject {
     state: State,
@@ -106,6 +108,8 @@ pub struct ProfileObject {
     outbox_pending: Cell<bool>,
     /// The person's `PROFILE_LIMIT` bucket, once a batch arrived.
     bucket: RefCell<Option<Bucket>>,
+    /// The person's user agent, parsed once per object life rather than once per batch.
+    last_device: RefCell<LastDevice>,
     /// Commits until the next injected storage failure (`PORTRAIT_FAIL_COMMITS`), if any.
     failing_commits: Option<FailingCommits>,
 }
@@ -153,77 +157,12 @@ impl DurableObject for ProfileObject {
             outbox_pending: Cell::new(true),
             failing_commits,
             bucket: RefCell::new(None),
+            last_device: RefCell::default(),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        if let Some(target) = self.forward_target()? {
-            return self.forwarded(&path, &mut req, target).await;
-        }
-        match path.as_str() {
-            "/apply" => {
-                let body = req.bytes().await?;
-                let (header, beacon) = postcard::take_from_bytes::<Apply>(&body)
-                    .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
-                internal::answer(&self.apply(header, beacon).await?)
-            }
-            "/merge_in" => {
-                let merge: MergeIn = internal::body(&mut req).await?;
-                internal::answer(&self.merge_in(merge).await?)
-            }
-            "/state" => match self.load()? {
-                Some(stored) => Response::from_json(&self.profile_json(&stored)?),
-                None => Response::error("no profile", 404),
-            },
-            "/events" => {
-                let page: EventsPage = internal::body(&mut req).await?;
-                match self.load()? {
-                    Some(_) => {
-                        let limit = page.limit.clamp(1, TIMELINE_LEN as u32) as usize;
-                        Response::from_json(&self.events_page(page.cursor, limit)?)
-                    }
-                    None => Response::error("no profile", 404),
-                }
-            }
-            "/export" => match self.load()? {
-                Some(stored) => {
-                    // Everything held, even past TIMELINE_LEN before the alarm trims it.
-                    let events = self.events_page(None, usize::MAX)?;
-                    Response::from_json(&json!({
-                        "profile": self.profile_json(&stored)?,
-                        "events": events["events"],
-                        "messageIdsRemembered": self.event_count(false)?,
-                        "storageBytes": self.sql.database_size(),
-                    }))
-                }
-                None => Response::error("no profile", 404),
-            },
-            "/erasure" => match self.load()? {
-                Some(stored) => internal::answer(&self.erasure(stored).await?),
-                None => Response::error("no profile", 404),
-            },
-            "/erase" => match self.load()? {
-                Some(stored) => {
-                    let erased = self.erasure(stored).await?;
-                    self.delete_everything().await?;
-                    internal::answer(&erased)
-                }
-                None => Response::error("no profile", 404),
-            },
-            "/accounts" => match self.load()? {
-                Some(stored) => {
-                    let accounts = self.accounts(&stored).await?;
-                    let list: Vec<serde_json::Value> = accounts
-                        .into_iter()
-                        .map(|(id, link)| json!({ "accountId": id, "link": link.as_str() }))
-                        .collect();
-                    Response::from_json(&list)
-                }
-                None => Response::error("no profile", 404),
-            },
-            other => Response::error(format!("no profile action {other}"), 400),
-        }
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -284,17 +223,88 @@ impl DurableObject for ProfileObject {
 }
 
 impl ProfileObject {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
+        if let Some(target) = self.forward_target()? {
+            return self.forwarded(action, body, target).await;
+        }
+        match action {
+            "apply" => {
+                let (header, beacon) = postcard::take_from_bytes::<Apply>(body)
+                    .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
+                internal::answer(&self.apply(header, beacon).await?)
+            }
+            "merge_in" => {
+                let merge: MergeIn = internal::decode(body)?;
+                internal::answer(&self.merge_in(merge).await?)
+            }
+            "state" => match self.load()? {
+                Some(stored) => internal::json(&self.profile_json(&stored)?),
+                None => Ok(None),
+            },
+            "events" => {
+                let page: EventsPage = internal::decode(body)?;
+                match self.load()? {
+                    Some(_) => {
+                        let limit = page.limit.clamp(1, TIMELINE_LEN as u32) as usize;
+                        internal::json(&self.events_page(page.cursor, limit)?)
+                    }
+                    None => Ok(None),
+                }
+            }
+            "export" => match self.load()? {
+                Some(stored) => {
+                    // Everything held, even past TIMELINE_LEN before the alarm trims it.
+                    let events = self.events_page(None, usize::MAX)?;
+                    internal::json(&json!({
+                        "profile": self.profile_json(&stored)?,
+                        "events": events["events"],
+                        "messageIdsRemembered": self.event_count(false)?,
+                        "storageBytes": self.sql.database_size(),
+                    }))
+                }
+                None => Ok(None),
+            },
+            "erasure" => match self.load()? {
+                Some(stored) => internal::answer(&self.erasure(stored).await?),
+                None => Ok(None),
+            },
+            "erase" => match self.load()? {
+                Some(stored) => {
+                    let erased = self.erasure(stored).await?;
+                    self.delete_everything().await?;
+                    internal::answer(&erased)
+                }
+                None => Ok(None),
+            },
+            "accounts" => match self.load()? {
+                Some(stored) => {
+                    let accounts = self.accounts(&stored).await?;
+                    let list: Vec<serde_json::Value> = accounts
+                        .into_iter()
+                        .map(|(id, link)| json!({ "accountId": id, "link": link.as_str() }))
+                        .collect();
+                    internal::json(&list)
+                }
+                None => Ok(None),
+            },
+            other => internal::unknown_action("profile", other),
+        }
+    }
+
     /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
     /// not seen before with one `INSERT`. Events of another known user go to that user's
     /// profile.
     async fn apply(&self, header: Apply, beacon: &[u8]) -> Result<Applied> {
-        let accepted = match accept_beacon(beacon, Timestamp(header.received_at), &header.geo) {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                let invalid = RejectedEvent::from(&Rejected { index: 0, error });
-                return Ok(Applied { invalid: Some(invalid), ..Applied::default() });
-            }
-        };
+        let received_at = Timestamp(header.received_at);
+        let accepted =
+            match accept_beacon(beacon, received_at, &header.geo, &mut self.last_device.borrow_mut()) {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    let invalid = RejectedEvent::from(&Rejected { index: 0, error });
+                    return Ok(Applied { invalid: Some(invalid), ..Applied::default() });
+                }
+            };
         if let Err(wait) = self.take_tokens(accepted.events.len()) {
             return Ok(Applied { throttled: Some(wait), ..Applied::default() });
         }
@@ -405,7 +415,7 @@ impl ProfileObject {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
-        let stored = self.load_or_new(&header.workspace, &header.profile_id)?;
+        let mut next = self.load_or_new(&header.workspace, &header.profile_id)?;
         let fresh: Vec<&Received> = {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
@@ -421,7 +431,7 @@ impl ProfileObject {
         if fresh.is_empty() {
             return Ok((0, duplicates));
         }
-        let mut next = stored.clone();
+        let before = next.profile.identities.clone();
         for received in &fresh {
             next.profile.apply_with(received, rules);
         }
@@ -442,27 +452,31 @@ impl ProfileObject {
             }),
             receipt: to_postcard(&receipt)?,
         };
-        let learned = self.commit(&stored, next, &[row])?;
+        let learned = self.commit(&before, next, &[row])?;
         self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))
     }
 
-    /// Writes `rows` and the new state `next` (after `stored`) without an `await` between the
-    /// statements, so the Durable Object commits them together or not at all; then updates
-    /// the in-memory copies. Returns whether the profile learned identities (to register).
-    fn commit(&self, stored: &Stored, next: Stored, rows: &[Row]) -> Result<bool> {
-        let new_identities: Vec<Identity> =
-            next.profile.identities.difference(&stored.profile.identities).cloned().collect();
+    /// Writes `rows` and the new state `next` (of a profile that had the identities `before`)
+    /// without an `await` between the statements, so the Durable Object commits them together
+    /// or not at all; then updates the in-memory copies. Returns whether the profile learned
+    /// identities (to register).
+    fn commit(&self, before: &BTreeSet<Identity>, next: Stored, rows: &[Row]) -> Result<bool> {
+        let new_identities: Vec<Identity> = next.profile.identities.difference(before).cloned().collect();
         let unlinked = match new_identities.is_empty() {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
         let state = to_postcard(&next.profile)?;
+        // A profile in memory was read from storage or committed there: its meta row exists.
+        let first_write = self.cache.borrow().is_none();
         let write = || -> Result<()> {
-            self.sql.exec(
-                "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
-                vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
-            )?;
+            if first_write {
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
+                    vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
+                )?;
+            }
             let (last, earlier) = match rows.split_last() {
                 Some((last, earlier)) => (last.clone(), earlier),
                 None => (Row::state_only()?, &[][..]),
@@ -709,7 +723,7 @@ impl ProfileObject {
             }
         }
         // `commit` adds the ids to `seen` again: harmless, they are in already.
-        self.commit(&stored, next, &rows)?;
+        self.commit(&stored.profile.identities, next, &rows)?;
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
     }
@@ -719,7 +733,7 @@ impl ProfileObject {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut next = stored.clone();
         next.profile.log(Timestamp(Date::now().as_millis() as i64), change);
-        self.commit(&stored, next, &[]).map(|_| ())
+        self.commit(&stored.profile.identities, next, &[]).map(|_| ())
     }
 
     /// The rows after `seq` that applied events, as a merge sends them.
@@ -795,19 +809,18 @@ impl ProfileObject {
 
     /// A merged-away profile: events and reads go on to the survivor; a merge into it is
     /// told where to go; erasure removes the forwarding record.
-    async fn forwarded(&self, path: &str, req: &mut Request, target: String) -> Result<Response> {
+    async fn forwarded(&self, action: &str, body: &[u8], target: String) -> Result<Answer> {
         let workspace = self.owner()?.map(|(workspace, _)| workspace).unwrap_or_default();
         let stub = internal::profile_stub(&self.env, &workspace, &target)?;
-        match path {
-            "/apply" => {
-                let body = req.bytes().await?;
-                let (mut header, beacon) = postcard::take_from_bytes::<Apply>(&body)
+        match action {
+            "apply" => {
+                let (mut header, beacon) = postcard::take_from_bytes::<Apply>(body)
                     .map_err(|e| worker::Error::RustError(format!("apply header: {e}")))?;
                 header.profile_id = target;
                 internal::answer(&internal::apply(&stub, &header, beacon).await?)
             }
-            "/merge_in" => internal::answer(&MergeAnswer::Forwarded(target)),
-            "/erase" => {
+            "merge_in" => internal::answer(&MergeAnswer::Forwarded(target)),
+            "erase" => {
                 let profile_id = self.owner()?.map(|(_, id)| id).unwrap_or_default();
                 self.delete_everything().await?;
                 let erased = Erased {
@@ -820,13 +833,7 @@ impl ProfileObject {
                 };
                 internal::answer(&erased)
             }
-            action => {
-                let body = req.bytes().await?;
-                match internal::post(&stub, action.trim_start_matches('/'), &body).await? {
-                    Some(bytes) => Response::from_bytes(bytes),
-                    None => Response::error("no profile", 404),
-                }
-            }
+            action => Ok(internal::post(&stub, action, body).await?),
         }
     }
 
@@ -1191,7 +1198,8 @@ fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Resu
     let ids: Vec<String> = postcard::from_bytes(ids).map_err(|e| e.to_string())?;
     let receipt: Receipt = postcard::from_bytes(receipt).map_err(|e| e.to_string())?;
     let accepted =
-        accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo).map_err(|e| e.to_string())?;
+        accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo, &mut LastDevice::default())
+            .map_err(|e| e.to_string())?;
     let mut wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     Ok(accepted
         .events

@@ -7,7 +7,7 @@ use worker::{
     DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Schema};
+use crate::internal::{self, Answer, Schema};
 
 pub const SHARDS: u64 = 8;
 
@@ -18,6 +18,8 @@ pub struct Counts {
 }
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"];
+
+internal::serve_calls!(SourceStats);
 
 #[durable_object]
 pub struct SourceStats {
@@ -30,11 +32,18 @@ impl DurableObject for SourceStats {
         SourceStats { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
+    }
+}
+
+impl SourceStats {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
-        match req.path().as_str() {
-            "/add" => {
-                let add: Counts = internal::body(&mut req).await?;
+        match action {
+            "add" => {
+                let add: Counts = internal::decode(body)?;
                 for (name, n) in &add.counts {
                     self.sql.exec(
                         "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n",
@@ -43,7 +52,7 @@ impl DurableObject for SourceStats {
                 }
                 internal::answer(&Counts::default())
             }
-            "/read" => {
+            "read" => {
                 let mut counts = Vec::new();
                 for row in self.sql.exec("SELECT name, n FROM counters", None)?.raw() {
                     if let [SqlStorageValue::String(name), SqlStorageValue::Integer(n)] = row?.as_slice() {
@@ -52,7 +61,7 @@ impl DurableObject for SourceStats {
                 }
                 internal::answer(&Counts { counts })
             }
-            other => Response::error(format!("no stats action {other}"), 400),
+            other => internal::unknown_action("stats", other),
         }
     }
 }

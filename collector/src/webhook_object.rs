@@ -14,7 +14,7 @@ use worker::{
     SqlStorageValue, State, durable_object,
 };
 
-use crate::internal::{self, Schema};
+use crate::internal::{self, Answer, Schema};
 
 /// Shards per webhook.
 pub const SHARDS: u64 = 8;
@@ -46,6 +46,8 @@ pub struct Log {
     pub limit: u32,
 }
 
+internal::serve_calls!(WebhookObject);
+
 #[durable_object]
 pub struct WebhookObject {
     state: State,
@@ -60,34 +62,8 @@ impl DurableObject for WebhookObject {
         WebhookObject { state, env, sql, schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql)?;
-        match req.path().as_str() {
-            "/enqueue" => {
-                let delivery: Enqueue = internal::body(&mut req).await?;
-                let now = Date::now().as_millis() as i64;
-                self.sql.exec(
-                    "INSERT OR IGNORE INTO deliveries (key, url, secret, max_attempts, body, created, next_at, status) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-                    vec![
-                        delivery.key.as_str().into(),
-                        delivery.url.as_str().into(),
-                        delivery.secret.as_str().into(),
-                        i64::from(delivery.max_attempts).into(),
-                        delivery.body.as_str().into(),
-                        now.into(),
-                        now.into(),
-                    ],
-                )?;
-                self.state.storage().set_alarm(0).await?;
-                internal::answer(&())
-            }
-            "/log" => {
-                let log: Log = internal::body(&mut req).await?;
-                Response::from_json(&self.log(log.limit)?)
-            }
-            other => Response::error(format!("no webhook action {other}"), 400),
-        }
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        internal::rpc_only()
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -118,6 +94,37 @@ struct Due {
 }
 
 impl WebhookObject {
+    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
+    async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
+        self.schema.ensure(&self.sql)?;
+        match action {
+            "enqueue" => {
+                let delivery: Enqueue = internal::decode(body)?;
+                let now = Date::now().as_millis() as i64;
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO deliveries (key, url, secret, max_attempts, body, created, next_at, status) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    vec![
+                        delivery.key.as_str().into(),
+                        delivery.url.as_str().into(),
+                        delivery.secret.as_str().into(),
+                        i64::from(delivery.max_attempts).into(),
+                        delivery.body.as_str().into(),
+                        now.into(),
+                        now.into(),
+                    ],
+                )?;
+                self.state.storage().set_alarm(0).await?;
+                internal::answer(&())
+            }
+            "log" => {
+                let log: Log = internal::decode(body)?;
+                internal::json(&self.log(log.limit)?)
+            }
+            other => internal::unknown_action("webhook", other),
+        }
+    }
+
     fn due(&self, now: i64) -> Result<Vec<Due>> {
         let rows = self.sql.exec(
             "SELECT key, url, secret, max_attempts, body, attempts FROM deliveries \
