@@ -74,7 +74,8 @@ const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 /// Forwarding hops followed before giving up (a chain longer than this means a bug).
 const MAX_HOPS: usize = 8;
 
-const BATCHES: &str = "batches";
+const INSERT_BATCH: &str =
+    "INSERT INTO batches (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 0), workspace TEXT NOT NULL, \
@@ -138,6 +139,8 @@ struct Stored {
     workspace: String,
     profile_id: String,
     profile: Profile,
+    /// Whether storage holds this profile (and its meta row); a new one's first commit writes it.
+    in_storage: bool,
 }
 
 impl DurableObject for ProfileObject {
@@ -415,11 +418,10 @@ impl ProfileObject {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
-        let mut next = self.load_or_new(&header.workspace, &header.profile_id)?;
         let fresh: Vec<&Received> = {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
-            let mut batch_ids = HashSet::new();
+            let mut batch_ids = HashSet::with_capacity(events.len());
             events
                 .iter()
                 .filter(|r| {
@@ -431,6 +433,7 @@ impl ProfileObject {
         if fresh.is_empty() {
             return Ok((0, duplicates));
         }
+        let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
         let before = next.profile.identities.clone();
         for received in &fresh {
             next.profile.apply_with(received, rules);
@@ -461,17 +464,15 @@ impl ProfileObject {
     /// without an `await` between the statements, so the Durable Object commits them together
     /// or not at all; then updates the in-memory copies. Returns whether the profile learned
     /// identities (to register).
-    fn commit(&self, before: &BTreeSet<Identity>, next: Stored, rows: &[Row]) -> Result<bool> {
+    fn commit(&self, before: &BTreeSet<Identity>, mut next: Stored, rows: &[Row]) -> Result<bool> {
         let new_identities: Vec<Identity> = next.profile.identities.difference(before).cloned().collect();
         let unlinked = match new_identities.is_empty() {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
         let state = to_postcard(&next.profile)?;
-        // A profile in memory was read from storage or committed there: its meta row exists.
-        let first_write = self.cache.borrow().is_none();
         let write = || -> Result<()> {
-            if first_write {
+            if !next.in_storage {
                 self.sql.exec(
                     "INSERT OR IGNORE INTO meta (k, workspace, profile_id) VALUES (0, ?, ?)",
                     vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
@@ -482,15 +483,19 @@ impl ProfileObject {
                 None => (Row::state_only()?, &[][..]),
             };
             for row in earlier {
-                self.insert_row(BATCHES, row, None, None)?;
+                self.insert_row(INSERT_BATCH, row, None, None)?;
             }
             // An injected failure hits the last write: the earlier ones must not survive it.
-            let table = match self.failing_commits.as_ref().is_some_and(FailingCommits::fail_this_one) {
+            match self.failing_commits.as_ref().is_some_and(FailingCommits::fail_this_one) {
                 // A table that does not exist: the storage layer itself refuses the write.
-                true => "injected_failure",
-                false => BATCHES,
-            };
-            self.insert_row(table, &last, Some(state), unlinked)
+                true => self.insert_row(
+                    &INSERT_BATCH.replace("batches", "injected_failure"),
+                    &last,
+                    Some(state),
+                    unlinked,
+                ),
+                false => self.insert_row(INSERT_BATCH, &last, Some(state), unlinked),
+            }
         };
         match rows.len() {
             // One row statement: it applies whole or not at all (the meta row is idempotent).
@@ -503,19 +508,20 @@ impl ProfileObject {
                 seen.extend(ids);
             }
         }
+        next.in_storage = true;
         *self.cache.borrow_mut() = Some(next);
         Ok(!new_identities.is_empty())
     }
 
     fn insert_row(
         &self,
-        table: &str,
+        insert: &str,
         row: &Row,
         state: Option<Vec<u8>>,
         unlinked: Option<Vec<u8>>,
     ) -> Result<()> {
         self.sql.exec(
-            &format!("INSERT INTO {table} (newest, count, ids, beacon, receipt, state, unlinked) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            insert,
             vec![
                 row.newest.into(),
                 row.count.into(),
@@ -1110,7 +1116,7 @@ impl ProfileObject {
         for row in self.sql.exec(query, None)?.raw() {
             if let [SqlStorageValue::Blob(state)] = row?.as_slice() {
                 let profile: Profile = postcard::from_bytes(state).map_err(decode_error)?;
-                let stored = Stored { workspace, profile_id, profile };
+                let stored = Stored { workspace, profile_id, profile, in_storage: true };
                 *self.cache.borrow_mut() = Some(stored.clone());
                 return Ok(Some(stored));
             }
@@ -1124,7 +1130,20 @@ impl ProfileObject {
             workspace: workspace.to_owned(),
             profile_id: profile_id.to_owned(),
             profile: Profile::default(),
+            in_storage: false,
         }))
+    }
+
+    /// Like [`Self::load_or_new`], but takes the profile out of memory instead of copying it.
+    /// Until a commit puts it back, memory holds none: after a failed commit the next batch
+    /// reads the stored profile again.
+    fn take_or_new(&self, workspace: &str, profile_id: &str) -> Result<Stored> {
+        if let Some(stored) = self.cache.borrow_mut().take() {
+            return Ok(stored);
+        }
+        let stored = self.load_or_new(workspace, profile_id)?;
+        self.cache.borrow_mut().take();
+        Ok(stored)
     }
 
     /// Runs `writes` in one SQLite transaction (`storage.transactionSync`): if any statement
