@@ -30,9 +30,10 @@
 //! another known user (two people, one browser) are stored on that user's profile instead.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashSet, HashSetExt};
 
 use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::changes::{self, Evaluated, Snapshot};

@@ -3,6 +3,8 @@
 //! The Worker reads the request (clock, `cf` object, headers) and calls these; the rules live
 //! here so they are tested natively.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -125,7 +127,8 @@ pub fn parse_user_agent(user_agent: &str) -> Device {
 /// What the collector learned about one accepted event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
-    pub geo: Geo,
+    /// Shared by the events of a request (one copy per request, not per event).
+    pub geo: Arc<Geo>,
     /// From `context.userAgent` (what the browser SDK reports); unknown for server-side events.
     pub device: Device,
 }
@@ -169,7 +172,8 @@ pub fn enrich_all(
     geo: &Geo,
     last: &mut LastDevice,
 ) -> Vec<Result<Received, Error>> {
-    events.into_iter().map(|event| enrich_with(event, received_at, geo, last)).collect()
+    let geo = Arc::new(geo.clone());
+    events.into_iter().map(|event| enrich_with(event, received_at, &geo, last)).collect()
 }
 
 /// A beacon as the collector accepts it: every event decoded, validated and enriched, sorted
@@ -206,12 +210,12 @@ pub fn accept_beacon(
 fn enrich_with(
     mut event: Event,
     received_at: Timestamp,
-    geo: &Geo,
+    geo: &Arc<Geo>,
     last: &mut LastDevice,
 ) -> Result<Received, Error> {
     correct_time(&mut event, received_at)?;
     let device = event.context.user_agent.as_deref().map_or_else(Device::default, |ua| last.of(ua));
-    Ok(Received { event, enrichment: Enrichment { geo: geo.clone(), device } })
+    Ok(Received { event, enrichment: Enrichment { geo: Arc::clone(geo), device } })
 }
 
 #[cfg(test)]

@@ -451,7 +451,7 @@ impl Profile {
         }
         let enrichment = &received.enrichment;
         if !enrichment.geo.is_empty() {
-            keep(&mut self.location, stamp, true, || enrichment.geo.clone());
+            keep(&mut self.location, stamp, true, || Geo::clone(&enrichment.geo));
         }
         let device = &enrichment.device;
         if device.device_type != DeviceType::Unknown {

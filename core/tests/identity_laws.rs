@@ -306,7 +306,7 @@ fn received(
 ) -> Received {
     let enrichment = match &anonymous_id {
         Some(device) => Enrichment {
-            geo: Geo { city: Some(device.clone()), ..Geo::default() },
+            geo: Geo { city: Some(device.clone()), ..Geo::default() }.into(),
             device: Device {
                 device_type: DeviceType::Desktop,
                 browser: Some("Chrome".into()),
