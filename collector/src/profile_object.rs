@@ -479,9 +479,13 @@ impl ProfileObject {
                     vec![next.workspace.as_str().into(), next.profile_id.as_str().into()],
                 )?;
             }
+            let state_only;
             let (last, earlier) = match rows.split_last() {
-                Some((last, earlier)) => (last.clone(), earlier),
-                None => (Row::state_only()?, &[][..]),
+                Some((last, earlier)) => (last, earlier),
+                None => {
+                    state_only = Row::state_only()?;
+                    (&state_only, &[][..])
+                }
             };
             for row in earlier {
                 self.insert_row(INSERT_BATCH, row, None, None)?;
@@ -495,7 +499,7 @@ impl ProfileObject {
                     Some(state),
                     unlinked,
                 ),
-                false => self.insert_row(INSERT_BATCH, &last, Some(state), unlinked),
+                false => self.insert_row(INSERT_BATCH, last, Some(state), unlinked),
             }
         };
         match rows.len() {
@@ -1178,7 +1182,6 @@ impl ProfileObject {
 type ByUser = BTreeMap<String, Vec<(usize, Received)>>;
 
 /// A batch row to write: `state` and `unlinked` are added by [`ProfileObject::commit`].
-#[derive(Clone)]
 struct Row {
     newest: i64,
     count: i64,
