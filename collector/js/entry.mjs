@@ -4,9 +4,11 @@
 // `index.js` is the wasm-bindgen glue of the Rust crate; this file adds the Workers entrypoint
 // and the Durable Object classes. The classes extend `DurableObject` so that their `call`
 // method (how the Worker and the objects talk, see `collector/src/internal.rs`) is reachable
-// over RPC; `fetch` is kept for the runtime's sake and answers 404. A Rust panic (panic = "abort") traps the wasm instance; the
-// next call then resets the module (`__wbg_reset_state`) and rebuilds the objects on the fresh
-// instance, so one bad request cannot poison an isolate.
+// over RPC; `fetch` is kept for the runtime's sake and answers 404.
+//
+// A Rust panic (panic = "abort") traps the wasm instance; the next call then resets the
+// module (`__wbg_reset_state`) and rebuilds the objects on the fresh instance, so one bad
+// request cannot poison an isolate.
 import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
 import * as wasm from "./index.js";
 
