@@ -7,12 +7,12 @@
 // Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors, cost per request
 // against the floor) and the ratios.
 import { mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startCollector } from "../collector/js/local.mjs";
-import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, beaconFor, option, template } from "./support/beacons.mjs";
+import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, option, template } from "./support/beacons.mjs";
+import { load } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,54 +22,7 @@ const PROFILES = option("profiles", 10_000);
 // With --audiences N, a third run: the collector with N audience rules to evaluate per batch.
 const AUDIENCES = option("audiences", 0);
 const ROUNDS = option("rounds", 3);
-
-function nextRequest(beacon) {
-  const visitor = Math.floor(Math.random() * PROFILES);
-  return { body: beaconFor(beacon, visitor), visitor };
-}
-
-async function load(url, pathFor, beacon) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const latencies = [];
-  const statuses = {};
-  let errors = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const send = ({ body, visitor }) =>
-    new Promise((resolve) => {
-      const started = performance.now();
-      const req = http.request(
-        `${url}${pathFor(visitor)}`,
-        { method: "POST", agent, headers: { "content-type": "text/plain", "content-length": body.length } },
-        (res) => {
-          res.resume();
-          res.on("end", () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - started);
-            else {
-              errors++;
-              statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-            }
-            resolve();
-          });
-        },
-      );
-      req.on("error", () => {
-        errors++;
-        statuses.network = (statuses.network ?? 0) + 1;
-        resolve();
-      });
-      req.end(body);
-    });
-  const worker = async () => {
-    while (performance.now() < deadline) await send(nextRequest(beacon));
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-  return { rps: latencies.length / elapsed, p50: pct(0.5), p99: pct(0.99), errors, statuses, ok: latencies.length };
-}
+const LOAD = { seconds: SECONDS, connections: CONNECTIONS, profiles: PROFILES };
 
 async function startFloor(persist) {
   const mf = new Miniflare({
@@ -115,11 +68,11 @@ const started = [];
 for (const [name, start, pathFor] of servers) {
   const persist = mkdtempSync("/dev/shm/portrait-bench-");
   const server = await start(persist);
-  await load(server.url, pathFor, beacon); // warm-up: compile, create objects
+  await load(server.url, pathFor, beacon, LOAD); // warm-up: compile, create objects
   started.push({ name, server, pathFor, persist, runs: [] });
 }
 for (let round = 0; round < ROUNDS; round++) {
-  for (const entry of started) entry.runs.push(await load(entry.server.url, entry.pathFor, beacon));
+  for (const entry of started) entry.runs.push(await load(entry.server.url, entry.pathFor, beacon, LOAD));
 }
 for (const { name, server, persist, runs } of started) {
   await server.stop();

@@ -37,6 +37,7 @@ export async function startCollector({
   secrets = DEV_ADMIN_KEYS,
   cf = DEV_CF,
   vars = {},
+  inspectorPort, // the DevTools protocol of the isolates, for `bench/profile-collector.mjs`
 } = {}) {
   const build = path.join(collectorDir, "build");
   const mf = new Miniflare({
@@ -44,6 +45,7 @@ export async function startCollector({
     port,
     defaultPersistRoot: persist,
     cf,
+    inspectorPort,
     workers: [
       {
         name: "collector",
