@@ -495,7 +495,7 @@ impl ProfileObject {
                 // A table that does not exist: the storage layer itself refuses the write.
                 true => self.insert_row(
                     &INSERT_BATCH.replace("batches", "injected_failure"),
-                    &last,
+                    last,
                     Some(state),
                     unlinked,
                 ),
