@@ -80,7 +80,12 @@ try {
   inspector.close();
   writeFileSync(out, JSON.stringify(profile));
   const { self, total } = summarize(profile);
-  console.log(`${result.rps.toFixed(0)} requests/s while profiled (${SECONDS} s); profile written to ${out}\n`);
+  // The isolate's busy time per request: steadier than throughput for comparing two builds,
+  // since the load generator shares the machine.
+  const idleNodes = new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+  const idle = profile.samples.filter((id) => idleNodes.has(id)).length;
+  const busyUs = ((1 - idle / profile.samples.length) * (profile.endTime - profile.startTime)) / (result.rps * SECONDS);
+  console.log(`${result.rps.toFixed(0)} requests/s while profiled (${SECONDS} s), the isolate busy ${busyUs.toFixed(0)} µs per request; profile written to ${out}\n`);
   console.log(`self (where the samples landed):\n${self.join("\n")}\n`);
   console.log(`including callees:\n${total.join("\n")}`);
 } finally {
