@@ -2,7 +2,7 @@
 // requests), both on local workerd with state on tmpfs, under the same load: SDK beacons of
 // 20 events, each from one of 10,000 visitors, sent by N concurrent keep-alive connections.
 //
-//   node bench/collector-load.mjs [--seconds 20] [--rounds 3] [--connections 16] [--profiles 10000] [--audiences 50]
+//   node bench/collector-load.mjs [--seconds 20] [--rounds 3] [--connections 16] [--profiles 10000] [--audiences 50] [--compare DIR]
 //
 // Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors, cost per request
 // against the floor) and the ratios.
@@ -56,6 +56,13 @@ const servers = [
   ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => `/v1/b?k=${WRITE_KEY}`],
   ["floor: Worker + counting DO", startFloor, (visitor) => `/?p=${visitor}`],
 ];
+// With --compare DIR, another run: the collector built in DIR (a copy of an earlier
+// `collector/build`), to weigh a change against it under the same conditions.
+const COMPARE = process.argv.includes("--compare") ? process.argv[process.argv.indexOf("--compare") + 1] : null;
+if (COMPARE) {
+  const build = path.resolve(COMPARE);
+  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), () => `/v1/b?k=${WRITE_KEY}`]);
+}
 if (AUDIENCES > 0) {
   const config = BENCH_CONFIG + audiences(AUDIENCES);
   servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), () => `/v1/b?k=${WRITE_KEY}`]);

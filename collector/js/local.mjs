@@ -38,8 +38,8 @@ export async function startCollector({
   cf = DEV_CF,
   vars = {},
   inspectorPort, // the DevTools protocol of the isolates, for `bench/profile-collector.mjs`
+  build = path.join(collectorDir, "build"), // another build, for `bench/collector-load.mjs --compare`
 } = {}) {
-  const build = path.join(collectorDir, "build");
   const mf = new Miniflare({
     host: "127.0.0.1",
     port,
