@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { DEV_ADMIN_KEYS, startCollector } from "../collector/js/local.mjs";
 import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, anonymousId, beaconFor, option, template } from "./support/beacons.mjs";
+import { onConnections, percentiles } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const SECONDS = option("seconds", 60);
@@ -60,27 +61,19 @@ async function run(url, seconds, pick, first) {
       await new Promise((resolve) => setTimeout(resolve, answer.retryAfter ? answer.retryAfter * 1000 : 100));
     }
   };
-  const deadline = performance.now() + seconds * 1000;
-  const connection = async () => {
-    while (performance.now() < deadline) {
-      const visitor = pick();
-      const body = beaconFor(first(visitor) ? templates.identify : templates.track, visitor);
+  const elapsed = await onConnections(CONNECTIONS, seconds, async () => {
+    const visitor = pick();
+    const body = beaconFor(first(visitor) ? templates.identify : templates.track, visitor);
+    await deliver(body);
+    delivered.set(visitor, (delivered.get(visitor) ?? 0) + EVENTS_PER_BATCH);
+    if (Math.random() * RESEND_ONE_IN < 1) {
+      resent++;
       await deliver(body);
-      delivered.set(visitor, (delivered.get(visitor) ?? 0) + EVENTS_PER_BATCH);
-      if (Math.random() * RESEND_ONE_IN < 1) {
-        resent++;
-        await deliver(body);
-      }
     }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, connection));
-  const elapsed = (performance.now() - started) / 1000;
+  });
   agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
   const sent = [...delivered.values()].reduce((a, b) => a + b, 0);
-  return { eventsPerSecond: sent / elapsed, p50: pct(0.5), p99: pct(0.99), answers, retries, resent, delivered, sent };
+  return { eventsPerSecond: sent / elapsed, ...percentiles(latencies), answers, retries, resent, delivered, sent };
 }
 
 /** The reconciliation check: per visitor, stored events against delivered ones. */

@@ -1,7 +1,8 @@
 // The load both collector benchmarks drive: `connections` keep-alive connections POST SDK
 // beacons (made from `beacon`, a `template()`) as fast as they are answered for `seconds`,
 // each from one of `profiles` visitors chosen at random. Answers: requests/s of 200s, p50 and
-// p99 latency of those, and the other statuses counted.
+// p99 latency of those, and the other statuses counted. `bench/reliability.mjs` shares its
+// connection loop and percentiles.
 import http from "node:http";
 import { beaconFor } from "./beacons.mjs";
 
@@ -15,7 +16,6 @@ export async function load(url, pathFor, beacon, { seconds, connections, profile
   const latencies = [];
   const statuses = {};
   let errors = 0;
-  const deadline = performance.now() + seconds * 1000;
   const send = ({ body, visitor }) =>
     new Promise((resolve) => {
       const started = performance.now();
@@ -41,14 +41,25 @@ export async function load(url, pathFor, beacon, { seconds, connections, profile
       });
       req.end(body);
     });
-  const worker = async () => {
-    while (performance.now() < deadline) await send(nextRequest(beacon, profiles));
+  const elapsed = await onConnections(connections, seconds, () => send(nextRequest(beacon, profiles)));
+  agent.destroy();
+  return { rps: latencies.length / elapsed, ...percentiles(latencies), errors, statuses, ok: latencies.length };
+}
+
+/** Runs `step` over and over on each of `connections` at once for `seconds`; the seconds taken. */
+export async function onConnections(connections, seconds, step) {
+  const deadline = performance.now() + seconds * 1000;
+  const connection = async () => {
+    while (performance.now() < deadline) await step();
   };
   const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
+  await Promise.all(Array.from({ length: connections }, connection));
+  return (performance.now() - started) / 1000;
+}
+
+/** The median and 99th percentile of `latencies` (sorted in place). */
+export function percentiles(latencies) {
   latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
-  return { rps: latencies.length / elapsed, p50: pct(0.5), p99: pct(0.99), errors, statuses, ok: latencies.length };
+  const at = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99) };
 }
