@@ -15,7 +15,7 @@ use portrait_core::changes::{self, Snapshot};
 use portrait_core::config::AudienceOf;
 use portrait_core::view;
 use worker::{
-    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
+    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
 use crate::internal::{self, AccountMessage, Answer, Link, Linked, RemoveMember, Schema};
@@ -84,7 +84,7 @@ impl AccountObject {
             }
             "view" => match self.load()? {
                 Some((_, account)) => {
-                    let mut view = account::account_json(&account, Timestamp(Date::now().as_millis() as i64));
+                    let mut view = account::account_json(&account, Timestamp(internal::now_ms()));
                     view::add_evaluation(&mut view, &outbox::evaluated(&self.sql, &self.schema)?);
                     internal::json(&view)
                 }
@@ -122,7 +122,7 @@ impl AccountObject {
     /// Re-evaluates the workspace's account audiences; entries and exits go to the audience
     /// shards (member `account:<id>`) and fire webhooks, through the outbox.
     async fn evaluate(&self, workspace: &str, account: &Account) -> Result<()> {
-        let now = Timestamp(Date::now().as_millis() as i64);
+        let now = Timestamp(internal::now_ms());
         let before = outbox::evaluated(&self.sql, &self.schema)?;
         let outcome = settings::workspace_settings(&self.env, workspace, |w| {
             let w = w.filter(|w| w.audiences.iter().any(|a| a.of == AudienceOf::Accounts))?;

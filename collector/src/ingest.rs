@@ -20,7 +20,7 @@ use portrait_core::routing::Plan;
 use portrait_core::{Decoded, Timestamp, beacon, segment};
 use serde_json::json;
 use wasm_bindgen::JsValue;
-use worker::{Date, Env, Request, Url};
+use worker::{Env, Request, Url};
 
 use crate::http::{self, ApiError, ApiResult, json_response};
 use crate::internal::{self, Applied, Apply, RejectedEvent};
@@ -200,7 +200,7 @@ fn geo(req: &Request) -> Geo {
 
 /// Takes the events from the source's rate budget; the time is the events' `receivedAt`.
 fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiError> {
-    let now = Date::now().as_millis() as i64;
+    let now = internal::now_ms();
     settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
     Ok(Timestamp(now))
 }

@@ -64,6 +64,11 @@ impl Schema {
 /// part of the storage format.
 pub const INDEX_SHARDS: u64 = 64;
 
+/// Milliseconds since the epoch, by the Workers clock (read without building a `Date`).
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
 pub fn profile_stub(env: &Env, workspace: &str, profile_id: &str) -> Result<Stub, ApiError> {
     stub(env, "PROFILES", &format!("{workspace}/profile/{profile_id}"))
 }

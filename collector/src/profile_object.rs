@@ -33,11 +33,12 @@ use std::cell::{Cell, RefCell};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use foldhash::{HashSet, HashSetExt};
+use foldhash::HashSet;
 
 use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::changes::{self, Evaluated, Snapshot};
 use portrait_core::config::{AudienceOf, RateLimit};
+use portrait_core::dedupe::MessageIds;
 use portrait_core::enrich::{Geo, LastDevice, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
 use portrait_core::profile::Profile;
@@ -47,7 +48,7 @@ use portrait_core::{Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use worker::{
-    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
+    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
 use crate::audience_object::{self, Membership};
@@ -100,7 +101,7 @@ pub struct ProfileObject {
     /// Whether an alarm is known to be scheduled (saves a storage read per batch).
     alarm_set: Cell<bool>,
     /// The message ids in `batches`, once read.
-    seen: RefCell<Option<HashSet<String>>>,
+    seen: RefCell<Option<MessageIds>>,
     /// Where this profile was merged to, once read (`Some(None)`: not merged).
     forward: RefCell<Option<Option<String>>>,
     /// Whether a merge of this profile into another is under way.
@@ -180,7 +181,7 @@ impl DurableObject for ProfileObject {
         if self.load()?.is_none() {
             return Response::ok("empty");
         }
-        let now = Date::now().as_millis() as i64;
+        let now = internal::now_ms();
         // Keep the events of the newest batches (by event time) that hold at most
         // TIMELINE_LEN events.
         let mut kept = 0;
@@ -348,7 +349,7 @@ impl ProfileObject {
 
     /// Takes `events` from the person's `PROFILE_LIMIT` bucket, or says how long to wait.
     fn take_tokens(&self, events: usize) -> std::result::Result<(), u64> {
-        let now_ms = Date::now().as_millis() as f64;
+        let now_ms = internal::now_ms() as f64;
         let mut bucket = self.bucket.borrow_mut();
         let bucket = bucket.get_or_insert_with(|| Bucket::full(PROFILE_LIMIT, now_ms));
         bucket.take(PROFILE_LIMIT, events, now_ms)
@@ -422,12 +423,10 @@ impl ProfileObject {
         let fresh: Vec<&Received> = {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
-            let mut batch_ids = HashSet::with_capacity(events.len());
+            let mut batch_ids = MessageIds::with_capacity(events.len());
             events
                 .iter()
-                .filter(|r| {
-                    !seen.contains(&r.event.message_id) && batch_ids.insert(r.event.message_id.as_str())
-                })
+                .filter(|r| !seen.contains(&r.event.message_id) && batch_ids.insert(&r.event.message_id))
                 .collect()
         };
         let duplicates = (events.len() - fresh.len()) as u32;
@@ -509,7 +508,7 @@ impl ProfileObject {
         }
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             for row in rows {
-                let ids: Vec<String> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
+                let ids: Vec<&str> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
                 seen.extend(ids);
             }
         }
@@ -688,7 +687,7 @@ impl ProfileObject {
         let rules = self.rules(&merge.workspace)?;
         let stored = self.load_or_new(&merge.workspace, &merge.into)?;
         let mut next = stored.clone();
-        let now = Timestamp(Date::now().as_millis() as i64);
+        let now = Timestamp(internal::now_ms());
         let state_covers_rows = merge.profile.is_some();
         if let Some(theirs) = &merge.profile
             && !next.profile.merged.contains(&merge.from)
@@ -722,7 +721,7 @@ impl ProfileObject {
                         next.profile.apply_with(received, &rules);
                     }
                 }
-                seen.extend(new_ids.iter().map(|id| (*id).clone()));
+                seen.extend(new_ids.iter().map(|id| id.as_str()));
                 let ids = to_postcard(&new_ids)?;
                 rows.push(Row {
                     newest: row.newest,
@@ -743,7 +742,7 @@ impl ProfileObject {
     fn record(&self, change: Change) -> Result<()> {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut next = stored.clone();
-        next.profile.log(Timestamp(Date::now().as_millis() as i64), change);
+        next.profile.log(Timestamp(internal::now_ms()), change);
         self.commit(&stored.profile.identities, next, &[]).map(|_| ())
     }
 
@@ -860,7 +859,7 @@ impl ProfileObject {
             return Ok(());
         }
         let Some(stored) = self.load()? else { return Ok(()) };
-        let now = Timestamp(Date::now().as_millis() as i64);
+        let now = Timestamp(internal::now_ms());
         let before = self.evaluated()?;
         let outcome = settings::workspace_settings(&self.env, &stored.workspace, |workspace| {
             let workspace = workspace.filter(|w| !w.audiences.is_empty() || !w.webhooks.is_empty())?;
@@ -1050,7 +1049,7 @@ impl ProfileObject {
 
     /// The profile and its tags as of now, by the workspace's scoring settings.
     fn profile_json(&self, stored: &Stored) -> Result<serde_json::Value> {
-        let now = Timestamp(Date::now().as_millis() as i64);
+        let now = Timestamp(internal::now_ms());
         let mut json = settings::workspace_settings(&self.env, &stored.workspace, |w| {
             let defaults = TagSettings::default();
             let scoring = w.map_or(&defaults, |w| &w.scoring);
@@ -1081,13 +1080,13 @@ impl ProfileObject {
     }
 
     /// The message ids applied in the deduplication window, read from storage once.
-    fn seen_ids(&self) -> Result<std::cell::RefMut<'_, Option<HashSet<String>>>> {
+    fn seen_ids(&self) -> Result<std::cell::RefMut<'_, Option<MessageIds>>> {
         let mut seen = self.seen.borrow_mut();
         if seen.is_none() {
-            let mut ids = HashSet::new();
+            let mut ids = MessageIds::default();
             for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
                 if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                    let batch: Vec<String> = postcard::from_bytes(bytes).map_err(decode_error)?;
+                    let batch: Vec<&str> = postcard::from_bytes(bytes).map_err(decode_error)?;
                     ids.extend(batch);
                 }
             }

@@ -10,7 +10,7 @@
 use portrait_core::webhook;
 use serde::{Deserialize, Serialize};
 use worker::{
-    Date, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
+    DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
     SqlStorageValue, State, durable_object,
 };
 
@@ -68,7 +68,7 @@ impl DurableObject for WebhookObject {
 
     async fn alarm(&self) -> Result<Response> {
         self.schema.ensure(&self.sql)?;
-        let now = Date::now().as_millis() as i64;
+        let now = internal::now_ms();
         for delivery in self.due(now)? {
             self.attempt(delivery).await?;
         }
@@ -100,7 +100,7 @@ impl WebhookObject {
         match action {
             "enqueue" => {
                 let delivery: Enqueue = internal::decode(body)?;
-                let now = Date::now().as_millis() as i64;
+                let now = internal::now_ms();
                 self.sql.exec(
                     "INSERT OR IGNORE INTO deliveries (key, url, secret, max_attempts, body, created, next_at, status) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
@@ -168,7 +168,7 @@ impl WebhookObject {
     /// Sends one delivery and records the outcome.
     async fn attempt(&self, delivery: Due) -> Result<()> {
         let outcome = self.send(&delivery).await;
-        let now = Date::now().as_millis() as i64;
+        let now = internal::now_ms();
         let attempts = delivery.attempts + 1;
         let (status, code, error) = match outcome {
             Ok(code) if (200..300).contains(&code) => ("delivered", Some(code), None),
@@ -209,7 +209,7 @@ impl WebhookObject {
         if secret.is_empty() {
             return Err(worker::Error::RustError(format!("the secret {} is not set", delivery.secret)));
         }
-        let timestamp = Date::now().as_millis() as i64 / 1000;
+        let timestamp = internal::now_ms() / 1000;
         let headers = Headers::new();
         headers.set("Content-Type", "application/json")?;
         headers.set("User-Agent", "Portrait-Webhooks/1")?;

@@ -66,7 +66,7 @@ pub fn encode_events<'a>(
     let wire = WireBatch {
         sent_at: sent_at.map(|t| t.0),
         dropped,
-        strings: tables.strings.into_iter().map(String::from).collect(),
+        strings: tables.strings,
         contexts: tables.contexts.into_iter().map(|(wire, _)| wire).collect(),
         identities: tables.identities,
         events,
@@ -163,11 +163,14 @@ struct WirePrefix<'a> {
     identities: Vec<WireIdentity>,
 }
 
+/// Strings are borrowed both ways: from the events when encoding, from the body when decoding
+/// (an [`Event`] gets its own copy of each string it uses, not a copy of a copy).
 #[derive(Serialize, Deserialize)]
-struct WireBatch {
+struct WireBatch<'a> {
     sent_at: Option<i64>,
     dropped: u32,
-    strings: Vec<String>,
+    #[serde(borrow)]
+    strings: Vec<&'a str>,
     contexts: Vec<WireContext>,
     identities: Vec<WireIdentity>,
     events: Vec<WireEvent>,
@@ -274,7 +277,7 @@ impl<'a> Tables<'a> {
             Call::Group { group_id } => WireCall::Group { group_id: self.string(group_id) },
             Call::Alias { previous_id } => WireCall::Alias { previous_id: self.string(previous_id) },
         };
-        let message_id = match parse_uuid(&event.message_id) {
+        let message_id = match uuid_bytes(&event.message_id) {
             Some(bytes) => WireMessageId::Uuid(bytes),
             None => WireMessageId::Text(self.string(&event.message_id)),
         };
@@ -361,7 +364,7 @@ fn position_or_push<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
 
 /// Resolves a decoded [`WireBatch`]'s references; every index is checked.
 struct Reader<'a> {
-    wire: &'a WireBatch,
+    wire: &'a WireBatch<'a>,
 }
 
 impl Reader<'_> {
@@ -369,7 +372,7 @@ impl Reader<'_> {
         self.wire
             .strings
             .get(index as usize)
-            .cloned()
+            .map(|s| (*s).to_owned())
             .ok_or(Error::new("", ErrorKind::BadReference { table: "strings", index }))
     }
 
@@ -541,22 +544,24 @@ fn malformed(detail: String) -> Error {
     Error::new("", ErrorKind::Malformed(detail))
 }
 
-fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+/// The 16 bytes of a UUID in the form that travels as bytes (lowercase, hyphenated): formatting
+/// them gives back exactly `text`. `None` for any other text.
+pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
     let b = text.as_bytes();
     if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
         return None;
     }
-    let hex: Vec<u8> = b.iter().copied().filter(|&c| c != b'-').collect();
     let nibble = |c: u8| match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None, // uppercase travels as text, so decoding gives back exactly what was sent
     };
+    let mut digits = b.iter().copied().filter(|&c| c != b'-');
     let mut bytes = [0u8; 16];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        bytes[i] = nibble(*pair.first()?)? << 4 | nibble(*pair.get(1)?)?;
+    for byte in &mut bytes {
+        *byte = nibble(digits.next()?)? << 4 | nibble(digits.next()?)?;
     }
-    (hex.len() == 32).then_some(bytes)
+    Some(bytes)
 }
 
 fn format_uuid(bytes: &[u8; 16]) -> String {

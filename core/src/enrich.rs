@@ -130,7 +130,8 @@ pub struct Enrichment {
     /// Shared by the events of a request (one copy per request, not per event).
     pub geo: Arc<Geo>,
     /// From `context.userAgent` (what the browser SDK reports); unknown for server-side events.
-    pub device: Device,
+    /// Shared by the events that carry the same user agent.
+    pub device: Arc<Device>,
 }
 
 /// An accepted event with its enrichment: what the Worker hands to a profile.
@@ -150,15 +151,15 @@ impl Received {
 /// one user agent, and parsing it is the costly part of enrichment: a caller that keeps one
 /// of these across requests (the collector keeps one per profile) parses it once.
 #[derive(Debug, Default)]
-pub struct LastDevice(Option<(String, Device)>);
+pub struct LastDevice(Option<(String, Arc<Device>)>);
 
 impl LastDevice {
-    fn of(&mut self, user_agent: &str) -> Device {
+    fn of(&mut self, user_agent: &str) -> Arc<Device> {
         match &self.0 {
-            Some((seen, device)) if seen == user_agent => device.clone(),
+            Some((seen, device)) if seen == user_agent => Arc::clone(device),
             _ => {
-                let device = parse_user_agent(user_agent);
-                self.0 = Some((user_agent.to_owned(), device.clone()));
+                let device = Arc::new(parse_user_agent(user_agent));
+                self.0 = Some((user_agent.to_owned(), Arc::clone(&device)));
                 device
             }
         }
@@ -214,7 +215,7 @@ fn enrich_with(
     last: &mut LastDevice,
 ) -> Result<Received, Error> {
     correct_time(&mut event, received_at)?;
-    let device = event.context.user_agent.as_deref().map_or_else(Device::default, |ua| last.of(ua));
+    let device = event.context.user_agent.as_deref().map_or_else(Arc::default, |ua| last.of(ua));
     Ok(Received { event, enrichment: Enrichment { geo: Arc::clone(geo), device } })
 }
 

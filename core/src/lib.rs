@@ -13,6 +13,7 @@
 //! - [`view`]: the profile and its tags as the admin API shows them.
 //! - [`audience`] and [`webhook`]: audience rules, and the webhooks profile changes fire.
 //! - [`client`]: the browser SDK's rules: queue, consent, sessions, campaigns, autocapture.
+//! - [`dedupe`]: the message ids a profile has applied.
 //! - [`enrich`]: what the collector adds: corrected times, geo, device, bot verdict.
 //!
 //! See ARCHITECTURE.md at the repository root for the map and the invariants.
@@ -23,6 +24,7 @@ pub mod beacon;
 pub mod changes;
 pub mod client;
 pub mod config;
+pub mod dedupe;
 pub mod enrich;
 pub mod error;
 pub mod event;

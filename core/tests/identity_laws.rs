@@ -311,7 +311,8 @@ fn received(
                 device_type: DeviceType::Desktop,
                 browser: Some("Chrome".into()),
                 ..Device::default()
-            },
+            }
+            .into(),
         },
         None => Enrichment::default(),
     };

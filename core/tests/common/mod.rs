@@ -165,7 +165,7 @@ pub fn received_events(max: usize) -> impl Strategy<Value = Vec<portrait_core::e
             .map(|(i, (mut event, time, geo, device))| {
                 event.message_id = format!("m{i}");
                 event.timestamp = Some(time);
-                Received { event, enrichment: Enrichment { geo: geo.into(), device } }
+                Received { event, enrichment: Enrichment { geo: geo.into(), device: device.into() } }
             })
             .collect()
     })
