@@ -21,6 +21,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +94,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
         return Err(Error::new("batch", ErrorKind::TooManyEvents { count: wire.events.len() }));
     }
     let mut decoded = Decoded { dropped: wire.dropped, ..Decoded::default() };
-    let reader = Reader { wire: &wire };
+    let mut reader = Reader { wire: &wire, contexts: vec![None; wire.contexts.len()] };
     let mut context_lens: Vec<Option<usize>> = vec![None; wire.contexts.len()];
     for (index, event) in wire.events.iter().enumerate() {
         let measure = |decoded: &Event| {
@@ -365,6 +366,8 @@ fn position_or_push<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
 /// Resolves a decoded [`WireBatch`]'s references; every index is checked.
 struct Reader<'a> {
     wire: &'a WireBatch<'a>,
+    /// Each context, once read: the events that refer to it share it.
+    contexts: Vec<Option<Arc<Context>>>,
 }
 
 impl Reader<'_> {
@@ -380,7 +383,7 @@ impl Reader<'_> {
         index.map(|i| self.string(i)).transpose().map_err(|e| e.within(path))
     }
 
-    fn event(&self, wire: &WireEvent) -> Result<Event, Error> {
+    fn event(&mut self, wire: &WireEvent) -> Result<Event, Error> {
         let call = match wire.call {
             WireCall::Page { category, name } => {
                 Call::Page { category: self.opt(category, "category")?, name: self.opt(name, "name")? }
@@ -414,10 +417,19 @@ impl Reader<'_> {
             timestamp: wire.timestamp.map(|delta| Timestamp(base.wrapping_add(delta))),
             sent_at: self.wire.sent_at.map(Timestamp),
             received_at: None,
-            context: self.context(wire.context).map_err(|e| e.within("context"))?,
+            context: self.shared_context(wire.context).map_err(|e| e.within("context"))?,
             properties: self.map(&wire.properties).map_err(|e| e.within("properties"))?,
             traits: self.map(&wire.traits).map_err(|e| e.within("traits"))?,
         })
+    }
+
+    fn shared_context(&mut self, index: u32) -> Result<Arc<Context>, Error> {
+        if let Some(Some(context)) = self.contexts.get(index as usize) {
+            return Ok(Arc::clone(context));
+        }
+        let context = Arc::new(self.context(index)?);
+        self.contexts[index as usize] = Some(Arc::clone(&context)); // in range: `context` checked it
+        Ok(context)
     }
 
     fn context(&self, index: u32) -> Result<Context, Error> {

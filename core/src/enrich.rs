@@ -268,7 +268,7 @@ mod tests {
             let mut event = Event::new(id, Call::Track { event: "E".into() });
             event.anonymous_id = Some("a".into());
             event.timestamp = Some(at(timestamp));
-            event.context.user_agent = Some(ua.into());
+            event.context_mut().user_agent = Some(ua.into());
             event
         };
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";

@@ -1,5 +1,7 @@
 //! The event model: Segment's spec calls, as one Rust type that both wire formats decode to.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
@@ -22,7 +24,9 @@ pub struct Event {
     pub sent_at: Option<Timestamp>,
     /// When the collector received it; never taken from the wire.
     pub received_at: Option<Timestamp>,
-    pub context: Context,
+    /// Shared by the events of a batch that carry the same context (the beacon sends each
+    /// distinct context once); [`Event::context_mut`] copies it on write.
+    pub context: Arc<Context>,
     /// Set for `track`, `page` and `screen`; empty otherwise.
     pub properties: Map,
     /// Set for `identify` and `group`; empty otherwise.
@@ -40,10 +44,15 @@ impl Event {
             timestamp: None,
             sent_at: None,
             received_at: None,
-            context: Context::default(),
+            context: Arc::default(),
             properties: Map::new(),
             traits: Map::new(),
         }
+    }
+
+    /// The context to change: this event's own copy, made if it shares one.
+    pub fn context_mut(&mut self) -> &mut Context {
+        Arc::make_mut(&mut self.context)
     }
 }
 

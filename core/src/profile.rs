@@ -626,9 +626,9 @@ mod tests {
                 Event::new("m1", Call::Page { category: None, name: Some("Firewall rules".into()) });
             event.anonymous_id = Some("a".into());
             event.timestamp = Some(Timestamp(1_800_000_000_000));
-            event.context.page.title = Some("Network security: firewalls and VPNs explained".into());
-            event.context.page.url = Some("https://example.com/blog/network-security-firewalls".into());
-            event.context.library.name = Some(library.into());
+            event.context_mut().page.title = Some("Network security: firewalls and VPNs explained".into());
+            event.context_mut().page.url = Some("https://example.com/blog/network-security-firewalls".into());
+            event.context_mut().library.name = Some(library.into());
             Received { event, enrichment: Default::default() }
         };
         let mut server = Profile::default();

@@ -93,7 +93,7 @@ pub fn json_len(event: &Event) -> usize {
 /// shares one context among many events, so its decoder measures each context once.
 pub(crate) fn json_len_with_context_len(event: &Event, context_len: usize) -> usize {
     let without_context = encoded_len(&EventJson { event, with_context: false });
-    match event.context == Context::default() {
+    match *event.context == Context::default() {
         true => without_context,
         false => without_context + r#","context":"#.len() + context_len,
     }
@@ -164,7 +164,7 @@ fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaul
         timestamp: timestamp_field(&mut object, "timestamp")?,
         sent_at: timestamp_field(&mut object, "sentAt")?.or(defaults.sent_at),
         received_at: None,
-        context: context_from_map(context).map_err(|e| e.within("context"))?,
+        context: context_from_map(context).map_err(|e| e.within("context"))?.into(),
         properties: object_field(&mut object, "properties")?,
         traits: object_field(&mut object, "traits")?,
     };
@@ -335,7 +335,7 @@ impl Serialize for EventJson<'_> {
         }
         map_entry(&mut out, "properties", &event.properties)?;
         map_entry(&mut out, "traits", &event.traits)?;
-        if self.with_context && event.context != Context::default() {
+        if self.with_context && *event.context != Context::default() {
             out.serialize_entry("context", &ContextJson(&event.context))?;
         }
         let as_text = |t: &Option<Timestamp>| t.map(|t| t.to_string());

@@ -258,7 +258,8 @@ mod tests {
             for t in [&mut event.timestamp, &mut event.sent_at, &mut event.received_at] {
                 *t = Some(Timestamp(4_102_444_799_999));
             }
-            let c = &mut event.context;
+            let mut context = Context::default();
+            let c = &mut context;
             for s in [
                 &mut c.page.url,
                 &mut c.page.path,
@@ -303,6 +304,7 @@ mod tests {
                 *m = map.clone();
                 m.insert("nested".into(), Value::Object(map.clone()));
             }
+            event.context = context.into();
             let (bound, size) = (json_len_bound(&event), crate::segment::json_len(&event));
             assert!(bound >= size, "{:?}: bound {bound} < size {size}", event.call);
         }

@@ -46,7 +46,7 @@ fn golden_batch() -> beacon::Batch {
         event.anonymous_id = Some("anon-1".into());
         event.timestamp = at(-1500 + 300 * i as i64);
         event.sent_at = Some(sent_at);
-        let context = &mut event.context;
+        let context = event.context_mut();
         context.page.url = Some("https://example.com/docs/start?utm_source=news".into());
         context.page.path = Some("/docs/start".into());
         context.page.title = Some("Getting started".into());

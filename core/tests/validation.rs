@@ -231,8 +231,8 @@ fn the_size_limit_is_the_same_in_both_formats() {
         let mut event = Event::new("m1", Call::Track { event: "Sized".into() });
         event.anonymous_id = Some("a1".into());
         event.timestamp = Some(Timestamp(1_795_892_646_000));
-        event.context.page.url = Some("https://example.com/".into());
-        event.context.user_agent = Some("Mozilla/5.0".into());
+        event.context_mut().page.url = Some("https://example.com/".into());
+        event.context_mut().user_agent = Some("Mozilla/5.0".into());
         for (i, chunk) in ["a", "b", "c", "d", "e"].iter().enumerate() {
             let len = if i == 4 { padding } else { 8000 };
             event.properties.insert((*chunk).into(), "x".repeat(len).as_str().into());

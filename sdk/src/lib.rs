@@ -455,7 +455,7 @@ impl State {
         event.properties = properties;
         event.traits = traits;
         self.session.touch(now, None);
-        event.context = self.context();
+        event.context = self.context().into();
         self.stats.captured += 1;
         if self.call_listeners {
             let detail = js_sys::Object::new();

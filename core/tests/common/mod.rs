@@ -127,7 +127,7 @@ pub fn event(sent_at: Option<Timestamp>) -> impl Strategy<Value = Event> {
             timestamp,
             sent_at,
             received_at: None,
-            context,
+            context: context.into(),
             properties,
             traits,
         },

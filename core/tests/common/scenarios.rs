@@ -49,7 +49,7 @@ pub fn button_clicks(count: usize) -> (Timestamp, Vec<Event>) {
             event.anonymous_id = Some(uuid(u64::MAX));
             event.timestamp = Some(Timestamp(sent_at.0 - 400 * (count - i) as i64));
             event.sent_at = Some(sent_at);
-            event.context = context.clone();
+            event.context = context.clone().into();
             event.properties = properties.clone();
             event
         })
@@ -88,15 +88,15 @@ pub fn varied_visitor(count: usize) -> Vec<portrait_core::enrich::Received> {
             event.anonymous_id = Some(uuid(u64::MAX - (i % 2) as u64));
             event.user_id = (i >= count / 2).then(|| "user-42".to_owned());
             event.timestamp = Some(Timestamp(at));
-            event.context = browser_context();
-            event.context.page.path = Some(pages[i % pages.len()].into());
-            event.context.page.url = Some(format!("https://www.example.com{}", pages[i % pages.len()]));
-            event.context.user_agent = Some(user_agents[(i / 8) % 2].into());
+            event.context = browser_context().into();
+            event.context_mut().page.path = Some(pages[i % pages.len()].into());
+            event.context_mut().page.url = Some(format!("https://www.example.com{}", pages[i % pages.len()]));
+            event.context_mut().user_agent = Some(user_agents[(i / 8) % 2].into());
             if i % 8 == 0 {
                 let (source, medium, name) = campaigns[(i / 8) % campaigns.len()];
-                event.context.campaign.source = Some(source.into());
-                event.context.campaign.medium = Some(medium.into());
-                event.context.campaign.name = Some(name.into());
+                event.context_mut().campaign.source = Some(source.into());
+                event.context_mut().campaign.medium = Some(medium.into());
+                event.context_mut().campaign.name = Some(name.into());
             }
             if matches!(event.call, Call::Identify) {
                 for (key, value) in [
