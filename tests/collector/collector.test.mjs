@@ -429,6 +429,36 @@ describe("workspaces are isolated", () => {
   });
 });
 
+test("after a restart, the profile rebuilt from its last stored state and the batches after it is the one held before", async () => {
+  // A batch row carries the profile state only every 8 rows (the first, the 9th, …): after 11
+  // batches a load must apply batches 10 and 11 again on the state of the 9th.
+  const first = await launch();
+  const anon = uuid();
+  const batches = [
+    [browserEvent("page", anon, { context: { userAgent: CHROME_UA, campaign: { source: "news", medium: "email", name: "launch" } } })],
+    [browserEvent("track", anon, { event: "Signed Up", properties: { plan: "pro" } })],
+    [browserEvent("identify", anon, { traits: { email: "replay@example.com", company: "Acme" } })],
+    ...Array.from({ length: 6 }, (_, i) => [browserEvent("track", anon, { event: `Step ${i}` })]),
+    [browserEvent("identify", anon, { userId: "replayed", traits: { plan: "enterprise" } })],
+    [browserEvent("track", anon, { event: "Order Completed", properties: { revenue: 99 } }), browserEvent("page", anon)],
+  ];
+  for (const events of batches) assert.equal((await first.beacon(events)).json.accepted, events.length);
+  const withoutTime = ({ tags, series, ...profile }) => profile;
+  const before = await first.profile("anonymous_id", anon);
+  await first.stop();
+  const second = await launch(first.persist);
+  try {
+    const after = await second.profile("anonymous_id", anon);
+    assert.equal(after.status, 200);
+    assert.equal(after.json.eventCount, 12);
+    assert.deepEqual(withoutTime(after.json), withoutTime(before.json));
+    assert.deepEqual(after.json.traits, { email: "replay@example.com", company: "Acme", plan: "enterprise" });
+    assert.equal(after.json.counters["Order Completed"], 1);
+  } finally {
+    await second.stop();
+  }
+});
+
 test("state survives a restart of the runtime", async () => {
   const first = await launch();
   const anon = uuid();
