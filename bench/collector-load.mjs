@@ -8,14 +8,12 @@
 // against the floor) and the ratios.
 import { mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
 import { startCollector } from "../collector/js/local.mjs";
+import { startFloor } from "./floor/start.mjs";
 import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, option, template } from "./support/beacons.mjs";
 import { load } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECONDS = option("seconds", 20);
 const CONNECTIONS = option("connections", 16);
 const PROFILES = option("profiles", 10_000);
@@ -23,20 +21,6 @@ const PROFILES = option("profiles", 10_000);
 const AUDIENCES = option("audiences", 0);
 const ROUNDS = option("rounds", 3);
 const LOAD = { seconds: SECONDS, connections: CONNECTIONS, profiles: PROFILES };
-
-async function startFloor(persist) {
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    defaultPersistRoot: persist,
-    modules: true,
-    scriptPath: path.join(root, "bench/floor/worker.mjs"),
-    compatibilityDate: "2026-04-01",
-    durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
-  });
-  const url = (await mf.ready).href.replace(/\/$/, "");
-  return { url, stop: () => mf.dispose() };
-}
 
 /** N audiences of the shapes the tag benchmark uses (`cargo bench -p portrait-core --bench core -- tags`). */
 function audiences(n) {
@@ -54,7 +38,7 @@ const beacon = template();
 const results = [];
 const servers = [
   ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => `/v1/b?k=${WRITE_KEY}`],
-  ["floor: Worker + counting DO", startFloor, (visitor) => `/?p=${visitor}`],
+  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), (visitor) => `/?p=${visitor}`],
 ];
 // With --compare DIR, another run: the collector built in DIR (a copy of an earlier
 // `collector/build`), to weigh a change against it under the same conditions.

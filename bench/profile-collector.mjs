@@ -3,14 +3,16 @@
 // protocol while `bench/support/load.mjs` sends beacons. This is how each step in
 // BENCHMARKS.md's "Ingest throughput against the floor" trail was found.
 //
-//   node bench/profile-collector.mjs [--seconds 10] [--profiles 1000] [--top 30] [--out collector.cpuprofile]
+//   node bench/profile-collector.mjs [--seconds 10] [--profiles 1000] [--top 30] [--out collector.cpuprofile] [--floor]
 //
 // Prints the functions with the most samples (self, then including callees) and writes the
 // profile, which Chrome DevTools (Performance → Load profile) opens. Build the Worker first
-// (`cargo xtask build-worker`); its wasm keeps function names.
+// (`cargo xtask build-worker`); its wasm keeps function names. `--floor` profiles the floor
+// (`bench/floor`) under the same load instead, to see which costs the two share.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startCollector } from "../collector/js/local.mjs";
+import { startFloor } from "./floor/start.mjs";
 import { BENCH_CONFIG, WRITE_KEY, option, template } from "./support/beacons.mjs";
 import { load } from "./support/load.mjs";
 
@@ -20,12 +22,14 @@ const TOP = option("top", 30);
 const LOAD = { seconds: SECONDS, connections: 16, profiles: option("profiles", 1000) };
 const out = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "collector.cpuprofile";
 const INSPECTOR_PORT = 9231;
+const FLOOR = process.argv.includes("--floor");
+const ISOLATE = FLOOR ? "floor" : "collector";
 
 /** One DevTools protocol session with the collector's isolate. */
 async function inspect() {
   const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`)).json();
-  const target = targets.find((t) => t.webSocketDebuggerUrl?.endsWith("/core:user:collector"));
-  if (!target) throw new Error(`no collector isolate among ${targets.map((t) => t.webSocketDebuggerUrl)}`);
+  const target = targets.find((t) => t.webSocketDebuggerUrl?.endsWith(`/core:user:${ISOLATE}`));
+  if (!target) throw new Error(`no ${ISOLATE} isolate among ${targets.map((t) => t.webSocketDebuggerUrl)}`);
   const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
   const pending = new Map();
@@ -66,8 +70,10 @@ function summarize(profile) {
 }
 
 const persist = mkdtempSync("/dev/shm/portrait-profile-");
-const collector = await startCollector({ persist, config: BENCH_CONFIG, inspectorPort: INSPECTOR_PORT });
-const pathFor = () => `/v1/b?k=${WRITE_KEY}`;
+const collector = FLOOR
+  ? await startFloor({ persist, inspectorPort: INSPECTOR_PORT })
+  : await startCollector({ persist, config: BENCH_CONFIG, inspectorPort: INSPECTOR_PORT });
+const pathFor = FLOOR ? (visitor) => `/?p=${visitor}` : () => `/v1/b?k=${WRITE_KEY}`;
 const beacon = template();
 try {
   await load(collector.url, pathFor, beacon, LOAD); // warm-up: compile, create objects

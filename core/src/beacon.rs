@@ -559,8 +559,9 @@ fn malformed(detail: String) -> Error {
 /// The 16 bytes of a UUID in the form that travels as bytes (lowercase, hyphenated): formatting
 /// them gives back exactly `text`. `None` for any other text.
 pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    const HYPHENS: [usize; 4] = [8, 13, 18, 23];
     let b = text.as_bytes();
-    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+    if b.len() != 36 || HYPHENS.iter().any(|&i| b[i] != b'-') {
         return None;
     }
     let nibble = |c: u8| match c {
@@ -568,10 +569,14 @@ pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None, // uppercase travels as text, so decoding gives back exactly what was sent
     };
-    let mut digits = b.iter().copied().filter(|&c| c != b'-');
     let mut bytes = [0u8; 16];
+    let mut at = 0;
     for byte in &mut bytes {
-        *byte = nibble(digits.next()?)? << 4 | nibble(digits.next()?)?;
+        if HYPHENS.contains(&at) {
+            at += 1;
+        }
+        *byte = nibble(b[at])? << 4 | nibble(b[at + 1])?;
+        at += 2;
     }
     Some(bytes)
 }

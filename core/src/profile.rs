@@ -10,6 +10,7 @@
 //! last-writer-wins registers ordered by [`Stamp`] (event time, then a hash of the message id).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +52,8 @@ pub struct Profile {
     pub first_touch: Option<Stamped<Touch>>,
     pub last_touch: Option<Stamped<Touch>>,
     /// Location of the latest event that had one.
-    pub location: Option<Stamped<Geo>>,
+    /// Shared with the events it came from (and so with the rest of their request).
+    pub location: Option<Stamped<Arc<Geo>>>,
     /// Events per device, keyed `type/browser/os` (e.g. `desktop/Chrome/Linux`).
     pub devices: BTreeMap<String, u64>,
     pub groups: BTreeSet<String>,
@@ -451,7 +453,7 @@ impl Profile {
         }
         let enrichment = &received.enrichment;
         if !enrichment.geo.is_empty() {
-            keep(&mut self.location, stamp, true, || Geo::clone(&enrichment.geo));
+            keep(&mut self.location, stamp, true, || Arc::clone(&enrichment.geo));
         }
         let device = &enrichment.device;
         if device.device_type != DeviceType::Unknown {
