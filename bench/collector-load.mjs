@@ -11,6 +11,7 @@ import path from "node:path";
 import { startCollector } from "../collector/js/local.mjs";
 import { startFloor } from "./floor/start.mjs";
 import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, option, template } from "./support/beacons.mjs";
+import { cpuSeconds, workerdChildren } from "./support/cpu.mjs";
 import { load } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
@@ -58,19 +59,28 @@ if (AUDIENCES > 0) {
 const started = [];
 for (const [name, start, pathFor] of servers) {
   const persist = mkdtempSync("/dev/shm/portrait-bench-");
+  const before = new Set(workerdChildren());
   const server = await start(persist);
+  const pid = workerdChildren().find((p) => !before.has(p));
   await load(server.url, pathFor, beacon, LOAD); // warm-up: compile, create objects
-  started.push({ name, server, pathFor, persist, runs: [] });
+  started.push({ name, server, pathFor, persist, pid, runs: [] });
+}
+// Each run also measures its workerd's CPU time per answered request.
+async function measuredRun({ server, pathFor, pid }) {
+  const cpuBefore = cpuSeconds(pid);
+  const run = await load(server.url, pathFor, beacon, LOAD);
+  return { ...run, cpuUs: ((cpuSeconds(pid) - cpuBefore) * 1e6) / run.ok };
 }
 for (let round = 0; round < ROUNDS; round++) {
-  for (const entry of started) entry.runs.push(await load(entry.server.url, entry.pathFor, beacon, LOAD));
+  for (const entry of started) entry.runs.push(await measuredRun(entry));
 }
 for (const { name, server, persist, runs } of started) {
   await server.stop();
   rmSync(persist, { recursive: true, force: true });
   runs.sort((a, b) => a.rps - b.rps);
   const median = runs[Math.floor(runs.length / 2)];
-  results.push({ name, ...median, range: [runs[0].rps, runs[runs.length - 1].rps] });
+  const cpu = runs.map((r) => r.cpuUs).sort((a, b) => a - b);
+  results.push({ name, ...median, range: [runs[0].rps, runs[runs.length - 1].rps], cpuUs: cpu[Math.floor(cpu.length / 2)] });
 }
 console.log(`median of ${ROUNDS} alternating runs of ${SECONDS} s after a ${SECONDS} s warm-up, ${CONNECTIONS} connections, ` +
   `${EVENTS_PER_BATCH}-event beacons from ${PROFILES} visitors, state on /dev/shm\n`);
@@ -78,11 +88,11 @@ console.log(`median of ${ROUNDS} alternating runs of ${SECONDS} s after a ${SECO
 // row's): the figure the collector's budget is about, in the table so that
 // `cargo xtask bench` (which keeps only the tables) carries it into BENCHMARKS.md.
 const [ours, floor] = results;
-console.log("| server | requests/s (median) | runs' range | events/s | p50 ms | p99 ms | errors | cost × floor |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| server | requests/s (median) | runs' range | events/s | p50 ms | p99 ms | errors | cost × floor | workerd CPU µs/request (median) | CPU × floor |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results) {
   const detail = r.errors ? ` ${JSON.stringify(r.statuses)}` : "";
-  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.range.map((n) => n.toFixed(0)).join("–")} | ${(r.rps * EVENTS_PER_BATCH).toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors}${detail} | ${(floor.rps / r.rps).toFixed(2)}× |`);
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.range.map((n) => n.toFixed(0)).join("–")} | ${(r.rps * EVENTS_PER_BATCH).toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors}${detail} | ${(floor.rps / r.rps).toFixed(2)}× | ${r.cpuUs.toFixed(0)} | ${(r.cpuUs / floor.cpuUs).toFixed(2)}× |`);
 }
 console.log(`\ncost per request relative to the floor: ${(floor.rps / ours.rps).toFixed(2)}× (throughput), ` +
-  `${(ours.p50 / floor.p50).toFixed(2)}× (p50 latency)`);
+  `${(ours.p50 / floor.p50).toFixed(2)}× (p50 latency), ${(ours.cpuUs / floor.cpuUs).toFixed(2)}× (workerd CPU time)`);

@@ -7,7 +7,10 @@
 //!   IdentityIndex, and on some rows the profile state after it. The ids are the deduplication
 //!   memory, kept while their events could still be retried (the collector refuses events
 //!   older than `enrich::MAX_EVENT_AGE_MS`, so a duplicate is always recognised); the events
-//!   are the timeline, kept for the newest [`TIMELINE_LEN`] events.
+//!   are the timeline, kept for the newest [`TIMELINE_LEN`] events. A row whose ids are
+//!   exactly those of its beacon (the beacon as received, all of it applied here: most rows)
+//!   stores no ids (an empty `ids`); they are read from the beacon, and the alarm writes
+//!   them out before it drops the beacon. The ids were two fifths of a row's bytes.
 //!
 //! The profile is the newest stored state with the events of the rows after it applied again
 //! (`load`). A row carries the state when it is the first, a merge's or a refusal's, or the
@@ -77,6 +80,9 @@ const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
 /// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// A row's `ids` when they are exactly its beacon's (see the module documentation).
+const IDS_OF_BEACON: Vec<u8> = Vec::new();
 
 /// Batch rows between two stored states: a load applies at most `STATE_EVERY - 1` batches again.
 const STATE_EVERY: u32 = 8;
@@ -222,6 +228,18 @@ impl DurableObject for ProfileObject {
                 }
                 oldest_kept = (*newest, *seq);
             }
+        }
+        // A row that stores no ids reads them from its beacon: write them out before it goes.
+        let query = "SELECT seq, beacon FROM batches WHERE (newest, seq) < (?, ?) AND beacon IS NOT NULL AND ids = x''";
+        let mut leaving = Vec::new();
+        for row in self.sql.exec(query, vec![oldest_kept.0.into(), oldest_kept.1.into()])?.raw() {
+            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(beacon)] = row?.as_slice() {
+                let ids = row_ids(&IDS_OF_BEACON, Some(beacon)).map_err(worker::Error::RustError)?;
+                leaving.push((*seq, to_postcard(&ids)?));
+            }
+        }
+        for (seq, ids) in leaving {
+            self.sql.exec("UPDATE batches SET ids = ? WHERE seq = ?", vec![ids.into(), seq.into()])?;
         }
         self.sql.exec(
             "UPDATE batches SET beacon = NULL WHERE (newest, seq) < (?, ?) AND beacon IS NOT NULL",
@@ -460,21 +478,22 @@ impl ProfileObject {
         let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
         let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
         let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
+        let (ids_bytes, beacon) = match whole {
+            Some(beacon) if fresh.len() == events.len() => (IDS_OF_BEACON, beacon.to_vec()),
+            _ => {
+                let events = fresh.iter().map(|r| r.event.clone()).collect();
+                (to_postcard(&ids)?, beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }))
+            }
+        };
         let row = Row {
             newest,
             count: fresh.len() as i64,
-            ids: to_postcard(&ids)?,
-            beacon: Some(match whole {
-                Some(beacon) if fresh.len() == events.len() => beacon.to_vec(),
-                _ => beacon::encode(&beacon::Batch {
-                    sent_at: None,
-                    dropped: 0,
-                    events: fresh.iter().map(|r| r.event.clone()).collect(),
-                }),
-            }),
+            ids: ids_bytes,
+            beacon: Some(beacon),
             receipt: to_postcard(&receipt)?,
         };
         let learned = self.commit(&before, next, &[row])?;
+        self.seen.borrow_mut().as_mut().expect("loaded by seen_ids").extend(ids);
         self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))
     }
@@ -531,12 +550,6 @@ impl ProfileObject {
             // One row statement: it applies whole or not at all (the meta row is idempotent).
             0 | 1 => write()?,
             _ => self.in_transaction(write)?,
-        }
-        if let Some(seen) = self.seen.borrow_mut().as_mut() {
-            for row in rows {
-                let ids: Vec<&str> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
-                seen.extend(ids);
-            }
         }
         next.in_storage = true;
         next.rows_since_state = match replayable {
@@ -734,12 +747,14 @@ impl ProfileObject {
                 .log(now, Change::Merged { from: merge.from.clone(), identities, reason: merge.reason });
         }
         let mut rows = Vec::new();
+        let mut applied = MessageIds::default();
         {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
             for row in merge.rows {
-                let ids: Vec<String> = postcard::from_bytes(&row.ids).map_err(decode_error)?;
-                let new_ids: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
+                let ids = row_ids(&row.ids, row.beacon.as_deref()).map_err(worker::Error::RustError)?;
+                let new_ids: Vec<&String> =
+                    ids.iter().filter(|id| !seen.contains(id) && !applied.contains(id)).collect();
                 if new_ids.is_empty() {
                     continue;
                 }
@@ -747,11 +762,13 @@ impl ProfileObject {
                 if !state_covers_rows && let Some(beacon) = &row.beacon {
                     let events =
                         stored_events(&row.ids, beacon, &row.receipt).map_err(worker::Error::RustError)?;
-                    for received in events.iter().filter(|r| !seen.contains(&r.event.message_id)) {
+                    for received in events.iter().filter(|r| {
+                        !seen.contains(&r.event.message_id) && !applied.contains(&r.event.message_id)
+                    }) {
                         next.profile.apply_with(received, &rules);
                     }
                 }
-                seen.extend(new_ids.iter().map(|id| id.as_str()));
+                applied.extend(new_ids.iter().map(|id| id.as_str()));
                 let ids = to_postcard(&new_ids)?;
                 rows.push(Row {
                     newest: row.newest,
@@ -762,8 +779,11 @@ impl ProfileObject {
                 });
             }
         }
-        // `commit` adds the ids to `seen` again: harmless, they are in already.
         self.commit(&stored.profile.identities, next, &rows)?;
+        // Only now: a failed commit must leave them unseen, for the retry.
+        if let Some(seen) = self.seen.borrow_mut().as_mut() {
+            seen.merge(applied);
+        }
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
     }
@@ -1114,11 +1134,17 @@ impl ProfileObject {
         let mut seen = self.seen.borrow_mut();
         if seen.is_none() {
             let mut ids = MessageIds::default();
-            for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
-                if let [SqlStorageValue::Blob(bytes)] = row?.as_slice() {
-                    let batch: Vec<&str> = postcard::from_bytes(bytes).map_err(decode_error)?;
-                    ids.extend(batch);
-                }
+            for row in self.sql.exec("SELECT ids, beacon FROM batches", None)?.raw() {
+                let values = row?;
+                let (row_ids_bytes, beacon) = match values.as_slice() {
+                    [SqlStorageValue::Blob(ids), SqlStorageValue::Blob(beacon)] => {
+                        (ids, Some(beacon.as_slice()))
+                    }
+                    [SqlStorageValue::Blob(ids), _] => (ids, None),
+                    _ => continue,
+                };
+                let batch = row_ids(row_ids_bytes, beacon).map_err(worker::Error::RustError)?;
+                ids.extend(batch.iter().map(String::as_str));
             }
             *seen = Some(ids);
         }
@@ -1265,18 +1291,26 @@ struct Receipt {
 /// The events a batch row applied, re-derived from its beacon and receipt (enrichment is
 /// pure); `ids` are the message ids the row applied, in order.
 fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Result<Vec<Received>, String> {
-    let ids: Vec<String> = postcard::from_bytes(ids).map_err(|e| e.to_string())?;
     let receipt: Receipt = postcard::from_bytes(receipt).map_err(|e| e.to_string())?;
     let accepted =
         accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo, &mut LastDevice::default())
             .map_err(|e| e.to_string())?;
+    let events = accepted.events.into_iter().map(|(_, r)| r);
+    if ids == IDS_OF_BEACON {
+        return Ok(events.collect());
+    }
+    let ids: Vec<String> = postcard::from_bytes(ids).map_err(|e| e.to_string())?;
     let mut wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    Ok(accepted
-        .events
-        .into_iter()
-        .map(|(_, r)| r)
-        .filter(|r| wanted.remove(r.event.message_id.as_str()))
-        .collect())
+    Ok(events.filter(|r| wanted.remove(r.event.message_id.as_str())).collect())
+}
+
+/// A row's message ids: its `ids`, or its beacon's when `ids` is [`IDS_OF_BEACON`].
+fn row_ids(ids: &[u8], beacon: Option<&[u8]>) -> std::result::Result<Vec<String>, String> {
+    match (ids == IDS_OF_BEACON, beacon) {
+        (false, _) => postcard::from_bytes(ids).map_err(|e| e.to_string()),
+        (true, Some(beacon)) => beacon::message_ids(beacon).map_err(|e| e.to_string()),
+        (true, None) => Err("a batch row without ids lost its beacon".into()),
+    }
 }
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {

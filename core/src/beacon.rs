@@ -82,17 +82,7 @@ pub fn encode_events<'a>(
 /// `Err`; an event that breaks a limit is reported in [`Decoded::rejected`] and the rest
 /// are kept.
 pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
-    let wire: WireBatch = match postcard::take_from_bytes(payload(body)?) {
-        Ok((wire, [])) => wire,
-        Ok((_, rest)) => {
-            let detail = format!("{} unexpected bytes after the batch", rest.len());
-            return Err(Error::new("", ErrorKind::Malformed(detail)));
-        }
-        Err(e) => return Err(Error::new("", ErrorKind::Malformed(format!("beacon: {e}")))),
-    };
-    if wire.events.len() > MAX_BATCH_EVENTS {
-        return Err(Error::new("batch", ErrorKind::TooManyEvents { count: wire.events.len() }));
-    }
+    let wire = wire_batch(body)?;
     let mut decoded = Decoded { dropped: wire.dropped, ..Decoded::default() };
     let mut reader = Reader { wire: &wire, contexts: vec![None; wire.contexts.len()] };
     let mut context_lens: Vec<Option<usize>> = vec![None; wire.contexts.len()];
@@ -108,6 +98,30 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
         }
     }
     Ok(decoded)
+}
+
+/// The message ids of a beacon's events, in order, read without decoding or validating the
+/// events (for a beacon [`decode`] accepted whole, they are its events' ids).
+pub fn message_ids(body: &[u8]) -> Result<Vec<String>, Error> {
+    let wire = wire_batch(body)?;
+    let reader = Reader { wire: &wire, contexts: Vec::new() };
+    wire.events.iter().map(|event| reader.message_id(event.message_id)).collect()
+}
+
+/// The batch of a beacon body, its references not yet resolved.
+fn wire_batch(body: &[u8]) -> Result<WireBatch<'_>, Error> {
+    let wire: WireBatch = match postcard::take_from_bytes(payload(body)?) {
+        Ok((wire, [])) => wire,
+        Ok((_, rest)) => {
+            let detail = format!("{} unexpected bytes after the batch", rest.len());
+            return Err(Error::new("", ErrorKind::Malformed(detail)));
+        }
+        Err(e) => return Err(Error::new("", ErrorKind::Malformed(format!("beacon: {e}")))),
+    };
+    if wire.events.len() > MAX_BATCH_EVENTS {
+        return Err(Error::new("batch", ErrorKind::TooManyEvents { count: wire.events.len() }));
+    }
+    Ok(wire)
 }
 
 /// What the collector needs to route a beacon, read without decoding or validating its
@@ -208,7 +222,7 @@ enum WireCall {
     Alias { previous_id: Str },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 enum WireMessageId {
     /// A lowercase, hyphenated UUID (what `crypto.randomUUID()` returns), as its 16 bytes.
     Uuid([u8; 16]),
@@ -400,10 +414,7 @@ impl Reader<'_> {
                 Call::Alias { previous_id: self.string(previous_id).map_err(|e| e.within("previousId"))? }
             }
         };
-        let message_id = match wire.message_id {
-            WireMessageId::Uuid(bytes) => format_uuid(&bytes),
-            WireMessageId::Text(index) => self.string(index).map_err(|e| e.within("messageId"))?,
-        };
+        let message_id = self.message_id(wire.message_id)?;
         let identity = self.wire.identities.get(wire.identity as usize).ok_or(Error::new(
             "anonymousId",
             ErrorKind::BadReference { table: "identities", index: wire.identity },
@@ -430,6 +441,13 @@ impl Reader<'_> {
         let context = Arc::new(self.context(index)?);
         self.contexts[index as usize] = Some(Arc::clone(&context)); // in range: `context` checked it
         Ok(context)
+    }
+
+    fn message_id(&self, id: WireMessageId) -> Result<String, Error> {
+        match id {
+            WireMessageId::Uuid(bytes) => Ok(format_uuid(&bytes)),
+            WireMessageId::Text(index) => self.string(index).map_err(|e| e.within("messageId")),
+        }
     }
 
     fn context(&self, index: u32) -> Result<Context, Error> {

@@ -44,6 +44,12 @@ impl MessageIds {
         }
     }
 
+    /// Adds every id of `other`.
+    pub fn merge(&mut self, other: MessageIds) {
+        self.uuids.extend(other.uuids);
+        self.others.extend(other.others);
+    }
+
     pub fn len(&self) -> usize {
         self.uuids.len() + self.others.len()
     }
