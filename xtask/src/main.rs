@@ -129,6 +129,11 @@ fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
+/// A tool installed by `npm ci` (`node_modules/.bin`).
+fn node_bin(root: &Path, name: &str) -> String {
+    root.join("node_modules/.bin").join(name).to_string_lossy().into_owned()
+}
+
 fn run(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: {program} {}", args.join(" "));
     let status =

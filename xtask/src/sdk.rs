@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::run;
+use crate::{node_bin, run};
 
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/sdk");
@@ -44,7 +44,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     bindgen.generate(&bindgen_out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     let dist = root.join("sdk/dist");
     fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
-    let bin = |name: &str| root.join("node_modules/.bin").join(name).to_string_lossy().into_owned();
+    let bin = |name: &str| node_bin(root, name);
     let wasm = dist.join("portrait.wasm");
     let (raw, optimised) = (bindgen_out.join("portrait_sdk_bg.wasm"), wasm.to_string_lossy().into_owned());
     let raw = raw.to_string_lossy();
