@@ -16,7 +16,9 @@
 //! (`load`). A row carries the state when it is the first, a merge's or a refusal's, or the
 //! [`STATE_EVERY`]th since the last state; the alarm puts the state on the newest row before it
 //! trims, so trimming never removes events a load still needs. Writing the state (~3 KB) with
-//! every batch cost the ingest benchmark a tenth of its throughput.
+//! every batch cost the ingest benchmark a tenth of its throughput. A load applies those
+//! batches with the workspace's identity rules of the moment: had the rules changed since,
+//! the identities learned from at most `STATE_EVERY - 1` batches follow the new rules.
 //!
 //! A batch is applied by one `INSERT`: SQLite applies a statement whole or not at all, so a
 //! retry after a failure can never half-apply, and no explicit transaction is needed. A merge
