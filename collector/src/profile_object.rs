@@ -13,8 +13,8 @@
 //!   them out before it drops the beacon. The ids were two fifths of a row's bytes.
 //!
 //! The profile is the newest stored state with the events of the rows after it applied again
-//! (`load`). A row carries the state when it is the first, a merge's or a refusal's, or the
-//! [`STATE_EVERY`]th since the last state; the alarm puts the state on the newest row before it
+//! (`load`). A row carries the state when it is the first, a merge's or a refusal's (their
+//! state is more than their rows' events), or the [`STATE_EVERY`]th since the last state; the alarm puts the state on the newest row before it
 //! trims, so trimming never removes events a load still needs. Writing the state (~3 KB) with
 //! every batch cost the ingest benchmark a tenth of its throughput. A load applies those
 //! batches with the workspace's identity rules of the moment: had the rules changed since,
@@ -494,8 +494,10 @@ impl ProfileObject {
             beacon: Some(beacon),
             receipt: to_postcard(&receipt)?,
         };
-        let learned = self.commit(&before, next, &[row])?;
-        self.seen.borrow_mut().as_mut().expect("loaded by seen_ids").extend(ids);
+        let learned = self.commit(&before, next, &[row], true)?;
+        if let Some(seen) = self.seen.borrow_mut().as_mut() {
+            seen.extend(ids);
+        }
         self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))
     }
@@ -503,15 +505,23 @@ impl ProfileObject {
     /// Writes `rows` and the new state `next` (of a profile that had the identities `before`)
     /// without an `await` between the statements, so the Durable Object commits them together
     /// or not at all; then updates the in-memory copies. Returns whether the profile learned
-    /// identities (to register).
-    fn commit(&self, before: &BTreeSet<Identity>, mut next: Stored, rows: &[Row]) -> Result<bool> {
+    /// identities (to register). `by_events`: `next` is the stored profile with the events of
+    /// `rows` applied, and nothing else (a batch; not a merge or a recorded change), so a load
+    /// can rebuild it from those rows and the state need not be written every time.
+    fn commit(
+        &self,
+        before: &BTreeSet<Identity>,
+        mut next: Stored,
+        rows: &[Row],
+        by_events: bool,
+    ) -> Result<bool> {
         let new_identities: Vec<Identity> = next.profile.identities.difference(before).cloned().collect();
         let unlinked = match new_identities.is_empty() {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
-        // One row of events after a stored state can be applied again: it need not carry one.
-        let replayable = next.in_storage
+        let replayable = by_events
+            && next.in_storage
             && next.rows_since_state + 1 < STATE_EVERY
             && matches!(rows, [row] if row.beacon.is_some());
         let state = match replayable {
@@ -781,7 +791,7 @@ impl ProfileObject {
                 });
             }
         }
-        self.commit(&stored.profile.identities, next, &rows)?;
+        self.commit(&stored.profile.identities, next, &rows, false)?;
         // Only now: a failed commit must leave them unseen, for the retry.
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             seen.merge(applied);
@@ -795,7 +805,7 @@ impl ProfileObject {
         let Some(stored) = self.load()? else { return Ok(()) };
         let mut next = stored.clone();
         next.profile.log(Timestamp(internal::now_ms()), change);
-        self.commit(&stored.profile.identities, next, &[]).map(|_| ())
+        self.commit(&stored.profile.identities, next, &[], false).map(|_| ())
     }
 
     /// The rows after `seq` that applied events, as a merge sends them.

@@ -93,6 +93,32 @@ describe("identity resolution", () => {
     assert.deepEqual(profile.counters, { "Invoice Paid": 1, $page: 1, $identify: 1 });
   });
 
+  test("a merged profile reads the same after a restart", async () => {
+    // The browser's one batch row moves to the survivor with the merge: the survivor must store
+    // the merged state, since applying that row again would not redo the merge.
+    const own = await launch();
+    const [browser, user] = [uuid(), `restart-${uuid()}`];
+    let before;
+    try {
+      const sent = await own.segment("identify", { userId: user, traits: { plan: "pro" }, messageId: uuid() });
+      assert.equal(sent.status, 200, sent.text);
+      await own.beacon([browserEvent("page", browser), browserEvent("identify", browser, { userId: user, traits: { seat: 3 } })]);
+      before = await own.profile("user_id", user);
+      assert.deepEqual(before.json.mergedProfiles, [`a:${browser}`]);
+    } finally {
+      await own.stop();
+    }
+    const again = await launch(own.persist);
+    try {
+      const after = await again.profile("user_id", user);
+      assert.equal(after.status, 200);
+      const withoutTime = ({ tags, series, ...profile }) => profile;
+      assert.deepEqual(withoutTime(after.json), withoutTime(before.json));
+    } finally {
+      await again.stop();
+    }
+  });
+
   test("events sent while a merge is under way all land, once", async () => {
     const [laptop, phone, user] = [uuid(), uuid(), `user-${uuid()}`];
     await send([browserEvent("identify", phone, { userId: user })]);
