@@ -29,7 +29,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
-        Some("build-worker") => worker::build(&project_root()).map(|_| ()),
+        Some("build-worker") => {
+            let root = project_root();
+            install_npm_packages(&root).and_then(|()| worker::build(&root)).map(|_| ())
+        }
         Some("build-sdk") => sdk::build(&project_root()).map(|_| ()),
         Some("train-topics") => topics::train(&project_root(), &args[1..]),
         Some("bench") => bench::bench(&project_root(), &args[1..]),
@@ -55,9 +58,9 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-core", "--target", "wasm32-unknown-unknown"])?;
     let mut totals = count_tests(&root, "cargo", &["test", "--workspace"], RUST_SUMMARY)?;
+    install_npm_packages(&root)?; // the Worker and SDK builds use binaryen from npm
     worker::build(&root)?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
-    install_npm_packages(&root)?;
     sdk::build(&root)?;
     install_chromium(&root)?;
     totals.add(count_tests(&root, "node", &["--test", "--test-reporter=spec", "tests/"], NODE_SUMMARY)?);
@@ -73,8 +76,8 @@ fn test() -> Result<(), String> {
 fn demo(options: &[String]) -> Result<(), String> {
     let root = project_root();
     install_toolchain(&root)?;
-    worker::build(&root)?;
     install_npm_packages(&root)?;
+    worker::build(&root)?;
     sdk::build(&root)?;
     // Ctrl-C reaches node too (same process group); it disposes of workerd before exiting.
     let mut command = vec!["demo-site/serve.mjs"];

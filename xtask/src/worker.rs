@@ -3,8 +3,9 @@
 //! 1. `cargo build -p portrait-collector --profile worker --target wasm32-unknown-unknown`;
 //! 2. wasm-bindgen (as a library, so Cargo.lock pins it to the collector's `wasm-bindgen`),
 //!    `--target module`, into `collector/build/index.js` + `index_bg.wasm`;
-//! 3. binaryen's `wasm-opt -O3` over the module, keeping function names for profiles (5 % less
-//!    CPU per request in `bench/collector-load.mjs` than LLVM's output alone);
+//! 3. binaryen's `wasm-opt -O3` (npm `binaryen`, installed first) over the module, keeping
+//!    function names for profiles: 5 % less CPU per request in `bench/collector-load.mjs`
+//!    than LLVM's output alone;
 //! 4. `collector/js/entry.mjs` (the Workers entrypoint and Durable Object classes) next to it.
 //!
 //! wrangler (`main = "build/entry.mjs"`) and Miniflare load the result as ES modules.
