@@ -375,7 +375,7 @@ impl Profile {
         }
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
-        increment(&mut self.counters, &counter_key(&event.call));
+        add_count(&mut self.counters, &counter_key(&event.call), 1);
         match &event.call {
             Call::Identify => {
                 for (key, value) in &event.traits {
@@ -463,7 +463,7 @@ impl Profile {
                 device.browser.as_deref().unwrap_or("unknown"),
                 device.os.as_deref().unwrap_or("unknown")
             );
-            increment(&mut self.devices, &key);
+            add_count(&mut self.devices, &key, 1);
         }
         self.bound();
     }
@@ -576,13 +576,13 @@ fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Adds one to `key`'s count; the key is copied only when it is new (a per-event allocation
+/// Adds `n` to `key`'s count; the key is copied only when it is new (a per-event allocation
 /// showed up in the collector's profile).
-fn increment(counts: &mut BTreeMap<String, u64>, key: &str) {
+fn add_count(counts: &mut BTreeMap<String, u64>, key: &str, n: u64) {
     match counts.get_mut(key) {
-        Some(count) => *count += 1,
+        Some(count) => *count += n,
         None => {
-            counts.insert(key.to_owned(), 1);
+            counts.insert(key.to_owned(), n);
         }
     }
 }
@@ -606,7 +606,7 @@ fn keep_first<V>(map: &mut BTreeMap<String, V>, len: usize) {
 
 fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (key, n) in from {
-        *into.entry(key.clone()).or_default() += n;
+        add_count(into, key, *n);
     }
 }
 
