@@ -201,12 +201,14 @@ impl DurableObject for ProfileObject {
         };
         // The trims below may remove events a load would apply again: the newest row takes
         // the state first (no `await` until the trims are done).
-        self.sql.exec(
-            "UPDATE batches SET state = ? WHERE seq = (SELECT max(seq) FROM batches)",
-            vec![to_postcard(&stored.profile)?.into()],
-        )?;
-        if let Some(cached) = self.cache.borrow_mut().as_mut() {
-            cached.rows_since_state = 0;
+        if stored.rows_since_state > 0 {
+            self.sql.exec(
+                "UPDATE batches SET state = ? WHERE seq = (SELECT max(seq) FROM batches)",
+                vec![to_postcard(&stored.profile)?.into()],
+            )?;
+            if let Some(cached) = self.cache.borrow_mut().as_mut() {
+                cached.rows_since_state = 0;
+            }
         }
         let now = internal::now_ms();
         // Keep the events of the newest batches (by event time) that hold at most
@@ -236,7 +238,7 @@ impl DurableObject for ProfileObject {
         let mut leaving = Vec::new();
         for row in self.sql.exec(query, vec![oldest_kept.0.into(), oldest_kept.1.into()])?.raw() {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(beacon)] = row?.as_slice() {
-                let ids = row_ids(&IDS_OF_BEACON, Some(beacon)).map_err(worker::Error::RustError)?;
+                let ids = beacon::message_ids(beacon).map_err(|e| worker::Error::RustError(e.to_string()))?;
                 leaving.push((*seq, to_postcard(&ids)?));
             }
         }
@@ -520,10 +522,7 @@ impl ProfileObject {
             true => None,
             false => Some(to_postcard(&new_identities)?),
         };
-        let replayable = by_events
-            && next.in_storage
-            && next.rows_since_state + 1 < STATE_EVERY
-            && matches!(rows, [row] if row.beacon.is_some());
+        let replayable = by_events && next.in_storage && next.rows_since_state + 1 < STATE_EVERY;
         let state = match replayable {
             true => None,
             false => Some(to_postcard(&next.profile)?),
@@ -759,14 +758,12 @@ impl ProfileObject {
                 .log(now, Change::Merged { from: merge.from.clone(), identities, reason: merge.reason });
         }
         let mut rows = Vec::new();
-        let mut applied = MessageIds::default();
         {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
             for row in merge.rows {
                 let ids = row_ids(&row.ids, row.beacon.as_deref()).map_err(worker::Error::RustError)?;
-                let new_ids: Vec<&String> =
-                    ids.iter().filter(|id| !seen.contains(id) && !applied.contains(id)).collect();
+                let new_ids: Vec<&String> = ids.iter().filter(|id| !seen.contains(id)).collect();
                 if new_ids.is_empty() {
                     continue;
                 }
@@ -774,13 +771,11 @@ impl ProfileObject {
                 if !state_covers_rows && let Some(beacon) = &row.beacon {
                     let events =
                         stored_events(&row.ids, beacon, &row.receipt).map_err(worker::Error::RustError)?;
-                    for received in events.iter().filter(|r| {
-                        !seen.contains(&r.event.message_id) && !applied.contains(&r.event.message_id)
-                    }) {
+                    for received in events.iter().filter(|r| !seen.contains(&r.event.message_id)) {
                         next.profile.apply_with(received, &rules);
                     }
                 }
-                applied.extend(new_ids.iter().map(|id| id.as_str()));
+                seen.extend(new_ids.iter().map(|id| id.as_str()));
                 let ids = to_postcard(&new_ids)?;
                 rows.push(Row {
                     newest: row.newest,
@@ -791,10 +786,10 @@ impl ProfileObject {
                 });
             }
         }
-        self.commit(&stored.profile.identities, next, &rows, false)?;
-        // Only now: a failed commit must leave them unseen, for the retry.
-        if let Some(seen) = self.seen.borrow_mut().as_mut() {
-            seen.merge(applied);
+        if let Err(e) = self.commit(&stored.profile.identities, next, &rows, false) {
+            // The ids above are not stored: forget them, for the retry (read again from storage).
+            *self.seen.borrow_mut() = None;
+            return Err(e);
         }
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
