@@ -9,8 +9,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import { startCollector } from "../collector/js/local.mjs";
-import { startFloor } from "./floor/start.mjs";
-import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, option, template } from "./support/beacons.mjs";
+import { floorPath, startFloor } from "./floor/start.mjs";
+import { BENCH_CONFIG, EVENTS_PER_BATCH, beaconPath, option, template } from "./support/beacons.mjs";
 import { cpuSeconds, workerdChildren } from "./support/cpu.mjs";
 import { load } from "./support/load.mjs";
 
@@ -38,19 +38,19 @@ function audiences(n) {
 const beacon = template();
 const results = [];
 const servers = [
-  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), () => `/v1/b?k=${WRITE_KEY}`],
-  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), (visitor) => `/?p=${visitor}`],
+  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), beaconPath],
+  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), floorPath],
 ];
 // With --compare DIR, another run: the collector built in DIR (a copy of an earlier
 // `collector/build`), to weigh a change against it under the same conditions.
 const COMPARE = process.argv.includes("--compare") ? process.argv[process.argv.indexOf("--compare") + 1] : null;
 if (COMPARE) {
   const build = path.resolve(COMPARE);
-  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), () => `/v1/b?k=${WRITE_KEY}`]);
+  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), beaconPath]);
 }
 if (AUDIENCES > 0) {
   const config = BENCH_CONFIG + audiences(AUDIENCES);
-  servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), () => `/v1/b?k=${WRITE_KEY}`]);
+  servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), beaconPath]);
 }
 // Every server runs at once (an idle workerd costs nothing) and is warmed up once; then the
 // measured runs alternate between them, ROUNDS times, and each server's run with the median

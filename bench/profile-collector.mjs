@@ -12,8 +12,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startCollector } from "../collector/js/local.mjs";
-import { startFloor } from "./floor/start.mjs";
-import { BENCH_CONFIG, WRITE_KEY, option, template } from "./support/beacons.mjs";
+import { floorPath, startFloor } from "./floor/start.mjs";
+import { BENCH_CONFIG, beaconPath, option, template } from "./support/beacons.mjs";
 import { load } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
@@ -73,7 +73,7 @@ const persist = mkdtempSync("/dev/shm/portrait-profile-");
 const collector = FLOOR
   ? await startFloor({ persist, inspectorPort: INSPECTOR_PORT })
   : await startCollector({ persist, config: BENCH_CONFIG, inspectorPort: INSPECTOR_PORT });
-const pathFor = FLOOR ? (visitor) => `/?p=${visitor}` : () => `/v1/b?k=${WRITE_KEY}`;
+const pathFor = FLOOR ? floorPath : beaconPath;
 const beacon = template();
 try {
   await load(collector.url, pathFor, beacon, LOAD); // warm-up: compile, create objects

@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { DEV_ADMIN_KEYS, startCollector } from "../collector/js/local.mjs";
-import { BENCH_CONFIG, EVENTS_PER_BATCH, WRITE_KEY, anonymousId, beaconFor, option, template } from "./support/beacons.mjs";
+import { BENCH_CONFIG, EVENTS_PER_BATCH, anonymousId, beaconPath, beaconFor, option, template } from "./support/beacons.mjs";
 import { onConnections, percentiles } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
@@ -39,7 +39,7 @@ async function run(url, seconds, pick, first) {
     new Promise((resolve) => {
       const started = performance.now();
       const req = http.request(
-        `${url}/v1/b?k=${WRITE_KEY}`,
+        `${url}${beaconPath()}`,
         { method: "POST", agent, headers: { "content-type": "text/plain", "content-length": body.length } },
         (res) => {
           res.resume();

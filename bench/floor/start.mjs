@@ -6,6 +6,9 @@ import { Miniflare } from "miniflare";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** Where the floor takes a request from `visitor`: the object is chosen by `?p=`. */
+export const floorPath = (visitor) => `/?p=${visitor}`;
+
 /** Returns `{ url, stop }`; `inspectorPort` opens the DevTools protocol (isolate `core:user:floor`). */
 export async function startFloor({ persist, inspectorPort } = {}) {
   const mf = new Miniflare({

@@ -14,6 +14,8 @@ export function option(name, fallback) {
 }
 
 export const WRITE_KEY = "pk_bench_load";
+/** Where the collector takes beacons (the visitor is in the beacon, not the path). */
+export const beaconPath = () => `/v1/b?k=${WRITE_KEY}`;
 export const EVENTS_PER_BATCH = 20;
 
 /** The development configuration, with one source whose rate limit is out of the way. */
