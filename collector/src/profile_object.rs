@@ -14,8 +14,9 @@
 //!
 //! The profile is the newest stored state with the events of the rows after it applied again
 //! (`load`). A row carries the state when it is the first, a merge's or a refusal's (their
-//! state is more than their rows' events), or the [`STATE_EVERY`]th since the last state; the alarm puts the state on the newest row before it
-//! trims, so trimming never removes events a load still needs. Writing the state (~3 KB) with
+//! state is more than their rows' events), or the [`STATE_EVERY`]th since the last state.
+//! Before it trims, the alarm puts the state on the newest row (when rows follow the last
+//! one), so trimming never removes events a load still needs. Writing the state (~3 KB) with
 //! every batch cost the ingest benchmark a tenth of its throughput. A load applies those
 //! batches with the workspace's identity rules of the moment: had the rules changed since,
 //! the identities learned from at most `STATE_EVERY - 1` batches follow the new rules.
