@@ -4,7 +4,8 @@
 // `index.js` is the wasm-bindgen glue of the Rust crate; this file adds the Workers entrypoint
 // and the Durable Object classes. The classes extend `DurableObject` so that their `call`
 // method (how the Worker and the objects talk, see `collector/src/internal.rs`) is reachable
-// over RPC; `fetch` is kept for the runtime's sake and answers 404.
+// over RPC; `fetch` answers 404. `call` answers at once when the Rust side finished without
+// waiting (most calls), else with a Promise.
 //
 // A Rust panic (panic = "abort") traps the wasm instance; the next call then resets the
 // module (`__wbg_reset_state`) and rebuilds the objects on the fresh instance, so one bad
@@ -15,18 +16,24 @@ import * as wasm from "./index.js";
 let generation = 0;
 let trapped = false;
 
-async function guarded(call) {
+/** Runs `call`, noting a trap; its answer may be a value (an object's synchronous `call`) or a Promise. */
+function guarded(call) {
   if (trapped) {
     wasm.__wbg_reset_state();
     trapped = false;
     generation++;
   }
   try {
-    return await call();
+    const answer = call();
+    return answer instanceof Promise ? answer.catch(noteTrap) : answer;
   } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) trapped = true;
-    throw error;
+    noteTrap(error);
   }
+}
+
+function noteTrap(error) {
+  if (error instanceof WebAssembly.RuntimeError) trapped = true;
+  throw error;
 }
 
 export default class Collector extends WorkerEntrypoint {
@@ -49,11 +56,11 @@ function durableObject(RustClass) {
       }
       return this.inner;
     }
-    fetch(request) {
-      return guarded(() => this.current().fetch(request));
+    fetch() {
+      return new Response("Portrait's Durable Objects answer RPC calls only", { status: 404 });
     }
-    alarm(info) {
-      return guarded(() => this.current().alarm(info));
+    alarm() {
+      return guarded(() => this.current().alarm());
     }
     call(action, body) {
       return guarded(() => this.current().call(action, body));

@@ -14,9 +14,7 @@ use portrait_core::account::{self, Account, AccountFacts};
 use portrait_core::changes::{self, Snapshot};
 use portrait_core::config::AudienceOf;
 use portrait_core::view;
-use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::internal::{self, AccountMessage, Answer, Link, Linked, RemoveMember, Schema};
 use crate::{outbox, settings};
@@ -28,9 +26,8 @@ const SCHEMA: &[&str] = &[
     outbox::TABLES[1],
 ];
 
-internal::serve_calls!(AccountObject);
+internal::export_object!(AccountObject);
 
-#[durable_object]
 pub struct AccountObject {
     env: Env,
     sql: SqlStorage,
@@ -39,7 +36,7 @@ pub struct AccountObject {
     domain_linked: Cell<bool>,
 }
 
-impl DurableObject for AccountObject {
+impl internal::Object for AccountObject {
     fn new(state: State, env: Env) -> Self {
         AccountObject {
             env,
@@ -49,13 +46,6 @@ impl DurableObject for AccountObject {
         }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-}
-
-impl AccountObject {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         match action {
             "update" => {
@@ -93,7 +83,9 @@ impl AccountObject {
             other => internal::unknown_action("account", other),
         }
     }
+}
 
+impl AccountObject {
     fn load(&self) -> Result<Option<(String, Account)>> {
         if !self.schema.exists(&self.sql, "account")? {
             return Ok(None);

@@ -4,9 +4,7 @@
 //! `account:<id>` for account audiences, each with the time it entered.
 
 use serde::{Deserialize, Serialize};
-use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::internal::{self, Answer, Schema};
 
@@ -36,26 +34,18 @@ pub struct Members {
     pub count: u64,
 }
 
-internal::serve_calls!(AudienceObject);
+internal::export_object!(AudienceObject);
 
-#[durable_object]
 pub struct AudienceObject {
     sql: SqlStorage,
     schema: Schema,
 }
 
-impl DurableObject for AudienceObject {
+impl internal::Object for AudienceObject {
     fn new(state: State, _env: Env) -> Self {
         AudienceObject { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-}
-
-impl AudienceObject {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
         match action {
@@ -98,6 +88,8 @@ impl AudienceObject {
         }
     }
 }
+
+impl AudienceObject {}
 
 /// The shard of `member` in every audience.
 pub fn shard_of(member: &str) -> u64 {

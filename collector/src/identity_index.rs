@@ -2,35 +2,25 @@
 //! (`{workspace}/index/{hash % 64}`), so no object sees all identify traffic.
 
 use portrait_core::identity::Identity;
-use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::internal::{self, Answer, Link, Linked, Resolve, Resolved, Schema, Unlink, Unlinked};
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, value TEXT NOT NULL, \
      profile TEXT NOT NULL, PRIMARY KEY (kind, value)) WITHOUT ROWID"];
 
-internal::serve_calls!(IdentityIndex);
+internal::export_object!(IdentityIndex);
 
-#[durable_object]
 pub struct IdentityIndex {
     sql: SqlStorage,
     schema: Schema,
 }
 
-impl DurableObject for IdentityIndex {
+impl internal::Object for IdentityIndex {
     fn new(state: State, _env: Env) -> Self {
         IdentityIndex { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-}
-
-impl IdentityIndex {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
         match action {
@@ -87,7 +77,9 @@ impl IdentityIndex {
             other => internal::unknown_action("index", other),
         }
     }
+}
 
+impl IdentityIndex {
     fn lookup(&self, identity: &Identity) -> Result<Option<String>> {
         let cursor = self.sql.exec(
             "SELECT profile FROM links WHERE kind = ? AND value = ?",

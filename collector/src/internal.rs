@@ -5,8 +5,8 @@
 //! built a `Request`, streamed its body into the object, and built and streamed a `Response`
 //! back — a fifth of the isolate's time per ingest request in the load benchmark's CPU profile
 //! (`bench/profile-collector.mjs`), against ~5 % for the RPC call. Every object class serves
-//! its calls with an inherent `async fn handle(&self, action: &str, body: &[u8]) ->
-//! Result<Answer>`, exported by [`serve_calls!`]; its `fetch` answers 404 ([`rpc_only`]).
+//! its calls with [`Object::handle`], exported by [`export_object!`]; its `fetch` answers 404
+//! (in `collector/js/entry.mjs`).
 
 use portrait_core::Rejected;
 use portrait_core::account::AccountUpdate;
@@ -16,10 +16,11 @@ use portrait_core::profile::Profile;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::task::{Context, Poll, Waker};
 
 use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, Response, SqlStorage};
+use worker::{Env, SqlStorage, State};
 
 use crate::http::ApiError;
 
@@ -116,37 +117,81 @@ extern "C" {
 /// when what was asked for does not exist.
 pub type Answer = Option<Vec<u8>>;
 
-/// Exports `call(action, body)` on a Durable Object class: the method [`post`] invokes over
-/// RPC (the class's wrapper in `collector/js/entry.mjs` passes it on). The class must have an
-/// inherent `async fn handle(&self, action: &str, body: &[u8]) -> worker::Result<Answer>`.
-macro_rules! serve_calls {
+/// A Durable Object class of the collector, exported to JavaScript by [`export_object!`].
+pub(crate) trait Object: 'static {
+    fn new(state: State, env: Env) -> Self;
+
+    /// Serves the calls of [`post`]: `action` with its postcard `body`.
+    async fn handle(&self, action: &str, body: &[u8]) -> worker::Result<Answer>;
+
+    /// Housekeeping the object scheduled with an alarm; only some objects set one.
+    async fn alarm(&self) -> worker::Result<()> {
+        Ok(())
+    }
+}
+
+/// Exports an [`Object`] as the JavaScript class of the same name (`collector/js/entry.mjs`
+/// wraps it in a `DurableObject`): its constructor, `alarm()` and `call(action, body)`, the
+/// method [`post`] invokes over RPC. The class holds the object behind an `Rc`, so that a call
+/// still running after its first `await` keeps the object alive.
+macro_rules! export_object {
     ($object:ident) => {
-        #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen_futures = worker::wasm_bindgen_futures)]
-        impl $object {
-            pub async fn call(
-                &self,
-                action: String,
-                body: Vec<u8>,
-            ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
-                crate::internal::to_js(self.handle(&action, &body).await)
+        /// The JavaScript class of this module's Durable Object (`internal::export_object!`).
+        pub mod class {
+            use std::rc::Rc;
+            use wasm_bindgen::prelude::*;
+            use $crate::internal::Object;
+
+            #[wasm_bindgen(js_name = $object)]
+            pub struct Class(Rc<super::$object>);
+
+            #[wasm_bindgen(js_class = $object)]
+            impl Class {
+                #[wasm_bindgen(constructor)]
+                pub fn new(state: worker::worker_sys::DurableObjectState, env: worker::Env) -> Class {
+                    Class(Rc::new(<super::$object as Object>::new(worker::State::from(state), env)))
+                }
+
+                /// An answer, or a `Promise` of one when the call awaits something.
+                pub fn call(&self, action: String, body: Vec<u8>) -> Result<JsValue, JsValue> {
+                    let object = Rc::clone(&self.0);
+                    $crate::internal::answer_soon(async move { object.handle(&action, &body).await })
+                }
+
+                pub fn alarm(&self) -> js_sys::Promise {
+                    let object = Rc::clone(&self.0);
+                    worker::wasm_bindgen_futures::future_to_promise(async move {
+                        object.alarm().await.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
+                    })
+                }
             }
         }
     };
 }
-pub(crate) use serve_calls;
+pub(crate) use export_object;
+
+/// Runs `call` until its first `await`, and answers at once when it is done by then (most
+/// calls: SQLite storage is synchronous), else a `Promise` of its answer. A `Promise` for
+/// every call cost the isolate a task, a microtask and two closures per request.
+pub fn answer_soon(call: impl Future<Output = worker::Result<Answer>> + 'static) -> Result<JsValue, JsValue> {
+    let mut call = Box::pin(call);
+    // A future polled again wakes its latest waker: the promise's task replaces this one.
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(answer) => to_js(answer),
+        Poll::Pending => {
+            let later = worker::wasm_bindgen_futures::future_to_promise(async move { to_js(call.await) });
+            Ok(later.into())
+        }
+    }
+}
 
 /// An answer as RPC carries it: a `Uint8Array`, `null`, or a thrown `Error`.
-pub fn to_js(answer: worker::Result<Answer>) -> Result<JsValue, JsValue> {
+fn to_js(answer: worker::Result<Answer>) -> Result<JsValue, JsValue> {
     match answer {
         Ok(Some(bytes)) => Ok(js_sys::Uint8Array::from(&bytes[..]).into()),
         Ok(None) => Ok(JsValue::NULL),
         Err(error) => Err(js_sys::Error::new(&error.to_string()).into()),
     }
-}
-
-/// The `fetch` of every object class: they are reached by RPC only.
-pub fn rpc_only() -> worker::Result<Response> {
-    Response::error("Portrait's Durable Objects answer RPC calls only", 404)
 }
 
 /// Sends a typed message to `action` on `stub` and decodes its typed answer (postcard both

@@ -58,9 +58,7 @@ use portrait_core::webhook::Transition;
 use portrait_core::{Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
-use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::audience_object::{self, Membership};
 use crate::internal::{
@@ -105,9 +103,8 @@ const SCHEMA: &[&str] = &[
     outbox::TABLES[1],
 ];
 
-internal::serve_calls!(ProfileObject);
+internal::export_object!(ProfileObject);
 
-#[durable_object]
 pub struct ProfileObject {
     state: State,
     env: Env,
@@ -164,7 +161,7 @@ struct Stored {
     rows_since_state: u32,
 }
 
-impl DurableObject for ProfileObject {
+impl internal::Object for ProfileObject {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         let failing_commits = FailingCommits::from_env(&env);
@@ -185,20 +182,16 @@ impl DurableObject for ProfileObject {
         }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-
-    async fn alarm(&self) -> Result<Response> {
+    async fn alarm(&self) -> Result<()> {
         if self.forward_target()?.is_some() {
             // A merged-away profile only has its audience exits left to send.
             if let Some((workspace, _)) = self.owner()? {
                 outbox::flush(&self.sql, &self.env, &workspace).await?;
             }
-            return Response::ok("forwarded");
+            return Ok(());
         }
         let Some(stored) = self.load()? else {
-            return Response::ok("empty");
+            return Ok(());
         };
         // The trims below may remove events a load would apply again: the newest row takes
         // the state first (no `await` until the trims are done).
@@ -265,12 +258,9 @@ impl DurableObject for ProfileObject {
         // `settle` schedules its own retry on failure, else the next housekeeping.
         self.alarm_set.set(false);
         self.settle(true).await?;
-        Response::ok("done")
+        Ok(())
     }
-}
 
-impl ProfileObject {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         if let Some(target) = self.forward_target()? {
             return self.forwarded(action, body, target).await;
@@ -338,7 +328,9 @@ impl ProfileObject {
             other => internal::unknown_action("profile", other),
         }
     }
+}
 
+impl ProfileObject {
     /// Decodes, validates and enriches one person's beacon (`core`), then applies the events
     /// not seen before with one `INSERT`. Events of another known user go to that user's
     /// profile.

@@ -3,9 +3,7 @@
 //! funnel into one object; only requests that carried such events write here.
 
 use serde::{Deserialize, Serialize};
-use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::internal::{self, Answer, Schema};
 
@@ -19,26 +17,18 @@ pub struct Counts {
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"];
 
-internal::serve_calls!(SourceStats);
+internal::export_object!(SourceStats);
 
-#[durable_object]
 pub struct SourceStats {
     sql: SqlStorage,
     schema: Schema,
 }
 
-impl DurableObject for SourceStats {
+impl internal::Object for SourceStats {
     fn new(state: State, _env: Env) -> Self {
         SourceStats { sql: state.storage().sql(), schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-}
-
-impl SourceStats {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
         match action {
@@ -65,3 +55,5 @@ impl SourceStats {
         }
     }
 }
+
+impl SourceStats {}

@@ -9,10 +9,7 @@
 
 use portrait_core::webhook;
 use serde::{Deserialize, Serialize};
-use worker::{
-    DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
-    SqlStorageValue, State, durable_object,
-};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::internal::{self, Answer, Schema};
 
@@ -46,9 +43,8 @@ pub struct Log {
     pub limit: u32,
 }
 
-internal::serve_calls!(WebhookObject);
+internal::export_object!(WebhookObject);
 
-#[durable_object]
 pub struct WebhookObject {
     state: State,
     env: Env,
@@ -56,17 +52,13 @@ pub struct WebhookObject {
     schema: Schema,
 }
 
-impl DurableObject for WebhookObject {
+impl internal::Object for WebhookObject {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         WebhookObject { state, env, sql, schema: Schema::new(SCHEMA) }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        internal::rpc_only()
-    }
-
-    async fn alarm(&self) -> Result<Response> {
+    async fn alarm(&self) -> Result<()> {
         self.schema.ensure(&self.sql)?;
         let now = internal::now_ms();
         for delivery in self.due(now)? {
@@ -80,21 +72,9 @@ impl DurableObject for WebhookObject {
         if let Some(next) = self.next_due()? {
             self.state.storage().set_alarm((next - now).max(0)).await?;
         }
-        Response::ok("done")
+        Ok(())
     }
-}
 
-struct Due {
-    key: String,
-    url: String,
-    secret: String,
-    max_attempts: i64,
-    body: String,
-    attempts: i64,
-}
-
-impl WebhookObject {
-    /// Serves the calls of `internal::post` (see `internal::serve_calls!`).
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
         self.schema.ensure(&self.sql)?;
         match action {
@@ -124,7 +104,18 @@ impl WebhookObject {
             other => internal::unknown_action("webhook", other),
         }
     }
+}
 
+struct Due {
+    key: String,
+    url: String,
+    secret: String,
+    max_attempts: i64,
+    body: String,
+    attempts: i64,
+}
+
+impl WebhookObject {
     fn due(&self, now: i64) -> Result<Vec<Due>> {
         let rows = self.sql.exec(
             "SELECT key, url, secret, max_attempts, body, attempts FROM deliveries \
