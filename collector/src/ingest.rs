@@ -20,6 +20,7 @@ use portrait_core::routing::Plan;
 use portrait_core::{Decoded, Timestamp, beacon, segment};
 use serde_json::json;
 use wasm_bindgen::JsValue;
+use worker::worker_sys::ext::RequestExt;
 use worker::{Env, Request, Url};
 
 use crate::http::{self, ApiError, ApiResult, json_response};
@@ -180,21 +181,21 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-/// The location the edge attached to the request (`request.cf`); read field by field so a
-/// missing or odd field is `None`, never an error. Locally, Miniflare supplies its own `cf`.
+/// The location the edge attached to the request (`request.cf`), by its typed getters (no
+/// property name built per field); a missing or odd field is `None`, never an error.
+/// Locally, Miniflare supplies its own `cf`.
 fn geo(req: &Request) -> Geo {
-    let cf = js_sys::Reflect::get(req.inner(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
-    let field = |key: &str| js_sys::Reflect::get(&cf, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
-    let text = |key: &str| field(key).as_string().filter(|s| !s.is_empty());
+    let Some(cf) = req.inner().cf() else { return Geo::default() };
+    let text = |field: Result<Option<String>, JsValue>| field.ok().flatten().filter(|s| !s.is_empty());
     Geo {
-        country: text("country"),
-        region: text("region"),
-        city: text("city"),
-        postal_code: text("postalCode"),
-        timezone: text("timezone"),
-        continent: text("continent"),
-        asn: field("asn").as_f64().map(|n| n as u32),
-        as_organization: text("asOrganization"),
+        country: text(cf.country()),
+        region: text(cf.region()),
+        city: text(cf.city()),
+        postal_code: text(cf.postal_code()),
+        timezone: text(cf.timezone().map(Some)),
+        continent: text(cf.continent()),
+        asn: cf.asn().ok().flatten(),
+        as_organization: text(cf.as_organization()),
     }
 }
 

@@ -457,14 +457,11 @@ impl ProfileObject {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
+        let mut batch_ids = MessageIds::with_capacity(events.len());
         let fresh: Vec<&Received> = {
-            let mut seen = self.seen_ids()?;
-            let seen = seen.as_mut().expect("loaded by seen_ids");
-            let mut batch_ids = MessageIds::with_capacity(events.len());
-            events
-                .iter()
-                .filter(|r| !seen.contains(&r.event.message_id) && batch_ids.insert(&r.event.message_id))
-                .collect()
+            let seen = self.seen_ids()?;
+            let seen = seen.as_ref().expect("loaded by seen_ids");
+            events.iter().filter(|r| batch_ids.insert_if_new(&r.event.message_id, seen)).collect()
         };
         let duplicates = (events.len() - fresh.len()) as u32;
         if fresh.is_empty() {
@@ -475,12 +472,12 @@ impl ProfileObject {
         for received in &fresh {
             next.profile.apply_with(received, rules);
         }
-        let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
         let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
         let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
         let (ids_bytes, beacon) = match whole {
             Some(beacon) if fresh.len() == events.len() => (IDS_OF_BEACON, beacon.to_vec()),
             _ => {
+                let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
                 let events = fresh.iter().map(|r| r.event.clone()).collect();
                 (to_postcard(&ids)?, beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }))
             }
@@ -494,7 +491,7 @@ impl ProfileObject {
         };
         let learned = self.commit(&before, next, &[row], true)?;
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
-            seen.extend(ids);
+            seen.absorb(batch_ids);
         }
         self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))

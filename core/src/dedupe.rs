@@ -45,6 +45,28 @@ impl MessageIds {
     }
 }
 
+impl MessageIds {
+    /// Adds `id` unless `earlier` or this set holds it; whether it was added. One reading of
+    /// the id serves both sets: a batch's ids, checked against its profile's.
+    pub fn insert_if_new(&mut self, id: &str, earlier: &MessageIds) -> bool {
+        match uuid_bytes(id) {
+            Some(bytes) => {
+                let uuid = u128::from_be_bytes(bytes);
+                !earlier.uuids.contains(&uuid) && self.uuids.insert(uuid)
+            }
+            None => {
+                !earlier.others.contains(id) && !self.others.contains(id) && self.others.insert(id.into())
+            }
+        }
+    }
+
+    /// Adds every id of `other`.
+    pub fn absorb(&mut self, other: MessageIds) {
+        self.uuids.extend(other.uuids);
+        self.others.extend(other.others);
+    }
+}
+
 impl<'a> Extend<&'a str> for MessageIds {
     fn extend<T: IntoIterator<Item = &'a str>>(&mut self, ids: T) {
         for id in ids {
@@ -76,5 +98,28 @@ mod tests {
         }
         assert_eq!(seen.uuids.len(), 1, "only the canonical UUID is held as bytes");
         assert_eq!(seen.others.len(), cases.len() - 1);
+    }
+
+    #[test]
+    fn a_batch_keeps_the_ids_neither_it_nor_the_profile_holds() {
+        let profile: MessageIds = {
+            let mut ids = MessageIds::default();
+            ids.extend(["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m1"]);
+            ids
+        };
+        let batch = [
+            "0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", // the profile's
+            "m1",                                   // the profile's
+            "1b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90",
+            "1b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", // twice in the batch
+            "m2",
+            "m2",
+        ];
+        let mut fresh = MessageIds::default();
+        let kept: Vec<&str> = batch.into_iter().filter(|id| fresh.insert_if_new(id, &profile)).collect();
+        assert_eq!(kept, ["1b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m2"]);
+        let mut all = profile.clone();
+        all.absorb(fresh);
+        assert!(batch.iter().all(|id| all.contains(id)));
     }
 }
