@@ -21,6 +21,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -506,11 +507,13 @@ impl Reader<'_> {
             other => return Err(malformed(format!("expected a key, found {other:?}"))),
         };
         let value = self.value(cursor, depth).map_err(|e| e.within(&key_segment(&key)))?;
-        if map.contains_key(&key) {
-            return Err(malformed(format!("duplicate key `{}`", key_segment(&key))));
+        match map.entry(key) {
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+            Entry::Occupied(slot) => Err(malformed(format!("duplicate key `{}`", key_segment(slot.key())))),
         }
-        map.insert(key, value);
-        Ok(())
     }
 
     /// Reads a value that is an element of a container at level `depth`. Refusing to go past

@@ -457,12 +457,13 @@ impl Profile {
         }
         let device = &enrichment.device;
         if device.device_type != DeviceType::Unknown {
-            let key = format!(
-                "{}/{}/{}",
+            // `join`, not `format!`: this runs per event, and wasm's formatting machinery is slow.
+            let key = [
                 device.device_type.as_str(),
                 device.browser.as_deref().unwrap_or("unknown"),
-                device.os.as_deref().unwrap_or("unknown")
-            );
+                device.os.as_deref().unwrap_or("unknown"),
+            ]
+            .join("/");
             add_count(&mut self.devices, &key, 1);
         }
         self.bound();
