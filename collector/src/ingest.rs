@@ -18,6 +18,7 @@ use portrait_core::identity::RoutingKey;
 use portrait_core::limits::MAX_BATCH_BYTES;
 use portrait_core::routing::Plan;
 use portrait_core::{Decoded, Timestamp, beacon, segment};
+use serde::Serialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::ext::RequestExt;
@@ -206,6 +207,15 @@ fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiErr
     Ok(Timestamp(now))
 }
 
+/// The answer to an accepted batch (a struct, not a `json!` map: built per request).
+#[derive(Serialize)]
+struct IngestAnswer<'a> {
+    accepted: u32,
+    duplicates: u32,
+    bots: u32,
+    rejected: &'a [RejectedEvent],
+}
+
 /// Sends each group to its profile and adds up the answers. `sdk_dropped`: the events the
 /// sending SDK's full queue dropped, counted per source.
 async fn deliver(
@@ -267,21 +277,23 @@ async fn deliver(
         let stub = internal::stats_stub(env, workspace, &source.source.name, shard)?;
         internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
     }
-    let body = json!({
-        "accepted": total.accepted,
-        "duplicates": total.duplicates,
-        "bots": total.bots,
-        "rejected": total.rejected,
-    });
     let nothing_accepted = total.accepted == 0 && total.duplicates == 0 && total.bots == 0;
     match total.rejected.first() {
         Some(first) if nothing_accepted => {
             let mut error = ApiError::new(400, "rejected", first.message.clone());
             error.code = first.code.clone().into();
             error.path = first.path.clone();
-            error.details = Some(Box::new(json!({ "rejected": body["rejected"] })));
+            error.details = Some(Box::new(json!({ "rejected": total.rejected })));
             Err(error)
         }
-        _ => json_response(200, &body),
+        _ => json_response(
+            200,
+            &IngestAnswer {
+                accepted: total.accepted,
+                duplicates: total.duplicates,
+                bots: total.bots,
+                rejected: &total.rejected,
+            },
+        ),
     }
 }

@@ -195,7 +195,11 @@ pub fn accept_beacon(
     last: &mut LastDevice,
 ) -> Result<Accepted, Error> {
     let decoded = crate::beacon::decode(body)?;
-    let mut accepted = Accepted { rejected: decoded.rejected.clone(), ..Accepted::default() };
+    let mut accepted = Accepted {
+        events: Vec::with_capacity(decoded.events.len()),
+        rejected: decoded.rejected.clone(),
+        ..Accepted::default()
+    };
     let indices = decoded.accepted_indices();
     for (index, enriched) in indices.into_iter().zip(enrich_all(decoded.events, received_at, geo, last)) {
         match enriched {
