@@ -89,8 +89,6 @@ impl internal::Object for AudienceObject {
     }
 }
 
-impl AudienceObject {}
-
 /// The shard of `member` in every audience.
 pub fn shard_of(member: &str) -> u64 {
     portrait_core::hash::fnv1a(member.as_bytes()) % SHARDS

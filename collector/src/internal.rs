@@ -173,7 +173,9 @@ pub(crate) use export_object;
 /// Runs `call` until its first `await`, and answers at once when it is done by then (most
 /// calls: SQLite storage is synchronous), else a `Promise` of its answer. A `Promise` for
 /// every call cost the isolate a task, a microtask and two closures per request.
-pub fn answer_soon(call: impl Future<Output = worker::Result<Answer>> + 'static) -> Result<JsValue, JsValue> {
+pub(crate) fn answer_soon(
+    call: impl Future<Output = worker::Result<Answer>> + 'static,
+) -> Result<JsValue, JsValue> {
     let mut call = Box::pin(call);
     // A future polled again wakes its latest waker: the promise's task replaces this one.
     match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {

@@ -55,5 +55,3 @@ impl internal::Object for SourceStats {
         }
     }
 }
-
-impl SourceStats {}

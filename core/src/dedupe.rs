@@ -23,47 +23,61 @@ pub struct MessageIds {
     others: HashSet<Box<str>>,
 }
 
+/// A message id as the set holds it: read once, then looked up in as many sets as needed.
+enum Key<'a> {
+    Uuid(u128),
+    Text(&'a str),
+}
+
+impl Key<'_> {
+    fn of(id: &str) -> Key<'_> {
+        match uuid_bytes(id) {
+            Some(bytes) => Key::Uuid(u128::from_be_bytes(bytes)),
+            None => Key::Text(id),
+        }
+    }
+}
+
 impl MessageIds {
     pub fn with_capacity(capacity: usize) -> MessageIds {
         MessageIds { uuids: HashSet::with_capacity(capacity), others: HashSet::new() }
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        match uuid_bytes(id) {
-            Some(bytes) => self.uuids.contains(&u128::from_be_bytes(bytes)),
-            None => self.others.contains(id),
-        }
+        self.holds(&Key::of(id))
     }
 
     /// Adds `id`; false if it was there already.
     pub fn insert(&mut self, id: &str) -> bool {
-        match uuid_bytes(id) {
-            Some(bytes) => self.uuids.insert(u128::from_be_bytes(bytes)),
-            None if self.others.contains(id) => false,
-            None => self.others.insert(id.into()),
-        }
+        self.add(Key::of(id))
     }
-}
 
-impl MessageIds {
     /// Adds `id` unless `earlier` or this set holds it; whether it was added. One reading of
     /// the id serves both sets: a batch's ids, checked against its profile's.
     pub fn insert_if_new(&mut self, id: &str, earlier: &MessageIds) -> bool {
-        match uuid_bytes(id) {
-            Some(bytes) => {
-                let uuid = u128::from_be_bytes(bytes);
-                !earlier.uuids.contains(&uuid) && self.uuids.insert(uuid)
-            }
-            None => {
-                !earlier.others.contains(id) && !self.others.contains(id) && self.others.insert(id.into())
-            }
-        }
+        let key = Key::of(id);
+        !earlier.holds(&key) && self.add(key)
     }
 
     /// Adds every id of `other`.
     pub fn absorb(&mut self, other: MessageIds) {
         self.uuids.extend(other.uuids);
         self.others.extend(other.others);
+    }
+
+    fn holds(&self, key: &Key) -> bool {
+        match *key {
+            Key::Uuid(uuid) => self.uuids.contains(&uuid),
+            Key::Text(id) => self.others.contains(id),
+        }
+    }
+
+    fn add(&mut self, key: Key) -> bool {
+        match key {
+            Key::Uuid(uuid) => self.uuids.insert(uuid),
+            // Copies the text only when it is new.
+            Key::Text(id) => !self.others.contains(id) && self.others.insert(id.into()),
+        }
     }
 }
 
