@@ -222,6 +222,35 @@ fn beacon_whole_body_errors() {
     }
 }
 
+/// A beacon whose properties name one key twice (two string-table entries with the same text,
+/// which no encoder writes) loses that event only, with the key in the message.
+#[test]
+fn a_beacon_key_given_twice_rejects_its_event() {
+    use portrait_core::{Call, Event, Value};
+    let event = |id: &str, properties: &[&str]| {
+        let mut event = Event::new(id, Call::Track { event: "Clicked".into() });
+        event.anonymous_id = Some("a1".into());
+        event.properties = properties.iter().map(|key| (key.to_string(), Value::Int(1))).collect();
+        event
+    };
+    let batch = beacon::Batch {
+        sent_at: None,
+        dropped: 0,
+        events: vec![event("m1", &["zq", "zr"]), event("m2", &[])],
+    };
+    let mut body = beacon::encode(&batch);
+    let at = body.windows(3).position(|w| w == b"\x02zr").expect("the key `zr` in the string table");
+    body[at + 2] = b'q';
+    let decoded = beacon::decode(&body).unwrap();
+    assert_eq!(decoded.events.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(), ["m2"]);
+    let [rejected] = decoded.rejected.as_slice() else { panic!("one rejection: {:?}", decoded.rejected) };
+    assert_eq!(rejected.index, 0);
+    assert_eq!(
+        format!("{}: {}", rejected.error.kind.code(), rejected.error),
+        "malformed: batch[0].properties: malformed body: duplicate key `zq`"
+    );
+}
+
 /// Both decoders measure an event the same way (the beacon measures a shared context once):
 /// an event of exactly the limit passes both, one byte more fails both with the same size.
 #[test]
