@@ -3,12 +3,13 @@
 // protocol while `bench/support/load.mjs` sends beacons. This is how each step in
 // BENCHMARKS.md's "Ingest throughput against the floor" trail was found.
 //
-//   node bench/profile-collector.mjs [--seconds 10] [--profiles 1000] [--top 30] [--out collector.cpuprofile] [--floor]
+//   node bench/profile-collector.mjs [--seconds 10] [--warm-up 10] [--profiles 1000] [--top 30] [--out collector.cpuprofile] [--floor]
 //
 // Prints the functions with the most samples (self, then including callees) and writes the
 // profile, which Chrome DevTools (Performance → Load profile) opens. Build the Worker first
 // (`cargo xtask build-worker`); its wasm keeps function names. `--floor` profiles the floor
-// (`bench/floor`) under the same load instead, to see which costs the two share.
+// (`bench/floor`) under the same load instead, to see which costs the two share. A longer
+// `--warm-up` (seconds of load before the profile) profiles profiles that hold more batches.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startCollector } from "../collector/js/local.mjs";
@@ -20,6 +21,7 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const SECONDS = option("seconds", 10);
 const TOP = option("top", 30);
 const LOAD = { seconds: SECONDS, connections: 16, profiles: option("profiles", 1000) };
+const WARM_UP = { ...LOAD, seconds: option("warm-up", SECONDS) };
 const out = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "collector.cpuprofile";
 const INSPECTOR_PORT = 9231;
 const FLOOR = process.argv.includes("--floor");
@@ -76,7 +78,7 @@ const collector = FLOOR
 const pathFor = FLOOR ? floorPath : beaconPath;
 const beacon = template();
 try {
-  await load(collector.url, pathFor, beacon, LOAD); // warm-up: compile, create objects
+  await load(collector.url, pathFor, beacon, WARM_UP); // compile, create objects
   const inspector = await inspect();
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 200 });

@@ -396,7 +396,7 @@ pub struct BatchRow {
     pub seq: i64,
     pub newest: i64,
     pub count: i64,
-    /// postcard `Vec<String>`: the message ids the row applied.
+    /// The message ids the row applied, as `core::dedupe::encode` stores them.
     pub ids: Vec<u8>,
     /// The beacon as received, while the row is in the timeline.
     pub beacon: Option<Vec<u8>>,

@@ -7,10 +7,10 @@
 //!   IdentityIndex, and on some rows the profile state after it. The ids are the deduplication
 //!   memory, kept while their events could still be retried (the collector refuses events
 //!   older than `enrich::MAX_EVENT_AGE_MS`, so a duplicate is always recognised); the events
-//!   are the timeline, kept for the newest [`TIMELINE_LEN`] events. A row whose ids are
-//!   exactly those of its beacon (the beacon as received, all of it applied here: most rows)
-//!   stores no ids (an empty `ids`); they are read from the beacon, and the alarm writes
-//!   them out before it drops the beacon. The ids were two fifths of a row's bytes.
+//!   are the timeline, kept for the newest [`TIMELINE_LEN`] events. The ids are stored as
+//!   `core::dedupe` holds them (17 bytes per UUID), so that an object reads its memory back
+//!   with no event decoded: it does so once per life, and an idle object is evicted within
+//!   seconds, so a returning visitor's first batch pays it.
 //!
 //! The profile is the newest stored state with the events of the rows after it applied again
 //! (`load`). A row carries the state when it is the first, a merge's or a refusal's (their
@@ -44,12 +44,10 @@ use std::cell::{Cell, RefCell};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use foldhash::HashSet;
-
 use portrait_core::account::{self, AccountLink, AccountUpdate};
 use portrait_core::changes::{self, Evaluated, Snapshot};
 use portrait_core::config::{AudienceOf, RateLimit};
-use portrait_core::dedupe::MessageIds;
+use portrait_core::dedupe::{self, Key, MessageIds};
 use portrait_core::enrich::{Geo, LastDevice, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
 use portrait_core::profile::Profile;
@@ -81,9 +79,6 @@ const HOUSEKEEPING_INTERVAL_MS: i64 = 24 * 3_600_000;
 const RELINK_DELAY_MS: i64 = 60_000;
 /// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
-
-/// A row's `ids` when they are exactly its beacon's (see the module documentation).
-const IDS_OF_BEACON: Vec<u8> = Vec::new();
 
 /// Batch rows between two stored states: a load applies at most `STATE_EVERY - 1` batches again.
 const STATE_EVERY: u32 = 8;
@@ -229,18 +224,6 @@ impl internal::Object for ProfileObject {
                 }
                 oldest_kept = (*newest, *seq);
             }
-        }
-        // A row that stores no ids reads them from its beacon: write them out before it goes.
-        let query = "SELECT seq, beacon FROM batches WHERE (newest, seq) < (?, ?) AND beacon IS NOT NULL AND ids = x''";
-        let mut leaving = Vec::new();
-        for row in self.sql.exec(query, vec![oldest_kept.0.into(), oldest_kept.1.into()])?.raw() {
-            if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(beacon)] = row?.as_slice() {
-                let ids = beacon::message_ids(beacon).map_err(|e| worker::Error::RustError(e.to_string()))?;
-                leaving.push((*seq, to_postcard(&ids)?));
-            }
-        }
-        for (seq, ids) in leaving {
-            self.sql.exec("UPDATE batches SET ids = ? WHERE seq = ?", vec![ids.into(), seq.into()])?;
         }
         self.sql.exec(
             "UPDATE batches SET beacon = NULL WHERE (newest, seq) < (?, ?) AND beacon IS NOT NULL",
@@ -458,10 +441,14 @@ impl ProfileObject {
         }
         self.schema.ensure(&self.sql)?;
         let mut batch_ids = MessageIds::with_capacity(events.len());
-        let fresh: Vec<&Received> = {
+        let fresh: Vec<(&Received, Key)> = {
             let seen = self.seen_ids()?;
             let seen = seen.as_ref().expect("loaded by seen_ids");
-            events.iter().filter(|r| batch_ids.insert_if_new(&r.event.message_id, seen)).collect()
+            events
+                .iter()
+                .map(|r| (r, Key::of(&r.event.message_id)))
+                .filter(|&(_, key)| batch_ids.insert_if_new(key, seen))
+                .collect()
         };
         let duplicates = (events.len() - fresh.len()) as u32;
         if fresh.is_empty() {
@@ -469,23 +456,23 @@ impl ProfileObject {
         }
         let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
         let before = next.profile.identities.clone();
-        for received in &fresh {
+        for (received, _) in &fresh {
             next.profile.apply_with(received, rules);
         }
-        let newest = fresh.iter().filter_map(|r| r.event.timestamp).max().map_or(0, |t| t.0);
+        let newest = fresh.iter().filter_map(|(r, _)| r.event.timestamp).max().map_or(0, |t| t.0);
         let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
-        let (ids_bytes, beacon) = match whole {
-            Some(beacon) if fresh.len() == events.len() => (IDS_OF_BEACON, beacon.to_vec()),
+        let beacon = match whole {
+            Some(beacon) if fresh.len() == events.len() => beacon.to_vec(),
             _ => {
-                let ids: Vec<&str> = fresh.iter().map(|r| r.event.message_id.as_str()).collect();
-                let events = fresh.iter().map(|r| r.event.clone()).collect();
-                (to_postcard(&ids)?, beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }))
+                let events = fresh.iter().map(|(r, _)| r.event.clone()).collect();
+                beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events })
             }
         };
+        let keys: Vec<Key> = fresh.iter().map(|&(_, key)| key).collect();
         let row = Row {
             newest,
             count: fresh.len() as i64,
-            ids: ids_bytes,
+            ids: dedupe::encode(&keys),
             beacon: Some(beacon),
             receipt: to_postcard(&receipt)?,
         };
@@ -755,8 +742,8 @@ impl ProfileObject {
             let mut seen = self.seen_ids()?;
             let seen = seen.as_mut().expect("loaded by seen_ids");
             for row in merge.rows {
-                let ids = row_ids(&row.ids, row.beacon.as_deref()).map_err(worker::Error::RustError)?;
-                let new_ids: Vec<&String> = ids.iter().filter(|id| !seen.contains(id)).collect();
+                let ids = dedupe::decode(&row.ids).map_err(decode_error)?;
+                let new_ids: Vec<Key> = ids.into_iter().filter(|key| !seen.holds(key)).collect();
                 if new_ids.is_empty() {
                     continue;
                 }
@@ -768,12 +755,11 @@ impl ProfileObject {
                         next.profile.apply_with(received, &rules);
                     }
                 }
-                seen.extend(new_ids.iter().map(|id| id.as_str()));
-                let ids = to_postcard(&new_ids)?;
+                seen.extend(new_ids.iter().copied());
                 rows.push(Row {
                     newest: row.newest,
                     count: new_ids.len() as i64,
-                    ids,
+                    ids: dedupe::encode(&new_ids),
                     beacon: row.beacon,
                     receipt: row.receipt,
                 });
@@ -1134,17 +1120,10 @@ impl ProfileObject {
         let mut seen = self.seen.borrow_mut();
         if seen.is_none() {
             let mut ids = MessageIds::default();
-            for row in self.sql.exec("SELECT ids, beacon FROM batches", None)?.raw() {
-                let values = row?;
-                let (row_ids_bytes, beacon) = match values.as_slice() {
-                    [SqlStorageValue::Blob(ids), SqlStorageValue::Blob(beacon)] => {
-                        (ids, Some(beacon.as_slice()))
-                    }
-                    [SqlStorageValue::Blob(ids), _] => (ids, None),
-                    _ => continue,
-                };
-                let batch = row_ids(row_ids_bytes, beacon).map_err(worker::Error::RustError)?;
-                ids.extend(batch.iter().map(String::as_str));
+            for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
+                if let [SqlStorageValue::Blob(stored)] = row?.as_slice() {
+                    ids.extend(dedupe::decode(stored).map_err(decode_error)?);
+                }
             }
             *seen = Some(ids);
         }
@@ -1289,28 +1268,20 @@ struct Receipt {
 }
 
 /// The events a batch row applied, re-derived from its beacon and receipt (enrichment is
-/// pure); `ids` are the message ids the row applied, in order.
+/// pure); `ids` are the message ids the row applied (`dedupe::encode`d).
 fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Result<Vec<Received>, String> {
     let receipt: Receipt = postcard::from_bytes(receipt).map_err(|e| e.to_string())?;
     let accepted =
         accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo, &mut LastDevice::default())
             .map_err(|e| e.to_string())?;
-    let events = accepted.events.into_iter().map(|(_, r)| r);
-    if ids == IDS_OF_BEACON {
-        return Ok(events.collect());
-    }
-    let ids: Vec<String> = postcard::from_bytes(ids).map_err(|e| e.to_string())?;
-    let mut wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    Ok(events.filter(|r| wanted.remove(r.event.message_id.as_str())).collect())
-}
-
-/// A row's message ids: its `ids`, or its beacon's when `ids` is [`IDS_OF_BEACON`].
-fn row_ids(ids: &[u8], beacon: Option<&[u8]>) -> std::result::Result<Vec<String>, String> {
-    match (ids == IDS_OF_BEACON, beacon) {
-        (false, _) => postcard::from_bytes(ids).map_err(|e| e.to_string()),
-        (true, Some(beacon)) => beacon::message_ids(beacon).map_err(|e| e.to_string()),
-        (true, None) => Err("a batch row without ids lost its beacon".into()),
-    }
+    let mut wanted = MessageIds::default();
+    wanted.extend(dedupe::decode(ids).map_err(|e| e.to_string())?);
+    Ok(accepted
+        .events
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| wanted.remove(&Key::of(&r.event.message_id)))
+        .collect())
 }
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {

@@ -101,14 +101,6 @@ pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
     Ok(decoded)
 }
 
-/// The message ids of a beacon's events, in order, read without decoding or validating the
-/// events (for a beacon [`decode`] accepted whole, they are its events' ids).
-pub fn message_ids(body: &[u8]) -> Result<Vec<String>, Error> {
-    let wire = wire_batch(body)?;
-    let reader = Reader { wire: &wire, contexts: Vec::new() };
-    wire.events.iter().map(|event| reader.message_id(event.message_id)).collect()
-}
-
 /// The batch of a beacon body, its references not yet resolved.
 fn wire_batch(body: &[u8]) -> Result<WireBatch<'_>, Error> {
     let wire: WireBatch = match postcard::take_from_bytes(payload(body)?) {

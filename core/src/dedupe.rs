@@ -9,6 +9,7 @@
 //! ```
 
 use foldhash::{HashSet, HashSetExt};
+use serde::{Deserialize, Serialize};
 
 use crate::beacon::uuid_bytes;
 
@@ -23,19 +24,34 @@ pub struct MessageIds {
     others: HashSet<Box<str>>,
 }
 
-/// A message id as the set holds it: read once, then looked up in as many sets as needed.
-enum Key<'a> {
-    Uuid(u128),
+/// A message id read once, then looked up in as many sets as needed, and stored as it is
+/// held: a batch row keeps its ids [`encode`]d, so that a profile object reads its
+/// deduplication memory back without decoding any event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Key<'a> {
+    /// A lowercase, hyphenated UUID, as its 16 bytes.
+    Uuid([u8; 16]),
+    /// Any other id, as its text.
     Text(&'a str),
 }
 
 impl Key<'_> {
-    fn of(id: &str) -> Key<'_> {
+    pub fn of(id: &str) -> Key<'_> {
         match uuid_bytes(id) {
-            Some(bytes) => Key::Uuid(u128::from_be_bytes(bytes)),
+            Some(bytes) => Key::Uuid(bytes),
             None => Key::Text(id),
         }
     }
+}
+
+/// The ids as a batch row stores them (postcard: 17 bytes per UUID).
+pub fn encode(keys: &[Key]) -> Vec<u8> {
+    postcard::to_allocvec(keys).expect("a list of keys always encodes")
+}
+
+/// The ids [`encode`] stored.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Key<'_>>, postcard::Error> {
+    postcard::from_bytes(bytes)
 }
 
 impl MessageIds {
@@ -52,10 +68,9 @@ impl MessageIds {
         self.add(Key::of(id))
     }
 
-    /// Adds `id` unless `earlier` or this set holds it; whether it was added. One reading of
-    /// the id serves both sets: a batch's ids, checked against its profile's.
-    pub fn insert_if_new(&mut self, id: &str, earlier: &MessageIds) -> bool {
-        let key = Key::of(id);
+    /// Adds `key` unless `earlier` or this set holds it; whether it was added: a batch's ids,
+    /// checked against its profile's.
+    pub fn insert_if_new(&mut self, key: Key, earlier: &MessageIds) -> bool {
         !earlier.holds(&key) && self.add(key)
     }
 
@@ -65,26 +80,35 @@ impl MessageIds {
         self.others.extend(other.others);
     }
 
-    fn holds(&self, key: &Key) -> bool {
+    pub fn holds(&self, key: &Key) -> bool {
         match *key {
-            Key::Uuid(uuid) => self.uuids.contains(&uuid),
+            Key::Uuid(bytes) => self.uuids.contains(&u128::from_be_bytes(bytes)),
             Key::Text(id) => self.others.contains(id),
         }
     }
 
-    fn add(&mut self, key: Key) -> bool {
+    /// Takes `key` out; whether it was there.
+    pub fn remove(&mut self, key: &Key) -> bool {
+        match *key {
+            Key::Uuid(bytes) => self.uuids.remove(&u128::from_be_bytes(bytes)),
+            Key::Text(id) => self.others.remove(id),
+        }
+    }
+
+    /// Adds `key`; false if it was there already.
+    pub fn add(&mut self, key: Key) -> bool {
         match key {
-            Key::Uuid(uuid) => self.uuids.insert(uuid),
+            Key::Uuid(bytes) => self.uuids.insert(u128::from_be_bytes(bytes)),
             // Copies the text only when it is new.
             Key::Text(id) => !self.others.contains(id) && self.others.insert(id.into()),
         }
     }
 }
 
-impl<'a> Extend<&'a str> for MessageIds {
-    fn extend<T: IntoIterator<Item = &'a str>>(&mut self, ids: T) {
-        for id in ids {
-            self.insert(id);
+impl<'a> Extend<Key<'a>> for MessageIds {
+    fn extend<T: IntoIterator<Item = Key<'a>>>(&mut self, keys: T) {
+        for key in keys {
+            self.add(key);
         }
     }
 }
@@ -118,7 +142,7 @@ mod tests {
     fn a_batch_keeps_the_ids_neither_it_nor_the_profile_holds() {
         let profile: MessageIds = {
             let mut ids = MessageIds::default();
-            ids.extend(["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m1"]);
+            ids.extend(["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m1"].map(Key::of));
             ids
         };
         let batch = [
@@ -130,10 +154,25 @@ mod tests {
             "m2",
         ];
         let mut fresh = MessageIds::default();
-        let kept: Vec<&str> = batch.into_iter().filter(|id| fresh.insert_if_new(id, &profile)).collect();
+        let kept: Vec<&str> =
+            batch.into_iter().filter(|id| fresh.insert_if_new(Key::of(id), &profile)).collect();
         assert_eq!(kept, ["1b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m2"]);
         let mut all = profile.clone();
         all.absorb(fresh);
         assert!(batch.iter().all(|id| all.contains(id)));
+    }
+
+    #[test]
+    fn stored_ids_read_back_as_the_same_ids() {
+        let ids = ["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "0B5D0E4E-3C7A-4F5E-9A43-2F1C8D6B7A90", "m1", ""];
+        let keys = ids.map(Key::of);
+        let stored = encode(&keys);
+        assert_eq!(stored.len(), 1 + 17 + (2 + 36) + (2 + 2) + 2, "a UUID takes 17 bytes");
+        assert_eq!(decode(&stored).unwrap(), keys);
+        let mut seen = MessageIds::default();
+        seen.extend(decode(&stored).unwrap());
+        assert!(ids.iter().all(|id| seen.contains(id)));
+        assert!(seen.remove(&Key::of(ids[0])) && !seen.contains(ids[0]) && seen.contains(ids[1]));
+        assert!(decode(&stored[..stored.len() - 1]).is_err(), "a cut list is an error");
     }
 }

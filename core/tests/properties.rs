@@ -25,14 +25,6 @@ proptest! {
         prop_assert_eq!(decoded.events, batch.events);
     }
 
-    /// `message_ids` lists what `decode` would give each event, without decoding the events.
-    #[test]
-    fn message_ids_are_the_decoded_events_ids((sent_at, events) in common::batch()) {
-        let body = beacon::encode(&beacon::Batch { sent_at, dropped: 0, events: events.clone() });
-        let ids: Vec<String> = events.into_iter().map(|e| e.message_id).collect();
-        prop_assert_eq!(beacon::message_ids(&body).unwrap(), ids);
-    }
-
     /// `peek` agrees with `decode` on what a beacon holds, without decoding the events.
     #[test]
     fn peek_sees_the_events_and_identities((sent_at, events) in common::batch()) {

@@ -462,16 +462,19 @@ test("after a restart, the profile rebuilt from its last stored state and the ba
 test("state survives a restart of the runtime", async () => {
   const first = await launch();
   const anon = uuid();
-  await first.beacon([browserEvent("page", anon), browserEvent("identify", anon, { userId: "durable" })]);
+  const events = [browserEvent("page", anon), browserEvent("identify", anon, { userId: "durable" })];
+  const textId = browserEvent("track", anon, { event: "Texted", messageId: `text-${anon}` });
+  await first.beacon(events);
+  await first.beacon([textId]);
   await first.stop();
   const second = await launch(first.persist);
   try {
     const { status, json } = await second.profile("user_id", "durable");
     assert.equal(status, 200);
-    assert.equal(json.eventCount, 2);
-    // Dedupe memory survived too.
-    const again = await second.beacon([browserEvent("page", anon, { messageId: "fresh-" + anon })]);
-    assert.equal(again.json.accepted, 1);
+    assert.equal(json.eventCount, 3);
+    // Dedupe memory survived too: every row's ids, UUIDs and text alike, are read back.
+    const again = await second.beacon([...events, textId, browserEvent("page", anon, { messageId: `fresh-${anon}` })]);
+    assert.deepEqual([again.json.accepted, again.json.duplicates], [1, 3]);
   } finally {
     await second.stop();
   }
