@@ -77,6 +77,10 @@ for (let round = 0; round < ROUNDS; round++) {
 for (const { name, server, persist, runs } of started) {
   await server.stop();
   rmSync(persist, { recursive: true, force: true });
+  // In the order they ran: a trend shows a cost that grows with the objects' stored history
+  // (each server sits idle while the others run, long enough for its objects to be evicted
+  // and to read their storage again).
+  console.error(`${name}, runs in order: ${runs.map((r) => `${r.rps.toFixed(0)}/s ${r.cpuUs.toFixed(0)} µs`).join(", ")}`);
   runs.sort((a, b) => a.rps - b.rps);
   const median = runs[Math.floor(runs.length / 2)];
   const cpu = runs.map((r) => r.cpuUs).sort((a, b) => a - b);
