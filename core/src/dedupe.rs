@@ -1,10 +1,10 @@
 //! The deduplication memory: which message ids a profile has already applied.
 //!
 //! ```
-//! use portrait_core::dedupe::MessageIds;
+//! use portrait_core::dedupe::{Key, MessageIds};
 //! let mut seen = MessageIds::default();
-//! assert!(seen.insert("0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90"));
-//! assert!(!seen.insert("0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90"));
+//! assert!(seen.add(Key::of("0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90")));
+//! assert!(!seen.add(Key::of("0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90")));
 //! assert!(!seen.contains("0B5D0E4E-3C7A-4F5E-9A43-2F1C8D6B7A90")); // ids compare as text
 //! ```
 
@@ -61,11 +61,6 @@ impl MessageIds {
 
     pub fn contains(&self, id: &str) -> bool {
         self.holds(&Key::of(id))
-    }
-
-    /// Adds `id`; false if it was there already.
-    pub fn insert(&mut self, id: &str) -> bool {
-        self.add(Key::of(id))
     }
 
     /// Adds `key` unless `earlier` or this set holds it; whether it was added: a batch's ids,
@@ -130,9 +125,9 @@ mod tests {
         let mut seen = MessageIds::default();
         for (i, id) in cases.iter().enumerate() {
             assert!(cases[i..].iter().all(|later| !seen.contains(later)), "{id}");
-            assert!(seen.insert(id), "{id}");
+            assert!(seen.add(Key::of(id)), "{id}");
             assert!(seen.contains(id), "{id}");
-            assert!(!seen.insert(id), "{id}");
+            assert!(!seen.add(Key::of(id)), "{id}");
         }
         assert_eq!(seen.uuids.len(), 1, "only the canonical UUID is held as bytes");
         assert_eq!(seen.others.len(), cases.len() - 1);
