@@ -9,12 +9,20 @@
 //
 // A Rust panic (panic = "abort") traps the wasm instance; the next call then resets the
 // module (`__wbg_reset_state`) and rebuilds the objects on the fresh instance, so one bad
-// request cannot poison an isolate.
+// request cannot poison an isolate. The requests the trapped instance was serving have their
+// futures in it, never to be woken: each is answered with the fresh instance's 503 (senders
+// retry), from its own context, when what it awaited settles there (see `stranded`). Without
+// this, workerd cancelled the request that trapped as hung: a 500
+// (`tests/collector/storage-faults.test.mjs` makes an object trap). A request stranded in
+// another context than the first to wake is resolved across contexts, which workerd may
+// still cancel as hung.
 import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
 import * as wasm from "./index.js";
 
 let generation = 0;
 let trapped = false;
+/** For each request in flight: marks it stranded (then answered 503) if the instance traps. */
+const inFlight = new Set();
 
 /** Runs `call`, noting a trap; its answer may be a value (an object's synchronous `call`) or a Promise. */
 function guarded(call) {
@@ -32,15 +40,48 @@ function guarded(call) {
 }
 
 function noteTrap(error) {
-  if (error instanceof WebAssembly.RuntimeError) trapped = true;
+  if (error instanceof WebAssembly.RuntimeError && !trapped) {
+    trapped = true;
+    for (const strand of inFlight) stranded.add(strand);
+    inFlight.clear();
+  }
   throw error;
 }
 
+/** Requests in flight when the instance trapped, not answered yet. */
+const stranded = new Set();
+
+// A stranded request wakes in its own context when what it awaited settles: the old
+// instance's callback then throws ("Module terminated"), unhandled. It is answered then, from
+// its own context: resolved from the context that trapped, workerd would cancel it as hung.
+addEventListener("unhandledrejection", () => {
+  for (const strand of stranded) strand();
+  stranded.clear();
+});
+
 export default class Collector extends WorkerEntrypoint {
   fetch(request) {
-    return guarded(() => wasm.fetch.call(this, request, this.env, this.ctx));
+    const answer = new Promise((resolve, reject) => {
+      const strand = () => resolve(STRANDED);
+      inFlight.add(strand);
+      const settle = (outcome) => {
+        inFlight.delete(strand);
+        outcome();
+      };
+      const failed = (error) => settle(() => (error instanceof WebAssembly.RuntimeError ? resolve(STRANDED) : reject(error)));
+      try {
+        guarded(() => wasm.fetch.call(this, request, this.env, this.ctx)).then((response) => settle(() => resolve(response)), failed);
+      } catch (error) {
+        failed(error);
+      }
+    });
+    // Built here, in this request's own context (a trap is noticed in another's).
+    return answer.then((response) => (response === STRANDED ? guarded(() => wasm.unavailable()) : response));
   }
 }
+
+/** What a request in flight when the instance trapped resolves to, until it is answered. */
+const STRANDED = Symbol("stranded by a trap");
 
 function durableObject(RustClass) {
   return class extends DurableObject {

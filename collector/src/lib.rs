@@ -44,6 +44,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
+/// The answer to a request that a wasm trap stranded (`js/entry.mjs` asks the fresh instance
+/// for it): 503, retry.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn unavailable() -> Result<worker::web_sys::Response> {
+    let error = ApiError::internal("the instance trapped while this request was in flight");
+    Ok(error.into_response()?.into())
+}
+
 async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
     let url = req.url().map_err(ApiError::internal)?;
     let path = url.path().to_owned();

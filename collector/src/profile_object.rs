@@ -29,7 +29,10 @@
 //!
 //! `PORTRAIT_FAIL_COMMITS = N` (tests only) makes every Nth commit fail at its last write, in
 //! the storage layer, to show that a failed commit leaves nothing behind and its retry
-//! applies once.
+//! applies once. `PORTRAIT_TRAP_ON_EVENT = name` (tests only) makes the object panic (a wasm
+//! trap) while it applies a `track` of that name, after taking the profile out of memory and
+//! before committing: the way a bug would, to show that a trap loses nothing and writes
+//! nothing, and that the isolate recovers (`collector/js/entry.mjs`).
 //! The alarm trims the timeline, the deduplication window and old states, and retries
 //! identity registration.
 //!
@@ -53,7 +56,7 @@ use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, Mer
 use portrait_core::profile::Profile;
 use portrait_core::tags::{self, ProfileFacts, TagSettings};
 use portrait_core::webhook::Transition;
-use portrait_core::{Event, Rejected, Timestamp, Value, beacon, view};
+use portrait_core::{Call, Event, Rejected, Timestamp, Value, beacon, view};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
@@ -127,6 +130,8 @@ pub struct ProfileObject {
     last_device: RefCell<LastDevice>,
     /// Commits until the next injected storage failure (`PORTRAIT_FAIL_COMMITS`), if any.
     failing_commits: Option<FailingCommits>,
+    /// The `track` whose application panics (`PORTRAIT_TRAP_ON_EVENT`), if any.
+    trap_on_event: Option<String>,
 }
 
 /// Every `every`th commit fails at its last write: the test hook of `PORTRAIT_FAIL_COMMITS`.
@@ -163,6 +168,7 @@ impl internal::Object for ProfileObject {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         let failing_commits = FailingCommits::from_env(&env);
+        let trap_on_event = env.var("PORTRAIT_TRAP_ON_EVENT").ok().map(|name| name.to_string());
         ProfileObject {
             state,
             env,
@@ -175,6 +181,7 @@ impl internal::Object for ProfileObject {
             merging: Cell::new(false),
             outbox_pending: Cell::new(true),
             failing_commits,
+            trap_on_event,
             bucket: RefCell::new(None),
             last_device: RefCell::default(),
         }
@@ -457,6 +464,11 @@ impl ProfileObject {
         let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
         let before = next.profile.identities.clone();
         for (received, _) in &fresh {
+            if let (Some(trap), Call::Track { event }) = (&self.trap_on_event, &received.event.call)
+                && trap == event
+            {
+                panic!("PORTRAIT_TRAP_ON_EVENT: {event}");
+            }
             next.profile.apply_with(received, rules);
         }
         let newest = fresh.iter().filter_map(|(r, _)| r.event.timestamp).max().map_or(0, |t| t.0);

@@ -79,3 +79,30 @@ test("storage errors during batches and merges: every batch applied whole, once,
   assert.deepEqual(await essentials(faulty, visitors[1]), merged);
   assert.equal((await essentials(faulty, visitors[3])).eventCount, 2 * (12 * 5 + 1));
 });
+
+test("a panic (wasm trap) while a batch is applied: a 503, nothing of that batch stored, and the isolate serves the next requests", async () => {
+  const trapping = await launch(undefined, { PORTRAIT_TRAP_ON_EVENT: "Trap Here" });
+  try {
+    const visitor = `trap-${Date.now()}`;
+    const other = `trap-other-${Date.now()}`;
+    assert.equal((await trapping.beacon([browserEvent("track", visitor, { event: "Before" })])).status, 200);
+    // The object panics after applying "Kept Out" to its profile in memory, before committing.
+    const trapped = [browserEvent("track", visitor, { event: "Kept Out" }), browserEvent("track", visitor, { event: "Trap Here" })];
+    const answer = await trapping.beacon(trapped);
+    assert.equal(answer.status, 503, `${answer.text} ${JSON.stringify(answer.json)}`);
+    // The module is reset and its objects rebuilt from storage: the same person's next batch
+    // and another person's are applied.
+    assert.equal((await trapping.beacon([browserEvent("track", visitor, { event: "After" })])).status, 200);
+    assert.equal((await trapping.beacon([browserEvent("track", other, { event: "Elsewhere" })])).status, 200);
+    const { status, json } = await trapping.profile("anonymous_id", visitor);
+    assert.equal(status, 200);
+    assert.equal(json.eventCount, 2);
+    assert.deepEqual(Object.keys(json.counters).sort(), ["After", "Before"]);
+    // A retry meets the same bug: again a 503 (retryable), never a 500, and nothing half-written.
+    assert.equal((await trapping.beacon(trapped)).status, 503);
+    assert.equal((await trapping.profile("anonymous_id", visitor)).json.eventCount, 2);
+    assert.equal((await trapping.profile("anonymous_id", other)).json.eventCount, 1);
+  } finally {
+    await trapping.stop();
+  }
+});
