@@ -464,11 +464,7 @@ impl ProfileObject {
         let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
         let before = next.profile.identities.clone();
         for (received, _) in &fresh {
-            if let (Some(trap), Call::Track { event }) = (&self.trap_on_event, &received.event.call)
-                && trap == event
-            {
-                panic!("PORTRAIT_TRAP_ON_EVENT: {event}");
-            }
+            self.trap_if_asked(&received.event);
             next.profile.apply_with(received, rules);
         }
         let newest = fresh.iter().filter_map(|(r, _)| r.event.timestamp).max().map_or(0, |t| t.0);
@@ -494,6 +490,15 @@ impl ProfileObject {
         }
         self.settle(learned).await?;
         Ok((fresh.len() as u32, duplicates))
+    }
+
+    /// The test hook of `PORTRAIT_TRAP_ON_EVENT`: panics (a wasm trap) on a `track` of that name.
+    fn trap_if_asked(&self, event: &Event) {
+        if let (Some(trap), Call::Track { event }) = (&self.trap_on_event, &event.call)
+            && trap == event
+        {
+            panic!("PORTRAIT_TRAP_ON_EVENT: {event}");
+        }
     }
 
     /// Writes `rows` and the new state `next` (of a profile that had the identities `before`)
