@@ -60,23 +60,17 @@ addEventListener("unhandledrejection", () => {
 });
 
 export default class Collector extends WorkerEntrypoint {
+  // A stranded request resolves to STRANDED; its 503 is built in the last step, in this
+  // request's own context.
   fetch(request) {
-    const answer = new Promise((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const strand = () => resolve(STRANDED);
       inFlight.add(strand);
-      const settle = (outcome) => {
-        inFlight.delete(strand);
-        outcome();
-      };
-      const failed = (error) => settle(() => (error instanceof WebAssembly.RuntimeError ? resolve(STRANDED) : reject(error)));
-      try {
-        guarded(() => wasm.fetch.call(this, request, this.env, this.ctx)).then((response) => settle(() => resolve(response)), failed);
-      } catch (error) {
-        failed(error);
-      }
-    });
-    // Built here, in this request's own context (a trap is noticed in another's).
-    return answer.then((response) => (response === STRANDED ? guarded(() => wasm.unavailable()) : response));
+      // `new Promise` turns a synchronous throw of `guarded` into a rejection.
+      new Promise((served) => served(guarded(() => wasm.fetch.call(this, request, this.env, this.ctx))))
+        .then(resolve, (error) => (error instanceof WebAssembly.RuntimeError ? strand() : reject(error)))
+        .finally(() => inFlight.delete(strand));
+    }).then((response) => (response === STRANDED ? guarded(() => wasm.unavailable()) : response));
   }
 }
 
