@@ -3,13 +3,15 @@
 // protocol while `bench/support/load.mjs` sends beacons. This is how each step in
 // BENCHMARKS.md's "Ingest throughput against the floor" trail was found.
 //
-//   node bench/profile-collector.mjs [--seconds 10] [--warm-up 10] [--profiles 1000] [--top 30] [--out collector.cpuprofile] [--floor]
+//   node bench/profile-collector.mjs [--seconds 10] [--warm-up 10] [--pause 0] [--profiles 1000] [--top 30] [--out collector.cpuprofile] [--floor]
 //
 // Prints the functions with the most samples (self, then including callees) and writes the
 // profile, which Chrome DevTools (Performance → Load profile) opens. Build the Worker first
 // (`cargo xtask build-worker`); its wasm keeps function names. `--floor` profiles the floor
 // (`bench/floor`) under the same load instead, to see which costs the two share. A longer
-// `--warm-up` (seconds of load before the profile) profiles profiles that hold more batches.
+// `--warm-up` (seconds of load before the profile) profiles profiles that hold more batches;
+// `--pause` (seconds idle after it) lets the runtime evict idle objects first, as the other
+// server's turn does in `bench/collector-load.mjs`.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startCollector } from "../collector/js/local.mjs";
@@ -22,6 +24,7 @@ const SECONDS = option("seconds", 10);
 const TOP = option("top", 30);
 const LOAD = { seconds: SECONDS, connections: 16, profiles: option("profiles", 1000) };
 const WARM_UP = { ...LOAD, seconds: option("warm-up", SECONDS) };
+const PAUSE_MS = option("pause", 0) * 1000;
 const out = process.argv.includes("--out") ? process.argv[process.argv.indexOf("--out") + 1] : "collector.cpuprofile";
 const INSPECTOR_PORT = 9231;
 const FLOOR = process.argv.includes("--floor");
@@ -79,6 +82,7 @@ const pathFor = FLOOR ? floorPath : beaconPath;
 const beacon = template();
 try {
   await load(collector.url, pathFor, beacon, WARM_UP); // compile, create objects
+  await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
   const inspector = await inspect();
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 200 });

@@ -14,50 +14,77 @@ use portrait_core::enrich::Geo;
 use portrait_core::identity::{IdKind, Identity, MergeReason, Refusal, RoutingKey};
 use portrait_core::profile::Profile;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::task::{Context, Poll, Waker};
 
 use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, SqlStorage, State};
+use worker::{Env, SqlStorage, SqlStorageValue, State};
 
 use crate::http::ApiError;
 
 /// The tables of a Durable Object class, created on its first write (reads never create
-/// them, so looking up an unknown object leaves no trace).
+/// them, so looking up an unknown object leaves no trace). Each statement is a
+/// `CREATE TABLE IF NOT EXISTS name (…)`. An object learns which tables exist with one query
+/// per life, not one per table and statement: a reloaded object's first batch paid for six.
 pub struct Schema {
     statements: &'static [&'static str],
+    /// The tables storage held when first asked, until the object creates its own.
+    existing: RefCell<Option<BTreeSet<String>>>,
     ready: Cell<bool>,
 }
 
 impl Schema {
     pub const fn new(statements: &'static [&'static str]) -> Schema {
-        Schema { statements, ready: Cell::new(false) }
+        Schema { statements, existing: RefCell::new(None), ready: Cell::new(false) }
     }
 
     pub fn ensure(&self, sql: &SqlStorage) -> worker::Result<()> {
         if !self.ready.get() {
             for statement in self.statements {
-                sql.exec(statement, None)?;
+                let table =
+                    statement.strip_prefix("CREATE TABLE IF NOT EXISTS ").and_then(|s| s.split(' ').next());
+                let exists = match table {
+                    Some(table) => self.existing(sql, table)?,
+                    None => false,
+                };
+                if !exists {
+                    sql.exec(statement, None)?;
+                }
             }
             self.ready.set(true);
         }
         Ok(())
     }
 
-    /// Whether `table` exists; asks storage only until this object has created its tables.
+    /// Whether `table` exists; asks storage at most once, and not at all once this object has
+    /// created its tables.
     pub fn exists(&self, sql: &SqlStorage, table: &str) -> worker::Result<bool> {
         if self.ready.get() {
             return Ok(true);
         }
-        let query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?";
-        Ok(sql.exec(query, vec![table.into()])?.raw().next().is_some())
+        self.existing(sql, table)
+    }
+
+    fn existing(&self, sql: &SqlStorage, table: &str) -> worker::Result<bool> {
+        let mut existing = self.existing.borrow_mut();
+        if existing.is_none() {
+            let mut tables = BTreeSet::new();
+            for row in sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'", None)?.raw() {
+                if let Some(SqlStorageValue::String(name)) = row?.into_iter().next() {
+                    tables.insert(name);
+                }
+            }
+            *existing = Some(tables);
+        }
+        Ok(existing.as_ref().is_some_and(|tables| tables.contains(table)))
     }
 
     /// After the object's storage was deleted.
     pub fn forget(&self) {
         self.ready.set(false);
+        *self.existing.borrow_mut() = None;
     }
 }
 

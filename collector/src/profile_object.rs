@@ -83,6 +83,12 @@ const RELINK_DELAY_MS: i64 = 60_000;
 /// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
+/// Every row's message ids, as few values as SQLite's 2 MB value limit allows: the rows' lists
+/// concatenated (`dedupe::decode` reads them) in parts of under 1 MB plus one row's (≤ 130 KB).
+/// One value per row cost a reloading object a call into JavaScript per row.
+const SEEN_IDS: &str = "SELECT CAST(group_concat(ids, '') AS BLOB) FROM \
+     (SELECT ids, sum(length(ids)) OVER (ORDER BY seq) / 1000000 AS part FROM batches) GROUP BY part";
+
 /// Batch rows between two stored states: a load applies at most `STATE_EVERY - 1` batches again.
 const STATE_EVERY: u32 = 8;
 
@@ -1137,7 +1143,7 @@ impl ProfileObject {
         let mut seen = self.seen.borrow_mut();
         if seen.is_none() {
             let mut ids = MessageIds::default();
-            for row in self.sql.exec("SELECT ids FROM batches", None)?.raw() {
+            for row in self.sql.exec(SEEN_IDS, None)?.raw() {
                 if let [SqlStorageValue::Blob(stored)] = row?.as_slice() {
                     ids.extend(dedupe::decode(stored).map_err(decode_error)?);
                 }

@@ -49,9 +49,16 @@ pub fn encode(keys: &[Key]) -> Vec<u8> {
     postcard::to_allocvec(keys).expect("a list of keys always encodes")
 }
 
-/// The ids [`encode`] stored.
+/// The ids of one or more lists [`encode`] stored, one after another: SQL can hand over many
+/// rows' lists as one value (`group_concat`), which costs a load one value, not one per row.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Key<'_>>, postcard::Error> {
-    postcard::from_bytes(bytes)
+    let (mut keys, mut rest) = postcard::take_from_bytes::<Vec<Key>>(bytes)?;
+    while !rest.is_empty() {
+        let (more, after) = postcard::take_from_bytes::<Vec<Key>>(rest)?;
+        keys.extend(more);
+        rest = after;
+    }
+    Ok(keys)
 }
 
 impl MessageIds {
@@ -102,6 +109,9 @@ impl MessageIds {
 
 impl<'a> Extend<Key<'a>> for MessageIds {
     fn extend<T: IntoIterator<Item = Key<'a>>>(&mut self, keys: T) {
+        let keys = keys.into_iter();
+        // Sized once: a reloading object adds thousands of ids at a time.
+        self.uuids.reserve(keys.size_hint().0);
         for key in keys {
             self.add(key);
         }
@@ -169,5 +179,8 @@ mod tests {
         assert!(ids.iter().all(|id| seen.contains(id)));
         assert!(seen.remove(&Key::of(ids[0])) && !seen.contains(ids[0]) && seen.contains(ids[1]));
         assert!(decode(&stored[..stored.len() - 1]).is_err(), "a cut list is an error");
+        let two_rows = [encode(&keys[..1]), encode(&keys[1..])].concat();
+        assert_eq!(decode(&two_rows).unwrap(), keys, "lists one after another read as one");
+        assert!(decode(&two_rows[..two_rows.len() - 1]).is_err(), "a cut last list is an error");
     }
 }
