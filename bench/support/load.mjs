@@ -12,38 +12,51 @@ function nextRequest(beacon, profiles) {
 }
 
 export async function load(url, pathFor, beacon, { seconds, connections, profiles }) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const latencies = [];
-  const statuses = {};
-  let errors = 0;
-  const send = ({ body, visitor }) =>
-    new Promise((resolve) => {
+  const poster = new Poster(url, pathFor, connections);
+  const elapsed = await onConnections(connections, seconds, () => poster.send(nextRequest(beacon, profiles)));
+  return { rps: poster.latencies.length / elapsed, ...poster.close() };
+}
+
+/** Posts beacons over keep-alive connections and keeps score: the latencies of 200s, and the
+ * other statuses counted. */
+export class Poster {
+  constructor(url, pathFor, connections) {
+    Object.assign(this, { url, pathFor, latencies: [], statuses: {}, errors: 0 });
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  send({ body, visitor }) {
+    const failed = (status) => {
+      this.errors++;
+      this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+    };
+    return new Promise((resolve) => {
       const started = performance.now();
       const req = http.request(
-        `${url}${pathFor(visitor)}`,
-        { method: "POST", agent, headers: { "content-type": "text/plain", "content-length": body.length } },
+        `${this.url}${this.pathFor(visitor)}`,
+        { method: "POST", agent: this.agent, headers: { "content-type": "text/plain", "content-length": body.length } },
         (res) => {
           res.resume();
           res.on("end", () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - started);
-            else {
-              errors++;
-              statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-            }
+            if (res.statusCode === 200) this.latencies.push(performance.now() - started);
+            else failed(res.statusCode);
             resolve();
           });
         },
       );
       req.on("error", () => {
-        errors++;
-        statuses.network = (statuses.network ?? 0) + 1;
+        failed("network");
         resolve();
       });
       req.end(body);
     });
-  const elapsed = await onConnections(connections, seconds, () => send(nextRequest(beacon, profiles)));
-  agent.destroy();
-  return { rps: latencies.length / elapsed, ...percentiles(latencies), errors, statuses, ok: latencies.length };
+  }
+
+  /** Closes the connections; the score. */
+  close() {
+    this.agent.destroy();
+    return { ...percentiles(this.latencies), errors: this.errors, statuses: this.statuses, ok: this.latencies.length };
+  }
 }
 
 /** Runs `step` over and over on each of `connections` at once for `seconds`; the seconds taken. */

@@ -70,11 +70,13 @@ impl Schema {
     fn existing(&self, sql: &SqlStorage, table: &str) -> worker::Result<bool> {
         let mut existing = self.existing.borrow_mut();
         if existing.is_none() {
+            // One value, not a row per table: each row is a call into JavaScript.
+            let query = "SELECT group_concat(name, ' ') FROM sqlite_master WHERE type = 'table'";
             let mut tables = BTreeSet::new();
-            for row in sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'", None)?.raw() {
-                if let Some(SqlStorageValue::String(name)) = row?.into_iter().next() {
-                    tables.insert(name);
-                }
+            if let Some(row) = sql.exec(query, None)?.raw().next()
+                && let Some(SqlStorageValue::String(names)) = row?.into_iter().next()
+            {
+                tables.extend(names.split(' ').map(str::to_owned));
             }
             *existing = Some(tables);
         }

@@ -83,11 +83,14 @@ const RELINK_DELAY_MS: i64 = 60_000;
 /// SQL parameters travel as JavaScript numbers, exact up to 2^53 - 1.
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
-/// Every row's message ids, as few values as SQLite's 2 MB value limit allows: the rows' lists
-/// concatenated (`dedupe::decode` reads them) in parts of under 1 MB plus one row's (≤ 130 KB).
-/// One value per row cost a reloading object a call into JavaScript per row.
-const SEEN_IDS: &str = "SELECT CAST(group_concat(ids, '') AS BLOB) FROM \
-     (SELECT ids, sum(length(ids)) OVER (ORDER BY seq) / 1000000 AS part FROM batches) GROUP BY part";
+/// The message ids of up to `?2` ([`SEEN_IDS_ROWS`]) batch rows after `seq` `?1`, as one value (the
+/// rows' lists concatenated, which `dedupe::decode` reads), with the last row's `seq` and the
+/// count. One value per row cost a reloading object a call into JavaScript per row.
+const SEEN_IDS: &str = "SELECT CAST(group_concat(ids, '') AS BLOB), max(seq), count(*) FROM \
+     (SELECT seq, ids FROM batches WHERE seq > ? ORDER BY seq LIMIT ?)";
+/// Rows per [`SEEN_IDS`] value: 15 rows of at most 500 ids of at most 255 bytes stay under
+/// SQLite's 2 MB limit on a value.
+const SEEN_IDS_ROWS: i64 = 15;
 
 /// Batch rows between two stored states: a load applies at most `STATE_EVERY - 1` batches again.
 const STATE_EVERY: u32 = 8;
@@ -773,7 +776,8 @@ impl ProfileObject {
                 // Rows sent after the state hold events the state does not count yet.
                 if !state_covers_rows && let Some(beacon) = &row.beacon {
                     let events =
-                        stored_events(&row.ids, beacon, &row.receipt).map_err(worker::Error::RustError)?;
+                        stored_events(&row.ids, beacon, &row.receipt, &mut self.last_device.borrow_mut())
+                            .map_err(worker::Error::RustError)?;
                     for received in events.iter().filter(|r| !seen.contains(&r.event.message_id)) {
                         next.profile.apply_with(received, &rules);
                     }
@@ -1035,7 +1039,7 @@ impl ProfileObject {
                 SqlStorageValue::Blob(receipt),
             ] = row?.as_slice()
             {
-                let batch = stored_events(ids, beacon, receipt)
+                let batch = stored_events(ids, beacon, receipt, &mut self.last_device.borrow_mut())
                     .map_err(|e| worker::Error::RustError(format!("timeline batch {seq}: {e}")))?;
                 for (index, received) in batch.into_iter().enumerate() {
                     let at = received.event.timestamp.map_or(0, |t| t.0);
@@ -1142,11 +1146,29 @@ impl ProfileObject {
     fn seen_ids(&self) -> Result<std::cell::RefMut<'_, Option<MessageIds>>> {
         let mut seen = self.seen.borrow_mut();
         if seen.is_none() {
-            let mut ids = MessageIds::default();
-            for row in self.sql.exec(SEEN_IDS, None)?.raw() {
-                if let [SqlStorageValue::Blob(stored)] = row?.as_slice() {
-                    ids.extend(dedupe::decode(stored).map_err(decode_error)?);
+            // Every row's list, concatenated, then decoded and added at once: the set is sized once.
+            let mut stored = Vec::new();
+            let mut after = 0; // `seq` counts from 1
+            loop {
+                let query = self.sql.exec(SEEN_IDS, vec![after.into(), SEEN_IDS_ROWS.into()])?;
+                let Some(row) = query.raw().next().transpose()? else { break };
+                let [
+                    SqlStorageValue::Blob(lists),
+                    SqlStorageValue::Integer(last),
+                    SqlStorageValue::Integer(count),
+                ] = row.as_slice()
+                else {
+                    break; // no rows after `after`: NULLs
+                };
+                stored.extend_from_slice(lists);
+                if *count < SEEN_IDS_ROWS {
+                    break;
                 }
+                after = *last;
+            }
+            let mut ids = MessageIds::default();
+            if !stored.is_empty() {
+                ids.extend(dedupe::decode(&stored).map_err(decode_error)?);
             }
             *seen = Some(ids);
         }
@@ -1193,7 +1215,9 @@ impl ProfileObject {
                 let detail = "a batch after the newest state holds no events";
                 return Err(worker::Error::RustError(format!("stored data: {detail}")));
             };
-            for received in stored_events(ids, beacon, receipt).map_err(worker::Error::RustError)? {
+            let events = stored_events(ids, beacon, receipt, &mut self.last_device.borrow_mut())
+                .map_err(worker::Error::RustError)?;
+            for received in events {
                 profile.apply_with(&received, &rules);
             }
             rows_since_state += 1;
@@ -1291,12 +1315,17 @@ struct Receipt {
 }
 
 /// The events a batch row applied, re-derived from its beacon and receipt (enrichment is
-/// pure); `ids` are the message ids the row applied (`dedupe::encode`d).
-fn stored_events(ids: &[u8], beacon: &[u8], receipt: &[u8]) -> std::result::Result<Vec<Received>, String> {
+/// pure); `ids` are the message ids the row applied (`dedupe::encode`d). `last`: the object's
+/// parsed user agent, so that rows of one browser parse it once, not once per row.
+fn stored_events(
+    ids: &[u8],
+    beacon: &[u8],
+    receipt: &[u8],
+    last: &mut LastDevice,
+) -> std::result::Result<Vec<Received>, String> {
     let receipt: Receipt = postcard::from_bytes(receipt).map_err(|e| e.to_string())?;
-    let accepted =
-        accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo, &mut LastDevice::default())
-            .map_err(|e| e.to_string())?;
+    let accepted = accept_beacon(beacon, Timestamp(receipt.received_at), &receipt.geo, last)
+        .map_err(|e| e.to_string())?;
     let mut wanted = MessageIds::default();
     wanted.extend(dedupe::decode(ids).map_err(|e| e.to_string())?);
     Ok(accepted

@@ -464,17 +464,21 @@ test("state survives a restart of the runtime", async () => {
   const anon = uuid();
   const events = [browserEvent("page", anon), browserEvent("identify", anon, { userId: "durable" })];
   const textId = browserEvent("track", anon, { event: "Texted", messageId: `text-${anon}` });
+  // 17 batch rows: an object reads its message ids back 15 rows at a time.
+  const later = Array.from({ length: 15 }, (_, i) => browserEvent("track", anon, { event: `Row ${i}` }));
   await first.beacon(events);
   await first.beacon([textId]);
+  for (const event of later) await first.beacon([event]);
   await first.stop();
   const second = await launch(first.persist);
   try {
     const { status, json } = await second.profile("user_id", "durable");
     assert.equal(status, 200);
-    assert.equal(json.eventCount, 3);
+    assert.equal(json.eventCount, 18);
     // Dedupe memory survived too: every row's ids, UUIDs and text alike, are read back.
-    const again = await second.beacon([...events, textId, browserEvent("page", anon, { messageId: `fresh-${anon}` })]);
-    assert.deepEqual([again.json.accepted, again.json.duplicates], [1, 3]);
+    const fresh = browserEvent("page", anon, { messageId: `fresh-${anon}` });
+    const again = await second.beacon([...events, textId, ...later, fresh]);
+    assert.deepEqual([again.json.accepted, again.json.duplicates], [1, 18]);
   } finally {
     await second.stop();
   }

@@ -79,6 +79,15 @@ const BENCHMARKS: &[Benchmark] = &[
             quick: &["--seconds", "3", "--profiles", "1000"],
         },
     },
+    Benchmark {
+        name: "collector-reload",
+        needs: &[Need::Npm, Need::Worker, Need::Cli],
+        runner: Runner::Node {
+            script: "bench/collector-reload.mjs",
+            full: &["--profiles", "1000", "--rows", "40", "--rounds", "3"],
+            quick: &["--profiles", "100", "--rows", "3", "--rounds", "1"],
+        },
+    },
     Benchmark { name: "worker-size", needs: &[Need::Worker], runner: Runner::Custom(worker_size) },
     Benchmark {
         name: "identity-merge",

@@ -1,0 +1,90 @@
+// What a returning visitor's first batch costs. The runtime evicts a Durable Object ~10 s
+// after its last request (workerd locally; Cloudflare hibernates idle objects the same way),
+// so the next batch finds its ProfileObject gone and reloads it from SQLite: the newest
+// state with the batches after it applied again, and the message ids of every stored batch.
+// `bench/collector-load.mjs` pays this once per object per run, mixed into its throughput;
+// this measures it alone.
+//
+//   node bench/collector-reload.mjs [--profiles 1000] [--rows 60] [--rounds 3] [--connections 16] [--compare DIR]
+//
+// Each server (the collector, the floor, and with --compare a copy of an earlier
+// `collector/build`) first gets `rows` beacons from each of `profiles` visitors, so every
+// object holds that many batch rows. Then, `rounds` times: 15 s idle (every object evicted),
+// one beacon per visitor (the first batch: each object reloads), and at once a second one
+// (the next batch: loaded). Prints workerd's CPU time per request for both, by `/proc`, and
+// the difference: what one reload costs.
+import { mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
+import { startCollector } from "../collector/js/local.mjs";
+import { floorPath, startFloor } from "./floor/start.mjs";
+import { BENCH_CONFIG, beaconFor, beaconPath, option, template } from "./support/beacons.mjs";
+import { cpuSeconds, workerdChildren } from "./support/cpu.mjs";
+import { Poster } from "./support/load.mjs";
+
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+const PROFILES = option("profiles", 1000);
+const ROWS = option("rows", 60);
+const ROUNDS = option("rounds", 3);
+const CONNECTIONS = option("connections", 16);
+const IDLE_MS = 15_000;
+
+const beacon = template();
+const servers = [
+  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), beaconPath],
+  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), floorPath],
+];
+const COMPARE = process.argv.includes("--compare") ? process.argv[process.argv.indexOf("--compare") + 1] : null;
+if (COMPARE) {
+  const build = path.resolve(COMPARE);
+  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), beaconPath]);
+}
+
+/** One beacon from each of `visitors`, in order, over the connections; workerd's CPU µs per answered request. */
+async function sendEach({ url, pathFor, pid }, visitors) {
+  const poster = new Poster(url, pathFor, CONNECTIONS);
+  const before = cpuSeconds(pid);
+  let next = 0;
+  const connection = async () => {
+    while (next < visitors.length) {
+      const visitor = visitors[next++];
+      await poster.send({ body: beaconFor(beacon, visitor), visitor });
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, connection));
+  const cpuUs = ((cpuSeconds(pid) - before) * 1e6) / visitors.length;
+  const { errors, statuses } = poster.close();
+  if (errors > 0) throw new Error(`${errors} requests failed: ${JSON.stringify(statuses)}`);
+  return cpuUs;
+}
+
+const everyone = Array.from({ length: PROFILES }, (_, visitor) => visitor);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const rows = [];
+for (const [name, start, pathFor] of servers) {
+  const persist = mkdtempSync("/dev/shm/portrait-reload-");
+  const before = new Set(workerdChildren());
+  const server = await start(persist);
+  const target = { url: server.url, pathFor, pid: workerdChildren().find((p) => !before.has(p)) };
+  try {
+    await sendEach(target, Array.from({ length: ROWS }, () => everyone).flat());
+    const first = [];
+    const next = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+      first.push(await sendEach(target, everyone));
+      next.push(await sendEach(target, everyone));
+    }
+    console.error(`${name}: first batches ${first.map(Math.round).join(", ")} µs; next ${next.map(Math.round).join(", ")} µs`);
+    rows.push({ name, first: median(first), next: median(next) });
+  } finally {
+    await server.stop();
+    rmSync(persist, { recursive: true, force: true });
+  }
+}
+
+console.log(`${PROFILES} visitors, each object holding ${ROWS} + up to ${2 * ROUNDS} batch rows; medians of ${ROUNDS} rounds, 15 s idle before each\n`);
+console.log("| server | first batch after eviction, workerd CPU µs | next batch | reload cost per object |");
+console.log("|---|---:|---:|---:|");
+for (const { name, first, next } of rows) {
+  console.log(`| ${name} | ${first.toFixed(0)} | ${next.toFixed(0)} | ${(first - next).toFixed(0)} |`);
+}
