@@ -5,14 +5,14 @@
 // `bench/collector-load.mjs` pays this once per object per run, mixed into its throughput;
 // this measures it alone.
 //
-//   node bench/collector-reload.mjs [--profiles 1000] [--rows 60] [--rounds 3] [--connections 16] [--compare DIR]
+//   node bench/collector-reload.mjs [--profiles 1000] [--rows 40] [--rounds 5] [--connections 16] [--compare DIR]
 //
 // Each server (the collector, the floor, and with --compare a copy of an earlier
 // `collector/build`) first gets `rows` beacons from each of `profiles` visitors, so every
 // object holds that many batch rows. Then, `rounds` times: 15 s idle (every object evicted),
-// one beacon per visitor (the first batch: each object reloads), and at once a second one
-// (the next batch: loaded). Prints workerd's CPU time per request for both, by `/proc`, and
-// the difference: what one reload costs.
+// and for each server in turn one beacon per visitor (the first batch: each object reloads)
+// and at once a second one (the next batch: loaded). Prints workerd's CPU time per request
+// for both, by `/proc`, and the difference: what one reload costs.
 import { mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import { startCollector } from "../collector/js/local.mjs";
@@ -23,8 +23,8 @@ import { Poster } from "./support/load.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const PROFILES = option("profiles", 1000);
-const ROWS = option("rows", 60);
-const ROUNDS = option("rounds", 3);
+const ROWS = option("rows", 40);
+const ROUNDS = option("rounds", 5);
 const CONNECTIONS = option("connections", 16);
 const IDLE_MS = 15_000;
 
@@ -59,32 +59,36 @@ async function sendEach({ url, pathFor, pid }, visitors) {
 
 const everyone = Array.from({ length: PROFILES }, (_, visitor) => visitor);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rows = [];
-for (const [name, start, pathFor] of servers) {
-  const persist = mkdtempSync("/dev/shm/portrait-reload-");
-  const before = new Set(workerdChildren());
-  const server = await start(persist);
-  const target = { url: server.url, pathFor, pid: workerdChildren().find((p) => !before.has(p)) };
-  try {
+// All servers are filled first; then each round measures them one after another, so that
+// the machine's drift falls on all of them alike (as in `bench/collector-load.mjs`).
+const started = [];
+try {
+  for (const [name, start, pathFor] of servers) {
+    const persist = mkdtempSync("/dev/shm/portrait-reload-");
+    const before = new Set(workerdChildren());
+    const server = await start(persist);
+    const target = { url: server.url, pathFor, pid: workerdChildren().find((p) => !before.has(p)) };
+    started.push({ name, server, persist, target, first: [], next: [] });
     await sendEach(target, Array.from({ length: ROWS }, () => everyone).flat());
-    const first = [];
-    const next = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-      first.push(await sendEach(target, everyone));
-      next.push(await sendEach(target, everyone));
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    for (const entry of started) {
+      entry.first.push(await sendEach(entry.target, everyone));
+      entry.next.push(await sendEach(entry.target, everyone));
     }
-    console.error(`${name}: first batches ${first.map(Math.round).join(", ")} µs; next ${next.map(Math.round).join(", ")} µs`);
-    rows.push({ name, first: median(first), next: median(next) });
-  } finally {
+  }
+} finally {
+  for (const { server, persist } of started) {
     await server.stop();
     rmSync(persist, { recursive: true, force: true });
   }
 }
 
-console.log(`${PROFILES} visitors, each object holding ${ROWS} + up to ${2 * ROUNDS} batch rows; medians of ${ROUNDS} rounds, 15 s idle before each\n`);
+console.log(`${PROFILES} visitors, each object holding ${ROWS} + up to ${2 * ROUNDS} batch rows; medians of ${ROUNDS} rounds, each server idle 15 s or more before its turn\n`);
 console.log("| server | first batch after eviction, workerd CPU µs | next batch | reload cost per object |");
 console.log("|---|---:|---:|---:|");
-for (const { name, first, next } of rows) {
-  console.log(`| ${name} | ${first.toFixed(0)} | ${next.toFixed(0)} | ${(first - next).toFixed(0)} |`);
+for (const { name, first, next } of started) {
+  console.error(`${name}: first batches ${first.map(Math.round).join(", ")} µs; next ${next.map(Math.round).join(", ")} µs`);
+  console.log(`| ${name} | ${median(first).toFixed(0)} | ${median(next).toFixed(0)} | ${(median(first) - median(next)).toFixed(0)} |`);
 }

@@ -84,7 +84,7 @@ const BENCHMARKS: &[Benchmark] = &[
         needs: &[Need::Npm, Need::Worker, Need::Cli],
         runner: Runner::Node {
             script: "bench/collector-reload.mjs",
-            full: &["--profiles", "1000", "--rows", "40", "--rounds", "3"],
+            full: &["--profiles", "1000", "--rows", "40", "--rounds", "5"],
             quick: &["--profiles", "100", "--rows", "3", "--rounds", "1"],
         },
     },
