@@ -84,8 +84,11 @@ pub fn encode_events<'a>(
 /// are kept.
 pub fn decode(body: &[u8]) -> Result<Decoded, Error> {
     let wire = wire_batch(body)?;
-    let mut decoded =
-        Decoded { events: Vec::with_capacity(wire.events.len()), dropped: wire.dropped, ..Decoded::default() };
+    let mut decoded = Decoded {
+        events: Vec::with_capacity(wire.events.len()),
+        dropped: wire.dropped,
+        ..Decoded::default()
+    };
     let mut reader = Reader { wire: &wire, contexts: vec![None; wire.contexts.len()] };
     let mut context_lens: Vec<Option<usize>> = vec![None; wire.contexts.len()];
     for (index, event) in wire.events.iter().enumerate() {
