@@ -387,7 +387,7 @@ impl Reader<'_> {
             .strings
             .get(index as usize)
             .map(|s| (*s).to_owned())
-            .ok_or(Error::new("", ErrorKind::BadReference { table: "strings", index }))
+            .ok_or_else(|| Error::new("", ErrorKind::BadReference { table: "strings", index }))
     }
 
     fn opt(&self, index: Option<Str>, path: &str) -> Result<Option<String>, Error> {
@@ -412,10 +412,10 @@ impl Reader<'_> {
             }
         };
         let message_id = self.message_id(wire.message_id)?;
-        let identity = self.wire.identities.get(wire.identity as usize).ok_or(Error::new(
-            "anonymousId",
-            ErrorKind::BadReference { table: "identities", index: wire.identity },
-        ))?;
+        // `ok_or_else`, not `ok_or`: an error built for every event showed up in the profile.
+        let identity = self.wire.identities.get(wire.identity as usize).ok_or_else(|| {
+            Error::new("anonymousId", ErrorKind::BadReference { table: "identities", index: wire.identity })
+        })?;
         let base = self.wire.sent_at.unwrap_or(0);
         Ok(Event {
             message_id,
@@ -452,7 +452,7 @@ impl Reader<'_> {
             .wire
             .contexts
             .get(index as usize)
-            .ok_or(Error::new("", ErrorKind::BadReference { table: "contexts", index }))?;
+            .ok_or_else(|| Error::new("", ErrorKind::BadReference { table: "contexts", index }))?;
         let [url, path, title, referrer, search] = wire.page;
         let [name, source, medium, term, content] = wire.campaign;
         let mut other = self.map(&wire.other)?;
@@ -599,15 +599,18 @@ pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
 }
 
 fn format_uuid(bytes: &[u8; 16]) -> String {
-    // By hand: `write!` per byte showed up in the collector's profile.
+    // Into a buffer, then one copy: `write!` per byte, then `String::push` per character,
+    // showed up in the profiles (10 % of decoding a beacon natively).
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
+    let mut text = [b'-'; 36];
+    let mut at = 0;
     for (i, byte) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at += 1; // past a hyphen
         }
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+        text[at] = DIGITS[usize::from(byte >> 4)];
+        text[at + 1] = DIGITS[usize::from(byte & 0xf)];
+        at += 2;
     }
-    out
+    String::from_utf8(text.to_vec()).expect("hex digits and hyphens are ASCII")
 }
