@@ -51,14 +51,18 @@ pub fn encode(keys: &[Key]) -> Vec<u8> {
 
 /// The ids of one or more lists [`encode`] stored, one after another: SQL can hand over many
 /// rows' lists as one value (`group_concat`), which costs a load one value, not one per row.
+/// At least one list: empty bytes are an error, as a cut list is.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Key<'_>>, postcard::Error> {
-    let (mut keys, mut rest) = postcard::take_from_bytes::<Vec<Key>>(bytes)?;
-    while !rest.is_empty() {
-        let (more, after) = postcard::take_from_bytes::<Vec<Key>>(rest)?;
-        keys.extend(more);
+    let mut keys = Vec::new();
+    let mut rest = bytes;
+    loop {
+        let (list, after) = postcard::take_from_bytes::<Vec<Key>>(rest)?;
+        keys.extend(list);
         rest = after;
+        if rest.is_empty() {
+            return Ok(keys);
+        }
     }
-    Ok(keys)
 }
 
 impl MessageIds {
@@ -182,5 +186,6 @@ mod tests {
         let two_rows = [encode(&keys[..1]), encode(&keys[1..])].concat();
         assert_eq!(decode(&two_rows).unwrap(), keys, "lists one after another read as one");
         assert!(decode(&two_rows[..two_rows.len() - 1]).is_err(), "a cut last list is an error");
+        assert!(decode(&[]).is_err(), "no list at all is an error");
     }
 }
