@@ -6,13 +6,11 @@
 //
 // Prints a Markdown table (requests/s, events/s, p50/p99 latency, errors, cost per request
 // against the floor) and the ratios.
-import { mkdtempSync, rmSync } from "node:fs";
-import path from "node:path";
 import { startCollector } from "../collector/js/local.mjs";
-import { floorPath, startFloor } from "./floor/start.mjs";
 import { BENCH_CONFIG, EVENTS_PER_BATCH, beaconPath, option, template } from "./support/beacons.mjs";
-import { cpuSeconds, workerdChildren } from "./support/cpu.mjs";
+import { cpuSeconds } from "./support/cpu.mjs";
 import { load } from "./support/load.mjs";
+import { benchServers, startOnTmpfs } from "./support/servers.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const SECONDS = option("seconds", 20);
@@ -37,17 +35,7 @@ function audiences(n) {
 
 const beacon = template();
 const results = [];
-const servers = [
-  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), beaconPath],
-  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), floorPath],
-];
-// With --compare DIR, another run: the collector built in DIR (a copy of an earlier
-// `collector/build`), to weigh a change against it under the same conditions.
-const COMPARE = process.argv.includes("--compare") ? process.argv[process.argv.indexOf("--compare") + 1] : null;
-if (COMPARE) {
-  const build = path.resolve(COMPARE);
-  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), beaconPath]);
-}
+const servers = benchServers();
 if (AUDIENCES > 0) {
   const config = BENCH_CONFIG + audiences(AUDIENCES);
   servers.push([`Portrait collector, ${AUDIENCES} audiences`, (persist) => startCollector({ persist, config }), beaconPath]);
@@ -58,12 +46,9 @@ if (AUDIENCES > 0) {
 // identical builds (the floor alone varied 2,750–3,300 requests/s).
 const started = [];
 for (const [name, start, pathFor] of servers) {
-  const persist = mkdtempSync("/dev/shm/portrait-bench-");
-  const before = new Set(workerdChildren());
-  const server = await start(persist);
-  const pid = workerdChildren().find((p) => !before.has(p));
+  const { server, pid, stop } = await startOnTmpfs(start);
   await load(server.url, pathFor, beacon, LOAD); // warm-up: compile, create objects
-  started.push({ name, server, pathFor, persist, pid, runs: [] });
+  started.push({ name, server, pathFor, pid, stop, runs: [] });
 }
 // Each run also measures its workerd's CPU time per answered request.
 async function measuredRun({ server, pathFor, pid }) {
@@ -74,9 +59,8 @@ async function measuredRun({ server, pathFor, pid }) {
 for (let round = 0; round < ROUNDS; round++) {
   for (const entry of started) entry.runs.push(await measuredRun(entry));
 }
-for (const { name, server, persist, runs } of started) {
-  await server.stop();
-  rmSync(persist, { recursive: true, force: true });
+for (const { name, stop, runs } of started) {
+  await stop();
   // In the order they ran: a trend shows a cost that grows with the objects' stored history
   // (each server sits idle while the others run, long enough for its objects to be evicted
   // and to read their storage again).

@@ -13,13 +13,10 @@
 // and for each server in turn one beacon per visitor (the first batch: each object reloads)
 // and at once a second one (the next batch: loaded). Prints workerd's CPU time per request
 // for both, by `/proc`, and the difference: what one reload costs.
-import { mkdtempSync, rmSync } from "node:fs";
-import path from "node:path";
-import { startCollector } from "../collector/js/local.mjs";
-import { floorPath, startFloor } from "./floor/start.mjs";
-import { BENCH_CONFIG, beaconFor, beaconPath, option, template } from "./support/beacons.mjs";
-import { cpuSeconds, workerdChildren } from "./support/cpu.mjs";
+import { beaconFor, option, template } from "./support/beacons.mjs";
+import { cpuSeconds } from "./support/cpu.mjs";
 import { Poster } from "./support/load.mjs";
+import { benchServers, startOnTmpfs } from "./support/servers.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 const PROFILES = option("profiles", 1000);
@@ -29,15 +26,7 @@ const CONNECTIONS = option("connections", 16);
 const IDLE_MS = 15_000;
 
 const beacon = template();
-const servers = [
-  ["Portrait collector", (persist) => startCollector({ persist, config: BENCH_CONFIG }), beaconPath],
-  ["floor: Worker + counting DO", (persist) => startFloor({ persist }), floorPath],
-];
-const COMPARE = process.argv.includes("--compare") ? process.argv[process.argv.indexOf("--compare") + 1] : null;
-if (COMPARE) {
-  const build = path.resolve(COMPARE);
-  servers.push([`Portrait collector built in ${COMPARE}`, (persist) => startCollector({ persist, config: BENCH_CONFIG, build }), beaconPath]);
-}
+const servers = benchServers();
 
 /** One beacon from each of `visitors`, in order, over the connections; workerd's CPU µs per answered request. */
 async function sendEach({ url, pathFor, pid }, visitors) {
@@ -64,11 +53,9 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const started = [];
 try {
   for (const [name, start, pathFor] of servers) {
-    const persist = mkdtempSync("/dev/shm/portrait-reload-");
-    const before = new Set(workerdChildren());
-    const server = await start(persist);
-    const target = { url: server.url, pathFor, pid: workerdChildren().find((p) => !before.has(p)) };
-    started.push({ name, server, persist, target, first: [], next: [] });
+    const { server, pid, stop } = await startOnTmpfs(start);
+    const target = { url: server.url, pathFor, pid };
+    started.push({ name, stop, target, first: [], next: [] });
     await sendEach(target, Array.from({ length: ROWS }, () => everyone).flat());
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -79,10 +66,7 @@ try {
     }
   }
 } finally {
-  for (const { server, persist } of started) {
-    await server.stop();
-    rmSync(persist, { recursive: true, force: true });
-  }
+  for (const { stop } of started) await stop();
 }
 
 console.log(`${PROFILES} visitors, each object holding ${ROWS} + up to ${2 * ROUNDS} batch rows; medians of ${ROUNDS} rounds, each server idle 15 s or more before its turn\n`);
