@@ -90,6 +90,67 @@ impl Schema {
     }
 }
 
+/// A statement an object runs on every request (the batch `INSERT`). Its text crosses into
+/// JavaScript once per object life, not on every run; its blobs travel in one `ArrayBuffer`,
+/// each bound as a view of it (SQLite copies what it binds). One decoded query text and one
+/// `ArrayBuffer` per blob on every run were ~2 % of the isolate's time under the ingest load.
+pub struct Statement {
+    query: js_sys::JsString,
+}
+
+/// A value bound to a [`Statement`]'s `?`.
+pub enum Param<'a> {
+    /// Exact as a JavaScript number up to 2^53 - 1.
+    Int(i64),
+    Blob(Option<&'a [u8]>),
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object's `SqlStorage`, for [`Statement`]'s call.
+    type SqlHandle;
+
+    /// `SqlStorage.exec(query, ...bindings)` with the query as a JavaScript string.
+    #[wasm_bindgen(structural, method, catch, variadic, js_name = exec)]
+    fn exec(this: &SqlHandle, query: &js_sys::JsString, bindings: &js_sys::Array)
+    -> Result<JsValue, JsValue>;
+}
+
+impl Statement {
+    pub fn new(query: &str) -> Statement {
+        Statement { query: query.into() }
+    }
+
+    pub fn run(&self, sql: &SqlStorage, params: &[Param]) -> worker::Result<()> {
+        let blobs: Vec<&[u8]> = params
+            .iter()
+            .filter_map(|p| match p {
+                Param::Blob(blob) => *blob,
+                Param::Int(_) => None,
+            })
+            .collect();
+        let buffer = js_sys::Uint8Array::from(blobs.concat().as_slice());
+        let bindings = js_sys::Array::new_with_length(params.len() as u32);
+        let mut at = 0;
+        for (index, param) in params.iter().enumerate() {
+            let value = match param {
+                Param::Int(n) => JsValue::from_f64(*n as f64),
+                Param::Blob(None) => JsValue::NULL,
+                Param::Blob(Some(bytes)) => {
+                    let end = at + bytes.len() as u32;
+                    let view = buffer.subarray(at, end);
+                    at = end;
+                    view.into()
+                }
+            };
+            bindings.set(index as u32, value);
+        }
+        let sql: &JsValue = sql.as_ref();
+        sql.unchecked_ref::<SqlHandle>().exec(&self.query, &bindings)?;
+        Ok(())
+    }
+}
+
 /// Number of IdentityIndex shards per workspace. Changing it remaps identifiers: treat it as
 /// part of the storage format.
 pub const INDEX_SHARDS: u64 = 64;

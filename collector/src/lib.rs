@@ -14,6 +14,7 @@
 //! - [`source_stats`]: `SourceStats`, per-source counters of what is not profiled (bots).
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
+//! - [`size_classes`]: the wasm instance's allocator (free lists by size class).
 //! - [`internal`]: object names and the typed messages between the Worker and its objects.
 //!
 //! Storage names always start with the workspace id, so no request can reach another
@@ -29,12 +30,17 @@ mod internal;
 mod outbox;
 mod profile_object;
 mod settings;
+mod size_classes;
 mod source_stats;
 mod webhook_object;
 
 use worker::{Context, Env, Method, Request, Response, Result, event};
 
 use crate::http::{ApiError, json_response};
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: size_classes::SizeClasses = size_classes::SizeClasses::new();
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {

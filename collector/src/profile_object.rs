@@ -64,7 +64,7 @@ use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 use crate::audience_object::{self, Membership};
 use crate::internal::{
     self, AccountMessage, Answer, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer,
-    MergeIn, Position, RejectedEvent, Schema,
+    MergeIn, Param, Position, RejectedEvent, Schema, Statement,
 };
 use crate::outbox;
 use crate::settings::{self, Bucket};
@@ -122,6 +122,8 @@ pub struct ProfileObject {
     /// The stored profile, once read: (workspace, profile id, state).
     cache: RefCell<Option<Stored>>,
     schema: Schema,
+    /// [`INSERT_BATCH`], its text held in JavaScript.
+    insert_batch: Statement,
     /// Whether an alarm is known to be scheduled (saves a storage read per batch).
     alarm_set: Cell<bool>,
     /// The message ids in `batches`, once read.
@@ -184,6 +186,7 @@ impl internal::Object for ProfileObject {
             sql,
             cache: RefCell::new(None),
             schema: Schema::new(SCHEMA),
+            insert_batch: Statement::new(INSERT_BATCH),
             alarm_set: Cell::new(false),
             seen: RefCell::new(None),
             forward: RefCell::new(None),
@@ -549,18 +552,18 @@ impl ProfileObject {
                 }
             };
             for row in earlier {
-                self.insert_row(INSERT_BATCH, row, None, None)?;
+                self.insert_row(&self.insert_batch, row, None, None)?;
             }
             // An injected failure hits the last write: the earlier ones must not survive it.
             match self.failing_commits.as_ref().is_some_and(FailingCommits::fail_this_one) {
                 // A table that does not exist: the storage layer itself refuses the write.
                 true => self.insert_row(
-                    &INSERT_BATCH.replace("batches", "injected_failure"),
+                    &Statement::new(&INSERT_BATCH.replace("batches", "injected_failure")),
                     last,
                     state,
                     unlinked,
                 ),
-                false => self.insert_row(INSERT_BATCH, last, state, unlinked),
+                false => self.insert_row(&self.insert_batch, last, state, unlinked),
             }
         };
         match rows.len() {
@@ -579,24 +582,23 @@ impl ProfileObject {
 
     fn insert_row(
         &self,
-        insert: &str,
+        insert: &Statement,
         row: &Row,
         state: Option<Vec<u8>>,
         unlinked: Option<Vec<u8>>,
     ) -> Result<()> {
-        self.sql.exec(
-            insert,
-            vec![
-                row.newest.into(),
-                row.count.into(),
-                row.ids.clone().into(),
-                row.beacon.clone().into(),
-                row.receipt.clone().into(),
-                state.into(),
-                unlinked.into(),
+        insert.run(
+            &self.sql,
+            &[
+                Param::Int(row.newest),
+                Param::Int(row.count),
+                Param::Blob(Some(&row.ids)),
+                Param::Blob(row.beacon.as_deref()),
+                Param::Blob(Some(&row.receipt)),
+                Param::Blob(state.as_deref()),
+                Param::Blob(unlinked.as_deref()),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     /// After a commit: registers new identities (`link`: there may be some), merges into the
