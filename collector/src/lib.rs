@@ -30,6 +30,7 @@ mod internal;
 mod outbox;
 mod profile_object;
 mod settings;
+#[cfg(any(target_arch = "wasm32", test))]
 mod size_classes;
 mod source_stats;
 mod webhook_object;
