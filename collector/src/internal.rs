@@ -16,7 +16,6 @@ use portrait_core::profile::Profile;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
-use std::task::{Context, Poll, Waker};
 
 use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -245,12 +244,14 @@ macro_rules! export_object {
                 /// An answer, or a `Promise` of one when the call awaits something.
                 pub fn call(&self, action: String, body: Vec<u8>) -> Result<JsValue, JsValue> {
                     let object = Rc::clone(&self.0);
-                    $crate::internal::answer_soon(async move { object.handle(&action, &body).await })
+                    $crate::promptly::run(async move {
+                        $crate::internal::to_js(object.handle(&action, &body).await)
+                    })
                 }
 
-                pub fn alarm(&self) -> js_sys::Promise {
+                pub fn alarm(&self) -> Result<JsValue, JsValue> {
                     let object = Rc::clone(&self.0);
-                    worker::wasm_bindgen_futures::future_to_promise(async move {
+                    $crate::promptly::run(async move {
                         object.alarm().await.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
                     })
                 }
@@ -260,25 +261,8 @@ macro_rules! export_object {
 }
 pub(crate) use export_object;
 
-/// Runs `call` until its first `await`, and answers at once when it is done by then (most
-/// calls: SQLite storage is synchronous), else a `Promise` of its answer. A `Promise` for
-/// every call cost the isolate a task, a microtask and two closures per request.
-pub(crate) fn answer_soon(
-    call: impl Future<Output = worker::Result<Answer>> + 'static,
-) -> Result<JsValue, JsValue> {
-    let mut call = Box::pin(call);
-    // A future polled again wakes its latest waker: the promise's task replaces this one.
-    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(answer) => to_js(answer),
-        Poll::Pending => {
-            let later = worker::wasm_bindgen_futures::future_to_promise(async move { to_js(call.await) });
-            Ok(later.into())
-        }
-    }
-}
-
 /// An answer as RPC carries it: a `Uint8Array`, `null`, or a thrown `Error`.
-fn to_js(answer: worker::Result<Answer>) -> Result<JsValue, JsValue> {
+pub(crate) fn to_js(answer: worker::Result<Answer>) -> Result<JsValue, JsValue> {
     match answer {
         Ok(Some(bytes)) => Ok(js_sys::Uint8Array::from(&bytes[..]).into()),
         Ok(None) => Ok(JsValue::NULL),

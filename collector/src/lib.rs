@@ -15,6 +15,7 @@
 //! - [`settings`]: the configuration from the environment, admin keys, rate limits.
 //! - [`http`]: responses, errors and CORS headers.
 //! - [`size_classes`]: the wasm instance's allocator (free lists by size class).
+//! - [`promptly`]: runs the Worker's and the objects' futures (no task queue).
 //! - [`internal`]: object names and the typed messages between the Worker and its objects.
 //!
 //! Storage names always start with the workspace id, so no request can reach another
@@ -29,13 +30,15 @@ mod ingest;
 mod internal;
 mod outbox;
 mod profile_object;
+mod promptly;
 mod settings;
 #[cfg(any(target_arch = "wasm32", test))]
 mod size_classes;
 mod source_stats;
 mod webhook_object;
 
-use worker::{Context, Env, Method, Request, Response, Result, event};
+use wasm_bindgen::JsValue;
+use worker::{Env, Method, Request, Response, Result};
 
 use crate::http::{ApiError, json_response};
 
@@ -43,12 +46,21 @@ use crate::http::{ApiError, json_response};
 #[global_allocator]
 static ALLOCATOR: size_classes::SizeClasses = size_classes::SizeClasses::new();
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match route(req, &env).await {
-        Ok(response) => Ok(response),
-        Err(error) => error.into_response(),
-    }
+/// The Worker's `fetch` (what `#[event(fetch)]` would export, run by [`promptly`] instead of
+/// wasm-bindgen's task queue).
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn fetch(
+    req: worker::web_sys::Request,
+    env: Env,
+    _ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    promptly::run(async move {
+        let response = match route(Request::from(req), &env).await {
+            Ok(response) => response,
+            Err(error) => error.into_response()?,
+        };
+        Ok(worker::web_sys::Response::from(response).into())
+    })
 }
 
 /// The answer to a request that a wasm trap stranded (`js/entry.mjs` asks the fresh instance
