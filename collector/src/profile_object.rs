@@ -459,31 +459,47 @@ impl ProfileObject {
             return Ok((0, 0));
         }
         self.schema.ensure(&self.sql)?;
-        let mut batch_ids = MessageIds::with_capacity(events.len());
+        // Added to the profile's ids at once (which also catches an id repeated in the batch),
+        // and forgotten if the batch is not stored.
         let fresh: Vec<(&Received, Key)> = {
-            let seen = self.seen_ids()?;
-            let seen = seen.as_ref().expect("loaded by seen_ids");
+            let mut seen = self.seen_ids()?;
+            let seen = seen.as_mut().expect("loaded by seen_ids");
             events
                 .iter()
                 .map(|r| (r, Key::of(&r.event.message_id)))
-                .filter(|&(_, key)| batch_ids.insert_if_new(key, seen))
+                .filter(|&(_, key)| seen.add(key))
                 .collect()
         };
         let duplicates = (events.len() - fresh.len()) as u32;
         if fresh.is_empty() {
             return Ok((0, duplicates));
         }
+        let whole = whole.filter(|_| fresh.len() == events.len());
+        let learned = self.or_forget_ids(self.commit_fresh(header, &fresh, whole, rules))?;
+        self.settle(learned).await?;
+        Ok((fresh.len() as u32, duplicates))
+    }
+
+    /// Applies and stores the batch's new events (`fresh`; `whole`: the beacon as received,
+    /// when it holds exactly these); returns whether the profile learned identities.
+    fn commit_fresh(
+        &self,
+        header: &Apply,
+        fresh: &[(&Received, Key)],
+        whole: Option<&[u8]>,
+        rules: &IdentityRules,
+    ) -> Result<bool> {
         let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
         let before = next.profile.identities.clone();
-        for (received, _) in &fresh {
+        for (received, _) in fresh {
             self.trap_if_asked(&received.event);
             next.profile.apply_with(received, rules);
         }
         let newest = fresh.iter().filter_map(|(r, _)| r.event.timestamp).max().map_or(0, |t| t.0);
         let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
         let beacon = match whole {
-            Some(beacon) if fresh.len() == events.len() => beacon.to_vec(),
-            _ => {
+            Some(beacon) => beacon.to_vec(),
+            None => {
                 let events = fresh.iter().map(|(r, _)| r.event.clone()).collect();
                 beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events })
             }
@@ -496,12 +512,16 @@ impl ProfileObject {
             beacon: Some(beacon),
             receipt: to_postcard(&receipt)?,
         };
-        let learned = self.commit(&before, next, &[row], true)?;
-        if let Some(seen) = self.seen.borrow_mut().as_mut() {
-            seen.absorb(batch_ids);
+        self.commit(&before, next, &[row], true)
+    }
+
+    /// `result`, with the message ids held in memory forgotten if it failed: ids added for
+    /// rows that were not stored must not count as seen (they are read again from storage).
+    fn or_forget_ids<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            *self.seen.borrow_mut() = None;
         }
-        self.settle(learned).await?;
-        Ok((fresh.len() as u32, duplicates))
+        result
     }
 
     /// The test hook of `PORTRAIT_TRAP_ON_EVENT`: panics (a wasm trap) on a `track` of that name.
@@ -794,11 +814,7 @@ impl ProfileObject {
                 });
             }
         }
-        if let Err(e) = self.commit(&stored.profile.identities, next, &rows, false) {
-            // The ids above are not stored: forget them, for the retry (read again from storage).
-            *self.seen.borrow_mut() = None;
-            return Err(e);
-        }
+        self.or_forget_ids(self.commit(&stored.profile.identities, next, &rows, false))?;
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
     }

@@ -8,7 +8,7 @@
 //! assert!(!seen.contains("0B5D0E4E-3C7A-4F5E-9A43-2F1C8D6B7A90")); // ids compare as text
 //! ```
 
-use foldhash::{HashSet, HashSetExt};
+use foldhash::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::beacon::uuid_bytes;
@@ -66,24 +66,8 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Key<'_>>, postcard::Error> {
 }
 
 impl MessageIds {
-    pub fn with_capacity(capacity: usize) -> MessageIds {
-        MessageIds { uuids: HashSet::with_capacity(capacity), others: HashSet::new() }
-    }
-
     pub fn contains(&self, id: &str) -> bool {
         self.holds(&Key::of(id))
-    }
-
-    /// Adds `key` unless `earlier` or this set holds it; whether it was added: a batch's ids,
-    /// checked against its profile's.
-    pub fn insert_if_new(&mut self, key: Key, earlier: &MessageIds) -> bool {
-        !earlier.holds(&key) && self.add(key)
-    }
-
-    /// Adds every id of `other`.
-    pub fn absorb(&mut self, other: MessageIds) {
-        self.uuids.extend(other.uuids);
-        self.others.extend(other.others);
     }
 
     pub fn holds(&self, key: &Key) -> bool {
@@ -149,11 +133,8 @@ mod tests {
 
     #[test]
     fn a_batch_keeps_the_ids_neither_it_nor_the_profile_holds() {
-        let profile: MessageIds = {
-            let mut ids = MessageIds::default();
-            ids.extend(["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m1"].map(Key::of));
-            ids
-        };
+        let mut seen = MessageIds::default();
+        seen.extend(["0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m1"].map(Key::of));
         let batch = [
             "0b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", // the profile's
             "m1",                                   // the profile's
@@ -162,13 +143,9 @@ mod tests {
             "m2",
             "m2",
         ];
-        let mut fresh = MessageIds::default();
-        let kept: Vec<&str> =
-            batch.into_iter().filter(|id| fresh.insert_if_new(Key::of(id), &profile)).collect();
+        let kept: Vec<&str> = batch.into_iter().filter(|id| seen.add(Key::of(id))).collect();
         assert_eq!(kept, ["1b5d0e4e-3c7a-4f5e-9a43-2f1c8d6b7a90", "m2"]);
-        let mut all = profile.clone();
-        all.absorb(fresh);
-        assert!(batch.iter().all(|id| all.contains(id)));
+        assert!(batch.iter().all(|id| seen.contains(id)));
     }
 
     #[test]

@@ -369,7 +369,10 @@ impl Profile {
         let at = stamp.at;
         let ids = [(IdKind::AnonymousId, &event.anonymous_id), (IdKind::UserId, &event.user_id)];
         for (kind, id) in ids {
-            if let Some(identity) = id.as_deref().and_then(|id| rules.identity(kind, id)) {
+            // Most events repeat an id the profile holds: found without building an `Identity`
+            // (these ids are held as sent, so the text compares as is).
+            let Some(id) = id.as_deref().filter(|&id| !self.holds(&kind, id)) else { continue };
+            if let Some(identity) = rules.identity(kind, id) {
                 self.identities.insert(identity);
             }
         }
@@ -467,6 +470,13 @@ impl Profile {
             add_count(&mut self.devices, &key, 1);
         }
         self.bound();
+    }
+
+    /// Whether the profile holds this identity, as far as a scan of a few finds out: `false`
+    /// may also mean "not looked" (more than a few identities), never a wrong `true`.
+    fn holds(&self, kind: &IdKind, value: &str) -> bool {
+        self.identities.len() <= 16
+            && self.identities.iter().any(|identity| identity.kind == *kind && identity.value == value)
     }
 
     /// Merges `other` (the profile called `other_id`) into this one. Merging a profile that
