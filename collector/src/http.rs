@@ -1,10 +1,64 @@
-//! Responses: JSON bodies, the `{code, message, path}` error shape, CORS headers.
+//! Requests' URLs as routing reads them; responses: JSON bodies, the `{code, message, path}`
+//! error shape, CORS headers.
 
 use std::borrow::Cow;
 
 use portrait_core::config::Config;
 use serde::Serialize;
 use worker::{Request, Response};
+
+/// A request's URL as routing reads it, split out of the runtime's serialized URL (scheme,
+/// `://`, host, then a path that begins with `/`) without parsing it again: the `url` crate's
+/// parse was ~1 % of the isolate's time per ingest request.
+pub struct Target {
+    url: String,
+    /// Where the authority ends and the path begins, and where the query begins (after `?`).
+    path_start: usize,
+    query_start: Option<usize>,
+}
+
+impl Target {
+    pub fn of(req: &Request) -> Target {
+        Target::parse(req.inner().url())
+    }
+
+    fn parse(url: String) -> Target {
+        let authority_start = url.find("://").map_or(0, |i| i + 3);
+        let path_start = url[authority_start..].find('/').map_or(url.len(), |i| authority_start + i);
+        let query_start = url[path_start..].find('?').map(|i| path_start + i + 1);
+        Target { url, path_start, query_start }
+    }
+
+    /// The host without its port (an IPv6 address keeps its brackets).
+    pub fn host(&self) -> &str {
+        let authority = &self.url[self.url.find("://").map_or(0, |i| i + 3)..self.path_start];
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        match host.strip_prefix('[') {
+            Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
+            None => host.split(':').next().unwrap_or(host),
+        }
+    }
+
+    /// The path, still percent-encoded, without the query or fragment.
+    pub fn path(&self) -> &str {
+        let end = self.query_start.map_or_else(|| self.url.find('#').unwrap_or(self.url.len()), |q| q - 1);
+        &self.url[self.path_start..end]
+    }
+
+    /// The first value of the query parameter `name`, decoded as a form value (`+` is a space).
+    pub fn param(&self, name: &str) -> Option<String> {
+        let query = &self.url[self.query_start?..];
+        let query = query.split('#').next().unwrap_or(query);
+        let decode = |text: &str| {
+            let text = text.replace('+', " ");
+            percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned()
+        };
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key) == name).then(|| decode(value))
+        })
+    }
+}
 
 /// An answer other than success. `code` is stable and machine-readable; `message` is for
 /// people; `path` names the offending field when there is one.
@@ -105,4 +159,34 @@ pub fn preflight(req: &Request, config: &Config) -> ApiResult {
     set("Access-Control-Allow-Headers", "Content-Type, Authorization")?;
     set("Access-Control-Max-Age", "86400")?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn a_target_reads_host_path_and_parameters_as_a_url_parser_does() {
+        let cases = [
+            ("http://127.0.0.1:8787/v1/b?k=demo%2Bkey&x=1", "127.0.0.1", "/v1/b", Some("demo+key")),
+            ("https://collector.example/v1/b?x=1&k=a+b#frag", "collector.example", "/v1/b", Some("a b")),
+            ("http://[::1]:8787/healthz", "[::1]", "/healthz", None),
+            (
+                "http://user:pw@localhost/v1/profiles/user_id/a%2Fb?k",
+                "localhost",
+                "/v1/profiles/user_id/a%2Fb",
+                Some(""),
+            ),
+            ("https://collector.example", "collector.example", "", None),
+            ("https://collector.example/p#k=frag", "collector.example", "/p", None),
+        ];
+        for (url, host, path, key) in cases {
+            let target = Target::parse(url.to_owned());
+            assert_eq!(
+                (target.host(), target.path(), target.param("k").as_deref()),
+                (host, path, key),
+                "{url}"
+            );
+        }
+    }
 }

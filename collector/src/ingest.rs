@@ -22,18 +22,18 @@ use serde::Serialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::ext::RequestExt;
-use worker::{Env, Request, Url};
+use worker::{Env, Request};
 
-use crate::http::{self, ApiError, ApiResult, json_response};
+use crate::http::{self, ApiError, ApiResult, Target, json_response};
 use crate::internal::{self, Applied, Apply, RejectedEvent};
 use crate::profile_object::PROFILE_LIMIT;
 use crate::settings;
 use crate::source_stats::{self, Counts};
 
 /// `POST /v1/b?k=<writeKey>`: the key is in the URL because `sendBeacon` cannot set headers.
-pub async fn beacon(mut req: Request, env: &Env, config: &Config, url: &Url) -> ApiResult {
+pub async fn beacon(mut req: Request, env: &Env, config: &Config, target: &Target) -> ApiResult {
     let origin = http::origin(&req);
-    let write_key = url.query_pairs().find(|(k, _)| k == "k").map(|(_, v)| v.into_owned());
+    let write_key = target.param("k");
     let result = async {
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         require_content_type(&req, &["text/plain", "application/octet-stream"])?;

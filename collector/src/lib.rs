@@ -72,16 +72,16 @@ pub fn unavailable() -> Result<worker::web_sys::Response> {
 }
 
 async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
-    let url = req.url().map_err(ApiError::internal)?;
-    let path = url.path().to_owned();
+    let target = http::Target::of(&req);
+    let path = target.path();
     if path == "/healthz" {
         return json_response(200, &serde_json::json!({ "ok": true }));
     }
-    let config = settings::config(env, &url)?;
+    let config = settings::config(env, target.host())?;
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (Method::Options, _) => http::preflight(&req, &config),
-        (Method::Post, ["v1", "b"]) => ingest::beacon(req, env, &config, &url).await,
+        (Method::Post, ["v1", "b"]) => ingest::beacon(req, env, &config, &target).await,
         (Method::Post, ["v1", "batch"]) => ingest::segment(req, env, &config, None).await,
         (Method::Post, ["v1", call @ ("track" | "identify" | "page" | "screen" | "group" | "alias")]) => {
             ingest::segment(req, env, &config, Some(call)).await

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use portrait_core::config::{Config, Environment, RateLimit, Workspace, constant_time_eq};
-use worker::{Env, Url};
+use worker::Env;
 
 use crate::http::ApiError;
 
@@ -19,9 +19,9 @@ thread_local! {
 }
 
 /// The configuration for a request to `url`, or a 503 that says what is wrong with it.
-pub fn config(env: &Env, url: &Url) -> Result<Rc<Config>, ApiError> {
+pub fn config(env: &Env, host: &str) -> Result<Rc<Config>, ApiError> {
     let config = parsed(env)?;
-    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let local = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
     if config.environment == Environment::Development && !local {
         return Err(ApiError::new(
             503,
