@@ -27,7 +27,7 @@ use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
 
 use crate::audience_object::{self, ListMembers, Members};
-use crate::http::{ApiError, ApiResult, json_response};
+use crate::http::{ApiError, ApiResult, Target, json_response};
 use crate::internal::{self, Erased, EventsPage, Position, RemoveMember, Unlink, Unlinked};
 use crate::settings;
 use crate::source_stats::{self, Counts};
@@ -58,16 +58,17 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             json_response(200, &profile)
         }
         (Method::Get, Some("events")) => {
-            let url = req.url().map_err(ApiError::internal)?;
-            let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+            let target = Target::of(&req);
             let bad = |message: &str| ApiError::new(400, "bad_parameter", message.to_owned());
-            let cursor = param("cursor")
+            let cursor = target
+                .param("cursor")
                 .filter(|c| !c.is_empty())
                 .map(|c| {
                     Position::parse(&c).ok_or_else(|| bad("`cursor` must be a `nextCursor` of this API"))
                 })
                 .transpose()?;
-            let limit = param("limit")
+            let limit = target
+                .param("limit")
                 .map(|v| v.parse::<i64>().map_err(|_| bad("`limit` must be an integer")))
                 .transpose()?;
             let page = EventsPage { cursor, limit: limit.unwrap_or(50).clamp(1, 1000) as u32 };
@@ -278,10 +279,10 @@ pub async fn audiences(req: &Request, rest: &[&str], env: &Env, config: &Config)
             if !workspace.audiences.iter().any(|a| a.name == *name) {
                 return Err(ApiError::new(404, "unknown_audience", format!("no audience named {name}")));
             }
-            let url = req.url().map_err(ApiError::internal)?;
-            let param = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
-            let limit = param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(50).clamp(1, 1000);
-            let cursor = param("cursor").filter(|c| !c.is_empty());
+            let target = Target::of(req);
+            let limit =
+                target.param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(50).clamp(1, 1000);
+            let cursor = target.param("cursor").filter(|c| !c.is_empty());
             let (size, members, next) = audience_page(env, id, name, cursor.as_deref(), limit).await?;
             json_response(
                 200,
@@ -336,13 +337,8 @@ pub async fn deliveries(req: &Request, name: &str, env: &Env, config: &Config) -
     if !workspace.webhooks.iter().any(|w| w.name == name) {
         return Err(ApiError::new(404, "unknown_webhook", format!("no webhook named {name}")));
     }
-    let url = req.url().map_err(ApiError::internal)?;
-    let limit = url
-        .query_pairs()
-        .find(|(k, _)| k == "limit")
-        .and_then(|(_, v)| v.parse::<u32>().ok())
-        .unwrap_or(100)
-        .clamp(1, 1000);
+    let limit =
+        Target::of(req).param("limit").and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(1, 1000);
     let id = workspace.id.get_ref();
     let logs = (0..webhook_object::SHARDS).map(|shard| async move {
         let stub = internal::webhook_stub(env, id, name, shard)?;

@@ -7,7 +7,7 @@ use portrait_core::config::Config;
 use serde::Serialize;
 use worker::{Request, Response};
 
-/// A request's URL as routing reads it, split out of the runtime's serialized URL (scheme,
+/// A request's URL as the Worker reads it, split out of the runtime's serialized URL (scheme,
 /// `://`, host, then a path that begins with `/`) without parsing it again: the `url` crate's
 /// parse was ~1 % of the isolate's time per ingest request.
 pub struct Target {

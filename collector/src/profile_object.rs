@@ -580,10 +580,10 @@ impl ProfileObject {
                 true => self.insert_row(
                     &Statement::new(&INSERT_BATCH.replace("batches", "injected_failure")),
                     last,
-                    state,
-                    unlinked,
+                    state.as_deref(),
+                    unlinked.as_deref(),
                 ),
-                false => self.insert_row(&self.insert_batch, last, state, unlinked),
+                false => self.insert_row(&self.insert_batch, last, state.as_deref(), unlinked.as_deref()),
             }
         };
         match rows.len() {
@@ -604,8 +604,8 @@ impl ProfileObject {
         &self,
         insert: &Statement,
         row: &Row,
-        state: Option<Vec<u8>>,
-        unlinked: Option<Vec<u8>>,
+        state: Option<&[u8]>,
+        unlinked: Option<&[u8]>,
     ) -> Result<()> {
         insert.run(
             &self.sql,
@@ -615,8 +615,8 @@ impl ProfileObject {
                 Param::Blob(Some(&row.ids)),
                 Param::Blob(row.beacon.as_deref()),
                 Param::Blob(Some(&row.receipt)),
-                Param::Blob(state.as_deref()),
-                Param::Blob(unlinked.as_deref()),
+                Param::Blob(state),
+                Param::Blob(unlinked),
             ],
         )
     }
