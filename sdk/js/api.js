@@ -11,12 +11,13 @@ const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
  * @param {string} defaultEndpoint the collector URL used when `load` is given none.
  * @param {Promise<Response>} [prefetchedSettings] the snippet's fetch of the remote settings.
- * @param {() => Promise<ArrayBuffer | Uint8Array> | Uint8Array} [loadTopicsModel] the topic
- *   model's bytes, asked for after `ready` (option `topicsModel`, a URL, overrides it;
- *   `topics: false` turns interests off).
+ * @param {(modelUrl?: string) => Promise<[Function, ArrayBuffer | Uint8Array]>} [loadInterests]
+ *   the interest module's `Interests` class and the topic model's bytes (from `modelUrl`, the
+ *   option `topicsModel`, when given), asked for after `ready` (`topics: false`: never).
  */
-export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loadTopicsModel) {
+export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loadInterests) {
   let sdk = null;
+  let interests = null;
   let loading = false;
   let debugging = false;
   const pending = [];
@@ -63,6 +64,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   };
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
+  const startInterests = (settings, remoteSettings) =>
+    loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
+      .then(([Interests, model]) => {
+        const { personalize, stored } = sdk.interestHost();
+        // The module's reports reach listeners after its call returns, so they may call back in.
+        const host = { personalize, emit: (name, detail) => queueMicrotask(() => emit(name, detail)) };
+        interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(model));
+        sdk.setInterests(interests);
+      })
+      .catch((error) => emit('error', error));
   // The SDK builds an event for each call only while someone listens to them.
   const updateCallListeners = () =>
     sdk && sdk.setCallListeners(CALL_EVENTS.some((name) => (listeners.get(name) || []).length > 0));
@@ -89,12 +100,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
           emit('ready');
-          // After `ready` and when the browser is idle: the model must not compete with the
-          // page's own loading (pages are classified when they are left, not when they open).
-          if (settings.topics !== false) whenIdle(() => {
-            const bytes = typeof settings.topicsModel === 'string' ? fetchBytes(settings.topicsModel) : loadTopicsModel?.();
-            if (bytes) Promise.resolve(bytes).then((b) => sdk.setTopicsModel(new Uint8Array(b))).catch((e) => emit('error', e));
-          });
+          // After `ready` and when the browser is idle: the interest module must not compete
+          // with the page's own loading (pages are classified when they are left, not when
+          // they open).
+          if (settings.topics !== false && loadInterests) whenIdle(() => startInterests(settings, remoteSettings));
         })
         .catch((error) => emit('error', error));
     }),
@@ -120,12 +129,18 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       debugging = Boolean(on);
       call('debug', [debugging]);
     }),
-    /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`, default 10). */
-    interests: read((options) => sdk.interests(Number(options?.limit) || 10)),
+    /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`,
+     * default 10); empty until the interest module is loaded (`on('interests')` says when). */
+    interests: read((options) => (interests ? interests.top(Number(options?.limit) || 10) : [])),
     /** What this page is about, `[{id, name, path, score}]`; `{refresh: true}` re-reads the page. */
-    pageTopics: read((options) => sdk.pageTopics(Boolean(options?.refresh))),
-    /** The SDK's own counters (captured, delivered, queued, …), for reconciliation. */
-    stats: () => (sdk ? sdk.stats() : null),
+    pageTopics: read((options) => {
+      if (!interests) return [];
+      if (options?.refresh) interests.classify();
+      return interests.pageTopics();
+    }),
+    /** The SDK's own counters (captured, delivered, queued, …), for reconciliation;
+     * `topicsModel` is 1 once the interest module runs with its model. */
+    stats: () => (sdk ? { ...sdk.stats(), topicsModel: interests?.hasModel() ? 1 : 0 } : null),
   };
   for (const name of CALLS) {
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));

@@ -1,25 +1,24 @@
-// The npm package's entry, `@portrait/sdk`. The wasm module and the topic model are inlined
-// (a bundler needs no configuration to ship them); the wasm2js fallback is a separate module, fetched only under a
-// CSP that forbids compiling WebAssembly.
-import { initSync, Sdk, __wbg_get_imports, __wbg_finalize_init } from '../../target/sdk/bindgen/portrait_sdk.js';
+// The npm package's entry, `@portrait/sdk`. The wasm module is inlined (a bundler needs no
+// configuration to ship it); the interest module (`./interests.js`, with its wasm and the
+// topic model inlined) and the wasm2js fallback are separate files that a bundler splits off:
+// the first is imported after `ready`, the second only under a CSP that forbids compiling
+// WebAssembly.
+import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
 import wasm from '../dist/portrait.wasm';
-import topicsModel from '../../core/topics/model.bin';
 import { createPortrait } from './api.js';
+import { instantiate } from './instantiate.js';
 
 async function start() {
-  try {
-    initSync({ module: await WebAssembly.compile(wasm) });
-  } catch (error) {
-    const { instantiate } = await import('./portrait.wasm2js.mjs');
-    __wbg_finalize_init({ exports: instantiate(__wbg_get_imports()) }, undefined);
-  }
-  return Sdk;
+  await instantiate(glue, wasm, () => import('./portrait.wasm2js.mjs').then((m) => m.instantiate));
+  return glue.Sdk;
 }
+
+const loadInterests = (modelUrl) => import('./interests.js').then((m) => m.load(modelUrl));
 
 const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 
 /** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. */
-export const portrait = createPortrait(start, defaultEndpoint, undefined, () => topicsModel);
+export const portrait = createPortrait(start, defaultEndpoint, undefined, loadInterests);
 export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats, interests, pageTopics } =
   portrait;
 export default portrait;

@@ -1,8 +1,10 @@
 // The script tag's file, `portrait.js`: loads the wasm module (or, where the page's CSP
 // forbids compiling WebAssembly, its wasm2js translation) and installs `window.portrait`,
-// replaying the calls the snippet queued before it arrived, in order.
-import init, { Sdk, __wbg_get_imports, __wbg_finalize_init } from '../../target/sdk/bindgen/portrait_sdk.js';
+// replaying the calls the snippet queued before it arrived, in order. After `ready` it loads
+// the interest module (`portrait-interests.js`) and the topic model from the same place.
+import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
 import { createPortrait, fetchBytes } from './api.js';
+import { instantiate, loadScript } from './instantiate.js';
 
 const script = document.currentScript;
 const base = new URL('.', script && script.src ? script.src : location.href).href;
@@ -10,8 +12,7 @@ const queued = window.portrait;
 
 // Loading twice does no harm: a second copy leaves the first in charge.
 if (!(queued && queued.__portrait)) {
-  const portrait = createPortrait(() => start(), new URL(base).origin, queued && queued._settings, () =>
-    fetchBytes(`${base}portrait-topics.bin`));
+  const portrait = createPortrait(start, new URL(base).origin, queued && queued._settings, loadInterests);
   window.portrait = portrait;
   if (Array.isArray(queued)) {
     for (const [name, ...args] of queued) {
@@ -22,20 +23,16 @@ if (!(queued && queued.__portrait)) {
 }
 
 async function start() {
-  try {
-    // The snippet started fetching the module already; fall back to fetching it here.
-    const prefetched = queued && queued._wasm && (await queued._wasm);
-    await init({ module_or_path: prefetched && prefetched.ok ? prefetched : `${base}portrait.wasm` });
-  } catch (error) {
-    // A CSP without 'wasm-unsafe-eval' refuses to compile: use the pure-JS translation.
-    await new Promise((resolve, reject) => {
-      const fallback = document.createElement('script');
-      fallback.src = `${base}portrait.wasm2js.js`;
-      fallback.onload = resolve;
-      fallback.onerror = () => reject(error);
-      document.head.appendChild(fallback);
-    });
-    __wbg_finalize_init({ exports: window.__portraitWasm2js.instantiate(__wbg_get_imports()) }, undefined);
-  }
-  return Sdk;
+  // The snippet started fetching the module already; fall back to fetching it here.
+  const prefetched = queued && queued._wasm && (await queued._wasm);
+  const source = prefetched && prefetched.ok ? prefetched : `${base}portrait.wasm`;
+  await instantiate(glue, source, () =>
+    loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate));
+  return glue.Sdk;
+}
+
+/** The interest module's class and the topic model's bytes (by default from next to this file). */
+function loadInterests(modelUrl = `${base}portrait-topics.bin`) {
+  const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base));
+  return Promise.all([module, fetchBytes(modelUrl)]);
 }

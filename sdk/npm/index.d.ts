@@ -102,7 +102,9 @@ export interface Portrait {
   off(name: EventName, listener: (detail: unknown) => void): void;
   debug(on: boolean): void;
   stats(): Stats | null;
-  /** The visitor's top interests, best first, decayed to now (empty when personalisation is denied). */
+  /** The visitor's top interests, best first, decayed to now (empty when personalisation is
+   * denied, and until the interest module has loaded after `ready`: `on('interests', …)` fires
+   * when it has). */
   interests(options?: { limit?: number }): Topic[];
   /** What the current page is about; `refresh` reads the page again. */
   pageTopics(options?: { refresh?: boolean }): Topic[];

@@ -137,9 +137,7 @@ fn navigated(state: &mut State, now: i64) {
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.capture_page_view(now);
-    interests::new_page_view(state);
-    // The router renders the new page after changing the URL: read it a task later.
-    state.timer(0, |state, _| interests::classify_page(state));
+    interests::page_view(state);
 }
 
 /// On leaving or hiding a page: the engaged time since the last report, and the interest
@@ -148,13 +146,13 @@ fn navigated(state: &mut State, now: i64) {
 fn report_engagement(state: &mut State, now: i64) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
-    let credited = interests::credit(state, now);
+    let credited = interests::credit(state);
     if !state.options.autocapture.engagement || (engaged_ms < 1_000 && credited.is_empty()) {
         return;
     }
     let mut properties = path_property(state);
     properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
-    properties.extend(credited.into_iter().map(|(name, value)| (name.to_owned(), value)));
+    properties.extend(credited);
     state.track_auto(now, "Page Engaged", properties);
 }
 
@@ -231,7 +229,7 @@ fn on_scroll(state: &mut State, now: i64) {
         height(window.inner_height()),
         document_height,
     );
-    interests::note_scroll(state, depth);
+    state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
         properties.insert("depth".into(), Value::Int(milestone.into()));

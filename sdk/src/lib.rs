@@ -95,7 +95,8 @@ pub(crate) struct State {
     ids: page::Ids,
     limits: Limits,
     me: std::rc::Weak<RefCell<State>>,
-    topics: interests::Topics,
+    /// The interest module, once the loader has started it (after `ready`).
+    interests: Option<interests::InterestModule>,
 }
 
 /// The SDK instance JavaScript holds.
@@ -139,14 +140,6 @@ impl Sdk {
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
         let queue_key = format!("q.{}", ids.uuid());
-        let personalised = consent.may_personalize();
-        let topics = interests::Topics::new(
-            ["interests", "tags"].map(|key| store.get(key).filter(|_| personalised)),
-            number_field(&[&options], "interestHalfLifeDays")
-                .map(|days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64),
-            bool_field(&[&options], "topicsVisibleText").unwrap_or(false),
-            interests::read_rules(&remote),
-        );
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
@@ -178,7 +171,7 @@ impl Sdk {
                 stats: Stats::default(),
                 ids,
                 limits,
-                topics,
+                interests: None,
             })
         });
         {
@@ -203,10 +196,7 @@ impl Sdk {
                 state.capture_page_view(now);
             }
             state.send_ready(now);
-            state.timer(0, |state, _| {
-                page::resolve_timezone(&mut state.page, &mut state.store);
-                interests::classify_page(state);
-            });
+            state.timer(0, |state, _| page::resolve_timezone(&mut state.page, &mut state.store));
         });
         sdk
     }
@@ -302,32 +292,18 @@ impl Sdk {
         promise
     }
 
-    /// The topic model (`core/topics/model.bin`), fetched by the loader after `ready`; a
-    /// model that does not decode is reported on `error` and changes nothing.
-    #[wasm_bindgen(js_name = setTopicsModel)]
-    pub fn set_topics_model(&self, bytes: &[u8]) {
-        self.run(|state, _| match portrait_core::topics::Model::decode(bytes) {
-            Ok(model) => interests::set_model(state, model),
-            Err(error) => state.error(&error.to_string(), JsValue::UNDEFINED),
-        });
+    /// What the loader passes to the interest module's constructor:
+    /// `{personalize, stored: {interests, tags}}`.
+    #[wasm_bindgen(js_name = interestHost)]
+    pub fn interest_host(&self) -> JsValue {
+        interests::host(&self.state.borrow())
     }
 
-    /// `interests({limit})`: the visitor's top interests, `[{id, name, path, score}]`.
-    pub fn interests(&self, limit: usize) -> JsValue {
-        let state = self.state.borrow();
-        interests::top(&state, js_sys::Date::now() as i64, limit.clamp(1, 64))
-    }
-
-    /// `pageTopics({refresh})`: what the current page is about, `[{id, name, path, score}]`
-    /// (empty until the model is loaded); `refresh` reads the DOM and classifies it again
-    /// (after the page changed its content without a navigation).
-    #[wasm_bindgen(js_name = pageTopics)]
-    pub fn page_topics(&self, refresh: bool) -> JsValue {
-        let mut state = self.state.borrow_mut();
-        if refresh {
-            interests::classify_page(&mut state);
-        }
-        interests::page_topics(&state)
+    /// The interest module's instance (`sdk/interests`): from now on page views, engagement
+    /// reports, `reset()` and consent changes reach it.
+    #[wasm_bindgen(js_name = setInterests)]
+    pub fn set_interests(&self, module: interests::InterestModule) {
+        self.state.borrow_mut().interests = Some(module);
     }
 
     /// `{anonymousId, userId, traits}`.
@@ -386,8 +362,6 @@ impl Sdk {
             ("errors", s.errors + state.store.failed_writes),
             ("queued", state.queue.len() as u32),
             ("held", state.held.len() as u32),
-            // 1 once the topic model is loaded (pages are classified from then on).
-            ("topicsModel", u32::from(state.topics.has_model())),
         ];
         for (key, value) in pairs {
             let _ = js_sys::Reflect::set(&stats, &key.into(), &value.into());
@@ -722,6 +696,7 @@ impl State {
         if !consent.may_personalize() {
             interests::clear(self);
         }
+        interests::personalize(self);
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());
         let properties = [

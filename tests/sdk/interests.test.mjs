@@ -1,4 +1,4 @@
-// Interest tags on the device (sdk/src/interests.rs, portrait_core::topics) in headless
+// Interest tags on the device (the interest module, sdk/interests, around portrait_core::topics) in headless
 // Chromium against the collector on local workerd: pages classified in the browser, weighted
 // by attention, kept in storage, used by the page, cleared on withdrawal; only topic ids and
 // weights leave the device.

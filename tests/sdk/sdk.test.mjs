@@ -522,13 +522,14 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallback loads and works, memory growth included", async () => {
+  test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallbacks load and work, memory growth included", async () => {
     const html = snippetPage({ collector: rig.collector.url });
     const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${rig.collector.url}`;
     const before = rig.site.log.length;
     const { page, context, errors } = await open("/csp", html, { headers: { "content-security-policy": csp } });
-    // The topic model and 300 events of 2 KB make the fallback's memory grow: wasm-bindgen's
-    // glue must follow the grown memory (xtask's wasm2js patch), or this aborts.
+    // The interest module runs from its own fallback once it has the topic model. 300 events
+    // of 2 KB make the SDK's fallback memory grow: wasm-bindgen's glue must follow the grown
+    // memory (xtask's wasm2js patch), or this aborts.
     await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
     await page.evaluate(() => {
       for (let i = 0; i < 300; i++) window.portrait.track("Under CSP", { i, padding: "x".repeat(2000) });
@@ -538,7 +539,9 @@ describe("SDK: loading", () => {
     assert.equal(profile.eventCount, 301);
     const events = await timeline(await anonymousId(page), 301);
     assert.deepEqual([...new Set(names(events))].sort(), ["Under CSP", "page"]);
-    assert.ok(rig.site.log.slice(before).includes("/sdk/portrait.wasm2js.js"), "the fallback was fetched");
+    const fetched = rig.site.log.slice(before);
+    assert.ok(fetched.includes("/sdk/portrait.wasm2js.js"), "the SDK's fallback was fetched");
+    assert.ok(fetched.includes("/sdk/portrait-interests.wasm2js.js"), "the interest module's fallback was fetched");
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -536,9 +536,19 @@ fn sdk_size(root: &Path, _quick: bool) -> Result<Vec<Block>, String> {
         ("sdk/dist/snippet.min.js", "`snippet.min.js` (inline in the page)"),
         ("sdk/dist/portrait.js", "`portrait.js` (loader, API, wasm-bindgen glue)"),
         ("sdk/dist/portrait.wasm", "`portrait.wasm`"),
+        (
+            "sdk/dist/portrait-interests.js",
+            "`portrait-interests.js` (the interest module's glue, fetched after `ready`)",
+        ),
+        ("sdk/dist/portrait-interests.wasm", "`portrait-interests.wasm` (fetched after `ready`)"),
         ("sdk/dist/portrait-topics.bin", "`portrait-topics.bin` (the topic model, fetched after `ready`)"),
         ("sdk/dist/portrait.wasm2js.js", "`portrait.wasm2js.js` (only under a strict CSP)"),
+        (
+            "sdk/dist/portrait-interests.wasm2js.js",
+            "`portrait-interests.wasm2js.js` (only under a strict CSP)",
+        ),
         ("sdk/dist/npm/index.js", "`npm/index.js` (wasm inlined)"),
+        ("sdk/dist/npm/interests.js", "`npm/interests.js` (wasm and model inlined; imported after `ready`)"),
     ];
     let paths: Vec<&str> = files.iter().map(|(path, _)| *path).collect();
     let sizes = compressed_sizes(root, &paths)?;

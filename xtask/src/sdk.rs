@@ -1,20 +1,29 @@
-//! `cargo xtask build-sdk`: the browser SDK, in `sdk/dist/`.
+//! `cargo xtask build-sdk`: the browser SDK, in `sdk/dist/`. Two wasm modules: the SDK
+//! (`portrait-sdk` → `portrait.wasm`, on the start-up path) and the interest module
+//! (`portrait-sdk-interests` → `portrait-interests.wasm`, fetched after `ready`).
 //!
-//! 1. `cargo build -p portrait-sdk --release --target wasm32-unknown-unknown` into its own
+//! 1. `cargo build --release --target wasm32-unknown-unknown` of both crates into their own
 //!    target directory, with the standard library rebuilt for size and for the wasm MVP
 //!    feature set (which `wasm2js` can translate);
-//! 2. wasm-bindgen (as a library, pinned by Cargo.lock) with `--target web`;
-//! 3. binaryen's `wasm-opt -Oz` (npm `binaryen`; Debian's is too old, see TOOLCHAIN.md) →
-//!    `portrait.wasm`, and `wasm2js` → `portrait.wasm.js`, the fallback for pages whose CSP
-//!    forbids compiling WebAssembly;
-//! 4. esbuild bundles `sdk/js/` with the glue: `portrait.js` (the script tag's file) and the
-//!    npm package in `dist/npm/`; the snippet is minified into `snippet.min.js`.
+//! 2. for each: wasm-bindgen (as a library, pinned by Cargo.lock) with `--target web`, then
+//!    binaryen's `wasm-opt -Oz` (npm `binaryen`; Debian's is too old, see TOOLCHAIN.md) and
+//!    `wasm2js`, the fallback for pages whose CSP forbids compiling WebAssembly;
+//! 3. esbuild bundles `sdk/js/` with the glue: `portrait.js` (the script tag's file),
+//!    `portrait-interests.js`, and the npm package in `dist/npm/`; the snippet is minified
+//!    into `snippet.min.js`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{node_bin, run};
+
+/// The two modules: crate, the file name wasm-bindgen's output takes from it, and the name
+/// in `dist/`.
+const MODULES: [(&str, &str, &str); 2] = [
+    ("portrait-sdk", "portrait_sdk", "portrait"),
+    ("portrait-sdk-interests", "portrait_sdk_interests", "portrait-interests"),
+];
 
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/sdk");
@@ -23,7 +32,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     // keeps wasm-bindgen off externref tables. `-Z` flags on stable via RUSTC_BOOTSTRAP: the
     // usual way to build size-critical wasm; see BENCHMARKS.md for what it saves.
     let status = Command::new("cargo")
-        .args(["build", "--quiet", "--release", "-p", "portrait-sdk", "--target", "wasm32-unknown-unknown"])
+        .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown"])
+        .args(MODULES.iter().flat_map(|(package, _, _)| ["-p", package]))
         .args(["-Zbuild-std=std,panic_abort", "-Zbuild-std-features=optimize_for_size"])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTC_BOOTSTRAP", "1")
@@ -35,55 +45,50 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !status.success() {
-        return Err("building portrait-sdk for wasm32 failed".into());
+        return Err("building the SDK's wasm modules failed".into());
     }
-    let bindgen_out = target_dir.join("bindgen");
-    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    bindgen.input_path(target_dir.join("wasm32-unknown-unknown/release/portrait_sdk.wasm")).typescript(false);
-    bindgen.web(true).map_err(|e| format!("wasm-bindgen: {e}"))?;
-    bindgen.generate(&bindgen_out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     let dist = root.join("sdk/dist");
-    fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
-    let bin = |name: &str| node_bin(root, name);
-    let wasm = dist.join("portrait.wasm");
-    let (raw, optimised) = (bindgen_out.join("portrait_sdk_bg.wasm"), wasm.to_string_lossy().into_owned());
-    let raw = raw.to_string_lossy();
-    run(root, &bin("wasm-opt"), &["-Oz", "--strip-debug", "--strip-producers", &raw, "-o", &optimised])?;
-    let fallback = target_dir.join("portrait.wasm2js.mjs");
-    run(root, &bin("wasm2js"), &["-Oz", &optimised, "-o", &fallback.to_string_lossy()])?;
-    edit(&fallback, instantiable)?;
-    edit(&bindgen_out.join("portrait_sdk.js"), |glue| {
-        Ok(format!(
-            "{glue}\n// For the wasm2js fallback (added by xtask).\nexport {{ __wbg_get_imports, __wbg_finalize_init }};\n"
-        ))
-    })?;
     let npm = dist.join("npm");
     fs::create_dir_all(&npm).map_err(|e| format!("{}: {e}", npm.display()))?;
-    let esbuild = bin("esbuild");
+    let esbuild = node_bin(root, "esbuild");
     let out = |name: &str| format!("--outfile={}", dist.join(name).display());
     let common = ["--bundle", "--minify", "--target=es2020", "--log-level=warning"];
+    for (_, lib, name) in MODULES {
+        let fallback = wasm_module(root, &target_dir, lib, &dist.join(format!("{name}.wasm")))?;
+        let fallback = fallback.to_string_lossy();
+        let global = format!("--global-name=__{}Wasm2js", name.replace('-', "_"));
+        let script_fallback = [&*fallback, "--format=iife", &global, &out(&format!("{name}.wasm2js.js"))];
+        let package_fallback = [&*fallback, "--format=esm", &out(&format!("npm/{name}.wasm2js.mjs"))];
+        for args in [&script_fallback[..], &package_fallback] {
+            run(root, &esbuild, &[args, &common[..]].concat())?;
+        }
+    }
     let script = ["sdk/js/script.js", "--format=iife", &out("portrait.js")];
-    let script_fallback = [
-        &*fallback.to_string_lossy(),
-        "--format=iife",
-        "--global-name=__portraitWasm2js",
-        &out("portrait.wasm2js.js"),
-    ];
+    let script_interests = ["sdk/js/script-interests.js", "--format=iife", &out("portrait-interests.js")];
+    // The npm entries import their wasm2js fallbacks, and the SDK the interest module, as
+    // separate files: a bundler splits them off and fetches them only when needed.
     let package = [
         "sdk/js/npm.js",
         "--format=esm",
         "--loader:.wasm=binary",
-        "--loader:.bin=binary",
         "--external:./portrait.wasm2js.mjs",
+        "--external:./interests.js",
         &out("npm/index.js"),
     ];
-    let package_fallback = [&*fallback.to_string_lossy(), "--format=esm", &out("npm/portrait.wasm2js.mjs")];
-    for args in [&script[..], &script_fallback, &package, &package_fallback] {
+    let package_interests = [
+        "sdk/js/npm-interests.js",
+        "--format=esm",
+        "--loader:.wasm=binary",
+        "--loader:.bin=binary",
+        "--external:./portrait-interests.wasm2js.mjs",
+        &out("npm/interests.js"),
+    ];
+    for args in [&script[..], &script_interests, &package, &package_interests] {
         run(root, &esbuild, &[args, &common[..]].concat())?;
     }
     run(root, &esbuild, &["sdk/js/snippet.js", "--minify", "--log-level=warning", &out("snippet.min.js")])?;
     // The topic model, fetched by the script tag's loader after `ready` (the npm package
-    // inlines it).
+    // inlines it in `interests.js`).
     fs::copy(root.join("core/topics/model.bin"), dist.join("portrait-topics.bin"))
         .map_err(|e| format!("core/topics/model.bin: {e}"))?;
     for file in ["package.json", "index.d.ts", "README.md"] {
@@ -92,13 +97,42 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     }
     let size = |name: &str| fs::metadata(dist.join(name)).map(|m| m.len()).unwrap_or(0);
     eprintln!(
-        "xtask: SDK built in {}: portrait.js {} B, portrait.wasm {} B, snippet {} B",
+        "xtask: SDK built in {}: portrait.js {} B, portrait.wasm {} B, portrait-interests.wasm {} B, snippet {} B",
         dist.display(),
         size("portrait.js"),
         size("portrait.wasm"),
+        size("portrait-interests.wasm"),
         size("snippet.min.js")
     );
     Ok(dist)
+}
+
+/// wasm-bindgen, `wasm-opt -Oz` into `wasm`, and `wasm2js`; answers the fallback's path.
+/// The glue (`target/sdk/bindgen/{lib}.js`) also exports what the fallback needs.
+fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result<PathBuf, String> {
+    let bindgen_out = target_dir.join("bindgen");
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    bindgen
+        .input_path(target_dir.join(format!("wasm32-unknown-unknown/release/{lib}.wasm")))
+        .typescript(false);
+    bindgen.web(true).map_err(|e| format!("wasm-bindgen: {e}"))?;
+    bindgen.generate(&bindgen_out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
+    let raw = bindgen_out.join(format!("{lib}_bg.wasm"));
+    let (raw, optimised) = (raw.to_string_lossy(), wasm.to_string_lossy());
+    run(
+        root,
+        &node_bin(root, "wasm-opt"),
+        &["-Oz", "--strip-debug", "--strip-producers", &raw, "-o", &optimised],
+    )?;
+    let fallback = target_dir.join(format!("{lib}.wasm2js.mjs"));
+    run(root, &node_bin(root, "wasm2js"), &["-Oz", &optimised, "-o", &fallback.to_string_lossy()])?;
+    edit(&fallback, instantiable)?;
+    edit(&bindgen_out.join(format!("{lib}.js")), |glue| {
+        Ok(format!(
+            "{glue}\n// For the wasm2js fallback (added by xtask).\nexport {{ __wbg_get_imports, __wbg_finalize_init }};\n"
+        ))
+    })?;
+    Ok(fallback)
 }
 
 fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> Result<(), String> {

@@ -1,0 +1,446 @@
+//! Portrait's interest module: interest tags on the device. It reads what each page is about
+//! (the DOM, classified by `portrait_core::topics`), weighs it by the attention the page got,
+//! and keeps the decayed profile the SDK stores. Raw page text never leaves the browser; page
+//! events carry only topic ids and weights (`topics` on "Page Engaged").
+//!
+//! A second wasm module, apart from the SDK's (`portrait-sdk`): the loader fetches it with the
+//! topic model after `ready`, so none of it is on the start-up path. The two meet in
+//! JavaScript (`sdk/js/api.js`):
+//!
+//! ```js
+//! const interests = new Interests(host, options, remote, stored, modelBytes);
+//! sdk.setInterests(interests);  // the SDK calls pageView, classify, credit, clear, personalize
+//! ```
+//!
+//! The module holds no storage of its own: it reads the profiles the SDK stored (`stored`),
+//! and `credit` hands back the texts to store, so one place (the SDK's `Store`) decides where
+//! and whether anything is written. It reports through `host.emit(name, detail)`.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Object, Reflect};
+use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests as Profile, PageCredit};
+use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
+use portrait_core::topics::{Model, PageText, Scored};
+use wasm_bindgen::prelude::*;
+use web_sys::{Document, Element};
+
+/// Where the SDK stores the two profiles (the `stored` argument and `credit`'s answer use
+/// the same names).
+const STORED_TOPICS: &str = "interests";
+const STORED_TAGS: &str = "tags";
+/// Interests that count for `data-portrait-show-if` and for the `interests` event.
+const SHOWN_TOPICS: usize = 5;
+/// Bounds on what is read from a page (the tokeniser bounds the terms too).
+const MAX_HEADINGS: u32 = 20;
+const MAX_FIELD_CHARS: usize = 300;
+const MAX_JSON_LD_SCRIPTS: u32 = 5;
+const MAX_JSON_LD_BYTES: usize = 64 * 1024;
+const VISIBLE_TEXT_CHARS: usize = 2_000;
+
+/// The interest state of one page's SDK.
+#[wasm_bindgen]
+pub struct Interests {
+    state: RefCell<State>,
+    /// `host.emit(name, detail)`: the page's `on` listeners (the host delivers later, so a
+    /// listener may call back in).
+    emit: Function,
+}
+
+struct State {
+    model: Option<Model>,
+    profile: Profile,
+    /// The site's own tags (the workspace's tag rules), kept like the topics.
+    site_tags: Profile<String>,
+    rules: Vec<TagRule>,
+    /// The current page's labels (empty until the model is there) and site tags.
+    page: Vec<Scored>,
+    page_tags: Vec<(String, f64)>,
+    credit: PageCredit,
+    /// The top topic ids last announced on `interests`.
+    announced: Vec<u16>,
+    half_life_ms: i64,
+    /// Read a sample of visible text too (`load` option `topicsVisibleText`).
+    visible_text: bool,
+    /// Personalisation consent: without it nothing is credited, shown or announced.
+    personalize: bool,
+}
+
+#[wasm_bindgen]
+impl Interests {
+    /// `host`: `{emit(name, detail), personalize}`; `options`: `load`'s options
+    /// (`interestHalfLifeDays`, `topicsVisibleText`); `remote`: the collector's settings
+    /// (`tag_rules`); `stored`: `{interests, tags}` as the SDK stored them; `model`: the topic
+    /// model's bytes (`core/topics/model.bin`; empty for none). A model that does not decode
+    /// is reported on `error`: the site's tag rules still work, the topics do not.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        host: &JsValue,
+        options: &JsValue,
+        remote: &JsValue,
+        stored: &JsValue,
+        model: &[u8],
+    ) -> Interests {
+        let emit: Function = field(host, "emit").dyn_into().unwrap_or_else(|_| Function::new_no_args(""));
+        let model = match model {
+            [] => None,
+            bytes => Model::decode(bytes)
+                .map_err(|error| {
+                    emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(&error.to_string()))
+                })
+                .ok(),
+        };
+        let half_life_ms = field(options, "interestHalfLifeDays")
+            .as_f64()
+            .map_or(DEFAULT_HALF_LIFE_MS, |days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64);
+        let personalize = field(host, "personalize").as_bool().unwrap_or(false);
+        let stored_text =
+            |key: &str| field(stored, key).as_string().filter(|_| personalize).unwrap_or_default();
+        let state = State {
+            model,
+            profile: Profile::from_stored_text(&stored_text(STORED_TOPICS), half_life_ms),
+            site_tags: Profile::from_stored_text(&stored_text(STORED_TAGS), half_life_ms),
+            rules: read_rules(remote),
+            page: Vec::new(),
+            page_tags: Vec::new(),
+            credit: PageCredit::default(),
+            announced: Vec::new(),
+            half_life_ms,
+            visible_text: field(options, "topicsVisibleText").as_bool().unwrap_or(false),
+            personalize,
+        };
+        let interests = Interests { state: RefCell::new(state), emit };
+        // Shows what depends on the stored profile, and announces it on `interests`.
+        interests.update(State::classify_page);
+        interests
+    }
+
+    #[wasm_bindgen(js_name = hasModel)]
+    pub fn has_model(&self) -> bool {
+        self.state.borrow().model.is_some()
+    }
+
+    /// A page view starts: nothing credited yet, nothing known of the page until `classify`.
+    #[wasm_bindgen(js_name = pageView)]
+    pub fn page_view(&self) {
+        let mut state = self.state.borrow_mut();
+        state.credit = PageCredit::default();
+        state.page.clear();
+        state.page_tags.clear();
+    }
+
+    /// Reads the current page and classifies it: the site's tag rules, and the topics once
+    /// the model is there. The SDK calls it a task after a view starts (so an SPA's router
+    /// has rendered); `pageTopics({refresh: true})` too.
+    pub fn classify(&self) {
+        self.state.borrow_mut().classify_page();
+    }
+
+    /// Credits the current page with the attention it got so far (`engaged_ms` of engaged
+    /// time in this view, scrolled to `scroll_percent`). Answers `undefined` when nothing was
+    /// credited, else `{properties, stored}`: what the "Page Engaged" event carries
+    /// (`topics`: `[[topic id, weight], …]`, `tags`: `[[site tag, weight], …]`, each when not
+    /// empty) and the profiles to store (`interests`, `tags`: only those this page changed).
+    pub fn credit(&self, engaged_ms: f64, scroll_percent: f64) -> JsValue {
+        let mut credited = JsValue::UNDEFINED;
+        self.update(|state| credited = state.credit(engaged_ms as i64, scroll_percent));
+        credited
+    }
+
+    /// Forgets every interest and site tag (`reset()`, personalisation withdrawn).
+    pub fn clear(&self) {
+        self.update(|state| {
+            state.profile = Profile::with_half_life(state.half_life_ms);
+            state.site_tags = Profile::with_half_life(state.half_life_ms);
+        });
+    }
+
+    /// Personalisation consent changed.
+    pub fn personalize(&self, allowed: bool) {
+        self.update(|state| state.personalize = allowed);
+    }
+
+    /// `interests({limit})`: `[{id, name, path, score}]`, best first, scores decayed to now.
+    pub fn top(&self, limit: usize) -> JsValue {
+        let state = self.state.borrow();
+        match state.personalize {
+            true => state.topic_list(state.profile.top(now(), limit.clamp(1, 64))),
+            false => Array::new().into(),
+        }
+    }
+
+    /// `pageTopics()`: the current page's labels, best first.
+    #[wasm_bindgen(js_name = pageTopics)]
+    pub fn page_topics(&self) -> JsValue {
+        let state = self.state.borrow();
+        state.topic_list(state.page.iter().map(|s| (s.id, f64::from(s.score))).collect())
+    }
+}
+
+impl Interests {
+    /// Runs `work`, then re-evaluates `data-portrait-show-if` elements and announces a new
+    /// top set on `interests`.
+    fn update(&self, work: impl FnOnce(&mut State)) {
+        let Ok(mut state) = self.state.try_borrow_mut() else { return };
+        work(&mut state);
+        let now = now();
+        let (top, tags): (Vec<u16>, Vec<String>) = match state.personalize {
+            true => (
+                state.profile.top(now, SHOWN_TOPICS).into_iter().map(|(id, _)| id).collect(),
+                state.site_tags.top(now, SHOWN_TOPICS).into_iter().map(|(tag, _)| tag).collect(),
+            ),
+            false => (Vec::new(), Vec::new()),
+        };
+        state.apply_show_if(&top, &tags);
+        if top != state.announced {
+            let detail = state.topic_list(state.profile.top(now, SHOWN_TOPICS));
+            state.announced = top;
+            drop(state);
+            let _ = self.emit.call2(&JsValue::NULL, &"interests".into(), &detail);
+        }
+    }
+}
+
+impl State {
+    fn classify_page(&mut self) {
+        self.page.clear();
+        self.page_tags.clear();
+        if self.model.is_none() && self.rules.is_empty() {
+            return;
+        }
+        let Some(window) = web_sys::window() else { return };
+        let Some(document) = window.document() else { return };
+        let location = window.location();
+        let page = read_page(&document, &location.href().unwrap_or_default(), self.visible_text);
+        let path = location.pathname().unwrap_or_else(|_| "/".into());
+        let meta = |name: &str| {
+            page.metas.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone())
+        };
+        let has = |selector: &str| document.query_selector(selector).ok().flatten().is_some();
+        for rule in &self.rules {
+            if rule.matches(&path, meta, has) && !self.page_tags.iter().any(|(tag, _)| *tag == rule.tag) {
+                self.page_tags.push((rule.tag.clone(), rule.weight));
+            }
+        }
+        if let Some(model) = &self.model {
+            let hinted = model.hinted(&page.hints);
+            self.page = if hinted.is_empty() { model.classify(&page.text.features()).labels } else { hinted };
+        }
+    }
+
+    fn credit(&mut self, engaged_ms: i64, scroll_percent: f64) -> JsValue {
+        if !self.personalize || (self.page.is_empty() && self.page_tags.is_empty()) {
+            return JsValue::UNDEFINED;
+        }
+        let weight = self.credit.top_up(engaged_ms, scroll_percent);
+        if weight <= 0.0 {
+            return JsValue::UNDEFINED;
+        }
+        let now = now();
+        let labels = self.page.iter().map(|s| (s.id, f64::from(s.score)));
+        let sent_topics = add_weighted(&mut self.profile, labels, weight, now, |id| id.into());
+        let tags = self.page_tags.iter().cloned();
+        let sent_tags = add_weighted(&mut self.site_tags, tags, weight, now, |tag| tag.into());
+        let (properties, stored) = (Object::new(), Object::new());
+        for (key, sent) in [("topics", sent_topics), ("tags", sent_tags)] {
+            if sent.length() > 0 {
+                set(&properties, key, sent.into());
+            }
+        }
+        // Only the profiles this page added to are written again.
+        if !self.page.is_empty() {
+            set(&stored, STORED_TOPICS, self.profile.to_stored_text().into());
+        }
+        if !self.page_tags.is_empty() {
+            set(&stored, STORED_TAGS, self.site_tags.to_stored_text().into());
+        }
+        let credited = Object::new();
+        set(&credited, "properties", properties.into());
+        set(&credited, "stored", stored.into());
+        credited.into()
+    }
+
+    /// `[{id, name, path, score}]` (name and path once the model is loaded).
+    fn topic_list(&self, scored: Vec<(u16, f64)>) -> JsValue {
+        let list = Array::new();
+        for (id, score) in scored {
+            let entry = Object::new();
+            set(&entry, "id", id.into());
+            if let Some(topic) = self.model.as_ref().and_then(|m| m.topic(id)) {
+                set(&entry, "name", topic.name.as_str().into());
+                set(&entry, "path", topic.path().into());
+            }
+            set(&entry, "score", ((score * 1000.0).round() / 1000.0).into());
+            list.push(&entry);
+        }
+        list.into()
+    }
+
+    /// `data-portrait-show-if` elements are shown (their `hidden` attribute removed) while
+    /// their condition holds for the visitor's top topics and site tags, hidden otherwise
+    /// (`portrait_core::topics::rules::show_if` has the syntax).
+    fn apply_show_if(&self, top: &[u16], tags: &[String]) {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let topics: Vec<(u16, &str)> = match &self.model {
+            Some(model) => top.iter().filter_map(|&id| model.topic(id)).map(|t| (t.id, t.path())).collect(),
+            None => Vec::new(),
+        };
+        for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
+            let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
+            let _ = if rules::show_if(&condition, &topics, tags) {
+                element.remove_attribute("hidden")
+            } else {
+                element.set_attribute("hidden", "")
+            };
+        });
+    }
+}
+
+/// Adds each label × `weight` to `profile`; returns the `[key, weight]` pairs for the wire
+/// (weights rounded to 0.001; those that round to 0 are not sent).
+fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
+    profile: &mut Profile<K>,
+    labels: impl Iterator<Item = (K, f64)>,
+    weight: f64,
+    now: i64,
+    key: impl Fn(K) -> JsValue,
+) -> Array {
+    let sent = Array::new();
+    for (label, score) in labels {
+        let delta = score * weight;
+        profile.add(label.clone(), delta, now);
+        let rounded = (delta * 1000.0).round() / 1000.0;
+        if rounded > 0.0 {
+            sent.push(&Array::of2(&key(label), &rounded.into()));
+        }
+    }
+    sent
+}
+
+/// The remote settings' `tag_rules`: the valid ones (the collector validated them already).
+fn read_rules(remote: &JsValue) -> Vec<TagRule> {
+    let Some(list) = field(remote, "tag_rules").dyn_ref::<Array>().cloned() else {
+        return Vec::new();
+    };
+    list.iter()
+        .take(MAX_RULES)
+        .filter_map(|rule| {
+            let text = |key: &str| field(&rule, key).as_string();
+            let rule = TagRule {
+                tag: text("tag")?,
+                url: text("url"),
+                selector: text("selector"),
+                meta: text("meta"),
+                weight: field(&rule, "weight").as_f64().unwrap_or(1.0),
+            };
+            rule.problem().is_none().then_some(rule)
+        })
+        .collect()
+}
+
+fn now() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// `object[key]`, `undefined` when `object` is not an object.
+fn field(object: &JsValue, key: &str) -> JsValue {
+    match object.is_object() {
+        true => Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED),
+        false => JsValue::UNDEFINED,
+    }
+}
+
+fn set(object: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(object, &key.into(), &value);
+}
+
+/// What the SDK reads from a page.
+struct PageRead {
+    text: PageText,
+    /// The site's topic hints (`portrait:topics`, `data-portrait-topics`).
+    hints: Vec<String>,
+    /// Every `<meta>` name (or property) with its content, for the tag rules.
+    metas: Vec<(String, String)>,
+}
+
+/// The page's text fields, topic hints and meta tags, read with bounded work.
+fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
+    let clip = |text: String| -> String { text.trim().chars().take(MAX_FIELD_CHARS).collect() };
+    let mut page =
+        PageText { url: href.to_owned(), titles: vec![clip(document.title())], ..PageText::default() };
+    let mut hints = Vec::new();
+    let mut metas = Vec::new();
+    for_each(document, "meta[name], meta[property]", 200, |meta| {
+        let key = meta.get_attribute("name").or_else(|| meta.get_attribute("property")).unwrap_or_default();
+        let content = clip(meta.get_attribute("content").unwrap_or_default());
+        metas.push((key.clone(), content.clone()));
+        match key.to_ascii_lowercase().as_str() {
+            "description" | "og:description" => page.descriptions.push(content),
+            "og:title" => page.titles.push(content),
+            "keywords" | "article:section" | "article:tag" => page.keywords.push(content),
+            "portrait:topics" => hints.push(content),
+            _ => {}
+        }
+    });
+    for_each(document, "[data-portrait-topics]", 50, |element| {
+        hints.extend(element.get_attribute("data-portrait-topics"));
+    });
+    for_each(document, "h1, h2, h3", MAX_HEADINGS, |heading| {
+        page.headings.push(clip(heading.text_content().unwrap_or_default()));
+    });
+    for_each(document, "script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
+        let text = script.text_content().unwrap_or_default();
+        if text.len() <= MAX_JSON_LD_BYTES
+            && let Ok(json) = js_sys::JSON::parse(&text)
+        {
+            read_json_ld(&json, 0, &mut page);
+        }
+    });
+    if visible_text {
+        let text = document.body().map(|b| b.inner_text()).unwrap_or_default();
+        page.text = text.chars().take(VISIBLE_TEXT_CHARS).collect();
+    }
+    PageRead { text: page, hints, metas }
+}
+
+fn for_each(document: &Document, selector: &str, limit: u32, mut visit: impl FnMut(&Element)) {
+    let Ok(nodes) = document.query_selector_all(selector) else { return };
+    for i in 0..nodes.length().min(limit) {
+        if let Some(element) = nodes.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+            visit(&element);
+        }
+    }
+}
+
+/// JSON-LD: `headline` as a title; `@type`, `articleSection`, `keywords` and `about` (a
+/// string, `{name}`, or lists of them) as keywords; `@graph` and nested objects, two deep.
+fn read_json_ld(value: &JsValue, depth: u32, page: &mut PageText) {
+    if depth > 2 {
+        return;
+    }
+    if let Some(list) = value.dyn_ref::<js_sys::Array>() {
+        for item in list.iter().take(20) {
+            read_json_ld(&item, depth + 1, page);
+        }
+        return;
+    }
+    if !value.is_object() {
+        return;
+    }
+    let strings = |v: JsValue| -> Vec<String> {
+        match v.dyn_ref::<js_sys::Array>() {
+            Some(list) => list
+                .iter()
+                .take(20)
+                .filter_map(|item| item.as_string().or_else(|| field(&item, "name").as_string()))
+                .collect(),
+            None => v.as_string().or_else(|| field(&v, "name").as_string()).into_iter().collect(),
+        }
+    };
+    page.titles.extend(strings(field(value, "headline")));
+    for key in ["@type", "articleSection", "keywords", "about"] {
+        page.keywords.extend(strings(field(value, key)));
+    }
+    read_json_ld(&field(value, "@graph"), depth + 1, page);
+    read_json_ld(&field(value, "mainEntity"), depth + 1, page);
+}

@@ -1,0 +1,28 @@
+// Starting a wasm-bindgen module, shared by the script tag's and the npm package's loaders
+// of both modules (the SDK's and the interest module's).
+
+/**
+ * Instantiates the module behind `glue` (its wasm-bindgen `--target web` output) from
+ * `source` (a URL, a `Response` promise or the bytes). Where the page's CSP forbids compiling
+ * WebAssembly, `loadFallback()` resolves to the `instantiate` function of the module's wasm2js
+ * translation, which is used instead; if that fails too, the first error stands.
+ */
+export async function instantiate(glue, source, loadFallback) {
+  try {
+    await glue.default({ module_or_path: await source });
+  } catch (error) {
+    const translated = await loadFallback().catch(() => Promise.reject(error));
+    glue.__wbg_finalize_init({ exports: translated(glue.__wbg_get_imports()) }, undefined);
+  }
+}
+
+/** Adds a classic script to the page; resolves once it ran. */
+export function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`${src}: failed to load`));
+    document.head.appendChild(script);
+  });
+}

@@ -1,0 +1,14 @@
+// The npm package's interest module, `interests.js`: imported by the SDK after `ready`, with
+// its wasm and the topic model inlined.
+import * as glue from '../../target/sdk/bindgen/portrait_sdk_interests.js';
+import wasm from '../dist/portrait-interests.wasm';
+import topicsModel from '../../core/topics/model.bin';
+import { fetchBytes } from './api.js';
+import { instantiate } from './instantiate.js';
+
+/** The module's `Interests` class and the topic model's bytes (from `modelUrl` when given). */
+export async function load(modelUrl) {
+  const model = modelUrl ? fetchBytes(modelUrl) : topicsModel;
+  await instantiate(glue, wasm, () => import('./portrait-interests.wasm2js.mjs').then((m) => m.instantiate));
+  return [glue.Interests, await model];
+}
