@@ -20,7 +20,6 @@
 //! assert_eq!(beacon::decode(&body).unwrap().events, vec![event]);
 //! ```
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
@@ -258,20 +257,44 @@ enum Token {
 #[derive(Default)]
 struct Tables<'a> {
     strings: Vec<&'a str>,
-    string_index: BTreeMap<&'a str, Str>,
+    /// An open-addressing index into `strings` by FNV-1a hash: each slot holds an index + 1
+    /// (0: empty); kept at most half full. Not a `BTreeMap`: this runs in the browser SDK,
+    /// where a map type's code costs kilobytes of wasm.
+    slots: Vec<Str>,
     contexts: Vec<(WireContext, &'a Context)>,
     identities: Vec<WireIdentity>,
 }
 
 impl<'a> Tables<'a> {
     fn string(&mut self, s: &'a str) -> Str {
-        if let Some(&index) = self.string_index.get(s) {
-            return index;
+        if self.strings.len() * 2 >= self.slots.len() {
+            self.grow();
         }
-        let index = self.strings.len() as Str;
+        let mask = self.slots.len() - 1;
+        let mut slot = crate::hash::fnv1a(s.as_bytes()) as usize & mask;
+        loop {
+            match self.slots[slot] {
+                0 => break,
+                held if self.strings[held as usize - 1] == s => return held - 1,
+                _ => slot = (slot + 1) & mask,
+            }
+        }
         self.strings.push(s);
-        self.string_index.insert(s, index);
-        index
+        self.slots[slot] = self.strings.len() as Str;
+        self.strings.len() as Str - 1
+    }
+
+    /// Doubles the index (at least 64 slots) and puts every string back in it.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        self.slots = vec![0; size];
+        for (index, s) in self.strings.iter().enumerate() {
+            let mut slot = crate::hash::fnv1a(s.as_bytes()) as usize & (size - 1);
+            while self.slots[slot] != 0 {
+                slot = (slot + 1) & (size - 1);
+            }
+            self.slots[slot] = index as Str + 1;
+        }
     }
 
     fn opt(&mut self, s: &'a Option<String>) -> Option<Str> {
@@ -613,4 +636,22 @@ fn format_uuid(bytes: &[u8; 16]) -> String {
         at += 2;
     }
     String::from_utf8(text.to_vec()).expect("hex digits and hyphens are ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_interned_once_each_in_first_seen_order() {
+        let texts: Vec<String> = (0..1_000).map(|n| format!("s{n}")).collect();
+        let mut tables = Tables::default();
+        for round in 0..2 {
+            for (n, text) in texts.iter().enumerate() {
+                assert_eq!(tables.string(text), n as Str, "round {round}: {text}");
+            }
+        }
+        assert_eq!(tables.strings, texts.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(tables.slots.len() >= 2 * texts.len(), "kept at most half full");
+    }
 }

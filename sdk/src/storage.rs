@@ -4,8 +4,6 @@
 //! disabled or throws (private modes, blocked cookies, a full quota): writes that fail are
 //! counted, never thrown. Until consent allows storing, writes stay in memory.
 
-use std::collections::BTreeMap;
-
 use portrait_core::client::url;
 
 use wasm_bindgen::JsCast;
@@ -38,7 +36,9 @@ pub struct Store {
     mode: Mode,
     local: Option<Storage>,
     document: Option<HtmlDocument>,
-    memory: BTreeMap<String, String>,
+    /// Every value written by this page, by key: a dozen keys at most, so a list (a map type
+    /// would bring its own code into the module for nothing).
+    memory: Vec<(String, String)>,
     cookie_domain: Option<String>,
     cookie_max_age_s: u32,
     secure: bool,
@@ -60,7 +60,7 @@ impl Store {
             mode,
             local,
             document,
-            memory: BTreeMap::new(),
+            memory: Vec::new(),
             cookie_domain: None,
             cookie_max_age_s: cookie_days.saturating_mul(86_400),
             secure,
@@ -75,7 +75,7 @@ impl Store {
 
     /// Reads a value: memory first (it has every write of this page), then storage.
     pub fn get(&self, key: &str) -> Option<String> {
-        if let Some(value) = self.memory.get(key) {
+        if let Some((_, value)) = self.memory.iter().find(|(k, _)| k == key) {
             return Some(value.clone());
         }
         if self.mode == Mode::Memory {
@@ -88,7 +88,10 @@ impl Store {
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {
-        self.memory.insert(key.to_owned(), value.to_owned());
+        match self.memory.iter_mut().find(|(k, _)| k == key) {
+            Some((_, held)) => value.clone_into(held),
+            None => self.memory.push((key.to_owned(), value.to_owned())),
+        }
         self.write_through(key, Some(value), cookie);
     }
 
@@ -101,7 +104,7 @@ impl Store {
     }
 
     pub fn remove(&mut self, key: &str, cookie: bool) {
-        self.memory.remove(key);
+        self.memory.retain(|(k, _)| k != key);
         self.write_through(key, None, cookie);
     }
 
@@ -145,7 +148,7 @@ impl Store {
         for key in cookie_keys {
             self.remove(key, true);
         }
-        self.memory.retain(|key, _| keep.contains(&key.as_str()));
+        self.memory.retain(|(key, _)| keep.contains(&key.as_str()));
         self.persistent = was;
     }
 
