@@ -23,11 +23,12 @@
 use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
 use crate::event::{Call, Campaign, Context, Event, Library, Page, Screen};
 use crate::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_DEPTH};
+use crate::record::{self, Call as RecordCall, Record};
 use crate::segment;
 use crate::time::Timestamp;
 use crate::validate::{key_segment, validate_measured};
@@ -53,29 +54,26 @@ pub struct Batch {
 
 /// Encodes a batch. `received_at` is not sent (the collector sets it).
 pub fn encode(batch: &Batch) -> Vec<u8> {
-    encode_events(batch.sent_at, batch.dropped, &batch.events)
+    let sent_at = batch.sent_at.map(|t| t.0);
+    let mut writer = Writer::default();
+    for event in &batch.events {
+        writer.event(event, sent_at);
+    }
+    writer.finish(sent_at, batch.dropped)
 }
 
-/// [`encode`] for events held elsewhere (the SDK's queue), without copying them into a [`Batch`].
-pub fn encode_events<'a>(
-    sent_at: Option<Timestamp>,
+/// Encodes a batch of [`Record`]s (the SDK's queue) sent at `sent_at`: the same bytes as
+/// [`encode`] gives for the events they were made from.
+pub fn encode_records<'a>(
+    sent_at: Option<i64>,
     dropped: u32,
-    events: impl IntoIterator<Item = &'a Event>,
+    records: impl IntoIterator<Item = &'a Record>,
 ) -> Vec<u8> {
-    let mut tables = Tables::default();
-    let events: Vec<WireEvent> = events.into_iter().map(|event| tables.event(event, sent_at)).collect();
-    let wire = WireBatch {
-        sent_at: sent_at.map(|t| t.0),
-        dropped,
-        strings: tables.strings,
-        contexts: tables.contexts.into_iter().map(|(wire, _)| wire).collect(),
-        identities: tables.identities,
-        events,
-    };
-    let mut body = Vec::with_capacity(64 + wire.events.len() * 40);
-    body.extend_from_slice(&MAGIC);
-    body.push(VERSION);
-    postcard::to_extend(&wire, body).expect("writing to memory cannot fail")
+    let mut writer = Writer::default();
+    for record in records {
+        writer.event(record, sent_at);
+    }
+    writer.finish(sent_at, dropped)
 }
 
 /// Decodes a beacon body. Whole-body problems (size, magic, version, corrupt bytes) are an
@@ -176,7 +174,7 @@ struct WirePrefix<'a> {
 
 /// Strings are borrowed both ways: from the events when encoding, from the body when decoding
 /// (an [`Event`] gets its own copy of each string it uses, not a copy of a copy).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireBatch<'a> {
     sent_at: Option<i64>,
     dropped: u32,
@@ -190,13 +188,13 @@ struct WireBatch<'a> {
 /// Every `u32` below that names a string is an index into `WireBatch::strings`.
 type Str = u32;
 
-#[derive(Serialize, Deserialize, PartialEq)]
+#[derive(Deserialize, PartialEq)]
 struct WireIdentity {
     anonymous_id: Option<Str>,
     user_id: Option<Str>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireEvent {
     call: WireCall,
     message_id: WireMessageId,
@@ -208,7 +206,7 @@ struct WireEvent {
     traits: Vec<Token>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 enum WireCall {
     Page { category: Option<Str>, name: Option<Str> },
     Screen { name: Option<Str> },
@@ -218,14 +216,14 @@ enum WireCall {
     Alias { previous_id: Str },
 }
 
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Clone, Copy, Deserialize)]
 enum WireMessageId {
     /// A lowercase, hyphenated UUID (what `crypto.randomUUID()` returns), as its 16 bytes.
     Uuid([u8; 16]),
     Text(Str),
 }
 
-#[derive(Serialize, Deserialize, PartialEq)]
+#[derive(Deserialize, PartialEq)]
 struct WireContext {
     page: [Option<Str>; 5],
     page_other: Vec<Token>,
@@ -241,7 +239,7 @@ struct WireContext {
 
 /// A map is a sequence of `Str` key tokens each followed by one value. Containers give
 /// their element count; an object's elements are key-value pairs.
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
+#[derive(Deserialize, PartialEq, Debug)]
 enum Token {
     Null,
     False,
@@ -253,20 +251,222 @@ enum Token {
     Object(u32),
 }
 
-/// Interning tables built while encoding, in first-seen order (so encoding is deterministic).
+/// Writes a [`WireBatch`]'s postcard bytes directly, from [`Event`]s or [`Record`]s (one
+/// writer, so both give the same bytes). Tables fill in first-seen order, so encoding is
+/// deterministic: strings, then contexts and identities, each written once and referred to by
+/// index.
 #[derive(Default)]
-struct Tables<'a> {
-    strings: Vec<&'a str>,
-    /// An open-addressing index into `strings` by FNV-1a hash: each slot holds an index + 1
-    /// (0: empty); kept at most half full. Not a `BTreeMap`: this runs in the browser SDK,
-    /// where a map type's code costs kilobytes of wasm.
-    slots: Vec<Str>,
-    contexts: Vec<(WireContext, &'a Context)>,
-    identities: Vec<WireIdentity>,
+struct Writer<'a> {
+    strings: Interner<'a>,
+    /// Each distinct context once (compared as the source holds it), and their bytes.
+    contexts: Vec<ContextKey<'a>>,
+    contexts_out: Vec<u8>,
+    identities: Vec<(Option<Str>, Option<Str>)>,
+    events: u32,
+    events_out: Vec<u8>,
 }
 
-impl<'a> Tables<'a> {
-    fn string(&mut self, s: &'a str) -> Str {
+/// How a context is recognised as one already written.
+#[derive(Clone, Copy)]
+enum ContextKey<'a> {
+    Event(&'a Context),
+    Record(&'a [u8]),
+}
+
+impl PartialEq for ContextKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ContextKey::Event(a), ContextKey::Event(b)) => std::ptr::eq(*a, *b) || a == b,
+            (ContextKey::Record(a), ContextKey::Record(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Writes a context's fields (called once per distinct context of a batch).
+type WriteContext<'a, 'f> = &'f dyn Fn(&mut Interner<'a>, &mut Vec<u8>);
+
+/// What the writer reads of one event: an [`Event`] natively, a [`Record`] in the SDK.
+trait Source<'a> {
+    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>);
+}
+
+impl<'a> Writer<'a> {
+    fn event(&mut self, source: &'a impl Source<'a>, sent_at: Option<i64>) {
+        source.event(self, sent_at);
+        self.events += 1;
+    }
+
+    /// The fields every event has, in the order the tables fill (the order of the pinned
+    /// encodings in `core/tests/data`): the call's strings, the message id, the identity,
+    /// the context (written by `context` when new); then the properties and traits, which
+    /// the caller writes after.
+    fn head(
+        &mut self,
+        call: RecordCall<'a>,
+        message_id: &'a str,
+        timestamp: Option<i64>,
+        identity: (Option<&'a str>, Option<&'a str>),
+        sent_at: Option<i64>,
+        context: (ContextKey<'a>, WriteContext<'a, '_>),
+    ) {
+        let out = &mut self.events_out;
+        let strings = &mut self.strings;
+        match call {
+            RecordCall::Page { category, name } => {
+                varint(out, 0);
+                opt_str(strings, out, category);
+                opt_str(strings, out, name);
+            }
+            RecordCall::Screen(name) => {
+                varint(out, 1);
+                opt_str(strings, out, name);
+            }
+            RecordCall::Track(event) => {
+                varint(out, 2);
+                varint(out, strings.index(event).into());
+            }
+            RecordCall::Identify => varint(out, 3),
+            RecordCall::Group(group_id) => {
+                varint(out, 4);
+                varint(out, strings.index(group_id).into());
+            }
+            RecordCall::Alias(previous_id) => {
+                varint(out, 5);
+                varint(out, strings.index(previous_id).into());
+            }
+        }
+        match uuid_bytes(message_id) {
+            Some(bytes) => {
+                varint(out, 0);
+                out.extend_from_slice(&bytes);
+            }
+            None => {
+                varint(out, 1);
+                varint(out, strings.index(message_id).into());
+            }
+        }
+        let identity = (identity.0.map(|s| strings.index(s)), identity.1.map(|s| strings.index(s)));
+        opt(out, timestamp, |out, t| zigzag(out, t.wrapping_sub(sent_at.unwrap_or(0))));
+        let (key, write_context) = context;
+        let context = match self.contexts.iter().position(|seen| *seen == key) {
+            Some(index) => index,
+            None => {
+                write_context(strings, &mut self.contexts_out);
+                self.contexts.push(key);
+                self.contexts.len() - 1
+            }
+        };
+        varint(out, context as u64);
+        let identity = match self.identities.iter().position(|seen| *seen == identity) {
+            Some(index) => index,
+            None => {
+                self.identities.push(identity);
+                self.identities.len() - 1
+            }
+        };
+        varint(out, identity as u64);
+    }
+
+    fn finish(self, sent_at: Option<i64>, dropped: u32) -> Vec<u8> {
+        let strings_len: usize = self.strings.strings.iter().map(|s| s.len() + 2).sum();
+        let mut body = Vec::with_capacity(
+            16 + strings_len + self.contexts_out.len() + self.identities.len() * 4 + self.events_out.len(),
+        );
+        body.extend_from_slice(&MAGIC);
+        body.push(VERSION);
+        opt(&mut body, sent_at, zigzag);
+        varint(&mut body, dropped.into());
+        varint(&mut body, self.strings.strings.len() as u64);
+        for s in &self.strings.strings {
+            varint(&mut body, s.len() as u64);
+            body.extend_from_slice(s.as_bytes());
+        }
+        varint(&mut body, self.contexts.len() as u64);
+        body.extend_from_slice(&self.contexts_out);
+        varint(&mut body, self.identities.len() as u64);
+        for (anonymous_id, user_id) in &self.identities {
+            for id in [anonymous_id, user_id] {
+                opt(&mut body, *id, |out, index| varint(out, index.into()));
+            }
+        }
+        varint(&mut body, self.events.into());
+        body.extend_from_slice(&self.events_out);
+        body
+    }
+}
+
+impl<'a> Source<'a> for Event {
+    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>) {
+        let context: &'a Context = &self.context;
+        let write_context = |strings: &mut Interner<'a>, out: &mut Vec<u8>| {
+            let (page, campaign) = (&context.page, &context.campaign);
+            for s in [&page.url, &page.path, &page.title, &page.referrer, &page.search] {
+                opt_str(strings, out, s.as_deref());
+            }
+            map_tokens(strings, out, &page.other);
+            for s in [&campaign.name, &campaign.source, &campaign.medium, &campaign.term, &campaign.content] {
+                opt_str(strings, out, s.as_deref());
+            }
+            map_tokens(strings, out, &campaign.other);
+            for s in [&context.user_agent, &context.locale, &context.timezone] {
+                opt_str(strings, out, s.as_deref());
+            }
+            screen(out, (context.screen.width, context.screen.height, context.screen.density));
+            for s in [&context.library.name, &context.library.version] {
+                opt_str(strings, out, s.as_deref());
+            }
+            map_tokens(strings, out, &context.other);
+        };
+        writer.head(
+            RecordCall::of(&self.call),
+            &self.message_id,
+            self.timestamp.map(|t| t.0),
+            (self.anonymous_id.as_deref(), self.user_id.as_deref()),
+            sent_at,
+            (ContextKey::Event(context), &write_context),
+        );
+        for map in [&self.properties, &self.traits] {
+            map_tokens(&mut writer.strings, &mut writer.events_out, map);
+        }
+    }
+}
+
+impl<'a> Source<'a> for Record {
+    /// Records are well formed: built by [`Record::new`], or checked by [`Record::from_bytes`].
+    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>) {
+        let Some(fields) = record::Reader::new(self.as_bytes()).record() else { return };
+        let write_context = |strings: &mut Interner<'a>, out: &mut Vec<u8>| {
+            let Some((context, _)) = record::Reader::new(fields.context).context() else { return };
+            context.page.iter().for_each(|s| opt_str(strings, out, *s));
+            record_tokens(strings, out, context.page_other);
+            context.campaign.iter().for_each(|s| opt_str(strings, out, *s));
+            record_tokens(strings, out, context.campaign_other);
+            context.strings.iter().for_each(|s| opt_str(strings, out, *s));
+            screen(out, context.screen);
+            context.library.iter().for_each(|s| opt_str(strings, out, *s));
+            record_tokens(strings, out, context.other);
+        };
+        let context =
+            (ContextKey::Record(fields.context), &write_context as &dyn Fn(&mut Interner<'a>, &mut Vec<u8>));
+        writer.head(fields.call, fields.message_id, fields.timestamp, fields.identity, sent_at, context);
+        for tokens in [fields.properties, fields.traits] {
+            record_tokens(&mut writer.strings, &mut writer.events_out, tokens);
+        }
+    }
+}
+
+/// The batch's string table: each string once, in first-seen order, with an open-addressing
+/// index by FNV-1a hash (each slot holds an index + 1, 0 for empty; kept at most half full).
+/// Not a `BTreeMap`: this runs in the browser SDK, where a map type's code costs kilobytes.
+#[derive(Default)]
+struct Interner<'a> {
+    strings: Vec<&'a str>,
+    slots: Vec<Str>,
+}
+
+impl<'a> Interner<'a> {
+    fn index(&mut self, s: &'a str) -> Str {
         if self.strings.len() * 2 >= self.slots.len() {
             self.grow();
         }
@@ -296,105 +496,121 @@ impl<'a> Tables<'a> {
             self.slots[slot] = index as Str + 1;
         }
     }
+}
 
-    fn opt(&mut self, s: &'a Option<String>) -> Option<Str> {
-        s.as_deref().map(|s| self.string(s))
+// postcard's encodings, written directly: unsigned integers as LEB128 varints, signed ones
+// zig-zagged first, `f64` as 8 bytes little-endian, `Option` as 0 or 1 and the value, a
+// sequence as its length and its items, an enum as its variant's index and its fields.
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
     }
+    out.push(value as u8);
+}
 
-    fn event(&mut self, event: &'a Event, sent_at: Option<Timestamp>) -> WireEvent {
-        let call = match &event.call {
-            Call::Page { category, name } => {
-                WireCall::Page { category: self.opt(category), name: self.opt(name) }
-            }
-            Call::Screen { name } => WireCall::Screen { name: self.opt(name) },
-            Call::Track { event } => WireCall::Track { event: self.string(event) },
-            Call::Identify => WireCall::Identify,
-            Call::Group { group_id } => WireCall::Group { group_id: self.string(group_id) },
-            Call::Alias { previous_id } => WireCall::Alias { previous_id: self.string(previous_id) },
-        };
-        let message_id = match uuid_bytes(&event.message_id) {
-            Some(bytes) => WireMessageId::Uuid(bytes),
-            None => WireMessageId::Text(self.string(&event.message_id)),
-        };
-        let base = sent_at.map_or(0, |t| t.0);
-        let identity =
-            WireIdentity { anonymous_id: self.opt(&event.anonymous_id), user_id: self.opt(&event.user_id) };
-        WireEvent {
-            call,
-            message_id,
-            timestamp: event.timestamp.map(|t| t.0.wrapping_sub(base)),
-            context: self.context(&event.context),
-            identity: position_or_push(&mut self.identities, identity),
-            properties: self.map_tokens(&event.properties),
-            traits: self.map_tokens(&event.traits),
+fn zigzag(out: &mut Vec<u8>, value: i64) {
+    varint(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+fn opt<T>(out: &mut Vec<u8>, value: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+    match value {
+        Some(value) => {
+            out.push(1);
+            write(out, value);
         }
+        None => out.push(0),
     }
+}
 
-    fn context(&mut self, context: &'a Context) -> u32 {
-        if let Some(index) = self.contexts.iter().position(|(_, seen)| *seen == context) {
-            return index as u32;
+fn opt_str<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, s: Option<&'a str>) {
+    opt(out, s, |out, s| varint(out, strings.index(s).into()));
+}
+
+fn screen(out: &mut Vec<u8>, (width, height, density): (Option<u32>, Option<u32>, Option<f64>)) {
+    for dimension in [width, height] {
+        opt(out, dimension, |out, n| varint(out, n.into()));
+    }
+    opt(out, density, |out, x| out.extend_from_slice(&x.to_le_bytes()));
+}
+
+/// A [`Token`] (its variant index, then its field).
+fn token<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, token: record::Token<'a>) {
+    use record::Token as T;
+    match token {
+        T::Null => varint(out, 0),
+        T::False => varint(out, 1),
+        T::True => varint(out, 2),
+        T::Int(n) => {
+            varint(out, 3);
+            zigzag(out, n);
         }
-        let page = &context.page;
-        let campaign = &context.campaign;
-        let wire = WireContext {
-            page: [&page.url, &page.path, &page.title, &page.referrer, &page.search].map(|s| self.opt(s)),
-            page_other: self.map_tokens(&page.other),
-            campaign: [&campaign.name, &campaign.source, &campaign.medium, &campaign.term, &campaign.content]
-                .map(|s| self.opt(s)),
-            campaign_other: self.map_tokens(&campaign.other),
-            user_agent: self.opt(&context.user_agent),
-            locale: self.opt(&context.locale),
-            timezone: self.opt(&context.timezone),
-            screen: (context.screen.width, context.screen.height, context.screen.density),
-            library: (self.opt(&context.library.name), self.opt(&context.library.version)),
-            other: self.map_tokens(&context.other),
-        };
-        self.contexts.push((wire, context));
-        (self.contexts.len() - 1) as u32
-    }
-
-    fn map_tokens(&mut self, map: &'a Map) -> Vec<Token> {
-        let mut tokens = Vec::new();
-        for (key, value) in map {
-            tokens.push(Token::Str(self.string(key)));
-            self.value_tokens(value, &mut tokens);
+        T::Float(x) => {
+            varint(out, 4);
+            out.extend_from_slice(&x.to_le_bytes());
         }
-        tokens
-    }
-
-    fn value_tokens(&mut self, value: &'a Value, tokens: &mut Vec<Token>) {
-        match value {
-            Value::Null => tokens.push(Token::Null),
-            Value::Bool(false) => tokens.push(Token::False),
-            Value::Bool(true) => tokens.push(Token::True),
-            Value::Int(n) => tokens.push(Token::Int(*n)),
-            Value::Float(x) => tokens.push(Token::Float(*x)),
-            Value::String(s) => tokens.push(Token::Str(self.string(s))),
-            Value::Array(items) => {
-                tokens.push(Token::Array(items.len() as u32));
-                for item in items {
-                    self.value_tokens(item, tokens);
-                }
-            }
-            Value::Object(map) => {
-                tokens.push(Token::Object(map.len() as u32));
-                for (key, value) in map {
-                    tokens.push(Token::Str(self.string(key)));
-                    self.value_tokens(value, tokens);
-                }
-            }
+        T::Str(s) => {
+            varint(out, 5);
+            varint(out, strings.index(s).into());
+        }
+        T::Array(len) => {
+            varint(out, 6);
+            varint(out, len.into());
+        }
+        T::Object(len) => {
+            varint(out, 7);
+            varint(out, len.into());
         }
     }
 }
 
-fn position_or_push<T: PartialEq>(table: &mut Vec<T>, item: T) -> u32 {
-    match table.iter().position(|seen| *seen == item) {
-        Some(index) => index as u32,
-        None => {
-            table.push(item);
-            (table.len() - 1) as u32
+/// A record's token stream as a `Vec<Token>`.
+fn record_tokens<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, (count, bytes): (u32, &'a [u8])) {
+    varint(out, count.into());
+    let mut reader = record::Reader::new(bytes);
+    for _ in 0..count {
+        let Some(next) = reader.token() else { return }; // checked when the record was read
+        token(strings, out, next);
+    }
+}
+
+/// A map as a `Vec<Token>`: its token count, then each key and value.
+fn map_tokens<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, map: &'a Map) {
+    fn count(value: &Value) -> u64 {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(count).sum::<u64>(),
+            Value::Object(map) => 1 + map.values().map(|v| 1 + count(v)).sum::<u64>(),
+            _ => 1,
         }
     }
+    fn value<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, v: &'a Value) {
+        use record::Token as T;
+        match v {
+            Value::Null => token(strings, out, T::Null),
+            Value::Bool(false) => token(strings, out, T::False),
+            Value::Bool(true) => token(strings, out, T::True),
+            Value::Int(n) => token(strings, out, T::Int(*n)),
+            Value::Float(x) => token(strings, out, T::Float(*x)),
+            Value::String(s) => token(strings, out, T::Str(s)),
+            Value::Array(items) => {
+                token(strings, out, T::Array(items.len() as u32));
+                items.iter().for_each(|item| value(strings, out, item));
+            }
+            Value::Object(map) => {
+                token(strings, out, T::Object(map.len() as u32));
+                entries(strings, out, map);
+            }
+        }
+    }
+    fn entries<'a>(strings: &mut Interner<'a>, out: &mut Vec<u8>, map: &'a Map) {
+        for (key, v) in map {
+            token(strings, out, record::Token::Str(key));
+            value(strings, out, v);
+        }
+    }
+    varint(out, map.values().map(|v| 1 + count(v)).sum());
+    entries(strings, out, map);
 }
 
 /// Resolves a decoded [`WireBatch`]'s references; every index is checked.
@@ -645,13 +861,13 @@ mod tests {
     #[test]
     fn strings_are_interned_once_each_in_first_seen_order() {
         let texts: Vec<String> = (0..1_000).map(|n| format!("s{n}")).collect();
-        let mut tables = Tables::default();
+        let mut strings = Interner::default();
         for round in 0..2 {
             for (n, text) in texts.iter().enumerate() {
-                assert_eq!(tables.string(text), n as Str, "round {round}: {text}");
+                assert_eq!(strings.index(text), n as Str, "round {round}: {text}");
             }
         }
-        assert_eq!(tables.strings, texts.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(tables.slots.len() >= 2 * texts.len(), "kept at most half full");
+        assert_eq!(strings.strings, texts.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(strings.slots.len() >= 2 * texts.len(), "kept at most half full");
     }
 }

@@ -34,6 +34,7 @@ pub mod identity;
 pub mod limits;
 pub mod predict;
 pub mod profile;
+pub mod record;
 pub mod routing;
 pub mod segment;
 pub mod tags;

@@ -268,11 +268,9 @@ pub struct Touch {
 impl Touch {
     /// The marketing channel of this touch (`core::client::campaign::channel`).
     pub fn channel(&self) -> crate::client::campaign::Channel {
-        let campaign = crate::event::Campaign {
-            source: self.source.clone(),
-            medium: self.medium.clone(),
-            name: self.campaign.clone(),
-            ..Default::default()
+        let campaign = crate::client::campaign::Landing {
+            utm: [self.campaign.clone(), self.source.clone(), self.medium.clone(), None, None],
+            click_ids: Vec::new(),
         };
         let referrer = self.referrer_host.as_ref().map(|host| format!("https://{host}/"));
         crate::client::campaign::channel(referrer.as_deref(), "", Some(&campaign))

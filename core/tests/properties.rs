@@ -3,6 +3,7 @@
 
 mod common;
 
+use portrait_core::record::Record;
 use portrait_core::{beacon, segment, validate::validate};
 use proptest::prelude::*;
 
@@ -23,6 +24,35 @@ proptest! {
         prop_assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
         prop_assert_eq!(decoded.dropped, dropped);
         prop_assert_eq!(decoded.events, batch.events);
+    }
+
+    /// The SDK's path (events captured as records, stored, read back, sealed) writes exactly
+    /// the bytes `encode` writes for the events.
+    #[test]
+    fn records_encode_as_their_events_do((sent_at, events) in common::batch(), dropped in any::<u32>()) {
+        let records: Vec<Record> = events
+            .iter()
+            .map(|event| Record::from_bytes(Record::from_event(event).as_bytes().to_vec()).unwrap())
+            .collect();
+        for (record, event) in records.iter().zip(&events) {
+            prop_assert_eq!(record.message_id(), event.message_id.as_str());
+        }
+        let from_records = beacon::encode_records(sent_at.map(|t| t.0), dropped, &records);
+        prop_assert_eq!(from_records, beacon::encode(&beacon::Batch { sent_at, dropped, events }));
+    }
+
+    /// Damaged record bytes are refused, never half read: any cut, and any byte changed
+    /// where it changes the structure.
+    #[test]
+    fn damaged_records_are_refused((_, events) in common::batch(), cut in any::<prop::sample::Index>()) {
+        if let Some(event) = events.first() {
+            let bytes = Record::from_event(event).as_bytes().to_vec();
+            let cut = cut.index(bytes.len());
+            prop_assert!(Record::from_bytes(bytes[..cut].to_vec()).is_none());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(Record::from_bytes(longer).is_none());
+        }
     }
 
     /// `peek` agrees with `decode` on what a beacon holds, without decoding the events.

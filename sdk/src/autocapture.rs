@@ -9,12 +9,11 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Reflect};
 use portrait_core::client::capture;
 use portrait_core::config::Autocapture;
-use portrait_core::{Map, Value};
 use wasm_bindgen::prelude::*;
 use web_sys::{AddEventListenerOptions, Element, EventTarget, HtmlFormElement};
 
-use crate::convert::{bool_field, field};
-use crate::{State, interests, run};
+use crate::convert::{Props, bool_field, field};
+use crate::{State, convert, interests, run};
 
 /// Scroll positions are read at most this often (reading them forces layout).
 const SCROLL_CHECK_MS: f64 = 250.0;
@@ -146,53 +145,57 @@ fn navigated(state: &mut State, now: i64) {
 fn report_engagement(state: &mut State, now: i64) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
-    let credited = interests::credit(state);
+    let credited: Vec<(String, JsValue)> = convert::entries(&interests::credit(state)).collect();
     if !state.options.autocapture.engagement || (engaged_ms < 1_000 && credited.is_empty()) {
         return;
     }
     let mut properties = path_property(state);
-    properties.insert("engaged_ms".into(), Value::Int(engaged_ms));
-    properties.extend(credited);
-    state.track_auto(now, "Page Engaged", properties);
+    properties.int("engaged_ms", engaged_ms);
+    for (key, value) in &credited {
+        properties.value(key, value);
+    }
+    state.track_auto(now, "Page Engaged", &properties);
 }
 
-fn path_property(state: &State) -> Map {
-    let path = state.page.context.page.path.clone().unwrap_or_default();
-    [("path".to_owned(), Value::String(path))].into_iter().collect()
+fn path_property(state: &State) -> Props {
+    let mut properties = Props::default();
+    properties.str("path", state.page.path());
+    properties
 }
 
 fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
     let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else { return };
     let Ok(Some(element)) = target.closest(CLICKABLE) else { return };
     let tag = element.tag_name().to_ascii_lowercase();
-    let mut properties = Map::new();
+    // The element's `data-portrait-*` attributes first: they win over what is read here.
+    let mut properties = Props::default();
+    for name in element.get_attribute_names().iter().filter_map(|n| n.as_string()) {
+        if let (Some(key), Some(value)) = (capture::data_property(&name), element.get_attribute(&name)) {
+            properties.str(&key, &value);
+        }
+    }
     let text = match tag.as_str() {
         "input" => field(&element, "value").as_string().unwrap_or_default(),
         _ => element.text_content().unwrap_or_default(),
     };
-    properties.insert("tag".into(), Value::String(tag.clone()));
-    properties.insert("text".into(), Value::String(capture::element_text(&text)));
+    properties.str("tag", &tag);
+    properties.str("text", &capture::element_text(&text));
     if !element.id().is_empty() {
-        properties.insert("id".into(), Value::String(element.id()));
+        properties.str("id", &element.id());
     }
     let href = field(&element, "href").as_string().filter(|h| !h.is_empty() && tag == "a");
     if let Some(href) = &href {
         let kind = capture::link_kind(href, &state.page.host, element.has_attribute("download"));
-        properties.insert("href".into(), Value::String(href.clone()));
-        properties.insert("outbound".into(), Value::Bool(kind.outbound));
-        properties.insert("download".into(), Value::Bool(kind.download));
-    }
-    for name in element.get_attribute_names().iter().filter_map(|n| n.as_string()) {
-        if let (Some(key), Some(value)) = (capture::data_property(&name), element.get_attribute(&name)) {
-            properties.insert(key, Value::String(value));
-        }
+        properties.str("href", href);
+        properties.bool("outbound", kind.outbound);
+        properties.bool("download", kind.download);
     }
     let name = match element.get_attribute("data-portrait-event").filter(|n| !n.is_empty()) {
         Some(name) => name,
         None if href.is_some() => "Link Clicked".into(),
         None => "Button Clicked".into(),
     };
-    state.track_auto(now, &name, properties);
+    state.track_auto(now, &name, &properties);
 }
 
 /// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
@@ -200,18 +203,18 @@ const FORM_CONTROLS: &str = "button, fieldset, input:not([type=image]), object, 
 
 fn on_submit(state: &mut State, now: i64, event: &web_sys::Event) {
     let Some(form) = event.target().and_then(|t| t.dyn_into::<HtmlFormElement>().ok()) else { return };
-    let mut properties = Map::new();
+    let mut properties = Props::default();
     // Attributes, not the form's properties: a field named `name`, `id`, `action` or `length`
     // replaces the property of that name with the field element.
     for (key, attribute) in [("form_id", "id"), ("form_name", "name"), ("action", "action")] {
         if let Some(value) = form.get_attribute(attribute).filter(|v| !v.is_empty()) {
-            properties.insert(key.into(), Value::String(value));
+            properties.str(key, &value);
         }
     }
     // The number of fields (the form's listed controls), never their values.
     let fields = form.query_selector_all(FORM_CONTROLS).map_or(0, |nodes| nodes.length());
-    properties.insert("fields".into(), Value::Int(i64::from(fields)));
-    state.track_auto(now, "Form Submitted", properties);
+    properties.int("fields", i64::from(fields));
+    state.track_auto(now, "Form Submitted", &properties);
 }
 
 fn on_scroll(state: &mut State, now: i64) {
@@ -232,7 +235,7 @@ fn on_scroll(state: &mut State, now: i64) {
     state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
-        properties.insert("depth".into(), Value::Int(milestone.into()));
-        state.track_auto(now, "Scroll Depth Reached", properties);
+        properties.int("depth", milestone.into());
+        state.track_auto(now, "Scroll Depth Reached", &properties);
     }
 }

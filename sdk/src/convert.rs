@@ -1,92 +1,137 @@
-//! JavaScript values ↔ `portrait_core::Value`, by walking them by hand. serde-wasm-bindgen
-//! would do it in one line, but links ~15 KB (brotli) of formatting code; see BENCHMARKS.md.
+//! JavaScript values → the beacon's token stream ([`Tokens`]), by walking them by hand.
+//! serde-wasm-bindgen would do it in one line, but links ~15 KB (brotli) of formatting code,
+//! and a map type in between would cost more again; see BENCHMARKS.md.
 
 use js_sys::{Array, Object, Reflect};
-use portrait_core::{Map, Value};
+use portrait_core::record::Tokens;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Deeper than core's limit, so the collector's validation names the problem; bounded, so a
 /// cyclic object cannot recurse forever.
 const MAX_WALK_DEPTH: usize = 16;
 
-/// A JS object's own enumerable properties as a map; anything that is not an object is an
-/// empty map. Functions, `undefined` and symbols are skipped (as JSON.stringify does).
-pub fn to_map(value: &JsValue) -> Map {
-    object_entries(value, 0)
+/// Properties (or traits) being written: each top-level key once, the first writer of a key
+/// winning (a beacon with a key twice is refused).
+#[derive(Default)]
+pub struct Props {
+    pub tokens: Tokens,
+    keys: Vec<String>,
 }
 
-fn object_entries(value: &JsValue, depth: usize) -> Map {
-    let mut map = Map::new();
-    if !value.is_object() || Array::is_array(value) {
-        return map;
+impl Props {
+    /// A JS object's own enumerable properties, as JSON.stringify keeps them (functions,
+    /// `undefined` and symbols are left out); anything that is not an object adds nothing.
+    pub fn from_object(value: &JsValue) -> Props {
+        let mut props = Props::default();
+        props.keys = object_entries(value, &mut props.tokens, 0);
+        props
     }
-    let entries = Object::entries(value.unchecked_ref());
-    for entry in entries.iter() {
-        let entry: Array = entry.unchecked_into();
-        let (Some(key), item) = (entry.get(0).as_string(), entry.get(1)) else { continue };
-        if let Some(item) = to_value(&item, depth + 1) {
-            map.insert(key, item);
+
+    /// Starts `key` unless it is there already: then the caller writes its value.
+    pub fn key(&mut self, key: &str) -> Option<&mut Tokens> {
+        if self.keys.iter().any(|held| held == key) {
+            return None;
+        }
+        self.keys.push(key.to_owned());
+        Some(self.tokens.key(key))
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) {
+        self.key(key).map(|tokens| tokens.str(value));
+    }
+
+    pub fn int(&mut self, key: &str, value: i64) {
+        self.key(key).map(|tokens| tokens.int(value));
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) {
+        self.key(key).map(|tokens| tokens.bool(value));
+    }
+
+    /// A JS value; left out as JSON would leave it out.
+    pub fn value(&mut self, key: &str, value: &JsValue) {
+        if kept(value, 1)
+            && let Some(tokens) = self.key(key)
+        {
+            write_value(value, tokens, 1);
         }
     }
-    map
 }
 
-/// `None` for what JSON would leave out.
-pub fn to_value(value: &JsValue, depth: usize) -> Option<Value> {
+/// A plain object's own enumerable string-keyed properties (none for anything else).
+pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
+    let entries = match value.is_object() && !Array::is_array(value) {
+        true => Object::entries(value.unchecked_ref()),
+        false => Array::new(),
+    };
+    entries.into_iter().filter_map(|entry| {
+        let entry: Array = entry.unchecked_into();
+        Some((entry.get(0).as_string()?, entry.get(1)))
+    })
+}
+
+/// Writes `value`'s own enumerable properties as map entries; answers their keys.
+fn object_entries(value: &JsValue, tokens: &mut Tokens, depth: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (key, item) in entries(value) {
+        if kept(&item, depth + 1) {
+            write_value(&item, tokens.key(&key), depth + 1);
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// Whether JSON would keep `value` (at nesting `depth`): `undefined`, functions, symbols and
+/// bigints are left out, and so are containers past [`MAX_WALK_DEPTH`].
+fn kept(value: &JsValue, depth: usize) -> bool {
+    value.is_string()
+        || value.as_f64().is_some()
+        || value.as_bool().is_some()
+        || value.is_null()
+        || (value.is_object() && depth <= MAX_WALK_DEPTH)
+}
+
+/// Writes a value [`kept`] keeps; in arrays, what JSON leaves out becomes `null`, as in JSON.
+fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
     if let Some(text) = value.as_string() {
-        return Some(Value::String(text));
-    }
-    if let Some(number) = value.as_f64() {
-        let int = number as i64;
-        return Some(match number.fract() == 0.0 && number.abs() < 9.0e15 {
-            true => Value::Int(int),
-            // NaN and the infinities travel as they are; the collector names the field.
-            false => Value::Float(number),
-        });
-    }
-    if let Some(flag) = value.as_bool() {
-        return Some(Value::Bool(flag));
-    }
-    if value.is_null() {
-        return Some(Value::Null);
-    }
-    if value.is_undefined() || value.is_function() || value.is_symbol() || depth > MAX_WALK_DEPTH {
-        return None;
-    }
-    if let Some(date) = value.dyn_ref::<js_sys::Date>() {
-        return Some(Value::String(date.to_iso_string().into()));
-    }
-    if Array::is_array(value) {
+        tokens.str(&text);
+    } else if let Some(number) = value.as_f64() {
+        // NaN and the infinities travel as they are; the collector names the field.
+        match number.fract() == 0.0 && number.abs() < 9.0e15 {
+            true => tokens.int(number as i64),
+            false => tokens.float(number),
+        };
+    } else if let Some(flag) = value.as_bool() {
+        tokens.bool(flag);
+    } else if value.is_null() {
+        tokens.null();
+    } else if let Some(date) = value.dyn_ref::<js_sys::Date>() {
+        tokens.str(&String::from(date.to_iso_string()));
+    } else if Array::is_array(value) {
         let array: &Array = value.unchecked_ref();
-        return Some(Value::Array(
-            array.iter().map(|item| to_value(&item, depth + 1).unwrap_or(Value::Null)).collect(),
-        ));
+        let at = tokens.open(false);
+        for item in array.iter() {
+            match kept(&item, depth + 1) {
+                true => write_value(&item, tokens, depth + 1),
+                false => _ = tokens.null(),
+            }
+        }
+        tokens.close(at, array.length());
+    } else {
+        let at = tokens.open(true);
+        let entries = object_entries(value, tokens, depth);
+        tokens.close(at, entries.len() as u32);
     }
-    if value.is_object() {
-        return Some(Value::Object(object_entries(value, depth)));
-    }
-    None // bigint
 }
 
-/// A map as a plain JS object.
-pub fn from_map(map: &Map) -> JsValue {
-    let object = Object::new();
-    for (key, value) in map {
-        let _ = Reflect::set(&object, &key.into(), &from_value(value));
+/// A user, group or previous id: a non-empty string, or an integer written as one.
+pub fn id_text(value: &JsValue) -> Option<String> {
+    if let Some(text) = value.as_string() {
+        return Some(text).filter(|t| !t.is_empty());
     }
-    object.into()
-}
-
-pub fn from_value(value: &Value) -> JsValue {
-    match value {
-        Value::Null => JsValue::NULL,
-        Value::Bool(flag) => (*flag).into(),
-        Value::Int(int) => (*int as f64).into(),
-        Value::Float(number) => (*number).into(),
-        Value::String(text) => text.into(),
-        Value::Array(items) => items.iter().map(from_value).collect::<Array>().into(),
-        Value::Object(map) => from_map(map),
-    }
+    let number = value.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15)?;
+    js_sys::Number::from(number).to_string_with_radix(10).ok().map(String::from)
 }
 
 /// `object[key]`, `undefined` when `object` is not an object.

@@ -3,11 +3,10 @@
 //! storage it leaves to the SDK. Until it arrives (or with `topics: false`) each call does
 //! nothing, and "Page Engaged" events carry no topics.
 
-use portrait_core::Map;
 use wasm_bindgen::prelude::*;
 
 use crate::State;
-use crate::convert::{self, field};
+use crate::convert::field;
 
 /// Where the profiles are stored (the module names them the same way).
 pub const STORED_KEYS: [&str; 2] = ["interests", "tags"];
@@ -52,14 +51,15 @@ pub fn page_view(state: &mut State) {
 }
 
 /// Credits the page with the attention it got so far: stores the profiles it changed and
-/// answers what the "Page Engaged" event carries of it (`topics`, `tags`).
-pub fn credit(state: &mut State) -> Map {
-    let Some(module) = &state.interests else { return Map::new() };
+/// answers what the "Page Engaged" event carries of it (`{topics, tags}`; `undefined` when
+/// nothing was credited).
+pub fn credit(state: &mut State) -> JsValue {
+    let Some(module) = &state.interests else { return JsValue::UNDEFINED };
     let credited = match module.credit(state.page.engaged_total_ms as f64, state.page.deepest_scroll) {
         Ok(credited) => credited,
         Err(error) => {
             state.error("the interest module failed", error);
-            return Map::new();
+            return JsValue::UNDEFINED;
         }
     };
     let stored = field(&credited, "stored");
@@ -68,7 +68,7 @@ pub fn credit(state: &mut State) -> Map {
             state.store.set(key, &text, false);
         }
     }
-    convert::to_map(&field(&credited, "properties"))
+    field(&credited, "properties")
 }
 
 /// Forgets the profiles (`reset()`, personalisation withdrawn).

@@ -26,10 +26,10 @@ use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
-use portrait_core::{Call, Context, Event, Map, Timestamp, Value};
+use portrait_core::record::{Call, Record, Tokens};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{bool_field, field, number_field, string_field};
+use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
 use crate::storage::{Mode, Store};
 use crate::transport::Outcome;
 
@@ -68,10 +68,11 @@ pub(crate) struct State {
     consent: Consent,
     queue: Queue,
     /// Events captured while consent is pending: memory only.
-    held: Vec<Event>,
+    held: Vec<Record>,
     anonymous_id: String,
     user_id: Option<String>,
-    traits: Map,
+    /// The user's traits, merged over `identify` calls (a plain JS object, stored as JSON).
+    traits: js_sys::Object,
     session: Session,
     page: page::PageState,
     /// This page's key for its stored queue (`q.<id>`).
@@ -146,8 +147,9 @@ impl Sdk {
                 user_id: store.get("uid"),
                 traits: store
                     .get("traits")
-                    .map(|t| convert::to_map(&js_sys::JSON::parse(&t).unwrap_or(JsValue::NULL)))
-                    .unwrap_or_default(),
+                    .and_then(|t| js_sys::JSON::parse(&t).ok())
+                    .filter(|t| t.is_object() && !js_sys::Array::is_array(t))
+                    .map_or_else(js_sys::Object::new, JsCast::unchecked_into),
                 session: store.get("session").and_then(|s| Session::from_storage(&s)).unwrap_or_default(),
                 page: page::PageState::default(),
                 options: opts,
@@ -204,61 +206,56 @@ impl Sdk {
     /// `page(category?, name?, properties?)`: `undefined` for what is absent.
     pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue) {
         self.run(|state, now| {
-            let mut props = state.page.properties();
-            props.extend(convert::to_map(&properties));
-            let call = Call::Page { category: category.as_string(), name: name.as_string() };
-            state.capture(now, call, props, Map::new());
+            let mut props = Props::from_object(&properties);
+            state.page.properties(&mut props);
+            let (category, name) = (category.as_string(), name.as_string());
+            let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
+            state.capture(now, call, &props.tokens, &Tokens::default());
         });
     }
 
     pub fn track(&self, event: &str, properties: JsValue) {
-        self.run(|state, now| {
-            state.capture(
-                now,
-                Call::Track { event: event.to_owned() },
-                convert::to_map(&properties),
-                Map::new(),
-            )
-        });
+        self.run(|state, now| state.track_auto(now, event, &Props::from_object(&properties)));
     }
 
     /// `identify(userId?, traits?)`: stores the user id and merges the traits.
     pub fn identify(&self, user_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
-            if let Some(user_id) = convert::to_value(&user_id, 0).and_then(id_text) {
+            if let Some(user_id) = id_text(&user_id) {
                 state.store.set("uid", &user_id, false);
                 state.user_id = Some(user_id);
             }
-            let traits = convert::to_map(&traits);
-            state.traits.extend(traits.clone());
-            let stored =
-                js_sys::JSON::stringify(&convert::from_map(&state.traits)).ok().and_then(|s| s.as_string());
+            let written = Props::from_object(&traits);
+            if traits.is_object() && !js_sys::Array::is_array(&traits) {
+                js_sys::Object::assign(&state.traits, traits.unchecked_ref());
+            }
+            let stored = js_sys::JSON::stringify(&state.traits).ok().and_then(|s| s.as_string());
             state.store.set("traits", &stored.unwrap_or_default(), false);
-            state.capture(now, Call::Identify, Map::new(), traits);
+            state.capture(now, Call::Identify, &Tokens::default(), &written.tokens);
         });
     }
 
     pub fn group(&self, group_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
-            let Some(group_id) = convert::to_value(&group_id, 0).and_then(id_text) else {
+            let Some(group_id) = id_text(&group_id) else {
                 return state.error("group() needs a group id", JsValue::UNDEFINED);
             };
-            state.capture(now, Call::Group { group_id }, Map::new(), convert::to_map(&traits));
+            let traits = Props::from_object(&traits);
+            state.capture(now, Call::Group(&group_id), &Tokens::default(), &traits.tokens);
         });
     }
 
     /// `alias(userId, previousId?)`: `previousId` defaults to the current user or anonymous id.
     pub fn alias(&self, user_id: JsValue, previous_id: JsValue) {
         self.run(|state, now| {
-            let Some(user_id) = convert::to_value(&user_id, 0).and_then(id_text) else {
+            let Some(user_id) = id_text(&user_id) else {
                 return state.error("alias() needs a user id", JsValue::UNDEFINED);
             };
-            let previous_id = convert::to_value(&previous_id, 0)
-                .and_then(id_text)
+            let previous_id = id_text(&previous_id)
                 .unwrap_or_else(|| state.user_id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             state.store.set("uid", &user_id, false);
             state.user_id = Some(user_id);
-            state.capture(now, Call::Alias { previous_id }, Map::new(), Map::new());
+            state.capture(now, Call::Alias(&previous_id), &Tokens::default(), &Tokens::default());
         });
     }
 
@@ -266,7 +263,7 @@ impl Sdk {
     pub fn reset(&self) {
         self.run(|state, _| {
             state.user_id = None;
-            state.traits.clear();
+            state.traits = js_sys::Object::new();
             state.session = Session::default();
             state.anonymous_id = state.ids.uuid();
             for key in ["uid", "traits", "session"] {
@@ -313,7 +310,7 @@ impl Sdk {
         let set = |key: &str, value: JsValue| js_sys::Reflect::set(&user, &key.into(), &value);
         let _ = set("anonymousId", state.anonymous_id.as_str().into());
         let _ = set("userId", state.user_id.as_deref().map_or(JsValue::NULL, JsValue::from));
-        let _ = set("traits", convert::from_map(&state.traits));
+        let _ = set("traits", js_sys::Object::assign(&js_sys::Object::new(), &state.traits).into());
         user.into()
     }
 
@@ -390,15 +387,6 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
     }
 }
 
-/// A user, group or previous id: a non-empty string, or a number written as one.
-fn id_text(value: Value) -> Option<String> {
-    match value {
-        Value::String(text) if !text.is_empty() => Some(text),
-        Value::Int(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
 /// and the browser.
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consent {
@@ -421,47 +409,37 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consen
 
 impl State {
     /// Enriches a call into an event and passes it through the consent gate.
-    fn capture(&mut self, now: i64, call: Call, properties: Map, traits: Map) {
-        let mut event = Event::new(self.ids.uuid(), call);
-        event.anonymous_id = Some(self.anonymous_id.clone());
-        event.user_id = self.user_id.clone();
-        event.timestamp = Some(Timestamp(now));
-        event.properties = properties;
-        event.traits = traits;
+    fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens) {
+        let message_id = self.ids.uuid();
         self.session.touch(now, None);
-        event.context = self.context().into();
+        let identity = (Some(self.anonymous_id.as_str()), self.user_id.as_deref());
+        let context = self.page.context(&self.session);
+        let record = Record::new(&call, &message_id, Some(now), identity, context, properties, traits);
         self.stats.captured += 1;
         if self.call_listeners {
             let detail = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &event.message_id.as_str().into());
-            self.emits.push((event.call.type_name(), detail.into()));
+            let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &message_id.into());
+            self.emits.push((call.type_name(), detail.into()));
         }
         match self.consent.gate() {
             Gate::Send => {
-                self.queue.push(event);
+                self.queue.push(record);
                 self.schedule(now);
             }
-            Gate::Hold => self.held.push(event),
+            Gate::Hold => self.held.push(record),
             Gate::Drop => self.stats.denied += 1,
         }
     }
 
-    fn context(&self) -> Context {
-        let mut context = self.page.context.clone();
-        let session = [
-            ("id".to_owned(), Value::Int(self.session.id)),
-            ("count".into(), Value::Int(self.session.count.into())),
-        ];
-        context.other.insert("session".into(), Value::Object(session.into_iter().collect()));
-        context
-    }
-
     pub(crate) fn capture_page_view(&mut self, now: i64) {
-        self.capture(now, Call::Page { category: None, name: None }, self.page.properties(), Map::new());
+        let mut props = Props::default();
+        self.page.properties(&mut props);
+        let call = Call::Page { category: None, name: None };
+        self.capture(now, call, &props.tokens, &Tokens::default());
     }
 
-    pub(crate) fn track_auto(&mut self, now: i64, event: &str, properties: Map) {
-        self.capture(now, Call::Track { event: event.to_owned() }, properties, Map::new());
+    pub(crate) fn track_auto(&mut self, now: i64, event: &str, properties: &Props) {
+        self.capture(now, Call::Track(event), &properties.tokens, &Tokens::default());
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.
@@ -652,12 +630,11 @@ impl State {
 
     fn set_consent(&mut self, now: i64, changes: &JsValue) {
         let mut parsed = Vec::new();
-        for (category, value) in convert::to_map(changes) {
-            let decision = match value {
-                Value::Bool(true) => Some(Decision::Granted),
-                Value::Bool(false) => Some(Decision::Denied),
-                Value::String(text) => Decision::parse(&text),
-                _ => None,
+        for (category, value) in convert::entries(changes).filter(|(_, value)| !value.is_undefined()) {
+            let decision = match value.as_bool() {
+                Some(true) => Some(Decision::Granted),
+                Some(false) => Some(Decision::Denied),
+                None => value.as_string().and_then(|text| Decision::parse(&text)),
             };
             match decision {
                 Some(decision) => parsed.push((category, decision)),
@@ -699,11 +676,10 @@ impl State {
         interests::personalize(self);
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());
-        let properties = [
-            ("analytics".to_owned(), Value::String(consent.analytics.as_str().into())),
-            ("personalization".to_owned(), Value::String(consent.personalization.as_str().into())),
-        ];
-        self.track_auto(now, "Consent Updated", properties.into_iter().collect());
+        let mut properties = Props::default();
+        properties.str("analytics", consent.analytics.as_str());
+        properties.str("personalization", consent.personalization.as_str());
+        self.track_auto(now, "Consent Updated", &properties);
     }
 
     fn error(&mut self, message: &str, detail: JsValue) {

@@ -4,15 +4,27 @@
 use portrait_core::client::campaign;
 use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
-use portrait_core::{Context, Library, Map, Value};
+use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
-use crate::convert::field;
+use crate::convert::{Props, field};
 use crate::storage::Store;
 
 /// Per page view: the context events carry, and the autocapture state that resets with it.
 #[derive(Default)]
 pub struct PageState {
-    pub context: Context,
+    /// url, path, title, referrer, search (the context's `page` fields).
+    pub page: [Option<String>; 5],
+    /// The session's campaign: UTM fields and click ids.
+    campaign: campaign::Landing,
+    user_agent: Option<String>,
+    locale: Option<String>,
+    timezone: Option<String>,
+    screen: (Option<u32>, Option<u32>, Option<f64>),
+    /// The session's channel and the visitor's first touch.
+    channel: Option<String>,
+    first_touch: Option<(String, Option<campaign::Landing>)>,
+    /// The encoded context, for the session (id, count) it was made for.
+    block: Option<((i64, u32), ContextBlock)>,
     pub href: String,
     pub host: String,
     pub scroll_reached: u8,
@@ -54,54 +66,35 @@ impl PageState {
                 None => store.remove("campaign", false),
             }
             if store.get("first").is_none() {
-                store.set(
-                    "first",
-                    &format!("{}|{}", channel.as_str(), if landing.is_some() { &search } else { "" }),
-                    false,
-                );
+                let query = if landing.is_some() { search.as_str() } else { "" };
+                store.set("first", &[channel.as_str(), "|", query].concat(), false);
             }
         }
         let navigator = window.navigator();
         let screen = window.screen().ok();
-        let mut context = Context {
-            user_agent: navigator.user_agent().ok(),
-            locale: navigator.language(),
-            // Cached: asking `Intl` costs ~20 ms on a page's first call (see `resolve_timezone`).
-            timezone: store.get("tz"),
-            campaign: store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default(),
-            library: Library {
-                name: Some("portrait.js".into()),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-            },
-            ..Context::default()
-        };
-        context.page.url = Some(self.href.clone());
-        context.page.path = location.pathname().ok();
-        context.page.title = document.as_ref().map(|d| d.title());
-        context.page.referrer = referrer;
-        context.page.search = Some(search).filter(|s| !s.is_empty());
-        context.screen.width = screen.as_ref().and_then(|s| s.width().ok()).map(|w| w as u32);
-        context.screen.height = screen.as_ref().and_then(|s| s.height().ok()).map(|h| h as u32);
-        context.screen.density = Some(window.device_pixel_ratio());
-        if let Some(channel) = store.get("channel") {
-            context.other.insert("channel".into(), Value::String(channel));
-        }
-        if let Some((channel, query)) = store.get("first").as_deref().and_then(|f| f.split_once('|')) {
-            let mut first = Map::new();
-            first.insert("channel".into(), Value::String(channel.into()));
-            if let Some(campaign) = campaign::from_query(query) {
-                let fields =
-                    [("name", campaign.name), ("source", campaign.source), ("medium", campaign.medium)];
-                for (key, value) in fields {
-                    if let Some(value) = value {
-                        first.insert(key.into(), Value::String(value));
-                    }
-                }
-                first.extend(campaign.other);
-            }
-            context.other.insert("firstTouch".into(), Value::Object(first));
-        }
-        self.context = context;
+        self.page = [
+            Some(self.href.clone()),
+            location.pathname().ok(),
+            document.as_ref().map(|d| d.title()),
+            referrer,
+            Some(search).filter(|s| !s.is_empty()),
+        ];
+        self.campaign = store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default();
+        self.user_agent = navigator.user_agent().ok();
+        self.locale = navigator.language();
+        // Cached: asking `Intl` costs ~20 ms on a page's first call (see `resolve_timezone`).
+        self.timezone = store.get("tz");
+        self.screen = (
+            screen.as_ref().and_then(|s| s.width().ok()).map(|w| w as u32),
+            screen.as_ref().and_then(|s| s.height().ok()).map(|h| h as u32),
+            Some(window.device_pixel_ratio()),
+        );
+        self.channel = store.get("channel");
+        self.first_touch = store.get("first").and_then(|first| {
+            let (channel, query) = first.split_once('|')?;
+            Some((channel.to_owned(), campaign::from_query(query)))
+        });
+        self.block = None;
         self.scroll_reached = 0;
         self.engaged_total_ms = 0;
         self.deepest_scroll = 0.0;
@@ -109,17 +102,73 @@ impl PageState {
         self.engagement.activity(now);
     }
 
-    /// The properties of a page view, as analytics.js sends them.
-    pub fn properties(&self) -> Map {
-        let page = &self.context.page;
-        let fields = [
-            ("url", &page.url),
-            ("path", &page.path),
-            ("title", &page.title),
-            ("referrer", &page.referrer),
-            ("search", &page.search),
-        ];
-        fields.into_iter().filter_map(|(k, v)| Some((k.to_owned(), Value::String(v.clone()?)))).collect()
+    /// The context of an event captured now, in `session`: made once per page view and
+    /// session.
+    pub fn context(&mut self, session: &Session) -> &ContextBlock {
+        let key = (session.id, session.count);
+        if self.block.as_ref().is_none_or(|(made_for, _)| *made_for != key) {
+            self.block = Some((key, self.encode_context(session)));
+        }
+        &self.block.as_ref().expect("made above").1
+    }
+
+    fn encode_context(&self, session: &Session) -> ContextBlock {
+        let mut other = Tokens::default();
+        if let Some(channel) = &self.channel {
+            other.key("channel").str(channel);
+        }
+        if let Some((channel, landing)) = &self.first_touch {
+            let at = other.key("firstTouch").open(true);
+            other.key("channel").str(channel);
+            let mut entries = 1;
+            if let Some(landing) = landing {
+                for (key, value) in ["name", "source", "medium"].iter().zip(&landing.utm) {
+                    if let Some(value) = value {
+                        other.key(key).str(value);
+                        entries += 1;
+                    }
+                }
+                for (id, value) in &landing.click_ids {
+                    other.key(id).str(value);
+                    entries += 1;
+                }
+            }
+            other.close(at, entries);
+        }
+        let at = other.key("session").open(true);
+        other.key("id").int(session.id).key("count").int(session.count.into());
+        other.close(at, 2);
+        let mut click_ids = Tokens::default();
+        for (id, value) in &self.campaign.click_ids {
+            click_ids.key(id).str(value);
+        }
+        let parts = ContextParts {
+            page: self.page.each_ref().map(Option::as_deref),
+            campaign: self.campaign.utm.each_ref().map(Option::as_deref),
+            campaign_other: Some(&click_ids),
+            user_agent: self.user_agent.as_deref(),
+            locale: self.locale.as_deref(),
+            timezone: self.timezone.as_deref(),
+            screen: self.screen,
+            library: (Some("portrait.js"), Some(env!("CARGO_PKG_VERSION"))),
+            other: Some(&other),
+            ..ContextParts::default()
+        };
+        parts.encode()
+    }
+
+    /// The properties of a page view, as analytics.js sends them (after `props`' own: the
+    /// page's values fill only the keys the call left out).
+    pub fn properties(&self, props: &mut Props) {
+        for (key, value) in ["url", "path", "title", "referrer", "search"].iter().zip(&self.page) {
+            if let Some(value) = value {
+                props.str(key, value);
+            }
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.page[1].as_deref().unwrap_or_default()
     }
 
     /// Whether `href` is a different page from the current one (for SPA navigations).
@@ -133,14 +182,15 @@ impl PageState {
 /// more than the rest of the start-up. Events captured before it lack the time zone (the
 /// collector's edge geo has one too); later pages read it from the store.
 pub fn resolve_timezone(page: &mut PageState, store: &mut Store) {
-    if page.context.timezone.is_some() {
+    if page.timezone.is_some() {
         return;
     }
     let options =
         js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new()).resolved_options();
     if let Some(timezone) = field(&options, "timeZone").as_string() {
         store.set("tz", &timezone, false);
-        page.context.timezone = Some(timezone);
+        page.timezone = Some(timezone);
+        page.block = None;
     }
 }
 

@@ -1,51 +1,56 @@
 //! Campaigns and channels: where a visit came from.
 //!
-//! A landing URL's UTM parameters and ad click ids make a [`Campaign`]; the referrer and the
+//! A landing URL's UTM parameters and ad click ids make a [`Landing`]; the referrer and the
 //! campaign together make a [`Channel`]. The SDK keeps the first touch and the last touch.
 
 use super::url;
-use crate::event::Campaign;
-use crate::value::Value;
 
 /// Ad click ids kept from landing URLs (Google, Microsoft, Meta, LinkedIn).
 pub const CLICK_IDS: [&str; 4] = ["gclid", "msclkid", "fbclid", "li_fat_id"];
+/// The UTM parameters, in the order of [`Landing::utm`] (the context's `campaign` fields:
+/// name, source, medium, term, content).
+pub const UTM: [&str; 5] = ["utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content"];
+
+/// The campaign of a landing URL.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Landing {
+    /// By [`UTM`]: name, source, medium, term, content.
+    pub utm: [Option<String>; 5],
+    /// Click ids, each once (the last one in the URL), in key order.
+    pub click_ids: Vec<(&'static str, String)>,
+}
+
+impl Landing {
+    pub fn medium(&self) -> Option<&str> {
+        self.utm[2].as_deref()
+    }
+}
 
 /// The campaign in a landing URL's query, if it has any UTM parameter or click id.
-pub fn from_query(query: &str) -> Option<Campaign> {
-    let mut campaign = Campaign::default();
-    let mut found = false;
+pub fn from_query(query: &str) -> Option<Landing> {
+    let mut landing = Landing::default();
     for (key, value) in url::query_pairs(query) {
-        let slot = match key.as_str() {
-            "utm_campaign" => &mut campaign.name,
-            "utm_source" => &mut campaign.source,
-            "utm_medium" => &mut campaign.medium,
-            "utm_term" => &mut campaign.term,
-            "utm_content" => &mut campaign.content,
-            _ if CLICK_IDS.contains(&key.as_str()) => {
-                campaign.other.insert(key, Value::String(value));
-                found = true;
-                continue;
-            }
-            _ => continue,
-        };
-        *slot = Some(value);
-        found = true;
+        if let Some(field) = UTM.iter().position(|utm| *utm == key) {
+            landing.utm[field] = Some(value);
+        } else if let Some(id) = CLICK_IDS.iter().find(|id| **id == key) {
+            landing.click_ids.retain(|(held, _)| held != id);
+            landing.click_ids.push((id, value));
+        }
     }
-    found.then_some(campaign)
+    landing.click_ids.sort_unstable_by_key(|(id, _)| *id);
+    (landing != Landing::default()).then_some(landing)
 }
 
 /// A stable fingerprint of a campaign: a visit with a different one starts a new session.
-pub fn fingerprint(campaign: &Campaign) -> u64 {
+pub fn fingerprint(landing: &Landing) -> u64 {
     let mut hash = crate::hash::Fnv1a::new(crate::hash::OFFSET_BASIS);
-    for part in [&campaign.name, &campaign.source, &campaign.medium, &campaign.term, &campaign.content] {
+    for part in &landing.utm {
         hash.update(part.as_deref().unwrap_or("").as_bytes());
         hash.update(&[0]);
     }
-    for (key, value) in &campaign.other {
-        hash.update(key.as_bytes());
-        if let Value::String(value) = value {
-            hash.update(value.as_bytes());
-        }
+    for (id, value) in &landing.click_ids {
+        hash.update(id.as_bytes());
+        hash.update(value.as_bytes());
     }
     hash.finish()
 }
@@ -101,12 +106,10 @@ const WEBMAIL_HOSTS: [&str; 5] =
 
 /// The channel of a visit: the campaign's medium and click ids first (they are explicit),
 /// then the referrer's host. `page_host` is the site's own host, for internal navigation.
-pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Campaign>) -> Channel {
+pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landing>) -> Channel {
     if let Some(campaign) = campaign {
-        let medium = campaign.medium.as_deref().unwrap_or("").to_ascii_lowercase();
-        if PAID_MEDIUMS.contains(&medium.as_str())
-            || CLICK_IDS.iter().any(|id| campaign.other.contains_key(*id))
-        {
+        let medium = campaign.medium().unwrap_or("").to_ascii_lowercase();
+        if PAID_MEDIUMS.contains(&medium.as_str()) || !campaign.click_ids.is_empty() {
             return Channel::Paid;
         }
         if medium == "email" || medium == "newsletter" {
@@ -137,7 +140,7 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Campai
 
 /// The channel a session is credited to: [`channel`], except that an internal referrer
 /// means the session expired during the visit, which is not a new arrival (direct).
-pub fn session_channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Campaign>) -> Channel {
+pub fn session_channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landing>) -> Channel {
     match channel(referrer, page_host, campaign) {
         Channel::Internal => Channel::Direct,
         other => other,
@@ -152,11 +155,12 @@ mod tests {
     fn reads_utm_parameters_and_click_ids() {
         let campaign =
             from_query("utm_source=news&utm_medium=email&utm_campaign=Spring%20Sale&gclid=abc&x=1").unwrap();
-        assert_eq!(campaign.name.as_deref(), Some("Spring Sale"));
-        assert_eq!(campaign.source.as_deref(), Some("news"));
-        assert_eq!(campaign.medium.as_deref(), Some("email"));
-        assert_eq!(campaign.other.get("gclid"), Some(&Value::String("abc".into())));
-        assert!(!campaign.other.contains_key("x"));
+        assert_eq!(campaign.utm[0].as_deref(), Some("Spring Sale"));
+        assert_eq!(campaign.utm[1].as_deref(), Some("news"));
+        assert_eq!(campaign.medium(), Some("email"));
+        assert_eq!(campaign.click_ids, [("gclid", "abc".to_owned())]);
+        let both = from_query("msclkid=1&gclid=2&msclkid=3").unwrap();
+        assert_eq!(both.click_ids, [("gclid", "2".to_owned()), ("msclkid", "3".to_owned())]);
         assert_eq!(from_query("q=shoes&page=2"), None);
         assert_eq!(from_query(""), None);
     }

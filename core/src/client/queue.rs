@@ -15,13 +15,9 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use crate::beacon;
-use crate::event::Event;
 use crate::limits::MAX_BATCH_EVENTS;
-use crate::time::Timestamp;
-use crate::value::{Map, Value};
+use crate::record::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -64,17 +60,13 @@ pub struct Queue {
 
 #[derive(Clone, Debug)]
 struct Entry {
-    event: Event,
+    record: Record,
     bytes: usize,
     batch: Option<u32>,
 }
 
-/// The stored form: postcard of this.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    events: Vec<Event>,
-    dropped: u32,
-}
+/// The first byte of a stored queue's bytes (see [`Queue::to_stored_text`]).
+const STORED_FORMAT: u8 = b'R';
 
 /// What the collector's answer means for a batch: [`Queue::complete`] it, or [`Queue::retry`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -131,9 +123,9 @@ impl Queue {
     }
 
     /// Adds an event, dropping the oldest ones if the queue is over its limits.
-    pub fn push(&mut self, event: Event) {
-        let bytes = approx_bytes(&event);
-        self.push_entry(Entry { event, bytes, batch: None });
+    pub fn push(&mut self, record: Record) {
+        let bytes = record.as_bytes().len();
+        self.push_entry(Entry { record, bytes, batch: None });
     }
 
     fn push_entry(&mut self, entry: Entry) {
@@ -218,8 +210,8 @@ impl Queue {
         }
         let id = self.next_id;
         let (body, count) = loop {
-            let events = candidates[..count].iter().map(|&i| &self.entries[i].event);
-            let body = beacon::encode_events(Some(Timestamp(now)), self.dropped, events);
+            let records = candidates[..count].iter().map(|&i| &self.entries[i].record);
+            let body = beacon::encode_records(Some(now), self.dropped, records);
             if body.len() <= max_bytes || count == 1 {
                 break (body, count);
             }
@@ -281,11 +273,19 @@ impl Queue {
     }
 
     /// The queue as a page stores it (in `localStorage`, which holds text):
-    /// `written_at|closed|bytes`, the bytes (postcard of every unsettled event, in flight
-    /// included: its fate is unknown) one char each. `closed`: the page is gone (`pagehide`),
-    /// so the next page may adopt the queue at once.
+    /// `written_at|closed|bytes`, the bytes one char each: `R`, the dropped count (`u32`,
+    /// little-endian), then each unsettled record (in flight included: its fate is unknown)
+    /// as its length (`u32`) and its bytes. `closed`: the page is gone (`pagehide`), so the
+    /// next page may adopt the queue at once.
     pub fn to_stored_text(&self, now: i64, closed: bool) -> String {
-        let bytes = self.to_storage();
+        let in_flight_dropped: u32 = self.in_flight.iter().map(|(_, dropped)| dropped).sum();
+        let mut bytes = Vec::with_capacity(5 + self.bytes + 4 * self.entries.len());
+        bytes.push(STORED_FORMAT);
+        bytes.extend_from_slice(&(self.dropped + in_flight_dropped).to_le_bytes());
+        for entry in &self.entries {
+            bytes.extend_from_slice(&(entry.bytes as u32).to_le_bytes());
+            bytes.extend_from_slice(entry.record.as_bytes());
+        }
         let mut text = format!("{now}|{}|", u8::from(closed));
         text.extend(bytes.iter().map(|&b| char::from(b)));
         text
@@ -304,31 +304,31 @@ impl Queue {
             return Adoption::Alive;
         }
         let bytes: Option<Vec<u8>> = bytes.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
-        match bytes.map(|bytes| self.restore(&bytes)) {
-            Some(Ok(count)) => Adoption::Adopted(count),
-            _ => Adoption::Unreadable,
+        match bytes.and_then(|bytes| self.restore(&bytes)) {
+            Some(count) => Adoption::Adopted(count),
+            None => Adoption::Unreadable,
         }
     }
 
-    fn to_storage(&self) -> Vec<u8> {
-        let in_flight_dropped: u32 = self.in_flight.iter().map(|(_, dropped)| dropped).sum();
-        let stored = Stored {
-            events: self.entries.iter().map(|e| e.event.clone()).collect(),
-            dropped: self.dropped + in_flight_dropped,
-        };
-        postcard::to_allocvec(&stored).expect("writing to memory cannot fail")
-    }
-
-    /// Adds events read back from storage (another page's or this page's earlier queue) in
+    /// Adds records read back from storage (another page's or this page's earlier queue) in
     /// front of the queue's own, skipping message ids it already holds. Unreadable bytes are
-    /// an error and add nothing.
-    fn restore(&mut self, bytes: &[u8]) -> Result<usize, postcard::Error> {
-        let stored: Stored = postcard::from_bytes(bytes)?;
+    /// `None` and add nothing.
+    fn restore(&mut self, bytes: &[u8]) -> Option<usize> {
+        let u32_at = |bytes: &[u8]| Some(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?));
+        let (&STORED_FORMAT, rest) = bytes.split_first()? else { return None };
+        let dropped = u32_at(rest)?;
+        let mut rest = &rest[4..];
+        let mut records = Vec::new();
+        while !rest.is_empty() {
+            let (record, after) = rest[4..].split_at_checked(u32_at(rest)? as usize)?;
+            records.push(Record::from_bytes(record.to_vec())?);
+            rest = after;
+        }
         let mut restored = Queue::new(self.limits);
-        restored.dropped = stored.dropped + self.dropped;
-        for event in stored.events {
-            if !self.entries.iter().any(|e| e.event.message_id == event.message_id) {
-                restored.push(event);
+        restored.dropped = dropped + self.dropped;
+        for record in records {
+            if !self.entries.iter().any(|e| e.record.message_id() == record.message_id()) {
+                restored.push(record);
             }
         }
         let count = restored.entries.len();
@@ -338,44 +338,30 @@ impl Queue {
         restored.in_flight = std::mem::take(&mut self.in_flight);
         restored.next_id = self.next_id;
         *self = restored;
-        Ok(count)
+        Some(count)
     }
-}
-
-/// The approximate stored size of an event: its strings and a few bytes per other value.
-fn approx_bytes(event: &Event) -> usize {
-    fn value(v: &Value) -> usize {
-        match v {
-            Value::String(s) => 2 + s.len(),
-            Value::Array(items) => 2 + items.iter().map(value).sum::<usize>(),
-            Value::Object(map) => 2 + map_bytes(map),
-            _ => 9,
-        }
-    }
-    fn map_bytes(map: &Map) -> usize {
-        map.iter().map(|(k, v)| 1 + k.len() + value(v)).sum()
-    }
-    let c = &event.context;
-    let page = [&c.page.url, &c.page.path, &c.page.title, &c.page.referrer, &c.page.search, &c.user_agent];
-    let strings: usize = page.iter().map(|s| s.as_deref().map_or(1, |s| 2 + s.len())).sum();
-    64 + event.message_id.len()
-        + strings
-        + map_bytes(&event.properties)
-        + map_bytes(&event.traits)
-        + map_bytes(&c.other)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Call;
+    use crate::event::{Call, Event};
+    use crate::time::Timestamp;
+    use crate::value::Value;
 
     const NOW: i64 = 1_700_000_100_000;
 
-    fn event(n: usize) -> Event {
+    fn event(n: usize) -> Record {
+        Record::from_event(&event_with(n, None))
+    }
+
+    fn event_with(n: usize, text: Option<String>) -> Event {
         let mut event = Event::new(format!("m{n}"), Call::Track { event: "Clicked".into() });
         event.anonymous_id = Some("a".into());
         event.timestamp = Some(Timestamp(1_700_000_000_000 + n as i64));
+        if let Some(text) = text {
+            event.properties.insert("text".into(), Value::String(text));
+        }
         event
     }
 
@@ -436,9 +422,7 @@ mod tests {
     fn batches_shrink_to_fit_the_byte_limit() {
         let mut queue = Queue::new(Limits::default());
         for n in 0..40 {
-            let mut e = event(n);
-            e.properties.insert("text".into(), Value::String(format!("{n:0>500}")));
-            queue.push(e);
+            queue.push(Record::from_event(&event_with(n, Some(format!("{n:0>500}")))));
         }
         let outgoing = queue.take(NOW + 1, 40, 4_096).unwrap();
         assert!(outgoing.body.len() <= 4_096, "{}", outgoing.body.len());

@@ -1,0 +1,532 @@
+//! Events as the browser SDK holds them: each one encoded once, when it is captured, into a
+//! self-contained [`Record`] that the SDK's queue keeps, stores and hands to
+//! [`crate::beacon::Writer`] to seal a batch. So the SDK needs no [`Event`], no map type and
+//! no serde (each costs kilobytes of wasm); natively, [`Record::from_event`] is how
+//! [`crate::beacon::encode`] writes events, so both paths share one encoder.
+//!
+//! ```
+//! use portrait_core::record::{Call, ContextParts, Record, Tokens};
+//! let mut properties = Tokens::default();
+//! properties.key("plan").str("pro");
+//! let context = ContextParts::default().encode();
+//! let record = Record::new(&Call::Track("Signed Up"), "m1", Some(1_700_000_000_000), (Some("a1"), None), &context, &properties, &Tokens::default());
+//! let body = portrait_core::beacon::encode_records(Some(1_700_000_000_500), 0, [&record]);
+//! let event = &portrait_core::beacon::decode(&body).unwrap().events[0];
+//! assert_eq!(event.properties["plan"], portrait_core::Value::String("pro".into()));
+//! ```
+//!
+//! The layout, little-endian, fixed widths (records live in memory and in the SDK's stored
+//! queue; only the beacon is compact):
+//!
+//! ```text
+//! record   = call · str(message id) · opt(i64 time) · opt(str anonymousId) · opt(str userId)
+//!            · u32 len · context · tokens(properties) · tokens(traits)
+//! call     = u8 kind (page 0, screen 1, track 2, identify 3, group 4, alias 5) · its strings
+//! context  = 5 × opt(str) page · tokens · 5 × opt(str) campaign · tokens · opt(str) userAgent
+//!            · opt(str) locale · opt(str) timezone · opt(u32) · opt(u32) · opt(f64) screen
+//!            · opt(str) · opt(str) library · tokens(other)
+//! tokens   = u32 count · u32 len · token* ; token = u8 tag (null 0, false 1, true 2,
+//!            int 3 · i64, float 4 · f64, string 5 · str, array 6 · u32, object 7 · u32)
+//! str      = u32 len · UTF-8 ; opt(x) = u8 0 | u8 1 · x
+//! ```
+//! A map is keys (string tokens) each followed by one value, as in the beacon.
+
+use crate::event::{Call as EventCall, Context, Event};
+use crate::value::{Map, Value};
+
+/// A call's kind and the strings only it has (borrowed: a record copies them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Call<'a> {
+    Page { category: Option<&'a str>, name: Option<&'a str> },
+    Screen(Option<&'a str>),
+    Track(&'a str),
+    Identify,
+    Group(&'a str),
+    Alias(&'a str),
+}
+
+impl<'a> Call<'a> {
+    pub fn of(call: &'a EventCall) -> Call<'a> {
+        match call {
+            EventCall::Page { category, name } => {
+                Call::Page { category: category.as_deref(), name: name.as_deref() }
+            }
+            EventCall::Screen { name } => Call::Screen(name.as_deref()),
+            EventCall::Track { event } => Call::Track(event),
+            EventCall::Identify => Call::Identify,
+            EventCall::Group { group_id } => Call::Group(group_id),
+            EventCall::Alias { previous_id } => Call::Alias(previous_id),
+        }
+    }
+
+    /// The Segment type (`page`, `track`, …).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Call::Page { .. } => "page",
+            Call::Screen(_) => "screen",
+            Call::Track(_) => "track",
+            Call::Identify => "identify",
+            Call::Group(_) => "group",
+            Call::Alias(_) => "alias",
+        }
+    }
+}
+
+pub(crate) const NULL: u8 = 0;
+pub(crate) const FALSE: u8 = 1;
+pub(crate) const TRUE: u8 = 2;
+pub(crate) const INT: u8 = 3;
+pub(crate) const FLOAT: u8 = 4;
+pub(crate) const STRING: u8 = 5;
+pub(crate) const ARRAY: u8 = 6;
+pub(crate) const OBJECT: u8 = 7;
+
+/// A token stream being written: properties, traits, or one of a context's maps. The writer
+/// keeps keys unique (a beacon with a duplicate key is refused).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tokens {
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+impl Tokens {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// A map's key; its value follows.
+    pub fn key(&mut self, key: &str) -> &mut Tokens {
+        self.str(key)
+    }
+
+    pub fn null(&mut self) -> &mut Tokens {
+        self.tag(NULL)
+    }
+
+    pub fn bool(&mut self, value: bool) -> &mut Tokens {
+        self.tag(if value { TRUE } else { FALSE })
+    }
+
+    pub fn int(&mut self, value: i64) -> &mut Tokens {
+        self.tag(INT);
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
+    pub fn float(&mut self, value: f64) -> &mut Tokens {
+        self.tag(FLOAT);
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
+    pub fn str(&mut self, value: &str) -> &mut Tokens {
+        self.tag(STRING);
+        put_str(&mut self.bytes, value);
+        self
+    }
+
+    /// Starts an array or object (`object`) whose element count is not known yet: answers
+    /// where to [`Tokens::close`] it once its elements are written.
+    pub fn open(&mut self, object: bool) -> usize {
+        self.tag(if object { OBJECT } else { ARRAY });
+        self.bytes.extend_from_slice(&[0; 4]);
+        self.bytes.len() - 4
+    }
+
+    /// Sets the element count (an object's: key-value pairs) of a container [`Tokens::open`]ed at `at`.
+    pub fn close(&mut self, at: usize, elements: u32) {
+        self.bytes[at..at + 4].copy_from_slice(&elements.to_le_bytes());
+    }
+
+    /// A value, as [`Record::from_event`] writes maps.
+    pub fn value(&mut self, value: &Value) -> &mut Tokens {
+        match value {
+            Value::Null => self.null(),
+            Value::Bool(flag) => self.bool(*flag),
+            Value::Int(n) => self.int(*n),
+            Value::Float(x) => self.float(*x),
+            Value::String(s) => self.str(s),
+            Value::Array(items) => {
+                let at = self.open(false);
+                items.iter().for_each(|item| _ = self.value(item));
+                self.close(at, items.len() as u32);
+                self
+            }
+            Value::Object(map) => {
+                let at = self.open(true);
+                self.map(map);
+                self.close(at, map.len() as u32);
+                self
+            }
+        }
+    }
+
+    /// A map's entries, in its (key) order.
+    pub fn map(&mut self, map: &Map) -> &mut Tokens {
+        for (key, value) in map {
+            self.key(key).value(value);
+        }
+        self
+    }
+
+    fn tag(&mut self, tag: u8) -> &mut Tokens {
+        self.count += 1;
+        self.bytes.push(tag);
+        self
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&(self.bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.bytes);
+    }
+}
+
+/// An event's context, field by field, borrowed; [`ContextParts::encode`] makes the block a
+/// record carries (the SDK makes one per page view and session, not per event).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ContextParts<'a> {
+    /// url, path, title, referrer, search.
+    pub page: [Option<&'a str>; 5],
+    pub page_other: Option<&'a Tokens>,
+    /// name (`utm_campaign`), source, medium, term, content.
+    pub campaign: [Option<&'a str>; 5],
+    pub campaign_other: Option<&'a Tokens>,
+    pub user_agent: Option<&'a str>,
+    pub locale: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+    /// width, height, density.
+    pub screen: (Option<u32>, Option<u32>, Option<f64>),
+    /// name, version.
+    pub library: (Option<&'a str>, Option<&'a str>),
+    pub other: Option<&'a Tokens>,
+}
+
+/// An encoded context (see the module's layout).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContextBlock(Vec<u8>);
+
+impl ContextParts<'_> {
+    pub fn encode(&self) -> ContextBlock {
+        let mut out = Vec::with_capacity(256);
+        let empty = Tokens::default();
+        let strs =
+            |out: &mut Vec<u8>, fields: &[Option<&str>]| fields.iter().for_each(|s| put_opt_str(out, *s));
+        strs(&mut out, &self.page);
+        self.page_other.unwrap_or(&empty).encode(&mut out);
+        strs(&mut out, &self.campaign);
+        self.campaign_other.unwrap_or(&empty).encode(&mut out);
+        strs(&mut out, &[self.user_agent, self.locale, self.timezone]);
+        for dimension in [self.screen.0, self.screen.1] {
+            put_opt(&mut out, dimension.map(u32::to_le_bytes).as_ref().map(|b| &b[..]));
+        }
+        put_opt(&mut out, self.screen.2.map(f64::to_le_bytes).as_ref().map(|b| &b[..]));
+        strs(&mut out, &[self.library.0, self.library.1]);
+        self.other.unwrap_or(&empty).encode(&mut out);
+        ContextBlock(out)
+    }
+}
+
+impl ContextBlock {
+    pub fn of(context: &Context) -> ContextBlock {
+        let maps = [&context.page.other, &context.campaign.other, &context.other].map(|map| {
+            let mut tokens = Tokens::default();
+            tokens.map(map);
+            tokens
+        });
+        let (page, campaign) = (&context.page, &context.campaign);
+        let parts = ContextParts {
+            page: [&page.url, &page.path, &page.title, &page.referrer, &page.search].map(|s| s.as_deref()),
+            page_other: Some(&maps[0]),
+            campaign: [&campaign.name, &campaign.source, &campaign.medium, &campaign.term, &campaign.content]
+                .map(|s| s.as_deref()),
+            campaign_other: Some(&maps[1]),
+            user_agent: context.user_agent.as_deref(),
+            locale: context.locale.as_deref(),
+            timezone: context.timezone.as_deref(),
+            screen: (context.screen.width, context.screen.height, context.screen.density),
+            library: (context.library.name.as_deref(), context.library.version.as_deref()),
+            other: Some(&maps[2]),
+        };
+        parts.encode()
+    }
+}
+
+/// One event, encoded (see the module's layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record(Vec<u8>);
+
+impl Record {
+    /// `identity`: (anonymousId, userId).
+    pub fn new(
+        call: &Call,
+        message_id: &str,
+        timestamp: Option<i64>,
+        identity: (Option<&str>, Option<&str>),
+        context: &ContextBlock,
+        properties: &Tokens,
+        traits: &Tokens,
+    ) -> Record {
+        let mut out = Vec::with_capacity(64 + context.0.len() + properties.bytes.len() + traits.bytes.len());
+        match *call {
+            Call::Page { category, name } => {
+                out.push(0);
+                put_opt_str(&mut out, category);
+                put_opt_str(&mut out, name);
+            }
+            Call::Screen(name) => {
+                out.push(1);
+                put_opt_str(&mut out, name);
+            }
+            Call::Track(event) => {
+                out.push(2);
+                put_str(&mut out, event);
+            }
+            Call::Identify => out.push(3),
+            Call::Group(group_id) => {
+                out.push(4);
+                put_str(&mut out, group_id);
+            }
+            Call::Alias(previous_id) => {
+                out.push(5);
+                put_str(&mut out, previous_id);
+            }
+        }
+        put_str(&mut out, message_id);
+        put_opt(&mut out, timestamp.map(i64::to_le_bytes).as_ref().map(|b| &b[..]));
+        put_opt_str(&mut out, identity.0);
+        put_opt_str(&mut out, identity.1);
+        out.extend_from_slice(&(context.0.len() as u32).to_le_bytes());
+        out.extend_from_slice(&context.0);
+        properties.encode(&mut out);
+        traits.encode(&mut out);
+        Record(out)
+    }
+
+    /// An event as a record (`sent_at` and `received_at` are not part of one).
+    pub fn from_event(event: &Event) -> Record {
+        let [properties, traits] = [&event.properties, &event.traits].map(|map| {
+            let mut tokens = Tokens::default();
+            tokens.map(map);
+            tokens
+        });
+        Record::new(
+            &Call::of(&event.call),
+            &event.message_id,
+            event.timestamp.map(|t| t.0),
+            (event.anonymous_id.as_deref(), event.user_id.as_deref()),
+            &ContextBlock::of(&event.context),
+            &properties,
+            &traits,
+        )
+    }
+
+    /// Bytes a record was stored as; `None` unless they are one whole, well-formed record.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Record> {
+        let mut reader = Reader::new(&bytes);
+        let parsed = reader.record().is_some() && reader.rest().is_empty();
+        parsed.then_some(Record(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn message_id(&self) -> &str {
+        let mut reader = Reader::new(&self.0);
+        reader.call().and_then(|_| reader.str()).unwrap_or_default()
+    }
+}
+
+/// A record, read field by field (by the beacon's writer and to check stored bytes).
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+/// A record's fields, its context and token streams still encoded.
+pub(crate) struct Fields<'a> {
+    pub call: Call<'a>,
+    pub message_id: &'a str,
+    pub timestamp: Option<i64>,
+    pub identity: (Option<&'a str>, Option<&'a str>),
+    pub context: &'a [u8],
+    pub properties: (u32, &'a [u8]),
+    pub traits: (u32, &'a [u8]),
+}
+
+/// A context's fields, its maps still encoded.
+pub(crate) struct ContextFields<'a> {
+    pub page: [Option<&'a str>; 5],
+    pub page_other: (u32, &'a [u8]),
+    pub campaign: [Option<&'a str>; 5],
+    pub campaign_other: (u32, &'a [u8]),
+    pub strings: [Option<&'a str>; 3],
+    pub screen: (Option<u32>, Option<u32>, Option<f64>),
+    pub library: [Option<&'a str>; 2],
+    pub other: (u32, &'a [u8]),
+}
+
+/// One token, its string borrowed.
+pub(crate) enum Token<'a> {
+    Null,
+    False,
+    True,
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    Array(u32),
+    Object(u32),
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Every field; `None` if the bytes are not a record (then the reader is spent).
+    pub fn record(&mut self) -> Option<Fields<'a>> {
+        let fields = Fields {
+            call: self.call()?,
+            message_id: self.str()?,
+            timestamp: self.opt(Self::i64)?,
+            identity: (self.opt(Self::str)?, self.opt(Self::str)?),
+            context: {
+                let len = self.u32()? as usize;
+                let context = self.take(len)?;
+                Reader::new(context).context().filter(|(_, rest)| rest.is_empty())?;
+                context
+            },
+            properties: self.tokens()?,
+            traits: self.tokens()?,
+        };
+        Some(fields)
+    }
+
+    fn call(&mut self) -> Option<Call<'a>> {
+        Some(match self.u8()? {
+            0 => Call::Page { category: self.opt(Self::str)?, name: self.opt(Self::str)? },
+            1 => Call::Screen(self.opt(Self::str)?),
+            2 => Call::Track(self.str()?),
+            3 => Call::Identify,
+            4 => Call::Group(self.str()?),
+            5 => Call::Alias(self.str()?),
+            _ => return None,
+        })
+    }
+
+    /// A context block's fields, and what follows them.
+    pub fn context(mut self) -> Option<(ContextFields<'a>, &'a [u8])> {
+        let strs = |reader: &mut Reader<'a>| -> Option<[Option<&'a str>; 5]> {
+            let mut fields = [None; 5];
+            for field in &mut fields {
+                *field = reader.opt(Self::str)?;
+            }
+            Some(fields)
+        };
+        let page = strs(&mut self)?;
+        let page_other = self.tokens()?;
+        let campaign = strs(&mut self)?;
+        let campaign_other = self.tokens()?;
+        let strings = [self.opt(Self::str)?, self.opt(Self::str)?, self.opt(Self::str)?];
+        let screen = (self.opt(Self::u32)?, self.opt(Self::u32)?, self.opt(Self::f64)?);
+        let library = [self.opt(Self::str)?, self.opt(Self::str)?];
+        let other = self.tokens()?;
+        let fields =
+            ContextFields { page, page_other, campaign, campaign_other, strings, screen, library, other };
+        Some((fields, self.bytes))
+    }
+
+    /// A token stream: its count and bytes, checked to hold exactly that many tokens.
+    fn tokens(&mut self) -> Option<(u32, &'a [u8])> {
+        let count = self.u32()?;
+        let len = self.u32()? as usize;
+        let bytes = self.take(len)?;
+        let mut tokens = Reader::new(bytes);
+        for _ in 0..count {
+            tokens.token()?;
+        }
+        tokens.bytes.is_empty().then_some((count, bytes))
+    }
+
+    pub fn token(&mut self) -> Option<Token<'a>> {
+        Some(match self.u8()? {
+            NULL => Token::Null,
+            FALSE => Token::False,
+            TRUE => Token::True,
+            INT => Token::Int(self.i64()?),
+            FLOAT => Token::Float(self.f64()?),
+            STRING => Token::Str(self.str()?),
+            ARRAY => Token::Array(self.u32()?),
+            OBJECT => Token::Object(self.u32()?),
+            _ => return None,
+        })
+    }
+
+    fn opt<T>(&mut self, read: fn(&mut Reader<'a>) -> Option<T>) -> Option<Option<T>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => read(self).map(Some),
+            _ => None,
+        }
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        if len > self.bytes.len() {
+            self.bytes = &[];
+            return None;
+        }
+        let (taken, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Some(taken)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, value: &str) {
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value.as_bytes());
+}
+
+fn put_opt_str(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(value) => {
+            out.push(1);
+            put_str(out, value);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_opt(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            out.push(1);
+            out.extend_from_slice(bytes);
+        }
+        None => out.push(0),
+    }
+}
