@@ -40,6 +40,11 @@ pub struct Store {
     /// would bring its own code into the module for nothing).
     memory: Vec<(String, String)>,
     cookie_domain: Option<String>,
+    /// `document.cookie` as it was when the SDK started. Read once, not on every `get` that
+    /// misses `localStorage` (a dozen at start-up on a first visit): each read is a
+    /// synchronous round trip to the browser's cookie store, and what this page writes is in
+    /// `memory` anyway.
+    cookies: String,
     cookie_max_age_s: u32,
     secure: bool,
     /// Whether writes reach cookies and `localStorage` (consent), not just memory.
@@ -62,6 +67,7 @@ impl Store {
             document,
             memory: Vec::new(),
             cookie_domain: None,
+            cookies: String::new(),
             cookie_max_age_s: cookie_days.saturating_mul(86_400),
             secure,
             persistent,
@@ -69,6 +75,7 @@ impl Store {
         };
         if mode == Mode::CookieAndLocal {
             store.cookie_domain = cookie_domain.or_else(|| store.detect_cookie_domain());
+            store.cookies = store.live_cookies();
         }
         store
     }
@@ -82,7 +89,9 @@ impl Store {
             return None;
         }
         let local = self.local.as_ref().and_then(|s| s.get_item(&format!("{PREFIX}{key}")).ok().flatten());
-        local.or_else(|| (self.mode == Mode::CookieAndLocal).then(|| self.cookie(key)).flatten())
+        local.or_else(|| {
+            (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten()
+        })
     }
 
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
@@ -163,13 +172,8 @@ impl Store {
             .collect()
     }
 
-    fn cookie(&self, key: &str) -> Option<String> {
-        let cookies = self.document.as_ref()?.cookie().ok()?;
-        let name = cookie_name(key);
-        cookies.split(';').find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| url::percent_decode(v))
-        })
+    fn live_cookies(&self) -> String {
+        self.document.as_ref().and_then(|d| d.cookie().ok()).unwrap_or_default()
     }
 
     fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
@@ -202,11 +206,20 @@ impl Store {
         (2..=labels.len()).map(|n| labels[labels.len() - n..].join(".")).find(|domain| {
             self.cookie_domain = Some(domain.clone());
             self.write_cookie("probe", "1", 10);
-            let stuck = self.cookie("probe").is_some();
+            let stuck = find_cookie(&self.live_cookies(), "probe").is_some();
             self.write_cookie("probe", "", 0);
             stuck
         })
     }
+}
+
+/// The value of our cookie for `key` in a `document.cookie` string.
+fn find_cookie(cookies: &str, key: &str) -> Option<String> {
+    let name = cookie_name(key);
+    cookies.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| url::percent_decode(v))
+    })
 }
 
 /// `portrait.aid` → `portrait_aid` (cookie names avoid dots for old parsers).
