@@ -116,7 +116,7 @@ impl Sdk {
         let endpoint = string_field(&[&options], "endpoint").unwrap_or_default();
         let autocapture_remote = field(&remote, "autocapture");
         let opts = Options {
-            beacon_url: format!("{}/v1/b?k={}", endpoint.trim_end_matches('/'), write_key),
+            beacon_url: [endpoint.trim_end_matches('/'), "/v1/b?k=", write_key].concat(),
             batch_events: number_field(&[&options], "batchSize").map_or(20, |n| n.clamp(1.0, 500.0) as usize),
             batch_bytes: number_field(&[&options], "batchBytes")
                 .map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize),
@@ -140,7 +140,7 @@ impl Sdk {
             max_bytes: number_field(&[&options], "maxQueueBytes")
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
-        let queue_key = format!("q.{}", ids.uuid());
+        let queue_key = ["q.", &ids.uuid()].concat();
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
@@ -685,7 +685,7 @@ impl State {
     fn error(&mut self, message: &str, detail: JsValue) {
         self.stats.errors += 1;
         if self.debug {
-            web_sys::console::error_2(&format!("portrait: {message}").into(), &detail);
+            web_sys::console::error_2(&["portrait: ", message].concat().into(), &detail);
         }
         let error = js_sys::Error::new(message);
         let _ = js_sys::Reflect::set(&error, &"detail".into(), &detail);

@@ -88,7 +88,7 @@ impl Store {
         if self.mode == Mode::Memory {
             return None;
         }
-        let local = self.local.as_ref().and_then(|s| s.get_item(&format!("{PREFIX}{key}")).ok().flatten());
+        let local = self.local.as_ref().and_then(|s| s.get_item(&[PREFIX, key].concat()).ok().flatten());
         local.or_else(|| {
             (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten()
         })
@@ -122,7 +122,7 @@ impl Store {
             return;
         }
         if let Some(local) = &self.local {
-            let full_key = format!("{PREFIX}{key}");
+            let full_key = [PREFIX, key].concat();
             let written = match value {
                 Some(value) => local.set_item(&full_key, value),
                 None => local.remove_item(&full_key),
@@ -178,11 +178,9 @@ impl Store {
 
     fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
         let Some(document) = &self.document else { return };
-        let mut cookie = format!(
-            "{}={}; Path=/; Max-Age={max_age_s}; SameSite=Lax",
-            cookie_name(key),
-            url::percent_encode(value)
-        );
+        let mut cookie = [&cookie_name(key), "=", &url::percent_encode(value), "; Path=/; Max-Age="].concat();
+        portrait_core::client::push_unsigned(&mut cookie, max_age_s.into(), 10);
+        cookie.push_str("; SameSite=Lax");
         if let Some(domain) = &self.cookie_domain {
             cookie.push_str("; Domain=");
             cookie.push_str(domain);
@@ -224,5 +222,5 @@ fn find_cookie(cookies: &str, key: &str) -> Option<String> {
 
 /// `portrait.aid` → `portrait_aid` (cookie names avoid dots for old parsers).
 fn cookie_name(key: &str) -> String {
-    format!("portrait_{}", key.replace('.', "_"))
+    ["portrait_", &key.replace('.', "_")].concat()
 }

@@ -112,9 +112,9 @@ impl Consent {
                 "analytics" => self.analytics = decision,
                 "personalization" => self.personalization = decision,
                 other => {
-                    return Err(format!(
-                        "unknown consent category `{other}`: use analytics or personalization"
-                    ));
+                    return Err(
+                        ["unknown consent category `", other, "`: use analytics or personalization"].concat()
+                    );
                 }
             }
         }
@@ -123,7 +123,7 @@ impl Consent {
 
     /// The stored form, e.g. `analytics=granted,personalization=denied`.
     pub fn to_storage(&self) -> String {
-        format!("analytics={},personalization={}", self.analytics.as_str(), self.personalization.as_str())
+        ["analytics=", self.analytics.as_str(), ",personalization=", self.personalization.as_str()].concat()
     }
 
     pub fn from_storage(text: &str) -> Option<Consent> {

@@ -286,7 +286,9 @@ impl Queue {
             bytes.extend_from_slice(&(entry.bytes as u32).to_le_bytes());
             bytes.extend_from_slice(entry.record.as_bytes());
         }
-        let mut text = format!("{now}|{}|", u8::from(closed));
+        let mut text = String::with_capacity(16 + bytes.len() * 2);
+        super::push_integer(&mut text, now, 10);
+        text.push_str(if closed { "|1|" } else { "|0|" });
         text.extend(bytes.iter().map(|&b| char::from(b)));
         text
     }

@@ -34,7 +34,13 @@ impl Session {
 
     /// The stored form: `id.count.last_activity.campaign`.
     pub fn to_storage(&self) -> String {
-        format!("{}.{}.{}.{:x}", self.id, self.count, self.last_activity, self.campaign)
+        let mut text = String::with_capacity(48);
+        for n in [self.id, self.count.into(), self.last_activity] {
+            super::push_integer(&mut text, n, 10);
+            text.push('.');
+        }
+        super::push_unsigned(&mut text, self.campaign, 16);
+        text
     }
 
     /// Reads [`Session::to_storage`]'s form; anything else is no session.

@@ -97,7 +97,9 @@ pub fn extension(url: &str) -> Option<String> {
 pub fn same_site(host: &str, site: &str) -> bool {
     let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_owned();
     let (host, site) = (strip(host), strip(site));
-    let within = |inner: &str, outer: &str| outer.contains('.') && inner.ends_with(&format!(".{outer}"));
+    let within = |inner: &str, outer: &str| {
+        outer.contains('.') && inner.strip_suffix(outer).is_some_and(|rest| rest.ends_with('.'))
+    };
     host == site || within(&host, &site) || within(&site, &host)
 }
 
