@@ -196,8 +196,8 @@ impl Store {
     /// shortest until one sticks. `None` for IP addresses and single-label hosts.
     fn detect_cookie_domain(&mut self) -> Option<String> {
         let host = web_sys::window()?.location().hostname().ok()?;
-        let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if is_ip || !host.contains('.') {
+        let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if is_ip || !host.as_bytes().contains(&b'.') {
             return None;
         }
         let labels: Vec<&str> = host.split('.').collect();
