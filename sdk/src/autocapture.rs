@@ -154,7 +154,7 @@ fn report_engagement(state: &mut State, now: i64) {
     for (key, value) in &credited {
         properties.value(key, value);
     }
-    state.track_auto(now, "Page Engaged", &properties);
+    state.capture_track(now, "Page Engaged", &properties);
 }
 
 fn path_property(state: &State) -> Props {
@@ -195,7 +195,7 @@ fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
         None if href.is_some() => "Link Clicked".into(),
         None => "Button Clicked".into(),
     };
-    state.track_auto(now, &name, &properties);
+    state.capture_track(now, &name, &properties);
 }
 
 /// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
@@ -214,7 +214,7 @@ fn on_submit(state: &mut State, now: i64, event: &web_sys::Event) {
     // The number of fields (the form's listed controls), never their values.
     let fields = form.query_selector_all(FORM_CONTROLS).map_or(0, |nodes| nodes.length());
     properties.int("fields", i64::from(fields));
-    state.track_auto(now, "Form Submitted", &properties);
+    state.capture_track(now, "Form Submitted", &properties);
 }
 
 fn on_scroll(state: &mut State, now: i64) {
@@ -236,6 +236,6 @@ fn on_scroll(state: &mut State, now: i64) {
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
         properties.int("depth", milestone.into());
-        state.track_auto(now, "Scroll Depth Reached", &properties);
+        state.capture_track(now, "Scroll Depth Reached", &properties);
     }
 }

@@ -2,9 +2,9 @@
 //! serde-wasm-bindgen would do it in one line, but links ~15 KB (brotli) of formatting code,
 //! and a map type in between would cost more again; see BENCHMARKS.md.
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Reflect};
 use portrait_core::record::Tokens;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
 /// Deeper than core's limit, so the collector's validation names the problem; bounded, so a
 /// cyclic object cannot recurse forever.
@@ -58,10 +58,19 @@ impl Props {
     }
 }
 
-/// A plain object's own enumerable string-keyed properties (none for anything else).
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.entries`, which runs the object's getters: one that throws must not unwind
+    /// through the SDK's borrowed state (js-sys's binding does not catch).
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    fn object_entries_of(value: &JsValue) -> Result<Array, JsValue>;
+}
+
+/// A plain object's own enumerable string-keyed properties (none for anything else, or when
+/// reading them throws).
 pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
     let entries = match value.is_object() && !Array::is_array(value) {
-        true => Object::entries(value.unchecked_ref()),
+        true => object_entries_of(value).unwrap_or_else(|_| Array::new()),
         false => Array::new(),
     };
     entries.into_iter().filter_map(|entry| {
@@ -107,7 +116,11 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
     } else if value.is_null() {
         tokens.null();
     } else if let Some(date) = value.dyn_ref::<js_sys::Date>() {
-        tokens.str(&String::from(date.to_iso_string()));
+        // An invalid date's `toISOString` throws; JSON writes it as null.
+        match date.get_time().is_nan() {
+            true => _ = tokens.null(),
+            false => _ = tokens.str(&String::from(date.to_iso_string())),
+        }
     } else if Array::is_array(value) {
         let array: &Array = value.unchecked_ref();
         let at = tokens.open(false);

@@ -215,7 +215,7 @@ impl Sdk {
     }
 
     pub fn track(&self, event: &str, properties: JsValue) {
-        self.run(|state, now| state.track_auto(now, event, &Props::from_object(&properties)));
+        self.run(|state, now| state.capture_track(now, event, &Props::from_object(&properties)));
     }
 
     /// `identify(userId?, traits?)`: stores the user id and merges the traits.
@@ -226,8 +226,14 @@ impl Sdk {
                 state.user_id = Some(user_id);
             }
             let written = Props::from_object(&traits);
-            if traits.is_object() && !js_sys::Array::is_array(&traits) {
-                js_sys::Object::assign(&state.traits, traits.unchecked_ref());
+            // A copy through JSON (what is stored), so the page's later changes to its object
+            // do not change ours; a cyclic object cannot be copied and is not kept.
+            let copy = js_sys::JSON::stringify(&traits)
+                .ok()
+                .and_then(|text| text.as_string())
+                .and_then(|text| js_sys::JSON::parse(&text).ok());
+            if let Some(copy) = copy.filter(|c| c.is_object() && !js_sys::Array::is_array(c)) {
+                js_sys::Object::assign(&state.traits, copy.unchecked_ref());
             }
             let stored = js_sys::JSON::stringify(&state.traits).ok().and_then(|s| s.as_string());
             state.store.set("traits", &stored.unwrap_or_default(), false);
@@ -438,7 +444,7 @@ impl State {
         self.capture(now, call, &props.tokens, &Tokens::default());
     }
 
-    pub(crate) fn track_auto(&mut self, now: i64, event: &str, properties: &Props) {
+    pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
         self.capture(now, Call::Track(event), &properties.tokens, &Tokens::default());
     }
 
@@ -679,7 +685,7 @@ impl State {
         let mut properties = Props::default();
         properties.str("analytics", consent.analytics.as_str());
         properties.str("personalization", consent.personalization.as_str());
-        self.track_auto(now, "Consent Updated", &properties);
+        self.capture_track(now, "Consent Updated", &properties);
     }
 
     fn error(&mut self, message: &str, detail: JsValue) {

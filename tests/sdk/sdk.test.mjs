@@ -561,12 +561,30 @@ describe("SDK: loading", () => {
         window.portrait.consent.set({ marketing: true });
         window.portrait.consent.set("yes");
         window.portrait.page(42, {}, "x");
+        window.portrait.identify("u1", cyclic);
+        window.portrait.identify(7);
+        window.portrait.track("Bad Date", { d: new Date(NaN) });
+        window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
         return false;
       } catch (error) {
         return String(error);
       }
     });
     assert.equal(threw, false);
+    // None of it left the SDK stuck: a call after them is delivered, and so is the invalid
+    // date (as null, as JSON writes it).
+    const flushed = await page.evaluate(() => {
+      window.portrait.track("Still Working");
+      return Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("stuck"), 5_000))]);
+    });
+    assert.equal(flushed, true);
+    const id = await anonymousId(page);
+    await eventually(async () => {
+      const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
+      const delivered = names(json?.events ?? []);
+      return delivered.includes("Still Working") && delivered.includes("Bad Date");
+    }, { message: "the calls after the hostile ones arrive" });
+    assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
     assert.deepEqual(errors, []);
     await context.close();
   });
