@@ -82,8 +82,9 @@
   };
   var LINE_ORDER = ['security', 'analytics', 'devtools'];
 
-  // `interests()` has names and paths once the SDK's topic model is loaded (after `ready`, when
-  // the browser is idle); until then only ids. The topics this site cares about, by id:
+  // `interests()` is empty until the SDK's interest module is loaded (after `ready`, when the
+  // browser is idle; the `interests` event says when), and has names and paths only with its
+  // topic model; without the model, only ids. The topics this site cares about, by id:
   var TOPIC_PATHS = {
     103: '/Business & Industrial', 403: '/Business & Industrial/Business Finance',
     419: '/Business & Industrial/Recruitment & Staffing', 126: '/Computers & Electronics',
