@@ -5,9 +5,54 @@
 //! counted, never thrown. Until consent allows storing, writes stay in memory.
 
 use portrait_core::client::url;
+use wasm_bindgen::prelude::*;
 
-use wasm_bindgen::JsCast;
-use web_sys::{HtmlDocument, Storage};
+// The browser's storage, as a few lines of JavaScript: one import per operation instead of
+// web-sys's `Storage` and `HtmlDocument` bindings, and every access that can throw (disabled
+// storage, a full quota, a sandboxed document) caught where it happens.
+#[wasm_bindgen(inline_js = r#"
+export function local_available() {
+  try { return !!localStorage; } catch { return false; }
+}
+export function local_get(key) {
+  try { return localStorage.getItem(key) ?? undefined; } catch { return undefined; }
+}
+export function local_write(key, value) {
+  try {
+    if (value === undefined) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+    return true;
+  } catch { return false; }
+}
+export function local_keys(prefix) {
+  try {
+    const keys = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const key = localStorage.key(i);
+      if (key !== null && key.startsWith(prefix)) keys.push(key);
+    }
+    return keys;
+  } catch { return []; }
+}
+export function cookie_text() {
+  try { return document.cookie; } catch { return ''; }
+}
+export function cookie_write(text) {
+  try { document.cookie = text; return true; } catch { return false; }
+}
+export function secure_page() {
+  return typeof location !== 'undefined' && location.protocol === 'https:';
+}
+"#)]
+extern "C" {
+    fn local_available() -> bool;
+    fn local_get(key: &str) -> Option<String>;
+    fn local_write(key: &str, value: Option<&str>) -> bool;
+    fn local_keys(prefix: &str) -> js_sys::Array;
+    fn cookie_text() -> String;
+    fn cookie_write(text: &str) -> bool;
+    fn secure_page() -> bool;
+}
 
 /// Every key the SDK writes starts with this, so [`Store::clear`] finds them all.
 pub const PREFIX: &str = "portrait.";
@@ -34,8 +79,8 @@ impl Mode {
 
 pub struct Store {
     mode: Mode,
-    local: Option<Storage>,
-    document: Option<HtmlDocument>,
+    /// Whether `localStorage` is there (reading it throws when storage is disabled).
+    local: bool,
     /// Every value written by this page, by key: a dozen keys at most, so a list (a map type
     /// would bring its own code into the module for nothing).
     memory: Vec<(String, String)>,
@@ -55,27 +100,20 @@ pub struct Store {
 
 impl Store {
     pub fn new(mode: Mode, cookie_domain: Option<String>, cookie_days: u32, persistent: bool) -> Store {
-        let window = web_sys::window();
-        // `localStorage` itself throws when storage is disabled.
-        let local = window.as_ref().and_then(|w| w.local_storage().ok().flatten());
-        let document =
-            window.as_ref().and_then(|w| w.document()).and_then(|d| d.dyn_into::<HtmlDocument>().ok());
-        let secure = window.and_then(|w| w.location().protocol().ok()).is_some_and(|p| p == "https:");
         let mut store = Store {
             mode,
-            local,
-            document,
+            local: local_available(),
             memory: Vec::new(),
             cookie_domain: None,
             cookies: String::new(),
             cookie_max_age_s: cookie_days.saturating_mul(86_400),
-            secure,
+            secure: secure_page(),
             persistent,
             failed_writes: 0,
         };
         if mode == Mode::CookieAndLocal {
             store.cookie_domain = cookie_domain.or_else(|| store.detect_cookie_domain());
-            store.cookies = store.live_cookies();
+            store.cookies = cookie_text();
         }
         store
     }
@@ -88,7 +126,7 @@ impl Store {
         if self.mode == Mode::Memory {
             return None;
         }
-        let local = self.local.as_ref().and_then(|s| s.get_item(&[PREFIX, key].concat()).ok().flatten());
+        let local = self.local.then(|| local_get(&[PREFIX, key].concat())).flatten();
         local.or_else(|| {
             (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten()
         })
@@ -121,13 +159,8 @@ impl Store {
         if !self.persistent || self.mode == Mode::Memory {
             return;
         }
-        if let Some(local) = &self.local {
-            let full_key = [PREFIX, key].concat();
-            let written = match value {
-                Some(value) => local.set_item(&full_key, value),
-                None => local.remove_item(&full_key),
-            };
-            self.failed_writes += u32::from(written.is_err());
+        if self.local {
+            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), value));
         }
         if cookie && self.mode == Mode::CookieAndLocal {
             let max_age = if value.is_some() { self.cookie_max_age_s } else { 0 };
@@ -163,21 +196,16 @@ impl Store {
 
     /// The keys in `localStorage` under `PREFIX + prefix`, without `PREFIX`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        let Some(local) = &self.local else { return Vec::new() };
-        let length = local.length().unwrap_or(0);
-        (0..length)
-            .filter_map(|i| local.key(i).ok().flatten())
-            .filter_map(|key| key.strip_prefix(PREFIX).map(str::to_owned))
-            .filter(|key| key.starts_with(prefix))
-            .collect()
-    }
-
-    fn live_cookies(&self) -> String {
-        self.document.as_ref().and_then(|d| d.cookie().ok()).unwrap_or_default()
+        match self.local {
+            true => local_keys(&[PREFIX, prefix].concat())
+                .iter()
+                .filter_map(|key| Some(key.as_string()?.strip_prefix(PREFIX)?.to_owned()))
+                .collect(),
+            false => Vec::new(),
+        }
     }
 
     fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
-        let Some(document) = &self.document else { return };
         let mut cookie = [&cookie_name(key), "=", &url::percent_encode(value), "; Path=/; Max-Age="].concat();
         portrait_core::client::push_unsigned(&mut cookie, max_age_s.into(), 10);
         cookie.push_str("; SameSite=Lax");
@@ -188,7 +216,7 @@ impl Store {
         if self.secure {
             cookie.push_str("; Secure");
         }
-        self.failed_writes += u32::from(document.set_cookie(&cookie).is_err());
+        self.failed_writes += u32::from(!cookie_write(&cookie));
     }
 
     /// The broadest domain the browser lets this page set a cookie on (`example.co.uk` for
@@ -204,7 +232,7 @@ impl Store {
         (2..=labels.len()).map(|n| labels[labels.len() - n..].join(".")).find(|domain| {
             self.cookie_domain = Some(domain.clone());
             self.write_cookie("probe", "1", 10);
-            let stuck = find_cookie(&self.live_cookies(), "probe").is_some();
+            let stuck = find_cookie(&cookie_text(), "probe").is_some();
             self.write_cookie("probe", "", 0);
             stuck
         })

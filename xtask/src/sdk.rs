@@ -140,7 +140,7 @@ fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> R
     fs::write(path, change(text)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// wasm2js writes a module that imports the glue by name and instantiates itself at once;
+/// wasm2js writes a module that imports the glue (and snippets) by name and instantiates itself at once;
 /// the loaders need a function to call with the glue's imports instead.
 ///
 /// Also makes memory growth detach the old buffer (`ArrayBuffer.prototype.transfer`, where the
@@ -149,7 +149,12 @@ fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> R
 /// buffer and leaves the old one intact, so without this the glue would keep writing to the
 /// old memory after the first growth.
 fn instantiable(module: String) -> Result<String, String> {
-    let body = module.split_once('\n').map_or("", |(_, rest)| rest);
+    // Its first lines import the glue and the `inline_js` snippets the module calls directly;
+    // the loaders pass all of them in (`__wbg_get_imports`).
+    let mut body = module.as_str();
+    while body.starts_with("import ") {
+        body = body.split_once('\n').map_or("", |(_, rest)| rest);
+    }
     let end = body.find("var retasmFunc = asmFunc(").ok_or("wasm2js output changed: no `retasmFunc`")?;
     let copying_growth = "var newBuffer = new ArrayBuffer(newPages << 16);\n   var newHEAP8 = new Int8Array(newBuffer);\n   newHEAP8.set(HEAP8);";
     let detaching_growth = "var newBuffer = buffer.transfer ? buffer.transfer(newPages << 16) : new ArrayBuffer(newPages << 16);\n   if (!buffer.transfer) new Int8Array(newBuffer).set(HEAP8);";
