@@ -82,14 +82,7 @@ pub enum Call {
 impl Call {
     /// The Segment `type` field.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Call::Page { .. } => "page",
-            Call::Screen { .. } => "screen",
-            Call::Track { .. } => "track",
-            Call::Identify => "identify",
-            Call::Group { .. } => "group",
-            Call::Alias { .. } => "alias",
-        }
+        crate::record::Call::of(self).type_name()
     }
 }
 

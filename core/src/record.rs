@@ -1,8 +1,9 @@
 //! Events as the browser SDK holds them: each one encoded once, when it is captured, into a
-//! self-contained [`Record`] that the SDK's queue keeps, stores and hands to
-//! [`crate::beacon::Writer`] to seal a batch. So the SDK needs no [`Event`], no map type and
-//! no serde (each costs kilobytes of wasm); natively, [`Record::from_event`] is how
-//! [`crate::beacon::encode`] writes events, so both paths share one encoder.
+//! self-contained [`Record`] that the SDK's queue keeps, stores and seals into a beacon with
+//! [`crate::beacon::encode_records`]. So the SDK needs no [`Event`], no map type and no serde
+//! (each costs kilobytes of wasm). The beacon has one writer for records and for events
+//! ([`crate::beacon::encode`]); [`Record::from_event`] lets the tests check that an event and
+//! its record encode to the same bytes.
 //!
 //! ```
 //! use portrait_core::record::{Call, ContextParts, Record, Tokens};
