@@ -4,21 +4,19 @@
 //! `pageshow`, `visibilitychange`, `online`), which are always on.
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use js_sys::{Function, Reflect};
+use js_sys::Array;
 use portrait_core::client::capture;
 use portrait_core::config::Autocapture;
 use wasm_bindgen::prelude::*;
-use web_sys::{AddEventListenerOptions, Element, EventTarget, HtmlFormElement};
 
-use crate::convert::{Props, bool_field, field};
+use crate::convert::{Props, bool_field};
+use crate::dom::{self, kind};
 use crate::{State, convert, interests, run};
 
 /// Scroll positions are read at most this often (reading them forces layout).
 const SCROLL_CHECK_MS: f64 = 250.0;
-const CLICKABLE: &str =
-    "a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]";
 
 /// The switches (`portrait_core::config::Autocapture`, which the collector's settings use
 /// too): `load`'s `autocapture` option (`false` for none, or `{pageViews, clicks, …}`) over the
@@ -38,96 +36,54 @@ pub fn read_switches(local: &JsValue, remote: &JsValue) -> Autocapture {
     }
 }
 
+/// Adds the listeners (`dom::listen`): the switched-on autocapture's, and those the transport
+/// needs.
 pub fn install(state: &Rc<RefCell<State>>) {
-    let Some(window) = web_sys::window() else { return };
-    let Some(document) = window.document() else { return };
-    let switches = state.borrow().options.autocapture;
+    let Autocapture { page_views, clicks, forms, scroll, engagement, .. } =
+        state.borrow().options.autocapture;
     let me = Rc::downgrade(state);
-    listen(&window, "pagehide", false, &me, |state, now, _| {
-        report_engagement(state, now);
-        state.hide(now, true);
+    let on = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
+        if let Some(state) = me.upgrade() {
+            run(&state, &mut |state, now| on_dom(state, now, kind, &value));
+        }
     });
-    listen(&window, "pageshow", false, &me, |state, now, _| state.show(now));
-    listen(&window, "online", false, &me, |state, now, _| state.back_online(now));
-    listen(&document, "visibilitychange", false, &me, |state, now, _| {
-        let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
-        if hidden {
+    dom::listen(&[page_views, clicks, forms, scroll, engagement].map(u8::from), on.as_ref().unchecked_ref());
+    on.forget();
+}
+
+/// What a listener reported (`dom::kind`), with its value.
+fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
+    match kind {
+        kind::PAGE_HIDE => {
+            report_engagement(state, now);
+            state.hide(now, true);
+        }
+        kind::PAGE_SHOW => state.show(now),
+        kind::ONLINE => state.back_online(now),
+        kind::VISIBILITY if value.is_truthy() => {
             report_engagement(state, now);
             state.page.engagement.hidden(now);
             state.hide(now, false);
-        } else {
-            state.page.engagement.activity(now);
         }
-    });
-    if switches.page_views {
-        let history = window.history().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-        for method in ["pushState", "replaceState"] {
-            let Ok(original) = Reflect::get(&history, &method.into()).and_then(|f| f.dyn_into::<Function>())
-            else {
-                continue;
-            };
-            let (target, me) = (history.clone(), me.clone());
-            let wrapper = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> JsValue>::new(move |a, b, c| {
-                let result = original.call3(&target, &a, &b, &c);
-                if let Some(state) = me.upgrade() {
-                    run(&state, &mut navigated);
-                }
-                result.unwrap_or(JsValue::UNDEFINED)
-            });
-            let _ = Reflect::set(&history, &method.into(), wrapper.as_ref());
-            wrapper.forget();
+        kind::VISIBILITY | kind::ACTIVITY => state.page.engagement.activity(now),
+        kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default()),
+        kind::CLICK if !value.is_undefined() => on_click(state, now, value.unchecked_ref()),
+        kind::SUBMIT if !value.is_undefined() => on_submit(state, now, value.unchecked_ref()),
+        kind::SCROLL => {
+            if state.options.autocapture.engagement {
+                state.page.engagement.activity(now);
+            }
+            if state.options.autocapture.scroll {
+                on_scroll(state, now);
+            }
         }
-        for name in ["popstate", "hashchange"] {
-            listen(&window, name, false, &me, |state, now, _| navigated(state, now));
-        }
+        _ => {}
     }
-    if switches.clicks {
-        listen(&document, "click", true, &me, on_click);
-    }
-    if switches.forms {
-        listen(&document, "submit", true, &me, on_submit);
-    }
-    if switches.scroll {
-        listen(&window, "scroll", false, &me, |state, now, _| on_scroll(state, now));
-    }
-    if switches.engagement {
-        for name in ["pointerdown", "keydown", "touchstart", "scroll", "mousemove"] {
-            listen(&window, name, false, &me, |state, now, _| state.page.engagement.activity(now));
-        }
-    }
-}
-
-/// Adds a passive listener that runs `work` on the state.
-/// `work` is a plain function, not a closure: one compiled listener serves them all (each
-/// closure type would bring its own copy and its own wasm-bindgen glue).
-fn listen(
-    target: &EventTarget,
-    name: &str,
-    capture: bool,
-    me: &Weak<RefCell<State>>,
-    work: fn(&mut State, i64, &web_sys::Event),
-) {
-    let me = me.clone();
-    let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-        if let Some(state) = me.upgrade() {
-            run(&state, &mut |state, now| work(state, now, &event));
-        }
-    });
-    let options = AddEventListenerOptions::new();
-    options.set_capture(capture);
-    options.set_passive(true);
-    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
-        name,
-        listener.as_ref().unchecked_ref(),
-        &options,
-    );
-    listener.forget();
 }
 
 /// After `pushState`, `replaceState`, `popstate` or `hashchange`: a page view if the URL
 /// changed (a `replaceState` to the same URL is not a view).
-fn navigated(state: &mut State, now: i64) {
-    let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+fn navigated(state: &mut State, now: i64, href: String) {
     if !state.page.is_new(&href) {
         return;
     }
@@ -163,34 +119,35 @@ fn path_property(state: &State) -> Props {
     properties
 }
 
-fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
-    let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else { return };
-    let Ok(Some(element)) = target.closest(CLICKABLE) else { return };
-    let tag = element.tag_name().to_ascii_lowercase();
+/// A click on something clickable: its facts as `dom::kind::CLICK` describes them.
+fn on_click(state: &mut State, now: i64, facts: &Array) {
+    let text = |index| dom::text(facts, index).unwrap_or_default();
+    let tag = text(0);
     // The element's `data-portrait-*` attributes first: they win over what is read here.
     let mut properties = Props::default();
-    for name in element.get_attribute_names().iter().filter_map(|n| n.as_string()) {
-        if let (Some(key), Some(value)) = (capture::data_property(&name), element.get_attribute(&name)) {
+    let mut name = None;
+    for index in (5..facts.length()).step_by(2) {
+        let (attribute, value) = (text(index), text(index + 1));
+        if let Some(key) = capture::data_property(&attribute) {
             properties.str(&key, &value);
+        } else if attribute == "data-portrait-event" && !value.is_empty() {
+            name = Some(value);
         }
     }
-    let text = match tag.as_str() {
-        "input" => field(&element, "value").as_string().unwrap_or_default(),
-        _ => element.text_content().unwrap_or_default(),
-    };
     properties.str("tag", &tag);
-    properties.str("text", &capture::element_text(&text));
-    if !element.id().is_empty() {
-        properties.str("id", &element.id());
+    properties.str("text", &capture::element_text(&text(1)));
+    let id = text(2);
+    if !id.is_empty() {
+        properties.str("id", &id);
     }
-    let href = field(&element, "href").as_string().filter(|h| !h.is_empty() && tag == "a");
+    let href = Some(text(3)).filter(|href| !href.is_empty());
     if let Some(href) = &href {
-        let kind = capture::link_kind(href, &state.page.host, element.has_attribute("download"));
+        let kind = capture::link_kind(href, &state.page.host, facts.get(4).is_truthy());
         properties.str("href", href);
         properties.bool("outbound", kind.outbound);
         properties.bool("download", kind.download);
     }
-    let name = match element.get_attribute("data-portrait-event").filter(|n| !n.is_empty()) {
+    let name = match name {
         Some(name) => name,
         None if href.is_some() => "Link Clicked".into(),
         None => "Button Clicked".into(),
@@ -198,22 +155,15 @@ fn on_click(state: &mut State, now: i64, event: &web_sys::Event) {
     state.capture_track(now, &name, &properties);
 }
 
-/// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
-const FORM_CONTROLS: &str = "button, fieldset, input:not([type=image]), object, output, select, textarea";
-
-fn on_submit(state: &mut State, now: i64, event: &web_sys::Event) {
-    let Some(form) = event.target().and_then(|t| t.dyn_into::<HtmlFormElement>().ok()) else { return };
+/// A form submitted: its facts as `dom::kind::SUBMIT` describes them.
+fn on_submit(state: &mut State, now: i64, facts: &Array) {
     let mut properties = Props::default();
-    // Attributes, not the form's properties: a field named `name`, `id`, `action` or `length`
-    // replaces the property of that name with the field element.
-    for (key, attribute) in [("form_id", "id"), ("form_name", "name"), ("action", "action")] {
-        if let Some(value) = form.get_attribute(attribute).filter(|v| !v.is_empty()) {
+    for (index, key) in (0..).zip(["form_id", "form_name", "action"]) {
+        if let Some(value) = dom::text(facts, index).filter(|v| !v.is_empty()) {
             properties.str(key, &value);
         }
     }
-    // The number of fields (the form's listed controls), never their values.
-    let fields = form.query_selector_all(FORM_CONTROLS).map_or(0, |nodes| nodes.length());
-    properties.int("fields", i64::from(fields));
+    properties.int("fields", dom::number(facts, 3).unwrap_or(0.0) as i64);
     state.capture_track(now, "Form Submitted", &properties);
 }
 
@@ -223,15 +173,9 @@ fn on_scroll(state: &mut State, now: i64) {
         return;
     }
     state.page.last_scroll_check = now_f;
-    let Some(window) = web_sys::window() else { return };
-    let height = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let document_height =
-        window.document().and_then(|d| d.document_element()).map_or(0.0, |e| f64::from(e.scroll_height()));
-    let depth = capture::scroll_depth(
-        window.scroll_y().unwrap_or(0.0),
-        height(window.inner_height()),
-        document_height,
-    );
+    let position = dom::scroll_position();
+    let at = |index| dom::number(&position, index).unwrap_or(0.0);
+    let depth = capture::scroll_depth(at(0), at(1), at(2));
     state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);

@@ -18,6 +18,7 @@ static ALLOCATOR: portrait_sdk_alloc::Pow2<portrait_sdk_alloc::WasmMemory> = por
 
 mod autocapture;
 mod convert;
+mod dom;
 mod interests;
 mod page;
 mod storage;
@@ -401,13 +402,13 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
 /// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
 /// and the browser.
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consent {
-    let navigator = web_sys::window().map(|w| JsValue::from(w.navigator())).unwrap_or(JsValue::UNDEFINED);
+    let browser = dom::privacy_signals();
     let signals = PrivacySignals {
-        do_not_track: field(&navigator, "doNotTrack").as_string().is_some_and(|v| v == "1"),
+        do_not_track: browser.get(0).is_truthy(),
         respect_do_not_track: bool_field(&[options], "respectDoNotTrack")
             .or_else(|| bool_field(&[remote], "respect_do_not_track"))
             .unwrap_or(false),
-        global_privacy_control: field(&navigator, "globalPrivacyControl").as_bool().unwrap_or(false),
+        global_privacy_control: browser.get(1).is_truthy(),
         respect_global_privacy_control: bool_field(&[options], "respectGlobalPrivacyControl")
             .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
             .unwrap_or(false),
@@ -535,10 +536,7 @@ impl State {
                 self.queue.retry(id);
                 self.stats.retries += 1;
                 if self.debug {
-                    web_sys::console::warn_2(
-                        &"portrait: batch failed, will retry; status".into(),
-                        &status.into(),
-                    );
+                    dom::console_log("warn", "batch failed, will retry; status", &status.into());
                 }
                 self.resolve_waiters(false);
                 if !self.backing_off {
@@ -696,7 +694,7 @@ impl State {
     fn error(&mut self, message: &str, detail: JsValue) {
         self.stats.errors += 1;
         if self.debug {
-            web_sys::console::error_2(&["portrait: ", message].concat().into(), &detail);
+            dom::console_log("error", message, &detail);
         }
         let error = js_sys::Error::new(message);
         let _ = js_sys::Reflect::set(&error, &"detail".into(), &detail);
@@ -711,11 +709,6 @@ impl State {
                 run(&state, &mut |state, now| work(state, now));
             }
         });
-        web_sys::window()
-            .and_then(|w| {
-                w.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), delay_ms)
-                    .ok()
-            })
-            .unwrap_or(0)
+        dom::after(delay_ms, &callback)
     }
 }

@@ -6,7 +6,8 @@ use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
 use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
-use crate::convert::{Props, field};
+use crate::convert::Props;
+use crate::dom::{self, page};
 use crate::storage::Store;
 
 /// Per page view: the context events carry, and the autocapture state that resets with it.
@@ -49,14 +50,12 @@ impl PageState {
         store: &mut Store,
         campaigns: bool,
     ) {
-        let Some(window) = web_sys::window() else { return };
-        let location = window.location();
-        let document = window.document();
-        self.href = location.href().unwrap_or_default();
-        self.host = location.hostname().unwrap_or_default();
-        let search = location.search().unwrap_or_default();
-        let referrer =
-            previous_url.or_else(|| document.as_ref().map(|d| d.referrer())).filter(|r| !r.is_empty());
+        let facts = dom::page_facts();
+        let text = |index| dom::text(&facts, index);
+        self.href = text(page::URL).unwrap_or_default();
+        self.host = text(page::HOST).unwrap_or_default();
+        let search = text(page::SEARCH).unwrap_or_default();
+        let referrer = previous_url.or_else(|| text(page::REFERRER)).filter(|r| !r.is_empty());
         let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
             let channel = campaign::session_channel(referrer.as_deref(), &self.host, landing.as_ref());
@@ -70,25 +69,20 @@ impl PageState {
                 store.set("first", &[channel.as_str(), "|", query].concat(), false);
             }
         }
-        let navigator = window.navigator();
-        let screen = window.screen().ok();
         self.page = [
             Some(self.href.clone()),
-            location.pathname().ok(),
-            document.as_ref().map(|d| d.title()),
+            text(page::PATH),
+            text(page::TITLE),
             referrer,
             Some(search).filter(|s| !s.is_empty()),
         ];
         self.campaign = store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default();
-        self.user_agent = navigator.user_agent().ok();
-        self.locale = navigator.language();
+        self.user_agent = text(page::USER_AGENT);
+        self.locale = text(page::LANGUAGE);
         // Cached: asking `Intl` costs ~20 ms on a page's first call (see `resolve_timezone`).
         self.timezone = store.get("tz");
-        self.screen = (
-            screen.as_ref().and_then(|s| s.width().ok()).map(|w| w as u32),
-            screen.as_ref().and_then(|s| s.height().ok()).map(|h| h as u32),
-            Some(window.device_pixel_ratio()),
-        );
+        let screen = |index| dom::number(&facts, page::SCREEN + index);
+        self.screen = (screen(0).map(|w| w as u32), screen(1).map(|h| h as u32), screen(2));
         self.channel = store.get("channel");
         self.first_touch = store.get("first").and_then(|first| {
             let (channel, query) = first.split_once('|')?;
@@ -185,16 +179,14 @@ pub fn resolve_timezone(page: &mut PageState, store: &mut Store) {
     if page.timezone.is_some() {
         return;
     }
-    let options =
-        js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new()).resolved_options();
-    if let Some(timezone) = field(&options, "timeZone").as_string() {
+    if let Some(timezone) = dom::time_zone() {
         store.set("tz", &timezone, false);
         page.timezone = Some(timezone);
         page.block = None;
     }
 }
 
-/// UUID v4s from `crypto.getRandomValues`, drawn from a pool (one call per 16 ids).
+/// UUID v4s from `crypto.getRandomValues` (`dom::random_bytes`), drawn from a pool (one call per 16 ids).
 pub struct Ids {
     pool: Vec<u8>,
 }
@@ -207,12 +199,7 @@ impl Ids {
     pub fn uuid(&mut self) -> String {
         if self.pool.len() < 16 {
             self.pool = vec![0; 256];
-            let crypto = web_sys::window().and_then(|w| w.crypto().ok());
-            let filled = crypto.is_some_and(|c| c.get_random_values_with_u8_array(&mut self.pool).is_ok());
-            if !filled {
-                // No Web Crypto (very old browsers): Math.random is weaker but still unique enough.
-                self.pool.iter_mut().for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8);
-            }
+            dom::random_bytes(&mut self.pool);
         }
         let mut bytes: Vec<u8> = self.pool.split_off(self.pool.len() - 16);
         bytes[6] = (bytes[6] & 0x0f) | 0x40;

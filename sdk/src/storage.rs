@@ -223,7 +223,7 @@ impl Store {
     /// `www.shop.example.co.uk`): found, as analytics.js does, by trying each suffix from the
     /// shortest until one sticks. `None` for IP addresses and single-label hosts.
     fn detect_cookie_domain(&mut self) -> Option<String> {
-        let host = web_sys::window()?.location().hostname().ok()?;
+        let host = crate::dom::hostname();
         let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
         if is_ip || !host.as_bytes().contains(&b'.') {
             return None;

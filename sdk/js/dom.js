@@ -1,0 +1,106 @@
+// The SDK's reads of the page and the browser, and its event listeners: the wasm module
+// imports these (`sdk/src/dom.rs`) and gets plain values back, so that it carries no binding
+// per DOM interface. What the values mean (which click is a link, which scroll a milestone)
+// is decided in Rust, by `portrait_core::client`.
+
+/// The page's facts, for its context: url, path, title, referrer, search (the context's
+/// `page`), then host, user agent, language, screen width, height and pixel ratio.
+export function page_facts() {
+  const screen = window.screen || {};
+  return [
+    location.href, location.pathname, document.title, document.referrer, location.search,
+    location.hostname, navigator.userAgent, navigator.language,
+    screen.width, screen.height, window.devicePixelRatio,
+  ];
+}
+
+export function hostname() {
+  return location.hostname;
+}
+
+/// Do-Not-Track and Global Privacy Control, as the browser reports them.
+export function privacy_signals() {
+  return [navigator.doNotTrack === '1', navigator.globalPrivacyControl === true];
+}
+
+/// Where the page is scrolled to: the top of the viewport, its height and the document's.
+export function scroll_position() {
+  const root = document.documentElement;
+  return [window.scrollY, window.innerHeight, root ? root.scrollHeight : 0];
+}
+
+export function random_bytes(bytes) {
+  if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+  // No Web Crypto (very old browsers): Math.random is weaker but still unique enough.
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
+}
+
+export function console_log(method, message, detail) {
+  console[method](`portrait: ${message}`, detail);
+}
+
+/// Calls `callback` after `ms`; answers the timer's id.
+export function after(ms, callback) {
+  return setTimeout(callback, ms);
+}
+
+/// The IANA time zone (the first `Intl.DateTimeFormat` of a page costs ~20 ms: call it late).
+export function time_zone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch { return undefined; }
+}
+
+const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]';
+/// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
+const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output, select, textarea';
+
+/// Listens for what the SDK records and reacts to, calling `on(kind, value)`, with `kind`
+/// one of `dom::Kind` (`sdk/src/dom.rs`). The page-view, click, form, scroll and engagement
+/// listeners are each added only if their `switches` entry is set (in that order).
+export function listen(switches, on) {
+  const [pageViews, clicks, forms, scroll, engagement] = switches;
+  const add = (target, name, kind, read = () => undefined, capture = false) =>
+    target.addEventListener(name, (event) => on(kind, read(event)), { capture, passive: true });
+  add(window, 'pagehide', 0);
+  add(window, 'pageshow', 1);
+  add(window, 'online', 2);
+  add(document, 'visibilitychange', 3, () => document.hidden);
+  if (pageViews) {
+    for (const method of ['pushState', 'replaceState']) {
+      const original = history[method];
+      if (typeof original !== 'function') continue;
+      history[method] = function (...args) {
+        const result = original.apply(this, args);
+        on(4, location.href);
+        return result;
+      };
+    }
+    add(window, 'popstate', 4, () => location.href);
+    add(window, 'hashchange', 4, () => location.href);
+  }
+  if (clicks) add(document, 'click', 5, clicked, true);
+  if (forms) add(document, 'submit', 6, submitted, true);
+  if (scroll || engagement) add(window, 'scroll', 7);
+  if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
+}
+
+/// The clicked element: tag, text (an input's value), id, href (links only), whether it has
+/// `download`, then its attributes' names and values; `undefined` if nothing clickable.
+function clicked(event) {
+  const element = event.target instanceof Element && event.target.closest(CLICKABLE);
+  if (!element) return undefined;
+  const tag = element.tagName.toLowerCase();
+  const text = tag === 'input' ? element.value : element.textContent;
+  const facts = [tag, text || '', element.id || '', tag === 'a' && typeof element.href === 'string' ? element.href : '',
+    element.hasAttribute('download')];
+  for (const { name, value } of element.attributes) facts.push(name, value);
+  return facts;
+}
+
+/// The submitted form's id, name and action attributes (not its properties: a field named
+/// `id`, `name` or `action` replaces those) and its number of fields, never their values.
+function submitted(event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement)) return undefined;
+  return [form.getAttribute('id'), form.getAttribute('name'), form.getAttribute('action'),
+    form.querySelectorAll(FORM_CONTROLS).length];
+}
