@@ -3,11 +3,12 @@
 //! (`portrait-sdk-interests` → `portrait-interests.wasm`, fetched after `ready`).
 //!
 //! 1. `cargo build --release --target wasm32-unknown-unknown` of both crates into their own
-//!    target directory, with the standard library rebuilt for size and for the wasm MVP
-//!    feature set (which `wasm2js` can translate);
+//!    target directory, with the standard library rebuilt for size, for the wasm MVP and the
+//!    few later features every current browser has ([`FEATURES`]);
 //! 2. for each: wasm-bindgen (as a library, pinned by Cargo.lock) with `--target web`, then
 //!    binaryen's `wasm-opt -Oz` (npm `binaryen`; Debian's is too old, see TOOLCHAIN.md) and
-//!    `wasm2js`, the fallback for pages whose CSP forbids compiling WebAssembly;
+//!    `wasm2js` of a copy lowered to the MVP: the fallback for pages whose CSP forbids
+//!    compiling WebAssembly, and for browsers without those features;
 //! 3. esbuild bundles `sdk/js/` with the glue: `portrait.js` (the script tag's file),
 //!    `portrait-interests.js`, and the npm package in `dist/npm/`; the snippet is minified
 //!    into `snippet.min.js`.
@@ -25,11 +26,23 @@ const MODULES: [(&str, &str, &str); 2] = [
     ("portrait-sdk-interests", "portrait_sdk_interests", "portrait-interests"),
 ];
 
+/// The wasm features beyond the MVP that the modules use: bulk memory (`memory.copy` and
+/// `memory.fill` instead of compiled `memcpy`), saturating float-to-int casts (no range checks
+/// around every `as`), sign extension and mutable globals. Every browser with WebAssembly
+/// since 2021 has them (Safari 15); an older one fails to compile the module, and the loader
+/// falls back to the wasm2js translation, which is made from an MVP copy.
+const FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+];
+
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/sdk");
     // The standard library rebuilt for size: panics abort at once (no message formatting, no
-    // locations), and for the wasm MVP feature set, which `wasm2js` translates and which
-    // keeps wasm-bindgen off externref tables. `-Z` flags on stable via RUSTC_BOOTSTRAP: the
+    // locations), and for the wasm MVP plus `FEATURES` (not reference types, which keeps
+    // wasm-bindgen off externref tables). `-Z` flags on stable via RUSTC_BOOTSTRAP: the
     // usual way to build size-critical wasm; see BENCHMARKS.md for what it saves.
     let status = Command::new("cargo")
         .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown"])
@@ -39,7 +52,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env(
             "RUSTFLAGS",
-            "-Ctarget-cpu=mvp -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort",
+            "-Ctarget-cpu=mvp -Ctarget-feature=+bulk-memory,+nontrapping-fptoint,+sign-ext,+mutable-globals -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort",
         )
         .current_dir(root)
         .status()
@@ -119,13 +132,24 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
     bindgen.generate(&bindgen_out).map_err(|e| format!("wasm-bindgen: {e:#}"))?;
     let raw = bindgen_out.join(format!("{lib}_bg.wasm"));
     let (raw, optimised) = (raw.to_string_lossy(), wasm.to_string_lossy());
+    let wasm_opt = node_bin(root, "wasm-opt");
     run(
         root,
-        &node_bin(root, "wasm-opt"),
-        &["-Oz", "--strip-debug", "--strip-producers", &raw, "-o", &optimised],
+        &wasm_opt,
+        &[&["-Oz", "--strip-debug", "--strip-producers"], FEATURES, &[&raw, "-o", &optimised]].concat(),
     )?;
+    // wasm2js translates only the MVP: lower the features first.
+    let mvp = target_dir.join(format!("{lib}.mvp.wasm"));
+    let mvp = mvp.to_string_lossy();
+    let lowering =
+        ["--llvm-memory-copy-fill-lowering", "--llvm-nontrapping-fptoint-lowering", "--signext-lowering"];
+    run(root, &wasm_opt, &[FEATURES, &lowering, &[&optimised, "-o", &mvp]].concat())?;
     let fallback = target_dir.join(format!("{lib}.wasm2js.mjs"));
-    run(root, &node_bin(root, "wasm2js"), &["-Oz", &optimised, "-o", &fallback.to_string_lossy()])?;
+    run(
+        root,
+        &node_bin(root, "wasm2js"),
+        &["-Oz", "--enable-mutable-globals", &mvp, "-o", &fallback.to_string_lossy()],
+    )?;
     edit(&fallback, instantiable)?;
     edit(&bindgen_out.join(format!("{lib}.js")), |glue| {
         Ok(format!(
