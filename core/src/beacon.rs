@@ -254,32 +254,38 @@ enum Token {
 /// Writes a [`WireBatch`]'s postcard bytes directly, from [`Event`]s or [`Record`]s (one
 /// writer, so both give the same bytes). Tables fill in first-seen order, so encoding is
 /// deterministic: strings, then contexts and identities, each written once and referred to by
-/// index.
-#[derive(Default)]
-struct Writer<'a> {
+/// index. `K` is how the source's contexts are told apart ([`Source::ContextKey`]): generic,
+/// so the SDK, which writes only records, carries no code comparing [`Context`]s.
+struct Writer<'a, K> {
     strings: Interner<'a>,
-    /// Each distinct context once (compared as the source holds it), and their bytes.
-    contexts: Vec<ContextKey<'a>>,
+    /// Each distinct context once, and their bytes.
+    contexts: Vec<K>,
     contexts_out: Vec<u8>,
     identities: Vec<(Option<Str>, Option<Str>)>,
     events: u32,
     events_out: Vec<u8>,
 }
 
-/// How a context is recognised as one already written.
-#[derive(Clone, Copy)]
-enum ContextKey<'a> {
-    Event(&'a Context),
-    Record(&'a [u8]),
+impl<K> Default for Writer<'_, K> {
+    fn default() -> Self {
+        Writer {
+            strings: Interner::default(),
+            contexts: Vec::new(),
+            contexts_out: Vec::new(),
+            identities: Vec::new(),
+            events: 0,
+            events_out: Vec::new(),
+        }
+    }
 }
 
-impl PartialEq for ContextKey<'_> {
+/// An [`Event`]'s context, recognised as one already written by address or by value.
+#[derive(Clone, Copy)]
+struct EventContext<'a>(&'a Context);
+
+impl PartialEq for EventContext<'_> {
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (ContextKey::Event(a), ContextKey::Event(b)) => std::ptr::eq(*a, *b) || a == b,
-            (ContextKey::Record(a), ContextKey::Record(b)) => a == b,
-            _ => false,
-        }
+        std::ptr::eq(self.0, other.0) || self.0 == other.0
     }
 }
 
@@ -288,11 +294,13 @@ type WriteContext<'a, 'f> = &'f dyn Fn(&mut Interner<'a>, &mut Vec<u8>);
 
 /// What the writer reads of one event: an [`Event`] natively, a [`Record`] in the SDK.
 trait Source<'a> {
-    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>);
+    /// How a context is recognised as one already written.
+    type ContextKey: Copy + PartialEq;
+    fn event(&'a self, writer: &mut Writer<'a, Self::ContextKey>, sent_at: Option<i64>);
 }
 
-impl<'a> Writer<'a> {
-    fn event(&mut self, source: &'a impl Source<'a>, sent_at: Option<i64>) {
+impl<'a, K: Copy + PartialEq> Writer<'a, K> {
+    fn event(&mut self, source: &'a impl Source<'a, ContextKey = K>, sent_at: Option<i64>) {
         source.event(self, sent_at);
         self.events += 1;
     }
@@ -308,7 +316,7 @@ impl<'a> Writer<'a> {
         timestamp: Option<i64>,
         identity: (Option<&'a str>, Option<&'a str>),
         sent_at: Option<i64>,
-        context: (ContextKey<'a>, WriteContext<'a, '_>),
+        context: (K, WriteContext<'a, '_>),
     ) {
         let out = &mut self.events_out;
         let strings = &mut self.strings;
@@ -397,7 +405,9 @@ impl<'a> Writer<'a> {
 }
 
 impl<'a> Source<'a> for Event {
-    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>) {
+    type ContextKey = EventContext<'a>;
+
+    fn event(&'a self, writer: &mut Writer<'a, EventContext<'a>>, sent_at: Option<i64>) {
         let context: &'a Context = &self.context;
         let write_context = |strings: &mut Interner<'a>, out: &mut Vec<u8>| {
             let (page, campaign) = (&context.page, &context.campaign);
@@ -424,7 +434,7 @@ impl<'a> Source<'a> for Event {
             self.timestamp.map(|t| t.0),
             (self.anonymous_id.as_deref(), self.user_id.as_deref()),
             sent_at,
-            (ContextKey::Event(context), &write_context),
+            (EventContext(context), &write_context),
         );
         for map in [&self.properties, &self.traits] {
             map_tokens(&mut writer.strings, &mut writer.events_out, map);
@@ -433,8 +443,11 @@ impl<'a> Source<'a> for Event {
 }
 
 impl<'a> Source<'a> for Record {
+    /// A record's context block, compared by its bytes.
+    type ContextKey = &'a [u8];
+
     /// Records are well formed: built by [`Record::new`], or checked by [`Record::from_bytes`].
-    fn event(&'a self, writer: &mut Writer<'a>, sent_at: Option<i64>) {
+    fn event(&'a self, writer: &mut Writer<'a, &'a [u8]>, sent_at: Option<i64>) {
         let Some(fields) = record::Reader::new(self.as_bytes()).record() else { return };
         let write_context = |strings: &mut Interner<'a>, out: &mut Vec<u8>| {
             let Some((context, _)) = record::Reader::new(fields.context).context() else { return };
@@ -447,8 +460,7 @@ impl<'a> Source<'a> for Record {
             context.library.iter().for_each(|s| opt_str(strings, out, *s));
             record_tokens(strings, out, context.other);
         };
-        let context =
-            (ContextKey::Record(fields.context), &write_context as &dyn Fn(&mut Interner<'a>, &mut Vec<u8>));
+        let context = (fields.context, &write_context as &dyn Fn(&mut Interner<'a>, &mut Vec<u8>));
         writer.head(fields.call, fields.message_id, fields.timestamp, fields.identity, sent_at, context);
         for tokens in [fields.properties, fields.traits] {
             record_tokens(&mut writer.strings, &mut writer.events_out, tokens);

@@ -13,8 +13,6 @@
 //! and offline periods. It is bounded by [`Limits`]: when full, the oldest events are dropped
 //! and their count rides on the next batch (`dropped` in the beacon).
 
-use std::collections::VecDeque;
-
 use crate::beacon;
 use crate::limits::MAX_BATCH_EVENTS;
 use crate::record::Record;
@@ -44,7 +42,9 @@ pub struct Outgoing {
 #[derive(Clone, Debug, Default)]
 pub struct Queue {
     limits: Limits,
-    entries: VecDeque<Entry>,
+    /// Oldest first. A list, not a `VecDeque`: dropping the oldest happens only when full,
+    /// and a deque's code costs the SDK ~2 KB of wasm.
+    entries: Vec<Entry>,
     bytes: usize,
     /// Entries not in flight, and their bytes: kept as counts, asked for on every capture.
     waiting: usize,
@@ -134,18 +134,22 @@ impl Queue {
             self.waiting += 1;
             self.waiting_bytes += entry.bytes;
         }
-        self.entries.push_back(entry);
-        while self.entries.len() > 1
-            && (self.entries.len() > self.limits.max_events || self.bytes > self.limits.max_bytes)
+        self.entries.push(entry);
+        // Over a limit, the oldest go (never the newest): counted, then removed at once.
+        let mut oldest = 0;
+        while self.entries.len() - oldest > 1
+            && (self.entries.len() - oldest > self.limits.max_events || self.bytes > self.limits.max_bytes)
         {
-            let oldest = self.entries.pop_front().expect("more than one entry");
-            self.bytes -= oldest.bytes;
-            if oldest.batch.is_none() {
+            let dropped = &self.entries[oldest];
+            self.bytes -= dropped.bytes;
+            if dropped.batch.is_none() {
                 self.waiting -= 1;
-                self.waiting_bytes -= oldest.bytes;
+                self.waiting_bytes -= dropped.bytes;
             }
             self.dropped += 1;
+            oldest += 1;
         }
+        self.entries.drain(..oldest);
     }
 
     /// Events not in flight.
