@@ -133,11 +133,13 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
     let raw = bindgen_out.join(format!("{lib}_bg.wasm"));
     let (raw, optimised) = (raw.to_string_lossy(), wasm.to_string_lossy());
     let wasm_opt = node_bin(root, "wasm-opt");
-    run(
-        root,
-        &wasm_opt,
-        &[&["-Oz", "--strip-debug", "--strip-producers"], FEATURES, &[&raw, "-o", &optimised]].concat(),
-    )?;
+    // Also renames every import (now all from module `a`) and export to one or two letters,
+    // and prints the renaming, which `short_names` applies to the glue: wasm-bindgen's names
+    // carry 16-hex-digit hashes (~1 KB brotli in the wasm, more in the glue).
+    let minify = ["-Oz", "--minify-imports-and-exports-and-modules", "--strip-debug", "--strip-producers"];
+    let renaming = stdout_of(root, &wasm_opt, &[&minify[..], FEATURES, &[&raw, "-o", &optimised]].concat())?;
+    let glue = bindgen_out.join(format!("{lib}.js"));
+    edit(&glue, |glue| short_names(glue, &renaming))?;
     // wasm2js translates only the MVP: lower the features first.
     let mvp = target_dir.join(format!("{lib}.mvp.wasm"));
     let mvp = mvp.to_string_lossy();
@@ -151,12 +153,117 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
         &["-Oz", "--enable-mutable-globals", &mvp, "-o", &fallback.to_string_lossy()],
     )?;
     edit(&fallback, instantiable)?;
-    edit(&bindgen_out.join(format!("{lib}.js")), |glue| {
+    edit(&glue, |glue| {
         Ok(format!(
             "{glue}\n// For the wasm2js fallback (added by xtask).\nexport {{ __wbg_get_imports, __wbg_finalize_init }};\n"
         ))
     })?;
     Ok(fallback)
+}
+
+/// Runs `program` and answers what it printed to stdout.
+fn stdout_of(root: &Path, program: &str, args: &[&str]) -> Result<String, String> {
+    eprintln!("xtask: {program} {}", args.join(" "));
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    match output.status.success() {
+        true => String::from_utf8(output.stdout).map_err(|e| format!("{program}: {e}")),
+        false => Err(format!("`{program} {}` failed ({})", args.join(" "), output.status)),
+    }
+}
+
+/// Makes wasm-bindgen's glue use the short names `wasm-opt
+/// --minify-imports-and-exports-and-modules` gave the module's imports and exports; `renaming`
+/// is what it printed: `{"imports": [[module, name, short], …], "exports": [[name, short], …]}`.
+///
+/// - Exports: the glue reads them as `wasm.NAME`.
+/// - Imports of the glue's own object (`import0`, wasm-bindgen's `__wbg_…` functions, whose
+///   names are unique with their hashes): renamed where they are defined.
+/// - Imports straight from a snippet (`import * as importN from "./snippets/…"`): added to
+///   that object under their short names.
+///
+/// `__wbg_get_imports` then answers `{a: import0}`. A glue import not found to rename is an
+/// error, not a module that fails to link.
+fn short_names(mut glue: String, renaming: &str) -> Result<String, String> {
+    let renaming: serde_json::Value =
+        serde_json::from_str(renaming).map_err(|e| format!("wasm-opt's renaming: {e}"))?;
+    let list = |key: &str| renaming[key].as_array().cloned().unwrap_or_default();
+    let strings = |entry: &serde_json::Value| -> Vec<String> {
+        entry.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    };
+    for export in list("exports") {
+        let [name, short] = &strings(&export)[..] else { return Err(format!("renaming: {export}")) };
+        // Exports the glue does not read (wasm-bindgen's abort globals) are left as they are.
+        glue = replace_name(&glue, &format!("wasm.{name}"), &format!("wasm.{short}")).0;
+    }
+    // The glue's `return { __proto__: null, "MODULE": importN, … };` in `__wbg_get_imports`.
+    let start = glue
+        .find("    return {\n        __proto__: null,\n        \"./")
+        .ok_or("glue changed: no import object")?;
+    let end = start
+        + glue[start..].find("\n    };").ok_or("glue changed: import object unclosed")?
+        + "\n    };".len();
+    let objects: Vec<(String, String)> = glue[start..end]
+        .lines()
+        .filter_map(|line| {
+            let (module, object) = line.trim().trim_end_matches(',').split_once(": ")?;
+            Some((module.trim_matches('"').to_owned(), object.to_owned()))
+        })
+        .collect();
+    let object_of =
+        |module: &str| objects.iter().find(|(m, _)| m == module).map(|(_, object)| object.clone());
+    let mut from_snippets = Vec::new();
+    let mut own = Vec::new();
+    for import in list("imports") {
+        let [module, name, short] = &strings(&import)[..] else { return Err(format!("renaming: {import}")) };
+        match object_of(module).as_deref() {
+            Some("import0") => own.push((name.clone(), short.clone())),
+            Some(object) => from_snippets.push(format!("{short}: {object}.{name}")),
+            None => return Err(format!("glue changed: no import object for {module}")),
+        }
+    }
+    let imports = match from_snippets.is_empty() {
+        true => "    return { a: import0 };".to_owned(),
+        false => format!("    return {{ a: Object.assign(import0, {{ {} }}) }};", from_snippets.join(", ")),
+    };
+    glue.replace_range(start..end, &imports);
+    for (name, short) in own {
+        let renamed;
+        (glue, renamed) = replace_name(&glue, &name, &short);
+        if renamed == 0 {
+            return Err(format!("glue changed: {name} not found"));
+        }
+    }
+    Ok(glue)
+}
+
+/// `text` with every `name` that is not part of a longer identifier replaced by `short`, and
+/// how many were.
+fn replace_name(text: &str, name: &str, short: &str) -> (String, usize) {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let (mut out, mut replaced) = (String::with_capacity(text.len()), 0);
+    let mut rest = text;
+    while let Some(at) = rest.find(name) {
+        let before = match at {
+            0 => out.chars().last(),
+            _ => rest[..at].chars().last(),
+        };
+        let after = rest[at + name.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(ident) || after.is_some_and(ident) {
+            out.push_str(name);
+        } else {
+            out.push_str(short);
+            replaced += 1;
+        }
+        rest = &rest[at + name.len()..];
+    }
+    out.push_str(rest);
+    (out, replaced)
 }
 
 fn edit(path: &Path, change: impl FnOnce(String) -> Result<String, String>) -> Result<(), String> {
@@ -189,4 +296,55 @@ fn instantiable(module: String) -> Result<String, String> {
         "{}export {{ asmFunc as instantiate }};\n",
         body[..end].replacen(copying_growth, detaching_growth, 1)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of wasm-bindgen 0.2.129's glue, cut down to what `short_names` touches.
+    const GLUE: &str = r#"import * as import1 from "./snippets/m-0123/inline0.js"
+function __wbg_get_imports() {
+    const import0 = {
+        __proto__: null,
+        __wbg_after_0123456789abcdef: function(arg0) { after(arg0); },
+        __wbg_after_0123456789abcdef_extra: function() {},
+    };
+    return {
+        __proto__: null,
+        "./m_bg.js": import0,
+        "./snippets/m-0123/inline0.js": import1,
+    };
+}
+function run() { wasm.sdk_set(1); wasm.sdk_setConsent(2); return wasm.memory; }
+"#;
+
+    #[test]
+    fn the_glue_takes_the_short_names_and_one_import_object() {
+        let renaming = r#"{"imports": [["./m_bg.js", "__wbg_after_0123456789abcdef", "A"],
+                                       ["./snippets/m-0123/inline0.js", "local_available", "B"]],
+                           "exports": [["sdk_set", "a"], ["sdk_setConsent", "b"], ["memory", "c"], ["unused", "d"]]}"#;
+        let glue = short_names(GLUE.to_owned(), renaming).unwrap();
+        for expected in [
+            "        A: function(arg0) { after(arg0); },",
+            // A longer name that starts with a renamed one keeps its name.
+            "        __wbg_after_0123456789abcdef_extra: function() {},",
+            "    return { a: Object.assign(import0, { B: import1.local_available }) };\n}",
+            "wasm.a(1); wasm.b(2); return wasm.c;",
+        ] {
+            assert!(glue.contains(expected), "no `{expected}` in:\n{glue}");
+        }
+        assert!(!glue.contains("\"./m_bg.js\""));
+    }
+
+    #[test]
+    fn a_glue_import_it_cannot_find_is_an_error() {
+        let renaming = r#"{"imports": [["./m_bg.js", "__wbg_gone_0123456789abcdef", "A"]], "exports": []}"#;
+        assert_eq!(
+            short_names(GLUE.to_owned(), renaming).unwrap_err(),
+            "glue changed: __wbg_gone_0123456789abcdef not found"
+        );
+        let renaming = r#"{"imports": [["./elsewhere.js", "f", "A"]], "exports": []}"#;
+        assert!(short_names(GLUE.to_owned(), renaming).unwrap_err().contains("no import object"));
+    }
 }
