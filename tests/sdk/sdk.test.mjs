@@ -2,7 +2,9 @@
 // page does, and what arrived, read back through the profile API.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
+import { statSync } from "node:fs";
+import path from "node:path";
+import { DIST, eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
 import { startProxy } from "../support/proxy.mjs";
 import { ADMIN_KEY } from "../support/collector.mjs";
 
@@ -508,6 +510,11 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
 });
 
 describe("SDK: loading", () => {
+  test("the snippet is at most 1 KB minified", () => {
+    const bytes = statSync(path.join(DIST, "snippet.min.js")).size;
+    assert.ok(bytes > 0 && bytes <= 1024, `snippet.min.js is ${bytes} bytes`);
+  });
+
   test("loading the SDK twice (two snippets and a stray script tag) does no harm", async () => {
     const once = snippetPage({ collector: rig.collector.url });
     const snippet = once.match(/<script>([\s\S]*?)<\/script>/)[1];
