@@ -40,8 +40,56 @@ pub fn push_unsigned(out: &mut String, mut n: u64, radix: u32) {
     out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
+/// Reads an integer in base `radix` (2 to 16) as `str::parse` and `i64::from_str_radix` do:
+/// an optional sign, then at least one digit (either case); `None` for anything else and on
+/// overflow. The inverse of [`push_integer`], without the standard library's parsing code
+/// per integer type in the SDK's wasm.
+pub fn parse_integer(text: &str, radix: u32) -> Option<i64> {
+    match text.as_bytes().first()? {
+        b'-' => 0i64.checked_sub_unsigned(digits(&text.as_bytes()[1..], radix)?),
+        b'+' => i64::try_from(digits(&text.as_bytes()[1..], radix)?).ok(),
+        _ => i64::try_from(digits(text.as_bytes(), radix)?).ok(),
+    }
+}
+
+/// [`parse_integer`] for an unsigned value: an optional `+`, then the digits.
+pub fn parse_unsigned(text: &str, radix: u32) -> Option<u64> {
+    digits(text.strip_prefix('+').unwrap_or(text).as_bytes(), radix)
+}
+
+/// At least one digit in base `radix`, and nothing else.
+fn digits(text: &[u8], radix: u32) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &byte| {
+        let digit = char::from(byte).to_digit(radix)?;
+        n.checked_mul(u64::from(radix))?.checked_add(u64::from(digit))
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn integers_are_read_as_the_standard_library_reads_them(
+            text in "[+-]{0,2}[0-9a-fA-Z]{0,21}|\\PC{0,8}",
+            radix in prop::sample::select(vec![10u32, 16]),
+        ) {
+            prop_assert_eq!(super::parse_integer(&text, radix), i64::from_str_radix(&text, radix).ok());
+            prop_assert_eq!(super::parse_unsigned(&text, radix), u64::from_str_radix(&text, radix).ok());
+        }
+
+        #[test]
+        fn integers_read_back_as_they_were_written(n in any::<i64>(), radix in 2u32..=16) {
+            let mut text = String::new();
+            super::push_integer(&mut text, n, radix);
+            prop_assert_eq!(super::parse_integer(&text, radix), Some(n));
+        }
+    }
+
     #[test]
     fn integers_are_written_as_format_writes_them() {
         let cases = [0, 7, -7, 10, 1_700_000_000_000, i64::MIN, i64::MAX];

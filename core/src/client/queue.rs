@@ -91,7 +91,7 @@ impl Outcome {
             0 | 408 | 429 | 500.. => Outcome::Retry {
                 status,
                 retry_after_ms: retry_after
-                    .and_then(|s| s.trim().parse::<i64>().ok())
+                    .and_then(|s| super::parse_integer(s.trim(), 10))
                     .map(|s| s.saturating_mul(1_000)),
             },
             _ => Outcome::Refused { status },
@@ -305,7 +305,7 @@ impl Queue {
         let (Some(written_at), Some(closed), Some(bytes)) = (parts.next(), parts.next(), parts.next()) else {
             return Adoption::Unreadable;
         };
-        let Ok(written_at) = written_at.parse::<i64>() else { return Adoption::Unreadable };
+        let Some(written_at) = super::parse_integer(written_at, 10) else { return Adoption::Unreadable };
         if closed != "1" && now - written_at <= ORPHAN_AFTER_MS {
             return Adoption::Alive;
         }

@@ -47,10 +47,10 @@ impl Session {
     pub fn from_storage(text: &str) -> Option<Session> {
         let mut parts = text.split('.');
         let session = Session {
-            id: parts.next()?.parse().ok()?,
-            count: parts.next()?.parse().ok()?,
-            last_activity: parts.next()?.parse().ok()?,
-            campaign: u64::from_str_radix(parts.next()?, 16).ok()?,
+            id: super::parse_integer(parts.next()?, 10)?,
+            count: u32::try_from(super::parse_unsigned(parts.next()?, 10)?).ok()?,
+            last_activity: super::parse_integer(parts.next()?, 10)?,
+            campaign: super::parse_unsigned(parts.next()?, 16)?,
         };
         parts.next().is_none().then_some(session)
     }

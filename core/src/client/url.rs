@@ -52,9 +52,8 @@ pub fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let escaped = match bytes[i] {
-            b'%' => bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()),
+            // Two hex digits, nothing else (`%-1` stays as written).
+            b'%' => bytes.get(i + 1..i + 3).and_then(|hex| u8::try_from(super::digits(hex, 16)?).ok()),
             _ => None,
         };
         match (escaped, bytes[i]) {
@@ -147,6 +146,8 @@ mod tests {
     #[test]
     fn percent_decoding_never_fails() {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        // Not two hex digits: kept as written (the `+` is a space, as everywhere in a query).
+        assert_eq!(percent_decode("%-1%+1"), "%-1% 1");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
         assert_eq!(percent_decode("a%20b"), "a b");
     }
