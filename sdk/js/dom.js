@@ -30,9 +30,12 @@ export function scroll_position() {
 }
 
 export function random_bytes(bytes) {
-  if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
-  // No Web Crypto (very old browsers): Math.random is weaker but still unique enough.
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
+  try {
+    crypto.getRandomValues(bytes);
+  } catch {
+    // No Web Crypto (very old browsers): Math.random is weaker but still unique enough.
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
+  }
 }
 
 export function console_log(method, message, detail) {
@@ -54,12 +57,18 @@ const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[t
 const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output, select, textarea';
 
 /// Listens for what the SDK records and reacts to, calling `on(kind, value)`, with `kind`
-/// one of `dom::Kind` (`sdk/src/dom.rs`). The page-view, click, form, scroll and engagement
-/// listeners are each added only if their `switches` entry is set (in that order).
+/// one of `dom::kind` (`sdk/src/dom.rs`). The page-view, click, form, scroll and engagement
+/// listeners are each added only if their `switches` entry is set (in that order); the
+/// scroll listener serves both scroll depth and engagement.
 export function listen(switches, on) {
   const [pageViews, clicks, forms, scroll, engagement] = switches;
+  // A failure in here must never reach the page's code (its router, its own listeners). The
+  // SDK reports its errors on `on('error')` itself; what gets here is a trap in the module.
+  const safely = (work) => {
+    try { work(); } catch { /* nothing left to report to */ }
+  };
   const add = (target, name, kind, read = () => undefined, capture = false) =>
-    target.addEventListener(name, (event) => on(kind, read(event)), { capture, passive: true });
+    target.addEventListener(name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
   add(window, 'pagehide', 0);
   add(window, 'pageshow', 1);
   add(window, 'online', 2);
@@ -68,11 +77,13 @@ export function listen(switches, on) {
     for (const method of ['pushState', 'replaceState']) {
       const original = history[method];
       if (typeof original !== 'function') continue;
-      history[method] = function (...args) {
-        const result = original.apply(this, args);
-        on(4, location.href);
-        return result;
-      };
+      try {
+        history[method] = function (...args) {
+          const result = original.apply(this, args);
+          safely(() => on(4, location.href));
+          return result;
+        };
+      } catch { /* a frozen History: navigations are still seen through popstate */ }
     }
     add(window, 'popstate', 4, () => location.href);
     add(window, 'hashchange', 4, () => location.href);

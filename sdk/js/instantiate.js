@@ -3,8 +3,9 @@
 
 /**
  * Instantiates the module behind `glue` (its wasm-bindgen `--target web` output) from
- * `source` (a URL, a `Response` promise or the bytes). Where the page's CSP forbids compiling
- * WebAssembly, `loadFallback()` resolves to the `instantiate` function of the module's wasm2js
+ * `source` (a URL, a `Response` promise or the bytes). Where that fails (the page's CSP
+ * forbids compiling WebAssembly, or the browser lacks a wasm feature the module uses),
+ * `loadFallback()` resolves to the `instantiate` function of the module's wasm2js
  * translation, which is used instead; if that fails too, the first error stands.
  */
 export async function instantiate(glue, source, loadFallback) {

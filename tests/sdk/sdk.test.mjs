@@ -530,7 +530,10 @@ describe("SDK: loading", () => {
   });
 
   test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallbacks load and work, memory growth included", async () => {
-    const html = snippetPage({ collector: rig.collector.url });
+    // Unbounded queue limits (`Infinity`, which JSON cannot carry): the fallback must read
+    // them as the wasm does, saturating, not as a queue of 0 events.
+    const html = snippetPage({ collector: rig.collector.url, options: { maxQueueEvents: "∞", maxQueueBytes: "∞" } })
+      .replaceAll('"∞"', "Infinity");
     const csp = `default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src 'self' ${rig.collector.url}`;
     const before = rig.site.log.length;
     const { page, context, errors } = await open("/csp", html, { headers: { "content-security-policy": csp } });

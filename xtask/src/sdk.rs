@@ -27,16 +27,13 @@ const MODULES: [(&str, &str, &str); 2] = [
 ];
 
 /// The wasm features beyond the MVP that the modules use: bulk memory (`memory.copy` and
-/// `memory.fill` instead of compiled `memcpy`), saturating float-to-int casts (no range checks
-/// around every `as`), sign extension and mutable globals. Every browser with WebAssembly
-/// since 2021 has them (Safari 15); an older one fails to compile the module, and the loader
-/// falls back to the wasm2js translation, which is made from an MVP copy.
-const FEATURES: &[&str] = &[
-    "--enable-bulk-memory",
-    "--enable-nontrapping-float-to-int",
-    "--enable-sign-ext",
-    "--enable-mutable-globals",
-];
+/// `memory.fill` instead of compiled `memcpy`), sign extension and mutable globals. Every
+/// browser with WebAssembly since 2021 has them (Safari 15); an older one fails to compile the
+/// module, and the loader falls back to the wasm2js translation, which is made from a copy
+/// lowered to the MVP. Not saturating float-to-int conversions: binaryen lowers them for
+/// wasm2js with LLVM's out-of-range results (`INT_MIN`, 0), not Rust's saturating `as`, so
+/// the fallback would read `Infinity` options differently (+0.3 KB brotli to keep them out).
+const FEATURES: &[&str] = &["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals"];
 
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/sdk");
@@ -52,7 +49,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env(
             "RUSTFLAGS",
-            "-Ctarget-cpu=mvp -Ctarget-feature=+bulk-memory,+nontrapping-fptoint,+sign-ext,+mutable-globals -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort",
+            "-Ctarget-cpu=mvp -Ctarget-feature=+bulk-memory,+sign-ext,+mutable-globals -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort",
         )
         .current_dir(root)
         .status()
@@ -143,8 +140,7 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
     // wasm2js translates only the MVP: lower the features first.
     let mvp = target_dir.join(format!("{lib}.mvp.wasm"));
     let mvp = mvp.to_string_lossy();
-    let lowering =
-        ["--llvm-memory-copy-fill-lowering", "--llvm-nontrapping-fptoint-lowering", "--signext-lowering"];
+    let lowering = ["--llvm-memory-copy-fill-lowering", "--signext-lowering"];
     run(root, &wasm_opt, &[FEATURES, &lowering, &[&optimised, "-o", &mvp]].concat())?;
     let fallback = target_dir.join(format!("{lib}.wasm2js.mjs"));
     run(
@@ -180,9 +176,11 @@ fn stdout_of(root: &Path, program: &str, args: &[&str]) -> Result<String, String
 /// --minify-imports-and-exports-and-modules` gave the module's imports and exports; `renaming`
 /// is what it printed: `{"imports": [[module, name, short], …], "exports": [[name, short], …]}`.
 ///
-/// - Exports: the glue reads them as `wasm.NAME`.
-/// - Imports of the glue's own object (`import0`, wasm-bindgen's `__wbg_…` functions, whose
-///   names are unique with their hashes): renamed where they are defined.
+/// - Exports: the glue reads them as `wasm.NAME` (a glue that read one otherwise would fail
+///   every SDK test at once).
+/// - Imports of the glue's own object (`import0`, wasm-bindgen's functions): renamed where
+///   they are defined, after the exports (so `wasm.__wbindgen_malloc` is gone before an
+///   import of a similar name is looked for), each matched as a whole identifier.
 /// - Imports straight from a snippet (`import * as importN from "./snippets/…"`): added to
 ///   that object under their short names.
 ///
@@ -197,7 +195,7 @@ fn short_names(mut glue: String, renaming: &str) -> Result<String, String> {
     };
     for export in list("exports") {
         let [name, short] = &strings(&export)[..] else { return Err(format!("renaming: {export}")) };
-        // Exports the glue does not read (wasm-bindgen's abort globals) are left as they are.
+        // Exports the glue does not read (wasm-bindgen's abort globals) are no matter.
         glue = replace_name(&glue, &format!("wasm.{name}"), &format!("wasm.{short}")).0;
     }
     // The glue's `return { __proto__: null, "MODULE": importN, … };` in `__wbg_get_imports`.

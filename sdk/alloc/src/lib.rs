@@ -18,8 +18,10 @@
 //!   64 KiB page for larger ones: any layout whose alignment is at most its rounded size and
 //!   at most a page is served. Larger alignments get a null pointer (Rust then aborts); no
 //!   code in these modules asks for one.
-//! - Memory is never given back (wasm memory cannot shrink): the heap holds, per class, the
-//!   peak of blocks in use, and at most twice the bytes asked for.
+//! - Memory is never given back (wasm memory cannot shrink): a freed block waits on its
+//!   class's free list. Each block is at most twice the bytes asked for; the gap an aligned
+//!   block leaves before it is cut into smaller aligned blocks for the free lists, so no
+//!   memory is left unused, but a class's free blocks serve only that class.
 //! - Single-threaded: the browser modules are built without atomics, so the `Sync` impl
 //!   below holds only there.
 
@@ -33,7 +35,8 @@ use core::ptr;
 pub const PAGE: usize = 64 * 1024;
 /// Blocks are at least 2^4 = 16 bytes: room for the free list's link, and 16-aligned.
 const MIN_CLASS: u32 = 4;
-/// Blocks are at most 2^30 bytes (1 GiB, more than a browser gives a wasm32 module).
+/// Blocks are at most 2^30 bytes (1 GiB); larger requests get a null pointer, far beyond
+/// anything the SDK's modules hold.
 const MAX_CLASS: u32 = 30;
 
 /// Where new pages come from: `memory.grow` in the browser, a fixed buffer in tests.
@@ -52,7 +55,8 @@ impl Pages for WasmMemory {
     fn grow(&self, pages: usize) -> Option<usize> {
         match core::arch::wasm32::memory_grow(0, pages) {
             usize::MAX => None,
-            previous => Some(previous * PAGE),
+            // 4 GiB of memory ends past the 32-bit address space: no address to answer.
+            previous => previous.checked_mul(PAGE),
         }
     }
 }
@@ -106,31 +110,61 @@ impl<M: Pages> Pow2<M> {
             heap.free[class as usize] = unsafe { head.cast::<*mut u8>().read() };
             return head;
         }
-        let size = 1usize << class;
-        let align = size.min(PAGE);
+        match unsafe { self.carve(heap, 1 << class) } {
+            Some(block) => block as *mut u8,
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// A new block of `size` bytes (a power of two) from the unused memory, grown as needed;
+    /// `None` when the memory cannot grow (or would reach the end of the address space).
+    unsafe fn carve(&self, heap: &mut Heap, size: usize) -> Option<usize> {
         if heap.end == 0 {
             // The first block: the heap begins where the memory ends now.
-            let Some(at) = self.memory.grow(0) else { return ptr::null_mut() };
+            let at = self.memory.grow(0)?;
             (heap.next, heap.end) = (at, at);
         }
-        // `end` is a page boundary and `align` divides a page: `start` never passes `end`.
-        let mut start = heap.next.next_multiple_of(align);
+        // `end` is a page boundary and the alignment divides a page: `start` never passes `end`.
+        let mut start = heap.next.next_multiple_of(size.min(PAGE));
         if heap.end - start < size {
             // Only this allocator grows the memory, so new pages follow the last ones and
             // the block may begin in their unused tail.
-            let pages = (size - (heap.end - start)).div_ceil(PAGE);
-            let Some(at) = self.memory.grow(pages) else { return ptr::null_mut() };
-            if at == heap.end {
-                heap.end += pages * PAGE;
-            } else {
-                // Something else grew the memory after all: the block gets pages of its own.
-                let pages = size.div_ceil(PAGE);
-                let Some(at) = self.memory.grow(pages) else { return ptr::null_mut() };
-                (start, heap.end) = (at, at + pages * PAGE);
+            let mut pages = (size - (heap.end - start)).div_ceil(PAGE);
+            let at = self.memory.grow(pages)?;
+            if at != heap.end {
+                // Something else grew the memory after all: the old tail goes to the free
+                // lists, and the block starts on the new pages, with more after them if needed.
+                unsafe { heap.recycle(heap.next, heap.end) };
+                let more = size.div_ceil(PAGE).saturating_sub(pages);
+                if more > 0 && self.memory.grow(more)? != at.checked_add(pages * PAGE)? {
+                    return None;
+                }
+                (heap.next, heap.end, start) = (at, at, at);
+                pages += more;
             }
+            heap.end = heap.end.checked_add(pages * PAGE)?;
         }
+        // The gap an aligned block leaves before it serves smaller blocks.
+        unsafe { heap.recycle(heap.next, start) };
         heap.next = start + size;
-        start as *mut u8
+        Some(start)
+    }
+}
+
+impl Heap {
+    /// Puts the unused memory `from..to` (both multiples of 16) on the free lists, as the
+    /// largest blocks that fit and are aligned where they start.
+    ///
+    /// # Safety
+    /// `from..to` is memory of this heap that no block uses.
+    unsafe fn recycle(&mut self, mut from: usize, to: usize) {
+        while from < to {
+            let class = from.trailing_zeros().min((to - from).ilog2());
+            let block = from as *mut u8;
+            unsafe { block.cast::<*mut u8>().write(self.free[class as usize]) };
+            self.free[class as usize] = block;
+            from += 1 << class;
+        }
     }
 }
 
@@ -301,12 +335,27 @@ mod tests {
         let page = unsafe { heap.alloc(layout(PAGE, 8)) };
         assert_eq!(page as usize, small as usize + PAGE);
         assert_eq!(memory.used.get(), 3);
-        // Pages grown by someone else are never handed out.
+        // Pages grown by someone else are never handed out, and no page is grown in vain.
         memory.grow(1).unwrap();
-        let foreign = memory.base + 3 * PAGE;
         let after = unsafe { heap.alloc(layout(2 * PAGE, 8)) };
-        assert!(memory.contains(after, 2 * PAGE));
-        assert!(after as usize >= foreign + PAGE, "the block overlaps the foreign page");
+        assert_eq!(after as usize, memory.base + 4 * PAGE);
+        assert_eq!(memory.used.get(), 6);
+    }
+
+    #[test]
+    fn the_gap_before_an_aligned_block_serves_smaller_blocks() {
+        let memory = TestMemory::new(4);
+        let heap = Pow2::with_pages(&memory);
+        let first = unsafe { heap.alloc(layout(16, 8)) } as usize;
+        let aligned = unsafe { heap.alloc(layout(4096, 8)) } as usize;
+        assert_eq!(aligned, first + 4096, "aligned to its size, past a gap of 4,080 bytes");
+        // The gap holds blocks of 16, 32, …, 2,048 bytes, each aligned to its size.
+        for size in [16, 32, 64, 128, 256, 512, 1024, 2048] {
+            let block = unsafe { heap.alloc(layout(size, 8)) } as usize;
+            assert!(block > first && block + size <= aligned, "{size} B not from the gap");
+            assert_eq!(block % size, 0);
+        }
+        assert_eq!(memory.used.get(), 2, "no page grown for them");
     }
 
     #[test]
