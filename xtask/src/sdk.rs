@@ -133,7 +133,15 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
     // Also renames every import (now all from module `a`) and export to one or two letters,
     // and prints the renaming, which `short_names` applies to the glue: wasm-bindgen's names
     // carry 16-hex-digit hashes (~1 KB brotli in the wasm, more in the glue).
-    let minify = ["-Oz", "--minify-imports-and-exports-and-modules", "--strip-debug", "--strip-producers"];
+    // Functions with one caller are inlined only up to 40 instructions: a bigger wasm, but
+    // fewer huge bodies, and 1 KB less after brotli (measured from 0 to unlimited; BENCHMARKS.md).
+    let minify = [
+        "-Oz",
+        "--one-caller-inline-max-function-size=40",
+        "--minify-imports-and-exports-and-modules",
+        "--strip-debug",
+        "--strip-producers",
+    ];
     let renaming = stdout_of(root, &wasm_opt, &[&minify[..], FEATURES, &[&raw, "-o", &optimised]].concat())?;
     let glue = bindgen_out.join(format!("{lib}.js"));
     edit(&glue, |glue| short_names(glue, &renaming))?;
