@@ -24,9 +24,13 @@ if (!(queued && queued.__portrait)) {
 }
 
 async function start() {
-  // The snippet started fetching the module already; fall back to fetching it here.
+  // The snippet started fetching and compiling the module already (a `WebAssembly.Module`,
+  // or a `Response` where the browser cannot compile while fetching); fall back to fetching
+  // it here.
   const prefetched = queued && queued._wasm && (await queued._wasm);
-  const source = prefetched && prefetched.ok ? prefetched : `${base}portrait.wasm`;
+  const compiled = typeof WebAssembly === 'object' && prefetched instanceof WebAssembly.Module;
+  const usable = prefetched && (prefetched.ok || compiled);
+  const source = usable ? prefetched : `${base}portrait.wasm`;
   await instantiate(glue, source, () =>
     loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate));
   return glue.Sdk;

@@ -12,9 +12,12 @@
     };
   });
   p.consent = { set: function (c) { p.setConsent(c); } };
-  // Start fetching the wasm module and the remote settings now, in parallel with portrait.js.
+  // Start fetching and compiling the wasm module, and fetching the remote settings, now, in
+  // parallel with portrait.js. A compile that fails (a strict CSP) leaves it to portrait.js.
   if (w.fetch) {
-    p._wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1')).catch(function () {});
+    var wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1'));
+    p._wasm = (w.WebAssembly && WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm) : wasm)
+      .catch(function () {});
     var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
     p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })
       .catch(function () {});

@@ -19,8 +19,9 @@ const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "a
 /**
  * A site on 127.0.0.1 (own port): `/sdk/…` serves `sdk/dist` (more with `site.mount`),
  * other paths serve the pages tests add with `site.page(path, html, headers)`. Every request is recorded in `site.log`.
+ * With `cacheSeconds`, the served files may be cached that long (`Cache-Control`).
  */
-export async function startSite() {
+export async function startSite({ cacheSeconds } = {}) {
   const pages = new Map();
   const mounts = new Map([["/sdk/", DIST]]);
   const log = [];
@@ -32,7 +33,8 @@ export async function startSite() {
       const file = path.join(mounts.get(mount), path.normalize(url.pathname.slice(mount.length)));
       try {
         const body = readFileSync(file);
-        res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+        const cache = cacheSeconds ? { "cache-control": `public, max-age=${cacheSeconds}` } : {};
+        res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", ...cache });
         return res.end(body);
       } catch {
         res.writeHead(404);

@@ -112,7 +112,7 @@ const BENCHMARKS: &[Benchmark] = &[
         needs: &[Need::Npm, Need::Chromium, Need::Worker, Need::Cli, Need::Sdk],
         runner: Runner::Node {
             script: "bench/sdk-browser.mjs",
-            full: &["--loads", "7", "--runs", "3"],
+            full: &["--loads", "15", "--runs", "3"],
             quick: &["--loads", "1", "--runs", "1"],
         },
     },
