@@ -301,7 +301,7 @@ fn node_tables(root: &Path, marker: &'static str, script: &str, args: &[&str]) -
     let mut all = vec![script];
     all.extend(args);
     let output = capture(root, "node", &all, false)?;
-    Ok(vec![Block { marker, command: command_text("node", &all), body: tables(&output)? }])
+    Ok(vec![Block { marker, command: crate::command_text("node", &all), body: tables(&output)? }])
 }
 
 /// The Markdown tables in `output` (runs of lines starting with `|`), one blank line apart.
@@ -323,37 +323,23 @@ fn tables(output: &str) -> Result<String, String> {
     Ok(found.iter().map(|rows| rows.join("\n")).collect::<Vec<_>>().join("\n\n"))
 }
 
-/// Runs `program args` in the project root and returns its stdout (and its stderr when
-/// `with_stderr`: the profile-size test prints its figure there). Without `with_stderr`, the
-/// command's stderr (progress, compiler output) goes to the terminal as it comes. The
-/// captured output is echoed when the command ends.
+/// [`crate::output_of`], echoing the captured output when the command ends (the benchmarks'
+/// own tables and figures).
 fn capture(root: &Path, program: &str, args: &[&str], with_stderr: bool) -> Result<String, String> {
-    eprintln!("xtask: {}", command_text(program, args));
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(if with_stderr { Stdio::piped() } else { Stdio::inherit() })
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let text = crate::output_of(root, program, args, with_stderr)?;
     println!("{text}");
-    match output.status.success() {
-        true => Ok(text),
-        false => Err(format!("`{}` failed ({})", command_text(program, args), output.status)),
-    }
-}
-
-fn command_text(program: &str, args: &[&str]) -> String {
-    format!("{program} {}", args.join(" "))
+    Ok(text)
 }
 
 /// `cargo bench -p portrait-core --bench wire_size`: prints its own table.
 fn wire_size(root: &Path, _quick: bool) -> Result<Vec<Block>, String> {
     let args = ["bench", "-p", "portrait-core", "--bench", "wire_size"];
     let output = capture(root, "cargo", &args, false)?;
-    Ok(vec![Block { marker: "wire-size", command: command_text("cargo", &args), body: tables(&output)? }])
+    Ok(vec![Block {
+        marker: "wire-size",
+        command: crate::command_text("cargo", &args),
+        body: tables(&output)?,
+    }])
 }
 
 /// The rows of the `core` block: criterion id, what the row says, events per iteration (for
@@ -405,7 +391,7 @@ fn core_micro(root: &Path, quick: bool) -> Result<Vec<Block>, String> {
         args.extend(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
     }
     let times = criterion_times(&capture(root, "cargo", &args, false)?);
-    let command = command_text("cargo", &args);
+    let command = crate::command_text("cargo", &args);
     Ok(vec![
         Block { marker: "core", command: command.clone(), body: criterion_table(&times, CORE_ROWS)? },
         Block { marker: "core-tags", command, body: criterion_table(&times, TAG_ROWS)? },
@@ -514,7 +500,7 @@ fn profile_size(root: &Path, _quick: bool) -> Result<Vec<Block>, String> {
         "| profile | postcard bytes | budget |\n|---|---:|---:|\n| B2B visitor, 200 varied events (`scenarios::varied_visitor(200)`) | {} | ≤ 4,096 |",
         thousands(bytes)
     );
-    Ok(vec![Block { marker: "profile-size", command: command_text("cargo", &args), body }])
+    Ok(vec![Block { marker: "profile-size", command: crate::command_text("cargo", &args), body }])
 }
 
 /// The collector Worker's wasm, as `cargo xtask build-worker` left it (built in step 1).
@@ -692,7 +678,7 @@ fn version_of(root: &Path, program: &str, args: &[&str]) -> String {
         Ok(output) if output.status.success() => {
             String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or("").trim().to_owned()
         }
-        Ok(output) => format!("unknown (`{}` failed: {})", command_text(program, args), output.status),
+        Ok(output) => format!("unknown (`{}` failed: {})", crate::command_text(program, args), output.status),
         Err(e) => format!("unknown (`{program}`: {e})"),
     }
 }

@@ -137,13 +137,37 @@ fn node_bin(root: &Path, name: &str) -> String {
     root.join("node_modules/.bin").join(name).to_string_lossy().into_owned()
 }
 
+/// Runs `program args` in `dir` and returns its stdout (and its stderr when `with_stderr`;
+/// otherwise stderr goes to the terminal as it comes). A failure is an error, with the output
+/// lost: the terminal has what the command said on stderr.
+fn output_of(dir: &Path, program: &str, args: &[&str], with_stderr: bool) -> Result<String, String> {
+    eprintln!("xtask: {}", command_text(program, args));
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(if with_stderr { Stdio::piped() } else { Stdio::inherit() })
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    match output.status.success() {
+        true => Ok(text),
+        false => Err(format!("`{}` failed ({})", command_text(program, args), output.status)),
+    }
+}
+
+fn command_text(program: &str, args: &[&str]) -> String {
+    format!("{program} {}", args.join(" "))
+}
+
 fn run(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("xtask: {program} {}", args.join(" "));
+    eprintln!("xtask: {}", command_text(program, args));
     let status =
         Command::new(program).args(args).current_dir(dir).status().map_err(|e| format!("{program}: {e}"))?;
     match status.success() {
         true => Ok(()),
-        false => Err(format!("`{program} {}` failed ({status})", args.join(" "))),
+        false => Err(format!("`{}` failed ({status})", command_text(program, args))),
     }
 }
 

@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{node_bin, run};
+use crate::{node_bin, output_of, run};
 
 /// The two modules: crate, the file name wasm-bindgen's output takes from it, and the name
 /// in `dist/`.
@@ -142,7 +142,8 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
         "--strip-debug",
         "--strip-producers",
     ];
-    let renaming = stdout_of(root, &wasm_opt, &[&minify[..], FEATURES, &[&raw, "-o", &optimised]].concat())?;
+    let renaming =
+        output_of(root, &wasm_opt, &[&minify[..], FEATURES, &[&raw, "-o", &optimised]].concat(), false)?;
     let glue = bindgen_out.join(format!("{lib}.js"));
     edit(&glue, |glue| short_names(glue, &renaming))?;
     // wasm2js translates only the MVP: lower the features first.
@@ -163,21 +164,6 @@ fn wasm_module(root: &Path, target_dir: &Path, lib: &str, wasm: &Path) -> Result
         ))
     })?;
     Ok(fallback)
-}
-
-/// Runs `program` and answers what it printed to stdout.
-fn stdout_of(root: &Path, program: &str, args: &[&str]) -> Result<String, String> {
-    eprintln!("xtask: {program} {}", args.join(" "));
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(root)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    match output.status.success() {
-        true => String::from_utf8(output.stdout).map_err(|e| format!("{program}: {e}")),
-        false => Err(format!("`{program} {}` failed ({})", args.join(" "), output.status)),
-    }
 }
 
 /// Makes wasm-bindgen's glue use the short names `wasm-opt
