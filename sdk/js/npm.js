@@ -2,7 +2,7 @@
 // configuration to ship it); the interest module (`./interests.js`, with its wasm and the
 // topic model inlined) and the wasm2js fallback are separate files that a bundler splits off:
 // the first is imported after `ready`, the second only under a CSP that forbids compiling
-// WebAssembly.
+// WebAssembly or in a browser without the module's wasm features.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
 import wasm from '../dist/portrait.wasm';
 import { createPortrait } from './api.js';
