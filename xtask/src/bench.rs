@@ -528,7 +528,10 @@ fn sdk_size(root: &Path, _quick: bool) -> Result<Vec<Block>, String> {
         ),
         ("sdk/dist/portrait-interests.wasm", "`portrait-interests.wasm` (fetched after `ready`)"),
         ("sdk/dist/portrait-topics.bin", "`portrait-topics.bin` (the topic model, fetched after `ready`)"),
-        ("sdk/dist/portrait.wasm2js.js", "`portrait.wasm2js.js` (only under a strict CSP or in a pre-2021 browser)"),
+        (
+            "sdk/dist/portrait.wasm2js.js",
+            "`portrait.wasm2js.js` (only under a strict CSP or in a pre-2021 browser)",
+        ),
         (
             "sdk/dist/portrait-interests.wasm2js.js",
             "`portrait-interests.wasm2js.js` (only under a strict CSP or in a pre-2021 browser)",
