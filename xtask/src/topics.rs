@@ -5,8 +5,9 @@
 //! Every topic becomes a pseudo-document (its name words and its lexicon keywords); every
 //! labelled page a document. Two softmax regressions are trained on the features
 //! `core::topics` computes (so training sees exactly what the browser sees): one over the 22
-//! top-level topics, one over the finer topics. Each term's weights are centred (a softmax
-//! ignores a shift), small ones pruned, the rest quantised to `i8`.
+//! top-level topics, one over the finer topics, by SGD with an L1 penalty that leaves most
+//! weights at exactly zero; the rest are quantised to `i8`. The top-level prior (the biases)
+//! is learnt from the labelled pages only.
 //!
 //! First a 5-fold cross-validation on `dev.jsonl` (per source; the quantised model, decoded
 //! and run by `core`), which also picks the two decision thresholds; then the final model on
@@ -14,7 +15,7 @@
 //!
 //! `--cv-only` reports without writing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use portrait_core::topics::model::{Classification, Model, ModelData, VERSION};
@@ -22,18 +23,22 @@ use portrait_core::topics::{Features, PageText};
 
 /// Training settings, chosen by cross-validation (see BENCHMARKS.md).
 const EPOCHS: usize = 40;
-const RETRAIN_EPOCHS: usize = 5;
 const LEARNING_RATE: f64 = 0.5;
 const LEARNING_RATE_DECAY: f64 = 0.2;
 const L2: f64 = 1e-5;
+/// The L1 penalty per example: it zeroes every weight whose evidence does not pay for it,
+/// which is what keeps the model under 16 KB brotli. The finer topics pay more (their labels
+/// are fewer and noisier, and the top-level topics are what a page is judged by).
+const L1: f64 = 5e-5;
+const FINER_L1_FACTOR: f64 = 3.0;
+/// A top-level lexicon keyword's weight for its own topic pays this share of the penalty.
+/// Each keyword is one or two pseudo-documents: at the full penalty most would be zeroed,
+/// and for Chinese and Japanese pages and the topics without labelled pages the lexicon is
+/// the only evidence (reviewed, so worth keeping).
+const LEXICON_L1_FACTOR: f64 = 0.1;
 /// How much one lexicon phrase counts against one labelled page.
 const LEXICON_WEIGHT: f64 = 0.3;
 const TOP_LEVEL_LEXICON_WEIGHT: f64 = 1.0;
-/// Weights below this (after centring) are dropped; at most this many per term are kept,
-/// and at most `MAX_TERMS` terms: the model must stay under 16 KB brotli.
-const PRUNE_BELOW: f64 = 0.25;
-const MAX_ENTRIES_PER_TERM: usize = 3;
-const MAX_TERMS: usize = 2000;
 const FOLDS: u64 = 5;
 
 pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
@@ -61,6 +66,7 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     );
     let report = Scores::of(&rows, &chosen.predictions);
     println!("{report}");
+    println!("{}", report.all.per_topic(&taxonomy));
 
     if args.iter().any(|a| a == "--cv-only") {
         return Ok(());
@@ -151,7 +157,7 @@ impl Taxonomy {
                 let top_level = self.parents[index].is_none();
                 let weight = if top_level { TOP_LEVEL_LEXICON_WEIGHT } else { LEXICON_WEIGHT };
                 let mut example = Example::new(self, page.features(), &[index], weight);
-                example.reserved = top_level;
+                example.from_lexicon = true;
                 examples.push(example);
             }
         }
@@ -166,9 +172,11 @@ struct Example {
     top: Vec<usize>,
     finer: Vec<usize>,
     weight: f64,
-    /// A top-level topic's name or lexicon phrase: its terms are kept whatever their rank
-    /// (reviewed evidence, and the only evidence for topics and scripts the data lacks).
-    reserved: bool,
+    /// A pseudo-document: evidence for its terms, not for how common its topic is. It
+    /// leaves the top-level biases (the prior) to the labelled pages; otherwise the topics
+    /// with many keywords and no pages (Shopping, Real Estate…) would be guessed for pages
+    /// that say nothing.
+    from_lexicon: bool,
 }
 
 impl Example {
@@ -186,7 +194,7 @@ impl Example {
                     && !labels.iter().any(|&other| taxonomy.parents[other] == Some(l))
             })
             .collect();
-        Example { features, top, finer, weight, reserved: false }
+        Example { features, top, finer, weight, from_lexicon: false }
     }
 }
 
@@ -267,101 +275,75 @@ fn read_text(path: &Path) -> Result<String, String> {
 struct Weights {
     /// Term → weight per topic index (dense over all topics: a few thousand terms × 469).
     terms: BTreeMap<u32, Vec<f64>>,
-    /// Which weights training may change (after pruning, only the kept ones).
-    trainable: BTreeMap<u32, Vec<bool>>,
     biases: Vec<f64>,
+    /// L1 by cumulative penalty (Tsuruoka, Tsujii and Ananiadou 2009), per softmax: the
+    /// penalty a weight could have had so far, and per weight what it has had.
+    penalty_total: [f64; 2],
+    penalty_applied: BTreeMap<u32, Vec<f64>>,
+    /// The top-level topics each term is a lexicon keyword of: those weights pay only
+    /// [`LEXICON_L1_FACTOR`] of the penalty.
+    lexicon_topics: BTreeMap<u32, Vec<usize>>,
+}
+
+/// One of the two softmaxes: the topics that compete in it, and which L1 penalty it pays.
+struct Softmax {
+    topics: Vec<usize>,
+    group: usize,
 }
 
 impl Weights {
-    /// Trains dense, prunes each term to its strongest weights, then trains the kept weights
-    /// a little more so that they make up for the dropped ones.
+    /// Trains both softmaxes by SGD with L1: most weights end at exactly zero, and those are
+    /// not shipped.
     fn fit(taxonomy: &Taxonomy, examples: &[&Example]) -> Weights {
         let topics = taxonomy.ids.len();
-        let mut weights =
-            Weights { terms: BTreeMap::new(), trainable: BTreeMap::new(), biases: vec![0.0; topics] };
+        let mut weights = Weights {
+            terms: BTreeMap::new(),
+            biases: vec![0.0; topics],
+            penalty_total: [0.0; 2],
+            penalty_applied: BTreeMap::new(),
+            lexicon_topics: BTreeMap::new(),
+        };
+        let pages = || examples.iter().filter(|e| !e.from_lexicon);
         for example in examples {
             for &(hash, _) in &example.features.0 {
                 weights.terms.entry(hash).or_insert_with(|| vec![0.0; topics]);
-                weights.trainable.entry(hash).or_insert_with(|| vec![true; topics]);
-            }
-        }
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        weights.epochs(taxonomy, examples, EPOCHS, LEARNING_RATE_DECAY, &mut seed);
-        let reserved: std::collections::BTreeSet<u32> = examples
-            .iter()
-            .filter(|e| e.reserved)
-            .flat_map(|e| e.features.0.iter().map(|&(hash, _)| hash))
-            .collect();
-        weights.prune(taxonomy, &reserved);
-        weights.epochs(taxonomy, examples, RETRAIN_EPOCHS, 1.0, &mut seed);
-        weights
-    }
-
-    fn epochs(
-        &mut self,
-        taxonomy: &Taxonomy,
-        examples: &[&Example],
-        epochs: usize,
-        decay: f64,
-        seed: &mut u64,
-    ) {
-        let top_level = taxonomy.top_level();
-        let finer = taxonomy.finer();
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        for epoch in 0..epochs {
-            shuffle(&mut order, seed);
-            let rate = LEARNING_RATE / (1.0 + epoch as f64 * decay);
-            for &i in &order {
-                let example = examples[i];
-                self.step(example, &top_level, &example.top, rate);
-                if !example.finer.is_empty() {
-                    self.step(example, &finer, &example.finer, rate);
+                weights.penalty_applied.entry(hash).or_insert_with(|| vec![0.0; topics]);
+                if example.from_lexicon && example.finer.is_empty() {
+                    weights.lexicon_topics.entry(hash).or_default().extend(&example.top);
                 }
             }
         }
-    }
-
-    /// Centres each term's weights within each softmax (a shift changes nothing), keeps each
-    /// term's [`MAX_ENTRIES_PER_TERM`] largest of at least [`PRUNE_BELOW`], then keeps the
-    /// [`MAX_TERMS`] terms: the reserved ones first, then those with the largest weights;
-    /// zeroes and freezes the rest.
-    fn prune(&mut self, taxonomy: &Taxonomy, reserved: &std::collections::BTreeSet<u32>) {
-        let groups = [taxonomy.top_level(), taxonomy.finer()];
-        let mut candidates: Vec<(u32, Vec<(usize, f64)>)> = Vec::new();
-        for (&hash, row) in &self.terms {
-            let mut entries: Vec<(usize, f64)> = Vec::new();
-            for group in &groups {
-                let mut values: Vec<f64> = group.iter().map(|&c| row[c]).collect();
-                values.sort_by(f64::total_cmp);
-                let median = values[values.len() / 2];
-                entries.extend(
-                    group.iter().map(|&c| (c, row[c] - median)).filter(|(_, w)| w.abs() >= PRUNE_BELOW),
-                );
-            }
-            entries.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-            entries.truncate(MAX_ENTRIES_PER_TERM);
-            if !entries.is_empty() {
-                candidates.push((hash, entries));
+        let top_level = Softmax { topics: taxonomy.top_level(), group: 0 };
+        let finer = Softmax { topics: taxonomy.finer(), group: 1 };
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for epoch in 0..EPOCHS {
+            shuffle(&mut order, &mut seed);
+            let rate = LEARNING_RATE / (1.0 + epoch as f64 * LEARNING_RATE_DECAY);
+            for &i in &order {
+                let example = examples[i];
+                weights.penalty_total[0] += rate * L1;
+                weights.penalty_total[1] += rate * L1 * FINER_L1_FACTOR;
+                weights.step(example, &top_level, &example.top, rate);
+                if !example.finer.is_empty() {
+                    weights.step(example, &finer, &example.finer, rate);
+                }
             }
         }
-        let rank =
-            |(hash, entries): &(u32, Vec<(usize, f64)>)| (!reserved.contains(hash), -entries[0].1.abs());
-        candidates.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).expect("finite weights").then(a.0.cmp(&b.0)));
-        candidates.truncate(MAX_TERMS);
-        self.terms.values_mut().for_each(|row| row.iter_mut().for_each(|w| *w = 0.0));
-        self.trainable.values_mut().for_each(|mask| mask.iter_mut().for_each(|t| *t = false));
-        for (hash, entries) in candidates {
-            let (row, mask) =
-                (self.terms.get_mut(&hash).expect("a term"), self.trainable.get_mut(&hash).expect("a term"));
-            for (c, w) in entries {
-                row[c] = w;
-                mask[c] = true;
-            }
+        // A top-level topic without pages learnt only "never" as its prior; take it to be as
+        // rare as the rarest topic with pages, so that its lexicon can win on a page about it.
+        let with_pages: BTreeSet<usize> = pages().flat_map(|e| e.top.iter().copied()).collect();
+        let floor = with_pages.iter().map(|&c| weights.biases[c]).fold(f64::INFINITY, f64::min);
+        for &c in top_level.topics.iter().filter(|c| !with_pages.contains(c)) {
+            weights.biases[c] = weights.biases[c].max(floor);
         }
+        weights
     }
 
-    /// One SGD step of the softmax over `classes` towards an even split over `targets`.
-    fn step(&mut self, example: &Example, classes: &[usize], targets: &[usize], rate: f64) {
+    /// One SGD step of a softmax towards an even split over `targets`, then the L1 penalty
+    /// the touched weights are owed (clipped at zero, never across it).
+    fn step(&mut self, example: &Example, softmax: &Softmax, targets: &[usize], rate: f64) {
+        let classes = &softmax.topics;
         let mut logits: Vec<f64> = classes.iter().map(|&c| self.biases[c]).collect();
         for &(hash, value) in &example.features.0 {
             let row = &self.terms[&hash];
@@ -378,18 +360,28 @@ impl Weights {
             .zip(&exps)
             .map(|(c, e)| example.weight * (e / sum - if targets.contains(c) { share } else { 0.0 }))
             .collect();
-        let l2 = L2;
         for &(hash, value) in &example.features.0 {
+            let total = self.penalty_total[softmax.group];
+            let lexicon_topics = self.lexicon_topics.get(&hash).map_or(&[][..], Vec::as_slice);
             let row = self.terms.get_mut(&hash).expect("every term has a row");
-            let trainable = &self.trainable[&hash];
+            let applied = self.penalty_applied.get_mut(&hash).expect("every term has a row");
             for (&c, g) in classes.iter().zip(&gradients) {
-                if trainable[c] {
-                    row[c] -= rate * (g * f64::from(value) + l2 * row[c]);
-                }
+                let w = row[c] - rate * (g * f64::from(value) + L2 * row[c]);
+                let total = if lexicon_topics.contains(&c) { total * LEXICON_L1_FACTOR } else { total };
+                row[c] = if w > 0.0 {
+                    (w - (total + applied[c])).max(0.0)
+                } else if w < 0.0 {
+                    (w + (total - applied[c])).min(0.0)
+                } else {
+                    w
+                };
+                applied[c] += row[c] - w;
             }
         }
-        for (&c, g) in classes.iter().zip(&gradients) {
-            self.biases[c] -= rate * g;
+        if !(example.from_lexicon && softmax.group == 0) {
+            for (&c, g) in classes.iter().zip(&gradients) {
+                self.biases[c] -= rate * g;
+            }
         }
     }
 
@@ -502,6 +494,27 @@ struct SourceScores {
     macro_f1: f64,
     gold_macro_f1: f64,
     label_f1: f64,
+    /// Top-level topic id → (true positives, false positives, false negatives).
+    counts: BTreeMap<u16, (usize, usize, usize)>,
+}
+
+impl SourceScores {
+    /// A table of each top-level topic's counts and F1: where the errors are.
+    fn per_topic(&self, taxonomy: &Taxonomy) -> String {
+        let mut table = String::from(
+            "| top-level topic | gold | predicted | correct | F1 |\n|---|---:|---:|---:|---:|\n",
+        );
+        for (id, &(tp, fp, fn_)) in &self.counts {
+            let name = taxonomy.index.get(id).map_or("?", |&i| taxonomy.names[i].as_str());
+            table += &format!(
+                "| {name} | {} | {} | {tp} | {:.1} % |\n",
+                tp + fn_,
+                tp + fp,
+                f1(tp, fp, fn_) * 100.0
+            );
+        }
+        table
+    }
 }
 
 impl Scores {
@@ -523,8 +536,7 @@ impl Scores {
             let (mut label_tp, mut label_predicted, mut label_gold) = (0, 0, 0);
             for (row, prediction) in &picked {
                 let predicted: Vec<u16> = prediction.top_level.iter().map(|s| s.id).collect();
-                let union: std::collections::BTreeSet<u16> =
-                    predicted.iter().chain(&row.top_level).copied().collect();
+                let union: BTreeSet<u16> = predicted.iter().chain(&row.top_level).copied().collect();
                 for id in union {
                     let entry = counts.entry(id).or_default();
                     match (predicted.contains(&id), row.top_level.contains(&id)) {
@@ -548,14 +560,11 @@ impl Scores {
                 macro_f1: f1s.iter().sum::<f64>() / f1s.len().max(1) as f64,
                 gold_macro_f1: gold_f1s.iter().sum::<f64>() / gold_f1s.len().max(1) as f64,
                 label_f1: f1(label_tp, label_predicted - label_tp, label_gold - label_tp),
+                counts,
             }
         };
-        let sources: Vec<String> = rows
-            .iter()
-            .map(|r| r.source.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let sources: Vec<String> =
+            rows.iter().map(|r| r.source.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         Scores {
             all: score(&|_| true),
             by_source: sources.into_iter().map(|s| (s.clone(), score(&|r: &Row| r.source == s))).collect(),

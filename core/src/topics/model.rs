@@ -419,7 +419,7 @@ mod tests {
     }
 
     /// Pages on the topics the labelled data lacks, and in Chinese and Japanese: the lexicon's
-    /// evidence must survive training and pruning. (title, a top-level topic it must predict)
+    /// evidence must survive training (its L1 penalty). (title, a top-level topic it must predict)
     const BUILTIN_CASES: &[(&str, u16)] = &[
         ("Used cars for sale: compare prices from dealers", 57),
         ("Houses for sale and flats to rent near you", 272),
