@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use portrait_core::topics::model::{Classification, Model, ModelData, VERSION};
+use portrait_core::topics::model::{Classification, Model, ModelData, VERSION, entry_order};
 use portrait_core::topics::{Features, PageText};
 
 /// Training settings, chosen by cross-validation (see BENCHMARKS.md).
@@ -418,6 +418,10 @@ impl Weights {
             biases: self.biases.iter().map(|&b| quantised(b)).collect(),
             ..ModelData::default()
         };
+        let mut place = vec![0; taxonomy.ids.len()];
+        for (n, index) in entry_order(&data.topic_parents).into_iter().enumerate() {
+            place[index] = n as u16;
+        }
         let mut previous = 0;
         for (hash, entries) in kept {
             let entries: Vec<(usize, i8)> =
@@ -429,7 +433,7 @@ impl Weights {
             previous = hash;
             data.term_entries.push(entries.len() as u8);
             for (c, q) in entries {
-                data.entry_topics.push(c as u16);
+                data.entry_topics.push(place[c]);
                 data.entry_weights.push(q);
             }
         }

@@ -44,13 +44,21 @@ pub struct ModelData {
     pub term_gaps: Vec<u32>,
     /// How many (topic, weight) entries each term has.
     pub term_entries: Vec<u8>,
-    /// Entries, term by term: topic index and quantised weight.
+    /// Entries, term by term: topic (as its place in [`entry_order`]: the top-level topics
+    /// first, so that their entries take one byte) and quantised weight.
     pub entry_topics: Vec<u16>,
     pub entry_weights: Vec<i8>,
 }
 
 /// The format version [`Model::decode`] reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+
+/// The topic indices (places in the topic columns) in the order entries number them: the
+/// top-level topics, then the rest, each in column order.
+pub fn entry_order(topic_parents: &[u16]) -> Vec<usize> {
+    let top_level = (0..topic_parents.len()).filter(|&i| topic_parents[i] == 0);
+    top_level.chain((0..topic_parents.len()).filter(|&i| topic_parents[i] != 0)).collect()
+}
 
 impl ModelData {
     pub fn encode(&self) -> Vec<u8> {
@@ -206,6 +214,7 @@ impl Model {
             offsets.push(offsets.last().copied().unwrap_or(0) + usize::from(n));
         }
         let scale = data.weight_scale;
+        let order = entry_order(&data.topic_parents);
         Ok(Model {
             top_level: (0..count).filter(|&i| topics[i].parent.is_none()).collect(),
             topics,
@@ -218,7 +227,7 @@ impl Model {
                 .entry_topics
                 .iter()
                 .zip(&data.entry_weights)
-                .map(|(&t, &w)| (t, f32::from(w) * scale))
+                .map(|(&t, &w)| (order[usize::from(t)] as u16, f32::from(w) * scale))
                 .collect(),
         })
     }
@@ -439,6 +448,27 @@ mod tests {
             let found = model.classify(&page(title));
             assert!(found.top_level.iter().any(|s| s.id == expected), "{title}: {found:?}");
         }
+    }
+
+    #[test]
+    fn entries_number_the_top_level_topics_first() {
+        // Sports, Soccer (under Sports), Games, Chess (under Games).
+        assert_eq!(entry_order(&[0, 1, 0, 3]), [0, 2, 1, 3]);
+        let mut data = ModelData {
+            topic_ids: vec![299, 320, 8, 9],
+            topic_parents: vec![0, 1, 0, 3],
+            topic_names: ["Sports", "Soccer", "Games", "Chess"].map(String::from).to_vec(),
+            biases: vec![0; 4],
+            ..tiny()
+        };
+        (data.term_gaps, data.term_entries) = (vec![term_hash("chess")], vec![1]);
+        (data.entry_topics, data.entry_weights) = (vec![1], vec![50]);
+        let model = Model::decode(&data.encode()).unwrap();
+        assert_eq!(
+            model.classify(&page("chess")).top_level[0].id,
+            8,
+            "entry 1 is Games, the second top-level topic"
+        );
     }
 
     #[test]
