@@ -154,6 +154,10 @@ impl Model {
         }
         let count = data.topic_ids.len();
         let inconsistent = |field, detail: String| Err(ModelError::Inconsistent { field, detail });
+        // Entries name topics with a `u16`.
+        if count > usize::from(u16::MAX) + 1 {
+            return inconsistent("topic_ids", format!("{count} topics, more than 65,536"));
+        }
         for (field, len) in [
             ("topic_parents", data.topic_parents.len()),
             ("topic_names", data.topic_names.len()),
@@ -410,7 +414,8 @@ mod tests {
         data.version = 9;
         assert_eq!(Model::decode(&data.encode()).unwrap_err(), ModelError::UnsupportedVersion(9));
         type Breakage = fn(&mut ModelData);
-        let cases: [(&str, Breakage); 5] = [
+        let cases: [(&str, Breakage); 6] = [
+            ("topic_ids", |d| d.topic_ids = vec![1; 65_537]),
             ("topic_names", |d| d.topic_names.pop().map(drop).unwrap_or(())),
             ("topic_parents", |d| d.topic_parents[0] = 3),
             ("entry_topics", |d| d.entry_topics[0] = 7),
