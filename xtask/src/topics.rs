@@ -276,19 +276,21 @@ struct Weights {
     /// Term → weight per topic index (dense over all topics: a few thousand terms × 469).
     terms: BTreeMap<u32, Vec<f64>>,
     biases: Vec<f64>,
-    /// L1 by cumulative penalty (Tsuruoka, Tsujii and Ananiadou 2009), per softmax: the
-    /// penalty a weight could have had so far, and per weight what it has had.
-    penalty_total: [f64; 2],
+    /// L1 by cumulative penalty (Tsuruoka, Tsujii and Ananiadou 2009): the penalty a weight
+    /// could have had so far (before its softmax's factor), and per weight what it has had.
+    penalty_total: f64,
     penalty_applied: BTreeMap<u32, Vec<f64>>,
     /// The top-level topics each term is a lexicon keyword of: those weights pay only
     /// [`LEXICON_L1_FACTOR`] of the penalty.
     lexicon_topics: BTreeMap<u32, Vec<usize>>,
 }
 
-/// One of the two softmaxes: the topics that compete in it, and which L1 penalty it pays.
+/// One of the two softmaxes: the topics that compete in it, its share of the L1 penalty, and
+/// whether the lexicon's pseudo-documents may move its biases.
 struct Softmax {
     topics: Vec<usize>,
-    group: usize,
+    l1_factor: f64,
+    prior_from_lexicon: bool,
 }
 
 impl Weights {
@@ -299,11 +301,10 @@ impl Weights {
         let mut weights = Weights {
             terms: BTreeMap::new(),
             biases: vec![0.0; topics],
-            penalty_total: [0.0; 2],
+            penalty_total: 0.0,
             penalty_applied: BTreeMap::new(),
             lexicon_topics: BTreeMap::new(),
         };
-        let pages = || examples.iter().filter(|e| !e.from_lexicon);
         for example in examples {
             for &(hash, _) in &example.features.0 {
                 weights.terms.entry(hash).or_insert_with(|| vec![0.0; topics]);
@@ -313,8 +314,9 @@ impl Weights {
                 }
             }
         }
-        let top_level = Softmax { topics: taxonomy.top_level(), group: 0 };
-        let finer = Softmax { topics: taxonomy.finer(), group: 1 };
+        let top_level = Softmax { topics: taxonomy.top_level(), l1_factor: 1.0, prior_from_lexicon: false };
+        let finer =
+            Softmax { topics: taxonomy.finer(), l1_factor: FINER_L1_FACTOR, prior_from_lexicon: true };
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for epoch in 0..EPOCHS {
@@ -322,8 +324,7 @@ impl Weights {
             let rate = LEARNING_RATE / (1.0 + epoch as f64 * LEARNING_RATE_DECAY);
             for &i in &order {
                 let example = examples[i];
-                weights.penalty_total[0] += rate * L1;
-                weights.penalty_total[1] += rate * L1 * FINER_L1_FACTOR;
+                weights.penalty_total += rate * L1;
                 weights.step(example, &top_level, &example.top, rate);
                 if !example.finer.is_empty() {
                     weights.step(example, &finer, &example.finer, rate);
@@ -332,7 +333,8 @@ impl Weights {
         }
         // A top-level topic without pages learnt only "never" as its prior; take it to be as
         // rare as the rarest topic with pages, so that its lexicon can win on a page about it.
-        let with_pages: BTreeSet<usize> = pages().flat_map(|e| e.top.iter().copied()).collect();
+        let with_pages: BTreeSet<usize> =
+            examples.iter().filter(|e| !e.from_lexicon).flat_map(|e| e.top.iter().copied()).collect();
         let floor = with_pages.iter().map(|&c| weights.biases[c]).fold(f64::INFINITY, f64::min);
         for &c in top_level.topics.iter().filter(|c| !with_pages.contains(c)) {
             weights.biases[c] = weights.biases[c].max(floor);
@@ -361,7 +363,7 @@ impl Weights {
             .map(|(c, e)| example.weight * (e / sum - if targets.contains(c) { share } else { 0.0 }))
             .collect();
         for &(hash, value) in &example.features.0 {
-            let total = self.penalty_total[softmax.group];
+            let total = self.penalty_total * softmax.l1_factor;
             let lexicon_topics = self.lexicon_topics.get(&hash).map_or(&[][..], Vec::as_slice);
             let row = self.terms.get_mut(&hash).expect("every term has a row");
             let applied = self.penalty_applied.get_mut(&hash).expect("every term has a row");
@@ -378,7 +380,7 @@ impl Weights {
                 applied[c] += row[c] - w;
             }
         }
-        if !(example.from_lexicon && softmax.group == 0) {
+        if softmax.prior_from_lexicon || !example.from_lexicon {
             for (&c, g) in classes.iter().zip(&gradients) {
                 self.biases[c] -= rate * g;
             }
