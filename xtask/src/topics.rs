@@ -331,12 +331,19 @@ impl Weights {
                 }
             }
         }
-        // A top-level topic without pages learnt only "never" as its prior; take it to be as
-        // rare as the rarest topic with pages, so that its lexicon can win on a page about it.
-        let with_pages: BTreeSet<usize> =
-            examples.iter().filter(|e| !e.from_lexicon).flat_map(|e| e.top.iter().copied()).collect();
-        let floor = with_pages.iter().map(|&c| weights.biases[c]).fold(f64::INFINITY, f64::min);
-        for &c in top_level.topics.iter().filter(|c| !with_pages.contains(c)) {
+        // A top-level topic without pages learnt only "never" as its prior. Seen on none of
+        // the pages, it is rarer than 3 in their number (the rule of three, at 95 %): give it
+        // the prior of the rarest topic with pages, scaled from that topic's k pages down to
+        // 3, so that its lexicon wins on a page about it and not on one passing word.
+        let mut pages: BTreeMap<usize, usize> = BTreeMap::new();
+        for example in examples.iter().filter(|e| !e.from_lexicon) {
+            for &c in &example.top {
+                *pages.entry(c).or_default() += 1;
+            }
+        }
+        let (&rarest, &rarest_pages) = pages.iter().min_by_key(|&(_, n)| *n).expect("labelled pages");
+        let floor = weights.biases[rarest] + (3.0 / rarest_pages as f64).ln();
+        for &c in top_level.topics.iter().filter(|c| !pages.contains_key(c)) {
             weights.biases[c] = weights.biases[c].max(floor);
         }
         weights
