@@ -13,6 +13,9 @@
 //! and run by `core`), which also picks the two decision thresholds; then the final model on
 //! every row. Deterministic: the same sources give the same bytes.
 //!
+//! It also scores the fold models on `core/topics/probe.jsonl`, everyday pages written for
+//! that and never trained on: how far the lexicon carries beyond the labelled pages' words.
+//!
 //! `--cv-only` reports without writing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,6 +70,8 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     let report = Scores::of(&rows, &chosen.predictions);
     println!("{report}");
     println!("{}", report.all.per_topic(&taxonomy));
+    let probe = read_rows(&root.join("core/topics/probe.jsonl"), &taxonomy)?;
+    println!("{}", probe_table(&probe, &fold_models, &taxonomy));
 
     if args.iter().any(|a| a == "--cv-only") {
         return Ok(());
@@ -199,6 +204,7 @@ impl Example {
 }
 
 struct Row {
+    title: String,
     source: String,
     fold: u64,
     top_level: Vec<u16>,
@@ -231,6 +237,7 @@ fn read_rows(path: &Path, taxonomy: &Taxonomy) -> Result<Vec<Row>, String> {
             let id = json["id"].as_str().unwrap_or_default();
             Ok(Row {
                 fold: portrait_core::hash::fnv1a(id.as_bytes()) % FOLDS,
+                title: json["title"].as_str().unwrap_or_default().to_owned(),
                 source: json["source"].as_str().unwrap_or("?").to_owned(),
                 top_level: ids("top_level_ids"),
                 labels: ids("label_ids"),
@@ -492,6 +499,32 @@ fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
         chosen.second_topic_ratio, chosen.label_threshold
     );
     chosen
+}
+
+/// Everyday pages written for this check, not drawn from `dev.jsonl`: how the fold models
+/// read vocabulary the labelled pages may lack (the lexicon's job). Each page's row says how
+/// many of the models put its topic first.
+fn probe_table(probe: &[Row], folds: &[(u64, ModelData)], taxonomy: &Taxonomy) -> String {
+    let models: Vec<Model> =
+        folds.iter().map(|(_, data)| Model::decode(&data.encode()).expect("own model decodes")).collect();
+    let mut table = String::from(
+        "| probe page (`core/topics/probe.jsonl`) | topic | fold models with it first |\n|---|---|---:|\n",
+    );
+    let mut hits = 0;
+    for row in probe {
+        let first = |model: &Model| model.classify(&row.example.features).top_level.first().map(|s| s.id);
+        let found = models.iter().filter(|m| first(m).is_some_and(|id| row.top_level.contains(&id))).count();
+        hits += found;
+        let expected = row.top_level.first().and_then(|id| taxonomy.index.get(id));
+        let name = expected.map_or("?", |&i| taxonomy.names[i].as_str());
+        table += &format!("| {} | {name} | {found} of {} |\n", row.title, models.len());
+    }
+    table += &format!(
+        "| **top-1, mean of the fold models** | | **{:.1} of {}** |\n",
+        hits as f64 / models.len() as f64,
+        probe.len()
+    );
+    table
 }
 
 /// Cross-validated scores, overall and per source.
