@@ -49,6 +49,10 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     let taxonomy = Taxonomy::read(&data_dir.join("topics_taxonomy_v2.tsv"))?;
     let lexicon = read_lexicon(&root.join("core/topics/lexicon.tsv"), &taxonomy)?;
     let rows = read_rows(&data_dir.join("dev.jsonl"), &taxonomy)?;
+    if rows.is_empty() {
+        return Err("dev.jsonl has no labelled pages".to_owned());
+    }
+    let probe = read_rows(&root.join("core/topics/probe.jsonl"), &taxonomy)?;
     let pseudo: Vec<Example> = taxonomy.pseudo_documents(&lexicon);
     println!("{} topics, {} lexicon lines, {} labelled pages", taxonomy.ids.len(), lexicon.len(), rows.len());
 
@@ -70,7 +74,6 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     let report = Scores::of(&rows, &chosen.predictions);
     println!("{report}");
     println!("{}", report.all.per_topic(&taxonomy));
-    let probe = read_rows(&root.join("core/topics/probe.jsonl"), &taxonomy)?;
     println!("{}", probe_table(&probe, &fold_models, &taxonomy));
 
     if args.iter().any(|a| a == "--cv-only") {
@@ -340,18 +343,20 @@ impl Weights {
         }
         // A top-level topic without pages learnt only "never" as its prior. Seen on none of
         // the pages, it is rarer than 3 in their number (the rule of three, at 95 %): give it
-        // the prior of the rarest topic with pages, scaled from that topic's k pages down to
-        // 3, so that its lexicon wins on a page about it and not on one passing word.
+        // the prior of the rarest topic with pages (the first of equals), scaled from that
+        // topic's k pages down to 3 (never up), so that its lexicon wins on a page about it
+        // and not on one passing word.
         let mut pages: BTreeMap<usize, usize> = BTreeMap::new();
         for example in examples.iter().filter(|e| !e.from_lexicon) {
             for &c in &example.top {
                 *pages.entry(c).or_default() += 1;
             }
         }
-        let (&rarest, &rarest_pages) = pages.iter().min_by_key(|&(_, n)| *n).expect("labelled pages");
-        let floor = weights.biases[rarest] + (3.0 / rarest_pages as f64).ln();
-        for &c in top_level.topics.iter().filter(|c| !pages.contains_key(c)) {
-            weights.biases[c] = weights.biases[c].max(floor);
+        if let Some((&rarest, &rarest_pages)) = pages.iter().min_by_key(|&(_, n)| *n) {
+            let floor = weights.biases[rarest] + (3.0 / rarest_pages as f64).ln().min(0.0);
+            for &c in top_level.topics.iter().filter(|c| !pages.contains_key(c)) {
+                weights.biases[c] = weights.biases[c].max(floor);
+            }
         }
         weights
     }
@@ -503,21 +508,25 @@ fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
 
 /// Everyday pages written for this check, not drawn from `dev.jsonl`: how the fold models
 /// read vocabulary the labelled pages may lack (the lexicon's job). Each page's row says how
-/// many of the models put its topic first.
+/// many of the models put one of its topics first.
 fn probe_table(probe: &[Row], folds: &[(u64, ModelData)], taxonomy: &Taxonomy) -> String {
     let models: Vec<Model> =
         folds.iter().map(|(_, data)| Model::decode(&data.encode()).expect("own model decodes")).collect();
     let mut table = String::from(
-        "| probe page (`core/topics/probe.jsonl`) | topic | fold models with it first |\n|---|---|---:|\n",
+        "| probe page (`core/topics/probe.jsonl`) | topics | fold models with one first |\n|---|---|---:|\n",
     );
     let mut hits = 0;
     for row in probe {
         let first = |model: &Model| model.classify(&row.example.features).top_level.first().map(|s| s.id);
         let found = models.iter().filter(|m| first(m).is_some_and(|id| row.top_level.contains(&id))).count();
         hits += found;
-        let expected = row.top_level.first().and_then(|id| taxonomy.index.get(id));
-        let name = expected.map_or("?", |&i| taxonomy.names[i].as_str());
-        table += &format!("| {} | {name} | {found} of {} |\n", row.title, models.len());
+        let names: Vec<&str> = row
+            .top_level
+            .iter()
+            .map(|id| taxonomy.index.get(id).map_or("?", |&i| taxonomy.names[i].as_str()))
+            .collect();
+        let title = row.title.replace('|', "\\|");
+        table += &format!("| {title} | {} | {found} of {} |\n", names.join(" or "), models.len());
     }
     table += &format!(
         "| **top-1, mean of the fold models** | | **{:.1} of {}** |\n",

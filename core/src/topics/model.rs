@@ -453,7 +453,9 @@ mod tests {
             .iter()
             .map(|&(title, expected)| (title, expected, model.classify(&page(title))))
             .filter(|(_, expected, found)| !found.top_level.iter().any(|s| s.id == *expected))
-            .map(|(title, expected, found)| format!("{title} (not {expected}): {:?}", found.top_level))
+            .map(|(title, expected, found)| {
+                format!("{title}: expected {expected}, got {:?}", found.top_level)
+            })
             .collect();
         assert!(missed.is_empty(), "{missed:#?}");
     }
