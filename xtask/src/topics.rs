@@ -145,6 +145,11 @@ impl Taxonomy {
         index
     }
 
+    /// The name of the topic with taxonomy id `id` (`?` for an id the taxonomy lacks).
+    fn name(&self, id: u16) -> &str {
+        self.index.get(&id).map_or("?", |&i| self.names[i].as_str())
+    }
+
     fn top_level(&self) -> Vec<usize> {
         (0..self.ids.len()).filter(|&i| self.parents[i].is_none()).collect()
     }
@@ -520,11 +525,7 @@ fn probe_table(probe: &[Row], folds: &[(u64, ModelData)], taxonomy: &Taxonomy) -
         let first = |model: &Model| model.classify(&row.example.features).top_level.first().map(|s| s.id);
         let found = models.iter().filter(|m| first(m).is_some_and(|id| row.top_level.contains(&id))).count();
         hits += found;
-        let names: Vec<&str> = row
-            .top_level
-            .iter()
-            .map(|id| taxonomy.index.get(id).map_or("?", |&i| taxonomy.names[i].as_str()))
-            .collect();
+        let names: Vec<&str> = row.top_level.iter().map(|&id| taxonomy.name(id)).collect();
         let title = row.title.replace('|', "\\|");
         table += &format!("| {title} | {} | {found} of {} |\n", names.join(" or "), models.len());
     }
@@ -560,7 +561,7 @@ impl SourceScores {
             "| top-level topic | gold | predicted | correct | F1 |\n|---|---:|---:|---:|---:|\n",
         );
         for (id, &(tp, fp, fn_)) in &self.counts {
-            let name = taxonomy.index.get(id).map_or("?", |&i| taxonomy.names[i].as_str());
+            let name = taxonomy.name(*id);
             table += &format!(
                 "| {name} | {} | {} | {tp} | {:.1} % |\n",
                 tp + fn_,
