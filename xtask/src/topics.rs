@@ -346,19 +346,13 @@ impl Weights {
                 }
             }
         }
-        // A top-level topic without pages learnt only "never" as its prior. Seen on none of
-        // the pages, it is rarer than 3 in their number (the rule of three, at 95 %): give it
-        // the prior of the rarest topic with pages (the first of equals), scaled from that
-        // topic's k pages down to 3 (never up), so that its lexicon wins on a page about it
-        // and not on one passing word.
         let mut pages: BTreeMap<usize, usize> = BTreeMap::new();
         for example in examples.iter().filter(|e| !e.from_lexicon) {
             for &c in &example.top {
                 *pages.entry(c).or_default() += 1;
             }
         }
-        if let Some((&rarest, &rarest_pages)) = pages.iter().min_by_key(|&(_, n)| *n) {
-            let floor = weights.biases[rarest] + (3.0 / rarest_pages as f64).ln().min(0.0);
+        if let Some(floor) = prior_without_pages(&weights.biases, &pages) {
             for &c in top_level.topics.iter().filter(|c| !pages.contains_key(c)) {
                 weights.biases[c] = weights.biases[c].max(floor);
             }
@@ -465,6 +459,17 @@ impl Weights {
         }
         data
     }
+}
+
+/// The prior (bias) of a top-level topic without labelled pages, from `pages` (topic index →
+/// labelled pages, for the topics with any). Such a topic learnt only "never". Seen on none
+/// of the pages, it is rarer than 3 in their number (the rule of three, at 95 %): it gets the
+/// prior of the rarest topic with pages (the first of equals), scaled from that topic's k
+/// pages down to 3 (never up), so that its lexicon wins on a page about it and not on one
+/// passing word. `None` when no topic has pages.
+fn prior_without_pages(biases: &[f64], pages: &BTreeMap<usize, usize>) -> Option<f64> {
+    let (&rarest, &rarest_pages) = pages.iter().min_by_key(|&(_, n)| *n)?;
+    Some(biases[rarest] + (3.0 / rarest_pages as f64).ln().min(0.0))
 }
 
 /// Fisher–Yates with a 64-bit LCG: deterministic across runs and machines.
@@ -655,5 +660,44 @@ impl std::fmt::Display for Scores {
             line(f, source, scores)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_without_pages_is_rarer_than_three_pages() {
+        // Topic 1 is the rarest with 15 pages: a topic with none sits ln(3/15) below its prior.
+        let pages = BTreeMap::from([(0, 300), (1, 15), (2, 15)]);
+        let prior = prior_without_pages(&[2.0, 0.5, 0.0], &pages).unwrap();
+        assert!((prior - (0.5 + (0.2f64).ln())).abs() < 1e-12, "{prior}");
+        // Never above the rarest topic's prior, even when it has fewer than 3 pages.
+        assert_eq!(prior_without_pages(&[2.0, 0.5], &BTreeMap::from([(0, 300), (1, 1)])), Some(0.5));
+        assert_eq!(prior_without_pages(&[2.0], &BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn a_bad_labelled_row_is_refused_with_its_line() {
+        let taxonomy = Taxonomy {
+            ids: vec![299],
+            parents: vec![None],
+            names: vec!["Sports".to_owned()],
+            index: HashMap::from([(299, 0)]),
+        };
+        let dir = std::env::temp_dir().join(format!("portrait-topics-rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("{\"id\": \"a\", \"title\": \"Goal\", \"label_ids\": [299]}\n{\"id\": ", ":2: "),
+            ("{\"id\": \"a\", \"title\": \"Goal\", \"label_ids\": [12345]}\n", ":1: no known label_ids"),
+        ];
+        for (text, expected) in cases {
+            let path = dir.join("rows.jsonl");
+            std::fs::write(&path, text).unwrap();
+            let error = read_rows(&path, &taxonomy).err().expect("refused");
+            assert!(error.contains(expected), "{error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
