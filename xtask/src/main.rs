@@ -1,14 +1,16 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `test`: everything CI checks — formatting, lints, `portrait-core` for wasm32, every Rust
-//!   test, then the collector built for workerd, the SDK built, and the Node suites in
+//!   test, the topic model retrained and compared with the committed one, then the
+//!   collector built for workerd, the SDK built, and the Node suites in
 //!   `tests/` run against them (the SDK's in headless Chromium); ends with one
 //!   `N passed, M failed` line.
 //! - `demo [--seed]`: the collector on local workerd, the demo pages and the profile viewer
 //!   (`demo-site/serve.mjs`); `--seed` replays a few synthetic visitor journeys.
 //! - `build-worker`: the collector Worker into `collector/build/` (see [`worker`]).
 //! - `build-sdk`: the browser SDK into `sdk/dist/` (see [`sdk`]).
-//! - `train-topics`: the topic model into `core/topics/model.bin` (see [`topics`]).
+//! - `train-topics [--cv-only | --check]`: the topic model into `core/topics/model.bin` (see
+//!   [`topics`]).
 //! - `bench [--quick] [--only a,b]`: reruns the benchmarks and writes their tables into
 //!   BENCHMARKS.md between its `<!-- bench:NAME -->` markers (see [`bench`]).
 //!
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
         Some("train-topics") => topics::train(&project_root(), &args[1..]),
         Some("bench") => bench::bench(&project_root(), &args[1..]),
         _ => Err(
-            "usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only] \
+            "usage: cargo xtask test | demo [--seed] | build-worker | build-sdk | train-topics [--cv-only | --check] \
                   | bench [--quick] [--only NAME,…]"
                 .to_owned(),
         ),
@@ -58,6 +60,7 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-core", "--target", "wasm32-unknown-unknown"])?;
     let mut totals = count_tests(&root, "cargo", &["test", "--workspace"], RUST_SUMMARY)?;
+    check_topic_model(&root)?;
     install_npm_packages(&root)?; // the Worker and SDK builds use binaryen from npm
     worker::build(&root)?;
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
@@ -69,6 +72,16 @@ fn test() -> Result<(), String> {
         0 => Ok(()),
         n => Err(format!("{n} tests failed")),
     }
+}
+
+/// The shipped topic model must be what its sources make, byte for byte. A checkout without
+/// the labelled pages beside it cannot retrain, and says so.
+fn check_topic_model(root: &Path) -> Result<(), String> {
+    if !root.join(topics::DATA_DIR).is_dir() {
+        println!("xtask: {} is missing: the topic model was not retrained and compared", topics::DATA_DIR);
+        return Ok(());
+    }
+    topics::train(root, &["--check".to_owned()])
 }
 
 /// Builds the collector and the SDK and runs the collector on local workerd with the demo

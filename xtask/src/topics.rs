@@ -16,7 +16,8 @@
 //! It also scores the fold models on `core/topics/probe.jsonl`, everyday pages written for
 //! that and never trained on: how far the lexicon carries beyond the labelled pages' words.
 //!
-//! `--cv-only` reports without writing.
+//! `--cv-only` reports without writing; `--check` trains and fails unless the result is the
+//! committed `core/topics/model.bin` byte for byte (`cargo xtask test` runs it).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -44,8 +45,12 @@ const LEXICON_WEIGHT: f64 = 0.3;
 const TOP_LEVEL_LEXICON_WEIGHT: f64 = 1.0;
 const FOLDS: u64 = 5;
 
+/// Where the taxonomy and the labelled pages are, from the project root: beside the project,
+/// not in it (see that folder's README).
+pub const DATA_DIR: &str = "../shared/data/topics";
+
 pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
-    let data_dir = root.join("../shared/data/topics");
+    let data_dir = root.join(DATA_DIR);
     let taxonomy = Taxonomy::read(&data_dir.join("topics_taxonomy_v2.tsv"))?;
     let lexicon = read_lexicon(&root.join("core/topics/lexicon.tsv"), &taxonomy)?;
     let rows = read_rows(&data_dir.join("dev.jsonl"), &taxonomy)?;
@@ -84,6 +89,19 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
     (data.second_topic_ratio, data.label_threshold) = (chosen.second_topic_ratio, chosen.label_threshold);
     let bytes = data.encode();
     let out = root.join("core/topics/model.bin");
+    if args.iter().any(|a| a == "--check") {
+        let committed = std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        if committed != bytes {
+            return Err(format!(
+                "{} ({} bytes) is not what its sources make ({} bytes): run `cargo xtask train-topics`",
+                out.display(),
+                committed.len(),
+                bytes.len()
+            ));
+        }
+        println!("{} is what its sources make ({} bytes)", out.display(), bytes.len());
+        return Ok(());
+    }
     std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!("wrote {} ({} bytes, {} brotli)", out.display(), bytes.len(), brotli_size(&bytes)?);
     Ok(())
