@@ -116,8 +116,9 @@ fn authenticate<'c>(
     Ok(source)
 }
 
-/// CORS headers for origins the key's source allows, on success and on error alike, so the
-/// SDK can read the status (and `Retry-After`) to decide whether to retry.
+/// CORS headers for origins the key's source allows, on success and on error alike, and for
+/// any origin on an error, so the SDK can read the status (and `Retry-After`) to decide
+/// whether to retry.
 fn with_cors(result: ApiResult, origin: Option<&str>, config: &Config, write_key: Option<&str>) -> ApiResult {
     let allowed = match (origin, write_key.and_then(|k| config.source(k))) {
         (Some(origin), Some(source)) if source.source.allows_origin(origin) => Some(origin),
@@ -127,8 +128,12 @@ fn with_cors(result: ApiResult, origin: Option<&str>, config: &Config, write_key
         Ok(response) => response,
         Err(error) => error.into_response().map_err(ApiError::internal)?,
     };
-    if let Some(origin) = allowed {
-        http::allow_origin(&mut response, origin).map_err(ApiError::internal)?;
+    match (allowed, response.status_code() >= 400) {
+        (Some(origin), _) => http::allow_origin(&mut response, origin).map_err(ApiError::internal)?,
+        // Any page may read a refusal (a wrong key, a foreign origin): it holds no data, and
+        // the SDK must see the 401 or 403 to stop retrying and report it.
+        (None, true) => http::allow_origin(&mut response, "*").map_err(ApiError::internal)?,
+        (None, false) => {}
     }
     Ok(response)
 }

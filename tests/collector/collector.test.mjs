@@ -309,6 +309,18 @@ describe("answers to bad requests", () => {
     assert.equal(foreign.headers.get("access-control-allow-origin"), null);
   });
 
+  test("a refusal is readable by any page (a browser SDK must see its 401 or 403 to stop retrying); an acceptance only by allowed origins", async () => {
+    const foreign = await collector.beacon([track()], { origin: "https://evil.example" });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers.get("access-control-allow-origin"), "*");
+    const wrongKey = await collector.beacon([track()], { key: "pk_wrong_key", origin: ORIGIN });
+    assert.equal(wrongKey.status, 401);
+    assert.equal(wrongKey.headers.get("access-control-allow-origin"), "*");
+    const accepted = await collector.beacon([track()], { origin: ORIGIN });
+    assert.equal(accepted.status, 200, accepted.text);
+    assert.equal(accepted.headers.get("access-control-allow-origin"), ORIGIN);
+  });
+
   test("a source over its rate gets 429 with Retry-After", async () => {
     // `other-site` allows 5 events/s with a burst of 20.
     const events = () => Array.from({ length: 15 }, () => browserEvent("track", uuid(), { event: "Burst" }));
