@@ -96,11 +96,34 @@ describe("SDK: interests on the device", () => {
     const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body }));
     const visible = () => page.evaluate(() => ["sport", "food", "either"].filter((id) => !document.getElementById(id).hidden));
     assert.deepEqual(await visible(), ["sport", "either"]);
+    // A single-page app's next route brings its own show-if elements: they follow the
+    // interests once the new view is read, not when the page is next hidden.
+    await page.evaluate(() => {
+      history.pushState({}, "", "/home/next");
+      const later = Object.assign(document.createElement("p"), { id: "later", hidden: true, textContent: "new route" });
+      later.dataset.portraitShowIf = "interest:/Sports";
+      document.body.append(later);
+    });
+    await eventually(() => page.evaluate(() => !document.getElementById("later").hidden), { message: "the new route's element shown" });
+    assert.ok((await interests(page)).length > 0, "interests before the withdrawal");
     const announced = page.evaluate(() => new Promise((resolve) => window.portrait.on("interests", resolve)));
     await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
     assert.deepEqual(await announced, [], "the 'interests' event announces the empty set");
     assert.deepEqual(await interests(page), []);
     assert.deepEqual(await visible(), []);
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
+    await context.close();
+  });
+
+  test("reset() forgets the interests, in memory and in storage", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[0];
+    await read((await openWithModel(context, "/sport/reset", article(title, description))).page);
+    const { page } = await openWithModel(context, "/empty", snippetPage({ collector: rig.collector.url }));
+    assert.equal((await interests(page))[0]?.path, "/Sports");
+    assert.notEqual(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
+    await page.evaluate(() => window.portrait.reset());
+    assert.deepEqual(await interests(page), []);
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
     await context.close();
   });

@@ -20,7 +20,9 @@
 /// Default half-life of an interest: 14 days.
 pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 
-/// Interests kept per profile; the weakest go first.
+/// Interests kept per profile; the weakest go first. Past this bound the order of arrival
+/// can matter after all: each new topic drops the weakest at that moment, and a topic dropped
+/// early cannot come back with what arrives for it later.
 pub const MAX_TOPICS: usize = 64;
 
 use std::fmt;
@@ -174,23 +176,35 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
         scored
     }
 
-    /// The stored form: `topic:log` pairs joined by commas, the log score in fixed point
-    /// (integers: formatting and parsing floats would cost the browser SDK ~20 KB of code).
+    /// The stored form: `h` and the half-life in ms, then `topic:log` pairs, joined by
+    /// commas; the log score in fixed point (integers: formatting and parsing floats would
+    /// cost the browser SDK ~20 KB of code).
     pub fn to_stored_text(&self) -> String {
         let fixed = |log: f64| (log * STORED_SCALE).round() as i64;
-        self.entries.iter().map(|(t, log)| format!("{t}:{}", fixed(*log))).collect::<Vec<_>>().join(",")
+        let pairs = self.entries.iter().map(|(t, log)| format!("{t}:{}", fixed(*log)));
+        std::iter::once(format!("h{}", self.half_life() as i64)).chain(pairs).collect::<Vec<_>>().join(",")
     }
 
-    /// Reads [`to_stored_text`](Self::to_stored_text); unreadable pairs are skipped (a
-    /// damaged entry loses one topic, not the profile).
-    pub fn from_stored_text(text: &str, half_life_ms: i64) -> Interests<K> {
+    /// Reads [`to_stored_text`](Self::to_stored_text) into a profile with `half_life_ms`.
+    /// Stored with another half-life, every score is kept as it is at `now` and fades at the
+    /// new rate from then on (a text without one, from an earlier version, is taken to have
+    /// this one). Unreadable pairs are skipped (a damaged entry loses one topic, not the
+    /// profile).
+    pub fn from_stored_text(text: &str, half_life_ms: i64, now: i64) -> Interests<K> {
         let mut interests = Interests::with_half_life(half_life_ms);
-        for pair in text.split(',') {
+        let mut shift = 0.0;
+        for item in text.split(',') {
+            if let Some(stored) =
+                item.strip_prefix('h').and_then(|h| h.parse::<i64>().ok()).filter(|&h| h > 0)
+            {
+                shift = now as f64 / interests.half_life() - now as f64 / stored as f64;
+                continue;
+            }
             // A site tag may hold `:` itself (`intent:pricing`): the score follows the last.
             let parsed =
-                pair.rsplit_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
+                item.rsplit_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
             if let Some((topic, fixed)) = parsed {
-                interests.add_log(topic, fixed as f64 / STORED_SCALE);
+                interests.add_log(topic, fixed as f64 / STORED_SCALE + shift);
             }
         }
         interests
@@ -302,15 +316,43 @@ mod tests {
         interests.add(299, 0.7, 10 * DAY);
         interests.add(5, 0.2, 12 * DAY);
         let text = interests.to_stored_text();
-        let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS);
+        let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS, 13 * DAY);
         assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
-        let damaged =
-            Interests::<u16>::from_stored_text(&format!("junk,{text},7:NaN,8:1.5,x:1"), DEFAULT_HALF_LIFE_MS);
+        let damaged = Interests::<u16>::from_stored_text(
+            &format!("junk,{text},7:NaN,8:1.5,x:1,h0"),
+            DEFAULT_HALF_LIFE_MS,
+            0,
+        );
         assert_eq!(damaged.top(0, 10).len(), 2);
-        assert!(Interests::<u16>::from_stored_text("", DEFAULT_HALF_LIFE_MS).is_empty());
+        assert!(Interests::<u16>::from_stored_text("", DEFAULT_HALF_LIFE_MS, 0).is_empty());
         let mut tags = Interests::<String>::default();
         tags.add("intent:pricing".into(), 0.5, 0);
-        let back = Interests::<String>::from_stored_text(&tags.to_stored_text(), DEFAULT_HALF_LIFE_MS);
-        assert_eq!(back.top(0, 1)[0].0, "intent:pricing", "tags holding `:` round-trip");
+        tags.add("h1".into(), 0.25, 0);
+        let back = Interests::<String>::from_stored_text(&tags.to_stored_text(), DEFAULT_HALF_LIFE_MS, 0);
+        assert!(
+            close_tags(&back.top(0, 2), &[("intent:pricing", 0.5), ("h1", 0.25)]),
+            "tags holding `:` or like the header round-trip"
+        );
+    }
+
+    fn close_tags(a: &[(String, f64)], b: &[(&str, f64)]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 1e-9)
+    }
+
+    #[test]
+    fn a_new_half_life_keeps_todays_scores_and_fades_at_its_own_rate() {
+        let now = 1_800_000_000_000; // 2027
+        let mut interests = Interests::default();
+        interests.add(299, 1.0, now - 14 * DAY);
+        let text = interests.to_stored_text();
+        for half_life in [7 * DAY, 30 * DAY, DEFAULT_HALF_LIFE_MS] {
+            let back = Interests::<u16>::from_stored_text(&text, half_life, now);
+            assert!((back.score(&299, now) - 0.5).abs() < 1e-9, "{half_life}: as it was");
+            let later = 0.5 * (-(30.0 * DAY as f64) / half_life as f64).exp2();
+            assert!((back.score(&299, now + 30 * DAY) - later).abs() < 1e-9, "{half_life}: its own rate");
+        }
+        let earlier_version = "299:1000000000"; // no `h`: read with the half-life asked for
+        let back = Interests::<u16>::from_stored_text(earlier_version, 7 * DAY, now);
+        assert!((back.score(&299, 7 * DAY) - 1.0).abs() < 1e-9);
     }
 }

@@ -101,10 +101,11 @@ impl Interests {
         let personalize = field(host, "personalize").as_bool().unwrap_or(false);
         let stored_text =
             |key: &str| field(stored, key).as_string().filter(|_| personalize).unwrap_or_default();
+        let now = js_sys::Date::now() as i64;
         let state = State {
             model,
-            profile: Profile::from_stored_text(&stored_text(STORED_TOPICS), half_life_ms),
-            site_tags: Profile::from_stored_text(&stored_text(STORED_TAGS), half_life_ms),
+            profile: Profile::from_stored_text(&stored_text(STORED_TOPICS), half_life_ms, now),
+            site_tags: Profile::from_stored_text(&stored_text(STORED_TAGS), half_life_ms, now),
             rules: read_rules(remote),
             page: Vec::new(),
             page_tags: Vec::new(),
@@ -136,9 +137,10 @@ impl Interests {
 
     /// Reads the current page and classifies it: the site's tag rules, and the topics once
     /// the model is there. The SDK calls it a task after a view starts (so an SPA's router
-    /// has rendered); `pageTopics({refresh: true})` too.
+    /// has rendered); `pageTopics({refresh: true})` too. Then the `show-if` elements the new
+    /// page brought are shown or hidden.
     pub fn classify(&self) {
-        self.state.borrow_mut().classify_page();
+        self.update(State::classify_page);
     }
 
     /// Credits the current page with the attention it got so far (`engaged_ms` of engaged
