@@ -73,8 +73,8 @@ pub(crate) struct State {
     store: Store,
     consent: Consent,
     queue: Queue,
-    /// Events captured while consent is pending: memory only.
-    held: Vec<Record>,
+    /// Events captured while consent is pending: memory only, bounded like the queue.
+    held: Queue,
     anonymous_id: String,
     user_id: Option<String>,
     /// The user's traits, merged over `identify` calls (a plain JS object, stored as JSON).
@@ -130,14 +130,26 @@ impl Sdk {
                 .map_or(5_000, |n| n.clamp(0.0, 600_000.0) as i32),
             autocapture: autocapture::read_switches(&field(&options, "autocapture"), &autocapture_remote),
         };
-        let mode = string_field(&[&options], "storage")
-            .and_then(|m| Mode::parse(&m))
-            .unwrap_or(Mode::CookieAndLocal);
+        // A misspelt privacy option is reported and read as its most private value, never
+        // as the default (a site that wrote `storage: "cookieless"` meant no cookies).
+        let mut misspelt: Vec<&str> = Vec::new();
+        let mode = match string_field(&[&options], "storage") {
+            None => Mode::CookieAndLocal,
+            Some(m) => Mode::parse(&m).unwrap_or_else(|| {
+                misspelt.push("storage");
+                Mode::Memory
+            }),
+        };
         let cookie_days =
             number_field(&[&options], "cookieDays").map_or(365, |d| d.clamp(0.0, 3_650.0) as u32);
         let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_days, false);
-        let consent = initial_consent(&store, &options, &remote);
+        let consent = initial_consent(&store, &options, &remote, &mut misspelt);
         store.set_persistent(consent.may_store(), &COOKIE_KEYS);
+        if consent.gate() == Gate::Drop {
+            // Refused (say, by Global Privacy Control since the last visit): nothing of the
+            // visitor stays stored, queued events of earlier pages included.
+            store.clear(&COOKIE_KEYS, &["aid", "consent"]);
+        }
         let mut ids = page::Ids::new();
         let anonymous_id = store.get("aid").filter(|id| !id.is_empty()).unwrap_or_else(|| ids.uuid());
         store.set("aid", &anonymous_id, true);
@@ -162,7 +174,7 @@ impl Sdk {
                 store,
                 consent,
                 queue: Queue::new(limits),
-                held: Vec::new(),
+                held: Queue::new(limits),
                 anonymous_id,
                 queue_key,
                 flush_timer: None,
@@ -184,9 +196,9 @@ impl Sdk {
         });
         {
             let mut state = state.borrow_mut();
-            // Adopted events leave their old key now: store them under ours at once.
-            if state.adopt_stored_queues() > 0 {
-                state.persist(js_sys::Date::now() as i64);
+            state.adopt_stored_queues();
+            for option in misspelt {
+                state.error("unknown value for this option; its most private value is used", option.into());
             }
         }
         let sdk = Sdk { state };
@@ -401,7 +413,7 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
 
 /// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
 /// and the browser.
-fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consent {
+fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
     let browser = dom::privacy_signals();
     let signals = PrivacySignals {
         do_not_track: browser.get(0).is_truthy(),
@@ -413,9 +425,13 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue) -> Consen
             .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
             .unwrap_or(false),
     };
-    let default = string_field(&[options], "consent")
-        .or_else(|| string_field(&[remote], "consent_default"))
-        .and_then(|d| Decision::parse(&d));
+    let default = match string_field(&[options], "consent") {
+        None => string_field(&[remote], "consent_default").and_then(|d| Decision::parse(&d)),
+        Some(d) => Decision::parse(&d).or_else(|| {
+            misspelt.push("consent");
+            Some(Decision::Pending)
+        }),
+    };
     Consent::initial(store.get("consent").as_deref(), signals, default)
 }
 
@@ -621,8 +637,13 @@ impl State {
         self.store.set(&key, &text, false);
     }
 
-    /// Takes over the stored queues of pages that are gone (closed, or silent for long).
-    fn adopt_stored_queues(&mut self) -> usize {
+    /// Takes over the stored queues of pages that are gone (closed, or silent for long), and
+    /// stores them under this page's key. Only once the visitor's consent lets events be sent:
+    /// until then they stay where they are, neither sent nor moved.
+    fn adopt_stored_queues(&mut self) {
+        if self.consent.gate() != Gate::Send {
+            return;
+        }
         let now = js_sys::Date::now() as i64;
         let mut adopted = 0;
         for key in self.store.keys("q.") {
@@ -634,7 +655,9 @@ impl State {
             }
             self.store.remove(&key, false);
         }
-        adopted
+        if adopted > 0 {
+            self.persist(now);
+        }
     }
 
     fn set_consent(&mut self, now: i64, changes: &JsValue) {
@@ -667,13 +690,13 @@ impl State {
         self.store.set_persistent(consent.may_store(), &COOKIE_KEYS);
         match consent.gate() {
             Gate::Send => {
-                for event in std::mem::take(&mut self.held) {
-                    self.queue.push(event);
-                }
+                self.adopt_stored_queues();
+                let held = std::mem::replace(&mut self.held, Queue::new(self.limits));
+                self.queue.append(held);
             }
             Gate::Drop => {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
-                self.held.clear();
+                self.held = Queue::new(self.limits);
                 self.queue = Queue::new(self.limits);
                 self.store.clear(&COOKIE_KEYS, &["aid"]);
             }

@@ -380,6 +380,59 @@ describe("SDK: consent", () => {
     await context.close();
     await proxy.stop();
   });
+
+  test("events stored by an earlier page wait, unsent and in place, while consent is pending; granting sends them once", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const options = { autocapture: false, flushInterval: 200 };
+    const granted = snippetPage({ collector: proxy.url, options: { ...options, consent: "granted" } });
+    const { page, context } = await open("/stored-then-pending", granted);
+    const id = await anonymousId(page);
+    proxy.setDown(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 25; i++) window.portrait.track("Stored", { i }); // more than a batch
+    });
+    await page.waitForTimeout(1_500); // failed sends, then the queue is stored
+    const queues = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait.q.")));
+    const [stored] = await queues();
+    assert.ok(stored, "the queue is in localStorage");
+
+    const pending = snippetPage({ collector: proxy.url, options: { ...options, consent: "pending" } });
+    await page.goto(rig.site.page("/stored-then-pending/next", pending));
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    proxy.setDown(false);
+    const sentBefore = proxy.beacons();
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(500);
+    assert.equal(proxy.beacons(), sentBefore, "nothing sent while pending");
+    assert.deepEqual(await queues(), [stored], "the stored queue is neither sent nor moved");
+
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(id, 26);
+    assert.deepEqual(events.filter((e) => e.event === "Stored").map((e) => e.properties.i).sort((a, b) => a - b), [...Array(25).keys()]);
+    await page.waitForTimeout(300);
+    assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 26, "25 stored, the consent change; once each");
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a misspelt consent or storage option is reported and read as its most private value", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({
+      collector: proxy.url,
+      options: { consent: "deny", storage: "cookieless" },
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+    });
+    const { page, context } = await open("/misspelt", html);
+    assert.deepEqual(await page.evaluate(() => window.reported), ["storage", "consent"]);
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending", "not the collector's default (granted): nothing sent until the site decides");
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    await page.evaluate(() => window.portrait.flush());
+    assert.ok(proxy.beacons() > 0, "granted, it sends");
+    assert.deepEqual(await storedKeys(page), [], "memory only: no cookie, nothing in localStorage");
+    await context.close();
+    await proxy.stop();
+  });
 });
 
 describe("SDK: transport, nothing lost and nothing doubled", () => {
@@ -421,6 +474,26 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.deepEqual(await page.evaluate(() => window.reported), [400]);
     assert.equal(proxy.beacons(), 1);
     assert.equal((await stats(page)).refused, 1);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a wrong write key: the collector's 401 is reported on 'error' and not retried", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({
+      collector: proxy.url,
+      key: "pk_wrong_key",
+      options: { autocapture: false },
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+    });
+    const { page, context } = await open("/wrong-key", html);
+    await page.evaluate(() => window.portrait.track("Refused"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true, "settled: the batch will never be accepted");
+    await page.waitForTimeout(500);
+    assert.deepEqual(await page.evaluate(() => window.reported), [401]);
+    assert.equal(proxy.beacons(), 1, "sent once, not retried");
+    const counters = await stats(page);
+    assert.deepEqual([counters.refused, counters.retries], [1, 0]);
     await context.close();
     await proxy.stop();
   });

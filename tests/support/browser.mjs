@@ -131,12 +131,13 @@ export function newContext(browser, options = {}) {
   return browser.newContext({ userAgent: CHROME_UA, ...options });
 }
 
-/** A page embedding the SDK with the snippet, loading it with `options`; `body` and `before`
- * (calls made before the SDK arrives) are inserted as they are. */
-export function snippetPage({ collector, options = {}, body = "", before = "", title = "Test page", head = "" }) {
+/** A page embedding the SDK with the snippet, loading it with `options` (and the test
+ * source's write key unless `key` says otherwise); `body` and `before` (calls made before the
+ * SDK arrives) are inserted as they are. */
+export function snippetPage({ collector, key = WRITE_KEY, options = {}, body = "", before = "", title = "Test page", head = "" }) {
   const snippet = readFileSync(path.join(DIST, "snippet.min.js"), "utf8")
     .replace("https://cdn.example.com/portrait.js", "/sdk/portrait.js")
-    .replace("WRITE_KEY", WRITE_KEY)
+    .replace("WRITE_KEY", key)
     .replace(/\{\}\)\s*;?\s*$/, `${JSON.stringify({ endpoint: collector, ...options })});`);
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}
 <script>${snippet}

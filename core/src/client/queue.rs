@@ -152,6 +152,15 @@ impl Queue {
         self.entries.drain(..oldest);
     }
 
+    /// Moves the events of `held` (a queue that never sent: events held while consent was
+    /// pending) to the end of this one, with the count of those it dropped.
+    pub fn append(&mut self, held: Queue) {
+        self.dropped += held.dropped;
+        for entry in held.entries {
+            self.push_entry(Entry { batch: None, ..entry });
+        }
+    }
+
     /// Events not in flight.
     pub fn waiting(&self) -> usize {
         self.waiting
@@ -464,6 +473,19 @@ mod tests {
         queue.complete(again.id);
         let next = queue.take(NOW + 3, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 0, "and only until delivered");
+    }
+
+    #[test]
+    fn appended_events_keep_their_order_and_their_dropped_count() {
+        let mut held = Queue::new(Limits { max_events: 3, max_bytes: 1_000_000 });
+        (5..10).for_each(|n| held.push(event(n)));
+        assert_eq!(held.len(), 3, "a held queue is bounded too");
+        let mut queue = queue_of(2);
+        queue.append(held);
+        assert_eq!((queue.len(), queue.waiting()), (5, 5));
+        let batch = queue.take(NOW, 10, 32_768).unwrap();
+        assert_eq!(ids(&batch.body), ["m0", "m1", "m7", "m8", "m9"]);
+        assert_eq!(beacon::decode(&batch.body).unwrap().dropped, 2);
     }
 
     #[test]
