@@ -538,18 +538,21 @@ impl State {
     }
 
     fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome) {
+        let in_flight = match outcome {
+            Outcome::Delivered => self.queue.complete(id),
+            Outcome::Refused { .. } => self.queue.refuse(id),
+            Outcome::Retry { .. } => self.queue.retry(id),
+        };
+        // Not in flight: a batch resealed when the page was hidden. Its events went again in
+        // another batch, whose answer is the one that counts.
         match outcome {
-            Outcome::Delivered => {
-                self.queue.complete(id);
-                self.stats.delivered += events;
-            }
+            _ if !in_flight => {}
+            Outcome::Delivered => self.stats.delivered += events,
             Outcome::Refused { status } => {
-                self.queue.complete(id);
                 self.stats.refused += events;
                 self.error("the collector refused a batch", status.into());
             }
             Outcome::Retry { status, retry_after_ms } => {
-                self.queue.retry(id);
                 self.stats.retries += 1;
                 if self.debug {
                     dom::console_log("warn", "batch failed, will retry; status", &status.into());

@@ -498,6 +498,28 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("a batch answered after the page was hidden (its events sent again then) counts once", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, batchSize: 5 } });
+    const { page, context } = await open("/late-answer", html);
+    proxy.fail({ slow: 1_500 });
+    await page.evaluate(() => {
+      for (let i = 0; i < 5; i++) window.portrait.track("Late", { i });
+    });
+    await page.waitForTimeout(300); // the batch is in flight, slowly
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await page.waitForTimeout(2_000); // both answers are in
+    assert.equal(proxy.beacons(), 2);
+    const counters = await stats(page);
+    assert.deepEqual([counters.captured, counters.delivered, counters.retries], [5, 5, 0], JSON.stringify(counters));
+    assert.equal((await profileWith(await anonymousId(page), 5)).eventCount, 5);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("offline, events are kept and stored; they are sent when the network is back, even after a reload", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 200 } });

@@ -241,11 +241,22 @@ impl Queue {
         Some(Outgoing { id, body, events: count })
     }
 
-    /// The batch was delivered (2xx) or refused for good (4xx other than 429): forget it.
-    pub fn complete(&mut self, id: u32) {
-        if self.forget_flight(id).is_none() {
-            return;
-        }
+    /// The batch was delivered (2xx): forget it. Each of these three answers `false` for a
+    /// batch not in flight (resealed by [`take_all`](Self::take_all), or already settled):
+    /// its late answer settles nothing, and counts for nothing.
+    pub fn complete(&mut self, id: u32) -> bool {
+        self.forget_flight(id).is_some_and(|_| self.forget_events(id))
+    }
+
+    /// The batch was refused for good (4xx other than 429): its events go, and the dropped
+    /// count it carried rides on the next batch instead (the collector never read it).
+    pub fn refuse(&mut self, id: u32) -> bool {
+        let Some(dropped) = self.forget_flight(id) else { return false };
+        self.dropped += dropped;
+        self.forget_events(id)
+    }
+
+    fn forget_events(&mut self, id: u32) -> bool {
         self.failures = 0;
         let bytes = &mut self.bytes;
         self.entries.retain(|entry| {
@@ -255,11 +266,12 @@ impl Queue {
             }
             !done
         });
+        true
     }
 
     /// The batch failed in a way worth retrying: its events wait again, in their order.
-    pub fn retry(&mut self, id: u32) {
-        let Some(dropped) = self.forget_flight(id) else { return };
+    pub fn retry(&mut self, id: u32) -> bool {
+        let Some(dropped) = self.forget_flight(id) else { return false };
         self.dropped += dropped;
         self.failures += 1;
         for entry in self.entries.iter_mut().filter(|e| e.batch == Some(id)) {
@@ -267,6 +279,7 @@ impl Queue {
             self.waiting += 1;
             self.waiting_bytes += entry.bytes;
         }
+        true
     }
 
     fn forget_flight(&mut self, id: u32) -> Option<u32> {
@@ -453,10 +466,23 @@ mod tests {
         let sent: Vec<String> = all.iter().flat_map(|o| ids(&o.body)).collect();
         assert_eq!(sent, (0..30).map(|n| format!("m{n}")).collect::<Vec<_>>());
         assert!(all.iter().all(|o| o.body.len() <= 300 || o.events == 1));
-        queue.complete(early.id);
-        assert_eq!(queue.len(), 30, "the cancelled batch's answer settles nothing");
-        all.iter().for_each(|o| queue.complete(o.id));
+        assert!(!queue.complete(early.id), "the cancelled batch's answer settles nothing");
+        assert!(!queue.retry(early.id) && !queue.refuse(early.id));
+        assert_eq!((queue.len(), queue.waiting()), (30, 0));
+        assert!(all.iter().all(|o| queue.complete(o.id)));
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn a_refused_batch_hands_its_dropped_count_on() {
+        let mut queue = Queue::new(Limits { max_events: 3, max_bytes: 1_000_000 });
+        (0..5).for_each(|n| queue.push(event(n)));
+        let refused = queue.take(NOW + 1, 1, 32_768).unwrap();
+        assert_eq!(beacon::decode(&refused.body).unwrap().dropped, 2);
+        assert!(queue.refuse(refused.id));
+        let next = queue.take(NOW + 2, 10, 32_768).unwrap();
+        assert_eq!(ids(&next.body), ["m3", "m4"], "the refused event is gone");
+        assert_eq!(beacon::decode(&next.body).unwrap().dropped, 2, "its dropped count is not");
     }
 
     #[test]
