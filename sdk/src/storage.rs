@@ -112,7 +112,8 @@ impl Store {
             failed_writes: 0,
         };
         if mode == Mode::CookieAndLocal {
-            store.cookie_domain = cookie_domain.or_else(|| store.detect_cookie_domain());
+            // Detected when storing starts (the probe is a cookie: not before consent).
+            store.cookie_domain = cookie_domain;
             store.cookies = cookie_text();
         }
         store
@@ -168,19 +169,29 @@ impl Store {
         }
     }
 
-    /// Starts or stops writing to storage. Starting writes what memory holds.
+    /// Starts or stops writing to storage. Starting finds the cookie domain (unless the
+    /// site gave one) and writes what memory holds.
     pub fn set_persistent(&mut self, persistent: bool, cookie_keys: &[&str]) {
         let starting = persistent && !self.persistent;
         self.persistent = persistent;
         if starting {
+            if self.mode == Mode::CookieAndLocal && self.cookie_domain.is_none() {
+                self.cookie_domain = self.detect_cookie_domain();
+            }
             for (key, value) in self.memory.clone() {
                 self.write_through(&key, Some(&value), cookie_keys.contains(&key.as_str()));
             }
         }
     }
 
-    /// Removes everything the SDK stored, memory included, except `keep`.
+    /// Removes everything the SDK stored, memory included, except `keep`. Cookies an earlier
+    /// visit set on a parent domain go too: that takes the domain, found with the probe (a
+    /// cookie holding `1`, deleted at once) if no write has found it yet.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
+        let ours = cookie_keys.iter().any(|key| find_cookie(&self.cookies, key).is_some());
+        if self.mode == Mode::CookieAndLocal && self.cookie_domain.is_none() && ours {
+            self.cookie_domain = self.detect_cookie_domain();
+        }
         let was = std::mem::replace(&mut self.persistent, true);
         for key in self.keys("") {
             if !keep.contains(&key.as_str()) {

@@ -249,6 +249,35 @@ describe("SDK: identity and storage", () => {
   });
 });
 
+describe("SDK: cookies on a host name", () => {
+  test("no cookie is written before consent, not even the domain probe; granted, the ids go on the broadest domain", async () => {
+    const spy = `window.cookieWrites = [];
+      const cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+      Object.defineProperty(document, "cookie", {
+        configurable: true,
+        get: () => cookie.get.call(document),
+        set: (value) => { window.cookieWrites.push(value); cookie.set.call(document, value); },
+      });`;
+    const html = snippetPage({ collector: rig.collector.url, options: { consent: "pending", autocapture: false }, before: spy });
+    // *.portrait.test resolves to 127.0.0.1 in the test browser (see launchBrowser).
+    const url = rig.site.page("/cookie-domain", html).replace("127.0.0.1", "www.shop.portrait.test");
+    const context = await newContext(rig.browser);
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.deepEqual(await page.evaluate(() => window.cookieWrites), [], "nothing while pending");
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    const writes = await page.evaluate(() => window.cookieWrites);
+    assert.match(writes[0], /^portrait_probe=1; .*Domain=portrait\.test/, JSON.stringify(writes));
+    const aid = writes.find((w) => w.startsWith("portrait_aid="));
+    assert.match(aid, /; SameSite=Lax; Domain=portrait\.test/);
+    assert.doesNotMatch(aid, /Secure/, "not on http");
+    const stored = (await context.cookies()).filter((c) => c.name.startsWith("portrait_"));
+    assert.deepEqual(stored.map((c) => [c.name, c.domain]), [["portrait_aid", ".portrait.test"]], "the probe is gone");
+    await context.close();
+  });
+});
+
 describe("SDK: switches and privacy options", () => {
   test("autocapture: false captures nothing on its own; explicit calls still go out", async () => {
     const body = `<a id="link" href="#x">link</a><form onsubmit="event.preventDefault()"><button id="send">send</button></form><div style="height: 4000px"></div>`;

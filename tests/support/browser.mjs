@@ -91,11 +91,12 @@ export function launchBrowser() {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      // Host names for the tests that need one (cookie domains): every *.portrait.test is here.
+      "--host-resolver-rules=MAP *.portrait.test 127.0.0.1",
     ],
   });
 }
 
-/** A fresh profile (storage, cookies) with a browser's ordinary user agent: the headless one is a bot. */
 /** The SDK suites' rig: a site, a collector that allows its origin, and Chromium, started
  * before the file's tests and stopped after them (read its fields inside tests). */
 export function useBrowserRig() {
@@ -127,6 +128,7 @@ export async function openPage(rig, pathname, html, { context, headers, until = 
   return { page, context, errors };
 }
 
+/** A fresh profile (storage, cookies) with a browser's ordinary user agent: the headless one is a bot. */
 export function newContext(browser, options = {}) {
   return browser.newContext({ userAgent: CHROME_UA, ...options });
 }
