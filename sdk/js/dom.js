@@ -57,11 +57,12 @@ const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[t
 const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output, select, textarea';
 
 /// Listens for what the SDK records and reacts to, calling `on(kind, value)`, with `kind`
-/// one of `dom::kind` (`sdk/src/dom.rs`). The page-view, click, form, scroll and engagement
-/// listeners are each added only if their `switches` entry is set (in that order); the
-/// scroll listener serves both scroll depth and engagement.
+/// one of `dom::kind` (`sdk/src/dom.rs`). Navigations are always followed (with page views
+/// off, the page context still follows the URL for the site's own `page()` calls); the click,
+/// form, scroll and engagement listeners are each added only if their `switches` entry is
+/// set (in that order); the scroll listener serves both scroll depth and engagement.
 export function listen(switches, on) {
-  const [pageViews, clicks, forms, scroll, engagement] = switches;
+  const [clicks, forms, scroll, engagement] = switches;
   // A failure in here must never reach the page's code (its router, its own listeners). The
   // SDK reports its errors on `on('error')` itself; what gets here is a trap in the module.
   const safely = (work) => {
@@ -73,21 +74,19 @@ export function listen(switches, on) {
   add(window, 'pageshow', 1);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
-  if (pageViews) {
-    for (const method of ['pushState', 'replaceState']) {
-      const original = history[method];
-      if (typeof original !== 'function') continue;
-      try {
-        history[method] = function (...args) {
-          const result = original.apply(this, args);
-          safely(() => on(4, location.href));
-          return result;
-        };
-      } catch { /* a frozen History: navigations are still seen through popstate */ }
-    }
-    add(window, 'popstate', 4, () => location.href);
-    add(window, 'hashchange', 4, () => location.href);
+  for (const method of ['pushState', 'replaceState']) {
+    const original = history[method];
+    if (typeof original !== 'function') continue;
+    try {
+      history[method] = function (...args) {
+        const result = original.apply(this, args);
+        safely(() => on(4, location.href));
+        return result;
+      };
+    } catch { /* a frozen History: navigations are still seen through popstate */ }
   }
+  add(window, 'popstate', 4, () => location.href);
+  add(window, 'hashchange', 4, () => location.href);
   if (clicks) add(document, 'click', 5, clicked, true);
   if (forms) add(document, 'submit', 6, submitted, true);
   if (scroll || engagement) add(window, 'scroll', 7);

@@ -39,15 +39,14 @@ pub fn read_switches(local: &JsValue, remote: &JsValue) -> Autocapture {
 /// Adds the listeners (`dom::listen`): the switched-on autocapture's, and those the transport
 /// needs.
 pub fn install(state: &Rc<RefCell<State>>) {
-    let Autocapture { page_views, clicks, forms, scroll, engagement, .. } =
-        state.borrow().options.autocapture;
+    let Autocapture { clicks, forms, scroll, engagement, .. } = state.borrow().options.autocapture;
     let me = Rc::downgrade(state);
     let on = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
         if let Some(state) = me.upgrade() {
             run(&state, &mut |state, now| on_dom(state, now, kind, &value));
         }
     });
-    dom::listen(&[page_views, clicks, forms, scroll, engagement].map(u8::from), on.as_ref().unchecked_ref());
+    dom::listen(&[clicks, forms, scroll, engagement].map(u8::from), on.as_ref().unchecked_ref());
     on.forget();
 }
 
@@ -81,8 +80,9 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
     }
 }
 
-/// After `pushState`, `replaceState`, `popstate` or `hashchange`: a page view if the URL
-/// changed (a `replaceState` to the same URL is not a view).
+/// After `pushState`, `replaceState`, `popstate` or `hashchange`: a new page if the URL
+/// changed (a `replaceState` to the same URL is not one), and its view unless page views are
+/// off (the site then calls `page()` itself, and the context is the new page's).
 fn navigated(state: &mut State, now: i64, href: String) {
     if !state.page.is_new(&href) {
         return;
@@ -91,7 +91,9 @@ fn navigated(state: &mut State, now: i64, href: String) {
     let previous = std::mem::take(&mut state.page.href);
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
-    state.capture_page_view(now);
+    if state.options.autocapture.page_views {
+        state.capture_page_view(now);
+    }
     interests::page_view(state);
 }
 

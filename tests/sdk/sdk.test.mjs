@@ -297,6 +297,22 @@ describe("SDK: switches and privacy options", () => {
     await context.close();
   });
 
+  test("with page views off, the site's own page() after its router navigated carries the new page", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { pageViews: false } } });
+    const { page, context } = await open("/manual-views", html);
+    await page.evaluate(async () => {
+      history.pushState({}, "", "/manual-views/step-2");
+      window.portrait.page("Docs", "Step 2");
+      await window.portrait.flush();
+    });
+    const events = (await timeline(await anonymousId(page), 1)).filter((e) => e.type === "page");
+    assert.equal(events.length, 1, "no automatic view");
+    assert.equal(new URL(events[0].properties.url).pathname, "/manual-views/step-2");
+    assert.equal(events[0].properties.path, "/manual-views/step-2");
+    assert.equal(new URL(events[0].context.page.referrer).pathname, "/manual-views", "the previous URL is the referrer");
+    await context.close();
+  });
+
   test("respectGlobalPrivacyControl: a GPC browser is treated as a refusal; nothing sent or stored", async () => {
     const proxy = await startProxy(rig.collector.url);
     const context = await newContext(rig.browser);
