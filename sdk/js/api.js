@@ -54,15 +54,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       case 'flush': return sdk.flush();
     }
   };
-  // A synchronous read: a list even before `ready` or after an error (which is reported).
-  const read = (work) => (...args) => {
+  // A synchronous read: `empty()` before `ready` or after an error (which is reported).
+  const read = (work, empty = () => []) => (...args) => {
     try {
-      return sdk ? work(...args) : [];
+      return sdk ? work(...args) : empty();
     } catch (error) {
       emit('error', error);
-      return [];
+      return empty();
     }
   };
+  const nothing = () => null;
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
   const startInterests = (settings, remoteSettings) =>
     loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
@@ -112,10 +113,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       sdk ? run() : readyCallbacks.push(run);
     }),
     ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
-    user: () => (sdk ? sdk.user() : { anonymousId: null, userId: null, traits: {} }),
+    user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
     consent: {
       set: guard((changes) => call('setConsent', [changes])),
-      get: () => (sdk ? sdk.consent() : null),
+      get: read(() => sdk.consent(), nothing),
     },
     on: guard((name, listener) => {
       listeners.set(name, [...(listeners.get(name) || []), listener]);
@@ -140,7 +141,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }),
     /** The SDK's own counters (captured, delivered, queued, …), for reconciliation;
      * `topicsModel` is 1 once the interest module runs with its model. */
-    stats: () => (sdk ? { ...sdk.stats(), topicsModel: interests?.hasModel() ? 1 : 0 } : null),
+    stats: read(() => ({ ...sdk.stats(), topicsModel: interests?.hasModel() ? 1 : 0 }), nothing),
   };
   for (const name of CALLS) {
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));

@@ -5,13 +5,17 @@
   var p = (w.portrait = w.portrait || []);
   if (p.__portrait || p.__stub) return;
   p.__stub = 1;
-  'load page track identify group alias reset flush ready on off debug setConsent'.split(' ').forEach(function (m) {
+  'load page track identify group alias reset ready on off debug setConsent'.split(' ').forEach(function (m) {
     p[m] = function () {
       p.push([m].concat([].slice.call(arguments)));
       return p;
     };
   });
   p.consent = { set: function (c) { p.setConsent(c); } };
+  // flush() is a Promise even before the SDK is there: it settles as the real one does.
+  p.flush = function () {
+    return new Promise(function (r) { p.ready(function () { w.portrait.flush().then(r); }); });
+  };
   // Start fetching and compiling the wasm module, and fetching the remote settings, now, in
   // parallel with portrait.js. A compile that fails (a strict CSP) leaves it to portrait.js.
   if (w.fetch) {
@@ -19,8 +23,9 @@
     p._wasm = (w.WebAssembly && WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm) : wasm)
       .catch(function () {});
     var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
-    p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })
-      .catch(function () {});
+    if (!options || options.remoteSettings !== false)
+      p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })
+        .catch(function () {});
   }
   var s = d.createElement('script');
   s.async = true;

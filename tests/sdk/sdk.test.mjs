@@ -43,10 +43,12 @@ describe("SDK: capture and delivery", () => {
   test("the snippet loads the SDK, which sends the page view and the calls made before it arrived, in order", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
-      before: `portrait.track("Early One", {n: 1}); portrait.identify("user-1", {plan: "pro"}); portrait.track("Early Two");`,
+      before: `portrait.track("Early One", {n: 1}); portrait.identify("user-1", {plan: "pro"}); portrait.track("Early Two");
+        window.earlyFlush = portrait.flush();`,
       title: "Pricing",
     });
     const { page, context, errors } = await open("/pricing", html);
+    assert.equal(await page.evaluate(() => window.earlyFlush), true, "a flush() before the SDK arrived is a Promise, settled as the real one");
     const id = await anonymousId(page);
     assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     await page.evaluate(() => window.portrait.flush());
@@ -345,6 +347,17 @@ describe("SDK: switches and privacy options", () => {
 });
 
 describe("SDK: remote settings", () => {
+  test("remoteSettings: false fetches no settings, in the snippet or after", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { remoteSettings: false, autocapture: false } });
+    const { page, context } = await open("/no-settings", html);
+    await page.evaluate(() => window.portrait.track("Local Only"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    assert.deepEqual(proxy.seen.map((r) => r.url.split("?")[0]), ["/v1/b"]);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
       rig.site.origin,
