@@ -3,7 +3,8 @@
 //!
 //! The pipeline, as in Segment's analytics-next: **capture** (an API call or autocapture) →
 //! **enrich** (ids, time, page context, session, campaign) → **gate** (consent) → **queue**
-//! (persisted, bounded) → **send** (batched beacons; `sendBeacon` when the page is hidden).
+//! (persisted, bounded) → **send** (batched beacons; when the page is hidden, keepalive
+//! `fetch`, with `sendBeacon` where the browser refuses it).
 //!
 //! JavaScript sees one class, [`Sdk`]; `sdk/js/` wraps it in the analytics.js-shaped API
 //! (argument shuffling, `ready`, `on`/`off`) and never lets an error reach the host page.

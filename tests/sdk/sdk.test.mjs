@@ -415,7 +415,28 @@ describe("SDK: consent", () => {
     await proxy.stop();
   });
 
-  test("denying drops held events and clears the SDK's storage; the refusal is remembered", async () => {
+  test("denying while pending drops the held events, unsent, and counts them", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { consent: "pending" } });
+    const { page, context } = await open("/pending-deny", html);
+    await page.evaluate(() => {
+      window.portrait.track("Held One");
+      window.portrait.track("Held Two");
+    });
+    assert.deepEqual([(await stats(page)).held, (await stats(page)).denied], [3, 0], "the page view and two calls");
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(300);
+    const counters = await stats(page);
+    assert.equal(counters.held, 0);
+    assert.equal(counters.denied, 4, "the three held, and the consent change itself (not recorded once refused)");
+    assert.equal(proxy.beacons(), 0);
+    assert.deepEqual(await storedKeys(page), []);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("denying after granting drops what is queued and clears the SDK's storage; the refusal is remembered", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "granted" } });
     const { page, context } = await open("/deny", html);
@@ -513,6 +534,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.equal(counters.delivered, 23);
     assert.ok(counters.retries >= 3, JSON.stringify(counters)); // Chromium itself retries some resets
     assert.equal(profile.counters["Retried"], 23);
+    assert.deepEqual(proxy.seen.filter((r) => r.method !== "POST" && r.method !== "GET"), [], "no CORS preflight");
     await context.close();
     await proxy.stop();
   });
@@ -706,6 +728,50 @@ describe("SDK: loading", () => {
     assert.ok(fetched.includes("/sdk/portrait.wasm2js.js"), "the SDK's fallback was fetched");
     assert.ok(fetched.includes("/sdk/portrait-interests.wasm2js.js"), "the interest module's fallback was fetched");
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("group, alias, ready, on/off and debug behave as in analytics.js", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: false },
+      before: `window.readyBefore = 0; portrait.ready(() => window.readyBefore++);`,
+    });
+    const { page, context } = await open("/api", html);
+    const seen = await page.evaluate(async () => {
+      const heard = [];
+      const listener = (detail) => heard.push(detail.messageId);
+      window.portrait.on("track", listener);
+      window.portrait.track("Heard");
+      window.portrait.off("track", listener);
+      window.portrait.track("Not Heard");
+      let readyAfter = 0;
+      window.portrait.ready(() => readyAfter++);
+      window.portrait.group("acme", { name: "Acme" });
+      window.portrait.alias("user-42");
+      const logged = [];
+      const original = console.error;
+      console.error = (...args) => logged.push(args.map(String).join(" "));
+      window.portrait.debug(true);
+      window.portrait.consent.set({ analytics: "maybe" });
+      window.portrait.debug(false);
+      window.portrait.consent.set({ analytics: "perhaps" });
+      console.error = original;
+      await window.portrait.flush();
+      return { heard: heard.length, readyAfter, logged };
+    });
+    assert.equal(seen.heard, 1, "heard while listening, not after off()");
+    assert.equal(await page.evaluate(() => window.readyBefore), 1, "a ready callback given before load runs once");
+    assert.equal(seen.readyAfter, 1, "after load, at once");
+    assert.ok(seen.logged.length >= 1 && seen.logged.every((line) => /maybe|consent values/.test(line)), JSON.stringify(seen.logged));
+    const id = await anonymousId(page);
+    const events = await timeline(id, 4);
+    const group = events.find((e) => e.type === "group");
+    assert.equal(group.groupId, "acme");
+    assert.deepEqual(group.traits, { name: "Acme" });
+    const alias = events.find((e) => e.type === "alias");
+    assert.equal(alias.userId, "user-42");
+    assert.equal(alias.previousId, id);
     await context.close();
   });
 

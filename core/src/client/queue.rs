@@ -2,10 +2,10 @@
 //!
 //! Every captured event waits here until a collector answer settles it. [`Queue::take`] seals
 //! the next batch (its events are then *in flight*); [`Queue::complete`] removes them once the
-//! collector answered 2xx (or refused them for good, a 4xx other than 429); [`Queue::retry`]
-//! puts them back at the front after a network error, a 5xx or a 429. When the page is being
-//! hidden, [`Queue::take_all`] re-seals everything unsettled, in flight included, for
-//! `sendBeacon`: a batch whose fetch the unload cancels is sent again, and the collector's
+//! collector answered 2xx, [`Queue::refuse`] once it refused them for good (a 4xx other than
+//! 429); [`Queue::retry`] puts them back at the front after a network error, a 5xx or a 429.
+//! When the page is being hidden, [`Queue::take_all`] re-seals everything unsettled, in flight
+//! included, for keepalive requests: a batch whose fetch the unload cancels is sent again, and the collector's
 //! messageId dedupe makes the second copy harmless. So nothing is lost and nothing counted
 //! twice.
 //!
