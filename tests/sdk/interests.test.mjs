@@ -115,6 +115,42 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("each part of a page is read: meta tags, Open Graph, article tags, JSON-LD, headings, hints, the visible text", async () => {
+    const html = snippetPage({ collector: rig.collector.url, title: "Welcome", options: { topicsVisibleText: true }, body: "<p>Hello</p>" });
+    const { page, context } = await openWithModel(await newContext(rig.browser), "/parts", html);
+    const SPORT = "Premier League football match report: goals, results and the league table";
+    const jsonLd = (value) => `<script type="application/ld+json">${JSON.stringify(value)}</script>`;
+    const parts = {
+      "meta description": `<meta name="description" content="${SPORT}">`,
+      "og:title": `<meta property="og:title" content="${SPORT}">`,
+      "og:description": `<meta property="og:description" content="${SPORT}">`,
+      "meta keywords": `<meta name="keywords" content="football, premier league, match report, goals">`,
+      "article:section": `<meta property="article:section" content="Football">`,
+      "article:tag": `<meta property="article:tag" content="Premier League football">`,
+      "JSON-LD headline": jsonLd({ "@type": "Thing", headline: SPORT }),
+      "JSON-LD @graph articleSection": jsonLd({ "@graph": [{ "@type": "WebPage" }, { "@type": "Thing", articleSection: ["Football", "Premier League"] }] }),
+      "JSON-LD about": jsonLd({ "@type": "Thing", about: [{ name: "Premier League football" }, "football results"] }),
+      "h2": `<h2>${SPORT}</h2>`,
+      "data-portrait-topics": `<div data-portrait-topics="/Sports"></div>`,
+      "visible text": `<p>${SPORT}. ${SPORT}.</p>`,
+    };
+    const firstWith = (part) =>
+      page.evaluate((part) => {
+        const holder = document.createElement("div");
+        holder.innerHTML = part;
+        const added = [...holder.childNodes];
+        document.body.append(...added);
+        const [first] = window.portrait.pageTopics({ refresh: true });
+        added.forEach((node) => node.remove());
+        return first?.path ?? "";
+      }, part);
+    assert.ok(!(await firstWith("")).startsWith("/Sports"), "the page alone is not about sport");
+    for (const [name, part] of Object.entries(parts)) {
+      assert.match(await firstWith(part), /^\/Sports/, name);
+    }
+    await context.close();
+  });
+
   test("reset() forgets the interests, in memory and in storage", async () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[0];

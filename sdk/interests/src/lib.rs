@@ -25,8 +25,9 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
 use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests as Profile, PageCredit};
+use portrait_core::topics::page::{JsonValue, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
-use portrait_core::topics::{Model, PageText, Scored};
+use portrait_core::topics::{Model, Scored};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element};
 
@@ -36,12 +37,10 @@ const STORED_TOPICS: &str = "interests";
 const STORED_TAGS: &str = "tags";
 /// Interests that count for `data-portrait-show-if` and for the `interests` event.
 const SHOWN_TOPICS: usize = 5;
-/// Bounds on what is read from a page (the tokeniser bounds the terms too).
+/// Bounds on what is read from a page (`core` clips each part; the tokeniser bounds the terms).
 const MAX_HEADINGS: u32 = 20;
-const MAX_FIELD_CHARS: usize = 300;
 const MAX_JSON_LD_SCRIPTS: u32 = 5;
 const MAX_JSON_LD_BYTES: usize = 64 * 1024;
-const VISIBLE_TEXT_CHARS: usize = 2_000;
 
 /// The interest state of one page's SDK.
 #[wasm_bindgen]
@@ -361,53 +360,33 @@ fn set(object: &Object, key: &str, value: JsValue) {
     let _ = Reflect::set(object, &key.into(), &value);
 }
 
-/// What the SDK reads from a page.
-struct PageRead {
-    text: PageText,
-    /// The site's topic hints (`portrait:topics`, `data-portrait-topics`).
-    hints: Vec<String>,
-    /// Every `<meta>` name (or property) with its content, for the tag rules.
-    metas: Vec<(String, String)>,
-}
-
-/// The page's text fields, topic hints and meta tags, read with bounded work.
+/// Hands the page's parts to `core`'s [`PageRead`], which decides what each one means: the
+/// title, every `<meta>`, `data-portrait-topics`, `h1`–`h3`, JSON-LD, and (when asked) a
+/// sample of the visible text. Bounded work: so many elements of each kind, at most.
 fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
-    let clip = |text: String| -> String { text.trim().chars().take(MAX_FIELD_CHARS).collect() };
-    let mut page =
-        PageText { url: href.to_owned(), titles: vec![clip(document.title())], ..PageText::default() };
-    let mut hints = Vec::new();
-    let mut metas = Vec::new();
+    let mut page = PageRead::new(href, &document.title());
     for_each(document, "meta[name], meta[property]", 200, |meta| {
         let key = meta.get_attribute("name").or_else(|| meta.get_attribute("property")).unwrap_or_default();
-        let content = clip(meta.get_attribute("content").unwrap_or_default());
-        metas.push((key.clone(), content.clone()));
-        match key.to_ascii_lowercase().as_str() {
-            "description" | "og:description" => page.descriptions.push(content),
-            "og:title" => page.titles.push(content),
-            "keywords" | "article:section" | "article:tag" => page.keywords.push(content),
-            "portrait:topics" => hints.push(content),
-            _ => {}
-        }
+        page.meta(&key, &meta.get_attribute("content").unwrap_or_default());
     });
     for_each(document, "[data-portrait-topics]", 50, |element| {
-        hints.extend(element.get_attribute("data-portrait-topics"));
+        page.hint(&element.get_attribute("data-portrait-topics").unwrap_or_default());
     });
     for_each(document, "h1, h2, h3", MAX_HEADINGS, |heading| {
-        page.headings.push(clip(heading.text_content().unwrap_or_default()));
+        page.heading(&heading.text_content().unwrap_or_default());
     });
     for_each(document, "script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
         let text = script.text_content().unwrap_or_default();
         if text.len() <= MAX_JSON_LD_BYTES
             && let Ok(json) = js_sys::JSON::parse(&text)
         {
-            read_json_ld(&json, 0, &mut page);
+            page.json_ld(&Json(json));
         }
     });
     if visible_text {
-        let text = document.body().map(|b| b.inner_text()).unwrap_or_default();
-        page.text = text.chars().take(VISIBLE_TEXT_CHARS).collect();
+        page.visible_text(&sample_text(VISIBLE_TEXT_CHARS as u32));
     }
-    PageRead { text: page, hints, metas }
+    page
 }
 
 fn for_each(document: &Document, selector: &str, limit: u32, mut visit: impl FnMut(&Element)) {
@@ -419,35 +398,40 @@ fn for_each(document: &Document, selector: &str, limit: u32, mut visit: impl FnM
     }
 }
 
-/// JSON-LD: `headline` as a title; `@type`, `articleSection`, `keywords` and `about` (a
-/// string, `{name}`, or lists of them) as keywords; `@graph` and nested objects, two deep.
-fn read_json_ld(value: &JsValue, depth: u32, page: &mut PageText) {
-    if depth > 2 {
-        return;
+/// A parsed JSON-LD value, as `core` reads JSON.
+struct Json(JsValue);
+
+impl JsonValue for Json {
+    fn string(&self) -> Option<String> {
+        self.0.as_string()
     }
-    if let Some(list) = value.dyn_ref::<js_sys::Array>() {
-        for item in list.iter().take(20) {
-            read_json_ld(&item, depth + 1, page);
-        }
-        return;
+
+    fn items(&self) -> Option<Vec<Self>> {
+        self.0.dyn_ref::<Array>().map(|list| list.iter().map(Json).collect())
     }
-    if !value.is_object() {
-        return;
+
+    fn is_object(&self) -> bool {
+        self.0.is_object()
     }
-    let strings = |v: JsValue| -> Vec<String> {
-        match v.dyn_ref::<js_sys::Array>() {
-            Some(list) => list
-                .iter()
-                .take(20)
-                .filter_map(|item| item.as_string().or_else(|| field(&item, "name").as_string()))
-                .collect(),
-            None => v.as_string().or_else(|| field(&v, "name").as_string()).into_iter().collect(),
-        }
-    };
-    page.titles.extend(strings(field(value, "headline")));
-    for key in ["@type", "articleSection", "keywords", "about"] {
-        page.keywords.extend(strings(field(value, key)));
+
+    fn field(&self, key: &str) -> Self {
+        Json(field(&self.0, key))
     }
-    read_json_ld(&field(value, "@graph"), depth + 1, page);
-    read_json_ld(&field(value, "mainEntity"), depth + 1, page);
+}
+
+#[wasm_bindgen(inline_js = r#"
+// The body's text nodes in document order, outside scripts and styles, up to `max`
+// characters: a walk that stops there, not `innerText` (which lays out the whole page).
+export function sample_text(max) {
+  const skip = /^(SCRIPT|STYLE|NOSCRIPT|TEMPLATE)$/;
+  const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) => (skip.test(node.parentNode.nodeName) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  let text = '';
+  while (text.length < max && walker.nextNode()) text += walker.currentNode.data + ' ';
+  return text.slice(0, max);
+}
+"#)]
+extern "C" {
+    fn sample_text(max: u32) -> String;
 }
