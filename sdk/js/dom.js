@@ -74,6 +74,7 @@ export function listen(switches, on) {
   add(window, 'pageshow', 1);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
+  add(window, 'storage', 9, (event) => (event.key === 'portrait.consent' && event.newValue) || undefined);
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];
     if (typeof original !== 'function') continue;

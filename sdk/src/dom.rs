@@ -57,6 +57,8 @@ pub mod kind {
     pub const SCROLL: u32 = 7;
     /// Pointer, key or touch input.
     pub const ACTIVITY: u32 = 8;
+    /// Another tab stored a consent decision: its stored text.
+    pub const CONSENT_ELSEWHERE: u32 = 9;
 }
 
 /// The string at `index` of `facts`, if it is one.

@@ -21,7 +21,12 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     fn classify(this: &InterestModule) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn credit(this: &InterestModule, engaged_ms: f64, scroll_percent: f64) -> Result<JsValue, JsValue>;
+    fn credit(
+        this: &InterestModule,
+        engaged_ms: f64,
+        scroll_percent: f64,
+        stored: &JsValue,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn clear(this: &InterestModule) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
@@ -31,12 +36,7 @@ extern "C" {
 /// What the loader needs to start the module: `{personalize, stored: {interests, tags}}`.
 pub fn host(state: &State) -> JsValue {
     let personalize = state.consent.may_personalize();
-    let stored = js_sys::Object::new();
-    for key in STORED_KEYS {
-        if let Some(text) = state.store.get(key).filter(|_| personalize) {
-            let _ = js_sys::Reflect::set(&stored, &key.into(), &text.into());
-        }
-    }
+    let stored = stored_texts(STORED_KEYS.map(|key| state.store.get(key).filter(|_| personalize)));
     let host = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&host, &"personalize".into(), &personalize.into());
     let _ = js_sys::Reflect::set(&host, &"stored".into(), &stored);
@@ -55,7 +55,15 @@ pub fn page_view(state: &mut State) {
 /// nothing was credited).
 pub fn credit(state: &mut State) -> JsValue {
     let Some(module) = &state.interests else { return JsValue::UNDEFINED };
-    let credited = match module.credit(state.page.engaged_total_ms as f64, state.page.deepest_scroll) {
+    // The profiles as stored now: another tab may have credited, or cleared, them since this
+    // page read them, and the module adds this page's credit to those, not to its own copy.
+    // `undefined` when this page keeps them in memory only.
+    let stored = match state.store.shares_storage() {
+        true => stored_texts(STORED_KEYS.map(|key| state.store.get_shared(key))),
+        false => JsValue::UNDEFINED,
+    };
+    let engaged_ms = state.page.engaged_total_ms as f64;
+    let credited = match module.credit(engaged_ms, state.page.deepest_scroll, &stored) {
         Ok(credited) => credited,
         Err(error) => {
             state.error("the interest module failed", error);
@@ -69,6 +77,17 @@ pub fn credit(state: &mut State) -> JsValue {
         }
     }
     field(&credited, "properties")
+}
+
+/// `{interests, tags}`, each stored text that is there.
+fn stored_texts(texts: [Option<String>; 2]) -> JsValue {
+    let stored = js_sys::Object::new();
+    for (key, text) in STORED_KEYS.into_iter().zip(texts) {
+        if let Some(text) = text {
+            let _ = js_sys::Reflect::set(&stored, &key.into(), &text.into());
+        }
+    }
+    stored.into()
 }
 
 /// Forgets the profiles (`reset()`, personalisation withdrawn).

@@ -690,6 +690,29 @@ impl State {
     }
 
     fn consent_changed(&mut self, now: i64) {
+        self.apply_consent();
+        let consent = self.consent;
+        // The decision itself is kept (even a refusal), so the visitor is not asked again.
+        self.store.set_record("consent", &consent.to_storage());
+        let mut properties = Props::default();
+        properties.str("analytics", consent.analytics.as_str());
+        properties.str("personalization", consent.personalization.as_str());
+        self.capture_track(now, "Consent Updated", &properties);
+    }
+
+    /// Another tab of the site stored a consent decision (`storage` event): this page follows
+    /// it at once. That tab recorded the change; this one does not record it again.
+    pub(crate) fn consent_stored_elsewhere(&mut self, text: &str) {
+        if let Some(consent) = Consent::from_storage(text).filter(|c| *c != self.consent) {
+            self.consent = consent;
+            self.apply_consent();
+            // A refusal clears storage, the other tab's record too: it is put back.
+            self.store.set_record("consent", text);
+        }
+    }
+
+    /// What the consent now allows: storing, sending, holding or dropping; interests.
+    fn apply_consent(&mut self) {
         let consent = self.consent;
         self.store.set_persistent(consent.may_store(), &COOKIE_KEYS);
         match consent.gate() {
@@ -710,12 +733,6 @@ impl State {
             interests::clear(self);
         }
         interests::personalize(self);
-        // The decision itself is kept (even a refusal), so the visitor is not asked again.
-        self.store.set_record("consent", &consent.to_storage());
-        let mut properties = Props::default();
-        properties.str("analytics", consent.analytics.as_str());
-        properties.str("personalization", consent.personalization.as_str());
-        self.capture_track(now, "Consent Updated", &properties);
     }
 
     fn error(&mut self, message: &str, detail: JsValue) {

@@ -133,6 +133,16 @@ impl Store {
         })
     }
 
+    /// Whether this page's writes reach `localStorage`, which the site's other tabs share.
+    pub fn shares_storage(&self) -> bool {
+        self.persistent && self.mode != Mode::Memory && self.local
+    }
+
+    /// What `localStorage` holds for `key` now, other tabs' writes included (not memory).
+    pub fn get_shared(&self, key: &str) -> Option<String> {
+        local_get(&[PREFIX, key].concat())
+    }
+
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {

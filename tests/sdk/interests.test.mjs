@@ -151,6 +151,25 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("two tabs: each credit adds to what the other stored; consent withdrawn in one holds in the other", async () => {
+    const context = await newContext(rig.browser);
+    const { page: cooking } = await openWithModel(context, "/tabs/recipe", article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake"));
+    const [title, description] = SPORT_PAGES[0];
+    await read((await openWithModel(context, "/tabs/sport", article(title, description))).page);
+    await read(cooking); // opened before the sport page was credited
+    const { page } = await openWithModel(context, "/tabs/home", snippetPage({ collector: rig.collector.url }));
+    const paths = (await interests(page)).map((t) => t.path);
+    assert.ok(paths.some((p) => p.startsWith("/Sports")) && paths.some((p) => p.startsWith("/Food & Drink")), JSON.stringify(paths));
+
+    const { page: other } = await openWithModel(context, "/tabs/other", snippetPage({ collector: rig.collector.url }));
+    await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
+    await eventually(() => other.evaluate(() => window.portrait.consent.get().personalization === "denied"), { message: "the other tab follows" });
+    assert.deepEqual(await interests(other), []);
+    await read(other);
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.interests")), null, "nothing stored again by the other tab");
+    await context.close();
+  });
+
   test("reset() forgets the interests, in memory and in storage", async () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[0];

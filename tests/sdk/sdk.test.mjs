@@ -460,6 +460,23 @@ describe("SDK: consent", () => {
     await proxy.stop();
   });
 
+  test("a refusal in one tab holds at once in the site's other tabs, and stays remembered", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { consent: "granted", autocapture: false } });
+    const { page, context } = await open("/tab-one", html);
+    const { page: other } = await open("/tab-two", html, { context });
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
+    await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the other tab follows" });
+    const sentBefore = proxy.beacons();
+    await other.evaluate(() => window.portrait.track("After Refusal Elsewhere"));
+    await other.evaluate(() => window.portrait.flush());
+    await other.waitForTimeout(300);
+    assert.equal(proxy.beacons(), sentBefore, "nothing sent by the other tab");
+    assert.equal(await other.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=denied,personalization=granted");
+    await context.close();
+    await proxy.stop();
+  });
+
   test("events stored by an earlier page wait, unsent and in place, while consent is pending; granting sends them once", async () => {
     const proxy = await startProxy(rig.collector.url);
     const options = { autocapture: false, flushInterval: 200 };

@@ -147,9 +147,11 @@ impl Interests {
     /// credited, else `{properties, stored}`: what the "Page Engaged" event carries
     /// (`topics`: `[[topic id, weight], …]`, `tags`: `[[site tag, weight], …]`, each when not
     /// empty) and the profiles to store (`interests`, `tags`: only those this page changed).
-    pub fn credit(&self, engaged_ms: f64, scroll_percent: f64) -> JsValue {
+    /// `stored`: the profiles as stored now (`{interests, tags}`), which the credit is added
+    /// to; `undefined` when the SDK keeps them in memory only.
+    pub fn credit(&self, engaged_ms: f64, scroll_percent: f64, stored: JsValue) -> JsValue {
         let mut credited = JsValue::UNDEFINED;
-        self.update(|state| credited = state.credit(engaged_ms as i64, scroll_percent));
+        self.update(|state| credited = state.credit(engaged_ms as i64, scroll_percent, &stored));
         credited
     }
 
@@ -234,7 +236,7 @@ impl State {
         }
     }
 
-    fn credit(&mut self, engaged_ms: i64, scroll_percent: f64) -> JsValue {
+    fn credit(&mut self, engaged_ms: i64, scroll_percent: f64, stored: &JsValue) -> JsValue {
         if !self.personalize || (self.page.is_empty() && self.page_tags.is_empty()) {
             return JsValue::UNDEFINED;
         }
@@ -243,6 +245,13 @@ impl State {
             return JsValue::UNDEFINED;
         }
         let now = now();
+        // The profiles as stored now (other tabs' credits, or a clear, included), when the
+        // SDK stores them; else this page's own copy is all there is.
+        if stored.is_object() {
+            let text = |key| field(stored, key).as_string().unwrap_or_default();
+            self.profile = Profile::from_stored_text(&text(STORED_TOPICS), self.half_life_ms, now);
+            self.site_tags = Profile::from_stored_text(&text(STORED_TAGS), self.half_life_ms, now);
+        }
         let labels = self.page.iter().map(|s| (s.id, f64::from(s.score)));
         let sent_topics = add_weighted(&mut self.profile, labels, weight, now, |id| id.into());
         let tags = self.page_tags.iter().cloned();
