@@ -34,11 +34,17 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       }
     }
   };
+  // Errors caught here, counted with the module's own in `stats().errors`.
+  let caught = 0;
+  const report = (error) => {
+    caught += 1;
+    emit('error', error);
+  };
   const guard = (work) => (...args) => {
     try {
       return work(...args);
     } catch (error) {
-      emit('error', error);
+      report(error);
     }
   };
   const invoke = (name, args) => {
@@ -59,7 +65,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     try {
       return sdk ? work(...args) : empty();
     } catch (error) {
-      emit('error', error);
+      report(error);
       return empty();
     }
   };
@@ -74,7 +80,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(model));
         sdk.setInterests(interests);
       })
-      .catch((error) => emit('error', error));
+      .catch(report);
   // The SDK builds an event for each call only while someone listens to them.
   const updateCallListeners = () =>
     sdk && sdk.setCallListeners(CALL_EVENTS.some((name) => (listeners.get(name) || []).length > 0));
@@ -106,7 +112,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           // they open).
           if (settings.topics !== false && loadInterests) whenIdle(() => startInterests(settings, remoteSettings));
         })
-        .catch((error) => emit('error', error));
+        .catch(report);
     }),
     flush: () => new Promise((resolve) => {
       const run = () => Promise.resolve(guard(invoke)('flush', [])).then(resolve, () => resolve(false));
@@ -141,7 +147,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }),
     /** The SDK's own counters (captured, delivered, queued, …), for reconciliation;
      * `topicsModel` is 1 once the interest module runs with its model. */
-    stats: read(() => ({ ...sdk.stats(), topicsModel: interests?.hasModel() ? 1 : 0 }), nothing),
+    stats: read(() => {
+      const stats = sdk.stats();
+      return { ...stats, errors: stats.errors + caught, topicsModel: interests?.hasModel() ? 1 : 0 };
+    }, nothing),
   };
   for (const name of CALLS) {
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));

@@ -76,6 +76,8 @@ pub(crate) struct State {
     queue: Queue,
     /// Events captured while consent is pending: memory only, bounded like the queue.
     held: Queue,
+    /// Whether a refused storage write was reported (once per page).
+    storage_refused: bool,
     anonymous_id: String,
     user_id: Option<String>,
     /// The user's traits, merged over `identify` calls (a plain JS object, stored as JSON).
@@ -91,6 +93,8 @@ pub(crate) struct State {
     closed: bool,
     persist_timer: Option<i32>,
     backing_off: bool,
+    /// When the backoff in progress ends (ms since the epoch).
+    backoff_until: i64,
     /// Set by `flush()` and the interval timer: send even partial batches until empty.
     draining: bool,
     flush_waiters: Vec<Function>,
@@ -176,6 +180,7 @@ impl Sdk {
                 consent,
                 queue: Queue::new(limits),
                 held: Queue::new(limits),
+                storage_refused: false,
                 anonymous_id,
                 queue_key,
                 flush_timer: None,
@@ -183,6 +188,7 @@ impl Sdk {
                 closed: false,
                 persist_timer: None,
                 backing_off: false,
+                backoff_until: 0,
                 draining: false,
                 flush_waiters: Vec::new(),
                 emit,
@@ -381,7 +387,7 @@ impl Sdk {
             ("refused", s.refused),
             ("retries", s.retries),
             ("denied", s.denied),
-            ("errors", s.errors + state.store.failed_writes),
+            ("errors", s.errors),
             ("queued", state.queue.len() as u32),
             ("held", state.held.len() as u32),
         ];
@@ -404,6 +410,7 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
     let emits = {
         let Ok(mut guard) = state.try_borrow_mut() else { return };
         work(&mut guard, js_sys::Date::now() as i64);
+        guard.count_refused_writes();
         std::mem::take(&mut guard.emits)
     };
     let emit = state.borrow().emit.clone();
@@ -524,7 +531,7 @@ impl State {
         let url = self.options.beacon_url.clone();
         let body = batch.body;
         transport::post(&url.clone(), &body.clone(), keepalive, {
-            move |outcome| {
+            move |outcome, rejected| {
                 // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
                 // hand the bytes to sendBeacon too. Either way the events stay queued and
                 // stored until an answer confirms them; the next page sends them again.
@@ -532,13 +539,15 @@ impl State {
                     transport::beacon(&url, &body);
                 }
                 if let Some(state) = weak.upgrade() {
-                    run(&state, &mut |state, now| state.settle(now, id, events, outcome));
+                    run(&state, &mut |state, now| state.settle(now, id, events, outcome, rejected));
                 }
             }
         });
     }
 
-    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome) {
+    /// Settles a batch by its answer; `rejected`: events a 200 answer says the collector
+    /// refused (invalid; the others were taken).
+    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, rejected: u32) {
         let in_flight = match outcome {
             Outcome::Delivered => self.queue.complete(id),
             Outcome::Refused { .. } => self.queue.refuse(id),
@@ -548,7 +557,14 @@ impl State {
         // another batch, whose answer is the one that counts.
         match outcome {
             _ if !in_flight => {}
-            Outcome::Delivered => self.stats.delivered += events,
+            Outcome::Delivered => {
+                let rejected = rejected.min(events);
+                self.stats.delivered += events - rejected;
+                if rejected > 0 {
+                    self.stats.refused += rejected;
+                    self.error("the collector rejected events of a batch", rejected.into());
+                }
+            }
             Outcome::Refused { status } => {
                 self.stats.refused += events;
                 self.error("the collector refused a batch", status.into());
@@ -559,20 +575,32 @@ impl State {
                     dom::console_log("warn", "batch failed, will retry; status", &status.into());
                 }
                 self.resolve_waiters(false);
+                // The longest wait asked for holds: a 429's `Retry-After` that ends later than
+                // the backoff in progress extends it.
+                let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
+                self.backoff_until = self.backoff_until.max(now + delay);
                 if !self.backing_off {
                     self.backing_off = true;
-                    let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
-                    self.timer(delay.min(i64::from(i32::MAX)) as i32, |state, now| {
-                        state.backing_off = false;
-                        state.draining = true;
-                        state.send_ready(now);
-                    });
+                    self.wait_out_backoff(now);
                 }
             }
         }
         self.send_ready(now);
         self.settle_waiters();
         self.schedule_persist();
+    }
+
+    /// Sends again once `backoff_until` has passed (which may move later meanwhile).
+    fn wait_out_backoff(&self, now: i64) {
+        let delay = (self.backoff_until - now).clamp(0, i64::from(i32::MAX)) as i32;
+        self.timer(delay, |state, now| {
+            if now < state.backoff_until {
+                return state.wait_out_backoff(now);
+            }
+            state.backing_off = false;
+            state.draining = true;
+            state.send_ready(now);
+        });
     }
 
     fn settle_waiters(&mut self) {
@@ -607,6 +635,7 @@ impl State {
     /// backoff timer, when it fires, finds nothing left to do).
     pub(crate) fn back_online(&mut self, now: i64) {
         self.backing_off = false;
+        self.backoff_until = now;
         self.draining = true;
         self.send_ready(now);
     }
@@ -655,7 +684,7 @@ impl State {
             match self.queue.adopt_stored_text(&stored, now) {
                 Adoption::Alive => continue,
                 Adoption::Adopted(count) => adopted += count,
-                Adoption::Unreadable => self.stats.errors += 1,
+                Adoption::Unreadable => self.error("a stored queue could not be read", key.as_str().into()),
             }
             self.store.remove(&key, false);
         }
@@ -735,8 +764,28 @@ impl State {
         interests::personalize(self);
     }
 
+    /// Writes the browser refused since the last call, counted as errors; the first one of
+    /// the page also reported (a disabled storage refuses every write: one report says it).
+    fn count_refused_writes(&mut self) {
+        let refused = std::mem::take(&mut self.store.failed_writes);
+        if refused > 0 {
+            self.stats.errors += refused;
+            if !std::mem::replace(&mut self.storage_refused, true) {
+                self.report(
+                    "the browser refused to store; the SDK keeps its state in memory",
+                    refused.into(),
+                );
+            }
+        }
+    }
+
     fn error(&mut self, message: &str, detail: JsValue) {
         self.stats.errors += 1;
+        self.report(message, detail);
+    }
+
+    /// Emits an `error` event (and, in debug mode, logs it) without counting it.
+    fn report(&mut self, message: &str, detail: JsValue) {
         if self.debug {
             dom::console_log("error", message, &detail);
         }

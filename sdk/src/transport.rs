@@ -15,9 +15,12 @@ use wasm_bindgen::prelude::*;
 export function post(url, body, keepalive, done) {
   try {
     fetch(url, { method: 'POST', body: body.slice(), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
-      .then((response) => done(response.status, response.headers.get('Retry-After') ?? undefined), () => done(0));
+      .then((response) => response.status !== 200
+        ? done(response.status, response.headers.get('Retry-After') ?? undefined, 0)
+        : response.json().then((answer) => (answer.rejected || []).length, () => 0).then((rejected) => done(200, undefined, rejected)),
+      () => done(0, undefined, 0));
   } catch {
-    done(0);
+    done(0, undefined, 0);
   }
 }
 export function beacon(url, body) {
@@ -35,11 +38,13 @@ extern "C" {
     fn beacon_js(url: &str, body: &[u8]) -> bool;
 }
 
-/// POSTs `body`; `done` gets the outcome once the answer (or the failure) is in.
-/// `keepalive` only when the page is being hidden: keepalive requests share a 64 KiB quota.
-pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome) + 'static) {
-    let done = Closure::once_into_js(move |status: u16, retry_after: Option<String>| {
-        done(Outcome::of(status, retry_after.as_deref()));
+/// POSTs `body`; `done` gets the outcome once the answer (or the failure) is in, with the
+/// number of events a 200 answer says the collector rejected (invalid ones; the rest were
+/// taken). `keepalive` only when the page is being hidden: keepalive requests share a 64 KiB
+/// quota.
+pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome, u32) + 'static) {
+    let done = Closure::once_into_js(move |status: u16, retry_after: Option<String>, rejected: u32| {
+        done(Outcome::of(status, retry_after.as_deref()), rejected);
     });
     post_js(url, body, keepalive, &done);
 }

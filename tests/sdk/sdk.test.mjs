@@ -240,13 +240,18 @@ describe("SDK: identity and storage", () => {
       Object.defineProperty(window, "localStorage", { get: deny });
       Object.defineProperty(Document.prototype, "cookie", { get: deny, set: deny });
     });
-    const html = snippetPage({ collector: rig.collector.url });
+    const html = snippetPage({
+      collector: rig.collector.url,
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`,
+    });
     const { page, errors } = await open("/no-storage", html, { context });
     await page.evaluate(() => window.portrait.track("Works Anyway"));
     await page.evaluate(() => window.portrait.flush());
     const events = await timeline(await anonymousId(page), 2);
     assert.deepEqual(names(events).sort(), ["Works Anyway", "page"]);
     assert.deepEqual(errors, []);
+    assert.deepEqual(await page.evaluate(() => window.reported), ["the browser refused to store; the SDK keeps its state in memory"], "reported once");
+    assert.ok((await stats(page)).errors >= 1, "and counted");
     await context.close();
   });
 });
@@ -552,6 +557,46 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.ok(counters.retries >= 3, JSON.stringify(counters)); // Chromium itself retries some resets
     assert.equal(profile.counters["Retried"], 23);
     assert.deepEqual(proxy.seen.filter((r) => r.method !== "POST" && r.method !== "GET"), [], "no CORS preflight");
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a 429's Retry-After holds every send until it has passed, even when a backoff already runs", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
+    const { page, context } = await open("/retry-after", html);
+    // Two batches in flight: the first is answered 429 (Retry-After: 3 s) half a second
+    // late, after the second's 500 has started an ordinary backoff.
+    proxy.fail({ status: 429, retryAfter: 3, delay: 500 }, { status: 500 });
+    await page.evaluate(async () => {
+      for (let i = 0; i < 5; i++) window.portrait.track("Held Back", { i });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 5; i < 10; i++) window.portrait.track("Held Back", { i });
+    });
+    await profileWith(await anonymousId(page), 10);
+    const [limited, failed, ...retries] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
+    assert.ok(failed.at < limited.at + 500, "both were in flight together");
+    const wait = retries[0].at - (limited.at + 500);
+    assert.ok(wait >= 2_900, `the next send came ${wait} ms after the 429`);
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("events a 200 answer says were rejected are counted as refused and reported, not as delivered", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({
+      collector: proxy.url,
+      options: { autocapture: false },
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+    });
+    const { page, context } = await open("/rejected", html);
+    const rejected = [{ index: 1, code: "invalid_event", message: "injected", path: "batch[1]" }];
+    proxy.fail({ status: 200, answer: { accepted: 2, duplicates: 0, bots: 0, rejected } });
+    await page.evaluate(() => ["One", "Two", "Three"].forEach((name) => window.portrait.track(name)));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const counters = await stats(page);
+    assert.deepEqual([counters.delivered, counters.refused, counters.retries], [2, 1, 0]);
+    assert.deepEqual(await page.evaluate(() => window.reported), [1]);
     await context.close();
     await proxy.stop();
   });

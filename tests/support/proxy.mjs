@@ -11,7 +11,7 @@ export async function startProxy(target) {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    const record = { method: req.method, url: req.url, bytes: body.length };
+    const record = { method: req.method, url: req.url, bytes: body.length, at: Date.now() };
     seen.push(record);
     const cors = {
       "access-control-allow-origin": req.headers.origin ?? "*",
@@ -20,8 +20,9 @@ export async function startProxy(target) {
     const fault = req.url.startsWith("/v1/b") ? faults.shift() : undefined;
     if (down || fault?.reset) return req.socket.destroy();
     if (fault?.status) {
+      if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
       res.writeHead(fault.status, { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) });
-      return res.end(JSON.stringify({ code: "injected", message: `injected ${fault.status}` }));
+      return res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
     }
     if (fault?.slow) await new Promise((resolve) => setTimeout(resolve, fault.slow));
     const headers = { ...req.headers };
@@ -54,7 +55,8 @@ export async function startProxy(target) {
     url: `http://127.0.0.1:${server.address().port}`,
     /** Requests seen, faults included. */
     seen,
-    /** The next beacon requests get these answers: `{status, retryAfter}`, `{reset: true}`
+    /** The next beacon requests get these answers: `{status, retryAfter, delay, answer}`
+     * (after `delay` ms, with the JSON `answer`, if given), `{reset: true}`
      * (before forwarding), `{slow: ms}` (forwarded after `ms`), `{lost: true}` (forwarded, then
      * the connection is reset: the collector applied a batch the browser sees fail), or
      * `{truncate: "headers" | "body"}` (forwarded, then the answer is cut in its headers or body). */
