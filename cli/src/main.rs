@@ -19,6 +19,7 @@
 //! `{"id", "top_level_ids": [...], "label_ids": [...]}`, each list best first (at most three
 //! top-level topics; `label_ids` holds them and the finer topics). A line that is not a JSON
 //! object is reported on stderr with its number and skipped; the exit status is then 1.
+//! `topics --scores` adds `label_scores`, the score of each of `label_ids`.
 //!
 //! The beacon carries one `sentAt` for its batch and a count of events the SDK dropped; in
 //! JSON they are the top-level `sentAt` and `dropped` fields (`dropped` is Portrait's own).
@@ -31,6 +32,7 @@ use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 mod fit;
 
 const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)
+       portrait topics --scores [FILE]
        portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
        portrait check-config FILE";
 
@@ -38,6 +40,20 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|command| command == "fit-propensity") {
         return fit::run(&args[1..]);
+    }
+    if args.first().is_some_and(|command| command == "topics") {
+        let scores = args.iter().any(|a| a == "--scores");
+        let files: Vec<&str> = args[1..].iter().map(String::as_str).filter(|a| *a != "--scores").collect();
+        return match files.as_slice() {
+            [] | [_] => match read_input(files.first().copied()) {
+                Ok(input) => topics(&input, scores),
+                Err(e) => {
+                    eprintln!("portrait: cannot read {}: {e}", files.first().unwrap_or(&"stdin"));
+                    ExitCode::from(2)
+                }
+            },
+            _ => usage_error(),
+        };
     }
     let (command, file) = match args.as_slice() {
         [command] => (command.as_str(), None),
@@ -52,7 +68,6 @@ fn main() -> ExitCode {
         }
     };
     match (command, file) {
-        ("topics", _) => return topics(&input),
         ("check-config", Some(file)) => return check_config(file, &input),
         ("check-config", None) => return usage_error(),
         _ => {}
@@ -103,7 +118,9 @@ fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
     Ok((body, decoded))
 }
 
-fn topics(input: &[u8]) -> ExitCode {
+/// `scores`: also `label_scores`, each label's score (as `pageTopics()` gives it in the
+/// browser), for comparing the two.
+fn topics(input: &[u8], scores: bool) -> ExitCode {
     let model = topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
     let mut status = ExitCode::SUCCESS;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -125,7 +142,10 @@ fn topics(input: &[u8]) -> ExitCode {
         };
         let found = model.classify(&topics::PageText::from_json(&page).features());
         let ids = |scored: &[topics::Scored]| scored.iter().map(|s| s.id).collect::<Vec<_>>();
-        let answer = serde_json::json!({"id": page["id"], "top_level_ids": ids(&found.top_level), "label_ids": ids(&found.labels)});
+        let mut answer = serde_json::json!({"id": page["id"], "top_level_ids": ids(&found.top_level), "label_ids": ids(&found.labels)});
+        if scores {
+            answer["label_scores"] = found.labels.iter().map(|s| s.score).collect();
+        }
         if writeln!(out, "{answer}").is_err() {
             return ExitCode::from(2);
         }

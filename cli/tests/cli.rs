@@ -81,6 +81,7 @@ fn bad_input_is_a_clear_error() {
         (
             2,
             "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n       \
+             portrait topics --scores [FILE]\n       \
              portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n       \
              portrait check-config FILE\n"
         )
@@ -110,6 +111,19 @@ fn topics_classifies_json_lines_and_reports_bad_lines() {
     assert_eq!(lines[1]["top_level_ids"][0], 272, "/Real Estate");
     let labels = lines[0]["label_ids"].as_array().unwrap();
     assert!(labels.contains(&lines[0]["top_level_ids"][0]), "labels hold the top-level topics");
+    assert!(lines[0].get("label_scores").is_none(), "scores only when asked");
+
+    let (status, stdout, _) = portrait(&["topics", "--scores"], pages.as_bytes());
+    assert_eq!(status, 1);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8(stdout).unwrap().lines().next().unwrap()).unwrap();
+    let scores: Vec<f64> =
+        first["label_scores"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+    assert_eq!(scores.len(), first["label_ids"].as_array().unwrap().len());
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|&s| s > 0.0 && s <= 1.0),
+        "{scores:?}"
+    );
 }
 
 const SYNTHETIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/data/propensity_synthetic.jsonl");

@@ -219,10 +219,12 @@ describe("SDK: interests on the device", () => {
     ];
     const lines = [];
     const fromBrowser = [];
+    const browserScores = [];
     for (const [i, [title, description]] of pages.entries()) {
       const pathname = `/same/${i}`;
       const { page } = await openWithModel(context, pathname, article(title, description));
       lines.push(JSON.stringify({ id: String(i), url: page.url(), title, description, headings: [title] }));
+      browserScores.push(await page.evaluate(() => window.portrait.pageTopics().map((t) => [t.id, t.score])));
       const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
       await read(page);
       const events = await eventually(async () => {
@@ -232,7 +234,11 @@ describe("SDK: interests on the device", () => {
       fromBrowser.push(events.properties.topics.map(([id]) => id));
     }
     const cli = path.join(root, "target/debug/portrait");
-    const native = execFileSync(cli, ["topics"], { input: lines.join("\n") }).toString().trim().split("\n").map((l) => JSON.parse(l).label_ids);
+    const answers = execFileSync(cli, ["topics", "--scores"], { input: lines.join("\n") }).toString().trim().split("\n").map((l) => JSON.parse(l));
+    const native = answers.map((answer) => answer.label_ids);
+    // Scores too, as pageTopics() rounds them (to 0.001).
+    const round = (score) => Math.round(score * 1000) / 1000;
+    assert.deepEqual(browserScores, answers.map((a) => a.label_ids.map((id, j) => [id, round(a.label_scores[j])])));
     assert.ok(native.every((labels) => labels.length > 0), JSON.stringify(native));
     // The browser sends its labels best first but leaves out weights that round to 0.000:
     // what it sent must be the native ranking's head.
