@@ -2,7 +2,7 @@
 //!
 //! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
 //!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
-//! - Latin words get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter than two
+//! - Latin-script words (accented ones too) get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter than two
 //!   characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
 //!   characters and its character bigrams (`学習` → `学`, `学習`, `習`).
@@ -76,9 +76,10 @@ fn is_cjk(c: char) -> bool {
 
 /// Light stemming for lower-case Latin words: enough to fold `games`/`game`, `running`/`run`,
 /// `studies`/`study`, `movies`/`movie`, `booked`/`book`; not a full Porter stemmer (which
-/// would cost bytes and mangle names). Words under four bytes and non-ASCII words are kept.
+/// would cost bytes and mangle names). Words under four bytes, and words with letters
+/// outside the Latin script, are kept as they are.
 pub fn stem(word: &str) -> String {
-    if !word.is_ascii() || word.len() < 4 {
+    if word.len() < 4 || !word.chars().all(is_latin) {
         return word.to_owned();
     }
     let base = strip_suffix(word);
@@ -111,6 +112,12 @@ fn strip_suffix(word: &str) -> &str {
         return base;
     }
     word.strip_suffix('s').unwrap_or(word)
+}
+
+/// Latin script: ASCII and the accented letters of Latin-1 and Latin Extended-A/B (`é`, `ñ`,
+/// `ß`, `ł`). The suffix rules strip only ASCII letters, so they never cut a character.
+fn is_latin(c: char) -> bool {
+    c.is_ascii() || ('\u{C0}'..='\u{24F}').contains(&c)
 }
 
 /// `runn` → `run`, `stopp` → `stop`; `fall`, `pass` and `buzz` keep their double letter.
@@ -156,6 +163,12 @@ mod tests {
         assert_eq!(all("Running 2026 x boxes churches classes"), ["run", "box", "church", "class"]);
         assert_eq!(all("don't  Don’t"), ["dont", "dont"]);
         assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "école", "ελληνικά"]);
+        assert_eq!(
+            all("écoles cafés niños Łódź"),
+            ["école", "café", "niño", "łódź"],
+            "Latin script beyond ASCII"
+        );
+        assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικές"], "other scripts are left alone");
     }
 
     #[test]
