@@ -2,8 +2,8 @@
 //!
 //! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
 //!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
-//! - Latin-script words (accented ones too) get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter than two
-//!   characters, numbers and stop words are dropped.
+//! - Latin-script words (accented ones too) get light stemming ([`stem`]): plurals, `-ing`,
+//!   `-ed`. Words shorter than two characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
 //!   characters and its character bigrams (`学習` → `学`, `学習`, `習`).
 //! - Bounded: a caller gives the most terms it wants; the walk stops there.
