@@ -1,8 +1,11 @@
-// The npm package (`sdk/dist/npm`, `@portrait/sdk`) in real bundler builds: a tiny app built
-// with esbuild and with webpack, loaded in Chromium, sending to the collector on workerd.
+// The npm package (`sdk/dist/npm`, `@portrait/sdk`) as an app installs it (in its
+// node_modules, resolved through the package's `exports`): a tiny app built with esbuild and
+// with webpack, loaded in Chromium, sending to the collector on workerd; and a TypeScript app
+// type-checked against the package's declarations.
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -10,7 +13,7 @@ import * as esbuild from "esbuild";
 import webpack from "webpack";
 import { DIST, eventually, newContext, useBrowserRig } from "../support/browser.mjs";
 
-const PACKAGE = path.join(DIST, "npm/index.js");
+const TSC = path.resolve(import.meta.dirname, "../../node_modules/.bin/tsc");
 const APP = `
 import { load, track, flush, user } from "@portrait/sdk";
 load("pk_dev_demo", { endpoint: window.COLLECTOR });
@@ -20,9 +23,41 @@ window.app = { track, flush, user };
 const rig = useBrowserRig();
 let work;
 
+/** Type-checks: the API's shapes, and two mistakes the declarations must catch. */
+const TYPED_APP = `
+import portrait, { load, track, flush, user, consent, on, interests, type LoadOptions, type Topic } from "@portrait/sdk";
+const options: LoadOptions = { endpoint: "https://collect.example.com", consent: "pending", autocapture: { clicks: false } };
+load("pk_dev_demo", options);
+track("Signed Up", { plan: "pro" });
+portrait.identify("user-1", { plan: "pro" });
+const delivered: Promise<boolean> = flush();
+const id: string | null = user().anonymousId;
+consent.set({ analytics: true, personalization: "denied" });
+on("interests", (detail) => console.log(detail));
+const top: Topic[] = interests({ limit: 5 });
+// @ts-expect-error: consent is granted, denied or pending
+load("pk_dev_demo", { consent: "deny" });
+// @ts-expect-error: an event name is a string
+track(42);
+export { delivered, id, top };
+`;
+
 before(() => {
   work = mkdtempSync(path.join(tmpdir(), "portrait-bundlers-"));
   writeFileSync(path.join(work, "app.js"), APP);
+  writeFileSync(path.join(work, "app.ts"), TYPED_APP);
+  // Installed as npm would: node_modules/@portrait/sdk is the package's folder.
+  mkdirSync(path.join(work, "node_modules/@portrait"), { recursive: true });
+  symlinkSync(path.join(DIST, "npm"), path.join(work, "node_modules/@portrait/sdk"), "dir");
+});
+
+test("a TypeScript app type-checks against the package's declarations (strict)", () => {
+  const flags = ["--noEmit", "--strict", "--target", "es2020", "--module", "esnext", "--moduleResolution", "bundler", "--lib", "es2020,dom"];
+  try {
+    execFileSync(TSC, [...flags, "app.ts"], { cwd: work, encoding: "utf8" });
+  } catch (error) {
+    assert.fail(`tsc: ${error.stdout}${error.stderr}`);
+  }
 });
 
 const builds = {
@@ -34,7 +69,6 @@ const builds = {
       format: "esm",
       splitting: true,
       outdir: out,
-      alias: { "@portrait/sdk": PACKAGE },
       logLevel: "warning",
     });
     return "app.js";
@@ -44,7 +78,6 @@ const builds = {
       mode: "production",
       entry: path.join(work, "app.js"),
       output: { path: out, filename: "main.js" },
-      resolve: { alias: { "@portrait/sdk": PACKAGE } },
     });
     assert.ok(!stats.hasErrors(), stats.toString("errors-only"));
     return "main.js";
