@@ -390,7 +390,8 @@ impl Weights {
             }
         }
         let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let exps: Vec<f64> = logits.iter().map(|z| (z - max).exp()).collect();
+        // `libm`, not the platform's `exp`: the same model bytes on every machine (CI checks).
+        let exps: Vec<f64> = logits.iter().map(|z| libm::exp(z - max)).collect();
         let sum: f64 = exps.iter().sum();
         let share = 1.0 / targets.len() as f64;
         let gradients: Vec<f64> = classes
@@ -487,7 +488,7 @@ impl Weights {
 /// passing word. `None` when no topic has pages.
 fn prior_without_pages(biases: &[f64], pages: &BTreeMap<usize, usize>) -> Option<f64> {
     let (&rarest, &rarest_pages) = pages.iter().min_by_key(|&(_, n)| *n)?;
-    Some(biases[rarest] + (3.0 / rarest_pages as f64).ln().min(0.0))
+    Some(biases[rarest] + libm::log(3.0 / rarest_pages as f64).min(0.0))
 }
 
 /// Fisher–Yates with a 64-bit LCG: deterministic across runs and machines.

@@ -334,10 +334,12 @@ impl Model {
     }
 }
 
-/// Softmax over the topics at `indices`: (index, probability) pairs.
+/// Softmax over the topics at `indices`: (index, probability) pairs. `libm`'s `expf`, not
+/// the platform's: the same bits natively (the CLI, the collector, training's threshold
+/// choice) as in wasm, where the standard library uses that code anyway.
 fn softmax(indices: &[usize], logits: &[f32]) -> Vec<(usize, f32)> {
     let max = indices.iter().map(|&i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<(usize, f32)> = indices.iter().map(|&i| (i, (logits[i] - max).exp())).collect();
+    let exps: Vec<(usize, f32)> = indices.iter().map(|&i| (i, libm::expf(logits[i] - max))).collect();
     let sum: f32 = exps.iter().map(|&(_, e)| e).sum();
     exps.into_iter().map(|(i, e)| (i, e / sum)).collect()
 }
