@@ -170,6 +170,29 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("on('interests') fires when a page read changes the visitor's top topics", async () => {
+    const [title, description] = SPORT_PAGES[1];
+    const html = snippetPage({
+      collector: rig.collector.url,
+      title,
+      head: `<meta name="description" content="${description}">`,
+      body: `<h1>${title}</h1><div style="height: 4000px"></div>`,
+      before: `window.announced = []; portrait.on("interests", (top) => window.announced.push(top.map((t) => t.path)));`,
+    });
+    const { page, context } = await openWithModel(await newContext(rig.browser), "/announce", html);
+    assert.deepEqual(await page.evaluate(() => window.announced), [], "nothing read yet: nothing to announce");
+    await page.mouse.move(10, 10);
+    await page.evaluate(() => window.scrollTo(0, 4000));
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const announced = await eventually(() => page.evaluate(() => window.announced.length > 0 && window.announced), { message: "an interests event" });
+    assert.equal(announced.length, 1);
+    assert.match(announced[0][0], /^\/Sports/);
+    await context.close();
+  });
+
   test("reset() forgets the interests, in memory and in storage", async () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[0];
@@ -283,6 +306,10 @@ weight = 0.5`;
       assert.deepEqual(sentTags("/pricing/enterprise"), ["intent:pricing"]);
       assert.deepEqual(sentTags("/product"), ["product:analytics"]);
       assert.equal(sentTags("/other"), undefined);
+      // Both pages were read alike: the second rule's weight (0.5) halves what it sends.
+      const sentWeight = (path) => events.find((e) => e.properties.path === path).properties.tags[0][1];
+      const ratio = sentWeight("/product") / sentWeight("/pricing/enterprise");
+      assert.ok(ratio > 0.4 && ratio < 0.6, `weight 0.5: ${ratio}`);
       const tag = await eventually(async () => {
         const { json } = await tagged.profile("anonymous_id", anonymousId);
         return json?.tags?.find((t) => t.name === "site_tags");

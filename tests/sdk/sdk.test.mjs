@@ -320,6 +320,41 @@ describe("SDK: switches and privacy options", () => {
     await context.close();
   });
 
+  test("storage: localStorage, cookieDays, batchBytes and respectDoNotTrack do what they say", async () => {
+    const local = await open("/local-only", snippetPage({ collector: rig.collector.url, options: { storage: "localStorage" } }));
+    await local.page.evaluate(() => window.portrait.flush());
+    assert.deepEqual(await local.context.cookies(), [], "no cookie");
+    assert.equal(await local.page.evaluate(() => localStorage.getItem("portrait.aid")), await anonymousId(local.page));
+    await local.context.close();
+
+    const days = await open("/cookie-days", snippetPage({ collector: rig.collector.url, options: { cookieDays: 2 } }));
+    const cookie = (await days.context.cookies()).find((c) => c.name === "portrait_aid");
+    const hours = (cookie.expires * 1000 - Date.now()) / 3_600_000;
+    assert.ok(hours > 47 && hours <= 48, `expires in ${hours} h`);
+    await days.context.close();
+
+    const proxy = await startProxy(rig.collector.url);
+    const options = { autocapture: false, batchSize: 500, flushInterval: 600_000, batchBytes: 1024 };
+    const bytes = await open("/batch-bytes", snippetPage({ collector: proxy.url, options }));
+    await bytes.page.evaluate(() => {
+      for (let i = 0; i < 30; i++) window.portrait.track("Sized", { note: "x".repeat(100), i });
+    });
+    await eventually(() => proxy.beacons() > 0, { message: "a batch sent at 1 KB, long before 500 events or 10 minutes" });
+    await bytes.context.close();
+
+    const context = await newContext(rig.browser);
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "doNotTrack", { get: () => "1" }));
+    const before = proxy.beacons();
+    const { page } = await open("/dnt", snippetPage({ collector: proxy.url, options: { respectDoNotTrack: true } }), { context });
+    await page.evaluate(() => window.portrait.track("Ignored"));
+    await page.evaluate(() => window.portrait.flush());
+    await page.waitForTimeout(300);
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "denied");
+    assert.equal(proxy.beacons(), before, "a Do-Not-Track browser sends nothing");
+    await context.close();
+    await proxy.stop();
+  });
+
   test("respectGlobalPrivacyControl: a GPC browser is treated as a refusal; nothing sent or stored", async () => {
     const proxy = await startProxy(rig.collector.url);
     const context = await newContext(rig.browser);
