@@ -251,6 +251,46 @@ mod tests {
         assert!(close(&merged.top(now, 10), &forward.top(now, 10)));
     }
 
+    mod laws {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Evidence on at most `MAX_TOPICS` topics (the bound within which order is exact),
+        /// over ten half-lives, and where to split it between two devices.
+        fn evidence() -> impl Strategy<Value = (Vec<(u16, f64, i64)>, usize)> {
+            let one = (0..MAX_TOPICS as u16, 0.01f64..1.0, 0..140 * DAY);
+            proptest::collection::vec(one, 1..200).prop_flat_map(|e| {
+                let len = e.len();
+                (Just(e), 0..=len)
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+            #[test]
+            fn any_order_and_any_split_give_one_profile((evidence, split) in evidence(), seed in any::<u64>()) {
+                let mut forward = Interests::default();
+                evidence.iter().for_each(|&(t, w, at)| forward.add(t, w, at));
+                let mut shuffled = evidence.clone();
+                let mut state = seed | 1;
+                for i in (1..shuffled.len()).rev() {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+                }
+                let mut reordered = Interests::default();
+                shuffled.iter().for_each(|&(t, w, at)| reordered.add(t, w, at));
+                prop_assert_eq!(&reordered, &forward);
+                let (mut a, mut b) = (Interests::default(), Interests::default());
+                shuffled[..split].iter().for_each(|&(t, w, at)| a.add(t, w, at));
+                shuffled[split..].iter().for_each(|&(t, w, at)| b.add(t, w, at));
+                b.merge(&a);
+                prop_assert_eq!(&b, &forward);
+            }
+        }
+    }
+
     #[test]
     fn scores_halve_every_half_life_and_stay_finite_far_from_the_epoch() {
         let mut interests = Interests::with_half_life(7 * DAY);
