@@ -41,20 +41,10 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|command| command == "fit-propensity") {
         return fit::run(&args[1..]);
     }
-    if args.first().is_some_and(|command| command == "topics") {
-        let scores = args.iter().any(|a| a == "--scores");
-        let files: Vec<&str> = args[1..].iter().map(String::as_str).filter(|a| *a != "--scores").collect();
-        return match files.as_slice() {
-            [] | [_] => match read_input(files.first().copied()) {
-                Ok(input) => topics(&input, scores),
-                Err(e) => {
-                    eprintln!("portrait: cannot read {}: {e}", files.first().unwrap_or(&"stdin"));
-                    ExitCode::from(2)
-                }
-            },
-            _ => usage_error(),
-        };
-    }
+    // `topics --scores`: the one flag of the simple commands.
+    let scores =
+        args.first().is_some_and(|command| command == "topics") && args.iter().any(|a| a == "--scores");
+    let args: Vec<String> = args.into_iter().filter(|a| !(scores && a == "--scores")).collect();
     let (command, file) = match args.as_slice() {
         [command] => (command.as_str(), None),
         [command, file] => (command.as_str(), Some(file.as_str())),
@@ -68,6 +58,7 @@ fn main() -> ExitCode {
         }
     };
     match (command, file) {
+        ("topics", _) => return topics(&input, scores),
         ("check-config", Some(file)) => return check_config(file, &input),
         ("check-config", None) => return usage_error(),
         _ => {}
