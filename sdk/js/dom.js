@@ -74,6 +74,8 @@ export function listen(switches, on) {
   add(window, 'pageshow', 1);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
+  // Another tab's consent decision (`Store`'s `portrait.` prefix and its `consent` key);
+  // filtered here: other tabs also write their queues every second.
   add(window, 'storage', 9, (event) => (event.key === 'portrait.consent' && event.newValue) || undefined);
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];

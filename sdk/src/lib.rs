@@ -92,8 +92,7 @@ pub(crate) struct State {
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
     persist_timer: Option<i32>,
-    backing_off: bool,
-    /// When the backoff in progress ends (ms since the epoch).
+    /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
     /// Set by `flush()` and the interval timer: send even partial batches until empty.
     draining: bool,
@@ -187,7 +186,6 @@ impl Sdk {
                 send_soon: false,
                 closed: false,
                 persist_timer: None,
-                backing_off: false,
                 backoff_until: 0,
                 draining: false,
                 flush_waiters: Vec::new(),
@@ -504,7 +502,7 @@ impl State {
 
     /// Sends what is ready: full batches, or everything while draining.
     fn send_ready(&mut self, now: i64) {
-        while !self.backing_off && self.queue.in_flight() < MAX_IN_FLIGHT {
+        while now >= self.backoff_until && self.queue.in_flight() < MAX_IN_FLIGHT {
             let waiting = self.queue.waiting();
             let full = waiting >= self.options.batch_events
                 || self.queue.waiting_bytes() >= self.options.batch_bytes;
@@ -578,9 +576,9 @@ impl State {
                 // The longest wait asked for holds: a 429's `Retry-After` that ends later than
                 // the backoff in progress extends it.
                 let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
+                let waiting = now < self.backoff_until;
                 self.backoff_until = self.backoff_until.max(now + delay);
-                if !self.backing_off {
-                    self.backing_off = true;
+                if !waiting {
                     self.wait_out_backoff(now);
                 }
             }
@@ -597,7 +595,6 @@ impl State {
             if now < state.backoff_until {
                 return state.wait_out_backoff(now);
             }
-            state.backing_off = false;
             state.draining = true;
             state.send_ready(now);
         });
@@ -634,7 +631,6 @@ impl State {
     /// The browser is back online: send now rather than wait out the backoff (the pending
     /// backoff timer, when it fires, finds nothing left to do).
     pub(crate) fn back_online(&mut self, now: i64) {
-        self.backing_off = false;
         self.backoff_until = now;
         self.draining = true;
         self.send_ready(now);

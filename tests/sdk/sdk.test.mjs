@@ -25,6 +25,9 @@ async function timeline(anonymousId, count) {
 }
 
 const anonymousId = (page) => page.evaluate(() => window.portrait.user().anonymousId);
+/** A `before` script keeping each error the SDK reports (its `field`) in `window.reported`. */
+const recordErrors = (field = "detail") => `window.reported = []; portrait.on("error", (e) => window.reported.push(e.${field}));`;
+const reported = (page) => page.evaluate(() => window.reported);
 const stats = (page) => page.evaluate(() => window.portrait.stats());
 const names = (events) => events.map((e) => e.event ?? e.type);
 
@@ -242,7 +245,7 @@ describe("SDK: identity and storage", () => {
     });
     const html = snippetPage({
       collector: rig.collector.url,
-      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`,
+      before: recordErrors("message"),
     });
     const { page, errors } = await open("/no-storage", html, { context });
     await page.evaluate(() => window.portrait.track("Works Anyway"));
@@ -250,7 +253,7 @@ describe("SDK: identity and storage", () => {
     const events = await timeline(await anonymousId(page), 2);
     assert.deepEqual(names(events).sort(), ["Works Anyway", "page"]);
     assert.deepEqual(errors, []);
-    assert.deepEqual(await page.evaluate(() => window.reported), ["the browser refused to store; the SDK keeps its state in memory"], "reported once");
+    assert.deepEqual(await reported(page), ["the browser refused to store; the SDK keeps its state in memory"], "reported once");
     assert.ok((await stats(page)).errors >= 1, "and counted");
     await context.close();
   });
@@ -557,10 +560,10 @@ describe("SDK: consent", () => {
     const html = snippetPage({
       collector: proxy.url,
       options: { consent: "deny", storage: "cookieless" },
-      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+      before: recordErrors(),
     });
     const { page, context } = await open("/misspelt", html);
-    assert.deepEqual(await page.evaluate(() => window.reported), ["storage", "consent"]);
+    assert.deepEqual(await reported(page), ["storage", "consent"]);
     assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending", "not the collector's default (granted): nothing sent until the site decides");
     await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
     await page.evaluate(() => window.portrait.flush());
@@ -622,7 +625,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const html = snippetPage({
       collector: proxy.url,
       options: { autocapture: false },
-      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+      before: recordErrors(),
     });
     const { page, context } = await open("/rejected", html);
     const rejected = [{ index: 1, code: "invalid_event", message: "injected", path: "batch[1]" }];
@@ -631,49 +634,32 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.equal(await page.evaluate(() => window.portrait.flush()), true);
     const counters = await stats(page);
     assert.deepEqual([counters.delivered, counters.refused, counters.retries], [2, 1, 0]);
-    assert.deepEqual(await page.evaluate(() => window.reported), [1]);
+    assert.deepEqual(await reported(page), [1]);
     await context.close();
     await proxy.stop();
   });
 
-  test("a 4xx other than 429 is not retried and is reported on 'error'", async () => {
-    const proxy = await startProxy(rig.collector.url);
-    const html = snippetPage({
-      collector: proxy.url,
-      options: { autocapture: false },
-      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
+  const refusals = [
+    ["a 4xx other than 429 is not retried and is reported on 'error'", { fault: { status: 400 } }, 400],
+    ["a wrong write key: the collector's 401 is reported on 'error' and not retried", { key: "pk_wrong_key" }, 401],
+  ];
+  for (const [name, { key, fault }, status] of refusals) {
+    test(name, async () => {
+      const proxy = await startProxy(rig.collector.url);
+      const html = snippetPage({ collector: proxy.url, key, options: { autocapture: false }, before: recordErrors() });
+      const { page, context } = await open(`/refused-${status}`, html);
+      if (fault) proxy.fail(fault);
+      await page.evaluate(() => window.portrait.track("Refused"));
+      assert.equal(await page.evaluate(() => window.portrait.flush()), true, "settled: the batch will never be accepted");
+      await page.waitForTimeout(500);
+      assert.deepEqual(await reported(page), [status]);
+      assert.equal(proxy.beacons(), 1, "sent once, not retried");
+      const counters = await stats(page);
+      assert.deepEqual([counters.refused, counters.retries], [1, 0]);
+      await context.close();
+      await proxy.stop();
     });
-    const { page, context } = await open("/refused", html);
-    proxy.fail({ status: 400 });
-    await page.evaluate(() => window.portrait.track("Refused"));
-    const delivered = await page.evaluate(() => window.portrait.flush());
-    assert.equal(delivered, true, "settled: the batch will never be accepted");
-    assert.deepEqual(await page.evaluate(() => window.reported), [400]);
-    assert.equal(proxy.beacons(), 1);
-    assert.equal((await stats(page)).refused, 1);
-    await context.close();
-    await proxy.stop();
-  });
-
-  test("a wrong write key: the collector's 401 is reported on 'error' and not retried", async () => {
-    const proxy = await startProxy(rig.collector.url);
-    const html = snippetPage({
-      collector: proxy.url,
-      key: "pk_wrong_key",
-      options: { autocapture: false },
-      before: `window.reported = []; portrait.on("error", (e) => window.reported.push(e.detail));`,
-    });
-    const { page, context } = await open("/wrong-key", html);
-    await page.evaluate(() => window.portrait.track("Refused"));
-    assert.equal(await page.evaluate(() => window.portrait.flush()), true, "settled: the batch will never be accepted");
-    await page.waitForTimeout(500);
-    assert.deepEqual(await page.evaluate(() => window.reported), [401]);
-    assert.equal(proxy.beacons(), 1, "sent once, not retried");
-    const counters = await stats(page);
-    assert.deepEqual([counters.refused, counters.retries], [1, 0]);
-    await context.close();
-    await proxy.stop();
-  });
+  }
 
   test("a batch answered after the page was hidden (its events sent again then) counts once", async () => {
     const proxy = await startProxy(rig.collector.url);
