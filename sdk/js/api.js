@@ -25,6 +25,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const readyCallbacks = [];
 
   const emit = (name, detail) => {
+    // A trap in the module, caught where the browser called it (`dom.js`): counted here.
+    if (name === 'trap') return report(detail);
     if (debugging && name === 'error') console.error('portrait:', detail);
     for (const listener of listeners.get(name) || []) {
       try {

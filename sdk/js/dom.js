@@ -1,7 +1,19 @@
-// The SDK's reads of the page and the browser, and its event listeners: the wasm module
-// imports these (`sdk/src/dom.rs`) and gets plain values back, so that it carries no binding
-// per DOM interface. What the values mean (which click is a link, which scroll a milestone)
-// is decided in Rust, by `portrait_core::client`.
+// The SDK's reads of the page and the browser, its event listeners, timers and requests: the
+// wasm module imports these (`sdk/src/dom.rs`) and gets plain values back, so that it carries
+// no binding per DOM interface. What the values mean (which click is a link, which scroll a
+// milestone) is decided in Rust, by `portrait_core::client`.
+
+// Every call from the browser into the module (a listener, a timer, a request's answer) runs
+// `safely`: a trap in the module (a bug) must never reach the page's code, its router or its
+// error monitoring. It goes to the API's `emit` as 'trap', which counts it in `stats().errors`
+// and reports it on 'error'.
+let reportTrap = () => {};
+export function report_traps(emit) {
+  reportTrap = (error) => emit('trap', error);
+}
+function safely(work) {
+  try { work(); } catch (error) { reportTrap(error); }
+}
 
 /// The page's facts, for its context: url, path, title, referrer, search (the context's
 /// `page`), then host, user agent, language, screen width, height and pixel ratio.
@@ -44,7 +56,31 @@ export function console_log(method, message, detail) {
 
 /// Calls `callback` after `ms`; answers the timer's id.
 export function after(ms, callback) {
-  return setTimeout(callback, ms);
+  return setTimeout(() => safely(callback), ms);
+}
+
+/// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, rejected)` once the
+/// answer or the failure is in (status 0), with how many events a 200 answer rejected.
+export function post(url, body, keepalive, done) {
+  const answer = (status, retryAfter, rejected) => safely(() => done(status, retryAfter, rejected));
+  try {
+    fetch(url, { method: 'POST', body: body.slice(), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
+      .then((response) => response.status !== 200
+        ? answer(response.status, response.headers.get('Retry-After') ?? undefined, 0)
+        : response.json().then((json) => (json.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
+      () => answer(0, undefined, 0));
+  } catch {
+    answer(0, undefined, 0);
+  }
+}
+
+/// `navigator.sendBeacon`; `false` when the browser refused it (quota) or has none.
+export function beacon(url, body) {
+  try {
+    return navigator.sendBeacon(url, new Blob([body.slice()], { type: 'text/plain' }));
+  } catch {
+    return false;
+  }
 }
 
 /// The IANA time zone (the first `Intl.DateTimeFormat` of a page costs ~20 ms: call it late).
@@ -63,11 +99,6 @@ const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output
 /// set (in that order); the scroll listener serves both scroll depth and engagement.
 export function listen(switches, on) {
   const [clicks, forms, scroll, engagement] = switches;
-  // A failure in here must never reach the page's code (its router, its own listeners). The
-  // SDK reports its errors on `on('error')` itself; what gets here is a trap in the module.
-  const safely = (work) => {
-    try { work(); } catch { /* nothing left to report to */ }
-  };
   const add = (target, name, kind, read = () => undefined, capture = false) =>
     target.addEventListener(name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
   add(window, 'pagehide', 0);

@@ -17,8 +17,14 @@ extern "C" {
     pub fn scroll_position() -> Array;
     /// `crypto.getRandomValues`, or `Math.random` where there is no Web Crypto.
     pub fn random_bytes(bytes: &mut [u8]);
+    /// Where a trap in a call from the browser into the module goes: `emit("trap", error)`.
+    pub fn report_traps(emit: &Function);
     /// `setTimeout(callback, ms)`.
     pub fn after(ms: i32, callback: &JsValue) -> i32;
+    /// A POST of a beacon; `done(status, retryAfter, rejected)` (`crate::transport::post`).
+    pub fn post(url: &str, body: &[u8], keepalive: bool, done: &JsValue);
+    /// `navigator.sendBeacon`, `false` when refused.
+    pub fn beacon(url: &str, body: &[u8]) -> bool;
     pub fn time_zone() -> Option<String>;
     /// `console[method]("portrait: " + message, detail)`.
     pub fn console_log(method: &str, message: &str, detail: &JsValue);

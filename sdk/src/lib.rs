@@ -123,6 +123,7 @@ impl Sdk {
     /// reports events and errors to the page.
     #[wasm_bindgen(constructor)]
     pub fn new(write_key: &str, options: JsValue, remote: JsValue, emit: Function) -> Sdk {
+        dom::report_traps(&emit);
         let endpoint = string_field(&[&options], "endpoint").unwrap_or_default();
         let autocapture_remote = field(&remote, "autocapture");
         let opts = Options {

@@ -195,13 +195,10 @@ impl Store {
     }
 
     /// Removes everything the SDK stored, memory included, except `keep`. Cookies an earlier
-    /// visit set on a parent domain go too: that takes the domain, found with the probe (a
-    /// cookie holding `1`, deleted at once) if no write has found it yet.
+    /// visit set may be on a parent domain: they are expired on this host and on each of its
+    /// parent domains (the browser ignores the domains it refuses), so that a refusal writes
+    /// no cookie, not even the domain probe.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
-        let ours = cookie_keys.iter().any(|key| find_cookie(&self.cookies, key).is_some());
-        if self.mode == Mode::CookieAndLocal && self.cookie_domain.is_none() && ours {
-            self.cookie_domain = self.detect_cookie_domain();
-        }
         let was = std::mem::replace(&mut self.persistent, true);
         for key in self.keys("") {
             if !keep.contains(&key.as_str()) {
@@ -209,7 +206,21 @@ impl Store {
             }
         }
         for key in cookie_keys {
-            self.remove(key, true);
+            self.remove(key, false);
+        }
+        if self.mode == Mode::CookieAndLocal {
+            // Host-only (no `Domain`) first, then on each parent domain.
+            let found = self.cookie_domain.take();
+            let host = crate::dom::hostname();
+            let mut parents = cookie_domains(&host);
+            loop {
+                for key in cookie_keys {
+                    self.write_cookie(key, "", 0);
+                }
+                let Some(parent) = parents.next() else { break };
+                self.cookie_domain = Some(parent);
+            }
+            self.cookie_domain = found;
         }
         self.memory.retain(|(key, _)| keep.contains(&key.as_str()));
         self.persistent = was;
@@ -241,16 +252,10 @@ impl Store {
     }
 
     /// The broadest domain the browser lets this page set a cookie on (`example.co.uk` for
-    /// `www.shop.example.co.uk`): found, as analytics.js does, by trying each suffix from the
-    /// shortest until one sticks. `None` for IP addresses and single-label hosts.
+    /// `www.shop.example.co.uk`): found, as analytics.js does, by trying each of
+    /// [`cookie_domains`] until one sticks.
     fn detect_cookie_domain(&mut self) -> Option<String> {
-        let host = crate::dom::hostname();
-        let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if is_ip || !host.as_bytes().contains(&b'.') {
-            return None;
-        }
-        let labels: Vec<&str> = host.split('.').collect();
-        (2..=labels.len()).map(|n| labels[labels.len() - n..].join(".")).find(|domain| {
+        cookie_domains(&crate::dom::hostname()).find(|domain| {
             self.cookie_domain = Some(domain.clone());
             self.write_cookie("probe", "1", 10);
             let stuck = find_cookie(&cookie_text(), "probe").is_some();
@@ -258,6 +263,18 @@ impl Store {
             stuck
         })
     }
+}
+
+/// The domains a cookie of a page on `host` could be set on, broadest first: `co.uk`,
+/// `example.co.uk`, … up to the host itself (the browser refuses public suffixes; trying is
+/// how it tells). None for IP addresses and single-label hosts.
+fn cookie_domains(host: &str) -> impl Iterator<Item = String> + '_ {
+    let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let labels: Vec<&str> = match is_ip || !host.as_bytes().contains(&b'.') {
+        true => Vec::new(),
+        false => host.split('.').collect(),
+    };
+    (2..=labels.len()).map(move |n| labels[labels.len() - n..].join("."))
 }
 
 /// The value of our cookie for `key` in a `document.cookie` string.

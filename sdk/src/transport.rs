@@ -5,38 +5,13 @@
 //! The body is a beacon with `Content-Type: text/plain`, a CORS-safelisted request, so the
 //! browser sends no preflight. No credentials: the write key is in the URL.
 //!
-//! The two calls are a few lines of JavaScript (`inline_js`): one import each, instead of
+//! The two calls are a few lines of JavaScript in `sdk/js/dom.js`: one import each, instead of
 //! web-sys's request, headers, blob and promise bindings (BENCHMARKS.md).
 
 pub use portrait_core::client::queue::Outcome;
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(inline_js = r#"
-export function post(url, body, keepalive, done) {
-  try {
-    fetch(url, { method: 'POST', body: body.slice(), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
-      .then((response) => response.status !== 200
-        ? done(response.status, response.headers.get('Retry-After') ?? undefined, 0)
-        : response.json().then((answer) => (answer.rejected || []).length, () => 0).then((rejected) => done(200, undefined, rejected)),
-      () => done(0, undefined, 0));
-  } catch {
-    done(0, undefined, 0);
-  }
-}
-export function beacon(url, body) {
-  try {
-    return navigator.sendBeacon(url, new Blob([body.slice()], { type: 'text/plain' }));
-  } catch {
-    return false;
-  }
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(js_name = post)]
-    fn post_js(url: &str, body: &[u8], keepalive: bool, done: &JsValue);
-    #[wasm_bindgen(js_name = beacon)]
-    fn beacon_js(url: &str, body: &[u8]) -> bool;
-}
+use crate::dom;
 
 /// POSTs `body`; `done` gets the outcome once the answer (or the failure) is in, with the
 /// number of events a 200 answer says the collector rejected (invalid ones; the rest were
@@ -46,11 +21,11 @@ pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome, 
     let done = Closure::once_into_js(move |status: u16, retry_after: Option<String>, rejected: u32| {
         done(Outcome::of(status, retry_after.as_deref()), rejected);
     });
-    post_js(url, body, keepalive, &done);
+    dom::post(url, body, keepalive, &done);
 }
 
 /// Hands `body` to `navigator.sendBeacon`; `false` when the browser refused it (quota) or
 /// has no `sendBeacon`.
 pub fn beacon(url: &str, body: &[u8]) -> bool {
-    beacon_js(url, body)
+    dom::beacon(url, body)
 }

@@ -284,6 +284,25 @@ describe("SDK: cookies on a host name", () => {
     assert.doesNotMatch(aid, /Secure/, "not on http");
     const stored = (await context.cookies()).filter((c) => c.name.startsWith("portrait_"));
     assert.deepEqual(stored.map((c) => [c.name, c.domain]), [["portrait_aid", ".portrait.test"]], "the probe is gone");
+
+    // The consent record is lost (the browser evicted the site's localStorage), and the next
+    // page finds a refusal (Global Privacy Control, respected): the id cookie left on the
+    // parent domain goes, and nothing is written on the way, not even the probe.
+    await page.evaluate(() => localStorage.clear());
+    const gpc = `Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true });`;
+    const refusing = snippetPage({
+      collector: rig.collector.url,
+      options: { respectGlobalPrivacyControl: true, autocapture: false },
+      before: gpc + spy,
+    });
+    const next = await context.newPage();
+    await next.goto(rig.site.page("/cookie-domain-refused", refusing).replace("127.0.0.1", "www.shop.portrait.test"));
+    await next.waitForFunction(() => window.portrait.consent.get && window.portrait.consent.get());
+    assert.equal(await next.evaluate(() => window.portrait.consent.get().analytics), "denied");
+    const expiring = await next.evaluate(() => window.cookieWrites);
+    assert.ok(expiring.length > 0, "the stored id is expired");
+    for (const write of expiring) assert.match(write, /^portrait_\w+=; Path=\/; Max-Age=0;/, write);
+    assert.deepEqual((await context.cookies()).filter((c) => c.name.startsWith("portrait_")), [], "no cookie left");
     await context.close();
   });
 });
@@ -751,19 +770,24 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
-  test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide)", async () => {
-    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+  test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
     const { page, context } = await open("/burst", html);
     const id = await anonymousId(page);
+    // ~90 KB of events: more than one keepalive request may carry (64 KiB in flight).
     await page.evaluate(() => {
-      for (let i = 0; i < 500; i++) window.portrait.track("Burst", { i, plan: "pro" });
+      for (let i = 0; i < 500; i++) window.portrait.track("Burst", { i, plan: "pro", note: `${"n".repeat(150)} ${i}` });
     });
     await page.close({ runBeforeUnload: true });
     const profile = await profileWith(id, 500);
     assert.equal(profile.counters["Burst"], 500);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 500, "exactly once");
+    const beacons = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
+    for (const beacon of beacons) assert.ok(beacon.bytes <= 32 * 1024, `a ${beacon.bytes}-byte payload`);
     await context.close();
+    await proxy.stop();
   });
 });
 
@@ -855,6 +879,41 @@ describe("SDK: loading", () => {
     const alias = events.find((e) => e.type === "alias");
     assert.equal(alias.userId, "user-42");
     assert.equal(alias.previousId, id);
+    await context.close();
+  });
+
+  test("a callback into the module that fails (a timer run twice) is counted and reported, never thrown into the page", async () => {
+    // A page whose timer wrapper (as zone.js-like libraries install) runs a callback twice:
+    // the SDK's timer callbacks run once, so the second run fails inside the module's glue.
+    const wrapper = `${recordErrors("message")}
+      window.timerCallbacks = [];
+      const setTimeoutOriginal = window.setTimeout;
+      window.setTimeout = (callback, ms, ...args) => {
+        window.timerCallbacks.push(callback);
+        return setTimeoutOriginal(callback, ms, ...args);
+      };`;
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, flushInterval: 50 }, before: wrapper });
+    const { page, context, errors } = await open("/timers", html);
+    await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+    await page.evaluate(() => window.portrait.track("Before"));
+    await page.waitForFunction(() => window.portrait.stats().delivered === 1);
+    const before = (await stats(page)).errors;
+    const thrown = await page.evaluate(() => {
+      const thrown = [];
+      for (const callback of window.timerCallbacks) {
+        try { callback(); } catch (error) { thrown.push(String(error)); }
+      }
+      return thrown;
+    });
+    assert.deepEqual(thrown, [], "nothing thrown into the page's code");
+    const failures = (await stats(page)).errors - before;
+    assert.ok(failures >= 1, "the second runs failed inside the SDK and were counted");
+    assert.equal((await reported(page)).length, failures, "each reported on 'error'");
+    assert.deepEqual(errors, []);
+    // The module is still usable.
+    await page.evaluate(() => window.portrait.track("After"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    assert.deepEqual(names(await timeline(await anonymousId(page), 2)).sort(), ["After", "Before"]);
     await context.close();
   });
 
