@@ -4,6 +4,11 @@
 // arguments, queueing calls made before the module is ready, `ready`/`on`/`off`, and making
 // sure no error ever reaches the host page (each is counted and reported on 'error').
 
+// How long the remote settings may keep the SDK waiting once its module is there: a hung
+// answer must not hold every call in memory, where closing the page loses them. Late
+// settings count as none, as failed ones do (the page's options and the defaults apply).
+const SETTINGS_GRACE_MS = 1000;
+
 const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug'];
 const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
 
@@ -101,7 +106,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           )
             .then((r) => (r && r.ok ? r.json() : undefined))
             .catch(() => undefined);
-      Promise.all([loadSdk(settings), remote])
+      loadSdk(settings)
+        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, delay(SETTINGS_GRACE_MS)])]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
           updateCallListeners();
@@ -158,6 +164,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
   return portrait;
+}
+
+/** Resolves to `undefined` after `ms`. */
+function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Runs `work` when the browser is idle (within 2 s), or soon where it cannot say. */

@@ -420,6 +420,28 @@ describe("SDK: remote settings", () => {
     await proxy.stop();
   });
 
+  test("settings that never arrive do not hold the SDK back: it starts without them and loses nothing", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const release = proxy.holdSettings();
+    try {
+      const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+      const { page, context } = await open("/hung-settings", html);
+      await page.evaluate(() => window.portrait.track("Before Ready"));
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      const settings = proxy.seen.filter((r) => r.url.startsWith("/v1/config"));
+      assert.equal(settings.length, 1, "the snippet asked for them");
+      assert.equal(settings[0].status, undefined, "ready came while their answer was held");
+      const id = await anonymousId(page);
+      await page.evaluate(() => window.portrait.track("After Ready"));
+      await page.close({ runBeforeUnload: true });
+      assert.deepEqual(names(await timeline(id, 2)).sort(), ["After Ready", "Before Ready"]);
+      await context.close();
+    } finally {
+      release();
+      await proxy.stop();
+    }
+  });
+
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
       rig.site.origin,

@@ -7,6 +7,7 @@ export async function startProxy(target) {
   const faults = [];
   const seen = [];
   let down = false;
+  let settingsHeld = null;
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -25,6 +26,7 @@ export async function startProxy(target) {
       return res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
     }
     if (fault?.slow) await new Promise((resolve) => setTimeout(resolve, fault.slow));
+    if (settingsHeld && req.url.startsWith("/v1/config")) await settingsHeld;
     const headers = { ...req.headers };
     delete headers.host;
     delete headers["content-length"];
@@ -61,6 +63,16 @@ export async function startProxy(target) {
      * the connection is reset: the collector applied a batch the browser sees fail), or
      * `{truncate: "headers" | "body"}` (forwarded, then the answer is cut in its headers or body). */
     fail: (...next) => faults.push(...next),
+    /** Holds the answers to settings requests (`/v1/config/…`) until the returned function
+     * is called. */
+    holdSettings: () => {
+      let release;
+      settingsHeld = new Promise((resolve) => (release = resolve));
+      return () => {
+        settingsHeld = null;
+        release();
+      };
+    },
     /** While down, every connection is reset. */
     setDown: (value) => {
       down = value;
