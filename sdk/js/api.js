@@ -9,6 +9,8 @@
 // settings count as none, as failed ones do (the page's options and the defaults apply).
 const SETTINGS_GRACE_MS = 1000;
 
+const CALLBACK_DELAY_MS = 300;
+
 const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug'];
 const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
 
@@ -161,9 +163,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }, nothing),
   };
   for (const name of CALLS) {
-    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
+    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, callArguments(args)));
   }
   return portrait;
+}
+
+/** A call's own arguments. analytics.js takes an options object after them (accepted, not
+ * used) and then a callback: it runs 300 ms after the call, as there, time for the event to
+ * leave before, say, the callback navigates (a hidden page sends its queue anyway). */
+function callArguments(args) {
+  const at = args.findIndex((arg) => typeof arg === 'function');
+  if (at < 0) return args;
+  setTimeout(args[at], CALLBACK_DELAY_MS);
+  return args.slice(0, at);
 }
 
 /** Resolves to `undefined` after `ms`. */

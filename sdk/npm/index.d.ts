@@ -1,6 +1,11 @@
 // Types for @portrait/sdk. The API follows Segment's analytics.js.
 
 export type Properties = Record<string, unknown>;
+/** analytics.js's per-call options: accepted, so that calls written for it work, and not used. */
+export type CallOptions = Record<string, unknown>;
+/** Runs 300 ms after the call (as in analytics.js), whether or not the event has left yet;
+ * a page left after it still sends the event. */
+export type Callback = () => void;
 export type Decision = boolean | 'granted' | 'denied' | 'pending';
 
 export interface LoadOptions {
@@ -81,14 +86,14 @@ export interface Topic {
 
 export interface Portrait {
   load(writeKey: string, options?: LoadOptions): void;
-  page(category?: string, name?: string, properties?: Properties): void;
-  page(name?: string, properties?: Properties): void;
-  page(properties?: Properties): void;
-  track(event: string, properties?: Properties): void;
-  identify(userId?: string, traits?: Properties): void;
-  identify(traits: Properties): void;
-  group(groupId: string, traits?: Properties): void;
-  alias(userId: string, previousId?: string): void;
+  page(category?: string, name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  page(name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  page(properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  track(event: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  identify(userId?: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
+  identify(traits: Properties, options?: CallOptions, callback?: Callback): void;
+  group(groupId: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
+  alias(userId: string, previousId?: string, options?: CallOptions, callback?: Callback): void;
   reset(): void;
   /** Resolves `true` once everything queued was delivered, `false` at the first failure. */
   flush(): Promise<boolean>;

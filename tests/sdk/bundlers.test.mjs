@@ -30,6 +30,8 @@ const options: LoadOptions = { endpoint: "https://collect.example.com", consent:
 load("pk_dev_demo", options);
 track("Signed Up", { plan: "pro" });
 portrait.identify("user-1", { plan: "pro" });
+track("Upgraded", { plan: "team" }, { context: { locale: "en" } }, () => location.assign("/welcome"));
+portrait.page("Pricing", {}, {}, () => undefined);
 const delivered: Promise<boolean> = flush();
 const id: string | null = user().anonymousId;
 consent.set({ analytics: true, personalization: "denied" });
@@ -39,6 +41,8 @@ const top: Topic[] = interests({ limit: 5 });
 load("pk_dev_demo", { consent: "deny" });
 // @ts-expect-error: an event name is a string
 track(42);
+// @ts-expect-error: a callback takes no arguments
+track("Upgraded", {}, {}, (context: { event: string }) => context.event);
 export { delivered, id, top };
 `;
 

@@ -860,6 +860,44 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("analytics.js's options and callbacks: options are not sent as properties, each callback runs once", async () => {
+    // One call queued by the snippet before the SDK is there, the others after.
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: false },
+      before: `window.called = []; portrait.track("Early", { a: 1 }, { context: { ip: "0" } }, () => window.called.push("early"));`,
+    });
+    const { page, context } = await open("/callbacks", html);
+    await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+    await page.evaluate(() => {
+      const done = (name) => () => window.called.push(name);
+      window.portrait.track("With Options", { plan: "pro" }, { integrations: { All: false } }, done("track"));
+      window.portrait.track("Callback Only", done("track, no properties"));
+      window.portrait.page("Pricing", { tier: 2 }, {}, done("page"));
+      window.portrait.identify("user-7", { role: "cto" }, {}, done("identify"));
+      window.portrait.group("acme", done("group"));
+      window.portrait.alias("user-8", "user-7", {}, done("alias"));
+    });
+    await page.waitForFunction(() => window.called.length === 7);
+    await page.waitForTimeout(400); // a second run would have come by now
+    assert.deepEqual(
+      (await page.evaluate(() => window.called)).sort(),
+      ["alias", "early", "group", "identify", "page", "track", "track, no properties"],
+    );
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 7);
+    const byName = (name) => events.find((e) => (e.event ?? e.name) === name);
+    assert.deepEqual(byName("Early").properties, { a: 1 });
+    assert.deepEqual(byName("With Options").properties, { plan: "pro" });
+    assert.deepEqual(byName("Callback Only").properties ?? {}, {});
+    assert.equal(byName("Pricing").type, "page");
+    assert.deepEqual(byName("Pricing").properties.tier, 2);
+    assert.deepEqual(events.find((e) => e.type === "identify").traits, { role: "cto" });
+    assert.equal(events.find((e) => e.type === "group").groupId, "acme");
+    assert.equal(events.find((e) => e.type === "alias").previousId, "user-7");
+    await context.close();
+  });
+
   test("group, alias, ready, on/off and debug behave as in analytics.js", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
