@@ -119,8 +119,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           emit('ready');
           // After `ready` and when the browser is idle: the interest module must not compete
           // with the page's own loading (pages are classified when they are left, not when
-          // they open).
-          if (settings.topics !== false && loadInterests) whenIdle(() => startInterests(settings, remoteSettings));
+          // they open). At once on a page with elements shown by interest: they wait for it.
+          if (settings.topics !== false && loadInterests) {
+            const start = () => startInterests(settings, remoteSettings);
+            document.querySelector('[data-portrait-show-if]') ? start() : whenIdle(start);
+          }
         })
         .catch(report);
     }),

@@ -115,6 +115,18 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a page with data-portrait-show-if elements decides them at ready, without waiting for the browser to be idle", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[0];
+    await read((await openWithModel(context, "/sport/0", article(title, description))).page);
+    // A page whose idle callbacks never come: the show-if element must not wait for one.
+    const neverIdle = `window.requestIdleCallback = () => 0;`;
+    const body = `<p id="sport" data-portrait-show-if="interest:/Sports" hidden>for sport fans</p>`;
+    const { page } = await openPage(rig, "/never-idle", snippetPage({ collector: rig.collector.url, body, before: neverIdle }), { context });
+    await eventually(() => page.evaluate(() => !document.getElementById("sport").hidden), { message: "the element shown" });
+    await context.close();
+  });
+
   test("each part of a page is read: meta tags, Open Graph, article tags, JSON-LD, headings, hints, the visible text", async () => {
     const html = snippetPage({ collector: rig.collector.url, title: "Welcome", options: { topicsVisibleText: true }, body: "<p>Hello</p>" });
     const { page, context } = await openWithModel(await newContext(rig.browser), "/parts", html);
