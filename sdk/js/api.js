@@ -197,11 +197,13 @@ export function fetchBytes(url) {
   return fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
 }
 
-/** analytics.js: page([category], [name], [properties]). */
-function pageArguments([a, b, c]) {
-  if (typeof a === 'object' && a !== null) return [undefined, undefined, a];
-  if (typeof b === 'string') return [a, b, c];
-  return [undefined, a, b];
+/** analytics.js: page([category], [name], [properties]), read as analytics-next reads it:
+ * two strings are the category and the name, one is the name; the properties are the first
+ * object, wherever it is (`page('Docs', undefined, {section})`). */
+function pageArguments(args) {
+  const strings = args.filter((arg) => typeof arg === 'string');
+  const properties = args.find((arg) => typeof arg === 'object' && arg !== null);
+  return strings.length > 1 ? [strings[0], strings[1], properties] : [undefined, strings[0], properties];
 }
 
 /** analytics.js: identify([userId], [traits]). */

@@ -16,10 +16,13 @@ if (!(queued && queued.__portrait)) {
   const portrait = createPortrait(start, new URL(base).origin, queued && queued._settings, loadInterests);
   window.portrait = portrait;
   if (Array.isArray(queued)) {
-    for (const [name, ...args] of queued) {
+    for (const [name, ...args] of queued.splice(0)) {
       if (name === 'setConsent') portrait.consent.set(...args);
       else if (typeof portrait[name] === 'function') portrait[name](...args);
     }
+    // A site may have kept the stub (`window.analytics = window.portrait` in its snippet):
+    // it becomes the API too.
+    Object.assign(queued, portrait);
   }
 }
 

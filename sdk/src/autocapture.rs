@@ -83,18 +83,17 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
 
 /// After `pushState`, `replaceState`, `popstate` or `hashchange`: a new page if the URL
 /// changed (a `replaceState` to the same URL is not one), and its view unless page views are
-/// off (the site then calls `page()` itself, and the context is the new page's).
+/// off or the site calls `page()` for it (the context is the new page's either way).
 fn navigated(state: &mut State, now: i64, href: String) {
     if !state.page.is_new(&href) {
         return;
     }
+    state.capture_auto_view();
     report_engagement(state, now);
     let previous = std::mem::take(&mut state.page.href);
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
-    if state.options.autocapture.page_views {
-        state.capture_page_view(now);
-    }
+    state.begin_auto_view(now);
     interests::page_view(state);
 }
 

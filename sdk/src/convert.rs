@@ -115,11 +115,13 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
         tokens.bool(flag);
     } else if value.is_null() {
         tokens.null();
-    } else if let Some(date) = value.dyn_ref::<js_sys::Date>() {
-        // An invalid date's `toISOString` throws; JSON writes it as null.
-        match date.get_time().is_nan() {
-            true => _ = tokens.null(),
-            false => _ = tokens.str(&String::from(date.to_iso_string())),
+    } else if let Some(to_json) = field(value, "toJSON").dyn_ref::<js_sys::Function>() {
+        // What JSON writes for it: a date's ISO text (null if invalid), a library's value
+        // (a money or a moment type); null if it throws.
+        let json = to_json.call0(value).unwrap_or(JsValue::NULL);
+        match kept(&json, depth + 1) {
+            true => write_value(&json, tokens, depth + 1),
+            false => _ = tokens.null(),
         }
     } else if Array::is_array(value) {
         let array: &Array = value.unchecked_ref();

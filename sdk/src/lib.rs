@@ -46,8 +46,11 @@ const MAX_IN_FLIGHT: usize = 4;
 const HIDDEN_PAYLOAD_BYTES: usize = 16 * 1024;
 /// Persisting is coalesced: at most once per this delay, and at once when the page hides.
 const PERSIST_DELAY_MS: i32 = 1_000;
+/// How long an automatic page view waits for the site's own `page()` call, which takes its
+/// place (a site moving from analytics.js calls `page()` on load and in its router).
+const AUTO_VIEW_GRACE_MS: i32 = 1_000;
 /// Keys that also live in cookies.
-const COOKIE_KEYS: [&str; 1] = ["aid"];
+const COOKIE_KEYS: [&str; 2] = ["aid", "uid"];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
 struct Options {
@@ -91,6 +94,9 @@ pub(crate) struct State {
     send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
+    /// When this page view began, while its automatic page view waits out
+    /// [`AUTO_VIEW_GRACE_MS`] (`None` once captured, or taken by the site's `page()`).
+    auto_view_at: Option<i64>,
     persist_timer: Option<i32>,
     /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
@@ -186,6 +192,7 @@ impl Sdk {
                 flush_timer: None,
                 send_soon: false,
                 closed: false,
+                auto_view_at: None,
                 persist_timer: None,
                 backoff_until: 0,
                 draining: false,
@@ -218,9 +225,7 @@ impl Sdk {
                 state.options.autocapture.campaigns,
             );
             state.store.set("session", &state.session.to_storage(), false);
-            if state.options.autocapture.page_views {
-                state.capture_page_view(now);
-            }
+            state.begin_auto_view(now);
             state.send_ready(now);
             state.timer(0, |state, _| page::resolve_timezone(&mut state.page, &mut state.store));
         });
@@ -230,6 +235,8 @@ impl Sdk {
     /// `page(category?, name?, properties?)`: `undefined` for what is absent.
     pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue) {
         self.run(|state, now| {
+            // The site's own view of this page: the automatic one is not sent.
+            state.auto_view_at = None;
             let mut props = Props::from_object(&properties);
             state.page.properties(&mut props);
             let (category, name) = (category.as_string(), name.as_string());
@@ -242,11 +249,15 @@ impl Sdk {
         self.run(|state, now| state.capture_track(now, event, &Props::from_object(&properties)));
     }
 
-    /// `identify(userId?, traits?)`: stores the user id and merges the traits.
+    /// `identify(userId?, traits?)`: stores the user id and merges the traits into the
+    /// user's (another user's replace them, as analytics.js does).
     pub fn identify(&self, user_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
             if let Some(user_id) = id_text(&user_id) {
-                state.store.set("uid", &user_id, false);
+                if state.user_id.as_ref().is_some_and(|current| *current != user_id) {
+                    state.traits = js_sys::Object::new();
+                }
+                state.store.set("uid", &user_id, true);
                 state.user_id = Some(user_id);
             }
             let written = Props::from_object(&traits);
@@ -275,7 +286,8 @@ impl Sdk {
         });
     }
 
-    /// `alias(userId, previousId?)`: `previousId` defaults to the current user or anonymous id.
+    /// `alias(userId, previousId?)`: `previousId` defaults to the current user or anonymous
+    /// id. As in analytics.js, the current user does not change (`identify` does that).
     pub fn alias(&self, user_id: JsValue, previous_id: JsValue) {
         self.run(|state, now| {
             let Some(user_id) = id_text(&user_id) else {
@@ -283,9 +295,10 @@ impl Sdk {
             };
             let previous_id = id_text(&previous_id)
                 .unwrap_or_else(|| state.user_id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
-            state.store.set("uid", &user_id, false);
-            state.user_id = Some(user_id);
+            // The event's userId is the alias; the user stays who they were.
+            let current = std::mem::replace(&mut state.user_id, Some(user_id));
             state.capture(now, Call::Alias(&previous_id), &Tokens::default(), &Tokens::default());
+            state.user_id = current;
         });
     }
 
@@ -297,7 +310,7 @@ impl Sdk {
             state.session = Session::default();
             state.anonymous_id = state.ids.uuid();
             for key in ["uid", "traits", "session"] {
-                state.store.remove(key, false);
+                state.store.remove(key, COOKIE_KEYS.contains(&key));
             }
             interests::clear(state);
             let id = state.anonymous_id.clone();
@@ -311,6 +324,7 @@ impl Sdk {
         let mut resolve = None;
         let promise = Promise::new(&mut |done, _| resolve = Some(done));
         self.run(|state, now| {
+            state.capture_auto_view();
             state.flush_waiters.extend(resolve.take());
             state.draining = true;
             state.send_ready(now);
@@ -466,11 +480,31 @@ impl State {
         }
     }
 
-    pub(crate) fn capture_page_view(&mut self, now: i64) {
+    /// A page view began: its automatic view (if page views are on) waits
+    /// [`AUTO_VIEW_GRACE_MS`] for the site's own `page()`, then is captured with the time
+    /// the view began.
+    pub(crate) fn begin_auto_view(&mut self, now: i64) {
+        if !self.options.autocapture.page_views {
+            return;
+        }
+        self.auto_view_at = Some(now);
+        self.timer(AUTO_VIEW_GRACE_MS, |state, now| {
+            // A timer left from an earlier view (navigations within the grace period) leaves
+            // a view that began much later to its own timer.
+            if state.auto_view_at.is_some_and(|at| now - at >= i64::from(AUTO_VIEW_GRACE_MS / 2)) {
+                state.capture_auto_view();
+            }
+        });
+    }
+
+    /// Captures the automatic page view still waiting, if any: before the page changes, is
+    /// hidden or is flushed.
+    pub(crate) fn capture_auto_view(&mut self) {
+        let Some(at) = self.auto_view_at.take() else { return };
         let mut props = Props::default();
         self.page.properties(&mut props);
         let call = Call::Page { category: None, name: None };
-        self.capture(now, call, &props.tokens, &Tokens::default());
+        self.capture(at, call, &props.tokens, &Tokens::default());
     }
 
     pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
@@ -620,6 +654,7 @@ impl State {
     /// page adopts the stored queue and sends it again (the collector drops the duplicates
     /// by messageId). Nothing rests on a beacon the browser merely accepted.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
+        self.capture_auto_view();
         if self.consent.gate() == Gate::Send {
             for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);

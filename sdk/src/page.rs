@@ -165,10 +165,21 @@ impl PageState {
         self.page[1].as_deref().unwrap_or_default()
     }
 
-    /// Whether `href` is a different page from the current one (for SPA navigations).
+    /// Whether `href` is a different page from the current one (for SPA navigations). A new
+    /// fragment alone makes one only to or from a hash route (`#/pricing`, `#!/pricing`):
+    /// `#faq` is a place on the same page.
     pub fn is_new(&self, href: &str) -> bool {
-        href != self.href
+        let (page, fragment) = split_fragment(href);
+        let (current_page, current_fragment) = split_fragment(&self.href);
+        let route = |fragment: &str| fragment.starts_with("#/") || fragment.starts_with("#!");
+        href != self.href && (page != current_page || route(fragment) || route(current_fragment))
     }
+}
+
+/// `href` before its fragment, and the fragment with its `#` (empty if none).
+fn split_fragment(href: &str) -> (&str, &str) {
+    let at = href.as_bytes().iter().position(|&b| b == b'#').unwrap_or(href.len());
+    href.split_at(at)
 }
 
 /// The IANA time zone, from `Intl`, into the context and the store. Called after the SDK is

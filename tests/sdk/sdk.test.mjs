@@ -139,14 +139,19 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
-  test("single-page navigations are page views; the first view counts once; replaceState to the same URL is not a view", async () => {
-    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+  test("single-page navigations are page views, each counted once, the site's own page() calls included; anchors and replaceState to the same URL are not views", async () => {
+    // The site calls page() itself, as analytics.js sites do in their snippet and router:
+    // the automatic view of the same page gives way to it.
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } }, before: "portrait.page();" });
     const { page, context } = await open("/app", html);
     await page.evaluate(async () => {
       history.replaceState({}, "", location.href); // same URL: not a view
       history.pushState({}, "", "/app/settings");
+      window.portrait.page("Settings"); // the router's own call
       history.replaceState({}, "", "/app/settings?tab=2");
-      location.hash = "#billing";
+      location.hash = "#faq"; // an anchor on the same page: not a view
+      await new Promise((r) => setTimeout(r, 50));
+      location.hash = "#/billing"; // a hash route
       await new Promise((r) => setTimeout(r, 50));
       history.back();
       await new Promise((r) => setTimeout(r, 100));
@@ -155,11 +160,26 @@ describe("SDK: autocapture", () => {
     const events = (await timeline(await anonymousId(page), 5)).reverse();
     assert.deepEqual(events.map((e) => e.type), ["page", "page", "page", "page", "page"]);
     const paths = events.map((e) => new URL(e.properties.url).pathname + new URL(e.properties.url).search + new URL(e.properties.url).hash);
-    assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#billing", "/app/settings?tab=2"]);
+    assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#/billing", "/app/settings?tab=2#faq"]);
+    assert.equal(events[1].name, "Settings", "the router's call is the view");
     assert.equal(events[1].context.page.referrer, events[0].properties.url, "the previous URL is the referrer");
     await page.waitForTimeout(200);
     const profile = await rig.collector.profile("anonymous_id", await anonymousId(page));
     assert.equal(profile.json.eventCount, 5);
+    await context.close();
+  });
+
+  test("an automatic page view waits a moment for the site's page(), and is captured at the view's start when none comes", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+    const { page, context } = await open("/no-call", html);
+    const started = await page.evaluate(() => Date.now());
+    await page.evaluate(() => history.pushState({}, "", "/no-call/next"));
+    await page.waitForTimeout(1_500);
+    assert.equal((await stats(page)).captured, 2, "both views captured after the grace period, without a flush");
+    await page.evaluate(() => window.portrait.flush());
+    const [next] = await timeline(await anonymousId(page), 2);
+    assert.equal(new URL(next.properties.url).pathname, "/no-call/next");
+    assert.ok(Date.parse(next.timestamp) - started < 1_000, `timed when the view began: ${next.timestamp}`);
     await context.close();
   });
 
@@ -227,10 +247,17 @@ describe("SDK: identity and storage", () => {
     await page.reload();
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "user-9", "identify persists");
+    const userCookie = async () => (await context.cookies()).find((c) => c.name === "portrait_uid")?.value;
+    assert.equal(await userCookie(), "user-9", "the user id is in a cookie too (another subdomain's pages know the user)");
+    // Another user's identify replaces the traits (as analytics.js does); alias changes no one.
+    await page.evaluate(() => window.portrait.identify("user-10", { plan: "team" }));
+    await page.evaluate(() => window.portrait.alias("user-11"));
+    assert.deepEqual(await page.evaluate(() => window.portrait.user()), { anonymousId: first, userId: "user-10", traits: { plan: "team" } });
     await page.evaluate(() => window.portrait.reset());
     const after = await page.evaluate(() => window.portrait.user());
     assert.notEqual(after.anonymousId, first);
     assert.deepEqual({ userId: after.userId, traits: after.traits }, { userId: null, traits: {} });
+    assert.equal(await userCookie(), undefined, "reset removes the user's cookie");
     await context.close();
   });
 
@@ -485,7 +512,7 @@ describe("SDK: consent", () => {
     const html = snippetPage({ collector: proxy.url, options: { consent: "pending" } });
     const { page, context } = await open("/consent", html);
     await page.evaluate(() => window.portrait.track("Before Consent"));
-    await page.waitForTimeout(300);
+    await page.waitForTimeout(1_200); // the page view's wait for a page() call is over too
     assert.equal(proxy.beacons(), 0, "nothing sent");
     assert.deepEqual(await storedKeys(page), [], "nothing stored");
     assert.equal((await stats(page)).held, 2);
@@ -507,7 +534,8 @@ describe("SDK: consent", () => {
       window.portrait.track("Held One");
       window.portrait.track("Held Two");
     });
-    assert.deepEqual([(await stats(page)).held, (await stats(page)).denied], [3, 0], "the page view and two calls");
+    await page.waitForFunction(() => window.portrait.stats().held === 3); // the page view comes after its wait
+    assert.equal((await stats(page)).denied, 0);
     await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
     await page.evaluate(() => window.portrait.flush());
     await page.waitForTimeout(300);
@@ -860,20 +888,22 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("analytics.js's options and callbacks: options are not sent as properties, each callback runs once", async () => {
+  test("analytics.js's options and callbacks: options are not sent as properties, each callback runs once; a kept stub works", async () => {
     // One call queued by the snippet before the SDK is there, the others after.
+    // The site keeps the stub as `analytics`, as a Segment snippet would: it becomes the API.
     const html = snippetPage({
       collector: rig.collector.url,
       options: { autocapture: false },
-      before: `window.called = []; portrait.track("Early", { a: 1 }, { context: { ip: "0" } }, () => window.called.push("early"));`,
+      before: `window.called = []; window.analytics = window.portrait;
+        analytics.track("Early", { a: 1 }, { context: { ip: "0" } }, () => window.called.push("early"));`,
     });
     const { page, context } = await open("/callbacks", html);
     await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
     await page.evaluate(() => {
       const done = (name) => () => window.called.push(name);
-      window.portrait.track("With Options", { plan: "pro" }, { integrations: { All: false } }, done("track"));
+      window.analytics.track("With Options", { plan: "pro" }, { integrations: { All: false } }, done("track"));
       window.portrait.track("Callback Only", done("track, no properties"));
-      window.portrait.page("Pricing", { tier: 2 }, {}, done("page"));
+      window.portrait.page("Pricing", undefined, { tier: 2 }, {}, done("page"));
       window.portrait.identify("user-7", { role: "cto" }, {}, done("identify"));
       window.portrait.group("acme", done("group"));
       window.portrait.alias("user-8", "user-7", {}, done("alias"));
@@ -891,7 +921,7 @@ describe("SDK: loading", () => {
     assert.deepEqual(byName("With Options").properties, { plan: "pro" });
     assert.deepEqual(byName("Callback Only").properties ?? {}, {});
     assert.equal(byName("Pricing").type, "page");
-    assert.deepEqual(byName("Pricing").properties.tier, 2);
+    assert.equal(byName("Pricing").properties.tier, 2, "the first object is the properties, wherever it is");
     assert.deepEqual(events.find((e) => e.type === "identify").traits, { role: "cto" });
     assert.equal(events.find((e) => e.type === "group").groupId, "acme");
     assert.equal(events.find((e) => e.type === "alias").previousId, "user-7");
@@ -996,6 +1026,11 @@ describe("SDK: loading", () => {
         window.portrait.identify(7);
         window.portrait.track("Bad Date", { d: new Date(NaN) });
         window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
+        window.portrait.track("With toJSON", {
+          day: { toJSON: () => "2026-11-30" },
+          price: { cents: 999, toJSON() { return this.cents / 100; } },
+          broken: { toJSON() { throw new Error("a toJSON that throws"); } },
+        });
         return false;
       } catch (error) {
         return String(error);
@@ -1013,8 +1048,11 @@ describe("SDK: loading", () => {
     await eventually(async () => {
       const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
       const delivered = names(json?.events ?? []);
-      return delivered.includes("Still Working") && delivered.includes("Bad Date");
+      return delivered.includes("Still Working") && delivered.includes("Bad Date") && delivered.includes("With toJSON");
     }, { message: "the calls after the hostile ones arrive" });
+    const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
+    const withToJson = json.events.find((e) => e.event === "With toJSON");
+    assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null }, "values written as JSON writes them (toJSON)");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
     assert.deepEqual(errors, []);
     await context.close();
