@@ -296,7 +296,7 @@ impl Sdk {
             let previous_id = id_text(&previous_id)
                 .unwrap_or_else(|| state.user_id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             // The event's userId is the alias; the user stays who they were.
-            let current = std::mem::replace(&mut state.user_id, Some(user_id));
+            let current = state.user_id.replace(user_id);
             state.capture(now, Call::Alias(&previous_id), &Tokens::default(), &Tokens::default());
             state.user_id = current;
         });
