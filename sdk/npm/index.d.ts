@@ -3,8 +3,8 @@
 export type Properties = Record<string, unknown>;
 /** analytics.js's per-call options: accepted, so that calls written for it work, and not used. */
 export type CallOptions = Record<string, unknown>;
-/** Runs 300 ms after the call (as in analytics.js), whether or not the event has left yet;
- * a page left after it still sends the event. */
+/** Runs 300 ms after the SDK has the call (as in analytics.js), whether or not the event
+ * has left yet; a page left after it still sends the event. */
 export type Callback = () => void;
 export type Decision = boolean | 'granted' | 'denied' | 'pending';
 
