@@ -305,6 +305,8 @@ impl Sdk {
     /// Forgets the user: user id and traits cleared, a new anonymous id and session.
     pub fn reset(&self) {
         self.run(|state, _| {
+            // The page was seen by the visitor being forgotten.
+            state.capture_auto_view();
             state.user_id = None;
             state.traits = js_sys::Object::new();
             state.session = Session::default();

@@ -180,6 +180,15 @@ describe("SDK: autocapture", () => {
     const [next] = await timeline(await anonymousId(page), 2);
     assert.equal(new URL(next.properties.url).pathname, "/no-call/next");
     assert.ok(Date.parse(next.timestamp) - started < 1_000, `timed when the view began: ${next.timestamp}`);
+    // A reset during the wait (a sign-out page): the view is the forgotten visitor's.
+    const before = await anonymousId(page);
+    await page.evaluate(() => {
+      history.pushState({}, "", "/no-call/signed-out");
+      window.portrait.reset();
+    });
+    await page.evaluate(() => window.portrait.flush());
+    const [signedOut] = await timeline(before, 3);
+    assert.equal(new URL(signedOut.properties.url).pathname, "/no-call/signed-out");
     await context.close();
   });
 
