@@ -5,9 +5,11 @@
 // sure no error ever reaches the host page (each is counted and reported on 'error').
 
 // How long the remote settings may keep the SDK waiting once its module is there: a hung
-// answer must not hold every call in memory, where closing the page loses them. Late
-// settings count as none, as failed ones do (the page's options and the defaults apply).
+// answer must not keep the page's calls from being captured. Past it the SDK starts with
+// consent pending (the settings may ask for it), and takes the consent they imply when they
+// come (`lateSettings`); their autocapture switches and tag rules apply from the next page.
 const SETTINGS_GRACE_MS = 1000;
+const LATE_SETTINGS = { consent_default: 'pending' };
 
 const CALLBACK_DELAY_MS = 300;
 
@@ -56,7 +58,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       report(error);
     }
   };
-  const invoke = (name, args) => {
+  const invoke = (name, all) => {
+    const args = callArguments(all);
     switch (name) {
       case 'page': return sdk.page(...pageArguments(args));
       case 'track': return sdk.track(String(args[0] ?? ''), args[1]);
@@ -108,10 +111,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           )
             .then((r) => (r && r.ok ? r.json() : undefined))
             .catch(() => undefined);
+      const late = delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
       loadSdk(settings)
-        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, delay(SETTINGS_GRACE_MS)])]))
+        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late])]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
+          if (remoteSettings === LATE_SETTINGS) remote.then(guard((arrived) => sdk.lateSettings(arrived)));
           updateCallListeners();
           if (debugging) sdk.debug(true);
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
@@ -121,7 +126,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           // with the page's own loading (pages are classified when they are left, not when
           // they open). At once on a page with elements shown by interest: they wait for it.
           if (settings.topics !== false && loadInterests) {
-            const start = () => startInterests(settings, remoteSettings);
+            const start = () => startInterests(settings, remoteSettings === LATE_SETTINGS ? undefined : remoteSettings);
             document.querySelector('[data-portrait-show-if]') ? start() : whenIdle(start);
           }
         })
@@ -166,14 +171,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }, nothing),
   };
   for (const name of CALLS) {
-    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, callArguments(args)));
+    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
   return portrait;
 }
 
 /** A call's own arguments. analytics.js takes an options object after them (accepted, not
- * used) and then a callback: it runs 300 ms after the call, as there, time for the event to
- * leave before, say, the callback navigates (a hidden page sends its queue anyway). */
+ * used) and then a callback: it runs 300 ms after the SDK has the call, as there, time for
+ * the event to leave before, say, the callback navigates (a hidden page sends its queue
+ * anyway). */
 function callArguments(args) {
   const at = args.findIndex((arg) => typeof arg === 'function');
   if (at < 0) return args;
@@ -199,10 +205,11 @@ export function fetchBytes(url) {
 
 /** analytics.js: page([category], [name], [properties]), read as analytics-next reads it:
  * two strings are the category and the name, one is the name; the properties are the first
- * object, wherever it is (`page('Docs', undefined, {section})`). */
+ * object, wherever it is (`page('Docs', undefined, {section})`), a `null` after a name
+ * included (`page('Docs', null, {integrations})`: the options are not properties). */
 function pageArguments(args) {
   const strings = args.filter((arg) => typeof arg === 'string');
-  const properties = args.find((arg) => typeof arg === 'object' && arg !== null);
+  const properties = args.find((arg) => typeof arg === 'object' && (arg !== null || strings.length > 0));
   return strings.length > 1 ? [strings[0], strings[1], properties] : [undefined, strings[0], properties];
 }
 

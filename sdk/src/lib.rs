@@ -74,6 +74,8 @@ struct Stats {
 
 pub(crate) struct State {
     options: Options,
+    /// What the page passed to `load`, for settings that come late ([`Sdk::late_settings`]).
+    load_options: JsValue,
     store: Store,
     consent: Consent,
     queue: Queue,
@@ -94,9 +96,11 @@ pub(crate) struct State {
     send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
-    /// When this page view began, while its automatic page view waits out
-    /// [`AUTO_VIEW_GRACE_MS`] (`None` once captured, or taken by the site's `page()`).
+    /// The time of this page's automatic view while it waits out [`AUTO_VIEW_GRACE_MS`]
+    /// (`None` once captured, or taken by the site's `page()`).
     auto_view_at: Option<i64>,
+    /// The time of the last event captured.
+    last_captured_at: i64,
     persist_timer: Option<i32>,
     /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
@@ -193,6 +197,7 @@ impl Sdk {
                 send_soon: false,
                 closed: false,
                 auto_view_at: None,
+                last_captured_at: 0,
                 persist_timer: None,
                 backoff_until: 0,
                 draining: false,
@@ -201,6 +206,7 @@ impl Sdk {
                 emits: Vec::new(),
                 call_listeners: false,
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
+                load_options: options,
                 stats: Stats::default(),
                 ids,
                 limits,
@@ -232,6 +238,22 @@ impl Sdk {
         sdk
     }
 
+    /// The collector's settings (or `undefined` if they failed), when they came after the
+    /// SDK started without them: the loader then started it with consent pending. The
+    /// consent they imply takes its place unless the visitor or the page's options decided;
+    /// their autocapture switches apply from the next page.
+    #[wasm_bindgen(js_name = lateSettings)]
+    pub fn late_settings(&self, remote: JsValue) {
+        self.run(|state, now| {
+            let consent = initial_consent(&state.store, &state.load_options, &remote, &mut Vec::new());
+            if consent != state.consent {
+                state.consent = consent;
+                state.apply_consent();
+                state.schedule(now);
+            }
+        });
+    }
+
     /// `page(category?, name?, properties?)`: `undefined` for what is absent.
     pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue) {
         self.run(|state, now| {
@@ -253,6 +275,8 @@ impl Sdk {
     /// user's (another user's replace them, as analytics.js does).
     pub fn identify(&self, user_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
+            // The page was seen before the visitor said who they are.
+            state.capture_auto_view();
             if let Some(user_id) = id_text(&user_id) {
                 if state.user_id.as_ref().is_some_and(|current| *current != user_id) {
                     state.traits = js_sys::Object::new();
@@ -462,6 +486,7 @@ impl State {
     /// Enriches a call into an event and passes it through the consent gate.
     fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens) {
         let message_id = self.ids.uuid();
+        self.last_captured_at = self.last_captured_at.max(now);
         self.session.touch(now, None);
         let identity = (Some(self.anonymous_id.as_str()), self.user_id.as_deref());
         let context = self.page.context(&self.session);
@@ -489,11 +514,14 @@ impl State {
         if !self.options.autocapture.page_views {
             return;
         }
-        self.auto_view_at = Some(now);
+        // Captured later, it must still sort (by time, then by arrival at the collector)
+        // after the events before it and before those after it: a millisecond before the view
+        // began, unless that is before the last event captured.
+        self.auto_view_at = Some((now - 1).max(self.last_captured_at));
         self.timer(AUTO_VIEW_GRACE_MS, |state, now| {
             // A timer left from an earlier view (navigations within the grace period) leaves
             // a view that began much later to its own timer.
-            if state.auto_view_at.is_some_and(|at| now - at >= i64::from(AUTO_VIEW_GRACE_MS / 2)) {
+            if state.auto_view_at.is_some_and(|at| now - at >= i64::from(AUTO_VIEW_GRACE_MS) - 10) {
                 state.capture_auto_view();
             }
         });

@@ -119,7 +119,8 @@ impl Store {
         store
     }
 
-    /// Reads a value: memory first (it has every write of this page), then storage.
+    /// Reads a value: memory first (it has every write of this page), then the cookie (only
+    /// ids have one; it is what the site's other subdomains wrote last), then `localStorage`.
     pub fn get(&self, key: &str) -> Option<String> {
         if let Some((_, value)) = self.memory.iter().find(|(k, _)| k == key) {
             return Some(value.clone());
@@ -127,10 +128,8 @@ impl Store {
         if self.mode == Mode::Memory {
             return None;
         }
-        let local = self.local.then(|| local_get(&[PREFIX, key].concat())).flatten();
-        local.or_else(|| {
-            (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten()
-        })
+        let cookie = (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten();
+        cookie.or_else(|| self.local.then(|| local_get(&[PREFIX, key].concat())).flatten())
     }
 
     /// Whether this page's writes reach `localStorage`, which the site's other tabs share.

@@ -190,6 +190,12 @@ describe("SDK: autocapture", () => {
     const [signedOut] = await timeline(before, 3);
     assert.equal(new URL(signedOut.properties.url).pathname, "/no-call/signed-out");
     await context.close();
+    // A page closed during the wait still sends its view.
+    const closed = await open("/closed-at-once", html);
+    const closedId = await anonymousId(closed.page);
+    await closed.page.close({ runBeforeUnload: true });
+    assert.deepEqual(names(await timeline(closedId, 1)), ["page"]);
+    await closed.context.close();
   });
 
   test("campaign parameters and click ids on landing; channel, first touch and session in every event's context", async () => {
@@ -456,7 +462,7 @@ describe("SDK: remote settings", () => {
     await proxy.stop();
   });
 
-  test("settings that never arrive do not hold the SDK back: it starts without them and loses nothing", async () => {
+  test("settings that hang do not hold the SDK back: it starts with consent pending, and takes the settings' default when they come", async () => {
     const proxy = await startProxy(rig.collector.url);
     const release = proxy.holdSettings();
     try {
@@ -467,8 +473,16 @@ describe("SDK: remote settings", () => {
       const settings = proxy.seen.filter((r) => r.url.startsWith("/v1/config"));
       assert.equal(settings.length, 1, "the snippet asked for them");
       assert.equal(settings[0].status, undefined, "ready came while their answer was held");
-      const id = await anonymousId(page);
+      // The settings might ask for consent first: until they come, nothing is stored or sent.
+      assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending");
       await page.evaluate(() => window.portrait.track("After Ready"));
+      await page.waitForTimeout(300);
+      assert.equal(proxy.beacons(), 0, "nothing sent");
+      assert.deepEqual((await context.cookies()).filter((c) => c.name.startsWith("portrait_")), [], "nothing stored");
+      // They come, with the collector's default (granted): the held events go.
+      release();
+      await page.waitForFunction(() => window.portrait.consent.get().analytics === "granted");
+      const id = await anonymousId(page);
       await page.close({ runBeforeUnload: true });
       assert.deepEqual(names(await timeline(id, 2)).sort(), ["After Ready", "Before Ready"]);
       await context.close();
@@ -844,7 +858,10 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 500, "exactly once");
     const beacons = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
+    // Hidden-page payloads are at most 16 KiB (HIDDEN_PAYLOAD_BYTES); batches sent while
+    // visible at most 32 KiB (batchBytes).
     for (const beacon of beacons) assert.ok(beacon.bytes <= 32 * 1024, `a ${beacon.bytes}-byte payload`);
+    assert.ok(beacons.some((b) => b.bytes <= 16 * 1024), "split when hidden");
     await context.close();
     await proxy.stop();
   });
