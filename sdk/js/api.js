@@ -33,13 +33,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const listeners = new Map();
   const readyCallbacks = [];
 
+  // The call the module is capturing, as `on('track' | 'page' | …)` listeners get it.
+  let callArgs = null;
   const emit = (name, detail) => {
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
     if (debugging && name === 'error') console.error('portrait:', detail);
+    const args = CALL_EVENTS.includes(name) ? listenerArguments(name, callArgs, detail) : [detail];
     for (const listener of listeners.get(name) || []) {
       try {
-        listener(detail);
+        listener(...args);
       } catch (error) {
         if (debugging) console.error('portrait: an `on` listener threw', error);
       }
@@ -61,15 +64,23 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const invoke = (name, all) => {
     const args = callArguments(all);
     switch (name) {
-      case 'page': return sdk.page(...pageArguments(args));
-      case 'track': return sdk.track(String(args[0] ?? ''), args[1]);
-      case 'identify': return sdk.identify(...identifyArguments(args));
-      case 'group': return sdk.group(args[0], args[1]);
-      case 'alias': return sdk.alias(args[0], args[1]);
+      case 'page': return capturing(pageArguments(args), (a) => sdk.page(...a));
+      case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1]));
+      case 'identify': return capturing(identifyArguments(args), (a) => sdk.identify(...a));
+      case 'group': return capturing(args.slice(0, 3), (a) => sdk.group(a[0], a[1]));
+      case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1]));
       case 'reset': return sdk.reset();
       case 'setConsent': return sdk.setConsent(args[0]);
       case 'debug': return sdk.debug(Boolean(args[0]));
       case 'flush': return sdk.flush();
+    }
+  };
+  const capturing = (resolved, work) => {
+    callArgs = resolved;
+    try {
+      return work(resolved);
+    } finally {
+      callArgs = null;
     }
   };
   // A synchronous read: `empty()` before `ready` or after an error (which is reported).
@@ -174,6 +185,17 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
   return portrait;
+}
+
+/** What an `on(name)` listener gets, as in analytics.js: the call's arguments as the SDK read
+ * them — track (event, properties, options), page (category, name, properties, options),
+ * identify (userId, traits, options), group (groupId, traits, options), alias (userId,
+ * previousId, options) — then `{messageId}`. An event the SDK captured on its own (a page
+ * view, a click) gives its event name alone. */
+function listenerArguments(name, callArgs, detail) {
+  const args = callArgs ?? (name === 'track' ? [detail.event] : []);
+  const count = name === 'page' ? 4 : 3;
+  return [...args.slice(0, count), ...Array(Math.max(0, count - args.length)).fill(undefined), detail];
 }
 
 /** A call's own arguments. analytics.js takes an options object after them (accepted, not

@@ -103,8 +103,11 @@ export interface Portrait {
     set(changes: { analytics?: Decision; personalization?: Decision }): void;
     get(): { analytics: string; personalization: string } | null;
   };
-  on(name: EventName, listener: (detail: unknown) => void): void;
-  off(name: EventName, listener: (detail: unknown) => void): void;
+  /** As in analytics.js, a `track`/`page`/`identify`/`group`/`alias` listener gets the
+   * call's arguments (track: event, properties, options; page: category, name, properties,
+   * options; …), then `{messageId}`; other events get one detail. */
+  on(name: EventName, listener: (...args: any[]) => void): void;
+  off(name: EventName, listener: (...args: any[]) => void): void;
   debug(on: boolean): void;
   stats(): Stats | null;
   /** The visitor's top interests, best first, decayed to now (empty when personalisation is

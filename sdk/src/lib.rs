@@ -495,6 +495,9 @@ impl State {
         if self.call_listeners {
             let detail = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &message_id.into());
+            if let Call::Track(event) = &call {
+                let _ = js_sys::Reflect::set(&detail, &"event".into(), &JsValue::from(*event));
+            }
             self.emits.push((call.type_name(), detail.into()));
         }
         match self.consent.gate() {

@@ -78,7 +78,9 @@ describe("SDK: autocapture", () => {
          now </button>
       <div id="custom" data-portrait-event="Plan Selected" data-portrait-plan="pro" data-portrait-seats="5"><span>Pro</span></div>
       <p id="plain">not clickable</p>`;
-    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false } } });
+    // An `on('track')` listener hears the captured clicks by name too.
+    const listen = `window.heard = []; portrait.on("track", (event, properties, options, detail) => window.heard.push([event, typeof detail.messageId]));`;
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false } }, before: listen });
     const { page, context } = await open("/clicks", html);
     // Links would navigate away: keep the page, the SDK still sees the click.
     await page.evaluate(() => document.addEventListener("click", (e) => e.preventDefault()));
@@ -95,6 +97,9 @@ describe("SDK: autocapture", () => {
     assert.equal(pdf.outbound, false);
     assert.deepEqual({ tag: button.tag, text: button.text, id: button.id }, { tag: "button", text: "Buy now", id: "buy" });
     assert.deepEqual({ plan: custom.plan, seats: custom.seats, tag: custom.tag }, { plan: "pro", seats: "5", tag: "div" });
+    const heard = await page.evaluate(() => window.heard);
+    assert.deepEqual(heard.map(([event]) => event), ["Link Clicked", "Link Clicked", "Button Clicked", "Plan Selected"]);
+    assert.ok(heard.every(([, id]) => id === "string"));
     await context.close();
   });
 
@@ -963,11 +968,18 @@ describe("SDK: loading", () => {
     const { page, context } = await open("/api", html);
     const seen = await page.evaluate(async () => {
       const heard = [];
-      const listener = (detail) => heard.push(detail.messageId);
+      // analytics.js's listener arguments (the call's), then {messageId}.
+      const listener = (event, properties, options, detail) => heard.push([event, properties, options, typeof detail.messageId]);
+      const identified = [];
+      window.portrait.on("identify", (...args) => identified.push([args[0], args[1], typeof args[3].messageId]));
+      const pages = [];
+      window.portrait.on("page", (...args) => pages.push(args.slice(0, 3)));
       window.portrait.on("track", listener);
-      window.portrait.track("Heard");
+      window.portrait.track("Heard", { plan: "pro" }, { context: { locale: "en" } });
       window.portrait.off("track", listener);
       window.portrait.track("Not Heard");
+      window.portrait.identify("user-5", { role: "cto" });
+      window.portrait.page("Docs", "Setup", { section: 2 });
       let readyAfter = 0;
       window.portrait.ready(() => readyAfter++);
       window.portrait.group("acme", { name: "Acme" });
@@ -981,20 +993,22 @@ describe("SDK: loading", () => {
       window.portrait.consent.set({ analytics: "perhaps" });
       console.error = original;
       await window.portrait.flush();
-      return { heard: heard.length, readyAfter, logged };
+      return { heard, identified, pages, readyAfter, logged };
     });
-    assert.equal(seen.heard, 1, "heard while listening, not after off()");
+    assert.deepEqual(seen.heard, [["Heard", { plan: "pro" }, { context: { locale: "en" } }, "string"]], "heard while listening, not after off()");
+    assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"]]);
+    assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }]]);
     assert.equal(await page.evaluate(() => window.readyBefore), 1, "a ready callback given before load runs once");
     assert.equal(seen.readyAfter, 1, "after load, at once");
     assert.ok(seen.logged.length >= 1 && seen.logged.every((line) => /maybe|consent values/.test(line)), JSON.stringify(seen.logged));
     const id = await anonymousId(page);
-    const events = await timeline(id, 4);
+    const events = await timeline(id, 6);
     const group = events.find((e) => e.type === "group");
     assert.equal(group.groupId, "acme");
     assert.deepEqual(group.traits, { name: "Acme" });
     const alias = events.find((e) => e.type === "alias");
     assert.equal(alias.userId, "user-42");
-    assert.equal(alias.previousId, id);
+    assert.equal(alias.previousId, "user-5", "previousId defaults to the current user");
     await context.close();
   });
 
