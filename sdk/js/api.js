@@ -13,7 +13,7 @@ const LATE_SETTINGS = { consent_default: 'pending' };
 
 const CALLBACK_DELAY_MS = 300;
 
-const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug'];
+const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug', 'setAnonymousId'];
 const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
 
 /**
@@ -70,6 +70,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       case 'group': return capturing(args.slice(0, 3), (a) => sdk.group(a[0], a[1]));
       case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1]));
       case 'reset': return sdk.reset();
+      case 'setAnonymousId': return sdk.setAnonymousId(args[0]);
       case 'setConsent': return sdk.setConsent(args[0]);
       case 'debug': return sdk.debug(Boolean(args[0]));
       case 'flush': return sdk.flush();
@@ -161,6 +162,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       listeners.set(name, (listeners.get(name) || []).filter((l) => l !== listener));
       updateCallListeners();
     }),
+    once: guard((name, listener) => {
+      const once = (...args) => {
+        portrait.off(name, once);
+        listener(...args);
+      };
+      portrait.on(name, once);
+    }),
     debug: guard((on) => {
       debugging = Boolean(on);
       call('debug', [debugging]);
@@ -184,6 +192,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   for (const name of CALLS) {
     if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
   }
+  // analytics.js's trackLink/trackForm (and their old names): `track(event, properties)` on
+  // each click or submit of `elements` (an element or a list of them); `event` and
+  // `properties` may be functions of the element. The page is not held back (analytics.js
+  // waits 300 ms): a page left after the click still sends the event.
+  const trackOn = (type) => guard((elements, event, properties) => {
+    const list = elements instanceof Element ? [elements] : Array.from(elements ?? []);
+    const of = (value, element) => (typeof value === 'function' ? value(element) : value);
+    for (const element of list) {
+      element.addEventListener(type, () => portrait.track(of(event, element), of(properties, element)));
+    }
+  });
+  portrait.trackLink = portrait.trackClick = trackOn('click');
+  portrait.trackForm = portrait.trackSubmit = trackOn('submit');
   return portrait;
 }
 

@@ -19,6 +19,8 @@ const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 
 /** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. */
 export const portrait = createPortrait(start, defaultEndpoint, undefined, loadInterests);
-export const { load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, debug, stats, interests, pageTopics } =
-  portrait;
+export const {
+  load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, once, debug, stats, interests,
+  pageTopics, setAnonymousId, trackLink, trackForm,
+} = portrait;
 export default portrait;

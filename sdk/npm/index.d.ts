@@ -95,6 +95,12 @@ export interface Portrait {
   group(groupId: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
   alias(userId: string, previousId?: string, options?: CallOptions, callback?: Callback): void;
   reset(): void;
+  /** The visitor's anonymous id from now on (stitching a site's domains). */
+  setAnonymousId(anonymousId: string): void;
+  /** `track(event, properties)` on each click (`trackLink`) or submit (`trackForm`) of the
+   * elements; `event` and `properties` may be functions of the element. */
+  trackLink(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
+  trackForm(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
   /** Resolves `true` once everything queued was delivered, `false` at the first failure. */
   flush(): Promise<boolean>;
   ready(callback: () => void): void;
@@ -108,6 +114,8 @@ export interface Portrait {
    * options; …), then `{messageId}`; other events get one detail. */
   on(name: EventName, listener: (...args: any[]) => void): void;
   off(name: EventName, listener: (...args: any[]) => void): void;
+  /** `on`, for the first time only. */
+  once(name: EventName, listener: (...args: any[]) => void): void;
   debug(on: boolean): void;
   stats(): Stats | null;
   /** The visitor's top interests, best first, decayed to now (empty when personalisation is
@@ -124,4 +132,6 @@ export declare const load: Portrait['load'], page: Portrait['page'], track: Port
   identify: Portrait['identify'], group: Portrait['group'], alias: Portrait['alias'],
   reset: Portrait['reset'], flush: Portrait['flush'], ready: Portrait['ready'], user: Portrait['user'],
   consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
-  stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'];
+  stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'],
+  once: Portrait['once'], setAnonymousId: Portrait['setAnonymousId'], trackLink: Portrait['trackLink'],
+  trackForm: Portrait['trackForm'];

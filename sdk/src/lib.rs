@@ -326,6 +326,19 @@ impl Sdk {
         });
     }
 
+    /// `setAnonymousId(id)`: the visitor's anonymous id from now on (a site stitching its
+    /// domains passes the one it had), stored like the one the SDK made.
+    #[wasm_bindgen(js_name = setAnonymousId)]
+    pub fn set_anonymous_id(&self, id: JsValue) {
+        self.run(|state, _| {
+            let Some(id) = id_text(&id) else {
+                return state.error("setAnonymousId() needs an id", JsValue::UNDEFINED);
+            };
+            state.store.set("aid", &id, true);
+            state.anonymous_id = id;
+        });
+    }
+
     /// Forgets the user: user id and traits cleared, a new anonymous id and session.
     pub fn reset(&self) {
         self.run(|state, _| {

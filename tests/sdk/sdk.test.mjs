@@ -959,6 +959,35 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("analytics.js's trackLink, trackForm, setAnonymousId and once, before and after the SDK is there", async () => {
+    const body = `<a id="docs" href="#docs" data-plan="pro">Docs</a><form id="signup" onsubmit="event.preventDefault()"><button id="go">Go</button></form>`;
+    const html = snippetPage({
+      collector: rig.collector.url,
+      body,
+      options: { autocapture: false },
+      before: `portrait.setAnonymousId("anon-from-other-domain");
+        window.onces = 0; portrait.once("track", () => window.onces++);`,
+    });
+    const { page, context } = await open("/legacy", html);
+    await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+    assert.equal(await anonymousId(page), "anon-from-other-domain", "the queued setAnonymousId applied");
+    await page.evaluate(() => {
+      window.portrait.trackLink(document.getElementById("docs"), (el) => `Opened ${el.textContent}`, (el) => ({ plan: el.dataset.plan }));
+      window.portrait.trackForm(document.querySelectorAll("form"), "Signed Up", { source: "form" });
+    });
+    await page.click("#docs");
+    await page.click("#go");
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline("anon-from-other-domain", 2);
+    const byName = (name) => events.find((e) => e.event === name);
+    assert.deepEqual(byName("Opened Docs").properties, { plan: "pro" });
+    assert.deepEqual(byName("Signed Up").properties, { source: "form" });
+    assert.equal(await page.evaluate(() => window.onces), 1, "once heard the first track only");
+    await page.evaluate(() => window.portrait.setAnonymousId("anon-2"));
+    assert.equal(await anonymousId(page), "anon-2");
+    await context.close();
+  });
+
   test("group, alias, ready, on/off and debug behave as in analytics.js", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
