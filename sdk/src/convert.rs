@@ -23,7 +23,7 @@ impl Props {
     /// `undefined` and symbols are left out); anything that is not an object adds nothing.
     pub fn from_object(value: &JsValue) -> Props {
         let mut props = Props::default();
-        props.keys = object_entries(value, &mut props.tokens, 0);
+        props.keys = object_entries(&json_view(value), &mut props.tokens, 0);
         props
     }
 
@@ -50,10 +50,11 @@ impl Props {
 
     /// A JS value; left out as JSON would leave it out.
     pub fn value(&mut self, key: &str, value: &JsValue) {
-        if kept(value, 1)
+        let value = json_view(value);
+        if kept(&value, 1)
             && let Some(tokens) = self.key(key)
         {
-            write_value(value, tokens, 1);
+            write_value(&value, tokens, 1);
         }
     }
 }
@@ -83,12 +84,23 @@ pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
 fn object_entries(value: &JsValue, tokens: &mut Tokens, depth: usize) -> Vec<String> {
     let mut keys = Vec::new();
     for (key, item) in entries(value) {
+        let item = json_view(&item);
         if kept(&item, depth + 1) {
             write_value(&item, tokens.key(&key), depth + 1);
             keys.push(key);
         }
     }
     keys
+}
+
+/// `value` as JSON writes it: what its `toJSON` answers (a date's ISO text, or null if the
+/// date is invalid; a money or a moment type's own value; null if it throws), else itself.
+/// Called once per value, as JSON does: the answer's own `toJSON` is not called.
+fn json_view(value: &JsValue) -> JsValue {
+    match field(value, "toJSON").dyn_ref::<js_sys::Function>() {
+        Some(to_json) => to_json.call0(value).unwrap_or(JsValue::NULL),
+        None => value.clone(),
+    }
 }
 
 /// Whether JSON would keep `value` (at nesting `depth`): `undefined`, functions, symbols and
@@ -115,18 +127,11 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
         tokens.bool(flag);
     } else if value.is_null() {
         tokens.null();
-    } else if let Some(to_json) = field(value, "toJSON").dyn_ref::<js_sys::Function>() {
-        // What JSON writes for it: a date's ISO text (null if invalid), a library's value
-        // (a money or a moment type); null if it throws.
-        let json = to_json.call0(value).unwrap_or(JsValue::NULL);
-        match kept(&json, depth + 1) {
-            true => write_value(&json, tokens, depth + 1),
-            false => _ = tokens.null(),
-        }
     } else if Array::is_array(value) {
         let array: &Array = value.unchecked_ref();
         let at = tokens.open(false);
         for item in array.iter() {
+            let item = json_view(&item);
             match kept(&item, depth + 1) {
                 true => write_value(&item, tokens, depth + 1),
                 false => _ = tokens.null(),

@@ -1099,6 +1099,9 @@ describe("SDK: loading", () => {
           day: { toJSON: () => "2026-11-30" },
           price: { cents: 999, toJSON() { return this.cents / 100; } },
           broken: { toJSON() { throw new Error("a toJSON that throws"); } },
+          itself: { toJSON() { return this; } },
+          wrapped: { toJSON: () => ({ toJSON: () => "not called" }) },
+          omitted: { toJSON: () => undefined },
         });
         return false;
       } catch (error) {
@@ -1121,7 +1124,12 @@ describe("SDK: loading", () => {
     }, { message: "the calls after the hostile ones arrive" });
     const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
     const withToJson = json.events.find((e) => e.event === "With toJSON");
-    assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null }, "values written as JSON writes them (toJSON)");
+    const asJson = await page.evaluate(() => JSON.parse(JSON.stringify({
+      itself: { toJSON() { return this; } },
+      wrapped: { toJSON: () => ({ toJSON: () => "not called" }) },
+      omitted: { toJSON: () => undefined },
+    })));
+    assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null, ...asJson }, "values written as JSON writes them (toJSON)");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
     assert.deepEqual(errors, []);
     await context.close();
