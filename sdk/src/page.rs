@@ -4,6 +4,7 @@
 use portrait_core::client::campaign;
 use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
+use portrait_core::client::url;
 use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
 use crate::convert::Props;
@@ -165,21 +166,10 @@ impl PageState {
         self.page[1].as_deref().unwrap_or_default()
     }
 
-    /// Whether `href` is a different page from the current one (for SPA navigations). A new
-    /// fragment alone makes one only to or from a hash route (`#/pricing`, `#!/pricing`):
-    /// `#faq` is a place on the same page.
+    /// Whether `href` is a different page from the current one (`url::is_new_page`).
     pub fn is_new(&self, href: &str) -> bool {
-        let (page, fragment) = split_fragment(href);
-        let (current_page, current_fragment) = split_fragment(&self.href);
-        let route = |fragment: &str| fragment.starts_with("#/") || fragment.starts_with("#!");
-        href != self.href && (page != current_page || route(fragment) || route(current_fragment))
+        url::is_new_page(&self.href, href)
     }
-}
-
-/// `href` before its fragment, and the fragment with its `#` (empty if none).
-fn split_fragment(href: &str) -> (&str, &str) {
-    let at = href.as_bytes().iter().position(|&b| b == b'#').unwrap_or(href.len());
-    href.split_at(at)
 }
 
 /// The IANA time zone, from `Intl`, into the context and the store. Called after the SDK is

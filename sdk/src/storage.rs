@@ -211,7 +211,7 @@ impl Store {
             // Host-only (no `Domain`) first, then on each parent domain.
             let found = self.cookie_domain.take();
             let host = crate::dom::hostname();
-            let mut parents = cookie_domains(&host);
+            let mut parents = url::cookie_domains(&host);
             loop {
                 for key in cookie_keys {
                     self.write_cookie(key, "", 0);
@@ -252,9 +252,9 @@ impl Store {
 
     /// The broadest domain the browser lets this page set a cookie on (`example.co.uk` for
     /// `www.shop.example.co.uk`): found, as analytics.js does, by trying each of
-    /// [`cookie_domains`] until one sticks.
+    /// `url::cookie_domains` until one sticks.
     fn detect_cookie_domain(&mut self) -> Option<String> {
-        cookie_domains(&crate::dom::hostname()).find(|domain| {
+        url::cookie_domains(&crate::dom::hostname()).find(|domain| {
             self.cookie_domain = Some(domain.clone());
             self.write_cookie("probe", "1", 10);
             let stuck = find_cookie(&cookie_text(), "probe").is_some();
@@ -262,18 +262,6 @@ impl Store {
             stuck
         })
     }
-}
-
-/// The domains a cookie of a page on `host` could be set on, broadest first: `co.uk`,
-/// `example.co.uk`, … up to the host itself (the browser refuses public suffixes; trying is
-/// how it tells). None for IP addresses and single-label hosts.
-fn cookie_domains(host: &str) -> impl Iterator<Item = String> + '_ {
-    let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let labels: Vec<&str> = match is_ip || !host.as_bytes().contains(&b'.') {
-        true => Vec::new(),
-        false => host.split('.').collect(),
-    };
-    (2..=labels.len()).map(move |n| labels[labels.len() - n..].join("."))
 }
 
 /// The value of our cookie for `key` in a `document.cookie` string.

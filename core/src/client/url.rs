@@ -112,6 +112,33 @@ pub fn same_site(host: &str, site: &str) -> bool {
     host == site || within(&host, &site) || within(&site, &host)
 }
 
+/// Whether `href` is a different page from `current` (an SPA navigation). A new fragment
+/// alone makes one only to or from a hash route (`#/pricing`, `#!/pricing`): `#faq` is a place
+/// on the same page.
+pub fn is_new_page(current: &str, href: &str) -> bool {
+    let ((page, fragment), (current_page, current_fragment)) =
+        (split_fragment(href), split_fragment(current));
+    let route = |fragment: &str| fragment.starts_with("#/") || fragment.starts_with("#!");
+    href != current && (page != current_page || route(fragment) || route(current_fragment))
+}
+
+/// `url` before its fragment, and the fragment with its `#` (empty if none).
+fn split_fragment(url: &str) -> (&str, &str) {
+    url.split_at(url.as_bytes().iter().position(|&b| b == b'#').unwrap_or(url.len()))
+}
+
+/// The domains a cookie of a page on `host` could be set on, broadest first: `co.uk`,
+/// `example.co.uk`, … up to the host itself (the browser refuses public suffixes; trying is
+/// how a page tells). None for IP addresses and single-label hosts.
+pub fn cookie_domains(host: &str) -> impl Iterator<Item = String> + '_ {
+    let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let labels: Vec<&str> = match is_ip || !host.as_bytes().contains(&b'.') {
+        true => Vec::new(),
+        false => host.split('.').collect(),
+    };
+    (2..=labels.len()).map(move |n| labels[labels.len() - n..].join("."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +177,39 @@ mod tests {
         assert_eq!(percent_decode("%-1%+1"), "%-1% 1");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
         assert_eq!(percent_decode("a%20b"), "a b");
+    }
+
+    #[test]
+    fn new_pages_are_new_paths_queries_and_hash_routes_not_anchors() {
+        let base = "https://example.com/docs?tab=2";
+        for (current, href, new) in [
+            (base, base, false),
+            (base, "https://example.com/docs?tab=3", true),
+            (base, "https://example.com/pricing", true),
+            (base, "https://example.com/docs?tab=2#faq", false),
+            ("https://example.com/docs?tab=2#faq", "https://example.com/docs?tab=2#setup", false),
+            ("https://example.com/docs?tab=2#faq", base, false),
+            (base, "https://example.com/docs?tab=2#/billing", true),
+            (base, "https://example.com/docs?tab=2#!/billing", true),
+            ("https://example.com/docs?tab=2#/billing", base, true),
+            ("https://example.com/docs?tab=2#/billing", "https://example.com/docs?tab=2#faq", true),
+            ("https://example.com/a#faq", "https://example.com/b#faq", true),
+        ] {
+            assert_eq!(is_new_page(current, href), new, "{current} → {href}");
+        }
+    }
+
+    #[test]
+    fn cookie_domains_run_from_the_broadest_to_the_host() {
+        let domains = |host| cookie_domains(host).collect::<Vec<_>>();
+        assert_eq!(
+            domains("www.shop.example.co.uk"),
+            ["co.uk", "example.co.uk", "shop.example.co.uk", "www.shop.example.co.uk"]
+        );
+        assert_eq!(domains("example.com"), ["example.com"]);
+        for host in ["localhost", "127.0.0.1", "::1", ""] {
+            assert!(domains(host).is_empty(), "{host}");
+        }
     }
 
     #[test]
