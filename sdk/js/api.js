@@ -62,7 +62,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   };
   const invoke = (name, all) => {
-    const args = callArguments(all);
+    const args = scheduleCallback(all);
     switch (name) {
       case 'page': return capturing(pageArguments(args), (a) => sdk.page(...a));
       case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1]));
@@ -215,15 +215,14 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
  * view, a click) gives its event name alone. */
 function listenerArguments(name, callArgs, detail) {
   const args = callArgs ?? (name === 'track' ? [detail.event] : []);
-  const count = name === 'page' ? 4 : 3;
-  return [...args.slice(0, count), ...Array(Math.max(0, count - args.length)).fill(undefined), detail];
+  return [...Array.from({ length: name === 'page' ? 4 : 3 }, (_, i) => args[i]), detail];
 }
 
-/** A call's own arguments. analytics.js takes an options object after them (accepted, not
- * used) and then a callback: it runs 300 ms after the SDK has the call, as there, time for
- * the event to leave before, say, the callback navigates (a hidden page sends its queue
- * anyway). */
-function callArguments(args) {
+/** Schedules a call's callback and answers the call's own arguments. analytics.js takes an
+ * options object after them (accepted, not used) and then a callback: it runs 300 ms after
+ * the SDK has the call, as there, time for the event to leave before, say, the callback
+ * navigates (a hidden page sends its queue anyway). */
+function scheduleCallback(args) {
   const at = args.findIndex((arg) => typeof arg === 'function');
   if (at < 0) return args;
   setTimeout(args[at], CALLBACK_DELAY_MS);
