@@ -196,8 +196,14 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // each click or submit of `elements` (an element or a list of them); `event` and
   // `properties` may be functions of the element. The page is not held back (analytics.js
   // waits 300 ms): a page left after the click still sends the event.
+  // `null` (a selector that matched nothing) binds nothing; anything else that is not elements
+  // is reported.
   const trackOn = (type) => guard((elements, event, properties) => {
-    const list = elements instanceof Element ? [elements] : Array.from(elements ?? []);
+    const list = elements == null ? [] : elements instanceof Element ? [elements]
+      : typeof elements.length === 'number' ? Array.from(elements) : [elements];
+    if (!list.every((element) => element instanceof Element)) {
+      throw new TypeError(`track${type === 'click' ? 'Link' : 'Form'}() needs an element or a list of elements`);
+    }
     const of = (value, element) => (typeof value === 'function' ? value(element) : value);
     for (const element of list) {
       element.addEventListener(type, () => portrait.track(of(event, element), of(properties, element)));

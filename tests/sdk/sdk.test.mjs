@@ -965,7 +965,7 @@ describe("SDK: loading", () => {
       collector: rig.collector.url,
       body,
       options: { autocapture: false },
-      before: `portrait.setAnonymousId("anon-from-other-domain");
+      before: `${recordErrors("message")} portrait.setAnonymousId("anon-from-other-domain");
         window.onces = 0; portrait.once("track", () => window.onces++);`,
     });
     const { page, context } = await open("/legacy", html);
@@ -985,6 +985,19 @@ describe("SDK: loading", () => {
     assert.equal(await page.evaluate(() => window.onces), 1, "once heard the first track only");
     await page.evaluate(() => window.portrait.setAnonymousId("anon-2"));
     assert.equal(await anonymousId(page), "anon-2");
+    // Bad input: a clear error, nothing changed, nothing thrown.
+    await page.evaluate(() => {
+      window.portrait.setAnonymousId("");
+      window.portrait.trackLink(null, "Nothing");
+      window.portrait.trackForm(42, "Nothing");
+      window.portrait.trackLink(["#docs"], "Nothing");
+    });
+    assert.equal(await anonymousId(page), "anon-2");
+    assert.deepEqual(await reported(page), [
+      "setAnonymousId() needs an id",
+      "trackForm() needs an element or a list of elements",
+      "trackLink() needs an element or a list of elements",
+    ]);
     await context.close();
   });
 
