@@ -149,7 +149,7 @@ impl Store {
             Some((_, held)) => value.clone_into(held),
             None => self.memory.push((key.to_owned(), value.to_owned())),
         }
-        self.write_through(key, Some(value), cookie);
+        self.write_through(key, value, cookie);
     }
 
     /// Writes a value to storage whatever consent says: for the consent decision itself,
@@ -160,21 +160,34 @@ impl Store {
         self.persistent = was;
     }
 
+    /// Removes a value from memory and from storage. Forgetting needs no consent: a removal
+    /// reaches storage even while writes may not (`reset()` while consent is pending must not
+    /// leave an earlier visit's user id for the next page to read).
     pub fn remove(&mut self, key: &str, cookie: bool) {
         self.memory.retain(|(k, _)| k != key);
-        self.write_through(key, None, cookie);
+        if self.mode == Mode::Memory {
+            return;
+        }
+        if self.local {
+            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), None));
+        }
+        match self.cookie_domain {
+            _ if !cookie => {}
+            Some(_) => self.write_cookie(key, "", 0),
+            // Not found yet (that needs a probe cookie): expired wherever it could be.
+            None => self.expire_cookies(&[key]),
+        }
     }
 
-    fn write_through(&mut self, key: &str, value: Option<&str>, cookie: bool) {
+    fn write_through(&mut self, key: &str, value: &str, cookie: bool) {
         if !self.persistent || self.mode == Mode::Memory {
             return;
         }
         if self.local {
-            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), value));
+            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), Some(value)));
         }
         if cookie && self.mode == Mode::CookieAndLocal {
-            let max_age = if value.is_some() { self.cookie_max_age_s } else { 0 };
-            self.write_cookie(key, value.unwrap_or(""), max_age);
+            self.write_cookie(key, value, self.cookie_max_age_s);
         }
     }
 
@@ -188,17 +201,15 @@ impl Store {
                 self.cookie_domain = self.detect_cookie_domain();
             }
             for (key, value) in self.memory.clone() {
-                self.write_through(&key, Some(&value), cookie_keys.contains(&key.as_str()));
+                self.write_through(&key, &value, cookie_keys.contains(&key.as_str()));
             }
         }
     }
 
-    /// Removes everything the SDK stored, memory included, except `keep`. Cookies an earlier
-    /// visit set may be on a parent domain: they are expired on this host and on each of its
-    /// parent domains (the browser ignores the domains it refuses), so that a refusal writes
-    /// no cookie, not even the domain probe.
+    /// Removes everything the SDK stored, memory included, except `keep`; the `cookie_keys`
+    /// are expired wherever an earlier visit may have set them ([`Store::expire_cookies`]), so
+    /// that a refusal writes no cookie, not even the domain probe.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
-        let was = std::mem::replace(&mut self.persistent, true);
         for key in self.keys("") {
             if !keep.contains(&key.as_str()) {
                 self.remove(&key, false);
@@ -207,22 +218,28 @@ impl Store {
         for key in cookie_keys {
             self.remove(key, false);
         }
-        if self.mode == Mode::CookieAndLocal {
-            // Host-only (no `Domain`) first, then on each parent domain.
-            let found = self.cookie_domain.take();
-            let host = crate::dom::hostname();
-            let mut parents = url::cookie_domains(&host);
-            loop {
-                for key in cookie_keys {
-                    self.write_cookie(key, "", 0);
-                }
-                let Some(parent) = parents.next() else { break };
-                self.cookie_domain = Some(parent);
-            }
-            self.cookie_domain = found;
-        }
+        self.expire_cookies(cookie_keys);
         self.memory.retain(|(key, _)| keep.contains(&key.as_str()));
-        self.persistent = was;
+    }
+
+    /// Expires cookies on this host (host-only, no `Domain`) and on each of its parent
+    /// domains: an earlier visit may have set them on any (the browser ignores the domains it
+    /// refuses).
+    fn expire_cookies(&mut self, keys: &[&str]) {
+        if self.mode != Mode::CookieAndLocal {
+            return;
+        }
+        let found = self.cookie_domain.take();
+        let host = crate::dom::hostname();
+        let mut parents = url::cookie_domains(&host);
+        loop {
+            for key in keys {
+                self.write_cookie(key, "", 0);
+            }
+            let Some(parent) = parents.next() else { break };
+            self.cookie_domain = Some(parent);
+        }
+        self.cookie_domain = found;
     }
 
     /// The keys in `localStorage` under `PREFIX + prefix`, without `PREFIX`.
