@@ -13,8 +13,8 @@ const LATE_SETTINGS = { consent_default: 'pending' };
 
 const CALLBACK_DELAY_MS = 300;
 
-const CALLS = ['page', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug', 'setAnonymousId'];
-const CALL_EVENTS = ['page', 'track', 'identify', 'group', 'alias'];
+const CALLS = ['page', 'screen', 'track', 'identify', 'group', 'alias', 'reset', 'setConsent', 'debug', 'setAnonymousId'];
+const CALL_EVENTS = ['page', 'screen', 'track', 'identify', 'group', 'alias'];
 
 /**
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
@@ -64,10 +64,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const invoke = (name, all) => {
     const args = scheduleCallback(all);
     switch (name) {
-      case 'page': return capturing(pageArguments(args), (a) => sdk.page(...a));
+      case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2]));
+      case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2]));
       case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1]));
-      case 'identify': return capturing(identifyArguments(args), (a) => sdk.identify(...a));
-      case 'group': return capturing(args.slice(0, 3), (a) => sdk.group(a[0], a[1]));
+      case 'identify': return capturing(partyArguments(args), (a) => sdk.identify(a[0], a[1]));
+      case 'group': return capturing(partyArguments(args), (a) => sdk.group(a[0], a[1]));
       case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1]));
       case 'reset': return sdk.reset();
       case 'setAnonymousId': return sdk.setAnonymousId(args[0]);
@@ -94,6 +95,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   };
   const nothing = () => null;
+  const readGroup = read(() => sdk.groupInfo(), () => ({ groupId: null, traits: {} }));
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
   const startInterests = (settings, remoteSettings) =>
     loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
@@ -150,6 +152,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }),
     ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
+    // `group()` reads the stored group, `{groupId, traits}`, as analytics.js's does.
+    group: guard((...args) => (args.length > 0 ? call('group', args) : readGroup())),
     consent: {
       set: guard((changes) => call('setConsent', [changes])),
       get: read(() => sdk.consent(), nothing),
@@ -215,13 +219,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 }
 
 /** What an `on(name)` listener gets, as in analytics.js: the call's arguments as the SDK read
- * them — track (event, properties, options), page (category, name, properties, options),
+ * them — track (event, properties, options), page and screen (category, name, properties, options),
  * identify (userId, traits, options), group (groupId, traits, options), alias (userId,
  * previousId, options) — then `{messageId}`. An event the SDK captured on its own (a page
  * view, a click) gives its event name alone. */
 function listenerArguments(name, callArgs, detail) {
   const args = callArgs ?? (name === 'track' ? [detail.event] : []);
-  return [...Array.from({ length: name === 'page' ? 4 : 3 }, (_, i) => args[i]), detail];
+  return [...Array.from({ length: name === 'page' || name === 'screen' ? 4 : 3 }, (_, i) => args[i]), detail];
 }
 
 /** Schedules a call's callback and answers the call's own arguments. analytics.js takes an
@@ -261,8 +265,7 @@ function pageArguments(args) {
   return strings.length > 1 ? [strings[0], strings[1], properties] : [undefined, strings[0], properties];
 }
 
-/** analytics.js: identify([userId], [traits]). */
-function identifyArguments([a, b]) {
-  if (typeof a === 'object' && a !== null) return [undefined, a];
-  return [a, b];
+/** analytics.js: identify([userId], [traits], [options]), group([groupId], [traits], [options]). */
+function partyArguments([a, b, c]) {
+  return typeof a === 'object' && a !== null ? [undefined, a, b] : [a, b, c];
 }

@@ -16,13 +16,15 @@ function safely(work) {
 }
 
 /// The page's facts, for its context: url, path, title, referrer, search (the context's
-/// `page`), then host, user agent, language, screen width, height and pixel ratio.
+/// `page`), then host, user agent, language, screen width, height and pixel ratio, and the
+/// canonical link's URL (resolved by the browser; `undefined` without one).
 export function page_facts() {
   const screen = window.screen || {};
   return [
     location.href, location.pathname, document.title, document.referrer, location.search,
     location.hostname, navigator.userAgent, navigator.language,
     screen.width, screen.height, window.devicePixelRatio,
+    document.querySelector('link[rel="canonical"]')?.href,
   ];
 }
 

@@ -61,6 +61,12 @@ export interface User {
   traits: Properties;
 }
 
+/** The visitor's group, as `group(groupId, traits)` stored it. */
+export interface Group {
+  groupId: string | null;
+  traits: Properties;
+}
+
 export interface Stats {
   captured: number;
   delivered: number;
@@ -74,7 +80,7 @@ export interface Stats {
   topicsModel: number;
 }
 
-export type EventName = 'page' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready' | 'interests';
+export type EventName = 'page' | 'screen' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready' | 'interests';
 
 /** A topic of the Topics API taxonomy v2 with a score (`name` and `path` once the model is loaded). */
 export interface Topic {
@@ -89,10 +95,18 @@ export interface Portrait {
   page(category?: string, name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
   page(name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
   page(properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  /** analytics-next's `screen`, for code shared with a mobile app; arguments as `page`'s. */
+  screen(category?: string, name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  screen(name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
   track(event: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
   identify(userId?: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
   identify(traits: Properties, options?: CallOptions, callback?: Callback): void;
+  /** Traits merge into the stored group's (another group's replace them); without a
+   * `groupId`, the stored group's. */
   group(groupId: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
+  group(traits: Properties, options?: CallOptions, callback?: Callback): void;
+  /** The stored group. */
+  group(): Group;
   alias(userId: string, previousId?: string, options?: CallOptions, callback?: Callback): void;
   reset(): void;
   /** The visitor's anonymous id from now on (stitching a site's domains). */
@@ -134,4 +148,4 @@ export declare const load: Portrait['load'], page: Portrait['page'], track: Port
   consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
   stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'],
   once: Portrait['once'], setAnonymousId: Portrait['setAnonymousId'], trackLink: Portrait['trackLink'],
-  trackForm: Portrait['trackForm'];
+  trackForm: Portrait['trackForm'], screen: Portrait['screen'];

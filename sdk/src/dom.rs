@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(module = "/js/dom.js")]
 extern "C" {
     /// url, path, title, referrer, search, host, user agent, language, screen width, height
-    /// and pixel ratio: read them with [`text`] and [`number`] at the indices in [`page`].
+    /// and pixel ratio, canonical link: read them with [`text`] and [`number`] at the indices
+    /// in [`page`].
     pub fn page_facts() -> Array;
     pub fn hostname() -> String;
     /// Do-Not-Track, then Global Privacy Control, as booleans.
@@ -44,6 +45,7 @@ pub mod page {
     pub const USER_AGENT: u32 = 6;
     pub const LANGUAGE: u32 = 7;
     pub const SCREEN: u32 = 8;
+    pub const CANONICAL: u32 = 11;
 }
 
 /// What a listener reports, and the value it reports with it.

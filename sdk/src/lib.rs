@@ -22,6 +22,7 @@ mod convert;
 mod dom;
 mod interests;
 mod page;
+mod party;
 mod storage;
 mod transport;
 
@@ -37,6 +38,7 @@ use portrait_core::record::{Call, Record, Tokens};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
+use crate::party::Party;
 use crate::storage::{Mode, Store};
 use crate::transport::Outcome;
 
@@ -49,8 +51,10 @@ const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
 const AUTO_VIEW_GRACE_MS: i32 = 1_000;
-/// Keys that also live in cookies.
-const COOKIE_KEYS: [&str; 2] = ["aid", "uid"];
+/// What `identify` and `group` report when their traits cannot be kept.
+const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write; these were not kept";
+/// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
+const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
 struct Options {
@@ -84,9 +88,8 @@ pub(crate) struct State {
     /// Whether a refused storage write was reported (once per page).
     storage_refused: bool,
     anonymous_id: String,
-    user_id: Option<String>,
-    /// The user's traits, merged over `identify` calls (a plain JS object, stored as JSON).
-    traits: js_sys::Object,
+    user: Party,
+    group: Party,
     session: Session,
     page: page::PageState,
     /// This page's key for its stored queue (`q.<id>`).
@@ -177,12 +180,8 @@ impl Sdk {
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
-                user_id: store.get("uid"),
-                traits: store
-                    .get("traits")
-                    .and_then(|t| js_sys::JSON::parse(&t).ok())
-                    .filter(|t| t.is_object() && !js_sys::Array::is_array(t))
-                    .map_or_else(js_sys::Object::new, JsCast::unchecked_into),
+                user: Party::load(&store, party::USER),
+                group: Party::load(&store, party::GROUP),
                 session: store.get("session").and_then(|s| Session::from_storage(&s)).unwrap_or_default(),
                 page: page::PageState::default(),
                 options: opts,
@@ -259,11 +258,22 @@ impl Sdk {
         self.run(|state, now| {
             // The site's own view of this page: the automatic one is not sent.
             state.auto_view_at = None;
-            let mut props = Props::from_object(&properties);
-            state.page.properties(&mut props);
             let (category, name) = (category.as_string(), name.as_string());
+            let mut props = Props::from_object(&properties);
+            state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
             state.capture(now, call, &props.tokens, &Tokens::default());
+        });
+    }
+
+    /// `screen(category?, name?, properties?)`, analytics-next's view of an app's screen (for
+    /// code shared with a mobile app): the name and category in the properties, as `page`'s.
+    pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue) {
+        self.run(|state, now| {
+            let (category, name) = (category.as_string(), name.as_string());
+            let mut props = Props::from_object(&properties);
+            page::name_and_category(&mut props, name.as_deref(), category.as_deref());
+            state.capture(now, Call::Screen(name.as_deref()), &props.tokens, &Tokens::default());
         });
     }
 
@@ -272,41 +282,32 @@ impl Sdk {
     }
 
     /// `identify(userId?, traits?)`: stores the user id and merges the traits into the
-    /// user's (another user's replace them, as analytics.js does).
+    /// user's (another user's replace them, as analytics.js does); the event carries the
+    /// user's traits, merged, as analytics.js sends them.
     pub fn identify(&self, user_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
             // The page was seen before the visitor said who they are.
             state.capture_auto_view();
-            if let Some(user_id) = id_text(&user_id) {
-                if state.user_id.as_ref().is_some_and(|current| *current != user_id) {
-                    state.traits = js_sys::Object::new();
-                }
-                state.store.set("uid", &user_id, true);
-                state.user_id = Some(user_id);
+            if !state.user.update(&mut state.store, id_text(&user_id), &traits) {
+                state.error(TRAITS_NOT_KEPT, traits.clone());
             }
-            let written = Props::from_object(&traits);
-            // A copy through JSON (what is stored), so the page's later changes to its object
-            // do not change ours; a cyclic object cannot be copied and is not kept.
-            let copy = js_sys::JSON::stringify(&traits)
-                .ok()
-                .and_then(|text| text.as_string())
-                .and_then(|text| js_sys::JSON::parse(&text).ok());
-            if let Some(copy) = copy.filter(|c| c.is_object() && !js_sys::Array::is_array(c)) {
-                js_sys::Object::assign(&state.traits, copy.unchecked_ref());
-            }
-            let stored = js_sys::JSON::stringify(&state.traits).ok().and_then(|s| s.as_string());
-            state.store.set("traits", &stored.unwrap_or_default(), false);
-            state.capture(now, Call::Identify, &Tokens::default(), &written.tokens);
+            let traits = Props::from_object(&state.user.traits);
+            state.capture(now, Call::Identify, &Tokens::default(), &traits.tokens);
         });
     }
 
+    /// `group(groupId?, traits?)`: as `identify`, for the visitor's group (without an id,
+    /// the stored group's).
     pub fn group(&self, group_id: JsValue, traits: JsValue) {
         self.run(|state, now| {
-            let Some(group_id) = id_text(&group_id) else {
+            let Some(id) = id_text(&group_id).or_else(|| state.group.id.clone()) else {
                 return state.error("group() needs a group id", JsValue::UNDEFINED);
             };
-            let traits = Props::from_object(&traits);
-            state.capture(now, Call::Group(&group_id), &Tokens::default(), &traits.tokens);
+            if !state.group.update(&mut state.store, Some(id.clone()), &traits) {
+                state.error(TRAITS_NOT_KEPT, traits.clone());
+            }
+            let traits = Props::from_object(&state.group.traits);
+            state.capture(now, Call::Group(&id), &Tokens::default(), &traits.tokens);
         });
     }
 
@@ -318,11 +319,11 @@ impl Sdk {
                 return state.error("alias() needs a user id", JsValue::UNDEFINED);
             };
             let previous_id = id_text(&previous_id)
-                .unwrap_or_else(|| state.user_id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
+                .unwrap_or_else(|| state.user.id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             // The event's userId is the alias; the user stays who they were.
-            let current = state.user_id.replace(user_id);
+            let current = state.user.id.replace(user_id);
             state.capture(now, Call::Alias(&previous_id), &Tokens::default(), &Tokens::default());
-            state.user_id = current;
+            state.user.id = current;
         });
     }
 
@@ -339,18 +340,18 @@ impl Sdk {
         });
     }
 
-    /// Forgets the user: user id and traits cleared, a new anonymous id and session.
+    /// Forgets the visitor: user and group cleared, a new anonymous id and session. Their
+    /// stored ids go even while consent keeps the new ones in memory (`Store::remove`).
     pub fn reset(&self) {
         self.run(|state, _| {
             // The page was seen by the visitor being forgotten.
             state.capture_auto_view();
-            state.user_id = None;
-            state.traits = js_sys::Object::new();
+            state.user.forget(&mut state.store);
+            state.group.forget(&mut state.store);
             state.session = Session::default();
             state.anonymous_id = state.ids.uuid();
-            for key in ["uid", "traits", "session"] {
-                state.store.remove(key, COOKIE_KEYS.contains(&key));
-            }
+            state.store.remove("session", false);
+            state.store.remove("aid", true);
             interests::clear(state);
             let id = state.anonymous_id.clone();
             state.store.set("aid", &id, true);
@@ -389,12 +390,15 @@ impl Sdk {
     /// `{anonymousId, userId, traits}`.
     pub fn user(&self) -> JsValue {
         let state = self.state.borrow();
-        let user = js_sys::Object::new();
-        let set = |key: &str, value: JsValue| js_sys::Reflect::set(&user, &key.into(), &value);
-        let _ = set("anonymousId", state.anonymous_id.as_str().into());
-        let _ = set("userId", state.user_id.as_deref().map_or(JsValue::NULL, JsValue::from));
-        let _ = set("traits", js_sys::Object::assign(&js_sys::Object::new(), &state.traits).into());
+        let user = state.user.to_js("userId");
+        let _ = js_sys::Reflect::set(&user, &"anonymousId".into(), &state.anonymous_id.as_str().into());
         user.into()
+    }
+
+    /// `{groupId, traits}`: the visitor's group, as `group()` stored it.
+    #[wasm_bindgen(js_name = groupInfo)]
+    pub fn group_info(&self) -> JsValue {
+        self.state.borrow().group.to_js("groupId").into()
     }
 
     /// `consent.set({analytics, personalization})`: each `true`/`false` or
@@ -501,7 +505,7 @@ impl State {
         let message_id = self.ids.uuid();
         self.last_captured_at = self.last_captured_at.max(now);
         self.session.touch(now, None);
-        let identity = (Some(self.anonymous_id.as_str()), self.user_id.as_deref());
+        let identity = (Some(self.anonymous_id.as_str()), self.user.id.as_deref());
         let context = self.page.context(&self.session);
         let record = Record::new(&call, &message_id, Some(now), identity, context, properties, traits);
         self.stats.captured += 1;
@@ -548,7 +552,7 @@ impl State {
     pub(crate) fn capture_auto_view(&mut self) {
         let Some(at) = self.auto_view_at.take() else { return };
         let mut props = Props::default();
-        self.page.properties(&mut props);
+        self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
         self.capture(at, call, &props.tokens, &Tokens::default());
     }

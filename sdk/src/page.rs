@@ -70,9 +70,12 @@ impl PageState {
                 store.set("first", &[channel.as_str(), "|", query].concat(), false);
             }
         }
+        let path = text(page::PATH).unwrap_or_default();
+        let canonical = text(page::CANONICAL);
+        let (url, path) = url::page_location(&self.href, &path, &search, canonical.as_deref());
         self.page = [
-            Some(self.href.clone()),
-            text(page::PATH),
+            Some(url),
+            Some(path.to_owned()),
             text(page::TITLE),
             referrer,
             Some(search).filter(|s| !s.is_empty()),
@@ -152,9 +155,11 @@ impl PageState {
         parts.encode()
     }
 
-    /// The properties of a page view, as analytics.js sends them (after `props`' own: the
-    /// page's values fill only the keys the call left out).
-    pub fn properties(&self, props: &mut Props) {
+    /// The properties of a page view, as analytics.js sends them: its `name` and `category`,
+    /// then the page's URL, path, title, referrer and search (after `props`' own: these fill
+    /// only the keys the call left out).
+    pub fn properties(&self, props: &mut Props, name: Option<&str>, category: Option<&str>) {
+        name_and_category(props, name, category);
         for (key, value) in ["url", "path", "title", "referrer", "search"].iter().zip(&self.page) {
             if let Some(value) = value {
                 props.str(key, value);
@@ -169,6 +174,16 @@ impl PageState {
     /// Whether `href` is a different page from the current one (`url::is_new_page`).
     pub fn is_new(&self, href: &str) -> bool {
         url::is_new_page(&self.href, href)
+    }
+}
+
+/// A view's `name` and `category` (`page`, `screen`) in its properties, as analytics.js
+/// sends them.
+pub fn name_and_category(props: &mut Props, name: Option<&str>, category: Option<&str>) {
+    for (key, value) in [("name", name), ("category", category)] {
+        if let Some(value) = value {
+            props.str(key, value);
+        }
     }
 }
 

@@ -67,6 +67,20 @@ describe("SDK: capture and delivery", () => {
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+  test("a view's URL and path are the canonical link's, with the page's query; an anchor is not part of the URL", async () => {
+    const html = snippetPage({ collector: rig.collector.url, head: `<link rel="canonical" href="/guide/setup">` });
+    const context = await newContext(rig.browser);
+    const page = await context.newPage();
+    await page.goto(`${rig.site.page("/docs/setup", html)}?tab=2#faq`);
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.flush());
+    const [view] = await timeline(await anonymousId(page), 1);
+    const canonical = `${rig.site.origin}/guide/setup?tab=2`;
+    assert.deepEqual([view.properties.url, view.properties.path], [canonical, "/guide/setup"]);
+    assert.deepEqual([view.context.page.url, view.context.page.path], [canonical, "/guide/setup"]);
+    await context.close();
+  });
 });
 
 describe("SDK: autocapture", () => {
@@ -165,7 +179,8 @@ describe("SDK: autocapture", () => {
     const events = (await timeline(await anonymousId(page), 5)).reverse();
     assert.deepEqual(events.map((e) => e.type), ["page", "page", "page", "page", "page"]);
     const paths = events.map((e) => new URL(e.properties.url).pathname + new URL(e.properties.url).search + new URL(e.properties.url).hash);
-    assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#/billing", "/app/settings?tab=2#faq"]);
+    // Back from a hash route to an anchor: a view, whose URL (as in analytics.js) has no anchor.
+    assert.deepEqual(paths, ["/app", "/app/settings", "/app/settings?tab=2", "/app/settings?tab=2#/billing", "/app/settings?tab=2"]);
     assert.equal(events[1].name, "Settings", "the router's call is the view");
     assert.equal(events[1].context.page.referrer, events[0].properties.url, "the previous URL is the referrer");
     await page.waitForTimeout(200);
@@ -273,11 +288,19 @@ describe("SDK: identity and storage", () => {
     await page.evaluate(() => window.portrait.identify("user-10", { plan: "team" }));
     await page.evaluate(() => window.portrait.alias("user-11"));
     assert.deepEqual(await page.evaluate(() => window.portrait.user()), { anonymousId: first, userId: "user-10", traits: { plan: "team" } });
+    await page.evaluate(() => window.portrait.group("acme", { seats: 40 }));
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.deepEqual(await page.evaluate(() => window.portrait.group()), { groupId: "acme", traits: { seats: 40 } }, "the group persists");
+    const groupCookie = async () => (await context.cookies()).find((c) => c.name === "portrait_gid")?.value;
+    assert.equal(await groupCookie(), "acme");
     await page.evaluate(() => window.portrait.reset());
     const after = await page.evaluate(() => window.portrait.user());
     assert.notEqual(after.anonymousId, first);
     assert.deepEqual({ userId: after.userId, traits: after.traits }, { userId: null, traits: {} });
+    assert.deepEqual(await page.evaluate(() => window.portrait.group()), { groupId: null, traits: {} });
     assert.equal(await userCookie(), undefined, "reset removes the user's cookie");
+    assert.equal(await groupCookie(), undefined, "and the group's");
     await context.close();
   });
 
@@ -350,6 +373,38 @@ describe("SDK: cookies on a host name", () => {
     assert.ok(expiring.length > 0, "the stored id is expired");
     for (const write of expiring) assert.match(write, /^portrait_\w+=; Path=\/; Max-Age=0;/, write);
     assert.deepEqual((await context.cookies()).filter((c) => c.name.startsWith("portrait_")), [], "no cookie left");
+    await context.close();
+  });
+
+  test("reset() while consent is pending forgets the ids a sibling subdomain left on the parent domain", async () => {
+    const context = await newContext(rig.browser);
+    const on = (host, pathname, options) => {
+      const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, ...options } });
+      return rig.site.page(pathname, html).replace("127.0.0.1", host);
+    };
+    const ready = (page) => page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    const shop = await context.newPage();
+    await shop.goto(on("www.shop.portrait.test", "/granted", { consent: "granted" }));
+    await ready(shop);
+    await shop.evaluate(() => window.portrait.identify("user-sibling"));
+    const known = await shop.evaluate(() => window.portrait.user());
+    const cookies = async () => (await context.cookies()).filter((c) => c.name.startsWith("portrait_")).map((c) => [c.name, c.domain]).sort();
+    assert.deepEqual(await cookies(), [["portrait_aid", ".portrait.test"], ["portrait_uid", ".portrait.test"]]);
+
+    // The blog has its own localStorage (no consent given there) and reads the ids from the
+    // parent domain's cookies.
+    const blog = await context.newPage();
+    await blog.goto(on("blog.portrait.test", "/pending", { consent: "pending" }));
+    await ready(blog);
+    const read = await blog.evaluate(() => window.portrait.user());
+    assert.deepEqual([read.anonymousId, read.userId], [known.anonymousId, "user-sibling"], "ids shared through the parent domain");
+    await blog.evaluate(() => window.portrait.reset());
+    await blog.reload();
+    await ready(blog);
+    const forgotten = await blog.evaluate(() => window.portrait.user());
+    assert.equal(forgotten.userId, null, "the user stays forgotten");
+    assert.notEqual(forgotten.anonymousId, known.anonymousId, "and so does the old anonymous id");
+    assert.deepEqual(await cookies(), [], "their cookies are expired; nothing new is written while pending");
     await context.close();
   });
 });
@@ -1025,6 +1080,11 @@ describe("SDK: loading", () => {
       let readyAfter = 0;
       window.portrait.ready(() => readyAfter++);
       window.portrait.group("acme", { name: "Acme" });
+      // Traits merge into the stored group's and user's, and each event carries them all.
+      window.portrait.group({ plan: "pro" });
+      window.portrait.identify({ seats: 3 });
+      const group = window.portrait.group();
+      window.portrait.screen("Settings", { tab: 2 });
       window.portrait.alias("user-42");
       const logged = [];
       const original = console.error;
@@ -1035,19 +1095,25 @@ describe("SDK: loading", () => {
       window.portrait.consent.set({ analytics: "perhaps" });
       console.error = original;
       await window.portrait.flush();
-      return { heard, identified, pages, readyAfter, logged };
+      return { heard, identified, pages, readyAfter, logged, group };
     });
     assert.deepEqual(seen.heard, [["Heard", { plan: "pro" }, { context: { locale: "en" } }, "string"]], "heard while listening, not after off()");
-    assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"]]);
+    assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"], [undefined, { seats: 3 }, "string"]]);
+    assert.deepEqual(seen.group, { groupId: "acme", traits: { name: "Acme", plan: "pro" } }, "group() reads the stored group");
     assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }]]);
     assert.equal(await page.evaluate(() => window.readyBefore), 1, "a ready callback given before load runs once");
     assert.equal(seen.readyAfter, 1, "after load, at once");
     assert.ok(seen.logged.length >= 1 && seen.logged.every((line) => /maybe|consent values/.test(line)), JSON.stringify(seen.logged));
     const id = await anonymousId(page);
-    const events = await timeline(id, 6);
-    const group = events.find((e) => e.type === "group");
-    assert.equal(group.groupId, "acme");
-    assert.deepEqual(group.traits, { name: "Acme" });
+    const events = (await timeline(id, 9)).reverse();
+    const groups = events.filter((e) => e.type === "group");
+    assert.deepEqual(groups.map((g) => [g.groupId, g.traits]), [["acme", { name: "Acme" }], ["acme", { name: "Acme", plan: "pro" }]]);
+    const identifies = events.filter((e) => e.type === "identify");
+    assert.deepEqual(identifies.map((e) => [e.userId, e.traits]), [["user-5", { role: "cto" }], ["user-5", { role: "cto", seats: 3 }]]);
+    const viewed = events.find((e) => e.type === "page");
+    assert.deepEqual([viewed.name, viewed.category, viewed.properties.name, viewed.properties.category, viewed.properties.section], ["Setup", "Docs", "Setup", "Docs", 2], "name and category in the properties too, as analytics.js sends them");
+    const screen = events.find((e) => e.type === "screen");
+    assert.deepEqual([screen?.name, screen?.properties], ["Settings", { tab: 2, name: "Settings" }]);
     const alias = events.find((e) => e.type === "alias");
     assert.equal(alias.userId, "user-42");
     assert.equal(alias.previousId, "user-5", "previousId defaults to the current user");
@@ -1090,7 +1156,7 @@ describe("SDK: loading", () => {
   });
 
   test("hostile arguments never throw into the page", async () => {
-    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") });
     const { page, context, errors } = await open("/hostile", html);
     const threw = await page.evaluate(() => {
       const cyclic = { a: 1 };
@@ -1104,7 +1170,7 @@ describe("SDK: loading", () => {
         window.portrait.consent.set({ marketing: true });
         window.portrait.consent.set("yes");
         window.portrait.page(42, {}, "x");
-        window.portrait.identify("u1", cyclic);
+        window.portrait.identify("u1", cyclic); // the user, without traits JSON cannot write
         window.portrait.identify(7);
         window.portrait.track("Bad Date", { d: new Date(NaN) });
         window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
@@ -1129,13 +1195,14 @@ describe("SDK: loading", () => {
       return Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("stuck"), 5_000))]);
     });
     assert.equal(flushed, true);
-    const id = await anonymousId(page);
+    // `identify(7)` after `identify("u1", …)` is another person: the later calls are theirs.
+    const user = "user_id/7/events?limit=500";
     await eventually(async () => {
-      const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
+      const { json } = await rig.collector.admin(user);
       const delivered = names(json?.events ?? []);
       return delivered.includes("Still Working") && delivered.includes("Bad Date") && delivered.includes("With toJSON");
     }, { message: "the calls after the hostile ones arrive" });
-    const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=500`);
+    const { json } = await rig.collector.admin(user);
     const withToJson = json.events.find((e) => e.event === "With toJSON");
     const asJson = await page.evaluate(() => JSON.parse(JSON.stringify({
       itself: { toJSON() { return this; } },
@@ -1144,6 +1211,7 @@ describe("SDK: loading", () => {
     })));
     assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null, ...asJson }, "values written as JSON writes them (toJSON)");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
+    assert.ok((await reported(page)).includes("traits must be an object that JSON can write; these were not kept"), "cyclic traits are reported");
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -118,8 +118,33 @@ pub fn same_site(host: &str, site: &str) -> bool {
 pub fn is_new_page(current: &str, href: &str) -> bool {
     let ((page, fragment), (current_page, current_fragment)) =
         (split_fragment(href), split_fragment(current));
-    let route = |fragment: &str| fragment.starts_with("#/") || fragment.starts_with("#!");
-    href != current && (page != current_page || route(fragment) || route(current_fragment))
+    href != current && (page != current_page || is_route(fragment) || is_route(current_fragment))
+}
+
+/// A page's URL and path as analytics.js reports them: its canonical link's when it has one
+/// (the page's query added when the link has none), else the location's without an anchor.
+/// Unlike analytics.js, a hash route (`#/pricing`) stays: [`is_new_page`] makes it a page.
+pub fn page_location<'a>(
+    href: &'a str,
+    path: &'a str,
+    search: &str,
+    canonical: Option<&'a str>,
+) -> (String, &'a str) {
+    match canonical.filter(|c| host(c).is_some()) {
+        Some(canonical) if canonical.as_bytes().contains(&b'?') => {
+            (canonical.to_owned(), self::path(canonical))
+        }
+        Some(canonical) => ([split_fragment(canonical).0, search].concat(), self::path(canonical)),
+        None => {
+            let (page, fragment) = split_fragment(href);
+            let url = if is_route(fragment) { href } else { page };
+            (url.to_owned(), path)
+        }
+    }
+}
+
+fn is_route(fragment: &str) -> bool {
+    fragment.starts_with("#/") || fragment.starts_with("#!")
 }
 
 /// `url` before its fragment, and the fragment with its `#` (empty if none).
@@ -197,6 +222,28 @@ mod tests {
         ] {
             assert_eq!(is_new_page(current, href), new, "{current} → {href}");
         }
+    }
+
+    #[test]
+    fn page_locations_are_canonical_and_without_anchors() {
+        let (href, path, search) = ("https://example.com/docs?tab=2#faq", "/docs", "?tab=2");
+        for (canonical, url, want_path) in [
+            (None, "https://example.com/docs?tab=2", "/docs"),
+            (Some("https://example.com/guide"), "https://example.com/guide?tab=2", "/guide"),
+            (Some("https://example.com/guide#top"), "https://example.com/guide?tab=2", "/guide"),
+            (Some("https://example.com/guide?v=1"), "https://example.com/guide?v=1", "/guide"),
+            (Some("https://example.com"), "https://example.com?tab=2", "/"),
+            // Not an absolute URL (the browser resolves a link's `href`; a broken one is ignored).
+            (Some(""), "https://example.com/docs?tab=2", "/docs"),
+        ] {
+            assert_eq!(
+                page_location(href, path, search, canonical),
+                (url.to_owned(), want_path),
+                "{canonical:?}"
+            );
+        }
+        let route = "https://example.com/app#/billing";
+        assert_eq!(page_location(route, "/app", "", None), (route.to_owned(), "/app"));
     }
 
     #[test]

@@ -1,0 +1,77 @@
+//! Who the visitor is beyond their anonymous id: the user (`identify`) and the group they
+//! belong to (`group`). Each is an id and traits merged over calls, kept in the store as
+//! analytics.js keeps them, so that the next page knows them.
+
+use js_sys::{JSON, Object};
+use wasm_bindgen::prelude::*;
+
+use crate::storage::Store;
+
+/// The store's keys for a party: its id (also a cookie, see `COOKIE_KEYS`) and its traits.
+pub type Keys = [&'static str; 2];
+pub const USER: Keys = ["uid", "traits"];
+pub const GROUP: Keys = ["gid", "gtraits"];
+
+pub struct Party {
+    pub id: Option<String>,
+    /// A plain JS object, stored as JSON.
+    pub traits: Object,
+    keys: Keys,
+}
+
+impl Party {
+    /// The party as an earlier page stored it (or nobody).
+    pub fn load(store: &Store, keys: Keys) -> Party {
+        let traits = store
+            .get(keys[1])
+            .and_then(|text| JSON::parse(&text).ok())
+            .filter(is_plain_object)
+            .map_or_else(Object::new, JsCast::unchecked_into);
+        Party { id: store.get(keys[0]), traits, keys }
+    }
+
+    /// A call names the party (`id`, when it gives one) and adds `traits`: another party's id
+    /// replaces the traits, as in analytics.js. The traits are merged through a copy (what is
+    /// stored), so that the page's later changes to its object do not change ours. Answers
+    /// `false` when they cannot be copied (a cyclic object): they are then not kept.
+    pub fn update(&mut self, store: &mut Store, id: Option<String>, traits: &JsValue) -> bool {
+        if let Some(id) = id {
+            if self.id.as_ref().is_some_and(|current| *current != id) {
+                self.traits = Object::new();
+            }
+            store.set(self.keys[0], &id, true);
+            self.id = Some(id);
+        }
+        let copy = match traits.is_undefined() || traits.is_null() {
+            true => Some(Object::new().into()),
+            false => JSON::stringify(traits).ok().and_then(|text| JSON::parse(&String::from(text)).ok()),
+        };
+        let kept =
+            copy.filter(is_plain_object).map(|copy| Object::assign(&self.traits, copy.unchecked_ref()));
+        let stored = JSON::stringify(&self.traits).map(String::from).unwrap_or_default();
+        store.set(self.keys[1], &stored, false);
+        kept.is_some()
+    }
+
+    /// Nobody: id and traits gone, from the store too.
+    pub fn forget(&mut self, store: &mut Store) {
+        self.id = None;
+        self.traits = Object::new();
+        store.remove(self.keys[0], true);
+        store.remove(self.keys[1], false);
+    }
+
+    /// `{<id_name>: id or null, traits: a copy}`, for `user()` and `group()`.
+    pub fn to_js(&self, id_name: &str) -> Object {
+        let party = Object::new();
+        let id = self.id.as_deref().map_or(JsValue::NULL, JsValue::from);
+        let _ = js_sys::Reflect::set(&party, &id_name.into(), &id);
+        let traits = Object::assign(&Object::new(), &self.traits);
+        let _ = js_sys::Reflect::set(&party, &"traits".into(), &traits);
+        party
+    }
+}
+
+fn is_plain_object(value: &JsValue) -> bool {
+    value.is_object() && !js_sys::Array::is_array(value)
+}
