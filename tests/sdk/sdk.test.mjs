@@ -218,6 +218,26 @@ describe("SDK: autocapture", () => {
     await closed.context.close();
   });
 
+  test("two navigations within a second, then the router's late page(): the first view's timer leaves the second view waiting (fake clock)", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+    const { page, context } = await open("/quick", html);
+    // From here the page's timers and clock are the test's: no timing on this machine decides.
+    await page.clock.install();
+    await page.evaluate(() => history.pushState({}, "", "/quick/a"));
+    await page.clock.runFor(500);
+    await page.evaluate(() => history.pushState({}, "", "/quick/b"));
+    // The timer of /quick/a's view fires now, 1 s after it began: /quick/b's, 0.5 s old, waits on.
+    await page.clock.runFor(700);
+    await page.evaluate(() => window.portrait.page("Quick B"));
+    await page.clock.runFor(2_000);
+    await page.evaluate(() => window.portrait.flush());
+    const views = (await timeline(await anonymousId(page), 3)).reverse();
+    assert.deepEqual(views.map((e) => [new URL(e.properties.url).pathname, e.name ?? null]), [["/quick", null], ["/quick/a", null], ["/quick/b", "Quick B"]]);
+    await page.waitForTimeout(300);
+    assert.equal((await rig.collector.profile("anonymous_id", await anonymousId(page))).json.eventCount, 3, "no automatic view of /quick/b besides the router's");
+    await context.close();
+  });
+
   test("campaign parameters and click ids on landing; channel, first touch and session in every event's context", async () => {
     const html = snippetPage({ collector: rig.collector.url });
     const context = await newContext(rig.browser);
