@@ -39,7 +39,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
     if (debugging && name === 'error') console.error('portrait:', detail);
-    const args = CALL_EVENTS.includes(name) ? listenerArguments(name, callArgs, detail) : [detail];
+    const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
       try {
         listener(...args);
@@ -47,6 +47,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         if (debugging) console.error('portrait: an `on` listener threw', error);
       }
     }
+  };
+  // identify and group listeners get the id and traits the event carries (the stored ones,
+  // merged), as analytics.js passes them.
+  const resolved = (name, args) => {
+    const party = name === 'identify' ? sdk.user() : name === 'group' ? sdk.groupInfo() : null;
+    return party && args ? [party.userId ?? party.groupId, party.traits, args[2]] : args;
   };
   // Errors caught here, counted with the module's own in `stats().errors`.
   let caught = 0;
@@ -152,7 +158,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }),
     ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
-    // `group()` reads the stored group, `{groupId, traits}`, as analytics.js's does.
+    // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
+    // `id()` and `traits()`: like `user()`, a plain object here).
     group: guard((...args) => (args.length > 0 ? call('group', args) : readGroup())),
     consent: {
       set: guard((changes) => call('setConsent', [changes])),
@@ -220,7 +227,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 
 /** What an `on(name)` listener gets, as in analytics.js: the call's arguments as the SDK read
  * them — track (event, properties, options), page and screen (category, name, properties, options),
- * identify (userId, traits, options), group (groupId, traits, options), alias (userId,
+ * identify (userId, traits, options) and group (groupId, traits, options) with the event's id
+ * and merged traits, alias (userId,
  * previousId, options) — then `{messageId}`. An event the SDK captured on its own (a page
  * view, a click) gives its event name alone. */
 function listenerArguments(name, callArgs, detail) {

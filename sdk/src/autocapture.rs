@@ -90,7 +90,7 @@ fn navigated(state: &mut State, now: i64, href: String) {
     }
     state.capture_auto_view();
     report_engagement(state, now);
-    let previous = std::mem::take(&mut state.page.href);
+    let previous = state.page.page[0].take().unwrap_or_default();
     let campaigns = state.options.autocapture.campaigns;
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.begin_auto_view(now);

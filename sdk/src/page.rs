@@ -39,7 +39,8 @@ pub struct PageState {
 }
 
 impl PageState {
-    /// A page view starts (the first, or an SPA navigation from `previous_url`): reads the
+    /// A page view starts (the first, or an SPA navigation from the view at `previous_url`,
+    /// as it was reported): reads the
     /// location, starts a session if the landing URL carries a new campaign, and keeps the
     /// session's channel and the visitor's first touch (campaign parameters are read only
     /// while the `campaigns` switch is on).
@@ -56,6 +57,9 @@ impl PageState {
         self.href = text(page::URL).unwrap_or_default();
         self.host = text(page::HOST).unwrap_or_default();
         let search = text(page::SEARCH).unwrap_or_default();
+        // The canonical link is the document's: a router changes it only after it has rendered
+        // a new route, so it names the first view alone.
+        let canonical = previous_url.is_none().then(|| text(page::CANONICAL)).flatten();
         let referrer = previous_url.or_else(|| text(page::REFERRER)).filter(|r| !r.is_empty());
         let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
@@ -71,7 +75,6 @@ impl PageState {
             }
         }
         let path = text(page::PATH).unwrap_or_default();
-        let canonical = text(page::CANONICAL);
         let (url, path) = url::page_location(&self.href, &path, &search, canonical.as_deref());
         self.page = [
             Some(url),

@@ -20,14 +20,18 @@ pub struct Party {
 }
 
 impl Party {
-    /// The party as an earlier page stored it (or nobody).
+    /// The party as an earlier page stored it (or nobody). The id may come from a cookie
+    /// another subdomain wrote, the traits from this origin's `localStorage`: they are kept
+    /// only if they are that id's.
     pub fn load(store: &Store, keys: Keys) -> Party {
+        let id = store.get(keys[0]);
         let traits = store
             .get(keys[1])
+            .filter(|_| store.get_shared(keys[0]) == id)
             .and_then(|text| JSON::parse(&text).ok())
             .filter(is_plain_object)
             .map_or_else(Object::new, JsCast::unchecked_into);
-        Party { id: store.get(keys[0]), traits, keys }
+        Party { id, traits, keys }
     }
 
     /// A call names the party (`id`, when it gives one) and adds `traits`: another party's id

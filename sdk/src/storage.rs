@@ -171,11 +171,8 @@ impl Store {
         if self.local {
             self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), None));
         }
-        match self.cookie_domain {
-            _ if !cookie => {}
-            Some(_) => self.write_cookie(key, "", 0),
-            // Not found yet (that needs a probe cookie): expired wherever it could be.
-            None => self.expire_cookies(&[key]),
+        if cookie {
+            self.expire_cookies(&[key]);
         }
     }
 
@@ -223,8 +220,9 @@ impl Store {
     }
 
     /// Expires cookies on this host (host-only, no `Domain`) and on each of its parent
-    /// domains: an earlier visit may have set them on any (the browser ignores the domains it
-    /// refuses).
+    /// domains: an earlier visit, or a subdomain, may have set them on any (the browser
+    /// ignores the domains it refuses). The cookies are read again after: what they held must
+    /// not be read back.
     fn expire_cookies(&mut self, keys: &[&str]) {
         if self.mode != Mode::CookieAndLocal {
             return;
@@ -240,6 +238,7 @@ impl Store {
             self.cookie_domain = Some(parent);
         }
         self.cookie_domain = found;
+        self.cookies = cookie_text();
     }
 
     /// The keys in `localStorage` under `PREFIX + prefix`, without `PREFIX`.

@@ -79,6 +79,13 @@ describe("SDK: capture and delivery", () => {
     const canonical = `${rig.site.origin}/guide/setup?tab=2`;
     assert.deepEqual([view.properties.url, view.properties.path], [canonical, "/guide/setup"]);
     assert.deepEqual([view.context.page.url, view.context.page.path], [canonical, "/guide/setup"]);
+    // The canonical link names the document's first view only: a router updates it after it
+    // renders, so a single-page navigation's view is the location's, without its anchor.
+    await page.evaluate(() => history.pushState({}, "", "/docs/next#intro"));
+    await page.evaluate(() => window.portrait.flush());
+    const [next] = await timeline(await anonymousId(page), 2);
+    assert.deepEqual([next.properties.url, next.properties.path], [`${rig.site.origin}/docs/next`, "/docs/next"]);
+    assert.equal(next.context.page.referrer, canonical, "the previous view's URL is the referrer");
     await context.close();
   });
 });
@@ -425,6 +432,31 @@ describe("SDK: cookies on a host name", () => {
     assert.equal(forgotten.userId, null, "the user stays forgotten");
     assert.notEqual(forgotten.anonymousId, known.anonymousId, "and so does the old anonymous id");
     assert.deepEqual(await cookies(), [], "their cookies are expired; nothing new is written while pending");
+    await context.close();
+  });
+
+  test("a user id another subdomain set does not take this origin's stored traits of another user", async () => {
+    const context = await newContext(rig.browser);
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const visit = async (host, work) => {
+      const page = await context.newPage();
+      await page.goto(rig.site.page("/parties", html).replace("127.0.0.1", host));
+      await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+      const seen = await page.evaluate(work);
+      await page.close();
+      return seen;
+    };
+    await visit("blog.portrait.test", () => {
+      window.portrait.identify("earlier-user", { plan: "free" });
+      window.portrait.group("earlier-group", { seats: 2 });
+    });
+    await visit("shop.portrait.test", () => {
+      window.portrait.identify("later-user");
+      window.portrait.group("later-group");
+    });
+    const back = await visit("blog.portrait.test", () => [window.portrait.user(), window.portrait.group()]);
+    assert.deepEqual([back[0].userId, back[0].traits], ["later-user", {}], "the cookie's user, without the earlier user's traits");
+    assert.deepEqual(back[1], { groupId: "later-group", traits: {} });
     await context.close();
   });
 });
@@ -1118,7 +1150,7 @@ describe("SDK: loading", () => {
       return { heard, identified, pages, readyAfter, logged, group };
     });
     assert.deepEqual(seen.heard, [["Heard", { plan: "pro" }, { context: { locale: "en" } }, "string"]], "heard while listening, not after off()");
-    assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"], [undefined, { seats: 3 }, "string"]]);
+    assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"], ["user-5", { role: "cto", seats: 3 }, "string"]], "the event's user id and merged traits, as analytics.js passes them");
     assert.deepEqual(seen.group, { groupId: "acme", traits: { name: "Acme", plan: "pro" } }, "group() reads the stored group");
     assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }]]);
     assert.equal(await page.evaluate(() => window.readyBefore), 1, "a ready callback given before load runs once");
@@ -1185,7 +1217,7 @@ describe("SDK: loading", () => {
         window.portrait.track(undefined, cyclic);
         window.portrait.track("Odd", { s: Symbol("x"), f() {}, n: NaN, big: 10n, d: new Date(0), nested: [[[]]] });
         window.portrait.identify(null, null);
-        window.portrait.group();
+        window.portrait.group(null, {});
         window.portrait.alias();
         window.portrait.consent.set({ marketing: true });
         window.portrait.consent.set("yes");
@@ -1231,7 +1263,9 @@ describe("SDK: loading", () => {
     })));
     assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null, ...asJson }, "values written as JSON writes them (toJSON)");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
-    assert.ok((await reported(page)).includes("traits must be an object that JSON can write; these were not kept"), "cyclic traits are reported");
+    const errorsReported = await reported(page);
+    assert.ok(errorsReported.includes("traits must be an object that JSON can write; these were not kept"), "cyclic traits are reported");
+    assert.ok(errorsReported.includes("group() needs a group id"), JSON.stringify(errorsReported));
     assert.deepEqual(errors, []);
     await context.close();
   });

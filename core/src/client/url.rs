@@ -122,24 +122,25 @@ pub fn is_new_page(current: &str, href: &str) -> bool {
 }
 
 /// A page's URL and path as analytics.js reports them: its canonical link's when it has one
-/// (the page's query added when the link has none), else the location's without an anchor.
-/// Unlike analytics.js, a hash route (`#/pricing`) stays: [`is_new_page`] makes it a page.
+/// (the page's query added when the link has none), else the location's, in either case
+/// without an anchor. A hash route (`#/pricing`) is part of the page ([`is_new_page`]): the
+/// location is kept whole, whatever the canonical link says.
 pub fn page_location<'a>(
     href: &'a str,
     path: &'a str,
     search: &str,
     canonical: Option<&'a str>,
 ) -> (String, &'a str) {
-    match canonical.filter(|c| host(c).is_some()) {
+    let (page, fragment) = split_fragment(href);
+    if is_route(fragment) {
+        return (href.to_owned(), path);
+    }
+    match canonical.map(|c| split_fragment(c).0).filter(|c| host(c).is_some()) {
         Some(canonical) if canonical.as_bytes().contains(&b'?') => {
             (canonical.to_owned(), self::path(canonical))
         }
-        Some(canonical) => ([split_fragment(canonical).0, search].concat(), self::path(canonical)),
-        None => {
-            let (page, fragment) = split_fragment(href);
-            let url = if is_route(fragment) { href } else { page };
-            (url.to_owned(), path)
-        }
+        Some(canonical) => ([canonical, search].concat(), self::path(canonical)),
+        None => (page.to_owned(), path),
     }
 }
 
@@ -232,6 +233,7 @@ mod tests {
             (Some("https://example.com/guide"), "https://example.com/guide?tab=2", "/guide"),
             (Some("https://example.com/guide#top"), "https://example.com/guide?tab=2", "/guide"),
             (Some("https://example.com/guide?v=1"), "https://example.com/guide?v=1", "/guide"),
+            (Some("https://example.com/docs?tab=2#faq"), "https://example.com/docs?tab=2", "/docs"),
             (Some("https://example.com"), "https://example.com?tab=2", "/"),
             // Not an absolute URL (the browser resolves a link's `href`; a broken one is ignored).
             (Some(""), "https://example.com/docs?tab=2", "/docs"),
@@ -243,7 +245,9 @@ mod tests {
             );
         }
         let route = "https://example.com/app#/billing";
-        assert_eq!(page_location(route, "/app", "", None), (route.to_owned(), "/app"));
+        for canonical in [None, Some("https://example.com/app")] {
+            assert_eq!(page_location(route, "/app", "", canonical), (route.to_owned(), "/app"));
+        }
     }
 
     #[test]
