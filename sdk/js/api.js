@@ -38,6 +38,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const emit = (name, detail) => {
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
+    if (name === 'middleware') return throughMiddleware(0, { obj: detail });
     if (debugging && name === 'error') console.error('portrait:', detail);
     const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
@@ -53,6 +54,28 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const resolved = (name, args) => {
     const party = name === 'identify' ? sdk.user() : name === 'group' ? sdk.groupInfo() : null;
     return party && args ? [party.userId ?? party.groupId, party.traits, args[2]] : args;
+  };
+  // Source middleware, analytics-next's: `fn({payload, next, integrations})` gets each event
+  // as `payload.obj` (autocaptured ones too) and passes it on with `next(payload)`, or drops
+  // it by not calling `next`. What the last one passes on goes back to the module. A
+  // middleware that throws drops its event (it may have been removing personal data), and
+  // the error is reported.
+  const middleware = [];
+  const throughMiddleware = (index, payload) => {
+    if (!payload || typeof payload.obj !== 'object' || payload.obj === null) return;
+    if (index === middleware.length) return guard(() => sdk.resume(payload.obj))();
+    let passed = false;
+    const next = (edited) => {
+      if (passed) return;
+      passed = true;
+      throughMiddleware(index + 1, edited);
+    };
+    try {
+      middleware[index]({ payload, next, integrations: {} });
+    } catch (error) {
+      passed = true;
+      report(error);
+    }
   };
   // Errors caught here, counted with the module's own in `stats().errors`.
   let caught = 0;
@@ -138,6 +161,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
           if (remoteSettings === LATE_SETTINGS) remote.then(guard((arrived) => sdk.lateSettings(arrived)));
           updateCallListeners();
+          if (middleware.length > 0) sdk.setMiddleware(true);
           if (debugging) sdk.debug(true);
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
@@ -172,6 +196,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     off: guard((name, listener) => {
       listeners.set(name, (listeners.get(name) || []).filter((l) => l !== listener));
       updateCallListeners();
+    }),
+    /** analytics-next's source middleware (above); from the call on, every event passes it. */
+    addSourceMiddleware: guard((fn) => {
+      if (typeof fn !== 'function') throw new TypeError('addSourceMiddleware() needs a function');
+      middleware.push(fn);
+      if (sdk) sdk.setMiddleware(true);
     }),
     once: guard((name, listener) => {
       const once = (...args) => {

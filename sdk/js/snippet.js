@@ -5,7 +5,7 @@
   var p = (w.portrait = w.portrait || []);
   if (p.__portrait || p.__stub) return;
   p.__stub = 1;
-  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm'.split(' ').forEach(function (m) {
+  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm addSourceMiddleware'.split(' ').forEach(function (m) {
     p[m] = function () {
       p.push([m].concat([].slice.call(arguments)));
       return p;

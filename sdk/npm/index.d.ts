@@ -80,6 +80,28 @@ export interface Stats {
   topicsModel: number;
 }
 
+export interface MiddlewareEvent {
+  type: 'page' | 'screen' | 'track' | 'identify' | 'group' | 'alias';
+  messageId: string;
+  timestamp: Date;
+  anonymousId: string;
+  userId: string | null;
+  event?: string;
+  name?: string | null;
+  category?: string | null;
+  groupId?: string;
+  previousId?: string;
+  properties?: Properties;
+  traits?: Properties;
+  context: { page: { url: string | null; path: string | null; title: string | null; referrer: string | null; search: string | null } };
+}
+
+export type SourceMiddleware = (args: {
+  payload: { obj: MiddlewareEvent };
+  next: (payload: { obj: MiddlewareEvent } | null) => void;
+  integrations: Record<string, unknown>;
+}) => void;
+
 export type EventName = 'page' | 'screen' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready' | 'interests';
 
 /** A topic of the Topics API taxonomy v2 with a score (`name` and `path` once the model is loaded). */
@@ -128,6 +150,11 @@ export interface Portrait {
    * options; …), then `{messageId}`; other events get one detail. */
   on(name: EventName, listener: (...args: any[]) => void): void;
   off(name: EventName, listener: (...args: any[]) => void): void;
+  /** analytics-next's source middleware: each event (autocaptured ones too) as `payload.obj`
+   * before it is recorded; `next(payload)` passes it on, not calling `next` drops it. Read
+   * back: `event`, `name`, `category`, `properties`, `traits`, `userId`, `anonymousId`,
+   * `groupId`, `previousId`, `messageId` (not `context` or `timestamp`). */
+  addSourceMiddleware(middleware: SourceMiddleware): void;
   /** `on`, for the first time only. */
   once(name: EventName, listener: (...args: any[]) => void): void;
   debug(on: boolean): void;
@@ -148,4 +175,4 @@ export declare const load: Portrait['load'], page: Portrait['page'], track: Port
   consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
   stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'],
   once: Portrait['once'], setAnonymousId: Portrait['setAnonymousId'], trackLink: Portrait['trackLink'],
-  trackForm: Portrait['trackForm'], screen: Portrait['screen'];
+  trackForm: Portrait['trackForm'], screen: Portrait['screen'], addSourceMiddleware: Portrait['addSourceMiddleware'];

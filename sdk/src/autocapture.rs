@@ -42,8 +42,13 @@ pub fn install(state: &Rc<RefCell<State>>) {
     let Autocapture { clicks, forms, scroll, engagement, .. } = state.borrow().options.autocapture;
     let me = Rc::downgrade(state);
     let on = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
-        if let Some(state) = me.upgrade() {
-            run(&state, &mut |state, now| on_dom(state, now, kind, &value));
+        let Some(state) = me.upgrade() else { return };
+        run(&state, &mut |state, now| on_dom(state, now, kind, &value));
+        // Hidden or left: what the last step captured is sent in a second one, after the
+        // page's middleware (if any) has passed it on.
+        let closing = kind == kind::PAGE_HIDE;
+        if closing || (kind == kind::VISIBILITY && value.is_truthy()) {
+            run(&state, &mut |state, now| state.hide(now, closing));
         }
     });
     dom::listen(&[clicks, forms, scroll, engagement].map(u8::from), on.as_ref().unchecked_ref());
@@ -55,14 +60,14 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
     match kind {
         kind::PAGE_HIDE => {
             report_engagement(state, now);
-            state.hide(now, true);
+            state.capture_auto_view();
         }
         kind::PAGE_SHOW => state.show(now),
         kind::ONLINE => state.back_online(now),
         kind::VISIBILITY if value.is_truthy() => {
             report_engagement(state, now);
+            state.capture_auto_view();
             state.page.engagement.hidden(now);
-            state.hide(now, false);
         }
         kind::VISIBILITY | kind::ACTIVITY => state.page.engagement.activity(now),
         kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default()),

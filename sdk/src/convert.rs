@@ -2,6 +2,8 @@
 //! serde-wasm-bindgen would do it in one line, but links ~15 KB (brotli) of formatting code,
 //! and a map type in between would cost more again; see BENCHMARKS.md.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use js_sys::{Array, Reflect};
 use portrait_core::record::Tokens;
 use wasm_bindgen::prelude::*;
@@ -10,12 +12,23 @@ use wasm_bindgen::prelude::*;
 /// cyclic object cannot recurse forever.
 const MAX_WALK_DEPTH: usize = 16;
 
+/// Whether [`Props`] also keep a JS object of what they hold: while the page has source
+/// middleware, which gets each event as an object (`crate::middleware`). (The module is
+/// single-threaded; an atomic is the plain way to a mutable static.)
+static MIRRORED: AtomicBool = AtomicBool::new(false);
+
+pub fn mirror_props(on: bool) {
+    MIRRORED.store(on, Ordering::Relaxed);
+}
+
 /// Properties (or traits) being written: each top-level key once, the first writer of a key
 /// winning (a beacon with a key twice is refused).
 #[derive(Default)]
 pub struct Props {
     pub tokens: Tokens,
     keys: Vec<String>,
+    /// The same as a JS object, while [`mirror_props`] is on.
+    object: Option<js_sys::Object>,
 }
 
 impl Props {
@@ -24,35 +37,48 @@ impl Props {
     pub fn from_object(value: &JsValue) -> Props {
         let mut props = Props::default();
         props.keys = object_entries(&json_view(value), &mut props.tokens, 0);
+        if MIRRORED.load(Ordering::Relaxed) && value.is_object() {
+            props.object = Some(js_sys::Object::assign(&js_sys::Object::new(), value.unchecked_ref()));
+        }
         props
     }
 
-    /// Starts `key` unless it is there already: then the caller writes its value.
-    pub fn key(&mut self, key: &str) -> Option<&mut Tokens> {
+    /// What the props hold as a JS object (a new empty one when not [`mirror_props`]).
+    pub fn to_object(&self) -> js_sys::Object {
+        self.object.clone().unwrap_or_default()
+    }
+
+    /// Starts `key` unless it is there already: then the caller writes its value, and
+    /// `mirrored` is kept in the JS object.
+    fn key(&mut self, key: &str, mirrored: impl FnOnce() -> JsValue) -> Option<&mut Tokens> {
         if self.keys.iter().any(|held| held == key) {
             return None;
+        }
+        if MIRRORED.load(Ordering::Relaxed) {
+            let _ =
+                Reflect::set(self.object.get_or_insert_with(js_sys::Object::new), &key.into(), &mirrored());
         }
         self.keys.push(key.to_owned());
         Some(self.tokens.key(key))
     }
 
     pub fn str(&mut self, key: &str, value: &str) {
-        self.key(key).map(|tokens| tokens.str(value));
+        self.key(key, || value.into()).map(|tokens| tokens.str(value));
     }
 
     pub fn int(&mut self, key: &str, value: i64) {
-        self.key(key).map(|tokens| tokens.int(value));
+        self.key(key, || (value as f64).into()).map(|tokens| tokens.int(value));
     }
 
     pub fn bool(&mut self, key: &str, value: bool) {
-        self.key(key).map(|tokens| tokens.bool(value));
+        self.key(key, || value.into()).map(|tokens| tokens.bool(value));
     }
 
     /// A JS value; left out as JSON would leave it out.
     pub fn value(&mut self, key: &str, value: &JsValue) {
         let value = json_view(value);
         if kept(&value, 1)
-            && let Some(tokens) = self.key(key)
+            && let Some(tokens) = self.key(key, || value.clone())
         {
             write_value(&value, tokens, 1);
         }

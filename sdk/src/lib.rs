@@ -2,7 +2,8 @@
 //! rules ([`portrait_core::client`]), exported to JavaScript with wasm-bindgen.
 //!
 //! The pipeline, as in Segment's analytics-next: **capture** (an API call or autocapture) →
-//! **enrich** (ids, time, page context, session, campaign) → **gate** (consent) → **queue**
+//! **enrich** (ids, time, page context, session, campaign) → the page's source middleware, if
+//! it has any ([`middleware`]) → **gate** (consent) → **queue**
 //! (persisted, bounded) → **send** (batched beacons; when the page is hidden, keepalive
 //! `fetch`, with `sendBeacon` where the browser refuses it).
 //!
@@ -21,6 +22,7 @@ mod autocapture;
 mod convert;
 mod dom;
 mod interests;
+mod middleware;
 mod page;
 mod party;
 mod storage;
@@ -34,7 +36,7 @@ use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
-use portrait_core::record::{Call, Record, Tokens};
+use portrait_core::record::{Call, ContextBlock, Record, Tokens};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
@@ -114,6 +116,9 @@ pub(crate) struct State {
     emits: Vec<(&'static str, JsValue)>,
     /// Whether the page listens to `page`/`track`/… events: if not, none are built.
     call_listeners: bool,
+    /// Whether the page has source middleware: events go through it ([`middleware`]).
+    middleware: bool,
+    awaited: middleware::AwaitedEvents,
     debug: bool,
     stats: Stats,
     ids: page::Ids,
@@ -204,6 +209,8 @@ impl Sdk {
                 emit,
                 emits: Vec::new(),
                 call_listeners: false,
+                middleware: false,
+                awaited: middleware::AwaitedEvents::default(),
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
                 load_options: options,
                 stats: Stats::default(),
@@ -262,7 +269,7 @@ impl Sdk {
             let mut props = Props::from_object(&properties);
             state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
-            state.capture(now, call, &props.tokens, &Tokens::default());
+            state.capture(now, call, &props, &Props::default());
         });
     }
 
@@ -273,7 +280,7 @@ impl Sdk {
             let (category, name) = (category.as_string(), name.as_string());
             let mut props = Props::from_object(&properties);
             page::name_and_category(&mut props, name.as_deref(), category.as_deref());
-            state.capture(now, Call::Screen(name.as_deref()), &props.tokens, &Tokens::default());
+            state.capture(now, Call::Screen(name.as_deref()), &props, &Props::default());
         });
     }
 
@@ -292,7 +299,7 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.user.traits);
-            state.capture(now, Call::Identify, &Tokens::default(), &traits.tokens);
+            state.capture(now, Call::Identify, &Props::default(), &traits);
         });
     }
 
@@ -307,7 +314,7 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.group.traits);
-            state.capture(now, Call::Group(&id), &Tokens::default(), &traits.tokens);
+            state.capture(now, Call::Group(&id), &Props::default(), &traits);
         });
     }
 
@@ -322,7 +329,7 @@ impl Sdk {
                 .unwrap_or_else(|| state.user.id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             // The event's userId is the alias; the user stays who they were.
             let current = state.user.id.replace(user_id);
-            state.capture(now, Call::Alias(&previous_id), &Tokens::default(), &Tokens::default());
+            state.capture(now, Call::Alias(&previous_id), &Props::default(), &Props::default());
             state.user.id = current;
         });
     }
@@ -363,8 +370,9 @@ impl Sdk {
     pub fn flush(&self) -> Promise {
         let mut resolve = None;
         let promise = Promise::new(&mut |done, _| resolve = Some(done));
+        // Two steps: the page's middleware has the automatic view in between.
+        self.run(|state, _| state.capture_auto_view());
         self.run(|state, now| {
-            state.capture_auto_view();
             state.flush_waiters.extend(resolve.take());
             state.draining = true;
             state.send_ready(now);
@@ -425,6 +433,32 @@ impl Sdk {
     #[wasm_bindgen(js_name = setCallListeners)]
     pub fn set_call_listeners(&self, on: bool) {
         self.state.borrow_mut().call_listeners = on;
+    }
+
+    /// Whether the page has source middleware: from now on every event goes through it.
+    #[wasm_bindgen(js_name = setMiddleware)]
+    pub fn set_middleware(&self, on: bool) {
+        convert::mirror_props(on);
+        self.state.borrow_mut().middleware = on;
+    }
+
+    /// An event the page's middleware passed on ([`middleware`]): recorded as it now is.
+    pub fn resume(&self, event: JsValue) {
+        self.run(|state, now| {
+            let returned = middleware::Returned::read(&event);
+            let Some(call) = returned.call() else {
+                return state.error("the middleware passed on an event that cannot be sent", event.clone());
+            };
+            let message_id = returned.message_id.clone().unwrap_or_else(|| state.ids.uuid());
+            let (at, context) = match state.awaited.take(&message_id) {
+                Some((at, context)) => (at, Some(context)),
+                None => (now, None),
+            };
+            let anonymous_id = returned.anonymous_id.clone().unwrap_or_else(|| state.anonymous_id.clone());
+            let identity = Some((anonymous_id.as_str(), returned.user_id.as_deref()));
+            let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
+            state.record(at, &call, &message_id, identity, context.as_ref(), properties, traits);
+        });
     }
 
     pub fn debug(&self, on: bool) {
@@ -500,19 +534,56 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
 }
 
 impl State {
-    /// Enriches a call into an event and passes it through the consent gate.
-    fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens) {
+    /// Enriches a call into an event: to the page's source middleware first, when it has
+    /// some (it comes back through [`Sdk::resume`]), else recorded.
+    fn capture(&mut self, at: i64, call: Call, properties: &Props, traits: &Props) {
         let message_id = self.ids.uuid();
-        self.last_captured_at = self.last_captured_at.max(now);
-        self.session.touch(now, None);
-        let identity = (Some(self.anonymous_id.as_str()), self.user.id.as_deref());
-        let context = self.page.context(&self.session);
-        let record = Record::new(&call, &message_id, Some(now), identity, context, properties, traits);
+        self.last_captured_at = self.last_captured_at.max(at);
+        self.session.touch(at, None);
+        if !self.middleware {
+            return self.record(at, &call, &message_id, None, None, &properties.tokens, &traits.tokens);
+        }
+        let context = self.page.context(&self.session).clone();
+        self.awaited.push(&message_id, at, &context);
+        let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
+        let event =
+            middleware::event_object(&call, &message_id, at, identity, properties, traits, &self.page.page);
+        self.emits.push(("middleware", event.into()));
+    }
+
+    /// Records an event and passes it through the consent gate. `identity` and `context`: the
+    /// middleware's ids and the capture's context, when they are not the current ones.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        at: i64,
+        call: &Call,
+        message_id: &str,
+        identity: Option<(&str, Option<&str>)>,
+        context: Option<&ContextBlock>,
+        properties: &Tokens,
+        traits: &Tokens,
+    ) {
+        let (anonymous_id, user_id) =
+            identity.unwrap_or((self.anonymous_id.as_str(), self.user.id.as_deref()));
+        let context = match context {
+            Some(context) => context,
+            None => self.page.context(&self.session),
+        };
+        let record = Record::new(
+            call,
+            message_id,
+            Some(at),
+            (Some(anonymous_id), user_id),
+            context,
+            properties,
+            traits,
+        );
         self.stats.captured += 1;
         if self.call_listeners {
             let detail = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &message_id.into());
-            if let Call::Track(event) = &call {
+            if let Call::Track(event) = call {
                 let _ = js_sys::Reflect::set(&detail, &"event".into(), &JsValue::from(*event));
             }
             self.emits.push((call.type_name(), detail.into()));
@@ -520,7 +591,7 @@ impl State {
         match self.consent.gate() {
             Gate::Send => {
                 self.queue.push(record);
-                self.schedule(now);
+                self.schedule(at);
             }
             Gate::Hold => self.held.push(record),
             Gate::Drop => self.stats.denied += 1,
@@ -554,11 +625,11 @@ impl State {
         let mut props = Props::default();
         self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
-        self.capture(at, call, &props.tokens, &Tokens::default());
+        self.capture(at, call, &props, &Props::default());
     }
 
     pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
-        self.capture(now, Call::Track(event), &properties.tokens, &Tokens::default());
+        self.capture(now, Call::Track(event), properties, &Props::default());
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.
@@ -703,8 +774,10 @@ impl State {
     /// if the page lives on, answers settle the batches as usual; if it does not, the next
     /// page adopts the stored queue and sends it again (the collector drops the duplicates
     /// by messageId). Nothing rests on a beacon the browser merely accepted.
+    /// (The automatic view still waiting and the engagement report are captured a step
+    /// before, in `autocapture::install`'s listener, so that the page's middleware has them
+    /// in between.)
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
-        self.capture_auto_view();
         if self.consent.gate() == Gate::Send {
             for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);

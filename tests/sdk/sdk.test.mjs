@@ -979,6 +979,79 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 });
 
+describe("SDK: source middleware", () => {
+  test("addSourceMiddleware gets every event, autocaptured ones too: its edits are sent, what it drops is not, one that throws drops its event and is reported", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: { scroll: false, engagement: false, forms: false } },
+      body: `<button id="buy">Buy now</button>`,
+      before: `${recordErrors("message")}
+        window.seen = [];
+        portrait.addSourceMiddleware(({ payload, next }) => {
+          const e = payload.obj;
+          window.seen.push([e.type, e.event ?? e.name ?? null, e.context.page.path, typeof e.messageId, e.timestamp instanceof Date]);
+          // Personal data out, a property in.
+          if (e.properties) { delete e.properties.email; e.properties.edited = true; }
+          if (e.traits) delete e.traits.email;
+          if (e.event === "Internal") return;
+          if (e.event === "Boom") throw new Error("a middleware that throws");
+          if (e.event === "Renamed") e.event = "Renamed Again";
+          if (e.event === "Later") return setTimeout(() => next(payload), 50);
+          next(payload);
+        });
+        portrait.track("Early", { email: "ada@example.com", plan: "pro" });`,
+    });
+    const { page, context } = await open("/mw", html);
+    await page.click("#buy");
+    await page.evaluate(async () => {
+      for (const name of ["Internal", "Boom", "Later", "Renamed"]) window.portrait.track(name);
+      window.portrait.identify("user-mw", { email: "ada@example.com", plan: "team" });
+      // The automatic view of /mw goes to the middleware as the page changes; it keeps /mw's context.
+      history.pushState({}, "", "/mw/next");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await window.portrait.flush();
+    });
+    const events = (await timeline(await anonymousId(page), 7)).reverse();
+    assert.deepEqual(names(events).sort(), ["Button Clicked", "Early", "Later", "Renamed Again", "identify", "page", "page"]);
+    const named = (name) => events.find((e) => (e.event ?? e.type) === name);
+    assert.deepEqual(named("Early").properties, { plan: "pro", edited: true });
+    assert.equal(named("Button Clicked").properties.edited, true, "autocaptured events pass the middleware");
+    assert.deepEqual(named("identify").traits, { plan: "team" });
+    // The view of /mw is timed when it began (first), with the context it was captured with.
+    assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
+    assert.equal(events[6].properties.path, "/mw/next");
+    const seen = await page.evaluate(() => window.seen);
+    assert.equal(seen.length, 9, JSON.stringify(seen));
+    assert.ok(seen.every(([, , , id, date]) => id === "string" && date === true));
+    assert.deepEqual(seen.find(([type]) => type === "page")?.slice(0, 3), ["page", null, "/mw"]);
+    assert.ok((await reported(page)).includes("a middleware that throws"));
+    const counted = await stats(page);
+    assert.deepEqual([counted.captured, counted.delivered], [7, 7], "what the middleware dropped was never captured");
+    await context.close();
+  });
+
+  test("with middleware, leaving the page sends what that moment captured (the view still waiting) through it, at once", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      // Nothing would leave on a timer for ten minutes: what arrives left when the page did.
+      options: { flushInterval: 600_000, autocapture: { engagement: false, scroll: false } },
+      before: `portrait.addSourceMiddleware(({ payload, next }) => { payload.obj.properties.via = "middleware"; next(payload); });`,
+    });
+    const { page, context } = await open("/mw-left", html);
+    const id = await anonymousId(page);
+    // A `pagehide` alone (no `visibilitychange` before it, as some browsers do): the automatic
+    // view, still in its grace period, goes to the middleware, then out with the call before it.
+    await page.evaluate(() => {
+      window.portrait.track("Last Words");
+      window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false }));
+    });
+    const events = await timeline(id, 2);
+    assert.deepEqual(names(events).sort(), ["Last Words", "page"]);
+    assert.ok(events.every((e) => e.properties.via === "middleware"), JSON.stringify(events.map((e) => e.properties)));
+    await context.close();
+  });
+});
+
 describe("SDK: loading", () => {
   test("the snippet is at most 1 KB minified", () => {
     const bytes = statSync(path.join(DIST, "snippet.min.js")).size;

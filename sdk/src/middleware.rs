@@ -1,0 +1,142 @@
+//! Source middleware (analytics-next's `addSourceMiddleware`): while the page has some, each
+//! event, autocaptured ones included, goes to JavaScript as an object before it is recorded;
+//! the middleware may change it, and what it passes on comes back through `Sdk::resume`.
+//!
+//! What is read back: the names (`event`, `name`, `category`), `properties`, `traits`, the ids
+//! (`userId`, `anonymousId`, `groupId`, `previousId`) and `messageId`. The time and the
+//! context are the ones the event was captured with (kept here by message id): the SDK builds
+//! the context, and a middleware's `context` is there to be read, not written.
+
+use js_sys::{Object, Reflect};
+use portrait_core::record::{Call, ContextBlock};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{Props, id_text, string_field};
+
+/// Events handed to the middleware and not back yet that keep their time and context: a
+/// middleware that drops events never answers for them, so the oldest are forgotten (an event
+/// that comes back after that takes the time and context of its return).
+const MAX_AWAITED: usize = 256;
+
+/// An event the middleware has: when it was captured, with which context.
+pub struct Awaited {
+    message_id: String,
+    at: i64,
+    context: ContextBlock,
+}
+
+/// The event as the middleware sees it (analytics.js's shape): `{type, messageId, timestamp,
+/// anonymousId, userId, properties | traits, event | name, category | groupId | previousId,
+/// context: {page}}`.
+pub fn event_object(
+    call: &Call,
+    message_id: &str,
+    at: i64,
+    identity: (&str, Option<&str>),
+    properties: &Props,
+    traits: &Props,
+    page: &[Option<String>; 5],
+) -> Object {
+    let event = Object::new();
+    let set = |object: &Object, key: &str, value: JsValue| _ = Reflect::set(object, &key.into(), &value);
+    let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from);
+    set(&event, "type", call.type_name().into());
+    set(&event, "messageId", message_id.into());
+    set(&event, "timestamp", js_sys::Date::new(&(at as f64).into()).into());
+    set(&event, "anonymousId", identity.0.into());
+    set(&event, "userId", text(identity.1));
+    match *call {
+        Call::Track(name) => set(&event, "event", name.into()),
+        Call::Page { category, name } => {
+            set(&event, "name", text(name));
+            set(&event, "category", text(category));
+        }
+        Call::Screen(name) => set(&event, "name", text(name)),
+        Call::Group(id) => set(&event, "groupId", id.into()),
+        Call::Alias(previous) => set(&event, "previousId", previous.into()),
+        Call::Identify => {}
+    }
+    match call {
+        Call::Identify | Call::Group(_) => set(&event, "traits", traits.to_object().into()),
+        _ => set(&event, "properties", properties.to_object().into()),
+    }
+    let page_context = Object::new();
+    for (key, value) in ["url", "path", "title", "referrer", "search"].iter().zip(page) {
+        set(&page_context, key, text(value.as_deref()));
+    }
+    let context = Object::new();
+    set(&context, "page", page_context.into());
+    set(&event, "context", context.into());
+    event
+}
+
+/// What the middleware passed on, read back: its call, properties, traits and ids.
+pub struct Returned {
+    pub type_name: String,
+    /// `event` (track), `name` (page, screen), `groupId`, `previousId`.
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub message_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub user_id: Option<String>,
+    pub properties: Props,
+    pub traits: Props,
+}
+
+impl Returned {
+    pub fn read(event: &JsValue) -> Returned {
+        let field = |key: &str| crate::convert::field(event, key);
+        let type_name = string_field(&[event], "type").unwrap_or_default();
+        let name_key = match type_name.as_str() {
+            "track" => "event",
+            "group" => "groupId",
+            "alias" => "previousId",
+            _ => "name",
+        };
+        Returned {
+            name: id_text(&field(name_key)),
+            category: string_field(&[event], "category"),
+            message_id: id_text(&field("messageId")),
+            anonymous_id: id_text(&field("anonymousId")),
+            user_id: id_text(&field("userId")),
+            properties: Props::from_object(&field("properties")),
+            traits: Props::from_object(&field("traits")),
+            type_name,
+        }
+    }
+
+    /// The call it describes; `None` for a type the SDK does not send, or a name it needs
+    /// and lacks (a track without its event, a group without its id).
+    pub fn call(&self) -> Option<Call<'_>> {
+        let name = self.name.as_deref();
+        Some(match self.type_name.as_str() {
+            "track" => Call::Track(name?),
+            "page" => Call::Page { category: self.category.as_deref(), name },
+            "screen" => Call::Screen(name),
+            "identify" => Call::Identify,
+            "group" => Call::Group(name?),
+            "alias" => Call::Alias(name?),
+            _ => return None,
+        })
+    }
+}
+
+/// The events the middleware has, by message id (bounded, [`MAX_AWAITED`]).
+#[derive(Default)]
+pub struct AwaitedEvents(Vec<Awaited>);
+
+impl AwaitedEvents {
+    pub fn push(&mut self, message_id: &str, at: i64, context: &ContextBlock) {
+        if self.0.len() >= MAX_AWAITED {
+            self.0.remove(0);
+        }
+        self.0.push(Awaited { message_id: message_id.to_owned(), at, context: context.clone() });
+    }
+
+    /// The time and context of the event with this id, if it is awaited.
+    pub fn take(&mut self, message_id: &str) -> Option<(i64, ContextBlock)> {
+        let index = self.0.iter().position(|awaited| awaited.message_id == message_id)?;
+        let awaited = self.0.remove(index);
+        Some((awaited.at, awaited.context))
+    }
+}
