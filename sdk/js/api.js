@@ -38,7 +38,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const emit = (name, detail) => {
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
-    if (name === 'middleware') return throughMiddleware(0, { obj: detail });
+    if (name === 'middleware') return chainDepth > 0 ? queueMicrotask(() => startChain(detail)) : startChain(detail);
     if (debugging && name === 'error') console.error('portrait:', detail);
     const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
@@ -56,25 +56,31 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     return party && args ? [party.userId ?? party.groupId, party.traits, args[2]] : args;
   };
   // Source middleware, analytics-next's: `fn({payload, next, integrations})` gets each event
-  // as `payload.obj` (autocaptured ones too) and passes it on with `next(payload)`, or drops
-  // it by not calling `next`. What the last one passes on goes back to the module. A
-  // middleware that throws drops its event (it may have been removing personal data), and
-  // the error is reported.
+  // as `payload.obj` (autocaptured ones too; `payload.type()` and the like read it, as
+  // analytics.js's Facade does) and passes it on with `next(payload)` (`next()` passes it
+  // unchanged), or drops it by not calling `next`. What the last one passes on goes back to
+  // the module. A middleware that throws drops its event (it may have been removing
+  // personal data), and the error is reported. An event a middleware captures (a `track()`
+  // inside it) starts its chain after the current one, not inside it.
   const middleware = [];
+  let chainDepth = 0;
+  const startChain = (obj) => throughMiddleware(0, facade(obj));
   const throughMiddleware = (index, payload) => {
-    if (!payload || typeof payload.obj !== 'object' || payload.obj === null) return;
     if (index === middleware.length) return guard(() => sdk.resume(payload.obj))();
     let passed = false;
     const next = (edited) => {
       if (passed) return;
       passed = true;
-      throughMiddleware(index + 1, edited);
+      throughMiddleware(index + 1, edited && typeof edited.obj === 'object' && edited.obj !== null ? edited : payload);
     };
+    chainDepth += 1;
     try {
       middleware[index]({ payload, next, integrations: {} });
     } catch (error) {
       passed = true;
       report(error);
+    } finally {
+      chainDepth -= 1;
     }
   };
   // Errors caught here, counted with the module's own in `stats().errors`.
@@ -107,11 +113,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   };
   const capturing = (resolved, work) => {
+    const outer = callArgs;
     callArgs = resolved;
     try {
       return work(resolved);
     } finally {
-      callArgs = null;
+      callArgs = outer;
     }
   };
   // A synchronous read: `empty()` before `ready` or after an error (which is reported).
@@ -264,6 +271,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 function listenerArguments(name, callArgs, detail) {
   const args = callArgs ?? (name === 'track' ? [detail.event] : []);
   return [...Array.from({ length: name === 'page' || name === 'screen' ? 4 : 3 }, (_, i) => args[i]), detail];
+}
+
+/** An event for the middleware, with analytics.js's Facade readers (`payload.type()`, …). */
+function facade(obj) {
+  const payload = { obj, rawEvent: () => payload.obj };
+  for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 'userId', 'anonymousId', 'groupId', 'messageId', 'timestamp']) {
+    payload[key] = () => payload.obj[key];
+  }
+  return payload;
 }
 
 /** Schedules a call's callback and answers the call's own arguments. analytics.js takes an

@@ -96,9 +96,27 @@ export interface MiddlewareEvent {
   context: { page: { url: string | null; path: string | null; title: string | null; referrer: string | null; search: string | null } };
 }
 
+/** The event a middleware gets: `obj`, and analytics.js's Facade readers of it. */
+export interface MiddlewarePayload {
+  obj: MiddlewareEvent;
+  type(): MiddlewareEvent['type'];
+  event(): string | undefined;
+  name(): string | null | undefined;
+  category(): string | null | undefined;
+  properties(): Properties | undefined;
+  traits(): Properties | undefined;
+  userId(): string | null;
+  anonymousId(): string;
+  groupId(): string | undefined;
+  messageId(): string;
+  timestamp(): Date;
+  rawEvent(): MiddlewareEvent;
+}
+
 export type SourceMiddleware = (args: {
-  payload: { obj: MiddlewareEvent };
-  next: (payload: { obj: MiddlewareEvent } | null) => void;
+  payload: MiddlewarePayload;
+  /** Passes the event on (as it is, without an argument); not calling it drops the event. */
+  next: (payload?: { obj: MiddlewareEvent } | null) => void;
   integrations: Record<string, unknown>;
 }) => void;
 

@@ -69,7 +69,11 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             state.capture_auto_view();
             state.page.engagement.hidden(now);
         }
-        kind::VISIBILITY | kind::ACTIVITY => state.page.engagement.activity(now),
+        kind::VISIBILITY => {
+            state.hidden = false;
+            state.page.engagement.activity(now);
+        }
+        kind::ACTIVITY => state.page.engagement.activity(now),
         kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default()),
         kind::CONSENT_ELSEWHERE => state.consent_stored_elsewhere(&value.as_string().unwrap_or_default()),
         kind::CLICK if !value.is_undefined() => on_click(state, now, value.unchecked_ref()),

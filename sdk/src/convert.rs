@@ -35,11 +35,19 @@ impl Props {
     /// A JS object's own enumerable properties, as JSON.stringify keeps them (functions,
     /// `undefined` and symbols are left out); anything that is not an object adds nothing.
     pub fn from_object(value: &JsValue) -> Props {
+        let mut props = Props::read(value);
+        if MIRRORED.load(Ordering::Relaxed) {
+            // A deep copy, like what is sent: the middleware's edits must not reach the page's
+            // objects or the SDK's own (a cycle, which JSON refuses, gives none).
+            props.object = json_copy(value);
+        }
+        props
+    }
+
+    /// [`Props::from_object`] without the JS object, whatever [`mirror_props`] says.
+    pub fn read(value: &JsValue) -> Props {
         let mut props = Props::default();
         props.keys = object_entries(&json_view(value), &mut props.tokens, 0);
-        if MIRRORED.load(Ordering::Relaxed) && value.is_object() {
-            props.object = Some(js_sys::Object::assign(&js_sys::Object::new(), value.unchecked_ref()));
-        }
         props
     }
 
@@ -104,6 +112,15 @@ pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
         let entry: Array = entry.unchecked_into();
         Some((entry.get(0).as_string()?, entry.get(1)))
     })
+}
+
+/// A deep copy of a plain object as JSON writes it; `None` for anything else, and for what
+/// JSON refuses (a cycle) or leaves out (`JSON.stringify` answers `undefined`, not a string,
+/// for a function or `undefined`).
+pub fn json_copy(value: &JsValue) -> Option<js_sys::Object> {
+    let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
+    let copy = js_sys::JSON::parse(&text).ok()?;
+    (copy.is_object() && !Array::is_array(&copy)).then(|| copy.unchecked_into())
 }
 
 /// Writes `value`'s own enumerable properties as map entries; answers their keys.

@@ -101,6 +101,8 @@ pub(crate) struct State {
     send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
+    /// Set when the page is hidden (or left), cleared when it is visible again.
+    hidden: bool,
     /// The time of this page's automatic view while it waits out [`AUTO_VIEW_GRACE_MS`]
     /// (`None` once captured, or taken by the site's `page()`).
     auto_view_at: Option<i64>,
@@ -200,6 +202,7 @@ impl Sdk {
                 flush_timer: None,
                 send_soon: false,
                 closed: false,
+                hidden: false,
                 auto_view_at: None,
                 last_captured_at: 0,
                 persist_timer: None,
@@ -458,6 +461,11 @@ impl Sdk {
             let identity = Some((anonymous_id.as_str(), returned.user_id.as_deref()));
             let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
             state.record(at, &call, &message_id, identity, context.as_ref(), properties, traits);
+            // A middleware that answered late, after the page was hidden: sent at once, as
+            // the events of that moment were.
+            if state.hidden {
+                state.hide(now, state.closed);
+            }
         });
     }
 
@@ -540,7 +548,8 @@ impl State {
         let message_id = self.ids.uuid();
         self.last_captured_at = self.last_captured_at.max(at);
         self.session.touch(at, None);
-        if !self.middleware {
+        // Refused, an event is only counted: no need to hand it to the page's code.
+        if !self.middleware || self.consent.gate() == Gate::Drop {
             return self.record(at, &call, &message_id, None, None, &properties.tokens, &traits.tokens);
         }
         let context = self.page.context(&self.session).clone();
@@ -778,6 +787,7 @@ impl State {
     /// before, in `autocapture::install`'s listener, so that the page's middleware has them
     /// in between.)
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
+        self.hidden = true;
         if self.consent.gate() == Gate::Send {
             for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
@@ -798,6 +808,7 @@ impl State {
     /// The page came back from the back/forward cache: its stored queue is its own again.
     pub(crate) fn show(&mut self, now: i64) {
         self.closed = false;
+        self.hidden = false;
         self.persist(now);
     }
 

@@ -87,20 +87,20 @@ impl Returned {
     pub fn read(event: &JsValue) -> Returned {
         let field = |key: &str| crate::convert::field(event, key);
         let type_name = string_field(&[event], "type").unwrap_or_default();
-        let name_key = match type_name.as_str() {
-            "track" => "event",
-            "group" => "groupId",
-            "alias" => "previousId",
-            _ => "name",
+        let name = match type_name.as_str() {
+            "track" => string_field(&[event], "event"),
+            "group" => id_text(&field("groupId")),
+            "alias" => id_text(&field("previousId")),
+            _ => string_field(&[event], "name"),
         };
         Returned {
-            name: id_text(&field(name_key)),
+            name,
             category: string_field(&[event], "category"),
             message_id: id_text(&field("messageId")),
             anonymous_id: id_text(&field("anonymousId")),
             user_id: id_text(&field("userId")),
-            properties: Props::from_object(&field("properties")),
-            traits: Props::from_object(&field("traits")),
+            properties: Props::read(&field("properties")),
+            traits: Props::read(&field("traits")),
             type_name,
         }
     }

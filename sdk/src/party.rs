@@ -5,6 +5,7 @@
 use js_sys::{JSON, Object};
 use wasm_bindgen::prelude::*;
 
+use crate::convert::json_copy;
 use crate::storage::Store;
 
 /// The store's keys for a party: its id (also a cookie, see `COOKIE_KEYS`) and its traits.
@@ -47,12 +48,11 @@ impl Party {
             self.id = Some(id);
         }
         let copy = match traits.is_undefined() || traits.is_null() {
-            true => Some(Object::new().into()),
-            false => JSON::stringify(traits).ok().and_then(|text| JSON::parse(&String::from(text)).ok()),
+            true => Some(Object::new()),
+            false => json_copy(traits),
         };
-        let kept =
-            copy.filter(is_plain_object).map(|copy| Object::assign(&self.traits, copy.unchecked_ref()));
-        let stored = JSON::stringify(&self.traits).map(String::from).unwrap_or_default();
+        let kept = copy.map(|copy| Object::assign(&self.traits, &copy));
+        let stored = JSON::stringify(&self.traits).ok().and_then(|text| text.as_string()).unwrap_or_default();
         store.set(self.keys[1], &stored, false);
         kept.is_some()
     }

@@ -989,7 +989,8 @@ describe("SDK: source middleware", () => {
         window.seen = [];
         portrait.addSourceMiddleware(({ payload, next }) => {
           const e = payload.obj;
-          window.seen.push([e.type, e.event ?? e.name ?? null, e.context.page.path, typeof e.messageId, e.timestamp instanceof Date]);
+          // analytics.js's Facade readers work too.
+          window.seen.push([payload.type(), e.event ?? e.name ?? null, e.context.page.path, typeof e.messageId, e.timestamp instanceof Date]);
           // Personal data out, a property in.
           if (e.properties) { delete e.properties.email; e.properties.edited = true; }
           if (e.traits) delete e.traits.email;
@@ -997,6 +998,7 @@ describe("SDK: source middleware", () => {
           if (e.event === "Boom") throw new Error("a middleware that throws");
           if (e.event === "Renamed") e.event = "Renamed Again";
           if (e.event === "Later") return setTimeout(() => next(payload), 50);
+          if (e.event === "Bare") return next();
           next(payload);
         });
         portrait.track("Early", { email: "ada@example.com", plan: "pro" });`,
@@ -1004,29 +1006,38 @@ describe("SDK: source middleware", () => {
     const { page, context } = await open("/mw", html);
     await page.click("#buy");
     await page.evaluate(async () => {
-      for (const name of ["Internal", "Boom", "Later", "Renamed"]) window.portrait.track(name);
+      for (const name of ["Internal", "Boom", "Later", "Renamed", "Bare"]) window.portrait.track(name);
       window.portrait.identify("user-mw", { email: "ada@example.com", plan: "team" });
       // The automatic view of /mw goes to the middleware as the page changes; it keeps /mw's context.
       history.pushState({}, "", "/mw/next");
       await new Promise((resolve) => setTimeout(resolve, 200));
       await window.portrait.flush();
     });
-    const events = (await timeline(await anonymousId(page), 7)).reverse();
-    assert.deepEqual(names(events).sort(), ["Button Clicked", "Early", "Later", "Renamed Again", "identify", "page", "page"]);
+    const events = (await timeline(await anonymousId(page), 8)).reverse();
+    assert.deepEqual(names(events).sort(), ["Bare", "Button Clicked", "Early", "Later", "Renamed Again", "identify", "page", "page"]);
     const named = (name) => events.find((e) => (e.event ?? e.type) === name);
     assert.deepEqual(named("Early").properties, { plan: "pro", edited: true });
     assert.equal(named("Button Clicked").properties.edited, true, "autocaptured events pass the middleware");
     assert.deepEqual(named("identify").traits, { plan: "team" });
+    assert.equal(named("Bare").properties.edited, true, "next() passes the event on as it is");
+    assert.equal(named("Later").context.page.path, "/mw", "passed on after the navigation, with the context it was captured with");
     // The view of /mw is timed when it began (first), with the context it was captured with.
     assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
-    assert.equal(events[6].properties.path, "/mw/next");
+    assert.equal(events.at(-1).properties.path, "/mw/next");
     const seen = await page.evaluate(() => window.seen);
-    assert.equal(seen.length, 9, JSON.stringify(seen));
+    assert.equal(seen.length, 10, JSON.stringify(seen));
     assert.ok(seen.every(([, , , id, date]) => id === "string" && date === true));
     assert.deepEqual(seen.find(([type]) => type === "page")?.slice(0, 3), ["page", null, "/mw"]);
     assert.ok((await reported(page)).includes("a middleware that throws"));
     const counted = await stats(page);
-    assert.deepEqual([counted.captured, counted.delivered], [7, 7], "what the middleware dropped was never captured");
+    assert.deepEqual([counted.captured, counted.delivered], [8, 8], "what the middleware dropped was never captured");
+    // Refused, events are counted, not handed to the page's code.
+    await page.evaluate(() => {
+      window.portrait.consent.set({ analytics: false });
+      window.portrait.track("After Refusal");
+    });
+    assert.equal((await page.evaluate(() => window.seen)).length, 10);
+    assert.ok((await stats(page)).denied >= 1);
     await context.close();
   });
 
@@ -1297,6 +1308,7 @@ describe("SDK: loading", () => {
         window.portrait.page(42, {}, "x");
         window.portrait.identify("u1", cyclic); // the user, without traits JSON cannot write
         window.portrait.identify(7);
+        window.portrait.identify(7, () => "traits that JSON leaves out");
         window.portrait.track("Bad Date", { d: new Date(NaN) });
         window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
         window.portrait.track("With toJSON", {
