@@ -3,6 +3,8 @@
 //
 //   cargo xtask build-sdk && cargo xtask build-worker && node bench/sdk-browser.mjs [--loads 15] [--runs 3] [--only portrait,segment]
 //
+// `portrait-middleware` is Portrait with a source middleware that edits every event.
+//
 // Each library is loaded the way a site loads it with a script tag, from a local server, and
 // sends to a local endpoint: Portrait to the collector on local workerd (through a counting
 // proxy), the others to a sink that counts their events. Per library:
@@ -90,19 +92,27 @@ function libraries({ site, sink, proxy, collector }) {
   });
   site.page(`/v1/projects/${segmentKey}/settings`, settings, { "content-type": "application/json", "cache-control": "public, max-age=300" });
   const timing = `<script>window.__t0 = performance.now(); window.__ready = () => { window.__readyAt = performance.now() - window.__t0; };</script>`;
+  const portraitPage = (before = "") =>
+    timing + snippetPage({ collector: proxy.url, options: { autocapture: false }, before }).replace(
+      "</script></head>",
+      "portrait.ready(window.__ready);</script></head>",
+    );
+  const portrait = {
+    html: portraitPage(),
+    track: `window.portrait.track(${JSON.stringify(EVENT)}, { plan: "pro", step: i })`,
+    delivered: async (anonymousId) => {
+      const { json } = await collector.profile("anonymous_id", anonymousId);
+      return json?.counters?.[EVENT] ?? 0;
+    },
+    id: () => window.portrait.user().anonymousId,
+    wire: () => proxy.seen.filter((r) => r.url.startsWith("/v1/b")).reduce((sum, r) => sum + r.bytes, 0),
+  };
   return {
-    portrait: {
-      html: timing + snippetPage({ collector: proxy.url, options: { autocapture: false } }).replace(
-        "</script></head>",
-        "portrait.ready(window.__ready);</script></head>",
-      ),
-      track: `window.portrait.track(${JSON.stringify(EVENT)}, { plan: "pro", step: i })`,
-      delivered: async (anonymousId) => {
-        const { json } = await collector.profile("anonymous_id", anonymousId);
-        return json?.counters?.[EVENT] ?? 0;
-      },
-      id: () => window.portrait.user().anonymousId,
-      wire: () => proxy.seen.filter((r) => r.url.startsWith("/v1/b")).reduce((sum, r) => sum + r.bytes, 0),
+    portrait,
+    // What a page pays for a source middleware: one that adds a property to every event.
+    "portrait-middleware": {
+      ...portrait,
+      html: portraitPage(`portrait.addSourceMiddleware(({ payload, next }) => { payload.obj.properties.via = "mw"; next(payload); });`),
     },
     segment: {
       // Segment's own snippet shape: a stub with _writeKey and _cdn, then the standalone build.

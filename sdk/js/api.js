@@ -273,14 +273,13 @@ function listenerArguments(name, callArgs, detail) {
   return [...Array.from({ length: name === 'page' || name === 'screen' ? 4 : 3 }, (_, i) => args[i]), detail];
 }
 
-/** An event for the middleware, with analytics.js's Facade readers (`payload.type()`, …). */
-function facade(obj) {
-  const payload = { obj, rawEvent: () => payload.obj };
-  for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 'userId', 'anonymousId', 'groupId', 'messageId', 'timestamp']) {
-    payload[key] = () => payload.obj[key];
-  }
-  return payload;
+/** analytics.js's Facade readers of an event for the middleware (`payload.type()`, …), shared
+ * by every payload: `facade(obj)` makes one. */
+const FACADE = { rawEvent() { return this.obj; } };
+for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 'userId', 'anonymousId', 'groupId', 'messageId', 'timestamp']) {
+  FACADE[key] = function () { return this.obj[key]; };
 }
+const facade = (obj) => Object.assign(Object.create(FACADE), { obj });
 
 /** Schedules a call's callback and answers the call's own arguments. analytics.js takes an
  * options object after them (accepted, not used) and then a callback: it runs 300 ms after
