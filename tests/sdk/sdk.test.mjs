@@ -999,6 +999,8 @@ describe("SDK: source middleware", () => {
           if (e.event === "Renamed") e.event = "Renamed Again";
           if (e.event === "Later") return setTimeout(() => next(payload), 50);
           if (e.event === "Bare") return next();
+          if (e.event === "Twice") next(payload); // the second call below is ignored
+          if (e.event === "New Id") e.messageId = "mw-chosen-id";
           next(payload);
         });
         portrait.track("Early", { email: "ada@example.com", plan: "pro" });`,
@@ -1006,7 +1008,7 @@ describe("SDK: source middleware", () => {
     const { page, context } = await open("/mw", html);
     await page.click("#buy");
     await page.evaluate(async () => {
-      for (const name of ["Internal", "Boom", "Later", "Renamed", "Bare"]) window.portrait.track(name);
+      for (const name of ["Internal", "Boom", "Later", "Renamed", "Bare", "Twice", "New Id"]) window.portrait.track(name);
       // A getter that throws is left out of the copy too: the SDK goes on.
       window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
       window.portrait.identify("user-mw", { email: "ada@example.com", plan: "team" });
@@ -1015,30 +1017,32 @@ describe("SDK: source middleware", () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       await window.portrait.flush();
     });
-    const events = (await timeline(await anonymousId(page), 9)).reverse();
-    assert.deepEqual(names(events).sort(), ["Bare", "Button Clicked", "Early", "Getter", "Later", "Renamed Again", "identify", "page", "page"]);
+    const events = (await timeline(await anonymousId(page), 11)).reverse();
+    assert.deepEqual(names(events).sort(), ["Bare", "Button Clicked", "Early", "Getter", "Later", "New Id", "Renamed Again", "Twice", "identify", "page", "page"]);
     const named = (name) => events.find((e) => (e.event ?? e.type) === name);
     assert.deepEqual(named("Early").properties, { plan: "pro", edited: true });
     assert.equal(named("Button Clicked").properties.edited, true, "autocaptured events pass the middleware");
     assert.deepEqual(named("identify").traits, { plan: "team" });
     assert.equal(named("Bare").properties.edited, true, "next() passes the event on as it is");
+    assert.equal(named("New Id").messageId, "mw-chosen-id", "a messageId the middleware sets is the event's");
     assert.equal(named("Later").context.page.path, "/mw", "passed on after the navigation, with the context it was captured with");
     // The view of /mw is timed when it began (first), with the context it was captured with.
     assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
     assert.equal(events.at(-1).properties.path, "/mw/next");
     const seen = await page.evaluate(() => window.seen);
-    assert.equal(seen.length, 11, JSON.stringify(seen));
+    assert.equal(seen.length, 13, JSON.stringify(seen));
     assert.ok(seen.every(([, , , id, date]) => id === "string" && date === true));
     assert.deepEqual(seen.find(([type]) => type === "page")?.slice(0, 3), ["page", null, "/mw"]);
     assert.ok((await reported(page)).includes("a middleware that throws"));
     const counted = await stats(page);
-    assert.deepEqual([counted.captured, counted.delivered], [9, 9], "what the middleware dropped was never captured");
+    // "Twice" once: a second next() is ignored.
+    assert.deepEqual([counted.captured, counted.delivered], [11, 11], "what the middleware dropped was never captured");
     // Refused, events are counted, not handed to the page's code.
     await page.evaluate(() => {
       window.portrait.consent.set({ analytics: false });
       window.portrait.track("After Refusal");
     });
-    assert.equal((await page.evaluate(() => window.seen)).length, 11);
+    assert.equal((await page.evaluate(() => window.seen)).length, 13);
     assert.ok((await stats(page)).denied >= 1);
     await context.close();
   });
