@@ -71,6 +71,41 @@ impl<'a> Call<'a> {
             Call::Alias(_) => "alias",
         }
     }
+
+    /// The Segment field that names a call of this type: `event` (track), `groupId`,
+    /// `previousId`, else `name`; none for identify.
+    pub fn name_key(type_name: &str) -> Option<&'static str> {
+        match type_name {
+            "identify" => None,
+            "track" => Some("event"),
+            "group" => Some("groupId"),
+            "alias" => Some("previousId"),
+            _ => Some("name"),
+        }
+    }
+
+    /// The value of its [`Call::name_key`] field.
+    pub fn name(self) -> Option<&'a str> {
+        match self {
+            Call::Page { name, .. } | Call::Screen(name) => name,
+            Call::Track(name) | Call::Group(name) | Call::Alias(name) => Some(name),
+            Call::Identify => None,
+        }
+    }
+
+    /// The inverse of [`Call::type_name`] and [`Call::name`] (a page's `category` aside):
+    /// `None` for a type that is not Segment's, or a track, group or alias without its name.
+    pub fn parse(type_name: &str, name: Option<&'a str>, category: Option<&'a str>) -> Option<Call<'a>> {
+        Some(match type_name {
+            "page" => Call::Page { category, name },
+            "screen" => Call::Screen(name),
+            "track" => Call::Track(name?),
+            "identify" => Call::Identify,
+            "group" => Call::Group(name?),
+            "alias" => Call::Alias(name?),
+            _ => return None,
+        })
+    }
 }
 
 pub(crate) const NULL: u8 = 0;
@@ -529,5 +564,33 @@ fn put_opt(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
             out.extend_from_slice(bytes);
         }
         None => out.push(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Call;
+
+    #[test]
+    fn calls_parse_back_from_their_type_and_name() {
+        for call in [
+            Call::Page { category: Some("Docs"), name: Some("Setup") },
+            Call::Page { category: None, name: None },
+            Call::Screen(Some("Home")),
+            Call::Track("Signed Up"),
+            Call::Identify,
+            Call::Group("acme"),
+            Call::Alias("user-1"),
+        ] {
+            let category = match call {
+                Call::Page { category, .. } => category,
+                _ => None,
+            };
+            assert_eq!(Call::parse(call.type_name(), call.name(), category), Some(call));
+            assert_eq!(Call::name_key(call.type_name()).is_some(), call != Call::Identify);
+        }
+        assert_eq!(Call::parse("track", None, None), None, "a track needs its event");
+        assert_eq!(Call::parse("group", None, None), None);
+        assert_eq!(Call::parse("purchase", Some("x"), None), None, "not a Segment type");
     }
 }

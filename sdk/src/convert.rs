@@ -21,6 +21,11 @@ pub fn mirror_props(on: bool) {
     MIRRORED.store(on, Ordering::Relaxed);
 }
 
+/// Whether [`mirror_props`] is on: the page has source middleware.
+pub fn props_mirrored() -> bool {
+    MIRRORED.load(Ordering::Relaxed)
+}
+
 /// Properties (or traits) being written: each top-level key once, the first writer of a key
 /// winning (a beacon with a key twice is refused).
 #[derive(Default)]
@@ -36,7 +41,7 @@ impl Props {
     /// `undefined` and symbols are left out); anything that is not an object adds nothing.
     pub fn from_object(value: &JsValue) -> Props {
         let mut props = Props::read(value);
-        if MIRRORED.load(Ordering::Relaxed) {
+        if props_mirrored() {
             // A deep copy, like what is sent: the middleware's edits must not reach the page's
             // objects or the SDK's own (a cycle, which JSON refuses, gives none).
             props.object = json_copy(value);
@@ -62,7 +67,7 @@ impl Props {
         if self.keys.iter().any(|held| held == key) {
             return None;
         }
-        if MIRRORED.load(Ordering::Relaxed) {
+        if props_mirrored() {
             let _ =
                 Reflect::set(self.object.get_or_insert_with(js_sys::Object::new), &key.into(), &mirrored());
         }

@@ -36,7 +36,7 @@ use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
-use portrait_core::record::{Call, ContextBlock, Record, Tokens};
+use portrait_core::record::{Call, Record};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
@@ -118,8 +118,7 @@ pub(crate) struct State {
     emits: Vec<(&'static str, JsValue)>,
     /// Whether the page listens to `page`/`track`/… events: if not, none are built.
     call_listeners: bool,
-    /// Whether the page has source middleware: events go through it ([`middleware`]).
-    middleware: bool,
+    /// The events the page's source middleware has ([`middleware`]).
     awaited: middleware::AwaitedEvents,
     debug: bool,
     stats: Stats,
@@ -212,7 +211,6 @@ impl Sdk {
                 emit,
                 emits: Vec::new(),
                 call_listeners: false,
-                middleware: false,
                 awaited: middleware::AwaitedEvents::default(),
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
                 load_options: options,
@@ -442,7 +440,6 @@ impl Sdk {
     #[wasm_bindgen(js_name = setMiddleware)]
     pub fn set_middleware(&self, on: bool) {
         convert::mirror_props(on);
-        self.state.borrow_mut().middleware = on;
     }
 
     /// An event the page's middleware passed on ([`middleware`]): recorded as it now is.
@@ -453,14 +450,16 @@ impl Sdk {
                 return state.error("the middleware passed on an event that cannot be sent", event.clone());
             };
             let message_id = returned.message_id.clone().unwrap_or_else(|| state.ids.uuid());
-            let (at, context) = match state.awaited.take(&message_id) {
-                Some((at, context)) => (at, Some(context)),
-                None => (now, None),
+            let awaited = state.awaited.take(&message_id);
+            let (at, context) = match &awaited {
+                Some((at, context)) => (*at, context),
+                None => (now, state.page.context(&state.session)),
             };
-            let anonymous_id = returned.anonymous_id.clone().unwrap_or_else(|| state.anonymous_id.clone());
-            let identity = Some((anonymous_id.as_str(), returned.user_id.as_deref()));
+            let anonymous_id = returned.anonymous_id.as_deref().unwrap_or(&state.anonymous_id);
+            let identity = (Some(anonymous_id), returned.user_id.as_deref());
             let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
-            state.record(at, &call, &message_id, identity, context.as_ref(), properties, traits);
+            let record = Record::new(&call, &message_id, Some(at), identity, context, properties, traits);
+            state.enqueue(at, &call, &message_id, record);
             // A middleware that answered late, after the page was hidden: sent at once, as
             // the events of that moment were.
             if state.hidden {
@@ -548,46 +547,23 @@ impl State {
         let message_id = self.ids.uuid();
         self.last_captured_at = self.last_captured_at.max(at);
         self.session.touch(at, None);
-        // Refused, an event is only counted: no need to hand it to the page's code.
-        if !self.middleware || self.consent.gate() == Gate::Drop {
-            return self.record(at, &call, &message_id, None, None, &properties.tokens, &traits.tokens);
-        }
-        let context = self.page.context(&self.session).clone();
-        self.awaited.push(&message_id, at, &context);
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
+        let context = self.page.context(&self.session);
+        // Refused, an event is only counted: no need to hand it to the page's code.
+        if !convert::props_mirrored() || self.consent.gate() == Gate::Drop {
+            let (properties, traits) = (&properties.tokens, &traits.tokens);
+            let identity = (Some(identity.0), identity.1);
+            let record = Record::new(&call, &message_id, Some(at), identity, context, properties, traits);
+            return self.enqueue(at, &call, &message_id, record);
+        }
+        self.awaited.push(&message_id, at, context);
         let event =
             middleware::event_object(&call, &message_id, at, identity, properties, traits, &self.page.page);
         self.emits.push(("middleware", event.into()));
     }
 
-    /// Records an event and passes it through the consent gate. `identity` and `context`: the
-    /// middleware's ids and the capture's context, when they are not the current ones.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        at: i64,
-        call: &Call,
-        message_id: &str,
-        identity: Option<(&str, Option<&str>)>,
-        context: Option<&ContextBlock>,
-        properties: &Tokens,
-        traits: &Tokens,
-    ) {
-        let (anonymous_id, user_id) =
-            identity.unwrap_or((self.anonymous_id.as_str(), self.user.id.as_deref()));
-        let context = match context {
-            Some(context) => context,
-            None => self.page.context(&self.session),
-        };
-        let record = Record::new(
-            call,
-            message_id,
-            Some(at),
-            (Some(anonymous_id), user_id),
-            context,
-            properties,
-            traits,
-        );
+    /// Passes a recorded event through the consent gate (and tells the page's call listeners).
+    fn enqueue(&mut self, at: i64, call: &Call, message_id: &str, record: Record) {
         self.stats.captured += 1;
         if self.call_listeners {
             let detail = js_sys::Object::new();

@@ -19,7 +19,7 @@ use crate::convert::{Props, id_text, string_field};
 const MAX_AWAITED: usize = 256;
 
 /// An event the middleware has: when it was captured, with which context.
-pub struct Awaited {
+struct Awaited {
     message_id: String,
     at: i64,
     context: ContextBlock,
@@ -40,21 +40,17 @@ pub fn event_object(
     let event = Object::new();
     let set = |object: &Object, key: &str, value: JsValue| _ = Reflect::set(object, &key.into(), &value);
     let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from);
-    set(&event, "type", call.type_name().into());
+    let type_name = call.type_name();
+    set(&event, "type", type_name.into());
     set(&event, "messageId", message_id.into());
     set(&event, "timestamp", js_sys::Date::new(&(at as f64).into()).into());
     set(&event, "anonymousId", identity.0.into());
     set(&event, "userId", text(identity.1));
-    match *call {
-        Call::Track(name) => set(&event, "event", name.into()),
-        Call::Page { category, name } => {
-            set(&event, "name", text(name));
-            set(&event, "category", text(category));
-        }
-        Call::Screen(name) => set(&event, "name", text(name)),
-        Call::Group(id) => set(&event, "groupId", id.into()),
-        Call::Alias(previous) => set(&event, "previousId", previous.into()),
-        Call::Identify => {}
+    if let Some(key) = Call::name_key(type_name) {
+        set(&event, key, text(call.name()));
+    }
+    if let Call::Page { category, .. } = call {
+        set(&event, "category", text(*category));
     }
     match call {
         Call::Identify | Call::Group(_) => set(&event, "traits", traits.to_object().into()),
@@ -87,12 +83,11 @@ impl Returned {
     pub fn read(event: &JsValue) -> Returned {
         let field = |key: &str| crate::convert::field(event, key);
         let type_name = string_field(&[event], "type").unwrap_or_default();
-        let name = match type_name.as_str() {
-            "track" => string_field(&[event], "event"),
-            "group" => id_text(&field("groupId")),
-            "alias" => id_text(&field("previousId")),
-            _ => string_field(&[event], "name"),
-        };
+        // A string (an empty event name too, as without a middleware), or an integer id.
+        let name = Call::name_key(&type_name).and_then(|key| {
+            let value = field(key);
+            value.as_string().or_else(|| id_text(&value))
+        });
         Returned {
             name,
             category: string_field(&[event], "category"),
@@ -105,19 +100,10 @@ impl Returned {
         }
     }
 
-    /// The call it describes; `None` for a type the SDK does not send, or a name it needs
-    /// and lacks (a track without its event, a group without its id).
+    /// The call it describes; `None` for a type that is not Segment's, or a name it needs and
+    /// lacks (a track without its event, a group without its id).
     pub fn call(&self) -> Option<Call<'_>> {
-        let name = self.name.as_deref();
-        Some(match self.type_name.as_str() {
-            "track" => Call::Track(name?),
-            "page" => Call::Page { category: self.category.as_deref(), name },
-            "screen" => Call::Screen(name),
-            "identify" => Call::Identify,
-            "group" => Call::Group(name?),
-            "alias" => Call::Alias(name?),
-            _ => return None,
-        })
+        Call::parse(&self.type_name, self.name.as_deref(), self.category.as_deref())
     }
 }
 
