@@ -1001,6 +1001,7 @@ describe("SDK: source middleware", () => {
           if (e.event === "Bare") return next();
           if (e.event === "Twice") next(payload); // the second call below is ignored
           if (e.event === "New Id") e.messageId = "mw-chosen-id";
+          if (e.event === "Untyped") e.type = "purchase"; // not a Segment type: reported, not sent
           next(payload);
         });
         portrait.track("Early", { email: "ada@example.com", plan: "pro" });`,
@@ -1008,7 +1009,7 @@ describe("SDK: source middleware", () => {
     const { page, context } = await open("/mw", html);
     await page.click("#buy");
     await page.evaluate(async () => {
-      for (const name of ["Internal", "Boom", "Later", "Renamed", "Bare", "Twice", "New Id"]) window.portrait.track(name);
+      for (const name of ["Internal", "Boom", "Later", "Renamed", "Bare", "Twice", "New Id", "Untyped"]) window.portrait.track(name);
       // A getter that throws is left out of the copy too: the SDK goes on.
       window.portrait.track("Getter", { get boom() { throw new Error("a getter that throws"); } });
       window.portrait.identify("user-mw", { email: "ada@example.com", plan: "team" });
@@ -1030,10 +1031,11 @@ describe("SDK: source middleware", () => {
     assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
     assert.equal(events.at(-1).properties.path, "/mw/next");
     const seen = await page.evaluate(() => window.seen);
-    assert.equal(seen.length, 13, JSON.stringify(seen));
+    assert.equal(seen.length, 14, JSON.stringify(seen));
     assert.ok(seen.every(([, , , id, date]) => id === "string" && date === true));
     assert.deepEqual(seen.find(([type]) => type === "page")?.slice(0, 3), ["page", null, "/mw"]);
     assert.ok((await reported(page)).includes("a middleware that throws"));
+    assert.ok((await reported(page)).includes("the middleware passed on an event that cannot be sent"));
     const counted = await stats(page);
     // "Twice" once: a second next() is ignored.
     assert.deepEqual([counted.captured, counted.delivered], [11, 11], "what the middleware dropped was never captured");
@@ -1042,7 +1044,7 @@ describe("SDK: source middleware", () => {
       window.portrait.consent.set({ analytics: false });
       window.portrait.track("After Refusal");
     });
-    assert.equal((await page.evaluate(() => window.seen)).length, 13);
+    assert.equal((await page.evaluate(() => window.seen)).length, 14);
     assert.ok((await stats(page)).denied >= 1);
     await context.close();
   });
