@@ -205,6 +205,13 @@ impl Tokens {
         self
     }
 
+    /// A value already encoded, as [`Reader`] reads one.
+    fn raw(&mut self, (count, bytes): Encoded) -> &mut Tokens {
+        self.count += count;
+        self.bytes.extend_from_slice(bytes);
+        self
+    }
+
     fn tag(&mut self, tag: u8) -> &mut Tokens {
         self.count += 1;
         self.bytes.push(tag);
@@ -286,6 +293,138 @@ impl ContextBlock {
         };
         parts.encode()
     }
+}
+
+/// The keys of a context's `page` fields ([`ContextParts::page`]) and `campaign` fields.
+pub const PAGE_KEYS: [&str; 5] = ["url", "path", "title", "referrer", "search"];
+pub const CAMPAIGN_KEYS: [&str; 5] = ["name", "source", "medium", "term", "content"];
+
+/// What [`ContextBlock::with`] made: the block, and the fields it left out for their type
+/// (`("page", "url")` for a number where a string belongs).
+pub struct Overlaid<'a> {
+    pub block: ContextBlock,
+    pub left_out: Vec<(&'a str, &'a str)>,
+}
+
+impl ContextBlock {
+    /// This context with a call's own over it, as analytics.js merges an event's
+    /// `context` option into what it collects (`overrides`: that object's entries):
+    /// - `page`: its `url`, `path`, `title`, `referrer` and `search` (strings; `null` removes
+    ///   one) replace this block's, and its other keys join the page's;
+    /// - `campaign` replaces this block's campaign; `locale` and `library` (`name`,
+    ///   `version`) replace this block's;
+    /// - `userAgent`, `timezone` and `screen` are what the browser measured, and stay;
+    /// - every other key joins the context's other entries, replacing one of the same key.
+    ///
+    /// A field of the wrong type (a page URL that is a number, a `page` that is not an
+    /// object) is left out and named in [`Overlaid::left_out`].
+    pub fn with<'a>(&'a self, overrides: &'a Tokens) -> Overlaid<'a> {
+        let mut left_out = Vec::new();
+        let Some((base, _)) = Reader::new(&self.0).context() else {
+            return Overlaid { block: self.clone(), left_out };
+        };
+        let (mut page, mut page_other) = (base.page, Vec::new());
+        let mut campaign = None;
+        let mut locale = base.strings[1];
+        let mut library = base.library;
+        let mut other = Vec::new();
+        let mut reader = Reader::new(&overrides.bytes);
+        while let Some((key, value)) = reader.entry() {
+            let entry = (key, value);
+            match key {
+                "page" => _ = typed_fields(entry, &PAGE_KEYS, &mut page, &mut page_other, &mut left_out),
+                "campaign" => {
+                    let (mut fields, mut extra) = ([None; 5], Vec::new());
+                    if typed_fields(entry, &CAMPAIGN_KEYS, &mut fields, &mut extra, &mut left_out) {
+                        campaign = Some((fields, extra));
+                    }
+                }
+                "library" => {
+                    _ = typed_fields(
+                        entry,
+                        &["name", "version"],
+                        &mut library,
+                        &mut Vec::new(),
+                        &mut left_out,
+                    )
+                }
+                "locale" => match Reader::new(value.1).token() {
+                    Some(Token::Str(text)) => locale = Some(text),
+                    Some(Token::Null) => locale = None,
+                    _ => left_out.push((key, "")),
+                },
+                "userAgent" | "timezone" | "screen" => {}
+                _ => other.push((key, value)),
+            }
+        }
+        let (campaign, campaign_other) = match campaign {
+            Some((fields, extra)) => (fields, merged((0, &[]), &extra)),
+            None => (base.campaign, merged(base.campaign_other, &[])),
+        };
+        let (page_other, other) = (merged(base.page_other, &page_other), merged(base.other, &other));
+        let parts = ContextParts {
+            page,
+            page_other: Some(&page_other),
+            campaign,
+            campaign_other: Some(&campaign_other),
+            user_agent: base.strings[0],
+            locale,
+            timezone: base.strings[2],
+            screen: base.screen,
+            library: (library[0], library[1]),
+            other: Some(&other),
+        };
+        Overlaid { block: parts.encode(), left_out }
+    }
+}
+
+/// A map entry's value, as a token count and the tokens' bytes.
+type Encoded<'a> = (u32, &'a [u8]);
+
+/// Reads an object `value` whose keys `keys` name string fields: each of those sets its
+/// field (a string) or clears it (`null`); other keys go to `extra`. What has the wrong type
+/// is pushed to `left_out`, as (the object's key, its own key). Answers whether `value` was
+/// an object.
+fn typed_fields<'a>(
+    (section, value): (&'a str, Encoded<'a>),
+    keys: &[&str],
+    fields: &mut [Option<&'a str>],
+    extra: &mut Vec<(&'a str, Encoded<'a>)>,
+    left_out: &mut Vec<(&'a str, &'a str)>,
+) -> bool {
+    let mut reader = Reader::new(value.1);
+    let Some(Token::Object(entries)) = reader.token() else {
+        left_out.push((section, ""));
+        return false;
+    };
+    for _ in 0..entries {
+        let Some((key, value)) = reader.entry() else { break };
+        let Some(index) = keys.iter().position(|known| *known == key) else {
+            extra.push((key, value));
+            continue;
+        };
+        match Reader::new(value.1).token() {
+            Some(Token::Str(text)) => fields[index] = Some(text),
+            Some(Token::Null) => fields[index] = None,
+            _ => left_out.push((section, key)),
+        }
+    }
+    true
+}
+
+/// A map of `base`'s entries whose keys `over` lacks, then `over`'s.
+fn merged(base: Encoded, over: &[(&str, Encoded)]) -> Tokens {
+    let mut tokens = Tokens::default();
+    let mut reader = Reader::new(base.1);
+    while let Some((key, value)) = reader.entry() {
+        if !over.iter().any(|(replaced, _)| *replaced == key) {
+            tokens.key(key).raw(value);
+        }
+    }
+    for (key, value) in over {
+        tokens.key(key).raw(*value);
+    }
+    tokens
 }
 
 /// One event, encoded (see the module's layout).
@@ -488,6 +627,29 @@ impl<'a> Reader<'a> {
         tokens.bytes.is_empty().then_some((count, bytes))
     }
 
+    /// One whole value (a container with everything in it), as its token count and bytes.
+    fn value(&mut self) -> Option<Encoded<'a>> {
+        let start = self.bytes;
+        let (mut unread, mut count) = (1u64, 0);
+        while unread > 0 {
+            unread -= 1;
+            count += 1;
+            match self.token()? {
+                Token::Array(elements) => unread += u64::from(elements),
+                // Each entry a key (one string token) and a value.
+                Token::Object(entries) => unread += 2 * u64::from(entries),
+                _ => {}
+            }
+        }
+        Some((count, &start[..start.len() - self.bytes.len()]))
+    }
+
+    /// A map's next entry: its key and its value; `None` at the end.
+    fn entry(&mut self) -> Option<(&'a str, Encoded<'a>)> {
+        let Token::Str(key) = self.token()? else { return None };
+        Some((key, self.value()?))
+    }
+
     pub fn token(&mut self) -> Option<Token<'a>> {
         Some(match self.u8()? {
             NULL => Token::Null,
@@ -569,7 +731,65 @@ fn put_opt(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
 
 #[cfg(test)]
 mod tests {
-    use super::Call;
+    use super::{Call, ContextBlock, Record, Tokens};
+    use crate::event::Context;
+    use crate::value::Value;
+
+    /// The context of a track call whose Segment JSON has this `context`.
+    fn context_of(json: &str) -> Context {
+        let body = format!(r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "context": {json}}}"#);
+        let (event, _) = crate::segment::decode_single("track", body.as_bytes()).unwrap();
+        (*event.context).clone()
+    }
+
+    /// The context a record with this block arrives with.
+    fn sent_context(block: &ContextBlock) -> Context {
+        let empty = Tokens::default();
+        let record = Record::new(&Call::Identify, "m", None, (Some("a"), None), block, &empty, &empty);
+        let body = crate::beacon::encode_records(None, 0, [&record]);
+        (*crate::beacon::decode(&body).unwrap().events[0].context).clone()
+    }
+
+    #[test]
+    fn a_calls_context_goes_over_the_one_the_sdk_collected() {
+        let collected = r#"{"page": {"url": "https://a.example/p", "path": "/p", "referrer": "https://b.example/"},
+            "campaign": {"name": "spring", "gclid": "g1"}, "userAgent": "UA", "locale": "en-GB",
+            "screen": {"width": 390}, "library": {"name": "portrait.js", "version": "1"},
+            "session": {"id": 5, "count": 1}, "channel": "search"}"#;
+        let cases = [
+            // The page's fields one by one (null removes one), its other keys joining; the
+            // campaign whole; what the browser measured kept; other keys replaced or added.
+            (
+                r#"{"page": {"referrer": null, "title": "Pricing", "variant": "b"}, "campaign": {"source": "mail", "id": 7},
+                    "userAgent": "spoofed", "timezone": "UTC", "screen": {"width": 1}, "locale": "fr-FR",
+                    "library": {"name": "wrapper"}, "ip": "203.0.113.9", "channel": "email"}"#,
+                r#"{"page": {"url": "https://a.example/p", "path": "/p", "title": "Pricing", "variant": "b"},
+                    "campaign": {"source": "mail", "id": 7}, "userAgent": "UA", "locale": "fr-FR",
+                    "screen": {"width": 390}, "library": {"name": "wrapper", "version": "1"},
+                    "session": {"id": 5, "count": 1}, "channel": "email", "ip": "203.0.113.9"}"#,
+                vec![],
+            ),
+            ("{}", collected, vec![]),
+            // Wrong types are left out and named.
+            (
+                r#"{"page": {"url": 5, "title": "T"}, "campaign": "spring", "locale": ["fr"], "traits": {"plan": "pro"}}"#,
+                r#"{"page": {"url": "https://a.example/p", "path": "/p", "title": "T", "referrer": "https://b.example/"},
+                    "campaign": {"name": "spring", "gclid": "g1"}, "userAgent": "UA", "locale": "en-GB",
+                    "screen": {"width": 390}, "library": {"name": "portrait.js", "version": "1"},
+                    "session": {"id": 5, "count": 1}, "channel": "search", "traits": {"plan": "pro"}}"#,
+                vec![("campaign", ""), ("locale", ""), ("page", "url")],
+            ),
+        ];
+        let block = ContextBlock::of(&context_of(collected));
+        for (overrides, expected, left_out) in cases {
+            let mut tokens = Tokens::default();
+            let Value::Object(map) = serde_json::from_str::<Value>(overrides).unwrap() else { panic!() };
+            tokens.map(&map);
+            let overlaid = block.with(&tokens);
+            assert_eq!(sent_context(&overlaid.block), context_of(expected), "{overrides}");
+            assert_eq!(overlaid.left_out, left_out, "{overrides}");
+        }
+    }
 
     #[test]
     fn calls_parse_back_from_their_type_and_name() {

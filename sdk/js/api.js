@@ -99,18 +99,25 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const invoke = (name, all) => {
     const args = scheduleCallback(all);
     switch (name) {
-      case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2]));
-      case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2]));
-      case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1]));
-      case 'identify': return capturing(partyArguments(args), (a) => sdk.identify(a[0], a[1]));
-      case 'group': return capturing(partyArguments(args), (a) => sdk.group(a[0], a[1]));
-      case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1]));
+      case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2], options(a[3], a[2])));
+      case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2], options(a[3], a[2])));
+      case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1], options(a[2])));
+      case 'identify': return capturing(partyArguments(args), (a) => sdk.identify(a[0], a[1], options(a[2])));
+      case 'group': return capturing(partyArguments(args), (a) => sdk.group(a[0], a[1], options(a[2])));
+      case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1], options(a[2])));
       case 'reset': return sdk.reset();
       case 'setAnonymousId': return sdk.setAnonymousId(args[0]);
       case 'setConsent': return sdk.setConsent(args[0]);
       case 'debug': return sdk.debug(Boolean(args[0]));
       case 'flush': return sdk.flush();
     }
+  };
+  // A call's options as the module reads them (`callOptions`); an `anonymousId` among them
+  // is the visitor's from now on, as in analytics-next.
+  const options = (given, pageProperties) => {
+    const read = callOptions(given, pageProperties);
+    if (read?.anonymousId != null) sdk.setAnonymousId(read.anonymousId);
+    return read;
   };
   const capturing = (resolved, work) => {
     const outer = callArgs;
@@ -282,7 +289,7 @@ for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 
 const facade = (obj) => Object.assign(Object.create(FACADE), { obj });
 
 /** Schedules a call's callback and answers the call's own arguments. analytics.js takes an
- * options object after them (accepted, not used) and then a callback: it runs 300 ms after
+ * options object after them (`callOptions`) and then a callback: it runs 300 ms after
  * the SDK has the call, as there, time for the event to leave before, say, the callback
  * navigates (a hidden page sends its queue anyway). */
 function scheduleCallback(args) {
@@ -308,14 +315,40 @@ export function fetchBytes(url) {
   return fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
 }
 
-/** analytics.js: page([category], [name], [properties]), read as analytics-next reads it:
- * two strings are the category and the name, one is the name; the properties are the first
- * object, wherever it is (`page('Docs', undefined, {section})`), a `null` after a name
- * included (`page('Docs', null, {integrations})`: the options are not properties). */
+/** analytics.js: page([category], [name], [properties], [options]), read as analytics-next
+ * reads it: two strings are the category and the name, one is the name; the properties are
+ * the first object, wherever it is (`page('Docs', undefined, {section})`), a `null` after a
+ * name included (`page('Docs', null, {integrations})`), and the options follow them. */
 function pageArguments(args) {
   const strings = args.filter((arg) => typeof arg === 'string');
-  const properties = args.find((arg) => typeof arg === 'object' && (arg !== null || strings.length > 0));
-  return strings.length > 1 ? [strings[0], strings[1], properties] : [undefined, strings[0], properties];
+  const at = args.findIndex((arg) => typeof arg === 'object' && (arg !== null || strings.length > 0));
+  const [properties, options] = at < 0 ? [] : [args[at], args[at + 1]];
+  return strings.length > 1 ? [strings[0], strings[1], properties, options] : [undefined, strings[0], properties, options];
+}
+
+/** The keys of a page's context that a view's properties may also give. */
+const PAGE_KEYS = ['url', 'path', 'title', 'referrer', 'search'];
+
+/** analytics.js's call options, as analytics-next reads them: `timestamp`, `messageId` and
+ * `anonymousId` are the event's; `integrations` (which destinations get it) means nothing to
+ * a collector that has none, nor `userId` to an SDK that keeps its user (`identify`);
+ * `context`, and every other key (`{ip}`), is the event's context. For a page view, its
+ * properties' url, path, title, referrer and search are the context's page too, under the
+ * options' own. */
+function callOptions(options, pageProperties) {
+  const page = typeof pageProperties === 'object' && pageProperties !== null
+    ? Object.fromEntries(PAGE_KEYS.filter((key) => key in pageProperties).map((key) => [key, pageProperties[key]]))
+    : {};
+  const given = typeof options === 'object' && options !== null;
+  // The common call has neither: the module then reads nothing.
+  if (!given && Object.keys(page).length === 0) return undefined;
+  const { context, integrations, userId, timestamp, messageId, anonymousId, ...rest } = given ? options : {};
+  const merged = { ...(typeof context === 'object' ? context : {}), ...rest };
+  const own = merged.page;
+  if (Object.keys(page).length > 0 && (own === undefined || (typeof own === 'object' && own !== null))) {
+    merged.page = { ...page, ...own };
+  }
+  return { context: merged, timestamp, messageId, anonymousId };
 }
 
 /** analytics.js: identify([userId], [traits], [options]), group([groupId], [traits], [options]). */

@@ -1,8 +1,19 @@
 // Types for @portrait/sdk. The API follows Segment's analytics.js.
 
 export type Properties = Record<string, unknown>;
-/** analytics.js's per-call options: accepted, so that calls written for it work, and not used. */
-export type CallOptions = Record<string, unknown>;
+/** analytics.js's per-call options. `context` goes over the context the SDK collects (its
+ * `page` field by field; `campaign`, `locale` and `library` whole; `userAgent`, `timezone`
+ * and `screen` stay the browser's; anything else is added), and so does every key not named
+ * here (`{ip}` is `context.ip`); `timestamp` and `messageId` are the event's; `anonymousId`
+ * is the visitor's from now on (`setAnonymousId`). `integrations` and `userId` are ignored. */
+export interface CallOptions {
+  context?: Record<string, unknown>;
+  timestamp?: Date | string | number;
+  messageId?: string;
+  anonymousId?: string;
+  integrations?: Record<string, unknown>;
+  [key: string]: unknown;
+}
 /** Runs 300 ms after the SDK has the call (as in analytics.js), whether or not the event
  * has left yet; a page left after it still sends the event. */
 export type Callback = () => void;

@@ -19,6 +19,7 @@
 static ALLOCATOR: portrait_sdk_alloc::Pow2<portrait_sdk_alloc::WasmMemory> = portrait_sdk_alloc::Pow2::new();
 
 mod autocapture;
+mod call_options;
 mod convert;
 mod dom;
 mod interests;
@@ -39,6 +40,7 @@ use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, Record};
 use wasm_bindgen::prelude::*;
 
+use crate::call_options::CallOptions;
 use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
 use crate::party::Party;
 use crate::storage::{Mode, Store};
@@ -261,8 +263,9 @@ impl Sdk {
         });
     }
 
-    /// `page(category?, name?, properties?)`: `undefined` for what is absent.
-    pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue) {
+    /// `page(category?, name?, properties?, options?)`: `undefined` for what is absent (the
+    /// options: [`CallOptions`], here and in every call).
+    pub fn page(&self, category: JsValue, name: JsValue, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             // The site's own view of this page: the automatic one is not sent.
             state.auto_view_at = None;
@@ -270,29 +273,33 @@ impl Sdk {
             let mut props = Props::from_object(&properties);
             state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
-            state.capture(now, call, &props, &Props::default());
+            state.capture(now, call, &props, &Props::default(), &CallOptions::read(&options));
         });
     }
 
     /// `screen(category?, name?, properties?)`, analytics-next's view of an app's screen (for
     /// code shared with a mobile app): the name and category in the properties, as `page`'s.
-    pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue) {
+    pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             let (category, name) = (category.as_string(), name.as_string());
             let mut props = Props::from_object(&properties);
             page::name_and_category(&mut props, name.as_deref(), category.as_deref());
-            state.capture(now, Call::Screen(name.as_deref()), &props, &Props::default());
+            let options = CallOptions::read(&options);
+            state.capture(now, Call::Screen(name.as_deref()), &props, &Props::default(), &options);
         });
     }
 
-    pub fn track(&self, event: &str, properties: JsValue) {
-        self.run(|state, now| state.capture_track(now, event, &Props::from_object(&properties)));
+    pub fn track(&self, event: &str, properties: JsValue, options: JsValue) {
+        self.run(|state, now| {
+            let (props, options) = (Props::from_object(&properties), CallOptions::read(&options));
+            state.capture(now, Call::Track(event), &props, &Props::default(), &options);
+        });
     }
 
     /// `identify(userId?, traits?)`: stores the user id and merges the traits into the
     /// user's (another user's replace them, as analytics.js does); the event carries the
     /// user's traits, merged, as analytics.js sends them.
-    pub fn identify(&self, user_id: JsValue, traits: JsValue) {
+    pub fn identify(&self, user_id: JsValue, traits: JsValue, options: JsValue) {
         self.run(|state, now| {
             // The page was seen before the visitor said who they are.
             state.capture_auto_view();
@@ -300,13 +307,13 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.user.traits);
-            state.capture(now, Call::Identify, &Props::default(), &traits);
+            state.capture(now, Call::Identify, &Props::default(), &traits, &CallOptions::read(&options));
         });
     }
 
     /// `group(groupId?, traits?)`: as `identify`, for the visitor's group (without an id,
     /// the stored group's).
-    pub fn group(&self, group_id: JsValue, traits: JsValue) {
+    pub fn group(&self, group_id: JsValue, traits: JsValue, options: JsValue) {
         self.run(|state, now| {
             let Some(id) = id_text(&group_id).or_else(|| state.group.id.clone()) else {
                 return state.error("group() needs a group id", JsValue::UNDEFINED);
@@ -315,13 +322,13 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.group.traits);
-            state.capture(now, Call::Group(&id), &Props::default(), &traits);
+            state.capture(now, Call::Group(&id), &Props::default(), &traits, &CallOptions::read(&options));
         });
     }
 
     /// `alias(userId, previousId?)`: `previousId` defaults to the current user or anonymous
     /// id. As in analytics.js, the current user does not change (`identify` does that).
-    pub fn alias(&self, user_id: JsValue, previous_id: JsValue) {
+    pub fn alias(&self, user_id: JsValue, previous_id: JsValue, options: JsValue) {
         self.run(|state, now| {
             let Some(user_id) = id_text(&user_id) else {
                 return state.error("alias() needs a user id", JsValue::UNDEFINED);
@@ -330,7 +337,8 @@ impl Sdk {
                 .unwrap_or_else(|| state.user.id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             // The event's userId is the alias; the user stays who they were.
             let current = state.user.id.replace(user_id);
-            state.capture(now, Call::Alias(&previous_id), &Props::default(), &Props::default());
+            let (empty, options) = (Props::default(), CallOptions::read(&options));
+            state.capture(now, Call::Alias(&previous_id), &empty, &empty, &options);
             state.user.id = current;
         });
     }
@@ -449,16 +457,21 @@ impl Sdk {
             let Some(call) = returned.call() else {
                 return state.error("the middleware passed on an event that cannot be sent", event.clone());
             };
-            let message_id = returned.message_id.clone().unwrap_or_else(|| state.ids.uuid());
+            let options = &returned.options;
+            let message_id = options.message_id.clone().unwrap_or_else(|| state.ids.uuid());
             let awaited = state.awaited.take(&message_id);
-            let (at, context) = match &awaited {
-                Some((at, context)) => (*at, context),
+            let (captured_at, block) = match &awaited {
+                Some((at, block)) => (*at, block),
                 None => (now, state.page.context(&state.session)),
             };
+            let mut errors = Vec::new();
+            let at = options.time_or(captured_at, &mut errors);
+            let context = options.context(block, &mut errors);
             let anonymous_id = returned.anonymous_id.as_deref().unwrap_or(&state.anonymous_id);
             let identity = (Some(anonymous_id), returned.user_id.as_deref());
             let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
-            let record = Record::new(&call, &message_id, Some(at), identity, context, properties, traits);
+            let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
+            state.report_all(errors);
             state.enqueue(at, &call, &message_id, record);
             // A middleware that answered late, after the page was hidden: sent at once, as
             // the events of that moment were.
@@ -543,22 +556,28 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
 impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
     /// some (it comes back through [`Sdk::resume`]), else recorded.
-    fn capture(&mut self, at: i64, call: Call, properties: &Props, traits: &Props) {
-        let message_id = self.ids.uuid();
-        self.last_captured_at = self.last_captured_at.max(at);
-        self.session.touch(at, None);
+    fn capture(&mut self, now: i64, call: Call, properties: &Props, traits: &Props, options: &CallOptions) {
+        let message_id = options.message_id.clone().unwrap_or_else(|| self.ids.uuid());
+        self.last_captured_at = self.last_captured_at.max(now);
+        self.session.touch(now, None);
+        let mut errors = Vec::new();
+        let at = options.time_or(now, &mut errors);
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
-        let context = self.page.context(&self.session);
+        let block = self.page.context(&self.session);
         // Refused, an event is only counted: no need to hand it to the page's code.
         if !convert::props_mirrored() || self.consent.gate() == Gate::Drop {
+            let context = options.context(block, &mut errors);
             let (properties, traits) = (&properties.tokens, &traits.tokens);
             let identity = (Some(identity.0), identity.1);
-            let record = Record::new(&call, &message_id, Some(at), identity, context, properties, traits);
+            let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
+            self.report_all(errors);
             return self.enqueue(at, &call, &message_id, record);
         }
-        self.awaited.push(&message_id, at, context);
-        let event =
-            middleware::event_object(&call, &message_id, at, identity, properties, traits, &self.page.page);
+        // The middleware gets the call's context, and what it passes on goes over this.
+        self.awaited.push(&message_id, at, block);
+        let context = (&options.context, &self.page.page);
+        let event = middleware::event_object(&call, &message_id, at, identity, (properties, traits), context);
+        self.report_all(errors);
         self.emits.push(("middleware", event.into()));
     }
 
@@ -610,11 +629,11 @@ impl State {
         let mut props = Props::default();
         self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
-        self.capture(at, call, &props, &Props::default());
+        self.capture(at, call, &props, &Props::default(), &CallOptions::default());
     }
 
     pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
-        self.capture(now, Call::Track(event), properties, &Props::default());
+        self.capture(now, Call::Track(event), properties, &Props::default(), &CallOptions::default());
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.
@@ -918,6 +937,12 @@ impl State {
                     refused.into(),
                 );
             }
+        }
+    }
+
+    fn report_all(&mut self, errors: call_options::Errors) {
+        for (message, detail) in errors {
+            self.error(message, detail);
         }
     }
 

@@ -3,14 +3,17 @@
 //! the middleware may change it, and what it passes on comes back through `Sdk::resume`.
 //!
 //! What is read back: the names (`event`, `name`, `category`), `properties`, `traits`, the ids
-//! (`userId`, `anonymousId`, `groupId`, `previousId`) and `messageId`. The time and the
-//! context are the ones the event was captured with (kept here by message id): the SDK builds
-//! the context, and a middleware's `context` is there to be read, not written.
+//! (`userId`, `anonymousId`, `groupId`, `previousId`), `messageId`, `timestamp` and
+//! `context`. The middleware sees the context's `page` and what the call's options put in the
+//! context; what it passes on goes over the context the event was captured with (kept here by
+//! message id) as a call's `context` option does (`ContextBlock::with`): a key set to `null`
+//! removes a page field, a key deleted keeps what the SDK collected.
 
 use js_sys::{Object, Reflect};
-use portrait_core::record::{Call, ContextBlock};
+use portrait_core::record::{Call, ContextBlock, PAGE_KEYS};
 use wasm_bindgen::prelude::*;
 
+use crate::call_options::CallOptions;
 use crate::convert::{Props, id_text, string_field};
 
 /// Events handed to the middleware and not back yet that keep their time and context: a
@@ -27,15 +30,15 @@ struct Awaited {
 
 /// The event as the middleware sees it (analytics.js's shape): `{type, messageId, timestamp,
 /// anonymousId, userId, properties | traits, event | name, category | groupId | previousId,
-/// context: {page}}`.
+/// context}`; its context the call's (`context`) with the page's fields (`page`) under the
+/// call's own.
 pub fn event_object(
     call: &Call,
     message_id: &str,
     at: i64,
     identity: (&str, Option<&str>),
-    properties: &Props,
-    traits: &Props,
-    page: &[Option<String>; 5],
+    (properties, traits): (&Props, &Props),
+    (context, page): (&Props, &[Option<String>; 5]),
 ) -> Object {
     let event = Object::new();
     let set = |object: &Object, key: &str, value: JsValue| _ = Reflect::set(object, &key.into(), &value);
@@ -56,23 +59,29 @@ pub fn event_object(
         Call::Identify | Call::Group(_) => set(&event, "traits", traits.to_object().into()),
         _ => set(&event, "properties", properties.to_object().into()),
     }
+    // The call's context is a copy (`Props` made it): the middleware may change it.
     let page_context = Object::new();
-    for (key, value) in ["url", "path", "title", "referrer", "search"].iter().zip(page) {
+    for (key, value) in PAGE_KEYS.iter().zip(page) {
         set(&page_context, key, text(value.as_deref()));
     }
-    let context = Object::new();
+    let context = context.to_object();
+    let call_page = crate::convert::field(&context, "page");
+    if call_page.is_object() {
+        Object::assign(&page_context, call_page.unchecked_ref());
+    }
     set(&context, "page", page_context.into());
     set(&event, "context", context.into());
     event
 }
 
-/// What the middleware passed on, read back: its call, properties, traits and ids.
+/// What the middleware passed on, read back: its call, properties, traits, ids, and as
+/// options its message id, time and context.
 pub struct Returned {
     pub type_name: String,
     /// `event` (track), `name` (page, screen), `groupId`, `previousId`.
     pub name: Option<String>,
     pub category: Option<String>,
-    pub message_id: Option<String>,
+    pub options: CallOptions,
     pub anonymous_id: Option<String>,
     pub user_id: Option<String>,
     pub properties: Props,
@@ -91,7 +100,7 @@ impl Returned {
         Returned {
             name,
             category: string_field(&[event], "category"),
-            message_id: id_text(&field("messageId")),
+            options: CallOptions::read_with(event, Props::read),
             anonymous_id: id_text(&field("anonymousId")),
             user_id: id_text(&field("userId")),
             properties: Props::read(&field("properties")),

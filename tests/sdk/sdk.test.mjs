@@ -1158,6 +1158,69 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("analytics.js's call options: the event's timestamp, messageId and context, the visitor's anonymousId; a wrong type is reported and left out; a middleware's context and time are sent", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors() });
+    const { page, context } = await open("/options", html);
+    await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+    const id = await anonymousId(page);
+    const hourAgo = Date.now() - 3_600_000;
+    await page.evaluate((hourAgo) => {
+      const context = {
+        page: { referrer: null, variant: "b" }, campaign: { name: "spring", source: "mail" }, locale: "fr-FR",
+        userAgent: "spoofed", traits: { plan: "pro" },
+      };
+      window.portrait.track("Dated", { n: 1 }, { timestamp: new Date(hourAgo), messageId: "site-id-1", context, app: { build: 7 }, integrations: { All: false } });
+      // The site's own retry of it: the same message id, counted once.
+      window.portrait.track("Dated", { n: 2 }, { messageId: "site-id-1" });
+      // A page view's properties are its page context too; wrong types are left out.
+      window.portrait.page("Pricing", { path: "/pricing", title: "Plans" }, { timestamp: "not a time", context: { page: { url: 5 } } });
+      window.portrait.identify("user-o", { role: "cto" }, { timestamp: new Date(hourAgo).toISOString() });
+    }, hourAgo);
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(id, 3);
+    assert.equal(events.length, 3, JSON.stringify(names(events)));
+    const dated = events.find((e) => e.event === "Dated");
+    assert.deepEqual([dated.messageId, dated.properties.n], ["site-id-1", 1]);
+    assert.ok(Math.abs(Date.parse(dated.timestamp) - hourAgo) < 60_000, `${dated.timestamp}: the call's time, not the send's`);
+    assert.equal(dated.context.page.path, "/options");
+    assert.equal(dated.context.page.referrer, undefined, "null removes a page field");
+    assert.equal(dated.context.page.variant, "b");
+    assert.deepEqual([dated.context.campaign.name, dated.context.campaign.source], ["spring", "mail"], "the call's campaign, whole");
+    assert.equal(dated.context.locale, "fr-FR");
+    assert.notEqual(dated.context.userAgent, "spoofed", "the browser's user agent stays");
+    assert.deepEqual([dated.context.traits, dated.context.app], [{ plan: "pro" }, { build: 7 }]);
+    assert.equal(dated.context.integrations, undefined, "integrations are not context");
+    const pricing = events.find((e) => e.type === "page");
+    assert.deepEqual([pricing.context.page.path, pricing.context.page.title], ["/pricing", "Plans"]);
+    assert.match(pricing.context.page.url, /\/options$/, "the URL of the wrong type left out");
+    assert.ok(Date.now() - Date.parse(pricing.timestamp) < 600_000, "a timestamp that is no time: the call's own");
+    assert.ok(Math.abs(Date.parse(events.find((e) => e.type === "identify").timestamp) - hourAgo) < 60_000, "an ISO text");
+    assert.deepEqual((await reported(page)).sort(), ["not a time", "page.url"]);
+    // anonymousId: the visitor's from now on.
+    await page.evaluate(() => window.portrait.track("Elsewhere", {}, { anonymousId: "anon-from-options" }));
+    assert.equal(await anonymousId(page), "anon-from-options");
+    // A middleware writes the context (null removes a page field, a key is added) and the time.
+    await page.evaluate((hourAgo) => {
+      window.portrait.addSourceMiddleware(({ payload, next }) => {
+        Object.assign(payload.obj.context, { experiment: "x" });
+        payload.obj.context.page.search = null;
+        payload.obj.timestamp = new Date(hourAgo);
+        next(payload);
+      });
+      window.portrait.track("Through Middleware", {}, { context: { app: { build: 8 } } });
+      return window.portrait.flush();
+    }, hourAgo);
+    // The new anonymous id joins the identified user's profile.
+    const later = await timeline("anon-from-options", 5);
+    assert.deepEqual(names(later).sort(), ["Dated", "Elsewhere", "Through Middleware", "identify", "page"]);
+    assert.equal(later.find((e) => e.event === "Elsewhere").anonymousId, "anon-from-options");
+    const mw = later.find((e) => e.event === "Through Middleware");
+    assert.deepEqual([mw.context.experiment, mw.context.app, mw.context.page.search], ["x", { build: 8 }, undefined]);
+    assert.equal(mw.context.page.path, "/options", "what the middleware left stays");
+    assert.ok(Math.abs(Date.parse(mw.timestamp) - hourAgo) < 60_000, "the middleware's time");
+    await context.close();
+  });
+
   test("analytics.js's trackLink, trackForm, setAnonymousId and once, before and after the SDK is there", async () => {
     const body = `<a id="docs" href="#docs" data-plan="pro">Docs</a><form id="signup" onsubmit="event.preventDefault()"><button id="go">Go</button></form>`;
     const html = snippetPage({
