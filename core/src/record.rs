@@ -205,7 +205,14 @@ impl Tokens {
         self
     }
 
-    /// A value already encoded, as [`Reader`] reads one.
+    /// The tokens, in order (a map's: key, value, key, value, …; a container's elements
+    /// follow its token).
+    pub fn iter(&self) -> impl Iterator<Item = Token<'_>> {
+        let mut reader = Reader::new(&self.bytes);
+        std::iter::from_fn(move || reader.token())
+    }
+
+    /// A value already encoded, as [`Reader`] reads one (or a map's entries).
     fn raw(&mut self, (count, bytes): Encoded) -> &mut Tokens {
         self.count += count;
         self.bytes.extend_from_slice(bytes);
@@ -299,8 +306,8 @@ impl ContextBlock {
 pub const PAGE_KEYS: [&str; 5] = ["url", "path", "title", "referrer", "search"];
 pub const CAMPAIGN_KEYS: [&str; 5] = ["name", "source", "medium", "term", "content"];
 
-/// What [`ContextBlock::with`] made: the block, and the fields it left out for their type
-/// (`("page", "url")` for a number where a string belongs).
+/// What [`ContextBlock::with`] and [`ContextBlock::from_map`] made: the block, and the
+/// fields left out for their type (`("page", "url")` for a number where a string belongs).
 pub struct Overlaid<'a> {
     pub block: ContextBlock,
     pub left_out: Vec<(&'a str, &'a str)>,
@@ -311,71 +318,169 @@ impl ContextBlock {
     /// `context` option into what it collects (`overrides`: that object's entries):
     /// - `page`: its `url`, `path`, `title`, `referrer` and `search` (strings; `null` removes
     ///   one) replace this block's, and its other keys join the page's;
-    /// - `campaign` replaces this block's campaign; `locale` and `library` (`name`,
-    ///   `version`) replace this block's;
+    /// - `campaign` and `library` (`name`, `version`) replace this block's whole, `locale`
+    ///   replaces its locale;
     /// - `userAgent`, `timezone` and `screen` are what the browser measured, and stay;
     /// - every other key joins the context's other entries, replacing one of the same key.
     ///
     /// A field of the wrong type (a page URL that is a number, a `page` that is not an
     /// object) is left out and named in [`Overlaid::left_out`].
     pub fn with<'a>(&'a self, overrides: &'a Tokens) -> Overlaid<'a> {
-        let mut left_out = Vec::new();
-        let Some((base, _)) = Reader::new(&self.0).context() else {
-            return Overlaid { block: self.clone(), left_out };
-        };
-        let (mut page, mut page_other) = (base.page, Vec::new());
-        let mut campaign = None;
-        let mut locale = base.strings[1];
-        let mut library = base.library;
-        let mut other = Vec::new();
-        let mut reader = Reader::new(&overrides.bytes);
-        while let Some((key, value)) = reader.entry() {
-            let entry = (key, value);
-            match key {
-                "page" => _ = typed_fields(entry, &PAGE_KEYS, &mut page, &mut page_other, &mut left_out),
-                "campaign" => {
-                    let (mut fields, mut extra) = ([None; 5], Vec::new());
-                    if typed_fields(entry, &CAMPAIGN_KEYS, &mut fields, &mut extra, &mut left_out) {
-                        campaign = Some((fields, extra));
-                    }
+        let base = Reader::new(&self.0).context().map(|(fields, _)| fields).unwrap_or_default();
+        overlay(base, overrides, false)
+    }
+
+    /// A whole context from its map (what [`ContextBlock::to_map`] writes, as a source
+    /// middleware may have changed it): what the map lacks, the context lacks. Fields of the
+    /// wrong type are left out and named, as by [`ContextBlock::with`].
+    pub fn from_map(map: &Tokens) -> Overlaid<'_> {
+        overlay(ContextFields::default(), map, true)
+    }
+
+    /// The context as one map in Segment's shape: `{page: {url, …}, campaign: {name, …},
+    /// userAgent, locale, timezone, screen: {width, height, density}, library: {name,
+    /// version}, …other}`, leaving out what it lacks.
+    pub fn to_map(&self) -> Tokens {
+        let mut map = Tokens::default();
+        let Some((fields, _)) = Reader::new(&self.0).context() else { return map };
+        let screen = fields.screen;
+        let [width, height] = [screen.0, screen.1].map(|n| n.map(|n| Number::Int(n.into())));
+        let screen = [width, height, screen.2.map(Number::Float)];
+        let sections = [
+            ("page", &PAGE_KEYS[..], &fields.page[..], fields.page_other),
+            ("campaign", &CAMPAIGN_KEYS, &fields.campaign, fields.campaign_other),
+            ("library", &LIBRARY_KEYS, &fields.library, (0, &[])),
+        ];
+        for (section, keys, values, extra) in sections {
+            let entries = values.iter().flatten().count() as u32 + entry_count(extra);
+            if entries > 0 {
+                let at = map.key(section).open(true);
+                for (key, value) in keys.iter().zip(values) {
+                    value.map(|value| map.key(key).str(value));
                 }
-                "library" => {
-                    _ = typed_fields(
-                        entry,
-                        &["name", "version"],
-                        &mut library,
-                        &mut Vec::new(),
-                        &mut left_out,
-                    )
-                }
-                "locale" => match Reader::new(value.1).token() {
-                    Some(Token::Str(text)) => locale = Some(text),
-                    Some(Token::Null) => locale = None,
-                    _ => left_out.push((key, "")),
-                },
-                "userAgent" | "timezone" | "screen" => {}
-                _ => other.push((key, value)),
+                map.raw(extra).close(at, entries);
             }
         }
-        let (campaign, campaign_other) = match campaign {
-            Some((fields, extra)) => (fields, merged((0, &[]), &extra)),
-            None => (base.campaign, merged(base.campaign_other, &[])),
-        };
-        let (page_other, other) = (merged(base.page_other, &page_other), merged(base.other, &other));
-        let parts = ContextParts {
-            page,
-            page_other: Some(&page_other),
-            campaign,
-            campaign_other: Some(&campaign_other),
-            user_agent: base.strings[0],
-            locale,
-            timezone: base.strings[2],
-            screen: base.screen,
-            library: (library[0], library[1]),
-            other: Some(&other),
-        };
-        Overlaid { block: parts.encode(), left_out }
+        for (key, value) in MEASURED_KEYS.iter().zip(fields.strings) {
+            value.map(|value| map.key(key).str(value));
+        }
+        let entries = screen.iter().flatten().count() as u32;
+        if entries > 0 {
+            let at = map.key("screen").open(true);
+            for (key, value) in SCREEN_KEYS.iter().zip(screen) {
+                match value {
+                    Some(Number::Int(n)) => _ = map.key(key).int(n),
+                    Some(Number::Float(x)) => _ = map.key(key).float(x),
+                    None => {}
+                }
+            }
+            map.close(at, entries);
+        }
+        map.raw(fields.other);
+        map
     }
+}
+
+/// The keys of a context's `library`, its `screen`, and its strings (in the block's order).
+const LIBRARY_KEYS: [&str; 2] = ["name", "version"];
+const SCREEN_KEYS: [&str; 3] = ["width", "height", "density"];
+const MEASURED_KEYS: [&str; 3] = ["userAgent", "locale", "timezone"];
+
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+/// `overrides` (a context's map) over `base`, field by field as [`ContextBlock::with`]
+/// says; `whole`: the map is the whole context ([`ContextBlock::from_map`]), its measured
+/// fields (`userAgent`, `timezone`, `screen`) included.
+fn overlay<'a>(base: ContextFields<'a>, overrides: &'a Tokens, whole: bool) -> Overlaid<'a> {
+    let mut left_out = Vec::new();
+    let (mut page, mut page_other) = (base.page, Vec::new());
+    let mut campaign = None;
+    let mut strings = base.strings;
+    let mut screen = base.screen;
+    let mut library = base.library;
+    let mut other = Vec::new();
+    let mut reader = Reader::new(&overrides.bytes);
+    while let Some((key, value)) = reader.entry() {
+        let entry = (key, value);
+        match key {
+            "page" => _ = typed_fields(entry, &PAGE_KEYS, &mut page, &mut page_other, &mut left_out),
+            "campaign" => {
+                let (mut fields, mut extra) = ([None; 5], Vec::new());
+                if typed_fields(entry, &CAMPAIGN_KEYS, &mut fields, &mut extra, &mut left_out) {
+                    campaign = Some((fields, extra));
+                }
+            }
+            "library" => {
+                let mut fields = [None; 2];
+                if typed_fields(entry, &LIBRARY_KEYS, &mut fields, &mut Vec::new(), &mut left_out) {
+                    library = fields;
+                }
+            }
+            "screen" if whole => screen = screen_of(entry, &mut left_out),
+            "userAgent" | "locale" | "timezone" if whole || key == "locale" => {
+                let index = MEASURED_KEYS.iter().position(|known| *known == key).unwrap_or_default();
+                match Reader::new(value.1).token() {
+                    Some(Token::Str(text)) => strings[index] = Some(text),
+                    Some(Token::Null) => strings[index] = None,
+                    _ => left_out.push((key, "")),
+                }
+            }
+            "userAgent" | "timezone" | "screen" => {}
+            _ => other.push(entry),
+        }
+    }
+    let (campaign, campaign_other) = match campaign {
+        Some((fields, extra)) => (fields, merged((0, &[]), &extra)),
+        None => (base.campaign, merged(base.campaign_other, &[])),
+    };
+    let (page_other, other) = (merged(base.page_other, &page_other), merged(base.other, &other));
+    let parts = ContextParts {
+        page,
+        page_other: Some(&page_other),
+        campaign,
+        campaign_other: Some(&campaign_other),
+        user_agent: strings[0],
+        locale: strings[1],
+        timezone: strings[2],
+        screen,
+        library: (library[0], library[1]),
+        other: Some(&other),
+    };
+    Overlaid { block: parts.encode(), left_out }
+}
+
+/// A `screen` object's `width` and `height` (whole numbers) and `density`; what has another
+/// type or key is left out and named.
+fn screen_of<'a>(
+    (section, value): (&'a str, Encoded<'a>),
+    left_out: &mut Vec<(&'a str, &'a str)>,
+) -> (Option<u32>, Option<u32>, Option<f64>) {
+    let mut screen = (None, None, None);
+    let mut reader = Reader::new(value.1);
+    let Some(Token::Object(entries)) = reader.token() else {
+        left_out.push((section, ""));
+        return screen;
+    };
+    for _ in 0..entries {
+        let Some((key, value)) = reader.entry() else { break };
+        match (key, Reader::new(value.1).token()) {
+            ("width", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.0 = Some(n as u32),
+            ("height", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.1 = Some(n as u32),
+            ("density", Some(Token::Int(n))) => screen.2 = Some(n as f64),
+            ("density", Some(Token::Float(x))) => screen.2 = Some(x),
+            _ => left_out.push((section, key)),
+        }
+    }
+    screen
+}
+
+/// The number of entries of a map's tokens.
+fn entry_count(map: Encoded) -> u32 {
+    let mut reader = Reader::new(map.1);
+    std::iter::from_fn(|| reader.entry()).count() as u32
 }
 
 /// A map entry's value, as a token count and the tokens' bytes.
@@ -530,6 +635,7 @@ pub(crate) struct Fields<'a> {
 }
 
 /// A context's fields, its maps still encoded.
+#[derive(Default)]
 pub(crate) struct ContextFields<'a> {
     pub page: [Option<&'a str>; 5],
     pub page_other: (u32, &'a [u8]),
@@ -542,7 +648,8 @@ pub(crate) struct ContextFields<'a> {
 }
 
 /// One token, its string borrowed.
-pub(crate) enum Token<'a> {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Token<'a> {
     Null,
     False,
     True,
@@ -765,7 +872,7 @@ mod tests {
                     "library": {"name": "wrapper"}, "ip": "203.0.113.9", "channel": "email"}"#,
                 r#"{"page": {"url": "https://a.example/p", "path": "/p", "title": "Pricing", "variant": "b"},
                     "campaign": {"source": "mail", "id": 7}, "userAgent": "UA", "locale": "fr-FR",
-                    "screen": {"width": 390}, "library": {"name": "wrapper", "version": "1"},
+                    "screen": {"width": 390}, "library": {"name": "wrapper"},
                     "session": {"id": 5, "count": 1}, "channel": "email", "ip": "203.0.113.9"}"#,
                 vec![],
             ),
@@ -782,13 +889,41 @@ mod tests {
         ];
         let block = ContextBlock::of(&context_of(collected));
         for (overrides, expected, left_out) in cases {
-            let mut tokens = Tokens::default();
-            let Value::Object(map) = serde_json::from_str::<Value>(overrides).unwrap() else { panic!() };
-            tokens.map(&map);
+            let tokens = map_of(overrides);
             let overlaid = block.with(&tokens);
             assert_eq!(sent_context(&overlaid.block), context_of(expected), "{overrides}");
             assert_eq!(overlaid.left_out, left_out, "{overrides}");
         }
+    }
+
+    fn map_of(json: &str) -> Tokens {
+        let mut tokens = Tokens::default();
+        let Value::Object(map) = serde_json::from_str::<Value>(json).unwrap() else { panic!("{json}") };
+        tokens.map(&map);
+        tokens
+    }
+
+    #[test]
+    fn a_context_as_a_map_and_back_is_itself_and_what_the_map_lacks_the_context_lacks() {
+        let collected = r#"{"page": {"url": "https://a.example/p?q=1", "search": "?q=1", "variant": "b"},
+            "campaign": {"name": "spring", "content": "ada@example.com", "gclid": "g1"}, "userAgent": "UA",
+            "locale": "en-GB", "timezone": "Europe/London", "screen": {"width": 390, "height": 844, "density": 2.5},
+            "library": {"name": "portrait.js", "version": "1"}, "session": {"id": 5, "count": 1}}"#;
+        let block = ContextBlock::of(&context_of(collected));
+        let map = block.to_map();
+        let back = ContextBlock::from_map(&map);
+        assert_eq!((&back.block, back.left_out.len()), (&block, 0), "the round trip");
+        assert_eq!(sent_context(&ContextBlock::from_map(&map_of(collected)).block), context_of(collected));
+        // A source middleware deleted the campaign, the query and the screen, and changed the time zone.
+        let edited = r#"{"page": {"url": "https://a.example/p", "variant": "b"}, "userAgent": "UA", "locale": "en-GB",
+            "timezone": "UTC", "library": {"name": "portrait.js", "version": "1"}, "session": {"id": 5, "count": 1},
+            "screen": {"width": -1, "density": "high"}}"#;
+        let edited = map_of(edited);
+        let rebuilt = ContextBlock::from_map(&edited);
+        let expected = r#"{"page": {"url": "https://a.example/p", "variant": "b"}, "userAgent": "UA", "locale": "en-GB",
+            "timezone": "UTC", "library": {"name": "portrait.js", "version": "1"}, "session": {"id": 5, "count": 1}}"#;
+        assert_eq!(sent_context(&rebuilt.block), context_of(expected));
+        assert_eq!(rebuilt.left_out, [("screen", "density"), ("screen", "width")]);
     }
 
     #[test]

@@ -100,11 +100,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     const args = scheduleCallback(all);
     switch (name) {
       case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2], options(a[3], a[2])));
-      case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2], options(a[3], a[2])));
+      case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2], options(a[3])));
       case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1], options(a[2])));
       case 'identify': return capturing(partyArguments(args), (a) => sdk.identify(a[0], a[1], options(a[2])));
       case 'group': return capturing(partyArguments(args), (a) => sdk.group(a[0], a[1], options(a[2])));
-      case 'alias': return capturing(args.slice(0, 3), (a) => sdk.alias(a[0], a[1], options(a[2])));
+      case 'alias': return capturing(aliasArguments(args), (a) => sdk.alias(a[0], a[1], options(a[2])));
       case 'reset': return sdk.reset();
       case 'setAnonymousId': return sdk.setAnonymousId(args[0]);
       case 'setConsent': return sdk.setConsent(args[0]);
@@ -116,7 +116,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // is the visitor's from now on, as in analytics-next.
   const options = (given, pageProperties) => {
     const read = callOptions(given, pageProperties);
-    if (read?.anonymousId != null) sdk.setAnonymousId(read.anonymousId);
+    if (read?.anonymousId) sdk.setAnonymousId(read.anonymousId);
     return read;
   };
   const capturing = (resolved, work) => {
@@ -349,6 +349,11 @@ function callOptions(options, pageProperties) {
     merged.page = { ...page, ...own };
   }
   return { context: merged, timestamp, messageId, anonymousId };
+}
+
+/** analytics.js: alias(userId, [previousId], [options]); an object second is the options. */
+function aliasArguments([userId, b, c]) {
+  return typeof b === 'object' && b !== null ? [userId, undefined, b] : [userId, b, c];
 }
 
 /** analytics.js: identify([userId], [traits], [options]), group([groupId], [traits], [options]). */

@@ -4,10 +4,11 @@ export type Properties = Record<string, unknown>;
 /** analytics.js's per-call options. `context` goes over the context the SDK collects (its
  * `page` field by field; `campaign`, `locale` and `library` whole; `userAgent`, `timezone`
  * and `screen` stay the browser's; anything else is added), and so does every key not named
- * here (`{ip}` is `context.ip`); `timestamp` and `messageId` are the event's; `anonymousId`
- * is the visitor's from now on (`setAnonymousId`). `integrations` and `userId` are ignored. */
+ * here (`{app}` is `context.app`); `timestamp` (at most 30 days old) and `messageId` (at most
+ * 255 bytes) are the event's; `anonymousId` is the visitor's from now on (`setAnonymousId`).
+ * `integrations` and `userId` are ignored. */
 export interface CallOptions {
-  context?: Record<string, unknown>;
+  context?: EventContext;
   timestamp?: Date | string | number;
   messageId?: string;
   anonymousId?: string;
@@ -104,7 +105,21 @@ export interface MiddlewareEvent {
   previousId?: string;
   properties?: Properties;
   traits?: Properties;
-  context: { page: { url: string | null; path: string | null; title: string | null; referrer: string | null; search: string | null } };
+  /** The whole context, in Segment's shape; what the middleware passes on is the event's
+   * (a key it deletes is gone). */
+  context: EventContext;
+}
+
+/** An event's context as Segment sends it: the fields the SDK collects, and any others. */
+export interface EventContext {
+  page?: { url?: string; path?: string; title?: string; referrer?: string; search?: string; [key: string]: unknown };
+  campaign?: { name?: string; source?: string; medium?: string; term?: string; content?: string; [key: string]: unknown };
+  userAgent?: string;
+  locale?: string;
+  timezone?: string;
+  screen?: { width?: number; height?: number; density?: number };
+  library?: { name?: string; version?: string };
+  [key: string]: unknown;
 }
 
 /** The event a middleware gets: `obj`, and analytics.js's Facade readers of it. */
@@ -159,6 +174,7 @@ export interface Portrait {
   /** The stored group. */
   group(): Group;
   alias(userId: string, previousId?: string, options?: CallOptions, callback?: Callback): void;
+  alias(userId: string, options?: CallOptions, callback?: Callback): void;
   reset(): void;
   /** The visitor's anonymous id from now on (stitching a site's domains). */
   setAnonymousId(anonymousId: string): void;
@@ -182,7 +198,7 @@ export interface Portrait {
   /** analytics-next's source middleware: each event (autocaptured ones too) as `payload.obj`
    * before it is recorded; `next(payload)` passes it on, not calling `next` drops it. Read
    * back: `event`, `name`, `category`, `properties`, `traits`, `userId`, `anonymousId`,
-   * `groupId`, `previousId`, `messageId` (not `context` or `timestamp`). */
+   * `groupId`, `previousId`, `messageId`, `timestamp` and `context` (the whole context). */
   addSourceMiddleware(middleware: SourceMiddleware): void;
   /** `on`, for the first time only. */
   once(name: EventName, listener: (...args: any[]) => void): void;

@@ -1,50 +1,79 @@
 //! analytics.js's per-call options, the object after a call's arguments
-//! (`track(event, properties, {context: {ip}, timestamp})`), as `sdk/js/api.js` hands them
-//! over: `timestamp` and `messageId` are the event's own, `context` goes over the one the SDK
-//! collected ([`ContextBlock::with`]). (`api.js` moves the other options analytics-next puts
-//! into the context there, and sets `anonymousId` as `setAnonymousId` does.) A source
-//! middleware's event is read back the same way.
+//! (`track(event, properties, {context: {traits}, timestamp})`), as `sdk/js/api.js` hands
+//! them over: `timestamp` and `messageId` are the event's own, `context` goes over the one
+//! the SDK collected ([`ContextBlock::with`]). (`api.js` moves the other options
+//! analytics-next puts into the context there, and sets `anonymousId` as `setAnonymousId`
+//! does.) A source middleware's event is read back the same way, except that its `context`
+//! is the whole context ([`ContextBlock::from_map`]).
 
 use std::borrow::Cow;
 
+use portrait_core::client::keeps_event_time;
+use portrait_core::limits::MAX_ID_BYTES;
 use portrait_core::record::ContextBlock;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{Props, field, id_text};
+use crate::convert::{Props, field, id_text, json_view};
 
 /// What [`CallOptions::context`] reports, with the field's name as the detail.
 pub const LEFT_OUT: &str = "a context field of the wrong type was left out";
-/// What the SDK reports for a `timestamp` that is not a time (the event keeps its own).
-pub const NOT_A_TIME: &str = "timestamp must be a Date, an ISO 8601 text or milliseconds since 1970";
+/// What the SDK reports for a `timestamp` it cannot use (the event keeps its own time).
+pub const NOT_A_TIME: &str =
+    "timestamp must be a Date, an ISO 8601 text or milliseconds, at most 30 days old and before 2100";
+/// What the SDK reports for a `messageId` the collector would refuse (the SDK makes one).
+pub const ID_TOO_LONG: &str = "an id is at most 255 bytes long";
+
+/// Problems to report: a message and its detail.
+pub type Errors = Vec<(&'static str, JsValue)>;
 
 #[derive(Default)]
 pub struct CallOptions {
-    /// Milliseconds since 1970: `Some(Err)` for a value that is no time.
-    pub timestamp: Option<Result<i64, JsValue>>,
-    pub message_id: Option<String>,
-    pub context: Props,
+    /// Milliseconds since 1970; `Some(Err)` for a value that is no time.
+    timestamp: Option<Result<i64, JsValue>>,
+    message_id: Option<String>,
+    context: Props,
+    /// The context is the whole one (a middleware's event), not one over the SDK's.
+    replaces: bool,
 }
 
 impl CallOptions {
-    /// Reads `{timestamp, messageId, context}` (anything else, or nothing, is no option).
+    /// A call's `{timestamp, messageId, context}` (anything else, or nothing, is no option).
     pub fn read(options: &JsValue) -> CallOptions {
-        CallOptions::read_with(options, Props::from_object)
-    }
-
-    /// [`CallOptions::read`], reading the context with `read_context`.
-    pub fn read_with(options: &JsValue, read_context: fn(&JsValue) -> Props) -> CallOptions {
         CallOptions {
             timestamp: time_of(&field(options, "timestamp")),
             message_id: id_text(&field(options, "messageId")),
-            context: read_context(&field(options, "context")),
+            context: Props::from_object(&field(options, "context")),
+            replaces: false,
         }
     }
 
-    /// The event's time: the call's `timestamp`, else `fallback` (a `timestamp` that is no
-    /// time is pushed to `errors`).
-    pub fn time_or(&self, fallback: i64, errors: &mut Errors) -> i64 {
+    /// A middleware's event: as a call's options, its `context` (when it is an object) the
+    /// whole context.
+    pub fn returned(event: &JsValue) -> CallOptions {
+        let replaces = field(event, "context").is_object();
+        CallOptions { replaces, ..CallOptions::read(event) }
+    }
+
+    /// The event's id: the call's `messageId`, unless the collector would refuse it
+    /// (reported), else `None`.
+    pub fn message_id(&self, errors: &mut Errors) -> Option<String> {
+        let id = self.message_id.as_ref()?;
+        if id.len() > MAX_ID_BYTES {
+            errors.push((ID_TOO_LONG, id.into()));
+            return None;
+        }
+        Some(id.clone())
+    }
+
+    /// The event's time: the call's `timestamp` if the collector keeps it, else `fallback`
+    /// (a `timestamp` it cannot use is reported).
+    pub fn time_or(&self, fallback: i64, now: i64, errors: &mut Errors) -> i64 {
         match &self.timestamp {
-            Some(Ok(at)) => *at,
+            Some(Ok(at)) if keeps_event_time(*at, now) => *at,
+            Some(Ok(at)) => {
+                errors.push((NOT_A_TIME, js_sys::Date::new(&(*at as f64).into()).into()));
+                fallback
+            }
             Some(Err(value)) => {
                 errors.push((NOT_A_TIME, value.clone()));
                 fallback
@@ -53,13 +82,15 @@ impl CallOptions {
         }
     }
 
-    /// The event's context: `block` with the call's over it (the fields left out for their
-    /// type pushed to `errors`, named as in the context: `page.url`).
+    /// The event's context: `block` with the call's over it, or the middleware's whole
+    /// context (the fields left out for their type reported, named as in the context:
+    /// `page.url`).
     pub fn context<'a>(&self, block: &'a ContextBlock, errors: &mut Errors) -> Cow<'a, ContextBlock> {
-        if self.context.tokens.is_empty() {
-            return Cow::Borrowed(block);
-        }
-        let overlaid = block.with(&self.context.tokens);
+        let overlaid = match (self.replaces, self.context.tokens.is_empty()) {
+            (true, _) => ContextBlock::from_map(&self.context.tokens),
+            (false, true) => return Cow::Borrowed(block),
+            (false, false) => block.with(&self.context.tokens),
+        };
         for (section, key) in overlaid.left_out {
             let name = if key.is_empty() { section.to_owned() } else { [section, ".", key].concat() };
             errors.push((LEFT_OUT, name.into()));
@@ -68,17 +99,18 @@ impl CallOptions {
     }
 }
 
-/// Problems to report: a message and its detail.
-pub type Errors = Vec<(&'static str, JsValue)>;
-
-/// A time as `new Date(value)` reads it (a date, an ISO 8601 text, milliseconds); `None` for
-/// `undefined` and `null`.
+/// A time as `new Date(value)` reads what JSON would write of it (a date, an ISO 8601 text,
+/// milliseconds; a moment or Day.js object by its `toJSON`); `None` for `undefined` and
+/// `null`.
 fn time_of(value: &JsValue) -> Option<Result<i64, JsValue>> {
     if value.is_undefined() || value.is_null() {
         return None;
     }
-    let is_time = value.is_string() || value.as_f64().is_some() || value.is_instance_of::<js_sys::Date>();
-    let ms = if is_time { js_sys::Date::new(value).get_time() } else { f64::NAN };
+    let json = json_view(value);
+    let ms = match json.is_string() || json.as_f64().is_some() {
+        true => js_sys::Date::new(&json).get_time(),
+        false => f64::NAN,
+    };
     Some(match ms.is_finite() {
         true => Ok(ms as i64),
         false => Err(value.clone()),

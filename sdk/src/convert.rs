@@ -2,29 +2,13 @@
 //! serde-wasm-bindgen would do it in one line, but links ~15 KB (brotli) of formatting code,
 //! and a map type in between would cost more again; see BENCHMARKS.md.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use js_sys::{Array, Reflect};
-use portrait_core::record::Tokens;
+use portrait_core::record::{Token, Tokens};
 use wasm_bindgen::prelude::*;
 
 /// Deeper than core's limit, so the collector's validation names the problem; bounded, so a
 /// cyclic object cannot recurse forever.
 const MAX_WALK_DEPTH: usize = 16;
-
-/// Whether [`Props`] also keep a JS object of what they hold: while the page has source
-/// middleware, which gets each event as an object (`crate::middleware`). (The module is
-/// single-threaded; an atomic is the plain way to a mutable static.)
-static MIRRORED: AtomicBool = AtomicBool::new(false);
-
-pub fn mirror_props(on: bool) {
-    MIRRORED.store(on, Ordering::Relaxed);
-}
-
-/// Whether [`mirror_props`] is on: the page has source middleware.
-pub fn props_mirrored() -> bool {
-    MIRRORED.load(Ordering::Relaxed)
-}
 
 /// Properties (or traits) being written: each top-level key once, the first writer of a key
 /// winning (a beacon with a key twice is refused).
@@ -32,66 +16,43 @@ pub fn props_mirrored() -> bool {
 pub struct Props {
     pub tokens: Tokens,
     keys: Vec<String>,
-    /// The same as a JS object, while [`mirror_props`] is on.
-    object: Option<js_sys::Object>,
 }
 
 impl Props {
     /// A JS object's own enumerable properties, as JSON.stringify keeps them (functions,
     /// `undefined` and symbols are left out); anything that is not an object adds nothing.
     pub fn from_object(value: &JsValue) -> Props {
-        let mut props = Props::read(value);
-        if props_mirrored() {
-            // A deep copy, like what is sent: the middleware's edits must not reach the page's
-            // objects or the SDK's own (a cycle, which JSON refuses, gives none).
-            props.object = json_copy(value);
-        }
-        props
-    }
-
-    /// [`Props::from_object`] without the JS object, whatever [`mirror_props`] says.
-    pub fn read(value: &JsValue) -> Props {
         let mut props = Props::default();
         props.keys = object_entries(&json_view(value), &mut props.tokens, 0);
         props
     }
 
-    /// What the props hold as a JS object (a new empty one when not [`mirror_props`]).
-    pub fn to_object(&self) -> js_sys::Object {
-        self.object.clone().unwrap_or_default()
-    }
-
-    /// Starts `key` unless it is there already: then the caller writes its value, and
-    /// `mirrored` is kept in the JS object.
-    fn key(&mut self, key: &str, mirrored: impl FnOnce() -> JsValue) -> Option<&mut Tokens> {
+    /// Starts `key` unless it is there already: then the caller writes its value.
+    fn key(&mut self, key: &str) -> Option<&mut Tokens> {
         if self.keys.iter().any(|held| held == key) {
             return None;
-        }
-        if props_mirrored() {
-            let _ =
-                Reflect::set(self.object.get_or_insert_with(js_sys::Object::new), &key.into(), &mirrored());
         }
         self.keys.push(key.to_owned());
         Some(self.tokens.key(key))
     }
 
     pub fn str(&mut self, key: &str, value: &str) {
-        self.key(key, || value.into()).map(|tokens| tokens.str(value));
+        self.key(key).map(|tokens| tokens.str(value));
     }
 
     pub fn int(&mut self, key: &str, value: i64) {
-        self.key(key, || (value as f64).into()).map(|tokens| tokens.int(value));
+        self.key(key).map(|tokens| tokens.int(value));
     }
 
     pub fn bool(&mut self, key: &str, value: bool) {
-        self.key(key, || value.into()).map(|tokens| tokens.bool(value));
+        self.key(key).map(|tokens| tokens.bool(value));
     }
 
     /// A JS value; left out as JSON would leave it out.
     pub fn value(&mut self, key: &str, value: &JsValue) {
         let value = json_view(value);
         if kept(&value, 1)
-            && let Some(tokens) = self.key(key, || value.clone())
+            && let Some(tokens) = self.key(key)
         {
             write_value(&value, tokens, 1);
         }
@@ -144,7 +105,7 @@ fn object_entries(value: &JsValue, tokens: &mut Tokens, depth: usize) -> Vec<Str
 /// `value` as JSON writes it: what its `toJSON` answers (a date's ISO text, or null if the
 /// date is invalid; a money or a moment type's own value; null if it throws), else itself.
 /// Called once per value, as JSON does: the answer's own `toJSON` is not called.
-fn json_view(value: &JsValue) -> JsValue {
+pub fn json_view(value: &JsValue) -> JsValue {
     match field(value, "toJSON").dyn_ref::<js_sys::Function>() {
         Some(to_json) => to_json.call0(value).unwrap_or(JsValue::NULL),
         None => value.clone(),
@@ -190,6 +151,37 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
         let at = tokens.open(true);
         let entries = object_entries(value, tokens, depth);
         tokens.close(at, entries.len() as u32);
+    }
+}
+
+/// A map's tokens (properties, traits, `ContextBlock::to_map`) as a new JS object.
+pub fn js_object(map: &Tokens) -> js_sys::Object {
+    let mut tokens = map.iter();
+    let object = js_sys::Object::new();
+    while let Some(Token::Str(key)) = tokens.next() {
+        let _ = Reflect::set(&object, &key.into(), &js_value(&mut tokens));
+    }
+    object
+}
+
+/// The next value of `tokens` (a container with its elements), as JS.
+fn js_value<'a>(tokens: &mut impl Iterator<Item = Token<'a>>) -> JsValue {
+    match tokens.next() {
+        Some(Token::False) => false.into(),
+        Some(Token::True) => true.into(),
+        Some(Token::Int(n)) => (n as f64).into(),
+        Some(Token::Float(x)) => x.into(),
+        Some(Token::Str(text)) => text.into(),
+        Some(Token::Array(elements)) => (0..elements).map(|_| js_value(tokens)).collect::<Array>().into(),
+        Some(Token::Object(entries)) => {
+            let object = js_sys::Object::new();
+            for _ in 0..entries {
+                let key = js_value(tokens);
+                let _ = Reflect::set(&object, &key, &js_value(tokens));
+            }
+            object.into()
+        }
+        Some(Token::Null) | None => JsValue::NULL,
     }
 }
 

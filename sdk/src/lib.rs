@@ -36,7 +36,7 @@ use js_sys::{Function, Promise};
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
-use portrait_core::limits::MAX_BATCH_EVENTS;
+use portrait_core::limits::{MAX_BATCH_EVENTS, MAX_ID_BYTES};
 use portrait_core::record::{Call, Record};
 use wasm_bindgen::prelude::*;
 
@@ -120,7 +120,8 @@ pub(crate) struct State {
     emits: Vec<(&'static str, JsValue)>,
     /// Whether the page listens to `page`/`track`/… events: if not, none are built.
     call_listeners: bool,
-    /// The events the page's source middleware has ([`middleware`]).
+    /// Whether the page has source middleware ([`middleware`]), and the events it has.
+    middleware: bool,
     awaited: middleware::AwaitedEvents,
     debug: bool,
     stats: Stats,
@@ -213,6 +214,7 @@ impl Sdk {
                 emit,
                 emits: Vec::new(),
                 call_listeners: false,
+                middleware: false,
                 awaited: middleware::AwaitedEvents::default(),
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
                 load_options: options,
@@ -351,6 +353,10 @@ impl Sdk {
             let Some(id) = id_text(&id) else {
                 return state.error("setAnonymousId() needs an id", JsValue::UNDEFINED);
             };
+            // Every event with it would be refused.
+            if id.len() > MAX_ID_BYTES {
+                return state.error(call_options::ID_TOO_LONG, id.into());
+            }
             state.store.set("aid", &id, true);
             state.anonymous_id = id;
         });
@@ -447,7 +453,7 @@ impl Sdk {
     /// Whether the page has source middleware: from now on every event goes through it.
     #[wasm_bindgen(js_name = setMiddleware)]
     pub fn set_middleware(&self, on: bool) {
-        convert::mirror_props(on);
+        self.state.borrow_mut().middleware = on;
     }
 
     /// An event the page's middleware passed on ([`middleware`]): recorded as it now is.
@@ -458,14 +464,14 @@ impl Sdk {
                 return state.error("the middleware passed on an event that cannot be sent", event.clone());
             };
             let options = &returned.options;
-            let message_id = options.message_id.clone().unwrap_or_else(|| state.ids.uuid());
+            let mut errors = Vec::new();
+            let message_id = options.message_id(&mut errors).unwrap_or_else(|| state.ids.uuid());
             let awaited = state.awaited.take(&message_id);
             let (captured_at, block) = match &awaited {
                 Some((at, block)) => (*at, block),
                 None => (now, state.page.context(&state.session)),
             };
-            let mut errors = Vec::new();
-            let at = options.time_or(captured_at, &mut errors);
+            let at = options.time_or(captured_at, now, &mut errors);
             let context = options.context(block, &mut errors);
             let anonymous_id = returned.anonymous_id.as_deref().unwrap_or(&state.anonymous_id);
             let identity = (Some(anonymous_id), returned.user_id.as_deref());
@@ -557,26 +563,25 @@ impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
     /// some (it comes back through [`Sdk::resume`]), else recorded.
     fn capture(&mut self, now: i64, call: Call, properties: &Props, traits: &Props, options: &CallOptions) {
-        let message_id = options.message_id.clone().unwrap_or_else(|| self.ids.uuid());
+        let mut errors = Vec::new();
+        let message_id = options.message_id(&mut errors).unwrap_or_else(|| self.ids.uuid());
         self.last_captured_at = self.last_captured_at.max(now);
         self.session.touch(now, None);
-        let mut errors = Vec::new();
-        let at = options.time_or(now, &mut errors);
+        let at = options.time_or(now, now, &mut errors);
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
         let block = self.page.context(&self.session);
+        let context = options.context(block, &mut errors);
+        let (properties, traits) = (&properties.tokens, &traits.tokens);
         // Refused, an event is only counted: no need to hand it to the page's code.
-        if !convert::props_mirrored() || self.consent.gate() == Gate::Drop {
-            let context = options.context(block, &mut errors);
-            let (properties, traits) = (&properties.tokens, &traits.tokens);
+        if !self.middleware || self.consent.gate() == Gate::Drop {
             let identity = (Some(identity.0), identity.1);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             self.report_all(errors);
             return self.enqueue(at, &call, &message_id, record);
         }
-        // The middleware gets the call's context, and what it passes on goes over this.
-        self.awaited.push(&message_id, at, block);
-        let context = (&options.context, &self.page.page);
-        let event = middleware::event_object(&call, &message_id, at, identity, (properties, traits), context);
+        self.awaited.push(&message_id, at, &context);
+        let event =
+            middleware::event_object(&call, &message_id, at, identity, (properties, traits), &context);
         self.report_all(errors);
         self.emits.push(("middleware", event.into()));
     }

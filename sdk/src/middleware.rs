@@ -4,17 +4,17 @@
 //!
 //! What is read back: the names (`event`, `name`, `category`), `properties`, `traits`, the ids
 //! (`userId`, `anonymousId`, `groupId`, `previousId`), `messageId`, `timestamp` and
-//! `context`. The middleware sees the context's `page` and what the call's options put in the
-//! context; what it passes on goes over the context the event was captured with (kept here by
-//! message id) as a call's `context` option does (`ContextBlock::with`): a key set to `null`
-//! removes a page field, a key deleted keeps what the SDK collected.
+//! `context`. The middleware sees the whole context (the call's options applied), and what it
+//! passes on is the event's context (`ContextBlock::from_map`): a key it deleted is gone. An
+//! event passed on without a context object keeps the one it was captured with (kept here by
+//! message id, with its time).
 
 use js_sys::{Object, Reflect};
-use portrait_core::record::{Call, ContextBlock, PAGE_KEYS};
+use portrait_core::record::{Call, ContextBlock, Tokens};
 use wasm_bindgen::prelude::*;
 
 use crate::call_options::CallOptions;
-use crate::convert::{Props, id_text, string_field};
+use crate::convert::{Props, id_text, js_object, string_field};
 
 /// Events handed to the middleware and not back yet that keep their time and context: a
 /// middleware that drops events never answers for them, so the oldest are forgotten (an event
@@ -30,47 +30,36 @@ struct Awaited {
 
 /// The event as the middleware sees it (analytics.js's shape): `{type, messageId, timestamp,
 /// anonymousId, userId, properties | traits, event | name, category | groupId | previousId,
-/// context}`; its context the call's (`context`) with the page's fields (`page`) under the
-/// call's own.
+/// context}`, new objects (the middleware may change them: nothing of the page's or the
+/// SDK's is shared).
 pub fn event_object(
     call: &Call,
     message_id: &str,
     at: i64,
     identity: (&str, Option<&str>),
-    (properties, traits): (&Props, &Props),
-    (context, page): (&Props, &[Option<String>; 5]),
+    (properties, traits): (&Tokens, &Tokens),
+    context: &ContextBlock,
 ) -> Object {
     let event = Object::new();
-    let set = |object: &Object, key: &str, value: JsValue| _ = Reflect::set(object, &key.into(), &value);
+    let set = |key: &str, value: JsValue| _ = Reflect::set(&event, &key.into(), &value);
     let text = |value: Option<&str>| value.map_or(JsValue::NULL, JsValue::from);
     let type_name = call.type_name();
-    set(&event, "type", type_name.into());
-    set(&event, "messageId", message_id.into());
-    set(&event, "timestamp", js_sys::Date::new(&(at as f64).into()).into());
-    set(&event, "anonymousId", identity.0.into());
-    set(&event, "userId", text(identity.1));
+    set("type", type_name.into());
+    set("messageId", message_id.into());
+    set("timestamp", js_sys::Date::new(&(at as f64).into()).into());
+    set("anonymousId", identity.0.into());
+    set("userId", text(identity.1));
     if let Some(key) = Call::name_key(type_name) {
-        set(&event, key, text(call.name()));
+        set(key, text(call.name()));
     }
     if let Call::Page { category, .. } = call {
-        set(&event, "category", text(*category));
+        set("category", text(*category));
     }
     match call {
-        Call::Identify | Call::Group(_) => set(&event, "traits", traits.to_object().into()),
-        _ => set(&event, "properties", properties.to_object().into()),
+        Call::Identify | Call::Group(_) => set("traits", js_object(traits).into()),
+        _ => set("properties", js_object(properties).into()),
     }
-    // The call's context is a copy (`Props` made it): the middleware may change it.
-    let page_context = Object::new();
-    for (key, value) in PAGE_KEYS.iter().zip(page) {
-        set(&page_context, key, text(value.as_deref()));
-    }
-    let context = context.to_object();
-    let call_page = crate::convert::field(&context, "page");
-    if call_page.is_object() {
-        Object::assign(&page_context, call_page.unchecked_ref());
-    }
-    set(&context, "page", page_context.into());
-    set(&event, "context", context.into());
+    set("context", js_object(&context.to_map()).into());
     event
 }
 
@@ -100,11 +89,11 @@ impl Returned {
         Returned {
             name,
             category: string_field(&[event], "category"),
-            options: CallOptions::read_with(event, Props::read),
+            options: CallOptions::returned(event),
             anonymous_id: id_text(&field("anonymousId")),
             user_id: id_text(&field("userId")),
-            properties: Props::read(&field("properties")),
-            traits: Props::read(&field("traits")),
+            properties: Props::from_object(&field("properties")),
+            traits: Props::from_object(&field("traits")),
             type_name,
         }
     }

@@ -1158,65 +1158,100 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("analytics.js's call options: the event's timestamp, messageId and context, the visitor's anonymousId; a wrong type is reported and left out; a middleware's context and time are sent", async () => {
-    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors() });
-    const { page, context } = await open("/options", html);
+  test("analytics.js's call options: the event's timestamp, messageId and context, the visitor's anonymousId; what the collector would refuse is reported and left out; a middleware gets the whole context and what it passes on is sent", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      // Campaigns read, nothing else captured on its own.
+      options: { autocapture: { pageViews: false, clicks: false, forms: false, scroll: false, engagement: false } },
+      before: `window.reported = []; portrait.on("error", (e) => window.reported.push([e.message, String(e.detail)]));`,
+    });
+    // Landing from a news site with a campaign and a query string.
+    const context = await newContext(rig.browser);
+    const page = await context.newPage();
+    rig.site.page("/options", html);
+    await page.goto(`${rig.site.origin}/options?utm_source=ads&utm_medium=cpc&q=ada`, { referer: "https://news.example/" });
+    await page.waitForFunction(() => window.portrait?.user?.().anonymousId);
     await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
     const id = await anonymousId(page);
+    const day = 86_400_000;
     const hourAgo = Date.now() - 3_600_000;
-    await page.evaluate((hourAgo) => {
+    await page.evaluate(({ hourAgo, day }) => {
       const context = {
         page: { referrer: null, variant: "b" }, campaign: { name: "spring", source: "mail" }, locale: "fr-FR",
-        userAgent: "spoofed", traits: { plan: "pro" },
+        userAgent: "spoofed", library: { name: "wrapper" }, traits: { plan: "pro" },
       };
       window.portrait.track("Dated", { n: 1 }, { timestamp: new Date(hourAgo), messageId: "site-id-1", context, app: { build: 7 }, integrations: { All: false } });
       // The site's own retry of it: the same message id, counted once.
       window.portrait.track("Dated", { n: 2 }, { messageId: "site-id-1" });
       // A page view's properties are its page context too; wrong types are left out.
       window.portrait.page("Pricing", { path: "/pricing", title: "Plans" }, { timestamp: "not a time", context: { page: { url: 5 } } });
+      // A screen's are not.
+      window.portrait.screen("Home", { title: "Screen Title" });
       window.portrait.identify("user-o", { role: "cto" }, { timestamp: new Date(hourAgo).toISOString() });
-    }, hourAgo);
+      // What the collector would refuse: the SDK's own time and id instead.
+      window.portrait.track("Too Old", {}, { timestamp: Date.now() - 40 * day });
+      window.portrait.track("In Seconds", {}, { timestamp: Math.floor(Date.now() / 1000) });
+      window.portrait.track("Long Id", {}, { messageId: "x".repeat(256) });
+    }, { hourAgo, day });
     await page.evaluate(() => window.portrait.flush());
-    const events = await timeline(id, 3);
-    assert.equal(events.length, 3, JSON.stringify(names(events)));
-    const dated = events.find((e) => e.event === "Dated");
+    const events = await timeline(id, 7);
+    assert.deepEqual(names(events).sort(), ["Dated", "In Seconds", "Long Id", "Too Old", "identify", "page", "screen"]);
+    const named = (name) => events.find((e) => (e.event ?? e.type) === name);
+    const dated = named("Dated");
     assert.deepEqual([dated.messageId, dated.properties.n], ["site-id-1", 1]);
     assert.ok(Math.abs(Date.parse(dated.timestamp) - hourAgo) < 60_000, `${dated.timestamp}: the call's time, not the send's`);
-    assert.equal(dated.context.page.path, "/options");
+    assert.deepEqual([dated.context.page.path, dated.context.page.search, dated.context.page.variant], ["/options", "?utm_source=ads&utm_medium=cpc&q=ada", "b"]);
+    assert.equal(named("page").context.page.referrer, "https://news.example/");
     assert.equal(dated.context.page.referrer, undefined, "null removes a page field");
-    assert.equal(dated.context.page.variant, "b");
-    assert.deepEqual([dated.context.campaign.name, dated.context.campaign.source], ["spring", "mail"], "the call's campaign, whole");
+    assert.deepEqual(dated.context.campaign, { name: "spring", source: "mail" }, "the call's campaign, whole");
+    assert.equal(named("page").context.campaign.medium, "cpc");
     assert.equal(dated.context.locale, "fr-FR");
-    assert.notEqual(dated.context.userAgent, "spoofed", "the browser's user agent stays");
+    assert.deepEqual(dated.context.library, { name: "wrapper" });
+    assert.equal(dated.context.userAgent, named("page").context.userAgent, "the browser's user agent stays");
+    assert.notEqual(dated.context.userAgent, "spoofed");
     assert.deepEqual([dated.context.traits, dated.context.app], [{ plan: "pro" }, { build: 7 }]);
     assert.equal(dated.context.integrations, undefined, "integrations are not context");
-    const pricing = events.find((e) => e.type === "page");
+    const pricing = named("page");
     assert.deepEqual([pricing.context.page.path, pricing.context.page.title], ["/pricing", "Plans"]);
-    assert.match(pricing.context.page.url, /\/options$/, "the URL of the wrong type left out");
-    assert.ok(Date.now() - Date.parse(pricing.timestamp) < 600_000, "a timestamp that is no time: the call's own");
-    assert.ok(Math.abs(Date.parse(events.find((e) => e.type === "identify").timestamp) - hourAgo) < 60_000, "an ISO text");
-    assert.deepEqual((await reported(page)).sort(), ["not a time", "page.url"]);
+    assert.match(pricing.context.page.url, /\/options\?utm_source=ads&utm_medium=cpc&q=ada$/, "the URL of the wrong type left out");
+    assert.notEqual(named("screen").context.page.title, "Screen Title");
+    assert.ok(Math.abs(Date.parse(named("identify").timestamp) - hourAgo) < 60_000, "an ISO text");
+    for (const name of ["page", "Too Old", "In Seconds"]) {
+      assert.ok(Date.now() - Date.parse(named(name).timestamp) < 600_000, `${name}: a timestamp the collector would refuse gives way to the call's own`);
+    }
+    assert.match(named("Long Id").messageId, /^[0-9a-f-]{36}$/);
+    const reported = await page.evaluate(() => window.reported);
+    assert.deepEqual(reported.map(([message]) => message.split(" ")[0]).sort(), ["a", "an", "timestamp", "timestamp", "timestamp"], JSON.stringify(reported));
+    assert.ok(reported.some(([, detail]) => detail === "page.url"));
     // anonymousId: the visitor's from now on.
     await page.evaluate(() => window.portrait.track("Elsewhere", {}, { anonymousId: "anon-from-options" }));
     assert.equal(await anonymousId(page), "anon-from-options");
-    // A middleware writes the context (null removes a page field, a key is added) and the time.
+    // A middleware sees the whole context, and what it passes on is sent: it deletes the
+    // campaign and the query string, adds a key, and sets the time.
     await page.evaluate((hourAgo) => {
       window.portrait.addSourceMiddleware(({ payload, next }) => {
-        Object.assign(payload.obj.context, { experiment: "x" });
-        payload.obj.context.page.search = null;
+        const context = payload.obj.context;
+        window.contextKeys = Object.keys(context).sort();
+        delete context.campaign;
+        delete context.page.search;
+        context.experiment = "x";
         payload.obj.timestamp = new Date(hourAgo);
         next(payload);
       });
       window.portrait.track("Through Middleware", {}, { context: { app: { build: 8 } } });
       return window.portrait.flush();
     }, hourAgo);
+    assert.deepEqual(
+      await page.evaluate(() => window.contextKeys),
+      ["app", "campaign", "channel", "firstTouch", "library", "locale", "page", "screen", "session", "timezone", "userAgent"],
+    );
     // The new anonymous id joins the identified user's profile.
-    const later = await timeline("anon-from-options", 5);
-    assert.deepEqual(names(later).sort(), ["Dated", "Elsewhere", "Through Middleware", "identify", "page"]);
+    const later = await timeline("anon-from-options", 9);
     assert.equal(later.find((e) => e.event === "Elsewhere").anonymousId, "anon-from-options");
     const mw = later.find((e) => e.event === "Through Middleware");
-    assert.deepEqual([mw.context.experiment, mw.context.app, mw.context.page.search], ["x", { build: 8 }, undefined]);
+    assert.deepEqual([mw.context.experiment, mw.context.app, mw.context.campaign, mw.context.page.search], ["x", { build: 8 }, undefined, undefined]);
     assert.equal(mw.context.page.path, "/options", "what the middleware left stays");
+    assert.equal(mw.context.userAgent, dated.context.userAgent);
     assert.ok(Math.abs(Date.parse(mw.timestamp) - hourAgo) < 60_000, "the middleware's time");
     await context.close();
   });

@@ -8,6 +8,9 @@
 //! - [`queue`]: the persisted, bounded event queue: batches, acks, retries with backoff.
 //! - [`capture`]: autocapture rules: link kinds, scroll milestones, element text.
 
+use crate::enrich::MAX_EVENT_AGE_MS;
+use crate::limits::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
+
 pub mod campaign;
 pub mod capture;
 pub mod consent;
@@ -68,9 +71,39 @@ fn digits(text: &[u8], radix: u32) -> Option<u64> {
     })
 }
 
+/// Whether the collector keeps an event a page timed `at` itself (analytics.js's `timestamp`
+/// option) and sends at `now`: no older than [`MAX_EVENT_AGE_MS`] (the collector's dedupe
+/// window) and between the years 2000 and 2100 (outside is clock garbage). A time in the
+/// future is the collector's to clamp.
+pub fn keeps_event_time(at: i64, now: i64) -> bool {
+    at >= now.saturating_sub(MAX_EVENT_AGE_MS) && (MIN_TIMESTAMP_MS..MAX_TIMESTAMP_MS).contains(&at)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    #[test]
+    fn an_event_time_is_kept_where_the_collector_keeps_it() {
+        let now = 1_800_000_000_000;
+        let day = 86_400_000;
+        let cases =
+            [0, -29 * day, -30 * day, -30 * day - 1, -31 * day, 3_600_000, 4_102_444_800_000 - now, -now];
+        for offset in cases {
+            let at = now + offset;
+            let json = format!(
+                r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "timestamp": "{}", "sentAt": "{}"}}"#,
+                crate::time::Timestamp(at),
+                crate::time::Timestamp(now)
+            );
+            // The collector's verdict: validation, then the age check after clock correction.
+            let collector =
+                crate::segment::decode_single("track", json.as_bytes()).is_ok_and(|(mut event, _)| {
+                    crate::enrich::correct_time(&mut event, crate::time::Timestamp(now)).is_ok()
+                });
+            assert_eq!(super::keeps_event_time(at, now), collector, "{offset} ms from now");
+        }
+    }
 
     proptest! {
         #[test]
