@@ -470,7 +470,8 @@ fn screen_of<'a>(
             ("width", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.0 = Some(n as u32),
             ("height", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.1 = Some(n as u32),
             ("density", Some(Token::Int(n))) => screen.2 = Some(n as f64),
-            ("density", Some(Token::Float(x))) => screen.2 = Some(x),
+            // The collector refuses NaN and the infinities.
+            ("density", Some(Token::Float(x))) if x.is_finite() => screen.2 = Some(x),
             _ => left_out.push((section, key)),
         }
     }
@@ -917,13 +918,19 @@ mod tests {
         // A source middleware deleted the campaign, the query and the screen, and changed the time zone.
         let edited = r#"{"page": {"url": "https://a.example/p", "variant": "b"}, "userAgent": "UA", "locale": "en-GB",
             "timezone": "UTC", "library": {"name": "portrait.js", "version": "1"}, "session": {"id": 5, "count": 1},
-            "screen": {"width": -1, "density": "high"}}"#;
+            "screen": {"width": -1, "density": "high", "height": 1e300}}"#;
         let edited = map_of(edited);
         let rebuilt = ContextBlock::from_map(&edited);
         let expected = r#"{"page": {"url": "https://a.example/p", "variant": "b"}, "userAgent": "UA", "locale": "en-GB",
             "timezone": "UTC", "library": {"name": "portrait.js", "version": "1"}, "session": {"id": 5, "count": 1}}"#;
         assert_eq!(sent_context(&rebuilt.block), context_of(expected));
-        assert_eq!(rebuilt.left_out, [("screen", "density"), ("screen", "width")]);
+        assert_eq!(rebuilt.left_out, [("screen", "density"), ("screen", "height"), ("screen", "width")]);
+        // JSON has no NaN, a page's numbers have: the collector refuses it.
+        let mut nan = Tokens::default();
+        let at = nan.key("screen").open(true);
+        nan.key("density").float(f64::NAN);
+        nan.close(at, 1);
+        assert_eq!(ContextBlock::from_map(&nan).left_out, [("screen", "density")]);
     }
 
     #[test]

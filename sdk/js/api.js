@@ -64,14 +64,22 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // inside it) starts its chain after the current one, not inside it.
   const middleware = [];
   let chainDepth = 0;
-  const startChain = (obj) => throughMiddleware(0, facade(obj));
-  const throughMiddleware = (index, payload) => {
-    if (index === middleware.length) return guard(() => sdk.resume(payload.obj))();
+  // The module gives the context as JSON text (made once per page view): each event gets its
+  // own copy, and one that comes back unchanged is not read back.
+  const startChain = (obj) => {
+    const text = obj.context;
+    obj.context = JSON.parse(text);
+    throughMiddleware(0, facade(obj), text);
+  };
+  const throughMiddleware = (index, payload, text) => {
+    if (index === middleware.length) {
+      return guard(() => sdk.resume(payload.obj, JSON.stringify(payload.obj.context) !== text))();
+    }
     let passed = false;
     const next = (edited) => {
       if (passed) return;
       passed = true;
-      throughMiddleware(index + 1, edited && typeof edited.obj === 'object' && edited.obj !== null ? edited : payload);
+      throughMiddleware(index + 1, edited && typeof edited.obj === 'object' && edited.obj !== null ? edited : payload, text);
     };
     chainDepth += 1;
     try {
@@ -336,11 +344,12 @@ const PAGE_KEYS = ['url', 'path', 'title', 'referrer', 'search'];
  * properties' url, path, title, referrer and search are the context's page too, under the
  * options' own. */
 function callOptions(options, pageProperties) {
+  const given = typeof options === 'object' && options !== null;
+  // The common call has neither: the module then reads nothing.
+  if (!given && (typeof pageProperties !== 'object' || pageProperties === null)) return undefined;
   const page = typeof pageProperties === 'object' && pageProperties !== null
     ? Object.fromEntries(PAGE_KEYS.filter((key) => key in pageProperties).map((key) => [key, pageProperties[key]]))
     : {};
-  const given = typeof options === 'object' && options !== null;
-  // The common call has neither: the module then reads nothing.
   if (!given && Object.keys(page).length === 0) return undefined;
   const { context, integrations, userId, timestamp, messageId, anonymousId, ...rest } = given ? options : {};
   const merged = { ...(typeof context === 'object' ? context : {}), ...rest };

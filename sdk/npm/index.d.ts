@@ -112,8 +112,9 @@ export interface MiddlewareEvent {
 
 /** An event's context as Segment sends it: the fields the SDK collects, and any others. */
 export interface EventContext {
-  page?: { url?: string; path?: string; title?: string; referrer?: string; search?: string; [key: string]: unknown };
-  campaign?: { name?: string; source?: string; medium?: string; term?: string; content?: string; [key: string]: unknown };
+  /** In a call's options, `null` removes a field the SDK collected. */
+  page?: { url?: string | null; path?: string | null; title?: string | null; referrer?: string | null; search?: string | null; [key: string]: unknown };
+  campaign?: { name?: string | null; source?: string | null; medium?: string | null; term?: string | null; content?: string | null; [key: string]: unknown };
   userAgent?: string;
   locale?: string;
   timezone?: string;

@@ -39,19 +39,36 @@ pub struct CallOptions {
 impl CallOptions {
     /// A call's `{timestamp, messageId, context}` (anything else, or nothing, is no option).
     pub fn read(options: &JsValue) -> CallOptions {
+        // The common call has none: nothing to read.
+        if !options.is_object() {
+            return CallOptions::default();
+        }
         CallOptions {
-            timestamp: time_of(&field(options, "timestamp")),
-            message_id: id_text(&field(options, "messageId")),
             context: Props::from_object(&field(options, "context")),
-            replaces: false,
+            ..CallOptions::read_times(options)
         }
     }
 
-    /// A middleware's event: as a call's options, its `context` (when it is an object) the
-    /// whole context.
-    pub fn returned(event: &JsValue) -> CallOptions {
-        let replaces = field(event, "context").is_object();
-        CallOptions { replaces, ..CallOptions::read(event) }
+    /// A middleware's event: as a call's options, its `context` the whole context when it
+    /// `changed` and is still a plain object (else the captured one stays, and is not read:
+    /// walking it costs more than the rest of the event).
+    pub fn returned(event: &JsValue, changed: bool) -> CallOptions {
+        let context = field(event, "context");
+        let plain = context.is_object()
+            && !js_sys::Array::is_array(&context)
+            && !context.is_instance_of::<js_sys::Date>();
+        let replaces = changed && plain;
+        let context = if replaces { Props::from_object(&context) } else { Props::default() };
+        CallOptions { replaces, context, ..CallOptions::read_times(event) }
+    }
+
+    /// The `timestamp` and `messageId` of `options`, no context.
+    fn read_times(options: &JsValue) -> CallOptions {
+        CallOptions {
+            timestamp: time_of(&field(options, "timestamp")),
+            message_id: id_text(&field(options, "messageId")),
+            ..CallOptions::default()
+        }
     }
 
     /// The event's id: the call's `messageId`, unless the collector would refuse it

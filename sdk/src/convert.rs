@@ -159,9 +159,28 @@ pub fn js_object(map: &Tokens) -> js_sys::Object {
     let mut tokens = map.iter();
     let object = js_sys::Object::new();
     while let Some(Token::Str(key)) = tokens.next() {
-        let _ = Reflect::set(&object, &key.into(), &js_value(&mut tokens));
+        set_own(&object, &key.into(), &js_value(&mut tokens));
     }
     object
+}
+
+/// Sets `object[key]` as an own property, as JSON.parse does: `__proto__` included (a plain
+/// assignment would set the object's prototype instead).
+fn set_own(object: &js_sys::Object, key: &JsValue, value: &JsValue) {
+    if key.as_string().as_deref() == Some("__proto__") {
+        let descriptor = js_sys::Object::new();
+        for (flag, on) in [
+            ("value", value.clone()),
+            ("writable", true.into()),
+            ("enumerable", true.into()),
+            ("configurable", true.into()),
+        ] {
+            let _ = Reflect::set(&descriptor, &flag.into(), &on);
+        }
+        let _ = Reflect::define_property(object, key, &descriptor);
+    } else {
+        let _ = Reflect::set(object, key, value);
+    }
 }
 
 /// The next value of `tokens` (a container with its elements), as JS.
@@ -177,7 +196,7 @@ fn js_value<'a>(tokens: &mut impl Iterator<Item = Token<'a>>) -> JsValue {
             let object = js_sys::Object::new();
             for _ in 0..entries {
                 let key = js_value(tokens);
-                let _ = Reflect::set(&object, &key, &js_value(tokens));
+                set_own(&object, &key, &js_value(tokens));
             }
             object.into()
         }

@@ -120,9 +120,8 @@ pub(crate) struct State {
     emits: Vec<(&'static str, JsValue)>,
     /// Whether the page listens to `page`/`track`/… events: if not, none are built.
     call_listeners: bool,
-    /// Whether the page has source middleware ([`middleware`]), and the events it has.
-    middleware: bool,
-    awaited: middleware::AwaitedEvents,
+    /// The events the page's source middleware has ([`middleware`]).
+    middleware: middleware::Middleware,
     debug: bool,
     stats: Stats,
     ids: page::Ids,
@@ -214,8 +213,7 @@ impl Sdk {
                 emit,
                 emits: Vec::new(),
                 call_listeners: false,
-                middleware: false,
-                awaited: middleware::AwaitedEvents::default(),
+                middleware: middleware::Middleware::default(),
                 debug: bool_field(&[&options], "debug").unwrap_or(false),
                 load_options: options,
                 stats: Stats::default(),
@@ -357,6 +355,10 @@ impl Sdk {
             if id.len() > MAX_ID_BYTES {
                 return state.error(call_options::ID_TOO_LONG, id.into());
             }
+            // A site may pass its id with every call (the `anonymousId` option): stored once.
+            if id == state.anonymous_id {
+                return;
+            }
             state.store.set("aid", &id, true);
             state.anonymous_id = id;
         });
@@ -453,20 +455,21 @@ impl Sdk {
     /// Whether the page has source middleware: from now on every event goes through it.
     #[wasm_bindgen(js_name = setMiddleware)]
     pub fn set_middleware(&self, on: bool) {
-        self.state.borrow_mut().middleware = on;
+        middleware::set_active(on);
     }
 
-    /// An event the page's middleware passed on ([`middleware`]): recorded as it now is.
-    pub fn resume(&self, event: JsValue) {
+    /// An event the page's middleware passed on ([`middleware`]): recorded as it now is
+    /// (`context_changed`: whether its context is no longer the one it was given).
+    pub fn resume(&self, event: JsValue, context_changed: bool) {
         self.run(|state, now| {
-            let returned = middleware::Returned::read(&event);
+            let returned = middleware::Returned::read(&event, context_changed);
             let Some(call) = returned.call() else {
                 return state.error("the middleware passed on an event that cannot be sent", event.clone());
             };
             let options = &returned.options;
             let mut errors = Vec::new();
             let message_id = options.message_id(&mut errors).unwrap_or_else(|| state.ids.uuid());
-            let awaited = state.awaited.take(&message_id);
+            let awaited = state.middleware.take(&message_id);
             let (captured_at, block) = match &awaited {
                 Some((at, block)) => (*at, block),
                 None => (now, state.page.context(&state.session)),
@@ -573,15 +576,15 @@ impl State {
         let context = options.context(block, &mut errors);
         let (properties, traits) = (&properties.tokens, &traits.tokens);
         // Refused, an event is only counted: no need to hand it to the page's code.
-        if !self.middleware || self.consent.gate() == Gate::Drop {
+        if !middleware::active() || self.consent.gate() == Gate::Drop {
             let identity = (Some(identity.0), identity.1);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             self.report_all(errors);
             return self.enqueue(at, &call, &message_id, record);
         }
-        self.awaited.push(&message_id, at, &context);
-        let event =
-            middleware::event_object(&call, &message_id, at, identity, (properties, traits), &context);
+        self.middleware.push(&message_id, at, &context);
+        let text = self.middleware.context_text(&context);
+        let event = middleware::event_object(&call, &message_id, at, identity, (properties, traits), text);
         self.report_all(errors);
         self.emits.push(("middleware", event.into()));
     }

@@ -6,8 +6,14 @@
 //! (`userId`, `anonymousId`, `groupId`, `previousId`), `messageId`, `timestamp` and
 //! `context`. The middleware sees the whole context (the call's options applied), and what it
 //! passes on is the event's context (`ContextBlock::from_map`): a key it deleted is gone. An
-//! event passed on without a context object keeps the one it was captured with (kept here by
-//! message id, with its time).
+//! event whose context comes back unchanged, or not as an object, keeps the one it was
+//! captured with (kept here by message id, with its time).
+//!
+//! Cost: the context goes to JavaScript as JSON text, made once per context (a page view
+//! and session, or a call's own), which `api.js` parses for each event and compares with
+//! what comes back; only a changed context is read back field by field.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use js_sys::{Object, Reflect};
 use portrait_core::record::{Call, ContextBlock, Tokens};
@@ -28,17 +34,30 @@ struct Awaited {
     context: ContextBlock,
 }
 
+/// Whether the page has source middleware. (Outside the SDK's state, which may be borrowed
+/// when the page adds one, from a getter the SDK is reading; the module is single-threaded,
+/// and an atomic is the plain way to a mutable static.)
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_active(on: bool) {
+    ACTIVE.store(on, Ordering::Relaxed);
+}
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
 /// The event as the middleware sees it (analytics.js's shape): `{type, messageId, timestamp,
 /// anonymousId, userId, properties | traits, event | name, category | groupId | previousId,
-/// context}`, new objects (the middleware may change them: nothing of the page's or the
-/// SDK's is shared).
+/// context}`, new objects (nothing of the page's or the SDK's is shared), but for `context`,
+/// which is JSON text ([`Middleware::context_text`]) that `api.js` parses.
 pub fn event_object(
     call: &Call,
     message_id: &str,
     at: i64,
     identity: (&str, Option<&str>),
     (properties, traits): (&Tokens, &Tokens),
-    context: &ContextBlock,
+    context: JsValue,
 ) -> Object {
     let event = Object::new();
     let set = |key: &str, value: JsValue| _ = Reflect::set(&event, &key.into(), &value);
@@ -59,7 +78,7 @@ pub fn event_object(
         Call::Identify | Call::Group(_) => set("traits", js_object(traits).into()),
         _ => set("properties", js_object(properties).into()),
     }
-    set("context", js_object(&context.to_map()).into());
+    set("context", context);
     event
 }
 
@@ -78,7 +97,9 @@ pub struct Returned {
 }
 
 impl Returned {
-    pub fn read(event: &JsValue) -> Returned {
+    /// `event`, as the middleware passed it on; `context_changed`: whether its context is
+    /// no longer what the SDK gave (else the one the event was captured with stays).
+    pub fn read(event: &JsValue, context_changed: bool) -> Returned {
         let field = |key: &str| crate::convert::field(event, key);
         let type_name = string_field(&[event], "type").unwrap_or_default();
         // A string (an empty event name too, as without a middleware), or an integer id.
@@ -89,7 +110,7 @@ impl Returned {
         Returned {
             name,
             category: string_field(&[event], "category"),
-            options: CallOptions::returned(event),
+            options: CallOptions::returned(event, context_changed),
             anonymous_id: id_text(&field("anonymousId")),
             user_id: id_text(&field("userId")),
             properties: Props::from_object(&field("properties")),
@@ -105,22 +126,40 @@ impl Returned {
     }
 }
 
-/// The events the middleware has, by message id (bounded, [`MAX_AWAITED`]).
+/// The SDK's side of the page's middleware: the events it has, by message id (bounded,
+/// [`MAX_AWAITED`]), and the last context it was given, as JSON text.
 #[derive(Default)]
-pub struct AwaitedEvents(Vec<Awaited>);
+pub struct Middleware {
+    awaited: Vec<Awaited>,
+    context_text: Option<(ContextBlock, JsValue)>,
+}
 
-impl AwaitedEvents {
+impl Middleware {
     pub fn push(&mut self, message_id: &str, at: i64, context: &ContextBlock) {
-        if self.0.len() >= MAX_AWAITED {
-            self.0.remove(0);
+        if self.awaited.len() >= MAX_AWAITED {
+            self.awaited.remove(0);
         }
-        self.0.push(Awaited { message_id: message_id.to_owned(), at, context: context.clone() });
+        self.awaited.push(Awaited { message_id: message_id.to_owned(), at, context: context.clone() });
     }
 
     /// The time and context of the event with this id, if it is awaited.
     pub fn take(&mut self, message_id: &str) -> Option<(i64, ContextBlock)> {
-        let index = self.0.iter().position(|awaited| awaited.message_id == message_id)?;
-        let awaited = self.0.remove(index);
+        let index = self.awaited.iter().position(|awaited| awaited.message_id == message_id)?;
+        let awaited = self.awaited.remove(index);
         Some((awaited.at, awaited.context))
+    }
+
+    /// `context` as JSON text in Segment's shape (`ContextBlock::to_map`), made once for each
+    /// context: the events of a page view share it.
+    pub fn context_text(&mut self, context: &ContextBlock) -> JsValue {
+        match &self.context_text {
+            Some((made_for, text)) if made_for == context => text.clone(),
+            _ => {
+                let object = js_object(&context.to_map());
+                let text = js_sys::JSON::stringify(&object).map_or(JsValue::NULL, JsValue::from);
+                self.context_text = Some((context.clone(), text.clone()));
+                text
+            }
+        }
     }
 }

@@ -1192,10 +1192,12 @@ describe("SDK: loading", () => {
       window.portrait.track("Too Old", {}, { timestamp: Date.now() - 40 * day });
       window.portrait.track("In Seconds", {}, { timestamp: Math.floor(Date.now() / 1000) });
       window.portrait.track("Long Id", {}, { messageId: "x".repeat(256) });
+      window.portrait.alias("user-o2", { timestamp: new Date(hourAgo) });
+      window.portrait.group("acme", { plan: "team" }, { context: { groupSource: "crm" } });
     }, { hourAgo, day });
     await page.evaluate(() => window.portrait.flush());
-    const events = await timeline(id, 7);
-    assert.deepEqual(names(events).sort(), ["Dated", "In Seconds", "Long Id", "Too Old", "identify", "page", "screen"]);
+    const events = await timeline(id, 9);
+    assert.deepEqual(names(events).sort(), ["Dated", "In Seconds", "Long Id", "Too Old", "alias", "group", "identify", "page", "screen"]);
     const named = (name) => events.find((e) => (e.event ?? e.type) === name);
     const dated = named("Dated");
     assert.deepEqual([dated.messageId, dated.properties.n], ["site-id-1", 1]);
@@ -1220,6 +1222,9 @@ describe("SDK: loading", () => {
       assert.ok(Date.now() - Date.parse(named(name).timestamp) < 600_000, `${name}: a timestamp the collector would refuse gives way to the call's own`);
     }
     assert.match(named("Long Id").messageId, /^[0-9a-f-]{36}$/);
+    assert.ok(Math.abs(Date.parse(named("alias").timestamp) - hourAgo) < 60_000, "alias(userId, options)");
+    assert.equal(named("alias").previousId, "user-o");
+    assert.equal(named("group").context.groupSource, "crm");
     const reported = await page.evaluate(() => window.reported);
     assert.deepEqual(reported.map(([message]) => message.split(" ")[0]).sort(), ["a", "an", "timestamp", "timestamp", "timestamp"], JSON.stringify(reported));
     assert.ok(reported.some(([, detail]) => detail === "page.url"));
@@ -1227,31 +1232,45 @@ describe("SDK: loading", () => {
     await page.evaluate(() => window.portrait.track("Elsewhere", {}, { anonymousId: "anon-from-options" }));
     assert.equal(await anonymousId(page), "anon-from-options");
     // A middleware sees the whole context, and what it passes on is sent: it deletes the
-    // campaign and the query string, adds a key, and sets the time.
-    await page.evaluate((hourAgo) => {
+    // campaign and the query string, adds a key, and sets the time. Events it leaves alone
+    // arrive as they would without it.
+    const rich = `({ at: new Date(0), nested: [[1, null, "two"], { deep: [true] }], big: 2 ** 53 + 2, ratio: 0.25,
+      money: { toJSON: () => "12.50 EUR" }, empty: {} })`;
+    await page.evaluate((rich) => window.portrait.track("Rich", (0, eval)(rich)), rich);
+    await page.evaluate(({ hourAgo, rich }) => {
       window.portrait.addSourceMiddleware(({ payload, next }) => {
         const context = payload.obj.context;
-        window.contextKeys = Object.keys(context).sort();
-        delete context.campaign;
-        delete context.page.search;
-        context.experiment = "x";
-        payload.obj.timestamp = new Date(hourAgo);
+        if (payload.obj.event === "Through Middleware") {
+          window.contextKeys = Object.keys(context).sort();
+          delete context.campaign;
+          delete context.page.search;
+          context.experiment = "x";
+          payload.obj.timestamp = new Date(hourAgo);
+        }
         next(payload);
       });
       window.portrait.track("Through Middleware", {}, { context: { app: { build: 8 } } });
+      window.portrait.track("Rich Through", (0, eval)(rich));
       return window.portrait.flush();
-    }, hourAgo);
+    }, { hourAgo, rich });
     assert.deepEqual(
       await page.evaluate(() => window.contextKeys),
       ["app", "campaign", "channel", "firstTouch", "library", "locale", "page", "screen", "session", "timezone", "userAgent"],
     );
     // The new anonymous id joins the identified user's profile.
-    const later = await timeline("anon-from-options", 9);
+    const later = await timeline("anon-from-options", 13);
+    const richest = (name) => later.find((e) => e.event === name);
+    assert.deepEqual(richest("Rich Through").properties, richest("Rich").properties, "properties through the middleware as without it");
+    assert.deepEqual(richest("Rich Through").context, richest("Rich").context, "an untouched context as without it");
     assert.equal(later.find((e) => e.event === "Elsewhere").anonymousId, "anon-from-options");
     const mw = later.find((e) => e.event === "Through Middleware");
     assert.deepEqual([mw.context.experiment, mw.context.app, mw.context.campaign, mw.context.page.search], ["x", { build: 8 }, undefined, undefined]);
-    assert.equal(mw.context.page.path, "/options", "what the middleware left stays");
+    const { experiment, app, campaign, ...kept } = mw.context;
+    const { campaign: _, ...before } = richest("Rich").context;
+    const { search, ...pageLeft } = before.page;
+    assert.deepEqual(kept, { ...before, page: pageLeft }, "what the middleware left stays");
     assert.equal(mw.context.userAgent, dated.context.userAgent);
+    assert.equal((await page.evaluate(() => window.reported)).length, reported.length, "nothing more reported");
     assert.ok(Math.abs(Date.parse(mw.timestamp) - hourAgo) < 60_000, "the middleware's time");
     await context.close();
   });
