@@ -29,7 +29,7 @@ impl Props {
 
     /// Starts `key` unless it is there already: then the caller writes its value.
     fn key(&mut self, key: &str) -> Option<&mut Tokens> {
-        if self.keys.iter().any(|held| held == key) {
+        if key == FORBIDDEN_KEY || self.keys.iter().any(|held| held == key) {
             return None;
         }
         self.keys.push(key.to_owned());
@@ -67,8 +67,12 @@ extern "C" {
     fn object_entries_of(value: &JsValue) -> Result<Array, JsValue>;
 }
 
-/// A plain object's own enumerable string-keyed properties (none for anything else, or when
-/// reading them throws).
+/// A key the collector refuses anywhere in an event (JavaScript consumers of the data would
+/// take it for the object's prototype): the SDK leaves it out, so the event still goes.
+const FORBIDDEN_KEY: &str = "__proto__";
+
+/// A plain object's own enumerable string-keyed properties but [`FORBIDDEN_KEY`] (none for
+/// anything else, or when reading them throws).
 pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
     let entries = match value.is_object() && !Array::is_array(value) {
         true => object_entries_of(value).unwrap_or_else(|_| Array::new()),
@@ -76,7 +80,7 @@ pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
     };
     entries.into_iter().filter_map(|entry| {
         let entry: Array = entry.unchecked_into();
-        Some((entry.get(0).as_string()?, entry.get(1)))
+        Some((entry.get(0).as_string().filter(|key| key != FORBIDDEN_KEY)?, entry.get(1)))
     })
 }
 
@@ -159,28 +163,9 @@ pub fn js_object(map: &Tokens) -> js_sys::Object {
     let mut tokens = map.iter();
     let object = js_sys::Object::new();
     while let Some(Token::Str(key)) = tokens.next() {
-        set_own(&object, &key.into(), &js_value(&mut tokens));
+        let _ = Reflect::set(&object, &key.into(), &js_value(&mut tokens));
     }
     object
-}
-
-/// Sets `object[key]` as an own property, as JSON.parse does: `__proto__` included (a plain
-/// assignment would set the object's prototype instead).
-fn set_own(object: &js_sys::Object, key: &JsValue, value: &JsValue) {
-    if key.as_string().as_deref() == Some("__proto__") {
-        let descriptor = js_sys::Object::new();
-        for (flag, on) in [
-            ("value", value.clone()),
-            ("writable", true.into()),
-            ("enumerable", true.into()),
-            ("configurable", true.into()),
-        ] {
-            let _ = Reflect::set(&descriptor, &flag.into(), &on);
-        }
-        let _ = Reflect::define_property(object, key, &descriptor);
-    } else {
-        let _ = Reflect::set(object, key, value);
-    }
 }
 
 /// The next value of `tokens` (a container with its elements), as JS.
@@ -195,8 +180,9 @@ fn js_value<'a>(tokens: &mut impl Iterator<Item = Token<'a>>) -> JsValue {
         Some(Token::Object(entries)) => {
             let object = js_sys::Object::new();
             for _ in 0..entries {
+                // (Tokens never hold `FORBIDDEN_KEY`: setting it would set the prototype.)
                 let key = js_value(tokens);
-                set_own(&object, &key, &js_value(tokens));
+                let _ = Reflect::set(&object, &key, &js_value(tokens));
             }
             object.into()
         }

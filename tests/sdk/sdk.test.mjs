@@ -1235,7 +1235,7 @@ describe("SDK: loading", () => {
     // campaign and the query string, adds a key, and sets the time. Events it leaves alone
     // arrive as they would without it.
     const rich = `({ at: new Date(0), nested: [[1, null, "two"], { deep: [true] }], big: 2 ** 53 + 2, ratio: 0.25,
-      money: { toJSON: () => "12.50 EUR" }, empty: {} })`;
+      money: { toJSON: () => "12.50 EUR" }, ["__proto__"]: { polluted: true }, empty: {} })`;
     await page.evaluate((rich) => window.portrait.track("Rich", (0, eval)(rich)), rich);
     await page.evaluate(({ hourAgo, rich }) => {
       window.portrait.addSourceMiddleware(({ payload, next }) => {
@@ -1261,6 +1261,7 @@ describe("SDK: loading", () => {
     const later = await timeline("anon-from-options", 13);
     const richest = (name) => later.find((e) => e.event === name);
     assert.deepEqual(richest("Rich Through").properties, richest("Rich").properties, "properties through the middleware as without it");
+    assert.deepEqual(Object.keys(richest("Rich").properties).sort(), ["at", "big", "empty", "money", "nested", "ratio"], "a __proto__ key left out, the event kept");
     assert.deepEqual(richest("Rich Through").context, richest("Rich").context, "an untouched context as without it");
     assert.equal(later.find((e) => e.event === "Elsewhere").anonymousId, "anon-from-options");
     const mw = later.find((e) => e.event === "Through Middleware");
