@@ -476,8 +476,13 @@ impl Sdk {
             };
             let at = options.time_or(captured_at, now, &mut errors);
             let context = options.context(block, &mut errors);
-            let anonymous_id = returned.anonymous_id.as_deref().unwrap_or(&state.anonymous_id);
-            let identity = (Some(anonymous_id), returned.user_id.as_deref());
+            // An id the collector would refuse: the visitor's own instead.
+            let anonymous_id = call_options::checked_id(returned.anonymous_id.as_deref(), &mut errors);
+            let user_id = match &returned.user_id {
+                Some(id) => call_options::checked_id(Some(id), &mut errors).or(state.user.id.as_deref()),
+                None => None,
+            };
+            let identity = (Some(anonymous_id.unwrap_or(&state.anonymous_id)), user_id);
             let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             state.report_all(errors);
