@@ -537,6 +537,13 @@ fn merged(base: Encoded, over: &[(&str, Encoded)]) -> Tokens {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record(Vec<u8>);
 
+/// The largest record whose event the collector could keep. A token takes at most 4.5 times
+/// its bytes in JSON (an integer: 9 bytes here, `0,` in JSON; everything else less), so a
+/// longer record is an event over [`crate::limits::MAX_EVENT_BYTES`] as JSON, which the
+/// collector refuses: the SDK refuses it at once instead of queueing it, where it would push
+/// older events out of a full queue.
+pub const MAX_RECORD_BYTES: usize = crate::limits::MAX_EVENT_BYTES * 9 / 2;
+
 impl Record {
     /// `identity`: (anonymousId, userId).
     pub fn new(
@@ -902,6 +909,30 @@ mod tests {
         let Value::Object(map) = serde_json::from_str::<Value>(json).unwrap() else { panic!("{json}") };
         tokens.map(&map);
         tokens
+    }
+
+    #[test]
+    fn an_event_the_collector_keeps_has_a_record_within_the_bound() {
+        use crate::limits::MAX_EVENT_BYTES;
+        // The worst cases for the ratio (many small integers, then small floats, empty
+        // strings and containers, nulls), as large as the collector keeps.
+        for element in ["0", "0.5", "\"\"", "[]", "{}", "null"] {
+            let count = (MAX_EVENT_BYTES - 200) / (element.len() + 1);
+            let items = vec![element; count].join(",");
+            let json = format!(
+                r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "properties": {{"n": [{items}]}}}}"#
+            );
+            let (event, _) = crate::segment::decode_single("track", json.as_bytes()).expect("kept");
+            let record = Record::from_event(&event);
+            assert!(
+                record.as_bytes().len() <= super::MAX_RECORD_BYTES,
+                "{element}: {} bytes",
+                record.as_bytes().len()
+            );
+            if element == "0" {
+                assert!(record.as_bytes().len() > super::MAX_RECORD_BYTES * 9 / 10, "the bound is tight");
+            }
+        }
     }
 
     #[test]

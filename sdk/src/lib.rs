@@ -37,7 +37,7 @@ use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::{MAX_BATCH_EVENTS, MAX_ID_BYTES};
-use portrait_core::record::{Call, Record};
+use portrait_core::record::{Call, MAX_RECORD_BYTES, Record};
 use wasm_bindgen::prelude::*;
 
 use crate::call_options::CallOptions;
@@ -359,6 +359,8 @@ impl Sdk {
             if id == state.anonymous_id {
                 return;
             }
+            // The page was seen by the visitor's previous id.
+            state.capture_auto_view();
             state.store.set("aid", &id, true);
             state.anonymous_id = id;
         });
@@ -597,6 +599,14 @@ impl State {
     /// Passes a recorded event through the consent gate (and tells the page's call listeners).
     fn enqueue(&mut self, at: i64, call: &Call, message_id: &str, record: Record) {
         self.stats.captured += 1;
+        // The collector would refuse it; queued, it could push older events out.
+        if record.as_bytes().len() > MAX_RECORD_BYTES {
+            self.stats.refused += 1;
+            return self.error(
+                "an event larger than the collector keeps (32 KB as JSON) was not sent",
+                message_id.into(),
+            );
+        }
         if self.call_listeners {
             let detail = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &message_id.into());

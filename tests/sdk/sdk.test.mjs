@@ -955,6 +955,28 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("an event larger than the collector keeps is refused at once and reported: it pushes no queued event out", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 100 }, before: recordErrors("message") });
+    const { page, context } = await open("/huge", html);
+    proxy.setDown(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 10; i++) window.portrait.track("Small", { i });
+      // ~1.3 MB as the SDK holds it, more than its 1 MB queue: before, it pushed the ten out.
+      window.portrait.track("Huge", Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, i])));
+    });
+    await page.waitForTimeout(300);
+    proxy.setDown(false);
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 10);
+    assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(await reported(page), ["an event larger than the collector keeps (32 KB as JSON) was not sent"]);
+    const counted = await stats(page);
+    assert.deepEqual([counted.captured, counted.delivered, counted.refused], [11, 10, 1]);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
