@@ -73,7 +73,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   };
   const throughMiddleware = (index, payload, text) => {
     if (index === middleware.length) {
-      return guard(() => sdk.resume(payload.obj, JSON.stringify(payload.obj.context) !== text))();
+      // A context JSON cannot write (a BigInt, a cycle) is read back as the module can.
+      let changed = true;
+      try {
+        changed = JSON.stringify(payload.obj.context) !== text;
+      } catch {}
+      return guard(() => sdk.resume(payload.obj, changed))();
     }
     let passed = false;
     const next = (edited) => {

@@ -356,11 +356,11 @@ impl Sdk {
                 return state.error(call_options::ID_TOO_LONG, id.into());
             }
             // A site may pass its id with every call (the `anonymousId` option): stored once.
+            // (An automatic page view still waiting goes with the new id, as analytics.js
+            // would send it: a site stitching its domains sets the id before anything.)
             if id == state.anonymous_id {
                 return;
             }
-            // The page was seen by the visitor's previous id.
-            state.capture_auto_view();
             state.store.set("aid", &id, true);
             state.anonymous_id = id;
         });
@@ -599,14 +599,6 @@ impl State {
     /// Passes a recorded event through the consent gate (and tells the page's call listeners).
     fn enqueue(&mut self, at: i64, call: &Call, message_id: &str, record: Record) {
         self.stats.captured += 1;
-        // The collector would refuse it; queued, it could push older events out.
-        if record.as_bytes().len() > MAX_RECORD_BYTES {
-            self.stats.refused += 1;
-            return self.error(
-                "an event larger than the collector keeps (32 KB as JSON) was not sent",
-                message_id.into(),
-            );
-        }
         if self.call_listeners {
             let detail = js_sys::Object::new();
             let _ = js_sys::Reflect::set(&detail, &"messageId".into(), &message_id.into());
@@ -616,12 +608,20 @@ impl State {
             self.emits.push((call.type_name(), detail.into()));
         }
         match self.consent.gate() {
+            Gate::Drop => self.stats.denied += 1,
+            // The collector would refuse it; queued, it could push older events out.
+            _ if record.as_bytes().len() > MAX_RECORD_BYTES => {
+                self.stats.refused += 1;
+                self.error(
+                    "an event larger than the collector keeps (32 KB as JSON) was not sent",
+                    message_id.into(),
+                );
+            }
             Gate::Send => {
                 self.queue.push(record);
                 self.schedule(at);
             }
             Gate::Hold => self.held.push(record),
-            Gate::Drop => self.stats.denied += 1,
         }
     }
 

@@ -156,7 +156,8 @@ impl Middleware {
             Some((made_for, text)) if made_for == context => text.clone(),
             _ => {
                 let object = js_object(&context.to_map());
-                let text = js_sys::JSON::stringify(&object).map_or(JsValue::NULL, JsValue::from);
+                // (JSON writes what `js_object` makes; "{}" would keep the captured context.)
+                let text = js_sys::JSON::stringify(&object).map_or_else(|_| "{}".into(), JsValue::from);
                 self.context_text = Some((context.clone(), text.clone()));
                 text
             }
