@@ -324,7 +324,8 @@ impl ContextBlock {
     /// - every other key joins the context's other entries, replacing one of the same key.
     ///
     /// A field of the wrong type (a page URL that is a number, a `page` that is not an
-    /// object) is left out and named in [`Overlaid::left_out`].
+    /// object), or one the context has no place for (a `library`'s other keys), is left out
+    /// and named in [`Overlaid::left_out`].
     pub fn with<'a>(&'a self, overrides: &'a Tokens) -> Overlaid<'a> {
         let base = Reader::new(&self.0).context().map(|(fields, _)| fields).unwrap_or_default();
         overlay(base, overrides, false)
@@ -414,10 +415,12 @@ fn overlay<'a>(base: ContextFields<'a>, overrides: &'a Tokens, whole: bool) -> O
                 }
             }
             "library" => {
-                let mut fields = [None; 2];
-                if typed_fields(entry, &LIBRARY_KEYS, &mut fields, &mut Vec::new(), &mut left_out) {
+                let (mut fields, mut extra) = ([None; 2], Vec::new());
+                if typed_fields(entry, &LIBRARY_KEYS, &mut fields, &mut extra, &mut left_out) {
                     library = fields;
                 }
+                // A library has no place for other keys.
+                left_out.extend(extra.into_iter().map(|(extra, _)| (key, extra)));
             }
             "screen" if whole => screen = screen_of(entry, &mut left_out),
             "userAgent" | "locale" | "timezone" if whole || key == "locale" => {
@@ -887,12 +890,13 @@ mod tests {
             ("{}", collected, vec![]),
             // Wrong types are left out and named.
             (
-                r#"{"page": {"url": 5, "title": "T"}, "campaign": "spring", "locale": ["fr"], "traits": {"plan": "pro"}}"#,
+                r#"{"page": {"url": 5, "title": "T"}, "campaign": "spring", "locale": ["fr"], "traits": {"plan": "pro"},
+                    "library": {"name": "wrapper", "build": 7}}"#,
                 r#"{"page": {"url": "https://a.example/p", "path": "/p", "title": "T", "referrer": "https://b.example/"},
                     "campaign": {"name": "spring", "gclid": "g1"}, "userAgent": "UA", "locale": "en-GB",
-                    "screen": {"width": 390}, "library": {"name": "portrait.js", "version": "1"},
+                    "screen": {"width": 390}, "library": {"name": "wrapper"},
                     "session": {"id": 5, "count": 1}, "channel": "search", "traits": {"plan": "pro"}}"#,
-                vec![("campaign", ""), ("locale", ""), ("page", "url")],
+                vec![("campaign", ""), ("library", "build"), ("locale", ""), ("page", "url")],
             ),
         ];
         let block = ContextBlock::of(&context_of(collected));

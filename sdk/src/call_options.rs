@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use crate::convert::{Props, field, id_text, json_view};
 
 /// What [`CallOptions::context`] reports, with the field's name as the detail.
-pub const LEFT_OUT: &str = "a context field of the wrong type was left out";
+pub const LEFT_OUT: &str = "a context field of the wrong type, or with no place in the context, was left out";
 /// What the SDK reports for a `timestamp` it cannot use (the event keeps its own time).
 pub const NOT_A_TIME: &str =
     "timestamp must be a Date, an ISO 8601 text or milliseconds, at most 30 days old and before 2100";
