@@ -303,8 +303,8 @@ impl ContextBlock {
 }
 
 /// The keys of a context's `page` fields ([`ContextParts::page`]) and `campaign` fields.
-pub const PAGE_KEYS: [&str; 5] = ["url", "path", "title", "referrer", "search"];
-pub const CAMPAIGN_KEYS: [&str; 5] = ["name", "source", "medium", "term", "content"];
+const PAGE_KEYS: [&str; 5] = ["url", "path", "title", "referrer", "search"];
+const CAMPAIGN_KEYS: [&str; 5] = ["name", "source", "medium", "term", "content"];
 
 /// What [`ContextBlock::with`] and [`ContextBlock::from_map`] made: the block, and the
 /// fields left out for their type (`("page", "url")` for a number where a string belongs).
@@ -344,9 +344,6 @@ impl ContextBlock {
     pub fn to_map(&self) -> Tokens {
         let mut map = Tokens::default();
         let Some((fields, _)) = Reader::new(&self.0).context() else { return map };
-        let screen = fields.screen;
-        let [width, height] = [screen.0, screen.1].map(|n| n.map(|n| Number::Int(n.into())));
-        let screen = [width, height, screen.2.map(Number::Float)];
         let sections = [
             ("page", &PAGE_KEYS[..], &fields.page[..], fields.page_other),
             ("campaign", &CAMPAIGN_KEYS, &fields.campaign, fields.campaign_other),
@@ -365,32 +362,25 @@ impl ContextBlock {
         for (key, value) in MEASURED_KEYS.iter().zip(fields.strings) {
             value.map(|value| map.key(key).str(value));
         }
-        let entries = screen.iter().flatten().count() as u32;
+        let (width, height, density) = fields.screen;
+        let entries =
+            [width.is_some(), height.is_some(), density.is_some()].into_iter().filter(|&is| is).count();
         if entries > 0 {
             let at = map.key("screen").open(true);
-            for (key, value) in SCREEN_KEYS.iter().zip(screen) {
-                match value {
-                    Some(Number::Int(n)) => _ = map.key(key).int(n),
-                    Some(Number::Float(x)) => _ = map.key(key).float(x),
-                    None => {}
-                }
+            for (key, value) in [("width", width), ("height", height)] {
+                value.map(|n| map.key(key).int(n.into()));
             }
-            map.close(at, entries);
+            density.map(|x| map.key("density").float(x));
+            map.close(at, entries as u32);
         }
         map.raw(fields.other);
         map
     }
 }
 
-/// The keys of a context's `library`, its `screen`, and its strings (in the block's order).
+/// The keys of a context's `library`, and of its strings (in the block's order).
 const LIBRARY_KEYS: [&str; 2] = ["name", "version"];
-const SCREEN_KEYS: [&str; 3] = ["width", "height", "density"];
 const MEASURED_KEYS: [&str; 3] = ["userAgent", "locale", "timezone"];
-
-enum Number {
-    Int(i64),
-    Float(f64),
-}
 
 /// `overrides` (a context's map) over `base`, field by field as [`ContextBlock::with`]
 /// says; `whole`: the map is the whole context ([`ContextBlock::from_map`]), its measured
@@ -403,9 +393,7 @@ fn overlay<'a>(base: ContextFields<'a>, overrides: &'a Tokens, whole: bool) -> O
     let mut screen = base.screen;
     let mut library = base.library;
     let mut other = Vec::new();
-    let mut reader = Reader::new(&overrides.bytes);
-    while let Some((key, value)) = reader.entry() {
-        let entry = (key, value);
+    for entry @ (key, value) in map_entries(&overrides.bytes) {
         match key {
             "page" => _ = typed_fields(entry, &PAGE_KEYS, &mut page, &mut page_other, &mut left_out),
             "campaign" => {
@@ -462,13 +450,8 @@ fn screen_of<'a>(
     left_out: &mut Vec<(&'a str, &'a str)>,
 ) -> (Option<u32>, Option<u32>, Option<f64>) {
     let mut screen = (None, None, None);
-    let mut reader = Reader::new(value.1);
-    let Some(Token::Object(entries)) = reader.token() else {
-        left_out.push((section, ""));
-        return screen;
-    };
-    for _ in 0..entries {
-        let Some((key, value)) = reader.entry() else { break };
+    let Some(entries) = object_entries((section, value), left_out) else { return screen };
+    for (key, value) in entries {
         match (key, Reader::new(value.1).token()) {
             ("width", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.0 = Some(n as u32),
             ("height", Some(Token::Int(n))) if u32::try_from(n).is_ok() => screen.1 = Some(n as u32),
@@ -483,8 +466,27 @@ fn screen_of<'a>(
 
 /// The number of entries of a map's tokens.
 fn entry_count(map: Encoded) -> u32 {
-    let mut reader = Reader::new(map.1);
-    std::iter::from_fn(|| reader.entry()).count() as u32
+    map_entries(map.1).count() as u32
+}
+
+/// A map's entries (its tokens' bytes), key and value, to its end.
+fn map_entries(map: &[u8]) -> impl Iterator<Item = (&str, Encoded<'_>)> {
+    let mut reader = Reader::new(map);
+    std::iter::from_fn(move || reader.entry())
+}
+
+/// The entries of `value`, an object under the context's `section`; `None` for anything
+/// else, and the section pushed to `left_out`.
+fn object_entries<'a>(
+    (section, value): (&'a str, Encoded<'a>),
+    left_out: &mut Vec<(&'a str, &'a str)>,
+) -> Option<impl Iterator<Item = (&'a str, Encoded<'a>)> + use<'a>> {
+    let mut reader = Reader::new(value.1);
+    if !matches!(reader.token(), Some(Token::Object(_))) {
+        left_out.push((section, ""));
+        return None;
+    }
+    Some(map_entries(reader.rest()))
 }
 
 /// A map entry's value, as a token count and the tokens' bytes.
@@ -501,13 +503,8 @@ fn typed_fields<'a>(
     extra: &mut Vec<(&'a str, Encoded<'a>)>,
     left_out: &mut Vec<(&'a str, &'a str)>,
 ) -> bool {
-    let mut reader = Reader::new(value.1);
-    let Some(Token::Object(entries)) = reader.token() else {
-        left_out.push((section, ""));
-        return false;
-    };
-    for _ in 0..entries {
-        let Some((key, value)) = reader.entry() else { break };
+    let Some(entries) = object_entries((section, value), left_out) else { return false };
+    for (key, value) in entries {
         let Some(index) = keys.iter().position(|known| *known == key) else {
             extra.push((key, value));
             continue;
@@ -524,8 +521,7 @@ fn typed_fields<'a>(
 /// A map of `base`'s entries whose keys `over` lacks, then `over`'s.
 fn merged(base: Encoded, over: &[(&str, Encoded)]) -> Tokens {
     let mut tokens = Tokens::default();
-    let mut reader = Reader::new(base.1);
-    while let Some((key, value)) = reader.entry() {
+    for (key, value) in map_entries(base.1) {
         if !over.iter().any(|(replaced, _)| *replaced == key) {
             tokens.key(key).raw(value);
         }
