@@ -84,7 +84,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     const next = (edited) => {
       if (passed) return;
       passed = true;
-      throughMiddleware(index + 1, edited && typeof edited.obj === 'object' && edited.obj !== null ? edited : payload, text);
+      throughMiddleware(index + 1, isObject(edited?.obj) ? edited : payload, text);
     };
     chainDepth += 1;
     try {
@@ -339,6 +339,9 @@ function pageArguments(args) {
   return strings.length > 1 ? [strings[0], strings[1], properties, options] : [undefined, strings[0], properties, options];
 }
 
+/** Whether `value` is an object (an array too), not `null`. */
+const isObject = (value) => typeof value === 'object' && value !== null;
+
 /** The keys of a page's context that a view's properties may also give. */
 const PAGE_KEYS = ['url', 'path', 'title', 'referrer', 'search'];
 
@@ -349,28 +352,25 @@ const PAGE_KEYS = ['url', 'path', 'title', 'referrer', 'search'];
  * properties' url, path, title, referrer and search are the context's page too, under the
  * options' own. */
 function callOptions(options, pageProperties) {
-  const given = typeof options === 'object' && options !== null;
   // The common call has neither: the module then reads nothing.
-  if (!given && (typeof pageProperties !== 'object' || pageProperties === null)) return undefined;
-  const page = typeof pageProperties === 'object' && pageProperties !== null
+  if (!isObject(options) && !isObject(pageProperties)) return undefined;
+  const page = isObject(pageProperties)
     ? Object.fromEntries(PAGE_KEYS.filter((key) => key in pageProperties).map((key) => [key, pageProperties[key]]))
     : {};
-  if (!given && Object.keys(page).length === 0) return undefined;
-  const { context, integrations, userId, timestamp, messageId, anonymousId, ...rest } = given ? options : {};
-  const merged = { ...(typeof context === 'object' ? context : {}), ...rest };
-  const own = merged.page;
-  if (Object.keys(page).length > 0 && (own === undefined || (typeof own === 'object' && own !== null))) {
-    merged.page = { ...page, ...own };
-  }
+  const fromPage = Object.keys(page).length > 0;
+  if (!isObject(options) && !fromPage) return undefined;
+  const { context, integrations, userId, timestamp, messageId, anonymousId, ...rest } = isObject(options) ? options : {};
+  const merged = { ...(isObject(context) ? context : {}), ...rest };
+  if (fromPage && (merged.page === undefined || isObject(merged.page))) merged.page = { ...page, ...merged.page };
   return { context: merged, timestamp, messageId, anonymousId };
 }
 
 /** analytics.js: alias(userId, [previousId], [options]); an object second is the options. */
 function aliasArguments([userId, b, c]) {
-  return typeof b === 'object' && b !== null ? [userId, undefined, b] : [userId, b, c];
+  return isObject(b) ? [userId, undefined, b] : [userId, b, c];
 }
 
 /** analytics.js: identify([userId], [traits], [options]), group([groupId], [traits], [options]). */
 function partyArguments([a, b, c]) {
-  return typeof a === 'object' && a !== null ? [undefined, a, b] : [a, b, c];
+  return isObject(a) ? [undefined, a, b] : [a, b, c];
 }

@@ -74,7 +74,7 @@ impl CallOptions {
     /// The event's id: the call's `messageId`, unless the collector would refuse it
     /// (reported), else `None`.
     pub fn message_id(&self, errors: &mut Errors) -> Option<String> {
-        checked_id(self.message_id.as_deref(), errors).map(str::to_owned)
+        checked_id(self.message_id.as_deref()?, errors).map(str::to_owned)
     }
 
     /// The event's time: the call's `timestamp` if the collector keeps it, else `fallback`
@@ -112,8 +112,7 @@ impl CallOptions {
 }
 
 /// `id` unless the collector would refuse it (longer than [`MAX_ID_BYTES`]: reported).
-pub fn checked_id<'a>(id: Option<&'a str>, errors: &mut Errors) -> Option<&'a str> {
-    let id = id?;
+pub fn checked_id<'a>(id: &'a str, errors: &mut Errors) -> Option<&'a str> {
     if id.len() > MAX_ID_BYTES {
         errors.push((ID_TOO_LONG, id.into()));
         return None;

@@ -37,7 +37,7 @@ use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::{MAX_BATCH_EVENTS, MAX_ID_BYTES};
-use portrait_core::record::{Call, MAX_RECORD_BYTES, Record};
+use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use wasm_bindgen::prelude::*;
 
 use crate::call_options::CallOptions;
@@ -273,7 +273,7 @@ impl Sdk {
             let mut props = Props::from_object(&properties);
             state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
-            state.capture(now, call, &props, &Props::default(), &CallOptions::read(&options));
+            state.capture(now, call, &props.tokens, &Tokens::default(), &CallOptions::read(&options));
         });
     }
 
@@ -285,14 +285,14 @@ impl Sdk {
             let mut props = Props::from_object(&properties);
             page::name_and_category(&mut props, name.as_deref(), category.as_deref());
             let options = CallOptions::read(&options);
-            state.capture(now, Call::Screen(name.as_deref()), &props, &Props::default(), &options);
+            state.capture(now, Call::Screen(name.as_deref()), &props.tokens, &Tokens::default(), &options);
         });
     }
 
     pub fn track(&self, event: &str, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             let (props, options) = (Props::from_object(&properties), CallOptions::read(&options));
-            state.capture(now, Call::Track(event), &props, &Props::default(), &options);
+            state.capture(now, Call::Track(event), &props.tokens, &Tokens::default(), &options);
         });
     }
 
@@ -307,7 +307,13 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.user.traits);
-            state.capture(now, Call::Identify, &Props::default(), &traits, &CallOptions::read(&options));
+            state.capture(
+                now,
+                Call::Identify,
+                &Tokens::default(),
+                &traits.tokens,
+                &CallOptions::read(&options),
+            );
         });
     }
 
@@ -322,7 +328,13 @@ impl Sdk {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.group.traits);
-            state.capture(now, Call::Group(&id), &Props::default(), &traits, &CallOptions::read(&options));
+            state.capture(
+                now,
+                Call::Group(&id),
+                &Tokens::default(),
+                &traits.tokens,
+                &CallOptions::read(&options),
+            );
         });
     }
 
@@ -337,7 +349,7 @@ impl Sdk {
                 .unwrap_or_else(|| state.user.id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
             // The event's userId is the alias; the user stays who they were.
             let current = state.user.id.replace(user_id);
-            let (empty, options) = (Props::default(), CallOptions::read(&options));
+            let (empty, options) = (Tokens::default(), CallOptions::read(&options));
             state.capture(now, Call::Alias(&previous_id), &empty, &empty, &options);
             state.user.id = current;
         });
@@ -479,9 +491,10 @@ impl Sdk {
             let at = options.time_or(captured_at, now, &mut errors);
             let context = options.context(block, &mut errors);
             // An id the collector would refuse: the visitor's own instead.
-            let anonymous_id = call_options::checked_id(returned.anonymous_id.as_deref(), &mut errors);
-            let user_id = match &returned.user_id {
-                Some(id) => call_options::checked_id(Some(id), &mut errors).or(state.user.id.as_deref()),
+            let anonymous_id =
+                returned.anonymous_id.as_deref().and_then(|id| call_options::checked_id(id, &mut errors));
+            let user_id = match returned.user_id.as_deref() {
+                Some(id) => call_options::checked_id(id, &mut errors).or(state.user.id.as_deref()),
                 None => None,
             };
             let identity = (Some(anonymous_id.unwrap_or(&state.anonymous_id)), user_id);
@@ -572,7 +585,7 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
 impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
     /// some (it comes back through [`Sdk::resume`]), else recorded.
-    fn capture(&mut self, now: i64, call: Call, properties: &Props, traits: &Props, options: &CallOptions) {
+    fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens, options: &CallOptions) {
         let mut errors = Vec::new();
         let message_id = options.message_id(&mut errors).unwrap_or_else(|| self.ids.uuid());
         self.last_captured_at = self.last_captured_at.max(now);
@@ -581,7 +594,6 @@ impl State {
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
         let block = self.page.context(&self.session);
         let context = options.context(block, &mut errors);
-        let (properties, traits) = (&properties.tokens, &traits.tokens);
         // Refused, an event is only counted: no need to hand it to the page's code.
         if !middleware::active() || self.consent.gate() == Gate::Drop {
             let identity = (Some(identity.0), identity.1);
@@ -652,11 +664,17 @@ impl State {
         let mut props = Props::default();
         self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
-        self.capture(at, call, &props, &Props::default(), &CallOptions::default());
+        self.capture(at, call, &props.tokens, &Tokens::default(), &CallOptions::default());
     }
 
     pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
-        self.capture(now, Call::Track(event), properties, &Props::default(), &CallOptions::default());
+        self.capture(
+            now,
+            Call::Track(event),
+            &properties.tokens,
+            &Tokens::default(),
+            &CallOptions::default(),
+        );
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.
