@@ -21,6 +21,6 @@ const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 export const portrait = createPortrait(start, defaultEndpoint, undefined, loadInterests);
 export const {
   load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, once, debug, stats, interests,
-  pageTopics, setAnonymousId, trackLink, trackForm, screen, addSourceMiddleware,
+  pageTopics, setAnonymousId, trackLink, trackForm, trackClick, trackSubmit, screen, addSourceMiddleware,
 } = portrait;
 export default portrait;

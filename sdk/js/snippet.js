@@ -3,9 +3,9 @@
 // the queue in order. Replace the URL, the write key and the options.
 (function (w, d, src, key, options) {
   var p = (w.portrait = w.portrait || []);
-  if (p.__portrait || p.__stub) return;
-  p.__stub = 1;
-  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm addSourceMiddleware'.split(' ').forEach(function (m) {
+  // Already there: this stub (the snippet pasted twice) or the SDK itself.
+  if (p.load) return;
+  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach(function (m) {
     p[m] = function () {
       p.push([m].concat([].slice.call(arguments)));
       return p;

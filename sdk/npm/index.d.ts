@@ -43,13 +43,13 @@ export interface LoadOptions {
     campaigns?: boolean;
   };
   /** Where ids and the queue live (default `cookie`: cookie + localStorage). */
-  storage?: 'cookie' | 'localStorage' | 'memory';
+  storage?: 'cookie' | 'cookie+localStorage' | 'localStorage' | 'memory' | 'none';
   /** Cookie domain; default: the broadest domain the browser accepts (e.g. `example.com`). */
   cookieDomain?: string;
   /** Cookie lifetime in days (default 365). */
   cookieDays?: number;
   /** Consent before the visitor decides (default `granted`). */
-  consent?: 'granted' | 'denied' | 'pending';
+  consent?: 'granted' | 'denied' | 'pending' | boolean;
   /** Treat `navigator.doNotTrack === "1"` / Global Privacy Control as a refusal (default false). */
   respectDoNotTrack?: boolean;
   respectGlobalPrivacyControl?: boolean;
@@ -183,6 +183,9 @@ export interface Portrait {
    * elements; `event` and `properties` may be functions of the element. */
   trackLink(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
   trackForm(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
+  /** analytics.js's other names for `trackLink` and `trackForm`. */
+  trackClick: Portrait['trackLink'];
+  trackSubmit: Portrait['trackForm'];
   /** Resolves `true` once everything queued was delivered, `false` at the first failure. */
   flush(): Promise<boolean>;
   ready(callback: () => void): void;
@@ -221,4 +224,4 @@ export declare const load: Portrait['load'], page: Portrait['page'], track: Port
   consent: Portrait['consent'], on: Portrait['on'], off: Portrait['off'], debug: Portrait['debug'],
   stats: Portrait['stats'], interests: Portrait['interests'], pageTopics: Portrait['pageTopics'],
   once: Portrait['once'], setAnonymousId: Portrait['setAnonymousId'], trackLink: Portrait['trackLink'],
-  trackForm: Portrait['trackForm'], screen: Portrait['screen'], addSourceMiddleware: Portrait['addSourceMiddleware'];
+  trackForm: Portrait['trackForm'], trackClick: Portrait['trackClick'], trackSubmit: Portrait['trackSubmit'], screen: Portrait['screen'], addSourceMiddleware: Portrait['addSourceMiddleware'];

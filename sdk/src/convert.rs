@@ -207,6 +207,12 @@ pub fn field(object: &JsValue, key: &str) -> JsValue {
     }
 }
 
+/// `key` of `object` when the site set it, to anything but `undefined` or `null`: an option
+/// of the wrong type is then a mistake to report, not an absent one.
+pub fn stated_field(object: &JsValue, key: &str) -> Option<JsValue> {
+    Some(field(object, key)).filter(|value| !value.is_undefined() && !value.is_null())
+}
+
 /// The first of `objects` where `key` is a string.
 pub fn string_field(objects: &[&JsValue], key: &str) -> Option<String> {
     objects.iter().find_map(|o| field(o, key).as_string())

@@ -159,9 +159,9 @@ impl Sdk {
         // A misspelt privacy option is reported and read as its most private value, never
         // as the default (a site that wrote `storage: "cookieless"` meant no cookies).
         let mut misspelt: Vec<&str> = Vec::new();
-        let mode = match string_field(&[&options], "storage") {
+        let mode = match convert::stated_field(&options, "storage") {
             None => Mode::CookieAndLocal,
-            Some(m) => Mode::parse(&m).unwrap_or_else(|| {
+            Some(m) => m.as_string().and_then(|m| Mode::parse(&m)).unwrap_or_else(|| {
                 misspelt.push("storage");
                 Mode::Memory
             }),
@@ -560,6 +560,15 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
 
 /// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
 /// and the browser.
+/// A consent decision as the options and `consent.set` take it: `true`, `false`, or its name.
+fn decision_of(value: &JsValue) -> Option<Decision> {
+    match value.as_bool() {
+        Some(true) => Some(Decision::Granted),
+        Some(false) => Some(Decision::Denied),
+        None => value.as_string().and_then(|text| Decision::parse(&text)),
+    }
+}
+
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
     let browser = dom::privacy_signals();
     let signals = PrivacySignals {
@@ -572,9 +581,9 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
             .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
             .unwrap_or(false),
     };
-    let default = match string_field(&[options], "consent") {
+    let default = match convert::stated_field(options, "consent") {
         None => string_field(&[remote], "consent_default").and_then(|d| Decision::parse(&d)),
-        Some(d) => Decision::parse(&d).or_else(|| {
+        Some(d) => decision_of(&d).or_else(|| {
             misspelt.push("consent");
             Some(Decision::Pending)
         }),
@@ -898,12 +907,7 @@ impl State {
     fn set_consent(&mut self, now: i64, changes: &JsValue) {
         let mut parsed = Vec::new();
         for (category, value) in convert::entries(changes).filter(|(_, value)| !value.is_undefined()) {
-            let decision = match value.as_bool() {
-                Some(true) => Some(Decision::Granted),
-                Some(false) => Some(Decision::Denied),
-                None => value.as_string().and_then(|text| Decision::parse(&text)),
-            };
-            match decision {
+            match decision_of(&value) {
                 Some(decision) => parsed.push((category, decision)),
                 None => {
                     return self.error(

@@ -776,6 +776,21 @@ describe("SDK: consent", () => {
     await context.close();
     await proxy.stop();
   });
+
+  test("consent as a boolean is a decision; a storage option that is no name is reported", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { consent: false, storage: false }, before: recordErrors() });
+    const { page, context } = await open("/boolean-options", html);
+    assert.deepEqual(await reported(page), ["storage"]);
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "denied", "`false` refuses");
+    await page.evaluate(() => window.portrait.track("Refused"));
+    await page.evaluate(() => window.portrait.flush());
+    assert.ok((await stats(page)).denied > 0);
+    assert.equal(proxy.beacons(), 0);
+    assert.deepEqual(await storedKeys(page), []);
+    await context.close();
+    await proxy.stop();
+  });
 });
 
 describe("SDK: transport, nothing lost and nothing doubled", () => {
@@ -1320,14 +1335,15 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("analytics.js's trackLink, trackForm, setAnonymousId and once, before and after the SDK is there", async () => {
+  test("analytics.js's trackLink, trackForm (trackClick, trackSubmit), setAnonymousId and once, before and after the SDK is there", async () => {
     const body = `<a id="docs" href="#docs" data-plan="pro">Docs</a><form id="signup" onsubmit="event.preventDefault()"><button id="go">Go</button></form>`;
     const html = snippetPage({
       collector: rig.collector.url,
       body,
       options: { autocapture: false },
       before: `${recordErrors("message")} portrait.setAnonymousId("anon-from-other-domain");
-        window.onces = 0; portrait.once("track", () => window.onces++);`,
+        window.onces = 0; portrait.once("track", () => window.onces++);
+        portrait.trackClick(document.links, "Clicked Early"); portrait.trackSubmit(document.forms, "Submitted Early");`,
     });
     const { page, context } = await open("/legacy", html);
     await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
@@ -1339,10 +1355,11 @@ describe("SDK: loading", () => {
     await page.click("#docs");
     await page.click("#go");
     await page.evaluate(() => window.portrait.flush());
-    const events = await timeline("anon-from-other-domain", 2);
+    const events = await timeline("anon-from-other-domain", 4);
     const byName = (name) => events.find((e) => e.event === name);
     assert.deepEqual(byName("Opened Docs").properties, { plan: "pro" });
     assert.deepEqual(byName("Signed Up").properties, { source: "form" });
+    assert.ok(byName("Clicked Early") && byName("Submitted Early"), "the stub's trackClick and trackSubmit, replayed on live lists");
     assert.equal(await page.evaluate(() => window.onces), 1, "once heard the first track only");
     await page.evaluate(() => window.portrait.setAnonymousId("anon-2"));
     assert.equal(await anonymousId(page), "anon-2");
