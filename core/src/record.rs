@@ -130,6 +130,11 @@ impl Tokens {
         self.count == 0
     }
 
+    /// How many bytes are written.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// A map's key; its value follows.
     pub fn key(&mut self, key: &str) -> &mut Tokens {
         self.str(key)

@@ -69,6 +69,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const startChain = (obj) => {
     const text = obj.context;
     obj.context = JSON.parse(text);
+    // analytics-next's events have it; a middleware may switch destinations off there.
+    obj.integrations = {};
     throughMiddleware(0, facade(obj), text);
   };
   const throughMiddleware = (index, payload, text) => {
@@ -84,14 +86,21 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     const next = (edited) => {
       if (passed) return;
       passed = true;
-      throughMiddleware(index + 1, isObject(edited?.obj) ? edited : payload, text);
+      // `next({obj})`, without the readers: the next middleware gets them, as in analytics-next.
+      const passedOn = !isObject(edited?.obj) ? payload : typeof edited.type === 'function' ? edited : facade(edited.obj);
+      throughMiddleware(index + 1, passedOn, text);
+    };
+    // One that throws, or rejects (an async one), before passing its event on drops it.
+    const drop = (error) => {
+      passed = true;
+      report(error);
     };
     chainDepth += 1;
     try {
-      middleware[index]({ payload, next, integrations: {} });
+      const answer = middleware[index]({ payload, next, integrations: {} });
+      if (typeof answer?.then === 'function') answer.then(undefined, drop);
     } catch (error) {
-      passed = true;
-      report(error);
+      drop(error);
     } finally {
       chainDepth -= 1;
     }
@@ -109,7 +118,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       report(error);
     }
   };
+  // Calls made while the module works on another (from a getter or `toJSON` among that
+  // call's arguments) wait for it: the module takes one call at a time.
+  let invoking = 0;
   const invoke = (name, all) => {
+    if (invoking > 0) return void queueMicrotask(() => guard(invoke)(name, all));
+    invoking += 1;
+    try {
+      return invokeNow(name, all);
+    } finally {
+      invoking -= 1;
+    }
+  };
+  const invokeNow = (name, all) => {
     const args = scheduleCallback(all);
     switch (name) {
       case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2], options(a[3], a[2])));
@@ -144,7 +165,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // A synchronous read: `empty()` before `ready` or after an error (which is reported).
   const read = (work, empty = () => []) => (...args) => {
     try {
-      return sdk ? work(...args) : empty();
+      // `undefined`: asked from inside a call the module is working on (a getter among its
+      // arguments), which it cannot answer then.
+      return (sdk ? work(...args) : undefined) ?? empty();
     } catch (error) {
       report(error);
       return empty();
@@ -296,7 +319,7 @@ function listenerArguments(name, callArgs, detail) {
 /** analytics.js's Facade readers of an event for the middleware (`payload.type()`, …), shared
  * by every payload: `facade(obj)` makes one. */
 const FACADE = { rawEvent() { return this.obj; } };
-for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 'userId', 'anonymousId', 'groupId', 'messageId', 'timestamp']) {
+for (const key of ['type', 'event', 'name', 'category', 'properties', 'traits', 'userId', 'anonymousId', 'groupId', 'messageId', 'timestamp', 'context', 'integrations']) {
   FACADE[key] = function () { return this.obj[key]; };
 }
 const facade = (obj) => Object.assign(Object.create(FACADE), { obj });

@@ -65,15 +65,20 @@ export function after(ms, callback) {
 /// answer or the failure is in (status 0), with how many events a 200 answer rejected.
 export function post(url, body, keepalive, done) {
   const answer = (status, retryAfter, rejected) => safely(() => done(status, retryAfter, rejected));
-  try {
-    fetch(url, { method: 'POST', body: body.slice(), headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
-      .then((response) => response.status !== 200
-        ? answer(response.status, response.headers.get('Retry-After') ?? undefined, 0)
-        : response.json().then((json) => (json.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
-      () => answer(0, undefined, 0));
-  } catch {
-    answer(0, undefined, 0);
-  }
+  const bytes = body.slice(); // a view of the module's memory: copied now
+  // Just after the module's work, not inside it: a page's own `fetch` wrapper may call the
+  // SDK (`portrait.user()` for a header), which is busy until then.
+  queueMicrotask(() => {
+    try {
+      fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
+        .then((response) => response.status !== 200
+          ? answer(response.status, response.headers.get('Retry-After') ?? undefined, 0)
+          : response.json().then((json) => (json.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
+        () => answer(0, undefined, 0));
+    } catch {
+      answer(0, undefined, 0);
+    }
+  });
 }
 
 /// `navigator.sendBeacon`; `false` when the browser refused it (quota) or has none.

@@ -108,6 +108,8 @@ export interface MiddlewareEvent {
   /** The whole context, in Segment's shape; what the middleware passes on is the event's
    * (a key it deletes is gone). */
   context: EventContext;
+  /** Always `{}` here, as analytics-next gives it; not sent. */
+  integrations: Record<string, unknown>;
 }
 
 /** An event's context as Segment sends it: the fields the SDK collects, and any others. */
@@ -137,6 +139,8 @@ export interface MiddlewarePayload {
   groupId(): string | undefined;
   messageId(): string;
   timestamp(): Date;
+  context(): EventContext;
+  integrations(): Record<string, unknown>;
   rawEvent(): MiddlewareEvent;
 }
 

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use crate::convert::{Props, field, id_text, json_view};
 
 /// What [`CallOptions::context`] reports, with the field's name as the detail.
-pub const LEFT_OUT: &str = "a context field of the wrong type, or with no place in the context, was left out";
+pub const LEFT_OUT: &str = "a context field of the wrong type, with no place in the context, or larger than an event can carry, was left out";
 /// What the SDK reports for a `timestamp` it cannot use (the event keeps its own time).
 pub const NOT_A_TIME: &str =
     "timestamp must be a Date, an ISO 8601 text or milliseconds, at most 30 days old and before 2100";
@@ -98,6 +98,10 @@ impl CallOptions {
     /// context (the fields left out for their type reported, named as in the context:
     /// `page.url`).
     pub fn context<'a>(&self, block: &'a ContextBlock, errors: &mut Errors) -> Cow<'a, ContextBlock> {
+        if self.context.is_cut() {
+            errors.push((LEFT_OUT, "context".into()));
+            return Cow::Borrowed(block);
+        }
         let overlaid = match (self.replaces, self.context.tokens.is_empty()) {
             (true, _) => ContextBlock::from_map(&self.context.tokens),
             (false, true) => return Cow::Borrowed(block),

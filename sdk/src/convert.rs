@@ -3,12 +3,16 @@
 //! and a map type in between would cost more again; see BENCHMARKS.md.
 
 use js_sys::{Array, Reflect};
-use portrait_core::record::{Token, Tokens};
+use portrait_core::record::{MAX_RECORD_BYTES, Token, Tokens};
 use wasm_bindgen::prelude::*;
 
 /// Deeper than core's limit, so the collector's validation names the problem; bounded, so a
 /// cyclic object cannot recurse forever.
 const MAX_WALK_DEPTH: usize = 16;
+/// The most values one walk reads. With [`MAX_RECORD_BYTES`] written, it bounds the work a
+/// value that is no data can cost (a DOM node, a browser event or `window`: thousands of
+/// keys at each of [`MAX_WALK_DEPTH`] levels, which no depth bound alone keeps short).
+const MAX_WALK_VALUES: u32 = 50_000;
 
 /// Properties (or traits) being written: each top-level key once, the first writer of a key
 /// winning (a beacon with a key twice is refused).
@@ -16,6 +20,23 @@ const MAX_WALK_DEPTH: usize = 16;
 pub struct Props {
     pub tokens: Tokens,
     keys: Vec<String>,
+    walk: Walk,
+}
+
+/// What a walk has read so far, and whether it stopped at its bounds.
+#[derive(Default)]
+struct Walk {
+    values: u32,
+    cut: bool,
+}
+
+impl Walk {
+    /// Whether one more value may be read into `tokens`.
+    fn goes_on(&mut self, tokens: &Tokens) -> bool {
+        self.values += 1;
+        self.cut |= self.values > MAX_WALK_VALUES || tokens.byte_len() > MAX_RECORD_BYTES;
+        !self.cut
+    }
 }
 
 impl Props {
@@ -23,8 +44,14 @@ impl Props {
     /// `undefined` and symbols are left out); anything that is not an object adds nothing.
     pub fn from_object(value: &JsValue) -> Props {
         let mut props = Props::default();
-        props.keys = object_entries(&json_view(value), &mut props.tokens, 0);
+        props.keys = object_entries(&json_view(value), &mut props.tokens, 0, &mut props.walk);
         props
+    }
+
+    /// Whether the walk stopped before the end: the value is more than an event can carry,
+    /// and what was read of it is not the value.
+    pub fn is_cut(&self) -> bool {
+        self.walk.cut
     }
 
     /// Starts `key` unless it is there already: then the caller writes its value.
@@ -51,11 +78,14 @@ impl Props {
     /// A JS value; left out as JSON would leave it out.
     pub fn value(&mut self, key: &str, value: &JsValue) {
         let value = json_view(value);
+        // Taken out for the write: `key` borrows the whole of `self`.
+        let mut walk = std::mem::take(&mut self.walk);
         if kept(&value, 1)
             && let Some(tokens) = self.key(key)
         {
-            write_value(&value, tokens, 1);
+            write_value(&value, tokens, 1, &mut walk);
         }
+        self.walk = walk;
     }
 }
 
@@ -94,12 +124,15 @@ pub fn json_copy(value: &JsValue) -> Option<js_sys::Object> {
 }
 
 /// Writes `value`'s own enumerable properties as map entries; answers their keys.
-fn object_entries(value: &JsValue, tokens: &mut Tokens, depth: usize) -> Vec<String> {
+fn object_entries(value: &JsValue, tokens: &mut Tokens, depth: usize, walk: &mut Walk) -> Vec<String> {
     let mut keys = Vec::new();
     for (key, item) in entries(value) {
+        if !walk.goes_on(tokens) {
+            break;
+        }
         let item = json_view(&item);
         if kept(&item, depth + 1) {
-            write_value(&item, tokens.key(&key), depth + 1);
+            write_value(&item, tokens.key(&key), depth + 1, walk);
             keys.push(key);
         }
     }
@@ -127,7 +160,7 @@ fn kept(value: &JsValue, depth: usize) -> bool {
 }
 
 /// Writes a value [`kept`] keeps; in arrays, what JSON leaves out becomes `null`, as in JSON.
-fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
+fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize, walk: &mut Walk) {
     if let Some(text) = value.as_string() {
         tokens.str(&text);
     } else if let Some(number) = value.as_f64() {
@@ -143,17 +176,22 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize) {
     } else if Array::is_array(value) {
         let array: &Array = value.unchecked_ref();
         let at = tokens.open(false);
+        let mut written = 0;
         for item in array.iter() {
+            if !walk.goes_on(tokens) {
+                break;
+            }
             let item = json_view(&item);
             match kept(&item, depth + 1) {
-                true => write_value(&item, tokens, depth + 1),
+                true => write_value(&item, tokens, depth + 1, walk),
                 false => _ = tokens.null(),
             }
+            written += 1;
         }
-        tokens.close(at, array.length());
+        tokens.close(at, written);
     } else {
         let at = tokens.open(true);
-        let entries = object_entries(value, tokens, depth);
+        let entries = object_entries(value, tokens, depth, walk);
         tokens.close(at, entries.len() as u32);
     }
 }

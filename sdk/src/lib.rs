@@ -55,6 +55,10 @@ const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
 const AUTO_VIEW_GRACE_MS: i32 = 1_000;
+/// What the SDK reports for an event it refuses before queueing: larger than the collector
+/// keeps (queued, it could push older events out), or with properties or traits it stopped
+/// reading ([`Props::is_cut`]).
+const TOO_LARGE: &str = "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 /// What `identify` and `group` report when their traits cannot be kept.
 const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write; these were not kept";
 /// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
@@ -270,7 +274,7 @@ impl Sdk {
             // The site's own view of this page: the automatic one is not sent.
             state.auto_view_at = None;
             let (category, name) = (category.as_string(), name.as_string());
-            let mut props = Props::from_object(&properties);
+            let Some(mut props) = state.whole(Props::from_object(&properties)) else { return };
             state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
             state.capture(now, call, &props.tokens, &Tokens::default(), &CallOptions::read(&options));
@@ -282,7 +286,7 @@ impl Sdk {
     pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             let (category, name) = (category.as_string(), name.as_string());
-            let mut props = Props::from_object(&properties);
+            let Some(mut props) = state.whole(Props::from_object(&properties)) else { return };
             page::name_and_category(&mut props, name.as_deref(), category.as_deref());
             let options = CallOptions::read(&options);
             state.capture(now, Call::Screen(name.as_deref()), &props.tokens, &Tokens::default(), &options);
@@ -291,7 +295,8 @@ impl Sdk {
 
     pub fn track(&self, event: &str, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
-            let (props, options) = (Props::from_object(&properties), CallOptions::read(&options));
+            let Some(props) = state.whole(Props::from_object(&properties)) else { return };
+            let options = CallOptions::read(&options);
             state.capture(now, Call::Track(event), &props.tokens, &Tokens::default(), &options);
         });
     }
@@ -416,28 +421,30 @@ impl Sdk {
     /// `{personalize, stored: {interests, tags}}`.
     #[wasm_bindgen(js_name = interestHost)]
     pub fn interest_host(&self) -> JsValue {
-        interests::host(&self.state.borrow())
+        self.read(&mut |state| interests::host(state))
     }
 
     /// The interest module's instance (`sdk/interests`): from now on page views, engagement
     /// reports, `reset()` and consent changes reach it.
     #[wasm_bindgen(js_name = setInterests)]
     pub fn set_interests(&self, module: interests::InterestModule) {
-        self.state.borrow_mut().interests = Some(module);
+        let mut module = Some(module);
+        self.run(|state, _| state.interests = module.take());
     }
 
     /// `{anonymousId, userId, traits}`.
     pub fn user(&self) -> JsValue {
-        let state = self.state.borrow();
-        let user = state.user.to_js("userId");
-        let _ = js_sys::Reflect::set(&user, &"anonymousId".into(), &state.anonymous_id.as_str().into());
-        user.into()
+        self.read(&mut |state| {
+            let user = state.user.to_js("userId");
+            let _ = js_sys::Reflect::set(&user, &"anonymousId".into(), &state.anonymous_id.as_str().into());
+            user.into()
+        })
     }
 
     /// `{groupId, traits}`: the visitor's group, as `group()` stored it.
     #[wasm_bindgen(js_name = groupInfo)]
     pub fn group_info(&self) -> JsValue {
-        self.state.borrow().group.to_js("groupId").into()
+        self.read(&mut |state| state.group.to_js("groupId").into())
     }
 
     /// `consent.set({analytics, personalization})`: each `true`/`false` or
@@ -449,21 +456,23 @@ impl Sdk {
 
     /// The current consent, `{analytics, personalization}`.
     pub fn consent(&self) -> JsValue {
-        let state = self.state.borrow();
-        let consent = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&consent, &"analytics".into(), &state.consent.analytics.as_str().into());
-        let _ = js_sys::Reflect::set(
-            &consent,
-            &"personalization".into(),
-            &state.consent.personalization.as_str().into(),
-        );
-        consent.into()
+        self.read(&mut |state| {
+            let consent = js_sys::Object::new();
+            let _ =
+                js_sys::Reflect::set(&consent, &"analytics".into(), &state.consent.analytics.as_str().into());
+            let _ = js_sys::Reflect::set(
+                &consent,
+                &"personalization".into(),
+                &state.consent.personalization.as_str().into(),
+            );
+            consent.into()
+        })
     }
 
     /// Whether the page listens to the call events (`on('track', …)` and the like).
     #[wasm_bindgen(js_name = setCallListeners)]
     pub fn set_call_listeners(&self, on: bool) {
-        self.state.borrow_mut().call_listeners = on;
+        self.run(|state, _| state.call_listeners = on);
     }
 
     /// Whether the page has source middleware: from now on every event goes through it.
@@ -484,6 +493,9 @@ impl Sdk {
             let mut errors = Vec::new();
             let message_id = options.message_id(&mut errors).unwrap_or_else(|| state.ids.uuid());
             let awaited = state.middleware.take(&message_id);
+            if returned.properties.is_cut() || returned.traits.is_cut() {
+                return state.refuse_unread();
+            }
             let (captured_at, block) = match &awaited {
                 Some((at, block)) => (*at, block),
                 None => (now, state.page.context(&state.session)),
@@ -511,35 +523,43 @@ impl Sdk {
     }
 
     pub fn debug(&self, on: bool) {
-        self.state.borrow_mut().debug = on;
+        self.run(|state, _| state.debug = on);
     }
 
     /// The SDK's own counters: what it captured, delivered, refused, retried, and what it
     /// holds. The reconciliation checks compare these with what the collector stored.
     pub fn stats(&self) -> JsValue {
-        let state = self.state.borrow();
-        let stats = js_sys::Object::new();
-        let s = &state.stats;
-        let pairs = [
-            ("captured", s.captured),
-            ("delivered", s.delivered),
-            ("refused", s.refused),
-            ("retries", s.retries),
-            ("denied", s.denied),
-            ("errors", s.errors),
-            ("queued", state.queue.len() as u32),
-            ("held", state.held.len() as u32),
-        ];
-        for (key, value) in pairs {
-            let _ = js_sys::Reflect::set(&stats, &key.into(), &value.into());
-        }
-        stats.into()
+        self.read(&mut |state| {
+            let stats = js_sys::Object::new();
+            let s = &state.stats;
+            let pairs = [
+                ("captured", s.captured),
+                ("delivered", s.delivered),
+                ("refused", s.refused),
+                ("retries", s.retries),
+                ("denied", s.denied),
+                ("errors", s.errors),
+                ("queued", state.queue.len() as u32),
+                ("held", state.held.len() as u32),
+            ];
+            for (key, value) in pairs {
+                let _ = js_sys::Reflect::set(&stats, &key.into(), &value.into());
+            }
+            stats.into()
+        })
     }
 }
 
 impl Sdk {
     fn run(&self, mut work: impl FnMut(&mut State, i64)) {
         run(&self.state, &mut work);
+    }
+
+    /// `work`'s answer from the state, or `undefined` while a call holds it: a getter or
+    /// `toJSON` among that call's arguments may read the SDK, and a second borrow would
+    /// panic, which ends the module.
+    fn read(&self, work: &mut dyn FnMut(&State) -> JsValue) -> JsValue {
+        self.state.try_borrow().map_or(JsValue::UNDEFINED, |state| work(&state))
     }
 }
 
@@ -558,8 +578,6 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
     }
 }
 
-/// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
-/// and the browser.
 /// A consent decision as the options and `consent.set` take it: `true`, `false`, or its name.
 fn decision_of(value: &JsValue) -> Option<Decision> {
     match value.as_bool() {
@@ -569,6 +587,8 @@ fn decision_of(value: &JsValue) -> Option<Decision> {
     }
 }
 
+/// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
+/// and the browser.
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
     let browser = dom::privacy_signals();
     let signals = PrivacySignals {
@@ -617,6 +637,26 @@ impl State {
         self.emits.push(("middleware", event.into()));
     }
 
+    /// `props` if its walk read the whole value, else `None`: the call is captured, refused
+    /// and reported ([`Props::is_cut`]).
+    fn whole(&mut self, props: Props) -> Option<Props> {
+        if props.is_cut() {
+            self.refuse_unread();
+            return None;
+        }
+        Some(props)
+    }
+
+    fn refuse_unread(&mut self) {
+        self.stats.captured += 1;
+        self.refuse_too_large();
+    }
+
+    fn refuse_too_large(&mut self) {
+        self.stats.refused += 1;
+        self.error(TOO_LARGE, JsValue::UNDEFINED);
+    }
+
     /// Passes a recorded event through the consent gate (and tells the page's call listeners).
     fn enqueue(&mut self, at: i64, call: &Call, message_id: &str, record: Record) {
         self.stats.captured += 1;
@@ -630,14 +670,7 @@ impl State {
         }
         match self.consent.gate() {
             Gate::Drop => self.stats.denied += 1,
-            // The collector would refuse it; queued, it could push older events out.
-            _ if record.as_bytes().len() > MAX_RECORD_BYTES => {
-                self.stats.refused += 1;
-                self.error(
-                    "an event larger than the collector keeps (32 KB as JSON) was not sent",
-                    message_id.into(),
-                );
-            }
+            _ if record.as_bytes().len() > MAX_RECORD_BYTES => self.refuse_too_large(),
             Gate::Send => {
                 self.queue.push(record);
                 self.schedule(at);

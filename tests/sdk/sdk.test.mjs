@@ -28,6 +28,9 @@ const anonymousId = (page) => page.evaluate(() => window.portrait.user().anonymo
 /** A `before` script keeping each error the SDK reports (its `field`) in `window.reported`. */
 const recordErrors = (field = "detail") => `window.reported = []; portrait.on("error", (e) => window.reported.push(e.${field}));`;
 const reported = (page) => page.evaluate(() => window.reported);
+/** What the SDK reports for an event it refuses before queueing it. */
+const TOO_LARGE =
+  "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 const stats = (page) => page.evaluate(() => window.portrait.stats());
 const names = (events) => events.map((e) => e.event ?? e.type);
 
@@ -985,11 +988,34 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await page.evaluate(() => window.portrait.flush());
     const events = await timeline(await anonymousId(page), 10);
     assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    assert.deepEqual(await reported(page), ["an event larger than the collector keeps (32 KB as JSON) was not sent"]);
+    assert.deepEqual(await reported(page), [TOO_LARGE]);
     const counted = await stats(page);
     assert.deepEqual([counted.captured, counted.delivered, counted.refused], [11, 10, 1]);
     await context.close();
     await proxy.stop();
+  });
+
+  test("properties that are no data (window, a many-branched cycle) are refused quickly and reported; the calls after them go", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") });
+    const { page, context, errors } = await open("/no-data", html);
+    await page.evaluate(() => {
+      // Unbounded but for the depth, 3^16 values: the walk must stop long before.
+      const knot = {};
+      knot.a = knot;
+      knot.b = knot;
+      knot.c = knot;
+      window.portrait.track("Clicked", { target: document.body, view: window });
+      window.portrait.track("Knotted", knot);
+      window.portrait.page("Docs", { frames: [window] });
+      window.portrait.track("After", { ok: true });
+    });
+    await page.evaluate(() => window.portrait.flush());
+    assert.deepEqual(await reported(page), [TOO_LARGE, TOO_LARGE, TOO_LARGE]);
+    const [after] = await timeline(await anonymousId(page), 1);
+    assert.equal(after.event, "After");
+    assert.deepEqual((await stats(page)).refused, 3);
+    assert.deepEqual(errors, []);
+    await context.close();
   });
 
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
@@ -1475,6 +1501,38 @@ describe("SDK: loading", () => {
     await page.evaluate(() => window.portrait.track("After"));
     assert.equal(await page.evaluate(() => window.portrait.flush()), true);
     assert.deepEqual(names(await timeline(await anonymousId(page), 2)).sort(), ["After", "Before"]);
+    await context.close();
+  });
+
+  test("a page's fetch wrapper and a getter among the arguments may call the SDK: the module stays whole, nothing is lost", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const { page, context, errors } = await open("/reentrant", html);
+    const id = await anonymousId(page);
+    await page.evaluate(() => {
+      const original = window.fetch;
+      window.fetch = (url, init) => {
+        window.headerId = window.portrait.user().anonymousId; // e.g. for a header of its own
+        return original(url, init);
+      };
+      const properties = {
+        get plan() {
+          window.readInside = window.portrait.user(); // the SDK is busy with this very call
+          window.portrait.track("From A Getter");
+          return "pro";
+        },
+      };
+      window.portrait.track("With Getter", properties);
+    });
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(id, 2);
+    assert.deepEqual(names(events).sort(), ["From A Getter", "With Getter"]);
+    assert.deepEqual(events.find((e) => e.event === "With Getter").properties, { plan: "pro" });
+    assert.equal(await page.evaluate(() => window.headerId), id, "the wrapper read the SDK while it sent");
+    assert.equal(await page.evaluate(() => typeof window.readInside), "object");
+    await page.evaluate(() => window.portrait.track("After"));
+    await page.evaluate(() => window.portrait.flush());
+    assert.equal((await timeline(id, 3))[0].event, "After");
+    assert.deepEqual([errors, (await stats(page)).errors], [[], 0]);
     await context.close();
   });
 

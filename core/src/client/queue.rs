@@ -348,7 +348,8 @@ impl Queue {
         let mut rest = &rest[4..];
         let mut records = Vec::new();
         while !rest.is_empty() {
-            let (record, after) = rest[4..].split_at_checked(u32_at(rest)? as usize)?;
+            let length = u32_at(rest)? as usize;
+            let (record, after) = rest[4..].split_at_checked(length)?;
             records.push(Record::from_bytes(record.to_vec())?);
             rest = after;
         }
@@ -579,5 +580,19 @@ mod tests {
         for text in garbage {
             assert_eq!(Queue::default().adopt_stored_text(text, NOW), Adoption::Unreadable, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_stored_queue_cut_short_anywhere_is_read_up_to_its_last_whole_record_never_a_panic() {
+        let stored = queue_of(3).to_stored_text(NOW, true);
+        for cut in 0..stored.chars().count() {
+            let text: String = stored.chars().take(cut).collect();
+            let adoption = Queue::default().adopt_stored_text(&text, NOW);
+            assert!(
+                matches!(adoption, Adoption::Unreadable | Adoption::Adopted(0..=2)),
+                "cut at {cut}: {adoption:?}"
+            );
+        }
+        assert_eq!(Queue::default().adopt_stored_text(&stored, NOW), Adoption::Adopted(3));
     }
 }
