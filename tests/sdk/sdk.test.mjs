@@ -1112,6 +1112,36 @@ describe("SDK: source middleware", () => {
     await context.close();
   });
 
+  test("an async middleware that rejects drops its event and is reported; next({obj}) passes the Facade readers on", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: false },
+      before: `${recordErrors("message")}
+        portrait.addSourceMiddleware(async ({ payload, next }) => {
+          if (payload.obj.event === "Rejected") throw new Error("lookup failed");
+          next({ obj: { ...payload.obj, properties: { ...payload.obj.properties, first: true } } });
+        });
+        portrait.addSourceMiddleware(({ payload, next }) => {
+          Object.assign(payload.obj.properties, { type: payload.type(), integrations: typeof payload.integrations(), page: typeof payload.context().page });
+          next(payload);
+        });`,
+    });
+    const { page, context, errors } = await open("/async-middleware", html);
+    await page.evaluate(() => {
+      window.portrait.track("Rejected");
+      window.portrait.track("Kept", { a: 1 });
+    });
+    await page.evaluate(() => window.portrait.flush());
+    const [kept] = await timeline(await anonymousId(page), 1);
+    assert.equal(kept.event, "Kept");
+    assert.deepEqual(kept.properties, { a: 1, first: true, type: "track", integrations: "object", page: "object" });
+    assert.deepEqual(await reported(page), ["lookup failed"]);
+    assert.deepEqual(errors, [], "no unhandled rejection in the page");
+    await page.waitForTimeout(300);
+    assert.equal((await rig.collector.profile("anonymous_id", await anonymousId(page))).json.eventCount, 1, "the rejected event was not sent");
+    await context.close();
+  });
+
   test("with middleware, leaving the page sends what that moment captured (the view still waiting) through it, at once", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
