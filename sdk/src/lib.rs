@@ -514,10 +514,10 @@ impl Sdk {
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             state.report_all(errors);
             state.enqueue(at, &call, &message_id, record);
-            // A middleware that answered late, after the page was hidden: sent at once, as
-            // the events of that moment were.
-            if state.hidden {
-                state.hide(now, state.closed);
+            // A middleware that answered after the page was left: sent at once, as the
+            // events of that moment were. (In a tab only hidden, as any event: scheduled.)
+            if state.closed {
+                state.send_waiting_now(now);
             }
         });
     }
@@ -872,6 +872,17 @@ impl State {
             }
         }
         self.closed |= closing;
+        self.persist(now);
+    }
+
+    /// Sends what waits at once, in beacons a page being left may send (what is in flight
+    /// went when it was left).
+    fn send_waiting_now(&mut self, now: i64) {
+        if self.consent.gate() == Gate::Send {
+            while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
+                self.send(batch, true);
+            }
+        }
         self.persist(now);
     }
 

@@ -1142,6 +1142,29 @@ describe("SDK: source middleware", () => {
     await context.close();
   });
 
+  test("with middleware, in a hidden tab each event goes as without one, not the whole queue again", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({
+      collector: proxy.url,
+      options: { autocapture: false, batchSize: 100, flushInterval: 300 },
+      before: `portrait.addSourceMiddleware(({ next }) => next());`,
+    });
+    const { page, context } = await open("/mw-hidden", html);
+    const id = await anonymousId(page);
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const before = proxy.beacons();
+    await page.evaluate(() => {
+      for (let i = 0; i < 30; i++) window.portrait.track("Heartbeat", { i });
+    });
+    await timeline(id, 30);
+    assert.ok(proxy.beacons() - before <= 2, `${proxy.beacons() - before} beacons for 30 events`);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("with middleware, leaving the page sends what that moment captured (the view still waiting) through it, at once", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
