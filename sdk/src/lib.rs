@@ -306,8 +306,7 @@ impl Sdk {
     /// user's traits, merged, as analytics.js sends them.
     pub fn identify(&self, user_id: JsValue, traits: JsValue, options: JsValue) {
         self.run(|state, now| {
-            // The page was seen before the visitor said who they are.
-            state.capture_auto_view();
+            // The automatic view keeps waiting: a site's `identify(); page()` counts one view.
             if !state.user.update(&mut state.store, id_text(&user_id), &traits) {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
@@ -387,7 +386,8 @@ impl Sdk {
     /// stored ids go even while consent keeps the new ones in memory (`Store::remove`).
     pub fn reset(&self) {
         self.run(|state, _| {
-            // The page was seen by the visitor being forgotten.
+            // The page was seen by the visitor being forgotten (so a site's `reset(); page()`
+            // within the automatic view's wait counts a view for each visitor).
             state.capture_auto_view();
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);

@@ -1396,22 +1396,29 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
-  test("setAnonymousId before the site's page(), with automatic page views on: one view, under the new id", async () => {
-    const html = snippetPage({
-      collector: rig.collector.url,
-      options: { autocapture: { clicks: false, forms: false, scroll: false, engagement: false } },
-      before: `portrait.setAnonymousId("stitched-anon"); portrait.page("Home");`,
-    });
-    const { page, context } = await open("/stitched", html);
-    await page.waitForTimeout(1_200); // past the automatic view's wait
-    await page.evaluate(() => window.portrait.flush());
-    const events = await timeline("stitched-anon", 1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const again = (await rig.collector.admin("anonymous_id/stitched-anon/events?limit=50")).json.events;
-    assert.deepEqual(names(again), ["page"], JSON.stringify(names(events)));
-    assert.equal(again[0].name, "Home");
-    assert.equal((await stats(page)).captured, 1, "no automatic view under the id the SDK made first");
-    await context.close();
+  test("setAnonymousId or identify before the site's page(), with automatic page views on: one view, under the ids of then", async () => {
+    const cases = [
+      { path: "/stitched", calls: `portrait.setAnonymousId("stitched-anon");`, names: ["page"] },
+      { path: "/identified", calls: `portrait.setAnonymousId("identified-anon"); portrait.identify("identified-once");`, names: ["identify", "page"] },
+    ];
+    for (const { path: pathname, calls, names: expected } of cases) {
+      const html = snippetPage({
+        collector: rig.collector.url,
+        options: { autocapture: { clicks: false, forms: false, scroll: false, engagement: false } },
+        before: `${calls} portrait.page("Home");`,
+      });
+      const { page, context } = await open(pathname, html);
+      const id = calls.match(/setAnonymousId\("([^"]+)"\)/)[1];
+      await page.waitForTimeout(1_200); // past the automatic view's wait
+      await page.evaluate(() => window.portrait.flush());
+      await timeline(id, expected.length);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const events = (await rig.collector.admin(`anonymous_id/${id}/events?limit=50`)).json.events;
+      assert.deepEqual(names(events).sort(), expected, pathname);
+      assert.equal(events.find((e) => e.type === "page").name, "Home", pathname);
+      assert.equal((await stats(page)).captured, expected.length, `${pathname}: no automatic view besides the site's`);
+      await context.close();
+    }
   });
 
   test("analytics.js's trackLink, trackForm (trackClick, trackSubmit), setAnonymousId and once, before and after the SDK is there", async () => {
