@@ -5,6 +5,7 @@
   var p = (w.portrait = w.portrait || []);
   // Already there: this stub (the snippet pasted twice) or the SDK itself.
   if (p.load) return;
+  p.__stub = 1; // what a site's code can tell the stub by (the SDK has `__portrait`)
   'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach(function (m) {
     p[m] = function () {
       p.push([m].concat([].slice.call(arguments)));
