@@ -73,8 +73,9 @@ export function post(url, body, keepalive, done) {
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
         .then((response) => response.status !== 200
           ? answer(response.status, response.headers.get('Retry-After') ?? undefined, 0)
-          : response.json().then((json) => (json.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
-        () => answer(0, undefined, 0));
+          : response.json().then((json) => (json?.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
+        () => answer(0, undefined, 0))
+        .catch(() => answer(0, undefined, 0)); // never a batch in flight for good
     } catch {
       answer(0, undefined, 0);
     }

@@ -513,12 +513,7 @@ impl Sdk {
             let (properties, traits) = (&returned.properties.tokens, &returned.traits.tokens);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             state.report_all(errors);
-            state.enqueue(at, &call, &message_id, record);
-            // A middleware that answered after the page was left: sent at once, as the
-            // events of that moment were. (In a tab only hidden, as any event: scheduled.)
-            if state.closed {
-                state.send_waiting_now(now);
-            }
+            state.enqueue(now, &call, &message_id, record);
         });
     }
 
@@ -628,7 +623,7 @@ impl State {
             let identity = (Some(identity.0), identity.1);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             self.report_all(errors);
-            return self.enqueue(at, &call, &message_id, record);
+            return self.enqueue(now, &call, &message_id, record);
         }
         self.middleware.push(&message_id, at, &context);
         let text = self.middleware.context_text(&context);
@@ -658,7 +653,7 @@ impl State {
     }
 
     /// Passes a recorded event through the consent gate (and tells the page's call listeners).
-    fn enqueue(&mut self, at: i64, call: &Call, message_id: &str, record: Record) {
+    fn enqueue(&mut self, now: i64, call: &Call, message_id: &str, record: Record) {
         self.stats.captured += 1;
         if self.call_listeners {
             let detail = js_sys::Object::new();
@@ -673,7 +668,15 @@ impl State {
             _ if record.as_bytes().len() > MAX_RECORD_BYTES => self.refuse_too_large(),
             Gate::Send => {
                 self.queue.push(record);
-                self.schedule(at);
+                self.schedule(now);
+                // A page already left sends at once: no timer of its will run again. One only
+                // hidden stores at once: a mobile browser may end it without another word.
+                if self.closed {
+                    self.send_waiting(now);
+                }
+                if self.hidden {
+                    self.persist(now);
+                }
             }
             Gate::Hold => self.held.push(record),
         }
@@ -864,26 +867,34 @@ impl State {
     /// (The automatic view still waiting and the engagement report are captured a step
     /// before, in `autocapture::install`'s listener, so that the page's middleware has them
     /// in between.)
+    ///
+    /// Only the first hide since the page was shown reseals what is in flight; a second one
+    /// (`pagehide` after `visibilitychange`, or before it) sends only what waits: the rest
+    /// left at the first. While a backoff runs, a page only hidden sends nothing (switching
+    /// tabs must not hurry a collector that asked for time); its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
-        self.hidden = true;
-        if self.consent.gate() == Gate::Send {
-            for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
-                self.send(batch, true);
+        let first = !std::mem::replace(&mut self.hidden, true);
+        if self.consent.gate() == Gate::Send && (closing || now >= self.backoff_until) {
+            match first {
+                true => {
+                    for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
+                        self.send(batch, true);
+                    }
+                }
+                false => self.send_waiting(now),
             }
         }
         self.closed |= closing;
         self.persist(now);
     }
 
-    /// Sends what waits at once, in beacons a page being left may send (what is in flight
-    /// went when it was left).
-    fn send_waiting_now(&mut self, now: i64) {
+    /// Sends what waits at once, in keepalive requests a page being left may send.
+    fn send_waiting(&mut self, now: i64) {
         if self.consent.gate() == Gate::Send {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
             }
         }
-        self.persist(now);
     }
 
     /// The browser is back online: send now rather than wait out the backoff (the pending
@@ -1002,9 +1013,11 @@ impl State {
             }
             Gate::Drop => {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
-                self.held = Queue::new(self.limits);
-                self.queue = Queue::new(self.limits);
+                self.held.clear();
+                self.queue.clear();
                 self.store.clear(&COOKIE_KEYS, &["aid"]);
+                // Nothing is left to deliver: a `flush()` waiting out a backoff is answered.
+                self.resolve_waiters(false);
             }
             Gate::Hold => {}
         }

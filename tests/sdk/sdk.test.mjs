@@ -1018,6 +1018,27 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await context.close();
   });
 
+  test("leaving a page (visibilitychange, then pagehide) sends its events once, and an event a site captures after that goes too", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 600_000 } });
+    const { page, context } = await open("/leave-once", html);
+    const id = await anonymousId(page);
+    const before = proxy.beacons();
+    await page.evaluate(() => {
+      addEventListener("pagehide", () => window.portrait.track("Said Goodbye")); // after the SDK's own listener
+      for (let i = 0; i < 3; i++) window.portrait.track("Unsent", { i });
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+      window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false }));
+    });
+    const events = await timeline(id, 4);
+    assert.deepEqual(names(events).sort(), ["Said Goodbye", "Unsent", "Unsent", "Unsent"]);
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons() - before, 2, "the three once at the first hide, the goodbye alone after");
+    await context.close();
+    await proxy.stop();
+  });
+
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });

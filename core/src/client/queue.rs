@@ -290,12 +290,21 @@ impl Queue {
     /// How long to wait before the next send after failures: exponential, with full jitter
     /// (`random` in `[0, 1)`), and never sooner than the collector's `Retry-After`.
     pub fn backoff_ms(&self, random: f64, retry_after_ms: Option<i64>) -> i64 {
+        // A longer `Retry-After` is waited out a minute at a time: a page silent for
+        // [`ORPHAN_AFTER_MS`] would have its stored queue taken over by the next one.
+        let asked = retry_after_ms.unwrap_or(0).clamp(0, MAX_BACKOFF_MS);
         if self.failures == 0 {
-            return retry_after_ms.unwrap_or(0);
+            return asked;
         }
         let ceiling = (BASE_BACKOFF_MS << (self.failures - 1).min(16)).min(MAX_BACKOFF_MS);
         let jittered = ceiling / 2 + (random.clamp(0.0, 1.0) * (ceiling / 2) as f64) as i64;
-        jittered.max(retry_after_ms.unwrap_or(0))
+        jittered.max(asked)
+    }
+
+    /// Forgets every event (consent refused). The batch numbers go on: an answer to a batch
+    /// sent before must not settle one sealed after.
+    pub fn clear(&mut self) {
+        *self = Queue { next_id: self.next_id, ..Queue::new(self.limits) };
     }
 
     /// The queue as a page stores it (in `localStorage`, which holds text):
@@ -328,7 +337,7 @@ impl Queue {
             return Adoption::Unreadable;
         };
         let Some(written_at) = super::parse_integer(written_at, 10) else { return Adoption::Unreadable };
-        if closed != "1" && now - written_at <= ORPHAN_AFTER_MS {
+        if closed != "1" && now.saturating_sub(written_at) <= ORPHAN_AFTER_MS {
             return Adoption::Alive;
         }
         let bytes: Option<Vec<u8>> = bytes.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
@@ -354,7 +363,7 @@ impl Queue {
             rest = after;
         }
         let mut restored = Queue::new(self.limits);
-        restored.dropped = dropped + self.dropped;
+        restored.dropped = dropped.saturating_add(self.dropped);
         for record in records {
             if !self.entries.iter().any(|e| e.record.message_id() == record.message_id()) {
                 restored.push(record);
@@ -537,7 +546,25 @@ mod tests {
         }
         assert!(ceilings.windows(2).all(|w| w[1] >= w[0]));
         assert!(*ceilings.last().unwrap() <= MAX_BACKOFF_MS);
-        assert_eq!(queue.backoff_ms(0.0, Some(120_000)), 120_000);
+        assert_eq!(queue.backoff_ms(0.0, Some(50_000)), 50_000);
+        // Longer, a minute at a time (the page must rewrite its stored queue before another
+        // takes it over); an absurd one cannot overflow the time it ends at.
+        assert_eq!(queue.backoff_ms(0.0, Some(120_000)), MAX_BACKOFF_MS);
+        let absurd = Outcome::of(429, Some("9999999999999999999"));
+        let Outcome::Retry { retry_after_ms, .. } = absurd else { panic!("{absurd:?}") };
+        assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_BACKOFF_MS);
+        assert!(MAX_BACKOFF_MS < ORPHAN_AFTER_MS);
+    }
+
+    #[test]
+    fn a_cleared_queue_numbers_its_batches_on() {
+        let mut queue = queue_of(2);
+        let before = queue.take(NOW, 1, 32_768).unwrap().id;
+        queue.clear();
+        assert!(queue.is_empty());
+        queue.push(event(7));
+        let after = queue.take(NOW, 1, 32_768).unwrap().id;
+        assert_ne!(before, after, "a late answer to the first batch must not settle this one");
     }
 
     #[test]

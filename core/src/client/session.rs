@@ -20,11 +20,11 @@ impl Session {
     /// Records activity at `now`; `campaign` is the fingerprint of a campaign in the current
     /// landing URL, if any. Returns whether a new session started.
     pub fn touch(&mut self, now: i64, campaign: Option<u64>) -> bool {
-        let expired = self.count == 0 || now - self.last_activity > SESSION_GAP_MS;
+        let expired = self.count == 0 || now.saturating_sub(self.last_activity) > SESSION_GAP_MS;
         let new_campaign = campaign.is_some_and(|c| c != self.campaign);
         let starts = expired || new_campaign;
         if starts {
-            self.id = now.max(self.id + 1);
+            self.id = now.max(self.id.saturating_add(1));
             self.count += 1;
             self.campaign = campaign.unwrap_or(0);
         }
