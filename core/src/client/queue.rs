@@ -550,7 +550,7 @@ mod tests {
         // Longer, a minute at a time (the page must rewrite its stored queue before another
         // takes it over); an absurd one cannot overflow the time it ends at.
         assert_eq!(queue.backoff_ms(0.0, Some(120_000)), MAX_BACKOFF_MS);
-        let absurd = Outcome::of(429, Some("9999999999999999999"));
+        let absurd = Outcome::of(429, Some("9223372036854775"));
         let Outcome::Retry { retry_after_ms, .. } = absurd else { panic!("{absurd:?}") };
         assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_BACKOFF_MS);
         assert!(MAX_BACKOFF_MS < ORPHAN_AFTER_MS);
