@@ -405,8 +405,10 @@ impl Profile {
             }
             Call::Track { event: name } if name == "Page Engaged" => {
                 if let Some(topics) = event.properties.get("topics") {
+                    // Only the taxonomy's topics: made-up ids would take the profile's places.
+                    let known = |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
                     let topic_id = |v: &Value| match v {
-                        Value::Int(id) => u16::try_from(*id).ok(),
+                        Value::Int(id) => u16::try_from(*id).ok().filter(known),
                         _ => None,
                     };
                     self.interests.add_sent(topics, at.0, topic_id);
@@ -653,6 +655,22 @@ mod tests {
         let mut browser = Profile::default();
         browser.apply(&page(SDK_LIBRARY));
         assert!(browser.interests.is_empty(), "the SDK sends its own topics");
+    }
+
+    #[test]
+    fn sent_topics_outside_the_taxonomy_are_left_out() {
+        let pair = |id: i64, weight: f64| Value::Array(vec![Value::Int(id), Value::Float(weight)]);
+        let mut event = Event::new("m1", Call::Track { event: "Page Engaged".into() });
+        event.anonymous_id = Some("a".into());
+        event.timestamp = Some(Timestamp(1_800_000_000_000));
+        event
+            .properties
+            .insert("topics".into(), Value::Array(vec![pair(299, 0.5), pair(60_000, 1.0), pair(2, 1.0)]));
+        let mut profile = Profile::default();
+        profile.apply(&Received { event, enrichment: Default::default() });
+        let ids: Vec<u16> =
+            profile.interests.top(1_800_000_000_000, 10).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, [299]);
     }
 
     #[test]

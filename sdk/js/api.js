@@ -182,7 +182,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         const { personalize, stored } = sdk.interestHost();
         // The module's reports reach listeners after its call returns, so they may call back in.
         const host = { personalize, emit: (name, detail) => queueMicrotask(() => emit(name, detail)) };
-        interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(model));
+        if (model instanceof Error) report(model);
+        const bytes = model instanceof Error ? new Uint8Array(0) : new Uint8Array(model);
+        interests = new Interests(host, settings, remoteSettings, stored, bytes);
         sdk.setInterests(interests);
       })
       .catch(report);
@@ -347,6 +349,12 @@ function whenIdle(work) {
 }
 
 /** GETs a URL's bytes (the browser's HTTP cache keeps them between pages). */
+/** The topic model's bytes, or the error that kept them: without a model the interest module
+ * still runs the site's tag rules (`startInterests` reports the error). */
+export function modelOrNothing(bytes) {
+  return bytes.catch((error) => error);
+}
+
 export function fetchBytes(url) {
   return fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
 }

@@ -3,12 +3,12 @@
 import * as glue from '../../target/sdk/bindgen/portrait_sdk_interests.js';
 import wasm from '../dist/portrait-interests.wasm';
 import topicsModel from '../../core/topics/model.bin';
-import { fetchBytes } from './api.js';
+import { fetchBytes, modelOrNothing } from './api.js';
 import { instantiate } from './instantiate.js';
 
 /** The module's `Interests` class and the topic model's bytes (from `modelUrl` when given). */
 export async function load(modelUrl) {
-  const model = modelUrl ? fetchBytes(modelUrl) : topicsModel;
+  const model = modelUrl ? modelOrNothing(fetchBytes(modelUrl)) : topicsModel;
   await instantiate(glue, wasm, () => import('./portrait-interests.wasm2js.mjs').then((m) => m.instantiate));
   return [glue.Interests, await model];
 }

@@ -4,7 +4,7 @@
 // replaying the calls the snippet queued before it arrived, in order. After `ready` it loads
 // the interest module (`portrait-interests.js`) and the topic model from the same place.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
-import { createPortrait, fetchBytes } from './api.js';
+import { createPortrait, fetchBytes, modelOrNothing } from './api.js';
 import { instantiate, loadScript } from './instantiate.js';
 
 const script = document.currentScript;
@@ -42,5 +42,5 @@ async function start() {
 /** The interest module's class and the topic model's bytes (by default from next to this file). */
 function loadInterests(modelUrl = `${base}portrait-topics.bin`) {
   const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base));
-  return Promise.all([module, fetchBytes(modelUrl)]);
+  return Promise.all([module, modelOrNothing(fetchBytes(modelUrl))]);
 }

@@ -235,6 +235,21 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a topic model that cannot be fetched is reported; the interest module still runs (show-if decided)", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { topicsModel: "/no-such-model.bin" },
+      body: `<p id="sports" data-portrait-show-if="interest:/Sports">scores</p>`,
+      before: `window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
+    });
+    const { page, context, errors } = await openPage(rig, "/missing-model", html);
+    const reported = await eventually(() => page.evaluate(() => window.__errors.length > 0 && window.__errors), { message: "an error event" });
+    assert.match(reported[0], /no-such-model\.bin: HTTP 404/);
+    await eventually(() => page.evaluate(() => document.getElementById("sports").hidden), { message: "the show-if element decided" });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("the site's own hints win over the classifier", async () => {
     const context = await newContext(rig.browser);
     const html = article("Football results", "Scores", { head: `<meta name="portrait:topics" content="/Autos & Vehicles">` });

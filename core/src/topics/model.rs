@@ -144,6 +144,8 @@ pub struct Classification {
 
 /// At most this many top-level topics are predicted for one page.
 pub const MAX_TOP_LEVEL: usize = 3;
+/// The most topic names a page's hints are read for, all hints together.
+pub const MAX_HINT_NAMES: usize = 64;
 
 impl Model {
     pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
@@ -262,8 +264,13 @@ impl Model {
     /// A page's labels from the site's own hints, which win over the classifier: each named
     /// topic (and its ancestors) an equal share. Empty when no hint names a known topic.
     pub fn hinted(&self, hints: &[String]) -> Vec<Scored> {
-        let named: Vec<u16> =
-            hints.iter().flat_map(|h| h.split(',')).filter_map(|h| self.resolve_hint(h)).collect();
+        // Bounded: a page may carry many hints (a comment section's `data-portrait-topics`).
+        let named: Vec<u16> = hints
+            .iter()
+            .flat_map(|h| h.split(','))
+            .take(MAX_HINT_NAMES)
+            .filter_map(|h| self.resolve_hint(h))
+            .collect();
         let share = 1.0 / named.len().max(1) as f32;
         let mut labels: Vec<Scored> = Vec::new();
         for id in named {
@@ -407,6 +414,9 @@ mod tests {
         let ids: Vec<(u16, f32)> = labels.iter().map(|s| (s.id, s.score)).collect();
         assert_eq!(ids, [(8, 0.5), (299, 0.5), (320, 0.5)]);
         assert!(model.hinted(&["nothing".into()]).is_empty());
+        // A flood of hints (a comment section's attributes): only the first names are read.
+        let flood = ["nonsense,".repeat(MAX_HINT_NAMES) + "8"];
+        assert!(model.hinted(&flood).is_empty());
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl PageRead {
 
     /// A `data-portrait-topics` attribute's value.
     pub fn hint(&mut self, value: &str) {
-        self.hints.push(value.to_owned());
+        self.hints.push(clip(value));
     }
 
     /// An `h1`–`h3`'s text.

@@ -112,6 +112,10 @@ pub fn show_if(condition: &str, topics: &[(u16, &str)], tags: &[String]) -> bool
         let Some(wanted) = one.strip_prefix("interest:").map(|w| w.trim().trim_end_matches('/')) else {
             return false;
         };
+        // `interest:` or `interest:/` (a template's empty value) names nothing.
+        if wanted.is_empty() {
+            return false;
+        }
         match wanted.parse::<u16>() {
             Ok(id) => topics.iter().any(|&(topic, _)| topic == id),
             Err(_) => topics.iter().any(|&(_, path)| {
@@ -204,6 +208,8 @@ mod tests {
             ("tag:intent:demo | interest:/Sports", true),
             ("/Sports", false),
             ("", false),
+            ("interest:", false),
+            ("interest:/", false),
         ];
         for (condition, expected) in cases {
             assert_eq!(show_if(condition, &topics, &tags), expected, "{condition}");

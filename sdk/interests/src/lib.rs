@@ -96,6 +96,7 @@ impl Interests {
         };
         let half_life_ms = field(options, "interestHalfLifeDays")
             .as_f64()
+            .filter(|days| days.is_finite())
             .map_or(DEFAULT_HALF_LIFE_MS, |days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64);
         let personalize = field(host, "personalize").as_bool().unwrap_or(false);
         let stored_text =
@@ -122,13 +123,13 @@ impl Interests {
 
     #[wasm_bindgen(js_name = hasModel)]
     pub fn has_model(&self) -> bool {
-        self.state.borrow().model.is_some()
+        self.state.try_borrow().is_ok_and(|state| state.model.is_some())
     }
 
     /// A page view starts: nothing credited yet, nothing known of the page until `classify`.
     #[wasm_bindgen(js_name = pageView)]
     pub fn page_view(&self) {
-        let mut state = self.state.borrow_mut();
+        let Ok(mut state) = self.state.try_borrow_mut() else { return };
         state.credit = PageCredit::default();
         state.page.clear();
         state.page_tags.clear();
@@ -169,8 +170,10 @@ impl Interests {
     }
 
     /// `interests({limit})`: `[{id, name, path, score}]`, best first, scores decayed to now.
+    /// Like every read here, empty while the module is busy: a custom element watching a
+    /// `show-if` attribute may ask from inside `update`, and a second borrow would panic.
     pub fn top(&self, limit: usize) -> JsValue {
-        let state = self.state.borrow();
+        let Ok(state) = self.state.try_borrow() else { return Array::new().into() };
         match state.personalize {
             true => state.topic_list(state.profile.top(now(), limit.clamp(1, 64))),
             false => Array::new().into(),
@@ -180,7 +183,7 @@ impl Interests {
     /// `pageTopics()`: the current page's labels, best first.
     #[wasm_bindgen(js_name = pageTopics)]
     pub fn page_topics(&self) -> JsValue {
-        let state = self.state.borrow();
+        let Ok(state) = self.state.try_borrow() else { return Array::new().into() };
         state.topic_list(state.page.iter().map(|s| (s.id, f64::from(s.score))).collect())
     }
 }
@@ -433,11 +436,13 @@ impl JsonValue for Json {
 // characters: a walk that stops there, not `innerText` (which lays out the whole page).
 export function sample_text(max) {
   const skip = /^(SCRIPT|STYLE|NOSCRIPT|TEMPLATE)$/;
-  const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
-    acceptNode: (node) => (skip.test(node.parentNode.nodeName) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
-  });
   let text = '';
-  while (text.length < max && walker.nextNode()) text += walker.currentNode.data + ' ';
+  try {
+    const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
+      acceptNode: (node) => (skip.test(node.parentNode.nodeName) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+    });
+    while (text.length < max && walker.nextNode()) text += walker.currentNode.data + ' ';
+  } catch {} // a document without a root: no text (a throw here would leave the state borrowed)
   return text.slice(0, max);
 }
 "#)]
