@@ -20,7 +20,7 @@ const CALL_EVENTS = ['page', 'screen', 'track', 'identify', 'group', 'alias'];
  * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
  * @param {string} defaultEndpoint the collector URL used when `load` is given none.
  * @param {Promise<Response>} [prefetchedSettings] the snippet's fetch of the remote settings.
- * @param {(modelUrl?: string) => Promise<[Function, ArrayBuffer | Uint8Array]>} [loadInterests]
+ * @param {(modelUrl?: string) => Promise<[[Function, Function], ArrayBuffer | Uint8Array | Error]>} [loadInterests]
  *   the interest module's `Interests` class and the topic model's bytes (from `modelUrl`, the
  *   option `topicsModel`, when given), asked for after `ready` (`topics: false`: never).
  */
@@ -178,7 +178,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
   const startInterests = (settings, remoteSettings) =>
     loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
-      .then(([Interests, model]) => {
+      .then(([[Interests, watchShowIf], model]) => {
         const { personalize, stored } = sdk.interestHost();
         // The module's reports reach listeners after its call returns, so they may call back in.
         const host = { personalize, emit: (name, detail) => queueMicrotask(() => emit(name, detail)) };
@@ -186,6 +186,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         const bytes = model instanceof Error ? new Uint8Array(0) : new Uint8Array(model);
         interests = new Interests(host, settings, remoteSettings, stored, bytes);
         sdk.setInterests(interests);
+        watchShowIf(guard(() => interests.decide()));
       })
       .catch(report);
   // The SDK builds an event for each call only while someone listens to them.

@@ -5,10 +5,12 @@ import wasm from '../dist/portrait-interests.wasm';
 import topicsModel from '../../core/topics/model.bin';
 import { fetchBytes, modelOrNothing } from './api.js';
 import { instantiate } from './instantiate.js';
+import { watchShowIf } from './show-if.js';
 
-/** The module's `Interests` class and the topic model's bytes (from `modelUrl` when given). */
+/** The module's `Interests` class with `watchShowIf`, and the topic model's bytes (from
+ * `modelUrl` when given). */
 export async function load(modelUrl) {
   const model = modelUrl ? modelOrNothing(fetchBytes(modelUrl)) : topicsModel;
   await instantiate(glue, wasm, () => import('./portrait-interests.wasm2js.mjs').then((m) => m.instantiate));
-  return [glue.Interests, await model];
+  return [[glue.Interests, watchShowIf], await model];
 }

@@ -39,7 +39,7 @@ async function start() {
   return glue.Sdk;
 }
 
-/** The interest module's class and the topic model's bytes (by default from next to this file). */
+/** The interest module's class with `watchShowIf`, and the topic model's bytes (by default from next to this file). */
 function loadInterests(modelUrl = `${base}portrait-topics.bin`) {
   const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base));
   return Promise.all([module, modelOrNothing(fetchBytes(modelUrl))]);

@@ -105,6 +105,20 @@ describe("SDK: interests on the device", () => {
       document.body.append(later);
     });
     await eventually(() => page.evaluate(() => !document.getElementById("later").hidden), { message: "the new route's element shown" });
+    // One an app renders later still, with no navigation (after its data arrived), and one
+    // whose condition it sets on an element already there.
+    await page.evaluate(() => {
+      setTimeout(() => {
+        const fetched = Object.assign(document.createElement("section"), { id: "fetched", hidden: true });
+        fetched.innerHTML = `<p id="inner" data-portrait-show-if="interest:/Sports" hidden>loaded</p>`;
+        document.body.append(fetched);
+        fetched.hidden = false;
+        document.getElementById("food").dataset.portraitShowIf = "interest:/Sports";
+      }, 300);
+    });
+    await eventually(() => page.evaluate(() => !document.getElementById("inner")?.hidden && !document.getElementById("food").hidden), {
+      message: "the late elements decided",
+    });
     assert.ok((await interests(page)).length > 0, "interests before the withdrawal");
     const announced = page.evaluate(() => new Promise((resolve) => window.portrait.on("interests", resolve)));
     await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));

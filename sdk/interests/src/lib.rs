@@ -143,6 +143,12 @@ impl Interests {
         self.update(State::classify_page);
     }
 
+    /// Decides the `show-if` elements again: the loader calls it when the page's app adds
+    /// some after the view was read.
+    pub fn decide(&self) {
+        self.update(|_| {});
+    }
+
     /// Credits the current page with the attention it got so far (`engaged_ms` of engaged
     /// time in this view, scrolled to `scroll_percent`). Answers `undefined` when nothing was
     /// credited, else `{properties, stored}`: what the "Page Engaged" event carries
