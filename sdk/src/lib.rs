@@ -956,6 +956,8 @@ impl State {
         }
         if adopted > 0 {
             self.persist(now);
+            // They go as the page's own would, without waiting for its next event.
+            self.schedule(now);
         }
     }
 
