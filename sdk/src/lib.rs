@@ -119,7 +119,8 @@ pub(crate) struct State {
     backoff_until: i64,
     /// Set by `flush()` and the interval timer: send even partial batches until empty.
     draining: bool,
-    flush_waiters: Vec<Function>,
+    /// Each `flush()`'s resolve, with the queue's mark when it was called.
+    flush_waiters: Vec<(Function, u64)>,
     emit: Function,
     emits: Vec<(&'static str, JsValue)>,
     /// Whether the page listens to `page`/`track`/… events: if not, none are built.
@@ -409,7 +410,8 @@ impl Sdk {
         // Two steps: the page's middleware has the automatic view in between.
         self.run(|state, _| state.capture_auto_view());
         self.run(|state, now| {
-            state.flush_waiters.extend(resolve.take());
+            let mark = state.queue.pushed();
+            state.flush_waiters.extend(resolve.take().map(|resolve| (resolve, mark)));
             state.draining = true;
             state.send_ready(now);
             state.settle_waiters();
@@ -570,6 +572,13 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
     let emit = state.borrow().emit.clone();
     for (name, detail) in emits {
         let _ = emit.call2(&JsValue::NULL, &name.into(), &detail);
+    }
+}
+
+/// Resolves each `flush()` promise with `delivered`.
+fn answer_all(waiters: Vec<(Function, u64)>, delivered: bool) {
+    for (resolve, _) in waiters {
+        let _ = resolve.call1(&JsValue::NULL, &delivered.into());
     }
 }
 
@@ -847,15 +856,18 @@ impl State {
     }
 
     fn settle_waiters(&mut self) {
-        if self.queue.is_empty() {
-            self.resolve_waiters(true);
-        }
+        // Each once what was queued when it was called is delivered: a site that keeps
+        // capturing (a heartbeat) must not keep its `flush()` waiting.
+        let queue = &self.queue;
+        let (settled, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flush_waiters)
+            .into_iter()
+            .partition(|(_, mark)| queue.settled_up_to(*mark));
+        self.flush_waiters = waiting;
+        answer_all(settled, true);
     }
 
     fn resolve_waiters(&mut self, delivered: bool) {
-        for resolve in self.flush_waiters.drain(..) {
-            let _ = resolve.call1(&JsValue::NULL, &delivered.into());
-        }
+        answer_all(std::mem::take(&mut self.flush_waiters), delivered);
     }
 
     /// The page is being hidden (or closed): everything unsettled, in flight included, goes

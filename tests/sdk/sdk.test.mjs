@@ -1039,6 +1039,24 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("flush() answers once what was queued when it was called is delivered, while the page keeps capturing", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+    const { page, context } = await open("/heartbeat", html);
+    // Each batch answered after 150 ms: with a beat every 10 ms, the queue is never empty.
+    proxy.fail(...Array.from({ length: 400 }, () => ({ slow: 150 })));
+    const answer = await page.evaluate(async () => {
+      for (let i = 0; i < 50; i++) window.portrait.track("Before Flush", { i });
+      const beat = setInterval(() => window.portrait.track("Heartbeat"), 10);
+      const settled = await Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 8_000))]);
+      clearInterval(beat);
+      return settled;
+    });
+    assert.equal(answer, true);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });

@@ -56,6 +56,8 @@ pub struct Queue {
     next_id: u32,
     /// Consecutive failed sends, for the backoff.
     failures: u32,
+    /// Events pushed so far: each entry's `seq` (see [`Queue::settled_up_to`]).
+    pushed: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +65,8 @@ struct Entry {
     record: Record,
     bytes: usize,
     batch: Option<u32>,
+    /// Its place in the order events came to this queue.
+    seq: u64,
 }
 
 /// The first byte of a stored queue's bytes (see [`Queue::to_stored_text`]).
@@ -125,7 +129,19 @@ impl Queue {
     /// Adds an event, dropping the oldest ones if the queue is over its limits.
     pub fn push(&mut self, record: Record) {
         let bytes = record.as_bytes().len();
-        self.push_entry(Entry { record, bytes, batch: None });
+        self.pushed += 1;
+        self.push_entry(Entry { record, bytes, batch: None, seq: self.pushed });
+    }
+
+    /// How many events came to this queue so far: a mark for [`Queue::settled_up_to`].
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// Whether every event that came before `mark` ([`Queue::pushed`] then) has left the
+    /// queue, delivered or dropped: what a `flush()` waits for, not for the events after it.
+    pub fn settled_up_to(&self, mark: u64) -> bool {
+        !self.entries.iter().any(|entry| entry.seq <= mark)
     }
 
     fn push_entry(&mut self, entry: Entry) {
@@ -157,7 +173,8 @@ impl Queue {
     pub fn append(&mut self, held: Queue) {
         self.dropped += held.dropped;
         for entry in held.entries {
-            self.push_entry(Entry { batch: None, ..entry });
+            self.pushed += 1;
+            self.push_entry(Entry { batch: None, seq: self.pushed, ..entry });
         }
     }
 
@@ -304,7 +321,7 @@ impl Queue {
     /// Forgets every event (consent refused). The batch numbers go on: an answer to a batch
     /// sent before must not settle one sealed after.
     pub fn clear(&mut self) {
-        *self = Queue { next_id: self.next_id, ..Queue::new(self.limits) };
+        *self = Queue { next_id: self.next_id, pushed: self.pushed, ..Queue::new(self.limits) };
     }
 
     /// The queue as a page stores it (in `localStorage`, which holds text):
@@ -362,7 +379,8 @@ impl Queue {
             records.push(Record::from_bytes(record.to_vec())?);
             rest = after;
         }
-        let mut restored = Queue::new(self.limits);
+        // Adopted events come after every mark given so far; this queue's keep their places.
+        let mut restored = Queue { pushed: self.pushed, ..Queue::new(self.limits) };
         restored.dropped = dropped.saturating_add(self.dropped);
         for record in records {
             if !self.entries.iter().any(|e| e.record.message_id() == record.message_id()) {
@@ -554,6 +572,27 @@ mod tests {
         let Outcome::Retry { retry_after_ms, .. } = absurd else { panic!("{absurd:?}") };
         assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_BACKOFF_MS);
         assert!(MAX_BACKOFF_MS < ORPHAN_AFTER_MS);
+    }
+
+    #[test]
+    fn a_mark_is_settled_once_the_events_before_it_have_left() {
+        let mut queue = queue_of(3);
+        let mark = queue.pushed();
+        queue.push(event(10));
+        assert!(!queue.settled_up_to(mark));
+        let first = queue.take(NOW, 3, 32_768).unwrap().id;
+        assert!(!queue.settled_up_to(mark), "in flight is not settled");
+        queue.complete(first);
+        assert!(queue.settled_up_to(mark), "the later event does not hold it");
+        assert!(!queue.settled_up_to(queue.pushed()));
+        // Adopted events came after the mark too; the queue's own keep their places.
+        let mut other = queue_of(2);
+        let stored = other.to_stored_text(NOW, true);
+        let before_adoption = queue.pushed();
+        queue.adopt_stored_text(&stored, NOW);
+        assert!(!queue.settled_up_to(before_adoption), "event 10 is still there");
+        other.clear();
+        assert!(other.settled_up_to(other.pushed()));
     }
 
     #[test]
