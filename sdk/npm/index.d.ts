@@ -190,7 +190,8 @@ export interface Portrait {
   /** analytics.js's other names for `trackLink` and `trackForm`. */
   trackClick: Portrait['trackLink'];
   trackSubmit: Portrait['trackForm'];
-  /** Resolves `true` once everything queued was delivered, `false` at the first failure. */
+  /** Resolves `true` once everything queued when it was called was delivered (events captured
+   * after it do not hold it), `false` at the first failure or a refusal of consent. */
   flush(): Promise<boolean>;
   ready(callback: () => void): void;
   user(): User;
