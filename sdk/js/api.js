@@ -118,18 +118,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       report(error);
     }
   };
-  // Calls made while the module works on another (from a getter or `toJSON` among that
-  // call's arguments) wait for it: the module takes one call at a time.
-  let invoking = 0;
-  const invoke = (name, all) => {
-    if (invoking > 0) return void queueMicrotask(() => guard(invoke)(name, all));
-    invoking += 1;
-    try {
-      return invokeNow(name, all);
-    } finally {
-      invoking -= 1;
-    }
-  };
+  // A call made while the module works on another (from a getter or `toJSON` among that
+  // call's arguments) waits for it: the module takes one call at a time. (Listeners and
+  // middleware run once it is free: their calls go at once.)
+  const invoke = (name, all) =>
+    sdk.busy()
+      ? new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all))))
+      : invokeNow(name, all);
   const invokeNow = (name, all) => {
     const args = scheduleCallback(all);
     switch (name) {
@@ -280,7 +275,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
      * `topicsModel` is 1 once the interest module runs with its model. */
     stats: read(() => {
       const stats = sdk.stats();
-      return { ...stats, errors: stats.errors + caught, topicsModel: interests?.hasModel() ? 1 : 0 };
+      return stats && { ...stats, errors: stats.errors + caught, topicsModel: interests?.hasModel() ? 1 : 0 };
     }, nothing),
   };
   for (const name of CALLS) {

@@ -55,6 +55,10 @@ const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
 const AUTO_VIEW_GRACE_MS: i32 = 1_000;
+/// How often a long backoff wakes to store the queue again (under `ORPHAN_AFTER_MS`).
+const BACKOFF_WAKE_MS: i64 = 60_000;
+/// How many times a page already left sends the events captured since (see `enqueue`).
+const MAX_SENDS_AFTER_CLOSE: u32 = 8;
 /// What the SDK reports for an event it refuses before queueing: larger than the collector
 /// keeps (queued, it could push older events out), or with properties or traits it stopped
 /// reading ([`Props::is_cut`]).
@@ -107,6 +111,8 @@ pub(crate) struct State {
     send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
     closed: bool,
+    /// Sends made for events captured after the page was left ([`MAX_SENDS_AFTER_CLOSE`]).
+    sends_after_close: u32,
     /// Set when the page is hidden (or left), cleared when it is visible again.
     hidden: bool,
     /// The time of this page's automatic view while it waits out [`AUTO_VIEW_GRACE_MS`]
@@ -208,6 +214,7 @@ impl Sdk {
                 flush_timer: None,
                 send_soon: false,
                 closed: false,
+                sends_after_close: 0,
                 hidden: false,
                 auto_view_at: None,
                 last_captured_at: 0,
@@ -523,6 +530,12 @@ impl Sdk {
         self.run(|state, _| state.debug = on);
     }
 
+    /// Whether a call holds the state now: a call made from inside it (a getter among its
+    /// arguments) must wait for it (`api.js`), or it would be dropped.
+    pub fn busy(&self) -> bool {
+        self.state.try_borrow_mut().is_err()
+    }
+
     /// The SDK's own counters: what it captured, delivered, refused, retried, and what it
     /// holds. The reconciliation checks compare these with what the collector stored.
     pub fn stats(&self) -> JsValue {
@@ -678,12 +691,13 @@ impl State {
             Gate::Send => {
                 self.queue.push(record);
                 self.schedule(now);
-                // A page already left sends at once: no timer of its will run again. One only
-                // hidden stores at once: a mobile browser may end it without another word.
-                if self.closed {
+                // A page already left sends at once: no timer of its will run again. A few
+                // times only: a site's `fetch` wrapper that tracks the SDK's own requests
+                // would otherwise capture and send forever while the page unloads (past
+                // them the events are stored, for the next page).
+                if self.closed && self.sends_after_close < MAX_SENDS_AFTER_CLOSE {
+                    self.sends_after_close += 1;
                     self.send_waiting(now);
-                }
-                if self.hidden {
                     self.persist(now);
                 }
             }
@@ -766,10 +780,16 @@ impl State {
             }
             // A burst held back by the in-flight limit goes out in fewer, larger batches.
             let max_events = waiting.clamp(self.options.batch_events, MAX_BATCH_EVENTS);
-            let Some(batch) = self.queue.take(now, max_events, self.options.batch_bytes) else {
+            // A hidden page's requests must outlive it: a later `pagehide` does not send
+            // them again (only the first hide reseals what is in flight).
+            let max_bytes = match self.hidden {
+                true => self.options.batch_bytes.min(HIDDEN_PAYLOAD_BYTES),
+                false => self.options.batch_bytes,
+            };
+            let Some(batch) = self.queue.take(now, max_events, max_bytes) else {
                 break;
             };
-            self.send(batch, false);
+            self.send(batch, self.hidden);
         }
         if self.queue.is_empty() {
             self.draining = false;
@@ -843,11 +863,14 @@ impl State {
         self.schedule_persist();
     }
 
-    /// Sends again once `backoff_until` has passed (which may move later meanwhile).
+    /// Sends again once `backoff_until` has passed (which may move later meanwhile), waking
+    /// at least once a minute to store the queue again: a stored queue silent for
+    /// `ORPHAN_AFTER_MS` is another page's to take.
     fn wait_out_backoff(&self, now: i64) {
-        let delay = (self.backoff_until - now).clamp(0, i64::from(i32::MAX)) as i32;
+        let delay = (self.backoff_until - now).clamp(0, BACKOFF_WAKE_MS) as i32;
         self.timer(delay, |state, now| {
             if now < state.backoff_until {
+                state.persist(now);
                 return state.wait_out_backoff(now);
             }
             state.draining = true;
@@ -920,6 +943,7 @@ impl State {
     /// The page came back from the back/forward cache: its stored queue is its own again.
     pub(crate) fn show(&mut self, now: i64) {
         self.closed = false;
+        self.sends_after_close = 0;
         self.hidden = false;
         self.persist(now);
     }

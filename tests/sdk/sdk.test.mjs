@@ -1057,6 +1057,38 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("flush() from a listener waits for delivery; a fetch wrapper that tracks the SDK's requests cannot make a leaving page send forever", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 600_000 } });
+    const { page, context } = await open("/listener-flush", html);
+    const id = await anonymousId(page);
+    const flushed = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          window.portrait.on("track", (event) => event === "Checkout" && window.portrait.flush().then(resolve));
+          window.portrait.track("Checkout");
+        }),
+    );
+    assert.equal(flushed, true);
+    assert.deepEqual(names(await timeline(id, 1)), ["Checkout"], "delivered when flush() answered");
+    const before = proxy.beacons();
+    await page.evaluate(() => {
+      const original = window.fetch;
+      window.fetch = (url, init) => {
+        window.portrait.track("API Call");
+        return original(url, init);
+      };
+      window.portrait.track("Leaving");
+      window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false }));
+    });
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => 1 + 1), 2, "the page still answers");
+    const sent = proxy.beacons() - before;
+    assert.ok(sent >= 2 && sent <= 10, `${sent} requests after leaving`);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("a page closed right after a burst of 500 calls delivers all of them (keepalive requests on pagehide, each well under 64 KiB)", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
@@ -1616,6 +1648,7 @@ describe("SDK: loading", () => {
       const properties = {
         get plan() {
           window.readInside = window.portrait.user(); // the SDK is busy with this very call
+          window.statsInside = window.portrait.stats();
           window.portrait.track("From A Getter");
           return "pro";
         },
@@ -1627,7 +1660,8 @@ describe("SDK: loading", () => {
     assert.deepEqual(names(events).sort(), ["From A Getter", "With Getter"]);
     assert.deepEqual(events.find((e) => e.event === "With Getter").properties, { plan: "pro" });
     assert.equal(await page.evaluate(() => window.headerId), id, "the wrapper read the SDK while it sent");
-    assert.equal(await page.evaluate(() => typeof window.readInside), "object");
+    assert.equal(await page.evaluate(() => window.readInside.anonymousId), null, "answered as before ready, not thrown");
+    assert.equal(await page.evaluate(() => window.statsInside), null);
     await page.evaluate(() => window.portrait.track("After"));
     await page.evaluate(() => window.portrait.flush());
     assert.equal((await timeline(id, 3))[0].event, "After");

@@ -120,6 +120,8 @@ pub enum Adoption {
 /// Backoff after the first failure; doubles with each further one, up to [`MAX_BACKOFF_MS`].
 pub const BASE_BACKOFF_MS: i64 = 1_000;
 pub const MAX_BACKOFF_MS: i64 = 60_000;
+/// The longest `Retry-After` honoured: a day.
+pub const MAX_RETRY_AFTER_MS: i64 = 86_400_000;
 
 impl Queue {
     pub fn new(limits: Limits) -> Queue {
@@ -307,9 +309,9 @@ impl Queue {
     /// How long to wait before the next send after failures: exponential, with full jitter
     /// (`random` in `[0, 1)`), and never sooner than the collector's `Retry-After`.
     pub fn backoff_ms(&self, random: f64, retry_after_ms: Option<i64>) -> i64 {
-        // A longer `Retry-After` is waited out a minute at a time: a page silent for
-        // [`ORPHAN_AFTER_MS`] would have its stored queue taken over by the next one.
-        let asked = retry_after_ms.unwrap_or(0).clamp(0, MAX_BACKOFF_MS);
+        // Bounded, so that the time it ends at cannot overflow (the SDK wakes meanwhile to
+        // keep its stored queue its own).
+        let asked = retry_after_ms.unwrap_or(0).clamp(0, MAX_RETRY_AFTER_MS);
         if self.failures == 0 {
             return asked;
         }
@@ -564,14 +566,11 @@ mod tests {
         }
         assert!(ceilings.windows(2).all(|w| w[1] >= w[0]));
         assert!(*ceilings.last().unwrap() <= MAX_BACKOFF_MS);
-        assert_eq!(queue.backoff_ms(0.0, Some(50_000)), 50_000);
-        // Longer, a minute at a time (the page must rewrite its stored queue before another
-        // takes it over); an absurd one cannot overflow the time it ends at.
-        assert_eq!(queue.backoff_ms(0.0, Some(120_000)), MAX_BACKOFF_MS);
+        assert_eq!(queue.backoff_ms(0.0, Some(120_000)), 120_000);
+        // An absurd one cannot overflow the time it ends at.
         let absurd = Outcome::of(429, Some("9223372036854775"));
         let Outcome::Retry { retry_after_ms, .. } = absurd else { panic!("{absurd:?}") };
-        assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_BACKOFF_MS);
-        assert!(MAX_BACKOFF_MS < ORPHAN_AFTER_MS);
+        assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_RETRY_AFTER_MS);
     }
 
     #[test]
@@ -649,7 +648,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_queue_cut_short_anywhere_is_read_up_to_its_last_whole_record_never_a_panic() {
+    fn a_stored_queue_cut_short_anywhere_is_unreadable_or_shorter_never_a_panic() {
         let stored = queue_of(3).to_stored_text(NOW, true);
         for cut in 0..stored.chars().count() {
             let text: String = stored.chars().take(cut).collect();

@@ -311,10 +311,12 @@ impl State {
         };
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
             let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
-            let _ = if rules::show_if(&condition, &topics, tags) {
-                element.remove_attribute("hidden")
-            } else {
-                element.set_attribute("hidden", "")
+            let show = rules::show_if(&condition, &topics, tags);
+            // Only a change is written: the page's own observers see no churn.
+            let _ = match (show, element.has_attribute("hidden")) {
+                (true, true) => element.remove_attribute("hidden"),
+                (false, false) => element.set_attribute("hidden", ""),
+                _ => Ok(()),
             };
         });
     }
