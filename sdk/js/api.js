@@ -121,9 +121,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // A call made while the module works on another (from a getter or `toJSON` among that
   // call's arguments) waits for it: the module takes one call at a time. (Listeners and
   // middleware run once it is free: their calls go at once.)
-  const invoke = (name, all) =>
-    sdk.busy()
-      ? new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all))))
+  // Once only: a module that trapped inside a call stays busy for good, and a call then does
+  // nothing (as it did before it waited) rather than waiting forever.
+  const invoke = (name, all, deferred = false) =>
+    !deferred && sdk.busy()
+      ? new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all, true))))
       : invokeNow(name, all);
   const invokeNow = (name, all) => {
     const args = scheduleCallback(all);

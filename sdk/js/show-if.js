@@ -3,12 +3,15 @@
 
 /** Calls `decide` (once per 50 ms at most) after the page's DOM changed, while it has
  * `data-portrait-show-if` elements: an app renders them after its view was read, or sets
- * the attribute. The observer's own work is a flag; the check waits for the timer. */
+ * the attribute. The observer's own work is a look at the records' kinds; the search for
+ * the elements waits for the timer. */
 export function watchShowIf(decide) {
   if (typeof MutationObserver !== 'function') return;
   let waiting = false;
-  new MutationObserver(() => {
-    if (waiting) return;
+  const elementsOrConditions = (record) =>
+    record.type === 'attributes' || Array.prototype.some.call(record.addedNodes, (node) => node.nodeType === 1);
+  new MutationObserver((records) => {
+    if (waiting || !records.some(elementsOrConditions)) return;
     waiting = true;
     setTimeout(() => {
       waiting = false;

@@ -191,7 +191,8 @@ export interface Portrait {
   trackClick: Portrait['trackLink'];
   trackSubmit: Portrait['trackForm'];
   /** Resolves `true` once everything queued when it was called was delivered (events captured
-   * after it do not hold it), `false` at the first failure or a refusal of consent. */
+   * after it do not hold it), `false` at the first failure, while a backoff runs, or on a
+   * refusal of consent. */
   flush(): Promise<boolean>;
   ready(callback: () => void): void;
   user(): User;

@@ -55,8 +55,13 @@ const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
 const AUTO_VIEW_GRACE_MS: i32 = 1_000;
+/// The keepalive bytes a hidden page's own sends may have in flight: Chromium refuses
+/// keepalive requests past 64 KiB in flight, and the hide's sends come first.
+const KEEPALIVE_BUDGET_BYTES: usize = 32 * 1024;
 /// How often a long backoff wakes to store the queue again (under `ORPHAN_AFTER_MS`).
 const BACKOFF_WAKE_MS: i64 = 60_000;
+/// The shortest gap between two writes of the queue for events captured in a hidden tab.
+const HIDDEN_PERSIST_GAP_MS: i64 = 100;
 /// How many times a page already left sends the events captured since (see `enqueue`).
 const MAX_SENDS_AFTER_CLOSE: u32 = 8;
 /// What the SDK reports for an event it refuses before queueing: larger than the collector
@@ -113,6 +118,10 @@ pub(crate) struct State {
     closed: bool,
     /// Sends made for events captured after the page was left ([`MAX_SENDS_AFTER_CLOSE`]).
     sends_after_close: u32,
+    /// Bytes of keepalive requests in flight (see [`KEEPALIVE_BUDGET_BYTES`]).
+    keepalive_bytes: usize,
+    /// When the queue was last stored (an event in a hidden tab stores it again soon).
+    persisted_at: i64,
     /// Set when the page is hidden (or left), cleared when it is visible again.
     hidden: bool,
     /// The time of this page's automatic view while it waits out [`AUTO_VIEW_GRACE_MS`]
@@ -215,6 +224,8 @@ impl Sdk {
                 send_soon: false,
                 closed: false,
                 sends_after_close: 0,
+                keepalive_bytes: 0,
+                persisted_at: 0,
                 hidden: false,
                 auto_view_at: None,
                 last_captured_at: 0,
@@ -420,6 +431,11 @@ impl Sdk {
             let mark = state.queue.pushed();
             state.flush_waiters.extend(resolve.take().map(|resolve| (resolve, mark)));
             state.draining = true;
+            if now < state.backoff_until {
+                // The last send failed and nothing leaves before the backoff ends (a
+                // `Retry-After` may ask for an hour): the answer is `false` now.
+                return state.resolve_waiters(false);
+            }
             state.send_ready(now);
             state.settle_waiters();
         });
@@ -698,6 +714,10 @@ impl State {
                 if self.closed && self.sends_after_close < MAX_SENDS_AFTER_CLOSE {
                     self.sends_after_close += 1;
                     self.send_waiting(now);
+                }
+                // A hidden page stores it soon, not in a second: the browser may freeze or
+                // end a hidden tab without another event (at most ten writes a second).
+                if self.hidden && (self.closed || now - self.persisted_at >= HIDDEN_PERSIST_GAP_MS) {
                     self.persist(now);
                 }
             }
@@ -789,7 +809,9 @@ impl State {
             let Some(batch) = self.queue.take(now, max_events, max_bytes) else {
                 break;
             };
-            self.send(batch, self.hidden);
+            // Within the browser's keepalive budget; past it a plain fetch (stored anyway).
+            let keepalive = self.hidden && self.keepalive_bytes + batch.body.len() <= KEEPALIVE_BUDGET_BYTES;
+            self.send(batch, keepalive);
         }
         if self.queue.is_empty() {
             self.draining = false;
@@ -803,6 +825,8 @@ impl State {
         let (id, events) = (batch.id, batch.events as u32);
         let url = self.options.beacon_url.clone();
         let body = batch.body;
+        let kept = if keepalive { body.len() } else { 0 };
+        self.keepalive_bytes += kept;
         transport::post(&url.clone(), &body.clone(), keepalive, {
             move |outcome, rejected| {
                 // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
@@ -812,7 +836,10 @@ impl State {
                     transport::beacon(&url, &body);
                 }
                 if let Some(state) = weak.upgrade() {
-                    run(&state, &mut |state, now| state.settle(now, id, events, outcome, rejected));
+                    run(&state, &mut |state, now| {
+                        state.keepalive_bytes -= kept;
+                        state.settle(now, id, events, outcome, rejected)
+                    });
                 }
             }
         });
@@ -962,6 +989,7 @@ impl State {
         if !self.consent.may_store() {
             return;
         }
+        self.persisted_at = now;
         // The session's last activity moves with every event: it is stored here, not per event.
         self.store.set("session", &self.session.to_storage(), false);
         let key = self.queue_key.clone();

@@ -833,6 +833,12 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       for (let i = 5; i < 10; i++) window.portrait.track("Held Back", { i });
     });
+    // While the backoff runs, flush() answers false at once (it would wait out the 3 s).
+    await page.waitForTimeout(700);
+    const during = await page.evaluate(() =>
+      Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), 1_000))]),
+    );
+    assert.equal(during, false);
     await profileWith(await anonymousId(page), 10);
     const [limited, failed, ...retries] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
     assert.ok(failed.at < limited.at + 500, "both were in flight together");
@@ -1085,6 +1091,8 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.equal(await page.evaluate(() => 1 + 1), 2, "the page still answers");
     const sent = proxy.beacons() - before;
     assert.ok(sent >= 2 && sent <= 10, `${sent} requests after leaving`);
+    const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait.q.")).map((k) => localStorage.getItem(k)));
+    assert.ok(stored.some((text) => text.split("|")[1] === "1" && text.length > 20), "what was not sent is stored, the page marked gone");
     await context.close();
     await proxy.stop();
   });
