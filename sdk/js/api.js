@@ -119,10 +119,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   };
   // A call made while the module works on another (from a getter or `toJSON` among that
-  // call's arguments) waits for it: the module takes one call at a time. (Listeners and
-  // middleware run once it is free: their calls go at once.)
-  // Once only: a module that trapped inside a call stays busy for good, and a call then does
-  // nothing (as it did before it waited) rather than waiting forever.
+  // call's arguments) waits for it, once: the module takes one call at a time, and one that
+  // trapped inside a call stays busy for good (a call then does nothing rather than wait
+  // forever). Listeners and middleware run once it is free: their calls go at once.
   const invoke = (name, all, deferred = false) =>
     !deferred && sdk.busy()
       ? new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all, true))))
@@ -179,9 +178,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         const { personalize, stored } = sdk.interestHost();
         // The module's reports reach listeners after its call returns, so they may call back in.
         const host = { personalize, emit: (name, detail) => queueMicrotask(() => emit(name, detail)) };
-        if (model instanceof Error) report(model);
-        const bytes = model instanceof Error ? new Uint8Array(0) : new Uint8Array(model);
-        interests = new Interests(host, settings, remoteSettings, stored, bytes);
+        const failed = model instanceof Error;
+        if (failed) report(model);
+        interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(failed ? 0 : model));
         sdk.setInterests(interests);
         watchShowIf(guard(() => interests.decide()));
       })
@@ -346,13 +345,13 @@ function whenIdle(work) {
   else setTimeout(work, 50);
 }
 
-/** GETs a URL's bytes (the browser's HTTP cache keeps them between pages). */
 /** The topic model's bytes, or the error that kept them: without a model the interest module
  * still runs the site's tag rules (`startInterests` reports the error). */
 export function modelOrNothing(bytes) {
   return bytes.catch((error) => error);
 }
 
+/** GETs a URL's bytes (the browser's HTTP cache keeps them between pages). */
 export function fetchBytes(url) {
   return fetch(url).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${url}: HTTP ${r.status}`))));
 }

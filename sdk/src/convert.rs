@@ -198,10 +198,16 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize, walk: &mut Wa
 
 /// A map's tokens (properties, traits, `ContextBlock::to_map`) as a new JS object.
 pub fn js_object(map: &Tokens) -> js_sys::Object {
-    let mut tokens = map.iter();
+    object_of(&mut map.iter(), u32::MAX)
+}
+
+/// The next `entries` key-value pairs of `tokens` (all that are left, at most), as a new
+/// JS object. (Tokens never hold `FORBIDDEN_KEY`: setting it would set the prototype.)
+fn object_of<'a>(tokens: &mut impl Iterator<Item = Token<'a>>, entries: u32) -> js_sys::Object {
     let object = js_sys::Object::new();
-    while let Some(Token::Str(key)) = tokens.next() {
-        let _ = Reflect::set(&object, &key.into(), &js_value(&mut tokens));
+    for _ in 0..entries {
+        let Some(Token::Str(key)) = tokens.next() else { break };
+        let _ = Reflect::set(&object, &key.into(), &js_value(tokens));
     }
     object
 }
@@ -215,15 +221,7 @@ fn js_value<'a>(tokens: &mut impl Iterator<Item = Token<'a>>) -> JsValue {
         Some(Token::Float(x)) => x.into(),
         Some(Token::Str(text)) => text.into(),
         Some(Token::Array(elements)) => (0..elements).map(|_| js_value(tokens)).collect::<Array>().into(),
-        Some(Token::Object(entries)) => {
-            let object = js_sys::Object::new();
-            for _ in 0..entries {
-                // (Tokens never hold `FORBIDDEN_KEY`: setting it would set the prototype.)
-                let key = js_value(tokens);
-                let _ = Reflect::set(&object, &key, &js_value(tokens));
-            }
-            object.into()
-        }
+        Some(Token::Object(entries)) => object_of(tokens, entries).into(),
         Some(Token::Null) | None => JsValue::NULL,
     }
 }

@@ -32,6 +32,9 @@ const reported = (page) => page.evaluate(() => window.reported);
 const TOO_LARGE =
   "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 const stats = (page) => page.evaluate(() => window.portrait.stats());
+/** What `flush()` answers within `ms`, else "waiting". */
+const flushWithin = (page, ms) =>
+  page.evaluate((ms) => Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), ms))]), ms);
 const names = (events) => events.map((e) => e.event ?? e.type);
 
 /** The profile of the visitor, once it holds `count` events (exactly `count` is then checked by callers). */
@@ -835,10 +838,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     });
     // While the backoff runs, flush() answers false at once (it would wait out the 3 s).
     await page.waitForTimeout(700);
-    const during = await page.evaluate(() =>
-      Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), 1_000))]),
-    );
-    assert.equal(during, false);
+    assert.equal(await flushWithin(page, 1_000), false);
     await profileWith(await anonymousId(page), 10);
     const [limited, failed, ...retries] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
     assert.ok(failed.at < limited.at + 500, "both were in flight together");
@@ -1713,11 +1713,8 @@ describe("SDK: loading", () => {
     assert.equal(threw, false);
     // None of it left the SDK stuck: a call after them is delivered, and so is the invalid
     // date (as null, as JSON writes it).
-    const flushed = await page.evaluate(() => {
-      window.portrait.track("Still Working");
-      return Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("stuck"), 5_000))]);
-    });
-    assert.equal(flushed, true);
+    await page.evaluate(() => window.portrait.track("Still Working"));
+    assert.equal(await flushWithin(page, 5_000), true);
     // `identify(7)` after `identify("u1", …)` is another person: the later calls are theirs.
     const user = "user_id/7/events?limit=500";
     await eventually(async () => {

@@ -131,8 +131,13 @@ impl Queue {
     /// Adds an event, dropping the oldest ones if the queue is over its limits.
     pub fn push(&mut self, record: Record) {
         let bytes = record.as_bytes().len();
+        let seq = self.next_seq();
+        self.push_entry(Entry { record, bytes, batch: None, seq });
+    }
+
+    fn next_seq(&mut self) -> u64 {
         self.pushed += 1;
-        self.push_entry(Entry { record, bytes, batch: None, seq: self.pushed });
+        self.pushed
     }
 
     /// How many events came to this queue so far: a mark for [`Queue::settled_up_to`].
@@ -175,8 +180,8 @@ impl Queue {
     pub fn append(&mut self, held: Queue) {
         self.dropped += held.dropped;
         for entry in held.entries {
-            self.pushed += 1;
-            self.push_entry(Entry { batch: None, seq: self.pushed, ..entry });
+            let seq = self.next_seq();
+            self.push_entry(Entry { batch: None, seq, ..entry });
         }
     }
 
