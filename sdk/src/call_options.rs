@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use portrait_core::client::keeps_event_time;
+use portrait_core::client::{concat, keeps_event_time};
 use portrait_core::limits::MAX_ID_BYTES;
 use portrait_core::record::ContextBlock;
 use wasm_bindgen::prelude::*;
@@ -108,7 +108,7 @@ impl CallOptions {
             (false, false) => block.with(&self.context.tokens),
         };
         for (section, key) in overlaid.left_out {
-            let name = if key.is_empty() { section.to_owned() } else { [section, ".", key].concat() };
+            let name = if key.is_empty() { section.to_owned() } else { concat(&[section, ".", key]) };
             errors.push((LEFT_OUT, name.into()));
         }
         Cow::Owned(overlaid.block)

@@ -33,6 +33,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use portrait_core::client::concat;
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
@@ -168,7 +169,7 @@ impl Sdk {
         let endpoint = string_field(&[&options], "endpoint").unwrap_or_default();
         let autocapture_remote = field(&remote, "autocapture");
         let opts = Options {
-            beacon_url: [endpoint.trim_end_matches('/'), "/v1/b?k=", write_key].concat(),
+            beacon_url: concat(&[endpoint.trim_end_matches('/'), "/v1/b?k=", write_key]),
             batch_events: number_field(&[&options], "batchSize").map_or(20, |n| n.clamp(1.0, 500.0) as usize),
             batch_bytes: number_field(&[&options], "batchBytes")
                 .map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize),
@@ -204,7 +205,7 @@ impl Sdk {
             max_bytes: number_field(&[&options], "maxQueueBytes")
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
-        let queue_key = ["q.", &ids.uuid()].concat();
+        let queue_key = concat(&["q.", &ids.uuid()]);
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),

@@ -1,10 +1,10 @@
 //! The page the visitor is on: its context for every event, the campaign and channel that
 //! brought them, and the ids the SDK generates.
 
-use portrait_core::client::campaign;
 use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
 use portrait_core::client::url;
+use portrait_core::client::{campaign, concat};
 use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
 use crate::convert::Props;
@@ -71,7 +71,7 @@ impl PageState {
             }
             if store.get("first").is_none() {
                 let query = if landing.is_some() { search.as_str() } else { "" };
-                store.set("first", &[channel.as_str(), "|", query].concat(), false);
+                store.set("first", &concat(&[channel.as_str(), "|", query]), false);
             }
         }
         let path = text(page::PATH).unwrap_or_default();

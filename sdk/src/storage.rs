@@ -4,7 +4,7 @@
 //! disabled or throws (private modes, blocked cookies, a full quota): writes that fail are
 //! counted, never thrown. Until consent allows storing, writes stay in memory.
 
-use portrait_core::client::url;
+use portrait_core::client::{concat, url};
 use wasm_bindgen::prelude::*;
 
 // The browser's storage, as a few lines of JavaScript: one import per operation instead of
@@ -129,7 +129,7 @@ impl Store {
             return None;
         }
         let cookie = (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten();
-        cookie.or_else(|| self.local.then(|| local_get(&[PREFIX, key].concat())).flatten())
+        cookie.or_else(|| self.local.then(|| local_get(&concat(&[PREFIX, key]))).flatten())
     }
 
     /// Whether this page's writes reach `localStorage`, which the site's other tabs share.
@@ -139,7 +139,7 @@ impl Store {
 
     /// What `localStorage` holds for `key` now, other tabs' writes included (not memory).
     pub fn get_shared(&self, key: &str) -> Option<String> {
-        local_get(&[PREFIX, key].concat())
+        local_get(&concat(&[PREFIX, key]))
     }
 
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
@@ -169,7 +169,7 @@ impl Store {
             return;
         }
         if self.local {
-            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), None));
+            self.failed_writes += u32::from(!local_write(&concat(&[PREFIX, key]), None));
         }
         if cookie {
             self.expire_cookies(&[key]);
@@ -181,7 +181,7 @@ impl Store {
             return;
         }
         if self.local {
-            self.failed_writes += u32::from(!local_write(&[PREFIX, key].concat(), Some(value)));
+            self.failed_writes += u32::from(!local_write(&concat(&[PREFIX, key]), Some(value)));
         }
         if cookie && self.mode == Mode::CookieAndLocal {
             self.write_cookie(key, value, self.cookie_max_age_s);
@@ -244,7 +244,7 @@ impl Store {
     /// The keys in `localStorage` under `PREFIX + prefix`, without `PREFIX`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         match self.local {
-            true => local_keys(&[PREFIX, prefix].concat())
+            true => local_keys(&concat(&[PREFIX, prefix]))
                 .iter()
                 .filter_map(|key| Some(key.as_string()?.strip_prefix(PREFIX)?.to_owned()))
                 .collect(),
@@ -253,7 +253,7 @@ impl Store {
     }
 
     fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
-        let mut cookie = [&cookie_name(key), "=", &url::percent_encode(value), "; Path=/; Max-Age="].concat();
+        let mut cookie = concat(&[&cookie_name(key), "=", &url::percent_encode(value), "; Path=/; Max-Age="]);
         portrait_core::client::push_unsigned(&mut cookie, max_age_s.into(), 10);
         cookie.push_str("; SameSite=Lax");
         if let Some(domain) = &self.cookie_domain {
@@ -291,5 +291,5 @@ fn find_cookie(cookies: &str, key: &str) -> Option<String> {
 
 /// `portrait.aid` → `portrait_aid` (cookie names avoid dots for old parsers).
 fn cookie_name(key: &str) -> String {
-    ["portrait_", &key.replace('.', "_")].concat()
+    concat(&["portrait_", &key.replace('.', "_")])
 }

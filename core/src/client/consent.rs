@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::concat;
+
 /// Also the configuration's `consent_default` (`granted`, `denied`, `pending`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,9 +114,11 @@ impl Consent {
                 "analytics" => self.analytics = decision,
                 "personalization" => self.personalization = decision,
                 other => {
-                    return Err(
-                        ["unknown consent category `", other, "`: use analytics or personalization"].concat()
-                    );
+                    return Err(concat(&[
+                        "unknown consent category `",
+                        other,
+                        "`: use analytics or personalization",
+                    ]));
                 }
             }
         }
@@ -123,7 +127,7 @@ impl Consent {
 
     /// The stored form, e.g. `analytics=granted,personalization=denied`.
     pub fn to_storage(&self) -> String {
-        ["analytics=", self.analytics.as_str(), ",personalization=", self.personalization.as_str()].concat()
+        concat(&["analytics=", self.analytics.as_str(), ",personalization=", self.personalization.as_str()])
     }
 
     pub fn from_storage(text: &str) -> Option<Consent> {

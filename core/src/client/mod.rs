@@ -18,6 +18,16 @@ pub mod queue;
 pub mod session;
 pub mod url;
 
+/// `parts` joined into one string, as `[..].concat()` makes it, without the standard
+/// library's `join` code, which is generic over separators (0.9 KB of the SDK's wasm).
+pub fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
 /// Appends `n` in base `radix` (2 to 16; lowercase digits), as `format!` writes it. The SDK's
 /// stored forms and cookies are written with this and string concatenation, so its wasm
 /// carries no `core::fmt` (BENCHMARKS.md).

@@ -1,6 +1,8 @@
 //! The parts of a URL the SDK reads. Not a full URL parser: the browser hands us URLs it has
 //! already normalised (`location.href`, `a.href`, `document.referrer`); this only splits them.
 
+use super::concat;
+
 /// The host of an absolute URL, lower-cased, without user info or port; `None` for a
 /// relative URL or one without a host (`mailto:`, `javascript:`).
 pub fn host(url: &str) -> Option<String> {
@@ -71,7 +73,23 @@ pub fn percent_decode(text: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // As `String::from_utf8_lossy`, whose code the SDK would carry only for this.
+    let mut text = String::with_capacity(out.len());
+    let mut rest = out.as_slice();
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                text.push_str(valid);
+                return text;
+            }
+            Err(error) => {
+                let (valid, after) = rest.split_at(error.valid_up_to());
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                text.push('\u{FFFD}');
+                rest = &after[error.error_len().unwrap_or(after.len())..];
+            }
+        }
+    }
 }
 
 /// Percent-encodes every byte but the unreserved ones (`A-Z a-z 0-9 - _ . ~`): safe in a
@@ -139,7 +157,7 @@ pub fn page_location<'a>(
         Some(canonical) if canonical.as_bytes().contains(&b'?') => {
             (canonical.to_owned(), self::path(canonical))
         }
-        Some(canonical) => ([canonical, search].concat(), self::path(canonical)),
+        Some(canonical) => (concat(&[canonical, search]), self::path(canonical)),
         None => (page.to_owned(), path),
     }
 }
@@ -158,11 +176,13 @@ fn split_fragment(url: &str) -> (&str, &str) {
 /// how a page tells). None for IP addresses and single-label hosts.
 pub fn cookie_domains(host: &str) -> impl Iterator<Item = String> + '_ {
     let is_ip = host.as_bytes().contains(&b':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let labels: Vec<&str> = match is_ip || !host.as_bytes().contains(&b'.') {
+    let dots: Vec<usize> = match is_ip {
         true => Vec::new(),
-        false => host.split('.').collect(),
+        false => host.bytes().enumerate().filter(|&(_, b)| b == b'.').map(|(i, _)| i).collect(),
     };
-    (2..=labels.len()).map(move |n| labels[labels.len() - n..].join("."))
+    // Each domain is what follows a dot, the last one's excepted (a top-level domain alone).
+    let whole = (!dots.is_empty()).then(|| host.to_owned());
+    dots.into_iter().rev().skip(1).map(move |dot| host[dot + 1..].to_owned()).chain(whole)
 }
 
 #[cfg(test)]
@@ -202,6 +222,13 @@ mod tests {
         // Not two hex digits: kept as written (the `+` is a space, as everywhere in a query).
         assert_eq!(percent_decode("%-1%+1"), "%-1% 1");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        // Invalid UTF-8 is replaced as `String::from_utf8_lossy` replaces it.
+        let invalid: [&[u8]; 5] =
+            [b"a\xffb\xe2\x82", b"\xf0\x9f\x98", b"\xc3\xa9\xc3", b"\xed\xa0\x80x", b"\x80\x80"];
+        for bytes in invalid {
+            let escaped: String = bytes.iter().map(|b| concat(&["%", &format!("{b:02X}")])).collect();
+            assert_eq!(percent_decode(&escaped), String::from_utf8_lossy(bytes), "{bytes:?}");
+        }
         assert_eq!(percent_decode("a%20b"), "a b");
     }
 
