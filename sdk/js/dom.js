@@ -97,6 +97,7 @@ export function time_zone() {
 }
 
 const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]';
+const BUTTON_INPUTS = /^(submit|button|reset)$/i;
 /// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
 const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output, select, textarea';
 
@@ -115,14 +116,14 @@ export function listen(switches, on) {
   add(document, 'visibilitychange', 3, () => document.hidden);
   // Another tab's consent decision (`Store`'s `portrait.` prefix and its `consent` key);
   // filtered here: other tabs also write their queues every second.
-  add(window, 'storage', 9, (event) => (event.key === 'portrait.consent' && event.newValue) || undefined);
+  add(window, 'storage', 9, (event) => event.key === 'portrait.consent' || undefined);
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];
     if (typeof original !== 'function') continue;
     try {
       history[method] = function (...args) {
         const result = original.apply(this, args);
-        safely(() => on(4, location.href));
+        safely(() => on(method === 'pushState' ? 4 : 10, location.href));
         return result;
       };
     } catch { /* a frozen History: navigations are still seen through popstate */ }
@@ -135,13 +136,14 @@ export function listen(switches, on) {
   if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
 }
 
-/// The clicked element: tag, text (an input's value), id, href (links only), whether it has
-/// `download`, then its attributes' names and values; `undefined` if nothing clickable.
+/// The clicked element: tag, text (a button input's label), id, href (links only), whether
+/// it has `download`, then its attributes' names and values; `undefined` if nothing clickable.
 function clicked(event) {
   const element = event.target instanceof Element && event.target.closest(CLICKABLE);
   if (!element) return undefined;
   const tag = element.tagName.toLowerCase();
-  const text = tag === 'input' ? element.value : element.textContent;
+  // An input's value is its label only for a button; any other is what the visitor typed.
+  const text = tag !== 'input' ? element.textContent : BUTTON_INPUTS.test(element.type) ? element.value : '';
   const facts = [tag, text || '', element.id || '', tag === 'a' && typeof element.href === 'string' ? element.href : '',
     element.hasAttribute('download')];
   for (const { name, value } of element.attributes) facts.push(name, value);

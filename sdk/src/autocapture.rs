@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Array;
-use portrait_core::client::capture;
+use portrait_core::client::{capture, url};
 use portrait_core::config::Autocapture;
 use wasm_bindgen::prelude::*;
 
@@ -74,8 +74,9 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             state.page.engagement.activity(now);
         }
         kind::ACTIVITY => state.page.engagement.activity(now),
-        kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default()),
-        kind::CONSENT_ELSEWHERE => state.consent_stored_elsewhere(&value.as_string().unwrap_or_default()),
+        kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default(), false),
+        kind::REPLACED => navigated(state, now, value.as_string().unwrap_or_default(), true),
+        kind::CONSENT_ELSEWHERE => state.consent_stored_elsewhere(now),
         kind::CLICK if !value.is_undefined() => on_click(state, now, value.unchecked_ref()),
         kind::SUBMIT if !value.is_undefined() => on_submit(state, now, value.unchecked_ref()),
         kind::SCROLL => {
@@ -90,11 +91,17 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
     }
 }
 
-/// After `pushState`, `replaceState`, `popstate` or `hashchange`: a new page if the URL
-/// changed (a `replaceState` to the same URL is not one), and its view unless page views are
-/// off or the site calls `page()` for it (the context is the new page's either way).
-fn navigated(state: &mut State, now: i64, href: String) {
+/// After `pushState`, `replaceState` (`replaced`), `popstate` or `hashchange`: a new page if
+/// the URL changed, and its view unless page views are off or the site calls `page()` for it
+/// (the context is the new page's either way). A `replaceState` that changes only the query
+/// rewrites the page in place (tracking parameters stripped on landing, a search box's
+/// text): no new view.
+fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
     if !state.page.is_new(&href) {
+        return;
+    }
+    if replaced && !url::is_new_path(&state.page.href, &href) {
+        state.page.href = href;
         return;
     }
     state.capture_auto_view();

@@ -117,11 +117,16 @@ impl CallOptions {
 
 /// `id` unless the collector would refuse it (longer than [`MAX_ID_BYTES`]: reported).
 pub fn checked_id<'a>(id: &'a str, errors: &mut Errors) -> Option<&'a str> {
-    if id.len() > MAX_ID_BYTES {
+    if !id_fits(id) {
         errors.push((ID_TOO_LONG, id.into()));
         return None;
     }
     Some(id)
+}
+
+/// Whether the collector keeps events with this id (at most `MAX_ID_BYTES`).
+pub fn id_fits(id: &str) -> bool {
+    id.len() <= MAX_ID_BYTES
 }
 
 /// A time as `new Date(value)` reads what JSON would write of it (a date, an ISO 8601 text,

@@ -55,8 +55,10 @@ pub mod kind {
     pub const ONLINE: u32 = 2;
     /// Whether the page is hidden now.
     pub const VISIBILITY: u32 = 3;
-    /// `pushState`, `replaceState`, `popstate` or `hashchange`: the location's href.
+    /// `pushState`, `popstate` or `hashchange`: the location's href.
     pub const NAVIGATION: u32 = 4;
+    /// `replaceState`: the location's href.
+    pub const REPLACED: u32 = 10;
     /// tag, text, id, href (links only, else empty), whether `download` is set, then the
     /// element's attributes as name, value, …; `undefined` if nothing clickable was clicked.
     pub const CLICK: u32 = 5;
@@ -65,7 +67,7 @@ pub mod kind {
     pub const SCROLL: u32 = 7;
     /// Pointer, key or touch input.
     pub const ACTIVITY: u32 = 8;
-    /// Another tab stored a consent decision: its stored text.
+    /// Another tab stored a consent decision (`true`; the store has it).
     pub const CONSENT_ELSEWHERE: u32 = 9;
 }
 

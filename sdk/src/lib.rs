@@ -37,7 +37,7 @@ use portrait_core::client::concat;
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
 use portrait_core::client::session::Session;
-use portrait_core::limits::{MAX_BATCH_EVENTS, MAX_ID_BYTES};
+use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use wasm_bindgen::prelude::*;
 
@@ -187,9 +187,11 @@ impl Sdk {
                 Mode::Memory
             }),
         };
-        let cookie_days =
-            number_field(&[&options], "cookieDays").map_or(365, |d| d.clamp(0.0, 3_650.0) as u32);
-        let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_days, false);
+        // A fraction of a day is kept as seconds (`0.5` must not become `Max-Age=0`, which
+        // deletes the cookie); at least a minute.
+        let cookie_seconds = number_field(&[&options], "cookieDays")
+            .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
+        let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_seconds, false);
         let consent = initial_consent(&store, &options, &remote, &mut misspelt);
         store.set_persistent(consent.may_store(), &COOKIE_KEYS);
         if consent.gate() == Gate::Drop {
@@ -198,7 +200,7 @@ impl Sdk {
             store.clear(&COOKIE_KEYS, &["aid", "consent"]);
         }
         let mut ids = page::Ids::new();
-        let anonymous_id = store.get("aid").filter(|id| !id.is_empty()).unwrap_or_else(|| ids.uuid());
+        let anonymous_id = store.get_id("aid").unwrap_or_else(|| ids.uuid());
         store.set("aid", &anonymous_id, true);
         let limits = Limits {
             max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
@@ -281,8 +283,7 @@ impl Sdk {
             let consent = initial_consent(&state.store, &state.load_options, &remote, &mut Vec::new());
             if consent != state.consent {
                 state.consent = consent;
-                state.apply_consent();
-                state.schedule(now);
+                state.apply_consent(now);
             }
         });
     }
@@ -326,8 +327,12 @@ impl Sdk {
     /// user's traits, merged, as analytics.js sends them.
     pub fn identify(&self, user_id: JsValue, traits: JsValue, options: JsValue) {
         self.run(|state, now| {
+            let user_id = id_text(&user_id);
+            if user_id.as_deref().is_some_and(|id| !state.accepts_id(id)) {
+                return;
+            }
             // The automatic view keeps waiting: a site's `identify(); page()` counts one view.
-            if !state.user.update(&mut state.store, id_text(&user_id), &traits) {
+            if !state.user.update(&mut state.store, user_id, &traits) {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
             let traits = Props::from_object(&state.user.traits);
@@ -348,6 +353,9 @@ impl Sdk {
             let Some(id) = id_text(&group_id).or_else(|| state.group.id.clone()) else {
                 return state.error("group() needs a group id", JsValue::UNDEFINED);
             };
+            if !state.accepts_id(&id) {
+                return;
+            }
             if !state.group.update(&mut state.store, Some(id.clone()), &traits) {
                 state.error(TRAITS_NOT_KEPT, traits.clone());
             }
@@ -371,6 +379,9 @@ impl Sdk {
             };
             let previous_id = id_text(&previous_id)
                 .unwrap_or_else(|| state.user.id.clone().unwrap_or_else(|| state.anonymous_id.clone()));
+            if !(state.accepts_id(&user_id) && state.accepts_id(&previous_id)) {
+                return;
+            }
             // The event's userId is the alias; the user stays who they were.
             let current = state.user.id.replace(user_id);
             let (empty, options) = (Tokens::default(), CallOptions::read(&options));
@@ -387,9 +398,8 @@ impl Sdk {
             let Some(id) = id_text(&id) else {
                 return state.error("setAnonymousId() needs an id", JsValue::UNDEFINED);
             };
-            // Every event with it would be refused.
-            if id.len() > MAX_ID_BYTES {
-                return state.error(call_options::ID_TOO_LONG, id.into());
+            if !state.accepts_id(&id) {
+                return;
             }
             // A site may pass its id with every call (the `anonymousId` option): stored once.
             // (An automatic page view still waiting goes with the new id, as analytics.js
@@ -414,6 +424,7 @@ impl Sdk {
             state.session = Session::default();
             state.anonymous_id = state.ids.uuid();
             state.store.remove("session", false);
+            state.page.forget_visitor(&mut state.store);
             state.store.remove("aid", true);
             interests::clear(state);
             let id = state.anonymous_id.clone();
@@ -792,6 +803,10 @@ impl State {
 
     /// Sends what is ready: full batches, or everything while draining.
     fn send_ready(&mut self, now: i64) {
+        // Consent back to pending after a grant: what is queued waits for the decision.
+        if self.consent.gate() != Gate::Send {
+            return;
+        }
         while now >= self.backoff_until && self.queue.in_flight() < MAX_IN_FLIGHT {
             let waiting = self.queue.waiting();
             let full = waiting >= self.options.batch_events
@@ -1027,27 +1042,28 @@ impl State {
     }
 
     fn set_consent(&mut self, now: i64, changes: &JsValue) {
+        // What can be read is applied and the rest reported: a refusal must hold even when
+        // the call also carries something this SDK does not know.
         let mut parsed = Vec::new();
         for (category, value) in convert::entries(changes).filter(|(_, value)| !value.is_undefined()) {
             match decision_of(&value) {
                 Some(decision) => parsed.push((category, decision)),
                 None => {
-                    return self.error(
-                        "consent values are true, false, granted, denied or pending",
-                        category.into(),
-                    );
+                    self.error("consent values are true, false, granted, denied or pending", category.into())
                 }
             }
         }
-        match self.consent.set(parsed.iter().map(|(c, d)| (c.as_str(), *d))) {
-            Err(message) => self.error(&message, JsValue::UNDEFINED),
-            Ok(false) => {}
-            Ok(true) => self.consent_changed(now),
+        let (changed, unknown) = self.consent.set(parsed.iter().map(|(c, d)| (c.as_str(), *d)));
+        if let Some(message) = unknown {
+            self.error(&message, JsValue::UNDEFINED);
+        }
+        if changed {
+            self.consent_changed(now);
         }
     }
 
     fn consent_changed(&mut self, now: i64) {
-        self.apply_consent();
+        self.apply_consent(now);
         let consent = self.consent;
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());
@@ -1058,18 +1074,19 @@ impl State {
     }
 
     /// Another tab of the site stored a consent decision (`storage` event): this page follows
-    /// it at once. That tab recorded the change; this one does not record it again.
-    pub(crate) fn consent_stored_elsewhere(&mut self, text: &str) {
-        if let Some(consent) = Consent::from_storage(text).filter(|c| *c != self.consent) {
+    /// it at once. That tab recorded the change; this one does not record it again. What is
+    /// stored now decides, not the event's value: two tabs deciding at once get their events
+    /// late and crossed, and the last decision must win in both.
+    pub(crate) fn consent_stored_elsewhere(&mut self, now: i64) {
+        let stored = self.store.get_shared("consent").and_then(|text| Consent::from_storage(&text));
+        if let Some(consent) = stored.filter(|c| *c != self.consent) {
             self.consent = consent;
-            self.apply_consent();
-            // A refusal clears storage, the other tab's record too: it is put back.
-            self.store.set_record("consent", text);
+            self.apply_consent(now);
         }
     }
 
     /// What the consent now allows: storing, sending, holding or dropping; interests.
-    fn apply_consent(&mut self) {
+    fn apply_consent(&mut self, now: i64) {
         let consent = self.consent;
         self.store.set_persistent(consent.may_store(), &COOKIE_KEYS);
         match consent.gate() {
@@ -1077,12 +1094,17 @@ impl State {
                 self.adopt_stored_queues();
                 let held = std::mem::replace(&mut self.held, Queue::new(self.limits));
                 self.queue.append(held);
+                // Released by a decision, not by a call: nothing else would send them.
+                if !self.queue.is_empty() {
+                    self.schedule(now);
+                }
             }
             Gate::Drop => {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
                 self.held.clear();
                 self.queue.clear();
-                self.store.clear(&COOKIE_KEYS, &["aid"]);
+                // The decision stays: it is the visitor's, and other tabs follow it.
+                self.store.clear(&COOKIE_KEYS, &["aid", "consent"]);
                 // Nothing is left to deliver: a `flush()` waiting out a backoff is answered.
                 self.resolve_waiters(false);
             }
@@ -1113,6 +1135,16 @@ impl State {
         for (message, detail) in errors {
             self.error(message, detail);
         }
+    }
+
+    /// Whether an id the page gives can be used: with a longer one every event would be
+    /// refused by the collector, on every page, so the call is reported instead.
+    fn accepts_id(&mut self, id: &str) -> bool {
+        let fits = call_options::id_fits(id);
+        if !fits {
+            self.error(call_options::ID_TOO_LONG, id.into());
+        }
+        fits
     }
 
     fn error(&mut self, message: &str, detail: JsValue) {

@@ -103,6 +103,19 @@ impl PageState {
         self.engagement.activity(now);
     }
 
+    /// The visitor is forgotten (`reset()`): their session's channel and campaign and their
+    /// first touch go, from the store too, so that nothing links the next visitor to them (a
+    /// click id is unique to one ad click).
+    pub fn forget_visitor(&mut self, store: &mut Store) {
+        for key in ["first", "campaign", "channel"] {
+            store.remove(key, false);
+        }
+        self.campaign = campaign::Landing::default();
+        self.channel = None;
+        self.first_touch = None;
+        self.block = None;
+    }
+
     /// The context of an event captured now, in `session`: made once per page view and
     /// session.
     pub fn context(&mut self, session: &Session) -> &ContextBlock {

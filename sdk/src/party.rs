@@ -25,7 +25,7 @@ impl Party {
     /// another subdomain wrote, the traits from this origin's `localStorage`: they are kept
     /// only if they are that id's.
     pub fn load(store: &Store, keys: Keys) -> Party {
-        let id = store.get(keys[0]);
+        let id = store.get_id(keys[0]);
         let traits = store
             .get(keys[1])
             .filter(|_| store.get_shared(keys[0]) == id)

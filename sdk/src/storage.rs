@@ -99,14 +99,14 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(mode: Mode, cookie_domain: Option<String>, cookie_days: u32, persistent: bool) -> Store {
+    pub fn new(mode: Mode, cookie_domain: Option<String>, cookie_max_age_s: u32, persistent: bool) -> Store {
         let mut store = Store {
             mode,
             local: local_available(),
             memory: Vec::new(),
             cookie_domain: None,
             cookies: String::new(),
-            cookie_max_age_s: cookie_days.saturating_mul(86_400),
+            cookie_max_age_s,
             secure: secure_page(),
             persistent,
             failed_writes: 0,
@@ -130,6 +130,12 @@ impl Store {
         }
         let cookie = (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten();
         cookie.or_else(|| self.local.then(|| local_get(&concat(&[PREFIX, key]))).flatten())
+    }
+
+    /// A stored id, unless empty or longer than the collector keeps (planted by another
+    /// script, say): every event carrying it would be refused, on every page.
+    pub fn get_id(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))
     }
 
     /// Whether this page's writes reach `localStorage`, which the site's other tabs share.
@@ -181,7 +187,13 @@ impl Store {
             return;
         }
         if self.local {
-            self.failed_writes += u32::from(!local_write(&concat(&[PREFIX, key]), Some(value)));
+            let local_key = concat(&[PREFIX, key]);
+            if !local_write(&local_key, Some(value)) {
+                self.failed_writes += 1;
+                // A refused write (storage full) must not leave the previous value to be read
+                // back on the next page: another user's traits, say.
+                local_write(&local_key, None);
+            }
         }
         if cookie && self.mode == Mode::CookieAndLocal {
             self.write_cookie(key, value, self.cookie_max_age_s);
@@ -207,6 +219,10 @@ impl Store {
     /// are expired wherever an earlier visit may have set them ([`Store::expire_cookies`]), so
     /// that a refusal writes no cookie, not even the domain probe.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
+        // What is kept stays in memory, so that storing again (a grant after a refusal)
+        // writes it back: the page's anonymous id must not change with a decision.
+        let kept: Vec<(String, String)> =
+            self.memory.iter().filter(|(key, _)| keep.contains(&key.as_str())).cloned().collect();
         for key in self.keys("") {
             if !keep.contains(&key.as_str()) {
                 self.remove(&key, false);
@@ -216,7 +232,7 @@ impl Store {
             self.remove(key, false);
         }
         self.expire_cookies(cookie_keys);
-        self.memory.retain(|(key, _)| keep.contains(&key.as_str()));
+        self.memory = kept;
     }
 
     /// Expires cookies on this host (host-only, no `Domain`) and on each of its parent

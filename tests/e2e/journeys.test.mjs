@@ -168,10 +168,13 @@ describe("journeys through the demo site", () => {
 
     const denied = await open(context, "/pricing.html");
     await denied.evaluate(() => window.portrait.flush().catch(() => {}));
+    // Only the refusal itself is kept, so the visitor is not asked again.
     const stored = await denied.evaluate(() =>
-      Object.keys(localStorage).filter((k) => k.startsWith("portrait") && localStorage.getItem(k).length > 40),
+      Object.keys(localStorage).filter((k) => k.startsWith("portrait.") && k !== "portrait.consent"),
     );
-    assert.deepEqual(stored, [], "no queue, no profile on the device");
+    assert.deepEqual(stored, [], "no ids, no queue, no interests on the device");
+    const cookies = (await context.cookies()).filter((c) => c.name.startsWith("portrait_"));
+    assert.deepEqual(cookies.map((c) => c.name), [], "no id cookies");
     const before = (await admin(`profiles/anonymous_id/${anonymousId}`)).json;
     assert.equal(before.counters.$page, 1);
 

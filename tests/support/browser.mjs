@@ -137,10 +137,16 @@ export function newContext(browser, options = {}) {
  * source's write key unless `key` says otherwise); `body` and `before` (calls made before the
  * SDK arrives) are inserted as they are. */
 export function snippetPage({ collector, key = WRITE_KEY, options = {}, body = "", before = "", title = "Test page", head = "" }) {
-  const snippet = readFileSync(path.join(DIST, "snippet.min.js"), "utf8")
-    .replace("https://cdn.example.com/portrait.js", "/sdk/portrait.js")
-    .replace("WRITE_KEY", key)
-    .replace(/\{\}\)\s*;?\s*$/, `${JSON.stringify({ endpoint: collector, ...options })});`);
+  let snippet = readFileSync(path.join(DIST, "snippet.min.js"), "utf8");
+  // Each edit must apply: a snippet of another shape would load without the test's options.
+  const edit = (pattern, replacement) => {
+    const edited = snippet.replace(pattern, replacement);
+    if (edited === snippet) throw new Error(`snippet.min.js has no ${pattern}: update snippetPage`);
+    snippet = edited;
+  };
+  edit("https://cdn.example.com/portrait.js", "/sdk/portrait.js");
+  edit("WRITE_KEY", key);
+  edit(/\{\}\)\s*;?\s*$/, `${JSON.stringify({ endpoint: collector, ...options })});`);
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}
 <script>${snippet}
 ${before}</script></head><body>${body}</body></html>`;

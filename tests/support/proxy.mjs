@@ -18,8 +18,10 @@ export async function startProxy(target) {
       "access-control-allow-origin": req.headers.origin ?? "*",
       "access-control-expose-headers": "Retry-After",
     };
-    const fault = req.url.startsWith("/v1/b") ? faults.shift() : undefined;
-    if (down || fault?.reset) return req.socket.destroy();
+    if (down) return req.socket.destroy();
+    // A fault is spent only on a beacon that would have been forwarded.
+    const fault = req.method === "POST" && req.url.startsWith("/v1/b") ? faults.shift() : undefined;
+    if (fault?.reset) return req.socket.destroy();
     if (fault?.status) {
       if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
       res.writeHead(fault.status, { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) });

@@ -66,7 +66,10 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
     sdk::build(&root)?;
     install_chromium(&root)?;
-    totals.add(count_tests(&root, "node", &["--test", "--test-reporter=spec", "tests/"], NODE_SUMMARY)?);
+    // A test that would wait forever (a callback never called) fails after 3 minutes; the
+    // longest suite takes under 30 s.
+    let node_args = ["--test", "--test-reporter=spec", "--test-timeout=180000", "tests/"];
+    totals.add(count_tests(&root, "node", &node_args, NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
     match totals.failed {
         0 => Ok(()),
@@ -197,17 +200,19 @@ impl Totals {
     }
 }
 
-/// How a runner reports its counts: the line prefix and the labels of the two numbers.
+/// How a runner reports its counts: the line prefix and the labels of the numbers, those
+/// that count as failed included.
 struct Summary {
     prefix: &'static str,
     passed: &'static str,
-    failed: &'static str,
+    failed: &'static [&'static str],
 }
 
 /// cargo: `test result: ok. 7 passed; 0 failed; …` (one line per test binary).
-const RUST_SUMMARY: Summary = Summary { prefix: "test result: ", passed: " passed", failed: " failed" };
-/// node --test (spec reporter): `ℹ pass 36` and `ℹ fail 0`.
-const NODE_SUMMARY: Summary = Summary { prefix: "ℹ ", passed: "pass ", failed: "fail " };
+const RUST_SUMMARY: Summary = Summary { prefix: "test result: ", passed: " passed", failed: &[" failed"] };
+/// node --test (spec reporter): `ℹ pass 36`, `ℹ fail 0` and `ℹ cancelled 0` (a test that
+/// timed out or never settled).
+const NODE_SUMMARY: Summary = Summary { prefix: "ℹ ", passed: "pass ", failed: &["fail ", "cancelled "] };
 
 /// Runs `program args`, echoing its output, and adds up the counts in its summary lines.
 fn count_tests(dir: &Path, program: &str, args: &[&str], summary: Summary) -> Result<Totals, String> {
@@ -224,7 +229,7 @@ fn count_tests(dir: &Path, program: &str, args: &[&str], summary: Summary) -> Re
         println!("{line}");
         if let Some(rest) = line.strip_prefix(summary.prefix) {
             totals.passed += count(rest, summary.passed);
-            totals.failed += count(rest, summary.failed);
+            totals.failed += summary.failed.iter().map(|label| count(rest, label)).sum::<u64>();
         }
     }
     let status = child.wait().map_err(|e| format!("{program}: {e}"))?;

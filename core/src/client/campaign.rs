@@ -3,7 +3,7 @@
 //! A landing URL's UTM parameters and ad click ids make a [`Landing`]; the referrer and the
 //! campaign together make a [`Channel`]. The SDK keeps the first touch and the last touch.
 
-use super::url;
+use super::{concat, url};
 
 /// Ad click ids kept from landing URLs (Google, Microsoft, Meta, LinkedIn).
 pub const CLICK_IDS: [&str; 4] = ["gclid", "msclkid", "fbclid", "li_fat_id"];
@@ -29,7 +29,8 @@ impl Landing {
 /// The campaign in a landing URL's query, if it has any UTM parameter or click id.
 pub fn from_query(query: &str) -> Option<Landing> {
     let mut landing = Landing::default();
-    for (key, value) in url::query_pairs(query) {
+    // An empty value names nothing (`?gclid=`): it is no campaign.
+    for (key, value) in url::query_pairs(query).filter(|(_, value)| !value.is_empty()) {
         if let Some(field) = UTM.iter().position(|utm| *utm == key) {
             landing.utm[field] = Some(value);
         } else if let Some(id) = CLICK_IDS.iter().find(|id| **id == key) {
@@ -82,57 +83,87 @@ impl Channel {
     }
 }
 
-const PAID_MEDIUMS: [&str; 8] =
-    ["cpc", "ppc", "paid", "paidsearch", "paid_search", "display", "cpm", "paid_social"];
+const PAID_MEDIUMS: [&str; 12] = [
+    "cpc",
+    "ppc",
+    "cpv",
+    "cpm",
+    "paid",
+    "paidsearch",
+    "paid_search",
+    "paid-search",
+    "display",
+    "paid_social",
+    "paid-social",
+    "paidsocial",
+];
+const EMAIL_MEDIUMS: [&str; 4] = ["email", "e-mail", "e_mail", "newsletter"];
+const SOCIAL_MEDIUMS: [&str; 4] = ["social", "social-media", "social_media", "social-network"];
+/// Click ids only ads carry. Meta adds `fbclid` to every outbound link, its unpaid posts'
+/// too, so that one says nothing: the referrer decides.
+const PAID_CLICK_IDS: [&str; 3] = ["gclid", "msclkid", "li_fat_id"];
 /// Matched against each dot-separated label of the referrer's host.
 const SEARCH_ENGINES: [&str; 9] =
     ["google", "bing", "duckduckgo", "yahoo", "baidu", "yandex", "ecosia", "qwant", "naver"];
-const SOCIAL_SITES: [&str; 12] = [
+const SOCIAL_SITES: [&str; 10] = [
     "facebook",
     "instagram",
     "linkedin",
     "lnkd",
     "twitter",
-    "t",
-    "x",
     "reddit",
     "youtube",
     "pinterest",
     "tiktok",
     "ycombinator",
 ];
-const WEBMAIL_HOSTS: [&str; 5] =
-    ["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me"];
+/// Whole hosts (and their subdomains) too short to match by label: `t` or `x` alone would
+/// match any host with such a label.
+const SOCIAL_HOSTS: [&str; 2] = ["t.co", "x.com"];
+/// A label that names a mail service: `mail.google.com`, `uk.mail.yahoo.com`,
+/// `outlook.office365.com`; `gm` only as an app's name (the Gmail app), not a site's.
+const EMAIL_LABELS: [&str; 4] = ["mail", "webmail", "gmail", "outlook"];
+const EMAIL_APPS: [&str; 1] = ["gm"];
 
 /// The channel of a visit: the campaign's medium and click ids first (they are explicit),
 /// then the referrer's host. `page_host` is the site's own host, for internal navigation.
+/// A campaign that says nothing more (`utm_medium=affiliate`, no referrer) is a referral
+/// (other), not a direct visit.
 pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landing>) -> Channel {
     if let Some(campaign) = campaign {
         let medium = campaign.medium().unwrap_or("").to_ascii_lowercase();
-        if PAID_MEDIUMS.contains(&medium.as_str()) || !campaign.click_ids.is_empty() {
+        let paid_click = campaign.click_ids.iter().any(|(id, _)| PAID_CLICK_IDS.contains(id));
+        if PAID_MEDIUMS.contains(&medium.as_str()) || paid_click {
             return Channel::Paid;
         }
-        if medium == "email" || medium == "newsletter" {
+        if EMAIL_MEDIUMS.contains(&medium.as_str()) {
             return Channel::Email;
         }
-        if medium == "social" || medium == "social-media" {
+        if SOCIAL_MEDIUMS.contains(&medium.as_str()) {
             return Channel::Social;
         }
     }
+    let tagged = campaign.is_some_and(|c| c.utm.iter().any(Option::is_some));
     let Some(host) = referrer.filter(|r| !r.is_empty()).and_then(url::host) else {
-        return Channel::Direct;
+        return if tagged { Channel::Other } else { Channel::Direct };
     };
     let labels: Vec<&str> = host.split('.').collect();
-    // The label before the public suffix: `google` in www.google.co.uk, `t` in t.co.
-    let named = |names: &[&str]| labels.iter().rev().skip(1).any(|label| names.contains(label));
+    // An Android app's referrer names its package (`android-app://com.google.android.youtube`):
+    // its last label is the app; a site's is the top-level domain, never a name.
+    let app = referrer.is_some_and(|r| r.starts_with("android-app://"));
+    let named =
+        |names: &[&str]| labels.iter().rev().skip(usize::from(!app)).any(|label| names.contains(label));
+    let app_named = |names: &[&str]| app && labels.last().is_some_and(|label| names.contains(label));
+    let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || host.ends_with(&concat(&[".", h])));
     if url::same_site(&host, page_host) {
         Channel::Internal
-    } else if WEBMAIL_HOSTS.contains(&host.as_str()) {
+    } else if labels.iter().any(|label| EMAIL_LABELS.contains(label)) || app_named(&EMAIL_APPS) {
         Channel::Email
+    } else if app_named(&SOCIAL_SITES) || named(&SOCIAL_SITES) || is_host(&SOCIAL_HOSTS) {
+        // The app's own name first: `com.google.android.youtube` is YouTube, not Google search.
+        Channel::Social
     } else if named(&SEARCH_ENGINES) {
         Channel::Search
-    } else if named(&SOCIAL_SITES) {
-        Channel::Social
     } else {
         Channel::Other
     }
@@ -162,6 +193,7 @@ mod tests {
         let both = from_query("msclkid=1&gclid=2&msclkid=3").unwrap();
         assert_eq!(both.click_ids, [("gclid", "2".to_owned()), ("msclkid", "3".to_owned())]);
         assert_eq!(from_query("q=shoes&page=2"), None);
+        assert_eq!(from_query("gclid=&utm_source="), None, "empty values name nothing");
         assert_eq!(from_query(""), None);
     }
 
@@ -184,7 +216,7 @@ mod tests {
     #[test]
     fn classifies_channels() {
         let site = "www.acme.io";
-        let cases: [(Option<&str>, Option<&str>, Channel); 12] = [
+        let cases: [(Option<&str>, Option<&str>, Channel); 27] = [
             (None, None, Channel::Direct),
             (Some(""), None, Channel::Direct),
             (Some("https://www.google.co.uk/"), None, Channel::Search),
@@ -195,8 +227,24 @@ mod tests {
             (Some("https://blog.acme.io/post"), None, Channel::Internal),
             (Some("https://news.example.org/"), None, Channel::Other),
             (Some("https://www.google.com/"), Some("utm_medium=cpc"), Channel::Paid),
-            (None, Some("fbclid=1"), Channel::Paid),
+            (None, Some("gclid=1"), Channel::Paid),
+            (None, Some("li_fat_id=1&utm_source=linkedin"), Channel::Paid),
+            // Meta tags its unpaid posts' links too: the referrer decides.
+            (Some("https://l.facebook.com/"), Some("fbclid=1"), Channel::Social),
+            (None, Some("fbclid=1"), Channel::Direct),
+            (None, Some("gclid="), Channel::Direct),
             (Some("https://news.example.org/"), Some("utm_medium=Email"), Channel::Email),
+            (None, Some("utm_medium=paid-social"), Channel::Paid),
+            (None, Some("utm_source=partner&utm_medium=affiliate"), Channel::Other),
+            (Some("android-app://com.google.android.gm/"), None, Channel::Email),
+            (Some("android-app://com.google.android.youtube/"), None, Channel::Social),
+            (Some("android-app://com.google.android.googlequicksearchbox/"), None, Channel::Search),
+            (Some("https://uk.mail.yahoo.com/"), None, Channel::Email),
+            (Some("https://outlook.office365.com/"), None, Channel::Email),
+            (Some("https://t.mail.example.com/"), None, Channel::Email),
+            (Some("https://www.gm.com/"), None, Channel::Other),
+            (Some("https://t.example.org/"), None, Channel::Other),
+            (Some("https://x.com/acme/status/1"), None, Channel::Social),
         ];
         for (referrer, query, expected) in cases {
             let campaign = query.and_then(from_query);

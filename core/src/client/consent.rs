@@ -102,27 +102,28 @@ impl Consent {
         self.personalization != Decision::Denied
     }
 
-    /// Sets the categories named in `changes` (`(category, decision)`); unknown categories are
-    /// returned as errors so the caller can report them. Returns whether anything changed.
+    /// Sets the categories named in `changes` (`(category, decision)`). A category it does not
+    /// know (a consent tool's `marketing`) is left out, not the call: a refusal sent with one
+    /// still holds. Returns whether anything changed, and the message naming the first
+    /// unknown category for the caller to report.
     pub fn set<'a>(
         &mut self,
         changes: impl IntoIterator<Item = (&'a str, Decision)>,
-    ) -> Result<bool, String> {
+    ) -> (bool, Option<String>) {
         let before = *self;
+        let mut unknown = None;
         for (category, decision) in changes {
             match category {
                 "analytics" => self.analytics = decision,
                 "personalization" => self.personalization = decision,
                 other => {
-                    return Err(concat(&[
-                        "unknown consent category `",
-                        other,
-                        "`: use analytics or personalization",
-                    ]));
+                    unknown.get_or_insert_with(|| {
+                        concat(&["unknown consent category `", other, "`: use analytics or personalization"])
+                    });
                 }
             }
         }
-        Ok(*self != before)
+        (*self != before, unknown)
     }
 
     /// The stored form, e.g. `analytics=granted,personalization=denied`.
@@ -134,7 +135,10 @@ impl Consent {
         let mut consent = Consent::all(Decision::Pending);
         for pair in text.split(',') {
             let (category, decision) = pair.split_once('=')?;
-            consent.set([(category, Decision::parse(decision)?)]).ok()?;
+            let (_, unknown) = consent.set([(category, Decision::parse(decision)?)]);
+            if unknown.is_some() {
+                return None;
+            }
         }
         Some(consent)
     }
@@ -166,9 +170,14 @@ mod tests {
     #[test]
     fn set_reports_changes_and_unknown_categories() {
         let mut consent = Consent::all(Decision::Pending);
-        assert_eq!(consent.set([("analytics", Decision::Granted)]), Ok(true));
-        assert_eq!(consent.set([("analytics", Decision::Granted)]), Ok(false));
-        assert!(consent.set([("marketing", Decision::Granted)]).unwrap_err().contains("marketing"));
+        assert_eq!(consent.set([("analytics", Decision::Granted)]), (true, None));
+        assert_eq!(consent.set([("analytics", Decision::Granted)]), (false, None));
+        // A consent tool's own categories beside ours: ours still change.
+        let (changed, unknown) =
+            consent.set([("analytics", Decision::Denied), ("marketing", Decision::Denied)]);
+        assert!(changed && unknown.unwrap().contains("marketing"));
+        assert_eq!(consent.analytics, Decision::Denied);
+        assert_eq!(Consent::from_storage("analytics=granted,marketing=granted"), None);
     }
 
     #[test]

@@ -20,13 +20,17 @@ impl Session {
     /// Records activity at `now`; `campaign` is the fingerprint of a campaign in the current
     /// landing URL, if any. Returns whether a new session started.
     pub fn touch(&mut self, now: i64, campaign: Option<u64>) -> bool {
-        let expired = self.count == 0 || now.saturating_sub(self.last_activity) > SESSION_GAP_MS;
+        // A last activity far ahead of now (the clock was set back) ends the session too:
+        // otherwise it would last until the clock caught up.
+        let gap = now.saturating_sub(self.last_activity);
+        let expired = self.count == 0 || !(-SESSION_GAP_MS..=SESSION_GAP_MS).contains(&gap);
         let new_campaign = campaign.is_some_and(|c| c != self.campaign);
         let starts = expired || new_campaign;
         if starts {
             self.id = now.max(self.id.saturating_add(1));
-            self.count += 1;
+            self.count = self.count.saturating_add(1);
             self.campaign = campaign.unwrap_or(0);
+            self.last_activity = now;
         }
         self.last_activity = now.max(self.last_activity);
         starts
@@ -82,6 +86,14 @@ mod tests {
         session.touch(5_000 * MINUTE, None);
         session.touch(5_001 * MINUTE, Some(1));
         assert!(session.id > 5_000 * MINUTE);
+        // The clock set back an hour: a new session (not one lasting until the clock catches
+        // up), with a new id; then the gap counts from the new now.
+        let before = session.id;
+        assert!(!session.touch(4_990 * MINUTE, None), "a few minutes back is the same session");
+        assert!(session.touch(4_900 * MINUTE, None));
+        assert!(session.id > before);
+        assert!(!session.touch(4_920 * MINUTE, None));
+        assert!(session.touch(4_951 * MINUTE, None));
     }
 
     #[test]

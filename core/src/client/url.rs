@@ -139,6 +139,17 @@ pub fn is_new_page(current: &str, href: &str) -> bool {
     href != current && (page != current_page || is_route(fragment) || is_route(current_fragment))
 }
 
+/// Whether `href` has another path or hash route than `current`: what makes a `replaceState`
+/// a new page ([`is_new_page`] for the rest; a query rewritten in place is the same page).
+pub fn is_new_path(current: &str, href: &str) -> bool {
+    let route = |url| {
+        let (page, fragment) = split_fragment(url);
+        let path = page.split_at(page.as_bytes().iter().position(|&b| b == b'?').unwrap_or(page.len())).0;
+        (path, if is_route(fragment) { fragment } else { "" })
+    };
+    route(current) != route(href)
+}
+
 /// A page's URL and path as analytics.js reports them: its canonical link's when it has one
 /// (the page's query added when the link has none), else the location's, in either case
 /// without an anchor. A hash route (`#/pricing`) is part of the page ([`is_new_page`]): the
@@ -275,6 +286,16 @@ mod tests {
         for canonical in [None, Some("https://example.com/app")] {
             assert_eq!(page_location(route, "/app", "", canonical), (route.to_owned(), "/app"));
         }
+    }
+
+    #[test]
+    fn a_query_rewritten_in_place_keeps_the_page() {
+        let landing = "https://acme.io/pricing?utm_source=google&gclid=X";
+        assert!(!is_new_path(landing, "https://acme.io/pricing"));
+        assert!(!is_new_path("https://acme.io/search?q=s", "https://acme.io/search?q=sh#results"));
+        assert!(is_new_path("https://acme.io/pricing/", "https://acme.io/pricing"));
+        assert!(is_new_path("https://acme.io/app#/a?x=1", "https://acme.io/app#/b?x=1"));
+        assert!(!is_new_path("https://acme.io/app#/a", "https://acme.io/app?x=1#/a"));
     }
 
     #[test]
