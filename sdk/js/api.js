@@ -39,7 +39,6 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
     if (name === 'middleware') return chainDepth > 0 ? queueMicrotask(() => startChain(detail)) : startChain(detail);
-    if (debugging && name === 'error') console.error('portrait:', detail);
     const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
       try {
@@ -107,8 +106,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   };
   // Errors caught here, counted with the module's own in `stats().errors`.
   let caught = 0;
+  // An error caught here (the module logs its own in debug mode: each is logged once).
   const report = (error) => {
     caught += 1;
+    if (debugging) console.error('portrait:', error);
     emit('error', error);
   };
   const guard = (work) => (...args) => {

@@ -136,16 +136,22 @@ export function listen(switches, on) {
   if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
 }
 
-/// The clicked element: tag, text (a button input's label), id, href (links only), whether
-/// it has `download`, then its attributes' names and values; `undefined` if nothing clickable.
+/// The clicked element: tag, text (a button input's label), id, the href of the link it is or
+/// is in, whether that has `download`, then its attributes' names and values; `undefined` if
+/// nothing clickable. A named element (`data-portrait-event`) wins over a button inside it,
+/// and a click in an open shadow root is read where it happened, not at its host.
 function clicked(event) {
-  const element = event.target instanceof Element && event.target.closest(CLICKABLE);
+  const target = event.composedPath()[0];
+  if (!(target instanceof Element)) return undefined;
+  const element = target.closest('[data-portrait-event]') || target.closest(CLICKABLE);
   if (!element) return undefined;
   const tag = element.tagName.toLowerCase();
   // An input's value is its label only for a button; any other is what the visitor typed.
   const text = tag !== 'input' ? element.textContent : BUTTON_INPUTS.test(element.type) ? element.value : '';
-  const facts = [tag, text || '', element.id || '', tag === 'a' && typeof element.href === 'string' ? element.href : '',
-    element.hasAttribute('download')];
+  // A button inside a link (`<a href><button>`) still navigates: the link's href and kind.
+  const link = target.closest('a[href]');
+  const facts = [tag, text || '', element.id || '', link && typeof link.href === 'string' ? link.href : '',
+    (link || element).hasAttribute('download')];
   for (const { name, value } of element.attributes) facts.push(name, value);
   return facts;
 }

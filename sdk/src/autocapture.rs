@@ -73,7 +73,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             state.hidden = false;
             state.page.engagement.activity(now);
         }
-        kind::ACTIVITY => state.page.engagement.activity(now),
+        kind::ACTIVITY => visitor_active(state, now),
         kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default(), false),
         kind::REPLACED => navigated(state, now, value.as_string().unwrap_or_default(), true),
         kind::CONSENT_ELSEWHERE => state.consent_stored_elsewhere(now),
@@ -81,7 +81,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         kind::SUBMIT if !value.is_undefined() => on_submit(state, now, value.unchecked_ref()),
         kind::SCROLL => {
             if state.options.autocapture.engagement {
-                state.page.engagement.activity(now);
+                visitor_active(state, now);
             }
             if state.options.autocapture.scroll {
                 on_scroll(state, now);
@@ -89,6 +89,14 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         }
         _ => {}
     }
+}
+
+/// Input or scrolling (seen while engagement is captured): the page is engaged, and the
+/// session lives on, events or not (a visitor reading for 40 minutes without a click is
+/// in one session).
+fn visitor_active(state: &mut State, now: i64) {
+    state.page.engagement.activity(now);
+    state.session.touch(now, None);
 }
 
 /// After `pushState`, `replaceState` (`replaced`), `popstate` or `hashchange`: a new page if
@@ -108,6 +116,7 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
     report_engagement(state, now);
     let previous = state.page.page[0].take().unwrap_or_default();
     let campaigns = state.options.autocapture.campaigns;
+    state.follow_stored_session(now);
     state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
     state.begin_auto_view(now);
     interests::page_view(state);
@@ -187,7 +196,17 @@ fn on_submit(state: &mut State, now: i64, facts: &Array) {
 
 fn on_scroll(state: &mut State, now: i64) {
     let now_f = now as f64;
-    if now_f - state.page.last_scroll_check < SCROLL_CHECK_MS {
+    let since = now_f - state.page.last_scroll_check;
+    if since < SCROLL_CHECK_MS {
+        // The last scroll of a fling (or the End key) lands here: it is read when the window
+        // ends, or 90 and 100 % would wait for the visitor's next scroll.
+        if !state.page.scroll_check_due {
+            state.page.scroll_check_due = true;
+            state.timer((SCROLL_CHECK_MS - since).ceil() as i32, |state, now| {
+                state.page.scroll_check_due = false;
+                on_scroll(state, now);
+            });
+        }
         return;
     }
     state.page.last_scroll_check = now_f;

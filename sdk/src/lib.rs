@@ -72,6 +72,9 @@ const TOO_LARGE: &str = "an event larger than the collector keeps (32 KB as JSON
 /// What `identify` and `group` report when their traits cannot be kept.
 const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write; these were not kept";
 /// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
+/// How long a page goes without events before it reads the session its site's other tabs
+/// stored.
+const SESSION_SYNC_MS: i64 = 60_000;
 const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
@@ -200,8 +203,21 @@ impl Sdk {
             store.clear(&COOKIE_KEYS, &["aid", "consent"]);
         }
         let mut ids = page::Ids::new();
-        let anonymous_id = store.get_id("aid").unwrap_or_else(|| ids.uuid());
+        let anonymous_id = store
+            .get_id("aid")
+            .or_else(|| store.segment_id("ajs_anonymous_id"))
+            .unwrap_or_else(|| ids.uuid());
+        let mut user = Party::load(&store, party::USER);
+        user.id = user.id.or_else(|| store.segment_id("ajs_user_id"));
+        let group = Party::load(&store, party::GROUP);
+        // Each id goes back to its cookie on every page: a cookie the visitor cleared, or one
+        // the browser expired early (Safari keeps a script's cookies 7 days), is written again.
         store.set("aid", &anonymous_id, true);
+        for (party, keys) in [(&user, party::USER), (&group, party::GROUP)] {
+            if let Some(id) = &party.id {
+                store.set(keys[0], id, true);
+            }
+        }
         let limits = Limits {
             max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
             max_bytes: number_field(&[&options], "maxQueueBytes")
@@ -211,8 +227,8 @@ impl Sdk {
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
-                user: Party::load(&store, party::USER),
-                group: Party::load(&store, party::GROUP),
+                user,
+                group,
                 session: store.get("session").and_then(|s| Session::from_storage(&s)).unwrap_or_default(),
                 page: page::PageState::default(),
                 options: opts,
@@ -663,6 +679,7 @@ impl State {
         let mut errors = Vec::new();
         let message_id = options.message_id(&mut errors).unwrap_or_else(|| self.ids.uuid());
         self.last_captured_at = self.last_captured_at.max(now);
+        self.follow_stored_session(now);
         self.session.touch(now, None);
         let at = options.time_or(now, now, &mut errors);
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
@@ -761,6 +778,7 @@ impl State {
     /// hidden or is flushed.
     pub(crate) fn capture_auto_view(&mut self) {
         let Some(at) = self.auto_view_at.take() else { return };
+        self.page.refresh_title();
         let mut props = Props::default();
         self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
@@ -1000,6 +1018,16 @@ impl State {
         }
     }
 
+    /// After a minute without events here, the session another tab of the site stored may be
+    /// more recent ([`Session::follow`]); read only then, not on every event of a burst.
+    pub(crate) fn follow_stored_session(&mut self, now: i64) {
+        if now.saturating_sub(self.session.last_activity) > SESSION_SYNC_MS
+            && let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s))
+        {
+            self.session.follow(&stored);
+        }
+    }
+
     /// Stores the queue under this page's key (see `Queue::to_stored_text`).
     fn persist(&mut self, now: i64) {
         if !self.consent.may_store() {
@@ -1163,7 +1191,7 @@ impl State {
     }
 
     /// Runs `work` on the state after `delay_ms`; returns the timer id.
-    fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> i32 {
+    pub(crate) fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> i32 {
         let weak = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(state) = weak.upgrade() {

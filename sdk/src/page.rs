@@ -36,6 +36,8 @@ pub struct PageState {
     /// The deepest scroll of this page view, in percent.
     pub deepest_scroll: f64,
     pub last_scroll_check: f64,
+    /// A scroll came within the check window: one check is due at its end.
+    pub scroll_check_due: bool,
 }
 
 impl PageState {
@@ -101,6 +103,16 @@ impl PageState {
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
         self.engagement.activity(now);
+    }
+
+    /// The title as the page shows it now: a router sets it after rendering the route, so
+    /// an automatic view (captured up to a second after the navigation) reads it again.
+    pub fn refresh_title(&mut self) {
+        let title = dom::text(&dom::page_facts(), page::TITLE);
+        if title != self.page[2] {
+            self.page[2] = title;
+            self.block = None;
+        }
     }
 
     /// The visitor is forgotten (`reset()`): their session's channel and campaign and their

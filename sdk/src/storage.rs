@@ -135,7 +135,37 @@ impl Store {
     /// A stored id, unless empty or longer than the collector keeps (planted by another
     /// script, say): every event carrying it would be refused, on every page.
     pub fn get_id(&self, key: &str) -> Option<String> {
-        self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))
+        let id = self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))?;
+        // The cookies are what the site's subdomains share. A `reset()` on another subdomain
+        // expired this id's cookie and wrote a new anonymous id there: a copy this origin's
+        // `localStorage` kept beside another anonymous id is the forgotten visitor's.
+        if self.mode == Mode::CookieAndLocal && key != "aid" && find_cookie(&self.cookies, key).is_none() {
+            let local_aid = self.local.then(|| local_get(&concat(&[PREFIX, "aid"]))).flatten();
+            if find_cookie(&self.cookies, "aid")
+                .is_some_and(|aid| local_aid.is_some_and(|local| local != aid))
+            {
+                return None;
+            }
+        }
+        Some(id)
+    }
+
+    /// An id Segment's analytics.js stored on this site (`ajs_anonymous_id`, `ajs_user_id`):
+    /// its cookie, else its `localStorage` entry, either JSON text (`"…"`) or plain. A site
+    /// that swaps Segment's snippet for ours keeps its visitors and users.
+    pub fn segment_id(&self, name: &str) -> Option<String> {
+        let cookie = match self.mode {
+            Mode::CookieAndLocal => cookie_named(&self.cookies, name),
+            _ => None,
+        };
+        let stored = match self.mode {
+            Mode::Memory => None,
+            _ => cookie.or_else(|| self.local.then(|| local_get(name)).flatten()),
+        }?;
+        let id = stored.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(&stored);
+        // JSON text of an id with a quote or a backslash in it is not read: it is no id of ours.
+        (!id.is_empty() && !id.bytes().any(|b| b == b'"' || b == b'\\') && crate::call_options::id_fits(id))
+            .then(|| id.to_owned())
     }
 
     /// Whether this page's writes reach `localStorage`, which the site's other tabs share.
@@ -288,8 +318,14 @@ impl Store {
     fn detect_cookie_domain(&mut self) -> Option<String> {
         url::cookie_domains(&crate::dom::hostname()).find(|domain| {
             self.cookie_domain = Some(domain.clone());
-            self.write_cookie("probe", "1", 10);
-            let stuck = find_cookie(&cookie_text(), "probe").is_some();
+            // A value of this page's own: another tab's probe (the same name, on a domain
+            // that works) must not make a public suffix look usable.
+            let mut value = [0u8; 4];
+            crate::dom::random_bytes(&mut value);
+            let mut mark = String::new();
+            portrait_core::client::push_unsigned(&mut mark, u32::from_le_bytes(value).into(), 16);
+            self.write_cookie("probe", &mark, 10);
+            let stuck = find_cookie(&cookie_text(), "probe").is_some_and(|found| found == mark);
             self.write_cookie("probe", "", 0);
             stuck
         })
@@ -298,7 +334,11 @@ impl Store {
 
 /// The value of our cookie for `key` in a `document.cookie` string.
 fn find_cookie(cookies: &str, key: &str) -> Option<String> {
-    let name = cookie_name(key);
+    cookie_named(cookies, &cookie_name(key))
+}
+
+/// The value of the cookie `name` in a `document.cookie` string, percent-decoded.
+fn cookie_named(cookies: &str, name: &str) -> Option<String> {
     cookies.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then(|| url::percent_decode(v))

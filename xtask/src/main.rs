@@ -68,7 +68,7 @@ fn test() -> Result<(), String> {
     install_chromium(&root)?;
     // A test that would wait forever (a callback never called) fails after 3 minutes; the
     // longest suite takes under 30 s.
-    let node_args = ["--test", "--test-reporter=spec", "--test-timeout=180000", "tests/"];
+    let node_args = ["--test", "--test-reporter=spec", "--test-timeout=900000", "tests/"];
     totals.add(count_tests(&root, "node", &node_args, NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
     match totals.failed {

@@ -36,6 +36,15 @@ impl Session {
         starts
     }
 
+    /// Follows another tab's copy of the session (what the store holds) when that tab saw
+    /// activity later: a site's tabs share one session, so a tab left in the background does
+    /// not start a new one while the visitor reads in another.
+    pub fn follow(&mut self, stored: &Session) {
+        if stored.last_activity > self.last_activity {
+            *self = *stored;
+        }
+    }
+
     /// The stored form: `id.count.last_activity.campaign`.
     pub fn to_storage(&self) -> String {
         let mut text = String::with_capacity(48);
@@ -78,6 +87,23 @@ mod tests {
         assert!(session.touch(1_091 * MINUTE, Some(7)), "a new campaign");
         assert!(!session.touch(1_092 * MINUTE, Some(7)), "the same campaign on a later page");
         assert_eq!(session.count, 3);
+    }
+
+    #[test]
+    fn a_background_tab_follows_the_session_another_tab_kept_alive() {
+        let mut background = Session::default();
+        background.touch(1_000 * MINUTE, None);
+        let mut active = background;
+        for minute in [1_010, 1_030, 1_050] {
+            active.touch(minute * MINUTE, None);
+        }
+        background.follow(&active);
+        assert!(!background.touch(1_060 * MINUTE, None), "the visitor was active 10 minutes ago");
+        assert_eq!(background, Session { last_activity: 1_060 * MINUTE, ..active });
+        // An older copy changes nothing.
+        let stale = Session { last_activity: 1_000 * MINUTE, count: 9, ..background };
+        background.follow(&stale);
+        assert_eq!(background.count, 1);
     }
 
     #[test]
