@@ -66,8 +66,8 @@ fn test() -> Result<(), String> {
     run(&root, "cargo", &["build", "--quiet", "-p", "portrait-cli"])?;
     sdk::build(&root)?;
     install_chromium(&root)?;
-    // A test that would wait forever (a callback never called) fails after 3 minutes; the
-    // longest suite takes under 30 s.
+    // A test that would wait forever (a callback never called) fails instead of hanging CI.
+    // The limit bounds each file too, and the longest file takes about 3 minutes here.
     let node_args = ["--test", "--test-reporter=spec", "--test-timeout=900000", "tests/"];
     totals.add(count_tests(&root, "node", &node_args, NODE_SUMMARY)?);
     println!("{} passed, {} failed", totals.passed, totals.failed);
