@@ -205,8 +205,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
             .then((r) => (r && r.ok ? r.json() : undefined))
             .catch(() => undefined);
       const late = delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
+      // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
+      // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
+      const shown = document.prerendering
+        && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
       loadSdk(settings)
-        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late])]))
+        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late]), shown]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
           if (remoteSettings === LATE_SETTINGS) remote.then(guard((arrived) => sdk.lateSettings(arrived)));

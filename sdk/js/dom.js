@@ -141,15 +141,17 @@ export function listen(switches, on) {
 /// nothing clickable. A named element (`data-portrait-event`) wins over a button inside it,
 /// and a click in an open shadow root is read where it happened, not at its host.
 function clicked(event) {
-  const target = event.composedPath()[0];
-  if (!(target instanceof Element)) return undefined;
-  const element = target.closest('[data-portrait-event]') || target.closest(CLICKABLE);
+  // The elements from the one clicked up to the document, across open shadow roots (where
+  // `closest` stops).
+  const path = event.composedPath().filter((node) => node instanceof Element);
+  const first = (selector) => path.find((node) => node.matches(selector));
+  const element = first('[data-portrait-event]') || first(CLICKABLE);
   if (!element) return undefined;
   const tag = element.tagName.toLowerCase();
   // An input's value is its label only for a button; any other is what the visitor typed.
   const text = tag !== 'input' ? element.textContent : BUTTON_INPUTS.test(element.type) ? element.value : '';
   // A button inside a link (`<a href><button>`) still navigates: the link's href and kind.
-  const link = target.closest('a[href]');
+  const link = first('a[href]');
   const facts = [tag, text || '', element.id || '', link && typeof link.href === 'string' ? link.href : '',
     (link || element).hasAttribute('download')];
   for (const { name, value } of element.attributes) facts.push(name, value);

@@ -96,6 +96,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
 /// in one session).
 fn visitor_active(state: &mut State, now: i64) {
     state.page.engagement.activity(now);
+    state.follow_stored_session(now);
     state.session.touch(now, None);
 }
 
@@ -203,8 +204,10 @@ fn on_scroll(state: &mut State, now: i64) {
         if !state.page.scroll_check_due {
             state.page.scroll_check_due = true;
             state.timer((SCROLL_CHECK_MS - since).ceil() as i32, |state, now| {
-                state.page.scroll_check_due = false;
-                on_scroll(state, now);
+                // Not if another page view began meanwhile (`enter` clears it).
+                if std::mem::take(&mut state.page.scroll_check_due) {
+                    on_scroll(state, now);
+                }
             });
         }
         return;

@@ -203,19 +203,28 @@ impl Sdk {
             store.clear(&COOKIE_KEYS, &["aid", "consent"]);
         }
         let mut ids = page::Ids::new();
-        let anonymous_id = store
-            .get_id("aid")
-            .or_else(|| store.segment_id("ajs_anonymous_id"))
-            .unwrap_or_else(|| ids.uuid());
+        // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
+        // user and group this origin stored beside the old one are the forgotten visitor's.
+        if store.local_copy_is_stale() {
+            for key in party::USER.iter().chain(&party::GROUP) {
+                store.remove(key, false);
+            }
+        }
+        let ours = store.get_id("aid");
+        // A site that used Segment: its ids, the first time Portrait has none of its own.
+        let from_segment = |name| ours.is_none().then(|| store.segment_id(name)).flatten();
         let mut user = Party::load(&store, party::USER);
-        user.id = user.id.or_else(|| store.segment_id("ajs_user_id"));
+        user.id = user.id.or_else(|| from_segment("ajs_user_id"));
         let group = Party::load(&store, party::GROUP);
-        // Each id goes back to its cookie on every page: a cookie the visitor cleared, or one
-        // the browser expired early (Safari keeps a script's cookies 7 days), is written again.
+        let anonymous_id =
+            ours.clone().or_else(|| from_segment("ajs_anonymous_id")).unwrap_or_else(|| ids.uuid());
+        // The id cookies' lifetimes start again on every page (Safari ends a script's cookies
+        // after 7 days); a user or group cookie that is gone is not made again from this
+        // origin's copy, which another subdomain's `reset()` may have meant to end.
         store.set("aid", &anonymous_id, true);
-        for (party, keys) in [(&user, party::USER), (&group, party::GROUP)] {
-            if let Some(id) = &party.id {
-                store.set(keys[0], id, true);
+        for party in [&user, &group] {
+            if party.id.is_some() && store.has_cookie(party.keys[0]) {
+                party.store(&mut store);
             }
         }
         let limits = Limits {
@@ -431,13 +440,16 @@ impl Sdk {
     /// Forgets the visitor: user and group cleared, a new anonymous id and session. Their
     /// stored ids go even while consent keeps the new ones in memory (`Store::remove`).
     pub fn reset(&self) {
-        self.run(|state, _| {
+        self.run(|state, now| {
             // The page was seen by the visitor being forgotten (so a site's `reset(); page()`
             // within the automatic view's wait counts a view for each visitor).
             state.capture_auto_view();
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
+            // A session of the new visitor's own, begun now: an older one another tab stored
+            // (the forgotten visitor's) is never followed.
             state.session = Session::default();
+            state.session.touch(now, None);
             state.anonymous_id = state.ids.uuid();
             state.store.remove("session", false);
             state.page.forget_visitor(&mut state.store);
@@ -459,9 +471,11 @@ impl Sdk {
             let mark = state.queue.pushed();
             state.flush_waiters.extend(resolve.take().map(|resolve| (resolve, mark)));
             state.draining = true;
-            if now < state.backoff_until {
-                // The last send failed and nothing leaves before the backoff ends (a
-                // `Retry-After` may ask for an hour): the answer is `false` now.
+            // The last send failed and nothing leaves before the backoff ends (a `Retry-After`
+            // may ask for an hour), or consent went back to pending with events queued: the
+            // answer is `false` now.
+            let held_back = state.consent.gate() == Gate::Hold && !state.queue.is_empty();
+            if now < state.backoff_until || held_back {
                 return state.resolve_waiters(false);
             }
             state.send_ready(now);
@@ -1106,8 +1120,11 @@ impl State {
     /// stored now decides, not the event's value: two tabs deciding at once get their events
     /// late and crossed, and the last decision must win in both.
     pub(crate) fn consent_stored_elsewhere(&mut self, now: i64) {
-        let stored = self.store.get_shared("consent").and_then(|text| Consent::from_storage(&text));
-        if let Some(consent) = stored.filter(|c| *c != self.consent) {
+        let Some(text) = self.store.get_shared("consent") else { return };
+        if let Some(consent) = Consent::from_storage(&text).filter(|c| *c != self.consent) {
+            // This page's copy of the record too: storing may start again, and would write an
+            // older decision back over the one just read.
+            self.store.set_record("consent", &text);
             self.consent = consent;
             self.apply_consent(now);
         }

@@ -99,6 +99,8 @@ impl PageState {
         });
         self.block = None;
         self.scroll_reached = 0;
+        self.scroll_check_due = false;
+        self.last_scroll_check = 0.0;
         self.engaged_total_ms = 0;
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();

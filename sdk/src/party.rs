@@ -17,7 +17,7 @@ pub struct Party {
     pub id: Option<String>,
     /// A plain JS object, stored as JSON.
     pub traits: Object,
-    keys: Keys,
+    pub keys: Keys,
 }
 
 impl Party {
@@ -44,7 +44,6 @@ impl Party {
             if self.id.as_ref().is_some_and(|current| *current != id) {
                 self.traits = Object::new();
             }
-            store.set(self.keys[0], &id, true);
             self.id = Some(id);
         }
         let copy = match traits.is_undefined() || traits.is_null() {
@@ -52,9 +51,18 @@ impl Party {
             false => json_copy(traits),
         };
         let kept = copy.map(|copy| Object::assign(&self.traits, &copy));
+        self.store(store);
+        kept.is_some()
+    }
+
+    /// Stores the id (also as a cookie) and the traits together: traits stored beside
+    /// another id would pass for this one's on the next page.
+    pub fn store(&self, store: &mut Store) {
+        if let Some(id) = &self.id {
+            store.set(self.keys[0], id, true);
+        }
         let stored = JSON::stringify(&self.traits).ok().and_then(|text| text.as_string()).unwrap_or_default();
         store.set(self.keys[1], &stored, false);
-        kept.is_some()
     }
 
     /// Nobody: id and traits gone, from the store too.

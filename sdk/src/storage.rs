@@ -135,19 +135,22 @@ impl Store {
     /// A stored id, unless empty or longer than the collector keeps (planted by another
     /// script, say): every event carrying it would be refused, on every page.
     pub fn get_id(&self, key: &str) -> Option<String> {
-        let id = self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))?;
-        // The cookies are what the site's subdomains share. A `reset()` on another subdomain
-        // expired this id's cookie and wrote a new anonymous id there: a copy this origin's
-        // `localStorage` kept beside another anonymous id is the forgotten visitor's.
-        if self.mode == Mode::CookieAndLocal && key != "aid" && find_cookie(&self.cookies, key).is_none() {
-            let local_aid = self.local.then(|| local_get(&concat(&[PREFIX, "aid"]))).flatten();
-            if find_cookie(&self.cookies, "aid")
-                .is_some_and(|aid| local_aid.is_some_and(|local| local != aid))
-            {
-                return None;
-            }
-        }
-        Some(id)
+        self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))
+    }
+
+    /// Whether this origin's `localStorage` was written for another visitor than the shared
+    /// cookie names: the cookies are what the site's subdomains share, and a `reset()` on
+    /// another subdomain wrote a new anonymous id there.
+    pub fn local_copy_is_stale(&self) -> bool {
+        let local_aid = || self.local.then(|| local_get(&concat(&[PREFIX, "aid"]))).flatten();
+        self.mode == Mode::CookieAndLocal
+            && find_cookie(&self.cookies, "aid")
+                .is_some_and(|aid| local_aid().is_some_and(|local| local != aid))
+    }
+
+    /// Whether the page came with our cookie for `key`.
+    pub fn has_cookie(&self, key: &str) -> bool {
+        self.mode == Mode::CookieAndLocal && find_cookie(&self.cookies, key).is_some()
     }
 
     /// An id Segment's analytics.js stored on this site (`ajs_anonymous_id`, `ajs_user_id`):
@@ -162,7 +165,12 @@ impl Store {
             Mode::Memory => None,
             _ => cookie.or_else(|| self.local.then(|| local_get(name)).flatten()),
         }?;
-        let id = stored.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(&stored);
+        // analytics.js stores an anonymous visitor's user id as the JSON text `null`.
+        let id = match stored.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            Some(text) => text,
+            None if stored == "null" || stored == "undefined" => return None,
+            None => &stored,
+        };
         // JSON text of an id with a quote or a backslash in it is not read: it is no id of ours.
         (!id.is_empty() && !id.bytes().any(|b| b == b'"' || b == b'\\') && crate::call_options::id_fits(id))
             .then(|| id.to_owned())
@@ -337,11 +345,12 @@ fn find_cookie(cookies: &str, key: &str) -> Option<String> {
     cookie_named(cookies, &cookie_name(key))
 }
 
-/// The value of the cookie `name` in a `document.cookie` string, percent-decoded.
+/// The value of the cookie `name` in a `document.cookie` string, percent-decoded (a `+` is a
+/// `+` in a cookie, not a space as in a query: Segment's cookies keep `jane+test@x.com`).
 fn cookie_named(cookies: &str, name: &str) -> Option<String> {
     cookies.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| url::percent_decode(v))
+        (k == name).then(|| url::percent_decode(&v.replace('+', "%2B")))
     })
 }
 

@@ -135,16 +135,20 @@ describe("SDK: autocapture", () => {
       <input id="secret" type="password" data-portrait-event="Password Focused">
       <input id="send" type="submit" value="Send it">
       <a id="wrap" href="https://www.example.org/get.pdf"><button id="inner">Get</button></a>
-      <div data-portrait-event="Plan Chosen" data-portrait-plan="team"><button id="choose">Choose</button></div>`;
+      <div data-portrait-event="Plan Chosen" data-portrait-plan="team"><button id="choose">Choose</button></div>
+      <div id="host"></div>
+      <script>document.getElementById("host").attachShadow({ mode: "open" }).innerHTML = '<button id="shadowed">Inside</button>';</script>`;
     const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/inputs", html);
     await page.evaluate(() => document.addEventListener("click", (e) => e.preventDefault()));
     await page.fill("#secret", "hunter2");
-    for (const selector of ["#secret", "#send", "#inner", "#choose"]) await page.click(selector);
+    // Playwright's CSS selectors reach into open shadow roots.
+    for (const selector of ["#secret", "#send", "#inner", "#choose", "#shadowed"]) await page.click(selector);
     await page.evaluate(() => window.portrait.flush());
-    const events = (await timeline(await anonymousId(page), 5)).reverse();
-    assert.deepEqual(names(events), ["page", "Password Focused", "Button Clicked", "Link Clicked", "Plan Chosen"]);
-    const [, secret, send, inner, chosen] = events.map((e) => e.properties);
+    const events = (await timeline(await anonymousId(page), 6)).reverse();
+    assert.deepEqual(names(events), ["page", "Password Focused", "Button Clicked", "Link Clicked", "Plan Chosen", "Button Clicked"]);
+    const [, secret, send, inner, chosen, shadowed] = events.map((e) => e.properties);
+    assert.deepEqual([shadowed.text, shadowed.id], ["Inside", "shadowed"], "a click in a shadow root is read where it happened");
     assert.equal(secret.text, "", "the typed value is not sent");
     assert.ok(!JSON.stringify(events).includes("hunter2"));
     assert.equal(send.text, "Send it");
@@ -233,6 +237,7 @@ describe("SDK: autocapture", () => {
     const started = await page.evaluate(() => {
       const at = Date.now();
       history.pushState({}, "", "/no-call/next");
+      document.title = "Next Page"; // as a router does, after it rendered the route
       return at;
     });
     // Both views captured after the grace period, without a flush.
@@ -240,6 +245,7 @@ describe("SDK: autocapture", () => {
     await page.evaluate(() => window.portrait.flush());
     const [next] = await timeline(await anonymousId(page), 2);
     assert.equal(new URL(next.properties.url).pathname, "/no-call/next");
+    assert.deepEqual([next.properties.title, next.context.page.title], ["Next Page", "Next Page"], "the title the route set");
     assert.ok(Date.parse(next.timestamp) - started < 1_000, `timed when the view began: ${next.timestamp}`);
     // A reset during the wait (a sign-out page): the view is the forgotten visitor's.
     const before = await anonymousId(page);
@@ -390,17 +396,16 @@ describe("SDK: identity and storage", () => {
     await context.close();
   });
 
-  test("Segment's stored ids become the visitor's; an id longer than 255 bytes is refused, stored or given", async () => {
+  test("Segment's stored ids become the visitor's, until Portrait has its own; an id longer than 255 bytes is refused, stored or given", async () => {
     const context = await newContext(rig.browser);
     // What analytics.js left on the site: its anonymous id cookie (JSON text, percent-encoded)
     // and its user id in localStorage.
     await context.addCookies([{ name: "ajs_anonymous_id", value: "%22seg-anon-1%22", url: rig.site.origin }]);
-    await context.addInitScript(() => {
-      if (!sessionStorage.getItem("planted")) localStorage.setItem("ajs_user_id", JSON.stringify("seg-user-1"));
-    });
+    await context.addInitScript(() => localStorage.setItem("ajs_user_id", JSON.stringify("seg-user-1")));
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors() });
     const { page } = await open("/from-segment", html, { context });
-    assert.deepEqual(await page.evaluate(() => [window.portrait.user().anonymousId, window.portrait.user().userId]), ["seg-anon-1", "seg-user-1"]);
+    const ids = () => page.evaluate(() => [window.portrait.user().anonymousId, window.portrait.user().userId]);
+    assert.deepEqual(await ids(), ["seg-anon-1", "seg-user-1"]);
     assert.equal((await context.cookies()).find((c) => c.name === "portrait_aid")?.value, "seg-anon-1", "stored as ours");
     const long = "t".repeat(300);
     await page.evaluate((id) => {
@@ -413,20 +418,31 @@ describe("SDK: identity and storage", () => {
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "seg-user-1", "the user stays");
     await page.evaluate(() => window.portrait.flush());
     assert.deepEqual(names(await timeline("seg-anon-1", 1)), ["Still Going"]);
-    // An id planted in storage that the collector would refuse is replaced, not sent.
+    // Forgotten by reset(), the visitor is not brought back by Segment's ids, still there.
+    await page.evaluate(() => window.portrait.reset());
+    const fresh = await anonymousId(page);
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.deepEqual(await ids(), [fresh, null]);
+    // Ids planted in storage that the collector would refuse are replaced, not sent.
     await page.evaluate((id) => {
-      sessionStorage.setItem("planted", "1");
       localStorage.setItem("portrait.aid", id);
       localStorage.setItem("portrait.uid", id);
-      localStorage.removeItem("ajs_user_id");
     }, long);
     await context.clearCookies();
     await page.reload();
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
-    const user = await page.evaluate(() => window.portrait.user());
-    assert.match(user.anonymousId, /^[0-9a-f-]{36}$/);
-    assert.equal(user.userId, null);
+    const [planted, user] = await ids();
+    assert.match(planted, /^[0-9a-f-]{36}$/);
+    assert.equal(user, "seg-user-1", "with no id of its own, Segment's user id is read again");
     await context.close();
+
+    // analytics.js keeps an anonymous visitor's user id as the JSON text `null`: no user.
+    const anonymous = await newContext(rig.browser);
+    await anonymous.addInitScript(() => localStorage.setItem("ajs_user_id", "null"));
+    const { page: second } = await open("/from-segment-anonymous", html, { context: anonymous });
+    assert.equal(await second.evaluate(() => window.portrait.user().userId), null);
+    await anonymous.close();
   });
 
   test("with storage throwing (disabled cookies and localStorage) the SDK falls back to memory and still delivers", async () => {
@@ -552,9 +568,19 @@ describe("SDK: cookies on a host name", () => {
       window.portrait.identify("later-user");
       window.portrait.group("later-group");
     });
-    const back = await visit("blog.portrait.test", () => [window.portrait.user(), window.portrait.group()]);
-    assert.deepEqual([back[0].userId, back[0].traits], ["later-user", {}], "the cookie's user, without the earlier user's traits");
-    assert.deepEqual(back[1], { groupId: "later-group", traits: {} });
+    // Twice: the first visit stores the cookie's user here, and must not leave the earlier
+    // user's traits beside it for the second to take.
+    for (const time of ["first", "second"]) {
+      const back = await visit("blog.portrait.test", () => [window.portrait.user(), window.portrait.group()]);
+      assert.deepEqual([back[0].userId, back[0].traits], ["later-user", {}], `${time} visit: the cookie's user, without the earlier user's traits`);
+      assert.deepEqual(back[1], { groupId: "later-group", traits: {} });
+    }
+    // A reset() on shop ends the user here too, on every later visit.
+    await visit("shop.portrait.test", () => window.portrait.reset());
+    for (const time of ["first", "second"]) {
+      const back = await visit("blog.portrait.test", () => [window.portrait.user().userId, window.portrait.group().groupId]);
+      assert.deepEqual(back, [null, null], `${time} visit after the reset elsewhere`);
+    }
     await context.close();
   });
 });
@@ -820,7 +846,7 @@ describe("SDK: consent", () => {
     await proxy.stop();
   });
 
-  test("a refusal in one tab holds at once in the site's other tabs, and stays remembered", async () => {
+  test("a refusal in one tab holds at once in the site's other tabs, and stays remembered; a grant in the other tab then holds in both", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "granted", autocapture: false } });
     const { page, context } = await open("/tab-one", html);
@@ -833,6 +859,16 @@ describe("SDK: consent", () => {
     await other.waitForTimeout(300);
     assert.equal(proxy.beacons(), sentBefore, "nothing sent by the other tab");
     assert.equal(await other.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=denied,personalization=granted");
+    // The visitor changes their mind in the other tab: the last decision wins in both (the
+    // first tab's own record of its refusal must not be written back over it).
+    await other.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    await eventually(() => page.evaluate(() => window.portrait.consent.get().analytics === "granted"), { message: "the first tab follows the grant" });
+    await page.evaluate(() => window.portrait.track("After Grant Elsewhere"));
+    await page.evaluate(() => window.portrait.flush());
+    for (const tab of [page, other]) {
+      assert.equal(await tab.evaluate(() => window.portrait.consent.get().analytics), "granted");
+      assert.equal(await tab.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted,personalization=granted");
+    }
     await context.close();
     await proxy.stop();
   });
@@ -869,6 +905,25 @@ describe("SDK: consent", () => {
     assert.deepEqual(events.filter((e) => e.event === "Stored").map((e) => e.properties.i).sort((a, b) => a - b), [...Array(25).keys()]);
     await page.waitForTimeout(300);
     assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 26, "25 stored, the consent change; once each");
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("back to pending after a grant, queued events wait unsent (flush() answers false); granted again, they go", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, consent: "granted" } });
+    const { page, context } = await open("/pending-again", html);
+    const answered = await page.evaluate(() => {
+      window.portrait.track("Queued Before Pending");
+      window.portrait.consent.set({ analytics: "pending" });
+      return window.portrait.flush();
+    });
+    assert.equal(answered, false);
+    assert.equal(proxy.beacons(), 0, "nothing sent while pending");
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const sent = names(await timeline(await anonymousId(page), 2));
+    assert.equal(sent.filter((name) => name === "Queued Before Pending").length, 1, JSON.stringify(sent));
     await context.close();
     await proxy.stop();
   });
@@ -1458,6 +1513,32 @@ describe("SDK: loading", () => {
   test("the snippet is at most 1 KB minified", () => {
     const bytes = statSync(path.join(DIST, "snippet.min.js")).size;
     assert.ok(bytes > 0 && bytes <= 1024, `snippet.min.js is ${bytes} bytes`);
+  });
+
+  test("a prerendered page starts the SDK, and counts its view, only when it is shown", async () => {
+    const context = await newContext(rig.browser);
+    // Speculation rules' prerendering, as the page sees it: `document.prerendering` until the
+    // visitor opens it, then `prerenderingchange`.
+    await context.addInitScript(() => {
+      let prerendering = true;
+      Object.defineProperty(Document.prototype, "prerendering", { get: () => prerendering, configurable: true });
+      window.show = () => {
+        prerendering = false;
+        document.dispatchEvent(new Event("prerenderingchange"));
+      };
+    });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
+    // The SDK's API is there (portrait.js ran), and its module has arrived.
+    const loaded = () => window.portrait && window.portrait.__portrait && performance.getEntriesByType("resource").some((r) => r.name.endsWith("portrait.wasm"));
+    const { page } = await open("/prerendered", html, { context, until: loaded });
+    await page.waitForTimeout(1_500); // past the automatic view's wait, had the SDK started
+    assert.equal(await page.evaluate(() => window.portrait.user().anonymousId), null, "not started while prerendered");
+    await page.evaluate(() => window.show());
+    await page.waitForFunction(() => window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.flush());
+    const id = await anonymousId(page);
+    assert.deepEqual(names(await timeline(id, 1)), ["page"]);
+    await context.close();
   });
 
   test("loading the SDK twice (two snippets and a stray script tag) does no harm", async () => {

@@ -143,9 +143,15 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
             return Channel::Social;
         }
     }
-    let tagged = campaign.is_some_and(|c| c.utm.iter().any(Option::is_some));
     let Some(host) = referrer.filter(|r| !r.is_empty()).and_then(url::host) else {
-        return if tagged { Channel::Other } else { Channel::Direct };
+        // No referrer (Meta's in-app browser sends none): `fbclid` still says Meta.
+        let meta = campaign.is_some_and(|c| c.click_ids.iter().any(|(id, _)| *id == "fbclid"));
+        let tagged = campaign.is_some_and(|c| c.utm.iter().any(Option::is_some));
+        return match (meta, tagged) {
+            (true, _) => Channel::Social,
+            (false, true) => Channel::Other,
+            (false, false) => Channel::Direct,
+        };
     };
     let labels: Vec<&str> = host.split('.').collect();
     // An Android app's referrer names its package (`android-app://com.google.android.youtube`):
@@ -231,7 +237,7 @@ mod tests {
             (None, Some("li_fat_id=1&utm_source=linkedin"), Channel::Paid),
             // Meta tags its unpaid posts' links too: the referrer decides.
             (Some("https://l.facebook.com/"), Some("fbclid=1"), Channel::Social),
-            (None, Some("fbclid=1"), Channel::Direct),
+            (None, Some("fbclid=1"), Channel::Social),
             (None, Some("gclid="), Channel::Direct),
             (Some("https://news.example.org/"), Some("utm_medium=Email"), Channel::Email),
             (None, Some("utm_medium=paid-social"), Channel::Paid),

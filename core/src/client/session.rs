@@ -36,11 +36,12 @@ impl Session {
         starts
     }
 
-    /// Follows another tab's copy of the session (what the store holds) when that tab saw
-    /// activity later: a site's tabs share one session, so a tab left in the background does
-    /// not start a new one while the visitor reads in another.
+    /// Follows another tab's copy of the session (what the store holds): a later session, or
+    /// this one with later activity. A site's tabs share one session, so a tab left in the
+    /// background does not start a new one while the visitor reads in another; an older
+    /// session is never taken back.
     pub fn follow(&mut self, stored: &Session) {
-        if stored.last_activity > self.last_activity {
+        if (stored.id, stored.last_activity) > (self.id, self.last_activity) {
             *self = *stored;
         }
     }
@@ -100,10 +101,17 @@ mod tests {
         background.follow(&active);
         assert!(!background.touch(1_060 * MINUTE, None), "the visitor was active 10 minutes ago");
         assert_eq!(background, Session { last_activity: 1_060 * MINUTE, ..active });
-        // An older copy changes nothing.
+        // An older copy changes nothing, nor does an older session with later activity (a
+        // tab that began a campaign's session keeps it).
         let stale = Session { last_activity: 1_000 * MINUTE, count: 9, ..background };
         background.follow(&stale);
         assert_eq!(background.count, 1);
+        let older = Session { id: background.id - 1, last_activity: 2_000 * MINUTE, ..background };
+        background.follow(&older);
+        assert_eq!(background.last_activity, 1_060 * MINUTE);
+        let newer = Session { id: background.id + 1, count: 2, last_activity: 1_061 * MINUTE, campaign: 0 };
+        background.follow(&newer);
+        assert_eq!(background, newer);
     }
 
     #[test]

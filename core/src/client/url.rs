@@ -145,7 +145,9 @@ pub fn is_new_path(current: &str, href: &str) -> bool {
     let route = |url| {
         let (page, fragment) = split_fragment(url);
         let path = page.split_at(page.as_bytes().iter().position(|&b| b == b'?').unwrap_or(page.len())).0;
-        (path, if is_route(fragment) { fragment } else { "" })
+        // A hash route's own query (`#/search?q=a`) is rewritten in place like the page's.
+        let route = if is_route(fragment) { fragment.split('?').next().unwrap_or("") } else { "" };
+        (path, route)
     };
     route(current) != route(href)
 }
@@ -296,6 +298,7 @@ mod tests {
         assert!(is_new_path("https://acme.io/pricing/", "https://acme.io/pricing"));
         assert!(is_new_path("https://acme.io/app#/a?x=1", "https://acme.io/app#/b?x=1"));
         assert!(!is_new_path("https://acme.io/app#/a", "https://acme.io/app?x=1#/a"));
+        assert!(!is_new_path("https://acme.io/#/search?q=a", "https://acme.io/#/search?q=ab"));
     }
 
     #[test]
