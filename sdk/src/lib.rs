@@ -205,16 +205,23 @@ impl Sdk {
         let mut ids = page::Ids::new();
         // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
         // user and group this origin stored beside the old one are the forgotten visitor's.
+        // (A party whose cookie is there is read from it: its copy here is merely replaced.)
         if store.local_copy_is_stale() {
-            for key in party::USER.iter().chain(&party::GROUP) {
-                store.remove(key, false);
+            for keys in [party::USER, party::GROUP] {
+                if !store.has_cookie(keys[0]) {
+                    for key in keys {
+                        store.remove(key, false);
+                    }
+                }
             }
         }
         let ours = store.get_id("aid");
         // A site that used Segment: its ids, the first time Portrait has none of its own.
         let from_segment = |name| ours.is_none().then(|| store.segment_id(name)).flatten();
         let mut user = Party::load(&store, party::USER);
-        user.id = user.id.or_else(|| from_segment("ajs_user_id"));
+        let segment_user = user.id.is_none().then(|| from_segment("ajs_user_id")).flatten();
+        let adopted = segment_user.is_some();
+        user.id = user.id.or(segment_user);
         let group = Party::load(&store, party::GROUP);
         let anonymous_id =
             ours.clone().or_else(|| from_segment("ajs_anonymous_id")).unwrap_or_else(|| ids.uuid());
@@ -222,8 +229,10 @@ impl Sdk {
         // after 7 days); a user or group cookie that is gone is not made again from this
         // origin's copy, which another subdomain's `reset()` may have meant to end.
         store.set("aid", &anonymous_id, true);
-        for party in [&user, &group] {
-            if party.id.is_some() && store.has_cookie(party.keys[0]) {
+        // Segment's user id is stored as ours, or the next page (with an id of ours) would
+        // not read it again.
+        for (party, adopted) in [(&user, adopted), (&group, false)] {
+            if party.id.is_some() && (adopted || store.has_cookie(party.keys[0])) {
                 party.store(&mut store);
             }
         }
@@ -474,7 +483,8 @@ impl Sdk {
             // The last send failed and nothing leaves before the backoff ends (a `Retry-After`
             // may ask for an hour), or consent went back to pending with events queued: the
             // answer is `false` now.
-            let held_back = state.consent.gate() == Gate::Hold && !state.queue.is_empty();
+            let held_back =
+                state.consent.gate() == Gate::Hold && !(state.queue.is_empty() && state.held.is_empty());
             if now < state.backoff_until || held_back {
                 return state.resolve_waiters(false);
             }

@@ -119,14 +119,16 @@ impl PageState {
 
     /// The visitor is forgotten (`reset()`): their session's channel and campaign and their
     /// first touch go, from the store too, so that nothing links the next visitor to them (a
-    /// click id is unique to one ad click).
+    /// click id is unique to one ad click). The next visitor's session, begun by `reset()`,
+    /// is a direct arrival, and so is their first touch.
     pub fn forget_visitor(&mut self, store: &mut Store) {
-        for key in ["first", "campaign", "channel"] {
-            store.remove(key, false);
-        }
+        let direct = campaign::Channel::Direct.as_str();
+        store.remove("campaign", false);
+        store.set("channel", direct, false);
+        store.set("first", &concat(&[direct, "|"]), false);
         self.campaign = campaign::Landing::default();
-        self.channel = None;
-        self.first_touch = None;
+        self.channel = Some(direct.to_owned());
+        self.first_touch = Some((direct.to_owned(), None));
         self.block = None;
     }
 

@@ -329,11 +329,12 @@ describe("SDK: autocapture", () => {
     assert.deepEqual(first.context.firstTouch, { channel: "social", fbclid: "IwAR123" });
     const [after] = await timeline(await anonymousId(page), 1);
     assert.equal(after.event, "After Reset");
-    assert.equal(after.context.firstTouch, undefined, JSON.stringify(after.context));
-    assert.equal(after.context.channel, undefined);
+    // The new visitor's session begins at the reset: a direct arrival, their first touch too.
+    assert.deepEqual(after.context.firstTouch, { channel: "direct" }, JSON.stringify(after.context));
+    assert.equal(after.context.channel, "direct");
     assert.equal(after.context.campaign?.fbclid, undefined);
-    const stored = await page.evaluate(() => ["first", "campaign", "channel"].filter((k) => localStorage.getItem(`portrait.${k}`) !== null));
-    assert.deepEqual(stored, []);
+    const stored = await page.evaluate(() => ["first", "campaign", "channel"].map((k) => localStorage.getItem(`portrait.${k}`)));
+    assert.deepEqual(stored, ["direct|", null, "direct"]);
     await context.close();
   });
 
@@ -407,6 +408,11 @@ describe("SDK: identity and storage", () => {
     const ids = () => page.evaluate(() => [window.portrait.user().anonymousId, window.portrait.user().userId]);
     assert.deepEqual(await ids(), ["seg-anon-1", "seg-user-1"]);
     assert.equal((await context.cookies()).find((c) => c.name === "portrait_aid")?.value, "seg-anon-1", "stored as ours");
+    // The next page reads them as ours (Segment's are no longer consulted).
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.deepEqual(await ids(), ["seg-anon-1", "seg-user-1"]);
+    assert.equal((await context.cookies()).find((c) => c.name === "portrait_uid")?.value, "seg-user-1");
     const long = "t".repeat(300);
     await page.evaluate((id) => {
       window.portrait.identify(id, { plan: "x" });
