@@ -71,10 +71,10 @@ const MAX_SENDS_AFTER_CLOSE: u32 = 8;
 const TOO_LARGE: &str = "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 /// What `identify` and `group` report when their traits cannot be kept.
 const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write; these were not kept";
-/// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
 /// How long a page goes without events before it reads the session its site's other tabs
 /// stored.
 const SESSION_SYNC_MS: i64 = 60_000;
+/// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
 const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.

@@ -3,7 +3,7 @@
 //! A landing URL's UTM parameters and ad click ids make a [`Landing`]; the referrer and the
 //! campaign together make a [`Channel`]. The SDK keeps the first touch and the last touch.
 
-use super::{concat, url};
+use super::url;
 
 /// Ad click ids kept from landing URLs (Google, Microsoft, Meta, LinkedIn).
 pub const CLICK_IDS: [&str; 4] = ["gclid", "msclkid", "fbclid", "li_fat_id"];
@@ -160,13 +160,14 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
     let named =
         |names: &[&str]| labels.iter().rev().skip(usize::from(!app)).any(|label| names.contains(label));
     let app_named = |names: &[&str]| app && labels.last().is_some_and(|label| names.contains(label));
-    let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || host.ends_with(&concat(&[".", h])));
+    let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || url::is_subdomain(&host, h));
     if url::same_site(&host, page_host) {
         Channel::Internal
     } else if labels.iter().any(|label| EMAIL_LABELS.contains(label)) || app_named(&EMAIL_APPS) {
         Channel::Email
-    } else if app_named(&SOCIAL_SITES) || named(&SOCIAL_SITES) || is_host(&SOCIAL_HOSTS) {
-        // The app's own name first: `com.google.android.youtube` is YouTube, not Google search.
+    } else if named(&SOCIAL_SITES) || is_host(&SOCIAL_HOSTS) {
+        // Before search: `com.google.android.youtube` (an app's name is read too) is YouTube,
+        // not Google search.
         Channel::Social
     } else if named(&SEARCH_ENGINES) {
         Channel::Search

@@ -124,10 +124,13 @@ pub fn extension(url: &str) -> Option<String> {
 pub fn same_site(host: &str, site: &str) -> bool {
     let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_owned();
     let (host, site) = (strip(host), strip(site));
-    let within = |inner: &str, outer: &str| {
-        outer.as_bytes().contains(&b'.') && inner.strip_suffix(outer).is_some_and(|rest| rest.ends_with('.'))
-    };
-    host == site || within(&host, &site) || within(&site, &host)
+    host == site || is_subdomain(&host, &site) || is_subdomain(&site, &host)
+}
+
+/// Whether `host` is a subdomain of `site` (`docs.example.com` of `example.com`; never of a
+/// single label).
+pub fn is_subdomain(host: &str, site: &str) -> bool {
+    site.as_bytes().contains(&b'.') && host.strip_suffix(site).is_some_and(|rest| rest.ends_with('.'))
 }
 
 /// Whether `href` is a different page from `current` (an SPA navigation). A new fragment
@@ -143,11 +146,10 @@ pub fn is_new_page(current: &str, href: &str) -> bool {
 /// a new page ([`is_new_page`] for the rest; a query rewritten in place is the same page).
 pub fn is_new_path(current: &str, href: &str) -> bool {
     let route = |url| {
-        let (page, fragment) = split_fragment(url);
-        let path = page.split_at(page.as_bytes().iter().position(|&b| b == b'?').unwrap_or(page.len())).0;
+        let fragment = split_fragment(url).1;
         // A hash route's own query (`#/search?q=a`) is rewritten in place like the page's.
         let route = if is_route(fragment) { fragment.split('?').next().unwrap_or("") } else { "" };
-        (path, route)
+        (path(url), route)
     };
     route(current) != route(href)
 }
