@@ -203,39 +203,7 @@ impl Sdk {
             store.clear(&COOKIE_KEYS, &["aid", "consent"]);
         }
         let mut ids = page::Ids::new();
-        // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
-        // user and group this origin stored beside the old one are the forgotten visitor's.
-        // (A party whose cookie is there is read from it: its copy here is merely replaced.)
-        if store.local_copy_is_stale() {
-            for keys in [party::USER, party::GROUP] {
-                if !store.has_cookie(keys[0]) {
-                    for key in keys {
-                        store.remove(key, false);
-                    }
-                }
-            }
-        }
-        let ours = store.get_id("aid");
-        // A site that used Segment: its ids, the first time Portrait has none of its own.
-        let from_segment = |name| ours.is_none().then(|| store.segment_id(name)).flatten();
-        let mut user = Party::load(&store, party::USER);
-        let segment_user = user.id.is_none().then(|| from_segment("ajs_user_id")).flatten();
-        let adopted = segment_user.is_some();
-        user.id = user.id.or(segment_user);
-        let group = Party::load(&store, party::GROUP);
-        let anonymous_id =
-            ours.clone().or_else(|| from_segment("ajs_anonymous_id")).unwrap_or_else(|| ids.uuid());
-        // The id cookies' lifetimes start again on every page (Safari ends a script's cookies
-        // after 7 days); a user or group cookie that is gone is not made again from this
-        // origin's copy, which another subdomain's `reset()` may have meant to end.
-        store.set("aid", &anonymous_id, true);
-        // Segment's user id is stored as ours, or the next page (with an id of ours) would
-        // not read it again.
-        for (party, adopted) in [(&user, adopted), (&group, false)] {
-            if party.id.is_some() && (adopted || store.has_cookie(party.keys[0])) {
-                party.store(&mut store);
-            }
-        }
+        let (anonymous_id, user, group) = party::load_visitor(&mut store, || ids.uuid());
         let limits = Limits {
             max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
             max_bytes: number_field(&[&options], "maxQueueBytes")

@@ -13,11 +13,48 @@ pub type Keys = [&'static str; 2];
 pub const USER: Keys = ["uid", "traits"];
 pub const GROUP: Keys = ["gid", "gtraits"];
 
+/// Who the visitor is when a page starts: their anonymous id (this site's, else Segment's
+/// the first time, else `new_id()`), user and group, with the stored ids' cookies renewed.
+pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (String, Party, Party) {
+    // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
+    // user and group this origin stored beside the old one are the forgotten visitor's. (A
+    // party whose cookie is there is read from it: its copy here is merely replaced.)
+    if store.local_copy_is_stale() {
+        for keys in [USER, GROUP] {
+            if !store.has_cookie(keys[0]) {
+                for key in keys {
+                    store.remove(key, false);
+                }
+            }
+        }
+    }
+    let ours = store.get_id("aid");
+    // A site that used Segment: its ids, while Portrait has none of its own.
+    let from_segment = |name| ours.is_none().then(|| store.segment_id(name)).flatten();
+    let mut user = Party::load(store, USER);
+    let segment_user = user.id.is_none().then(|| from_segment("ajs_user_id")).flatten();
+    let adopted = segment_user.is_some();
+    user.id = user.id.or(segment_user);
+    let group = Party::load(store, GROUP);
+    let anonymous_id = ours.clone().or_else(|| from_segment("ajs_anonymous_id")).unwrap_or_else(new_id);
+    // The id cookies' lifetimes start again on every page (Safari ends a script's cookies
+    // after 7 days). A user or group cookie that is gone is not made again from this origin's
+    // copy, which another subdomain's `reset()` may have meant to end; Segment's user id is
+    // stored as ours, or the next page (with an id of ours) would not read it again.
+    store.set("aid", &anonymous_id, true);
+    for (party, adopted) in [(&user, adopted), (&group, false)] {
+        if party.id.is_some() && (adopted || store.has_cookie(party.keys[0])) {
+            party.store(store);
+        }
+    }
+    (anonymous_id, user, group)
+}
+
 pub struct Party {
     pub id: Option<String>,
     /// A plain JS object, stored as JSON.
     pub traits: Object,
-    pub keys: Keys,
+    keys: Keys,
 }
 
 impl Party {

@@ -158,22 +158,12 @@ impl Store {
     /// that swaps Segment's snippet for ours keeps its visitors and users.
     pub fn segment_id(&self, name: &str) -> Option<String> {
         let cookie = match self.mode {
+            Mode::Memory => return None,
             Mode::CookieAndLocal => cookie_named(&self.cookies, name),
-            _ => None,
+            Mode::Local => None,
         };
-        let stored = match self.mode {
-            Mode::Memory => None,
-            _ => cookie.or_else(|| self.local.then(|| local_get(name)).flatten()),
-        }?;
-        // analytics.js stores an anonymous visitor's user id as the JSON text `null`.
-        let id = match stored.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            Some(text) => text,
-            None if stored == "null" || stored == "undefined" => return None,
-            None => &stored,
-        };
-        // JSON text of an id with a quote or a backslash in it is not read: it is no id of ours.
-        (!id.is_empty() && !id.bytes().any(|b| b == b'"' || b == b'\\') && crate::call_options::id_fits(id))
-            .then(|| id.to_owned())
+        let stored = cookie.or_else(|| self.local.then(|| local_get(name)).flatten())?;
+        portrait_core::client::segment_stored_id(&stored).map(str::to_owned)
     }
 
     /// Whether this page's writes reach `localStorage`, which the site's other tabs share.

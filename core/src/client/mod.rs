@@ -9,7 +9,7 @@
 //! - [`capture`]: autocapture rules: link kinds, scroll milestones, element text.
 
 use crate::enrich::MAX_EVENT_AGE_MS;
-use crate::limits::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
+use crate::limits::{MAX_ID_BYTES, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 
 pub mod campaign;
 pub mod capture;
@@ -89,9 +89,41 @@ pub fn keeps_event_time(at: i64, now: i64) -> bool {
     at >= now.saturating_sub(MAX_EVENT_AGE_MS) && (MIN_TIMESTAMP_MS..MAX_TIMESTAMP_MS).contains(&at)
 }
 
+/// The id in a value Segment's analytics.js stored (`ajs_anonymous_id`, `ajs_user_id`, a
+/// cookie or a `localStorage` entry, decoded): JSON text (`"…"`) or plain. `None` for its
+/// JSON `null` (an anonymous visitor's user id), for an id with a quote or a backslash (JSON
+/// escapes: no id of ours), and for one the collector would refuse.
+pub fn segment_stored_id(stored: &str) -> Option<&str> {
+    let id = match stored.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(text) => text,
+        None if stored == "null" || stored == "undefined" => return None,
+        None => stored,
+    };
+    let escaped = id.bytes().any(|b| b == b'"' || b == b'\\');
+    (!id.is_empty() && !escaped && id.len() <= MAX_ID_BYTES).then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    #[test]
+    fn segment_stored_ids_are_json_text_or_plain() {
+        let long = "\"".to_owned() + &"t".repeat(300) + "\"";
+        let cases = [
+            ("\"a1b2\"", Some("a1b2")),
+            ("a1b2", Some("a1b2")),
+            ("jane+test@x.com", Some("jane+test@x.com")),
+            ("null", None),
+            ("undefined", None),
+            ("\"\"", None),
+            ("\"say \\\"hi\\\"\"", None),
+            (long.as_str(), None),
+        ];
+        for (stored, id) in cases {
+            assert_eq!(super::segment_stored_id(stored), id, "{stored}");
+        }
+    }
 
     #[test]
     fn an_event_time_is_kept_where_the_collector_keeps_it() {
