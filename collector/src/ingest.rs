@@ -273,8 +273,10 @@ async fn deliver(
     if total.bots > 0 {
         counts.push(("bot_events".to_owned(), i64::from(total.bots)));
     }
+    let nothing_accepted = total.accepted == 0 && total.duplicates == 0 && total.bots == 0;
     // A batch whose events were all seen before is a retry: its dropped count is in already.
-    if sdk_dropped > 0 && total.duplicates == 0 {
+    // One refused whole is answered 400, and the SDK hands its count on to the next batch.
+    if sdk_dropped > 0 && total.duplicates == 0 && !nothing_accepted {
         counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
     }
     if !counts.is_empty() {
@@ -282,7 +284,6 @@ async fn deliver(
         let stub = internal::stats_stub(env, workspace, &source.source.name, shard)?;
         internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
     }
-    let nothing_accepted = total.accepted == 0 && total.duplicates == 0 && total.bots == 0;
     match total.rejected.first() {
         Some(first) if nothing_accepted => {
             let mut error = ApiError::new(400, "rejected", first.message.clone());

@@ -169,6 +169,21 @@ describe("ingest → profile API", () => {
 });
 
 describe("no event counted twice", () => {
+  test("a queue's dropped count is counted once, by the batch that is accepted, not by one refused whole", async () => {
+    const anon = uuid();
+    const stats = async () =>
+      (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json.sdkDroppedEvents;
+    const before = await stats();
+    const stale = browserEvent("track", anon, { event: "Stale", timestamp: "2025-01-01T00:00:00Z" });
+    const refused = await collector.beacon([], { body: encodeBeacon({ batch: [stale], dropped: 7 }) });
+    assert.equal(refused.status, 400, refused.text);
+    const accepted = encodeBeacon({ batch: [browserEvent("page", anon)], dropped: 7 });
+    assert.equal((await collector.beacon([], { body: accepted })).json.accepted, 1);
+    assert.equal((await collector.beacon([], { body: accepted })).json.duplicates, 1, "a retry");
+    // Counted before the answer (the bots test reads its count the same way).
+    assert.equal((await stats()) - before, 7);
+  });
+
   test("a retried beacon is recognised", async () => {
     const anon = uuid();
     const events = [browserEvent("page", anon), browserEvent("track", anon, { event: "Clicked" })];
