@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Array;
+use portrait_core::client::consent::Decision;
 use portrait_core::client::{capture, url};
 use portrait_core::config::Autocapture;
 use wasm_bindgen::prelude::*;
@@ -125,11 +126,21 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
 
 /// On leaving or hiding a page: the engaged time since the last report, and the interest
 /// weight it earned (`topics`, and `tags` from the site's tag rules), on one "Page Engaged"
-/// event.
+/// event. With engagement capture off the interests are credited on the device only.
 fn report_engagement(state: &mut State, now: i64) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
-    let credited: Vec<(String, JsValue)> = convert::entries(&interests::credit(state)).collect();
+    // Where the page is scrolled now counts too: a page that fits the window is read to its
+    // end without a scroll event, and scroll capture may be off.
+    state.page.deepest_scroll = state.page.deepest_scroll.max(scroll_depth_now());
+    let at = state.session.report_time(now);
+    let credit = interests::credit(state, at);
+    // Interests leave the device only with personalisation granted: credited while it is
+    // pending, they stay here (a refusal must not find them queued or held).
+    let credited: Vec<(String, JsValue)> = match state.consent.personalization {
+        Decision::Granted => convert::entries(&credit).collect(),
+        _ => Vec::new(),
+    };
     if !state.options.autocapture.engagement || (engaged_ms < 1_000 && credited.is_empty()) {
         return;
     }
@@ -138,7 +149,7 @@ fn report_engagement(state: &mut State, now: i64) {
     for (key, value) in &credited {
         properties.value(key, value);
     }
-    state.capture_track(now, "Page Engaged", &properties);
+    state.capture_report(now, at, "Page Engaged", &properties);
 }
 
 fn path_property(state: &State) -> Props {
@@ -195,6 +206,13 @@ fn on_submit(state: &mut State, now: i64, facts: &Array) {
     state.capture_track(now, "Form Submitted", &properties);
 }
 
+/// How far down the page the window reaches now, in percent ([`capture::scroll_depth`]).
+fn scroll_depth_now() -> f64 {
+    let position = dom::scroll_position();
+    let at = |index| dom::number(&position, index).unwrap_or(0.0);
+    capture::scroll_depth(at(0), at(1), at(2))
+}
+
 fn on_scroll(state: &mut State, now: i64) {
     let now_f = now as f64;
     let since = now_f - state.page.last_scroll_check;
@@ -213,9 +231,7 @@ fn on_scroll(state: &mut State, now: i64) {
         return;
     }
     state.page.last_scroll_check = now_f;
-    let position = dom::scroll_position();
-    let at = |index| dom::number(&position, index).unwrap_or(0.0);
-    let depth = capture::scroll_depth(at(0), at(1), at(2));
+    let depth = scroll_depth_now();
     state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);

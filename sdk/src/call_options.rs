@@ -37,6 +37,11 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// An event the SDK dates itself (`at`, milliseconds since 1970).
+    pub fn at(at: i64) -> CallOptions {
+        CallOptions { timestamp: Some(Ok(at)), ..CallOptions::default() }
+    }
+
     /// A call's `{timestamp, messageId, context}` (anything else, or nothing, is no option).
     pub fn read(options: &JsValue) -> CallOptions {
         // The common call has none: nothing to read.

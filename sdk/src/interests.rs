@@ -26,6 +26,7 @@ extern "C" {
         engaged_ms: f64,
         scroll_percent: f64,
         stored: &JsValue,
+        at: f64,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn clear(this: &InterestModule) -> Result<(), JsValue>;
@@ -43,17 +44,18 @@ pub fn host(state: &State) -> JsValue {
     host.into()
 }
 
-/// A page view starts (an SPA navigation); the page is classified a task later, once the
-/// router has rendered it.
+/// A page view starts (an SPA navigation); the page is classified when the automatic view
+/// reads its title, a second later: a router that fetches the route's data renders it after
+/// the navigation, and the previous route's content must not be credited to this view.
 pub fn page_view(state: &mut State) {
     call(state, &InterestModule::page_view);
-    state.timer(0, |state, _| call(state, &InterestModule::classify));
+    state.timer(crate::AUTO_VIEW_GRACE_MS, |state, _| call(state, &InterestModule::classify));
 }
 
-/// Credits the page with the attention it got so far: stores the profiles it changed and
-/// answers what the "Page Engaged" event carries of it (`{topics, tags}`; `undefined` when
-/// nothing was credited).
-pub fn credit(state: &mut State) -> JsValue {
+/// Credits the page with the attention it got so far, as evidence of time `at`: stores the
+/// profiles it changed and answers what the "Page Engaged" event carries of it
+/// (`{topics, tags}`; `undefined` when nothing was credited).
+pub fn credit(state: &mut State, at: i64) -> JsValue {
     let Some(module) = &state.interests else { return JsValue::UNDEFINED };
     // The profiles as stored now: another tab may have credited, or cleared, them since this
     // page read them, and the module adds this page's credit to those, not to its own copy.
@@ -63,7 +65,7 @@ pub fn credit(state: &mut State) -> JsValue {
         false => JsValue::UNDEFINED,
     };
     let engaged_ms = state.page.engaged_total_ms as f64;
-    let credited = match module.credit(engaged_ms, state.page.deepest_scroll, &stored) {
+    let credited = match module.credit(engaged_ms, state.page.deepest_scroll, &stored, at as f64) {
         Ok(credited) => credited,
         Err(error) => {
             state.error("the interest module failed", error);

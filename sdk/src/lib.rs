@@ -35,7 +35,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use portrait_core::client::concat;
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
-use portrait_core::client::queue::{Adoption, Limits, Outgoing, Queue};
+use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
@@ -55,7 +55,7 @@ const HIDDEN_PAYLOAD_BYTES: usize = 16 * 1024;
 const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
-const AUTO_VIEW_GRACE_MS: i32 = 1_000;
+pub(crate) const AUTO_VIEW_GRACE_MS: i32 = 1_000;
 /// The keepalive bytes a hidden page's own sends may have in flight: Chromium refuses
 /// keepalive requests past 64 KiB in flight, and the hide's sends come first.
 const KEEPALIVE_BUDGET_BYTES: usize = 32 * 1024;
@@ -138,6 +138,8 @@ pub(crate) struct State {
     backoff_until: i64,
     /// Set by `flush()` and the interval timer: send even partial batches until empty.
     draining: bool,
+    /// A look at the other pages' stored queues is scheduled ([`State::adopt_stored_queues`]).
+    adoption_due: bool,
     /// Each `flush()`'s resolve, with the queue's mark when it was called.
     flush_waiters: Vec<(Function, u64)>,
     emit: Function,
@@ -209,7 +211,7 @@ impl Sdk {
             max_bytes: number_field(&[&options], "maxQueueBytes")
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
-        let queue_key = concat(&["q.", &ids.uuid()]);
+        let queue_key = concat(&[storage::QUEUE_PREFIX, &ids.uuid()]);
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
@@ -237,6 +239,7 @@ impl Sdk {
                 persist_timer: None,
                 backoff_until: 0,
                 draining: false,
+                adoption_due: false,
                 flush_waiters: Vec::new(),
                 emit,
                 emits: Vec::new(),
@@ -668,11 +671,23 @@ impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
     /// some (it comes back through [`Sdk::resume`]), else recorded.
     fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens, options: &CallOptions) {
+        self.follow_stored_session(now);
+        self.session.touch(now, None);
+        self.capture_in_session(now, call, properties, traits, options);
+    }
+
+    /// [`State::capture`] in the session as it is: the event is no activity of the visitor.
+    fn capture_in_session(
+        &mut self,
+        now: i64,
+        call: Call,
+        properties: &Tokens,
+        traits: &Tokens,
+        options: &CallOptions,
+    ) {
         let mut errors = Vec::new();
         let message_id = options.message_id(&mut errors).unwrap_or_else(|| self.ids.uuid());
         self.last_captured_at = self.last_captured_at.max(now);
-        self.follow_stored_session(now);
-        self.session.touch(now, None);
         let at = options.time_or(now, now, &mut errors);
         let identity = (self.anonymous_id.as_str(), self.user.id.as_deref());
         let block = self.page.context(&self.session);
@@ -787,6 +802,13 @@ impl State {
         );
     }
 
+    /// A report of what the visitor did on this page ("Page Engaged"): in the page's session,
+    /// dated `at` ([`Session::report_time`]), and no activity itself.
+    pub(crate) fn capture_report(&mut self, now: i64, at: i64, event: &str, properties: &Props) {
+        let options = CallOptions::at(at);
+        self.capture_in_session(now, Call::Track(event), &properties.tokens, &Tokens::default(), &options);
+    }
+
     /// After a push: send full batches now, start the interval timer for the rest.
     fn schedule(&mut self, _now: i64) {
         // A full batch goes at the end of the current task, not inside the call that filled
@@ -839,7 +861,9 @@ impl State {
             let keepalive = self.hidden && self.keepalive_bytes + batch.body.len() <= KEEPALIVE_BUDGET_BYTES;
             self.send(batch, keepalive);
         }
-        if self.queue.is_empty() {
+        // Everything went (events in flight do not keep it on): what comes next waits for a
+        // full batch or the interval again.
+        if self.queue.waiting() == 0 {
             self.draining = false;
         }
     }
@@ -894,6 +918,8 @@ impl State {
             Outcome::Refused { status } => {
                 self.stats.refused += events;
                 self.error("the collector refused a batch", status.into());
+                // Gone, yet not delivered: a `flush()` waiting for them answers `false`.
+                self.resolve_waiters(false);
             }
             Outcome::Retry { status, retry_after_ms } => {
                 self.stats.retries += 1;
@@ -1044,11 +1070,14 @@ impl State {
             return;
         }
         let now = js_sys::Date::now() as i64;
-        let mut adopted = 0;
-        for key in self.store.keys("q.") {
+        let (mut adopted, mut alive) = (0, false);
+        for key in self.store.keys(storage::QUEUE_PREFIX) {
             let Some(stored) = self.store.get(&key) else { continue };
             match self.queue.adopt_stored_text(&stored, now) {
-                Adoption::Alive => continue,
+                Adoption::Alive => {
+                    alive = true;
+                    continue;
+                }
                 Adoption::Adopted(count) => adopted += count,
                 Adoption::Unreadable => self.error("a stored queue could not be read", key.as_str().into()),
             }
@@ -1058,6 +1087,14 @@ impl State {
             self.persist(now);
             // They go as the page's own would, without waiting for its next event.
             self.schedule(now);
+        }
+        // A queue that looks alive may be a crashed page's (no `pagehide` marked it closed):
+        // looked at again once it would count as silent, in case this page is the one left.
+        if alive && !std::mem::replace(&mut self.adoption_due, true) {
+            self.timer(ORPHAN_AFTER_MS as i32 + 1_000, |state, _| {
+                state.adoption_due = false;
+                state.adopt_stored_queues();
+            });
         }
     }
 

@@ -56,6 +56,8 @@ extern "C" {
 
 /// Every key the SDK writes starts with this, so [`Store::clear`] finds them all.
 pub const PREFIX: &str = "portrait.";
+/// The start of each page's stored queue's key (`q.<page id>`).
+pub const QUEUE_PREFIX: &str = "q.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -219,8 +221,12 @@ impl Store {
             if !local_write(&local_key, Some(value)) {
                 self.failed_writes += 1;
                 // A refused write (storage full) must not leave the previous value to be read
-                // back on the next page: another user's traits, say.
-                local_write(&local_key, None);
+                // back on the next page: another user's traits, say. Except a stored queue's:
+                // its events would be lost with it, and those sent since are sent again and
+                // dropped by the collector (by messageId).
+                if !key.starts_with(QUEUE_PREFIX) {
+                    local_write(&local_key, None);
+                }
             }
         }
         if cookie && self.mode == Mode::CookieAndLocal {

@@ -18,9 +18,10 @@ const SPORT_PAGES = [
 ];
 
 /** A page about `title`, long enough to scroll, with the SDK; `body` is added to it. */
-function article(title, description, { body = "", head = "" } = {}) {
+function article(title, description, { body = "", head = "", options = {} } = {}) {
   return snippetPage({
     collector: rig.collector.url,
+    options,
     title,
     head: `<meta name="description" content="${description}">${head}`,
     body: `<h1>${title}</h1>${body}<div style="height: 4000px"></div>`,
@@ -82,6 +83,56 @@ describe("SDK: interests on the device", () => {
       return tag && tag.value[0]?.path === "/Sports" && tag;
     }, { message: "an interests tag led by /Sports" });
     assert.equal(profile.kind, "analytical");
+    await context.close();
+  });
+
+  test("interests credited while personalisation consent is pending stay on the device: a refusal then finds none queued", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[1];
+    const { page } = await openWithModel(context, "/sport/pending", article(title, description, { options: { consent: "pending" } }));
+    await page.mouse.move(10, 10);
+    await page.evaluate(() => window.scrollTo(0, 4000));
+    await page.waitForTimeout(1_200);
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    assert.equal((await interests(page))[0]?.path, "/Sports", "credited on the device while pending");
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted", personalization: "denied" }));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+    const engaged = json.events.filter((e) => e.event === "Page Engaged");
+    assert.equal(engaged.length, 1, JSON.stringify(json.events.map((e) => e.event ?? e.type)));
+    assert.ok(engaged[0].properties.engaged_ms >= 1_000);
+    assert.equal(engaged[0].properties.topics, undefined, "no interests left the device");
+    assert.deepEqual(await interests(page), []);
+    await context.close();
+  });
+
+  test("a single-page app's route is classified once the router has rendered it, not with the previous route's content", async () => {
+    const context = await newContext(rig.browser);
+    const html = article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake");
+    const { page } = await openWithModel(context, "/recipes/spa", html);
+    assert.match((await page.evaluate(() => window.portrait.pageTopics({ refresh: true })))[0].path, /^\/Food & Drink/);
+    // The router navigates, fetches the route's data, and renders it 300 ms later.
+    const [title, description] = SPORT_PAGES[0];
+    await page.evaluate(([title, description]) => {
+      history.pushState({}, "", "/sport/spa");
+      setTimeout(() => {
+        document.title = title;
+        document.querySelector("h1").textContent = title;
+        document.querySelector('meta[name="description"]').content = description;
+      }, 300);
+    }, [title, description]);
+    const topics = await eventually(
+      async () => {
+        const read = await page.evaluate(() => window.portrait.pageTopics());
+        return read.length > 0 && !read[0].path.startsWith("/Food") && read;
+      },
+      { message: "the new route classified" },
+    );
+    assert.equal(topics[0].path, "/Sports", JSON.stringify(topics));
     await context.close();
   });
 

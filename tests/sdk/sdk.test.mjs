@@ -198,6 +198,33 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
+  test("a tab left idle for over 30 minutes and then hidden reports its engaged time in its own session", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { clicks: false, scroll: false } } });
+    const context = await newContext(rig.browser);
+    await context.clock.install();
+    const { page } = await open("/left-open", html, { context });
+    await page.clock.pauseAt(Date.now() + 1_000);
+    await page.mouse.move(10, 10);
+    await page.clock.runFor(3_000); // engaged: visible, input in the last 5 s
+    await page.evaluate(() => window.portrait.flush()); // the view goes on time
+    await page.clock.fastForward("40:00");
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const events = await timeline(await anonymousId(page), 2);
+    assert.deepEqual(names(events).sort(), ["Page Engaged", "page"]);
+    const [engaged, view] = ["Page Engaged", "page"].map((name) => events.find((e) => names([e])[0] === name));
+    assert.ok(engaged.properties.engaged_ms >= 1_000, `${engaged.properties.engaged_ms} ms engaged`);
+    assert.deepEqual(engaged.context.session, view.context.session, "the page's session, not a new one");
+    // Sent 40 minutes after the view and dated at the session's last moment, 30 minutes after
+    // it: the collector keeps those 10 minutes between its time and its sending (its clock
+    // skew correction; the page's clock ran ahead of the collector's here).
+    const dated = Date.parse(engaged.receivedAt) - Date.parse(engaged.timestamp);
+    assert.ok(dated > 9 * 60_000 && dated < 11 * 60_000, `dated ${dated} ms before it was sent`);
+    await context.close();
+  });
+
   test("single-page navigations are page views, each counted once, the site's own page() calls included; anchors and a replaceState of the query alone are not views", async () => {
     // The site calls page() itself, as analytics.js sites do in their snippet and router:
     // the automatic view of the same page gives way to it.
@@ -1070,7 +1097,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       const { page, context } = await open(`/refused-${status}`, html);
       if (fault) proxy.fail(fault);
       await page.evaluate(() => window.portrait.track("Refused"));
-      assert.equal(await page.evaluate(() => window.portrait.flush()), true, "settled: the batch will never be accepted");
+      assert.equal(await page.evaluate(() => window.portrait.flush()), false, "answered at once: refused, not delivered");
       await page.waitForTimeout(500);
       assert.deepEqual(await reported(page), [status]);
       assert.equal(proxy.beacons(), 1, "sent once, not retried");
@@ -1343,6 +1370,40 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     for (const beacon of proxy.seen.filter((r) => r.url.startsWith("/v1/b"))) {
       assert.ok(beacon.bytes <= 32 * 1024, `a ${beacon.bytes}-byte payload`);
     }
+    await context.close();
+    await proxy.stop();
+  });
+
+  test("a queue a crashed page left (no pagehide: it looks alive) is taken over by a page already open once it falls silent", async () => {
+    // Each page its own way to the collector: the crashed one's is down for good.
+    const [down, proxy] = [await startProxy(rig.collector.url), await startProxy(rig.collector.url)];
+    down.setDown(true);
+    const options = { autocapture: false, remoteSettings: false };
+    const { page: crashing, context: crashingContext } = await open("/crashing", snippetPage({ collector: down.url, options }));
+    const id = await anonymousId(crashing);
+    await crashing.evaluate(() => ["One", "Two", "Three"].forEach((name) => window.portrait.track(name)));
+    // Its stored queue as a crash leaves it: holding the three events, not marked gone.
+    const [key, text] = await eventually(
+      () => crashing.evaluate(() => Object.entries(localStorage).find(([k, v]) => k.startsWith("portrait.q.") && v.includes("Three"))),
+      { message: "the queue stored" },
+    );
+    assert.equal(text.split("|")[1], "0");
+    await crashingContext.close();
+    await down.stop();
+    // The site's other page, open in the same browser when the crash happened.
+    const context = await newContext(rig.browser);
+    await context.clock.install();
+    await context.addInitScript(([key, text]) => {
+      try {
+        localStorage.setItem(key, text);
+      } catch {} // about:blank has no storage
+    }, [key, text]);
+    const { page } = await open("/still-open", snippetPage({ collector: proxy.url, options }), { context });
+    await page.clock.runFor(10_000);
+    assert.equal(proxy.beacons(), 0, "a queue written moments ago is its page's");
+    await page.clock.runFor(120_000);
+    const events = await timeline(id, 3);
+    assert.deepEqual(names(events).sort(), ["One", "Three", "Two"]);
     await context.close();
     await proxy.stop();
   });

@@ -158,21 +158,21 @@ impl Queue {
             self.waiting_bytes += entry.bytes;
         }
         self.entries.push(entry);
-        // Over a limit, the oldest go (never the newest): counted, then removed at once.
-        let mut oldest = 0;
-        while self.entries.len() - oldest > 1
-            && (self.entries.len() - oldest > self.limits.max_events || self.bytes > self.limits.max_bytes)
+        // Over a limit, the oldest waiting event goes (never the newest); one in flight only
+        // when none waits: it may be delivered yet, and would then count as dropped too.
+        while self.entries.len() > 1
+            && (self.entries.len() > self.limits.max_events || self.bytes > self.limits.max_bytes)
         {
-            let dropped = &self.entries[oldest];
+            let newest = self.entries.len() - 1;
+            let oldest = self.entries[..newest].iter().position(|e| e.batch.is_none()).unwrap_or(0);
+            let dropped = self.entries.remove(oldest);
             self.bytes -= dropped.bytes;
             if dropped.batch.is_none() {
                 self.waiting -= 1;
                 self.waiting_bytes -= dropped.bytes;
             }
             self.dropped += 1;
-            oldest += 1;
         }
-        self.entries.drain(..oldest);
     }
 
     /// Moves the events of `held` (a queue that never sent: events held while consent was
@@ -463,7 +463,9 @@ mod tests {
         let a = queue.take(NOW, 2, 32_768).unwrap();
         let b = queue.take(NOW, 2, 32_768).unwrap();
         check(&queue);
-        (6..12).for_each(|n| queue.push(event(n))); // drops the oldest, in flight or not
+        (6..12).for_each(|n| queue.push(event(n))); // drops the oldest waiting ones
+        check(&queue);
+        (12..20).for_each(|n| queue.push(event(n))); // and then the oldest in flight
         check(&queue);
         queue.retry(a.id);
         queue.complete(b.id);
@@ -534,6 +536,18 @@ mod tests {
         queue.complete(again.id);
         let next = queue.take(NOW + 3, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 0, "and only until delivered");
+    }
+
+    #[test]
+    fn a_full_queue_drops_waiting_events_before_those_in_flight() {
+        let mut queue = Queue::new(Limits { max_events: 5, max_bytes: 1_000_000 });
+        (0..5).for_each(|n| queue.push(event(n)));
+        let sent = queue.take(NOW + 1, 2, 32_768).unwrap();
+        (5..8).for_each(|n| queue.push(event(n)));
+        assert!(queue.complete(sent.id));
+        let next = queue.take(NOW + 2, 10, 32_768).unwrap();
+        assert_eq!(ids(&next.body), ["m5", "m6", "m7"], "m0 and m1 delivered, m2–m4 dropped");
+        assert_eq!(beacon::decode(&next.body).unwrap().dropped, 3, "not the delivered ones");
     }
 
     #[test]

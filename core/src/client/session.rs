@@ -36,6 +36,14 @@ impl Session {
         starts
     }
 
+    /// When to date a report of past activity (the engaged time a page sends when it is left):
+    /// now, or, once the session has expired, its last moment, so that the report falls in the
+    /// session it is about, here and in the collector's runs ([`SESSION_GAP_MS`] both), and a
+    /// tab left idle for an hour and then closed does not count a session of its own.
+    pub fn report_time(&self, now: i64) -> i64 {
+        now.min(self.last_activity.saturating_add(SESSION_GAP_MS))
+    }
+
     /// Follows another tab's copy of the session (what the store holds): a later session, or
     /// this one with later activity. A site's tabs share one session, so a tab left in the
     /// background does not start a new one while the visitor reads in another; an older
@@ -88,6 +96,17 @@ mod tests {
         assert!(session.touch(1_091 * MINUTE, Some(7)), "a new campaign");
         assert!(!session.touch(1_092 * MINUTE, Some(7)), "the same campaign on a later page");
         assert_eq!(session.count, 3);
+    }
+
+    #[test]
+    fn a_report_after_the_session_expired_is_dated_in_it() {
+        let mut session = Session::default();
+        session.touch(1_000 * MINUTE, None);
+        assert_eq!(session.report_time(1_010 * MINUTE), 1_010 * MINUTE);
+        assert_eq!(session.report_time(1_095 * MINUTE), 1_030 * MINUTE);
+        let reported = session.report_time(1_095 * MINUTE);
+        assert!(!session.clone().touch(reported, None), "the report's time is in the session");
+        assert_eq!(Session { last_activity: i64::MAX, ..session }.report_time(5), 5);
     }
 
     #[test]

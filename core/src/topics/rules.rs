@@ -102,9 +102,15 @@ pub fn is_tag(tag: &str) -> bool {
 /// Whether a `data-portrait-show-if` condition holds for the visitor's top topics (id and
 /// path) and top site tags. Conditions, any of which suffices when joined by `|`:
 /// - `interest:/Computers & Electronics`: that topic or one under it (paths, any case);
-/// - `interest:5`: that topic id;
+/// - `interest:5`: the same, by the topic's id (`path_of` gives an id's path; an id it does
+///   not know matches only itself);
 /// - `tag:intent:pricing`: that site tag (from the tag rules).
-pub fn show_if(condition: &str, topics: &[(u16, &str)], tags: &[String]) -> bool {
+pub fn show_if<'a>(
+    condition: &str,
+    topics: &[(u16, &str)],
+    tags: &[String],
+    path_of: impl Fn(u16) -> Option<&'a str>,
+) -> bool {
     condition.split('|').map(str::trim).any(|one| {
         if let Some(tag) = one.strip_prefix("tag:") {
             return tags.iter().any(|t| t == tag.trim());
@@ -116,13 +122,15 @@ pub fn show_if(condition: &str, topics: &[(u16, &str)], tags: &[String]) -> bool
         if wanted.is_empty() {
             return false;
         }
-        match wanted.parse::<u16>() {
-            Ok(id) => topics.iter().any(|&(topic, _)| topic == id),
-            Err(_) => topics.iter().any(|&(_, path)| {
-                let prefix = path.get(..wanted.len()).is_some_and(|p| p.eq_ignore_ascii_case(wanted));
-                prefix && (path.len() == wanted.len() || path.as_bytes()[wanted.len()] == b'/')
-            }),
-        }
+        let wanted = match wanted.parse::<u16>().map(|id| (id, path_of(id))) {
+            Ok((_, Some(path))) => path,
+            Ok((id, None)) => return topics.iter().any(|&(topic, _)| topic == id),
+            Err(_) => wanted,
+        };
+        topics.iter().any(|&(_, path)| {
+            let prefix = path.get(..wanted.len()).is_some_and(|p| p.eq_ignore_ascii_case(wanted));
+            prefix && (path.len() == wanted.len() || path.as_bytes()[wanted.len()] == b'/')
+        })
     })
 }
 
@@ -196,6 +204,12 @@ mod tests {
     #[test]
     fn show_if_conditions() {
         let topics = [(5u16, "/Computers & Electronics/Computer Security"), (299, "/Sports")];
+        let path_of = |id| match id {
+            1 => Some("/Computers & Electronics"),
+            2 => Some("/Computers & Electronics/Computer Security"),
+            3 => Some("/Arts & Entertainment"),
+            _ => None,
+        };
         let tags = ["intent:pricing".to_owned()];
         let cases = [
             ("interest:/Computers & Electronics", true),
@@ -203,6 +217,9 @@ mod tests {
             ("interest:/Computers", false),
             ("interest:299", true),
             ("interest:300", false),
+            ("interest:1", true),
+            ("interest:2", true),
+            ("interest:3", false),
             ("tag:intent:pricing", true),
             ("tag:intent:demo", false),
             ("tag:intent:demo | interest:/Sports", true),
@@ -212,7 +229,7 @@ mod tests {
             ("interest:/", false),
         ];
         for (condition, expected) in cases {
-            assert_eq!(show_if(condition, &topics, &tags), expected, "{condition}");
+            assert_eq!(show_if(condition, &topics, &tags, path_of), expected, "{condition}");
         }
     }
 

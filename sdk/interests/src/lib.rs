@@ -24,7 +24,7 @@ static ALLOCATOR: portrait_sdk_alloc::Pow2<portrait_sdk_alloc::WasmMemory> = por
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
-use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests as Profile, PageCredit};
+use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_TOPICS, PageCredit};
 use portrait_core::topics::page::{JsonValue, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, Scored};
@@ -136,9 +136,9 @@ impl Interests {
     }
 
     /// Reads the current page and classifies it: the site's tag rules, and the topics once
-    /// the model is there. The SDK calls it a task after a view starts (so an SPA's router
-    /// has rendered); `pageTopics({refresh: true})` too. Then the `show-if` elements the new
-    /// page brought are shown or hidden.
+    /// the model is there. The SDK calls it a second after a view starts (so an SPA's router
+    /// has rendered, data included); `pageTopics({refresh: true})` too. Then the `show-if`
+    /// elements the new page brought are shown or hidden.
     pub fn classify(&self) {
         self.update(State::classify_page);
     }
@@ -155,10 +155,11 @@ impl Interests {
     /// (`topics`: `[[topic id, weight], …]`, `tags`: `[[site tag, weight], …]`, each when not
     /// empty) and the profiles to store (`interests`, `tags`: only those this page changed).
     /// `stored`: the profiles as stored now (`{interests, tags}`), which the credit is added
-    /// to; `undefined` when the SDK keeps them in memory only.
-    pub fn credit(&self, engaged_ms: f64, scroll_percent: f64, stored: JsValue) -> JsValue {
+    /// to; `undefined` when the SDK keeps them in memory only. `at`: the time the credit is
+    /// evidence of, the "Page Engaged" event's (milliseconds since 1970).
+    pub fn credit(&self, engaged_ms: f64, scroll_percent: f64, stored: JsValue, at: f64) -> JsValue {
         let mut credited = JsValue::UNDEFINED;
-        self.update(|state| credited = state.credit(engaged_ms as i64, scroll_percent, &stored));
+        self.update(|state| credited = state.credit(engaged_ms as i64, scroll_percent, &stored, at as i64));
         credited
     }
 
@@ -245,7 +246,7 @@ impl State {
         }
     }
 
-    fn credit(&mut self, engaged_ms: i64, scroll_percent: f64, stored: &JsValue) -> JsValue {
+    fn credit(&mut self, engaged_ms: i64, scroll_percent: f64, stored: &JsValue, at: i64) -> JsValue {
         if !self.personalize || (self.page.is_empty() && self.page_tags.is_empty()) {
             return JsValue::UNDEFINED;
         }
@@ -262,9 +263,9 @@ impl State {
             self.site_tags = Profile::from_stored_text(&text(STORED_TAGS), self.half_life_ms, now);
         }
         let labels = self.page.iter().map(|s| (s.id, f64::from(s.score)));
-        let sent_topics = add_weighted(&mut self.profile, labels, weight, now, |id| id.into());
+        let sent_topics = add_weighted(&mut self.profile, labels, weight, at, |id| id.into());
         let tags = self.page_tags.iter().cloned();
-        let sent_tags = add_weighted(&mut self.site_tags, tags, weight, now, |tag| tag.into());
+        let sent_tags = add_weighted(&mut self.site_tags, tags, weight, at, |tag| tag.into());
         let (properties, stored) = (Object::new(), Object::new());
         for (key, sent) in [("topics", sent_topics), ("tags", sent_tags)] {
             if sent.length() > 0 {
@@ -311,7 +312,8 @@ impl State {
         };
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
             let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
-            let show = rules::show_if(&condition, &topics, tags);
+            let path_of = |id| self.model.as_ref()?.topic(id).map(|topic| topic.path());
+            let show = rules::show_if(&condition, &topics, tags, path_of);
             // Only a change is written: the page's own observers see no churn.
             let _ = match (show, element.has_attribute("hidden")) {
                 (true, true) => element.remove_attribute("hidden"),
@@ -322,21 +324,22 @@ impl State {
     }
 }
 
-/// Adds each label × `weight` to `profile`; returns the `[key, weight]` pairs for the wire
-/// (weights rounded to 0.001; those that round to 0 are not sent).
+/// Adds each label × `weight`, evidence of time `at`, to `profile`; returns the
+/// `[key, weight]` pairs for the wire. What is added is what is sent, so that the collector's
+/// copy agrees with the device's: weights rounded to 0.001 (those that round to 0 neither),
+/// and at most the [`MAX_TOPICS`] pairs the collector reads.
 fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
     profile: &mut Profile<K>,
     labels: impl Iterator<Item = (K, f64)>,
     weight: f64,
-    now: i64,
+    at: i64,
     key: impl Fn(K) -> JsValue,
 ) -> Array {
     let sent = Array::new();
-    for (label, score) in labels {
-        let delta = score * weight;
-        profile.add(label.clone(), delta, now);
-        let rounded = (delta * 1000.0).round() / 1000.0;
+    for (label, score) in labels.take(MAX_TOPICS) {
+        let rounded = (score * weight * 1000.0).round() / 1000.0;
         if rounded > 0.0 {
+            profile.add(label.clone(), rounded, at);
             sent.push(&Array::of2(&key(label), &rounded.into()));
         }
     }
