@@ -60,13 +60,13 @@ pub fn install(state: &Rc<RefCell<State>>) {
 fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
     match kind {
         kind::PAGE_HIDE => {
-            report_engagement(state, now);
+            report_engagement(state, now, true);
             state.capture_auto_view();
         }
         kind::PAGE_SHOW => state.show(now),
         kind::ONLINE => state.back_online(now),
         kind::VISIBILITY if value.is_truthy() => {
-            report_engagement(state, now);
+            report_engagement(state, now, true);
             state.capture_auto_view();
             state.page.engagement.hidden(now);
         }
@@ -115,7 +115,7 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
         return;
     }
     state.capture_auto_view();
-    report_engagement(state, now);
+    report_engagement(state, now, false);
     let previous = state.page.page[0].take().unwrap_or_default();
     let campaigns = state.options.autocapture.campaigns;
     state.follow_stored_session(now);
@@ -127,12 +127,15 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
 /// On leaving or hiding a page: the engaged time since the last report, and the interest
 /// weight it earned (`topics`, and `tags` from the site's tag rules), on one "Page Engaged"
 /// event. With engagement capture off the interests are credited on the device only.
-fn report_engagement(state: &mut State, now: i64) {
+/// `on_view`: the window still shows the view (hidden, left), not the next route of an SPA.
+fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
     // Where the page is scrolled now counts too: a page that fits the window is read to its
     // end without a scroll event, and scroll capture may be off.
-    state.page.deepest_scroll = state.page.deepest_scroll.max(scroll_depth_now());
+    if on_view {
+        state.page.deepest_scroll = state.page.deepest_scroll.max(scroll_depth_now());
+    }
     let at = state.session.report_time(now);
     let credit = interests::credit(state, at);
     // Interests leave the device only with personalisation granted: credited while it is

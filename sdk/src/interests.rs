@@ -49,7 +49,13 @@ pub fn host(state: &State) -> JsValue {
 /// the navigation, and the previous route's content must not be credited to this view.
 pub fn page_view(state: &mut State) {
     call(state, &InterestModule::page_view);
-    state.timer(crate::AUTO_VIEW_GRACE_MS, |state, _| call(state, &InterestModule::classify));
+    state.timer(crate::AUTO_VIEW_GRACE_MS, |state, now| {
+        // A timer left from an earlier view (navigations within the second) leaves a view
+        // that began later to its own.
+        if now - state.page.entered_at >= i64::from(crate::AUTO_VIEW_GRACE_MS) - 10 {
+            call(state, &InterestModule::classify);
+        }
+    });
 }
 
 /// Credits the page with the attention it got so far, as evidence of time `at`: stores the

@@ -33,10 +33,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use portrait_core::client::concat;
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
+use portrait_core::client::{concat, keeps_event_time};
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use wasm_bindgen::prelude::*;
@@ -136,7 +136,7 @@ pub(crate) struct State {
     persist_timer: Option<i32>,
     /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
-    /// Set by `flush()` and the interval timer: send even partial batches until empty.
+    /// Set by `flush()` and the interval timer: send even partial batches until none waits.
     draining: bool,
     /// A look at the other pages' stored queues is scheduled ([`State::adopt_stored_queues`]).
     adoption_due: bool,
@@ -198,12 +198,7 @@ impl Sdk {
             .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
         let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_seconds, false);
         let consent = initial_consent(&store, &options, &remote, &mut misspelt);
-        store.set_persistent(consent.may_store(), &COOKIE_KEYS);
-        if consent.gate() == Gate::Drop {
-            // Refused (say, by Global Privacy Control since the last visit): nothing of the
-            // visitor stays stored, queued events of earlier pages included.
-            store.clear(&COOKIE_KEYS, &["aid", "consent"]);
-        }
+        store_as_consented(&mut store, &consent);
         let mut ids = page::Ids::new();
         let (anonymous_id, user, group) = party::load_visitor(&mut store, || ids.uuid());
         let limits = Limits {
@@ -441,7 +436,7 @@ impl Sdk {
     }
 
     /// Sends everything queued now; resolves with `true` once all of it was delivered, or
-    /// `false` at the first failure (the events stay queued and are retried).
+    /// `false` at the first failure (the events stay queued and are retried) or refusal.
     pub fn flush(&self) -> Promise {
         let mut resolve = None;
         let promise = Promise::new(&mut |done, _| resolve = Some(done));
@@ -667,6 +662,24 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
     Consent::initial(store.get("consent").as_deref(), signals, default)
 }
 
+/// What the store may write under `consent`, and what a refusal of analytics clears: every
+/// thing of the visitor, queued events of earlier pages included, but the decision itself (it
+/// is the visitor's, and other tabs follow it), the page's anonymous id in memory (a later
+/// grant keeps it), and the interest profiles while personalisation is granted: they never
+/// leave the device, and that consent covers keeping them on its own.
+fn store_as_consented(store: &mut Store, consent: &Consent) {
+    let personal: &'static [&'static str] = match consent.personalization {
+        Decision::Granted => &interests::STORED_KEYS,
+        _ => &[],
+    };
+    store.set_persistent(consent.may_store(), &COOKIE_KEYS);
+    store.set_personal(personal);
+    if consent.gate() == Gate::Drop {
+        let keep: Vec<&str> = ["aid", "consent"].into_iter().chain(personal.iter().copied()).collect();
+        store.clear(&COOKIE_KEYS, &keep);
+    }
+}
+
 impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
     /// some (it comes back through [`Sdk::resume`]), else recorded.
@@ -805,7 +818,8 @@ impl State {
     /// A report of what the visitor did on this page ("Page Engaged"): in the page's session,
     /// dated `at` ([`Session::report_time`]), and no activity itself.
     pub(crate) fn capture_report(&mut self, now: i64, at: i64, event: &str, properties: &Props) {
-        let options = CallOptions::at(at);
+        // A tab idle for longer than the collector keeps events: dated now instead.
+        let options = CallOptions::at(if keeps_event_time(at, now) { at } else { now });
         self.capture_in_session(now, Call::Track(event), &properties.tokens, &Tokens::default(), &options);
     }
 
@@ -1072,6 +1086,10 @@ impl State {
         let now = js_sys::Date::now() as i64;
         let (mut adopted, mut alive) = (0, false);
         for key in self.store.keys(storage::QUEUE_PREFIX) {
+            // This page's own, stored while its events are in flight, is not another's.
+            if key == self.queue_key {
+                continue;
+            }
             let Some(stored) = self.store.get(&key) else { continue };
             match self.queue.adopt_stored_text(&stored, now) {
                 Adoption::Alive => {
@@ -1148,7 +1166,7 @@ impl State {
     /// What the consent now allows: storing, sending, holding or dropping; interests.
     fn apply_consent(&mut self, now: i64) {
         let consent = self.consent;
-        self.store.set_persistent(consent.may_store(), &COOKIE_KEYS);
+        store_as_consented(&mut self.store, &consent);
         match consent.gate() {
             Gate::Send => {
                 self.adopt_stored_queues();
@@ -1163,8 +1181,6 @@ impl State {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
                 self.held.clear();
                 self.queue.clear();
-                // The decision stays: it is the visitor's, and other tabs follow it.
-                self.store.clear(&COOKIE_KEYS, &["aid", "consent"]);
                 // Nothing is left to deliver: a `flush()` waiting out a backoff is answered.
                 self.resolve_waiters(false);
             }

@@ -38,6 +38,8 @@ pub struct PageState {
     pub last_scroll_check: f64,
     /// A scroll came within the check window: one check is due at its end.
     pub scroll_check_due: bool,
+    /// When this page view began.
+    pub entered_at: i64,
 }
 
 impl PageState {
@@ -105,6 +107,7 @@ impl PageState {
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
         self.engagement.activity(now);
+        self.entered_at = now;
     }
 
     /// The title as the page shows it now: a router sets it after rendering the route, so

@@ -96,6 +96,8 @@ pub struct Store {
     secure: bool,
     /// Whether writes reach cookies and `localStorage` (consent), not just memory.
     persistent: bool,
+    /// Keys written to `localStorage` even when not `persistent` ([`Store::set_personal`]).
+    personal: &'static [&'static str],
     /// Writes the browser refused (quota, disabled storage).
     pub failed_writes: u32,
 }
@@ -111,6 +113,7 @@ impl Store {
             cookie_max_age_s,
             secure: secure_page(),
             persistent,
+            personal: &[],
             failed_writes: 0,
         };
         if mode == Mode::CookieAndLocal {
@@ -168,9 +171,10 @@ impl Store {
         portrait_core::client::segment_stored_id(&stored).map(str::to_owned)
     }
 
-    /// Whether this page's writes reach `localStorage`, which the site's other tabs share.
+    /// Whether this page's writes (all, or the personal keys') reach `localStorage`, which the
+    /// site's other tabs share.
     pub fn shares_storage(&self) -> bool {
-        self.persistent && self.mode != Mode::Memory && self.local
+        (self.persistent || !self.personal.is_empty()) && self.mode != Mode::Memory && self.local
     }
 
     /// What `localStorage` holds for `key` now, other tabs' writes included (not memory).
@@ -213,7 +217,7 @@ impl Store {
     }
 
     fn write_through(&mut self, key: &str, value: &str, cookie: bool) {
-        if !self.persistent || self.mode == Mode::Memory {
+        if !(self.persistent || self.personal.contains(&key)) || self.mode == Mode::Memory {
             return;
         }
         if self.local {
@@ -246,6 +250,21 @@ impl Store {
             for (key, value) in self.memory.clone() {
                 self.write_through(&key, &value, cookie_keys.contains(&key.as_str()));
             }
+        }
+    }
+
+    /// Lets `keys` reach `localStorage` whatever [`Store::set_persistent`] says (the interest
+    /// profiles, under personalisation consent alone), writing what memory holds of them.
+    pub fn set_personal(&mut self, keys: &'static [&'static str]) {
+        let starting: Vec<(String, String)> = self
+            .memory
+            .iter()
+            .filter(|(key, _)| keys.contains(&key.as_str()) && !self.personal.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        self.personal = keys;
+        for (key, value) in starting {
+            self.write_through(&key, &value, false);
         }
     }
 

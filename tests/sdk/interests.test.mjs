@@ -18,10 +18,11 @@ const SPORT_PAGES = [
 ];
 
 /** A page about `title`, long enough to scroll, with the SDK; `body` is added to it. */
-function article(title, description, { body = "", head = "", options = {} } = {}) {
+function article(title, description, { body = "", head = "", options = {}, before = "" } = {}) {
   return snippetPage({
     collector: rig.collector.url,
     options,
+    before,
     title,
     head: `<meta name="description" content="${description}">${head}`,
     body: `<h1>${title}</h1>${body}<div style="height: 4000px"></div>`,
@@ -133,6 +134,23 @@ describe("SDK: interests on the device", () => {
       { message: "the new route classified" },
     );
     assert.equal(topics[0].path, "/Sports", JSON.stringify(topics));
+    await context.close();
+  });
+
+  test("personalisation granted with analytics refused: interests kept from page to page, nothing else stored, nothing sent", async () => {
+    const context = await newContext(rig.browser);
+    const before = `portrait.consent.set({ analytics: "denied", personalization: "granted" });`;
+    for (const [i, [title, description]] of SPORT_PAGES.entries()) {
+      await read((await openWithModel(context, `/sport/only-personal-${i}`, article(title, description, { before }))).page);
+    }
+    const { page } = await openWithModel(context, "/only-personal", snippetPage({ collector: rig.collector.url }));
+    const top = await interests(page);
+    assert.equal(top[0]?.path, "/Sports", JSON.stringify(top));
+    const stored = await page.evaluate(() => Object.keys(localStorage).sort());
+    assert.deepEqual(stored, ["portrait.consent", "portrait.interests"]);
+    assert.deepEqual(await context.cookies(), []);
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    assert.equal((await rig.collector.profile("anonymous_id", anonymousId)).status, 404);
     await context.close();
   });
 

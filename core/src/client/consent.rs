@@ -97,7 +97,8 @@ impl Consent {
 
     /// Whether the SDK may keep and use interests (topics and site tags): unless
     /// personalisation was refused. Pending counts as allowed: interests stay on the device
-    /// (stored only when `may_store`), and a refusal clears them.
+    /// (stored when `may_store`, or when personalisation is granted), and a refusal clears
+    /// them.
     pub fn may_personalize(&self) -> bool {
         self.personalization != Decision::Denied
     }

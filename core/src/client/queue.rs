@@ -10,8 +10,9 @@
 //! twice.
 //!
 //! The whole queue is stored (see [`Queue::to_stored_text`]) so events survive reloads, crashes
-//! and offline periods. It is bounded by [`Limits`]: when full, the oldest events are dropped
-//! and their count rides on the next batch (`dropped` in the beacon).
+//! and offline periods. It is bounded by [`Limits`]: when full, the oldest waiting events are
+//! dropped (those in flight only when none waits: they may be delivered yet), and their count
+//! rides on the next batch (`dropped` in the beacon).
 
 use crate::beacon;
 use crate::limits::MAX_BATCH_EVENTS;

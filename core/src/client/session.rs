@@ -37,11 +37,14 @@ impl Session {
     }
 
     /// When to date a report of past activity (the engaged time a page sends when it is left):
-    /// now, or, once the session has expired, its last moment, so that the report falls in the
-    /// session it is about, here and in the collector's runs ([`SESSION_GAP_MS`] both), and a
-    /// tab left idle for an hour and then closed does not count a session of its own.
+    /// now, or, once the session has expired, its last activity, so that a tab left idle for an
+    /// hour and then closed does not count a session of its own. (The collector's runs see
+    /// only events: activity without any, input alone, may still leave a gap there.)
     pub fn report_time(&self, now: i64) -> i64 {
-        now.min(self.last_activity.saturating_add(SESSION_GAP_MS))
+        match now.saturating_sub(self.last_activity) > SESSION_GAP_MS {
+            true => self.last_activity,
+            false => now,
+        }
     }
 
     /// Follows another tab's copy of the session (what the store holds): a later session, or
@@ -103,7 +106,8 @@ mod tests {
         let mut session = Session::default();
         session.touch(1_000 * MINUTE, None);
         assert_eq!(session.report_time(1_010 * MINUTE), 1_010 * MINUTE);
-        assert_eq!(session.report_time(1_095 * MINUTE), 1_030 * MINUTE);
+        assert_eq!(session.report_time(1_030 * MINUTE), 1_030 * MINUTE);
+        assert_eq!(session.report_time(1_095 * MINUTE), 1_000 * MINUTE);
         let reported = session.report_time(1_095 * MINUTE);
         assert!(!session.clone().touch(reported, None), "the report's time is in the session");
         assert_eq!(Session { last_activity: i64::MAX, ..session }.report_time(5), 5);
