@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use js_sys::Array;
 use portrait_core::client::consent::Decision;
-use portrait_core::client::{capture, url};
+use portrait_core::client::{capture, keeps_event_time, url};
 use portrait_core::config::Autocapture;
 use wasm_bindgen::prelude::*;
 
@@ -136,7 +136,8 @@ fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     if on_view {
         state.page.deepest_scroll = state.page.deepest_scroll.max(scroll_depth_now());
     }
-    let at = state.session.report_time(now);
+    // A tab idle for longer than the collector keeps events: dated now instead.
+    let at = Some(state.session.report_time(now)).filter(|&at| keeps_event_time(at, now)).unwrap_or(now);
     let credit = interests::credit(state, at);
     // Interests leave the device only with personalisation granted: credited while it is
     // pending, they stay here (a refusal must not find them queued or held).
@@ -210,7 +211,7 @@ fn on_submit(state: &mut State, now: i64, facts: &Array) {
 }
 
 /// How far down the page the window reaches now, in percent ([`capture::scroll_depth`]).
-fn scroll_depth_now() -> f64 {
+pub(crate) fn scroll_depth_now() -> f64 {
     let position = dom::scroll_position();
     let at = |index| dom::number(&position, index).unwrap_or(0.0);
     capture::scroll_depth(at(0), at(1), at(2))

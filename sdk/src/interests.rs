@@ -54,6 +54,10 @@ pub fn page_view(state: &mut State) {
         // that began later to its own.
         if now - state.page.entered_at >= i64::from(crate::AUTO_VIEW_GRACE_MS) - 10 {
             call(state, &InterestModule::classify);
+            // The route is rendered: how much of it the window shows counts too (it may
+            // fit the window, and be left by the next navigation without a scroll).
+            let depth = crate::autocapture::scroll_depth_now();
+            state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
         }
     });
 }

@@ -33,10 +33,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use portrait_core::client::concat;
 use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
-use portrait_core::client::{concat, keeps_event_time};
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use wasm_bindgen::prelude::*;
@@ -672,6 +672,12 @@ fn store_as_consented(store: &mut Store, consent: &Consent) {
         Decision::Granted => &interests::STORED_KEYS,
         _ => &[],
     };
+    // Refused, the profiles go first: storing starting now must not write this page's copy.
+    if !consent.may_personalize() {
+        for key in interests::STORED_KEYS {
+            store.remove(key, false);
+        }
+    }
     store.set_persistent(consent.may_store(), &COOKIE_KEYS);
     store.set_personal(personal);
     if consent.gate() == Gate::Drop {
@@ -818,8 +824,7 @@ impl State {
     /// A report of what the visitor did on this page ("Page Engaged"): in the page's session,
     /// dated `at` ([`Session::report_time`]), and no activity itself.
     pub(crate) fn capture_report(&mut self, now: i64, at: i64, event: &str, properties: &Props) {
-        // A tab idle for longer than the collector keeps events: dated now instead.
-        let options = CallOptions::at(if keeps_event_time(at, now) { at } else { now });
+        let options = CallOptions::at(at);
         self.capture_in_session(now, Call::Track(event), &properties.tokens, &Tokens::default(), &options);
     }
 

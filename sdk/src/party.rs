@@ -18,7 +18,8 @@ pub const GROUP: Keys = ["gid", "gtraits"];
 pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (String, Party, Party) {
     // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
     // user and group this origin stored beside the old one are the forgotten visitor's. (A
-    // party whose cookie is there is read from it: its copy here is merely replaced.)
+    // party whose cookie is there is read from it: its copy here is merely replaced.) Their
+    // interest profiles too.
     if store.local_copy_is_stale() {
         for keys in [USER, GROUP] {
             if !store.has_cookie(keys[0]) {
@@ -26,6 +27,9 @@ pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (Stri
                     store.remove(key, false);
                 }
             }
+        }
+        for key in crate::interests::STORED_KEYS {
+            store.remove(key, false);
         }
     }
     let ours = store.get_id("aid");

@@ -233,7 +233,7 @@ impl Store {
                 }
             }
         }
-        if cookie && self.mode == Mode::CookieAndLocal {
+        if cookie && self.persistent && self.mode == Mode::CookieAndLocal {
             self.write_cookie(key, value, self.cookie_max_age_s);
         }
     }
@@ -254,12 +254,15 @@ impl Store {
     }
 
     /// Lets `keys` reach `localStorage` whatever [`Store::set_persistent`] says (the interest
-    /// profiles, under personalisation consent alone), writing what memory holds of them.
+    /// profiles, under personalisation consent alone), writing what memory holds of them
+    /// unless storage was on already (then what is stored, other tabs' credits included, is
+    /// newer than this page's copy).
     pub fn set_personal(&mut self, keys: &'static [&'static str]) {
         let starting: Vec<(String, String)> = self
             .memory
             .iter()
             .filter(|(key, _)| keys.contains(&key.as_str()) && !self.personal.contains(&key.as_str()))
+            .filter(|_| !self.persistent)
             .cloned()
             .collect();
         self.personal = keys;

@@ -608,11 +608,18 @@ describe("SDK: cookies on a host name", () => {
       assert.deepEqual([back[0].userId, back[0].traits], ["later-user", {}], `${time} visit: the cookie's user, without the earlier user's traits`);
       assert.deepEqual(back[1], { groupId: "later-group", traits: {} });
     }
-    // A reset() on shop ends the user here too, on every later visit.
+    // A reset() on shop ends the user here too, on every later visit, and the interests this
+    // origin kept for them.
+    await visit("blog.portrait.test", () => localStorage.setItem("portrait.interests", "h1209600000,299:1700000000000"));
     await visit("shop.portrait.test", () => window.portrait.reset());
     for (const time of ["first", "second"]) {
-      const back = await visit("blog.portrait.test", () => [window.portrait.user().userId, window.portrait.group().groupId]);
-      assert.deepEqual(back, [null, null], `${time} visit after the reset elsewhere`);
+      const back = await visit("blog.portrait.test", () => [
+        window.portrait.user().userId,
+        window.portrait.group().groupId,
+        // What the new visitor's own page views earn is theirs.
+        (localStorage.getItem("portrait.interests") ?? "").includes("299:1700000000000"),
+      ]);
+      assert.deepEqual(back, [null, null, false], `${time} visit after the reset elsewhere`);
     }
     await context.close();
   });
