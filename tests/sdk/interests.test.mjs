@@ -111,6 +111,40 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a page that fits the window is credited as read to its end, with scroll capture off", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[2];
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: { scroll: false } },
+      title,
+      head: `<meta name="description" content="${description}">`,
+      body: `<h1>${title}</h1>`,
+    });
+    const { page } = await openWithModel(context, "/sport/short", html);
+    const [top] = await eventually(async () => {
+      const topics = await page.evaluate(() => window.portrait.pageTopics());
+      return topics.length > 0 && topics;
+    }, { message: "the page classified" });
+    await page.mouse.move(10, 10);
+    await page.waitForTimeout(1_200);
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    const engaged = await eventually(async () => {
+      const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+      return (json?.events ?? []).find((e) => e.event === "Page Engaged" && e.properties.topics);
+    }, { message: "Page Engaged with topics" });
+    // weight = 0.1 + 0.6 × engaged / 120 s + 0.3 × deepest scroll / 100: about 0.41 read to the
+    // end, 0.11 if the scroll were not read.
+    const [, sent] = engaged.properties.topics.find(([id]) => id === top.id);
+    const weight = sent / top.score;
+    assert.ok(weight > 0.38 && weight < 0.5, `attention weight ${weight.toFixed(3)} (${JSON.stringify(engaged.properties)})`);
+    await context.close();
+  });
+
   test("a single-page app's route is classified once the router has rendered it, not with the previous route's content", async () => {
     const context = await newContext(rig.browser);
     const html = article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake");
