@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::State;
 use crate::convert::field;
+use crate::storage::Store;
 
 /// Where the profiles are stored (the module names them the same way).
 pub const STORED_KEYS: [&str; 2] = ["interests", "tags"];
@@ -102,11 +103,22 @@ fn stored_texts(texts: [Option<String>; 2]) -> JsValue {
     stored.into()
 }
 
-/// Forgets the profiles (`reset()`, personalisation withdrawn).
+/// Forgets the profiles (`reset()`): stored and in the module.
 pub fn clear(state: &mut State) {
+    forget_stored(&mut state.store);
+    forget_in_module(state);
+}
+
+/// Removes the stored profiles (removals need no consent).
+pub fn forget_stored(store: &mut Store) {
     for key in STORED_KEYS {
-        state.store.remove(key, false);
+        store.remove(key, false);
     }
+}
+
+/// The module forgets its copy of the profiles (personalisation withdrawn: the stored ones
+/// went with the decision, `store_as_consented`).
+pub fn forget_in_module(state: &mut State) {
     call(state, &InterestModule::clear);
 }
 

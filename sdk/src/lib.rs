@@ -674,9 +674,7 @@ fn store_as_consented(store: &mut Store, consent: &Consent) {
     };
     // Refused, the profiles go first: storing starting now must not write this page's copy.
     if !consent.may_personalize() {
-        for key in interests::STORED_KEYS {
-            store.remove(key, false);
-        }
+        interests::forget_stored(store);
     }
     store.set_persistent(consent.may_store(), &COOKIE_KEYS);
     store.set_personal(personal);
@@ -1192,7 +1190,7 @@ impl State {
             Gate::Hold => {}
         }
         if !consent.may_personalize() {
-            interests::clear(self);
+            interests::forget_in_module(self);
         }
         interests::personalize(self);
     }

@@ -28,9 +28,7 @@ pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (Stri
                 }
             }
         }
-        for key in crate::interests::STORED_KEYS {
-            store.remove(key, false);
-        }
+        crate::interests::forget_stored(store);
     }
     let ours = store.get_id("aid");
     // A site that used Segment: its ids, while Portrait has none of its own.

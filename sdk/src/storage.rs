@@ -247,7 +247,14 @@ impl Store {
             if self.mode == Mode::CookieAndLocal && self.cookie_domain.is_none() {
                 self.cookie_domain = self.detect_cookie_domain();
             }
-            for (key, value) in self.memory.clone() {
+            self.write_memory(|_| true, cookie_keys);
+        }
+    }
+
+    /// Writes what memory holds of the keys `wanted` picks through to storage (storing started).
+    fn write_memory(&mut self, wanted: impl Fn(&str) -> bool, cookie_keys: &[&str]) {
+        for (key, value) in self.memory.clone() {
+            if wanted(&key) {
                 self.write_through(&key, &value, cookie_keys.contains(&key.as_str()));
             }
         }
@@ -258,16 +265,9 @@ impl Store {
     /// unless storage was on already (then what is stored, other tabs' credits included, is
     /// newer than this page's copy).
     pub fn set_personal(&mut self, keys: &'static [&'static str]) {
-        let starting: Vec<(String, String)> = self
-            .memory
-            .iter()
-            .filter(|(key, _)| keys.contains(&key.as_str()) && !self.personal.contains(&key.as_str()))
-            .filter(|_| !self.persistent)
-            .cloned()
-            .collect();
-        self.personal = keys;
-        for (key, value) in starting {
-            self.write_through(&key, &value, false);
+        let before = std::mem::replace(&mut self.personal, keys);
+        if !self.persistent {
+            self.write_memory(|key| keys.contains(&key) && !before.contains(&key), &[]);
         }
     }
 
