@@ -18,7 +18,7 @@ use crate::enrich::{DeviceType, Geo, Received};
 use crate::event::{Call, Event};
 use crate::identity::{Change, IdKind, Identity, IdentityRules, LogEntry, MAX_LOG_ENTRIES};
 use crate::time::Timestamp;
-use crate::topics::interests::Interests;
+use crate::topics::interests::{self, Interests};
 use crate::topics::rules;
 use crate::value::Value;
 
@@ -403,8 +403,8 @@ impl Profile {
                     keep_latest(traits, key, &Stamped { stamp, value: value.clone() });
                 }
             }
-            Call::Track { event: name } if name == "Page Engaged" => {
-                if let Some(topics) = event.properties.get("topics") {
+            Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
+                if let Some(topics) = event.properties.get(interests::SENT_TOPICS) {
                     // Only the taxonomy's topics: made-up ids would take the profile's places.
                     let known = |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
                     let topic_id = |v: &Value| match v {
@@ -413,7 +413,7 @@ impl Profile {
                     };
                     self.interests.add_sent(topics, at.0, topic_id);
                 }
-                if let Some(tags) = event.properties.get("tags") {
+                if let Some(tags) = event.properties.get(interests::SENT_TAGS) {
                     let site_tag = |v: &Value| match v {
                         Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
                         _ => None,

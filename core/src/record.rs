@@ -628,6 +628,28 @@ impl Record {
         let mut reader = Reader::new(&self.0);
         reader.call().and_then(|_| reader.str()).unwrap_or_default()
     }
+
+    /// The record of a `track` call named `event` without its properties `keys`; `None` for
+    /// any other record, and for one with none of those properties (nothing to change).
+    pub fn without_properties(&self, event: &str, keys: &[&str]) -> Option<Record> {
+        let fields = Reader::new(&self.0).record()?;
+        let entries = || map_entries(fields.properties.1);
+        if fields.call != Call::Track(event) || !entries().any(|(key, _)| keys.contains(&key)) {
+            return None;
+        }
+        let mut properties = Tokens::default();
+        for (key, value) in entries().filter(|(key, _)| !keys.contains(key)) {
+            properties.key(key).raw(value);
+        }
+        // The properties and the traits end the record, each a count, a length and its bytes.
+        let traits_start = self.0.len() - 8 - fields.traits.1.len();
+        let properties_start = traits_start - 8 - fields.properties.1.len();
+        let mut out = Vec::with_capacity(self.0.len());
+        out.extend_from_slice(&self.0[..properties_start]);
+        properties.encode(&mut out);
+        out.extend_from_slice(&self.0[traits_start..]);
+        Some(Record(out))
+    }
 }
 
 /// A record, read field by field (by the beacon's writer and to check stored bytes).
@@ -907,6 +929,28 @@ mod tests {
             assert_eq!(sent_context(&overlaid.block), context_of(expected), "{overrides}");
             assert_eq!(overlaid.left_out, left_out, "{overrides}");
         }
+    }
+
+    #[test]
+    fn properties_are_removed_from_the_named_track_calls_only() {
+        let event = |name: &str, properties: &str| {
+            let body = format!(
+                r#"{{"event": "{name}", "anonymousId": "a", "messageId": "m", "properties": {properties},
+                    "context": {{"page": {{"path": "/p"}}}}, "timestamp": "2026-12-01T00:00:00Z"}}"#
+            );
+            Record::from_event(&crate::segment::decode_single("track", body.as_bytes()).unwrap().0)
+        };
+        let keys = ["topics", "tags"];
+        let engaged = event(
+            "Page Engaged",
+            r#"{"path": "/p", "topics": [[5, 0.5]], "engaged_ms": 9, "tags": [["x", 1]]}"#,
+        );
+        let without = engaged.without_properties("Page Engaged", &keys).unwrap();
+        assert_eq!(without, event("Page Engaged", r#"{"path": "/p", "engaged_ms": 9}"#));
+        assert!(Record::from_bytes(without.as_bytes().to_vec()).is_some());
+        // Nothing to change: another event, or none of the keys.
+        assert_eq!(event("Viewed", r#"{"topics": 1}"#).without_properties("Page Engaged", &keys), None);
+        assert_eq!(without.without_properties("Page Engaged", &keys), None);
     }
 
     fn map_of(json: &str) -> Tokens {

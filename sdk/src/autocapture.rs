@@ -10,6 +10,7 @@ use js_sys::Array;
 use portrait_core::client::consent::Decision;
 use portrait_core::client::{capture, keeps_event_time, url};
 use portrait_core::config::Autocapture;
+use portrait_core::topics::interests::ENGAGED_EVENT;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{Props, bool_field};
@@ -153,7 +154,7 @@ fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     for (key, value) in &credited {
         properties.value(key, value);
     }
-    state.capture_report(now, at, "Page Engaged", &properties);
+    state.capture_report(now, at, ENGAGED_EVENT, &properties);
 }
 
 fn path_property(state: &State) -> Props {

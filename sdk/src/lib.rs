@@ -39,6 +39,7 @@ use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, 
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
+use portrait_core::topics::interests::{ENGAGED_EVENT, SENT_TAGS, SENT_TOPICS};
 use wasm_bindgen::prelude::*;
 
 use crate::call_options::CallOptions;
@@ -1105,6 +1106,7 @@ impl State {
             self.store.remove(&key, false);
         }
         if adopted > 0 {
+            self.withhold_interests();
             self.persist(now);
             // They go as the page's own would, without waiting for its next event.
             self.schedule(now);
@@ -1189,10 +1191,26 @@ impl State {
             }
             Gate::Hold => {}
         }
+        if self.withhold_interests() {
+            self.persist(now);
+        }
         if !consent.may_personalize() {
             interests::forget_in_module(self);
         }
         interests::personalize(self);
+    }
+
+    /// Interest weights leave the device only with personalisation granted (see
+    /// `autocapture::report_engagement`): without it, the events queued or held before, and
+    /// those of other pages' queues adopted, go without theirs. Answers whether the queue
+    /// (the stored part) changed.
+    fn withhold_interests(&mut self) -> bool {
+        if self.consent.personalization == Decision::Granted {
+            return false;
+        }
+        let strip = |record: &Record| record.without_properties(ENGAGED_EVENT, &[SENT_TOPICS, SENT_TAGS]);
+        self.held.rewrite(strip);
+        self.queue.rewrite(strip) > 0
     }
 
     /// Writes the browser refused since the last call, counted as errors; the first one of

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
+import { startProxy } from "../support/proxy.mjs";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const rig = useBrowserRig();
@@ -18,9 +19,9 @@ const SPORT_PAGES = [
 ];
 
 /** A page about `title`, long enough to scroll, with the SDK; `body` is added to it. */
-function article(title, description, { body = "", head = "", options = {}, before = "" } = {}) {
+function article(title, description, { body = "", head = "", options = {}, before = "", collector = rig.collector.url } = {}) {
   return snippetPage({
-    collector: rig.collector.url,
+    collector,
     options,
     before,
     title,
@@ -109,6 +110,41 @@ describe("SDK: interests on the device", () => {
     assert.equal(engaged[0].properties.topics, undefined, "no interests left the device");
     assert.deepEqual(await interests(page), []);
     await context.close();
+  });
+
+  test("interest weights queued when personalisation is withdrawn leave without them; the rest of the event goes", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[2];
+    const { page } = await openWithModel(context, "/sport/withdrawn", article(title, description, { collector: proxy.url }));
+    proxy.setDown(true);
+    await page.mouse.move(10, 10);
+    await page.evaluate(() => window.scrollTo(0, 4000));
+    await page.waitForTimeout(1_200);
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    // The "Page Engaged" with its topics is queued: its send failed.
+    await eventually(() => page.evaluate(() => window.portrait.stats().retries >= 1), { message: "a failed send" });
+    const stored = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait.q.")).map((k) => localStorage.getItem(k)).join());
+    assert.match(await stored(), /topics/, "stored with the queue");
+    await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
+    assert.doesNotMatch(await stored(), /topics/, "and stored again without them");
+    proxy.setDown(false);
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    const events = await eventually(async () => {
+      const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+      return json?.events?.some((e) => e.event === "Consent Updated") && json.events;
+    }, { message: "the queue delivered", ms: 30_000 });
+    const engaged = events.filter((e) => e.event === "Page Engaged");
+    assert.equal(engaged.length, 1, JSON.stringify(events.map((e) => e.event ?? e.type)));
+    assert.ok(engaged[0].properties.engaged_ms >= 1_000 && engaged[0].properties.path === "/sport/withdrawn", JSON.stringify(engaged[0]));
+    assert.equal(engaged[0].properties.topics, undefined, "no interests left the device");
+    const { json: profile } = await rig.collector.profile("anonymous_id", anonymousId);
+    assert.equal(profile.tags.find((t) => t.name === "interests"), undefined, JSON.stringify(profile.tags));
+    await context.close();
+    await proxy.stop();
   });
 
   test("a page that fits the window is credited as read to its end, with scroll capture off", async () => {

@@ -326,6 +326,24 @@ impl Queue {
         jittered.max(asked)
     }
 
+    /// Replaces each record, in flight or waiting, that `change` gives a new one for: a
+    /// retry or a page's exit sends the new one (same message id, so the collector keeps one).
+    /// Answers how many changed.
+    pub fn rewrite(&mut self, change: impl Fn(&Record) -> Option<Record>) -> usize {
+        let mut changed = 0;
+        for entry in &mut self.entries {
+            let Some(record) = change(&entry.record) else { continue };
+            changed += 1;
+            let bytes = record.as_bytes().len();
+            self.bytes = self.bytes - entry.bytes + bytes;
+            if entry.batch.is_none() {
+                self.waiting_bytes = self.waiting_bytes - entry.bytes + bytes;
+            }
+            (entry.record, entry.bytes) = (record, bytes);
+        }
+        changed
+    }
+
     /// Forgets every event (consent refused). The batch numbers go on: an answer to a batch
     /// sent before must not settle one sealed after.
     pub fn clear(&mut self) {
@@ -473,6 +491,27 @@ mod tests {
         check(&queue);
         queue.take_all(NOW, 300);
         check(&queue);
+    }
+
+    #[test]
+    fn rewritten_records_are_sent_and_counted_as_they_are_now() {
+        let mut queue = Queue::new(Limits::default());
+        (0..4).for_each(|n| queue.push(Record::from_event(&event_with(n, Some("x".repeat(100))))));
+        let in_flight = queue.take(NOW, 2, 32_768).unwrap();
+        // The odd ones lose their text.
+        let changed = queue.rewrite(|record| {
+            let n = record.message_id()[1..].parse::<usize>().unwrap();
+            (n % 2 == 1).then(|| Record::from_event(&event_with(n, None)))
+        });
+        assert_eq!(changed, 2);
+        let lengths: Vec<usize> = queue.entries.iter().map(|e| e.record.as_bytes().len()).collect();
+        assert_eq!(queue.bytes, lengths.iter().sum::<usize>());
+        assert_eq!(queue.waiting_bytes(), lengths[2..].iter().sum::<usize>());
+        assert!(lengths[1] < lengths[0] && lengths[3] < lengths[2]);
+        queue.retry(in_flight.id);
+        let again = beacon::decode(&queue.take(NOW + 1, 10, 32_768).unwrap().body).unwrap().events;
+        let texts: Vec<bool> = again.iter().map(|e| e.properties.contains_key("text")).collect();
+        assert_eq!(texts, [true, false, true, false]);
     }
 
     #[test]

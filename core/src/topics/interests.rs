@@ -25,6 +25,13 @@ pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 /// early cannot come back with what arrives for it later.
 pub const MAX_TOPICS: usize = 64;
 
+/// The event that carries what a page view added to the interests (the SDK sends one when a
+/// page is hidden or left), and its two properties that do: `topics`, `[[topic id, weight],
+/// …]`, and `tags`, the site's own tags the same way.
+pub const ENGAGED_EVENT: &str = "Page Engaged";
+pub const SENT_TOPICS: &str = "topics";
+pub const SENT_TAGS: &str = "tags";
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -24,7 +24,9 @@ static ALLOCATOR: portrait_sdk_alloc::Pow2<portrait_sdk_alloc::WasmMemory> = por
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
-use portrait_core::topics::interests::{DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_TOPICS, PageCredit};
+use portrait_core::topics::interests::{
+    DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_TOPICS, PageCredit, SENT_TAGS, SENT_TOPICS,
+};
 use portrait_core::topics::page::{JsonValue, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, Scored};
@@ -267,7 +269,7 @@ impl State {
         let tags = self.page_tags.iter().cloned();
         let sent_tags = add_weighted(&mut self.site_tags, tags, weight, at, |tag| tag.into());
         let (properties, stored) = (Object::new(), Object::new());
-        for (key, sent) in [("topics", sent_topics), ("tags", sent_tags)] {
+        for (key, sent) in [(SENT_TOPICS, sent_topics), (SENT_TAGS, sent_tags)] {
             if sent.length() > 0 {
                 set(&properties, key, sent.into());
             }
