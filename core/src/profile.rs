@@ -9,11 +9,13 @@
 //! Every field is therefore a commutative summary: sums, minima and maxima, unions, and
 //! last-writer-wins registers ordered by [`Stamp`] (event time, then a hash of the message id).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client::consent::{CONSENT_EVENT, Decision};
 use crate::enrich::{DeviceType, Geo, Received};
 use crate::event::{Call, Event};
 use crate::identity::{Change, IdKind, Identity, IdentityRules, LogEntry, MAX_LOG_ENTRIES};
@@ -67,6 +69,9 @@ pub struct Profile {
     /// The site's own tags the browser sent (`tags` on "Page Engaged", from the workspace's
     /// tag rules), decayed like interests.
     pub site_tags: Interests<String>,
+    /// The latest withdrawal of personalisation consent the browser recorded: the interests
+    /// and site tags hold only evidence dated after it (see [`Profile::withdraw_interests`]).
+    pub interests_withdrawn: Option<Timestamp>,
     /// The previous ids of `alias` calls: also identities of the profile (as a user id and an
     /// anonymous id), but never a different known person in a merge (`identity::check_merge`).
     pub aliases: BTreeSet<String>,
@@ -403,7 +408,13 @@ impl Profile {
                     keep_latest(traits, key, &Stamped { stamp, value: value.clone() });
                 }
             }
-            Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
+            Call::Track { event: name } if name == CONSENT_EVENT => {
+                let personalization = event.properties.get("personalization");
+                if matches!(personalization, Some(Value::String(d)) if d == Decision::Denied.as_str()) {
+                    self.withdraw_interests(at);
+                }
+            }
+            Call::Track { event: name } if name == interests::ENGAGED_EVENT && self.takes_interests(at) => {
                 if let Some(topics) = event.properties.get(interests::SENT_TOPICS) {
                     // Only the taxonomy's topics: made-up ids would take the profile's places.
                     let known = |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
@@ -439,6 +450,7 @@ impl Profile {
         self.activity.add(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), 1);
         if matches!(event.call, Call::Page { .. })
             && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
+            && self.takes_interests(at)
         {
             for label in page_topics(event) {
                 self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
@@ -470,6 +482,25 @@ impl Profile {
             add_count(&mut self.devices, &key, 1);
         }
         self.bound();
+    }
+
+    /// Personalisation consent withdrawn at `at`: the interests and site tags held go, and
+    /// evidence dated at or before `at` is ignored from now on, whenever it arrives. The result
+    /// does not depend on the order of events, except in one case, which errs on the side
+    /// of the withdrawal: evidence dated after it (personalisation granted again) that is
+    /// applied before it goes too.
+    fn withdraw_interests(&mut self, at: Timestamp) {
+        if self.interests_withdrawn.is_some_and(|withdrawn| withdrawn >= at) {
+            return;
+        }
+        self.interests_withdrawn = Some(at);
+        self.interests = Interests::default();
+        self.site_tags = Interests::default();
+    }
+
+    /// Whether interest evidence dated `at` counts: only after the latest withdrawal.
+    fn takes_interests(&self, at: Timestamp) -> bool {
+        self.interests_withdrawn.is_none_or(|withdrawn| at > withdrawn)
     }
 
     /// Whether the profile holds this identity, as far as a scan of a few finds out: `false`
@@ -519,8 +550,20 @@ impl Profile {
             keep(&mut self.locale, locale.stamp, true, || locale.value.clone());
         }
         self.groups.extend(other.groups.iter().cloned());
-        self.interests.merge(&other.interests);
-        self.site_tags.merge(&other.site_tags);
+        // The later withdrawal holds for both: the evidence of the side that has not seen
+        // it goes (the same approximation as `withdraw_interests`), whichever side merges.
+        match self.interests_withdrawn.cmp(&other.interests_withdrawn) {
+            Ordering::Less => {
+                self.interests = other.interests.clone();
+                self.site_tags = other.site_tags.clone();
+                self.interests_withdrawn = other.interests_withdrawn;
+            }
+            Ordering::Equal => {
+                self.interests.merge(&other.interests);
+                self.site_tags.merge(&other.site_tags);
+            }
+            Ordering::Greater => {}
+        }
         self.merged.insert(other_id.to_owned());
         self.merged.extend(other.merged.iter().cloned());
         self.identity_log.extend(other.identity_log.iter().cloned());
@@ -671,6 +714,70 @@ mod tests {
         let ids: Vec<u16> =
             profile.interests.top(1_800_000_000_000, 10).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, [299]);
+    }
+
+    fn engaged(id: &str, at: i64, topic: i64) -> Received {
+        let mut event = Event::new(id, Call::Track { event: interests::ENGAGED_EVENT.into() });
+        event.anonymous_id = Some("a".into());
+        event.timestamp = Some(Timestamp(at));
+        let pair = |key: Value| Value::Array(vec![Value::Array(vec![key, Value::Float(0.5)])]);
+        event.properties.insert(interests::SENT_TOPICS.into(), pair(Value::Int(topic)));
+        event.properties.insert(interests::SENT_TAGS.into(), pair(Value::String("intent:pricing".into())));
+        Received { event, enrichment: Default::default() }
+    }
+
+    fn consent(id: &str, at: i64, personalization: Decision) -> Received {
+        let mut event = Event::new(id, Call::Track { event: CONSENT_EVENT.into() });
+        event.anonymous_id = Some("a".into());
+        event.timestamp = Some(Timestamp(at));
+        event.properties.insert("personalization".into(), Value::String(personalization.as_str().into()));
+        Received { event, enrichment: Default::default() }
+    }
+
+    fn topic_ids(profile: &Profile) -> Vec<u16> {
+        profile.interests.top(T + 10_000, 10).into_iter().map(|(id, _)| id).collect()
+    }
+
+    const T: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn a_withdrawal_of_personalisation_erases_the_interests_before_it_in_any_order() {
+        // Read about sport, withdrew, granted again and read about concerts.
+        let events = [
+            engaged("m1", T, 299),
+            consent("m2", T + 1_000, Decision::Denied),
+            consent("m3", T + 2_000, Decision::Granted),
+            engaged("m4", T + 3_000, 4),
+        ];
+        let orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2], [2, 1, 3, 0], [0, 3, 1, 2]];
+        for order in orders {
+            let mut profile = Profile::default();
+            order.iter().for_each(|&i| profile.apply(&events[i]));
+            // The read after the grant counts, unless it came before the withdrawal: it then
+            // goes with it (the one case where order matters, on the side of the withdrawal).
+            let after_grant_first = order.iter().position(|&i| i == 3) < order.iter().position(|&i| i == 1);
+            let expected: &[u16] = if after_grant_first { &[] } else { &[4] };
+            assert_eq!(topic_ids(&profile), expected, "{order:?}");
+            assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
+            assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
+        }
+    }
+
+    #[test]
+    fn the_later_withdrawal_holds_for_merged_profiles() {
+        let mut withdrew = Profile::default();
+        withdrew.apply(&engaged("m1", T, 299));
+        withdrew.apply(&consent("m2", T + 1_000, Decision::Denied));
+        let mut other_device = Profile::default();
+        other_device.apply(&engaged("m3", T - 1_000, 1));
+        for (mut into, from) in [(withdrew.clone(), &other_device), (other_device.clone(), &withdrew)] {
+            into.merge("other", from);
+            assert_eq!(topic_ids(&into), [0u16; 0]);
+            assert_eq!(into.interests_withdrawn, Some(Timestamp(T + 1_000)));
+            // Evidence from before the withdrawal that arrives later is ignored.
+            into.apply(&engaged("m4", T + 500, 4));
+            assert_eq!(topic_ids(&into), [0u16; 0]);
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use portrait_core::client::concat;
-use portrait_core::client::consent::{Consent, Decision, Gate, PrivacySignals};
+use portrait_core::client::consent::{CONSENT_EVENT, Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
@@ -1150,7 +1150,7 @@ impl State {
         let mut properties = Props::default();
         properties.str("analytics", consent.analytics.as_str());
         properties.str("personalization", consent.personalization.as_str());
-        self.capture_track(now, "Consent Updated", &properties);
+        self.capture_track(now, CONSENT_EVENT, &properties);
     }
 
     /// Another tab of the site stored a consent decision (`storage` event): this page follows

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::concat;
 
+/// The event the SDK records a consent change with: its properties are the categories
+/// (`analytics`, `personalization`), each a [`Decision`]'s text.
+pub const CONSENT_EVENT: &str = "Consent Updated";
+
 /// Also the configuration's `consent_default` (`granted`, `denied`, `pending`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
