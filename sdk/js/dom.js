@@ -96,6 +96,7 @@ export function time_zone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch { return undefined; }
 }
 
+const FOLLOWED_KEYS = ['consent', 'aid', 'uid', 'traits', 'gid', 'gtraits'];
 const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]';
 const BUTTON_INPUTS = /^(submit|button|reset)$/i;
 /// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
@@ -114,9 +115,10 @@ export function listen(switches, on) {
   add(window, 'pageshow', 1);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
-  // Another tab's consent decision (`Store`'s `portrait.` prefix and its `consent` key);
-  // filtered here: other tabs also write their queues every second.
-  add(window, 'storage', 9, (event) => event.key === 'portrait.consent' || undefined);
+  // Another tab's consent decision, or who the visitor is (`Store`'s `portrait.` prefix and
+  // its keys; `party::USER` and `party::GROUP`); filtered here: other tabs also write their
+  // queues every second.
+  add(window, 'storage', 9, (event) => FOLLOWED_KEYS.find((key) => event.key === 'portrait.' + key));
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];
     if (typeof original !== 'function') continue;

@@ -78,7 +78,11 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         kind::ACTIVITY => visitor_active(state, now),
         kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default(), false),
         kind::REPLACED => navigated(state, now, value.as_string().unwrap_or_default(), true),
-        kind::CONSENT_ELSEWHERE => state.consent_stored_elsewhere(now),
+        kind::STORED_ELSEWHERE => match value.as_string().as_deref() {
+            Some("consent") => state.consent_stored_elsewhere(now),
+            Some(_) => state.visitor_stored_elsewhere(now),
+            None => {}
+        },
         kind::CLICK if !value.is_undefined() => on_click(state, now, value.unchecked_ref()),
         kind::SUBMIT if !value.is_undefined() => on_submit(state, now, value.unchecked_ref()),
         kind::SCROLL => {

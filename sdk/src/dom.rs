@@ -67,8 +67,9 @@ pub mod kind {
     pub const SCROLL: u32 = 7;
     /// Pointer, key or touch input.
     pub const ACTIVITY: u32 = 8;
-    /// Another tab stored a consent decision (`true`; the store has it).
-    pub const CONSENT_ELSEWHERE: u32 = 9;
+    /// Another tab wrote a key the page follows: the consent decision or who the visitor is
+    /// (the key without the store's prefix; the store has the value).
+    pub const STORED_ELSEWHERE: u32 = 9;
 }
 
 /// The string at `index` of `facts`, if it is one.

@@ -103,12 +103,6 @@ fn stored_texts(texts: [Option<String>; 2]) -> JsValue {
     stored.into()
 }
 
-/// Forgets the profiles (`reset()`): stored and in the module.
-pub fn clear(state: &mut State) {
-    forget_stored(&mut state.store);
-    forget_in_module(state);
-}
-
 /// Removes the stored profiles (removals need no consent).
 pub fn forget_stored(store: &mut Store) {
     for key in STORED_KEYS {
@@ -117,7 +111,7 @@ pub fn forget_stored(store: &mut Store) {
 }
 
 /// The module forgets its copy of the profiles (personalisation withdrawn: the stored ones
-/// went with the decision, `store_as_consented`).
+/// went with the decision, `store_as_consented`; a new visitor: `reset()` removed them).
 pub fn forget_in_module(state: &mut State) {
     call(state, &InterestModule::clear);
 }

@@ -422,16 +422,11 @@ impl Sdk {
             state.capture_auto_view();
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
-            // A session of the new visitor's own, begun now: an older one another tab stored
-            // (the forgotten visitor's) is never followed.
-            state.session = Session::default();
-            state.session.touch(now, None);
-            state.anonymous_id = state.ids.uuid();
             state.store.remove("session", false);
-            state.page.forget_visitor(&mut state.store);
             state.store.remove("aid", true);
-            interests::clear(state);
-            let id = state.anonymous_id.clone();
+            interests::forget_stored(&mut state.store);
+            let id = state.ids.uuid();
+            state.begin_new_visitor(now, id.clone());
             state.store.set("aid", &id, true);
         });
     }
@@ -1151,6 +1146,37 @@ impl State {
         properties.str("analytics", consent.analytics.as_str());
         properties.str("personalization", consent.personalization.as_str());
         self.capture_track(now, CONSENT_EVENT, &properties);
+    }
+
+    /// This page's own state for a new visitor (`reset()`, here or in another tab): a session
+    /// of their own begun now (an older one another tab stored, the forgotten visitor's, is
+    /// never followed), no campaign or first touch, no interests in the interest module.
+    fn begin_new_visitor(&mut self, now: i64, anonymous_id: String) {
+        self.session = Session::default();
+        self.session.touch(now, None);
+        self.anonymous_id = anonymous_id;
+        self.page.forget_visitor(&mut self.store);
+        interests::forget_in_module(self);
+    }
+
+    /// Another tab of the site changed who the visitor is (`storage` event): a `reset()`
+    /// there (a new anonymous id), or an `identify` or `group`. This page's next events are
+    /// the visitor's as stored now, as with analytics.js, which reads the ids from storage
+    /// for each event: a sign-out in one tab holds in all.
+    pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64) {
+        if !self.consent.may_store() {
+            return;
+        }
+        self.store.reload(&["aid", party::USER[0], party::USER[1], party::GROUP[0], party::GROUP[1]]);
+        // Between a `reset()`'s removal and its write of the new id: that write comes next.
+        let Some(anonymous_id) = self.store.get_id("aid") else { return };
+        if anonymous_id != self.anonymous_id {
+            // The view the automatic capture waits to record was the forgotten visitor's.
+            self.capture_auto_view();
+            self.begin_new_visitor(now, anonymous_id);
+        }
+        self.user = Party::load(&self.store, party::USER);
+        self.group = Party::load(&self.store, party::GROUP);
     }
 
     /// Another tab of the site stored a consent decision (`storage` event): this page follows

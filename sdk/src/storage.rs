@@ -177,6 +177,15 @@ impl Store {
         (self.persistent || !self.personal.is_empty()) && self.mode != Mode::Memory && self.local
     }
 
+    /// Another tab wrote `keys`: this page's copies go (memory, and the cookies as the page
+    /// found them), so that reading them reads what is stored now.
+    pub fn reload(&mut self, keys: &[&str]) {
+        self.memory.retain(|(key, _)| !keys.contains(&key.as_str()));
+        if self.mode == Mode::CookieAndLocal {
+            self.cookies = cookie_text();
+        }
+    }
+
     /// What `localStorage` holds for `key` now, other tabs' writes included (not memory).
     pub fn get_shared(&self, key: &str) -> Option<String> {
         local_get(&concat(&[PREFIX, key]))

@@ -913,6 +913,36 @@ describe("SDK: consent", () => {
     await proxy.stop();
   });
 
+  test("a sign-in and a reset() in one tab hold in the site's other tabs: their next events are the visitor's as stored now", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const { page, context } = await open("/who-one", html);
+    const { page: other } = await open("/who-two", html, { context });
+    const first = await anonymousId(page);
+    assert.equal(await anonymousId(other), first);
+    await page.evaluate(() => window.portrait.identify("signed-in-elsewhere-1", { plan: "pro" }));
+    await eventually(() => other.evaluate(() => window.portrait.user().userId === "signed-in-elsewhere-1"), { message: "the other tab follows the sign-in" });
+    assert.deepEqual(await other.evaluate(() => window.portrait.user()), { anonymousId: first, userId: "signed-in-elsewhere-1", traits: { plan: "pro" } });
+    await other.evaluate(() => window.portrait.track("Signed In Elsewhere"));
+
+    await page.evaluate(() => window.portrait.reset());
+    const second = await anonymousId(page);
+    await eventually(() => other.evaluate((id) => window.portrait.user().anonymousId === id, second), { message: "the other tab follows the reset" });
+    assert.deepEqual(await other.evaluate(() => window.portrait.user()), { anonymousId: second, userId: null, traits: {} });
+    await other.evaluate(() => window.portrait.track("Signed Out Elsewhere"));
+    assert.equal(await other.evaluate(() => window.portrait.flush()), true);
+    const signedIn = (await timeline(first, 2)).find((e) => e.event === "Signed In Elsewhere");
+    assert.equal(signedIn?.userId, "signed-in-elsewhere-1");
+    const [signedOut] = await timeline(second, 1);
+    assert.equal(signedOut.event, "Signed Out Elsewhere");
+    assert.equal(signedOut.anonymousId, second);
+    assert.equal(signedOut.userId ?? null, null, "the forgotten user is not on the new visitor's events");
+    // Neither tab wrote the forgotten visitor back.
+    await other.evaluate(() => window.portrait.identify(undefined, { seen: true }));
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.uid")), null);
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.aid")), second);
+    await context.close();
+  });
+
   test("events stored by an earlier page wait, unsent and in place, while consent is pending; granting sends them once", async () => {
     const proxy = await startProxy(rig.collector.url);
     const options = { autocapture: false, flushInterval: 200 };
