@@ -619,12 +619,6 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
 }
 
 /// Resolves each `flush()` promise with `delivered`.
-fn answer_all(waiters: Vec<(Function, u64)>, delivered: bool) {
-    for (resolve, _) in waiters {
-        let _ = resolve.call1(&JsValue::NULL, &delivered.into());
-    }
-}
-
 /// A consent decision as the options and `consent.set` take it: `true`, `false`, or its name.
 fn decision_of(value: &JsValue) -> Option<Decision> {
     match value.as_bool() {
@@ -911,6 +905,7 @@ impl State {
     /// Settles a batch by its answer; `rejected`: events a 200 answer says the collector
     /// refused (invalid; the others were taken).
     fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, rejected: u32) {
+        let first = self.queue.first_of_batch(id).unwrap_or(0);
         let in_flight = match outcome {
             Outcome::Delivered => self.queue.complete(id),
             Outcome::Refused { .. } => self.queue.refuse(id),
@@ -932,14 +927,14 @@ impl State {
                 self.stats.refused += events;
                 self.error("the collector refused a batch", status.into());
                 // Gone, yet not delivered: a `flush()` waiting for them answers `false`.
-                self.resolve_waiters(false);
+                self.fail_waiters(first);
             }
             Outcome::Retry { status, retry_after_ms } => {
                 self.stats.retries += 1;
                 if self.debug {
                     dom::console_log("warn", "batch failed, will retry; status", &status.into());
                 }
-                self.resolve_waiters(false);
+                self.fail_waiters(first);
                 // The longest wait asked for holds: a 429's `Retry-After` that ends later than
                 // the backoff in progress extends it.
                 let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
@@ -973,16 +968,29 @@ impl State {
     fn settle_waiters(&mut self) {
         // Each once what was queued when it was called is delivered: a site that keeps
         // capturing (a heartbeat) must not keep its `flush()` waiting.
-        let queue = &self.queue;
-        let (settled, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flush_waiters)
-            .into_iter()
-            .partition(|(_, mark)| queue.settled_up_to(*mark));
-        self.flush_waiters = waiting;
-        answer_all(settled, true);
+        self.answer_waiters(true, &|queue, mark| queue.settled_up_to(mark));
+    }
+
+    /// Answers `false` to each `flush()` waiting for events from `first` on (a failed
+    /// batch's first): one called before those came waits on, for its own.
+    fn fail_waiters(&mut self, first: u64) {
+        self.answer_waiters(false, &|_, mark| mark >= first);
     }
 
     fn resolve_waiters(&mut self, delivered: bool) {
-        answer_all(std::mem::take(&mut self.flush_waiters), delivered);
+        self.answer_waiters(delivered, &|_, _| true);
+    }
+
+    /// Answers `delivered` to each waiting `flush()` whose mark (`Queue::pushed` when it was
+    /// called) `answered` picks.
+    fn answer_waiters(&mut self, delivered: bool, answered: &dyn Fn(&Queue, u64) -> bool) {
+        let (answer, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flush_waiters)
+            .into_iter()
+            .partition(|(_, mark)| answered(&self.queue, *mark));
+        self.flush_waiters = waiting;
+        for (resolve, _) in answer {
+            let _ = resolve.call1(&JsValue::NULL, &delivered.into());
+        }
     }
 
     /// The page is being hidden (or closed): everything unsettled, in flight included, goes

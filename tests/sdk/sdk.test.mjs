@@ -1145,6 +1145,24 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     });
   }
 
+  test("flush() answers for the events queued when it was called: a later batch's refusal leaves an earlier flush() to its own", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+    const { page, context } = await open("/flush-own", html);
+    proxy.fail({ slow: 1_000 }, { status: 400 });
+    const answers = await page.evaluate(async () => {
+      window.portrait.track("First");
+      const first = window.portrait.flush();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // its batch in flight, slowly
+      window.portrait.track("Second");
+      return Promise.all([first, window.portrait.flush()]);
+    });
+    assert.deepEqual(answers, [true, false], "delivered, refused");
+    assert.deepEqual((await timeline(await anonymousId(page), 1)).map((e) => e.event), ["First"]);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("a batch answered after the page was hidden (its events sent again then) counts once", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, batchSize: 5 } });

@@ -294,6 +294,11 @@ impl Queue {
         true
     }
 
+    /// The place ([`Queue::pushed`] when it came) of the first event of a batch in flight.
+    pub fn first_of_batch(&self, id: u32) -> Option<u64> {
+        self.entries.iter().find(|entry| entry.batch == Some(id)).map(|entry| entry.seq)
+    }
+
     /// The batch failed in a way worth retrying: its events wait again, in their order.
     pub fn retry(&mut self, id: u32) -> bool {
         let Some(dropped) = self.forget_flight(id) else { return false };
@@ -468,6 +473,7 @@ mod tests {
         queue.complete(first.id);
         queue.complete(first.id); // a second answer for the same batch changes nothing
         assert_eq!(queue.len(), 3);
+        assert_eq!((queue.first_of_batch(first.id), queue.first_of_batch(second.id)), (None, Some(3)));
     }
 
     #[test]
