@@ -71,7 +71,7 @@ const MAX_SENDS_AFTER_CLOSE: u32 = 8;
 /// reading ([`Props::is_cut`]).
 const TOO_LARGE: &str = "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 /// What `identify` and `group` report when their traits cannot be kept.
-const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write; these were not kept";
+const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write, all of them kept at most 32 KB as JSON; these were not kept";
 /// How long a page goes without events before it reads the session its site's other tabs
 /// stored.
 const SESSION_SYNC_MS: i64 = 60_000;

@@ -5,6 +5,8 @@
 use js_sys::{JSON, Object};
 use wasm_bindgen::prelude::*;
 
+use portrait_core::limits::MAX_EVENT_BYTES;
+
 use crate::convert::json_copy;
 use crate::storage::Store;
 
@@ -77,7 +79,9 @@ impl Party {
     /// A call names the party (`id`, when it gives one) and adds `traits`: another party's id
     /// replaces the traits, as in analytics.js. The traits are merged through a copy (what is
     /// stored), so that the page's later changes to its object do not change ours. Answers
-    /// `false` when they cannot be copied (a cyclic object): they are then not kept.
+    /// `false` when they are not kept: they cannot be copied (a cyclic object), or the
+    /// party's traits would outgrow what one event may carry (every later call of the party
+    /// carries them all, and each would be refused).
     pub fn update(&mut self, store: &mut Store, id: Option<String>, traits: &JsValue) -> bool {
         if let Some(id) = id {
             if self.id.as_ref().is_some_and(|current| *current != id) {
@@ -89,19 +93,31 @@ impl Party {
             true => Some(Object::new()),
             false => json_copy(traits),
         };
-        let kept = copy.map(|copy| Object::assign(&self.traits, &copy));
-        self.store(store);
-        kept.is_some()
+        let merged = copy.map(|copy| Object::assign(&Object::assign(&Object::new(), &self.traits), &copy));
+        match merged.map(|merged| (json_text(&merged), merged)) {
+            Some((text, merged)) if text.len() <= MAX_EVENT_BYTES => {
+                self.traits = merged;
+                self.store_as(store, &text);
+                true
+            }
+            _ => {
+                self.store(store);
+                false
+            }
+        }
     }
 
     /// Stores the id (also as a cookie) and the traits together: traits stored beside
     /// another id would pass for this one's on the next page.
     pub fn store(&self, store: &mut Store) {
+        self.store_as(store, &json_text(&self.traits));
+    }
+
+    fn store_as(&self, store: &mut Store, traits: &str) {
         if let Some(id) = &self.id {
             store.set(self.keys[0], id, true);
         }
-        let stored = JSON::stringify(&self.traits).ok().and_then(|text| text.as_string()).unwrap_or_default();
-        store.set(self.keys[1], &stored, false);
+        store.set(self.keys[1], traits, false);
     }
 
     /// Nobody: id and traits gone, from the store too.
@@ -121,6 +137,10 @@ impl Party {
         let _ = js_sys::Reflect::set(&party, &"traits".into(), &traits);
         party
     }
+}
+
+fn json_text(traits: &Object) -> String {
+    JSON::stringify(traits).ok().and_then(|text| text.as_string()).unwrap_or_default()
 }
 
 fn is_plain_object(value: &JsValue) -> bool {

@@ -25,6 +25,7 @@ async function timeline(anonymousId, count) {
 }
 
 const anonymousId = (page) => page.evaluate(() => window.portrait.user().anonymousId);
+const TRAITS_NOT_KEPT = "traits must be an object that JSON can write, all of them kept at most 32 KB as JSON; these were not kept";
 /** A `before` script keeping each error the SDK reports (its `field`) in `window.reported`. */
 const recordErrors = (field = "detail") => `window.reported = []; portrait.on("error", (e) => window.reported.push(e.${field}));`;
 const reported = (page) => page.evaluate(() => window.reported);
@@ -2137,9 +2138,27 @@ describe("SDK: loading", () => {
     assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null, ...asJson }, "values written as JSON writes them (toJSON)");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
     const errorsReported = await reported(page);
-    assert.ok(errorsReported.includes("traits must be an object that JSON can write; these were not kept"), "cyclic traits are reported");
+    assert.ok(errorsReported.includes(TRAITS_NOT_KEPT), "cyclic traits are reported");
     assert.ok(errorsReported.includes("group() needs a group id"), JSON.stringify(errorsReported));
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("traits too large for any event are reported and not kept: the user's later identify calls still arrive", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") });
+    const { page, context } = await open("/big-traits", html);
+    await page.evaluate(() => {
+      window.portrait.identify("big-traits-user", { plan: "team" });
+      window.portrait.identify({ bio: "x".repeat(40_000) });
+      window.portrait.identify({ seats: 3 });
+    });
+    assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), { plan: "team", seats: 3 });
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.traits")), JSON.stringify({ plan: "team", seats: 3 }));
+    assert.ok((await reported(page)).includes(TRAITS_NOT_KEPT), JSON.stringify(await reported(page)));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const { json } = await rig.collector.admin("user_id/big-traits-user/events?limit=10");
+    const traits = json.events.filter((e) => e.type === "identify").map((e) => e.traits);
+    assert.deepEqual(traits.reverse(), [{ plan: "team" }, { plan: "team" }, { plan: "team", seats: 3 }]);
     await context.close();
   });
 });
