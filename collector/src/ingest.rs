@@ -221,6 +221,22 @@ struct IngestAnswer<'a> {
     rejected: &'a [RejectedEvent],
 }
 
+/// Adds `counts` to the source's statistics (one shard of them, by time).
+async fn add_counts(
+    env: &Env,
+    source: SourceRef<'_>,
+    received_at: Timestamp,
+    counts: Vec<(String, i64)>,
+) -> Result<(), ApiError> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
+    let stub = internal::stats_stub(env, source.workspace.id.get_ref(), &source.source.name, shard)?;
+    internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
+    Ok(())
+}
+
 /// Sends each group to its profile and adds up the answers. `sdk_dropped`: the events the
 /// sending SDK's full queue dropped, counted per source.
 async fn deliver(
@@ -264,26 +280,24 @@ async fn deliver(
         total.bots += applied.bots;
         total.rejected.extend(applied.rejected);
     }
-    // The whole beacon is retried; what other people's objects applied comes back as duplicates.
-    if let Some(wait) = throttled {
-        return Err(settings::rate_limited("one person", PROFILE_LIMIT, wait));
-    }
-    total.rejected.sort_by_key(|r| r.index);
-    let mut counts = Vec::new();
-    if total.bots > 0 {
-        counts.push(("bot_events".to_owned(), i64::from(total.bots)));
-    }
     let nothing_accepted = total.accepted == 0 && total.duplicates == 0 && total.bots == 0;
-    // A batch whose events were all seen before is a retry: its dropped count is in already.
-    // One refused whole is answered 400, and the SDK hands its count on to the next batch.
+    let mut counts = Vec::new();
+    // The first batch to apply any of its events counts its dropped count: a retry finds
+    // them applied (duplicates), and one refused whole is answered 400 (the SDK hands its
+    // count on to the next batch). So does one answered 429 for one person after the
+    // others' objects applied theirs: its retry is the whole beacon again.
     if sdk_dropped > 0 && total.duplicates == 0 && !nothing_accepted {
         counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
     }
-    if !counts.is_empty() {
-        let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
-        let stub = internal::stats_stub(env, workspace, &source.source.name, shard)?;
-        internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
+    if let Some(wait) = throttled {
+        add_counts(env, source, received_at, counts).await?;
+        return Err(settings::rate_limited("one person", PROFILE_LIMIT, wait));
     }
+    total.rejected.sort_by_key(|r| r.index);
+    if total.bots > 0 {
+        counts.push(("bot_events".to_owned(), i64::from(total.bots)));
+    }
+    add_counts(env, source, received_at, counts).await?;
     match total.rejected.first() {
         Some(first) if nothing_accepted => {
             let mut error = ApiError::new(400, "rejected", first.message.clone());

@@ -168,11 +168,14 @@ describe("ingest → profile API", () => {
   });
 });
 
+/** The source's count of events SDKs' full queues dropped. */
+const sdkDroppedEvents = async () =>
+  (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json.sdkDroppedEvents;
+
 describe("no event counted twice", () => {
   test("a queue's dropped count is counted once, by the batch that is accepted, not by one refused whole", async () => {
     const anon = uuid();
-    const stats = async () =>
-      (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json.sdkDroppedEvents;
+    const stats = sdkDroppedEvents;
     const before = await stats();
     const stale = browserEvent("track", anon, { event: "Stale", timestamp: "2025-01-01T00:00:00Z" });
     const refused = await collector.beacon([], { body: encodeBeacon({ batch: [stale], dropped: 7 }) });
@@ -367,12 +370,27 @@ describe("answers to bad requests", () => {
     assert.ok(limited, "the person was limited");
     assert.equal(limited.answer.json.code, "rate_limited");
     assert.match(limited.answer.json.message, /one person is limited to 500 events per second/);
+    // A beacon for that person and another, with an SDK's dropped count: 429, though the
+    // other person's event is applied; the count is counted then, and not again by the retry.
+    const droppedBefore = await sdkDroppedEvents();
+    const other = uuid();
+    const flood = Array.from({ length: 499 }, () => browserEvent("track", person, { event: "Flood" }));
+    const mixed = encodeBeacon({ batch: [...flood, browserEvent("page", other)], dropped: 3 });
+    const mixedAnswer = await collector.beacon(undefined, { body: mixed });
+    assert.equal(mixedAnswer.status, 429, mixedAnswer.text);
+    assert.equal((await collector.profile("anonymous_id", other)).json.eventCount, 1);
+    assert.equal((await sdkDroppedEvents()) - droppedBefore, 3);
     const wait = Number(limited.answer.headers.get("retry-after"));
     assert.ok(wait >= 1);
     await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     const retried = await collector.beacon(undefined, { body: limited.body });
     assert.equal(retried.status, 200, retried.text);
-    assert.equal((await collector.profile("anonymous_id", person)).json.eventCount, accepted + 500);
+    // The retry took the tokens: the mixed beacon waits as long again.
+    await new Promise((resolve) => setTimeout(resolve, Number(mixedAnswer.headers.get("retry-after")) * 1000));
+    const mixedAgain = await collector.beacon(undefined, { body: mixed });
+    assert.deepEqual([mixedAgain.status, mixedAgain.json.accepted, mixedAgain.json.duplicates], [200, 499, 1], mixedAgain.text);
+    assert.equal((await sdkDroppedEvents()) - droppedBefore, 3);
+    assert.equal((await collector.profile("anonymous_id", person)).json.eventCount, accepted + 999);
   });
 
   test("admin calls need the admin key", async () => {
