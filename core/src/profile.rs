@@ -8,8 +8,14 @@
 //!
 //! Every field is therefore a commutative summary: sums, minima and maxima, unions, and
 //! last-writer-wins registers ordered by [`Stamp`] (event time, then a hash of the message id).
+//!
+//! One exception, on purpose: a withdrawal of personalisation consent erases the interest
+//! evidence dated before it, and a profile keeps its evidence as sums; when the interests hold
+//! evidence from both sides of a withdrawal applied later (personalisation granted again, a
+//! later read applied first), all of it goes, erring on the side of the withdrawal
+//! ([`Profile::withdraw_interests`]; merges likewise). The property tests' events carry no
+//! interests.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -72,6 +78,9 @@ pub struct Profile {
     /// The latest withdrawal of personalisation consent the browser recorded: the interests
     /// and site tags hold only evidence dated after it (see [`Profile::withdraw_interests`]).
     pub interests_withdrawn: Option<Timestamp>,
+    /// The date of the oldest evidence the interests and site tags hold: what a withdrawal
+    /// applied later must erase, all of it or none.
+    pub interests_since: Option<Timestamp>,
     /// The previous ids of `alias` calls: also identities of the profile (as a user id and an
     /// anonymous id), but never a different known person in a merge (`identity::check_merge`).
     pub aliases: BTreeSet<String>,
@@ -414,22 +423,27 @@ impl Profile {
                     self.withdraw_interests(at);
                 }
             }
-            Call::Track { event: name } if name == interests::ENGAGED_EVENT && self.takes_interests(at) => {
-                if let Some(topics) = event.properties.get(interests::SENT_TOPICS) {
-                    // Only the taxonomy's topics: made-up ids would take the profile's places.
-                    let known = |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
-                    let topic_id = |v: &Value| match v {
-                        Value::Int(id) => u16::try_from(*id).ok().filter(known),
-                        _ => None,
-                    };
-                    self.interests.add_sent(topics, at.0, topic_id);
-                }
-                if let Some(tags) = event.properties.get(interests::SENT_TAGS) {
-                    let site_tag = |v: &Value| match v {
-                        Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
-                        _ => None,
-                    };
-                    self.site_tags.add_sent(tags, at.0, site_tag);
+            Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
+                let [topics, tags] =
+                    [interests::SENT_TOPICS, interests::SENT_TAGS].map(|key| event.properties.get(key));
+                if (topics.is_some() || tags.is_some()) && self.admit_interests(at) {
+                    if let Some(topics) = topics {
+                        // Only the taxonomy's topics: made-up ids would take the profile's places.
+                        let known =
+                            |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
+                        let topic_id = |v: &Value| match v {
+                            Value::Int(id) => u16::try_from(*id).ok().filter(known),
+                            _ => None,
+                        };
+                        self.interests.add_sent(topics, at.0, topic_id);
+                    }
+                    if let Some(tags) = tags {
+                        let site_tag = |v: &Value| match v {
+                            Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
+                            _ => None,
+                        };
+                        self.site_tags.add_sent(tags, at.0, site_tag);
+                    }
                 }
             }
             // Segment's previousId may be a user id or an anonymous id: the profile holds it as
@@ -450,10 +464,12 @@ impl Profile {
         self.activity.add(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), 1);
         if matches!(event.call, Call::Page { .. })
             && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
-            && self.takes_interests(at)
         {
-            for label in page_topics(event) {
-                self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
+            let labels = page_topics(event);
+            if !labels.is_empty() && self.admit_interests(at) {
+                for label in labels {
+                    self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
+                }
             }
         }
         if matches!(&event.call, Call::Track { event } if event == ORDER_EVENT) {
@@ -484,23 +500,35 @@ impl Profile {
         self.bound();
     }
 
-    /// Personalisation consent withdrawn at `at`: the interests and site tags held go, and
-    /// evidence dated at or before `at` is ignored from now on, whenever it arrives. The result
-    /// does not depend on the order of events, except in one case, which errs on the side
-    /// of the withdrawal: evidence dated after it (personalisation granted again) that is
-    /// applied before it goes too.
+    /// Personalisation consent withdrawn at `at`: the interests and site tags held from before
+    /// it go, and evidence dated at or before `at` is ignored from now on, whenever it
+    /// arrives. The result does not depend on the order of events, except in one case, which
+    /// errs on the side of the withdrawal: when the profile holds evidence from both sides of
+    /// it (personalisation granted again, and a later read applied first), all of it goes.
     fn withdraw_interests(&mut self, at: Timestamp) {
         if self.interests_withdrawn.is_some_and(|withdrawn| withdrawn >= at) {
             return;
         }
         self.interests_withdrawn = Some(at);
-        self.interests = Interests::default();
-        self.site_tags = Interests::default();
+        if self.interests_since.is_some_and(|since| since <= at) {
+            self.forget_interests();
+        }
     }
 
-    /// Whether interest evidence dated `at` counts: only after the latest withdrawal.
-    fn takes_interests(&self, at: Timestamp) -> bool {
-        self.interests_withdrawn.is_none_or(|withdrawn| at > withdrawn)
+    /// Whether interest evidence dated `at` counts (only after the latest withdrawal); if it
+    /// does, the interests are taken to hold evidence of then.
+    fn admit_interests(&mut self, at: Timestamp) -> bool {
+        let admitted = self.interests_withdrawn.is_none_or(|withdrawn| at > withdrawn);
+        if admitted {
+            self.interests_since = Some(self.interests_since.map_or(at, |since| since.min(at)));
+        }
+        admitted
+    }
+
+    fn forget_interests(&mut self) {
+        self.interests = Interests::default();
+        self.site_tags = Interests::default();
+        self.interests_since = None;
     }
 
     /// Whether the profile holds this identity, as far as a scan of a few finds out: `false`
@@ -550,20 +578,20 @@ impl Profile {
             keep(&mut self.locale, locale.stamp, true, || locale.value.clone());
         }
         self.groups.extend(other.groups.iter().cloned());
-        // The later withdrawal holds for both: the evidence of the side that has not seen
-        // it goes (the same approximation as `withdraw_interests`), whichever side merges.
-        match self.interests_withdrawn.cmp(&other.interests_withdrawn) {
-            Ordering::Less => {
-                self.interests = other.interests.clone();
-                self.site_tags = other.site_tags.clone();
-                self.interests_withdrawn = other.interests_withdrawn;
-            }
-            Ordering::Equal => {
-                self.interests.merge(&other.interests);
-                self.site_tags.merge(&other.site_tags);
-            }
-            Ordering::Greater => {}
+        // The later withdrawal holds for both: a side keeps its evidence if all of it is
+        // dated after that withdrawal, and loses all of it otherwise (erring on the side of
+        // the withdrawal, as `withdraw_interests` does), whichever side merges.
+        let withdrawn = self.interests_withdrawn.max(other.interests_withdrawn);
+        let keeps = |p: &Profile| p.interests_since.is_none_or(|since| withdrawn.is_none_or(|w| since > w));
+        if !keeps(self) {
+            self.forget_interests();
         }
+        if keeps(other) {
+            self.interests.merge(&other.interests);
+            self.site_tags.merge(&other.site_tags);
+            self.interests_since = min_option(self.interests_since, other.interests_since);
+        }
+        self.interests_withdrawn = withdrawn;
         self.merged.insert(other_id.to_owned());
         self.merged.extend(other.merged.iter().cloned());
         self.identity_log.extend(other.identity_log.iter().cloned());
@@ -749,14 +777,16 @@ mod tests {
             consent("m3", T + 2_000, Decision::Granted),
             engaged("m4", T + 3_000, 4),
         ];
-        let orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2], [2, 1, 3, 0], [0, 3, 1, 2]];
-        for order in orders {
+        // Every order of the four.
+        let orders = (0..256usize).map(|n| [n % 4, n / 4 % 4, n / 16 % 4, n / 64]);
+        for order in orders.filter(|o| (0..4).all(|i| o.contains(&i))) {
             let mut profile = Profile::default();
             order.iter().for_each(|&i| profile.apply(&events[i]));
-            // The read after the grant counts, unless it came before the withdrawal: it then
-            // goes with it (the one case where order matters, on the side of the withdrawal).
-            let after_grant_first = order.iter().position(|&i| i == 3) < order.iter().position(|&i| i == 1);
-            let expected: &[u16] = if after_grant_first { &[] } else { &[4] };
+            // The read after the grant counts, unless both reads came before the withdrawal:
+            // then it goes with the other (the one case where order matters, on the side of
+            // the withdrawal).
+            let before_withdrawal = |read| order.iter().position(|&i| i == read) < order.iter().position(|&i| i == 1);
+            let expected: &[u16] = if before_withdrawal(0) && before_withdrawal(3) { &[] } else { &[4] };
             assert_eq!(topic_ids(&profile), expected, "{order:?}");
             assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
             assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
@@ -777,6 +807,13 @@ mod tests {
             // Evidence from before the withdrawal that arrives later is ignored.
             into.apply(&engaged("m4", T + 500, 4));
             assert_eq!(topic_ids(&into), [0u16; 0]);
+        }
+        // A read after the withdrawal, on the other device, is kept.
+        let mut read_later = Profile::default();
+        read_later.apply(&engaged("m5", T + 2_000, 4));
+        for (mut into, from) in [(withdrew.clone(), &read_later), (read_later.clone(), &withdrew)] {
+            into.merge("other", from);
+            assert_eq!(topic_ids(&into), [4]);
         }
     }
 
