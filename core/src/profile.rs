@@ -785,7 +785,8 @@ mod tests {
             // The read after the grant counts, unless both reads came before the withdrawal:
             // then it goes with the other (the one case where order matters, on the side of
             // the withdrawal).
-            let before_withdrawal = |read| order.iter().position(|&i| i == read) < order.iter().position(|&i| i == 1);
+            let before_withdrawal =
+                |read| order.iter().position(|&i| i == read) < order.iter().position(|&i| i == 1);
             let expected: &[u16] = if before_withdrawal(0) && before_withdrawal(3) { &[] } else { &[4] };
             assert_eq!(topic_ids(&profile), expected, "{order:?}");
             assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");

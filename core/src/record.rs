@@ -632,9 +632,13 @@ impl Record {
     /// The record of a `track` call named `event` without its properties `keys`; `None` for
     /// any other record, and for one with none of those properties (nothing to change).
     pub fn without_properties(&self, event: &str, keys: &[&str]) -> Option<Record> {
+        // The call first: every event queued without personalisation comes here.
+        if Reader::new(&self.0).call()? != Call::Track(event) {
+            return None;
+        }
         let fields = Reader::new(&self.0).record()?;
         let entries = || map_entries(fields.properties.1);
-        if fields.call != Call::Track(event) || !entries().any(|(key, _)| keys.contains(&key)) {
+        if !entries().any(|(key, _)| keys.contains(&key)) {
             return None;
         }
         let mut properties = Tokens::default();

@@ -141,6 +141,9 @@ fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     if on_view {
         state.page.deepest_scroll = state.page.deepest_scroll.max(scroll_depth_now());
     }
+    // A withdrawal made in another tab whose `storage` event has not come yet holds here
+    // already: this event is dated after it, and would count at the collector.
+    state.consent_stored_elsewhere(now);
     // A tab idle for longer than the collector keeps events: dated now instead.
     let at = Some(state.session.report_time(now)).filter(|&at| keeps_event_time(at, now)).unwrap_or(now);
     let credit = interests::credit(state, at);

@@ -71,12 +71,27 @@ const MAX_SENDS_AFTER_CLOSE: u32 = 8;
 /// reading ([`Props::is_cut`]).
 const TOO_LARGE: &str = "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 /// What `identify` and `group` report when their traits cannot be kept.
-const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write, all of them kept at most 32 KB as JSON; these were not kept";
+const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write, all of them kept at most 16 KB as JSON; these were not kept";
 /// How long a page goes without events before it reads the session its site's other tabs
 /// stored.
 const SESSION_SYNC_MS: i64 = 60_000;
 /// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
 const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
+/// The keys that say who the visitor is, which a page reads again when another tab changes
+/// them (`visitor_stored_elsewhere`).
+const VISITOR_KEYS: [&str; 11] = [
+    "aid",
+    party::USER[0],
+    party::USER[1],
+    party::GROUP[0],
+    party::GROUP[1],
+    "session",
+    "campaign",
+    "channel",
+    "first",
+    interests::STORED_KEYS[0],
+    interests::STORED_KEYS[1],
+];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
 struct Options {
@@ -422,11 +437,18 @@ impl Sdk {
             state.capture_auto_view();
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
-            state.store.remove("session", false);
             state.store.remove("aid", true);
             interests::forget_stored(&mut state.store);
-            let id = state.ids.uuid();
-            state.begin_new_visitor(now, id.clone());
+            interests::forget_in_module(state);
+            state.page.forget_visitor(&mut state.store);
+            // A session of the new visitor's own, begun now: an older one another tab stored
+            // (the forgotten visitor's) is never followed. Stored before the new id: the
+            // site's other tabs follow the id (`visitor_stored_elsewhere`) and find it.
+            state.session = Session::first(now);
+            state.store.remove("session", false);
+            state.store.set("session", &state.session.to_storage(), false);
+            state.anonymous_id = state.ids.uuid();
+            let id = state.anonymous_id.clone();
             state.store.set("aid", &id, true);
         });
     }
@@ -619,6 +641,12 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
 }
 
 /// Resolves each `flush()` promise with `delivered`.
+/// The record without the interest weights a "Page Engaged" carries; `None` for any other,
+/// and for one without them.
+fn without_interests(record: &Record) -> Option<Record> {
+    record.without_properties(ENGAGED_EVENT, &[SENT_TOPICS, SENT_TAGS])
+}
+
 /// A consent decision as the options and `consent.set` take it: `true`, `false`, or its name.
 fn decision_of(value: &JsValue) -> Option<Decision> {
     match value.as_bool() {
@@ -744,6 +772,11 @@ impl State {
             }
             self.emits.push((call.type_name(), detail.into()));
         }
+        // Whichever way it came: a middleware may hand an event back after a withdrawal.
+        let record = match self.consent.personalization {
+            Decision::Granted => record,
+            _ => without_interests(&record).unwrap_or(record),
+        };
         match self.consent.gate() {
             Gate::Drop => self.stats.denied += 1,
             _ if record.as_bytes().len() > MAX_RECORD_BYTES => self.refuse_too_large(),
@@ -1156,32 +1189,31 @@ impl State {
         self.capture_track(now, CONSENT_EVENT, &properties);
     }
 
-    /// This page's own state for a new visitor (`reset()`, here or in another tab): a session
-    /// of their own begun now (an older one another tab stored, the forgotten visitor's, is
-    /// never followed), no campaign or first touch, no interests in the interest module.
-    fn begin_new_visitor(&mut self, now: i64, anonymous_id: String) {
-        self.session = Session::default();
-        self.session.touch(now, None);
-        self.anonymous_id = anonymous_id;
-        self.page.forget_visitor(&mut self.store);
-        interests::forget_in_module(self);
-    }
-
-    /// Another tab of the site changed who the visitor is (`storage` event): a `reset()`
-    /// there (a new anonymous id), or an `identify` or `group`. This page's next events are
-    /// the visitor's as stored now, as with analytics.js, which reads the ids from storage
-    /// for each event: a sign-out in one tab holds in all.
+    /// Another tab of the site changed who the visitor is (`storage` event): a `reset()` or a
+    /// `setAnonymousId` there (a new anonymous id), an `identify` or a `group`. This page's
+    /// next events are the visitor's as stored now, as with analytics.js, which reads the ids
+    /// from storage for each event: a sign-out in one tab holds in all. A new anonymous id
+    /// comes with the session, campaign, first touch and interests stored with it (a
+    /// `reset()` stores the new visitor's before the id). Nothing is written here, whatever
+    /// consent allows: that tab wrote it, and reading needs no consent; what this page holds
+    /// of those keys is what is stored, so that it never writes the forgotten visitor back.
     pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64) {
-        if !self.consent.may_store() {
+        if !self.store.follows_storage() {
             return;
         }
-        self.store.reload(&["aid", party::USER[0], party::USER[1], party::GROUP[0], party::GROUP[1]]);
-        // Between a `reset()`'s removal and its write of the new id: that write comes next.
-        let Some(anonymous_id) = self.store.get_id("aid") else { return };
-        if anonymous_id != self.anonymous_id {
-            // The view the automatic capture waits to record was the forgotten visitor's.
+        self.store.reload(&VISITOR_KEYS);
+        // Between a `reset()`'s removal and its write of the new id, or the id not stored
+        // (consent): the stored id, when it comes, is followed then.
+        if let Some(anonymous_id) = self.store.get_id("aid").filter(|id| *id != self.anonymous_id) {
+            // The view the automatic capture waits to record was the previous visitor's.
             self.capture_auto_view();
-            self.begin_new_visitor(now, anonymous_id);
+            self.anonymous_id = anonymous_id;
+            let stored = self.store.get("session").and_then(|s| Session::from_storage(&s));
+            self.session = stored.unwrap_or_else(|| Session::first(now));
+            self.page.read_visitor(&self.store);
+            if self.store.get(interests::STORED_KEYS[0]).is_none() {
+                interests::forget_in_module(self);
+            }
         }
         self.user = Party::load(&self.store, party::USER);
         self.group = Party::load(&self.store, party::GROUP);
@@ -1236,15 +1268,15 @@ impl State {
 
     /// Interest weights leave the device only with personalisation granted (see
     /// `autocapture::report_engagement`): without it, the events queued or held before, and
-    /// those of other pages' queues adopted, go without theirs. Answers whether the queue
+    /// those of other pages' queues adopted, go without theirs (and so does every event
+    /// queued from then on, `enqueue`). Answers whether the queue
     /// (the stored part) changed.
     fn withhold_interests(&mut self) -> bool {
         if self.consent.personalization == Decision::Granted {
             return false;
         }
-        let strip = |record: &Record| record.without_properties(ENGAGED_EVENT, &[SENT_TOPICS, SENT_TAGS]);
-        self.held.rewrite(strip);
-        self.queue.rewrite(strip) > 0
+        self.held.rewrite(without_interests);
+        self.queue.rewrite(without_interests) > 0
     }
 
     /// Writes the browser refused since the last call, counted as errors; the first one of

@@ -87,19 +87,13 @@ impl PageState {
             referrer,
             Some(search).filter(|s| !s.is_empty()),
         ];
-        self.campaign = store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default();
+        self.read_visitor(store);
         self.user_agent = text(page::USER_AGENT);
         self.locale = text(page::LANGUAGE);
         // Cached: asking `Intl` costs ~20 ms on a page's first call (see `resolve_timezone`).
         self.timezone = store.get("tz");
         let screen = |index| dom::number(&facts, page::SCREEN + index);
         self.screen = (screen(0).map(|w| w as u32), screen(1).map(|h| h as u32), screen(2));
-        self.channel = store.get("channel");
-        self.first_touch = store.get("first").and_then(|first| {
-            let (channel, query) = first.split_once('|')?;
-            Some((channel.to_owned(), campaign::from_query(query)))
-        });
-        self.block = None;
         self.scroll_reached = 0;
         self.scroll_check_due = false;
         self.last_scroll_check = 0.0;
@@ -129,9 +123,18 @@ impl PageState {
         store.remove("campaign", false);
         store.set("channel", direct, false);
         store.set("first", &concat(&[direct, "|"]), false);
-        self.campaign = campaign::Landing::default();
-        self.channel = Some(direct.to_owned());
-        self.first_touch = Some((direct.to_owned(), None));
+        self.read_visitor(store);
+    }
+
+    /// The visitor's campaign, session channel and first touch, as stored (this page's
+    /// writes included), for the context of the events from now on.
+    pub fn read_visitor(&mut self, store: &Store) {
+        self.campaign = store.get("campaign").and_then(|q| campaign::from_query(&q)).unwrap_or_default();
+        self.channel = store.get("channel");
+        self.first_touch = store.get("first").and_then(|first| {
+            let (channel, query) = first.split_once('|')?;
+            Some((channel.to_owned(), campaign::from_query(query)))
+        });
         self.block = None;
     }
 

@@ -8,6 +8,10 @@ use wasm_bindgen::prelude::*;
 use portrait_core::limits::MAX_EVENT_BYTES;
 
 use crate::convert::json_copy;
+
+/// The most a party's traits may take as JSON: half of what one event may carry, the rest
+/// left for the event's context (its URL, referrer, campaign, user agent) and ids.
+const MAX_TRAITS_BYTES: usize = MAX_EVENT_BYTES / 2;
 use crate::storage::Store;
 
 /// The store's keys for a party: its id (also a cookie, see `COOKIE_KEYS`) and its traits.
@@ -95,7 +99,7 @@ impl Party {
         };
         let merged = copy.map(|copy| Object::assign(&Object::assign(&Object::new(), &self.traits), &copy));
         match merged.map(|merged| (json_text(&merged), merged)) {
-            Some((text, merged)) if text.len() <= MAX_EVENT_BYTES => {
+            Some((text, merged)) if text.len() <= MAX_TRAITS_BYTES => {
                 self.traits = merged;
                 self.store_as(store, &text);
                 true

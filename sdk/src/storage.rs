@@ -177,12 +177,23 @@ impl Store {
         (self.persistent || !self.personal.is_empty()) && self.mode != Mode::Memory && self.local
     }
 
-    /// Another tab wrote `keys`: this page's copies go (memory, and the cookies as the page
-    /// found them), so that reading them reads what is stored now.
+    /// Whether other tabs' writes reach this page (its `localStorage`, and their `storage`
+    /// events): not in memory mode, nor without `localStorage`.
+    pub fn follows_storage(&self) -> bool {
+        self.mode != Mode::Memory && self.local
+    }
+
+    /// Another tab wrote `keys`: this page's copies become what is stored now (the cookies
+    /// read again too), none where nothing is. Nothing is written.
     pub fn reload(&mut self, keys: &[&str]) {
         self.memory.retain(|(key, _)| !keys.contains(&key.as_str()));
         if self.mode == Mode::CookieAndLocal {
             self.cookies = cookie_text();
+        }
+        for key in keys {
+            if let Some(value) = self.get(key) {
+                self.memory.push(((*key).to_owned(), value));
+            }
         }
     }
 

@@ -25,7 +25,7 @@ async function timeline(anonymousId, count) {
 }
 
 const anonymousId = (page) => page.evaluate(() => window.portrait.user().anonymousId);
-const TRAITS_NOT_KEPT = "traits must be an object that JSON can write, all of them kept at most 32 KB as JSON; these were not kept";
+const TRAITS_NOT_KEPT = "traits must be an object that JSON can write, all of them kept at most 16 KB as JSON; these were not kept";
 /** A `before` script keeping each error the SDK reports (its `field`) in `window.reported`. */
 const recordErrors = (field = "detail") => `window.reported = []; portrait.on("error", (e) => window.reported.push(e.${field}));`;
 const reported = (page) => page.evaluate(() => window.reported);
@@ -937,10 +937,25 @@ describe("SDK: consent", () => {
     assert.equal(signedOut.event, "Signed Out Elsewhere");
     assert.equal(signedOut.anonymousId, second);
     assert.equal(signedOut.userId ?? null, null, "the forgotten user is not on the new visitor's events");
+    const storedSession = await page.evaluate(() => localStorage.getItem("portrait.session"));
+    assert.equal(String(signedOut.context.session.id), storedSession.split(".")[0], "the new visitor's session, as the resetting tab stored it");
     // Neither tab wrote the forgotten visitor back.
     await other.evaluate(() => window.portrait.identify(undefined, { seen: true }));
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.uid")), null);
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.aid")), second);
+
+    // With analytics refused, a reset stores no new id; when it is granted, the other tab,
+    // which starts storing too, must not write back the id it had: both end with the reset's.
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
+    await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the refusal followed" });
+    await page.evaluate(() => window.portrait.reset());
+    const third = await anonymousId(page);
+    await other.waitForTimeout(300);
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    const ids = () => Promise.all([anonymousId(page), anonymousId(other), page.evaluate(() => localStorage.getItem("portrait.aid"))]);
+    await eventually(async () => (await ids()).every((id) => id === third), { message: "every tab and the store on the reset's id", describe: async () => JSON.stringify(await ids()) });
+    await page.waitForTimeout(300);
+    assert.deepEqual(await ids(), [third, third, third]);
     await context.close();
   });
 
@@ -2149,7 +2164,7 @@ describe("SDK: loading", () => {
     const { page, context } = await open("/big-traits", html);
     await page.evaluate(() => {
       window.portrait.identify("big-traits-user", { plan: "team" });
-      window.portrait.identify({ bio: "x".repeat(40_000) });
+      window.portrait.identify({ bio: "x".repeat(20_000) });
       window.portrait.identify({ seats: 3 });
     });
     assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), { plan: "team", seats: 3 });

@@ -294,9 +294,10 @@ impl Queue {
         true
     }
 
-    /// The place ([`Queue::pushed`] when it came) of the first event of a batch in flight.
+    /// The place ([`Queue::pushed`] when it came) of the earliest event of a batch in flight
+    /// (not always its first: adopted events go in front of the queue's own, with later places).
     pub fn first_of_batch(&self, id: u32) -> Option<u64> {
-        self.entries.iter().find(|entry| entry.batch == Some(id)).map(|entry| entry.seq)
+        self.entries.iter().filter(|entry| entry.batch == Some(id)).map(|entry| entry.seq).min()
     }
 
     /// The batch failed in a way worth retrying: its events wait again, in their order.
@@ -655,6 +656,8 @@ mod tests {
         let before_adoption = queue.pushed();
         queue.adopt_stored_text(&stored, NOW);
         assert!(!queue.settled_up_to(before_adoption), "event 10 is still there");
+        let batch = queue.take(NOW, 10, 32_768).unwrap().id;
+        assert_eq!(queue.first_of_batch(batch), Some(4), "event 10's place, behind the adopted events");
         other.clear();
         assert!(other.settled_up_to(other.pushed()));
     }

@@ -17,6 +17,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new visitor's first session, begun at `now`.
+    pub fn first(now: i64) -> Session {
+        let mut session = Session::default();
+        session.touch(now, None);
+        session
+    }
+
     /// Records activity at `now`; `campaign` is the fingerprint of a campaign in the current
     /// landing URL, if any. Returns whether a new session started.
     pub fn touch(&mut self, now: i64, campaign: Option<u64>) -> bool {
