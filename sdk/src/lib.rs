@@ -1224,6 +1224,10 @@ impl State {
     /// stored now decides, not the event's value: two tabs deciding at once get their events
     /// late and crossed, and the last decision must win in both.
     pub(crate) fn consent_stored_elsewhere(&mut self, now: i64) {
+        // In memory mode what `localStorage` holds is no decision of this site's tabs.
+        if !self.store.follows_storage() {
+            return;
+        }
         let Some(text) = self.store.get_shared("consent") else { return };
         if let Some(consent) = Consent::from_storage(&text).filter(|c| *c != self.consent) {
             // This page's copy of the record too: storing may start again, and would write an
