@@ -426,7 +426,8 @@ impl Profile {
             Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
                 let [topics, tags] =
                     [interests::SENT_TOPICS, interests::SENT_TAGS].map(|key| event.properties.get(key));
-                if (topics.is_some() || tags.is_some()) && self.admit_interests(at) {
+                if self.takes_interests(at) {
+                    let mut added = false;
                     if let Some(topics) = topics {
                         // Only the taxonomy's topics: made-up ids would take the profile's places.
                         let known =
@@ -435,14 +436,17 @@ impl Profile {
                             Value::Int(id) => u16::try_from(*id).ok().filter(known),
                             _ => None,
                         };
-                        self.interests.add_sent(topics, at.0, topic_id);
+                        added |= self.interests.add_sent(topics, at.0, topic_id);
                     }
                     if let Some(tags) = tags {
                         let site_tag = |v: &Value| match v {
                             Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
                             _ => None,
                         };
-                        self.site_tags.add_sent(tags, at.0, site_tag);
+                        added |= self.site_tags.add_sent(tags, at.0, site_tag);
+                    }
+                    if added {
+                        self.note_interests(at);
                     }
                 }
             }
@@ -466,7 +470,9 @@ impl Profile {
             && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
         {
             let labels = page_topics(event);
-            if !labels.is_empty() && self.admit_interests(at) {
+            // Each label's score is positive: every one is evidence.
+            if !labels.is_empty() && self.takes_interests(at) {
+                self.note_interests(at);
                 for label in labels {
                     self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
                 }
@@ -515,14 +521,14 @@ impl Profile {
         }
     }
 
-    /// Whether interest evidence dated `at` counts (only after the latest withdrawal); if it
-    /// does, the interests are taken to hold evidence of then.
-    fn admit_interests(&mut self, at: Timestamp) -> bool {
-        let admitted = self.interests_withdrawn.is_none_or(|withdrawn| at > withdrawn);
-        if admitted {
-            self.interests_since = Some(self.interests_since.map_or(at, |since| since.min(at)));
-        }
-        admitted
+    /// Whether interest evidence dated `at` counts: only after the latest withdrawal.
+    fn takes_interests(&self, at: Timestamp) -> bool {
+        self.interests_withdrawn.is_none_or(|withdrawn| at > withdrawn)
+    }
+
+    /// The interests now hold evidence dated `at`.
+    fn note_interests(&mut self, at: Timestamp) {
+        self.interests_since = min_option(self.interests_since, Some(at));
     }
 
     fn forget_interests(&mut self) {
@@ -791,6 +797,19 @@ mod tests {
             assert_eq!(topic_ids(&profile), expected, "{order:?}");
             assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
             assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
+        }
+    }
+
+    #[test]
+    fn weights_that_add_nothing_do_not_date_the_interests() {
+        // A topic outside the taxonomy, before the withdrawal: nothing for it to erase.
+        let mut unknown = engaged("m0", T, 60_000);
+        unknown.event.properties.remove(interests::SENT_TAGS);
+        let events = [unknown, engaged("m2", T + 3_000, 4), consent("m1", T + 1_000, Decision::Denied)];
+        for order in [[0, 1, 2], [2, 0, 1], [1, 0, 2]] {
+            let mut profile = Profile::default();
+            order.iter().for_each(|&i| profile.apply(&events[i]));
+            assert_eq!(topic_ids(&profile), [4], "{order:?}");
         }
     }
 

@@ -30,19 +30,23 @@ extern "C" {
         at: f64,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn clear(this: &InterestModule) -> Result<(), JsValue>;
+    fn load(this: &InterestModule, stored: &JsValue) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn personalize(this: &InterestModule, allowed: bool) -> Result<(), JsValue>;
 }
 
 /// What the loader needs to start the module: `{personalize, stored: {interests, tags}}`.
 pub fn host(state: &State) -> JsValue {
-    let personalize = state.consent.may_personalize();
-    let stored = stored_texts(STORED_KEYS.map(|key| state.store.get(key).filter(|_| personalize)));
     let host = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&host, &"personalize".into(), &personalize.into());
-    let _ = js_sys::Reflect::set(&host, &"stored".into(), &stored);
+    let _ = js_sys::Reflect::set(&host, &"personalize".into(), &state.consent.may_personalize().into());
+    let _ = js_sys::Reflect::set(&host, &"stored".into(), &stored_profiles(state));
     host.into()
+}
+
+/// The profiles as stored (`{interests, tags}`), none without personalisation.
+fn stored_profiles(state: &State) -> JsValue {
+    let personalize = state.consent.may_personalize();
+    stored_texts(STORED_KEYS.map(|key| state.store.get(key).filter(|_| personalize)))
 }
 
 /// A page view starts (an SPA navigation); the page is classified when the automatic view
@@ -113,7 +117,14 @@ pub fn forget_stored(store: &mut Store) {
 /// The module forgets its copy of the profiles (personalisation withdrawn: the stored ones
 /// went with the decision, `store_as_consented`; a new visitor: `reset()` removed them).
 pub fn forget_in_module(state: &mut State) {
-    call(state, &InterestModule::clear);
+    let none = stored_texts([None, None]);
+    call(state, &|module| module.load(&none));
+}
+
+/// The module takes the profiles as stored now: another tab changed the visitor.
+pub fn reload_in_module(state: &mut State) {
+    let stored = stored_profiles(state);
+    call(state, &|module| module.load(&stored));
 }
 
 /// Personalisation consent changed: the module shows and credits only with it.

@@ -938,7 +938,8 @@ impl State {
     /// Settles a batch by its answer; `rejected`: events a 200 answer says the collector
     /// refused (invalid; the others were taken).
     fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, rejected: u32) {
-        let first = self.queue.first_of_batch(id).unwrap_or(0);
+        // None left (dropped from a full queue while in flight): no waiter's events failed.
+        let first = self.queue.first_of_batch(id).unwrap_or(u64::MAX);
         let in_flight = match outcome {
             Outcome::Delivered => self.queue.complete(id),
             Outcome::Refused { .. } => self.queue.refuse(id),
@@ -1202,18 +1203,19 @@ impl State {
             return;
         }
         self.store.reload(&VISITOR_KEYS);
-        // Between a `reset()`'s removal and its write of the new id, or the id not stored
+        // The id this origin's tabs stored, not the cookie the site's subdomains share: what
+        // the other tab stored with it (session, campaign, interests) is here, written before
+        // it. Between a `reset()`'s removal and its write of the new id, or the id not stored
         // (consent): the stored id, when it comes, is followed then.
-        if let Some(anonymous_id) = self.store.get_id("aid").filter(|id| *id != self.anonymous_id) {
+        if let Some(anonymous_id) = self.store.get_shared_id("aid").filter(|id| *id != self.anonymous_id) {
             // The view the automatic capture waits to record was the previous visitor's.
             self.capture_auto_view();
+            self.store.hold("aid", &anonymous_id);
             self.anonymous_id = anonymous_id;
             let stored = self.store.get("session").and_then(|s| Session::from_storage(&s));
             self.session = stored.unwrap_or_else(|| Session::first(now));
             self.page.read_visitor(&self.store);
-            if self.store.get(interests::STORED_KEYS[0]).is_none() {
-                interests::forget_in_module(self);
-            }
+            interests::reload_in_module(self);
         }
         self.user = Party::load(&self.store, party::USER);
         self.group = Party::load(&self.store, party::GROUP);

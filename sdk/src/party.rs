@@ -74,6 +74,8 @@ impl Party {
         let traits = store
             .get(keys[1])
             .filter(|_| store.get_shared(keys[0]) == id)
+            // Stored before traits were bounded: every call of the party would be refused.
+            .filter(|text| text.len() <= MAX_TRAITS_BYTES)
             .and_then(|text| JSON::parse(&text).ok())
             .filter(is_plain_object)
             .map_or_else(Object::new, JsCast::unchecked_into);

@@ -79,6 +79,10 @@ impl Mode {
     }
 }
 
+fn usable_id(id: &str) -> bool {
+    !id.is_empty() && crate::call_options::id_fits(id)
+}
+
 pub struct Store {
     mode: Mode,
     /// Whether `localStorage` is there (reading it throws when storage is disabled).
@@ -140,7 +144,12 @@ impl Store {
     /// A stored id, unless empty or longer than the collector keeps (planted by another
     /// script, say): every event carrying it would be refused, on every page.
     pub fn get_id(&self, key: &str) -> Option<String> {
-        self.get(key).filter(|id| !id.is_empty() && crate::call_options::id_fits(id))
+        self.get(key).filter(|id| usable_id(id))
+    }
+
+    /// [`Store::get_id`] from `localStorage` alone: what this origin's tabs stored.
+    pub fn get_shared_id(&self, key: &str) -> Option<String> {
+        self.get_shared(key).filter(|id| usable_id(id))
     }
 
     /// Whether this origin's `localStorage` was written for another visitor than the shared
@@ -183,17 +192,24 @@ impl Store {
         self.mode != Mode::Memory && self.local
     }
 
-    /// Another tab wrote `keys`: this page's copies become what is stored now (the cookies
-    /// read again too), none where nothing is. Nothing is written.
+    /// Another tab wrote `keys`: this page's copies of them that differ from what is stored go,
+    /// so that reading them reads what is stored and storing again never writes them back
+    /// (the cookies are read again too). Nothing is written.
     pub fn reload(&mut self, keys: &[&str]) {
-        self.memory.retain(|(key, _)| !keys.contains(&key.as_str()));
         if self.mode == Mode::CookieAndLocal {
             self.cookies = cookie_text();
         }
-        for key in keys {
-            if let Some(value) = self.get(key) {
-                self.memory.push(((*key).to_owned(), value));
-            }
+        self.memory.retain(|(key, value)| {
+            !keys.contains(&key.as_str()) || local_get(&concat(&[PREFIX, key])).as_ref() == Some(value)
+        });
+    }
+
+    /// Holds `value` as this page's copy of `key` without writing it: it is stored already,
+    /// and the page writes it back if storing starts again (see [`Store::clear`]).
+    pub fn hold(&mut self, key: &str, value: &str) {
+        match self.memory.iter_mut().find(|(k, _)| k == key) {
+            Some((_, held)) => value.clone_into(held),
+            None => self.memory.push((key.to_owned(), value.to_owned())),
         }
     }
 
@@ -205,10 +221,7 @@ impl Store {
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {
-        match self.memory.iter_mut().find(|(k, _)| k == key) {
-            Some((_, held)) => value.clone_into(held),
-            None => self.memory.push((key.to_owned(), value.to_owned())),
-        }
+        self.hold(key, value);
         self.write_through(key, value, cookie);
     }
 
@@ -267,7 +280,10 @@ impl Store {
             if self.mode == Mode::CookieAndLocal && self.cookie_domain.is_none() {
                 self.cookie_domain = self.detect_cookie_domain();
             }
-            self.write_memory(|_| true, cookie_keys);
+            // The personal keys were stored all along: what is stored (other tabs' writes
+            // included) is newer than this page's copy.
+            let personal = self.personal;
+            self.write_memory(|key| !personal.contains(&key), cookie_keys);
         }
     }
 

@@ -362,16 +362,19 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
-  test("reset() forgets the interests, in memory and in storage", async () => {
+  test("reset() forgets the interests, in memory and in storage, and in the site's other open tabs", async () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[0];
     await read((await openWithModel(context, "/sport/reset", article(title, description))).page);
     const { page } = await openWithModel(context, "/empty", snippetPage({ collector: rig.collector.url }));
+    const { page: other } = await openWithModel(context, "/other", snippetPage({ collector: rig.collector.url }));
     assert.equal((await interests(page))[0]?.path, "/Sports");
+    assert.equal((await interests(other))[0]?.path, "/Sports");
     assert.notEqual(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
     await page.evaluate(() => window.portrait.reset());
     assert.deepEqual(await interests(page), []);
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.interests")), null);
+    await eventually(async () => (await interests(other)).length === 0, { message: "the other tab forgets them too" });
     await context.close();
   });
 

@@ -70,6 +70,10 @@ impl PageCredit {
     }
 }
 
+fn is_evidence(weight: f64) -> bool {
+    weight.is_finite() && weight > 0.0
+}
+
 /// Key → `log2` of its time-anchored score (see the module docs), sorted by key. Keys are
 /// topic ids (`u16`) or site tags (`String`, from [`super::rules`]).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -115,10 +119,9 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     /// Adds `weight` of evidence for `topic` observed at `at` (ms since the epoch).
     /// Non-positive or non-finite weights are ignored.
     pub fn add(&mut self, topic: K, weight: f64, at: i64) {
-        if !(weight.is_finite() && weight > 0.0) {
-            return;
+        if is_evidence(weight) {
+            self.add_log(topic, weight.log2() + at as f64 / self.half_life());
         }
-        self.add_log(topic, weight.log2() + at as f64 / self.half_life());
     }
 
     fn add_log(&mut self, topic: K, log: f64) {
@@ -136,9 +139,15 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
 
     /// Adds what a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
     /// `tags`), each key read by `key`. Malformed pairs are skipped; at most [`MAX_TOPICS`]
-    /// pairs are read.
-    pub fn add_sent(&mut self, sent: &crate::Value, at: i64, key: impl Fn(&crate::Value) -> Option<K>) {
-        let crate::Value::Array(pairs) = sent else { return };
+    /// pairs are read. Answers whether any evidence was added.
+    pub fn add_sent(
+        &mut self,
+        sent: &crate::Value,
+        at: i64,
+        key: impl Fn(&crate::Value) -> Option<K>,
+    ) -> bool {
+        let crate::Value::Array(pairs) = sent else { return false };
+        let mut added = false;
         for pair in pairs.iter().take(MAX_TOPICS) {
             if let crate::Value::Array(pair) = pair
                 && let [topic, weight] = pair.as_slice()
@@ -150,11 +159,13 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
                     _ => continue,
                 };
                 // One page view earns at most 1 per topic (the attention curve's maximum).
-                if weight <= 1.0 {
+                if weight <= 1.0 && is_evidence(weight) {
                     self.add(topic, weight, at);
+                    added = true;
                 }
             }
         }
+        added
     }
 
     /// Folds another profile in (same half-life): the result does not depend on the order of

@@ -165,12 +165,11 @@ impl Interests {
         credited
     }
 
-    /// Forgets every interest and site tag (`reset()`, personalisation withdrawn).
-    pub fn clear(&self) {
-        self.update(|state| {
-            state.profile = Profile::with_half_life(state.half_life_ms);
-            state.site_tags = Profile::with_half_life(state.half_life_ms);
-        });
+    /// Takes the profiles as stored, `{interests, tags}` (each text optional: `{}` forgets
+    /// every interest and site tag): `reset()`, personalisation withdrawn, or another tab
+    /// changed the visitor.
+    pub fn load(&self, stored: JsValue) {
+        self.update(|state| state.load(&stored, now()));
     }
 
     /// Personalisation consent changed.
@@ -248,6 +247,12 @@ impl State {
         }
     }
 
+    fn load(&mut self, stored: &JsValue, now: i64) {
+        let text = |key| field(stored, key).as_string().unwrap_or_default();
+        self.profile = Profile::from_stored_text(&text(STORED_TOPICS), self.half_life_ms, now);
+        self.site_tags = Profile::from_stored_text(&text(STORED_TAGS), self.half_life_ms, now);
+    }
+
     fn credit(&mut self, engaged_ms: i64, scroll_percent: f64, stored: &JsValue, at: i64) -> JsValue {
         if !self.personalize || (self.page.is_empty() && self.page_tags.is_empty()) {
             return JsValue::UNDEFINED;
@@ -260,9 +265,7 @@ impl State {
         // The profiles as stored now (other tabs' credits, or a clear, included), when the
         // SDK stores them; else this page's own copy is all there is.
         if stored.is_object() {
-            let text = |key| field(stored, key).as_string().unwrap_or_default();
-            self.profile = Profile::from_stored_text(&text(STORED_TOPICS), self.half_life_ms, now);
-            self.site_tags = Profile::from_stored_text(&text(STORED_TAGS), self.half_life_ms, now);
+            self.load(stored, now);
         }
         let labels = self.page.iter().map(|s| (s.id, f64::from(s.score)));
         let sent_topics = add_weighted(&mut self.profile, labels, weight, at, |id| id.into());
