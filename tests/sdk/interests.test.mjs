@@ -151,6 +151,35 @@ describe("SDK: interests on the device", () => {
     await proxy.stop();
   });
 
+  test("a Page Engaged a source middleware hands back after personalisation was withdrawn goes without its weights", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[0];
+    const before = `window.held = [];
+      portrait.addSourceMiddleware(({ payload, next }) => {
+        if (payload.obj.event === "Page Engaged") window.held.push({ topics: payload.obj.properties.topics, release: () => next(payload) });
+        else next(payload);
+      });`;
+    const { page } = await openWithModel(context, "/sport/middleware", article(title, description, { before }));
+    await page.mouse.move(10, 10);
+    await page.evaluate(() => window.scrollTo(0, 4000));
+    await page.waitForTimeout(1_200);
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await eventually(() => page.evaluate(() => window.held.length === 1), { message: "the middleware holds the Page Engaged" });
+    assert.ok(await page.evaluate(() => window.held[0].topics?.length > 0), "it carried weights then");
+    await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
+    await page.evaluate(() => window.held[0].release());
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+    const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+    const engaged = json.events.filter((e) => e.event === "Page Engaged");
+    assert.equal(engaged.length, 1, JSON.stringify(json.events.map((e) => e.event ?? e.type)));
+    assert.equal(engaged[0].properties.topics, undefined, "no interests left the device");
+    await context.close();
+  });
+
   test("a page that fits the window is credited as read to its end, with scroll capture off", async () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[2];
