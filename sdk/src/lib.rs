@@ -156,6 +156,9 @@ pub(crate) struct State {
     draining: bool,
     /// A look at the other pages' stored queues is scheduled ([`State::adopt_stored_queues`]).
     adoption_due: bool,
+    /// The anonymous id this page's last `reset()` forgot: never taken back from another tab
+    /// (one that held it while nothing could be stored, and stored it on a grant).
+    forgotten_id: Option<String>,
     /// Each `flush()`'s resolve, with the queue's mark when it was called.
     flush_waiters: Vec<(Function, u64)>,
     emit: Function,
@@ -251,6 +254,7 @@ impl Sdk {
                 backoff_until: 0,
                 draining: false,
                 adoption_due: false,
+                forgotten_id: None,
                 flush_waiters: Vec::new(),
                 emit,
                 emits: Vec::new(),
@@ -447,8 +451,8 @@ impl Sdk {
             state.session = Session::first(now);
             state.store.remove("session", false);
             state.store.set("session", &state.session.to_storage(), false);
-            state.anonymous_id = state.ids.uuid();
-            let id = state.anonymous_id.clone();
+            let id = state.ids.uuid();
+            state.forgotten_id = Some(std::mem::replace(&mut state.anonymous_id, id.clone()));
             state.store.set("aid", &id, true);
         });
     }
@@ -1207,16 +1211,22 @@ impl State {
         // the other tab stored with it (session, campaign, interests) is here, written before
         // it. Between a `reset()`'s removal and its write of the new id, or the id not stored
         // (consent): the stored id, when it comes, is followed then.
-        if let Some(anonymous_id) = self.store.get_shared_id("aid").filter(|id| *id != self.anonymous_id) {
+        let stored_id = self.store.get_shared_id("aid");
+        let followed =
+            stored_id.filter(|id| *id != self.anonymous_id && Some(id) != self.forgotten_id.as_ref());
+        if let Some(anonymous_id) = followed {
             // The view the automatic capture waits to record was the previous visitor's.
             self.capture_auto_view();
-            self.store.hold("aid", &anonymous_id);
             self.anonymous_id = anonymous_id;
             let stored = self.store.get("session").and_then(|s| Session::from_storage(&s));
             self.session = stored.unwrap_or_else(|| Session::first(now));
             self.page.read_visitor(&self.store);
             interests::reload_in_module(self);
         }
+        // The page's copy of its id stays, whatever was removed (a refusal in another tab
+        // removes the stored one; `Store::clear` keeps this copy, for a grant to write back).
+        let id = self.anonymous_id.clone();
+        self.store.hold("aid", &id);
         self.user = Party::load(&self.store, party::USER);
         self.group = Party::load(&self.store, party::GROUP);
     }

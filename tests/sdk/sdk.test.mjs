@@ -956,6 +956,17 @@ describe("SDK: consent", () => {
     await eventually(async () => (await ids()).every((id) => id === third), { message: "every tab and the store on the reset's id", describe: async () => JSON.stringify(await ids()) });
     await page.waitForTimeout(300);
     assert.deepEqual(await ids(), [third, third, third]);
+    // The same, granted in the other tab, which stores the id it had (it could not know of
+    // the reset): the resetting tab does not take the forgotten id back, and both end with its.
+    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
+    await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the refusal followed again" });
+    await page.evaluate(() => window.portrait.reset());
+    const fourth = await anonymousId(page);
+    await other.waitForTimeout(300);
+    await other.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    await eventually(async () => (await ids()).every((id) => id === fourth), { message: "every tab and the store on the second reset's id", describe: async () => JSON.stringify(await ids()) });
+    await page.waitForTimeout(300);
+    assert.deepEqual(await ids(), [fourth, fourth, fourth]);
     await context.close();
   });
 
