@@ -46,6 +46,22 @@ async function read(page) {
 
 const interests = (page) => page.evaluate(() => window.portrait.interests({ limit: 10 }));
 
+/** Hides the page, as switching tabs does: the SDK reports the engagement (a "Page Engaged"). */
+const hide = (page) =>
+  page.evaluate(() => {
+    Object.defineProperty(document, "hidden", { value: true, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+
+/** Engages with the page for over a second (input; scrolled to its end unless `scroll` is
+ * false), then hides it. */
+async function engageThenHide(page, { scroll = true } = {}) {
+  await page.mouse.move(10, 10);
+  if (scroll) await page.evaluate(() => window.scrollTo(0, 4000));
+  await page.waitForTimeout(1_200);
+  await hide(page);
+}
+
 describe("SDK: interests on the device", () => {
   test("three pages read on a topic make it the top interest; a bounce barely moves it; page events carry only topic ids and weights", async () => {
     const context = await newContext(rig.browser);
@@ -92,13 +108,7 @@ describe("SDK: interests on the device", () => {
     const context = await newContext(rig.browser);
     const [title, description] = SPORT_PAGES[1];
     const { page } = await openWithModel(context, "/sport/pending", article(title, description, { options: { consent: "pending" } }));
-    await page.mouse.move(10, 10);
-    await page.evaluate(() => window.scrollTo(0, 4000));
-    await page.waitForTimeout(1_200);
-    await page.evaluate(() => {
-      Object.defineProperty(document, "hidden", { value: true, configurable: true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
+    await engageThenHide(page);
     assert.equal((await interests(page))[0]?.path, "/Sports", "credited on the device while pending");
     await page.evaluate(() => window.portrait.consent.set({ analytics: "granted", personalization: "denied" }));
     assert.equal(await page.evaluate(() => window.portrait.flush()), true);
@@ -124,13 +134,7 @@ describe("SDK: interests on the device", () => {
 
     const { page } = await openWithModel(context, "/sport/withdrawn", article(title, description, { collector: proxy.url }));
     proxy.setDown(true);
-    await page.mouse.move(10, 10);
-    await page.evaluate(() => window.scrollTo(0, 4000));
-    await page.waitForTimeout(1_200);
-    await page.evaluate(() => {
-      Object.defineProperty(document, "hidden", { value: true, configurable: true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
+    await engageThenHide(page);
     // The "Page Engaged" with its topics is queued: its send failed.
     await eventually(() => page.evaluate(() => window.portrait.stats().retries >= 1), { message: "a failed send" });
     const stored = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("portrait.q.")).map((k) => localStorage.getItem(k)).join());
@@ -160,13 +164,7 @@ describe("SDK: interests on the device", () => {
         else next(payload);
       });`;
     const { page } = await openWithModel(context, "/sport/middleware", article(title, description, { before }));
-    await page.mouse.move(10, 10);
-    await page.evaluate(() => window.scrollTo(0, 4000));
-    await page.waitForTimeout(1_200);
-    await page.evaluate(() => {
-      Object.defineProperty(document, "hidden", { value: true, configurable: true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
+    await engageThenHide(page);
     await eventually(() => page.evaluate(() => window.held.length === 1), { message: "the middleware holds the Page Engaged" });
     assert.ok(await page.evaluate(() => window.held[0].topics?.length > 0), "it carried weights then");
     await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));
@@ -195,12 +193,7 @@ describe("SDK: interests on the device", () => {
       const topics = await page.evaluate(() => window.portrait.pageTopics());
       return topics.length > 0 && topics;
     }, { message: "the page classified" });
-    await page.mouse.move(10, 10);
-    await page.waitForTimeout(1_200);
-    await page.evaluate(() => {
-      Object.defineProperty(document, "hidden", { value: true, configurable: true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
+    await engageThenHide(page, { scroll: false });
     const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
     const engaged = await eventually(async () => {
       const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
@@ -381,10 +374,7 @@ describe("SDK: interests on the device", () => {
     assert.deepEqual(await page.evaluate(() => window.announced), [], "nothing read yet: nothing to announce");
     await page.mouse.move(10, 10);
     await page.evaluate(() => window.scrollTo(0, 4000));
-    await page.evaluate(() => {
-      Object.defineProperty(document, "hidden", { value: true, configurable: true });
-      document.dispatchEvent(new Event("visibilitychange"));
-    });
+    await hide(page);
     const announced = await eventually(() => page.evaluate(() => window.announced.length > 0 && window.announced), { message: "an interests event" });
     assert.equal(announced.length, 1);
     assert.match(announced[0][0], /^\/Sports/);

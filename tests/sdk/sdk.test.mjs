@@ -944,29 +944,22 @@ describe("SDK: consent", () => {
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.uid")), null);
     assert.equal(await page.evaluate(() => localStorage.getItem("portrait.aid")), second);
 
-    // With analytics refused, a reset stores no new id; when it is granted, the other tab,
-    // which starts storing too, must not write back the id it had: both end with the reset's.
-    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
-    await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the refusal followed" });
-    await page.evaluate(() => window.portrait.reset());
-    const third = await anonymousId(page);
-    await other.waitForTimeout(300);
-    await page.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+    // With analytics refused, a reset stores no new id. Granted in the resetting tab: the
+    // other tab, which starts storing too, must not write back the id it had. Granted in the
+    // other tab, which stores that id (it could not know of the reset): the resetting tab must
+    // not take the forgotten id back. Either way every tab ends with the reset's id.
     const ids = () => Promise.all([anonymousId(page), anonymousId(other), page.evaluate(() => localStorage.getItem("portrait.aid"))]);
-    await eventually(async () => (await ids()).every((id) => id === third), { message: "every tab and the store on the reset's id", describe: async () => JSON.stringify(await ids()) });
-    await page.waitForTimeout(300);
-    assert.deepEqual(await ids(), [third, third, third]);
-    // The same, granted in the other tab, which stores the id it had (it could not know of
-    // the reset): the resetting tab does not take the forgotten id back, and both end with its.
-    await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
-    await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the refusal followed again" });
-    await page.evaluate(() => window.portrait.reset());
-    const fourth = await anonymousId(page);
-    await other.waitForTimeout(300);
-    await other.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
-    await eventually(async () => (await ids()).every((id) => id === fourth), { message: "every tab and the store on the second reset's id", describe: async () => JSON.stringify(await ids()) });
-    await page.waitForTimeout(300);
-    assert.deepEqual(await ids(), [fourth, fourth, fourth]);
+    for (const [granting, where] of [[page, "the resetting tab"], [other, "the other tab"]]) {
+      await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
+      await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the refusal followed" });
+      await page.evaluate(() => window.portrait.reset());
+      const reset = await anonymousId(page);
+      await other.waitForTimeout(300);
+      await granting.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
+      await eventually(async () => (await ids()).every((id) => id === reset), { message: `granted in ${where}: every tab and the store on the reset's id`, describe: async () => JSON.stringify(await ids()) });
+      await page.waitForTimeout(300);
+      assert.deepEqual(await ids(), [reset, reset, reset], where);
+    }
     await context.close();
   });
 
