@@ -449,8 +449,7 @@ impl Sdk {
             // (the forgotten visitor's) is never followed. Stored before the new id: the
             // site's other tabs follow the id (`visitor_stored_elsewhere`) and find it.
             state.session = Session::first(now);
-            state.store.remove("session", false);
-            state.store.set("session", &state.session.to_storage(), false);
+            state.store.replace("session", &state.session.to_storage());
             let id = state.ids.uuid();
             state.forgotten_id = Some(std::mem::replace(&mut state.anonymous_id, id.clone()));
             state.store.set("aid", &id, true);
@@ -1285,8 +1284,7 @@ impl State {
     /// Interest weights leave the device only with personalisation granted (see
     /// `autocapture::report_engagement`): without it, the events queued or held before, and
     /// those of other pages' queues adopted, go without theirs (and so does every event
-    /// queued from then on, `enqueue`). Answers whether the queue
-    /// (the stored part) changed.
+    /// queued from then on, `enqueue`). Answers whether the queue (the stored part) changed.
     fn withhold_interests(&mut self) -> bool {
         if self.consent.personalization == Decision::Granted {
             return false;

@@ -120,12 +120,9 @@ impl PageState {
     /// is a direct arrival, and so is their first touch.
     pub fn forget_visitor(&mut self, store: &mut Store) {
         let direct = campaign::Channel::Direct.as_str();
-        // Removed first: a write may not reach storage (consent), a removal always does.
-        for key in ["campaign", "channel", "first"] {
-            store.remove(key, false);
-        }
-        store.set("channel", direct, false);
-        store.set("first", &concat(&[direct, "|"]), false);
+        store.remove("campaign", false);
+        store.replace("channel", direct);
+        store.replace("first", &concat(&[direct, "|"]));
         self.read_visitor(store);
     }
 

@@ -225,6 +225,13 @@ impl Store {
         self.write_through(key, value, cookie);
     }
 
+    /// Forgets what is stored for `key` and writes `value`: the forgotten visitor's value must
+    /// not stay stored when the write cannot reach storage (consent), as a removal always does.
+    pub fn replace(&mut self, key: &str, value: &str) {
+        self.remove(key, false);
+        self.set(key, value, false);
+    }
+
     /// Writes a value to storage whatever consent says: for the consent decision itself,
     /// which must be remembered even when it is a refusal.
     pub fn set_record(&mut self, key: &str, value: &str) {
