@@ -10,11 +10,12 @@
 //! last-writer-wins registers ordered by [`Stamp`] (event time, then a hash of the message id).
 //!
 //! One exception, on purpose: a withdrawal of personalisation consent erases the interest
-//! evidence dated before it, and a profile keeps its evidence as sums; when the interests hold
-//! evidence from both sides of a withdrawal applied later (personalisation granted again, a
-//! later read applied first), all of it goes, erring on the side of the withdrawal
-//! ([`Profile::withdraw_interests`]; merges likewise). The property tests' events carry no
-//! interests.
+//! evidence dated before it (and, from then on, page views of other sources count no more),
+//! and a profile keeps its evidence as sums; when the interests hold evidence a withdrawal
+//! applied later would keep and evidence it would not (personalisation granted again and a
+//! later read applied first, or another source's page view), all of it goes, erring on the
+//! side of the withdrawal ([`Profile::withdraw_interests`]; merges likewise). The property
+//! tests' events carry no interests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -81,6 +82,10 @@ pub struct Profile {
     /// The date of the oldest evidence the interests and site tags hold: what a withdrawal
     /// applied later must erase, all of it or none.
     pub interests_since: Option<Timestamp>,
+    /// Whether the interests hold evidence from page views of other sources (a server
+    /// library, analytics.js), which the collector classified itself. Such a page says
+    /// nothing of the visitor's consent, so after a withdrawal none counts again.
+    pub interests_from_other_sources: bool,
     /// The previous ids of `alias` calls: also identities of the profile (as a user id and an
     /// anonymous id), but never a different known person in a merge (`identity::check_merge`).
     pub aliases: BTreeSet<String>,
@@ -470,9 +475,11 @@ impl Profile {
             && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
         {
             let labels = page_topics(event);
-            // Each label's score is positive: every one is evidence.
-            if !labels.is_empty() && self.takes_interests(at) {
+            // Each label's score is positive: every one is evidence. Only while no withdrawal
+            // is known: the SDK, which knows the consent, sends its own topics.
+            if !labels.is_empty() && self.interests_withdrawn.is_none() {
                 self.note_interests(at);
+                self.interests_from_other_sources = true;
                 for label in labels {
                     self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
                 }
@@ -507,18 +514,25 @@ impl Profile {
     }
 
     /// Personalisation consent withdrawn at `at`: the interests and site tags held from before
-    /// it go, and evidence dated at or before `at` is ignored from now on, whenever it
-    /// arrives. The result does not depend on the order of events, except in one case, which
-    /// errs on the side of the withdrawal: when the profile holds evidence from both sides of
-    /// it (personalisation granted again, and a later read applied first), all of it goes.
+    /// it go, evidence the SDK dated at or before `at` is ignored from now on, whenever it
+    /// arrives, and page views of other sources no longer count at all (they cannot say
+    /// whether personalisation was granted again). The result does not depend on the order of
+    /// events, except in one case, which errs on the side of the withdrawal: when the profile
+    /// holds evidence it would have kept and evidence it would not (personalisation granted
+    /// again and a later read applied first, or a page view of another source), all of it goes.
     fn withdraw_interests(&mut self, at: Timestamp) {
         if self.interests_withdrawn.is_some_and(|withdrawn| withdrawn >= at) {
             return;
         }
         self.interests_withdrawn = Some(at);
-        if self.interests_since.is_some_and(|since| since <= at) {
+        if !self.keeps_interests_after(at) {
             self.forget_interests();
         }
+    }
+
+    /// Whether all the evidence the interests hold survives a withdrawal at `at`.
+    fn keeps_interests_after(&self, at: Timestamp) -> bool {
+        self.interests_since.is_none_or(|since| since > at && !self.interests_from_other_sources)
     }
 
     /// Whether interest evidence dated `at` counts: only after the latest withdrawal.
@@ -535,6 +549,7 @@ impl Profile {
         self.interests = Interests::default();
         self.site_tags = Interests::default();
         self.interests_since = None;
+        self.interests_from_other_sources = false;
     }
 
     /// Whether the profile holds this identity, as far as a scan of a few finds out: `false`
@@ -584,11 +599,11 @@ impl Profile {
             keep(&mut self.locale, locale.stamp, true, || locale.value.clone());
         }
         self.groups.extend(other.groups.iter().cloned());
-        // The later withdrawal holds for both: a side keeps its evidence if all of it is
-        // dated after that withdrawal, and loses all of it otherwise (erring on the side of
-        // the withdrawal, as `withdraw_interests` does), whichever side merges.
+        // The later withdrawal holds for both: a side keeps its evidence if all of it would
+        // survive that withdrawal, and loses all of it otherwise (erring on the side of the
+        // withdrawal, as `withdraw_interests` does), whichever side merges.
         let withdrawn = self.interests_withdrawn.max(other.interests_withdrawn);
-        let keeps = |p: &Profile| p.interests_since.is_none_or(|since| withdrawn.is_none_or(|w| since > w));
+        let keeps = |p: &Profile| withdrawn.is_none_or(|w| p.keeps_interests_after(w));
         if !keeps(self) {
             self.forget_interests();
         }
@@ -596,6 +611,7 @@ impl Profile {
             self.interests.merge(&other.interests);
             self.site_tags.merge(&other.site_tags);
             self.interests_since = min_option(self.interests_since, other.interests_since);
+            self.interests_from_other_sources |= other.interests_from_other_sources;
         }
         self.interests_withdrawn = withdrawn;
         self.merged.insert(other_id.to_owned());
@@ -709,28 +725,29 @@ fn min_option(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 mod tests {
     use super::*;
 
+    /// A page view about network security, sent by `library`.
+    fn page_view(id: &str, at: i64, library: &str) -> Received {
+        let mut event = Event::new(id, Call::Page { category: None, name: Some("Firewall rules".into()) });
+        event.anonymous_id = Some("a".into());
+        event.timestamp = Some(Timestamp(at));
+        event.context_mut().page.title = Some("Network security: firewalls and VPNs explained".into());
+        event.context_mut().page.url = Some("https://example.com/blog/network-security-firewalls".into());
+        event.context_mut().library.name = Some(library.into());
+        Received { event, enrichment: Default::default() }
+    }
+
     #[test]
     fn pages_from_other_sources_are_classified_here_and_the_sdks_are_not() {
-        let page = |library: &str| {
-            let mut event =
-                Event::new("m1", Call::Page { category: None, name: Some("Firewall rules".into()) });
-            event.anonymous_id = Some("a".into());
-            event.timestamp = Some(Timestamp(1_800_000_000_000));
-            event.context_mut().page.title = Some("Network security: firewalls and VPNs explained".into());
-            event.context_mut().page.url = Some("https://example.com/blog/network-security-firewalls".into());
-            event.context_mut().library.name = Some(library.into());
-            Received { event, enrichment: Default::default() }
-        };
         let mut server = Profile::default();
-        server.apply(&page("analytics-node"));
-        let top = server.interests.top(1_800_000_000_000, 3);
+        server.apply(&page_view("m1", T, "analytics-node"));
+        let top = server.interests.top(T, 3);
         let model = crate::topics::builtin().unwrap();
         let paths: Vec<String> =
             top.iter().filter_map(|(id, _)| model.topic(*id)).map(|t| t.path().to_owned()).collect();
         assert!(paths.iter().any(|p| p.starts_with("/Computers & Electronics")), "{paths:?}");
         assert!(top.iter().all(|(_, score)| *score <= SERVER_PAGE_ATTENTION + 1e-9));
         let mut browser = Profile::default();
-        browser.apply(&page(SDK_LIBRARY));
+        browser.apply(&page_view("m1", T, SDK_LIBRARY));
         assert!(browser.interests.is_empty(), "the SDK sends its own topics");
     }
 
@@ -797,6 +814,41 @@ mod tests {
             assert_eq!(topic_ids(&profile), expected, "{order:?}");
             assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
             assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
+        }
+    }
+
+    #[test]
+    fn after_a_withdrawal_page_views_of_other_sources_no_longer_count_in_any_order() {
+        // Withdrew, granted again in the browser, then a server library reported a page view
+        // (it cannot know the consent) and the browser sent a read.
+        let events = [
+            page_view("m1", T + 3_000, "analytics-node"),
+            consent("m2", T + 1_000, Decision::Denied),
+            consent("m3", T + 2_000, Decision::Granted),
+            engaged("m4", T + 4_000, 4),
+        ];
+        let orders = (0..256usize).map(|n| [n % 4, n / 4 % 4, n / 16 % 4, n / 64]);
+        for order in orders.filter(|o| (0..4).all(|i| o.contains(&i))) {
+            let mut profile = Profile::default();
+            order.iter().for_each(|&i| profile.apply(&events[i]));
+            // The page view never counts; the read does, unless both came before the
+            // withdrawal (then it goes with the page view, on the side of the withdrawal).
+            let before_withdrawal =
+                |i| order.iter().position(|&j| j == i) < order.iter().position(|&j| j == 1);
+            let expected: &[u16] = if before_withdrawal(0) && before_withdrawal(3) { &[] } else { &[4] };
+            assert_eq!(topic_ids(&profile), expected, "{order:?}");
+            assert!(!profile.interests_from_other_sources, "{order:?}");
+        }
+        // Merged with a profile that withdrew, either way round, a page view goes too.
+        let mut withdrew = Profile::default();
+        withdrew.apply(&events[1]);
+        let mut server = Profile::default();
+        server.apply(&events[0]);
+        assert!(!server.interests.is_empty());
+        for (mut into, from) in [(withdrew.clone(), &server), (server.clone(), &withdrew)] {
+            into.merge("other", from);
+            assert_eq!(topic_ids(&into), [0u16; 0]);
+            assert!(!into.interests_from_other_sources);
         }
     }
 

@@ -34,3 +34,30 @@ test("@segment/analytics-node delivers identify, track, page, group and alias", 
   assert.equal(track.context.library.name, "@segment/analytics-node");
   assert.deepEqual(track.properties, { format: "csv", rows: 1200 });
 });
+
+test("a server library's page views build interests until personalisation is withdrawn", async () => {
+  const failures = [];
+  const userId = `node-reader-${Date.now()}`;
+  // One client per call: each is flushed and closed before the profile is read.
+  const send = async (call, message) => {
+    const analytics = new Analytics({ writeKey: SERVER_KEY, host: collector.url, maxRetries: 0 });
+    analytics.on("error", (error) => failures.push(error));
+    analytics[call]({ userId, ...message });
+    await analytics.closeAndFlush({ timeout: 10_000 });
+  };
+  const page = (at) => ({
+    name: "Firewall rules",
+    timestamp: new Date(at),
+    properties: { title: "Network security: firewalls and VPNs explained", url: "https://example.com/blog/network-security-firewalls" },
+  });
+  const interests = async () =>
+    (await collector.profile("user_id", userId)).json.tags.find((t) => t.name === "interests")?.value ?? [];
+  const now = Date.now();
+  await send("page", page(now - 60_000));
+  assert.notDeepEqual(await interests(), [], "the collector classifies the server's page view");
+  await send("track", { event: "Consent Updated", timestamp: new Date(now - 30_000), properties: { personalization: "denied" } });
+  assert.deepEqual(await interests(), [], "the withdrawal erases them");
+  await send("page", page(now));
+  assert.deepEqual(await interests(), [], "a later page view of the server does not count");
+  assert.deepEqual(failures, []);
+});
