@@ -32,6 +32,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const pending = [];
   const listeners = new Map();
   const readyCallbacks = [];
+  // The answers of `flush()` calls made before the SDK was there: `false` if it never comes
+  // (`failed`: it failed to load).
+  const flushWaiters = [];
+  let failed = false;
 
   // The call the module is capturing, as `on('track' | 'page' | …)` listeners get it.
   let callArgs = null;
@@ -195,7 +199,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     load: guard((writeKey, options = {}) => {
       if (loading) return;
       loading = true;
-      const settings = { endpoint: defaultEndpoint, ...options };
+      // An `endpoint` left `undefined` (an unset build variable) or empty is the default too.
+      const settings = { ...options, endpoint: options?.endpoint || defaultEndpoint };
       const endpoint = String(settings.endpoint).replace(/\/$/, '');
       const remote = settings.remoteSettings === false
         ? Promise.resolve(undefined)
@@ -218,6 +223,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           if (middleware.length > 0) sdk.setMiddleware(true);
           if (debugging) sdk.debug(true);
           for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
+          flushWaiters.length = 0; // their flushes run with the ready callbacks
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
           emit('ready');
           // After `ready` and when the browser is idle: the interest module must not compete
@@ -228,11 +234,20 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
             document.querySelector('[data-portrait-show-if]') ? start() : whenIdle(start);
           }
         })
-        .catch(report);
+        .catch((error) => {
+          report(error);
+          // No SDK will come: a `flush()` waiting for it is answered, and any later one.
+          if (sdk) return;
+          failed = true;
+          for (const answer of flushWaiters.splice(0)) answer(false);
+        });
     }),
     flush: () => new Promise((resolve) => {
       const run = () => Promise.resolve(guard(invoke)('flush', [])).then(resolve, () => resolve(false));
-      sdk ? run() : readyCallbacks.push(run);
+      if (sdk) return run();
+      if (failed) return resolve(false);
+      readyCallbacks.push(run);
+      flushWaiters.push(resolve);
     }),
     ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),

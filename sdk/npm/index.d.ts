@@ -21,7 +21,8 @@ export type Callback = () => void;
 export type Decision = boolean | 'granted' | 'denied' | 'pending';
 
 export interface LoadOptions {
-  /** The collector, e.g. `https://collect.example.com`. Default: the page's origin. */
+  /** The collector, e.g. `https://collect.example.com`. Default (also for `undefined` or
+   * `""`): the origin `portrait.js` came from (the page's, for the npm package). */
   endpoint?: string;
   /** Flush at this many events (default 20, at most 500). */
   batchSize?: number;
@@ -32,8 +33,8 @@ export interface LoadOptions {
   /** Queue bounds; past them the oldest events are dropped and counted (1000 / 1 MB). */
   maxQueueEvents?: number;
   maxQueueBytes?: number;
-  /** `false` turns all autocapture off; each switch defaults to on. */
-  autocapture?: false | {
+  /** `false` turns all autocapture off (`true`: every switch on); each switch defaults to on. */
+  autocapture?: boolean | {
     pageViews?: boolean;
     clicks?: boolean;
     forms?: boolean;
@@ -163,36 +164,39 @@ export interface Topic {
 
 export interface Portrait {
   load(writeKey: string, options?: LoadOptions): void;
-  page(category?: string, name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
-  page(name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
-  page(properties?: Properties, options?: CallOptions, callback?: Callback): void;
+  /** As in analytics.js, the callback may come after any argument (the first function is
+   * the callback; the arguments after it are not read). */
+  page(category?: string | null, name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  page(name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  page(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   /** analytics-next's `screen`, for code shared with a mobile app; arguments as `page`'s. */
-  screen(category?: string, name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
-  screen(name?: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
-  track(event: string, properties?: Properties, options?: CallOptions, callback?: Callback): void;
-  identify(userId?: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
-  identify(traits: Properties, options?: CallOptions, callback?: Callback): void;
-  /** Traits merge into the stored group's (another group's replace them); without a
-   * `groupId`, the stored group's. */
-  group(groupId: string, traits?: Properties, options?: CallOptions, callback?: Callback): void;
-  group(traits: Properties, options?: CallOptions, callback?: Callback): void;
+  screen(category?: string | null, name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  screen(name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  screen(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  track(event: string, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  identify(traits: Properties, options?: CallOptions | Callback, callback?: Callback): void;
   /** The stored group. */
   group(): Group;
-  alias(userId: string, previousId?: string, options?: CallOptions, callback?: Callback): void;
-  alias(userId: string, options?: CallOptions, callback?: Callback): void;
+  /** Traits merge into the stored group's (another group's replace them); without a
+   * `groupId`, the stored group's. */
+  group(groupId: string | null | undefined, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  group(traits: Properties, options?: CallOptions | Callback, callback?: Callback): void;
+  alias(userId: string, previousId?: string | null, options?: CallOptions | Callback, callback?: Callback): void;
+  alias(userId: string, options?: CallOptions | Callback, callback?: Callback): void;
   reset(): void;
   /** The visitor's anonymous id from now on (stitching a site's domains). */
   setAnonymousId(anonymousId: string): void;
   /** `track(event, properties)` on each click (`trackLink`) or submit (`trackForm`) of the
    * elements; `event` and `properties` may be functions of the element. */
-  trackLink(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
-  trackForm(elements: Element | ArrayLike<Element>, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
+  trackLink(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
+  trackForm(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
   /** analytics.js's other names for `trackLink` and `trackForm`. */
   trackClick: Portrait['trackLink'];
   trackSubmit: Portrait['trackForm'];
   /** Resolves `true` once everything queued when it was called was delivered (events captured
    * after it do not hold it), `false` at the first failure, while a backoff runs, or on a
-   * refusal of consent. */
+   * refusal of consent, or when the SDK failed to load (called before `load`, it waits for it). */
   flush(): Promise<boolean>;
   ready(callback: () => void): void;
   user(): User;

@@ -34,6 +34,18 @@ track("Upgraded", { plan: "team" }, { context: { locale: "en" } }, () => locatio
 portrait.page("Pricing", {}, {}, () => undefined);
 const delivered: Promise<boolean> = flush();
 const id: string | null = user().anonymousId;
+// analytics.js's shapes: the callback after any argument, null names, a selector's null.
+track("Signed Up", { plan: "pro" }, () => undefined);
+track("Signed Up", () => undefined);
+portrait.identify("user-1", () => undefined);
+portrait.alias("user-1", () => undefined);
+portrait.page(() => undefined);
+portrait.page("Docs", null, { section: "api" });
+portrait.screen({ section: "settings" });
+portrait.group(undefined, { plan: "team" });
+const group: string | null = portrait.group().groupId;
+portrait.trackLink(document.querySelector("a"), "Signup Clicked");
+load("pk_dev_demo", { autocapture: true, endpoint: undefined });
 consent.set({ analytics: true, personalization: "denied" });
 on("interests", (detail) => console.log(detail));
 const top: Topic[] = interests({ limit: 5 });
@@ -43,7 +55,7 @@ load("pk_dev_demo", { consent: "deny" });
 track(42);
 // @ts-expect-error: a callback takes no arguments
 track("Upgraded", {}, {}, (context: { event: string }) => context.event);
-export { delivered, id, top };
+export { delivered, id, group, top };
 `;
 
 before(() => {

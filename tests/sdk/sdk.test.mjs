@@ -2,7 +2,8 @@
 // page does, and what arrived, read back through the profile API.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { DIST, eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
 import { startProxy } from "../support/proxy.mjs";
@@ -1728,6 +1729,22 @@ describe("SDK: loading", () => {
     const fetched = rig.site.log.slice(before);
     assert.ok(fetched.includes("/sdk/portrait.wasm2js.js"), "the SDK's fallback was fetched");
     assert.ok(fetched.includes("/sdk/portrait-interests.wasm2js.js"), "the interest module's fallback was fetched");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("an SDK whose module fails to load answers flush() with false, before and after the failure, and throws nothing into the page", async () => {
+    // `portrait.js` without its module (nor the fallback): the load fails.
+    const broken = mkdtempSync(path.join(tmpdir(), "portrait-broken-"));
+    copyFileSync(path.join(DIST, "portrait.js"), path.join(broken, "portrait.js"));
+    rig.site.mount("/broken-sdk/", broken);
+    const html = snippetPage({ collector: rig.collector.url }).replace("/sdk/portrait.js", "/broken-sdk/portrait.js");
+    const context = await newContext(rig.browser);
+    const { page, errors } = await open("/broken", html, { context, until: () => window.portrait && window.portrait.__portrait });
+    // Asked while the module is still coming (or already failed), and once more after.
+    const first = await flushWithin(page, 5_000);
+    await eventually(() => rig.site.log.includes("/broken-sdk/portrait.wasm2js.js"), { message: "the fallback was tried" });
+    assert.deepEqual([first, await flushWithin(page, 5_000)], [false, false]);
     assert.deepEqual(errors, []);
     await context.close();
   });
