@@ -131,6 +131,11 @@ fn topics(input: &[u8], scores: bool) -> ExitCode {
                 continue;
             }
         };
+        // Answered all the same (the answers stay in the input's order), but reported.
+        if !page.get("id").is_some_and(|id| id.is_string() || id.is_number()) {
+            eprintln!("portrait: line {}: no `id` (a string or a number)", n + 1);
+            status = ExitCode::from(1);
+        }
         let found = model.classify(&topics::PageText::from_json(&page).features());
         let ids = |scored: &[topics::Scored]| scored.iter().map(|s| s.id).collect::<Vec<_>>();
         let mut answer = serde_json::json!({"id": page["id"], "top_level_ids": ids(&found.top_level), "label_ids": ids(&found.labels)});

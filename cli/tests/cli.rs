@@ -98,13 +98,16 @@ fn topics_classifies_json_lines_and_reports_bad_lines() {
         "\n[1, 2]\n",
         r#"{"id": 7, "title": "Houses for sale and flats to rent", "keywords": ["estate agents"]}"#,
         "\n\n{not json\n",
+        r#"{"title": "No id: answered in its place, and reported"}"#,
     );
     let (status, stdout, stderr) = portrait(&["topics"], pages.as_bytes());
     assert_eq!(status, 1, "a bad line sets the status");
     assert!(stderr.starts_with("portrait: line 2: not a JSON object\nportrait: line 5: "), "{stderr}");
+    assert!(stderr.ends_with("portrait: line 6: no `id` (a string or a number)\n"), "{stderr}");
     let lines: Vec<serde_json::Value> =
         String::from_utf8(stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["id"], serde_json::Value::Null);
     assert_eq!(lines[0]["id"], "a");
     assert_eq!(lines[0]["top_level_ids"][0], 299, "/Sports");
     assert_eq!(lines[1]["id"], 7);

@@ -445,6 +445,8 @@ describe("SDK: interests on the device", () => {
       ["Mortgage rates fall as house prices rise", "Estate agents report more buyers"],
       ["New electric SUV review: range and charging", "We test drive the latest car"],
       ["東京の中古車販売店", "トヨタとホンダの車"],
+      // Past the 300 characters a part is read to, only football: read alike, or not at all.
+      [`Mortgage rates fall as house prices rise${" again".repeat(45)}${" football".repeat(40)}`, "Estate agents report more buyers"],
     ];
     const lines = [];
     const fromBrowser = [];
@@ -473,6 +475,18 @@ describe("SDK: interests on the device", () => {
     // what it sent must be the native ranking's head.
     assert.ok(fromBrowser.every((sent) => sent.length > 0), JSON.stringify(fromBrowser));
     assert.deepEqual(fromBrowser, native.map((labels, i) => labels.slice(0, fromBrowser[i].length)));
+    await context.close();
+  });
+
+  test("stored interests another script edited: topics outside the model and scores out of reach are left out", async () => {
+    // Score 1 now, as the SDK stores it (log2 of the time-anchored sum, fixed point, 14-day
+    // half-life); 60000 is no topic; 4 is worth 2^(10^9).
+    const before = `const now = Math.round(Date.now() / 1209600000 * 1e9);
+      localStorage.setItem("portrait.interests", "h1209600000,299:" + now + ",60000:" + now + ",4:" + (now + 1e18));`;
+    const html = article("Untitled", "Nothing here", { before });
+    const { page, context } = await openWithModel(await newContext(rig.browser), "/edited", html);
+    const top = await interests(page);
+    assert.deepEqual(top.map((t) => [t.id, Math.round(t.score * 100) / 100]), [[299, 1]]);
     await context.close();
   });
 

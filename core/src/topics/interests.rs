@@ -5,6 +5,7 @@
 //! Each score is stored as `log2(Σ weightᵢ · 2^(tᵢ / half-life))`: evidence is anchored at its
 //! own time, not decayed step by step, so adding is a commutative log-sum and a merge is a
 //! union. The score now is `2^(stored − now / half-life)`. Logs keep it finite for any time.
+//! `libm`'s functions, not the platform's: the same bits natively as in wasm.
 //!
 //! ```
 //! use portrait_core::topics::interests::Interests;
@@ -120,7 +121,7 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     /// Non-positive or non-finite weights are ignored.
     pub fn add(&mut self, topic: K, weight: f64, at: i64) {
         if is_evidence(weight) {
-            self.add_log(topic, weight.log2() + at as f64 / self.half_life());
+            self.add_log(topic, libm::log2(weight) + at as f64 / self.half_life());
         }
     }
 
@@ -179,7 +180,7 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     /// The score of `topic` at `now` (0 if it has none).
     pub fn score(&self, topic: &K, now: i64) -> f64 {
         match self.entries.binary_search_by(|(t, _)| t.cmp(topic)) {
-            Ok(i) => (self.entries[i].1 - now as f64 / self.half_life()).exp2(),
+            Ok(i) => libm::exp2(self.entries[i].1 - now as f64 / self.half_life()),
             Err(_) => 0.0,
         }
     }
@@ -188,7 +189,7 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     pub fn top(&self, now: i64, limit: usize) -> Vec<(K, f64)> {
         let now_log = now as f64 / self.half_life();
         let mut scored: Vec<(K, f64)> =
-            self.entries.iter().map(|(t, log)| (t.clone(), (log - now_log).exp2())).collect();
+            self.entries.iter().map(|(t, log)| (t.clone(), libm::exp2(log - now_log))).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         scored.truncate(limit);
         scored
@@ -222,12 +223,24 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
             let parsed =
                 item.rsplit_once(':').and_then(|(t, log)| Some((t.parse().ok()?, log.parse::<i64>().ok()?)));
             if let Some((topic, fixed)) = parsed {
-                interests.add_log(topic, fixed as f64 / STORED_SCALE + shift);
+                let log = fixed as f64 / STORED_SCALE + shift;
+                if log - now as f64 / interests.half_life() <= MAX_STORED_LOG_NOW {
+                    interests.add_log(topic, log);
+                }
             }
         }
         interests
     }
+
+    /// Keeps only the keys `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&K) -> bool) {
+        self.entries.retain(|(key, _)| keep(key));
+    }
 }
+
+/// The most a stored score may be worth now, as a `log2` (2^20: a million credits of a full
+/// read): past it the entry was damaged or edited, and is skipped, not read as infinite.
+const MAX_STORED_LOG_NOW: f64 = 20.0;
 
 /// Stored log scores are integers in units of 10⁻⁹.
 const STORED_SCALE: f64 = 1e9;
@@ -235,7 +248,7 @@ const STORED_SCALE: f64 = 1e9;
 /// `log2(2^a + 2^b)`, without overflow.
 fn log_sum(a: f64, b: f64) -> f64 {
     let (high, low) = if a >= b { (a, b) } else { (b, a) };
-    high + (low - high).exp2().ln_1p() / std::f64::consts::LN_2
+    high + libm::log1p(libm::exp2(low - high)) / std::f64::consts::LN_2
 }
 
 #[cfg(test)]
@@ -376,8 +389,9 @@ mod tests {
         let text = interests.to_stored_text();
         let back = Interests::from_stored_text(&text, DEFAULT_HALF_LIFE_MS, 13 * DAY);
         assert!(close(&back.top(13 * DAY, 10), &interests.top(13 * DAY, 10)));
+        // 9: an edited score, worth 2^(10^9) now, not read as infinite.
         let damaged = Interests::<u16>::from_stored_text(
-            &format!("junk,{text},7:NaN,8:1.5,x:1,h0"),
+            &format!("junk,{text},7:NaN,8:1.5,x:1,h0,9:1000000000000000000"),
             DEFAULT_HALF_LIFE_MS,
             0,
         );

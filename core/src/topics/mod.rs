@@ -95,26 +95,27 @@ impl PageText {
 
 impl PageText {
     /// A page as JSON (the classify command's input lines): `url`, `title`, `description`,
-    /// `keywords` and `headings`, each optional; a list field may also be one string.
+    /// `keywords` and `headings`, each optional; a list field may also be one string. Read as
+    /// the browser reads a page's parts ([`page::PageRead`]: each clipped, so many headings),
+    /// so that the same page gives the same topics.
     pub fn from_json(json: &serde_json::Value) -> PageText {
-        let text = |field: &str| json[field].as_str().unwrap_or_default().to_owned();
-        let list = |field: &str| -> Vec<String> {
+        let text = |field: &str| json[field].as_str().unwrap_or_default();
+        let list = |field: &str| -> Vec<&str> {
             match &json[field] {
-                serde_json::Value::Array(items) => {
-                    items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-                }
-                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+                serde_json::Value::String(s) => vec![s.as_str()],
                 _ => Vec::new(),
             }
         };
-        PageText {
-            url: text("url"),
-            titles: vec![text("title")],
-            descriptions: vec![text("description")],
-            keywords: list("keywords"),
-            headings: list("headings"),
-            text: String::new(),
+        let mut page = page::PageRead::new(text("url"), text("title"));
+        page.meta("description", text("description"));
+        for keyword in list("keywords") {
+            page.meta("keywords", keyword);
         }
+        for heading in list("headings") {
+            page.heading(heading);
+        }
+        page.text
     }
 }
 
@@ -176,6 +177,17 @@ mod tests {
         let norm: f32 = features.iter().map(|(_, w)| w * w).sum();
         assert!((norm - 1.0).abs() < 1e-5);
         assert!(features.windows(2).all(|pair| pair[0].0 < pair[1].0), "sorted, one entry per term");
+    }
+
+    #[test]
+    fn a_page_as_json_is_read_as_the_browser_reads_one() {
+        let long = "word ".repeat(200);
+        let headings: Vec<String> = (0..30).map(|i| format!("heading {i}")).collect();
+        let json = serde_json::json!({"id": "1", "title": long, "keywords": "k", "headings": headings});
+        let page = PageText::from_json(&json);
+        assert_eq!(page.titles[0].chars().count(), page::MAX_FIELD_CHARS);
+        assert_eq!(page.headings, headings[..page::MAX_HEADINGS]);
+        assert_eq!(page.keywords, ["k"]);
     }
 
     #[test]

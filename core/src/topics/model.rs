@@ -142,6 +142,9 @@ pub struct Classification {
     pub labels: Vec<Scored>,
 }
 
+/// The deepest topic a model may hold (the taxonomy's go five levels down).
+pub const MAX_DEPTH: usize = 8;
+
 /// At most this many top-level topics are predicted for one page.
 pub const MAX_TOP_LEVEL: usize = 3;
 /// The most topic names a page's hints are read for, all hints together.
@@ -169,7 +172,18 @@ impl Model {
                 return inconsistent(field, format!("{len} values for {count} topics"));
             }
         }
+        // Described, not formatted: float formatting would cost the browser's module ~10 KB.
+        for (field, value, range, expected) in [
+            ("weight_scale", data.weight_scale, 0.0..=f32::MAX, "a finite number, not negative"),
+            ("second_topic_ratio", data.second_topic_ratio, 0.0..=1.0, "a number from 0 to 1"),
+            ("label_threshold", data.label_threshold, 0.0..=1.0, "a number from 0 to 1"),
+        ] {
+            if !range.contains(&value) {
+                return inconsistent(field, format!("not {expected}"));
+            }
+        }
         let mut topics: Vec<Topic> = Vec::with_capacity(count);
+        let mut depths: Vec<usize> = Vec::with_capacity(count);
         for (index, ((&id, &parent), name)) in
             data.topic_ids.iter().zip(&data.topic_parents).zip(&data.topic_names).enumerate()
         {
@@ -183,20 +197,30 @@ impl Model {
                     );
                 }
             };
+            // Paths copy their parent's, and labels walk their ancestors: bounded by the depth.
+            let depth = parent.map_or(1, |p| depths[p] + 1);
+            if depth > MAX_DEPTH {
+                return inconsistent(
+                    "topic_parents",
+                    format!("topic {id} is deeper than {MAX_DEPTH} levels"),
+                );
+            }
             let (root, path) = match parent {
                 None => (index, format!("/{name}")),
                 Some(p) => (topics[p].root, format!("{}/{name}", topics[p].path)),
             };
             topics.push(Topic { id, name: name.clone(), parent, root, path });
+            depths.push(depth);
         }
-        let entry_count: usize = data.term_entries.iter().map(|&n| usize::from(n)).sum();
+        // In `u64`: a crafted model's counts must not wrap a 32-bit `usize` (wasm) to a match.
+        let entry_count: u64 = data.term_entries.iter().map(|&n| u64::from(n)).sum();
         if data.term_entries.len() != data.term_gaps.len() {
             return inconsistent(
                 "term_entries",
                 format!("{} counts for {} terms", data.term_entries.len(), data.term_gaps.len()),
             );
         }
-        if data.entry_topics.len() != entry_count || data.entry_weights.len() != entry_count {
+        if [data.entry_topics.len(), data.entry_weights.len()].iter().any(|&len| len as u64 != entry_count) {
             return inconsistent("entry_topics", format!("the terms hold {entry_count} entries"));
         }
         if let Some(&bad) = data.entry_topics.iter().find(|&&t| usize::from(t) >= count) {
@@ -426,8 +450,18 @@ mod tests {
         data.version = 9;
         assert_eq!(Model::decode(&data.encode()).unwrap_err(), ModelError::UnsupportedVersion(9));
         type Breakage = fn(&mut ModelData);
-        let cases: [(&str, Breakage); 6] = [
+        let cases: [(&str, Breakage); 10] = [
             ("topic_ids", |d| d.topic_ids = vec![1; 65_537]),
+            ("weight_scale", |d| d.weight_scale = f32::NAN),
+            ("second_topic_ratio", |d| d.second_topic_ratio = f32::INFINITY),
+            ("label_threshold", |d| d.label_threshold = -0.5),
+            ("topic_parents", |d| {
+                // A chain: each topic the child of the one before.
+                d.topic_ids = (1..=10).collect();
+                d.topic_parents = (0..10).collect();
+                d.topic_names = vec!["t".into(); 10];
+                d.biases = vec![0; 10];
+            }),
             ("topic_names", |d| d.topic_names.pop().map(drop).unwrap_or(())),
             ("topic_parents", |d| d.topic_parents[0] = 3),
             ("entry_topics", |d| d.entry_topics[0] = 7),

@@ -20,6 +20,8 @@ use super::PageText;
 
 /// The longest text kept from one part (a title, a heading, a meta value), in characters.
 pub const MAX_FIELD_CHARS: usize = 300;
+/// The most headings read from one page (the first ones, in document order).
+pub const MAX_HEADINGS: usize = 20;
 /// The longest sample of the page's visible text, in characters (when the site asks for it).
 pub const VISIBLE_TEXT_CHARS: usize = 2_000;
 /// Items read from one JSON-LD list, and how deep lists and nested objects are followed
@@ -65,9 +67,11 @@ impl PageRead {
         self.hints.push(clip(value));
     }
 
-    /// An `h1`–`h3`'s text.
+    /// An `h1`–`h3`'s text; past [`MAX_HEADINGS`], ignored.
     pub fn heading(&mut self, text: &str) {
-        self.text.headings.push(clip(text));
+        if self.text.headings.len() < MAX_HEADINGS {
+            self.text.headings.push(clip(text));
+        }
     }
 
     /// A JSON-LD block: `headline` as a title; `@type`, `articleSection`, `keywords` and

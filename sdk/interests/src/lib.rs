@@ -27,7 +27,7 @@ use js_sys::{Array, Function, Object, Reflect};
 use portrait_core::topics::interests::{
     DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_TOPICS, PageCredit, SENT_TAGS, SENT_TOPICS,
 };
-use portrait_core::topics::page::{JsonValue, PageRead, VISIBLE_TEXT_CHARS};
+use portrait_core::topics::page::{JsonValue, MAX_FIELD_CHARS, MAX_HEADINGS, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, Scored};
 use wasm_bindgen::prelude::*;
@@ -40,7 +40,9 @@ const STORED_TAGS: &str = "tags";
 /// Interests that count for `data-portrait-show-if` and for the `interests` event.
 const SHOWN_TOPICS: usize = 5;
 /// Bounds on what is read from a page (`core` clips each part; the tokeniser bounds the terms).
-const MAX_HEADINGS: u32 = 20;
+/// A part crosses into the module only as far as `core` may keep it (UTF-16 units, room for
+/// leading space): an `h1` may wrap the whole page.
+const PART_UNITS: u32 = 4 * MAX_FIELD_CHARS as u32;
 const MAX_JSON_LD_SCRIPTS: u32 = 5;
 const MAX_JSON_LD_BYTES: usize = 64 * 1024;
 
@@ -101,13 +103,10 @@ impl Interests {
             .filter(|days| days.is_finite())
             .map_or(DEFAULT_HALF_LIFE_MS, |days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64);
         let personalize = field(host, "personalize").as_bool().unwrap_or(false);
-        let stored_text =
-            |key: &str| field(stored, key).as_string().filter(|_| personalize).unwrap_or_default();
-        let now = js_sys::Date::now() as i64;
-        let state = State {
+        let mut state = State {
             model,
-            profile: Profile::from_stored_text(&stored_text(STORED_TOPICS), half_life_ms, now),
-            site_tags: Profile::from_stored_text(&stored_text(STORED_TAGS), half_life_ms, now),
+            profile: Profile::with_half_life(half_life_ms),
+            site_tags: Profile::with_half_life(half_life_ms),
             rules: read_rules(remote),
             page: Vec::new(),
             page_tags: Vec::new(),
@@ -117,6 +116,9 @@ impl Interests {
             visible_text: field(options, "topicsVisibleText").as_bool().unwrap_or(false),
             personalize,
         };
+        if personalize {
+            state.load(stored, now());
+        }
         let interests = Interests { state: RefCell::new(state), emit };
         // Shows what depends on the stored profile, and announces it on `interests`.
         interests.update(State::classify_page);
@@ -247,10 +249,16 @@ impl State {
         }
     }
 
+    /// Reads the stored profiles. Storage is the page's to edit: only the model's topics
+    /// (any, without a model) and well-formed site tags are kept, as the collector keeps them.
     fn load(&mut self, stored: &JsValue, now: i64) {
         let text = |key| field(stored, key).as_string().unwrap_or_default();
         self.profile = Profile::from_stored_text(&text(STORED_TOPICS), self.half_life_ms, now);
+        if let Some(model) = &self.model {
+            self.profile.retain(|id| model.topic(*id).is_some());
+        }
         self.site_tags = Profile::from_stored_text(&text(STORED_TAGS), self.half_life_ms, now);
+        self.site_tags.retain(|tag| rules::is_tag(tag));
     }
 
     fn credit(&mut self, engaged_ms: i64, scroll_percent: f64, stored: &JsValue, at: i64) -> JsValue {
@@ -392,19 +400,22 @@ fn set(object: &Object, key: &str, value: JsValue) {
 /// title, every `<meta>`, `data-portrait-topics`, `h1`–`h3`, JSON-LD, and (when asked) a
 /// sample of the visible text. Bounded work: so many elements of each kind, at most.
 fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
-    let mut page = PageRead::new(href, &document.title());
+    let read = |object: &JsValue, name: &str| part(object, name, PART_UNITS).unwrap_or_default();
+    let mut page = PageRead::new(href, &read(document.as_ref(), "title"));
     for_each(document, "meta[name], meta[property]", 200, |meta| {
-        let key = meta.get_attribute("name").or_else(|| meta.get_attribute("property")).unwrap_or_default();
-        page.meta(&key, &meta.get_attribute("content").unwrap_or_default());
+        let key =
+            part(meta.as_ref(), "@name", PART_UNITS).or_else(|| part(meta.as_ref(), "@property", PART_UNITS));
+        page.meta(&key.unwrap_or_default(), &read(meta.as_ref(), "@content"));
     });
     for_each(document, "[data-portrait-topics]", 50, |element| {
-        page.hint(&element.get_attribute("data-portrait-topics").unwrap_or_default());
+        page.hint(&read(element.as_ref(), "@data-portrait-topics"));
     });
-    for_each(document, "h1, h2, h3", MAX_HEADINGS, |heading| {
-        page.heading(&heading.text_content().unwrap_or_default());
+    for_each(document, "h1, h2, h3", MAX_HEADINGS as u32, |heading| {
+        page.heading(&read(heading.as_ref(), "textContent"));
     });
     for_each(document, "script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
-        let text = script.text_content().unwrap_or_default();
+        // One unit more than a script may have: a longer one is left out, not cut.
+        let text = part(script.as_ref(), "textContent", MAX_JSON_LD_BYTES as u32 + 1).unwrap_or_default();
         if text.len() <= MAX_JSON_LD_BYTES
             && let Ok(json) = js_sys::JSON::parse(&text)
         {
@@ -461,7 +472,20 @@ export function sample_text(max) {
   } catch {} // a document without a root: no text (a throw here would leave the state borrowed)
   return text.slice(0, max);
 }
+
+// A property of `object` (`name`), or an attribute (`@name`), at most `max` UTF-16 units of
+// it; `undefined` when there is none, or when the page made its getter throw (a throw here
+// would leave the state borrowed).
+export function part(object, name, max) {
+  try {
+    const value = name[0] === '@' ? object.getAttribute(name.slice(1)) : object[name];
+    return typeof value === 'string' ? value.slice(0, max) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 "#)]
 extern "C" {
     fn sample_text(max: u32) -> String;
+    fn part(object: &JsValue, name: &str, max: u32) -> Option<String>;
 }
