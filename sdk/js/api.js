@@ -48,7 +48,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       try {
         listener(...args);
       } catch (error) {
-        if (debugging) console.error('portrait: an `on` listener threw', error);
+        // Counted and reported, but an `error` listener's own error only counted (no loop).
+        if (name === 'error') {
+          caught += 1;
+          if (debugging) console.error('portrait: an `on` listener threw', error);
+        } else {
+          report(error);
+        }
       }
     }
   };
@@ -176,7 +182,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   };
   const nothing = () => null;
   const readGroup = read(() => sdk.groupInfo(), () => ({ groupId: null, traits: {} }));
-  const call = (name, args) => (sdk ? invoke(name, args) : pending.push([name, args]));
+  // Before the SDK: queued (not once it failed to load: nothing would take them).
+  const call = (name, args) => (sdk ? invoke(name, args) : failed ? undefined : pending.push([name, args]));
   const startInterests = (settings, remoteSettings) =>
     loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
       .then(([[Interests, watchShowIf], model]) => {
@@ -258,13 +265,18 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       set: guard((changes) => call('setConsent', [changes])),
       get: read(() => sdk.consent(), nothing),
     },
+    // `on`, `off` and `once` answer the API, so that they chain, as analytics.js's do.
     on: guard((name, listener) => {
       listeners.set(name, [...(listeners.get(name) || []), listener]);
       updateCallListeners();
+      return portrait;
     }),
+    /** Without a listener, every listener of `name` (as analytics.js's emitter does). */
     off: guard((name, listener) => {
-      listeners.set(name, (listeners.get(name) || []).filter((l) => l !== listener));
+      const kept = (l) => listener !== undefined && l !== listener && l.listener !== listener;
+      listeners.set(name, (listeners.get(name) || []).filter(kept));
       updateCallListeners();
+      return portrait;
     }),
     /** analytics-next's source middleware (above); from the call on, every event passes it. */
     addSourceMiddleware: guard((fn) => {
@@ -277,7 +289,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         portrait.off(name, once);
         listener(...args);
       };
-      portrait.on(name, once);
+      once.listener = listener; // what `off(name, listener)` removes
+      return portrait.on(name, once);
     }),
     debug: guard((on) => {
       debugging = Boolean(on);
@@ -316,7 +329,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
     const of = (value, element) => (typeof value === 'function' ? value(element) : value);
     for (const element of list) {
-      element.addEventListener(type, () => portrait.track(of(event, element), of(properties, element)));
+      element.addEventListener(type, guard(() => portrait.track(of(event, element), of(properties, element))));
     }
   });
   portrait.trackLink = portrait.trackClick = trackOn('click');

@@ -16,13 +16,18 @@ if (!(queued && queued.__portrait)) {
   const portrait = createPortrait(start, new URL(base).origin, queued && queued._settings, loadInterests);
   window.portrait = portrait;
   if (Array.isArray(queued)) {
-    for (const [name, ...args] of queued.splice(0)) {
+    const replay = ([name, ...args]) => {
       if (name === 'setConsent') portrait.consent.set(...args);
+      // The stub's `flush()`: its Promise settles with the SDK's.
+      else if (name === 'flush') portrait.flush().then(args[0]);
       else if (typeof portrait[name] === 'function') portrait[name](...args);
-    }
-    // A site may have kept the stub (`window.analytics = window.portrait` in its snippet):
-    // it becomes the API too.
+    };
+    queued.splice(0).forEach(replay);
+    // A site may have kept the stub (`window.analytics = window.portrait` in its snippet), or
+    // one of its methods (`const {track} = portrait`): the stub becomes the API too, and what
+    // its old methods push goes straight to it.
     Object.assign(queued, portrait);
+    queued.push = (entry) => (replay(entry), 0);
   }
 }
 

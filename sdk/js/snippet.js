@@ -2,9 +2,13 @@
 // It defines a stub that queues calls, loads portrait.js asynchronously, and lets it replay
 // the queue in order. Replace the URL, the write key and the options.
 (function (w, d, src, key, options) {
-  var p = (w.portrait = w.portrait || []);
-  // Already there: this stub (the snippet pasted twice) or the SDK itself.
-  if (p.load) return;
+  var p = w.portrait;
+  // The SDK is there already (a stray script tag ran first): it loads. This stub (the snippet
+  // pasted twice): it loads already. Anything else named `portrait` (an element with that
+  // id is a global too) is not a queue.
+  if (p && p.__portrait) return p.load(key, options);
+  if (!(p && p.push)) p = w.portrait = [];
+  if (p.__stub) return;
   p.__stub = 1; // what a site's code can tell the stub by (the SDK has `__portrait`)
   'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach(function (m) {
     p[m] = function () {
@@ -12,17 +16,17 @@
       return p;
     };
   });
-  p.consent = { set: function (c) { p.setConsent(c); } };
-  // flush() is a Promise even before the SDK is there: it settles as the real one does.
+  p.consent = { set: p.setConsent }; // queued as `setConsent` (it reads no `this`)
+  // flush() is a Promise even before the SDK is there: queued with its resolve, which the
+  // SDK's flush() settles (false if the SDK fails to load).
   p.flush = function () {
-    return new Promise(function (r) { p.ready(function () { w.portrait.flush().then(r); }); });
+    return new Promise(function (r) { p.push(['flush', r]); });
   };
   // Start fetching and compiling the wasm module, and fetching the remote settings, now, in
   // parallel with portrait.js. A compile that fails (a strict CSP) leaves it to portrait.js.
   if (w.fetch) {
-    var wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1'));
-    p._wasm = (w.WebAssembly && WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm) : wasm)
-      .catch(function () {});
+    var wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1')), W = w.WebAssembly;
+    p._wasm = (W && W.compileStreaming ? W.compileStreaming(wasm) : wasm).catch(function () {});
     var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
     if (!options || options.remoteSettings !== false)
       p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })

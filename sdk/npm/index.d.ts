@@ -33,7 +33,8 @@ export interface LoadOptions {
   /** Queue bounds; past them the oldest events are dropped and counted (1000 / 1 MB). */
   maxQueueEvents?: number;
   maxQueueBytes?: number;
-  /** `false` turns all autocapture off (`true`: every switch on); each switch defaults to on. */
+  /** `false` turns all autocapture off; each switch defaults to on (`true`: the defaults, and
+   * what the collector's remote settings switch). */
   autocapture?: boolean | {
     pageViews?: boolean;
     clicks?: boolean;
@@ -165,13 +166,14 @@ export interface Topic {
 export interface Portrait {
   load(writeKey: string, options?: LoadOptions): void;
   /** As in analytics.js, the callback may come after any argument (the first function is
-   * the callback; the arguments after it are not read). */
-  page(category?: string | null, name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  page(name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+   * the callback; the arguments after it are not read). A `null` after the name stands for
+   * the properties: `page('Docs', null, options)`. */
+  page(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  page(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   page(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   /** analytics-next's `screen`, for code shared with a mobile app; arguments as `page`'s. */
-  screen(category?: string | null, name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  screen(name?: string | null, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  screen(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  screen(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   screen(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   track(event: string, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
   identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
@@ -207,15 +209,16 @@ export interface Portrait {
   /** As in analytics.js, a `track`/`page`/`identify`/`group`/`alias` listener gets the
    * call's arguments (track: event, properties, options; page: category, name, properties,
    * options; …), then `{messageId}`; other events get one detail. */
-  on(name: EventName, listener: (...args: any[]) => void): void;
-  off(name: EventName, listener: (...args: any[]) => void): void;
+  on(name: EventName, listener: (...args: any[]) => void): Portrait;
+  /** Without a listener, every listener of `name`. */
+  off(name: EventName, listener?: (...args: any[]) => void): Portrait;
   /** analytics-next's source middleware: each event (autocaptured ones too) as `payload.obj`
    * before it is recorded; `next(payload)` passes it on, not calling `next` drops it. Read
    * back: `event`, `name`, `category`, `properties`, `traits`, `userId`, `anonymousId`,
    * `groupId`, `previousId`, `messageId`, `timestamp` and `context` (the whole context). */
   addSourceMiddleware(middleware: SourceMiddleware): void;
   /** `on`, for the first time only. */
-  once(name: EventName, listener: (...args: any[]) => void): void;
+  once(name: EventName, listener: (...args: any[]) => void): Portrait;
   debug(on: boolean): void;
   stats(): Stats | null;
   /** The visitor's top interests, best first, decayed to now (empty when personalisation is

@@ -34,13 +34,13 @@ track("Upgraded", { plan: "team" }, { context: { locale: "en" } }, () => locatio
 portrait.page("Pricing", {}, {}, () => undefined);
 const delivered: Promise<boolean> = flush();
 const id: string | null = user().anonymousId;
-// analytics.js's shapes: the callback after any argument, null names, a selector's null.
+// analytics.js's shapes: the callback after any argument, null properties, a selector's null.
 track("Signed Up", { plan: "pro" }, () => undefined);
 track("Signed Up", () => undefined);
 portrait.identify("user-1", () => undefined);
 portrait.alias("user-1", () => undefined);
 portrait.page(() => undefined);
-portrait.page("Docs", null, { section: "api" });
+portrait.page("Docs", null, { integrations: { All: true } });
 portrait.screen({ section: "settings" });
 portrait.group(undefined, { plan: "team" });
 const group: string | null = portrait.group().groupId;

@@ -1706,6 +1706,27 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("the stub hands over: past an element named portrait, after a stray script tag, and to a stub method a site kept", async () => {
+    const cases = {
+      // An element with id="portrait" before the snippet is `window.portrait` too.
+      "/named-element": (html) => html.replace("<script>", '<img id="portrait" alt=""><script>'),
+      // portrait.js from a stray tag runs before the snippet: the snippet's load() still counts.
+      "/stray-first": (html) => html.replace("<script>", '<script src="/sdk/portrait.js"></script><script>'),
+    };
+    for (const [pathname, edit] of Object.entries(cases)) {
+      const before = `window.savedTrack = portrait.track;`;
+      const html = edit(snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before }));
+      const { page, context, errors } = await open(pathname, html);
+      // A stub method kept from before the hand-over still reaches the SDK.
+      await page.evaluate(() => window.savedTrack("Kept Stub Method", { kept: true }));
+      assert.equal(await page.evaluate(() => window.portrait.flush()), true, pathname);
+      const events = await timeline(await anonymousId(page), 1);
+      assert.deepEqual(events.map((e) => [e.event, e.properties]), [["Kept Stub Method", { kept: true }]], pathname);
+      assert.deepEqual(errors, [], pathname);
+      await context.close();
+    }
+  });
+
   test("under a CSP without 'wasm-unsafe-eval' the wasm2js fallbacks load and work, memory growth included", async () => {
     // Unbounded queue limits (`Infinity`, which JSON cannot carry): the fallback must read
     // them as the wasm does, saturating, not as a queue of 0 events.
@@ -1738,13 +1759,16 @@ describe("SDK: loading", () => {
     const broken = mkdtempSync(path.join(tmpdir(), "portrait-broken-"));
     copyFileSync(path.join(DIST, "portrait.js"), path.join(broken, "portrait.js"));
     rig.site.mount("/broken-sdk/", broken);
-    const html = snippetPage({ collector: rig.collector.url }).replace("/sdk/portrait.js", "/broken-sdk/portrait.js");
+    // The stub's flush(), before portrait.js is there.
+    const before = `window.early = portrait.flush();`;
+    const html = snippetPage({ collector: rig.collector.url, before }).replace("/sdk/portrait.js", "/broken-sdk/portrait.js");
     const context = await newContext(rig.browser);
     const { page, errors } = await open("/broken", html, { context, until: () => window.portrait && window.portrait.__portrait });
     // Asked while the module is still coming (or already failed), and once more after.
     const first = await flushWithin(page, 5_000);
     await eventually(() => rig.site.log.includes("/broken-sdk/portrait.wasm2js.js"), { message: "the fallback was tried" });
-    assert.deepEqual([first, await flushWithin(page, 5_000)], [false, false]);
+    const early = await page.evaluate(() => Promise.race([window.early, new Promise((resolve) => setTimeout(() => resolve("waiting"), 5_000))]));
+    assert.deepEqual([early, first, await flushWithin(page, 5_000)], [false, false, false]);
     assert.deepEqual(errors, []);
     await context.close();
   });
@@ -1999,7 +2023,12 @@ describe("SDK: loading", () => {
       window.portrait.on("identify", (...args) => identified.push([args[0], args[1], typeof args[3].messageId]));
       const pages = [];
       window.portrait.on("page", (...args) => pages.push(args.slice(0, 3)));
-      window.portrait.on("track", listener);
+      // They chain; off() removes a once() listener by the function given; off(name) them all.
+      let removed = 0;
+      const onceRemoved = () => removed++;
+      const chained = window.portrait.on("track", listener).once("track", onceRemoved).on("alias", () => removed++);
+      window.portrait.off("track", onceRemoved).off("alias");
+      const chainedToApi = chained === window.portrait;
       window.portrait.track("Heard", { plan: "pro" }, { context: { locale: "en" } });
       window.portrait.off("track", listener);
       window.portrait.track("Not Heard");
@@ -2023,9 +2052,10 @@ describe("SDK: loading", () => {
       window.portrait.consent.set({ analytics: "perhaps" });
       console.error = original;
       await window.portrait.flush();
-      return { heard, identified, pages, readyAfter, logged, group };
+      return { heard, identified, pages, readyAfter, logged, group, removed, chainedToApi };
     });
     assert.deepEqual(seen.heard, [["Heard", { plan: "pro" }, { context: { locale: "en" } }, "string"]], "heard while listening, not after off()");
+    assert.deepEqual([seen.chainedToApi, seen.removed], [true, 0], "on/once/off chain; off() removed the once() listener and every alias listener");
     assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"], ["user-5", { role: "cto", seats: 3 }, "string"]], "the event's user id and merged traits, as analytics.js passes them");
     assert.deepEqual(seen.group, { groupId: "acme", traits: { name: "Acme", plan: "pro" } }, "group() reads the stored group");
     assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }]]);

@@ -40,9 +40,9 @@ const STORED_TAGS: &str = "tags";
 /// Interests that count for `data-portrait-show-if` and for the `interests` event.
 const SHOWN_TOPICS: usize = 5;
 /// Bounds on what is read from a page (`core` clips each part; the tokeniser bounds the terms).
-/// A part crosses into the module only as far as `core` may keep it (UTF-16 units, room for
-/// leading space): an `h1` may wrap the whole page.
-const PART_UNITS: u32 = 4 * MAX_FIELD_CHARS as u32;
+/// A part crosses into the module only as far as `core` may keep it (UTF-16 units from its
+/// first non-space, room for surrogate pairs): an `h1` may wrap the whole page.
+const PART_UNITS: u32 = 2 * MAX_FIELD_CHARS as u32;
 const MAX_JSON_LD_SCRIPTS: u32 = 5;
 const MAX_JSON_LD_BYTES: usize = 64 * 1024;
 
@@ -474,12 +474,12 @@ export function sample_text(max) {
 }
 
 // A property of `object` (`name`), or an attribute (`@name`), at most `max` UTF-16 units of
-// it; `undefined` when there is none, or when the page made its getter throw (a throw here
+// it from its first non-space; `undefined` when there is none, or when the page made its getter throw (a throw here
 // would leave the state borrowed).
 export function part(object, name, max) {
   try {
     const value = name[0] === '@' ? object.getAttribute(name.slice(1)) : object[name];
-    return typeof value === 'string' ? value.slice(0, max) : undefined;
+    return typeof value === 'string' ? value.trimStart().slice(0, max) : undefined;
   } catch {
     return undefined;
   }
