@@ -133,10 +133,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // call's arguments) waits for it, once: the module takes one call at a time, and one that
   // trapped inside a call stays busy for good (a call then does nothing rather than wait
   // forever). Listeners and middleware run once it is free: their calls go at once.
-  const invoke = (name, all, deferred = false) =>
-    !deferred && sdk.busy()
-      ? new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all, true))))
-      : invokeNow(name, all);
+  // Calls made while one waits wait too, behind it: they keep their order.
+  let waiting = 0;
+  const invoke = (name, all, deferred = false) => {
+    if (deferred) waiting -= 1;
+    else if (waiting > 0 || sdk.busy()) {
+      waiting += 1;
+      return new Promise((resolve) => queueMicrotask(() => resolve(guard(invoke)(name, all, true))));
+    }
+    return invokeNow(name, all);
+  };
   const invokeNow = (name, all) => {
     const args = scheduleCallback(all);
     switch (name) {

@@ -2133,18 +2133,22 @@ describe("SDK: loading", () => {
           return "pro";
         },
       };
+      window.order = [];
+      window.portrait.on("track", (event) => window.order.push(event));
       window.portrait.track("With Getter", properties);
+      window.portrait.track("Right After"); // after the call made inside, which came first
     });
     await page.evaluate(() => window.portrait.flush());
-    const events = await timeline(id, 2);
-    assert.deepEqual(names(events).sort(), ["From A Getter", "With Getter"]);
+    assert.deepEqual(await page.evaluate(() => window.order), ["With Getter", "From A Getter", "Right After"]);
+    const events = await timeline(id, 3);
+    assert.deepEqual(names(events).sort(), ["From A Getter", "Right After", "With Getter"]);
     assert.deepEqual(events.find((e) => e.event === "With Getter").properties, { plan: "pro" });
     assert.equal(await page.evaluate(() => window.headerId), id, "the wrapper read the SDK while it sent");
     assert.equal(await page.evaluate(() => window.readInside.anonymousId), null, "answered as before ready, not thrown");
     assert.equal(await page.evaluate(() => window.statsInside), null);
     await page.evaluate(() => window.portrait.track("After"));
     await page.evaluate(() => window.portrait.flush());
-    assert.equal((await timeline(id, 3))[0].event, "After");
+    assert.equal((await timeline(id, 4))[0].event, "After");
     assert.deepEqual([errors, (await stats(page)).errors], [[], 0]);
     await context.close();
   });
