@@ -42,7 +42,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const emit = (name, detail) => {
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
-    if (name === 'middleware') return chainDepth > 0 ? queueMicrotask(() => startChain(detail)) : startChain(detail);
+    if (name === 'middleware') {
+      // The call's arguments go with its event: `on()` listeners get them when it comes back,
+      // however late (an async middleware).
+      const args = callArgs;
+      return chainDepth > 0 ? queueMicrotask(() => startChain(detail, args)) : startChain(detail, args);
+    }
     const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
       try {
@@ -75,21 +80,21 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   let chainDepth = 0;
   // The module gives the context as JSON text (made once per page view): each event gets its
   // own copy, and one that comes back unchanged is not read back.
-  const startChain = (obj) => {
+  const startChain = (obj, args) => {
     const text = obj.context;
     obj.context = JSON.parse(text);
     // analytics-next's events have it; a middleware may switch destinations off there.
     obj.integrations = {};
-    throughMiddleware(0, facade(obj), text);
+    throughMiddleware(0, facade(obj), text, args);
   };
-  const throughMiddleware = (index, payload, text) => {
+  const throughMiddleware = (index, payload, text, args) => {
     if (index === middleware.length) {
       // A context JSON cannot write (a BigInt, a cycle) is read back as the module can.
       let changed = true;
       try {
         changed = JSON.stringify(payload.obj.context) !== text;
       } catch {}
-      return guard(() => sdk.resume(payload.obj, changed))();
+      return guard(() => capturing(args, () => sdk.resume(payload.obj, changed)))();
     }
     let passed = false;
     const next = (edited) => {
@@ -97,7 +102,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       passed = true;
       // `next({obj})`, without the readers: the next middleware gets them, as in analytics-next.
       const passedOn = !isObject(edited?.obj) ? payload : typeof edited.type === 'function' ? edited : facade(edited.obj);
-      throughMiddleware(index + 1, passedOn, text);
+      throughMiddleware(index + 1, passedOn, text, args);
     };
     // One that throws, or rejects (an async one), before passing its event on drops it.
     const drop = (error) => {

@@ -1515,6 +1515,8 @@ describe("SDK: source middleware", () => {
       body: `<button id="buy">Buy now</button>`,
       before: `${recordErrors("message")}
         window.seen = [];
+        window.heard = [];
+        portrait.on("track", (event, properties) => window.heard.push([event, properties ?? null]));
         portrait.addSourceMiddleware(({ payload, next }) => {
           const e = payload.obj;
           // analytics.js's Facade readers work too.
@@ -1555,6 +1557,9 @@ describe("SDK: source middleware", () => {
     assert.equal(named("Bare").properties.edited, true, "next() passes the event on as it is");
     assert.equal(named("New Id").messageId, "mw-chosen-id", "a messageId the middleware sets is the event's");
     assert.equal(named("Later").context.page.path, "/mw", "passed on after the navigation, with the context it was captured with");
+    // Listeners get each call's arguments, an event the middleware passed on late included.
+    const heard = await page.evaluate(() => window.heard);
+    assert.deepEqual(heard.filter(([event]) => ["Early", "Later"].includes(event)), [["Early", { email: "ada@example.com", plan: "pro" }], ["Later", null]]);
     // The view of /mw is timed when it began (first), with the context it was captured with.
     assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
     assert.equal(events.at(-1).properties.path, "/mw/next");
