@@ -215,7 +215,7 @@ impl internal::Object for ProfileObject {
         if stored.rows_since_state > 0 {
             self.sql.exec(
                 "UPDATE batches SET state = ? WHERE seq = (SELECT max(seq) FROM batches)",
-                vec![to_postcard(&stored.profile)?.into()],
+                vec![stored_state(&stored.profile)?.into()],
             )?;
             if let Some(cached) = self.cache.borrow_mut().as_mut() {
                 cached.rows_since_state = 0;
@@ -554,7 +554,7 @@ impl ProfileObject {
         let replayable = by_events && next.in_storage && next.rows_since_state + 1 < STATE_EVERY;
         let state = match replayable {
             true => None,
-            false => Some(to_postcard(&next.profile)?),
+            false => Some(stored_state(&next.profile)?),
         };
         let write = || -> Result<()> {
             if !next.in_storage {
@@ -1218,7 +1218,9 @@ impl ProfileObject {
         let mut newest_state = None;
         for row in self.sql.exec(query, None)?.raw() {
             if let [SqlStorageValue::Integer(seq), SqlStorageValue::Blob(state)] = row?.as_slice() {
-                newest_state = Some((*seq, postcard::from_bytes::<Profile>(state).map_err(decode_error)?));
+                let profile = Profile::from_stored(state)
+                    .map_err(|e| worker::Error::RustError(format!("stored data: {e}")))?;
+                newest_state = Some((*seq, profile));
             }
         }
         let Some((state_seq, mut profile)) = newest_state else { return Ok(None) };
@@ -1352,6 +1354,11 @@ fn stored_events(
         .map(|(_, r)| r)
         .filter(|r| wanted.remove(&Key::of(&r.event.message_id)))
         .collect())
+}
+
+/// A profile's stored state, versioned (`Profile::to_stored`).
+fn stored_state(profile: &Profile) -> Result<Vec<u8>> {
+    profile.to_stored().map_err(|e| worker::Error::RustError(format!("encoding: {e}")))
 }
 
 fn to_postcard(value: &impl serde::Serialize) -> Result<Vec<u8>> {

@@ -371,7 +371,57 @@ impl Sessions {
     }
 }
 
+/// The stored form of a [`Profile`] ([`Profile::to_stored`]) starts with these two bytes and
+/// [`STORED_VERSION`]. postcard is positional: a state another build wrote, with other
+/// fields, would be read into the wrong ones without an error; with the version it is refused.
+/// The first byte never starts an unversioned state (a count of over 10,000 identities).
+const STORED_HEADER: [u8; 2] = [0xFF, b'P'];
+/// The version of `Profile`'s fields: bump it with every change to them (a test pins the
+/// stored form of a sample profile, and fails until it is bumped and the sample rewritten).
+pub const STORED_VERSION: u8 = 2;
+
+/// A stored state this build cannot read.
+#[derive(Debug, PartialEq)]
+pub enum StoredError {
+    /// Written by a build whose `Profile` had other fields (`None`: before versions).
+    Version(Option<u8>),
+    Malformed(String),
+}
+
+impl std::fmt::Display for StoredError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredError::Version(found) => write!(
+                f,
+                "a profile state of format {}, and this build reads format {STORED_VERSION}: \
+                 delete the stored state of the older build (a `.state/` folder locally)",
+                found.map_or("1 (unversioned)".to_owned(), |v| v.to_string())
+            ),
+            StoredError::Malformed(detail) => write!(f, "a profile state that does not decode: {detail}"),
+        }
+    }
+}
+
 impl Profile {
+    /// The stored form: [`STORED_HEADER`], [`STORED_VERSION`], then postcard.
+    pub fn to_stored(&self) -> Result<Vec<u8>, postcard::Error> {
+        let mut bytes = STORED_HEADER.to_vec();
+        bytes.push(STORED_VERSION);
+        bytes.extend(postcard::to_allocvec(self)?);
+        Ok(bytes)
+    }
+
+    /// Reads [`to_stored`](Self::to_stored)'s form of this build's `Profile`, and refuses
+    /// any other (an older build's, or none).
+    pub fn from_stored(bytes: &[u8]) -> Result<Profile, StoredError> {
+        match bytes.strip_prefix(&STORED_HEADER) {
+            Some([STORED_VERSION, state @ ..]) => {
+                postcard::from_bytes(state).map_err(|e| StoredError::Malformed(e.to_string()))
+            }
+            Some([version, ..]) => Err(StoredError::Version(Some(*version))),
+            _ => Err(StoredError::Version(None)),
+        }
+    }
     /// Applies one accepted event with the default identity rules.
     pub fn apply(&mut self, received: &Received) {
         self.apply_with(received, &IdentityRules::default());
@@ -888,6 +938,33 @@ mod tests {
             assert_eq!(topic_ids(&into), [4]);
         }
     }
+
+    #[test]
+    fn the_stored_form_is_versioned_and_other_versions_are_refused() {
+        // An empty profile's stored form: a field added to `Profile` changes it. Then bump
+        // `STORED_VERSION` and write the new form here.
+        let empty = Profile::default().to_stored().unwrap();
+        assert_eq!(empty, PINNED_EMPTY, "Profile's fields changed: bump STORED_VERSION, then pin {empty:?}");
+        let mut profile = Profile::default();
+        profile.apply(&engaged("m1", T, 299));
+        profile.apply(&page_view("m2", T, "analytics-node"));
+        let stored = profile.to_stored().unwrap();
+        assert_eq!(Profile::from_stored(&stored), Ok(profile));
+        let mut older = stored.clone();
+        older[2] = STORED_VERSION - 1;
+        assert_eq!(Profile::from_stored(&older), Err(StoredError::Version(Some(STORED_VERSION - 1))));
+        // A state from before versions: postcard alone.
+        let unversioned = postcard::to_allocvec(&Profile::default()).unwrap();
+        assert_eq!(Profile::from_stored(&unversioned), Err(StoredError::Version(None)));
+        assert!(matches!(Profile::from_stored(&stored[..10]), Err(StoredError::Malformed(_))));
+    }
+
+    /// `Profile::default().to_stored()`: the header, the version, and each field's empty form
+    /// (one byte each, the 30 fields of version 2).
+    const PINNED_EMPTY: &[u8] = &[
+        0xFF, b'P', 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0,
+    ];
 
     #[test]
     fn hosts_are_read_from_urls() {
