@@ -309,7 +309,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }),
     /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`,
      * default 10); empty until the interest module is loaded (`on('interests')` says when). */
-    interests: read((options) => (interests ? interests.top(Number(options?.limit) || 10) : [])),
+    interests: read((options) => {
+      // At most 64 (all the device keeps); none for 0 or less; 10 unless a number says.
+      const limit = Math.floor(Number(options?.limit ?? 10));
+      if (!interests || limit <= 0) return [];
+      return interests.top(Number.isNaN(limit) ? 10 : Math.min(limit, 64));
+    }),
     /** What this page is about, `[{id, name, path, score}]`; `{refresh: true}` re-reads the page. */
     pageTopics: read((options) => {
       if (!interests) return [];

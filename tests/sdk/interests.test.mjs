@@ -255,12 +255,23 @@ describe("SDK: interests on the device", () => {
     for (const [i, [title, description]] of SPORT_PAGES.entries()) {
       await read((await openWithModel(context, `/sport/${i}`, article(title, description))).page);
     }
-    const body = `<p id="sport" data-portrait-show-if="interest:/Sports" hidden>for sport fans</p>
+    const body = `<p id="sport" data-portrait-show-if="Interest:/Sports" hidden>for sport fans</p>
       <p id="food" data-portrait-show-if="interest:/Food & Drink">for cooks</p>
-      <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>`;
-    const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body }));
-    const visible = () => page.evaluate(() => ["sport", "food", "either"].filter((id) => !document.getElementById(id).hidden));
+      <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>
+      <p id="typo" data-portrait-show-if="interest:/Games, interest:/Sports">a typo</p>
+      <p id="typo-too" data-portrait-show-if="interest:/Games, interest:/Sports">the same typo</p>`;
+    const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
+    const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body, before }));
+    const visible = () => page.evaluate(() => ["sport", "food", "either", "typo"].filter((id) => !document.getElementById(id).hidden));
     assert.deepEqual(await visible(), ["sport", "either"]);
+    // A condition it cannot read: reported once, its elements hidden.
+    assert.deepEqual(await page.evaluate(() => window.reported), [
+      'data-portrait-show-if="interest:/Games, interest:/Sports": conditions are joined by `|`; the element stays hidden',
+    ]);
+    // interests({limit}): at most what is asked, none for 0 or less.
+    const limited = await page.evaluate(() => [0, -1, 1, Infinity].map((limit) => window.portrait.interests({ limit }).length));
+    assert.deepEqual(limited.slice(0, 3), [0, 0, 1]);
+    assert.ok(limited[3] >= 1 && limited[3] <= 64);
     // A single-page app's next route brings its own show-if elements: they follow the
     // interests once the new view is read, not when the page is next hidden.
     await page.evaluate(() => {
@@ -361,7 +372,7 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
-  test("on('interests') fires when a page read changes the visitor's top topics", async () => {
+  test("on('interests') fires when the module starts (an empty top set included) and when a page read changes the top topics", async () => {
     const [title, description] = SPORT_PAGES[1];
     const html = snippetPage({
       collector: rig.collector.url,
@@ -371,13 +382,13 @@ describe("SDK: interests on the device", () => {
       before: `window.announced = []; portrait.on("interests", (top) => window.announced.push(top.map((t) => t.path)));`,
     });
     const { page, context } = await openWithModel(await newContext(rig.browser), "/announce", html);
-    assert.deepEqual(await page.evaluate(() => window.announced), [], "nothing read yet: nothing to announce");
+    assert.deepEqual(await page.evaluate(() => window.announced), [[]], "nothing read yet: an empty top set, announced");
     await page.mouse.move(10, 10);
     await page.evaluate(() => window.scrollTo(0, 4000));
     await hide(page);
-    const announced = await eventually(() => page.evaluate(() => window.announced.length > 0 && window.announced), { message: "an interests event" });
-    assert.equal(announced.length, 1);
-    assert.match(announced[0][0], /^\/Sports/);
+    const announced = await eventually(() => page.evaluate(() => window.announced.length > 1 && window.announced), { message: "an interests event" });
+    assert.equal(announced.length, 2);
+    assert.match(announced[1][0], /^\/Sports/);
     await context.close();
   });
 
@@ -499,13 +510,22 @@ url = "/pricing*"
 tag = "product:analytics"
 meta = "product-line=analytics"
 selector = "#signup"
-weight = 0.5`;
+weight = 0.5
+
+[[workspaces.sdk.tag_rules]]
+tag = "broken:selector"
+selector = "div["`;
     const tagged = await launchCollectorFor(rig.site.origin, rules);
     try {
       const context = await newContext(rig.browser);
+      const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
       const page = (name, body = "", head = "") =>
-        snippetPage({ collector: tagged.url, title: name, head, body: `${body}<div style="height: 4000px"></div>` });
+        snippetPage({ collector: tagged.url, title: name, head, before, body: `${body}<div style="height: 4000px"></div>` });
       const first = await openWithModel(context, "/pricing/enterprise", page("Plans"));
+      // A selector the browser refuses (the collector cannot tell): reported, the rule left out.
+      assert.deepEqual(await first.page.evaluate(() => window.reported), [
+        'tag rule broken:selector: the browser refuses the selector "div["; left out',
+      ]);
       const anonymousId = await first.page.evaluate(() => window.portrait.user().anonymousId);
       await read(first.page);
       const analytics = '<meta name="product-line" content="Analytics">';

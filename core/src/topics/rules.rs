@@ -63,29 +63,43 @@ impl TagRule {
         if self.url.as_ref().is_some_and(|url| !url.starts_with('/')) {
             return Some(("url", "a path pattern starts with `/`, e.g. `/pricing*`".into()));
         }
-        if self.meta.as_ref().is_some_and(|meta| !meta.contains('=')) {
+        // Rules see the page's path only: a pattern with a query or an anchor never matches.
+        if self.url.as_ref().is_some_and(|url| url.contains(['?', '#'])) {
+            return Some((
+                "url",
+                "a path pattern has no `?` or `#` (the query and anchor are not read)".into(),
+            ));
+        }
+        if self
+            .meta
+            .as_ref()
+            .is_some_and(|meta| meta.split_once('=').is_none_or(|(name, _)| name.trim().is_empty()))
+        {
             return Some(("meta", "expected `name=value` (value `*` for any)".into()));
         }
         None
     }
 
-    /// Whether the page matches: its `path`, its meta tags (`meta(name)` → content) and
-    /// whether it has an element matching a selector (`has(selector)`; only asked when the
-    /// other conditions hold, as it is the costly one).
+    /// Whether the page matches: its `path` (as the browser gives it, percent-encoded; a
+    /// pattern is matched against it decoded too, `/zubehör*`), its meta tags (`metas(name)`:
+    /// the contents of every one of that name) and whether it has an element matching a
+    /// selector (`has(selector)`; only asked when the other conditions hold, as it is the
+    /// costly one).
     pub fn matches(
         &self,
         path: &str,
-        meta: impl Fn(&str) -> Option<String>,
+        metas: impl Fn(&str) -> Vec<String>,
         has: impl Fn(&str) -> bool,
     ) -> bool {
-        if self.url.as_ref().is_some_and(|pattern| !glob(pattern, path)) {
+        let decoded = || crate::client::url::percent_decode(path);
+        if self.url.as_ref().is_some_and(|pattern| !glob(pattern, path) && !glob(pattern, &decoded())) {
             return false;
         }
         if let Some((name, wanted)) = self.meta.as_ref().and_then(|m| m.split_once('=')) {
-            match meta(name.trim()) {
-                Some(content)
-                    if wanted.trim() == "*" || content.trim().eq_ignore_ascii_case(wanted.trim()) => {}
-                _ => return false,
+            let wanted = wanted.trim();
+            let found = |content: &String| wanted == "*" || content.trim().eq_ignore_ascii_case(wanted);
+            if !metas(name.trim()).iter().any(found) {
+                return false;
             }
         }
         self.selector.as_ref().is_none_or(|selector| has(selector))
@@ -100,37 +114,66 @@ pub fn is_tag(tag: &str) -> bool {
 }
 
 /// Whether a `data-portrait-show-if` condition holds for the visitor's top topics (id and
-/// path) and top site tags. Conditions, any of which suffices when joined by `|`:
+/// path; without a model, ids with empty paths) and top site tags. Conditions, any of which
+/// suffices when joined by `|`:
 /// - `interest:/Computers & Electronics`: that topic or one under it (paths, any case);
 /// - `interest:5`: the same, by the topic's id (`path_of` gives an id's path; an id it does
 ///   not know matches only itself);
 /// - `tag:intent:pricing`: that site tag (from the tag rules).
+///
+/// The prefixes may be written in any case. A condition this cannot read is an error (what
+/// is wrong with it): the element it guards stays hidden, and the page's author is told.
 pub fn show_if<'a>(
     condition: &str,
     topics: &[(u16, &str)],
     tags: &[String],
     path_of: impl Fn(u16) -> Option<&'a str>,
+) -> Result<bool, &'static str> {
+    let mut shown = false;
+    for one in condition.split('|').map(str::trim) {
+        // Bytes, not a substring search: this runs in the browser's module, and `str`'s
+        // searchers cost it kilobytes.
+        let colon = one.bytes().position(|b| b == b':').unwrap_or(one.len());
+        let (prefix, value) = (one[..colon].trim(), one.get(colon + 1..).unwrap_or_default().trim());
+        shown |= if prefix.eq_ignore_ascii_case("tag") {
+            let tag = value.to_ascii_lowercase();
+            if !is_tag(&tag) {
+                return Err(
+                    "a tag is 1–64 characters of a-z, 0-9 and : _ - . / (conditions are joined by `|`)",
+                );
+            }
+            tags.contains(&tag)
+        } else if prefix.eq_ignore_ascii_case("interest") {
+            // No topic's path or id has a `:`: `interest:/A, interest:/B` is two conditions.
+            if value.bytes().any(|b| b == b':') {
+                return Err("conditions are joined by `|`");
+            }
+            interest_holds(value.trim_end_matches('/'), topics, &path_of)
+        } else {
+            return Err("a condition is `interest:<topic path or id>` or `tag:<site tag>`");
+        };
+    }
+    Ok(shown)
+}
+
+/// Whether `wanted` (a topic's path or id) is among `topics` or above one of them.
+/// `interest:` or `interest:/` (a template's empty value) names nothing.
+fn interest_holds<'a>(
+    wanted: &str,
+    topics: &[(u16, &str)],
+    path_of: &impl Fn(u16) -> Option<&'a str>,
 ) -> bool {
-    condition.split('|').map(str::trim).any(|one| {
-        if let Some(tag) = one.strip_prefix("tag:") {
-            return tags.iter().any(|t| t == tag.trim());
-        }
-        let Some(wanted) = one.strip_prefix("interest:").map(|w| w.trim().trim_end_matches('/')) else {
-            return false;
-        };
-        // `interest:` or `interest:/` (a template's empty value) names nothing.
-        if wanted.is_empty() {
-            return false;
-        }
-        let wanted = match wanted.parse::<u16>().map(|id| (id, path_of(id))) {
-            Ok((_, Some(path))) => path,
-            Ok((id, None)) => return topics.iter().any(|&(topic, _)| topic == id),
-            Err(_) => wanted,
-        };
-        topics.iter().any(|&(_, path)| {
-            let prefix = path.get(..wanted.len()).is_some_and(|p| p.eq_ignore_ascii_case(wanted));
-            prefix && (path.len() == wanted.len() || path.as_bytes()[wanted.len()] == b'/')
-        })
+    if wanted.is_empty() {
+        return false;
+    }
+    let wanted = match wanted.parse::<u16>().map(|id| (id, path_of(id))) {
+        Ok((_, Some(path))) => path,
+        Ok((id, None)) => return topics.iter().any(|&(topic, _)| topic == id),
+        Err(_) => wanted,
+    };
+    topics.iter().any(|&(_, path)| {
+        let prefix = path.get(..wanted.len()).is_some_and(|p| p.eq_ignore_ascii_case(wanted));
+        prefix && (path.len() == wanted.len() || path.as_bytes()[wanted.len()] == b'/')
     })
 }
 
@@ -192,13 +235,21 @@ mod tests {
 
     #[test]
     fn every_condition_must_hold_and_the_selector_is_asked_last() {
-        let meta = |name: &str| (name == "product-line").then(|| "Analytics".to_owned());
+        // Two meta tags of one name: either may match.
+        let meta = |name: &str| match name {
+            "product-line" => vec!["CRM".to_owned(), "Analytics".to_owned()],
+            _ => Vec::new(),
+        };
         let all = rule(Some("/pricing*"), Some("#plans"), Some("product-line=analytics"));
         assert!(all.matches("/pricing", meta, |s| s == "#plans"));
         assert!(!all.matches("/pricing", meta, |_| false));
         assert!(!all.matches("/about", meta, |_| panic!("not asked: the URL already failed")));
         assert!(rule(None, None, Some("product-line=*")).matches("/x", meta, |_| false));
+        assert!(rule(None, None, Some("product-line=crm")).matches("/x", meta, |_| false));
         assert!(!rule(None, None, Some("section=sales")).matches("/x", meta, |_| false));
+        // The browser's path is percent-encoded; a pattern is written as the path reads.
+        assert!(rule(Some("/zubehör*"), None, None).matches("/zubeh%C3%B6r/kabel", meta, |_| false));
+        assert!(rule(Some("/a%20b"), None, None).matches("/a%20b", meta, |_| false));
     }
 
     #[test]
@@ -223,14 +274,22 @@ mod tests {
             ("tag:intent:pricing", true),
             ("tag:intent:demo", false),
             ("tag:intent:demo | interest:/Sports", true),
-            ("/Sports", false),
-            ("", false),
+            ("Interest:/Sports", true),
+            ("TAG:Intent:Pricing", true),
             ("interest:", false),
             ("interest:/", false),
         ];
         for (condition, expected) in cases {
-            assert_eq!(show_if(condition, &topics, &tags, path_of), expected, "{condition}");
+            assert_eq!(show_if(condition, &topics, &tags, path_of), Ok(expected), "{condition}");
         }
+        // What cannot be read is an error, not a silently hidden element.
+        for condition in
+            ["/Sports", "", "interests:/Sports", "interest:/Sports, interest:/Games", "tag:Intent Pricing"]
+        {
+            assert!(show_if(condition, &topics, &tags, path_of).is_err(), "{condition}");
+        }
+        // Without a model, the visitor's ids still match conditions by id.
+        assert_eq!(show_if("interest:299", &[(299, "")], &tags, |_| None), Ok(true));
     }
 
     #[test]
@@ -244,6 +303,9 @@ mod tests {
         assert_eq!(rule(None, None, None).problem().map(|p| p.0), Some("url"));
         assert_eq!(rule(Some("pricing"), None, None).problem().map(|p| p.0), Some("url"));
         assert_eq!(rule(None, None, Some("nameonly")).problem().map(|p| p.0), Some("meta"));
+        assert_eq!(rule(None, None, Some(" =x")).problem().map(|p| p.0), Some("meta"));
+        assert_eq!(rule(Some("/pricing?plan=*"), None, None).problem().map(|p| p.0), Some("url"));
+        assert_eq!(rule(Some("/#/pricing"), None, None).problem().map(|p| p.0), Some("url"));
         assert_eq!(rule(None, Some(""), None).problem().map(|p| p.0), Some("selector"));
         assert_eq!(rule(Some("/pricing*"), Some(".plans"), Some("a=b")).problem(), None);
     }

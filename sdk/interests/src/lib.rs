@@ -44,6 +44,8 @@ const SHOWN_TOPICS: usize = 5;
 /// first non-space, room for surrogate pairs): an `h1` may wrap the whole page.
 const PART_UNITS: u32 = 2 * MAX_FIELD_CHARS as u32;
 const MAX_JSON_LD_SCRIPTS: u32 = 5;
+/// Unreadable `data-portrait-show-if` conditions reported in one page, at most.
+const MAX_REPORTED: usize = 20;
 const MAX_JSON_LD_BYTES: usize = 64 * 1024;
 
 /// The interest state of one page's SDK.
@@ -65,8 +67,11 @@ struct State {
     page: Vec<Scored>,
     page_tags: Vec<(String, f64)>,
     credit: PageCredit,
-    /// The top topic ids last announced on `interests`.
-    announced: Vec<u16>,
+    /// The top topic ids last announced on `interests` (`None` before the first: the module's
+    /// start announces what it read, an empty set included).
+    announced: Option<Vec<u16>>,
+    /// `data-portrait-show-if` conditions reported as unreadable (each once a page).
+    reported: Vec<String>,
     half_life_ms: i64,
     /// Read a sample of visible text too (`load` option `topicsVisibleText`).
     visible_text: bool,
@@ -90,13 +95,12 @@ impl Interests {
         model: &[u8],
     ) -> Interests {
         let emit: Function = field(host, "emit").dyn_into().unwrap_or_else(|_| Function::new_no_args(""));
+        let report = |message: &str| {
+            let _ = emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(message));
+        };
         let model = match model {
             [] => None,
-            bytes => Model::decode(bytes)
-                .map_err(|error| {
-                    emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(&error.to_string()))
-                })
-                .ok(),
+            bytes => Model::decode(bytes).map_err(|error| report(&error.to_string())).ok(),
         };
         let half_life_ms = field(options, "interestHalfLifeDays")
             .as_f64()
@@ -107,11 +111,12 @@ impl Interests {
             model,
             profile: Profile::with_half_life(half_life_ms),
             site_tags: Profile::with_half_life(half_life_ms),
-            rules: read_rules(remote),
+            rules: read_rules(remote, &report),
             page: Vec::new(),
             page_tags: Vec::new(),
             credit: PageCredit::default(),
-            announced: Vec::new(),
+            announced: None,
+            reported: Vec::new(),
             half_life_ms,
             visible_text: field(options, "topicsVisibleText").as_bool().unwrap_or(false),
             personalize,
@@ -212,11 +217,17 @@ impl Interests {
             ),
             false => (Vec::new(), Vec::new()),
         };
-        state.apply_show_if(&top, &tags);
-        if top != state.announced {
-            let detail = state.topic_list(state.profile.top(now, SHOWN_TOPICS));
-            state.announced = top;
-            drop(state);
+        let unreadable = state.apply_show_if(&top, &tags);
+        let announce = state.announced.as_ref() != Some(&top);
+        let detail = announce.then(|| state.topic_list(state.profile.top(now, SHOWN_TOPICS)));
+        state.announced = Some(top);
+        drop(state);
+        for (condition, problem) in unreadable {
+            let message =
+                format!("data-portrait-show-if=\"{condition}\": {problem}; the element stays hidden");
+            let _ = self.emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(&message));
+        }
+        if let Some(detail) = detail {
             let _ = self.emit.call2(&JsValue::NULL, &"interests".into(), &detail);
         }
     }
@@ -234,13 +245,17 @@ impl State {
         let location = window.location();
         let page = read_page(&document, &location.href().unwrap_or_default(), self.visible_text);
         let path = location.pathname().unwrap_or_else(|_| "/".into());
-        let meta = |name: &str| {
-            page.metas.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone())
+        let metas = |name: &str| -> Vec<String> {
+            page.metas.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone()).collect()
         };
         let has = |selector: &str| document.query_selector(selector).ok().flatten().is_some();
         for rule in &self.rules {
-            if rule.matches(&path, meta, has) && !self.page_tags.iter().any(|(tag, _)| *tag == rule.tag) {
-                self.page_tags.push((rule.tag.clone(), rule.weight));
+            if rule.matches(&path, metas, has) {
+                // Two rules for one tag: the page earns the greater weight.
+                match self.page_tags.iter_mut().find(|(tag, _)| *tag == rule.tag) {
+                    Some((_, weight)) => *weight = weight.max(rule.weight),
+                    None => self.page_tags.push((rule.tag.clone(), rule.weight)),
+                }
             }
         }
         if let Some(model) = &self.model {
@@ -317,16 +332,26 @@ impl State {
     /// `data-portrait-show-if` elements are shown (their `hidden` attribute removed) while
     /// their condition holds for the visitor's top topics and site tags, hidden otherwise
     /// (`portrait_core::topics::rules::show_if` has the syntax).
-    fn apply_show_if(&self, top: &[u16], tags: &[String]) {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    /// Answers the conditions it could not read, not reported before (with what is wrong).
+    fn apply_show_if(&mut self, top: &[u16], tags: &[String]) -> Vec<(String, &'static str)> {
+        let mut unreadable = Vec::new();
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return unreadable };
+        // Without a model, the stored ids still match conditions by id.
         let topics: Vec<(u16, &str)> = match &self.model {
             Some(model) => top.iter().filter_map(|&id| model.topic(id)).map(|t| (t.id, t.path())).collect(),
-            None => Vec::new(),
+            None => top.iter().map(|&id| (id, "")).collect(),
         };
+        let reported = &mut self.reported;
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
             let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
             let path_of = |id| self.model.as_ref()?.topic(id).map(|topic| topic.path());
-            let show = rules::show_if(&condition, &topics, tags, path_of);
+            let show = rules::show_if(&condition, &topics, tags, path_of).unwrap_or_else(|problem| {
+                if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
+                    reported.push(condition.clone());
+                    unreadable.push((condition.clone(), problem));
+                }
+                false
+            });
             // Only a change is written: the page's own observers see no churn.
             let _ = match (show, element.has_attribute("hidden")) {
                 (true, true) => element.remove_attribute("hidden"),
@@ -334,6 +359,7 @@ impl State {
                 _ => Ok(()),
             };
         });
+        unreadable
     }
 }
 
@@ -359,8 +385,9 @@ fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
     sent
 }
 
-/// The remote settings' `tag_rules`: the valid ones (the collector validated them already).
-fn read_rules(remote: &JsValue) -> Vec<TagRule> {
+/// The remote settings' `tag_rules`: the valid ones (the collector validated them already,
+/// but cannot tell a CSS selector the browser refuses: those are reported and left out).
+fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
     let Some(list) = field(remote, "tag_rules").dyn_ref::<Array>().cloned() else {
         return Vec::new();
     };
@@ -376,6 +403,18 @@ fn read_rules(remote: &JsValue) -> Vec<TagRule> {
                 weight: field(&rule, "weight").as_f64().unwrap_or(1.0),
             };
             rule.problem().is_none().then_some(rule)
+        })
+        .filter(|rule| {
+            let Some(selector) = &rule.selector else { return true };
+            let document = web_sys::window().and_then(|w| w.document());
+            let valid = document.is_some_and(|d| d.query_selector(selector).is_ok());
+            if !valid {
+                report(&format!(
+                    "tag rule {}: the browser refuses the selector \"{selector}\"; left out",
+                    rule.tag
+                ));
+            }
+            valid
         })
         .collect()
 }
