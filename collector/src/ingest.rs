@@ -77,15 +77,20 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
     with_cors(result, origin.as_deref(), config, write_key.as_deref())
 }
 
-/// `GET /v1/config/{writeKey}`: the SDK's remote settings. Public, cacheable for 5 minutes.
+/// `GET /v1/config/{writeKey}`: the SDK's remote settings. Public, cacheable for 5 minutes;
+/// any page may read the answer, a 404 for an unknown key too (the SDK reports it).
 pub fn sdk_settings(config: &Config, write_key: &str) -> ApiResult {
-    let source = config
-        .source(write_key)
-        .ok_or_else(|| ApiError::new(404, "unknown_write_key", "no source has this write key"))?;
-    let mut response = json_response(200, &source.workspace.sdk)?;
-    let headers = response.headers_mut();
-    headers.set("Cache-Control", "public, max-age=300").map_err(ApiError::internal)?;
-    headers.set("Access-Control-Allow-Origin", "*").map_err(ApiError::internal)?;
+    let mut response = match config.source(write_key) {
+        Some(source) => {
+            let mut response = json_response(200, &source.workspace.sdk)?;
+            response.headers_mut().set("Cache-Control", "public, max-age=300").map_err(ApiError::internal)?;
+            response
+        }
+        None => ApiError::new(404, "unknown_write_key", "no source has this write key")
+            .into_response()
+            .map_err(ApiError::internal)?,
+    };
+    http::allow_origin(&mut response, "*").map_err(ApiError::internal)?;
     Ok(response)
 }
 

@@ -268,11 +268,14 @@ impl Config {
             for (s, source) in workspace.sources.iter().enumerate() {
                 let path = format!("workspaces[{w}].sources[{s}]");
                 let key = source.write_key.get_ref();
-                if key.len() < 8 || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                // Characters that a URL carries as they are: the key is a path segment of
+                // `/v1/config/{key}` and a query value of the beacon URL.
+                let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"._-~".contains(&b);
+                if key.len() < 8 || key.len() > 128 || !key.bytes().all(url_safe) {
                     return error(
                         source.write_key.span(),
                         format!("{path}.write_key"),
-                        "must be 8–128 printable ASCII characters",
+                        "must be 8–128 characters of A-Z, a-z, 0-9 and . _ - ~",
                     );
                 }
                 if let Some(first) = write_keys.insert(key, path.clone()) {
@@ -505,7 +508,12 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("pk_live_0123456789", "short"),
-                "line 10, column 13: workspaces[0].sources[0].write_key: must be 8–128 printable ASCII characters",
+                "line 10, column 13: workspaces[0].sources[0].write_key: must be 8–128 characters of A-Z, a-z, 0-9 and . _ - ~",
+            ),
+            (
+                // A `+` would reach the collector as a space, a `#` would cut the key short.
+                VALID.replace("pk_live_0123456789", "pk_live+01#23"),
+                "line 10, column 13: workspaces[0].sources[0].write_key: must be 8–128 characters of A-Z, a-z, 0-9 and . _ - ~",
             ),
             (
                 VALID.replace("name = \"www\"", "name = \"www\"\ncolour = \"blue\""),

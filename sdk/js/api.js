@@ -225,15 +225,21 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         : Promise.resolve(
             prefetchedSettings ?? fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
           )
-            .then((r) => (r && r.ok ? r.json() : undefined))
-            .catch(() => undefined);
-      const late = delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
+            .then((r) => {
+              if (r && r.ok) return r.json();
+              // Started without them (as with none), and said why: a wrong key, a collector down.
+              report(new Error(`the collector's remote settings: ${r ? `HTTP ${r.status}` : 'no answer'}; the page's options apply`));
+            })
+            .catch((error) => report(new Error(`the collector's remote settings could not be read (${error?.message}); the page's options apply`)));
       // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
       // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
       const shown = document.prerendering
         && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
+      // The settings get a moment more once the module is there (not from `load`: a module
+      // that took longer must not leave them no time at all).
+      const late = () => delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
       loadSdk(settings)
-        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late]), shown]))
+        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
           if (remoteSettings === LATE_SETTINGS) remote.then(guard((arrived) => sdk.lateSettings(arrived)));

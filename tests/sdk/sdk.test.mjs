@@ -1151,13 +1151,17 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   for (const [name, { key, fault }, status] of refusals) {
     test(name, async () => {
       const proxy = await startProxy(rig.collector.url);
-      const html = snippetPage({ collector: proxy.url, key, options: { autocapture: false }, before: recordErrors() });
+      const before = `${recordErrors()} window.messages = []; portrait.on("error", (e) => window.messages.push(e.message));`;
+      const html = snippetPage({ collector: proxy.url, key, options: { autocapture: false }, before });
       const { page, context } = await open(`/refused-${status}`, html);
       if (fault) proxy.fail(fault);
       await page.evaluate(() => window.portrait.track("Refused"));
       assert.equal(await page.evaluate(() => window.portrait.flush()), false, "answered at once: refused, not delivered");
       await page.waitForTimeout(500);
-      assert.deepEqual(await reported(page), [status]);
+      // A wrong key has no remote settings either: that is reported first, with no detail.
+      const settingsReport = "the collector's remote settings: HTTP 404; the page's options apply";
+      assert.deepEqual(await reported(page), key ? [undefined, status] : [status]);
+      assert.equal((await page.evaluate(() => window.messages)).includes(settingsReport), Boolean(key));
       assert.equal(proxy.beacons(), 1, "sent once, not retried");
       const counters = await stats(page);
       assert.deepEqual([counters.refused, counters.retries], [1, 0]);
