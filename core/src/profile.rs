@@ -941,14 +941,17 @@ mod tests {
 
     #[test]
     fn the_stored_form_is_versioned_and_other_versions_are_refused() {
-        // An empty profile's stored form: a field added to `Profile` changes it. Then bump
-        // `STORED_VERSION` and write the new form here.
+        // An empty profile's stored form, and a filled one's: a field added to `Profile`, or
+        // to what it holds, changes them. Then bump `STORED_VERSION` and pin the new forms.
         let empty = Profile::default().to_stored().unwrap();
         assert_eq!(empty, PINNED_EMPTY, "Profile's fields changed: bump STORED_VERSION, then pin {empty:?}");
-        let mut profile = Profile::default();
-        profile.apply(&engaged("m1", T, 299));
-        profile.apply(&page_view("m2", T, "analytics-node"));
+        let profile = filled_profile();
         let stored = profile.to_stored().unwrap();
+        let pinned = (stored.len(), crate::hash::fnv1a(&stored));
+        assert_eq!(
+            pinned, PINNED_FILLED,
+            "the stored form changed: if Profile's fields (or those of what it holds) did, bump STORED_VERSION; then pin {pinned:?}"
+        );
         assert_eq!(Profile::from_stored(&stored), Ok(profile));
         let mut older = stored.clone();
         older[2] = STORED_VERSION - 1;
@@ -957,6 +960,48 @@ mod tests {
         let unversioned = postcard::to_allocvec(&Profile::default()).unwrap();
         assert_eq!(Profile::from_stored(&unversioned), Err(StoredError::Version(None)));
         assert!(matches!(Profile::from_stored(&stored[..10]), Err(StoredError::Malformed(_))));
+    }
+
+    /// `filled_profile().to_stored()`: its length and FNV-1a hash.
+    const PINNED_FILLED: (usize, u64) = (547, 6_580_730_838_707_260_574);
+
+    /// A profile with something in each kind of field, built without the topic model (whose
+    /// retraining must not move the pin): traits, a group's, an alias, an order, a campaign
+    /// touch, a location and a device, sent interests and site tags, a withdrawal.
+    fn filled_profile() -> Profile {
+        let mut profile = Profile::default();
+        let event = |id: &str, call: Call| {
+            let mut event = Event::new(id, call);
+            event.anonymous_id = Some("a".into());
+            event.user_id = Some("u".into());
+            event.timestamp = Some(Timestamp(T));
+            event.context_mut().library.name = Some(SDK_LIBRARY.into());
+            event.context_mut().locale = Some("en-GB".into());
+            event
+        };
+        let enrichment = crate::enrich::Enrichment {
+            geo: Arc::new(Geo { country: Some("GB".into()), ..Geo::default() }),
+            device: Arc::new(crate::enrich::Device {
+                device_type: DeviceType::Desktop,
+                browser: Some("Chrome".into()),
+                ..crate::enrich::Device::default()
+            }),
+        };
+        let mut identify = event("f1", Call::Identify);
+        identify.traits.insert("plan".into(), Value::String("pro".into()));
+        let mut group = event("f2", Call::Group { group_id: "acme".into() });
+        group.traits.insert("employees".into(), Value::Int(250));
+        let mut order = event("f3", Call::Track { event: ORDER_EVENT.into() });
+        order.properties.insert("revenue".into(), Value::Float(99.5));
+        let mut page = event("f4", Call::Page { category: None, name: None });
+        page.context_mut().campaign.source = Some("newsletter".into());
+        let alias = event("f5", Call::Alias { previous_id: "legacy-1".into() });
+        for event in [identify, group, order, page, alias] {
+            profile.apply(&Received { event, enrichment: enrichment.clone() });
+        }
+        profile.apply(&engaged("f6", T + 1_000, 299));
+        profile.apply(&consent("f7", T + 500, Decision::Denied));
+        profile
     }
 
     /// `Profile::default().to_stored()`: the header, the version, and each field's empty form

@@ -122,10 +122,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // Errors caught here, counted with the module's own in `stats().errors`.
   let caught = 0;
   // An error caught here (the module logs its own in debug mode: each is logged once).
+  // An error raised while the `error` listeners hear one (a listener of theirs that calls
+  // the SDK, whose own listeners throw) is counted only: reporting it would loop.
+  let reporting = 0;
   const report = (error) => {
     caught += 1;
     if (debugging) console.error('portrait:', error);
-    emit('error', error);
+    if (reporting > 0) return;
+    reporting += 1;
+    try {
+      emit('error', error);
+    } finally {
+      reporting -= 1;
+    }
   };
   const guard = (work) => (...args) => {
     try {
@@ -200,7 +209,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       .then(([[Interests, watchShowIf], model]) => {
         const { personalize, stored } = sdk.interestHost();
         // The module's reports reach listeners after its call returns, so they may call back in.
-        const host = { personalize, emit: (name, detail) => queueMicrotask(() => emit(name, detail)) };
+        // Its errors are the SDK's: counted and reported as the others are.
+        const host = { personalize, emit: (name, detail) => queueMicrotask(() => (name === 'error' ? report(detail) : emit(name, detail))) };
         const failed = model instanceof Error;
         if (failed) report(model);
         interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(failed ? 0 : model));

@@ -2017,6 +2017,29 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("a listener that throws is counted and reported, once, even when the error listener calls the SDK back", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const { page, context, errors } = await open("/listener-throws", html);
+    const seen = await page.evaluate(() => {
+      const reported = [];
+      window.portrait.on("track", () => {
+        throw new Error("a track listener that throws");
+      });
+      // Reports each error as an event: its track throws again, which must not loop.
+      window.portrait.on("error", (error) => {
+        reported.push(error.message);
+        window.portrait.track("SDK Error", { message: error.message });
+      });
+      window.portrait.track("A");
+      return reported;
+    });
+    assert.deepEqual(seen, ["a track listener that throws"]);
+    const counters = await stats(page);
+    assert.deepEqual([counters.captured, counters.errors], [2, 2], "A and SDK Error captured; both listener errors counted");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("group, alias, ready, on/off and debug behave as in analytics.js", async () => {
     const html = snippetPage({
       collector: rig.collector.url,

@@ -130,12 +130,18 @@ pub fn show_if<'a>(
     path_of: impl Fn(u16) -> Option<&'a str>,
 ) -> Result<bool, &'static str> {
     let mut shown = false;
-    for one in condition.split('|').map(str::trim) {
+    // An empty alternative (a template's `interest:/Sports |`) names nothing, as does an
+    // empty value.
+    for one in condition.split('|').map(str::trim).filter(|one| !one.is_empty()) {
         // Bytes, not a substring search: this runs in the browser's module, and `str`'s
         // searchers cost it kilobytes.
         let colon = one.bytes().position(|b| b == b':').unwrap_or(one.len());
         let (prefix, value) = (one[..colon].trim(), one.get(colon + 1..).unwrap_or_default().trim());
-        shown |= if prefix.eq_ignore_ascii_case("tag") {
+        let (is_tag_prefix, is_interest) =
+            (prefix.eq_ignore_ascii_case("tag"), prefix.eq_ignore_ascii_case("interest"));
+        shown |= if value.is_empty() && (is_tag_prefix || is_interest) {
+            false
+        } else if is_tag_prefix {
             let tag = value.to_ascii_lowercase();
             if !is_tag(&tag) {
                 return Err(
@@ -143,7 +149,7 @@ pub fn show_if<'a>(
                 );
             }
             tags.contains(&tag)
-        } else if prefix.eq_ignore_ascii_case("interest") {
+        } else if is_interest {
             // No topic's path or id has a `:`: `interest:/A, interest:/B` is two conditions.
             if value.bytes().any(|b| b == b':') {
                 return Err("conditions are joined by `|`");
@@ -278,13 +284,16 @@ mod tests {
             ("TAG:Intent:Pricing", true),
             ("interest:", false),
             ("interest:/", false),
+            ("tag:", false),
+            ("", false),
+            ("interest:/Sports |", true),
         ];
         for (condition, expected) in cases {
             assert_eq!(show_if(condition, &topics, &tags, path_of), Ok(expected), "{condition}");
         }
         // What cannot be read is an error, not a silently hidden element.
         for condition in
-            ["/Sports", "", "interests:/Sports", "interest:/Sports, interest:/Games", "tag:Intent Pricing"]
+            ["/Sports", "interests:/Sports", "interest:/Sports, interest:/Games", "tag:Intent Pricing"]
         {
             assert!(show_if(condition, &topics, &tags, path_of).is_err(), "{condition}");
         }
