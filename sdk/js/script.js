@@ -36,9 +36,13 @@ async function start() {
   // or a `Response` where the browser cannot compile while fetching); fall back to fetching
   // it here.
   const prefetched = queued && queued._wasm && (await queued._wasm);
-  const compiled = typeof WebAssembly === 'object' && prefetched instanceof WebAssembly.Module;
+  const wasm = typeof WebAssembly === 'object';
+  const compiled = wasm && prefetched instanceof WebAssembly.Module;
+  // A module the browser refused to compile (the page's CSP, a wasm feature it lacks): the
+  // fallback at once, not the module fetched and refused again.
+  const refused = wasm && prefetched instanceof WebAssembly.CompileError;
   const usable = prefetched && (prefetched.ok || compiled);
-  const source = usable ? prefetched : `${base}portrait.wasm`;
+  const source = refused ? Promise.reject(prefetched) : usable ? prefetched : `${base}portrait.wasm`;
   await instantiate(glue, source, () =>
     loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate));
   return glue.Sdk;

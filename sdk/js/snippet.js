@@ -23,10 +23,10 @@
     return new Promise(function (r) { p.push(['flush', r]); });
   };
   // Start fetching and compiling the wasm module, and fetching the remote settings, now, in
-  // parallel with portrait.js. A compile that fails (a strict CSP) leaves it to portrait.js.
+  // parallel with portrait.js. A compile that fails (a strict CSP) hands its error over.
   if (w.fetch) {
     var wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1')), W = w.WebAssembly;
-    p._wasm = (W && W.compileStreaming ? W.compileStreaming(wasm) : wasm).catch(function () {});
+    p._wasm = (W && W.compileStreaming ? W.compileStreaming(wasm) : wasm).catch(function (e) { return e; });
     var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
     if (!options || options.remoteSettings !== false)
       p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })

@@ -1758,6 +1758,7 @@ describe("SDK: loading", () => {
     assert.deepEqual([...new Set(names(events))].sort(), ["Under CSP", "page"]);
     const fetched = rig.site.log.slice(before);
     assert.ok(fetched.includes("/sdk/portrait.wasm2js.js"), "the SDK's fallback was fetched");
+    assert.equal(fetched.filter((p) => p === "/sdk/portrait.wasm").length, 1, "the module fetched once: refused, then the fallback at once");
     assert.ok(fetched.includes("/sdk/portrait-interests.wasm2js.js"), "the interest module's fallback was fetched");
     assert.deepEqual(errors, []);
     await context.close();
