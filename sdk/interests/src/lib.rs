@@ -95,12 +95,10 @@ impl Interests {
         model: &[u8],
     ) -> Interests {
         let emit: Function = field(host, "emit").dyn_into().unwrap_or_else(|_| Function::new_no_args(""));
-        let report = |message: &str| {
-            let _ = emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(message));
-        };
+        let report_error = |message: &str| report(&emit, message);
         let model = match model {
             [] => None,
-            bytes => Model::decode(bytes).map_err(|error| report(&error.to_string())).ok(),
+            bytes => Model::decode(bytes).map_err(|error| report_error(&error.to_string())).ok(),
         };
         let half_life_ms = field(options, "interestHalfLifeDays")
             .as_f64()
@@ -111,7 +109,7 @@ impl Interests {
             model,
             profile: Profile::with_half_life(half_life_ms),
             site_tags: Profile::with_half_life(half_life_ms),
-            rules: read_rules(remote, &report),
+            rules: read_rules(remote, &report_error),
             page: Vec::new(),
             page_tags: Vec::new(),
             credit: PageCredit::default(),
@@ -225,7 +223,7 @@ impl Interests {
         for (condition, problem) in unreadable {
             let message =
                 format!("data-portrait-show-if=\"{condition}\": {problem}; the element stays hidden");
-            let _ = self.emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(&message));
+            report(&self.emit, &message);
         }
         if let Some(detail) = detail {
             let _ = self.emit.call2(&JsValue::NULL, &"interests".into(), &detail);
@@ -391,6 +389,7 @@ fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
     let Some(list) = field(remote, "tag_rules").dyn_ref::<Array>().cloned() else {
         return Vec::new();
     };
+    let document = web_sys::window().and_then(|w| w.document());
     list.iter()
         .take(MAX_RULES)
         .filter_map(|rule| {
@@ -406,8 +405,7 @@ fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
         })
         .filter(|rule| {
             let Some(selector) = &rule.selector else { return true };
-            let document = web_sys::window().and_then(|w| w.document());
-            let valid = document.is_some_and(|d| d.query_selector(selector).is_ok());
+            let valid = document.as_ref().is_some_and(|d| d.query_selector(selector).is_ok());
             if !valid {
                 report(&format!(
                     "tag rule {}: the browser refuses the selector \"{selector}\"; left out",
@@ -421,6 +419,11 @@ fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
 
 fn now() -> i64 {
     js_sys::Date::now() as i64
+}
+
+/// Reports `message` on the SDK's `error` event (`emit`: the host's).
+fn report(emit: &Function, message: &str) {
+    let _ = emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(message));
 }
 
 /// `object[key]`, `undefined` when `object` is not an object.
