@@ -39,6 +39,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 
   // The call the module is capturing, as `on('track' | 'page' | …)` listeners get it.
   let callArgs = null;
+  let hearingError = false;
   const emit = (name, detail) => {
     // A trap in the module, caught where the browser called it (`dom.js`): counted here.
     if (name === 'trap') return report(detail);
@@ -48,20 +49,21 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       const args = callArgs;
       return chainDepth > 0 ? queueMicrotask(() => startChain(detail, args)) : startChain(detail, args);
     }
+    // An error raised while the `error` listeners run (theirs, or a listener's of a call they
+    // make) is counted, not heard again: that would loop.
+    if (name === 'error') {
+      if (hearingError) return;
+      hearingError = true;
+    }
     const args = CALL_EVENTS.includes(name) ? listenerArguments(name, resolved(name, callArgs), detail) : [detail];
     for (const listener of listeners.get(name) || []) {
       try {
         listener(...args);
       } catch (error) {
-        // Counted and reported, but an `error` listener's own error only counted (no loop).
-        if (name === 'error') {
-          caught += 1;
-          if (debugging) console.error('portrait: an `on` listener threw', error);
-        } else {
-          report(error);
-        }
+        report(error);
       }
     }
+    if (name === 'error') hearingError = false;
   };
   // identify and group listeners get the id and traits the event carries (the stored ones,
   // merged), as analytics.js passes them.
@@ -122,19 +124,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // Errors caught here, counted with the module's own in `stats().errors`.
   let caught = 0;
   // An error caught here (the module logs its own in debug mode: each is logged once).
-  // An error raised while the `error` listeners hear one (a listener of theirs that calls
-  // the SDK, whose own listeners throw) is counted only: reporting it would loop.
-  let reporting = 0;
   const report = (error) => {
     caught += 1;
     if (debugging) console.error('portrait:', error);
-    if (reporting > 0) return;
-    reporting += 1;
-    try {
-      emit('error', error);
-    } finally {
-      reporting -= 1;
-    }
+    emit('error', error);
   };
   const guard = (work) => (...args) => {
     try {
