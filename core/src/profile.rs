@@ -850,20 +850,28 @@ mod tests {
             consent("m3", T + 2_000, Decision::Granted),
             engaged("m4", T + 3_000, 4),
         ];
-        // Every order of the four.
+        // The read after the grant counts, unless both reads came before the withdrawal: then
+        // it goes with the other (the one case where order matters, on the side of the
+        // withdrawal).
+        in_every_order(&events, |profile, order, expected| {
+            assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
+            assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
+        });
+    }
+
+    /// Applies the four `events` (the withdrawal second) in every order, and checks that the
+    /// interests hold topic 4 unless the first and the last event both came before the
+    /// withdrawal; `check` gets each profile, its order and the topics expected.
+    fn in_every_order(events: &[Received; 4], check: impl Fn(&Profile, &[usize; 4], &[u16])) {
         let orders = (0..256usize).map(|n| [n % 4, n / 4 % 4, n / 16 % 4, n / 64]);
         for order in orders.filter(|o| (0..4).all(|i| o.contains(&i))) {
             let mut profile = Profile::default();
             order.iter().for_each(|&i| profile.apply(&events[i]));
-            // The read after the grant counts, unless both reads came before the withdrawal:
-            // then it goes with the other (the one case where order matters, on the side of
-            // the withdrawal).
             let before_withdrawal =
-                |read| order.iter().position(|&i| i == read) < order.iter().position(|&i| i == 1);
+                |event| order.iter().position(|&i| i == event) < order.iter().position(|&i| i == 1);
             let expected: &[u16] = if before_withdrawal(0) && before_withdrawal(3) { &[] } else { &[4] };
             assert_eq!(topic_ids(&profile), expected, "{order:?}");
-            assert_eq!(profile.site_tags.is_empty(), expected.is_empty(), "{order:?}");
-            assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 1_000)));
+            check(&profile, &order, expected);
         }
     }
 
@@ -877,18 +885,11 @@ mod tests {
             consent("m3", T + 2_000, Decision::Granted),
             engaged("m4", T + 4_000, 4),
         ];
-        let orders = (0..256usize).map(|n| [n % 4, n / 4 % 4, n / 16 % 4, n / 64]);
-        for order in orders.filter(|o| (0..4).all(|i| o.contains(&i))) {
-            let mut profile = Profile::default();
-            order.iter().for_each(|&i| profile.apply(&events[i]));
-            // The page view never counts; the read does, unless both came before the
-            // withdrawal (then it goes with the page view, on the side of the withdrawal).
-            let before_withdrawal =
-                |i| order.iter().position(|&j| j == i) < order.iter().position(|&j| j == 1);
-            let expected: &[u16] = if before_withdrawal(0) && before_withdrawal(3) { &[] } else { &[4] };
-            assert_eq!(topic_ids(&profile), expected, "{order:?}");
+        // The page view never counts; the read does, unless both came before the withdrawal
+        // (then it goes with the page view, on the side of the withdrawal).
+        in_every_order(&events, |profile, order, _| {
             assert!(!profile.interests_from_other_sources, "{order:?}");
-        }
+        });
         // Merged with a profile that withdrew, either way round, a page view goes too.
         let mut withdrew = Profile::default();
         withdrew.apply(&events[1]);
