@@ -106,6 +106,27 @@ impl TagRule {
     }
 }
 
+/// The site tags `page` earns from `rules` (at `path`; `has(selector)` as in
+/// [`TagRule::matches`]), each once, with the greatest weight of the rules that give it.
+pub fn page_tags(
+    rules: &[TagRule],
+    page: &super::page::PageRead,
+    path: &str,
+    has: impl Fn(&str) -> bool,
+) -> Vec<(String, f64)> {
+    let metas = |name: &str| -> Vec<String> {
+        page.metas.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone()).collect()
+    };
+    let mut tags: Vec<(String, f64)> = Vec::new();
+    for rule in rules.iter().filter(|rule| rule.matches(path, metas, &has)) {
+        match tags.iter_mut().find(|(tag, _)| *tag == rule.tag) {
+            Some((_, weight)) => *weight = weight.max(rule.weight),
+            None => tags.push((rule.tag.clone(), rule.weight)),
+        }
+    }
+    tags
+}
+
 /// A site tag: 1–64 characters of a-z, 0-9 and `: _ - . /` (what the collector accepts from
 /// a browser, too).
 pub fn is_tag(tag: &str) -> bool {
@@ -256,6 +277,28 @@ mod tests {
         // The browser's path is percent-encoded; a pattern is written as the path reads.
         assert!(rule(Some("/zubehör*"), None, None).matches("/zubeh%C3%B6r/kabel", meta, |_| false));
         assert!(rule(Some("/a%20b"), None, None).matches("/a%20b", meta, |_| false));
+    }
+
+    #[test]
+    fn a_page_earns_each_tag_once_with_its_rules_greatest_weight() {
+        let mut page = super::super::page::PageRead::new("https://example.com/pricing", "Plans");
+        page.meta("product-line", "CRM");
+        page.meta("product-line", "Analytics");
+        let weighted = |tag: &str, url: Option<&str>, meta: Option<&str>, weight: f64| TagRule {
+            tag: tag.into(),
+            weight,
+            ..rule(url, None, meta)
+        };
+        let rules = [
+            weighted("intent:pricing", Some("/*"), None, 0.1),
+            weighted("intent:pricing", Some("/pricing*"), None, 1.0),
+            weighted("product:analytics", None, Some("product-line=analytics"), 0.5),
+            weighted("intent:demo", Some("/demo*"), None, 1.0),
+        ];
+        assert_eq!(
+            page_tags(&rules, &page, "/pricing", |_| false),
+            [("intent:pricing".to_owned(), 1.0), ("product:analytics".to_owned(), 0.5)]
+        );
     }
 
     #[test]

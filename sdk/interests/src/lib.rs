@@ -243,19 +243,8 @@ impl State {
         let location = window.location();
         let page = read_page(&document, &location.href().unwrap_or_default(), self.visible_text);
         let path = location.pathname().unwrap_or_else(|_| "/".into());
-        let metas = |name: &str| -> Vec<String> {
-            page.metas.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone()).collect()
-        };
         let has = |selector: &str| document.query_selector(selector).ok().flatten().is_some();
-        for rule in &self.rules {
-            if rule.matches(&path, metas, has) {
-                // Two rules for one tag: the page earns the greater weight.
-                match self.page_tags.iter_mut().find(|(tag, _)| *tag == rule.tag) {
-                    Some((_, weight)) => *weight = weight.max(rule.weight),
-                    None => self.page_tags.push((rule.tag.clone(), rule.weight)),
-                }
-            }
-        }
+        self.page_tags = rules::page_tags(&self.rules, &page, &path, has);
         if let Some(model) = &self.model {
             let hinted = model.hinted(&page.hints);
             self.page = if hinted.is_empty() { model.classify(&page.text.features()).labels } else { hinted };
