@@ -38,7 +38,7 @@ use portrait_core::client::consent::{CONSENT_EVENT, Consent, Decision, Gate, Pri
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
-use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
+use portrait_core::record::{Call, ContextParts, MAX_RECORD_BYTES, Record, Tokens};
 use portrait_core::topics::interests::{ENGAGED_EVENT, SENT_TAGS, SENT_TOPICS};
 use wasm_bindgen::prelude::*;
 
@@ -876,10 +876,17 @@ impl State {
         self.schedule_persist();
     }
 
+    /// Whether what is queued may be sent: unless consent is pending. Refused, the queue holds
+    /// nothing but a withdrawal ([`State::send_withdrawal`]): a refusal drops what was queued,
+    /// and events captured after it are dropped before the queue.
+    fn may_send(&self) -> bool {
+        self.consent.gate() != Gate::Hold
+    }
+
     /// Sends what is ready: full batches, or everything while draining.
     fn send_ready(&mut self, now: i64) {
         // Consent back to pending after a grant: what is queued waits for the decision.
-        if self.consent.gate() != Gate::Send {
+        if !self.may_send() {
             return;
         }
         while now >= self.backoff_until && self.queue.in_flight() < MAX_IN_FLIGHT {
@@ -1046,7 +1053,7 @@ impl State {
     /// tabs must not hurry a collector that asked for time); its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
         let first = !std::mem::replace(&mut self.hidden, true);
-        if self.consent.gate() == Gate::Send && (closing || now >= self.backoff_until) {
+        if self.may_send() && (closing || now >= self.backoff_until) {
             match first {
                 true => {
                     for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
@@ -1062,7 +1069,7 @@ impl State {
 
     /// Sends what waits at once, in keepalive requests a page being left may send.
     fn send_waiting(&mut self, now: i64) {
-        if self.consent.gate() == Gate::Send {
+        if self.may_send() {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
             }
@@ -1173,16 +1180,17 @@ impl State {
                 }
             }
         }
+        let before = self.consent;
         let (changed, unknown) = self.consent.set(parsed.iter().map(|(c, d)| (c.as_str(), *d)));
         if let Some(message) = unknown {
             self.error(&message, JsValue::UNDEFINED);
         }
         if changed {
-            self.consent_changed(now);
+            self.consent_changed(now, before);
         }
     }
 
-    fn consent_changed(&mut self, now: i64) {
+    fn consent_changed(&mut self, now: i64, before: Consent) {
         self.apply_consent(now);
         let consent = self.consent;
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
@@ -1190,7 +1198,34 @@ impl State {
         let mut properties = Props::default();
         properties.str("analytics", consent.analytics.as_str());
         properties.str("personalization", consent.personalization.as_str());
-        self.capture_track(now, CONSENT_EVENT, &properties);
+        match consent.withdrawal_to_send(&before) {
+            true => self.send_withdrawal(now, &properties),
+            false => self.capture_track(now, CONSENT_EVENT, &properties),
+        }
+    }
+
+    /// Tells the collector of a refusal of personalisation that came with one of analytics
+    /// ([`Consent::withdrawal_to_send`]), which dropped the queue: the change alone, with no
+    /// page, campaign or device context and past no middleware, in a keepalive request, so
+    /// that leaving the page at once does not cancel it. It is then the only event the queue
+    /// may hold ([`State::may_send`]); in memory only, as nothing may be stored now, and sent
+    /// again after failures like any other.
+    fn send_withdrawal(&mut self, now: i64, properties: &Props) {
+        let context = ContextParts { library: page::LIBRARY, ..ContextParts::default() }.encode();
+        let identity = (Some(self.anonymous_id.as_str()), self.user.id.as_deref());
+        let call = Call::Track(CONSENT_EVENT);
+        let record = Record::new(
+            &call,
+            &self.ids.uuid(),
+            Some(now),
+            identity,
+            &context,
+            &properties.tokens,
+            &Tokens::default(),
+        );
+        self.stats.captured += 1;
+        self.queue.push(record);
+        self.send_waiting(now);
     }
 
     /// Another tab of the site changed who the visitor is (`storage` event): a `reset()` or a

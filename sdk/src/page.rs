@@ -11,6 +11,10 @@ use crate::convert::Props;
 use crate::dom::{self, page};
 use crate::storage::Store;
 
+/// The `context.library` of every event: name, version.
+pub(crate) const LIBRARY: (Option<&str>, Option<&str>) =
+    (Some("portrait.js"), Some(env!("CARGO_PKG_VERSION")));
+
 /// Per page view: the context events carry, and the autocapture state that resets with it.
 #[derive(Default)]
 pub struct PageState {
@@ -186,7 +190,7 @@ impl PageState {
             locale: self.locale.as_deref(),
             timezone: self.timezone.as_deref(),
             screen: self.screen,
-            library: (Some("portrait.js"), Some(env!("CARGO_PKG_VERSION"))),
+            library: LIBRARY,
             other: Some(&other),
             ..ContextParts::default()
         };

@@ -107,6 +107,15 @@ impl Consent {
         self.personalization != Decision::Denied
     }
 
+    /// Whether the change from `before` must reach the collector although analytics is now
+    /// refused: events were being sent, so the collector may hold interests, and the visitor
+    /// refused personalisation with analytics ("reject all"). The queue is dropped with the
+    /// refusal, so only this change can tell the collector to forget them. Sent also when
+    /// personalisation was refused before: that change may still have been queued, dropped now.
+    pub fn withdrawal_to_send(&self, before: &Consent) -> bool {
+        before.gate() == Gate::Send && self.gate() == Gate::Drop && self.personalization == Decision::Denied
+    }
+
     /// Sets the categories named in `changes` (`(category, decision)`). A category it does not
     /// know (a consent tool's `marketing`) is left out, not the call: a refusal sent with one
     /// still holds. Returns whether anything changed, and the message naming the first
@@ -170,6 +179,30 @@ mod tests {
         assert_eq!(mixed.gate(), Gate::Send);
         assert!(mixed.may_store());
         assert!(!Consent::all(Decision::Pending).may_store());
+    }
+
+    #[test]
+    fn only_a_refusal_of_both_after_sending_tells_the_collector_despite_analytics() {
+        use Decision::{Denied, Granted, Pending};
+        let consent = |analytics, personalization| Consent { analytics, personalization };
+        // (before, after, sent)
+        let cases = [
+            (consent(Granted, Granted), consent(Denied, Denied), true),
+            // Refused before, yet that change may have been queued and is dropped now.
+            (consent(Granted, Denied), consent(Denied, Denied), true),
+            // Nothing was sent before: the collector holds nothing of this page's.
+            (consent(Pending, Granted), consent(Denied, Denied), false),
+            (consent(Denied, Granted), consent(Denied, Denied), false),
+            // Personalisation kept, or undecided: nothing to forget.
+            (consent(Granted, Granted), consent(Denied, Granted), false),
+            (consent(Granted, Pending), consent(Denied, Pending), false),
+            // Analytics allowed: the change is queued as any event.
+            (consent(Granted, Granted), consent(Granted, Denied), false),
+            (consent(Granted, Granted), consent(Pending, Denied), false),
+        ];
+        for (before, after, sent) in cases {
+            assert_eq!(after.withdrawal_to_send(&before), sent, "{before:?} → {after:?}");
+        }
     }
 
     #[test]
