@@ -271,9 +271,7 @@ impl Sdk {
         {
             let mut state = state.borrow_mut();
             state.adopt_stored_queues();
-            for option in misspelt {
-                state.error("unknown value for this option; its most private value is used", option.into());
-            }
+            state.report_misspelt(misspelt);
         }
         let sdk = Sdk { state };
         autocapture::install(&sdk.state);
@@ -300,7 +298,9 @@ impl Sdk {
     #[wasm_bindgen(js_name = lateSettings)]
     pub fn late_settings(&self, remote: JsValue) {
         self.run(|state, now| {
-            let consent = initial_consent(&state.store, &state.load_options, &remote, &mut Vec::new());
+            let mut misspelt = Vec::new();
+            let consent = initial_consent(&state.store, &state.load_options, &remote, &mut misspelt);
+            state.report_misspelt(misspelt);
             if consent != state.consent {
                 state.consent = consent;
                 state.apply_consent(now);
@@ -673,12 +673,17 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
             .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
             .unwrap_or(false),
     };
+    // A value this SDK cannot read (the page's, or a collector of another version's) is
+    // reported and read as pending, never as the default's `granted`.
+    let mut read = |value: JsValue, option| {
+        decision_of(&value).unwrap_or_else(|| {
+            misspelt.push(option);
+            Decision::Pending
+        })
+    };
     let default = match convert::stated_field(options, "consent") {
-        None => string_field(&[remote], "consent_default").and_then(|d| Decision::parse(&d)),
-        Some(d) => decision_of(&d).or_else(|| {
-            misspelt.push("consent");
-            Some(Decision::Pending)
-        }),
+        None => convert::stated_field(remote, "consent_default").map(|d| read(d, "consent_default")),
+        Some(d) => Some(read(d, "consent")),
     };
     Consent::initial(store.get("consent").as_deref(), signals, default)
 }
@@ -1165,6 +1170,13 @@ impl State {
                 state.adoption_due = false;
                 state.adopt_stored_queues();
             });
+        }
+    }
+
+    /// Reports each option whose value the SDK could not read (and read as its most private).
+    fn report_misspelt(&mut self, options: Vec<&str>) {
+        for option in options {
+            self.error("unknown value for this option; its most private value is used", option.into());
         }
     }
 

@@ -1056,6 +1056,26 @@ describe("SDK: consent", () => {
     await proxy.stop();
   });
 
+  test("a consent default in the collector's settings this SDK cannot read is reported and read as pending, on time or late", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    proxy.changeSettings({ consent_default: "ask" });
+    const html = snippetPage({ collector: proxy.url, before: recordErrors() });
+    const { page, context } = await open("/unreadable-default", html);
+    assert.deepEqual(await reported(page), ["consent_default"]);
+    assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending", "not granted");
+    await context.close();
+    // Settings that come after the SDK started without them: the same.
+    const release = proxy.holdSettings();
+    const late = await open("/unreadable-default-late", html);
+    await late.page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+    release();
+    await late.page.waitForFunction(() => window.portrait.stats().errors > 0);
+    assert.deepEqual(await reported(late.page), ["consent_default"]);
+    assert.equal(await late.page.evaluate(() => window.portrait.consent.get().analytics), "pending");
+    await late.context.close();
+    await proxy.stop();
+  });
+
   test("consent as a boolean is a decision; a storage option that is no name is reported", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: false, storage: false }, before: recordErrors() });

@@ -8,6 +8,7 @@ export async function startProxy(target) {
   const seen = [];
   let down = false;
   let settingsHeld = null;
+  let settingsChanged = null;
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -46,7 +47,10 @@ export async function startProxy(target) {
     answer.headers.forEach((value, key) => {
       if (key !== "content-encoding" && key !== "content-length") out[key] = value;
     });
-    const answerBody = Buffer.from(await answer.arrayBuffer());
+    let answerBody = Buffer.from(await answer.arrayBuffer());
+    if (settingsChanged && req.url.startsWith("/v1/config") && answer.ok) {
+      answerBody = Buffer.from(JSON.stringify({ ...parseJson(answerBody), ...settingsChanged }));
+    }
     record.status = answer.status;
     record.answer = parseJson(answerBody);
     if (fault?.lost) return req.socket.destroy();
@@ -67,6 +71,11 @@ export async function startProxy(target) {
     fail: (...next) => faults.push(...next),
     /** Holds the answers to settings requests (`/v1/config/…`) until the returned function
      * is called. */
+    /** The collector's settings answers (`/v1/config/…`) with these fields changed, as a
+     * collector of another version might send them. */
+    changeSettings: (fields) => {
+      settingsChanged = fields;
+    },
     holdSettings: () => {
       let release;
       settingsHeld = new Promise((resolve) => (release = resolve));
