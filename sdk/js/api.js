@@ -17,10 +17,11 @@ const CALLS = ['page', 'screen', 'track', 'identify', 'group', 'alias', 'reset',
 const CALL_EVENTS = ['page', 'screen', 'track', 'identify', 'group', 'alias'];
 
 /**
- * @param {(options: object) => Promise<Function>} loadSdk resolves to the wasm `Sdk` class.
+ * @param {(report: (error: Error) => void) => Promise<Function>} loadSdk resolves to the wasm
+ *   `Sdk` class; `report` hears why it runs the module's fallback, where that is not expected.
  * @param {string} defaultEndpoint the collector URL used when `load` is given none.
  * @param {Promise<Response>} [prefetchedSettings] the snippet's fetch of the remote settings.
- * @param {(modelUrl?: string) => Promise<[[Function, Function], ArrayBuffer | Uint8Array | Error]>} [loadInterests]
+ * @param {(report: (error: Error) => void, modelUrl?: string) => Promise<[[Function, Function], ArrayBuffer | Uint8Array | Error]>} [loadInterests]
  *   the interest module's `Interests` class and the topic model's bytes (from `modelUrl`, the
  *   option `topicsModel`, when given), asked for after `ready` (`topics: false`: never).
  */
@@ -198,7 +199,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // Before the SDK: queued (not once it failed to load: nothing would take them).
   const call = (name, args) => (sdk ? invoke(name, args) : failed ? undefined : pending.push([name, args]));
   const startInterests = (settings, remoteSettings) =>
-    loadInterests(typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
+    loadInterests(report, typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
       .then(([[Interests, watchShowIf], model]) => {
         const { personalize, stored } = sdk.interestHost();
         // The module's reports reach listeners after its call returns, so they may call back in.
@@ -241,7 +242,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       // The settings get a moment more once the module is there (not from `load`: a module
       // that took longer must not leave them no time at all).
       const late = () => delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
-      loadSdk(settings)
+      loadSdk(report)
         .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);

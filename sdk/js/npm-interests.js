@@ -8,9 +8,9 @@ import { instantiate } from './instantiate.js';
 import { watchShowIf } from './show-if.js';
 
 /** The module's `Interests` class with `watchShowIf`, and the topic model's bytes (from
- * `modelUrl` when given). */
-export async function load(modelUrl) {
+ * `modelUrl` when given); `report` hears why the module's fallback runs (see `instantiate`). */
+export async function load(report, modelUrl) {
   const model = modelUrl ? modelOrNothing(fetchBytes(modelUrl)) : topicsModel;
-  await instantiate(glue, wasm, () => import('./portrait-interests.wasm2js.mjs').then((m) => m.instantiate));
+  await instantiate(glue, wasm, () => import('./portrait-interests.wasm2js.mjs').then((m) => m.instantiate), report);
   return [[glue.Interests, watchShowIf], await model];
 }

@@ -8,12 +8,12 @@ import wasm from '../dist/portrait.wasm';
 import { createPortrait } from './api.js';
 import { instantiate } from './instantiate.js';
 
-async function start() {
-  await instantiate(glue, wasm, () => import('./portrait.wasm2js.mjs').then((m) => m.instantiate));
+async function start(report) {
+  await instantiate(glue, wasm, () => import('./portrait.wasm2js.mjs').then((m) => m.instantiate), report);
   return glue.Sdk;
 }
 
-const loadInterests = (modelUrl) => import('./interests.js').then((m) => m.load(modelUrl));
+const loadInterests = (report, modelUrl) => import('./interests.js').then((m) => m.load(report, modelUrl));
 
 const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 

@@ -1,12 +1,12 @@
 // `portrait-interests.js`, which the script tag's loader (`portrait.js`) adds to the page
-// after `ready`: the interest module's glue. `window.__portraitInterests(base)` starts the
+// after `ready`: the interest module's glue. `window.__portraitInterests(base, report)` starts the
 // module from `portrait-interests.wasm` next to it (or its wasm2js translation under a CSP
 // that forbids compiling WebAssembly) and resolves to its `Interests` class and `watchShowIf`.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk_interests.js';
 import { instantiate, loadScript } from './instantiate.js';
 import { watchShowIf } from './show-if.js';
 
-window.__portraitInterests = (base) =>
+window.__portraitInterests = (base, report) =>
   instantiate(glue, `${base}portrait-interests.wasm`, () =>
     loadScript(`${base}portrait-interests.wasm2js.js`).then(() => window.__portrait_interestsWasm2js.instantiate),
-  ).then(() => [glue.Interests, watchShowIf]);
+  report).then(() => [glue.Interests, watchShowIf]);

@@ -31,7 +31,7 @@ if (!(queued && queued.__portrait)) {
   }
 }
 
-async function start() {
+async function start(report) {
   // The snippet started fetching and compiling the module already (a `WebAssembly.Module`,
   // or a `Response` where the browser cannot compile while fetching); fall back to fetching
   // it here.
@@ -44,12 +44,12 @@ async function start() {
   const usable = prefetched && (prefetched.ok || compiled);
   const source = refused ? Promise.reject(prefetched) : usable ? prefetched : `${base}portrait.wasm`;
   await instantiate(glue, source, () =>
-    loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate));
+    loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate), report);
   return glue.Sdk;
 }
 
 /** The interest module's class with `watchShowIf`, and the topic model's bytes (by default from next to this file). */
-function loadInterests(modelUrl = `${base}portrait-topics.bin`) {
-  const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base));
+function loadInterests(report, modelUrl = `${base}portrait-topics.bin`) {
+  const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base, report));
   return Promise.all([module, modelOrNothing(fetchBytes(modelUrl))]);
 }

@@ -1784,6 +1784,25 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("modules the server does not have (a 404, not a CSP): the fallbacks run, and why is reported on 'error'", async () => {
+    const partial = mkdtempSync(path.join(tmpdir(), "portrait-no-wasm-"));
+    for (const file of ["portrait.js", "portrait.wasm2js.js", "portrait-interests.js", "portrait-interests.wasm2js.js", "portrait-topics.bin"]) {
+      copyFileSync(path.join(DIST, file), path.join(partial, file));
+    }
+    rig.site.mount("/no-wasm-sdk/", partial);
+    const html = snippetPage({ collector: rig.collector.url, before: recordErrors("message") })
+      .replace("/sdk/portrait.js", "/no-wasm-sdk/portrait.js");
+    const { page, context, errors } = await open("/no-wasm", html);
+    await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
+    await page.evaluate(() => window.portrait.track("Without WebAssembly"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true, "the fallback works");
+    const reports = await reported(page);
+    assert.equal(reports.length, 2, JSON.stringify(reports));
+    for (const message of reports) assert.match(message, /^a WebAssembly module could not be used \(.+\); its slower JavaScript translation runs instead$/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("an SDK whose module fails to load answers flush() with false, before and after the failure, and throws nothing into the page", async () => {
     // `portrait.js` without its module (nor the fallback): the load fails.
     const broken = mkdtempSync(path.join(tmpdir(), "portrait-broken-"));
