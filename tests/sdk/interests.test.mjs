@@ -287,14 +287,16 @@ describe("SDK: interests on the device", () => {
       <p id="food" data-portrait-show-if="interest:/Food & Drink">for cooks</p>
       <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>
       <p id="typo" data-portrait-show-if="interest:/Games, interest:/Sports">a typo</p>
-      <p id="typo-too" data-portrait-show-if="interest:/Games, interest:/Sports">the same typo</p>`;
+      <p id="typo-too" data-portrait-show-if="interest:/Games, interest:/Sports">the same typo</p>
+      <p id="misspelt" data-portrait-show-if="interest:/Sport">a path the taxonomy lacks</p>`;
     const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
     const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body, before }));
-    const visible = () => page.evaluate(() => ["sport", "food", "either", "typo"].filter((id) => !document.getElementById(id).hidden));
+    const visible = () => page.evaluate(() => ["sport", "food", "either", "typo", "misspelt"].filter((id) => !document.getElementById(id).hidden));
     assert.deepEqual(await visible(), ["sport", "either"]);
     // A condition it cannot read: reported once, its elements hidden.
     assert.deepEqual(await page.evaluate(() => window.reported), [
       'data-portrait-show-if="interest:/Games, interest:/Sports": conditions are joined by `|`; the element stays hidden',
+      'data-portrait-show-if="interest:/Sport": no topic of the taxonomy has this path or id (`interests()` lists them); the element stays hidden',
     ]);
     // interests({limit}): at most what is asked, none for 0 or less.
     const limited = await page.evaluate(() => [0, -1, 1, Infinity].map((limit) => window.portrait.interests({ limit }).length));

@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Model;
+
 /// Bounds on rules, so that a configuration cannot make the SDK's work per page unbounded.
 pub const MAX_RULES: usize = 100;
 const MAX_TAG_LEN: usize = 64;
@@ -138,17 +140,18 @@ pub fn is_tag(tag: &str) -> bool {
 /// path; without a model, ids with empty paths) and top site tags. Conditions, any of which
 /// suffices when joined by `|`:
 /// - `interest:/Computers & Electronics`: that topic or one under it (paths, any case);
-/// - `interest:5`: the same, by the topic's id (`path_of` gives an id's path; an id it does
-///   not know matches only itself);
+/// - `interest:126`: the same, by the topic's id;
 /// - `tag:intent:pricing`: that site tag (from the tag rules).
 ///
 /// The prefixes may be written in any case. A condition this cannot read is an error (what
-/// is wrong with it): the element it guards stays hidden, and the page's author is told.
-pub fn show_if<'a>(
+/// is wrong with it): the element it guards stays hidden, and the page's author is told. So
+/// is a topic `model`'s taxonomy does not have (a misspelt path); without a model, ids match
+/// the visitor's stored ids and paths nothing.
+pub fn show_if(
     condition: &str,
     topics: &[(u16, &str)],
     tags: &[String],
-    path_of: impl Fn(u16) -> Option<&'a str>,
+    model: Option<&Model>,
 ) -> Result<bool, &'static str> {
     let mut shown = false;
     // An empty alternative (a template's `interest:/Sports |`) names nothing, as does an
@@ -160,7 +163,9 @@ pub fn show_if<'a>(
         let (prefix, value) = (one[..colon].trim(), one.get(colon + 1..).unwrap_or_default().trim());
         let (is_tag_prefix, is_interest) =
             (prefix.eq_ignore_ascii_case("tag"), prefix.eq_ignore_ascii_case("interest"));
-        shown |= if value.is_empty() && (is_tag_prefix || is_interest) {
+        // `interest:/` too: a template's empty path.
+        let wanted = value.trim_end_matches('/');
+        shown |= if wanted.is_empty() && (is_tag_prefix || is_interest) {
             false
         } else if is_tag_prefix {
             let tag = value.to_ascii_lowercase();
@@ -175,7 +180,17 @@ pub fn show_if<'a>(
             if value.bytes().any(|b| b == b':') {
                 return Err("conditions are joined by `|`");
             }
-            interest_holds(value.trim_end_matches('/'), topics, &path_of)
+            match model {
+                Some(model) => {
+                    let Some(topic) = model.resolve_hint(wanted).and_then(|id| model.topic(id)) else {
+                        return Err(
+                            "no topic of the taxonomy has this path or id (`interests()` lists them)",
+                        );
+                    };
+                    topics.iter().any(|&(_, path)| is_under(path, topic.path()))
+                }
+                None => wanted.parse::<u16>().is_ok_and(|id| topics.iter().any(|&(topic, _)| topic == id)),
+            }
         } else {
             return Err("a condition is `interest:<topic path or id>` or `tag:<site tag>`");
         };
@@ -183,25 +198,9 @@ pub fn show_if<'a>(
     Ok(shown)
 }
 
-/// Whether `wanted` (a topic's path or id) is among `topics` or above one of them.
-/// `interest:` or `interest:/` (a template's empty value) names nothing.
-fn interest_holds<'a>(
-    wanted: &str,
-    topics: &[(u16, &str)],
-    path_of: &impl Fn(u16) -> Option<&'a str>,
-) -> bool {
-    if wanted.is_empty() {
-        return false;
-    }
-    let wanted = match wanted.parse::<u16>().map(|id| (id, path_of(id))) {
-        Ok((_, Some(path))) => path,
-        Ok((id, None)) => return topics.iter().any(|&(topic, _)| topic == id),
-        Err(_) => wanted,
-    };
-    topics.iter().any(|&(_, path)| {
-        let prefix = path.get(..wanted.len()).is_some_and(|p| p.eq_ignore_ascii_case(wanted));
-        prefix && (path.len() == wanted.len() || path.as_bytes()[wanted.len()] == b'/')
-    })
+/// Whether `path` is the topic path `ancestor` or one under it.
+fn is_under(path: &str, ancestor: &str) -> bool {
+    path.strip_prefix(ancestor).is_some_and(|rest| rest.is_empty() || rest.as_bytes()[0] == b'/')
 }
 
 /// `*` matches any run of characters (including `/`); everything else matches itself.
@@ -303,23 +302,18 @@ mod tests {
 
     #[test]
     fn show_if_conditions() {
-        let topics = [(5u16, "/Computers & Electronics/Computer Security"), (299, "/Sports")];
-        let path_of = |id| match id {
-            1 => Some("/Computers & Electronics"),
-            2 => Some("/Computers & Electronics/Computer Security"),
-            3 => Some("/Arts & Entertainment"),
-            _ => None,
-        };
+        let model = crate::topics::builtin();
+        let topics = [(423u16, "/Computers & Electronics/Computer Security"), (299, "/Sports")];
         let tags = ["intent:pricing".to_owned()];
         let cases = [
             ("interest:/Computers & Electronics", true),
             ("interest:/computers & electronics/", true),
-            ("interest:/Computers", false),
             ("interest:299", true),
-            ("interest:300", false),
-            ("interest:1", true),
-            ("interest:2", true),
-            ("interest:3", false),
+            ("interest:126", true),
+            ("interest:423", true),
+            ("interest:1", false),
+            ("interest:/Arts & Entertainment", false),
+            ("interest:/Sports/American Football", false),
             ("tag:intent:pricing", true),
             ("tag:intent:demo", false),
             ("tag:intent:demo | interest:/Sports", true),
@@ -332,16 +326,27 @@ mod tests {
             ("interest:/Sports |", true),
         ];
         for (condition, expected) in cases {
-            assert_eq!(show_if(condition, &topics, &tags, path_of), Ok(expected), "{condition}");
+            assert_eq!(show_if(condition, &topics, &tags, model), Ok(expected), "{condition}");
         }
-        // What cannot be read is an error, not a silently hidden element.
-        for condition in
-            ["/Sports", "interests:/Sports", "interest:/Sports, interest:/Games", "tag:Intent Pricing"]
-        {
-            assert!(show_if(condition, &topics, &tags, path_of).is_err(), "{condition}");
+        // What cannot be read is an error, not a silently hidden element: a misspelt prefix,
+        // a comma, a malformed tag, a path or id the taxonomy does not have.
+        let unreadable = [
+            "/Sports",
+            "interests:/Sports",
+            "interest:/Sports, interest:/Games",
+            "tag:Intent Pricing",
+            "interest:/Computers",
+            "interest:/Computer & Electronics",
+            "interest:9999",
+        ];
+        for condition in unreadable {
+            assert!(show_if(condition, &topics, &tags, model).is_err(), "{condition}");
         }
-        // Without a model, the visitor's ids still match conditions by id.
-        assert_eq!(show_if("interest:299", &[(299, "")], &tags, |_| None), Ok(true));
+        // Without a model, the visitor's ids still match conditions by id; paths nothing.
+        let ids = [(299, "")];
+        assert_eq!(show_if("interest:299", &ids, &tags, None), Ok(true));
+        assert_eq!(show_if("interest:/Sports", &ids, &tags, None), Ok(false));
+        assert_eq!(show_if("interest:9999", &ids, &tags, None), Ok(false));
     }
 
     #[test]

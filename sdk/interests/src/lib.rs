@@ -331,14 +331,14 @@ impl State {
         let reported = &mut self.reported;
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
             let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
-            let path_of = |id| self.model.as_ref()?.topic(id).map(|topic| topic.path());
-            let show = rules::show_if(&condition, &topics, tags, path_of).unwrap_or_else(|problem| {
-                if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
-                    reported.push(condition.clone());
-                    unreadable.push((condition.clone(), problem));
-                }
-                false
-            });
+            let show =
+                rules::show_if(&condition, &topics, tags, self.model.as_ref()).unwrap_or_else(|problem| {
+                    if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
+                        reported.push(condition.clone());
+                        unreadable.push((condition.clone(), problem));
+                    }
+                    false
+                });
             // Only a change is written: the page's own observers see no churn.
             let _ = match (show, element.has_attribute("hidden")) {
                 (true, true) => element.remove_attribute("hidden"),
