@@ -198,6 +198,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const readGroup = read(() => sdk.groupInfo(), () => ({ groupId: null, traits: {} }));
   // Before the SDK: queued (not once it failed to load: nothing would take them).
   const call = (name, args) => (sdk ? invoke(name, args) : failed ? undefined : pending.push([name, args]));
+  // `remoteSettings()`: the collector's settings as they are when the module has loaded (late
+  // ones that came meanwhile included: their tag rules apply to this page).
   const startInterests = (settings, remoteSettings) =>
     loadInterests(report, typeof settings.topicsModel === 'string' ? settings.topicsModel : undefined)
       .then(([[Interests, watchShowIf], model]) => {
@@ -207,7 +209,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         const host = { personalize, emit: (name, detail) => queueMicrotask(() => (name === 'error' ? report(detail) : emit(name, detail))) };
         const failed = model instanceof Error;
         if (failed) report(model);
-        interests = new Interests(host, settings, remoteSettings, stored, new Uint8Array(failed ? 0 : model));
+        interests = new Interests(host, settings, remoteSettings(), stored, new Uint8Array(failed ? 0 : model));
         sdk.setInterests(interests);
         watchShowIf(guard(() => interests.decide()));
       })
@@ -246,7 +248,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
-          if (remoteSettings === LATE_SETTINGS) remote.then(guard((arrived) => sdk.lateSettings(arrived)));
+          let settingsNow = remoteSettings === LATE_SETTINGS ? undefined : remoteSettings;
+          if (remoteSettings === LATE_SETTINGS) {
+            remote.then(guard((arrived) => {
+              settingsNow = arrived;
+              sdk.lateSettings(arrived);
+            }));
+          }
           updateCallListeners();
           if (middleware.length > 0) sdk.setMiddleware(true);
           if (debugging) sdk.debug(true);
@@ -258,7 +266,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           // with the page's own loading (pages are classified when they are left, not when
           // they open). At once on a page with elements shown by interest: they wait for it.
           if (settings.topics !== false && loadInterests) {
-            const start = () => startInterests(settings, remoteSettings === LATE_SETTINGS ? undefined : remoteSettings);
+            const start = () => startInterests(settings, () => settingsNow);
             document.querySelector('[data-portrait-show-if]') ? start() : whenIdle(start);
           }
         })

@@ -590,4 +590,36 @@ selector = "div["`;
       await tagged.stop();
     }
   });
+
+  test("settings that come after ready but before the interest module starts: their tag rules tag that page", async () => {
+    const tagged = await launchCollectorFor(rig.site.origin, `[[workspaces.sdk.tag_rules]]\ntag = "intent:pricing"\nurl = "/pricing*"`);
+    const proxy = await startProxy(tagged.url);
+    const release = proxy.holdSettings();
+    let openModule;
+    const moduleHeld = new Promise((resolve) => (openModule = resolve));
+    try {
+      const context = await newContext(rig.browser);
+      await context.route("**/portrait-interests.js", async (route) => (await moduleHeld, route.continue()));
+      const html = snippetPage({ collector: proxy.url, title: "Plans", body: `<div style="height: 4000px"></div>` });
+      const { page } = await openPage(rig, "/pricing/late", html, { context });
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      release();
+      await page.waitForFunction(() => window.portrait.consent.get().analytics === "granted", null, { timeout: 10_000 });
+      openModule();
+      await page.waitForFunction(() => window.portrait.stats().topicsModel === 1, null, { timeout: 10_000 });
+      const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
+      await engageThenHide(page);
+      const engaged = await eventually(async () => {
+        const { json } = await tagged.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+        return (json?.events ?? []).find((e) => e.event === "Page Engaged");
+      }, { message: "a Page Engaged" });
+      assert.deepEqual(engaged.properties.tags?.map(([tag]) => tag), ["intent:pricing"], JSON.stringify(engaged.properties));
+      await context.close();
+    } finally {
+      release();
+      openModule();
+      await proxy.stop();
+      await tagged.stop();
+    }
+  });
 });
