@@ -443,6 +443,15 @@ impl Profile {
                 self.identities.insert(identity);
             }
         }
+        // A visitor who refused analytics: the SDK sends only a withdrawal of personalisation
+        // (`Consent::withdrawal_to_send`). It is no activity: nothing but the withdrawal counts
+        // (no visit, session, location or device).
+        if is_refusal_of_analytics(event) {
+            if decision(event, "personalization") == Some(Decision::Denied) {
+                self.withdraw_interests(at);
+            }
+            return self.bound();
+        }
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
         add_count(&mut self.counters, &counter_key(&event.call), 1);
@@ -473,8 +482,7 @@ impl Profile {
                 }
             }
             Call::Track { event: name } if name == CONSENT_EVENT => {
-                let personalization = event.properties.get("personalization");
-                if matches!(personalization, Some(Value::String(d)) if d == Decision::Denied.as_str()) {
+                if decision(event, "personalization") == Some(Decision::Denied) {
                     self.withdraw_interests(at);
                 }
             }
@@ -723,6 +731,21 @@ impl Profile {
     }
 }
 
+/// A consent event's decision for `category` (`analytics`, `personalization`), if it has one.
+fn decision(event: &Event, category: &str) -> Option<Decision> {
+    match event.properties.get(category) {
+        Some(Value::String(text)) => Decision::parse(text),
+        _ => None,
+    }
+}
+
+/// A `Consent Updated` that refuses analytics: what the SDK sends to withdraw personalisation
+/// when it may send nothing else.
+fn is_refusal_of_analytics(event: &Event) -> bool {
+    matches!(&event.call, Call::Track { event: name } if name == CONSENT_EVENT)
+        && decision(event, "analytics") == Some(Decision::Denied)
+}
+
 fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {
     match call {
         Call::Track { event } => event.as_str().into(),
@@ -901,6 +924,29 @@ mod tests {
             assert_eq!(topic_ids(&into), [0u16; 0]);
             assert!(!into.interests_from_other_sources);
         }
+    }
+
+    #[test]
+    fn a_refusal_of_analytics_only_withdraws() {
+        let mut profile = Profile::default();
+        profile.apply(&engaged("m1", T, 299));
+        let before = profile.clone();
+        let mut refusal = consent("m2", T + 60_000, Decision::Denied);
+        refusal.event.properties.insert("analytics".into(), Value::String("denied".into()));
+        refusal.enrichment.geo = Arc::new(Geo { country: Some("FR".into()), ..Geo::default() });
+        profile.apply(&refusal);
+        assert_eq!(topic_ids(&profile), [0u16; 0], "the interests go");
+        assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 60_000)));
+        // No visit of a visitor who refused analytics: no session, activity, count or place.
+        assert_eq!(
+            (profile.last_seen, &profile.sessions, &profile.activity, &profile.counters, &profile.location),
+            (before.last_seen, &before.sessions, &before.activity, &before.counters, &before.location)
+        );
+        // Analytics refused alone (personalisation kept): nothing changes at all.
+        let mut kept = before.clone();
+        refusal.event.properties.insert("personalization".into(), Value::String("granted".into()));
+        kept.apply(&refusal);
+        assert_eq!(kept, before);
     }
 
     #[test]

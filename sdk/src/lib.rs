@@ -174,6 +174,9 @@ pub(crate) struct State {
     me: std::rc::Weak<RefCell<State>>,
     /// The interest module, once the loader has started it (after `ready`).
     interests: Option<interests::InterestModule>,
+    /// Whether the collector may hold events of this visitor: this page sent some, or an
+    /// earlier one stored the visitor's id (stored only while events could be sent).
+    collector_may_know: bool,
 }
 
 /// The SDK instance JavaScript holds.
@@ -219,6 +222,7 @@ impl Sdk {
         let consent = initial_consent(&store, &options, &remote, &mut misspelt);
         store_as_consented(&mut store, &consent);
         let mut ids = page::Ids::new();
+        let collector_may_know = store.get_id("aid").is_some();
         let (anonymous_id, user, group) = party::load_visitor(&mut store, || ids.uuid());
         let limits = Limits {
             max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
@@ -266,6 +270,7 @@ impl Sdk {
                 ids,
                 limits,
                 interests: None,
+                collector_may_know,
             })
         });
         {
@@ -300,10 +305,12 @@ impl Sdk {
         self.run(|state, now| {
             let mut misspelt = Vec::new();
             let consent = initial_consent(&state.store, &state.load_options, &remote, &mut misspelt);
+            // The page's own options were read, and reported, when the SDK started.
+            misspelt.retain(|option| *option == "consent_default");
             state.report_misspelt(misspelt);
             if consent != state.consent {
-                state.consent = consent;
-                state.apply_consent(now);
+                let before = std::mem::replace(&mut state.consent, consent);
+                state.apply_consent(now, before);
             }
         });
     }
@@ -932,6 +939,7 @@ impl State {
         let body = batch.body;
         let kept = if keepalive { body.len() } else { 0 };
         self.keepalive_bytes += kept;
+        self.collector_may_know = true;
         transport::post(&url.clone(), &body.clone(), keepalive, {
             move |outcome, rejected| {
                 // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
@@ -1203,25 +1211,25 @@ impl State {
     }
 
     fn consent_changed(&mut self, now: i64, before: Consent) {
-        self.apply_consent(now);
+        self.apply_consent(now, before);
         let consent = self.consent;
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());
         let mut properties = Props::default();
         properties.str("analytics", consent.analytics.as_str());
         properties.str("personalization", consent.personalization.as_str());
-        match consent.withdrawal_to_send(&before) {
+        match consent.withdrawal_to_send(self.collector_may_know) {
             true => self.send_withdrawal(now, &properties),
             false => self.capture_track(now, CONSENT_EVENT, &properties),
         }
     }
 
-    /// Tells the collector of a refusal of personalisation that came with one of analytics
+    /// Tells the collector of a refusal of personalisation while analytics is refused
     /// ([`Consent::withdrawal_to_send`]), which dropped the queue: the change alone, with no
     /// page, campaign or device context and past no middleware, in a keepalive request, so
-    /// that leaving the page at once does not cancel it. It is then the only event the queue
-    /// may hold ([`State::may_send`]); in memory only, as nothing may be stored now, and sent
-    /// again after failures like any other.
+    /// that leaving the page at once does not cancel it (unless a backoff runs: its end sends
+    /// it). It is then the only kind of event the queue may hold ([`State::may_send`]); in
+    /// memory only, as nothing may be stored now, and sent again after failures like any other.
     fn send_withdrawal(&mut self, now: i64, properties: &Props) {
         let context = ContextParts { library: page::LIBRARY, ..ContextParts::default() }.encode();
         let identity = (Some(self.anonymous_id.as_str()), self.user.id.as_deref());
@@ -1237,7 +1245,10 @@ impl State {
         );
         self.stats.captured += 1;
         self.queue.push(record);
-        self.send_waiting(now);
+        self.draining = true;
+        if now >= self.backoff_until {
+            self.send_waiting(now);
+        }
     }
 
     /// Another tab of the site changed who the visitor is (`storage` event): a `reset()` or a
@@ -1291,13 +1302,14 @@ impl State {
             // This page's copy of the record too: storing may start again, and would write an
             // older decision back over the one just read.
             self.store.set_record("consent", &text);
-            self.consent = consent;
-            self.apply_consent(now);
+            let before = std::mem::replace(&mut self.consent, consent);
+            self.apply_consent(now, before);
         }
     }
 
-    /// What the consent now allows: storing, sending, holding or dropping; interests.
-    fn apply_consent(&mut self, now: i64) {
+    /// What the consent now allows (it was `before`): storing, sending, holding or dropping;
+    /// interests.
+    fn apply_consent(&mut self, now: i64, before: Consent) {
         let consent = self.consent;
         store_as_consented(&mut self.store, &consent);
         match consent.gate() {
@@ -1310,6 +1322,8 @@ impl State {
                     self.schedule(now);
                 }
             }
+            // Refused already, the queue holds only withdrawals (`send_withdrawal`): they stay.
+            Gate::Drop if before.gate() == Gate::Drop => {}
             Gate::Drop => {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
                 self.held.clear();

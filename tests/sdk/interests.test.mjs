@@ -155,31 +155,48 @@ describe("SDK: interests on the device", () => {
     await proxy.stop();
   });
 
-  test("refusing everything at once (\"reject all\"): the withdrawal alone leaves the device, and the collector forgets the interests", async () => {
-    const context = await newContext(rig.browser);
-    const [title, description] = SPORT_PAGES[1];
-    const page1 = await openWithModel(context, "/sport/before", article(title, description));
-    const anonymousId = await page1.page.evaluate(() => window.portrait.user().anonymousId);
-    await read(page1.page);
-    const interestsTag = async () => (await rig.collector.profile("anonymous_id", anonymousId)).json?.tags?.find((t) => t.name === "interests");
-    await eventually(async () => (await interestsTag())?.value[0]?.path === "/Sports", { message: "the collector's interests" });
+  test("refusing everything (\"reject all\", in one call or two): the withdrawal alone leaves the device, and the collector forgets the interests", async () => {
+    const ways = [[{ analytics: false, personalization: false }], [{ analytics: false }, { personalization: "denied" }]];
+    for (const calls of ways) {
+      const context = await newContext(rig.browser);
+      const [title, description] = SPORT_PAGES[1];
+      const page1 = await openWithModel(context, "/sport/before", article(title, description));
+      const anonymousId = await page1.page.evaluate(() => window.portrait.user().anonymousId);
+      await read(page1.page);
+      const interestsTag = async () => (await rig.collector.profile("anonymous_id", anonymousId)).json?.tags?.find((t) => t.name === "interests");
+      await eventually(async () => (await interestsTag())?.value[0]?.path === "/Sports", { message: "the collector's interests" });
 
-    const { page } = await openWithModel(context, "/sport/rejected", article(title, description));
-    await page.mouse.move(10, 10);
+      const { page } = await openWithModel(context, "/sport/rejected", article(title, description));
+      await page.mouse.move(10, 10);
+      for (const call of calls) await page.evaluate((call) => window.portrait.consent.set(call), call);
+      await engageThenHide(page);
+      await eventually(async () => (await interestsTag()) === undefined, { message: `the collector forgot the interests (${JSON.stringify(calls)})` });
+      const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
+      const withdrawals = json.events.filter((e) => e.event === "Consent Updated");
+      assert.equal(withdrawals.length, 1, JSON.stringify(json.events.map((e) => e.event ?? e.type)));
+      assert.deepEqual(withdrawals[0].properties, { analytics: "denied", personalization: "denied" });
+      assert.equal(withdrawals[0].context.page, undefined, "no page, campaign or device context");
+      assert.equal(withdrawals[0].context.userAgent, undefined);
+      assert.equal(withdrawals[0].context.library.name, "portrait.js");
+      const afterRefusal = json.events.filter((e) => e.properties?.path === "/sport/rejected" && e.event === "Page Engaged");
+      assert.deepEqual(afterRefusal, [], "the page's own events are dropped");
+      const stats = await page.evaluate(() => window.portrait.stats());
+      assert.deepEqual([stats.delivered >= 1, stats.retries, stats.queued], [true, 0, 0], JSON.stringify(stats));
+      await context.close();
+    }
+  });
+
+  test("refusing everything before anything was sent (consent granted by default): nothing leaves the device", async () => {
+    const context = await newContext(rig.browser);
+    // Refused at once: the page view waits its second, then the flush interval.
+    const html = snippetPage({ collector: rig.collector.url });
+    const { page } = await openPage(rig, "/first-visit", html, { context });
+    const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.consent.set({ analytics: false, personalization: false }));
-    await engageThenHide(page);
-    await eventually(async () => (await interestsTag()) === undefined, { message: "the collector forgot the interests" });
-    const { json } = await rig.collector.admin(`anonymous_id/${anonymousId}/events?limit=100`);
-    const withdrawals = json.events.filter((e) => e.event === "Consent Updated");
-    assert.equal(withdrawals.length, 1, JSON.stringify(json.events.map((e) => e.event ?? e.type)));
-    assert.deepEqual(withdrawals[0].properties, { analytics: "denied", personalization: "denied" });
-    assert.equal(withdrawals[0].context.page, undefined, "no page, campaign or device context");
-    assert.equal(withdrawals[0].context.userAgent, undefined);
-    assert.equal(withdrawals[0].context.library.name, "portrait.js");
-    const afterRefusal = json.events.filter((e) => e.properties?.path === "/sport/rejected" && e.event === "Page Engaged");
-    assert.deepEqual(afterRefusal, [], "the page's own events are dropped");
+    await page.evaluate(() => window.portrait.flush());
     const stats = await page.evaluate(() => window.portrait.stats());
-    assert.deepEqual([stats.delivered >= 1, stats.retries, stats.queued], [true, 0, 0], JSON.stringify(stats));
+    assert.deepEqual([stats.delivered, stats.queued], [0, 0], JSON.stringify(stats));
+    assert.equal((await rig.collector.profile("anonymous_id", anonymousId)).status, 404, "no profile made for a visitor who refused");
     await context.close();
   });
 

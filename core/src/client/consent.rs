@@ -107,13 +107,12 @@ impl Consent {
         self.personalization != Decision::Denied
     }
 
-    /// Whether the change from `before` must reach the collector although analytics is now
-    /// refused: events were being sent, so the collector may hold interests, and the visitor
-    /// refused personalisation with analytics ("reject all"). The queue is dropped with the
-    /// refusal, so only this change can tell the collector to forget them. Sent also when
-    /// personalisation was refused before: that change may still have been queued, dropped now.
-    pub fn withdrawal_to_send(&self, before: &Consent) -> bool {
-        before.gate() == Gate::Send && self.gate() == Gate::Drop && self.personalization == Decision::Denied
+    /// Whether a change to this consent must reach the collector although analytics is
+    /// refused: personalisation is refused too ("reject all", in one call or two), and the
+    /// collector may hold interests of this visitor (`collector_may_know`: events were sent).
+    /// A refusal drops the queue, so only this change can tell it to forget them.
+    pub fn withdrawal_to_send(&self, collector_may_know: bool) -> bool {
+        collector_may_know && self.gate() == Gate::Drop && self.personalization == Decision::Denied
     }
 
     /// Sets the categories named in `changes` (`(category, decision)`). A category it does not
@@ -182,26 +181,23 @@ mod tests {
     }
 
     #[test]
-    fn only_a_refusal_of_both_after_sending_tells_the_collector_despite_analytics() {
+    fn only_a_refusal_of_both_tells_the_collector_despite_analytics() {
         use Decision::{Denied, Granted, Pending};
         let consent = |analytics, personalization| Consent { analytics, personalization };
-        // (before, after, sent)
+        // (consent after the change, whether the collector may know the visitor, sent)
         let cases = [
-            (consent(Granted, Granted), consent(Denied, Denied), true),
-            // Refused before, yet that change may have been queued and is dropped now.
-            (consent(Granted, Denied), consent(Denied, Denied), true),
-            // Nothing was sent before: the collector holds nothing of this page's.
-            (consent(Pending, Granted), consent(Denied, Denied), false),
-            (consent(Denied, Granted), consent(Denied, Denied), false),
+            (consent(Denied, Denied), true, true),
+            // It knows nothing of this visitor: nothing to forget.
+            (consent(Denied, Denied), false, false),
             // Personalisation kept, or undecided: nothing to forget.
-            (consent(Granted, Granted), consent(Denied, Granted), false),
-            (consent(Granted, Pending), consent(Denied, Pending), false),
-            // Analytics allowed: the change is queued as any event.
-            (consent(Granted, Granted), consent(Granted, Denied), false),
-            (consent(Granted, Granted), consent(Pending, Denied), false),
+            (consent(Denied, Granted), true, false),
+            (consent(Denied, Pending), true, false),
+            // Analytics allowed, or pending: the change is queued or held as any event.
+            (consent(Granted, Denied), true, false),
+            (consent(Pending, Denied), true, false),
         ];
-        for (before, after, sent) in cases {
-            assert_eq!(after.withdrawal_to_send(&before), sent, "{before:?} → {after:?}");
+        for (after, known, sent) in cases {
+            assert_eq!(after.withdrawal_to_send(known), sent, "{after:?}, known: {known}");
         }
     }
 
