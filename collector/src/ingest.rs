@@ -290,13 +290,20 @@ async fn deliver(
     // The first batch to apply any of its events counts its dropped count: a retry finds
     // them applied (duplicates), and one refused whole is answered 400 (the SDK hands its
     // count on to the next batch). So does one answered 429 for one person after the
-    // others' objects applied theirs: its retry is the whole beacon again.
-    if sdk_dropped > 0 && total.duplicates == 0 && !nothing_accepted {
+    // others' objects applied theirs: its answer says so (`dropped_counted`), and the SDK
+    // does not send the count again (its retry may be split, and a part with none of the
+    // applied events would count it again).
+    let dropped_counted = sdk_dropped > 0 && total.duplicates == 0 && !nothing_accepted;
+    if dropped_counted {
         counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
     }
     if let Some(wait) = throttled {
         add_counts(env, source, received_at, counts).await?;
-        return Err(settings::rate_limited("one person", PROFILE_LIMIT, wait));
+        let mut error = settings::rate_limited("one person", PROFILE_LIMIT, wait);
+        if dropped_counted {
+            error.details = Some(Box::new(json!({ "dropped_counted": sdk_dropped })));
+        }
+        return Err(error);
     }
     total.rejected.sort_by_key(|r| r.index);
     if total.bots > 0 {

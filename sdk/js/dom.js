@@ -61,19 +61,22 @@ export function after(ms, callback) {
   return setTimeout(() => safely(callback), ms);
 }
 
-/// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, rejected)` once the
-/// answer or the failure is in (status 0), with how many events a 200 answer rejected.
+/// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
+/// answer or the failure is in (status 0), with what the answer counted: the events a 200
+/// rejected, the queue's dropped count a 429 took.
 export function post(url, body, keepalive, done) {
-  const answer = (status, retryAfter, rejected) => safely(() => done(status, retryAfter, rejected));
+  const answer = (status, retryAfter, counted) => safely(() => done(status, retryAfter, counted));
+  const counted = (response, read) => response.json().then(read, () => 0);
   const bytes = body.slice(); // a view of the module's memory: copied now
   // Just after the module's work, not inside it: a page's own `fetch` wrapper may call the
   // SDK (`portrait.user()` for a header), which is busy until then.
   queueMicrotask(() => {
     try {
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
-        .then((response) => response.status !== 200
-          ? answer(response.status, response.headers.get('Retry-After') ?? undefined, 0)
-          : response.json().then((json) => (json?.rejected || []).length, () => 0).then((rejected) => answer(200, undefined, rejected)),
+        .then((response) => response.status === 200
+          ? counted(response, (json) => (json?.rejected || []).length).then((rejected) => answer(200, undefined, rejected))
+          : counted(response, (json) => (response.status === 429 && json?.dropped_counted) || 0)
+            .then((dropped) => answer(response.status, response.headers.get('Retry-After') ?? undefined, dropped)),
         () => answer(0, undefined, 0))
         .catch(() => answer(0, undefined, 0)); // never a batch in flight for good
     } catch {

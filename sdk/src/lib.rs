@@ -941,7 +941,7 @@ impl State {
         self.keepalive_bytes += kept;
         self.collector_may_know = true;
         transport::post(&url.clone(), &body.clone(), keepalive, {
-            move |outcome, rejected| {
+            move |outcome, counted| {
                 // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
                 // hand the bytes to sendBeacon too. Either way the events stay queued and
                 // stored until an answer confirms them; the next page sends them again.
@@ -951,29 +951,28 @@ impl State {
                 if let Some(state) = weak.upgrade() {
                     run(&state, &mut |state, now| {
                         state.keepalive_bytes -= kept;
-                        state.settle(now, id, events, outcome, rejected)
+                        state.settle(now, id, events, outcome, counted)
                     });
                 }
             }
         });
     }
 
-    /// Settles a batch by its answer; `rejected`: events a 200 answer says the collector
-    /// refused (invalid; the others were taken).
-    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, rejected: u32) {
+    /// Settles a batch by its answer; `counted`: what the answer counted (`transport::post`).
+    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, counted: u32) {
         // None left (dropped from a full queue while in flight): no waiter's events failed.
         let first = self.queue.first_of_batch(id).unwrap_or(u64::MAX);
         let in_flight = match outcome {
             Outcome::Delivered => self.queue.complete(id),
             Outcome::Refused { .. } => self.queue.refuse(id),
-            Outcome::Retry { .. } => self.queue.retry(id),
+            Outcome::Retry { .. } => self.queue.retry(id, counted > 0),
         };
         // Not in flight: a batch resealed when the page was hidden. Its events went again in
         // another batch, whose answer is the one that counts.
         match outcome {
             _ if !in_flight => {}
             Outcome::Delivered => {
-                let rejected = rejected.min(events);
+                let rejected = counted.min(events);
                 self.stats.delivered += events - rejected;
                 if rejected > 0 {
                     self.stats.refused += rejected;

@@ -378,6 +378,8 @@ describe("answers to bad requests", () => {
     const mixed = encodeBeacon({ batch: [...flood, browserEvent("page", other)], dropped: 3 });
     const mixedAnswer = await collector.beacon(undefined, { body: mixed });
     assert.equal(mixedAnswer.status, 429, mixedAnswer.text);
+    assert.equal(limited.answer.json.dropped_counted, undefined, "a beacon without a dropped count");
+    assert.equal(mixedAnswer.json.dropped_counted, 3, "the SDK must not send the count again");
     assert.equal((await collector.profile("anonymous_id", other)).json.eventCount, 1);
     assert.equal((await sdkDroppedEvents()) - droppedBefore, 3);
     const wait = Number(limited.answer.headers.get("retry-after"));

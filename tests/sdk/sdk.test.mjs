@@ -1328,6 +1328,31 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("a 429 whose collector counted the dropped count already: the retry does not carry it again", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const statsNow = async () =>
+      (await rig.collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
+        .sdkDroppedEvents;
+    const before = await statsNow();
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, maxQueueEvents: 10, flushInterval: 100 } });
+    const { page, context } = await open("/full-429", html);
+    proxy.setDown(true);
+    await page.evaluate(() => {
+      for (let i = 0; i < 15; i++) window.portrait.track("Kept Or Dropped", { i });
+    });
+    await page.waitForTimeout(300);
+    proxy.setDown(false);
+    // As the collector answers a beacon it applied in part, one person throttled.
+    proxy.fail({ status: 429, retryAfter: 1, answer: { code: "rate_limited", message: "one person is limited", dropped_counted: 5 } });
+    assert.equal(await page.evaluate(() => window.portrait.flush()), false, "the 429");
+    await eventually(() => page.evaluate(() => window.portrait.flush()), { message: "delivered after the Retry-After" });
+    const events = await timeline(await anonymousId(page), 10);
+    assert.equal(events.length, 10);
+    assert.equal((await statsNow()) - before, 0, "counted by the collector that answered 429, not again");
+    await context.close();
+    await proxy.stop();
+  });
+
   test("an event larger than the collector keeps is refused at once and reported: it pushes no queued event out", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, flushInterval: 100 }, before: recordErrors("message") });

@@ -300,10 +300,15 @@ impl Queue {
         self.entries.iter().filter(|entry| entry.batch == Some(id)).map(|entry| entry.seq).min()
     }
 
-    /// The batch failed in a way worth retrying: its events wait again, in their order.
-    pub fn retry(&mut self, id: u32) -> bool {
+    /// The batch failed in a way worth retrying: its events wait again, in their order, and
+    /// its dropped count with them, unless the collector says it counted it
+    /// (`dropped_counted`: a 429 after it applied other people's events of the batch). Sent
+    /// again, the count would be counted again by a part of the retry that holds none of them.
+    pub fn retry(&mut self, id: u32, dropped_counted: bool) -> bool {
         let Some(dropped) = self.forget_flight(id) else { return false };
-        self.dropped += dropped;
+        if !dropped_counted {
+            self.dropped += dropped;
+        }
         self.failures += 1;
         for entry in self.entries.iter_mut().filter(|e| e.batch == Some(id)) {
             entry.batch = None;
@@ -493,7 +498,7 @@ mod tests {
         check(&queue);
         (12..20).for_each(|n| queue.push(event(n))); // and then the oldest in flight
         check(&queue);
-        queue.retry(a.id);
+        queue.retry(a.id, false);
         queue.complete(b.id);
         check(&queue);
         queue.take_all(NOW, 300);
@@ -515,7 +520,7 @@ mod tests {
         assert_eq!(queue.bytes, lengths.iter().sum::<usize>());
         assert_eq!(queue.waiting_bytes(), lengths[2..].iter().sum::<usize>());
         assert!(lengths[1] < lengths[0] && lengths[3] < lengths[2]);
-        queue.retry(in_flight.id);
+        queue.retry(in_flight.id, false);
         let again = beacon::decode(&queue.take(NOW + 1, 10, 32_768).unwrap().body).unwrap().events;
         let texts: Vec<bool> = again.iter().map(|e| e.properties.contains_key("text")).collect();
         assert_eq!(texts, [true, false, true, false]);
@@ -525,7 +530,7 @@ mod tests {
     fn retried_events_go_back_in_their_place() {
         let mut queue = queue_of(3);
         let first = queue.take(NOW + 1, 2, 32_768).unwrap();
-        queue.retry(first.id);
+        queue.retry(first.id, false);
         let again = queue.take(NOW + 2, 10, 32_768).unwrap();
         assert_eq!(ids(&again.body), ["m0", "m1", "m2"]);
     }
@@ -551,7 +556,7 @@ mod tests {
         assert_eq!(sent, (0..30).map(|n| format!("m{n}")).collect::<Vec<_>>());
         assert!(all.iter().all(|o| o.body.len() <= 300 || o.events == 1));
         assert!(!queue.complete(early.id), "the cancelled batch's answer settles nothing");
-        assert!(!queue.retry(early.id) && !queue.refuse(early.id));
+        assert!(!queue.retry(early.id, false) && !queue.refuse(early.id));
         assert_eq!((queue.len(), queue.waiting()), (30, 0));
         assert!(all.iter().all(|o| queue.complete(o.id)));
         assert!(queue.is_empty());
@@ -577,12 +582,23 @@ mod tests {
         let first = queue.take(NOW + 1, 4, 32_768).unwrap();
         assert_eq!(ids(&first.body)[0], "m5");
         assert_eq!(beacon::decode(&first.body).unwrap().dropped, 5);
-        queue.retry(first.id);
+        queue.retry(first.id, false);
         let again = queue.take(NOW + 2, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&again.body).unwrap().dropped, 5, "reported again after a failure");
         queue.complete(again.id);
         let next = queue.take(NOW + 3, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 0, "and only until delivered");
+        // A 429 after the collector counted it (it applied other people's events): the retry,
+        // split or not, does not carry it again; the events do go again.
+        let mut queue = Queue::new(Limits { max_events: 4, max_bytes: 1_000_000 });
+        (0..7).for_each(|n| queue.push(event(n)));
+        let counted = queue.take(NOW + 4, 20, 32_768).unwrap();
+        assert_eq!(beacon::decode(&counted.body).unwrap().dropped, 3);
+        assert!(queue.retry(counted.id, true));
+        let parts = [queue.take(NOW + 5, 2, 32_768).unwrap(), queue.take(NOW + 5, 20, 32_768).unwrap()];
+        let resent: usize = parts.iter().map(|part| part.events).sum();
+        assert_eq!(resent, counted.events);
+        assert!(parts.iter().all(|part| beacon::decode(&part.body).unwrap().dropped == 0));
     }
 
     #[test]
@@ -624,7 +640,7 @@ mod tests {
         let mut ceilings = Vec::new();
         for _ in 0..8 {
             let id = queue.take(NOW + 1, 1, 32_768).unwrap().id;
-            queue.retry(id);
+            queue.retry(id, false);
             let low = queue.backoff_ms(0.0, None);
             let high = queue.backoff_ms(0.999_999, None);
             assert!(low * 2 >= high - 1 && low < high, "{low} {high}");
