@@ -6,10 +6,11 @@
 
 // How long the remote settings may keep the SDK waiting once its module is there: a hung
 // answer must not keep the page's calls from being captured. Past it the SDK starts with
-// consent pending (the settings may ask for it), and takes the consent they imply when they
-// come (`lateSettings`); their autocapture switches and tag rules apply from the next page.
+// consent pending (the settings may ask for it, or to respect the browser's privacy signals),
+// and takes the consent they imply when they come (`lateSettings`); their autocapture
+// switches apply from the next page.
 const SETTINGS_GRACE_MS = 1000;
-const LATE_SETTINGS = { consent_default: 'pending' };
+const LATE_SETTINGS = { late: true, consent_default: 'pending' };
 
 const CALLBACK_DELAY_MS = 300;
 

@@ -22,7 +22,7 @@ extern "C" {
     pub fn report_traps(emit: &Function);
     /// `setTimeout(callback, ms)`.
     pub fn after(ms: i32, callback: &JsValue) -> i32;
-    /// A POST of a beacon; `done(status, retryAfter, rejected)` (`crate::transport::post`).
+    /// A POST of a beacon; `done(status, retryAfter, counted)` (`crate::transport::post`).
     pub fn post(url: &str, body: &[u8], keepalive: bool, done: &JsValue);
     /// `navigator.sendBeacon`, `false` when refused.
     pub fn beacon(url: &str, body: &[u8]) -> bool;

@@ -667,18 +667,22 @@ fn decision_of(value: &JsValue) -> Option<Decision> {
 }
 
 /// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
-/// and the browser.
+/// (`{late: true}` while they have not come: `api.js`'s stand-in) and the browser.
 fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
     let browser = dom::privacy_signals();
+    let late = bool_field(&[remote], "late").unwrap_or(false);
+    // The options' choice, else the settings', else not to respect it (unknown while late).
+    let respect = |option, setting| {
+        bool_field(&[options], option).or_else(|| bool_field(&[remote], setting)).or((!late).then_some(false))
+    };
     let signals = PrivacySignals {
         do_not_track: browser.get(0).is_truthy(),
-        respect_do_not_track: bool_field(&[options], "respectDoNotTrack")
-            .or_else(|| bool_field(&[remote], "respect_do_not_track"))
-            .unwrap_or(false),
+        respect_do_not_track: respect("respectDoNotTrack", "respect_do_not_track"),
         global_privacy_control: browser.get(1).is_truthy(),
-        respect_global_privacy_control: bool_field(&[options], "respectGlobalPrivacyControl")
-            .or_else(|| bool_field(&[remote], "respect_global_privacy_control"))
-            .unwrap_or(false),
+        respect_global_privacy_control: respect(
+            "respectGlobalPrivacyControl",
+            "respect_global_privacy_control",
+        ),
     };
     // A value this SDK cannot read (the page's, or a collector of another version's) is
     // reported and read as pending, never as the default's `granted`.

@@ -785,6 +785,34 @@ describe("SDK: remote settings", () => {
     }
   });
 
+  test("settings that hang may ask to respect Global Privacy Control: a GPC browser's events wait for them, and go nowhere when they do", async () => {
+    const respecting = await launchCollectorFor(rig.site.origin, "respect_global_privacy_control = true");
+    const proxy = await startProxy(respecting.url);
+    const release = proxy.holdSettings();
+    try {
+      const context = await newContext(rig.browser);
+      await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
+      // The page grants by default; only the collector's settings say to respect GPC.
+      const html = snippetPage({ collector: proxy.url, options: { consent: "granted", flushInterval: 100 } });
+      const { page } = await open("/gpc-late", html, { context });
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "pending", "held until the settings say");
+      await page.evaluate(() => window.portrait.track("Before The Settings"));
+      await page.waitForTimeout(300);
+      assert.equal(proxy.beacons(), 0);
+      release();
+      await page.waitForFunction(() => window.portrait.consent.get().analytics === "denied");
+      await page.evaluate(() => window.portrait.flush());
+      await page.waitForTimeout(300);
+      assert.equal(proxy.beacons(), 0, "nothing ever sent");
+      await context.close();
+    } finally {
+      release();
+      await proxy.stop();
+      await respecting.stop();
+    }
+  });
+
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
       rig.site.origin,

@@ -57,28 +57,36 @@ pub enum Gate {
     Drop,
 }
 
-/// What the browser says about tracking, and whether the site asked to honour it.
+/// What the browser says about tracking, and whether the site asked to honour it (`None`:
+/// not known yet, its settings have not come).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrivacySignals {
     pub do_not_track: bool,
-    pub respect_do_not_track: bool,
+    pub respect_do_not_track: Option<bool>,
     pub global_privacy_control: bool,
-    pub respect_global_privacy_control: bool,
+    pub respect_global_privacy_control: Option<bool>,
 }
 
 impl Consent {
     /// The consent a page starts with: the visitor's stored decision first (they already
     /// chose), then Do-Not-Track / Global Privacy Control as a refusal when the site asked to
-    /// respect them, then the configured default, then granted.
+    /// respect them, then the configured default, then granted. A signal the site may yet ask
+    /// to respect (its settings have not come) holds the default back to pending: what is
+    /// captured meanwhile waits for them, unsent.
     pub fn initial(stored: Option<&str>, signals: PrivacySignals, default: Option<Decision>) -> Consent {
         if let Some(stored) = stored.and_then(Consent::from_storage) {
             return stored;
         }
-        let refused = (signals.respect_do_not_track && signals.do_not_track)
-            || (signals.respect_global_privacy_control && signals.global_privacy_control);
-        match refused {
-            true => Consent::all(Decision::Denied),
-            false => Consent::all(default.unwrap_or(Decision::Granted)),
+        let pairs = [
+            (signals.do_not_track, signals.respect_do_not_track),
+            (signals.global_privacy_control, signals.respect_global_privacy_control),
+        ];
+        let respected = |wanted: Option<bool>| pairs.iter().any(|&(sent, respect)| sent && respect == wanted);
+        let default = default.unwrap_or(Decision::Granted);
+        match (respected(Some(true)), respected(None)) {
+            (true, _) => Consent::all(Decision::Denied),
+            (false, true) if default == Decision::Granted => Consent::all(Decision::Pending),
+            _ => Consent::all(default),
         }
     }
 
@@ -219,10 +227,13 @@ mod tests {
         let stored = Consent { analytics: Decision::Granted, personalization: Decision::Denied }.to_storage();
         let gpc = PrivacySignals {
             global_privacy_control: true,
-            respect_global_privacy_control: true,
+            respect_global_privacy_control: Some(true),
             ..Default::default()
         };
-        let ignored = PrivacySignals { do_not_track: true, ..Default::default() };
+        let ignored = PrivacySignals { do_not_track: true, respect_do_not_track: Some(false), ..gpc };
+        let ignored = PrivacySignals { global_privacy_control: false, ..ignored };
+        // The settings that may ask to respect the signal have not come.
+        let undecided = PrivacySignals { respect_global_privacy_control: None, ..gpc };
         let cases = [
             (
                 Some(stored.as_str()),
@@ -234,6 +245,20 @@ mod tests {
             (None, gpc, Some(Decision::Granted), Consent::all(Decision::Denied)),
             (None, ignored, None, Consent::all(Decision::Granted)),
             (None, ignored, Some(Decision::Pending), Consent::all(Decision::Pending)),
+            (None, undecided, Some(Decision::Granted), Consent::all(Decision::Pending)),
+            (None, undecided, Some(Decision::Denied), Consent::all(Decision::Denied)),
+            (
+                None,
+                PrivacySignals { global_privacy_control: false, ..undecided },
+                None,
+                Consent::all(Decision::Granted),
+            ),
+            (
+                Some(stored.as_str()),
+                undecided,
+                None,
+                Consent { analytics: Decision::Granted, personalization: Decision::Denied },
+            ),
         ];
         for (stored, signals, default, expected) in cases {
             assert_eq!(
