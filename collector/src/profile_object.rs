@@ -53,7 +53,7 @@ use portrait_core::config::{AudienceOf, RateLimit};
 use portrait_core::dedupe::{self, Key, MessageIds};
 use portrait_core::enrich::{Geo, LastDevice, MAX_EVENT_AGE_MS, Received, accept_beacon};
 use portrait_core::identity::{self, Change, IdKind, Identity, IdentityRules, MergeReason, Refusal};
-use portrait_core::profile::Profile;
+use portrait_core::profile::{self, Profile};
 use portrait_core::tags::{self, ProfileFacts, TagSettings};
 use portrait_core::webhook::Transition;
 use portrait_core::{Call, Event, Rejected, Timestamp, Value, beacon, view};
@@ -490,13 +490,21 @@ impl ProfileObject {
         rules: &IdentityRules,
     ) -> Result<bool> {
         let mut next = self.take_or_new(&header.workspace, &header.profile_id)?;
+        // A visitor's refusal of analytics (`profile::is_refusal_of_analytics`) withdraws from
+        // the profile held here; for one this object does not hold, it withdraws nothing and
+        // is no reason to start one. Its row keeps no location: it records a refusal.
+        let refusals_only = fresh.iter().all(|(r, _)| profile::is_refusal_of_analytics(&r.event));
+        if refusals_only && !next.in_storage {
+            return Ok(false);
+        }
         let before = next.profile.identities.clone();
         for (received, _) in fresh {
             self.trap_if_asked(&received.event);
             next.profile.apply_with(received, rules);
         }
         let newest = fresh.iter().filter_map(|(r, _)| r.event.timestamp).max().map_or(0, |t| t.0);
-        let receipt = Receipt { received_at: header.received_at, geo: header.geo.clone() };
+        let geo = if refusals_only { Geo::default() } else { header.geo.clone() };
+        let receipt = Receipt { received_at: header.received_at, geo };
         let beacon = match whole {
             Some(beacon) => beacon.to_vec(),
             None => {

@@ -434,6 +434,15 @@ impl Profile {
         let event = &received.event;
         let stamp = Stamp::of(event);
         let at = stamp.at;
+        // A visitor who refused analytics: the SDK sends only a withdrawal of personalisation
+        // (`Consent::withdrawal_to_send`). It is no activity: nothing but the withdrawal counts
+        // (no identity, visit, session, location or device).
+        if is_refusal_of_analytics(event) {
+            if decision(event, "personalization") == Some(Decision::Denied) {
+                self.withdraw_interests(at);
+            }
+            return;
+        }
         let ids = [(IdKind::AnonymousId, &event.anonymous_id), (IdKind::UserId, &event.user_id)];
         for (kind, id) in ids {
             // Most events repeat an id the profile holds: found without building an `Identity`
@@ -442,15 +451,6 @@ impl Profile {
             if let Some(identity) = rules.identity(kind, id) {
                 self.identities.insert(identity);
             }
-        }
-        // A visitor who refused analytics: the SDK sends only a withdrawal of personalisation
-        // (`Consent::withdrawal_to_send`). It is no activity: nothing but the withdrawal counts
-        // (no visit, session, location or device).
-        if is_refusal_of_analytics(event) {
-            if decision(event, "personalization") == Some(Decision::Denied) {
-                self.withdraw_interests(at);
-            }
-            return self.bound();
         }
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
@@ -741,7 +741,7 @@ fn decision(event: &Event, category: &str) -> Option<Decision> {
 
 /// A `Consent Updated` that refuses analytics: what the SDK sends to withdraw personalisation
 /// when it may send nothing else.
-fn is_refusal_of_analytics(event: &Event) -> bool {
+pub fn is_refusal_of_analytics(event: &Event) -> bool {
     matches!(&event.call, Call::Track { event: name } if name == CONSENT_EVENT)
         && decision(event, "analytics") == Some(Decision::Denied)
 }
@@ -934,14 +934,17 @@ mod tests {
         let mut refusal = consent("m2", T + 60_000, Decision::Denied);
         refusal.event.properties.insert("analytics".into(), Value::String("denied".into()));
         refusal.enrichment.geo = Arc::new(Geo { country: Some("FR".into()), ..Geo::default() });
+        refusal.event.user_id = Some("user-never-identified".into());
         profile.apply(&refusal);
         assert_eq!(topic_ids(&profile), [0u16; 0], "the interests go");
         assert_eq!(profile.interests_withdrawn, Some(Timestamp(T + 60_000)));
-        // No visit of a visitor who refused analytics: no session, activity, count or place.
+        // No visit of a visitor who refused analytics: no session, activity, count, place, nor
+        // an identity the refusal names (a user id its dropped `identify` would have added).
         assert_eq!(
             (profile.last_seen, &profile.sessions, &profile.activity, &profile.counters, &profile.location),
             (before.last_seen, &before.sessions, &before.activity, &before.counters, &before.location)
         );
+        assert_eq!(profile.identities, before.identities);
         // Analytics refused alone (personalisation kept): nothing changes at all.
         let mut kept = before.clone();
         refusal.event.properties.insert("personalization".into(), Value::String("granted".into()));

@@ -75,7 +75,7 @@ export function post(url, body, keepalive, done) {
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
         .then((response) => response.status === 200
           ? counted(response, (json) => (json?.rejected || []).length).then((rejected) => answer(200, undefined, rejected))
-          : counted(response, (json) => (response.status === 429 && json?.dropped_counted) || 0)
+          : (response.status === 429 ? counted(response, (json) => json?.dropped_counted || 0) : Promise.resolve(0))
             .then((dropped) => answer(response.status, response.headers.get('Retry-After') ?? undefined, dropped)),
         () => answer(0, undefined, 0))
         .catch(() => answer(0, undefined, 0)); // never a batch in flight for good

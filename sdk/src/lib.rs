@@ -222,8 +222,11 @@ impl Sdk {
         let consent = initial_consent(&store, &options, &remote, &mut misspelt);
         store_as_consented(&mut store, &consent);
         let mut ids = page::Ids::new();
-        let collector_may_know = store.get_id("aid").is_some();
+        // Ids stored by earlier pages (ours, or Segment's, whose server library may have sent
+        // to this collector): stored only while events could be sent.
+        let stored_id = store.get_id("aid").or_else(|| store.segment_id("ajs_anonymous_id")).is_some();
         let (anonymous_id, user, group) = party::load_visitor(&mut store, || ids.uuid());
+        let collector_may_know = stored_id || user.id.is_some();
         let limits = Limits {
             max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
             max_bytes: number_field(&[&options], "maxQueueBytes")
@@ -460,6 +463,8 @@ impl Sdk {
             let id = state.ids.uuid();
             state.forgotten_id = Some(std::mem::replace(&mut state.anonymous_id, id.clone()));
             state.store.set("aid", &id, true);
+            // The new visitor's events have not reached it.
+            state.collector_may_know = false;
         });
     }
 
@@ -1228,14 +1233,16 @@ impl State {
     }
 
     /// Tells the collector of a refusal of personalisation while analytics is refused
-    /// ([`Consent::withdrawal_to_send`]), which dropped the queue: the change alone, with no
-    /// page, campaign or device context and past no middleware, in a keepalive request, so
+    /// ([`Consent::withdrawal_to_send`]), which dropped the queue: the change alone, with the
+    /// anonymous id only (a user id the refusal kept from being sent must not reach the
+    /// collector with it; a known visitor's profiles were merged, and the anonymous one leads
+    /// to the survivor), no page, campaign or device context, past no middleware, in a keepalive request, so
     /// that leaving the page at once does not cancel it (unless a backoff runs: its end sends
     /// it). It is then the only kind of event the queue may hold ([`State::may_send`]); in
     /// memory only, as nothing may be stored now, and sent again after failures like any other.
     fn send_withdrawal(&mut self, now: i64, properties: &Props) {
         let context = ContextParts { library: page::LIBRARY, ..ContextParts::default() }.encode();
-        let identity = (Some(self.anonymous_id.as_str()), self.user.id.as_deref());
+        let identity = (Some(self.anonymous_id.as_str()), None);
         let call = Call::Track(CONSENT_EVENT);
         let record = Record::new(
             &call,

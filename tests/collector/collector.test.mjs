@@ -132,6 +132,29 @@ describe("ingest → profile API", () => {
     assert.equal(latest.context.ip, undefined);
   });
 
+  test("a refusal of analytics withdraws and counts as nothing else; for an unknown visitor it starts no profile", async () => {
+    const refusal = (anon) =>
+      browserEvent("track", anon, {
+        event: "Consent Updated",
+        properties: { analytics: "denied", personalization: "denied" },
+        context: { library: { name: "portrait.js", version: "0.1.0" } },
+      });
+    const stranger = uuid();
+    const unknown = await collector.beacon([refusal(stranger)]);
+    assert.deepEqual([unknown.status, unknown.json.accepted], [200, 1], unknown.text);
+    assert.equal((await collector.profile("anonymous_id", stranger)).status, 404, "no profile for a refusal alone");
+
+    const known = uuid();
+    assert.equal((await collector.beacon([browserEvent("page", known)])).status, 200);
+    const before = (await collector.profile("anonymous_id", known)).json;
+    assert.equal((await collector.beacon([refusal(known)])).status, 200);
+    const after = (await collector.profile("anonymous_id", known)).json;
+    assert.deepEqual([after.counters, after.lastSeen, after.identities], [before.counters, before.lastSeen, before.identities]);
+    const { json } = await collector.admin(`anonymous_id/${known}/events?limit=1`);
+    assert.equal(json.events[0].event, "Consent Updated", "kept in the timeline, the record of the refusal");
+    assert.equal(json.events[0].enrichment.geo.city, null, "without the request's location (Berlin)");
+  });
+
   test("clock skew is corrected: timestamp = receivedAt − (sentAt − timestamp)", async () => {
     const anon = uuid();
     const hourAhead = Date.now() + 3_600_000;
