@@ -434,13 +434,13 @@ impl Profile {
         let event = &received.event;
         let stamp = Stamp::of(event);
         let at = stamp.at;
+        if is_consent_event(event) && decision(event, "personalization") == Some(Decision::Denied) {
+            self.withdraw_interests(at);
+        }
         // A visitor who refused analytics: the SDK sends only a withdrawal of personalisation
         // (`Consent::withdrawal_to_send`). It is no activity: nothing but the withdrawal counts
         // (no identity, visit, session, location or device).
         if is_refusal_of_analytics(event) {
-            if decision(event, "personalization") == Some(Decision::Denied) {
-                self.withdraw_interests(at);
-            }
             return;
         }
         let ids = [(IdKind::AnonymousId, &event.anonymous_id), (IdKind::UserId, &event.user_id)];
@@ -479,11 +479,6 @@ impl Profile {
                 let traits = self.group_traits.entry(group_id.clone()).or_default();
                 for (key, value) in &event.traits {
                     keep_latest(traits, key, &Stamped { stamp, value: value.clone() });
-                }
-            }
-            Call::Track { event: name } if name == CONSENT_EVENT => {
-                if decision(event, "personalization") == Some(Decision::Denied) {
-                    self.withdraw_interests(at);
                 }
             }
             Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
@@ -742,8 +737,11 @@ fn decision(event: &Event, category: &str) -> Option<Decision> {
 /// A `Consent Updated` that refuses analytics: what the SDK sends to withdraw personalisation
 /// when it may send nothing else.
 pub fn is_refusal_of_analytics(event: &Event) -> bool {
+    is_consent_event(event) && decision(event, "analytics") == Some(Decision::Denied)
+}
+
+fn is_consent_event(event: &Event) -> bool {
     matches!(&event.call, Call::Track { event: name } if name == CONSENT_EVENT)
-        && decision(event, "analytics") == Some(Decision::Denied)
 }
 
 fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {

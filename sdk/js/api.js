@@ -7,8 +7,9 @@
 // How long the remote settings may keep the SDK waiting once its module is there: a hung
 // answer must not keep the page's calls from being captured. Past it the SDK starts with
 // consent pending (the settings may ask for it, or to respect the browser's privacy signals),
-// and takes the consent they imply when they come (`lateSettings`); their autocapture
-// switches apply from the next page.
+// and takes the consent they imply when they come (`lateSettings`); their tag rules if they
+// came before the interest module starts, their autocapture switches (and tag rules that came
+// later) from the next page.
 const SETTINGS_GRACE_MS = 1000;
 const LATE_SETTINGS = { late: true, consent_default: 'pending' };
 
@@ -249,8 +250,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
         .then(([Sdk, remoteSettings]) => {
           sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
-          let settingsNow = remoteSettings === LATE_SETTINGS ? undefined : remoteSettings;
-          if (remoteSettings === LATE_SETTINGS) {
+          const late = remoteSettings === LATE_SETTINGS;
+          let settingsNow = late ? undefined : remoteSettings;
+          if (late) {
             remote.then(guard((arrived) => {
               settingsNow = arrived;
               sdk.lateSettings(arrived);

@@ -1,7 +1,8 @@
 // `portrait-interests.js`, which the script tag's loader (`portrait.js`) adds to the page
 // after `ready`: the interest module's glue. `window.__portraitInterests(base, report)` starts the
 // module from `portrait-interests.wasm` next to it (or its wasm2js translation under a CSP
-// that forbids compiling WebAssembly) and resolves to its `Interests` class and `watchShowIf`.
+// that forbids compiling WebAssembly, or after any other failure, which goes to `report`) and
+// resolves to its `Interests` class and `watchShowIf`.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk_interests.js';
 import { instantiate, loadScript } from './instantiate.js';
 import { watchShowIf } from './show-if.js';

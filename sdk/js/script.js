@@ -1,6 +1,6 @@
 // The script tag's file, `portrait.js`: loads the wasm module (or, where the page's CSP
-// forbids compiling WebAssembly or the browser lacks a wasm feature the module uses, its
-// wasm2js translation) and installs `window.portrait`,
+// forbids compiling WebAssembly or the browser lacks a wasm feature the module uses, or for
+// any other failure, reported on 'error', its wasm2js translation) and installs `window.portrait`,
 // replaying the calls the snippet queued before it arrived, in order. After `ready` it loads
 // the interest module (`portrait-interests.js`) and the topic model from the same place.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';

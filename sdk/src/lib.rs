@@ -38,7 +38,7 @@ use portrait_core::client::consent::{CONSENT_EVENT, Consent, Decision, Gate, Pri
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::limits::MAX_BATCH_EVENTS;
-use portrait_core::record::{Call, ContextParts, MAX_RECORD_BYTES, Record, Tokens};
+use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use portrait_core::topics::interests::{ENGAGED_EVENT, SENT_TAGS, SENT_TOPICS};
 use wasm_bindgen::prelude::*;
 
@@ -897,17 +897,10 @@ impl State {
         self.schedule_persist();
     }
 
-    /// Whether what is queued may be sent: unless consent is pending. Refused, the queue holds
-    /// nothing but a withdrawal ([`State::send_withdrawal`]): a refusal drops what was queued,
-    /// and events captured after it are dropped before the queue.
-    fn may_send(&self) -> bool {
-        self.consent.gate() != Gate::Hold
-    }
-
     /// Sends what is ready: full batches, or everything while draining.
     fn send_ready(&mut self, now: i64) {
         // Consent back to pending after a grant: what is queued waits for the decision.
-        if !self.may_send() {
+        if !self.consent.may_send() {
             return;
         }
         while now >= self.backoff_until && self.queue.in_flight() < MAX_IN_FLIGHT {
@@ -1074,7 +1067,7 @@ impl State {
     /// tabs must not hurry a collector that asked for time); its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
         let first = !std::mem::replace(&mut self.hidden, true);
-        if self.may_send() && (closing || now >= self.backoff_until) {
+        if self.consent.may_send() && (closing || now >= self.backoff_until) {
             match first {
                 true => {
                     for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
@@ -1090,7 +1083,7 @@ impl State {
 
     /// Sends what waits at once, in keepalive requests a page being left may send.
     fn send_waiting(&mut self, now: i64) {
-        if self.may_send() {
+        if self.consent.may_send() {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
             }
@@ -1223,36 +1216,24 @@ impl State {
         let consent = self.consent;
         // The decision itself is kept (even a refusal), so the visitor is not asked again.
         self.store.set_record("consent", &consent.to_storage());
-        let mut properties = Props::default();
-        properties.str("analytics", consent.analytics.as_str());
-        properties.str("personalization", consent.personalization.as_str());
         match consent.withdrawal_to_send(self.collector_may_know) {
-            true => self.send_withdrawal(now, &properties),
-            false => self.capture_track(now, CONSENT_EVENT, &properties),
+            true => self.send_withdrawal(now),
+            false => {
+                let call = Call::Track(CONSENT_EVENT);
+                let options = CallOptions::default();
+                self.capture(now, call, &consent.to_properties(), &Tokens::default(), &options);
+            }
         }
     }
 
     /// Tells the collector of a refusal of personalisation while analytics is refused
-    /// ([`Consent::withdrawal_to_send`]), which dropped the queue: the change alone, with the
-    /// anonymous id only (a user id the refusal kept from being sent must not reach the
-    /// collector with it; a known visitor's profiles were merged, and the anonymous one leads
-    /// to the survivor), no page, campaign or device context, past no middleware, in a keepalive request, so
-    /// that leaving the page at once does not cancel it (unless a backoff runs: its end sends
-    /// it). It is then the only kind of event the queue may hold ([`State::may_send`]); in
-    /// memory only, as nothing may be stored now, and sent again after failures like any other.
-    fn send_withdrawal(&mut self, now: i64, properties: &Props) {
-        let context = ContextParts { library: page::LIBRARY, ..ContextParts::default() }.encode();
-        let identity = (Some(self.anonymous_id.as_str()), None);
-        let call = Call::Track(CONSENT_EVENT);
-        let record = Record::new(
-            &call,
-            &self.ids.uuid(),
-            Some(now),
-            identity,
-            &context,
-            &properties.tokens,
-            &Tokens::default(),
-        );
+    /// ([`Consent::withdrawal_to_send`]), which dropped the queue: [`Consent::withdrawal`],
+    /// past no middleware, in a keepalive request, so that leaving the page at once does not
+    /// cancel it (unless a backoff runs: its end sends it). It is then the only kind of event
+    /// the queue may hold ([`Consent::may_send`]); in memory only, as nothing may be stored
+    /// now, and sent again after failures like any other.
+    fn send_withdrawal(&mut self, now: i64) {
+        let record = self.consent.withdrawal(&self.ids.uuid(), now, &self.anonymous_id, page::LIBRARY);
         self.stats.captured += 1;
         self.queue.push(record);
         self.draining = true;

@@ -145,10 +145,14 @@ describe("ingest → profile API", () => {
     assert.equal((await collector.profile("anonymous_id", stranger)).status, 404, "no profile for a refusal alone");
 
     const known = uuid();
-    assert.equal((await collector.beacon([browserEvent("page", known)])).status, 200);
+    const read = browserEvent("track", known, { event: "Page Engaged", properties: { topics: [[299, 0.5]] } });
+    assert.equal((await collector.beacon([browserEvent("page", known), read])).status, 200);
     const before = (await collector.profile("anonymous_id", known)).json;
-    assert.equal((await collector.beacon([refusal(known)])).status, 200);
+    assert.ok(before.tags.some((t) => t.name === "interests"), JSON.stringify(before.tags));
+    // With a user id its refused identify never sent: it must join nothing.
+    assert.equal((await collector.beacon([{ ...refusal(known), userId: "never-identified" }])).status, 200);
     const after = (await collector.profile("anonymous_id", known)).json;
+    assert.equal(after.tags.find((t) => t.name === "interests"), undefined, "the interests withdrawn");
     assert.deepEqual([after.counters, after.lastSeen, after.identities], [before.counters, before.lastSeen, before.identities]);
     const { json } = await collector.admin(`anonymous_id/${known}/events?limit=1`);
     assert.equal(json.events[0].event, "Consent Updated", "kept in the timeline, the record of the refusal");
@@ -191,14 +195,10 @@ describe("ingest → profile API", () => {
   });
 });
 
-/** The source's count of events SDKs' full queues dropped. */
-const sdkDroppedEvents = async () =>
-  (await collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json.sdkDroppedEvents;
-
 describe("no event counted twice", () => {
   test("a queue's dropped count is counted once, by the batch that is accepted, not by one refused whole", async () => {
     const anon = uuid();
-    const stats = sdkDroppedEvents;
+    const stats = () => collector.sdkDroppedEvents();
     const before = await stats();
     const stale = browserEvent("track", anon, { event: "Stale", timestamp: "2025-01-01T00:00:00Z" });
     const refused = await collector.beacon([], { body: encodeBeacon({ batch: [stale], dropped: 7 }) });
@@ -395,7 +395,7 @@ describe("answers to bad requests", () => {
     assert.match(limited.answer.json.message, /one person is limited to 500 events per second/);
     // A beacon for that person and another, with an SDK's dropped count: 429, though the
     // other person's event is applied; the count is counted then, and not again by the retry.
-    const droppedBefore = await sdkDroppedEvents();
+    const droppedBefore = await collector.sdkDroppedEvents();
     const other = uuid();
     const flood = Array.from({ length: 499 }, () => browserEvent("track", person, { event: "Flood" }));
     const mixed = encodeBeacon({ batch: [...flood, browserEvent("page", other)], dropped: 3 });
@@ -404,7 +404,7 @@ describe("answers to bad requests", () => {
     assert.equal(limited.answer.json.dropped_counted, undefined, "a beacon without a dropped count");
     assert.equal(mixedAnswer.json.dropped_counted, 3, "the SDK must not send the count again");
     assert.equal((await collector.profile("anonymous_id", other)).json.eventCount, 1);
-    assert.equal((await sdkDroppedEvents()) - droppedBefore, 3);
+    assert.equal((await collector.sdkDroppedEvents()) - droppedBefore, 3);
     const wait = Number(limited.answer.headers.get("retry-after"));
     assert.ok(wait >= 1);
     await new Promise((resolve) => setTimeout(resolve, wait * 1000));
@@ -414,7 +414,7 @@ describe("answers to bad requests", () => {
     await new Promise((resolve) => setTimeout(resolve, Number(mixedAnswer.headers.get("retry-after")) * 1000));
     const mixedAgain = await collector.beacon(undefined, { body: mixed });
     assert.deepEqual([mixedAgain.status, mixedAgain.json.accepted, mixedAgain.json.duplicates], [200, 499, 1], mixedAgain.text);
-    assert.equal((await sdkDroppedEvents()) - droppedBefore, 3);
+    assert.equal((await collector.sdkDroppedEvents()) - droppedBefore, 3);
     assert.equal((await collector.profile("anonymous_id", person)).json.eventCount, accepted + 999);
   });
 

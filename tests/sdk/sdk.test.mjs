@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { DIST, eventually, launchCollectorFor, newContext, openPage, snippetPage, useBrowserRig } from "../support/browser.mjs";
 import { startProxy } from "../support/proxy.mjs";
-import { ADMIN_KEY } from "../support/collector.mjs";
 
 const rig = useBrowserRig();
 
@@ -1334,49 +1333,43 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await context.close();
   });
 
-  test("a full queue drops its oldest events and the collector counts them for the source", async () => {
-    const proxy = await startProxy(rig.collector.url);
-    const statsNow = async () =>
-      (await rig.collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
-        .sdkDroppedEvents;
-    const before = await statsNow();
+  /** Opens a page at `pathname` whose queue holds 10 events, and 15 tracks made while the
+   * collector (behind `proxy`) was down: the first 5 dropped. */
+  async function fillQueueWhileDown(pathname, proxy) {
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false, maxQueueEvents: 10, flushInterval: 100 } });
-    const { page, context } = await open("/full", html);
+    const opened = await open(pathname, html);
     proxy.setDown(true);
-    await page.evaluate(() => {
+    await opened.page.evaluate(() => {
       for (let i = 0; i < 15; i++) window.portrait.track("Kept Or Dropped", { i });
     });
-    await page.waitForTimeout(300);
+    await opened.page.waitForTimeout(300);
     proxy.setDown(false);
+    return opened;
+  }
+
+  test("a full queue drops its oldest events and the collector counts them for the source", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const before = await rig.collector.sdkDroppedEvents();
+    const { page, context } = await fillQueueWhileDown("/full", proxy);
     await page.evaluate(() => window.portrait.flush());
     const events = await timeline(await anonymousId(page), 10);
     assert.deepEqual(events.map((e) => e.properties.i).sort((a, b) => a - b), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
-    assert.equal(await eventually(async () => (await statsNow()) - before === 5 && 5), 5);
+    assert.equal(await eventually(async () => (await rig.collector.sdkDroppedEvents()) - before === 5 && 5), 5);
     await context.close();
     await proxy.stop();
   });
 
   test("a 429 whose collector counted the dropped count already: the retry does not carry it again", async () => {
     const proxy = await startProxy(rig.collector.url);
-    const statsNow = async () =>
-      (await rig.collector.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json
-        .sdkDroppedEvents;
-    const before = await statsNow();
-    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, maxQueueEvents: 10, flushInterval: 100 } });
-    const { page, context } = await open("/full-429", html);
-    proxy.setDown(true);
-    await page.evaluate(() => {
-      for (let i = 0; i < 15; i++) window.portrait.track("Kept Or Dropped", { i });
-    });
-    await page.waitForTimeout(300);
-    proxy.setDown(false);
+    const before = await rig.collector.sdkDroppedEvents();
+    const { page, context } = await fillQueueWhileDown("/full-429", proxy);
     // As the collector answers a beacon it applied in part, one person throttled.
     proxy.fail({ status: 429, retryAfter: 1, answer: { code: "rate_limited", message: "one person is limited", dropped_counted: 5 } });
     assert.equal(await page.evaluate(() => window.portrait.flush()), false, "the 429");
     await eventually(() => page.evaluate(() => window.portrait.flush()), { message: "delivered after the Retry-After" });
     const events = await timeline(await anonymousId(page), 10);
     assert.equal(events.length, 10);
-    assert.equal((await statsNow()) - before, 0, "counted by the collector that answered 429, not again");
+    assert.equal((await rig.collector.sdkDroppedEvents()) - before, 0, "counted by the collector that answered 429, not again");
     await context.close();
     await proxy.stop();
   });

@@ -163,4 +163,10 @@ export class Client {
   profile(idType, id, options) {
     return this.admin(`${idType}/${encodeURIComponent(id)}`, options);
   }
+
+  /** The `demo-site` source's count of events SDKs' full queues dropped. */
+  async sdkDroppedEvents() {
+    const { json } = await this.request("/v1/sources/demo-site/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    return json.sdkDroppedEvents;
+  }
 }

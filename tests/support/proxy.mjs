@@ -69,13 +69,13 @@ export async function startProxy(target) {
      * the connection is reset: the collector applied a batch the browser sees fail), or
      * `{truncate: "headers" | "body"}` (forwarded, then the answer is cut in its headers or body). */
     fail: (...next) => faults.push(...next),
-    /** Holds the answers to settings requests (`/v1/config/…`) until the returned function
-     * is called. */
     /** The collector's settings answers (`/v1/config/…`) with these fields changed, as a
      * collector of another version might send them. */
     changeSettings: (fields) => {
       settingsChanged = fields;
     },
+    /** Holds the answers to settings requests (`/v1/config/…`) until the returned function
+     * is called. */
     holdSettings: () => {
       let release;
       settingsHeld = new Promise((resolve) => (release = resolve));

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::concat;
+use crate::record::{Call, ContextParts, Record, Tokens};
 
 /// The event the SDK records a consent change with: its properties are the categories
 /// (`analytics`, `personalization`), each a [`Decision`]'s text.
@@ -81,9 +82,11 @@ impl Consent {
             (signals.do_not_track, signals.respect_do_not_track),
             (signals.global_privacy_control, signals.respect_global_privacy_control),
         ];
-        let respected = |wanted: Option<bool>| pairs.iter().any(|&(sent, respect)| sent && respect == wanted);
+        // Whether the browser sends a signal the site's choice for is `choice`.
+        let signal_sent_with =
+            |choice: Option<bool>| pairs.iter().any(|&(sent, respect)| sent && respect == choice);
         let default = default.unwrap_or(Decision::Granted);
-        match (respected(Some(true)), respected(None)) {
+        match (signal_sent_with(Some(true)), signal_sent_with(None)) {
             (true, _) => Consent::all(Decision::Denied),
             (false, true) if default == Decision::Granted => Consent::all(Decision::Pending),
             _ => Consent::all(default),
@@ -102,6 +105,13 @@ impl Consent {
         }
     }
 
+    /// Whether the SDK may send what it queued: unless analytics is pending. Refused, the queue
+    /// holds nothing but withdrawals ([`Consent::withdrawal`]): a refusal drops what was
+    /// queued, and the events captured after it are dropped before the queue.
+    pub fn may_send(&self) -> bool {
+        self.gate() != Gate::Hold
+    }
+
     /// Whether the SDK may write cookies and local storage.
     pub fn may_store(&self) -> bool {
         self.analytics == Decision::Granted
@@ -117,10 +127,47 @@ impl Consent {
 
     /// Whether a change to this consent must reach the collector although analytics is
     /// refused: personalisation is refused too ("reject all", in one call or two), and the
-    /// collector may hold interests of this visitor (`collector_may_know`: events were sent).
-    /// A refusal drops the queue, so only this change can tell it to forget them.
+    /// collector may hold interests of this visitor (`collector_may_know`: events were sent,
+    /// or an earlier page stored the visitor's id). A refusal drops the queue, so only this
+    /// change can tell it to forget them ([`Consent::withdrawal`]).
     pub fn withdrawal_to_send(&self, collector_may_know: bool) -> bool {
         collector_may_know && self.gate() == Gate::Drop && self.personalization == Decision::Denied
+    }
+
+    /// The properties of the event a change is recorded with ([`CONSENT_EVENT`]): each
+    /// category's decision.
+    pub fn to_properties(&self) -> Tokens {
+        let mut properties = Tokens::default();
+        properties.key("analytics").str(self.analytics.as_str());
+        properties.key("personalization").str(self.personalization.as_str());
+        properties
+    }
+
+    /// The record of this change that goes when nothing else may
+    /// ([`Consent::withdrawal_to_send`]): the anonymous id only (a user id the refusal kept
+    /// from being sent must not reach the collector with it; a known visitor's profiles were
+    /// merged, and the anonymous one leads to the survivor), and of the context only the
+    /// `library`. The collector applies it as the withdrawal alone
+    /// (`profile::is_refusal_of_analytics`).
+    pub fn withdrawal(
+        &self,
+        message_id: &str,
+        at: i64,
+        anonymous_id: &str,
+        library: (Option<&str>, Option<&str>),
+    ) -> Record {
+        let context = ContextParts { library, ..ContextParts::default() }.encode();
+        let identity = (Some(anonymous_id), None);
+        let properties = self.to_properties();
+        Record::new(
+            &Call::Track(CONSENT_EVENT),
+            message_id,
+            Some(at),
+            identity,
+            &context,
+            &properties,
+            &Tokens::default(),
+        )
     }
 
     /// Sets the categories named in `changes` (`(category, decision)`). A category it does not
@@ -210,6 +257,22 @@ mod tests {
     }
 
     #[test]
+    fn the_withdrawal_is_a_refusal_the_collector_applies_alone() {
+        let refused = Consent::all(Decision::Denied);
+        let record = refused.withdrawal("m1", 1_800_000_000_000, "anon", (Some("portrait.js"), Some("1.0")));
+        let body = crate::beacon::encode_records(Some(1_800_000_000_000), 0, [&record]);
+        let event = crate::beacon::decode(&body).unwrap().events.remove(0);
+        assert!(crate::profile::is_refusal_of_analytics(&event));
+        assert_eq!((event.anonymous_id.as_deref(), event.user_id.as_deref()), (Some("anon"), None));
+        let decision = |key: &str| event.properties.get(key).cloned();
+        let denied = Some(crate::value::Value::String("denied".into()));
+        assert_eq!((decision("analytics"), decision("personalization")), (denied.clone(), denied));
+        let context = &event.context;
+        assert_eq!((&context.page.url, &context.user_agent), (&None, &None), "no page or device");
+        assert_eq!(context.library.name.as_deref(), Some("portrait.js"));
+    }
+
+    #[test]
     fn set_reports_changes_and_unknown_categories() {
         let mut consent = Consent::all(Decision::Pending);
         assert_eq!(consent.set([("analytics", Decision::Granted)]), (true, None));
@@ -230,8 +293,8 @@ mod tests {
             respect_global_privacy_control: Some(true),
             ..Default::default()
         };
-        let ignored = PrivacySignals { do_not_track: true, respect_do_not_track: Some(false), ..gpc };
-        let ignored = PrivacySignals { global_privacy_control: false, ..ignored };
+        let ignored =
+            PrivacySignals { do_not_track: true, respect_do_not_track: Some(false), ..Default::default() };
         // The settings that may ask to respect the signal have not come.
         let undecided = PrivacySignals { respect_global_privacy_control: None, ..gpc };
         let cases = [

@@ -136,8 +136,8 @@ pub fn is_tag(tag: &str) -> bool {
     !tag.is_empty() && tag.len() <= MAX_TAG_LEN && tag.chars().all(tag_char)
 }
 
-/// Whether a `data-portrait-show-if` condition holds for the visitor's top topics (id and
-/// path; without a model, ids with empty paths) and top site tags. Conditions, any of which
+/// Whether a `data-portrait-show-if` condition holds for the visitor's top topics (ids) and
+/// top site tags. Conditions, any of which
 /// suffices when joined by `|`:
 /// - `interest:/Computers & Electronics`: that topic or one under it (paths, any case);
 /// - `interest:126`: the same, by the topic's id;
@@ -149,7 +149,7 @@ pub fn is_tag(tag: &str) -> bool {
 /// the visitor's stored ids and paths nothing.
 pub fn show_if(
     condition: &str,
-    topics: &[(u16, &str)],
+    top: &[u16],
     tags: &[String],
     model: Option<&Model>,
 ) -> Result<bool, &'static str> {
@@ -187,9 +187,11 @@ pub fn show_if(
                             "no topic of the taxonomy has this path or id (`interests()` lists them)",
                         );
                     };
-                    topics.iter().any(|&(_, path)| is_under(path, topic.path()))
+                    top.iter()
+                        .filter_map(|&id| model.topic(id))
+                        .any(|held| is_under(held.path(), topic.path()))
                 }
-                None => wanted.parse::<u16>().is_ok_and(|id| topics.iter().any(|&(topic, _)| topic == id)),
+                None => wanted.parse::<u16>().is_ok_and(|id| top.contains(&id)),
             }
         } else {
             return Err("a condition is `interest:<topic path or id>` or `tag:<site tag>`");
@@ -303,7 +305,8 @@ mod tests {
     #[test]
     fn show_if_conditions() {
         let model = crate::topics::builtin();
-        let topics = [(423u16, "/Computers & Electronics/Computer Security"), (299, "/Sports")];
+        // /Computers & Electronics/Computer Security, /Sports.
+        let topics = [423, 299];
         let tags = ["intent:pricing".to_owned()];
         let cases = [
             ("interest:/Computers & Electronics", true),
@@ -343,7 +346,7 @@ mod tests {
             assert!(show_if(condition, &topics, &tags, model).is_err(), "{condition}");
         }
         // Without a model, the visitor's ids still match conditions by id; paths nothing.
-        let ids = [(299, "")];
+        let ids = [299];
         assert_eq!(show_if("interest:299", &ids, &tags, None), Ok(true));
         assert_eq!(show_if("interest:/Sports", &ids, &tags, None), Ok(false));
         assert_eq!(show_if("interest:9999", &ids, &tags, None), Ok(false));

@@ -323,22 +323,16 @@ impl State {
     fn apply_show_if(&mut self, top: &[u16], tags: &[String]) -> Vec<(String, &'static str)> {
         let mut unreadable = Vec::new();
         let Some(document) = web_sys::window().and_then(|w| w.document()) else { return unreadable };
-        // Without a model, the stored ids still match conditions by id.
-        let topics: Vec<(u16, &str)> = match &self.model {
-            Some(model) => top.iter().filter_map(|&id| model.topic(id)).map(|t| (t.id, t.path())).collect(),
-            None => top.iter().map(|&id| (id, "")).collect(),
-        };
         let reported = &mut self.reported;
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
             let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
-            let show =
-                rules::show_if(&condition, &topics, tags, self.model.as_ref()).unwrap_or_else(|problem| {
-                    if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
-                        reported.push(condition.clone());
-                        unreadable.push((condition.clone(), problem));
-                    }
-                    false
-                });
+            let show = rules::show_if(&condition, top, tags, self.model.as_ref()).unwrap_or_else(|problem| {
+                if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
+                    reported.push(condition.clone());
+                    unreadable.push((condition.clone(), problem));
+                }
+                false
+            });
             // Only a change is written: the page's own observers see no churn.
             let _ = match (show, element.has_attribute("hidden")) {
                 (true, true) => element.remove_attribute("hidden"),
