@@ -7,9 +7,9 @@
 // How long the remote settings may keep the SDK waiting once its module is there: a hung
 // answer must not keep the page's calls from being captured. Past it the SDK starts with
 // consent pending (the settings may ask for it, or to respect the browser's privacy signals),
-// and takes the consent they imply when they come (`lateSettings`); their tag rules if they
-// came before the interest module starts, their autocapture switches (and tag rules that came
-// later) from the next page.
+// and takes the consent they imply and their autocapture switches when they come
+// (`lateSettings`); their tag rules if they came before the interest module starts, else from
+// the next page.
 const SETTINGS_GRACE_MS = 1000;
 const LATE_SETTINGS = { late: true, consent_default: 'pending' };
 

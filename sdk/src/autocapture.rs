@@ -38,6 +38,29 @@ pub fn read_switches(local: &JsValue, remote: &JsValue) -> Autocapture {
     }
 }
 
+/// What autocapture made an event for, by its switch (`Autocapture`'s fields).
+#[derive(Clone, Copy)]
+pub enum Autocaptured {
+    PageView,
+    Click,
+    Form,
+    Scroll,
+    Engagement,
+}
+
+impl Autocaptured {
+    /// Whether `switches` capture this kind.
+    pub fn is_on(self, switches: &Autocapture) -> bool {
+        match self {
+            Autocaptured::PageView => switches.page_views,
+            Autocaptured::Click => switches.clicks,
+            Autocaptured::Form => switches.forms,
+            Autocaptured::Scroll => switches.scroll,
+            Autocaptured::Engagement => switches.engagement,
+        }
+    }
+}
+
 /// Adds the listeners (`dom::listen`): the switched-on autocapture's, and those the transport
 /// needs.
 pub fn install(state: &Rc<RefCell<State>>) {
@@ -83,8 +106,13 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             Some(_) => state.visitor_stored_elsewhere(now),
             None => {}
         },
-        kind::CLICK if !value.is_undefined() => on_click(state, now, value.unchecked_ref()),
-        kind::SUBMIT if !value.is_undefined() => on_submit(state, now, value.unchecked_ref()),
+        // Switched on when the listeners were added; late settings may switch them off.
+        kind::CLICK if state.options.autocapture.clicks && !value.is_undefined() => {
+            on_click(state, now, value.unchecked_ref())
+        }
+        kind::SUBMIT if state.options.autocapture.forms && !value.is_undefined() => {
+            on_submit(state, now, value.unchecked_ref())
+        }
         kind::SCROLL => {
             if state.options.autocapture.engagement {
                 visitor_active(state, now);
@@ -203,7 +231,7 @@ fn on_click(state: &mut State, now: i64, facts: &Array) {
         None if href.is_some() => "Link Clicked".into(),
         None => "Button Clicked".into(),
     };
-    state.capture_track(now, &name, &properties);
+    state.capture_auto(now, Autocaptured::Click, &name, &properties);
 }
 
 /// A form submitted: its facts as `dom::kind::SUBMIT` describes them.
@@ -215,7 +243,7 @@ fn on_submit(state: &mut State, now: i64, facts: &Array) {
         }
     }
     properties.int("fields", dom::number(facts, 3).unwrap_or(0.0) as i64);
-    state.capture_track(now, "Form Submitted", &properties);
+    state.capture_auto(now, Autocaptured::Form, "Form Submitted", &properties);
 }
 
 /// How far down the page the window reaches now, in percent ([`capture::scroll_depth`]).
@@ -248,6 +276,6 @@ fn on_scroll(state: &mut State, now: i64) {
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
         properties.int("depth", milestone.into());
-        state.capture_track(now, "Scroll Depth Reached", &properties);
+        state.capture_auto(now, Autocaptured::Scroll, "Scroll Depth Reached", &properties);
     }
 }

@@ -37,11 +37,13 @@ use portrait_core::client::concat;
 use portrait_core::client::consent::{CONSENT_EVENT, Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
+use portrait_core::config::Autocapture;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
 use portrait_core::topics::interests::{ENGAGED_EVENT, SENT_TAGS, SENT_TOPICS};
 use wasm_bindgen::prelude::*;
 
+use crate::autocapture::Autocaptured;
 use crate::call_options::CallOptions;
 use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
 use crate::party::Party;
@@ -99,7 +101,7 @@ struct Options {
     batch_events: usize,
     batch_bytes: usize,
     flush_interval_ms: i32,
-    autocapture: portrait_core::config::Autocapture,
+    autocapture: Autocapture,
 }
 
 /// What the SDK counts about itself (`stats()`): the reconciliation figures.
@@ -177,6 +179,9 @@ pub(crate) struct State {
     /// Whether the collector may hold events of this visitor: this page sent some, or an
     /// earlier one stored the visitor's id (stored only while events could be sent).
     collector_may_know: bool,
+    /// While the collector's settings are late: the events autocapture made meanwhile
+    /// ([`State::autocaptured`]).
+    late_autocapture: Option<Vec<(Autocaptured, String)>>,
 }
 
 /// The SDK instance JavaScript holds.
@@ -274,6 +279,7 @@ impl Sdk {
                 limits,
                 interests: None,
                 collector_may_know,
+                late_autocapture: bool_field(&[&remote], "late").unwrap_or(false).then(Vec::new),
             })
         });
         {
@@ -302,10 +308,12 @@ impl Sdk {
     /// The collector's settings (or `undefined` if they failed), when they came after the
     /// SDK started without them: the loader then started it with consent pending. The
     /// consent they imply takes its place unless the visitor or the page's options decided;
-    /// their autocapture switches apply from the next page.
+    /// their autocapture switches apply at once ([`State::follow_late_switches`]).
     #[wasm_bindgen(js_name = lateSettings)]
     pub fn late_settings(&self, remote: JsValue) {
         self.run(|state, now| {
+            let local = field(&state.load_options, "autocapture");
+            state.follow_late_switches(autocapture::read_switches(&local, &field(&remote, "autocapture")));
             let mut misspelt = Vec::new();
             let consent = initial_consent(&state.store, &state.load_options, &remote, &mut misspelt);
             // The page's own options were read, and reported, when the SDK started.
@@ -728,11 +736,18 @@ fn store_as_consented(store: &mut Store, consent: &Consent) {
 
 impl State {
     /// Enriches a call into an event: to the page's source middleware first, when it has
-    /// some (it comes back through [`Sdk::resume`]), else recorded.
-    fn capture(&mut self, now: i64, call: Call, properties: &Tokens, traits: &Tokens, options: &CallOptions) {
+    /// some (it comes back through [`Sdk::resume`]), else recorded. Answers its message id.
+    fn capture(
+        &mut self,
+        now: i64,
+        call: Call,
+        properties: &Tokens,
+        traits: &Tokens,
+        options: &CallOptions,
+    ) -> String {
         self.follow_stored_session(now);
         self.session.touch(now, None);
-        self.capture_in_session(now, call, properties, traits, options);
+        self.capture_in_session(now, call, properties, traits, options)
     }
 
     /// [`State::capture`] in the session as it is: the event is no activity of the visitor.
@@ -743,7 +758,7 @@ impl State {
         properties: &Tokens,
         traits: &Tokens,
         options: &CallOptions,
-    ) {
+    ) -> String {
         let mut errors = Vec::new();
         let message_id = options.message_id(&mut errors).unwrap_or_else(|| self.ids.uuid());
         self.last_captured_at = self.last_captured_at.max(now);
@@ -756,13 +771,15 @@ impl State {
             let identity = (Some(identity.0), identity.1);
             let record = Record::new(&call, &message_id, Some(at), identity, &context, properties, traits);
             self.report_all(errors);
-            return self.enqueue(now, &call, &message_id, record);
+            self.enqueue(now, &call, &message_id, record);
+            return message_id;
         }
         self.middleware.push(&message_id, at, &context);
         let text = self.middleware.context_text(&context);
         let event = middleware::event_object(&call, &message_id, at, identity, (properties, traits), text);
         self.report_all(errors);
         self.emits.push(("middleware", event.into()));
+        message_id
     }
 
     /// `props` if its walk read the whole value, else `None`: the call is captured, refused
@@ -853,24 +870,57 @@ impl State {
         let mut props = Props::default();
         self.page.properties(&mut props, None, None);
         let call = Call::Page { category: None, name: None };
-        self.capture(at, call, &props.tokens, &Tokens::default(), &CallOptions::default());
+        let id = self.capture(at, call, &props.tokens, &Tokens::default(), &CallOptions::default());
+        self.autocaptured(Autocaptured::PageView, id);
     }
 
-    pub(crate) fn capture_track(&mut self, now: i64, event: &str, properties: &Props) {
-        self.capture(
-            now,
-            Call::Track(event),
-            &properties.tokens,
-            &Tokens::default(),
-            &CallOptions::default(),
-        );
+    /// Captures an event autocapture of `kind` made.
+    pub(crate) fn capture_auto(&mut self, now: i64, kind: Autocaptured, event: &str, properties: &Props) {
+        let options = CallOptions::default();
+        let id = self.capture(now, Call::Track(event), &properties.tokens, &Tokens::default(), &options);
+        self.autocaptured(kind, id);
     }
 
     /// A report of what the visitor did on this page ("Page Engaged"): in the page's session,
     /// dated `at` ([`Session::report_time`]), and no activity itself.
     pub(crate) fn capture_report(&mut self, now: i64, at: i64, event: &str, properties: &Props) {
         let options = CallOptions::at(at);
-        self.capture_in_session(now, Call::Track(event), &properties.tokens, &Tokens::default(), &options);
+        let id = self.capture_in_session(
+            now,
+            Call::Track(event),
+            &properties.tokens,
+            &Tokens::default(),
+            &options,
+        );
+        self.autocaptured(Autocaptured::Engagement, id);
+    }
+
+    /// Notes an event autocapture made while the collector's settings are late: they may
+    /// switch that capture off ([`State::follow_late_switches`]).
+    fn autocaptured(&mut self, kind: Autocaptured, message_id: String) {
+        let limit = self.limits.max_events;
+        if let Some(captured) = self.late_autocapture.as_mut().filter(|captured| captured.len() < limit) {
+            captured.push((kind, message_id));
+        }
+    }
+
+    /// The autocapture switches of settings that came late: what a switch now off captured
+    /// meanwhile goes (held, or waiting in the queue; counted as denied), and it captures
+    /// nothing more on this page.
+    fn follow_late_switches(&mut self, switches: Autocapture) {
+        let Some(captured) = self.late_autocapture.take() else { return };
+        let unwanted: Vec<String> =
+            captured.into_iter().filter(|(kind, _)| !kind.is_on(&switches)).map(|(_, id)| id).collect();
+        let is_unwanted = |record: &Record| unwanted.iter().any(|id| id == record.message_id());
+        let removed = self.held.remove(is_unwanted) + self.queue.remove(is_unwanted);
+        if removed > 0 {
+            self.stats.denied += removed as u32;
+            self.schedule_persist();
+        }
+        if !switches.page_views {
+            self.auto_view_at = None;
+        }
+        self.options.autocapture = switches;
     }
 
     /// After a push: send full batches now, start the interval timer for the rest.

@@ -812,6 +812,37 @@ describe("SDK: remote settings", () => {
     }
   });
 
+  test("settings that hang and switch clicks off: the clicks captured meanwhile never leave, and later ones are not captured", async () => {
+    const noClicks = await launchCollectorFor(rig.site.origin, "autocapture = { clicks = false }");
+    const proxy = await startProxy(noClicks.url);
+    const release = proxy.holdSettings();
+    try {
+      const html = snippetPage({ collector: proxy.url, options: { consent: "granted" }, body: `<button id="b">Buy</button>` });
+      const { page, context } = await open("/late-no-clicks", html);
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      await page.click("#b");
+      await page.evaluate(() => window.portrait.track("Kept"));
+      release();
+      await page.waitForFunction(() => window.portrait.consent.get().analytics === "granted");
+      await eventually(() => page.evaluate(() => window.portrait.stats().denied === 1), { message: "the click taken off" });
+      await page.click("#b");
+      await page.evaluate(() => window.portrait.flush());
+      const id = await anonymousId(page);
+      await page.close({ runBeforeUnload: true });
+      const events = await eventually(async () => {
+        const { json } = await noClicks.admin(`anonymous_id/${id}/events?limit=100`);
+        return json?.events?.some((e) => e.event === "Kept") && json.events;
+      }, { message: "the events delivered" });
+      assert.ok(names(events).includes("page"), "the page view kept");
+      assert.equal(names(events).filter((name) => name === "Button Clicked").length, 0, JSON.stringify(names(events)));
+      await context.close();
+    } finally {
+      release();
+      await proxy.stop();
+      await noClicks.stop();
+    }
+  });
+
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
       rig.site.origin,

@@ -355,6 +355,24 @@ impl Queue {
         changed
     }
 
+    /// Removes the waiting events `unwanted` picks (those in flight are sent already);
+    /// answers how many went.
+    pub fn remove(&mut self, unwanted: impl Fn(&Record) -> bool) -> usize {
+        let before = self.entries.len();
+        let (mut bytes, mut waiting, mut waiting_bytes) = (self.bytes, self.waiting, self.waiting_bytes);
+        self.entries.retain(|entry| {
+            let gone = entry.batch.is_none() && unwanted(&entry.record);
+            if gone {
+                bytes -= entry.bytes;
+                waiting -= 1;
+                waiting_bytes -= entry.bytes;
+            }
+            !gone
+        });
+        (self.bytes, self.waiting, self.waiting_bytes) = (bytes, waiting, waiting_bytes);
+        before - self.entries.len()
+    }
+
     /// Forgets every event (consent refused). The batch numbers go on: an answer to a batch
     /// sent before must not settle one sealed after.
     pub fn clear(&mut self) {
@@ -572,6 +590,20 @@ mod tests {
         let next = queue.take(NOW + 2, 10, 32_768).unwrap();
         assert_eq!(ids(&next.body), ["m3", "m4"], "the refused event is gone");
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 2, "its dropped count is not");
+    }
+
+    #[test]
+    fn removed_events_are_the_waiting_ones_picked() {
+        let mut queue = Queue::default();
+        (0..4).for_each(|n| queue.push(event(n)));
+        let in_flight = queue.take(NOW, 1, 32_768).unwrap();
+        let odd = |record: &Record| record.message_id().ends_with(['1', '3']);
+        assert_eq!(queue.remove(|record| odd(record) || record.message_id() == "m0"), 2, "m0 is in flight");
+        assert_eq!((queue.len(), queue.waiting()), (2, 1));
+        assert!(queue.complete(in_flight.id));
+        assert_eq!(ids(&queue.take(NOW, 10, 32_768).unwrap().body), ["m2"]);
+        let bytes: usize = queue.entries.iter().map(|entry| entry.bytes).sum();
+        assert_eq!((queue.bytes, queue.waiting_bytes), (bytes, 0));
     }
 
     #[test]
