@@ -283,15 +283,28 @@ impl Queue {
 
     fn forget_events(&mut self, id: u32) -> bool {
         self.failures = 0;
-        let bytes = &mut self.bytes;
-        self.entries.retain(|entry| {
-            let done = entry.batch == Some(id);
-            if done {
-                *bytes -= entry.bytes;
-            }
-            !done
-        });
+        self.drop_entries(|entry| entry.batch == Some(id));
         true
+    }
+
+    /// Removes the entries `gone` picks, keeping the counts of bytes and of waiting events;
+    /// answers how many went.
+    fn drop_entries(&mut self, gone: impl Fn(&Entry) -> bool) -> usize {
+        let before = self.entries.len();
+        let (mut bytes, mut waiting, mut waiting_bytes) = (self.bytes, self.waiting, self.waiting_bytes);
+        self.entries.retain(|entry| {
+            if !gone(entry) {
+                return true;
+            }
+            bytes -= entry.bytes;
+            if entry.batch.is_none() {
+                waiting -= 1;
+                waiting_bytes -= entry.bytes;
+            }
+            false
+        });
+        (self.bytes, self.waiting, self.waiting_bytes) = (bytes, waiting, waiting_bytes);
+        before - self.entries.len()
     }
 
     /// The place ([`Queue::pushed`] when it came) of the earliest event of a batch in flight
@@ -358,19 +371,7 @@ impl Queue {
     /// Removes the waiting events `unwanted` picks (those in flight are sent already);
     /// answers how many went.
     pub fn remove(&mut self, unwanted: impl Fn(&Record) -> bool) -> usize {
-        let before = self.entries.len();
-        let (mut bytes, mut waiting, mut waiting_bytes) = (self.bytes, self.waiting, self.waiting_bytes);
-        self.entries.retain(|entry| {
-            let gone = entry.batch.is_none() && unwanted(&entry.record);
-            if gone {
-                bytes -= entry.bytes;
-                waiting -= 1;
-                waiting_bytes -= entry.bytes;
-            }
-            !gone
-        });
-        (self.bytes, self.waiting, self.waiting_bytes) = (bytes, waiting, waiting_bytes);
-        before - self.entries.len()
+        self.drop_entries(|entry| entry.batch.is_none() && unwanted(&entry.record))
     }
 
     /// Forgets every event (consent refused). The batch numbers go on: an answer to a batch

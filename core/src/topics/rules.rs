@@ -137,8 +137,7 @@ pub fn is_tag(tag: &str) -> bool {
 }
 
 /// Whether a `data-portrait-show-if` condition holds for the visitor's top topics (ids) and
-/// top site tags. Conditions, any of which
-/// suffices when joined by `|`:
+/// top site tags. Conditions, any of which suffices when joined by `|`:
 /// - `interest:/Computers & Electronics`: that topic or one under it (paths, any case);
 /// - `interest:126`: the same, by the topic's id;
 /// - `tag:intent:pricing`: that site tag (from the tag rules).
