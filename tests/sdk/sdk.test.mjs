@@ -784,11 +784,23 @@ describe("SDK: remote settings", () => {
     }
   });
 
-  test("settings that hang may ask to respect Global Privacy Control: a GPC browser's events wait for them, and go nowhere when they do", async () => {
-    const respecting = await launchCollectorFor(rig.site.origin, "respect_global_privacy_control = true");
-    const proxy = await startProxy(respecting.url);
+  /** Runs `body({collector, proxy, release})` against a collector launched with `config`
+   * behind a proxy that holds its settings until `release()`; stops both after. */
+  async function withHeldSettings(config, body) {
+    const collector = await launchCollectorFor(rig.site.origin, config);
+    const proxy = await startProxy(collector.url);
     const release = proxy.holdSettings();
     try {
+      await body({ collector, proxy, release });
+    } finally {
+      release();
+      await proxy.stop();
+      await collector.stop();
+    }
+  }
+
+  test("settings that hang may ask to respect Global Privacy Control: a GPC browser's events wait for them, and go nowhere when they do", async () => {
+    await withHeldSettings("respect_global_privacy_control = true", async ({ proxy, release }) => {
       const context = await newContext(rig.browser);
       await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
       // The page grants by default; only the collector's settings say to respect GPC.
@@ -805,18 +817,11 @@ describe("SDK: remote settings", () => {
       await page.waitForTimeout(300);
       assert.equal(proxy.beacons(), 0, "nothing ever sent");
       await context.close();
-    } finally {
-      release();
-      await proxy.stop();
-      await respecting.stop();
-    }
+    });
   });
 
   test("settings that hang and switch clicks off: the clicks captured meanwhile never leave, and later ones are not captured", async () => {
-    const noClicks = await launchCollectorFor(rig.site.origin, "autocapture = { clicks = false }");
-    const proxy = await startProxy(noClicks.url);
-    const release = proxy.holdSettings();
-    try {
+    await withHeldSettings("autocapture = { clicks = false }", async ({ collector: noClicks, proxy, release }) => {
       const html = snippetPage({ collector: proxy.url, options: { consent: "granted" }, body: `<button id="b">Buy</button>` });
       const { page, context } = await open("/late-no-clicks", html);
       await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
@@ -836,11 +841,7 @@ describe("SDK: remote settings", () => {
       assert.ok(names(events).includes("page"), "the page view kept");
       assert.equal(names(events).filter((name) => name === "Button Clicked").length, 0, JSON.stringify(names(events)));
       await context.close();
-    } finally {
-      release();
-      await proxy.stop();
-      await noClicks.stop();
-    }
+    });
   });
 
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
