@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use portrait_core::client::concat;
-use portrait_core::client::consent::{CONSENT_EVENT, Consent, Decision, Gate, PrivacySignals};
+use portrait_core::client::consent::{CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals};
 use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::config::Autocapture;
@@ -120,7 +120,13 @@ pub(crate) struct State {
     /// What the page passed to `load`, for settings that come late ([`Sdk::late_settings`]).
     load_options: JsValue,
     store: Store,
+    /// The consent the SDK works under: the visitor's `choices` over `consent_default`.
     consent: Consent,
+    /// What the visitor decided (stored; other tabs follow it).
+    choices: Choices,
+    /// The consent of what the visitor never decided: the page's options, the collector's
+    /// settings and the browser's signals ([`Consent::by_default`]).
+    consent_default: Consent,
     queue: Queue,
     /// Events captured while consent is pending: memory only, bounded like the queue.
     held: Queue,
@@ -224,7 +230,9 @@ impl Sdk {
         let cookie_seconds = number_field(&[&options], "cookieDays")
             .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
         let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_seconds, false);
-        let consent = initial_consent(&store, &options, &remote, &mut misspelt);
+        let consent_default = default_consent(&options, &remote, &mut misspelt);
+        let choices = store.get("consent").and_then(|text| Choices::from_storage(&text)).unwrap_or_default();
+        let consent = choices.over(consent_default);
         store_as_consented(&mut store, &consent);
         let mut ids = page::Ids::new();
         // Ids stored by earlier pages (ours, or Segment's, whose server library may have sent
@@ -248,6 +256,8 @@ impl Sdk {
                 options: opts,
                 store,
                 consent,
+                choices,
+                consent_default,
                 queue: Queue::new(limits),
                 held: Queue::new(limits),
                 storage_refused: false,
@@ -307,22 +317,20 @@ impl Sdk {
 
     /// The collector's settings (or `undefined` if they failed), when they came after the
     /// SDK started without them: the loader then started it with consent pending. The
-    /// consent they imply takes its place unless the visitor or the page's options decided;
-    /// their autocapture switches apply at once ([`State::follow_late_switches`]).
+    /// default they imply takes its place for what the visitor has not decided, unless the
+    /// page's options decided it; their autocapture switches apply at once
+    /// ([`State::follow_late_switches`]).
     #[wasm_bindgen(js_name = lateSettings)]
     pub fn late_settings(&self, remote: JsValue) {
         self.run(|state, now| {
             let local = field(&state.load_options, "autocapture");
             state.follow_late_switches(autocapture::read_switches(&local, &field(&remote, "autocapture")));
             let mut misspelt = Vec::new();
-            let consent = initial_consent(&state.store, &state.load_options, &remote, &mut misspelt);
+            state.consent_default = default_consent(&state.load_options, &remote, &mut misspelt);
             // The page's own options were read, and reported, when the SDK started.
             misspelt.retain(|option| *option == "consent_default");
             state.report_misspelt(misspelt);
-            if consent != state.consent {
-                let before = std::mem::replace(&mut state.consent, consent);
-                state.apply_consent(now, before);
-            }
+            state.follow_choices(now);
         });
     }
 
@@ -679,9 +687,9 @@ fn decision_of(value: &JsValue) -> Option<Decision> {
     }
 }
 
-/// Reads `Consent::initial`'s inputs from storage, `load`'s options, the remote settings
+/// Reads `Consent::by_default`'s inputs from `load`'s options, the remote settings
 /// (`{late: true}` while they have not come: `api.js`'s stand-in) and the browser.
-fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
+fn default_consent(options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
     let browser = dom::privacy_signals();
     let late = bool_field(&[remote], "late").unwrap_or(false);
     // The options' choice, else the settings', else not to respect it (unknown while late).
@@ -709,7 +717,7 @@ fn initial_consent(store: &Store, options: &JsValue, remote: &JsValue, misspelt:
         None => convert::stated_field(remote, "consent_default").map(|d| read(d, "consent_default")),
         Some(d) => Some(read(d, "consent")),
     };
-    Consent::initial(store.get("consent").as_deref(), signals, default)
+    Consent::by_default(signals, default)
 }
 
 /// What the store may write under `consent`, and what a refusal of analytics clears: every
@@ -1251,21 +1259,21 @@ impl State {
                 }
             }
         }
-        let before = self.consent;
-        let (changed, unknown) = self.consent.set(parsed.iter().map(|(c, d)| (c.as_str(), *d)));
-        if let Some(message) = unknown {
+        let chosen = self.choices;
+        if let Some(message) = self.choices.set(parsed.iter().map(|(c, d)| (c.as_str(), *d))) {
             self.error(&message, JsValue::UNDEFINED);
         }
-        if changed {
-            self.consent_changed(now, before);
+        if self.choices == chosen {
+            return;
         }
-    }
-
-    fn consent_changed(&mut self, now: i64, before: Consent) {
-        self.apply_consent(now, before);
+        let changed = self.follow_choices(now);
+        // The decision itself is kept (even a refusal, even one the default made already),
+        // so that the visitor is not asked again and a later default does not override it.
+        self.store.set_record("consent", &self.choices.to_storage());
+        if !changed {
+            return;
+        }
         let consent = self.consent;
-        // The decision itself is kept (even a refusal), so the visitor is not asked again.
-        self.store.set_record("consent", &consent.to_storage());
         match consent.withdrawal_to_send(self.collector_may_know) {
             true => self.send_withdrawal(now),
             false => {
@@ -1339,13 +1347,25 @@ impl State {
             return;
         }
         let Some(text) = self.store.get_shared("consent") else { return };
-        if let Some(consent) = Consent::from_storage(&text).filter(|c| *c != self.consent) {
+        if let Some(choices) = Choices::from_storage(&text).filter(|c| *c != self.choices) {
             // This page's copy of the record too: storing may start again, and would write an
             // older decision back over the one just read.
             self.store.set_record("consent", &text);
-            let before = std::mem::replace(&mut self.consent, consent);
-            self.apply_consent(now, before);
+            self.choices = choices;
+            self.follow_choices(now);
         }
+    }
+
+    /// Works under the visitor's choices over the default from now on, doing what a change
+    /// of consent asks ([`State::apply_consent`]); answers whether the consent changed.
+    fn follow_choices(&mut self, now: i64) -> bool {
+        let consent = self.choices.over(self.consent_default);
+        if consent == self.consent {
+            return false;
+        }
+        let before = std::mem::replace(&mut self.consent, consent);
+        self.apply_consent(now, before);
+        true
     }
 
     /// What the consent now allows (it was `before`): storing, sending, holding or dropping;

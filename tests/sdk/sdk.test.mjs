@@ -820,6 +820,24 @@ describe("SDK: remote settings", () => {
     });
   });
 
+  test("a visitor who grants analytics while the settings hang gets personalisation from the default they bring, on this page and the next", async () => {
+    await withHeldSettings("", async ({ proxy, release }) => {
+      const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+      const { page, context } = await open("/late-choice", html);
+      const consent = () => page.evaluate(() => window.portrait.consent.get());
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      assert.deepEqual(await consent(), { analytics: "pending", personalization: "pending" });
+      await page.evaluate(() => window.portrait.consent.set({ analytics: true }));
+      release();
+      await page.waitForFunction(() => window.portrait.consent.get().personalization === "granted");
+      assert.equal(await page.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted", "the decision alone stored");
+      await page.reload();
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      assert.deepEqual(await consent(), { analytics: "granted", personalization: "granted" });
+      await context.close();
+    });
+  });
+
   test("settings that hang and switch clicks off: the clicks captured meanwhile never leave, and later ones are not captured", async () => {
     await withHeldSettings("autocapture = { clicks = false }", async ({ collector: noClicks, proxy, release }) => {
       const html = snippetPage({ collector: proxy.url, options: { consent: "granted" }, body: `<button id="b">Buy</button>` });
@@ -959,7 +977,7 @@ describe("SDK: consent", () => {
     await other.evaluate(() => window.portrait.flush());
     await other.waitForTimeout(300);
     assert.equal(proxy.beacons(), sentBefore, "nothing sent by the other tab");
-    assert.equal(await other.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=denied,personalization=granted");
+    assert.equal(await other.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=denied", "the decision alone stored");
     // The visitor changes their mind in the other tab: the last decision wins in both (the
     // first tab's own record of its refusal must not be written back over it).
     await other.evaluate(() => window.portrait.consent.set({ analytics: "granted" }));
@@ -968,7 +986,7 @@ describe("SDK: consent", () => {
     await page.evaluate(() => window.portrait.flush());
     for (const tab of [page, other]) {
       assert.equal(await tab.evaluate(() => window.portrait.consent.get().analytics), "granted");
-      assert.equal(await tab.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted,personalization=granted");
+      assert.equal(await tab.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted");
     }
     await context.close();
     await proxy.stop();

@@ -69,15 +69,12 @@ pub struct PrivacySignals {
 }
 
 impl Consent {
-    /// The consent a page starts with: the visitor's stored decision first (they already
-    /// chose), then Do-Not-Track / Global Privacy Control as a refusal when the site asked to
-    /// respect them, then the configured default, then granted. A signal the site may yet ask
-    /// to respect (its settings have not come) holds the default back to pending: what is
-    /// captured meanwhile waits for them, unsent.
-    pub fn initial(stored: Option<&str>, signals: PrivacySignals, default: Option<Decision>) -> Consent {
-        if let Some(stored) = stored.and_then(Consent::from_storage) {
-            return stored;
-        }
+    /// The consent of the categories the visitor never decided ([`Choices::over`]):
+    /// Do-Not-Track / Global Privacy Control as a refusal when the site asked to respect them,
+    /// then the configured default, then granted. A signal the site may yet ask to respect
+    /// (its settings have not come) holds the default back to pending: what is captured
+    /// meanwhile waits for them, unsent.
+    pub fn by_default(signals: PrivacySignals, default: Option<Decision>) -> Consent {
         let pairs = [
             (signals.do_not_track, signals.respect_do_not_track),
             (signals.global_privacy_control, signals.respect_global_privacy_control),
@@ -169,21 +166,30 @@ impl Consent {
             &Tokens::default(),
         )
     }
+}
 
-    /// Sets the categories named in `changes` (`(category, decision)`). A category it does not
+/// What the visitor decided, category by category (`None`: never decided): what the SDK
+/// stores under `consent`, and what the site's other tabs follow. A page works under these
+/// over the default ([`Choices::over`]), so that a category the visitor never decided
+/// follows the site's default as it is on each page: not the default of the day they
+/// decided another category, nor the pending that stands in while the settings are late.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub analytics: Option<Decision>,
+    pub personalization: Option<Decision>,
+}
+
+impl Choices {
+    /// Records the decisions in `changes` (`(category, decision)`). A category it does not
     /// know (a consent tool's `marketing`) is left out, not the call: a refusal sent with one
-    /// still holds. Returns whether anything changed, and the message naming the first
-    /// unknown category for the caller to report.
-    pub fn set<'a>(
-        &mut self,
-        changes: impl IntoIterator<Item = (&'a str, Decision)>,
-    ) -> (bool, Option<String>) {
-        let before = *self;
+    /// still holds. Answers the message naming the first unknown category, for the caller to
+    /// report.
+    pub fn set<'a>(&mut self, changes: impl IntoIterator<Item = (&'a str, Decision)>) -> Option<String> {
         let mut unknown = None;
         for (category, decision) in changes {
             match category {
-                "analytics" => self.analytics = decision,
-                "personalization" => self.personalization = decision,
+                "analytics" => self.analytics = Some(decision),
+                "personalization" => self.personalization = Some(decision),
                 other => {
                     unknown.get_or_insert_with(|| {
                         concat(&["unknown consent category `", other, "`: use analytics or personalization"])
@@ -191,24 +197,42 @@ impl Consent {
                 }
             }
         }
-        (*self != before, unknown)
+        unknown
     }
 
-    /// The stored form, e.g. `analytics=granted,personalization=denied`.
+    /// The consent these choices give where `default` ([`Consent::by_default`]) holds for
+    /// the categories not decided.
+    pub fn over(self, default: Consent) -> Consent {
+        Consent {
+            analytics: self.analytics.unwrap_or(default.analytics),
+            personalization: self.personalization.unwrap_or(default.personalization),
+        }
+    }
+
+    /// The stored form: the decided categories, e.g. `analytics=granted,personalization=denied`
+    /// or `personalization=denied`.
     pub fn to_storage(&self) -> String {
-        concat(&["analytics=", self.analytics.as_str(), ",personalization=", self.personalization.as_str()])
+        let mut text = String::new();
+        for (category, decision) in [("analytics", self.analytics), ("personalization", self.personalization)]
+        {
+            if let Some(decision) = decision {
+                let separator = if text.is_empty() { "" } else { "," };
+                text.push_str(&concat(&[separator, category, "=", decision.as_str()]));
+            }
+        }
+        text
     }
 
-    pub fn from_storage(text: &str) -> Option<Consent> {
-        let mut consent = Consent::all(Decision::Pending);
+    /// `None` for text that is not a stored form (it is then no decision at all).
+    pub fn from_storage(text: &str) -> Option<Choices> {
+        let mut choices = Choices::default();
         for pair in text.split(',') {
             let (category, decision) = pair.split_once('=')?;
-            let (_, unknown) = consent.set([(category, Decision::parse(decision)?)]);
-            if unknown.is_some() {
+            if choices.set([(category, Decision::parse(decision)?)]).is_some() {
                 return None;
             }
         }
-        Some(consent)
+        Some(choices)
     }
 }
 
@@ -273,21 +297,18 @@ mod tests {
     }
 
     #[test]
-    fn set_reports_changes_and_unknown_categories() {
-        let mut consent = Consent::all(Decision::Pending);
-        assert_eq!(consent.set([("analytics", Decision::Granted)]), (true, None));
-        assert_eq!(consent.set([("analytics", Decision::Granted)]), (false, None));
+    fn set_records_decisions_and_reports_unknown_categories() {
+        let mut choices = Choices::default();
+        assert_eq!(choices.set([("analytics", Decision::Granted)]), None);
         // A consent tool's own categories beside ours: ours still change.
-        let (changed, unknown) =
-            consent.set([("analytics", Decision::Denied), ("marketing", Decision::Denied)]);
-        assert!(changed && unknown.unwrap().contains("marketing"));
-        assert_eq!(consent.analytics, Decision::Denied);
-        assert_eq!(Consent::from_storage("analytics=granted,marketing=granted"), None);
+        let unknown = choices.set([("analytics", Decision::Denied), ("marketing", Decision::Denied)]);
+        assert!(unknown.unwrap().contains("marketing"));
+        assert_eq!(choices, Choices { analytics: Some(Decision::Denied), personalization: None });
+        assert_eq!(Choices::from_storage("analytics=granted,marketing=granted"), None);
     }
 
     #[test]
-    fn the_initial_consent_follows_the_stored_decision_then_signals_then_the_default() {
-        let stored = Consent { analytics: Decision::Granted, personalization: Decision::Denied }.to_storage();
+    fn the_default_is_signals_then_the_configured_default() {
         let gpc = PrivacySignals {
             global_privacy_control: true,
             respect_global_privacy_control: Some(true),
@@ -298,45 +319,59 @@ mod tests {
         // The settings that may ask to respect the signal have not come.
         let undecided = PrivacySignals { respect_global_privacy_control: None, ..gpc };
         let cases = [
-            (
-                Some(stored.as_str()),
-                gpc,
-                Some(Decision::Pending),
-                Consent { analytics: Decision::Granted, personalization: Decision::Denied },
-            ),
-            (Some("garbage"), gpc, None, Consent::all(Decision::Denied)),
-            (None, gpc, Some(Decision::Granted), Consent::all(Decision::Denied)),
-            (None, ignored, None, Consent::all(Decision::Granted)),
-            (None, ignored, Some(Decision::Pending), Consent::all(Decision::Pending)),
-            (None, undecided, Some(Decision::Granted), Consent::all(Decision::Pending)),
-            (None, undecided, Some(Decision::Denied), Consent::all(Decision::Denied)),
-            (
-                None,
-                PrivacySignals { global_privacy_control: false, ..undecided },
-                None,
-                Consent::all(Decision::Granted),
-            ),
-            (
-                Some(stored.as_str()),
-                undecided,
-                None,
-                Consent { analytics: Decision::Granted, personalization: Decision::Denied },
-            ),
+            (gpc, Some(Decision::Granted), Decision::Denied),
+            (gpc, Some(Decision::Pending), Decision::Denied),
+            (ignored, None, Decision::Granted),
+            (ignored, Some(Decision::Pending), Decision::Pending),
+            (undecided, Some(Decision::Granted), Decision::Pending),
+            (undecided, Some(Decision::Denied), Decision::Denied),
+            (PrivacySignals { global_privacy_control: false, ..undecided }, None, Decision::Granted),
         ];
-        for (stored, signals, default, expected) in cases {
+        for (signals, default, expected) in cases {
             assert_eq!(
-                Consent::initial(stored, signals, default),
-                expected,
-                "{stored:?} {signals:?} {default:?}"
+                Consent::by_default(signals, default),
+                Consent::all(expected),
+                "{signals:?} {default:?}"
             );
         }
     }
 
     #[test]
+    fn the_visitors_decisions_hold_and_undecided_categories_follow_the_default() {
+        let refused_personalisation = Choices { analytics: None, personalization: Some(Decision::Denied) };
+        // Decided when the default was granted; the site now asks first: analytics, never
+        // decided, waits like everyone's.
+        assert_eq!(
+            refused_personalisation.over(Consent::all(Decision::Pending)),
+            Consent { analytics: Decision::Pending, personalization: Decision::Denied }
+        );
+        // Analytics granted while the settings were late (pending stood in): personalisation
+        // follows the default they bring.
+        let granted_analytics = Choices { analytics: Some(Decision::Granted), personalization: None };
+        assert_eq!(granted_analytics.over(Consent::all(Decision::Granted)), Consent::all(Decision::Granted));
+        // A decision of pending is one (a consent tool asking again), and holds.
+        let asked_again = Choices { analytics: Some(Decision::Pending), personalization: None };
+        assert_eq!(
+            asked_again.over(Consent::all(Decision::Granted)),
+            Consent { analytics: Decision::Pending, personalization: Decision::Granted }
+        );
+    }
+
+    #[test]
     fn storage_round_trip() {
-        let consent = Consent { analytics: Decision::Granted, personalization: Decision::Denied };
-        assert_eq!(Consent::from_storage(&consent.to_storage()), Some(consent));
-        assert_eq!(Consent::from_storage("analytics=maybe"), None);
-        assert_eq!(Consent::from_storage("garbage"), None);
+        let cases = [
+            Choices { analytics: Some(Decision::Granted), personalization: Some(Decision::Denied) },
+            Choices { analytics: None, personalization: Some(Decision::Denied) },
+            Choices { analytics: Some(Decision::Pending), personalization: None },
+        ];
+        for choices in cases {
+            assert_eq!(Choices::from_storage(&choices.to_storage()), Some(choices));
+        }
+        assert_eq!(cases[1].to_storage(), "personalization=denied");
+        // Written by earlier versions, with every category.
+        assert_eq!(Choices::from_storage("analytics=granted,personalization=denied"), Some(cases[0]));
+        assert_eq!(Choices::from_storage("analytics=maybe"), None);
+        assert_eq!(Choices::from_storage("garbage"), None);
+        assert_eq!(Choices::from_storage(""), None);
     }
 }
