@@ -62,25 +62,25 @@ export function after(ms, callback) {
 }
 
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
-/// answer or the failure is in (status 0), with what the answer counted: the events a 200
-/// rejected, the queue's dropped count a 429 took.
+/// answer or the failure is in (status 0), with what the answer's body counted: the events a
+/// 200 rejected, the queue's dropped count a 429 took (`Outcome::of` reads it by the status).
 export function post(url, body, keepalive, done) {
-  const answer = (status, retryAfter, counted) => safely(() => done(status, retryAfter, counted));
-  const counted = (response, read) => response.json().then(read, () => 0);
+  const answer = (status, retryAfter, json) =>
+    safely(() => done(status, retryAfter, status === 200 ? (json?.rejected || []).length : json?.dropped_counted || 0));
   const bytes = body.slice(); // a view of the module's memory: copied now
   // Just after the module's work, not inside it: a page's own `fetch` wrapper may call the
   // SDK (`portrait.user()` for a header), which is busy until then.
   queueMicrotask(() => {
     try {
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
-        .then((response) => response.status === 200
-          ? counted(response, (json) => (json?.rejected || []).length).then((rejected) => answer(200, undefined, rejected))
-          : (response.status === 429 ? counted(response, (json) => json?.dropped_counted || 0) : Promise.resolve(0))
-            .then((dropped) => answer(response.status, response.headers.get('Retry-After') ?? undefined, dropped)),
-        () => answer(0, undefined, 0))
-        .catch(() => answer(0, undefined, 0)); // never a batch in flight for good
+        .then((response) => {
+          const read = response.status === 200 || response.status === 429;
+          return (read ? response.json().catch(() => null) : Promise.resolve(null))
+            .then((json) => answer(response.status, response.headers.get('Retry-After') ?? undefined, json));
+        }, () => answer(0))
+        .catch(() => answer(0)); // never a batch in flight for good
     } catch {
-      answer(0, undefined, 0);
+      answer(0);
     }
   });
 }

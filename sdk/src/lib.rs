@@ -1001,7 +1001,7 @@ impl State {
         self.keepalive_bytes += kept;
         self.collector_may_know = true;
         transport::post(&url.clone(), &body.clone(), keepalive, {
-            move |outcome, counted| {
+            move |outcome| {
                 // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
                 // hand the bytes to sendBeacon too. Either way the events stay queued and
                 // stored until an answer confirms them; the next page sends them again.
@@ -1011,28 +1011,24 @@ impl State {
                 if let Some(state) = weak.upgrade() {
                     run(&state, &mut |state, now| {
                         state.keepalive_bytes -= kept;
-                        state.settle(now, id, events, outcome, counted)
+                        state.settle(now, id, events, outcome)
                     });
                 }
             }
         });
     }
 
-    /// Settles a batch by its answer; `counted`: what the answer counted (`transport::post`).
-    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome, counted: u32) {
+    /// Settles a batch by its answer.
+    fn settle(&mut self, now: i64, id: u32, events: u32, outcome: Outcome) {
         // None left (dropped from a full queue while in flight): no waiter's events failed.
         let first = self.queue.first_of_batch(id).unwrap_or(u64::MAX);
-        let in_flight = match outcome {
-            Outcome::Delivered => self.queue.complete(id),
-            Outcome::Refused { .. } => self.queue.refuse(id),
-            Outcome::Retry { .. } => self.queue.retry(id, counted > 0),
-        };
+        let in_flight = self.queue.settle(id, outcome);
         // Not in flight: a batch resealed when the page was hidden. Its events went again in
         // another batch, whose answer is the one that counts.
         match outcome {
             _ if !in_flight => {}
-            Outcome::Delivered => {
-                let rejected = counted.min(events);
+            Outcome::Delivered { rejected } => {
+                let rejected = rejected.min(events);
                 self.stats.delivered += events - rejected;
                 if rejected > 0 {
                     self.stats.refused += rejected;
@@ -1045,7 +1041,7 @@ impl State {
                 // Gone, yet not delivered: a `flush()` waiting for them answers `false`.
                 self.fail_waiters(first);
             }
-            Outcome::Retry { status, retry_after_ms } => {
+            Outcome::Retry { status, retry_after_ms, .. } => {
                 self.stats.retries += 1;
                 if self.debug {
                     dom::console_log("warn", "batch failed, will retry; status", &status.into());

@@ -14,12 +14,11 @@ use wasm_bindgen::prelude::*;
 use crate::dom;
 
 /// POSTs `body`; `done` gets the outcome once the answer (or the failure) is in, with what
-/// the answer counted: for a 200 the events the collector rejected (invalid ones; the rest
-/// were taken), for a 429 the queue's dropped count it took (see `Queue::retry`).
-/// `keepalive` only when the page is being hidden: keepalive requests share a 64 KiB quota.
-pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome, u32) + 'static) {
+/// its body counted ([`Outcome::of`]). `keepalive` only when the page is being hidden:
+/// keepalive requests share a 64 KiB quota.
+pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome) + 'static) {
     let done = Closure::once_into_js(move |status: u16, retry_after: Option<String>, counted: u32| {
-        done(Outcome::of(status, retry_after.as_deref()), counted);
+        done(Outcome::of(status, retry_after.as_deref(), counted));
     });
     dom::post(url, body, keepalive, &done);
 }

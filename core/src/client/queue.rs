@@ -1,9 +1,9 @@
 //! The SDK's event queue: bounded, persisted, and safe to retry.
 //!
 //! Every captured event waits here until a collector answer settles it. [`Queue::take`] seals
-//! the next batch (its events are then *in flight*); [`Queue::complete`] removes them once the
-//! collector answered 2xx, [`Queue::refuse`] once it refused them for good (a 4xx other than
-//! 429); [`Queue::retry`] puts them back at the front after a network error, a 5xx or a 429.
+//! the next batch (its events are then *in flight*); [`Queue::settle`] removes them once the
+//! collector answered 2xx or refused them for good (a 4xx other than 429), and puts them back
+//! at the front after a network error, a 5xx or a 429 ([`Outcome`]).
 //! When the page is being hidden, [`Queue::take_all`] re-seals everything unsettled, in flight
 //! included, for keepalive requests: a batch whose fetch the unload cancels is sent again, and the collector's
 //! messageId dedupe makes the second copy harmless. So nothing is lost and nothing counted
@@ -73,31 +73,31 @@ struct Entry {
 /// The first byte of a stored queue's bytes (see [`Queue::to_stored_text`]).
 const STORED_FORMAT: u8 = b'R';
 
-/// What the collector's answer means for a batch: [`Queue::complete`] it, or [`Queue::retry`].
+/// What the collector's answer means for a batch ([`Queue::settle`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outcome {
-    Delivered,
+    /// 2xx: taken, but for the `rejected` events the collector found invalid.
+    Delivered { rejected: u32 },
     /// Network error (status 0), 408, 429 or 5xx: send again later, not before `retry_after_ms`.
-    Retry {
-        status: u16,
-        retry_after_ms: Option<i64>,
-    },
+    /// `dropped_counted`: the collector counted the queue's dropped count the batch carried
+    /// (a 429 for one person after it applied other people's events of the batch).
+    Retry { status: u16, retry_after_ms: Option<i64>, dropped_counted: bool },
     /// Any other 4xx: the collector will never take it; retrying cannot help.
-    Refused {
-        status: u16,
-    },
+    Refused { status: u16 },
 }
 
 impl Outcome {
-    /// From the answer's status and `Retry-After` header (seconds).
-    pub fn of(status: u16, retry_after: Option<&str>) -> Outcome {
+    /// From the answer's status, its `Retry-After` header (seconds) and what its body counted
+    /// (`counted`): a 200's rejected events, a 429's `dropped_counted`.
+    pub fn of(status: u16, retry_after: Option<&str>, counted: u32) -> Outcome {
         match status {
-            200..=299 => Outcome::Delivered,
+            200..=299 => Outcome::Delivered { rejected: counted },
             0 | 408 | 429 | 500.. => Outcome::Retry {
                 status,
                 retry_after_ms: retry_after
                     .and_then(|s| super::parse_integer(s.trim(), 10))
                     .map(|s| s.saturating_mul(1_000)),
+                dropped_counted: status == 429 && counted > 0,
             },
             _ => Outcome::Refused { status },
         }
@@ -266,16 +266,25 @@ impl Queue {
         Some(Outgoing { id, body, events: count })
     }
 
-    /// The batch was delivered (2xx): forget it. Each of these three answers `false` for a
-    /// batch not in flight (resealed by [`take_all`](Self::take_all), or already settled):
-    /// its late answer settles nothing, and counts for nothing.
-    pub fn complete(&mut self, id: u32) -> bool {
+    /// Settles batch `id` by the collector's answer. `false` for a batch not in flight
+    /// (resealed by [`take_all`](Self::take_all), or already settled): its late answer
+    /// settles nothing, and counts for nothing.
+    pub fn settle(&mut self, id: u32, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Delivered { .. } => self.complete(id),
+            Outcome::Refused { .. } => self.refuse(id),
+            Outcome::Retry { dropped_counted, .. } => self.retry(id, dropped_counted),
+        }
+    }
+
+    /// The batch was delivered (2xx): forget it.
+    fn complete(&mut self, id: u32) -> bool {
         self.forget_flight(id).is_some_and(|_| self.forget_events(id))
     }
 
     /// The batch was refused for good (4xx other than 429): its events go, and the dropped
     /// count it carried rides on the next batch instead (the collector never read it).
-    pub fn refuse(&mut self, id: u32) -> bool {
+    fn refuse(&mut self, id: u32) -> bool {
         let Some(dropped) = self.forget_flight(id) else { return false };
         self.dropped += dropped;
         self.forget_events(id)
@@ -314,10 +323,9 @@ impl Queue {
     }
 
     /// The batch failed in a way worth retrying: its events wait again, in their order, and
-    /// its dropped count with them, unless the collector says it counted it
-    /// (`dropped_counted`: a 429 after it applied other people's events of the batch). Sent
-    /// again, the count would be counted again by a part of the retry that holds none of them.
-    pub fn retry(&mut self, id: u32, dropped_counted: bool) -> bool {
+    /// its dropped count with them, unless the collector says it counted it. Sent again, the
+    /// count would be counted again by a part of the retry that holds none of them.
+    fn retry(&mut self, id: u32, dropped_counted: bool) -> bool {
         let Some(dropped) = self.forget_flight(id) else { return false };
         if !dropped_counted {
             self.dropped += dropped;
@@ -462,6 +470,9 @@ mod tests {
     use crate::value::Value;
 
     const NOW: i64 = 1_700_000_100_000;
+    const DELIVERED: Outcome = Outcome::Delivered { rejected: 0 };
+    const FAILED: Outcome = Outcome::Retry { status: 0, retry_after_ms: None, dropped_counted: false };
+    const REFUSED: Outcome = Outcome::Refused { status: 400 };
 
     fn event(n: usize) -> Record {
         Record::from_event(&event_with(n, None))
@@ -495,8 +506,8 @@ mod tests {
         assert_eq!(ids(&first.body), ["m0", "m1"]);
         assert_eq!(ids(&second.body), ["m2", "m3"]);
         assert_eq!((queue.waiting(), queue.in_flight()), (1, 2));
-        queue.complete(first.id);
-        queue.complete(first.id); // a second answer for the same batch changes nothing
+        queue.settle(first.id, DELIVERED);
+        queue.settle(first.id, DELIVERED); // a second answer for the same batch changes nothing
         assert_eq!(queue.len(), 3);
         assert_eq!((queue.first_of_batch(first.id), queue.first_of_batch(second.id)), (None, Some(3)));
     }
@@ -517,8 +528,8 @@ mod tests {
         check(&queue);
         (12..20).for_each(|n| queue.push(event(n))); // and then the oldest in flight
         check(&queue);
-        queue.retry(a.id, false);
-        queue.complete(b.id);
+        queue.settle(a.id, FAILED);
+        queue.settle(b.id, DELIVERED);
         check(&queue);
         queue.take_all(NOW, 300);
         check(&queue);
@@ -539,7 +550,7 @@ mod tests {
         assert_eq!(queue.bytes, lengths.iter().sum::<usize>());
         assert_eq!(queue.waiting_bytes(), lengths[2..].iter().sum::<usize>());
         assert!(lengths[1] < lengths[0] && lengths[3] < lengths[2]);
-        queue.retry(in_flight.id, false);
+        queue.settle(in_flight.id, FAILED);
         let again = beacon::decode(&queue.take(NOW + 1, 10, 32_768).unwrap().body).unwrap().events;
         let texts: Vec<bool> = again.iter().map(|e| e.properties.contains_key("text")).collect();
         assert_eq!(texts, [true, false, true, false]);
@@ -549,7 +560,7 @@ mod tests {
     fn retried_events_go_back_in_their_place() {
         let mut queue = queue_of(3);
         let first = queue.take(NOW + 1, 2, 32_768).unwrap();
-        queue.retry(first.id, false);
+        queue.settle(first.id, FAILED);
         let again = queue.take(NOW + 2, 10, 32_768).unwrap();
         assert_eq!(ids(&again.body), ["m0", "m1", "m2"]);
     }
@@ -574,10 +585,10 @@ mod tests {
         let sent: Vec<String> = all.iter().flat_map(|o| ids(&o.body)).collect();
         assert_eq!(sent, (0..30).map(|n| format!("m{n}")).collect::<Vec<_>>());
         assert!(all.iter().all(|o| o.body.len() <= 300 || o.events == 1));
-        assert!(!queue.complete(early.id), "the cancelled batch's answer settles nothing");
-        assert!(!queue.retry(early.id, false) && !queue.refuse(early.id));
+        assert!(!queue.settle(early.id, DELIVERED), "the cancelled batch's answer settles nothing");
+        assert!(!queue.settle(early.id, FAILED) && !queue.settle(early.id, REFUSED));
         assert_eq!((queue.len(), queue.waiting()), (30, 0));
-        assert!(all.iter().all(|o| queue.complete(o.id)));
+        assert!(all.iter().all(|o| queue.settle(o.id, DELIVERED)));
         assert!(queue.is_empty());
     }
 
@@ -587,7 +598,7 @@ mod tests {
         (0..5).for_each(|n| queue.push(event(n)));
         let refused = queue.take(NOW + 1, 1, 32_768).unwrap();
         assert_eq!(beacon::decode(&refused.body).unwrap().dropped, 2);
-        assert!(queue.refuse(refused.id));
+        assert!(queue.settle(refused.id, REFUSED));
         let next = queue.take(NOW + 2, 10, 32_768).unwrap();
         assert_eq!(ids(&next.body), ["m3", "m4"], "the refused event is gone");
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 2, "its dropped count is not");
@@ -601,7 +612,7 @@ mod tests {
         let odd = |record: &Record| record.message_id().ends_with(['1', '3']);
         assert_eq!(queue.remove(|record| odd(record) || record.message_id() == "m0"), 2, "m0 is in flight");
         assert_eq!((queue.len(), queue.waiting()), (2, 1));
-        assert!(queue.complete(in_flight.id));
+        assert!(queue.settle(in_flight.id, DELIVERED));
         assert_eq!(ids(&queue.take(NOW, 10, 32_768).unwrap().body), ["m2"]);
         let bytes: usize = queue.entries.iter().map(|entry| entry.bytes).sum();
         assert_eq!((queue.bytes, queue.waiting_bytes), (bytes, 0));
@@ -615,10 +626,10 @@ mod tests {
         let first = queue.take(NOW + 1, 4, 32_768).unwrap();
         assert_eq!(ids(&first.body)[0], "m5");
         assert_eq!(beacon::decode(&first.body).unwrap().dropped, 5);
-        queue.retry(first.id, false);
+        queue.settle(first.id, FAILED);
         let again = queue.take(NOW + 2, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&again.body).unwrap().dropped, 5, "reported again after a failure");
-        queue.complete(again.id);
+        queue.settle(again.id, DELIVERED);
         let next = queue.take(NOW + 3, 4, 32_768).unwrap();
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 0, "and only until delivered");
         // A 429 after the collector counted it (it applied other people's events): the retry,
@@ -627,7 +638,7 @@ mod tests {
         (0..7).for_each(|n| queue.push(event(n)));
         let counted = queue.take(NOW + 4, 20, 32_768).unwrap();
         assert_eq!(beacon::decode(&counted.body).unwrap().dropped, 3);
-        assert!(queue.retry(counted.id, true));
+        assert!(queue.settle(counted.id, Outcome::of(429, None, 5)));
         let parts = [queue.take(NOW + 5, 2, 32_768).unwrap(), queue.take(NOW + 5, 20, 32_768).unwrap()];
         let resent: usize = parts.iter().map(|part| part.events).sum();
         assert_eq!(resent, counted.events);
@@ -640,7 +651,7 @@ mod tests {
         (0..5).for_each(|n| queue.push(event(n)));
         let sent = queue.take(NOW + 1, 2, 32_768).unwrap();
         (5..8).for_each(|n| queue.push(event(n)));
-        assert!(queue.complete(sent.id));
+        assert!(queue.settle(sent.id, DELIVERED));
         let next = queue.take(NOW + 2, 10, 32_768).unwrap();
         assert_eq!(ids(&next.body), ["m5", "m6", "m7"], "m0 and m1 delivered, m2–m4 dropped");
         assert_eq!(beacon::decode(&next.body).unwrap().dropped, 3, "not the delivered ones");
@@ -673,7 +684,7 @@ mod tests {
         let mut ceilings = Vec::new();
         for _ in 0..8 {
             let id = queue.take(NOW + 1, 1, 32_768).unwrap().id;
-            queue.retry(id, false);
+            queue.settle(id, FAILED);
             let low = queue.backoff_ms(0.0, None);
             let high = queue.backoff_ms(0.999_999, None);
             assert!(low * 2 >= high - 1 && low < high, "{low} {high}");
@@ -683,7 +694,7 @@ mod tests {
         assert!(*ceilings.last().unwrap() <= MAX_BACKOFF_MS);
         assert_eq!(queue.backoff_ms(0.0, Some(120_000)), 120_000);
         // An absurd one cannot overflow the time it ends at.
-        let absurd = Outcome::of(429, Some("9223372036854775"));
+        let absurd = Outcome::of(429, Some("9223372036854775"), 0);
         let Outcome::Retry { retry_after_ms, .. } = absurd else { panic!("{absurd:?}") };
         assert_eq!(Queue::default().backoff_ms(0.5, retry_after_ms), MAX_RETRY_AFTER_MS);
     }
@@ -696,7 +707,7 @@ mod tests {
         assert!(!queue.settled_up_to(mark));
         let first = queue.take(NOW, 3, 32_768).unwrap().id;
         assert!(!queue.settled_up_to(mark), "in flight is not settled");
-        queue.complete(first);
+        queue.settle(first, DELIVERED);
         assert!(queue.settled_up_to(mark), "the later event does not hold it");
         assert!(!queue.settled_up_to(queue.pushed()));
         // Adopted events came after the mark too; the queue's own keep their places.
@@ -737,13 +748,20 @@ mod tests {
 
     #[test]
     fn answers_decide_retries() {
-        assert_eq!(Outcome::of(200, None), Outcome::Delivered);
-        assert_eq!(Outcome::of(429, Some(" 3")), Outcome::Retry { status: 429, retry_after_ms: Some(3_000) });
-        assert_eq!(Outcome::of(503, Some("soon")), Outcome::Retry { status: 503, retry_after_ms: None });
-        assert_eq!(Outcome::of(0, None), Outcome::Retry { status: 0, retry_after_ms: None });
-        assert_eq!(Outcome::of(408, None), Outcome::Retry { status: 408, retry_after_ms: None });
-        assert_eq!(Outcome::of(400, None), Outcome::Refused { status: 400 });
-        assert_eq!(Outcome::of(413, None), Outcome::Refused { status: 413 });
+        let retry = |status, retry_after_ms, dropped_counted| Outcome::Retry {
+            status,
+            retry_after_ms,
+            dropped_counted,
+        };
+        assert_eq!(Outcome::of(200, None, 2), Outcome::Delivered { rejected: 2 });
+        assert_eq!(Outcome::of(429, Some(" 3"), 5), retry(429, Some(3_000), true));
+        assert_eq!(Outcome::of(429, None, 0), retry(429, None, false));
+        // Only a 429 says what it counted; a proxy's 503 body is not the collector's.
+        assert_eq!(Outcome::of(503, Some("soon"), 5), retry(503, None, false));
+        assert_eq!(Outcome::of(0, None, 0), FAILED);
+        assert_eq!(Outcome::of(408, None, 0), retry(408, None, false));
+        assert_eq!(Outcome::of(400, None, 0), REFUSED);
+        assert_eq!(Outcome::of(413, None, 0), Outcome::Refused { status: 413 });
     }
 
     #[test]
