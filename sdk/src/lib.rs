@@ -585,11 +585,15 @@ impl Sdk {
             let mut errors = Vec::new();
             let message_id = options.message_id(&mut errors).unwrap_or_else(|| state.ids.uuid());
             let awaited = state.middleware.take(&message_id);
+            if awaited.as_ref().is_some_and(|awaited| awaited.withdrawn) {
+                state.stats.denied += 1;
+                return;
+            }
             if returned.properties.is_cut() || returned.traits.is_cut() {
                 return state.refuse_unread();
             }
             let (captured_at, block) = match &awaited {
-                Some((at, block)) => (*at, block),
+                Some(awaited) => (awaited.at, &awaited.context),
                 None => (now, state.page.context(&state.session)),
             };
             let at = options.time_or(captured_at, now, &mut errors);
@@ -913,13 +917,15 @@ impl State {
     }
 
     /// The autocapture switches of settings that came late: what a switch now off captured
-    /// meanwhile goes (held, or waiting in the queue; counted as denied), and it captures
-    /// nothing more on this page.
+    /// meanwhile goes (held, waiting in the queue, or with the page's middleware; counted as
+    /// denied), and it captures nothing more on this page.
     fn follow_late_switches(&mut self, switches: Autocapture) {
         let Some(captured) = self.late_autocapture.take() else { return };
         let unwanted: Vec<String> =
             captured.into_iter().filter(|(kind, _)| !kind.is_on(&switches)).map(|(_, id)| id).collect();
-        let is_unwanted = |record: &Record| unwanted.iter().any(|id| id == record.message_id());
+        let is_unwanted = |message_id: &str| unwanted.iter().any(|id| id == message_id);
+        self.middleware.withdraw(is_unwanted);
+        let is_unwanted = |record: &Record| is_unwanted(record.message_id());
         let removed = self.held.remove(is_unwanted) + self.queue.remove(is_unwanted);
         if removed > 0 {
             self.stats.denied += removed as u32;

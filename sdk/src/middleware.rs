@@ -28,10 +28,13 @@ use crate::convert::{Props, id_text, js_object, string_field};
 const MAX_AWAITED: usize = 256;
 
 /// An event the middleware has: when it was captured, with which context.
-struct Awaited {
+pub struct Awaited {
     message_id: String,
-    at: i64,
-    context: ContextBlock,
+    pub at: i64,
+    pub context: ContextBlock,
+    /// Taken back while the middleware had it ([`Middleware::withdraw`]): when it comes
+    /// back, it goes no further.
+    pub withdrawn: bool,
 }
 
 /// Whether the page has source middleware. (Outside the SDK's state, which may be borrowed
@@ -139,14 +142,22 @@ impl Middleware {
         if self.awaited.len() >= MAX_AWAITED {
             self.awaited.remove(0);
         }
-        self.awaited.push(Awaited { message_id: message_id.to_owned(), at, context: context.clone() });
+        let message_id = message_id.to_owned();
+        self.awaited.push(Awaited { message_id, at, context: context.clone(), withdrawn: false });
     }
 
-    /// The time and context of the event with this id, if it is awaited.
-    pub fn take(&mut self, message_id: &str) -> Option<(i64, ContextBlock)> {
+    /// The event with this id, if it is awaited.
+    pub fn take(&mut self, message_id: &str) -> Option<Awaited> {
         let index = self.awaited.iter().position(|awaited| awaited.message_id == message_id)?;
-        let awaited = self.awaited.remove(index);
-        Some((awaited.at, awaited.context))
+        Some(self.awaited.remove(index))
+    }
+
+    /// Takes back the awaited events whose message ids `unwanted` picks (a capture that late
+    /// settings switched off): what the middleware passes on of them is not recorded.
+    pub fn withdraw(&mut self, unwanted: impl Fn(&str) -> bool) {
+        for awaited in self.awaited.iter_mut().filter(|awaited| unwanted(&awaited.message_id)) {
+            awaited.withdrawn = true;
+        }
     }
 
     /// `context` as JSON text in Segment's shape (`ContextBlock::to_map`), made once for each

@@ -862,6 +862,39 @@ describe("SDK: remote settings", () => {
     });
   });
 
+  test("settings that hang and switch clicks off: a click the page's middleware holds when they come is not recorded when it passes it on", async () => {
+    await withHeldSettings("autocapture = { clicks = false }", async ({ collector: noClicks, proxy, release }) => {
+      const html = snippetPage({
+        collector: proxy.url,
+        options: { autocapture: { scroll: false, engagement: false, forms: false } },
+        body: `<button id="b">Buy</button>`,
+        before: `window.held = [];
+          portrait.addSourceMiddleware(({ payload, next }) => {
+            if (payload.obj.event === "Button Clicked") return window.held.push(() => next(payload));
+            next(payload);
+          });`,
+      });
+      const { page, context } = await open("/late-mw-click", html);
+      await page.evaluate(() => new Promise((resolve) => window.portrait.ready(resolve)));
+      await page.click("#b");
+      await page.waitForFunction(() => window.held.length === 1);
+      release();
+      // The settings' consent default (granted) comes with their switches.
+      await page.waitForFunction(() => window.portrait.consent.get().analytics === "granted");
+      await page.evaluate(() => window.held[0]());
+      await page.evaluate(() => window.portrait.track("Kept"));
+      await page.evaluate(() => window.portrait.flush());
+      assert.equal(await page.evaluate(() => window.portrait.stats().denied), 1, "the held click counted as denied");
+      const id = await anonymousId(page);
+      const events = await eventually(async () => {
+        const { json } = await noClicks.admin(`anonymous_id/${id}/events?limit=100`);
+        return json?.events?.some((e) => e.event === "Kept") && json.events;
+      }, { message: "the events delivered" });
+      assert.deepEqual(names(events).filter((name) => name === "Button Clicked"), []);
+      await context.close();
+    });
+  });
+
   test("the collector's settings apply: consent pending by default, clicks not captured; load's options win", async () => {
     const configured = await launchCollectorFor(
       rig.site.origin,
