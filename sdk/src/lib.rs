@@ -585,7 +585,10 @@ impl Sdk {
             let mut errors = Vec::new();
             let message_id = options.message_id(&mut errors).unwrap_or_else(|| state.ids.uuid());
             let awaited = state.middleware.take(&message_id);
+            // Captured, as it would have been had the middleware passed it on sooner, and
+            // taken off by late settings then.
             if awaited.as_ref().is_some_and(|awaited| awaited.withdrawn) {
+                state.stats.captured += 1;
                 state.stats.denied += 1;
                 return;
             }
@@ -1271,12 +1274,11 @@ impl State {
         let changed = self.follow_choices(now);
         // The decision itself is kept (even a refusal, even one the default made already),
         // so that the visitor is not asked again and a later default does not override it.
+        // It is recorded even when this page's consent did not change: other tabs, whose
+        // default may differ (their settings late), follow what is stored and record nothing.
         self.store.set_record("consent", &self.choices.to_storage());
-        if !changed {
-            return;
-        }
         let consent = self.consent;
-        match consent.withdrawal_to_send(self.collector_may_know) {
+        match changed && consent.withdrawal_to_send(self.collector_may_know) {
             true => self.send_withdrawal(now),
             false => {
                 let call = Call::Track(CONSENT_EVENT);

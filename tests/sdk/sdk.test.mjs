@@ -884,7 +884,9 @@ describe("SDK: remote settings", () => {
       await page.evaluate(() => window.held[0]());
       await page.evaluate(() => window.portrait.track("Kept"));
       await page.evaluate(() => window.portrait.flush());
-      assert.equal(await page.evaluate(() => window.portrait.stats().denied), 1, "the held click counted as denied");
+      const stats = await page.evaluate(() => window.portrait.stats());
+      assert.equal(stats.denied, 1, "the held click counted as denied");
+      assert.equal(stats.captured, stats.delivered + stats.denied + stats.refused + stats.queued + stats.held, JSON.stringify(stats));
       const id = await anonymousId(page);
       const events = await eventually(async () => {
         const { json } = await noClicks.admin(`anonymous_id/${id}/events?limit=100`);
@@ -1023,6 +1025,18 @@ describe("SDK: consent", () => {
     }
     await context.close();
     await proxy.stop();
+  });
+
+  test("a decision the default had made already is stored and recorded: another tab, or a later default, cannot take it for undecided", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const { page, context } = await open("/explicit-grant", html);
+    await page.evaluate(() => window.portrait.consent.set({ analytics: true }));
+    await page.evaluate(() => window.portrait.flush());
+    assert.equal(await page.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted");
+    const { json } = await rig.collector.admin(`anonymous_id/${await anonymousId(page)}/events`);
+    const recorded = json.events.filter((e) => e.event === "Consent Updated");
+    assert.deepEqual(recorded.map((e) => e.properties), [{ analytics: "granted", personalization: "granted" }]);
+    await context.close();
   });
 
   test("a sign-in and a reset() in one tab hold in the site's other tabs: their next events are the visitor's as stored now", async () => {

@@ -209,13 +209,15 @@ impl Choices {
         }
     }
 
-    /// The stored form: the decided categories, e.g. `analytics=granted,personalization=denied`
-    /// or `personalization=denied`.
+    /// The stored form: the categories granted or refused, e.g.
+    /// `analytics=granted,personalization=denied` or `personalization=denied` (empty when
+    /// none is). A decision of pending (a consent tool asking again) holds on its page; the
+    /// next page starts from the default for it.
     pub fn to_storage(&self) -> String {
         let mut text = String::new();
         for (category, decision) in [("analytics", self.analytics), ("personalization", self.personalization)]
         {
-            if let Some(decision) = decision {
+            if let Some(decision) = decision.filter(|&decision| decision != Decision::Pending) {
                 let separator = if text.is_empty() { "" } else { "," };
                 text.push_str(&concat(&[separator, category, "=", decision.as_str()]));
             }
@@ -223,16 +225,22 @@ impl Choices {
         text
     }
 
-    /// `None` for text that is not a stored form (it is then no decision at all).
+    /// `None` for text that is not a stored form (it is then no decision at all). A stored
+    /// pending is no decision: earlier versions stored every category, the default's
+    /// pending (while the settings were late) too.
     pub fn from_storage(text: &str) -> Option<Choices> {
         let mut choices = Choices::default();
-        for pair in text.split(',') {
+        for pair in text.split(',').filter(|pair| !pair.is_empty()) {
             let (category, decision) = pair.split_once('=')?;
             if choices.set([(category, Decision::parse(decision)?)]).is_some() {
                 return None;
             }
         }
-        Some(choices)
+        let decided = |decision: Option<Decision>| decision.filter(|&decision| decision != Decision::Pending);
+        Some(Choices {
+            analytics: decided(choices.analytics),
+            personalization: decided(choices.personalization),
+        })
     }
 }
 
@@ -362,16 +370,22 @@ mod tests {
         let cases = [
             Choices { analytics: Some(Decision::Granted), personalization: Some(Decision::Denied) },
             Choices { analytics: None, personalization: Some(Decision::Denied) },
-            Choices { analytics: Some(Decision::Pending), personalization: None },
+            Choices::default(),
         ];
         for choices in cases {
             assert_eq!(Choices::from_storage(&choices.to_storage()), Some(choices));
         }
         assert_eq!(cases[1].to_storage(), "personalization=denied");
-        // Written by earlier versions, with every category.
+        // A decision of pending lasts its page.
+        let asked_again = Choices { analytics: Some(Decision::Pending), ..cases[1] };
+        assert_eq!(asked_again.to_storage(), "personalization=denied");
+        // Written by earlier versions, with every category (pending the default's).
         assert_eq!(Choices::from_storage("analytics=granted,personalization=denied"), Some(cases[0]));
+        assert_eq!(
+            Choices::from_storage("analytics=granted,personalization=pending"),
+            Some(Choices { analytics: Some(Decision::Granted), personalization: None })
+        );
         assert_eq!(Choices::from_storage("analytics=maybe"), None);
         assert_eq!(Choices::from_storage("garbage"), None);
-        assert_eq!(Choices::from_storage(""), None);
     }
 }
