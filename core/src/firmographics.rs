@@ -93,6 +93,7 @@
 //! objects, and counts above [`MAX_EMPLOYEES`], which no employer has (a revenue figure or a
 //! typo). Strings are cut at [`MAX_COUNT_BYTES`] first.
 
+use crate::limits::cut_at_char;
 use crate::value::Value;
 
 /// Titles are cut to this many bytes (at a char boundary) before parsing.
@@ -1151,7 +1152,7 @@ const CONNECTORS: &[&str] = &["and", "und", "et", "y", "or", "oder", "ou"];
 /// Parses a free-text job title into its seniority and department; `None` when nothing in it
 /// is known (empty, placeholders, garbage). See the [module documentation](self) for the rules.
 pub fn parse_title(title: &str) -> Option<JobTitle> {
-    let tokens = tokenize(truncate(title, MAX_TITLE_BYTES));
+    let tokens = tokenize(cut_at_char(title, MAX_TITLE_BYTES));
     let mut understood = false;
 
     let mut trainee = false;
@@ -1207,15 +1208,6 @@ struct Token {
     after_to: bool,
     /// Followed by `'s`: about someone else.
     possessive: bool,
-}
-
-/// `s` cut to at most `max` bytes at a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn is_combining_mark(c: char) -> bool {
@@ -1524,7 +1516,7 @@ pub fn employee_band(value: &Value) -> Option<EmployeeBand> {
     let count = match value {
         Value::Int(n) => u64::try_from(*n).ok()?,
         Value::Float(x) => whole(*x)?,
-        Value::String(s) => parse_count(truncate(s, MAX_COUNT_BYTES))?,
+        Value::String(s) => parse_count(cut_at_char(s, MAX_COUNT_BYTES))?,
         Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => return None,
     };
     (1..=MAX_EMPLOYEES).contains(&count).then(|| EmployeeBand::from_count(count))
@@ -2004,8 +1996,8 @@ mod tests {
         // The limit falls inside a multi-byte character.
         let wide = format!("é{}", "ü".repeat(200));
         assert_eq!(parse_title(&wide), None);
-        assert_eq!(truncate("aé", 2), "a");
-        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(cut_at_char("aé", 2), "a");
+        assert_eq!(cut_at_char("abc", 10), "abc");
     }
 
     #[test]
@@ -2265,7 +2257,7 @@ mod tests {
 
             #[test]
             fn only_the_first_bytes_count(title in ".{0,300}", tail in "(CEO|Intern|Sales|VP|Director|Assistant to)") {
-                let head = truncate(&title, MAX_TITLE_BYTES);
+                let head = cut_at_char(&title, MAX_TITLE_BYTES);
                 let padded = format!("{head}{}", " x".repeat(MAX_TITLE_BYTES));
                 prop_assert_eq!(parse_title(&padded), parse_title(&format!("{padded} {tail}")));
             }

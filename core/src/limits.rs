@@ -12,6 +12,15 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_KEY_BYTES: usize = 255;
 /// String values anywhere in properties, traits and context.
 pub const MAX_STRING_BYTES: usize = 8 * 1024;
+/// `text` cut to at most `max_bytes` bytes, at a character boundary.
+pub fn cut_at_char(text: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Identifiers and names: messageId, anonymousId, userId, groupId, previousId, event, name, category.
 pub const MAX_ID_BYTES: usize = 255;
 /// Event times outside `[2000-01-01, 2100-01-01)` are rejected as clock garbage.

@@ -165,11 +165,7 @@ impl Activity {
             Call::Page { .. } => {
                 let path = event.context.page.path.as_deref().unwrap_or("/");
                 let path = path.split(['?', '#']).next().unwrap_or("/");
-                let mut end = path.len().min(MAX_PATH_BYTES);
-                while !path.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("$page {}", &path[..end])
+                format!("$page {}", crate::limits::cut_at_char(path, MAX_PATH_BYTES))
             }
             Call::Track { event } => event.clone(),
             other => format!("${}", other.type_name()),

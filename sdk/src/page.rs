@@ -5,6 +5,7 @@ use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
 use portrait_core::client::url;
 use portrait_core::client::{campaign, concat};
+use portrait_core::limits::{MAX_STRING_BYTES, cut_at_char};
 use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
 use crate::convert::Props;
@@ -73,23 +74,25 @@ impl PageState {
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
             let channel = campaign::session_channel(referrer.as_deref(), &self.host, landing.as_ref());
             store.set("channel", channel.as_str(), false);
-            match &landing {
-                Some(_) => store.set("campaign", &search, false),
+            let query = landing.as_ref().map(campaign::Landing::to_query);
+            match &query {
+                Some(query) => store.set("campaign", query, false),
                 None => store.remove("campaign", false),
             }
             if store.get("first").is_none() {
-                let query = if landing.is_some() { search.as_str() } else { "" };
-                store.set("first", &concat(&[channel.as_str(), "|", query]), false);
+                store.set("first", &concat(&[channel.as_str(), "|", query.as_deref().unwrap_or("")]), false);
             }
         }
         let path = text(page::PATH).unwrap_or_default();
         let (url, path) = url::page_location(&self.href, &path, &search, canonical.as_deref());
+        // Each within the collector's limit for a string, which would refuse the event.
+        let within = |text: String| cut_at_char(&text, MAX_STRING_BYTES).to_owned();
         self.page = [
-            Some(url),
-            Some(path.to_owned()),
-            text(page::TITLE),
-            referrer,
-            Some(search).filter(|s| !s.is_empty()),
+            Some(within(url)),
+            Some(within(path.to_owned())),
+            text(page::TITLE).map(within),
+            referrer.map(within),
+            Some(search).filter(|s| !s.is_empty()).map(within),
         ];
         self.read_visitor(store);
         self.user_agent = text(page::USER_AGENT);

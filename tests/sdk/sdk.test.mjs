@@ -317,11 +317,13 @@ describe("SDK: autocapture", () => {
     const html = snippetPage({ collector: rig.collector.url });
     const context = await newContext(rig.browser);
     const page = await context.newPage();
-    await page.goto(rig.site.page("/landing", html) + "?utm_source=google&utm_medium=cpc&utm_campaign=spring&gclid=abc123", {
+    await page.goto(rig.site.page("/landing", html) + "?utm_source=google&utm_medium=cpc&email=ada%40example.com&utm_campaign=spring&gclid=abc123", {
       referer: "https://www.google.com/",
     });
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.track("Pricing Viewed"));
+    const stored = await page.evaluate(() => [localStorage.getItem("portrait.campaign"), localStorage.getItem("portrait.first")]);
+    assert.deepEqual(stored, ["utm_campaign=spring&utm_source=google&utm_medium=cpc&gclid=abc123", "paid|utm_campaign=spring&utm_source=google&utm_medium=cpc&gclid=abc123"], "the campaign stored, not the rest of the query");
     // A second page of the same visit, without parameters, keeps the session's campaign.
     await page.goto(rig.site.page("/next", html), { referer: rig.site.origin + "/landing" });
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
@@ -337,6 +339,23 @@ describe("SDK: autocapture", () => {
       assert.equal(event.context.session.count, 1);
     }
     assert.equal(new Set(events.map((e) => e.context.session.id)).size, 1, "one session across both pages");
+    await context.close();
+  });
+
+  test("a landing URL with a campaign value past the collector's limit: the value is cut, and the visitor's events still arrive", async () => {
+    const autocapture = { pageViews: false, clicks: false, forms: false, scroll: false, engagement: false, campaigns: true };
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture } });
+    const context = await newContext(rig.browser);
+    const page = await context.newPage();
+    await page.goto(rig.site.page("/huge-campaign", html) + `?utm_source=${"s".repeat(9000)}&utm_medium=cpc`);
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.track("Still Counted"));
+    await page.evaluate(() => window.portrait.flush());
+    const [event] = await timeline(await anonymousId(page), 1);
+    assert.equal(event.event, "Still Counted");
+    assert.equal(event.context.campaign.source, "s".repeat(500));
+    assert.equal(event.context.firstTouch.source, "s".repeat(500));
+    assert.ok(event.context.page.search.length <= 8192 && event.context.page.url.length <= 8192);
     await context.close();
   });
 

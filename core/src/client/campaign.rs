@@ -3,13 +3,19 @@
 //! A landing URL's UTM parameters and ad click ids make a [`Landing`]; the referrer and the
 //! campaign together make a [`Channel`]. The SDK keeps the first touch and the last touch.
 
-use super::url;
+use super::{push_listed, url};
+use crate::limits::cut_at_char;
 
 /// Ad click ids kept from landing URLs (Google, Microsoft, Meta, LinkedIn).
 pub const CLICK_IDS: [&str; 4] = ["gclid", "msclkid", "fbclid", "li_fat_id"];
 /// The UTM parameters, in the order of [`Landing::utm`] (the context's `campaign` fields:
 /// name, source, medium, term, content).
 pub const UTM: [&str; 5] = ["utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content"];
+
+/// The most kept of a campaign parameter's value: the whole would ride on every event of the
+/// visitor's (the first touch for good), and a value past the collector's string limit
+/// would have it refuse them all.
+pub const MAX_CAMPAIGN_VALUE_BYTES: usize = 500;
 
 /// The campaign of a landing URL.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -24,6 +30,19 @@ impl Landing {
     pub fn medium(&self) -> Option<&str> {
         self.utm[2].as_deref()
     }
+
+    /// Its parameters as a query (`utm_source=news&gclid=abc`) that [`from_query`] reads
+    /// back: what the SDK stores, not the landing URL's whole query, whose other parameters
+    /// (a token, an email address) are no campaign.
+    pub fn to_query(&self) -> String {
+        let utm = UTM.iter().zip(&self.utm).filter_map(|(key, value)| Some((*key, value.as_deref()?)));
+        let click_ids = self.click_ids.iter().map(|(id, value)| (*id, value.as_str()));
+        let mut query = String::new();
+        for (key, value) in utm.chain(click_ids) {
+            push_listed(&mut query, "&", &[key, "=", &url::percent_encode(value)]);
+        }
+        query
+    }
 }
 
 /// The campaign in a landing URL's query, if it has any UTM parameter or click id.
@@ -31,6 +50,7 @@ pub fn from_query(query: &str) -> Option<Landing> {
     let mut landing = Landing::default();
     // An empty value names nothing (`?gclid=`): it is no campaign.
     for (key, value) in url::query_pairs(query).filter(|(_, value)| !value.is_empty()) {
+        let value = cut_at_char(&value, MAX_CAMPAIGN_VALUE_BYTES).to_owned();
         if let Some(field) = UTM.iter().position(|utm| *utm == key) {
             landing.utm[field] = Some(value);
         } else if let Some(id) = CLICK_IDS.iter().find(|id| **id == key) {
@@ -202,6 +222,22 @@ mod tests {
         assert_eq!(from_query("q=shoes&page=2"), None);
         assert_eq!(from_query("gclid=&utm_source="), None, "empty values name nothing");
         assert_eq!(from_query(""), None);
+    }
+
+    #[test]
+    fn keeps_the_campaign_alone_and_within_bounds() {
+        // A crafted landing URL: a value past the collector's string limit, and parameters
+        // that are no campaign.
+        let long = "é".repeat(5_000);
+        let query = format!("?email=ada%40example.com&utm_source={long}&token=s3cret&gclid=a%26b");
+        let landing = from_query(&query).unwrap();
+        let source = landing.utm[1].as_deref().unwrap();
+        assert!(source.len() <= MAX_CAMPAIGN_VALUE_BYTES && source.len() >= MAX_CAMPAIGN_VALUE_BYTES - 1);
+        assert!(long.starts_with(source), "cut at a character");
+        let stored = landing.to_query();
+        assert!(!stored.contains("email") && !stored.contains("token"), "{stored}");
+        assert_eq!(from_query(&stored), Some(landing));
+        assert_eq!(Landing::default().to_query(), "");
     }
 
     #[test]

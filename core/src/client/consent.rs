@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::concat;
+use super::{concat, push_listed};
 use crate::record::{Call, ContextParts, Record, Tokens};
 
 /// The event the SDK records a consent change with: its properties are the categories
@@ -218,8 +218,7 @@ impl Choices {
         for (category, decision) in [("analytics", self.analytics), ("personalization", self.personalization)]
         {
             if let Some(decision) = decision.filter(|&decision| decision != Decision::Pending) {
-                let separator = if text.is_empty() { "" } else { "," };
-                text.push_str(&concat(&[separator, category, "=", decision.as_str()]));
+                push_listed(&mut text, ",", &[category, "=", decision.as_str()]);
             }
         }
         text
