@@ -138,13 +138,21 @@ fn visitor_active(state: &mut State, now: i64) {
 /// the URL changed, and its view unless page views are off or the site calls `page()` for it
 /// (the context is the new page's either way). A `replaceState` that changes only the query
 /// rewrites the page in place (tracking parameters stripped on landing, a search box's
-/// text): no new view.
+/// text): no new view. Nor does one while the view's automatic capture waits: a router's
+/// redirect (`/` → `/en/`); the waiting view becomes the new URL's, with its referrer.
 fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
     if !state.page.is_new(&href) {
         return;
     }
     if replaced && !url::is_new_path(&state.page.href, &href) {
         state.page.href = href;
+        return;
+    }
+    if replaced && state.auto_view_at.is_some() {
+        let referrer = state.page.page[3].clone();
+        let campaigns = state.options.autocapture.campaigns;
+        state.page.enter(now, referrer, &mut state.session, &mut state.store, campaigns);
+        interests::page_view(state);
         return;
     }
     state.capture_auto_view();

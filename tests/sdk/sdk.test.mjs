@@ -258,6 +258,23 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
+  test("a router's redirect before the view is counted (a replaceState to /en, a hash router's #/) leaves one view, the new URL's", async () => {
+    // The router runs as the SDK is ready, within the automatic view's wait.
+    const before = `portrait.ready(() => { history.replaceState({}, "", "/portal/en"); location.hash = "#/"; });`;
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } }, before });
+    const context = await newContext(rig.browser);
+    const page = await context.newPage();
+    await page.goto(rig.site.page("/portal", html), { referer: "https://news.example/" });
+    await page.waitForFunction(() => location.hash === "#/" && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.flush());
+    const [view] = await timeline(await anonymousId(page), 1);
+    assert.equal(view.context.page.path, "/portal/en");
+    assert.equal(view.context.page.referrer, "https://news.example/", "the landing's referrer kept");
+    await page.waitForTimeout(300);
+    assert.equal((await rig.collector.profile("anonymous_id", await anonymousId(page))).json.eventCount, 1);
+    await context.close();
+  });
+
   test("an automatic page view waits a moment for the site's page(), and is captured at the view's start when none comes", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/no-call", html);

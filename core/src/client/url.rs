@@ -177,8 +177,11 @@ pub fn page_location<'a>(
     }
 }
 
+/// Whether a fragment is a hash route (`#/pricing`, `#!/pricing`), not an anchor (`#faq`).
+/// The root route (`#/`, `#!/`) is the page itself: a hash router writes it on landing
+/// (`/` → `/#/`), and that is no second page.
 fn is_route(fragment: &str) -> bool {
-    fragment.starts_with("#/") || fragment.starts_with("#!")
+    (fragment.starts_with("#/") || fragment.starts_with("#!")) && !matches!(fragment, "#/" | "#!" | "#!/")
 }
 
 /// `url` before its fragment, and the fragment with its `#` (empty if none).
@@ -262,6 +265,10 @@ mod tests {
             ("https://example.com/docs?tab=2#/billing", base, true),
             ("https://example.com/docs?tab=2#/billing", "https://example.com/docs?tab=2#faq", true),
             ("https://example.com/a#faq", "https://example.com/b#faq", true),
+            // A hash router's root route, written on landing, is the page itself.
+            ("https://example.com/", "https://example.com/#/", false),
+            ("https://example.com/", "https://example.com/#!/", false),
+            ("https://example.com/#/", "https://example.com/#/pricing", true),
         ] {
             assert_eq!(is_new_page(current, href), new, "{current} → {href}");
         }
