@@ -468,6 +468,7 @@ impl Sdk {
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
             state.store.remove("aid", true);
+            state.store.forget_segment_ids();
             interests::forget_stored(&mut state.store);
             interests::forget_in_module(state);
             state.page.forget_visitor(&mut state.store);
@@ -1162,7 +1163,12 @@ impl State {
     }
 
     /// The page came back from the back/forward cache: its stored queue is its own again.
+    /// What the site's other pages stored meanwhile holds here first (a cached page gets no
+    /// `storage` events): a refusal must not find this page storing and sending, nor a
+    /// `reset()` its user.
     pub(crate) fn show(&mut self, now: i64) {
+        self.consent_stored_elsewhere(now);
+        self.visitor_stored_elsewhere(now);
         self.closed = false;
         self.sends_after_close = 0;
         self.hidden = false;

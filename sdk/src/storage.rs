@@ -58,6 +58,9 @@ extern "C" {
 pub const PREFIX: &str = "portrait.";
 /// The start of each page's stored queue's key (`q.<page id>`).
 pub const QUEUE_PREFIX: &str = "q.";
+/// The ids Segment's analytics.js stores (cookie and `localStorage`), which the SDK adopts
+/// while it has none of its own ([`Store::segment_id`]).
+pub const SEGMENT_IDS: [&str; 2] = ["ajs_anonymous_id", "ajs_user_id"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -180,6 +183,21 @@ impl Store {
         portrait_core::client::segment_stored_id(&stored).map(str::to_owned)
     }
 
+    /// Removes Segment's stored ids ([`SEGMENT_IDS`]), as its own `reset()` does: a `reset()`
+    /// while nothing may be stored (consent pending or refused) leaves no id of ours, and the
+    /// next page would adopt the forgotten visitor's (`party::load_visitor`).
+    pub fn forget_segment_ids(&mut self) {
+        if self.mode == Mode::Memory {
+            return;
+        }
+        if self.local {
+            for name in SEGMENT_IDS {
+                self.failed_writes += u32::from(!local_write(name, None));
+            }
+        }
+        self.expire_cookies(&SEGMENT_IDS.map(String::from));
+    }
+
     /// Whether this page's writes (all, or the personal keys') reach `localStorage`, which the
     /// site's other tabs share.
     pub fn shares_storage(&self) -> bool {
@@ -252,7 +270,7 @@ impl Store {
             self.failed_writes += u32::from(!local_write(&concat(&[PREFIX, key]), None));
         }
         if cookie {
-            self.expire_cookies(&[key]);
+            self.expire_cookies(&[cookie_name(key)]);
         }
     }
 
@@ -274,7 +292,7 @@ impl Store {
             }
         }
         if cookie && self.persistent && self.mode == Mode::CookieAndLocal {
-            self.write_cookie(key, value, self.cookie_max_age_s);
+            self.write_cookie(&cookie_name(key), value, self.cookie_max_age_s);
         }
     }
 
@@ -330,7 +348,7 @@ impl Store {
         for key in cookie_keys {
             self.remove(key, false);
         }
-        self.expire_cookies(cookie_keys);
+        self.expire_cookies(&cookie_keys.iter().map(|key| cookie_name(key)).collect::<Vec<_>>());
         self.memory = kept;
     }
 
@@ -338,7 +356,7 @@ impl Store {
     /// domains: an earlier visit, or a subdomain, may have set them on any (the browser
     /// ignores the domains it refuses). The cookies are read again after: what they held must
     /// not be read back.
-    fn expire_cookies(&mut self, keys: &[&str]) {
+    fn expire_cookies(&mut self, names: &[String]) {
         if self.mode != Mode::CookieAndLocal {
             return;
         }
@@ -346,8 +364,8 @@ impl Store {
         let host = crate::dom::hostname();
         let mut parents = url::cookie_domains(&host);
         loop {
-            for key in keys {
-                self.write_cookie(key, "", 0);
+            for name in names {
+                self.write_cookie(name, "", 0);
             }
             let Some(parent) = parents.next() else { break };
             self.cookie_domain = Some(parent);
@@ -367,8 +385,9 @@ impl Store {
         }
     }
 
-    fn write_cookie(&mut self, key: &str, value: &str, max_age_s: u32) {
-        let mut cookie = concat(&[&cookie_name(key), "=", &url::percent_encode(value), "; Path=/; Max-Age="]);
+    /// Writes the cookie `name` (its key's [`cookie_name`]).
+    fn write_cookie(&mut self, name: &str, value: &str, max_age_s: u32) {
+        let mut cookie = concat(&[name, "=", &url::percent_encode(value), "; Path=/; Max-Age="]);
         portrait_core::client::push_unsigned(&mut cookie, max_age_s.into(), 10);
         cookie.push_str("; SameSite=Lax");
         if let Some(domain) = &self.cookie_domain {
@@ -393,9 +412,10 @@ impl Store {
             crate::dom::random_bytes(&mut value);
             let mut mark = String::new();
             portrait_core::client::push_unsigned(&mut mark, u32::from_le_bytes(value).into(), 16);
-            self.write_cookie("probe", &mark, 10);
-            let stuck = find_cookie(&cookie_text(), "probe").is_some_and(|found| found == mark);
-            self.write_cookie("probe", "", 0);
+            let probe = cookie_name("probe");
+            self.write_cookie(&probe, &mark, 10);
+            let stuck = cookie_named(&cookie_text(), &probe).is_some_and(|found| found == mark);
+            self.write_cookie(&probe, "", 0);
             stuck
         })
     }

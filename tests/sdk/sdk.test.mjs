@@ -515,6 +515,28 @@ describe("SDK: identity and storage", () => {
     await anonymous.close();
   });
 
+  test("reset() while nothing may be stored removes Segment's stored ids too: the next page does not adopt the forgotten user", async () => {
+    const context = await newContext(rig.browser);
+    await context.addCookies([{ name: "ajs_anonymous_id", value: "%22seg-anon-2%22", url: rig.site.origin }]);
+    await context.addInitScript(() => {
+      if (!sessionStorage.getItem("seeded")) localStorage.setItem("ajs_user_id", JSON.stringify("seg-user-2"));
+      sessionStorage.setItem("seeded", "1");
+    });
+    const html = snippetPage({ collector: rig.collector.url, options: { consent: "pending", autocapture: false } });
+    const { page } = await open("/from-segment-pending", html, { context });
+    const ids = () => page.evaluate(() => [window.portrait.user().anonymousId, window.portrait.user().userId]);
+    assert.deepEqual(await ids(), ["seg-anon-2", "seg-user-2"]);
+    await page.evaluate(() => window.portrait.reset());
+    assert.equal(await page.evaluate(() => localStorage.getItem("ajs_user_id")), null);
+    assert.equal((await context.cookies()).find((c) => c.name === "ajs_anonymous_id"), undefined);
+    await page.reload();
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    const [anonymous, user] = await ids();
+    assert.notEqual(anonymous, "seg-anon-2");
+    assert.equal(user, null);
+    await context.close();
+  });
+
   test("with storage throwing (disabled cookies and localStorage) the SDK falls back to memory and still delivers", async () => {
     const context = await newContext(rig.browser);
     await context.addInitScript(() => {
@@ -1034,6 +1056,29 @@ describe("SDK: consent", () => {
     assert.equal(proxy.beacons(), sentBefore, "still nothing sent on the next page");
     await context.close();
     await proxy.stop();
+  });
+
+  test("a page shown again from the back/forward cache follows what the site's other pages stored meanwhile (a reset(): no user written back)", async () => {
+    // Headless Chromium keeps no page in the back/forward cache here, so the cached page is
+    // one that gets no `storage` events (a cached page gets none; stopped by a listener
+    // added before the SDK's) and is then shown again (`pageshow`); the other page is a real
+    // one, in the same browser. (A refusal is followed the same way, by the same call.)
+    const before = `window.addEventListener("storage", (event) => window.cached && event.stopImmediatePropagation());`;
+    const html = snippetPage({ collector: rig.collector.url, options: { consent: "granted", autocapture: false }, before });
+    const { page: cached, context } = await open("/bf-cached", html);
+    await cached.evaluate(() => { window.portrait.identify("bf-user", { plan: "pro" }); window.cached = true; });
+    const { page: other } = await open("/bf-other", html, { context });
+    await other.evaluate(() => window.portrait.reset());
+    const next = await anonymousId(other);
+    await cached.waitForTimeout(200);
+    assert.equal(await cached.evaluate(() => window.portrait.user().userId), "bf-user", "nothing followed while cached");
+    await cached.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })));
+    assert.deepEqual(await cached.evaluate(() => window.portrait.user()), { anonymousId: next, userId: null, traits: {} });
+    await cached.evaluate(() => window.portrait.track("After Restore"));
+    await cached.evaluate(() => window.portrait.flush());
+    assert.equal(await cached.evaluate(() => localStorage.getItem("portrait.uid")), null, "the user not written back");
+    assert.deepEqual(names(await timeline(next, 1)), ["After Restore"]);
+    await context.close();
   });
 
   test("a refusal in one tab holds at once in the site's other tabs, and stays remembered; a grant in the other tab then holds in both", async () => {
