@@ -32,6 +32,10 @@ export function hostname() {
   return location.hostname;
 }
 
+export function page_hidden() {
+  return document.hidden;
+}
+
 /// Do-Not-Track and Global Privacy Control, as the browser reports them.
 export function privacy_signals() {
   return [navigator.doNotTrack === '1', navigator.globalPrivacyControl === true];
@@ -100,7 +104,9 @@ export function time_zone() {
 }
 
 const FOLLOWED_KEYS = ['consent', 'aid', 'uid', 'traits', 'gid', 'gtraits'];
-const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], [role=button]';
+const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], input[type=reset], [role=button]';
+/// What a visitor may type or pick: its text is never a clicked element's.
+const TYPED = 'textarea, select, [contenteditable]:not([contenteditable="false"])';
 const BUTTON_INPUTS = /^(submit|button|reset)$/i;
 /// What `HTMLFormElement.length` counts, without reading a property a field can shadow.
 const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output, select, textarea';
@@ -154,13 +160,24 @@ function clicked(event) {
   if (!element) return undefined;
   const tag = element.tagName.toLowerCase();
   // An input's value is its label only for a button; any other is what the visitor typed.
-  const text = tag !== 'input' ? element.textContent : BUTTON_INPUTS.test(element.type) ? element.value : '';
+  const text = tag !== 'input' ? untypedText(element) : BUTTON_INPUTS.test(element.type) ? element.value : '';
   // A button inside a link (`<a href><button>`) still navigates: the link's href and kind.
   const link = first('a[href]');
   const facts = [tag, text || '', element.id || '', link && typeof link.href === 'string' ? link.href : '',
     (link || element).hasAttribute('download')];
   for (const { name, value } of element.attributes) facts.push(name, value);
   return facts;
+}
+
+/// An element's text without what a visitor may type or pick there: the text of fields (a
+/// `textarea`'s, which React keeps equal to what was typed), of `select`s and of editable
+/// regions. (Copied only when it holds some: most clicks are on plain links and buttons.)
+function untypedText(element) {
+  if (element.matches(TYPED) || element.isContentEditable) return '';
+  if (!element.querySelector(TYPED)) return element.textContent;
+  const copy = element.cloneNode(true);
+  for (const field of copy.querySelectorAll(TYPED)) field.remove();
+  return copy.textContent;
 }
 
 /// The submitted form's id, name and action attributes (not its properties: a field named

@@ -264,7 +264,8 @@ pub(crate) fn scroll_depth_now() -> f64 {
 fn on_scroll(state: &mut State, now: i64) {
     let now_f = now as f64;
     let since = now_f - state.page.last_scroll_check;
-    if since < SCROLL_CHECK_MS {
+    // (A clock set back makes `since` negative: due now, not after as long as the step.)
+    if (0.0..SCROLL_CHECK_MS).contains(&since) {
         // The last scroll of a fling (or the End key) lands here: it is read when the window
         // ends, or 90 and 100 % would wait for the visitor's next scroll.
         if !state.page.scroll_check_due {

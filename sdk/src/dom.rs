@@ -12,6 +12,8 @@ extern "C" {
     /// in [`page`].
     pub fn page_facts() -> Array;
     pub fn hostname() -> String;
+    /// `document.hidden`: a tab opened in the background, or one the visitor left.
+    pub fn page_hidden() -> bool;
     /// Do-Not-Track, then Global Privacy Control, as booleans.
     pub fn privacy_signals() -> Array;
     /// The viewport's top, its height and the document's height.

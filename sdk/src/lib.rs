@@ -269,7 +269,7 @@ impl Sdk {
                 sends_after_close: 0,
                 keepalive_bytes: 0,
                 persisted_at: 0,
-                hidden: false,
+                hidden: dom::page_hidden(),
                 auto_view_at: None,
                 last_captured_at: 0,
                 persist_timer: None,

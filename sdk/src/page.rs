@@ -107,7 +107,10 @@ impl PageState {
         self.engaged_total_ms = 0;
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
-        self.engagement.activity(now);
+        // A tab opened in the background counts from when it is shown.
+        if !dom::page_hidden() {
+            self.engagement.activity(now);
+        }
         self.entered_at = now;
     }
 

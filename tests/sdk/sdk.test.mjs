@@ -137,18 +137,24 @@ describe("SDK: autocapture", () => {
       <input id="send" type="submit" value="Send it">
       <a id="wrap" href="https://www.example.org/get.pdf"><button id="inner">Get</button></a>
       <div data-portrait-event="Plan Chosen" data-portrait-plan="team"><button id="choose">Choose</button></div>
+      <div data-portrait-event="Feedback Sent"><textarea id="note"></textarea><select><option>Rating 5</option></select><span id="send-note">Send</span></div>
       <div id="host"></div>
       <script>document.getElementById("host").attachShadow({ mode: "open" }).innerHTML = '<button id="shadowed">Inside</button>';</script>`;
     const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/inputs", html);
     await page.evaluate(() => document.addEventListener("click", (e) => e.preventDefault()));
     await page.fill("#secret", "hunter2");
+    await page.fill("#note", "my private note");
+    // React keeps a controlled textarea's text (its default value) equal to what was typed.
+    await page.evaluate(() => { document.getElementById("note").textContent = "my private note"; });
     // Playwright's CSS selectors reach into open shadow roots.
-    for (const selector of ["#secret", "#send", "#inner", "#choose", "#shadowed"]) await page.click(selector);
+    for (const selector of ["#secret", "#send", "#inner", "#choose", "#send-note", "#shadowed"]) await page.click(selector);
     await page.evaluate(() => window.portrait.flush());
-    const events = (await timeline(await anonymousId(page), 6)).reverse();
-    assert.deepEqual(names(events), ["page", "Password Focused", "Button Clicked", "Link Clicked", "Plan Chosen", "Button Clicked"]);
-    const [, secret, send, inner, chosen, shadowed] = events.map((e) => e.properties);
+    const events = (await timeline(await anonymousId(page), 7)).reverse();
+    assert.deepEqual(names(events), ["page", "Password Focused", "Button Clicked", "Link Clicked", "Plan Chosen", "Feedback Sent", "Button Clicked"]);
+    const [, secret, send, inner, chosen, feedback, shadowed] = events.map((e) => e.properties);
+    assert.equal(feedback.text, "Send", "a field's text and a select's options are not the element's");
+    assert.ok(!JSON.stringify(events).includes("private note"));
     assert.deepEqual([shadowed.text, shadowed.id], ["Inside", "shadowed"], "a click in a shadow root is read where it happened");
     assert.equal(secret.text, "", "the typed value is not sent");
     assert.ok(!JSON.stringify(events).includes("hunter2"));
@@ -174,6 +180,23 @@ describe("SDK: autocapture", () => {
     assert.doesNotMatch(JSON.stringify(events), /ada@example\.com|Acme|"Ada"/);
     // The SDK is still alive after the submission.
     assert.equal(await page.evaluate(() => typeof window.portrait.user().anonymousId), "string");
+    await context.close();
+  });
+
+  test("a page opened in a background tab and closed unseen counts no engaged time", async () => {
+    const context = await newContext(rig.browser);
+    await context.addInitScript(() => {
+      Object.defineProperty(Document.prototype, "hidden", { get: () => true, configurable: true });
+      Object.defineProperty(Document.prototype, "visibilityState", { get: () => "hidden", configurable: true });
+    });
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { clicks: false, forms: false, scroll: false } } });
+    const { page } = await open("/background", html, { context });
+    const id = await anonymousId(page);
+    await page.waitForTimeout(1500);
+    await page.close({ runBeforeUnload: true });
+    const events = await timeline(id, 2);
+    const engaged = events.find((e) => e.event === "Page Engaged");
+    assert.equal(engaged.properties.engaged_ms, 0);
     await context.close();
   });
 

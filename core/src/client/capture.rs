@@ -3,10 +3,12 @@
 
 use super::url;
 
-/// Extensions whose links are file downloads.
-const DOWNLOADS: [&str; 22] = [
-    "pdf", "zip", "gz", "tgz", "rar", "7z", "dmg", "exe", "msi", "pkg", "deb", "rpm", "apk", "csv", "xls",
-    "xlsx", "doc", "docx", "ppt", "pptx", "mp3", "mp4",
+/// Extensions whose links are file downloads (Google Analytics 4's list, and more archives,
+/// installers and media).
+const DOWNLOADS: [&str; 40] = [
+    "pdf", "zip", "gz", "tgz", "tar", "bz2", "xz", "rar", "7z", "iso", "dmg", "exe", "msi", "pkg", "deb",
+    "rpm", "apk", "csv", "txt", "rtf", "xls", "xlsx", "doc", "docx", "ppt", "pptx", "pps", "key", "epub",
+    "mp3", "wav", "wma", "mid", "midi", "mp4", "mov", "avi", "wmv", "mpg", "mpeg",
 ];
 
 /// What a link leads to.
@@ -133,6 +135,10 @@ mod tests {
         );
         assert_eq!(
             link_kind("https://acme.io/report", site, true),
+            LinkKind { outbound: false, download: true }
+        );
+        assert_eq!(
+            link_kind("https://acme.io/media/clip.mov", site, false),
             LinkKind { outbound: false, download: true }
         );
         assert_eq!(link_kind("mailto:a@acme.io", site, false), LinkKind::default());
