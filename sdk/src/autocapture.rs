@@ -131,7 +131,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
 fn visitor_active(state: &mut State, now: i64) {
     state.page.engagement.activity(now);
     state.follow_stored_session(now);
-    state.session.touch(now, None);
+    state.touch_session(now);
 }
 
 /// After `pushState`, `replaceState` (`replaced`), `popstate` or `hashchange`: a new page if

@@ -762,7 +762,7 @@ impl State {
         options: &CallOptions,
     ) -> String {
         self.follow_stored_session(now);
-        self.session.touch(now, None);
+        self.touch_session(now);
         self.capture_in_session(now, call, properties, traits, options)
     }
 
@@ -1185,12 +1185,27 @@ impl State {
     }
 
     /// After a minute without events here, the session another tab of the site stored may be
-    /// more recent ([`Session::follow`]); read only then, not on every event of a burst.
+    /// more recent ([`Session::follow`]); read only then, not on every event of a burst. A
+    /// session taken over comes with the channel and campaign that tab stored for it.
     pub(crate) fn follow_stored_session(&mut self, now: i64) {
         if now.saturating_sub(self.session.last_activity) > SESSION_SYNC_MS
             && let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s))
         {
+            let id = self.session.id;
             self.session.follow(&stored);
+            if self.session.id != id {
+                self.store.reload(&["channel", "campaign"]);
+                self.page.read_visitor(&self.store);
+            }
+        }
+    }
+
+    /// Keeps the session alive at `now` (an event, the visitor's input). One that starts
+    /// here, after 30 minutes without activity and not with a page's arrival, is a direct
+    /// visit: the previous session's channel and campaign are not its own.
+    pub(crate) fn touch_session(&mut self, now: i64) {
+        if self.session.touch(now, None) {
+            self.page.begin_direct_session(&mut self.store);
         }
     }
 

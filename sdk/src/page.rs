@@ -129,10 +129,15 @@ impl PageState {
     /// click id is unique to one ad click). The next visitor's session, begun by `reset()`,
     /// is a direct arrival, and so is their first touch.
     pub fn forget_visitor(&mut self, store: &mut Store) {
-        let direct = campaign::Channel::Direct.as_str();
+        store.replace("first", &concat(&[campaign::Channel::Direct.as_str(), "|"]));
+        self.begin_direct_session(store);
+    }
+
+    /// A session that began without a page's arrival (`reset()`, or the visitor back at an
+    /// open tab after 30 minutes): a direct one, with no campaign.
+    pub fn begin_direct_session(&mut self, store: &mut Store) {
         store.remove("campaign", false);
-        store.replace("channel", direct);
-        store.replace("first", &concat(&[direct, "|"]));
+        store.replace("channel", campaign::Channel::Direct.as_str());
         self.read_visitor(store);
     }
 

@@ -222,6 +222,26 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
+  test("a session begun by an event after 30 idle minutes, not by a page's arrival, is direct: the landing's campaign stays with the first session", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { clicks: false, scroll: false, engagement: false } } });
+    const context = await newContext(rig.browser);
+    await context.clock.install();
+    const page = await context.newPage();
+    await page.goto(rig.site.page("/ad-landing", html) + "?gclid=idle123", { referer: "https://www.google.com/" });
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.clock.pauseAt(Date.now() + 1_000);
+    await page.evaluate(() => window.portrait.flush());
+    await page.clock.fastForward("40:00");
+    await page.evaluate(() => window.portrait.track("Back Later"));
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 2);
+    const [view, later] = ["page", "Back Later"].map((name) => events.find((e) => names([e])[0] === name));
+    assert.deepEqual([view.context.channel, view.context.campaign.gclid, view.context.session.count], ["paid", "idle123", 1]);
+    assert.deepEqual([later.context.channel, later.context.campaign?.gclid, later.context.session.count], ["direct", undefined, 2]);
+    assert.equal(later.context.firstTouch.channel, "paid", "the first touch stays");
+    await context.close();
+  });
+
   test("a tab left idle for over 30 minutes and then hidden reports its engaged time in its own session", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { clicks: false, scroll: false } } });
     const context = await newContext(rig.browser);
