@@ -122,10 +122,32 @@ const SOCIAL_MEDIUMS: [&str; 4] = ["social", "social-media", "social_media", "so
 /// Click ids only ads carry. Meta adds `fbclid` to every outbound link, its unpaid posts'
 /// too, so that one says nothing: the referrer decides.
 const PAID_CLICK_IDS: [&str; 3] = ["gclid", "msclkid", "li_fat_id"];
-/// Matched against each dot-separated label of the referrer's host.
-const SEARCH_ENGINES: [&str; 9] =
-    ["google", "bing", "duckduckgo", "yahoo", "baidu", "yandex", "ecosia", "qwant", "naver"];
-const SOCIAL_SITES: [&str; 10] = [
+/// Matched against each dot-separated label of the referrer's host (and a tagged link's
+/// `utm_source`).
+const SEARCH_ENGINES: [&str; 17] = [
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "baidu",
+    "yandex",
+    "ecosia",
+    "qwant",
+    "naver",
+    "brave",
+    "startpage",
+    "seznam",
+    "sogou",
+    "daum",
+    "kagi",
+    "ask",
+    "aol",
+];
+/// A search engine's services that are not its search, by the host's first label or an
+/// app's last: `docs.google.com`, `blog.naver.com`, the Google Docs app.
+const NOT_SEARCH: [&str; 11] =
+    ["docs", "drive", "sites", "accounts", "classroom", "calendar", "meet", "chat", "blog", "cafe", "play"];
+const SOCIAL_SITES: [&str; 27] = [
     "facebook",
     "instagram",
     "linkedin",
@@ -136,10 +158,27 @@ const SOCIAL_SITES: [&str; 10] = [
     "pinterest",
     "tiktok",
     "ycombinator",
+    "threads",
+    "bsky",
+    "mastodon",
+    "whatsapp",
+    "telegram",
+    "messenger",
+    "discord",
+    "snapchat",
+    "tumblr",
+    "quora",
+    "vk",
+    "weibo",
+    "douban",
+    "zhihu",
+    "xiaohongshu",
+    "linktr",
+    "substack",
 ];
 /// Whole hosts (and their subdomains) too short to match by label: `t` or `x` alone would
 /// match any host with such a label.
-const SOCIAL_HOSTS: [&str; 2] = ["t.co", "x.com"];
+const SOCIAL_HOSTS: [&str; 4] = ["t.co", "x.com", "t.me", "wa.me"];
 /// A label that names a mail service: `mail.google.com`, `uk.mail.yahoo.com`,
 /// `outlook.office365.com`; `gm` only as an app's name (the Gmail app), not a site's.
 const EMAIL_LABELS: [&str; 4] = ["mail", "webmail", "gmail", "outlook"];
@@ -162,6 +201,16 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         if SOCIAL_MEDIUMS.contains(&medium.as_str()) {
             return Channel::Social;
         }
+        // Then the site the link's source names, for an app's link without a referrer
+        // (`utm_source=instagram&utm_medium=story`).
+        let source = campaign.utm[1].as_deref().unwrap_or("").to_ascii_lowercase();
+        let source_named = |names: &[&str]| source.split('.').any(|part| names.contains(&part));
+        if source_named(&SOCIAL_SITES) {
+            return Channel::Social;
+        }
+        if source_named(&SEARCH_ENGINES) {
+            return Channel::Search;
+        }
     }
     let Some(host) = referrer.filter(|r| !r.is_empty()).and_then(url::host) else {
         // No referrer (Meta's in-app browser sends none): `fbclid` still says Meta.
@@ -181,6 +230,7 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         |names: &[&str]| labels.iter().rev().skip(usize::from(!app)).any(|label| names.contains(label));
     let app_named = |names: &[&str]| app && labels.last().is_some_and(|label| names.contains(label));
     let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || url::is_subdomain(&host, h));
+    let service = if app { labels.last() } else { labels.first() };
     if url::same_site(&host, page_host) {
         Channel::Internal
     } else if labels.iter().any(|label| EMAIL_LABELS.contains(label)) || app_named(&EMAIL_APPS) {
@@ -189,7 +239,7 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         // Before search: `com.google.android.youtube` (an app's name is read too) is YouTube,
         // not Google search.
         Channel::Social
-    } else if named(&SEARCH_ENGINES) {
+    } else if named(&SEARCH_ENGINES) && !service.is_some_and(|label| NOT_SEARCH.contains(label)) {
         Channel::Search
     } else {
         Channel::Other
@@ -259,7 +309,7 @@ mod tests {
     #[test]
     fn classifies_channels() {
         let site = "www.acme.io";
-        let cases: [(Option<&str>, Option<&str>, Channel); 27] = [
+        let cases: [(Option<&str>, Option<&str>, Channel); 37] = [
             (None, None, Channel::Direct),
             (Some(""), None, Channel::Direct),
             (Some("https://www.google.co.uk/"), None, Channel::Search),
@@ -288,6 +338,18 @@ mod tests {
             (Some("https://www.gm.com/"), None, Channel::Other),
             (Some("https://t.example.org/"), None, Channel::Other),
             (Some("https://x.com/acme/status/1"), None, Channel::Social),
+            // A search engine's other services are no search.
+            (Some("https://docs.google.com/document/d/1"), None, Channel::Other),
+            (Some("android-app://com.google.android.apps.docs/"), None, Channel::Other),
+            (Some("https://blog.naver.com/someone"), None, Channel::Other),
+            (Some("https://search.brave.com/search?q=acme"), None, Channel::Search),
+            (Some("https://www.threads.net/@acme"), None, Channel::Social),
+            (Some("https://mastodon.social/@acme"), None, Channel::Social),
+            (Some("https://t.me/acme"), None, Channel::Social),
+            // The link's source names the site when no referrer does.
+            (None, Some("utm_source=instagram&utm_medium=story"), Channel::Social),
+            (None, Some("utm_source=google&utm_medium=organic"), Channel::Search),
+            (None, Some("utm_source=google&utm_medium=cpc"), Channel::Paid),
         ];
         for (referrer, query, expected) in cases {
             let campaign = query.and_then(from_query);
