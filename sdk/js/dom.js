@@ -142,7 +142,21 @@ export function listen(switches, on) {
   add(window, 'popstate', 4, () => location.href);
   add(window, 'hashchange', 4, () => location.href);
   if (clicks) add(document, 'click', 5, clicked, true);
-  if (forms) add(document, 'submit', 6, submitted, true);
+  if (forms) {
+    add(document, 'submit', 6, submitted, true);
+    // A submission inside a shadow root does not leave it: each open root is watched once a
+    // click or a key press (which do leave it, before the submission they cause) shows it.
+    const watched = new WeakSet();
+    const watchRoots = (event) => {
+      for (const node of event.composedPath()) {
+        if (node instanceof ShadowRoot && !watched.has(node)) {
+          watched.add(node);
+          add(node, 'submit', 6, submitted, true);
+        }
+      }
+    };
+    for (const name of ['click', 'keydown']) document.addEventListener(name, (event) => safely(() => watchRoots(event)), true);
+  }
   if (scroll || engagement) add(window, 'scroll', 7);
   if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
 }

@@ -147,7 +147,11 @@ impl Store {
     /// A stored id, unless empty or longer than the collector keeps (planted by another
     /// script, say): every event carrying it would be refused, on every page.
     pub fn get_id(&self, key: &str) -> Option<String> {
-        self.get(key).filter(|id| usable_id(id))
+        // A cookie another script planted (empty, say) does not hide the stored copy.
+        match self.get(key).filter(|id| usable_id(id)) {
+            None if self.follows_storage() => self.get_shared_id(key),
+            found => found,
+        }
     }
 
     /// [`Store::get_id`] from `localStorage` alone: what this origin's tabs stored.

@@ -164,6 +164,22 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
+  test("a form inside a shadow root is captured when submitted", async () => {
+    const body = `<div id="host"></div>
+      <script>document.getElementById("host").attachShadow({ mode: "open" }).innerHTML =
+        '<form id="shadow-form" action="/join" onsubmit="event.preventDefault()"><input name="email"><button id="join">Join</button></form>';</script>`;
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { clicks: false, scroll: false, engagement: false } } });
+    const { page, context } = await open("/shadow-form", html);
+    await page.fill("#shadow-form input", "ada@example.com");
+    await page.click("#join");
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 2);
+    const submitted = events.find((e) => e.event === "Form Submitted");
+    assert.deepEqual(submitted.properties, { form_id: "shadow-form", action: "/join", fields: 2 });
+    assert.doesNotMatch(JSON.stringify(events), /ada@example\.com/);
+    await context.close();
+  });
+
   test("form submissions record the form, never the values, whatever the fields are named", async () => {
     // Fields named like the form's own properties (name, action) shadow them in the DOM.
     const body = `<form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
@@ -577,6 +593,17 @@ describe("SDK: identity and storage", () => {
     const [anonymous, user] = await ids();
     assert.notEqual(anonymous, "seg-anon-2");
     assert.equal(user, null);
+    await context.close();
+  });
+
+  test("an id cookie another script emptied does not hide the id stored in localStorage", async () => {
+    const context = await newContext(rig.browser);
+    await context.addCookies([{ name: "portrait_aid", value: "", url: rig.site.origin }]);
+    await context.addInitScript(() => localStorage.setItem("portrait.aid", "kept-visitor-1"));
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const { page } = await open("/emptied-cookie", html, { context });
+    assert.equal(await anonymousId(page), "kept-visitor-1");
+    assert.equal((await context.cookies()).find((c) => c.name === "portrait_aid")?.value, "kept-visitor-1", "the cookie written again");
     await context.close();
   });
 
