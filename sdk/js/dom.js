@@ -121,7 +121,7 @@ export function listen(switches, on) {
   const add = (target, name, kind, read = () => undefined, capture = false) =>
     target.addEventListener(name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
   add(window, 'pagehide', 0);
-  add(window, 'pageshow', 1);
+  add(window, 'pageshow', 1, (event) => event.persisted);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
   // Another tab's consent decision, or who the visitor is (`Store`'s `portrait.` prefix and
@@ -185,13 +185,18 @@ function clicked(event) {
 
 /// An element's text without what a visitor may type or pick there: the text of fields (a
 /// `textarea`'s, which React keeps equal to what was typed), of `select`s and of editable
-/// regions. (Copied only when it holds some: most clicks are on plain links and buttons.)
+/// regions, skipped in a walk that stops once it has more than the SDK keeps (most clicks
+/// are on plain links and buttons, whose `textContent` serves).
 function untypedText(element) {
   if (element.matches(TYPED) || element.isContentEditable) return '';
   if (!element.querySelector(TYPED)) return element.textContent;
-  const copy = element.cloneNode(true);
-  for (const field of copy.querySelectorAll(TYPED)) field.remove();
-  return copy.textContent;
+  const skipTyped = (node) => (node.nodeType === 1 && node.matches(TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
+  let text = '';
+  for (let node = walker.nextNode(); node && text.length < 1000; node = walker.nextNode()) {
+    if (node.nodeType === 3) text += node.data;
+  }
+  return text;
 }
 
 /// The submitted form's id, name and action attributes (not its properties: a field named

@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{Props, bool_field};
 use crate::dom::{self, kind};
+use crate::page::Arrival;
 use crate::{State, convert, interests, run};
 
 /// Scroll positions are read at most this often (reading them forces layout).
@@ -87,7 +88,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             report_engagement(state, now, true);
             state.capture_auto_view();
         }
-        kind::PAGE_SHOW => state.show(now),
+        kind::PAGE_SHOW => state.show(now, value.is_truthy()),
         kind::ONLINE => state.back_online(now),
         kind::VISIBILITY if value.is_truthy() => {
             report_engagement(state, now, true);
@@ -149,9 +150,8 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
         return;
     }
     if replaced && state.auto_view_at.is_some() {
-        let referrer = state.page.page[3].clone();
         let campaigns = state.options.autocapture.campaigns;
-        state.page.enter(now, referrer, &mut state.session, &mut state.store, campaigns);
+        state.page.enter(now, Arrival::Redirect, &mut state.session, &mut state.store, campaigns);
         interests::page_view(state);
         return;
     }
@@ -160,7 +160,7 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
     let previous = state.page.page[0].take().unwrap_or_default();
     let campaigns = state.options.autocapture.campaigns;
     state.follow_stored_session(now);
-    state.page.enter(now, Some(previous), &mut state.session, &mut state.store, campaigns);
+    state.page.enter(now, Arrival::Navigation(previous), &mut state.session, &mut state.store, campaigns);
     state.begin_auto_view(now);
     interests::page_view(state);
 }

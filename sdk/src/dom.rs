@@ -53,6 +53,7 @@ pub mod page {
 /// What a listener reports, and the value it reports with it.
 pub mod kind {
     pub const PAGE_HIDE: u32 = 0;
+    /// Whether the page comes back from the back/forward cache (`persisted`).
     pub const PAGE_SHOW: u32 = 1;
     pub const ONLINE: u32 = 2;
     /// Whether the page is hidden now.

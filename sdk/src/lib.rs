@@ -302,7 +302,7 @@ impl Sdk {
         sdk.run(|state, now| {
             state.page.enter(
                 now,
-                None,
+                page::Arrival::Landing,
                 &mut state.session,
                 &mut state.store,
                 state.options.autocapture.campaigns,
@@ -1162,13 +1162,15 @@ impl State {
         self.send_ready(now);
     }
 
-    /// The page came back from the back/forward cache: its stored queue is its own again.
-    /// What the site's other pages stored meanwhile holds here first (a cached page gets no
-    /// `storage` events): a refusal must not find this page storing and sending, nor a
-    /// `reset()` its user.
-    pub(crate) fn show(&mut self, now: i64) {
-        self.consent_stored_elsewhere(now);
-        self.visitor_stored_elsewhere(now);
+    /// The page is shown (`pageshow`): its stored queue is its own again. Back from the
+    /// back/forward cache (`restored`), what the site's other pages stored meanwhile holds
+    /// here first (a cached page gets no `storage` events): a refusal must not find this page
+    /// storing and sending, nor a `reset()` its user.
+    pub(crate) fn show(&mut self, now: i64, restored: bool) {
+        if restored {
+            self.consent_stored_elsewhere(now);
+            self.visitor_stored_elsewhere(now);
+        }
         self.closed = false;
         self.sends_after_close = 0;
         self.hidden = false;

@@ -5,7 +5,7 @@ use portrait_core::client::capture::Engagement;
 use portrait_core::client::session::Session;
 use portrait_core::client::url;
 use portrait_core::client::{campaign, concat};
-use portrait_core::limits::{MAX_STRING_BYTES, cut_at_char};
+use portrait_core::limits::cut_at_char;
 use portrait_core::record::{ContextBlock, ContextParts, Tokens};
 
 use crate::convert::Props;
@@ -47,16 +47,31 @@ pub struct PageState {
     pub entered_at: i64,
 }
 
+/// The most kept of each of the page's URL, path, title, referrer and search: a page view
+/// carries each twice (its context and its properties), and the collector refuses an event
+/// over 32 KB (Google Analytics keeps 1,000 characters of a URL).
+const MAX_PAGE_FIELD_BYTES: usize = 2_048;
+
+/// How a page view begins ([`PageState::enter`]).
+pub enum Arrival {
+    /// The document's first view: the browser's referrer, and the canonical link.
+    Landing,
+    /// An SPA navigation from the view at this URL (reported as it was), its referrer.
+    Navigation(String),
+    /// A router's redirect before the view was counted: the waiting view's referrer stays
+    /// (the canonical link may still name the URL redirected from).
+    Redirect,
+}
+
 impl PageState {
-    /// A page view starts (the first, or an SPA navigation from the view at `previous_url`,
-    /// as it was reported): reads the
+    /// A page view starts ([`Arrival`]): reads the
     /// location, starts a session if the landing URL carries a new campaign, and keeps the
     /// session's channel and the visitor's first touch (campaign parameters are read only
     /// while the `campaigns` switch is on).
     pub fn enter(
         &mut self,
         now: i64,
-        previous_url: Option<String>,
+        arrival: Arrival,
         session: &mut Session,
         store: &mut Store,
         campaigns: bool,
@@ -68,8 +83,13 @@ impl PageState {
         let search = text(page::SEARCH).unwrap_or_default();
         // The canonical link is the document's: a router changes it only after it has rendered
         // a new route, so it names the first view alone.
-        let canonical = previous_url.is_none().then(|| text(page::CANONICAL)).flatten();
-        let referrer = previous_url.or_else(|| text(page::REFERRER)).filter(|r| !r.is_empty());
+        let canonical = matches!(arrival, Arrival::Landing).then(|| text(page::CANONICAL)).flatten();
+        let referrer = match arrival {
+            Arrival::Landing => text(page::REFERRER),
+            Arrival::Navigation(from) => Some(from),
+            Arrival::Redirect => self.page[3].take(),
+        };
+        let referrer = referrer.filter(|r| !r.is_empty());
         let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
             let channel = campaign::session_channel(referrer.as_deref(), &self.host, landing.as_ref());
@@ -85,8 +105,7 @@ impl PageState {
         }
         let path = text(page::PATH).unwrap_or_default();
         let (url, path) = url::page_location(&self.href, &path, &search, canonical.as_deref());
-        // Each within the collector's limit for a string, which would refuse the event.
-        let within = |text: String| cut_at_char(&text, MAX_STRING_BYTES).to_owned();
+        let within = |text: String| cut_at_char(&text, MAX_PAGE_FIELD_BYTES).to_owned();
         self.page = [
             Some(within(url)),
             Some(within(path.to_owned())),

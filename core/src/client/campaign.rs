@@ -124,7 +124,7 @@ const SOCIAL_MEDIUMS: [&str; 4] = ["social", "social-media", "social_media", "so
 const PAID_CLICK_IDS: [&str; 3] = ["gclid", "msclkid", "li_fat_id"];
 /// Matched against each dot-separated label of the referrer's host (and a tagged link's
 /// `utm_source`).
-const SEARCH_ENGINES: [&str; 17] = [
+const SEARCH_ENGINES: [&str; 16] = [
     "google",
     "bing",
     "duckduckgo",
@@ -140,14 +140,16 @@ const SEARCH_ENGINES: [&str; 17] = [
     "sogou",
     "daum",
     "kagi",
-    "ask",
     "aol",
 ];
-/// A search engine's services that are not its search, by the host's first label or an
-/// app's last: `docs.google.com`, `blog.naver.com`, the Google Docs app.
+/// Search engines named by a word other sites' labels use too (`ask.fm`, `ask.libreoffice.org`).
+const SEARCH_HOSTS: [&str; 1] = ["ask.com"];
+/// A search engine's services that are not its search, by any label of the host (its
+/// top-level domain aside) or of an app's package: `docs.google.com`, `m.blog.naver.com`,
+/// the Google Docs app.
 const NOT_SEARCH: [&str; 11] =
     ["docs", "drive", "sites", "accounts", "classroom", "calendar", "meet", "chat", "blog", "cafe", "play"];
-const SOCIAL_SITES: [&str; 27] = [
+const SOCIAL_SITES: [&str; 25] = [
     "facebook",
     "instagram",
     "linkedin",
@@ -158,7 +160,6 @@ const SOCIAL_SITES: [&str; 27] = [
     "pinterest",
     "tiktok",
     "ycombinator",
-    "threads",
     "bsky",
     "mastodon",
     "whatsapp",
@@ -168,7 +169,6 @@ const SOCIAL_SITES: [&str; 27] = [
     "snapchat",
     "tumblr",
     "quora",
-    "vk",
     "weibo",
     "douban",
     "zhihu",
@@ -178,7 +178,7 @@ const SOCIAL_SITES: [&str; 27] = [
 ];
 /// Whole hosts (and their subdomains) too short to match by label: `t` or `x` alone would
 /// match any host with such a label.
-const SOCIAL_HOSTS: [&str; 4] = ["t.co", "x.com", "t.me", "wa.me"];
+const SOCIAL_HOSTS: [&str; 6] = ["t.co", "x.com", "t.me", "wa.me", "vk.com", "threads.net"];
 /// A label that names a mail service: `mail.google.com`, `uk.mail.yahoo.com`,
 /// `outlook.office365.com`; `gm` only as an app's name (the Gmail app), not a site's.
 const EMAIL_LABELS: [&str; 4] = ["mail", "webmail", "gmail", "outlook"];
@@ -230,7 +230,6 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         |names: &[&str]| labels.iter().rev().skip(usize::from(!app)).any(|label| names.contains(label));
     let app_named = |names: &[&str]| app && labels.last().is_some_and(|label| names.contains(label));
     let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || url::is_subdomain(&host, h));
-    let service = if app { labels.last() } else { labels.first() };
     if url::same_site(&host, page_host) {
         Channel::Internal
     } else if labels.iter().any(|label| EMAIL_LABELS.contains(label)) || app_named(&EMAIL_APPS) {
@@ -239,7 +238,7 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         // Before search: `com.google.android.youtube` (an app's name is read too) is YouTube,
         // not Google search.
         Channel::Social
-    } else if named(&SEARCH_ENGINES) && !service.is_some_and(|label| NOT_SEARCH.contains(label)) {
+    } else if (named(&SEARCH_ENGINES) && !named(&NOT_SEARCH)) || is_host(&SEARCH_HOSTS) {
         Channel::Search
     } else {
         Channel::Other
@@ -309,7 +308,7 @@ mod tests {
     #[test]
     fn classifies_channels() {
         let site = "www.acme.io";
-        let cases: [(Option<&str>, Option<&str>, Channel); 37] = [
+        let cases: [(Option<&str>, Option<&str>, Channel); 41] = [
             (None, None, Channel::Direct),
             (Some(""), None, Channel::Direct),
             (Some("https://www.google.co.uk/"), None, Channel::Search),
@@ -342,6 +341,10 @@ mod tests {
             (Some("https://docs.google.com/document/d/1"), None, Channel::Other),
             (Some("android-app://com.google.android.apps.docs/"), None, Channel::Other),
             (Some("https://blog.naver.com/someone"), None, Channel::Other),
+            (Some("https://m.blog.naver.com/someone"), None, Channel::Other),
+            (Some("https://ask.libreoffice.org/question/1"), None, Channel::Other),
+            (Some("https://www.ask.com/web?q=acme"), None, Channel::Search),
+            (Some("https://vk.com/acme"), None, Channel::Social),
             (Some("https://search.brave.com/search?q=acme"), None, Channel::Search),
             (Some("https://www.threads.net/@acme"), None, Channel::Social),
             (Some("https://mastodon.social/@acme"), None, Channel::Social),
