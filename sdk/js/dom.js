@@ -65,6 +65,10 @@ export function after(ms, callback) {
   return setTimeout(() => safely(callback), ms);
 }
 
+/// Whether this browser's `fetch` keeps a request alive past the page (Firefox only since
+/// 133): where it does not, a hidden page's batches go by `sendBeacon` at once.
+const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.prototype;
+
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
 /// answer or the failure is in (status 0), with what the answer's body counted: the events a
 /// 200 rejected, the queue's dropped count a 429 took (`Outcome::of` reads it by the status).
@@ -76,7 +80,10 @@ export function post(url, body, keepalive, done) {
   // SDK (`portrait.user()` for a header), which is busy until then.
   queueMicrotask(() => {
     try {
-      fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive })
+      if (keepalive && !KEEPALIVE) return answer(0); // sent by `sendBeacon` instead (`transport.rs`)
+      // A request that hangs is given up after a minute and sent again, not left in flight.
+      const signal = !keepalive && typeof AbortSignal === 'function' && AbortSignal.timeout ? AbortSignal.timeout(60_000) : undefined;
+      fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive, signal })
         .then((response) => {
           const read = response.status === 200 || response.status === 429;
           return (read ? response.json().catch(() => null) : Promise.resolve(null))

@@ -493,17 +493,20 @@ impl Sdk {
         // Two steps: the page's middleware has the automatic view in between.
         self.run(|state, _| state.capture_auto_view());
         self.run(|state, now| {
-            let mark = state.queue.pushed();
-            state.flush_waiters.extend(resolve.take().map(|resolve| (resolve, mark)));
             state.draining = true;
             // The last send failed and nothing leaves before the backoff ends (a `Retry-After`
-            // may ask for an hour), or consent went back to pending with events queued: the
-            // answer is `false` now.
+            // may ask for an hour), or consent went back to pending with events queued: this
+            // call's answer is `false` now (an earlier one waits on for batches in flight).
             let held_back =
                 state.consent.gate() == Gate::Hold && !(state.queue.is_empty() && state.held.is_empty());
             if now < state.backoff_until || held_back {
-                return state.resolve_waiters(false);
+                if let Some(resolve) = resolve.take() {
+                    let _ = resolve.call1(&JsValue::NULL, &false.into());
+                }
+                return;
             }
+            let mark = state.queue.pushed();
+            state.flush_waiters.extend(resolve.take().map(|resolve| (resolve, mark)));
             state.send_ready(now);
             state.settle_waiters();
         });
@@ -1043,6 +1046,8 @@ impl State {
                 if rejected > 0 {
                     self.stats.refused += rejected;
                     self.error("the collector rejected events of a batch", rejected.into());
+                    // Not all delivered: a `flush()` waiting for them answers `false`.
+                    self.fail_waiters(first);
                 }
             }
             Outcome::Refused { status } => {

@@ -13,7 +13,8 @@ export async function startProxy(target) {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    const record = { method: req.method, url: req.url, bytes: body.length, at: Date.now() };
+    // `mode`: the request's fetch mode (`sendBeacon`'s is no-cors; the SDK's fetches are cors).
+    const record = { method: req.method, url: req.url, bytes: body.length, at: Date.now(), mode: req.headers["sec-fetch-mode"] };
     seen.push(record);
     const cors = {
       "access-control-allow-origin": req.headers.origin ?? "*",
