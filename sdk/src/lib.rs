@@ -35,7 +35,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use portrait_core::client::concat;
 use portrait_core::client::consent::{CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals};
-use portrait_core::client::queue::{Adoption, Limits, ORPHAN_AFTER_MS, Outgoing, Queue};
+use portrait_core::client::queue::{Adoption, Limits, MAX_RETRY_AFTER_MS, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::config::Autocapture;
 use portrait_core::limits::MAX_BATCH_EVENTS;
@@ -160,6 +160,10 @@ pub(crate) struct State {
     persist_timer: Option<i32>,
     /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
+    /// When the collector's last `Retry-After` ends: stored (`retry_at`), so that the site's
+    /// next pages wait too, and a page being closed sends nothing before it (its queue is
+    /// stored for them). The backoff after a network error does not hold a closing page.
+    retry_after_until: i64,
     /// Set by `flush()` and the interval timer: send even partial batches until none waits.
     draining: bool,
     /// A look at the other pages' stored queues is scheduled ([`State::adopt_stored_queues`]).
@@ -274,6 +278,7 @@ impl Sdk {
                 last_captured_at: 0,
                 persist_timer: None,
                 backoff_until: 0,
+                retry_after_until: 0,
                 draining: false,
                 adoption_due: false,
                 forgotten_id: None,
@@ -309,6 +314,7 @@ impl Sdk {
             );
             state.store.set("session", &state.session.to_storage(), false);
             state.begin_auto_view(now);
+            state.wait_for_stored_retry_after(now);
             state.send_ready(now);
             state.timer(0, |state, _| page::resolve_timezone(&mut state.page, &mut state.store));
         });
@@ -1062,6 +1068,12 @@ impl State {
                     dom::console_log("warn", "batch failed, will retry; status", &status.into());
                 }
                 self.fail_waiters(first);
+                if let Some(asked) = retry_after_ms.filter(|&ms| ms > 0) {
+                    self.retry_after_until = self.retry_after_until.max(now + asked.min(MAX_RETRY_AFTER_MS));
+                    let mut until = String::new();
+                    portrait_core::client::push_integer(&mut until, self.retry_after_until, 10);
+                    self.store.set("retry_at", &until, false);
+                }
                 // The longest wait asked for holds: a 429's `Retry-After` that ends later than
                 // the backoff in progress extends it.
                 let delay = self.queue.backoff_ms(js_sys::Math::random(), retry_after_ms);
@@ -1075,6 +1087,17 @@ impl State {
         self.send_ready(now);
         self.settle_waiters();
         self.schedule_persist();
+    }
+
+    /// The `Retry-After` an earlier page of the site was answered with (`retry_at`), if it has
+    /// not ended: this page waits it out too.
+    fn wait_for_stored_retry_after(&mut self, now: i64) {
+        let stored = self.store.get("retry_at").and_then(|at| portrait_core::client::parse_integer(&at, 10));
+        if let Some(until) = stored.filter(|&until| until > now && until - now <= MAX_RETRY_AFTER_MS) {
+            self.retry_after_until = until;
+            self.backoff_until = until;
+            self.wait_out_backoff(now);
+        }
     }
 
     /// Sends again once `backoff_until` has passed (which may move later meanwhile), waking
@@ -1133,10 +1156,12 @@ impl State {
     /// Only the first hide since the page was shown reseals what is in flight; a second one
     /// (`pagehide` after `visibilitychange`, or before it) sends only what waits: the rest
     /// left at the first. While a backoff runs, a page only hidden sends nothing (switching
-    /// tabs must not hurry a collector that asked for time); its queue is stored all the same.
+    /// tabs must not hurry a collector that asked for time), nor one being closed before the
+    /// collector's `Retry-After` ends; its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
         let first = !std::mem::replace(&mut self.hidden, true);
-        if self.consent.may_send() && (closing || now >= self.backoff_until) {
+        let closing_sends = closing && now >= self.retry_after_until;
+        if self.consent.may_send() && (closing_sends || now >= self.backoff_until) {
             match first {
                 true => {
                     for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
@@ -1152,7 +1177,7 @@ impl State {
 
     /// Sends what waits at once, in keepalive requests a page being left may send.
     fn send_waiting(&mut self, now: i64) {
-        if self.consent.may_send() {
+        if self.consent.may_send() && now >= self.retry_after_until {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
             }
@@ -1162,7 +1187,7 @@ impl State {
     /// The browser is back online: send now rather than wait out the backoff (the pending
     /// backoff timer, when it fires, finds nothing left to do).
     pub(crate) fn back_online(&mut self, now: i64) {
-        self.backoff_until = now;
+        self.backoff_until = now.max(self.retry_after_until);
         self.draining = true;
         self.send_ready(now);
     }

@@ -1424,6 +1424,26 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("a 429's Retry-After holds on the site's next page too: neither the page being left nor the next one sends before it ends", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+    const { page, context } = await open("/retry-after-1", html);
+    proxy.fail({ status: 429, retryAfter: 30 });
+    await page.evaluate(() => window.portrait.track("Throttled"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), false);
+    const retryAt = Number(await page.evaluate(() => localStorage.getItem("portrait.retry_at")));
+    assert.ok(retryAt > Date.now() + 25_000, `stored until ${retryAt}`);
+    await page.goto(rig.site.page("/retry-after-2", html));
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    await page.evaluate(() => window.portrait.track("Next Page"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), false, "still waiting");
+    await page.waitForTimeout(1_000);
+    assert.equal(proxy.seen.filter((r) => r.url.startsWith("/v1/b")).length, 1, "only the throttled request");
+    assert.equal(await page.evaluate(() => window.portrait.stats().queued), 2, "both events kept");
+    await context.close();
+    await proxy.stop();
+  });
+
   test("events a 200 answer says were rejected are counted as refused and reported, not as delivered", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({
