@@ -66,7 +66,7 @@ export function after(ms, callback) {
 }
 
 /// Whether this browser's `fetch` keeps a request alive past the page (Firefox only since
-/// 133): where it does not, a hidden page's batches go by `sendBeacon` at once.
+/// 133): where it does not, a hidden page's batches go by `sendBeacon` too.
 const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.prototype;
 
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
@@ -80,9 +80,14 @@ export function post(url, body, keepalive, done) {
   // SDK (`portrait.user()` for a header), which is busy until then.
   queueMicrotask(() => {
     try {
-      if (keepalive && !KEEPALIVE) return answer(0); // sent by `sendBeacon` instead (`transport.rs`)
-      // A request that hangs is given up after a minute and sent again, not left in flight.
-      const signal = !keepalive && typeof AbortSignal === 'function' && AbortSignal.timeout ? AbortSignal.timeout(60_000) : undefined;
+      // A page that may be going: where the request cannot outlive it, `sendBeacon` takes a
+      // copy too (the collector drops whichever comes second, by messageId); the request's
+      // answer, if the page lives on, settles the batch as usual.
+      if (keepalive && !KEEPALIVE) beacon(url, bytes);
+      // A request that hangs is given up and sent again, not left in flight: after a minute,
+      // and a second more for each 4 KB it uploads (a slow uplink).
+      const timeout = 60_000 + bytes.length / 4;
+      const signal = !keepalive && typeof AbortSignal === 'function' && AbortSignal.timeout ? AbortSignal.timeout(timeout) : undefined;
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive, signal })
         .then((response) => {
           const read = response.status === 200 || response.status === 429;
@@ -200,7 +205,7 @@ function untypedText(element) {
   const skipTyped = (node) => (node.nodeType === 1 && node.matches(TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
   const walker = document.createTreeWalker(element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
   let text = '';
-  for (let node = walker.nextNode(); node && text.length < 1000; node = walker.nextNode()) {
+  for (let node = walker.nextNode(); node && text.length < 4000; node = walker.nextNode()) {
     if (node.nodeType === 3) text += node.data;
   }
   return text;

@@ -1089,6 +1089,13 @@ impl State {
         self.schedule_persist();
     }
 
+    /// Whether the collector's `Retry-After` holds this page's sends now, a page being left
+    /// included: only if its queue is stored for the next page (not in memory mode, nor
+    /// under a refusal, whose withdrawal would be lost).
+    fn retry_after_holds(&self, now: i64) -> bool {
+        now < self.retry_after_until && self.consent.may_store() && self.store.shares_storage()
+    }
+
     /// The `Retry-After` an earlier page of the site was answered with (`retry_at`), if it has
     /// not ended: this page waits it out too.
     fn wait_for_stored_retry_after(&mut self, now: i64) {
@@ -1160,7 +1167,7 @@ impl State {
     /// collector's `Retry-After` ends; its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
         let first = !std::mem::replace(&mut self.hidden, true);
-        let closing_sends = closing && now >= self.retry_after_until;
+        let closing_sends = closing && !self.retry_after_holds(now);
         if self.consent.may_send() && (closing_sends || now >= self.backoff_until) {
             match first {
                 true => {
@@ -1177,7 +1184,7 @@ impl State {
 
     /// Sends what waits at once, in keepalive requests a page being left may send.
     fn send_waiting(&mut self, now: i64) {
-        if self.consent.may_send() && now >= self.retry_after_until {
+        if self.consent.may_send() && !self.retry_after_holds(now) {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
                 self.send(batch, true);
             }

@@ -136,7 +136,8 @@ impl PageState {
     /// The title as the page shows it now: a router sets it after rendering the route, so
     /// an automatic view (captured up to a second after the navigation) reads it again.
     pub fn refresh_title(&mut self) {
-        let title = dom::text(&dom::page_facts(), page::TITLE);
+        let title = dom::text(&dom::page_facts(), page::TITLE)
+            .map(|title| cut_at_char(&title, MAX_PAGE_FIELD_BYTES).to_owned());
         if title != self.page[2] {
             self.page[2] = title;
             self.block = None;

@@ -1,8 +1,8 @@
 //! Sending beacons: `fetch` while the page is visible; when it is being hidden, a keepalive
 //! `fetch` (it reports its outcome, unlike `sendBeacon`), and `sendBeacon` with the same bytes
-//! where the browser refuses that (its 64 KiB keepalive quota, or no `fetch`) or cannot keep
-//! a request alive (Firefox before 133). A request that hangs is given up after a minute, and
-//! its batch sent again.
+//! where the browser refuses that (its 64 KiB keepalive quota, or no `fetch`), or with it
+//! where it cannot keep a request alive (Firefox before 133). A request that hangs is given
+//! up after a minute (more for a large body), and its batch sent again.
 //!
 //! The body is a beacon with `Content-Type: text/plain`, a CORS-safelisted request, so the
 //! browser sends no preflight. No credentials: the write key is in the URL.

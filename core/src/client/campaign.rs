@@ -178,7 +178,8 @@ const SOCIAL_SITES: [&str; 25] = [
 ];
 /// Whole hosts (and their subdomains) too short to match by label: `t` or `x` alone would
 /// match any host with such a label.
-const SOCIAL_HOSTS: [&str; 6] = ["t.co", "x.com", "t.me", "wa.me", "vk.com", "threads.net"];
+const SOCIAL_HOSTS: [&str; 9] =
+    ["t.co", "x.com", "t.me", "wa.me", "vk.com", "vk.ru", "vk.me", "threads.net", "threads.com"];
 /// A label that names a mail service: `mail.google.com`, `uk.mail.yahoo.com`,
 /// `outlook.office365.com`; `gm` only as an app's name (the Gmail app), not a site's.
 const EMAIL_LABELS: [&str; 4] = ["mail", "webmail", "gmail", "outlook"];
