@@ -78,33 +78,40 @@ export function post(url, body, keepalive, done) {
   const bytes = body.slice(); // a view of the module's memory: copied now
   // Just after the module's work, not inside it: a page's own `fetch` wrapper may call the
   // SDK (`portrait.user()` for a header), which is busy until then.
+  // A page that may be going (`keepalive`) hands the bytes to `sendBeacon` too: at once where
+  // the request cannot outlive the page, else when the browser refuses the request (its
+  // 64 KiB keepalive quota, or no `fetch`). The collector drops whichever copy comes second
+  // (by messageId); the request's answer, if the page lives on, settles the batch as usual.
+  const failed = () => {
+    if (keepalive && KEEPALIVE) beacon(url, bytes);
+    answer(0);
+  };
   queueMicrotask(() => {
     try {
-      // A page that may be going: where the request cannot outlive it, `sendBeacon` takes a
-      // copy too (the collector drops whichever comes second, by messageId); the request's
-      // answer, if the page lives on, settles the batch as usual.
       if (keepalive && !KEEPALIVE) beacon(url, bytes);
       // A request that hangs is given up and sent again, not left in flight: after a minute,
-      // and a second more for each 4 KB it uploads (a slow uplink).
+      // and a second more for each 4 KB it uploads (a slow uplink). Not a keepalive one that
+      // outlives the page.
       const timeout = 60_000 + bytes.length / 4;
-      const signal = !keepalive && typeof AbortSignal === 'function' && AbortSignal.timeout ? AbortSignal.timeout(timeout) : undefined;
+      const timed = !(keepalive && KEEPALIVE) && typeof AbortSignal === 'function' && AbortSignal.timeout;
+      const signal = timed ? AbortSignal.timeout(timeout) : undefined;
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive, signal })
         .then((response) => {
           const read = response.status === 200 || response.status === 429;
           return (read ? response.json().catch(() => null) : Promise.resolve(null))
             .then((json) => answer(response.status, response.headers.get('Retry-After') ?? undefined, json));
-        }, () => answer(0))
+        }, failed)
         .catch(() => answer(0)); // never a batch in flight for good
     } catch {
-      answer(0);
+      failed();
     }
   });
 }
 
 /// `navigator.sendBeacon`; `false` when the browser refused it (quota) or has none.
-export function beacon(url, body) {
+function beacon(url, bytes) {
   try {
-    return navigator.sendBeacon(url, new Blob([body.slice()], { type: 'text/plain' }));
+    return navigator.sendBeacon(url, new Blob([bytes], { type: 'text/plain' }));
   } catch {
     return false;
   }

@@ -26,8 +26,6 @@ extern "C" {
     pub fn after(ms: i32, callback: &JsValue) -> i32;
     /// A POST of a beacon; `done(status, retryAfter, counted)` (`crate::transport::post`).
     pub fn post(url: &str, body: &[u8], keepalive: bool, done: &JsValue);
-    /// `navigator.sendBeacon`, `false` when refused.
-    pub fn beacon(url: &str, body: &[u8]) -> bool;
     pub fn time_zone() -> Option<String>;
     /// `console[method]("portrait: " + message, detail)`.
     pub fn console_log(method: &str, message: &str, detail: &JsValue);

@@ -1014,19 +1014,13 @@ impl State {
     fn send(&mut self, batch: Outgoing, keepalive: bool) {
         let weak = self.me.clone();
         let (id, events) = (batch.id, batch.events as u32);
-        let url = self.options.beacon_url.clone();
-        let body = batch.body;
-        let kept = if keepalive { body.len() } else { 0 };
+        let kept = if keepalive { batch.body.len() } else { 0 };
         self.keepalive_bytes += kept;
         self.collector_may_know = true;
-        transport::post(&url.clone(), &body.clone(), keepalive, {
+        // The events stay queued and stored until an answer confirms them, whatever
+        // `sendBeacon` took meanwhile (`transport::post`): the next page sends them again.
+        transport::post(&self.options.beacon_url, &batch.body, keepalive, {
             move |outcome| {
-                // A keepalive request the browser refused (its 64 KiB quota, or no fetch):
-                // hand the bytes to sendBeacon too. Either way the events stay queued and
-                // stored until an answer confirms them; the next page sends them again.
-                if keepalive && matches!(outcome, Outcome::Retry { status: 0, .. }) {
-                    transport::beacon(&url, &body);
-                }
                 if let Some(state) = weak.upgrade() {
                     run(&state, &mut |state, now| {
                         state.keepalive_bytes -= kept;
@@ -1167,7 +1161,9 @@ impl State {
     /// collector's `Retry-After` ends; its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
         let first = !std::mem::replace(&mut self.hidden, true);
-        let closing_sends = closing && !self.retry_after_holds(now);
+        // Under a `Retry-After` a closing page stores its queue for the next page instead,
+        // if that write succeeds (storage may be full).
+        let closing_sends = closing && !(self.retry_after_holds(now) && self.persist(now));
         if self.consent.may_send() && (closing_sends || now >= self.backoff_until) {
             match first {
                 true => {
@@ -1249,19 +1245,24 @@ impl State {
     }
 
     /// Stores the queue under this page's key (see `Queue::to_stored_text`).
-    fn persist(&mut self, now: i64) {
+    /// Stores the session and the queue, if consent allows; answers whether the queue is
+    /// stored now (a write the browser refused, storage full, leaves the previous one).
+    fn persist(&mut self, now: i64) -> bool {
         if !self.consent.may_store() {
-            return;
+            return false;
         }
         self.persisted_at = now;
         // The session's last activity moves with every event: it is stored here, not per event.
         self.store.set("session", &self.session.to_storage(), false);
         let key = self.queue_key.clone();
         if self.queue.is_empty() {
-            return self.store.remove(&key, false);
+            self.store.remove(&key, false);
+            return true;
         }
         let text = self.queue.to_stored_text(now, self.closed);
+        let refused = self.store.failed_writes;
         self.store.set(&key, &text, false);
+        self.store.failed_writes == refused
     }
 
     /// Takes over the stored queues of pages that are gone (closed, or silent for long), and

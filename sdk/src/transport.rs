@@ -4,11 +4,13 @@
 //! where it cannot keep a request alive (Firefox before 133). A request that hangs is given
 //! up after a minute (more for a large body), and its batch sent again.
 //!
+//! The fallbacks live in `dom.js`'s `post`, beside the request: the SDK sees one outcome.
+//!
 //! The body is a beacon with `Content-Type: text/plain`, a CORS-safelisted request, so the
 //! browser sends no preflight. No credentials: the write key is in the URL.
 //!
-//! The two calls are a few lines of JavaScript in `sdk/js/dom.js`: one import each, instead of
-//! web-sys's request, headers, blob and promise bindings (BENCHMARKS.md).
+//! The call is a few lines of JavaScript in `sdk/js/dom.js`, one import, instead of web-sys's
+//! request, headers, blob and promise bindings (BENCHMARKS.md).
 
 pub use portrait_core::client::queue::Outcome;
 use wasm_bindgen::prelude::*;
@@ -23,10 +25,4 @@ pub fn post(url: &str, body: &[u8], keepalive: bool, done: impl FnOnce(Outcome) 
         done(Outcome::of(status, retry_after.as_deref(), counted));
     });
     dom::post(url, body, keepalive, &done);
-}
-
-/// Hands `body` to `navigator.sendBeacon`; `false` when the browser refused it (quota) or
-/// has no `sendBeacon`.
-pub fn beacon(url: &str, body: &[u8]) -> bool {
-    dom::beacon(url, body)
 }
