@@ -688,7 +688,6 @@ pub(crate) fn run(state: &Rc<RefCell<State>>, work: &mut dyn FnMut(&mut State, i
     }
 }
 
-/// Resolves each `flush()` promise with `delivered`.
 /// The record without the interest weights a "Page Engaged" carries; `None` for any other,
 /// and for one without them.
 fn without_interests(record: &Record) -> Option<Record> {
