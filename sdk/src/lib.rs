@@ -1243,9 +1243,9 @@ impl State {
         }
     }
 
-    /// Stores the queue under this page's key (see `Queue::to_stored_text`).
-    /// Stores the session and the queue, if consent allows; answers whether the queue is
-    /// stored now (a write the browser refused, storage full, leaves the previous one).
+    /// Stores the session, and the queue under this page's key (`Queue::to_stored_text`), if
+    /// consent allows; answers whether the queue is stored now (a write the browser refused,
+    /// storage full, leaves the previous one).
     fn persist(&mut self, now: i64) -> bool {
         if !self.consent.may_store() {
             return false;

@@ -52,6 +52,11 @@ pub struct PageState {
 /// over 32 KB (Google Analytics keeps 1,000 characters of a URL).
 const MAX_PAGE_FIELD_BYTES: usize = 2_048;
 
+/// A page field as the SDK keeps it: at most [`MAX_PAGE_FIELD_BYTES`].
+fn page_field(text: &str) -> String {
+    cut_at_char(text, MAX_PAGE_FIELD_BYTES).to_owned()
+}
+
 /// How a page view begins ([`PageState::enter`]).
 pub enum Arrival {
     /// The document's first view: the browser's referrer, and the canonical link.
@@ -64,10 +69,9 @@ pub enum Arrival {
 }
 
 impl PageState {
-    /// A page view starts ([`Arrival`]): reads the
-    /// location, starts a session if the landing URL carries a new campaign, and keeps the
-    /// session's channel and the visitor's first touch (campaign parameters are read only
-    /// while the `campaigns` switch is on).
+    /// A page view starts ([`Arrival`]): reads the location, starts a session if the landing
+    /// URL carries a new campaign, and keeps the session's channel and the visitor's first
+    /// touch (campaign parameters are read only while the `campaigns` switch is on).
     pub fn enter(
         &mut self,
         now: i64,
@@ -105,13 +109,12 @@ impl PageState {
         }
         let path = text(page::PATH).unwrap_or_default();
         let (url, path) = url::page_location(&self.href, &path, &search, canonical.as_deref());
-        let within = |text: String| cut_at_char(&text, MAX_PAGE_FIELD_BYTES).to_owned();
         self.page = [
-            Some(within(url)),
-            Some(within(path.to_owned())),
-            text(page::TITLE).map(within),
-            referrer.map(within),
-            Some(search).filter(|s| !s.is_empty()).map(within),
+            Some(page_field(&url)),
+            Some(page_field(path)),
+            text(page::TITLE).as_deref().map(page_field),
+            referrer.as_deref().map(page_field),
+            Some(search).filter(|s| !s.is_empty()).as_deref().map(page_field),
         ];
         self.read_visitor(store);
         self.user_agent = text(page::USER_AGENT);
@@ -136,8 +139,7 @@ impl PageState {
     /// The title as the page shows it now: a router sets it after rendering the route, so
     /// an automatic view (captured up to a second after the navigation) reads it again.
     pub fn refresh_title(&mut self) {
-        let title = dom::text(&dom::page_facts(), page::TITLE)
-            .map(|title| cut_at_char(&title, MAX_PAGE_FIELD_BYTES).to_owned());
+        let title = dom::text(&dom::page_facts(), page::TITLE).as_deref().map(page_field);
         if title != self.page[2] {
             self.page[2] = title;
             self.block = None;

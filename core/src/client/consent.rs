@@ -217,7 +217,7 @@ impl Choices {
         let mut text = String::new();
         for (category, decision) in [("analytics", self.analytics), ("personalization", self.personalization)]
         {
-            if let Some(decision) = decision.filter(|&decision| decision != Decision::Pending) {
+            if let Some(decision) = Choices::decided(decision) {
                 push_listed(&mut text, ",", &[category, "=", decision.as_str()]);
             }
         }
@@ -235,11 +235,15 @@ impl Choices {
                 return None;
             }
         }
-        let decided = |decision: Option<Decision>| decision.filter(|&decision| decision != Decision::Pending);
         Some(Choices {
-            analytics: decided(choices.analytics),
-            personalization: decided(choices.personalization),
+            analytics: Choices::decided(choices.analytics),
+            personalization: Choices::decided(choices.personalization),
         })
+    }
+
+    /// A decision that lasts past its page: granted or denied, not pending.
+    fn decided(decision: Option<Decision>) -> Option<Decision> {
+        decision.filter(|&decision| decision != Decision::Pending)
     }
 }
 

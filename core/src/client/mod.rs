@@ -28,9 +28,6 @@ pub fn concat(parts: &[&str]) -> String {
     out
 }
 
-/// Appends `n` in base `radix` (2 to 16; lowercase digits), as `format!` writes it. The SDK's
-/// stored forms and cookies are written with this and string concatenation, so its wasm
-/// carries no `core::fmt` (BENCHMARKS.md).
 /// Appends `parts` to `out`, after `separator` unless `out` is empty: a list such as
 /// `a=1,b=2` written in one pass (the standard library's `join` costs ~0.9 KB of wasm).
 pub fn push_listed(out: &mut String, separator: &str, parts: &[&str]) {
@@ -42,6 +39,9 @@ pub fn push_listed(out: &mut String, separator: &str, parts: &[&str]) {
     }
 }
 
+/// Appends `n` in base `radix` (2 to 16; lowercase digits), as `format!` writes it. The SDK's
+/// stored forms and cookies are written with this and string concatenation, so its wasm
+/// carries no `core::fmt` (BENCHMARKS.md).
 pub fn push_integer(out: &mut String, n: i64, radix: u32) {
     if n < 0 {
         out.push('-');
