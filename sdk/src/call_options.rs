@@ -13,7 +13,7 @@ use portrait_core::limits::MAX_ID_BYTES;
 use portrait_core::record::ContextBlock;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{Props, field, id_text, json_view};
+use crate::convert::{Props, field, id_text, is_plain_object, json_view};
 
 /// What [`CallOptions::context`] reports, with the field's name as the detail.
 pub const LEFT_OUT: &str = "a context field of the wrong type, with no place in the context, or larger than an event can carry, was left out";
@@ -55,13 +55,12 @@ impl CallOptions {
     }
 
     /// A middleware's event: as a call's options, its `context` the whole context when it
-    /// `changed` and is still a plain object (else the captured one stays, and is not read:
-    /// walking it costs more than the rest of the event).
+    /// `changed` and is still a plain object, not one JSON writes as another value (a
+    /// `Date`); else the captured one stays, and is not read: walking it costs more than the
+    /// rest of the event.
     pub fn returned(event: &JsValue, changed: bool) -> CallOptions {
         let context = field(event, "context");
-        let plain = context.is_object()
-            && !js_sys::Array::is_array(&context)
-            && !context.is_instance_of::<js_sys::Date>();
+        let plain = is_plain_object(&context) && !field(&context, "toJSON").is_function();
         let replaces = changed && plain;
         let context = if replaces { Props::from_object(&context) } else { Props::default() };
         CallOptions { replaces, context, ..CallOptions::read_times(event) }

@@ -95,6 +95,20 @@ extern "C" {
     /// through the SDK's borrowed state (js-sys's binding does not catch).
     #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
     fn object_entries_of(value: &JsValue) -> Result<Array, JsValue>;
+    /// `Array.isArray`, which throws for a revoked `Proxy` (js-sys's binding does not catch).
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    fn is_array_of(value: &JsValue) -> Result<bool, JsValue>;
+}
+
+/// Whether `value` is an array (a `Proxy` of one too); not for a revoked `Proxy`.
+fn is_array(value: &JsValue) -> bool {
+    is_array_of(value) == Ok(true)
+}
+
+/// Whether `value` is an object but not an array, nor a revoked `Proxy`, whose every
+/// operation throws.
+pub fn is_plain_object(value: &JsValue) -> bool {
+    value.is_object() && is_array_of(value) == Ok(false)
 }
 
 /// A key the collector refuses anywhere in an event (JavaScript consumers of the data would
@@ -104,7 +118,7 @@ const FORBIDDEN_KEY: &str = "__proto__";
 /// A plain object's own enumerable string-keyed properties but [`FORBIDDEN_KEY`] (none for
 /// anything else, or when reading them throws).
 pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
-    let entries = match value.is_object() && !Array::is_array(value) {
+    let entries = match is_plain_object(value) {
         true => object_entries_of(value).unwrap_or_else(|_| Array::new()),
         false => Array::new(),
     };
@@ -120,7 +134,7 @@ pub fn entries(value: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
 pub fn json_copy(value: &JsValue) -> Option<js_sys::Object> {
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
     let copy = js_sys::JSON::parse(&text).ok()?;
-    (copy.is_object() && !Array::is_array(&copy)).then(|| copy.unchecked_into())
+    is_plain_object(&copy).then(|| copy.unchecked_into())
 }
 
 /// Writes `value`'s own enumerable properties as map entries; answers their keys.
@@ -173,15 +187,16 @@ fn write_value(value: &JsValue, tokens: &mut Tokens, depth: usize, walk: &mut Wa
         tokens.bool(flag);
     } else if value.is_null() {
         tokens.null();
-    } else if Array::is_array(value) {
-        let array: &Array = value.unchecked_ref();
+    } else if is_array(value) {
+        // Its length and elements read as getters are (a `Proxy`'s traps may throw).
+        let length = field(value, "length").as_f64().unwrap_or(0.0) as u32;
         let at = tokens.open(false);
         let mut written = 0;
-        for item in array.iter() {
+        for index in 0..length {
             if !walk.goes_on(tokens) {
                 break;
             }
-            let item = json_view(&item);
+            let item = json_view(&Reflect::get(value, &index.into()).unwrap_or(JsValue::UNDEFINED));
             match kept(&item, depth + 1) {
                 true => write_value(&item, tokens, depth + 1, walk),
                 false => _ = tokens.null(),

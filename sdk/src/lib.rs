@@ -506,9 +506,6 @@ impl Sdk {
             let held_back =
                 state.consent.gate() == Gate::Hold && !(state.queue.is_empty() && state.held.is_empty());
             if now < state.backoff_until || held_back {
-                if let Some(resolve) = resolve.take() {
-                    let _ = resolve.call1(&JsValue::NULL, &false.into());
-                }
                 return;
             }
             let mark = state.queue.pushed();
@@ -516,6 +513,12 @@ impl Sdk {
             state.send_ready(now);
             state.settle_waiters();
         });
+        // Not waiting: answered `false` now, held back (above) or by a state that a trap left
+        // borrowed for good, which runs no call (a promise that never settles would hang
+        // the page's `await`).
+        if let Some(resolve) = resolve {
+            let _ = resolve.call1(&JsValue::NULL, &false.into());
+        }
         promise
     }
 

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use portrait_core::limits::MAX_EVENT_BYTES;
 
-use crate::convert::json_copy;
+use crate::convert::{is_plain_object, json_copy};
 
 /// The most a party's traits may take as JSON: half of what one event may carry, the rest
 /// left for the event's context (its URL, referrer, campaign, user agent) and ids.
@@ -147,8 +147,4 @@ impl Party {
 
 fn json_text(traits: &Object) -> String {
     JSON::stringify(traits).ok().and_then(|text| text.as_string()).unwrap_or_default()
-}
-
-fn is_plain_object(value: &JsValue) -> bool {
-    value.is_object() && !js_sys::Array::is_array(value)
 }

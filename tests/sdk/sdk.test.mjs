@@ -2604,6 +2604,20 @@ describe("SDK: loading", () => {
           wrapped: { toJSON: () => ({ toJSON: () => "not called" }) },
           omitted: { toJSON: () => undefined },
         });
+        // Proxies whose traps throw, and a revoked one (any operation on it throws): read in
+        // JavaScript, where a throw is caught; one that unwound through the module would
+        // leave it busy for good.
+        const revoked = Proxy.revocable({}, {});
+        revoked.revoke();
+        const throwing = () => { throw new Error("a proxy trap that throws"); };
+        window.portrait.track("Proxies", {
+          revoked: revoked.proxy,
+          list: new Proxy([1, 2], { get: throwing }),
+          prototype: new Proxy({ a: 1 }, { getPrototypeOf: throwing }),
+          kept: new Proxy({ a: 1 }, {}),
+          keptList: new Proxy([1, 2], {}),
+        });
+        window.portrait.identify(7, revoked.proxy);
         return false;
       } catch (error) {
         return String(error);
@@ -2632,6 +2646,8 @@ describe("SDK: loading", () => {
       omitted: { toJSON: () => undefined },
     })));
     assert.deepEqual(withToJson.properties, { day: "2026-11-30", price: 9.99, broken: null, ...asJson }, "values written as JSON writes them (toJSON)");
+    const proxies = json.events.find((e) => e.event === "Proxies");
+    assert.deepEqual(proxies?.properties, { revoked: {}, list: [], prototype: { a: 1 }, kept: { a: 1 }, keptList: [1, 2] }, "what a proxy's traps let be read");
     assert.equal(await page.evaluate(() => window.portrait.user().userId), "7");
     const errorsReported = await reported(page);
     assert.ok(errorsReported.includes(TRAITS_NOT_KEPT), "cyclic traits are reported");
