@@ -63,8 +63,9 @@ pub enum Arrival {
     Landing,
     /// An SPA navigation from the view at this URL (reported as it was), its referrer.
     Navigation(String),
-    /// A router's redirect before the view was counted: the waiting view's referrer stays
-    /// (the canonical link may still name the URL redirected from).
+    /// A router's redirect before the view was counted: the waiting view's referrer, scroll
+    /// milestones and engagement stay (the canonical link may still name the URL redirected
+    /// from).
     Redirect,
 }
 
@@ -88,6 +89,7 @@ impl PageState {
         // The canonical link is the document's: a router changes it only after it has rendered
         // a new route, so it names the first view alone.
         let canonical = matches!(arrival, Arrival::Landing).then(|| text(page::CANONICAL)).flatten();
+        let redirect = matches!(arrival, Arrival::Redirect);
         let referrer = match arrival {
             Arrival::Landing => text(page::REFERRER),
             Arrival::Navigation(from) => Some(from),
@@ -123,6 +125,11 @@ impl PageState {
         self.timezone = store.get("tz");
         let screen = |index| dom::number(&facts, page::SCREEN + index);
         self.screen = (screen(0).map(|w| w as u32), screen(1).map(|h| h as u32), screen(2));
+        // A redirect goes on with the view's measures: its scroll milestones are not reached
+        // twice, nor its first moments' engagement lost.
+        if redirect {
+            return;
+        }
         self.scroll_reached = 0;
         self.scroll_check_due = false;
         self.last_scroll_check = 0.0;

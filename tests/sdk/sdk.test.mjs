@@ -335,6 +335,27 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
+  test("a router's redirect after the visitor scrolled (the view still waiting): the view's milestones are not reached again", async () => {
+    // The scroll is read as the SDK is ready; the router redirects within the view's wait.
+    const before = `portrait.ready(() => { scrollTo(0, 5000); setTimeout(() => history.replaceState({}, "", "/scrolled/en"), 400); });`;
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { engagement: false } }, body: `<div style="height: 5000px">long</div>`, before });
+    const { page, context } = await open("/scrolled", html);
+    await page.waitForFunction(() => location.pathname === "/scrolled/en" && window.portrait.stats().captured >= 5);
+    for (const y of [0, 5000]) {
+      await page.evaluate((y) => window.scrollTo(0, y), y);
+      await page.waitForTimeout(300);
+    }
+    await page.evaluate(() => window.portrait.flush());
+    const id = await anonymousId(page);
+    const events = await timeline(id, 6);
+    const depths = events.filter((e) => e.event === "Scroll Depth Reached").map((e) => e.properties.depth).sort((a, b) => a - b);
+    assert.deepEqual(depths, [25, 50, 75, 90, 100]);
+    assert.equal(events.find((e) => e.type === "page").context.page.path, "/scrolled/en");
+    await page.waitForTimeout(300);
+    assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 6);
+    await context.close();
+  });
+
   test("an automatic page view waits a moment for the site's page(), and is captured at the view's start when none comes", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/no-call", html);
