@@ -129,7 +129,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // An error caught here (the module logs its own in debug mode: each is logged once).
   const report = (error) => {
     caught += 1;
-    if (debugging) console.error('portrait:', error);
+    if (debugging) {
+      try { console.error('portrait:', error); } catch {}
+    }
     emit('error', error);
   };
   const guard = (work) => (...args) => {

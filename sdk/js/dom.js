@@ -24,8 +24,19 @@ export function page_facts() {
     location.href, location.pathname, document.title, document.referrer, location.search,
     location.hostname, navigator.userAgent, navigator.language,
     screen.width, screen.height, window.devicePixelRatio,
-    document.querySelector('link[rel="canonical"]')?.href,
+    canonicalLink(),
   ];
+}
+
+/// The canonical link's URL, read with the prototype's `querySelector`: an element named
+/// `querySelector` replaces the document's (and a throw here would leave the module's state
+/// borrowed).
+function canonicalLink() {
+  try {
+    return Document.prototype.querySelector.call(document, 'link[rel="canonical"]')?.href;
+  } catch {
+    return undefined;
+  }
 }
 
 export function hostname() {
@@ -56,13 +67,21 @@ export function random_bytes(bytes) {
   }
 }
 
+// The two below are called while the module works (its state borrowed): a throw from the
+// page's own `console` or timer wrapper must not unwind through it, which would leave the
+// SDK busy for good.
 export function console_log(method, message, detail) {
-  console[method](`portrait: ${message}`, detail);
+  try { console[method](`portrait: ${message}`, detail); } catch {}
 }
 
-/// Calls `callback` after `ms`; answers the timer's id.
+/// Calls `callback` after `ms`; answers the timer's id, 0 when `setTimeout` threw (reported).
 export function after(ms, callback) {
-  return setTimeout(() => safely(callback), ms);
+  try {
+    return setTimeout(() => safely(callback), ms);
+  } catch (error) {
+    reportTrap(error);
+    return 0;
+  }
 }
 
 /// Whether this browser's `fetch` keeps a request alive past the page (Firefox only since
@@ -86,7 +105,8 @@ export function post(url, body, keepalive, done) {
     if (keepalive && KEEPALIVE) beacon(url, bytes);
     answer(0);
   };
-  queueMicrotask(() => {
+  // (A promise's callback, not `queueMicrotask`, which a page may have replaced.)
+  Promise.resolve().then(() => {
     try {
       if (keepalive && !KEEPALIVE) beacon(url, bytes);
       // A request that hangs is given up and sent again, not left in flight: after a minute,
@@ -119,7 +139,12 @@ function beacon(url, bytes) {
 
 /// The IANA time zone (the first `Intl.DateTimeFormat` of a page costs ~20 ms: call it late).
 export function time_zone() {
-  try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch { return undefined; }
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return typeof zone === 'string' ? zone : undefined; // a polyfill's answer, checked
+  } catch {
+    return undefined;
+  }
 }
 
 const FOLLOWED_KEYS = ['consent', 'aid', 'uid', 'traits', 'gid', 'gtraits'];

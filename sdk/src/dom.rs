@@ -22,7 +22,7 @@ extern "C" {
     pub fn random_bytes(bytes: &mut [u8]);
     /// Where a trap in a call from the browser into the module goes: `emit("trap", error)`.
     pub fn report_traps(emit: &Function);
-    /// `setTimeout(callback, ms)`.
+    /// `setTimeout(callback, ms)`; 0 when it threw.
     pub fn after(ms: i32, callback: &JsValue) -> i32;
     /// A POST of a beacon; `done(status, retryAfter, counted)` (`crate::transport::post`).
     pub fn post(url: &str, body: &[u8], keepalive: bool, done: &JsValue);

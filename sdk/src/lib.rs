@@ -959,19 +959,20 @@ impl State {
         let full = self.queue.waiting() >= self.options.batch_events
             || self.queue.waiting_bytes() >= self.options.batch_bytes;
         if full && !self.send_soon {
-            self.send_soon = true;
-            self.timer(0, |state, now| {
-                state.send_soon = false;
-                state.send_ready(now);
-            });
+            self.send_soon = self
+                .timer(0, |state, now| {
+                    state.send_soon = false;
+                    state.send_ready(now);
+                })
+                .is_some();
         }
         if self.queue.waiting() > 0 && self.flush_timer.is_none() {
             let delay = self.options.flush_interval_ms;
-            self.flush_timer = Some(self.timer(delay, |state, now| {
+            self.flush_timer = self.timer(delay, |state, now| {
                 state.flush_timer = None;
                 state.draining = true;
                 state.send_ready(now);
-            }));
+            });
         }
         self.schedule_persist();
     }
@@ -1214,10 +1215,10 @@ impl State {
 
     fn schedule_persist(&mut self) {
         if self.persist_timer.is_none() {
-            self.persist_timer = Some(self.timer(PERSIST_DELAY_MS, |state, now| {
+            self.persist_timer = self.timer(PERSIST_DELAY_MS, |state, now| {
                 state.persist_timer = None;
                 state.persist(now);
-            }));
+            });
         }
     }
 
@@ -1528,14 +1529,15 @@ impl State {
         self.emits.push(("error", error.into()));
     }
 
-    /// Runs `work` on the state after `delay_ms`; returns the timer id.
-    pub(crate) fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> i32 {
+    /// Runs `work` on the state after `delay_ms`; returns the timer id, `None` when the page's
+    /// `setTimeout` threw (reported): nothing waits for it then, and the next call tries again.
+    pub(crate) fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> Option<i32> {
         let weak = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(state) = weak.upgrade() {
                 run(&state, &mut |state, now| work(state, now));
             }
         });
-        dom::after(delay_ms, &callback)
+        Some(dom::after(delay_ms, &callback)).filter(|&id| id != 0)
     }
 }

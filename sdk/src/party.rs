@@ -99,7 +99,8 @@ impl Party {
             true => Some(Object::new()),
             false => json_copy(traits),
         };
-        let merged = copy.map(|copy| Object::assign(&Object::assign(&Object::new(), &self.traits), &copy));
+        let merged =
+            copy.and_then(|copy| copy_of(&Object::entries(&self.traits).concat(&Object::entries(&copy))));
         match merged.map(|merged| (json_text(&merged), merged)) {
             Some((text, merged)) if text.len() <= MAX_TRAITS_BYTES => {
                 self.traits = merged;
@@ -139,10 +140,17 @@ impl Party {
         let party = Object::new();
         let id = self.id.as_deref().map_or(JsValue::NULL, JsValue::from);
         let _ = js_sys::Reflect::set(&party, &id_name.into(), &id);
-        let traits = Object::assign(&Object::new(), &self.traits);
+        let traits = copy_of(&Object::entries(&self.traits)).unwrap_or_default();
         let _ = js_sys::Reflect::set(&party, &"traits".into(), &traits);
         party
     }
+}
+
+/// A new object of `entries`, the later of a key's winning. Defined, not assigned as by
+/// `Object.assign`, which throws for a key the page made read-only on `Object.prototype`
+/// (with the state borrowed).
+fn copy_of(entries: &js_sys::Array) -> Option<Object> {
+    Object::from_entries(entries).ok()
 }
 
 fn json_text(traits: &Object) -> String {

@@ -14,8 +14,12 @@ use wasm_bindgen::prelude::*;
 export function local_available() {
   try { return !!localStorage; } catch { return false; }
 }
+// What the page may have replaced (a `localStorage` polyfill, a `document.cookie` getter, a
+// form named `cookie`) answers text or nothing: anything else would throw in the glue, with
+// the module's state borrowed.
+const text = (value) => (typeof value === 'string' ? value : undefined);
 export function local_get(key) {
-  try { return localStorage.getItem(key) ?? undefined; } catch { return undefined; }
+  try { return text(localStorage.getItem(key)); } catch { return undefined; }
 }
 export function local_write(key, value) {
   try {
@@ -35,7 +39,7 @@ export function local_keys(prefix) {
   } catch { return []; }
 }
 export function cookie_text() {
-  try { return document.cookie; } catch { return ''; }
+  try { return text(document.cookie) ?? ''; } catch { return ''; }
 }
 export function cookie_write(text) {
   try { document.cookie = text; return true; } catch { return false; }

@@ -310,11 +310,13 @@ describe("SDK: interests on the device", () => {
       <p id="either" data-portrait-show-if="interest:/Games | interest:299" hidden>either</p>
       <p id="typo" data-portrait-show-if="interest:/Games, interest:/Sports">a typo</p>
       <p id="typo-too" data-portrait-show-if="interest:/Games, interest:/Sports">the same typo</p>
-      <p id="misspelt" data-portrait-show-if="interest:/Sport">a path the taxonomy lacks</p>`;
+      <p id="misspelt" data-portrait-show-if="interest:/Sport">a path the taxonomy lacks</p>
+      <form id="form" data-portrait-show-if="interest:/Sports" hidden><input name="getAttribute"><input name="hasAttribute"></form>`;
     const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
     const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body, before }));
-    const visible = () => page.evaluate(() => ["sport", "food", "either", "typo", "misspelt"].filter((id) => !document.getElementById(id).hidden));
-    assert.deepEqual(await visible(), ["sport", "either"]);
+    const visible = () => page.evaluate(() => ["sport", "food", "either", "typo", "misspelt", "form"].filter((id) => !document.getElementById(id).hidden));
+    // (A form's fields named as its methods replace them: the prototype's are called.)
+    assert.deepEqual(await visible(), ["sport", "either", "form"]);
     // A condition it cannot read: reported once, its elements hidden.
     assert.deepEqual(await page.evaluate(() => window.reported), [
       'data-portrait-show-if="interest:/Games, interest:/Sports": conditions are joined by `|`; the element stays hidden',

@@ -2597,6 +2597,56 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("a page that breaks what the SDK calls while it works (a throwing setTimeout, a throwing console in debug mode, a read-only key on Object.prototype, an element named querySelector, a document.cookie that is no text) leaves it working", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") });
+    const { page, context, errors } = await open("/broken-browser", html);
+    const id = await anonymousId(page);
+    const result = await page.evaluate(() => {
+      try {
+        // Each breaks something the module calls with its state borrowed: a throw that
+        // unwound through it would leave the SDK busy, every later call dropped.
+        const setTimer = window.setTimeout;
+        window.setTimeout = () => { throw new Error("a timer wrapper that throws"); };
+        window.portrait.track("Timer Broken");
+        window.setTimeout = setTimer;
+        const log = console.error;
+        console.error = () => { throw new Error("a console that throws"); };
+        window.portrait.debug(true);
+        const cyclic = {};
+        cyclic.self = cyclic;
+        window.portrait.identify("u-broken", cyclic); // reported, so logged
+        window.portrait.debug(false);
+        console.error = log;
+        Object.defineProperty(Object.prototype, "plan", { value: "inherited", writable: false, configurable: true });
+        window.portrait.identify("u-broken", { plan: "pro" });
+        const traits = window.portrait.user().traits;
+        delete Object.prototype.plan;
+        document.body.insertAdjacentHTML("beforeend", '<img name="querySelector">');
+        history.pushState({}, "", "/broken-browser/next");
+        window.portrait.track("After Navigation");
+        Object.defineProperty(document, "cookie", { configurable: true, get: () => undefined, set() {} });
+        window.portrait.reset();
+        window.portrait.track("After Reset");
+        return { traits: JSON.stringify(traits), stats: window.portrait.stats(), newId: window.portrait.user().anonymousId };
+      } catch (error) {
+        return String(error);
+      }
+    });
+    assert.equal(typeof result, "object", String(result));
+    assert.equal(result.traits, '{"plan":"pro"}', "the traits kept, as own properties");
+    assert.equal(result.stats?.captured, 5, "every call captured, none dropped by a busy module");
+    assert.notEqual(result.newId, id);
+    assert.equal(await flushWithin(page, 5_000), true);
+    const events = await timeline(id, 4);
+    assert.deepEqual(names(events).sort(), ["After Navigation", "Timer Broken", "identify", "identify"].sort());
+    assert.equal(events.find((e) => e.event === "After Navigation").context.page.path, "/broken-browser/next");
+    assert.deepEqual(events.find((e) => e.type === "identify" && e.traits?.plan).traits, { plan: "pro" });
+    assert.deepEqual(names(await timeline(result.newId, 1)), ["After Reset"]);
+    assert.ok((await reported(page)).includes("a timer wrapper that throws"));
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("hostile arguments never throw into the page", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") });
     const { page, context, errors } = await open("/hostile", html);

@@ -325,7 +325,7 @@ impl State {
         let Some(document) = web_sys::window().and_then(|w| w.document()) else { return unreadable };
         let reported = &mut self.reported;
         for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
-            let condition = element.get_attribute("data-portrait-show-if").unwrap_or_default();
+            let condition = part(element, "@data-portrait-show-if", u32::MAX).unwrap_or_default();
             let show = rules::show_if(&condition, top, tags, self.model.as_ref()).unwrap_or_else(|problem| {
                 if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
                     reported.push(condition.clone());
@@ -334,7 +334,7 @@ impl State {
                 false
             });
             // Only a change is written: the page's own observers see no churn.
-            let _ = match (show, element.has_attribute("hidden")) {
+            let _ = match (show, part(element, "@hidden", 0).is_some()) {
                 (true, true) => element.remove_attribute("hidden"),
                 (false, false) => element.set_attribute("hidden", ""),
                 _ => Ok(()),
@@ -503,7 +503,8 @@ export function sample_text(max) {
 // would leave the state borrowed).
 export function part(object, name, max) {
   try {
-    const value = name[0] === '@' ? object.getAttribute(name.slice(1)) : object[name];
+    // The prototype's `getAttribute`: a form's field named `getAttribute` replaces the form's.
+    const value = name[0] === '@' ? Element.prototype.getAttribute.call(object, name.slice(1)) : object[name];
     return typeof value === 'string' ? value.trimStart().slice(0, max) : undefined;
   } catch {
     return undefined;
