@@ -272,7 +272,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           // they open). At once on a page with elements shown by interest: they wait for it.
           if (settings.topics !== false && loadInterests) {
             const start = () => startInterests(settings, () => settingsNow);
-            document.querySelector('[data-portrait-show-if]') ? start() : whenIdle(start);
+            Document.prototype.querySelector.call(document, '[data-portrait-show-if]') ? start() : whenIdle(start);
           }
         })
         .catch((error) => {

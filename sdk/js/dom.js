@@ -74,13 +74,17 @@ export function console_log(method, message, detail) {
   try { console[method](`portrait: ${message}`, detail); } catch {}
 }
 
-/// Calls `callback` after `ms`; answers the timer's id, 0 when `setTimeout` threw (reported).
+/// Calls `callback` after `ms`; answers whether the timer is set (`setTimeout` may throw:
+/// the first failure is reported, not each of the retries every call makes).
+let timerFailed = false;
 export function after(ms, callback) {
   try {
-    return setTimeout(() => safely(callback), ms);
+    setTimeout(() => safely(callback), ms);
+    return true;
   } catch (error) {
-    reportTrap(error);
-    return 0;
+    if (!timerFailed) reportTrap(error);
+    timerFailed = true;
+    return false;
   }
 }
 
@@ -105,8 +109,9 @@ export function post(url, body, keepalive, done) {
     if (keepalive && KEEPALIVE) beacon(url, bytes);
     answer(0);
   };
-  // (A promise's callback, not `queueMicrotask`, which a page may have replaced.)
-  Promise.resolve().then(() => {
+  // (A promise's callback, not `queueMicrotask`, which a page may have replaced; at once if
+  // even that throws.)
+  later(() => {
     try {
       if (keepalive && !KEEPALIVE) beacon(url, bytes);
       // A request that hangs is given up and sent again, not left in flight: after a minute,
@@ -126,6 +131,11 @@ export function post(url, body, keepalive, done) {
       failed();
     }
   });
+}
+
+const resolved = Promise.resolve();
+function later(work) {
+  try { resolved.then(work); } catch { work(); }
 }
 
 /// `navigator.sendBeacon`; `false` when the browser refused it (quota) or has none.

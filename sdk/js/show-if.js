@@ -15,7 +15,11 @@ export function watchShowIf(decide) {
     waiting = true;
     setTimeout(() => {
       waiting = false;
-      if (document.querySelector('[data-portrait-show-if]')) decide();
+      // The prototype's `querySelector`: an element named `querySelector` replaces the
+      // document's, and this timer's throw would reach the page.
+      try {
+        if (Document.prototype.querySelector.call(document, '[data-portrait-show-if]')) decide();
+      } catch {}
     }, 50);
   }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-portrait-show-if'] });
 }

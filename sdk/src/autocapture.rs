@@ -269,13 +269,13 @@ fn on_scroll(state: &mut State, now: i64) {
         // The last scroll of a fling (or the End key) lands here: it is read when the window
         // ends, or 90 and 100 % would wait for the visitor's next scroll.
         if !state.page.scroll_check_due {
-            state.page.scroll_check_due = true;
-            state.timer((SCROLL_CHECK_MS - since).ceil() as i32, |state, now| {
-                // Not if another page view began meanwhile (`enter` clears it).
-                if std::mem::take(&mut state.page.scroll_check_due) {
-                    on_scroll(state, now);
-                }
-            });
+            state.page.scroll_check_due =
+                state.timer((SCROLL_CHECK_MS - since).ceil() as i32, |state, now| {
+                    // Not if another page view began meanwhile (`enter` clears it).
+                    if std::mem::take(&mut state.page.scroll_check_due) {
+                        on_scroll(state, now);
+                    }
+                });
         }
         return;
     }

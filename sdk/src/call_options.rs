@@ -55,12 +55,11 @@ impl CallOptions {
     }
 
     /// A middleware's event: as a call's options, its `context` the whole context when it
-    /// `changed` and is still a plain object, not one JSON writes as another value (a
-    /// `Date`); else the captured one stays, and is not read: walking it costs more than the
-    /// rest of the event.
+    /// `changed` and is still a plain object as JSON writes it (not a `Date`); else the
+    /// captured one stays, and is not read: walking it costs more than the rest of the event.
     pub fn returned(event: &JsValue, changed: bool) -> CallOptions {
         let context = field(event, "context");
-        let plain = is_plain_object(&context) && !field(&context, "toJSON").is_function();
+        let plain = is_plain_object(&json_view(&context));
         let replaces = changed && plain;
         let context = if replaces { Props::from_object(&context) } else { Props::default() };
         CallOptions { replaces, context, ..CallOptions::read_times(event) }

@@ -22,8 +22,8 @@ extern "C" {
     pub fn random_bytes(bytes: &mut [u8]);
     /// Where a trap in a call from the browser into the module goes: `emit("trap", error)`.
     pub fn report_traps(emit: &Function);
-    /// `setTimeout(callback, ms)`; 0 when it threw.
-    pub fn after(ms: i32, callback: &JsValue) -> i32;
+    /// `setTimeout(callback, ms)`; whether the timer is set (the page's may throw).
+    pub fn after(ms: i32, callback: &JsValue) -> bool;
     /// A POST of a beacon; `done(status, retryAfter, counted)` (`crate::transport::post`).
     pub fn post(url: &str, body: &[u8], keepalive: bool, done: &JsValue);
     pub fn time_zone() -> Option<String>;

@@ -139,7 +139,7 @@ pub(crate) struct State {
     page: page::PageState,
     /// This page's key for its stored queue (`q.<id>`).
     queue_key: String,
-    flush_timer: Option<i32>,
+    flush_timer: bool,
     /// A send of full batches is scheduled for the end of the current task.
     send_soon: bool,
     /// Set on `pagehide`, cleared on `pageshow`: stored queues say whether their page is gone.
@@ -157,7 +157,7 @@ pub(crate) struct State {
     auto_view_at: Option<i64>,
     /// The time of the last event captured.
     last_captured_at: i64,
-    persist_timer: Option<i32>,
+    persist_timer: bool,
     /// When the backoff after a failed send ends (ms since the epoch); nothing is sent before.
     backoff_until: i64,
     /// When the collector's last `Retry-After` ends: stored (`retry_at`), so that the site's
@@ -267,7 +267,7 @@ impl Sdk {
                 storage_refused: false,
                 anonymous_id,
                 queue_key,
-                flush_timer: None,
+                flush_timer: false,
                 send_soon: false,
                 closed: false,
                 sends_after_close: 0,
@@ -276,7 +276,7 @@ impl Sdk {
                 hidden: dom::page_hidden(),
                 auto_view_at: None,
                 last_captured_at: 0,
-                persist_timer: None,
+                persist_timer: false,
                 backoff_until: 0,
                 retry_after_until: 0,
                 draining: false,
@@ -880,13 +880,17 @@ impl State {
         // after the events before it and before those after it: a millisecond before the view
         // began, unless that is before the last event captured.
         self.auto_view_at = Some((now - 1).max(self.last_captured_at));
-        self.timer(AUTO_VIEW_GRACE_MS, |state, now| {
+        let waits = self.timer(AUTO_VIEW_GRACE_MS, |state, now| {
             // A timer left from an earlier view (navigations within the grace period) leaves
             // a view that began much later to its own timer.
             if state.auto_view_at.is_some_and(|at| now - at >= i64::from(AUTO_VIEW_GRACE_MS) - 10) {
                 state.capture_auto_view();
             }
         });
+        // Without a timer (the page's `setTimeout` threw) nothing would end the wait.
+        if !waits {
+            self.capture_auto_view();
+        }
     }
 
     /// Captures the automatic page view still waiting, if any: before the page changes, is
@@ -959,17 +963,15 @@ impl State {
         let full = self.queue.waiting() >= self.options.batch_events
             || self.queue.waiting_bytes() >= self.options.batch_bytes;
         if full && !self.send_soon {
-            self.send_soon = self
-                .timer(0, |state, now| {
-                    state.send_soon = false;
-                    state.send_ready(now);
-                })
-                .is_some();
+            self.send_soon = self.timer(0, |state, now| {
+                state.send_soon = false;
+                state.send_ready(now);
+            });
         }
-        if self.queue.waiting() > 0 && self.flush_timer.is_none() {
+        if self.queue.waiting() > 0 && !self.flush_timer {
             let delay = self.options.flush_interval_ms;
             self.flush_timer = self.timer(delay, |state, now| {
-                state.flush_timer = None;
+                state.flush_timer = false;
                 state.draining = true;
                 state.send_ready(now);
             });
@@ -1214,9 +1216,9 @@ impl State {
     }
 
     fn schedule_persist(&mut self) {
-        if self.persist_timer.is_none() {
+        if !self.persist_timer {
             self.persist_timer = self.timer(PERSIST_DELAY_MS, |state, now| {
-                state.persist_timer = None;
+                state.persist_timer = false;
                 state.persist(now);
             });
         }
@@ -1301,8 +1303,8 @@ impl State {
         }
         // A queue that looks alive may be a crashed page's (no `pagehide` marked it closed):
         // looked at again once it would count as silent, in case this page is the one left.
-        if alive && !std::mem::replace(&mut self.adoption_due, true) {
-            self.timer(ORPHAN_AFTER_MS as i32 + 1_000, |state, _| {
+        if alive && !self.adoption_due {
+            self.adoption_due = self.timer(ORPHAN_AFTER_MS as i32 + 1_000, |state, _| {
                 state.adoption_due = false;
                 state.adopt_stored_queues();
             });
@@ -1529,15 +1531,15 @@ impl State {
         self.emits.push(("error", error.into()));
     }
 
-    /// Runs `work` on the state after `delay_ms`; returns the timer id, `None` when the page's
-    /// `setTimeout` threw (reported): nothing waits for it then, and the next call tries again.
-    pub(crate) fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> Option<i32> {
+    /// Runs `work` on the state after `delay_ms`; answers whether the timer is set: not when
+    /// the page's `setTimeout` threw, and a flag waiting for it must not stay set.
+    pub(crate) fn timer(&self, delay_ms: i32, work: fn(&mut State, i64)) -> bool {
         let weak = self.me.clone();
         let callback = Closure::once_into_js(move || {
             if let Some(state) = weak.upgrade() {
                 run(&state, &mut |state, now| work(state, now));
             }
         });
-        Some(dom::after(delay_ms, &callback)).filter(|&id| id != 0)
+        dom::after(delay_ms, &callback)
     }
 }

@@ -125,6 +125,9 @@ impl PageState {
         self.timezone = store.get("tz");
         let screen = |index| dom::number(&facts, page::SCREEN + index);
         self.screen = (screen(0).map(|w| w as u32), screen(1).map(|h| h as u32), screen(2));
+        // The route is read a moment after this (`interests::page_view`), not after the view's
+        // first arrival.
+        self.entered_at = now;
         // A redirect goes on with the view's measures: its scroll milestones are not reached
         // twice, nor its first moments' engagement lost.
         if redirect {
@@ -140,7 +143,6 @@ impl PageState {
         if !dom::page_hidden() {
             self.engagement.activity(now);
         }
-        self.entered_at = now;
     }
 
     /// The title as the page shows it now: a router sets it after rendering the route, so

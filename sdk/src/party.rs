@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use portrait_core::limits::MAX_EVENT_BYTES;
 
-use crate::convert::{is_plain_object, json_copy};
+use crate::convert::{entries, is_plain_object, json_copy};
 
 /// The most a party's traits may take as JSON: half of what one event may carry, the rest
 /// left for the event's context (its URL, referrer, campaign, user agent) and ids.
@@ -99,8 +99,7 @@ impl Party {
             true => Some(Object::new()),
             false => json_copy(traits),
         };
-        let merged =
-            copy.and_then(|copy| copy_of(&Object::entries(&self.traits).concat(&Object::entries(&copy))));
+        let merged = copy.and_then(|copy| copy_of(&[&self.traits, &copy]));
         match merged.map(|merged| (json_text(&merged), merged)) {
             Some((text, merged)) if text.len() <= MAX_TRAITS_BYTES => {
                 self.traits = merged;
@@ -140,17 +139,22 @@ impl Party {
         let party = Object::new();
         let id = self.id.as_deref().map_or(JsValue::NULL, JsValue::from);
         let _ = js_sys::Reflect::set(&party, &id_name.into(), &id);
-        let traits = copy_of(&Object::entries(&self.traits)).unwrap_or_default();
+        let traits = copy_of(&[&self.traits]).unwrap_or_default();
         let _ = js_sys::Reflect::set(&party, &"traits".into(), &traits);
         party
     }
 }
 
-/// A new object of `entries`, the later of a key's winning. Defined, not assigned as by
-/// `Object.assign`, which throws for a key the page made read-only on `Object.prototype`
-/// (with the state borrowed).
-fn copy_of(entries: &js_sys::Array) -> Option<Object> {
-    Object::from_entries(entries).ok()
+/// A new object of the `objects`' entries, a later one's winning (as `Object.assign`, but
+/// defined, not assigned: assigning throws for a key the page made read-only on
+/// `Object.prototype`, with the state borrowed); without a `__proto__` key (assigned, it set
+/// the prototype; defined, the page's own `Object.assign` of `user().traits` would).
+fn copy_of(objects: &[&Object]) -> Option<Object> {
+    let pairs = js_sys::Array::new();
+    for (key, value) in objects.iter().flat_map(|object| entries(object)) {
+        pairs.push(&js_sys::Array::of2(&key.into(), &value));
+    }
+    Object::from_entries(&pairs).ok()
 }
 
 fn json_text(traits: &Object) -> String {
