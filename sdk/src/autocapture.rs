@@ -96,7 +96,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             state.page.engagement.hidden(now);
         }
         kind::VISIBILITY => {
-            state.hidden = false;
+            state.shown();
             state.page.engagement.activity(now);
         }
         kind::ACTIVITY => visitor_active(state, now),

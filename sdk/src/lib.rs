@@ -152,6 +152,10 @@ pub(crate) struct State {
     persisted_at: i64,
     /// Set when the page is hidden (or left), cleared when it is visible again.
     hidden: bool,
+    /// What was in flight went again in keepalive requests since the page was last visible
+    /// (or it was sent hidden, in them): a second hide sends only what waits. Not merely
+    /// hidden: a hide during a backoff sends nothing, and the close after it must reseal.
+    resealed: bool,
     /// The time of this page's automatic view while it waits out [`AUTO_VIEW_GRACE_MS`]
     /// (`None` once captured, or taken by the site's `page()`).
     auto_view_at: Option<i64>,
@@ -274,6 +278,7 @@ impl Sdk {
                 keepalive_bytes: 0,
                 persisted_at: 0,
                 hidden: dom::page_hidden(),
+                resealed: dom::page_hidden(),
                 auto_view_at: None,
                 last_captured_at: 0,
                 persist_timer: false,
@@ -1159,28 +1164,35 @@ impl State {
     /// before, in `autocapture::install`'s listener, so that the page's middleware has them
     /// in between.)
     ///
-    /// Only the first hide since the page was shown reseals what is in flight; a second one
-    /// (`pagehide` after `visibilitychange`, or before it) sends only what waits: the rest
-    /// left at the first. While a backoff runs, a page only hidden sends nothing (switching
-    /// tabs must not hurry a collector that asked for time), nor one being closed before the
+    /// Only the first hide since the page was shown that sends reseals what is in flight; a
+    /// later one (`pagehide` after `visibilitychange`, or before it) sends only what waits:
+    /// the rest left then. While a backoff runs, a page only hidden sends nothing (switching
+    /// tabs must not hurry a collector that asked for time), so its close still reseals
+    /// (plain requests in flight end with the page); nor does one being closed before the
     /// collector's `Retry-After` ends; its queue is stored all the same.
     pub(crate) fn hide(&mut self, now: i64, closing: bool) {
-        let first = !std::mem::replace(&mut self.hidden, true);
+        self.hidden = true;
         // Under a `Retry-After` a closing page stores its queue for the next page instead,
         // if that write succeeds (storage may be full).
         let closing_sends = closing && !(self.retry_after_holds(now) && self.persist(now));
         if self.consent.may_send() && (closing_sends || now >= self.backoff_until) {
-            match first {
-                true => {
+            match std::mem::replace(&mut self.resealed, true) {
+                false => {
                     for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
                         self.send(batch, true);
                     }
                 }
-                false => self.send_waiting(now),
+                true => self.send_waiting(now),
             }
         }
         self.closed |= closing;
         self.persist(now);
+    }
+
+    /// The page is visible again: its next hide reseals what is then in flight.
+    pub(crate) fn shown(&mut self) {
+        self.hidden = false;
+        self.resealed = false;
     }
 
     /// Sends what waits at once, in keepalive requests a page being left may send.
@@ -1211,7 +1223,7 @@ impl State {
         }
         self.closed = false;
         self.sends_after_close = 0;
-        self.hidden = false;
+        self.shown();
         self.persist(now);
     }
 

@@ -1747,6 +1747,41 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
+  test("a page hidden while the collector asked for time, then closed, sends what was in flight at the close (memory mode: nothing else keeps it)", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const html = snippetPage({ collector: proxy.url, options: { autocapture: false, storage: "memory", flushInterval: 600_000 } });
+    const { page, context } = await open("/hidden-in-backoff", html);
+    const id = await anonymousId(page);
+    // The first batch hangs (answered 500 after 20 s, never forwarded); the second is
+    // answered 429 with a Retry-After: a backoff runs while the first is in flight.
+    proxy.fail({ status: 500, delay: 20_000 }, { status: 429, retryAfter: 30 });
+    await page.evaluate(() => {
+      window.portrait.track("In Flight");
+      window.portrait.flush();
+    });
+    await eventually(() => proxy.beacons() >= 1, { message: "the first batch sent" });
+    await page.evaluate(() => {
+      window.portrait.track("Backed Off");
+      window.portrait.flush();
+    });
+    await eventually(() => proxy.seen.some((r) => r.url.startsWith("/v1/b") && r !== proxy.seen.find((s) => s.url.startsWith("/v1/b"))), { message: "the second batch sent" });
+    await page.waitForTimeout(200); // its 429 read
+    const before = proxy.beacons();
+    // Hidden during the backoff: nothing sent (a tab switch must not hurry the collector).
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await page.waitForTimeout(300);
+    assert.equal(proxy.beacons(), before, "nothing sent at the hide");
+    // Closed: the request in flight ends with the page, so its events go again, at once.
+    await page.close({ runBeforeUnload: true });
+    const events = await timeline(id, 2);
+    assert.deepEqual(names(events).sort(), ["Backed Off", "In Flight"]);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("flush() answers once what was queued when it was called is delivered, while the page keeps capturing", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
