@@ -31,6 +31,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   let sdk = null;
   let interests = null;
   let loading = false;
+  let loadedKey;
   let debugging = false;
   const pending = [];
   const listeners = new Map();
@@ -141,6 +142,12 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       report(error);
     }
   };
+  // A call that answers the API, so that calls chain (`portrait.track(…).track(…)`), as the
+  // snippet's stub and analytics.js's do.
+  const chained = (work) => (...args) => {
+    guard(work)(...args);
+    return portrait;
+  };
   // A call made while the module works on another (from a getter or `toJSON` among that
   // call's arguments) waits for it, once: the module takes one call at a time, and one that
   // trapped inside a call stays busy for good (a call then does nothing rather than wait
@@ -224,9 +231,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 
   const portrait = {
     __portrait: true,
-    load: guard((writeKey, options = {}) => {
-      if (loading) return;
+    load: chained((writeKey, options = {}) => {
+      if (loading) {
+        // Said, not silently ignored: the calls go to the first key's source.
+        if (String(writeKey) !== loadedKey) throw new Error(`load() was called with the write key ${loadedKey} already; ${writeKey} is ignored`);
+        return;
+      }
       loading = true;
+      loadedKey = String(writeKey);
+      // As `debug(true)` from the start: the errors caught here are logged too.
+      if (options?.debug) debugging = true;
       // An `endpoint` left `undefined` (an unset build variable) or empty is the default too.
       const settings = { ...options, endpoint: options?.endpoint || defaultEndpoint };
       const endpoint = String(settings.endpoint).replace(/\/$/, '');
@@ -290,13 +304,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       readyCallbacks.push(run);
       flushWaiters.push(resolve);
     }),
-    ready: guard((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
+    ready: chained((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
     // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
     // `id()` and `traits()`: like `user()`, a plain object here).
-    group: guard((...args) => (args.length > 0 ? call('group', args) : readGroup())),
+    group: guard((...args) => (args.length > 0 ? (call('group', args), portrait) : readGroup())),
     consent: {
-      set: guard((changes) => call('setConsent', [changes])),
+      set: chained((changes) => call('setConsent', [changes])),
       get: read(() => sdk.consent(), nothing),
     },
     // `on`, `off` and `once` answer the API, so that they chain, as analytics.js's do.
@@ -313,7 +327,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       return portrait;
     }),
     /** analytics-next's source middleware (above); from the call on, every event passes it. */
-    addSourceMiddleware: guard((fn) => {
+    addSourceMiddleware: chained((fn) => {
       if (typeof fn !== 'function') throw new TypeError('addSourceMiddleware() needs a function');
       middleware.push(fn);
       if (sdk) sdk.setMiddleware(true);
@@ -326,8 +340,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       once.listener = listener; // what `off(name, listener)` removes
       return portrait.on(name, once);
     }),
-    debug: guard((on) => {
-      debugging = Boolean(on);
+    // `debug()` turns it on, as analytics.js's does.
+    debug: chained((on) => {
+      debugging = on === undefined || Boolean(on);
       call('debug', [debugging]);
     }),
     /** The visitor's top interests, `[{id, name, path, score}]`, best first (`{limit}`,
@@ -352,7 +367,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }, nothing),
   };
   for (const name of CALLS) {
-    if (!(name in portrait)) portrait[name] = guard((...args) => call(name, args));
+    if (!(name in portrait)) portrait[name] = chained((...args) => call(name, args));
   }
   // analytics.js's trackLink/trackForm (and their old names): `track(event, properties)` on
   // each click or submit of `elements` (an element or a list of them); `event` and
@@ -360,7 +375,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // waits 300 ms): a page left after the click still sends the event.
   // `null` (a selector that matched nothing) binds nothing; anything else that is not elements
   // is reported.
-  const trackOn = (type) => guard((elements, event, properties) => {
+  const trackOn = (type) => chained((elements, event, properties) => {
     const list = elements == null ? [] : elements instanceof Element ? [elements]
       : typeof elements.length === 'number' ? Array.from(elements) : [elements];
     if (!list.every((element) => element instanceof Element)) {
@@ -374,6 +389,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   portrait.trackLink = portrait.trackClick = trackOn('click');
   portrait.trackForm = portrait.trackSubmit = trackOn('submit');
   return portrait;
+}
+
+/** The page's one SDK: made once, and shared by every copy of this code on the page (a second
+ * bundle with the npm package, the script tag's), so that two copies never both capture. */
+export function sharedPortrait(make) {
+  const slot = Symbol.for('portrait.sdk');
+  return globalThis[slot] ?? (globalThis[slot] = make());
 }
 
 /** What an `on(name)` listener gets, as in analytics.js: the call's arguments as the SDK read

@@ -5,7 +5,7 @@
 // WebAssembly or in a browser without the module's wasm features.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
 import wasm from '../dist/portrait.wasm';
-import { createPortrait } from './api.js';
+import { createPortrait, sharedPortrait } from './api.js';
 import { instantiate } from './instantiate.js';
 
 async function start(report) {
@@ -17,8 +17,9 @@ const loadInterests = (report, modelUrl) => import('./interests.js').then((m) =>
 
 const defaultEndpoint = typeof location === 'undefined' ? '' : location.origin;
 
-/** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. */
-export const portrait = createPortrait(start, defaultEndpoint, undefined, loadInterests);
+/** The SDK instance: `portrait.load(writeKey, options)`, then `portrait.track(…)`. The page's
+ * one: another copy of the package, or the script tag's SDK, made before shares its own. */
+export const portrait = sharedPortrait(() => createPortrait(start, defaultEndpoint, undefined, loadInterests));
 export const {
   load, page, track, identify, group, alias, reset, flush, ready, user, consent, on, off, once, debug, stats, interests,
   pageTopics, setAnonymousId, trackLink, trackForm, trackClick, trackSubmit, screen, addSourceMiddleware,

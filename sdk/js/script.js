@@ -4,16 +4,20 @@
 // replaying the calls the snippet queued before it arrived, in order. After `ready` it loads
 // the interest module (`portrait-interests.js`) and the topic model from the same place.
 import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
-import { createPortrait, fetchBytes, modelOrNothing } from './api.js';
+import { createPortrait, fetchBytes, modelOrNothing, sharedPortrait } from './api.js';
 import { instantiate, loadScript } from './instantiate.js';
 
 const script = document.currentScript;
-const base = new URL('.', script && script.src ? script.src : location.href).href;
+const src = script && script.src ? script.src : location.href;
+// The files next to this one, with its query (a site's `?v=42`): a new loader must not pair
+// with a module an old query left in the cache.
+const query = script && script.src ? new URL(src).search : '';
+const sibling = (file) => new URL(file, src).href + query;
 const queued = window.portrait;
 
-// Loading twice does no harm: a second copy leaves the first in charge.
+// Loading twice does no harm: a second copy leaves the first in charge (an npm bundle's too).
 if (!(queued && queued.__portrait)) {
-  const portrait = createPortrait(start, new URL(base).origin, queued && queued._settings, loadInterests);
+  const portrait = sharedPortrait(() => createPortrait(start, new URL(src).origin, queued && queued._settings, loadInterests));
   window.portrait = portrait;
   if (Array.isArray(queued)) {
     const replay = ([name, ...args]) => {
@@ -42,14 +46,14 @@ async function start(report) {
   // fallback at once, not the module fetched and refused again.
   const refused = wasm && prefetched instanceof WebAssembly.CompileError;
   const usable = prefetched && (prefetched.ok || compiled);
-  const source = refused ? Promise.reject(prefetched) : usable ? prefetched : `${base}portrait.wasm`;
+  const source = refused ? Promise.reject(prefetched) : usable ? prefetched : sibling('portrait.wasm');
   await instantiate(glue, source, () =>
-    loadScript(`${base}portrait.wasm2js.js`).then(() => window.__portraitWasm2js.instantiate), report);
+    loadScript(sibling('portrait.wasm2js.js')).then(() => window.__portraitWasm2js.instantiate), report);
   return glue.Sdk;
 }
 
 /** The interest module's class with `watchShowIf`, and the topic model's bytes (by default from next to this file). */
-function loadInterests(report, modelUrl = `${base}portrait-topics.bin`) {
-  const module = loadScript(`${base}portrait-interests.js`).then(() => window.__portraitInterests(base, report));
+function loadInterests(report, modelUrl = sibling('portrait-topics.bin')) {
+  const module = loadScript(sibling('portrait-interests.js')).then(() => window.__portraitInterests(sibling, report));
   return Promise.all([module, modelOrNothing(fetchBytes(modelUrl))]);
 }

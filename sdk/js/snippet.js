@@ -10,30 +10,34 @@
   if (!(p && p.push)) p = w.portrait = [];
   if (p.__stub) return;
   p.__stub = 1; // what a site's code can tell the stub by (the SDK has `__portrait`)
-  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach(function (m) {
+  // (Arrow functions where no `this` or `arguments` is read: bytes.)
+  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach((m) => {
     p[m] = function () {
-      p.push([m].concat([].slice.call(arguments)));
+      p.push([m, ...arguments]);
       return p;
     };
   });
   p.consent = { set: p.setConsent }; // queued as `setConsent` (it reads no `this`)
+  // The SDK's script (a dynamic one is async already); `failed` settles if it cannot load
+  // (an ad blocker).
+  var s = d.createElement('script');
+  var failed = new Promise((r) => (s.onerror = () => r(false)));
   // flush() is a Promise even before the SDK is there: queued with its resolve, which the
-  // SDK's flush() settles (false if the SDK fails to load).
-  p.flush = function () {
-    return new Promise(function (r) { p.push(['flush', r]); });
-  };
+  // SDK's flush() settles (false if the SDK fails to load, or its script does).
+  p.flush = () => new Promise((r) => {
+    p.push(['flush', r]);
+    failed.then(r);
+  });
   // Start fetching and compiling the wasm module, and fetching the remote settings, now, in
   // parallel with portrait.js. A compile that fails (a strict CSP) hands its error over.
   if (w.fetch) {
     var wasm = fetch(src.replace(/\.js(\?|$)/, '.wasm$1')), W = w.WebAssembly;
-    p._wasm = (W && W.compileStreaming ? W.compileStreaming(wasm) : wasm).catch(function (e) { return e; });
+    p._wasm = (W && W.compileStreaming ? W.compileStreaming(wasm) : wasm).catch((e) => e);
     var endpoint = (options && options.endpoint) || new URL(src, location.href).origin;
     if (!options || options.remoteSettings !== false)
       p._settings = fetch(endpoint.replace(/\/$/, '') + '/v1/config/' + encodeURIComponent(key), { credentials: 'omit' })
-        .catch(function () {});
+        .catch(() => {});
   }
-  var s = d.createElement('script');
-  s.async = true;
   s.src = src;
   d.head.appendChild(s);
   p.load(key, options);

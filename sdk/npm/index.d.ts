@@ -163,36 +163,38 @@ export interface Topic {
   score: number;
 }
 
+/** The calls answer the API, so that they chain (`portrait.track(…).track(…)`), as the
+ * snippet's stub and analytics.js's do. */
 export interface Portrait {
-  load(writeKey: string, options?: LoadOptions): void;
+  load(writeKey: string, options?: LoadOptions): Portrait;
   /** As in analytics.js, the callback may come after any argument (the first function is
    * the callback; the arguments after it are not read). A `null` after the name stands for
    * the properties: `page('Docs', null, options)`. */
-  page(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  page(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  page(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
+  page(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  page(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  page(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
   /** analytics-next's `screen`, for code shared with a mobile app; arguments as `page`'s. */
-  screen(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  screen(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  screen(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  track(event: string, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  identify(traits: Properties, options?: CallOptions | Callback, callback?: Callback): void;
+  screen(category?: string, name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  screen(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  screen(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  track(event: string, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  identify(traits: Properties, options?: CallOptions | Callback, callback?: Callback): Portrait;
   /** The stored group. */
   group(): Group;
   /** Traits merge into the stored group's (another group's replace them); without a
    * `groupId`, the stored group's. */
-  group(groupId: string | null | undefined, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): void;
-  group(traits: Properties, options?: CallOptions | Callback, callback?: Callback): void;
-  alias(userId: string, previousId?: string | null, options?: CallOptions | Callback, callback?: Callback): void;
-  alias(userId: string, options?: CallOptions | Callback, callback?: Callback): void;
-  reset(): void;
+  group(groupId: string | null | undefined, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  group(traits: Properties, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  alias(userId: string, previousId?: string | null, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  alias(userId: string, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  reset(): Portrait;
   /** The visitor's anonymous id from now on (stitching a site's domains). */
-  setAnonymousId(anonymousId: string): void;
+  setAnonymousId(anonymousId: string): Portrait;
   /** `track(event, properties)` on each click (`trackLink`) or submit (`trackForm`) of the
    * elements; `event` and `properties` may be functions of the element. */
-  trackLink(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
-  trackForm(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): void;
+  trackLink(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): Portrait;
+  trackForm(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): Portrait;
   /** analytics.js's other names for `trackLink` and `trackForm`. */
   trackClick: Portrait['trackLink'];
   trackSubmit: Portrait['trackForm'];
@@ -200,10 +202,10 @@ export interface Portrait {
    * after it do not hold it), `false` at the first failure, while a backoff runs, or on a
    * refusal of consent, or when the SDK failed to load (called before `load`, it waits for it). */
   flush(): Promise<boolean>;
-  ready(callback: () => void): void;
+  ready(callback: () => void): Portrait;
   user(): User;
   consent: {
-    set(changes: { analytics?: Decision; personalization?: Decision }): void;
+    set(changes: { analytics?: Decision; personalization?: Decision }): Portrait;
     get(): { analytics: string; personalization: string } | null;
   };
   /** As in analytics.js, a `track`/`page`/`identify`/`group`/`alias` listener gets the
@@ -216,10 +218,11 @@ export interface Portrait {
    * before it is recorded; `next(payload)` passes it on, not calling `next` drops it. Read
    * back: `event`, `name`, `category`, `properties`, `traits`, `userId`, `anonymousId`,
    * `groupId`, `previousId`, `messageId`, `timestamp` and `context` (the whole context). */
-  addSourceMiddleware(middleware: SourceMiddleware): void;
+  addSourceMiddleware(middleware: SourceMiddleware): Portrait;
   /** `on`, for the first time only. */
   once(name: EventName, listener: (...args: any[]) => void): Portrait;
-  debug(on: boolean): void;
+  /** `debug()` turns it on, as analytics.js's does. */
+  debug(on?: boolean): Portrait;
   stats(): Stats | null;
   /** The visitor's top interests, best first, decayed to now (empty when personalisation is
    * denied, and until the interest module has loaded after `ready`: `on('interests', …)` fires

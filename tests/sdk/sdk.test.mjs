@@ -2142,6 +2142,59 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("portrait.js blocked (an ad blocker): a flush() made before, or after, answers false", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } }).replace('"/sdk/portrait.js"', '"/blocked/portrait.js"');
+    const { page, context, errors } = await open("/blocked", html, { until: () => document.readyState === "complete" });
+    const answers = await page.evaluate(async () => {
+      const within = (promise) => Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("waiting"), 5_000))]);
+      const before = window.portrait.flush();
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the script has failed by now
+      return [await within(before), await within(window.portrait.flush())];
+    });
+    assert.deepEqual(answers, [false, false]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test("the calls chain, debug() turns debugging on, a second load() with another key is reported, portrait.js's query goes to its siblings, and the npm package beside it shares its SDK", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: recordErrors("message") })
+      .replace('"/sdk/portrait.js"', '"/sdk/portrait.js?v=42"');
+    const { page, context, errors } = await open("/chained", html);
+    const logged = [];
+    page.on("console", (message) => message.type() === "error" && logged.push(message.text()));
+    const chained = await page.evaluate(() => {
+      const p = window.portrait;
+      return p.track("One").track("Two").identify("u-chained") === p && p.debug() === p && p.load("another_key") === p;
+    });
+    assert.equal(chained, true);
+    // Debugging on: an error caught in JavaScript (a listener's) is logged.
+    await page.evaluate(() => {
+      window.portrait.on("track", () => { throw new Error("a listener that throws, logged"); });
+      window.portrait.track("Three");
+    });
+    await eventually(() => logged.some((text) => text.includes("a listener that throws, logged")), { message: "logged in debug mode" });
+    assert.ok((await reported(page)).some((message) => message.includes("another_key is ignored")));
+    // Another copy of the SDK (the npm package in a bundle) shares this one.
+    const shared = await page.evaluate(async () => {
+      const npm = await import("/sdk/npm/index.js");
+      return npm.portrait === window.portrait && npm.track === window.portrait.track;
+    });
+    assert.equal(shared, true);
+    await page.evaluate(() => window.portrait.flush());
+    const events = await timeline(await anonymousId(page), 4);
+    assert.deepEqual(names(events).sort(), ["One", "Three", "Two", "identify"]);
+    assert.equal((await stats(page)).captured, 4, "captured once, by one SDK");
+    // Every file fetched next to portrait.js carries its query.
+    await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
+    const files = await page.evaluate(() => performance.getEntriesByType("resource").map((entry) => entry.name).filter((name) => name.includes("/sdk/portrait")));
+    const siblings = ["portrait.wasm", "portrait-interests.js", "portrait-interests.wasm", "portrait-topics.bin"];
+    for (const file of siblings) {
+      assert.ok(files.some((name) => name.endsWith(`/sdk/${file}?v=42`)), `${file} with the query: ${files.join(", ")}`);
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("the stub hands over: past an element named portrait, after a stray script tag, and to a stub method a site kept", async () => {
     const cases = {
       // An element with id="portrait" before the snippet is `window.portrait` too.
