@@ -97,6 +97,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         }
         kind::VISIBILITY => {
             state.shown();
+            state.page.seen = true;
             state.page.engagement.activity(now);
         }
         kind::ACTIVITY => visitor_active(state, now),
@@ -130,6 +131,10 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
 /// session lives on, events or not (a visitor reading for 40 minutes without a click is
 /// in one session).
 fn visitor_active(state: &mut State, now: i64) {
+    // A hidden page's scroll is its own script's, not the visitor's.
+    if state.hidden {
+        return;
+    }
     state.page.engagement.activity(now);
     state.follow_stored_session(now);
     state.touch_session(now);
@@ -169,7 +174,7 @@ fn navigated(state: &mut State, now: i64, href: String, replaced: bool) {
 /// weight it earned (`topics`, and `tags` from the site's tag rules), on one "Page Engaged"
 /// event. With engagement capture off the interests are credited on the device only.
 /// `on_view`: the window still shows the view (hidden, left), not the next route of an SPA.
-fn report_engagement(state: &mut State, now: i64, on_view: bool) {
+pub(crate) fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     let engaged_ms = state.page.engagement.take(now);
     state.page.engaged_total_ms += engaged_ms;
     // Where the page is scrolled now counts too: a page that fits the window is read to its
@@ -182,7 +187,10 @@ fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     state.consent_stored_elsewhere(now);
     // A tab idle for longer than the collector keeps events: dated now instead.
     let at = Some(state.session.report_time(now)).filter(|&at| keeps_event_time(at, now)).unwrap_or(now);
-    let credit = interests::credit(state, at);
+    let credit = match state.page.seen {
+        true => interests::credit(state, at),
+        false => JsValue::UNDEFINED,
+    };
     // Interests leave the device only with personalisation granted: credited while it is
     // pending, they stay here (a refusal must not find them queued or held).
     let credited: Vec<(String, JsValue)> = match state.consent.personalization {

@@ -474,8 +474,10 @@ impl Sdk {
     pub fn reset(&self) {
         self.run(|state, now| {
             // The page was seen by the visitor being forgotten (so a site's `reset(); page()`
-            // within the automatic view's wait counts a view for each visitor).
+            // within the automatic view's wait counts a view for each visitor), and so was
+            // their attention to it so far: theirs, credited to them.
             state.capture_auto_view();
+            autocapture::report_engagement(state, now, true);
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
             state.store.remove("aid", true);

@@ -45,6 +45,9 @@ pub struct PageState {
     pub scroll_check_due: bool,
     /// When this page view began.
     pub entered_at: i64,
+    /// The visitor has seen this view (it was visible at some moment): a tab opened in the
+    /// background and closed unseen credits no interest.
+    pub seen: bool,
 }
 
 /// The most kept of each of the page's URL, path, title, referrer and search: a page view
@@ -140,7 +143,8 @@ impl PageState {
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
         // A tab opened in the background counts from when it is shown.
-        if !dom::page_hidden() {
+        self.seen = !dom::page_hidden();
+        if self.seen {
             self.engagement.activity(now);
         }
     }

@@ -462,6 +462,81 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a page the visitor never saw (a background tab closed unseen), or one the model cannot read, credits no interest; a hidden page's own scrolling is no engagement", async () => {
+    const [title, description] = SPORT_PAGES[0];
+    const unseen = await newContext(rig.browser);
+    await unseen.addInitScript(() => {
+      Object.defineProperty(Document.prototype, "hidden", { get: () => true, configurable: true });
+      Object.defineProperty(Document.prototype, "visibilityState", { get: () => "hidden", configurable: true });
+    });
+    const { page } = await openWithModel(unseen, "/sport/unseen", article(title, description));
+    await page.evaluate(() => window.scrollTo(0, 4000)); // the page's own script
+    await page.waitForTimeout(1_200);
+    await page.close({ runBeforeUnload: true });
+    const { page: next } = await openWithModel(unseen, "/next", snippetPage({ collector: rig.collector.url }));
+    assert.deepEqual(await interests(next), [], "nothing credited, nothing stored");
+    await unseen.close();
+
+    // Read, but with no word the model knows: the model's prior is no interest of the visitor's.
+    const blank = await newContext(rig.browser);
+    const { page: loading } = await openWithModel(blank, "/loading", snippetPage({ collector: rig.collector.url, title: "Loading…", body: `<div style="height: 4000px"></div>` }));
+    assert.deepEqual(await loading.evaluate(() => window.portrait.pageTopics()), []);
+    await read(loading);
+    const { page: after } = await openWithModel(blank, "/after", snippetPage({ collector: rig.collector.url }));
+    assert.deepEqual(await interests(after), []);
+    await blank.close();
+
+    // Seen, then hidden: while hidden, the page scrolls itself for two seconds.
+    const context = await newContext(rig.browser);
+    const { page: shown } = await openWithModel(context, "/sport/hidden-scroll", article(title, description));
+    const id = await shown.evaluate(() => window.portrait.user().anonymousId);
+    await hide(shown);
+    const hiddenAt = await shown.evaluate(() => Date.now());
+    await shown.evaluate(() => new Promise((resolve) => {
+      let y = 0;
+      const step = setInterval(() => window.scrollTo(0, (y += 400)), 200);
+      setTimeout(() => resolve(clearInterval(step)), 2_000);
+    }));
+    await shown.close({ runBeforeUnload: true });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const events = await eventually(async () => (await rig.collector.admin(`anonymous_id/${id}/events?limit=100`)).json?.events, { message: "the events" });
+    // What was reported at the hide is the visible moment's; nothing is engaged after it.
+    const afterHide = events.filter((e) => e.event === "Page Engaged" && Date.parse(e.timestamp) > hiddenAt + 100);
+    assert.deepEqual(afterHide.map((e) => e.properties.engaged_ms).filter((ms) => ms > 0), [], "no engaged time while hidden");
+    await context.close();
+  });
+
+  test("the attention a page got before reset() or a withdrawal of personalisation is never credited after it (reset(): it is the forgotten visitor's)", async () => {
+    const [title, description] = SPORT_PAGES[1];
+    for (const mode of ["reset", "withdrawn and granted again"]) {
+      const context = await newContext(rig.browser);
+      const { page } = await openWithModel(context, "/sport/before", article(title, description));
+      const before = await page.evaluate(() => window.portrait.user().anonymousId);
+      await page.mouse.move(10, 10);
+      await page.evaluate(() => window.scrollTo(0, 4000));
+      await page.waitForTimeout(1_500);
+      await page.evaluate((mode) => {
+        if (mode === "reset") return window.portrait.reset();
+        window.portrait.consent.set({ personalization: false });
+        window.portrait.consent.set({ personalization: true });
+      }, mode);
+      const after = await page.evaluate(() => window.portrait.user().anonymousId);
+      await hide(page);
+      await page.evaluate(() => window.portrait.flush());
+      assert.deepEqual(await interests(page), [], mode);
+      const credited = async (id) => {
+        const { json } = await rig.collector.admin(`anonymous_id/${id}/events?limit=100`);
+        return (json?.events ?? []).filter((e) => e.event === "Page Engaged" && e.properties.topics);
+      };
+      if (mode === "reset") {
+        await eventually(async () => (await credited(before)).length === 1, { message: "the read credited to the visitor reset() forgot" });
+      }
+      await page.waitForTimeout(300);
+      assert.deepEqual(await credited(after), [], `${mode}: nothing credited after it`);
+      await context.close();
+    }
+  });
+
   test("a topic model that is not one is a typed error on 'error'; the SDK goes on without interests", async () => {
     const html = snippetPage({
       collector: rig.collector.url,

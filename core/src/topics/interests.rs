@@ -52,6 +52,11 @@ pub fn attention_weight(engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
 
 const ENGAGED_CAP_MS: i64 = 120_000;
 
+/// A score under this is no interest any more: a bounce (0.1) after about 3.3 half-lives
+/// (46 days at the default), a read (1.0) after 6.6. Kept, as evidence to add to, but not
+/// listed, shown or tagged.
+pub const MIN_SCORE: f64 = 0.01;
+
 /// The attention a page view has credited so far: a page reports several times (each time it
 /// is hidden, and when it is left) and each report adds only what is new.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -60,6 +65,12 @@ pub struct PageCredit {
 }
 
 impl PageCredit {
+    /// A view whose attention so far went, or must not go, to a profile now gone (a `reset()`,
+    /// personalisation withdrawn): nothing more of it is credited.
+    pub fn spent() -> PageCredit {
+        PageCredit { credited: f64::INFINITY }
+    }
+
     /// The weight to add now, for the page's total engaged time and deepest scroll so far.
     pub fn top_up(&mut self, engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
         let due = attention_weight(engaged_ms, deepest_scroll_percent) - self.credited;
@@ -185,11 +196,16 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
         }
     }
 
-    /// The strongest `limit` topics with their scores at `now`, best first (ties by id).
+    /// The strongest `limit` topics with their scores at `now`, best first (ties by id); not
+    /// those faded under [`MIN_SCORE`].
     pub fn top(&self, now: i64, limit: usize) -> Vec<(K, f64)> {
         let now_log = now as f64 / self.half_life();
-        let mut scored: Vec<(K, f64)> =
-            self.entries.iter().map(|(t, log)| (t.clone(), libm::exp2(log - now_log))).collect();
+        let mut scored: Vec<(K, f64)> = self
+            .entries
+            .iter()
+            .map(|(t, log)| (t.clone(), libm::exp2(log - now_log)))
+            .filter(|&(_, score)| score >= MIN_SCORE)
+            .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         scored.truncate(limit);
         scored
@@ -320,6 +336,22 @@ mod tests {
                 prop_assert_eq!(&b, &forward);
             }
         }
+    }
+
+    #[test]
+    fn a_faded_interest_is_not_listed_but_still_counts_as_evidence() {
+        let mut interests = Interests::with_half_life(14 * DAY);
+        interests.add(299, 0.1, 0); // a bounce
+        assert_eq!(interests.top(46 * DAY, 10).len(), 1, "0.1 × 2^(−46/14) ≈ 0.0103");
+        assert_eq!(interests.top(47 * DAY, 10), vec![], "≈ 0.0098: faded");
+        interests.add(299, 0.1, 47 * DAY);
+        assert!((interests.top(47 * DAY, 10)[0].1 - 0.1098).abs() < 1e-3, "the old bounce still adds");
+    }
+
+    #[test]
+    fn a_credit_spent_adds_nothing_more() {
+        let mut credit = PageCredit::spent();
+        assert_eq!(credit.top_up(120_000, 100.0), 0.0);
     }
 
     #[test]

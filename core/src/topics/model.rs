@@ -328,6 +328,14 @@ impl Model {
         logits
     }
 
+    /// Whether the page has a term the model knows. Without one, [`Model::classify`] answers
+    /// the prior: the model's best guess for a page it cannot read (the scoring command wants
+    /// it), no evidence of an interest ("Loading…", "Sign in" and a page in a language the
+    /// model lacks all read as the prior).
+    pub fn knows_any(&self, Features(features): &Features) -> bool {
+        features.iter().any(|(hash, _)| self.terms.binary_search(hash).is_ok())
+    }
+
     /// The page's topics. A page with no known term gets the model's prior (its biases).
     pub fn classify(&self, features: &Features) -> Classification {
         let logits = self.logits(features);
@@ -426,6 +434,8 @@ mod tests {
         assert_eq!(both.top_level.len(), 2, "close second topics are predicted too: {both:?}");
         let unknown = model.classify(&page("zzz"));
         assert_eq!(unknown.top_level.len(), 2, "no evidence: the prior, both topics equal");
+        assert!(!model.knows_any(&page("zzz")), "which is no evidence of an interest");
+        assert!(model.knows_any(&page("zzz chess")));
     }
 
     #[test]

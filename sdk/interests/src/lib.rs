@@ -67,8 +67,8 @@ struct State {
     page: Vec<Scored>,
     page_tags: Vec<(String, f64)>,
     credit: PageCredit,
-    /// The top topic ids last announced on `interests` (`None` before the first: the module's
-    /// start announces what it read, an empty set included).
+    /// The top topic ids last announced on `interests`, sorted (`None` before the first: the
+    /// module's start announces what it read, an empty set included).
     announced: Option<Vec<u16>>,
     /// `data-portrait-show-if` conditions reported as unreadable (each once a page).
     reported: Vec<String>,
@@ -172,9 +172,13 @@ impl Interests {
 
     /// Takes the profiles as stored, `{interests, tags}` (each text optional: `{}` forgets
     /// every interest and site tag): `reset()`, personalisation withdrawn, or another tab
-    /// changed the visitor.
+    /// changed the visitor. The attention this view got so far is no one's now: it is never
+    /// credited (not after a new grant, nor to the new visitor).
     pub fn load(&self, stored: JsValue) {
-        self.update(|state| state.load(&stored, now()));
+        self.update(|state| {
+            state.load(&stored, now());
+            state.credit = PageCredit::spent();
+        });
     }
 
     /// Personalisation consent changed.
@@ -216,9 +220,12 @@ impl Interests {
             false => (Vec::new(), Vec::new()),
         };
         let unreadable = state.apply_show_if(&top, &tags);
-        let announce = state.announced.as_ref() != Some(&top);
+        // Announced when the set changes, not its order.
+        let mut set = top;
+        set.sort_unstable();
+        let announce = state.announced.as_ref() != Some(&set);
         let detail = announce.then(|| state.topic_list(state.profile.top(now, SHOWN_TOPICS)));
-        state.announced = Some(top);
+        state.announced = Some(set);
         drop(state);
         for (condition, problem) in unreadable {
             let message =
@@ -247,7 +254,13 @@ impl State {
         self.page_tags = rules::page_tags(&self.rules, &page, &path, has);
         if let Some(model) = &self.model {
             let hinted = model.hinted(&page.hints);
-            self.page = if hinted.is_empty() { model.classify(&page.text.features()).labels } else { hinted };
+            let features = page.text.features();
+            // A page the model cannot read (no term it knows) has no topics, not the prior.
+            self.page = match (hinted.is_empty(), model.knows_any(&features)) {
+                (false, _) => hinted,
+                (true, true) => model.classify(&features).labels,
+                (true, false) => Vec::new(),
+            };
         }
     }
 
