@@ -282,8 +282,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           for (const callback of readyCallbacks.splice(0)) guard(callback)();
           emit('ready');
           // After `ready` and when the browser is idle: the interest module must not compete
-          // with the page's own loading (pages are classified when they are left, not when
-          // they open). At once on a page with elements shown by interest: they wait for it.
+          // with the page's own loading (a page is read again when it is left, before it is
+          // credited). At once on a page with elements shown by interest: they wait for it.
           if (settings.topics !== false && loadInterests) {
             const start = () => startInterests(settings, () => settingsNow);
             Document.prototype.querySelector.call(document, '[data-portrait-show-if]') ? start() : whenIdle(start);

@@ -187,8 +187,12 @@ pub(crate) fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     state.consent_stored_elsewhere(now);
     // A tab idle for longer than the collector keeps events: dated now instead.
     let at = Some(state.session.report_time(now)).filter(|&at| keeps_event_time(at, now)).unwrap_or(now);
+    // A view the window still shows is read again before it is credited, as it is now (an
+    // app renders after the view was read, a landing page's route too); not one younger than
+    // its first read (`interests::page_view`): that would be the previous route's.
+    let reread = on_view && now - state.page.entered_at >= i64::from(crate::AUTO_VIEW_GRACE_MS);
     let credit = match state.page.seen {
-        true => interests::credit(state, at),
+        true => interests::credit(state, at, reread),
         false => JsValue::UNDEFINED,
     };
     // Interests leave the device only with personalisation granted: credited while it is

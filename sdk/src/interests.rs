@@ -69,8 +69,12 @@ pub fn page_view(state: &mut State) {
 
 /// Credits the page with the attention it got so far, as evidence of time `at`: stores the
 /// profiles it changed and answers what the "Page Engaged" event carries of it
-/// (`{topics, tags}`; `undefined` when nothing was credited).
-pub fn credit(state: &mut State, at: i64) -> JsValue {
+/// (`{topics, tags}`; `undefined` when nothing was credited). `reread`: the page is read
+/// again first, as it is now.
+pub fn credit(state: &mut State, at: i64, reread: bool) -> JsValue {
+    if reread {
+        call(state, &InterestModule::classify);
+    }
     let Some(module) = &state.interests else { return JsValue::UNDEFINED };
     // The profiles as stored now: another tab may have credited, or cleared, them since this
     // page read them, and the module adds this page's credit to those, not to its own copy.

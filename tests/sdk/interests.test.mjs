@@ -506,6 +506,20 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a landing page its app renders late is read again when it is left: credited with what it showed", async () => {
+    const context = await newContext(rig.browser);
+    const [title] = SPORT_PAGES[0];
+    // A client-rendered app: a shell, then its route, after the interest module read the shell.
+    const render = `setTimeout(() => { document.title = ${JSON.stringify(title)}; document.querySelector("h1").textContent = ${JSON.stringify(title)}; }, 1_500);`;
+    const html = snippetPage({ collector: rig.collector.url, title: "Loading…", body: `<h1>Loading…</h1><div style="height: 4000px"></div>`, before: render });
+    const { page } = await openWithModel(context, "/app", html);
+    await page.waitForFunction((title) => document.title === title, title);
+    await read(page);
+    const { page: next } = await openWithModel(context, "/app/next", snippetPage({ collector: rig.collector.url }));
+    assert.equal((await interests(next))[0]?.path, "/Sports");
+    await context.close();
+  });
+
   test("the attention a page got before reset() or a withdrawal of personalisation is never credited after it (reset(): it is the forgotten visitor's)", async () => {
     const [title, description] = SPORT_PAGES[1];
     for (const mode of ["reset", "withdrawn and granted again"]) {
