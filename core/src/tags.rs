@@ -674,20 +674,22 @@ fn analytical(r: &Reading<'_>, tags: &mut Vec<Tag>) {
         None,
         format!("hot ≥ {}, warm ≥ {}, cold ≥ {}, else dormant", s.levels.hot, s.levels.warm, s.levels.cold),
     );
-    if let (false, Some(last_seen)) = (p.interests.is_empty(), p.last_seen) {
+    // (Not when every interest faded: no tag, rather than an empty one.)
+    let interests = p.last_seen.map(|last_seen| crate::view::interests_json(&p.interests, last_seen, 10));
+    if let Some(interests) = interests.filter(|value| value.as_array().is_some_and(|list| !list.is_empty())) {
         tag(
             tags,
             "interests",
             TagKind::Analytical,
-            crate::view::interests_json(&p.interests, last_seen, 10),
+            interests,
             None,
             "topics of the pages read: classified in the browser and weighted by attention, or, for pages other \
              sources report, classified by the collector from their URL and title; halved every 14 days; scored as \
              of the last event",
         );
     }
-    if let (false, Some(last_seen)) = (p.site_tags.is_empty(), p.last_seen) {
-        let top = p.site_tags.top(last_seen.0, 10);
+    let site_tags = p.last_seen.map(|last_seen| p.site_tags.top(last_seen.0, 10));
+    if let Some(top) = site_tags.filter(|top| !top.is_empty()) {
         let value =
             top.into_iter().map(|(tag, score)| json!({ "tag": tag, "score": rounded(score) })).collect();
         tag(
@@ -1039,6 +1041,23 @@ mod tests {
         assert!(engagement[3] > 20.0 && engagement[3] <= 25.0, "{engagement:?}");
         assert!(engagement[7] < engagement[3], "decays: {engagement:?}");
         assert!(engagement[8] > engagement[7], "the second request: {engagement:?}");
+    }
+
+    #[test]
+    fn interests_that_all_faded_make_no_tag_and_match_no_audience() {
+        let day = MS_PER_DAY;
+        let now = Timestamp(20_000 * day);
+        let mut profile = Profile { last_seen: Some(now), ..Profile::default() };
+        profile.interests.add(299, 1.0, now.0 - 10 * day);
+        let named = |profile: &Profile| {
+            tags(profile, &TagSettings::default(), now).into_iter().any(|t| t.name == "interests")
+        };
+        assert!(named(&profile));
+        assert!(topic_score(&profile.interests, "/Sports", now) > 0.5);
+        let mut faded = Profile { last_seen: Some(now), ..Profile::default() };
+        faded.interests.add(299, 1.0, now.0 - 150 * day); // under 0.001 after ten half-lives
+        assert!(!named(&faded), "no tag, rather than an empty one");
+        assert_eq!(topic_score(&faded.interests, "/Sports", now), 0.0);
     }
 
     #[test]

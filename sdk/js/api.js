@@ -32,6 +32,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   let interests = null;
   let loading = false;
   let loadedKey;
+  let loadedEndpoint;
   let debugging = false;
   const pending = [];
   const listeners = new Map();
@@ -233,12 +234,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     __portrait: true,
     load: chained((writeKey, options = {}) => {
       if (loading) {
-        // Said, not silently ignored: the calls go to the first key's source.
-        if (String(writeKey) !== loadedKey) throw new Error(`load() was called with the write key ${loadedKey} already; ${writeKey} is ignored`);
+        // Said, not silently ignored: the calls go to the first load's source and collector.
+        const endpoint = options?.endpoint || defaultEndpoint;
+        if (String(writeKey) !== loadedKey || endpoint !== loadedEndpoint) {
+          throw new Error(`load() was called already (write key ${loadedKey}, collector ${loadedEndpoint}); this one (${writeKey}, ${endpoint}) is ignored`);
+        }
         return;
       }
       loading = true;
       loadedKey = String(writeKey);
+      loadedEndpoint = options?.endpoint || defaultEndpoint;
       // As `debug(true)` from the start: the errors caught here are logged too.
       if (options?.debug) debugging = true;
       // An `endpoint` left `undefined` (an unset build variable) or empty is the default too.
@@ -392,10 +397,14 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 }
 
 /** The page's one SDK: made once, and shared by every copy of this code on the page (a second
- * bundle with the npm package, the script tag's), so that two copies never both capture. */
+ * bundle with the npm package, the script tag's, an older script tag's `window.portrait`),
+ * so that two copies never both capture. Not outside a browser (server rendering, tests
+ * that reset their modules): there each import makes its own. */
 export function sharedPortrait(make) {
+  if (typeof document === 'undefined') return make();
   const slot = Symbol.for('portrait.sdk');
-  return globalThis[slot] ?? (globalThis[slot] = make());
+  const installed = typeof window.portrait === 'object' && window.portrait?.__portrait ? window.portrait : undefined;
+  return globalThis[slot] ?? (globalThis[slot] = installed ?? make());
 }
 
 /** What an `on(name)` listener gets, as in analytics.js: the call's arguments as the SDK read

@@ -8,7 +8,10 @@ import * as glue from '../../target/sdk/bindgen/portrait_sdk_interests.js';
 import { instantiate, loadScript } from './instantiate.js';
 import { watchShowIf } from './show-if.js';
 
-window.__portraitInterests = (sibling, report) =>
-  instantiate(glue, sibling('portrait-interests.wasm'), () =>
+window.__portraitInterests = (loader, report) => {
+  // An older `portrait.js` passes the directory's URL.
+  const sibling = typeof loader === 'string' ? (file) => loader + file : loader;
+  return instantiate(glue, sibling('portrait-interests.wasm'), () =>
     loadScript(sibling('portrait-interests.wasm2js.js')).then(() => window.__portrait_interestsWasm2js.instantiate),
   report).then(() => [glue.Interests, watchShowIf]);
+};

@@ -10,7 +10,8 @@
   if (!(p && p.push)) p = w.portrait = [];
   if (p.__stub) return;
   p.__stub = 1; // what a site's code can tell the stub by (the SDK has `__portrait`)
-  // (Arrow functions where no `this` or `arguments` is read: bytes.)
+  // (Arrow functions where no `this` or `arguments` is read: bytes. The snippet is ES2015,
+  // every browser since 2017; the SDK itself needs ES2020.)
   'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach((m) => {
     p[m] = function () {
       p.push([m, ...arguments]);
@@ -19,9 +20,10 @@
   });
   p.consent = { set: p.setConsent }; // queued as `setConsent` (it reads no `this`)
   // The SDK's script (a dynamic one is async already); `failed` settles if it cannot load
-  // (an ad blocker).
+  // (an ad blocker), or ran without installing the SDK (a blocker's empty stand-in, a
+  // browser too old for it).
   var s = d.createElement('script');
-  var failed = new Promise((r) => (s.onerror = () => r(false)));
+  var failed = new Promise((r) => (s.onload = s.onerror = () => w.portrait.__portrait || r(false)));
   // flush() is a Promise even before the SDK is there: queued with its resolve, which the
   // SDK's flush() settles (false if the SDK fails to load, or its script does).
   p.flush = () => new Promise((r) => {

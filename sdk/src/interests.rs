@@ -72,6 +72,9 @@ pub fn page_view(state: &mut State) {
 /// (`{topics, tags}`; `undefined` when nothing was credited). `reread`: the page is read
 /// again first, as it is now.
 pub fn credit(state: &mut State, at: i64, reread: bool) -> JsValue {
+    if state.page.credit_spent {
+        return JsValue::UNDEFINED;
+    }
     if reread {
         call(state, &InterestModule::classify);
     }
@@ -121,12 +124,14 @@ pub fn forget_stored(store: &mut Store) {
 /// The module forgets its copy of the profiles (personalisation withdrawn: the stored ones
 /// went with the decision, `store_as_consented`; a new visitor: `reset()` removed them).
 pub fn forget_in_module(state: &mut State) {
+    state.page.credit_spent = true;
     let none = stored_texts([None, None]);
     call(state, &|module| module.load(&none));
 }
 
 /// The module takes the profiles as stored now: another tab changed the visitor.
 pub fn reload_in_module(state: &mut State) {
+    state.page.credit_spent = true;
     let stored = stored_profiles(state);
     call(state, &|module| module.load(&stored));
 }

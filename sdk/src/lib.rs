@@ -1225,7 +1225,11 @@ impl State {
         }
         self.closed = false;
         self.sends_after_close = 0;
-        self.shown();
+        // The document's first `pageshow` comes in a tab opened in the background too.
+        if restored || !dom::page_hidden() {
+            self.shown();
+            self.page.seen = true;
+        }
         self.persist(now);
     }
 

@@ -48,6 +48,10 @@ pub struct PageState {
     /// The visitor has seen this view (it was visible at some moment): a tab opened in the
     /// background and closed unseen credits no interest.
     pub seen: bool,
+    /// What this view got so far went, or must not go, to a profile now gone (a `reset()`, a
+    /// withdrawal of personalisation, another tab's visitor followed): nothing more of it is
+    /// credited, whether the interest module was there then or not.
+    pub credit_spent: bool,
 }
 
 /// The most kept of each of the page's URL, path, title, referrer and search: a page view
@@ -142,6 +146,7 @@ impl PageState {
         self.engaged_total_ms = 0;
         self.deepest_scroll = 0.0;
         self.engagement = Engagement::default();
+        self.credit_spent = false;
         // A tab opened in the background counts from when it is shown.
         self.seen = !dom::page_hidden();
         if self.seen {

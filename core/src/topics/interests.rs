@@ -52,10 +52,10 @@ pub fn attention_weight(engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
 
 const ENGAGED_CAP_MS: i64 = 120_000;
 
-/// A score under this is no interest any more: a bounce (0.1) after about 3.3 half-lives
-/// (46 days at the default), a read (1.0) after 6.6. Kept, as evidence to add to, but not
-/// listed, shown or tagged.
-pub const MIN_SCORE: f64 = 0.01;
+/// A score under this is no interest any more: a two-minute read (1.0) after about 10
+/// half-lives (140 days at the default), a bounce (0.1) after 6.6. Kept, as evidence to add
+/// to, but not listed, shown, tagged or matched by an audience.
+pub const MIN_SCORE: f64 = 0.001;
 
 /// The attention a page view has credited so far: a page reports several times (each time it
 /// is hidden, and when it is left) and each report adds only what is new.
@@ -65,12 +65,6 @@ pub struct PageCredit {
 }
 
 impl PageCredit {
-    /// A view whose attention so far went, or must not go, to a profile now gone (a `reset()`,
-    /// personalisation withdrawn): nothing more of it is credited.
-    pub fn spent() -> PageCredit {
-        PageCredit { credited: f64::INFINITY }
-    }
-
     /// The weight to add now, for the page's total engaged time and deepest scroll so far.
     pub fn top_up(&mut self, engaged_ms: i64, deepest_scroll_percent: f64) -> f64 {
         let due = attention_weight(engaged_ms, deepest_scroll_percent) - self.credited;
@@ -188,10 +182,12 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
         }
     }
 
-    /// The score of `topic` at `now` (0 if it has none).
+    /// The score of `topic` at `now` (0 if it has none, or it faded under [`MIN_SCORE`]).
     pub fn score(&self, topic: &K, now: i64) -> f64 {
         match self.entries.binary_search_by(|(t, _)| t.cmp(topic)) {
-            Ok(i) => libm::exp2(self.entries[i].1 - now as f64 / self.half_life()),
+            Ok(i) => Some(libm::exp2(self.entries[i].1 - now as f64 / self.half_life()))
+                .filter(|&score| score >= MIN_SCORE)
+                .unwrap_or(0.0),
             Err(_) => 0.0,
         }
     }
@@ -342,16 +338,11 @@ mod tests {
     fn a_faded_interest_is_not_listed_but_still_counts_as_evidence() {
         let mut interests = Interests::with_half_life(14 * DAY);
         interests.add(299, 0.1, 0); // a bounce
-        assert_eq!(interests.top(46 * DAY, 10).len(), 1, "0.1 × 2^(−46/14) ≈ 0.0103");
-        assert_eq!(interests.top(47 * DAY, 10), vec![], "≈ 0.0098: faded");
-        interests.add(299, 0.1, 47 * DAY);
-        assert!((interests.top(47 * DAY, 10)[0].1 - 0.1098).abs() < 1e-3, "the old bounce still adds");
-    }
-
-    #[test]
-    fn a_credit_spent_adds_nothing_more() {
-        let mut credit = PageCredit::spent();
-        assert_eq!(credit.top_up(120_000, 100.0), 0.0);
+        assert_eq!(interests.top(93 * DAY, 10).len(), 1, "0.1 × 2^(−93/14) ≈ 0.00100");
+        assert_eq!(interests.top(94 * DAY, 10), vec![], "≈ 0.00095: faded");
+        assert_eq!(interests.score(&299, 94 * DAY), 0.0);
+        interests.add(299, 0.01, 94 * DAY);
+        assert!((interests.score(&299, 94 * DAY) - 0.01095).abs() < 1e-4, "the old bounce still adds");
     }
 
     #[test]

@@ -172,13 +172,9 @@ impl Interests {
 
     /// Takes the profiles as stored, `{interests, tags}` (each text optional: `{}` forgets
     /// every interest and site tag): `reset()`, personalisation withdrawn, or another tab
-    /// changed the visitor. The attention this view got so far is no one's now: it is never
-    /// credited (not after a new grant, nor to the new visitor).
+    /// changed the visitor. (The SDK credits nothing more of the view then.)
     pub fn load(&self, stored: JsValue) {
-        self.update(|state| {
-            state.load(&stored, now());
-            state.credit = PageCredit::spent();
-        });
+        self.update(|state| state.load(&stored, now()));
     }
 
     /// Personalisation consent changed.
