@@ -190,11 +190,12 @@ fn page_topics(event: &Event) -> Vec<crate::topics::model::Scored> {
         titles.push(name.clone());
     }
     let url = page.url.clone().or_else(|| page.path.clone()).unwrap_or_default();
-    if titles.is_empty() && url.is_empty() {
-        return Vec::new();
+    let features = crate::topics::PageText { url, titles, ..Default::default() }.features();
+    // A page the model cannot read has no topics, not the model's prior (as in the SDK).
+    match model.knows_any(&features) {
+        true => model.classify(&features).labels,
+        false => Vec::new(),
     }
-    let text = crate::topics::PageText { url, titles, ..Default::default() };
-    model.classify(&text.features()).labels
 }
 
 /// Purchases: counts and revenue in integer cents, so that sums are exact in any order.
@@ -816,6 +817,13 @@ mod tests {
         let mut browser = Profile::default();
         browser.apply(&page_view("m1", T, SDK_LIBRARY));
         assert!(browser.interests.is_empty(), "the SDK sends its own topics");
+        let mut unreadable = page_view("m2", T, "analytics-node");
+        unreadable.event.call = Call::Page { category: None, name: None };
+        unreadable.event.context_mut().page.title = Some("Qzxv".into());
+        unreadable.event.context_mut().page.url = Some("https://zq.xv/qz".into());
+        let mut blank = Profile::default();
+        blank.apply(&unreadable);
+        assert!(blank.interests.is_empty(), "no word the model knows: no topics, not its prior");
     }
 
     #[test]
