@@ -67,12 +67,15 @@ const TEXT_WEIGHT: f32 = 0.3;
 pub struct Features(pub Vec<(u32, f32)>);
 
 impl PageText {
-    /// The page's terms, weighted by field; at most [`MAX_TERMS`] terms are read.
+    /// The page's terms, weighted by field; at most [`MAX_TERMS`] terms are read, and at
+    /// most half of them from any one text, so that a long one (a description in Chinese or
+    /// Japanese: two terms a character) leaves room for the headings after it.
     pub fn features(&self) -> Features {
         let mut weighted: Vec<(String, f32)> = Vec::new();
         let read = |text: &str, weight: f32, weighted: &mut Vec<(String, f32)>| {
             let mut terms = Vec::new();
-            tokenize::terms(text, MAX_TERMS.saturating_sub(weighted.len()), &mut terms);
+            let room = MAX_TERMS.saturating_sub(weighted.len()).min(MAX_TERMS / 2);
+            tokenize::terms(text, room, &mut terms);
             weighted.extend(terms.into_iter().map(|term| (term, weight)));
         };
         for title in &self.titles {
@@ -197,8 +200,27 @@ mod tests {
 
     #[test]
     fn a_huge_page_is_read_only_up_to_the_bound() {
-        let words: String = (0..5000).map(|i| format!("word{i}x ")).collect();
-        let page = PageText { text: words.clone(), headings: vec![words], ..PageText::default() };
+        let words = |field: &str| (0..5000).map(|i| format!("{field}{i}x ")).collect::<String>();
+        let page = PageText {
+            text: words("text"),
+            headings: vec![words("one"), words("two")],
+            ..PageText::default()
+        };
         assert_eq!(page.features().0.len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn a_long_text_leaves_room_for_the_fields_after_it() {
+        let description: String = "新闻报道今天发生的事情".repeat(100); // 1,100 characters
+        let page = PageText {
+            descriptions: vec![description],
+            headings: vec!["足球".into()],
+            ..PageText::default()
+        };
+        let mut heading = Vec::new();
+        tokenize::terms("足球", MAX_TERMS, &mut heading);
+        let features = page.features();
+        let read = |term: &String| features.0.iter().any(|&(hash, _)| hash == term_hash(term));
+        assert!(!heading.is_empty() && heading.iter().all(read), "the heading's terms are read");
     }
 }
