@@ -157,7 +157,7 @@ export function time_zone() {
   }
 }
 
-const FOLLOWED_KEYS = ['consent', 'aid', 'uid', 'traits', 'gid', 'gtraits'];
+const FOLLOWED_KEYS = ['consent', 'aid', 'uid', 'traits', 'gid', 'gtraits', 'interests', 'tags'];
 const CLICKABLE = 'a, button, [data-portrait-event], input[type=submit], input[type=button], input[type=reset], [role=button]';
 /// What a visitor may type or pick: its text is never a clicked element's.
 const TYPED = 'textarea, select, [contenteditable]:not([contenteditable="false"])';
@@ -178,9 +178,9 @@ export function listen(switches, on) {
   add(window, 'pageshow', 1, (event) => event.persisted);
   add(window, 'online', 2);
   add(document, 'visibilitychange', 3, () => document.hidden);
-  // Another tab's consent decision, or who the visitor is (`Store`'s `portrait.` prefix and
-  // its keys; `party::USER` and `party::GROUP`); filtered here: other tabs also write their
-  // queues every second.
+  // Another tab's consent decision, who the visitor is, or their interests (`Store`'s
+  // `portrait.` prefix and its keys; `party::USER`, `party::GROUP`, `interests::STORED_KEYS`);
+  // filtered here: other tabs also write their queues every second.
   add(window, 'storage', 9, (event) => FOLLOWED_KEYS.find((key) => event.key === 'portrait.' + key));
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];

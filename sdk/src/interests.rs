@@ -129,9 +129,21 @@ pub fn forget_in_module(state: &mut State) {
     call(state, &|module| module.load(&none));
 }
 
-/// The module takes the profiles as stored now: another tab changed the visitor.
+/// The module takes the profiles as stored now: another tab changed the visitor (this view's
+/// attention so far is no one's now).
 pub fn reload_in_module(state: &mut State) {
     state.page.credit_spent = true;
+    let stored = stored_profiles(state);
+    call(state, &|module| module.load(&stored));
+}
+
+/// Another tab of the site credited a page (`storage` event): this page's `interests()`,
+/// `show-if` elements and `interests` event follow what is stored now.
+pub fn credited_elsewhere(state: &mut State) {
+    if !state.store.follows_storage() {
+        return;
+    }
+    state.store.reload(&STORED_KEYS);
     let stored = stored_profiles(state);
     call(state, &|module| module.load(&stored));
 }

@@ -407,11 +407,13 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
-  test("two tabs: each credit adds to what the other stored; consent withdrawn in one holds in the other", async () => {
+  test("two tabs: each credit adds to what the other stored, and the other follows it at once; consent withdrawn in one holds in the other", async () => {
     const context = await newContext(rig.browser);
     const { page: cooking } = await openWithModel(context, "/tabs/recipe", article("Easy chocolate cake recipe: baking for beginners", "Flour, butter, sugar and eggs: bake a sponge cake"));
     const [title, description] = SPORT_PAGES[0];
     await read((await openWithModel(context, "/tabs/sport", article(title, description))).page);
+    // The tab still open follows the other's credit at once: its interests and show-if.
+    await eventually(async () => (await interests(cooking)).some((t) => t.path.startsWith("/Sports")), { message: "the open tab follows the credit" });
     await read(cooking); // opened before the sport page was credited
     const { page } = await openWithModel(context, "/tabs/home", snippetPage({ collector: rig.collector.url }));
     const paths = (await interests(page)).map((t) => t.path);
