@@ -145,9 +145,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   };
   // A call that answers the API, so that calls chain (`portrait.track(…).track(…)`), as the
   // snippet's stub and analytics.js's do.
-  const chained = (work) => (...args) => {
-    guard(work)(...args);
-    return portrait;
+  const chained = (work) => {
+    const guarded = guard(work);
+    return (...args) => (guarded(...args), portrait);
   };
   // A call made while the module works on another (from a getter or `toJSON` among that
   // call's arguments) waits for it, once: the module takes one call at a time, and one that

@@ -144,8 +144,9 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     }
 
     /// Adds what a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
-    /// `tags`), each key read by `key`. Malformed pairs are skipped; at most [`MAX_TOPICS`]
-    /// pairs are read. Answers whether any evidence was added.
+    /// `tags`), each key read by `key`. Malformed pairs are skipped, and a key's pairs after
+    /// its first (a page view earns a key once); at most [`MAX_TOPICS`] pairs are read.
+    /// Answers whether any evidence was added.
     pub fn add_sent(
         &mut self,
         sent: &crate::Value,
@@ -154,11 +155,14 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     ) -> bool {
         let crate::Value::Array(pairs) = sent else { return false };
         let mut added = false;
+        let mut read: Vec<K> = Vec::new();
         for pair in pairs.iter().take(MAX_TOPICS) {
             if let crate::Value::Array(pair) = pair
                 && let [topic, weight] = pair.as_slice()
                 && let Some(topic) = key(topic)
+                && !read.contains(&topic)
             {
+                read.push(topic.clone());
                 let weight = match weight {
                     crate::Value::Float(w) => *w,
                     crate::Value::Int(w) => *w as f64,
@@ -379,6 +383,7 @@ mod tests {
             pair(13, Float(-1.0)),
             pair(14, Text("x".into())),
             Text("junk".into()),
+            pair(299, Float(0.5)), // a key again: the page view earned it once
         ]);
         let topic_id = |v: &crate::Value| match v {
             Int(id) => u16::try_from(*id).ok(),
