@@ -105,7 +105,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         kind::REPLACED => navigated(state, now, value.as_string().unwrap_or_default(), true),
         kind::STORED_ELSEWHERE => match value.as_string().as_deref() {
             Some("consent") => state.consent_stored_elsewhere(now),
-            Some("interests" | "tags") => interests::credited_elsewhere(state),
+            Some("interests" | "tags") => interests::credited_elsewhere(state, now),
             Some(_) => state.visitor_stored_elsewhere(now),
             None => {}
         },

@@ -139,8 +139,10 @@ pub fn reload_in_module(state: &mut State) {
 
 /// Another tab of the site credited a page (`storage` event): this page's `interests()`,
 /// `show-if` elements and `interests` event follow what is stored now.
-pub fn credited_elsewhere(state: &mut State) {
-    if !state.store.follows_storage() {
+pub fn credited_elsewhere(state: &mut State, now: i64) {
+    // A consent decision there is written after the profiles: this page follows it first.
+    state.consent_stored_elsewhere(now);
+    if !state.store.shares_storage() {
         return;
     }
     state.store.reload(&STORED_KEYS);

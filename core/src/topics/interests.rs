@@ -162,7 +162,6 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
                 && let Some(topic) = key(topic)
                 && !read.contains(&topic)
             {
-                read.push(topic.clone());
                 let weight = match weight {
                     crate::Value::Float(w) => *w,
                     crate::Value::Int(w) => *w as f64,
@@ -170,6 +169,7 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
                 };
                 // One page view earns at most 1 per topic (the attention curve's maximum).
                 if weight <= 1.0 && is_evidence(weight) {
+                    read.push(topic.clone());
                     self.add(topic, weight, at);
                     added = true;
                 }
@@ -384,6 +384,8 @@ mod tests {
             pair(14, Text("x".into())),
             Text("junk".into()),
             pair(299, Float(0.5)), // a key again: the page view earned it once
+            pair(6, Float(7.0)),
+            pair(6, Float(0.25)), // after a malformed pair of its key, still read
         ]);
         let topic_id = |v: &crate::Value| match v {
             Int(id) => u16::try_from(*id).ok(),
@@ -392,7 +394,7 @@ mod tests {
         let mut interests = Interests::default();
         interests.add_sent(&sent, 0, topic_id);
         interests.add_sent(&Text("not a list".into()), 0, topic_id);
-        assert!(close(&interests.top(0, 10), &[(5, 1.0), (299, 0.5)]));
+        assert!(close(&interests.top(0, 10), &[(5, 1.0), (299, 0.5), (6, 0.25)]));
     }
 
     #[test]

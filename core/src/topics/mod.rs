@@ -68,30 +68,35 @@ pub struct Features(pub Vec<(u32, f32)>);
 
 impl PageText {
     /// The page's terms, weighted by field; at most [`MAX_TERMS`] terms are read, and at
-    /// most half of them from any one text, so that a long one (a description in Chinese or
-    /// Japanese: two terms a character) leaves room for the headings after it.
+    /// most half of them from any one field, so that a long one (a description in Chinese or
+    /// Japanese: two terms a character) leaves room for the others. The short fields go
+    /// first (the order matters only at the bound: equal terms are summed). A text a field
+    /// has twice (a title that is also `og:title`) is read once, as training reads it.
     pub fn features(&self) -> Features {
+        let url = url_words(&self.url);
+        let fields: [(Vec<&str>, f32); 6] = [
+            (self.titles.iter().map(String::as_str).collect(), TITLE_WEIGHT),
+            (vec![url.as_str()], URL_WEIGHT),
+            (self.keywords.iter().map(String::as_str).collect(), KEYWORD_WEIGHT),
+            (self.headings.iter().map(String::as_str).collect(), HEADING_WEIGHT),
+            (self.descriptions.iter().map(String::as_str).collect(), DESCRIPTION_WEIGHT),
+            (vec![self.text.as_str()], TEXT_WEIGHT),
+        ];
         let mut weighted: Vec<(String, f32)> = Vec::new();
-        let read = |text: &str, weight: f32, weighted: &mut Vec<(String, f32)>| {
-            let mut terms = Vec::new();
-            let room = MAX_TERMS.saturating_sub(weighted.len()).min(MAX_TERMS / 2);
-            tokenize::terms(text, room, &mut terms);
-            weighted.extend(terms.into_iter().map(|term| (term, weight)));
-        };
-        for title in &self.titles {
-            read(title, TITLE_WEIGHT, &mut weighted);
+        for (texts, weight) in fields {
+            let field_start = weighted.len();
+            for (i, text) in texts.iter().enumerate() {
+                if texts[..i].contains(text) {
+                    continue;
+                }
+                let room = MAX_TERMS
+                    .saturating_sub(weighted.len())
+                    .min((MAX_TERMS / 2).saturating_sub(weighted.len() - field_start));
+                let mut terms = Vec::new();
+                tokenize::terms(text, room, &mut terms);
+                weighted.extend(terms.into_iter().map(|term| (term, weight)));
+            }
         }
-        read(&url_words(&self.url), URL_WEIGHT, &mut weighted);
-        for description in &self.descriptions {
-            read(description, DESCRIPTION_WEIGHT, &mut weighted);
-        }
-        for keyword in &self.keywords {
-            read(keyword, KEYWORD_WEIGHT, &mut weighted);
-        }
-        for heading in &self.headings {
-            read(heading, HEADING_WEIGHT, &mut weighted);
-        }
-        read(&self.text, TEXT_WEIGHT, &mut weighted);
         Features::from_terms(weighted.iter().map(|(term, weight)| (term.as_str(), *weight)))
     }
 }
@@ -210,10 +215,24 @@ mod tests {
     }
 
     #[test]
-    fn a_long_text_leaves_room_for_the_fields_after_it() {
-        let description: String = "新闻报道今天发生的事情".repeat(100); // 1,100 characters
+    fn a_text_twice_in_a_field_is_read_once() {
+        let headings = vec!["Chess".to_owned()];
+        let once = PageText {
+            titles: vec!["Football tonight".into()],
+            headings: headings.clone(),
+            ..PageText::default()
+        };
+        let twice = PageText { titles: vec!["Football tonight".into(); 2], headings, ..PageText::default() };
+        assert_eq!(once.features(), twice.features(), "the title weighs as much against the heading");
+    }
+
+    #[test]
+    fn long_descriptions_leave_room_for_the_other_fields() {
+        // Two, as a page's description and `og:description` may be, 300 characters each.
+        let description: String = "新闻报道今天发生的事情".repeat(28).chars().take(300).collect();
+        let other: String = "天气预报明天的温度变化".repeat(28).chars().take(300).collect();
         let page = PageText {
-            descriptions: vec![description],
+            descriptions: vec![description, other],
             headings: vec!["足球".into()],
             ..PageText::default()
         };
