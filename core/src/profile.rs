@@ -190,12 +190,7 @@ fn page_topics(event: &Event) -> Vec<crate::topics::model::Scored> {
         titles.push(name.clone());
     }
     let url = page.url.clone().or_else(|| page.path.clone()).unwrap_or_default();
-    let features = crate::topics::PageText { url, titles, ..Default::default() }.features();
-    // A page the model cannot read has no topics, not the model's prior (as in the SDK).
-    match model.knows_any(&features) {
-        true => model.classify(&features).labels,
-        false => Vec::new(),
-    }
+    model.evidence(&crate::topics::PageText { url, titles, ..Default::default() }.features())
 }
 
 /// Purchases: counts and revenue in integer cents, so that sums are exact in any order.

@@ -192,10 +192,7 @@ pub(crate) fn report_engagement(state: &mut State, now: i64, on_view: bool) {
     // app renders after the view was read, a landing page's route too); not one younger than
     // its first read (`interests::page_view`): that would be the previous route's.
     let reread = on_view && now - state.page.entered_at >= i64::from(crate::AUTO_VIEW_GRACE_MS);
-    let credit = match state.page.seen {
-        true => interests::credit(state, at, reread),
-        false => JsValue::UNDEFINED,
-    };
+    let credit = interests::credit(state, at, reread);
     // Interests leave the device only with personalisation granted: credited while it is
     // pending, they stay here (a refusal must not find them queued or held).
     let credited: Vec<(String, JsValue)> = match state.consent.personalization {

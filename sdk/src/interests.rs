@@ -72,7 +72,8 @@ pub fn page_view(state: &mut State) {
 /// (`{topics, tags}`; `undefined` when nothing was credited). `reread`: the page is read
 /// again first, as it is now.
 pub fn credit(state: &mut State, at: i64, reread: bool) -> JsValue {
-    if state.page.credit_spent {
+    // Never for a view the visitor did not see, nor one whose visitor is gone.
+    if !state.page.seen || state.page.credit_spent {
         return JsValue::UNDEFINED;
     }
     if reread {
@@ -133,6 +134,10 @@ pub fn forget_in_module(state: &mut State) {
 /// attention so far is no one's now).
 pub fn reload_in_module(state: &mut State) {
     state.page.credit_spent = true;
+    load_stored_in_module(state);
+}
+
+fn load_stored_in_module(state: &mut State) {
     let stored = stored_profiles(state);
     call(state, &|module| module.load(&stored));
 }
@@ -146,8 +151,7 @@ pub fn credited_elsewhere(state: &mut State, now: i64) {
         return;
     }
     state.store.reload(&STORED_KEYS);
-    let stored = stored_profiles(state);
-    call(state, &|module| module.load(&stored));
+    load_stored_in_module(state);
 }
 
 /// Personalisation consent changed: the module shows and credits only with it.

@@ -254,6 +254,8 @@ impl Sdk {
                 .map_or(1_000_000, |n| n.max(1_024.0) as usize),
         };
         let queue_key = concat(&[storage::QUEUE_PREFIX, &ids.uuid()]);
+        // A tab opened in the background: hidden, and nothing of it sent in plain requests.
+        let hidden = dom::page_hidden();
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
@@ -277,8 +279,8 @@ impl Sdk {
                 sends_after_close: 0,
                 keepalive_bytes: 0,
                 persisted_at: 0,
-                hidden: dom::page_hidden(),
-                resealed: dom::page_hidden(),
+                hidden,
+                resealed: hidden,
                 auto_view_at: None,
                 last_captured_at: 0,
                 persist_timer: false,

@@ -336,6 +336,15 @@ impl Model {
         features.iter().any(|(hash, _)| self.terms.binary_search(hash).is_ok())
     }
 
+    /// The topics a page is evidence of, for an interest profile: its labels, none when the
+    /// model knows no word of it ([`Model::knows_any`]).
+    pub fn evidence(&self, features: &Features) -> Vec<Scored> {
+        match self.knows_any(features) {
+            true => self.classify(features).labels,
+            false => Vec::new(),
+        }
+    }
+
     /// The page's topics. A page with no known term gets the model's prior (its biases).
     pub fn classify(&self, features: &Features) -> Classification {
         let logits = self.logits(features);
@@ -436,6 +445,8 @@ mod tests {
         assert_eq!(unknown.top_level.len(), 2, "no evidence: the prior, both topics equal");
         assert!(!model.knows_any(&page("zzz")), "which is no evidence of an interest");
         assert!(model.knows_any(&page("zzz chess")));
+        assert!(model.evidence(&page("zzz")).is_empty());
+        assert_eq!(model.evidence(&page("zzz chess")), model.classify(&page("zzz chess")).labels);
     }
 
     #[test]

@@ -250,13 +250,7 @@ impl State {
         self.page_tags = rules::page_tags(&self.rules, &page, &path, has);
         if let Some(model) = &self.model {
             let hinted = model.hinted(&page.hints);
-            let features = page.text.features();
-            // A page the model cannot read (no term it knows) has no topics, not the prior.
-            self.page = match (hinted.is_empty(), model.knows_any(&features)) {
-                (false, _) => hinted,
-                (true, true) => model.classify(&features).labels,
-                (true, false) => Vec::new(),
-            };
+            self.page = if hinted.is_empty() { model.evidence(&page.text.features()) } else { hinted };
         }
     }
 
