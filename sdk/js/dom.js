@@ -21,11 +21,19 @@ function safely(work) {
 export function page_facts() {
   const screen = window.screen || {};
   return [
-    location.href, location.pathname, document.title, document.referrer, location.search,
+    location.href, location.pathname, documentProperty('title'), documentProperty('referrer'), location.search,
     location.hostname, navigator.userAgent, navigator.language,
     screen.width, screen.height, window.devicePixelRatio,
     canonicalLink(),
   ];
+}
+
+/// `Class.prototype[name]` called on `object` (a method) or read from it (a getter): a form's
+/// field named like one (`matches`, `id`, `attributes`) replaces it on the form, and a click
+/// in such a form, or its submission, would be lost to a throw.
+function own(object, Class, name, ...args) {
+  const { value, get } = Object.getOwnPropertyDescriptor(Class.prototype, name);
+  return get ? get.call(object) : value.apply(object, args);
 }
 
 /// The canonical link's URL, read with the prototype's `querySelector`: an element named
@@ -44,7 +52,39 @@ export function hostname() {
 }
 
 export function page_hidden() {
-  return document.hidden;
+  try {
+    return documentProperty('hidden') === true;
+  } catch {
+    return false;
+  }
+}
+
+/// A property of the document. An image, form or embedded object named like one (`<img
+/// id="title">`, `<form name="cookie">`) replaces it on the document: the prototype's is read
+/// then. (A getter the page defined itself, such as a consent tool's `cookie`, is kept.)
+function documentProperty(name) {
+  return namedElement(name) ? own(document, Document, name) : document[name];
+}
+const namedElement = (name) => document[name] instanceof Node || document[name] instanceof HTMLCollection;
+
+// What the page may have replaced (a `document.cookie` getter) answers text or nothing:
+// anything else would throw in the glue, with the module's state borrowed.
+export function cookie_text() {
+  try {
+    const text = documentProperty('cookie');
+    return typeof text === 'string' ? text : '';
+  } catch {
+    return '';
+  }
+}
+export function cookie_write(text) {
+  try {
+    if (namedElement('cookie')) Object.getOwnPropertyDescriptor(Document.prototype, 'cookie').set.call(document, text);
+    else document.cookie = text;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /// Do-Not-Track and Global Privacy Control, as the browser reports them.
@@ -177,7 +217,7 @@ export function listen(switches, on) {
   add(window, 'pagehide', 0);
   add(window, 'pageshow', 1, (event) => event.persisted);
   add(window, 'online', 2);
-  add(document, 'visibilitychange', 3, () => document.hidden);
+  add(document, 'visibilitychange', 3, page_hidden);
   // Another tab's consent decision, who the visitor is, or their interests (`Store`'s
   // `portrait.` prefix and its keys; `party::USER`, `party::GROUP`, `interests::STORED_KEYS`);
   // filtered here: other tabs also write their queues every second.
@@ -223,17 +263,17 @@ function clicked(event) {
   // The elements from the one clicked up to the document, across open shadow roots (where
   // `closest` stops).
   const path = event.composedPath().filter((node) => node instanceof Element);
-  const first = (selector) => path.find((node) => node.matches(selector));
+  const first = (selector) => path.find((node) => own(node, Element, 'matches', selector));
   const element = first('[data-portrait-event]') || first(CLICKABLE);
   if (!element) return undefined;
-  const tag = element.tagName.toLowerCase();
+  const tag = own(element, Element, 'tagName').toLowerCase();
   // An input's value is its label only for a button; any other is what the visitor typed.
   const text = tag !== 'input' ? untypedText(element) : BUTTON_INPUTS.test(element.type) ? element.value : '';
   // A button inside a link (`<a href><button>`) still navigates: the link's href and kind.
   const link = first('a[href]');
-  const facts = [tag, text || '', element.id || '', link && typeof link.href === 'string' ? link.href : '',
-    (link || element).hasAttribute('download')];
-  for (const { name, value } of element.attributes) facts.push(name, value);
+  const facts = [tag, text || '', own(element, Element, 'id'), link && typeof link.href === 'string' ? link.href : '',
+    own(link || element, Element, 'hasAttribute', 'download')];
+  for (const { name, value } of own(element, Element, 'attributes')) facts.push(name, value);
   return facts;
 }
 
@@ -242,9 +282,10 @@ function clicked(event) {
 /// regions, skipped in a walk that stops once it has more than the SDK keeps (most clicks
 /// are on plain links and buttons, whose `textContent` serves).
 function untypedText(element) {
-  if (element.matches(TYPED) || element.isContentEditable) return '';
-  if (!element.querySelector(TYPED)) return element.textContent;
-  const skipTyped = (node) => (node.nodeType === 1 && node.matches(TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
+  if (own(element, Element, 'matches', TYPED) || (element instanceof HTMLElement && own(element, HTMLElement, 'isContentEditable'))) return '';
+  if (!own(element, Element, 'querySelector', TYPED)) return own(element, Node, 'textContent');
+  const skipTyped = (node) =>
+    (node instanceof Element && own(node, Element, 'matches', TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
   const walker = document.createTreeWalker(element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
   let text = '';
   for (let node = walker.nextNode(); node && text.length < 4000; node = walker.nextNode()) {
@@ -258,6 +299,6 @@ function untypedText(element) {
 function submitted(event) {
   const form = event.target;
   if (!(form instanceof HTMLFormElement)) return undefined;
-  return [form.getAttribute('id'), form.getAttribute('name'), form.getAttribute('action'),
-    form.querySelectorAll(FORM_CONTROLS).length];
+  const attribute = (name) => own(form, Element, 'getAttribute', name);
+  return [attribute('id'), attribute('name'), attribute('action'), own(form, Element, 'querySelectorAll', FORM_CONTROLS).length];
 }

@@ -12,6 +12,10 @@ extern "C" {
     /// in [`page`].
     pub fn page_facts() -> Array;
     pub fn hostname() -> String;
+    /// `document.cookie`; empty when the page's getter answers no text.
+    pub fn cookie_text() -> String;
+    /// Sets a cookie (`document.cookie = text`); whether the browser took the write.
+    pub fn cookie_write(text: &str) -> bool;
     /// `document.hidden`: a tab opened in the background, or one the visitor left.
     pub fn page_hidden() -> bool;
     /// Do-Not-Track, then Global Privacy Control, as booleans.

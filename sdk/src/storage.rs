@@ -7,6 +7,8 @@
 use portrait_core::client::{concat, url};
 use wasm_bindgen::prelude::*;
 
+use crate::dom::{cookie_text, cookie_write};
+
 // The browser's storage, as a few lines of JavaScript: one import per operation instead of
 // web-sys's `Storage` and `HtmlDocument` bindings, and every access that can throw (disabled
 // storage, a full quota, a sandboxed document) caught where it happens.
@@ -14,9 +16,8 @@ use wasm_bindgen::prelude::*;
 export function local_available() {
   try { return !!localStorage; } catch { return false; }
 }
-// What the page may have replaced (a `localStorage` polyfill, a `document.cookie` getter, a
-// form named `cookie`) answers text or nothing: anything else would throw in the glue, with
-// the module's state borrowed.
+// What the page may have replaced (a `localStorage` polyfill) answers text or nothing:
+// anything else would throw in the glue, with the module's state borrowed.
 const text = (value) => (typeof value === 'string' ? value : undefined);
 export function local_get(key) {
   try { return text(localStorage.getItem(key)); } catch { return undefined; }
@@ -38,12 +39,6 @@ export function local_keys(prefix) {
     return keys;
   } catch { return []; }
 }
-export function cookie_text() {
-  try { return text(document.cookie) ?? ''; } catch { return ''; }
-}
-export function cookie_write(text) {
-  try { document.cookie = text; return true; } catch { return false; }
-}
 export function secure_page() {
   return typeof location !== 'undefined' && location.protocol === 'https:';
 }
@@ -53,8 +48,6 @@ extern "C" {
     fn local_get(key: &str) -> Option<String>;
     fn local_write(key: &str, value: Option<&str>) -> bool;
     fn local_keys(prefix: &str) -> js_sys::Array;
-    fn cookie_text() -> String;
-    fn cookie_write(text: &str) -> bool;
     fn secure_page() -> bool;
 }
 

@@ -311,11 +311,13 @@ describe("SDK: interests on the device", () => {
       <p id="typo" data-portrait-show-if="interest:/Games, interest:/Sports">a typo</p>
       <p id="typo-too" data-portrait-show-if="interest:/Games, interest:/Sports">the same typo</p>
       <p id="misspelt" data-portrait-show-if="interest:/Sport">a path the taxonomy lacks</p>
-      <form id="form" data-portrait-show-if="interest:/Sports" hidden><input name="getAttribute"><input name="hasAttribute"></form>`;
+      <form id="form" data-portrait-show-if="interest:/Sports" hidden><input name="getAttribute"><input name="toggleAttribute"></form>
+      <form name="querySelectorAll"></form>`;
     const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
     const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body, before }));
     const visible = () => page.evaluate(() => ["sport", "food", "either", "typo", "misspelt", "form"].filter((id) => !document.getElementById(id).hidden));
-    // (A form's fields named as its methods replace them: the prototype's are called.)
+    // (A form's fields named as its methods replace them, and a form named as the document's
+    // `querySelectorAll` replaces that: the prototypes' are called.)
     assert.deepEqual(await visible(), ["sport", "either", "form"]);
     // A condition it cannot read: reported once, its elements hidden.
     assert.deepEqual(await page.evaluate(() => window.reported), [

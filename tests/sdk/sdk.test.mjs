@@ -180,20 +180,28 @@ describe("SDK: autocapture", () => {
     await context.close();
   });
 
-  test("form submissions record the form, never the values, whatever the fields are named", async () => {
-    // Fields named like the form's own properties (name, action) shadow them in the DOM.
-    const body = `<form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
+  test("form submissions record the form, never the values, whatever its fields or the page's elements are named", async () => {
+    // Fields named like the form's own properties (name, action) or methods (getAttribute,
+    // matches) replace them on the form; an image or form named like the document's
+    // (title, cookie) replaces those on the document.
+    const body = `<img id="title" alt=""><form name="cookie"></form>
+      <form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
       <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
       <input name="name" value="Ada"><input name="action" value="x">
+      <input name="getAttribute"><input name="querySelectorAll"><input name="matches">
       <button id="send" type="submit">Send</button></form>`;
-    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { clicks: false } } });
+    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/form", html);
-    await page.click("#send");
+    // (Playwright's own click reads the form's `getAttribute`.)
+    await page.evaluate(() => document.getElementById("send").click());
     await page.evaluate(() => window.portrait.flush());
-    const events = (await timeline(await anonymousId(page), 2)).reverse();
+    const events = (await timeline(await anonymousId(page), 3)).reverse();
+    assert.deepEqual(names(events), ["page", "Button Clicked", "Form Submitted"]);
     const submitted = events.find((e) => e.event === "Form Submitted");
-    assert.deepEqual(submitted.properties, { form_id: "demo", form_name: "demo-request", action: "/thanks", fields: 6 });
+    assert.deepEqual(submitted.properties, { form_id: "demo", form_name: "demo-request", action: "/thanks", fields: 9 });
     assert.doesNotMatch(JSON.stringify(events), /ada@example\.com|Acme|"Ada"/);
+    assert.equal(events[0].context.page.title, "Test page");
+    assert.ok((await context.cookies()).some((cookie) => cookie.name === "portrait_aid"), "the id cookie is written");
     // The SDK is still alive after the submission.
     assert.equal(await page.evaluate(() => typeof window.portrait.user().anonymousId), "string");
     await context.close();

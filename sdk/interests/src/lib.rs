@@ -31,7 +31,6 @@ use portrait_core::topics::page::{JsonValue, MAX_FIELD_CHARS, MAX_HEADINGS, Page
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
 use portrait_core::topics::{Model, Scored};
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element};
 
 /// Where the SDK stores the two profiles (the `stored` argument and `credit`'s answer use
 /// the same names).
@@ -242,11 +241,10 @@ impl State {
             return;
         }
         let Some(window) = web_sys::window() else { return };
-        let Some(document) = window.document() else { return };
         let location = window.location();
-        let page = read_page(&document, &location.href().unwrap_or_default(), self.visible_text);
+        let page = read_page(&location.href().unwrap_or_default(), self.visible_text);
         let path = location.pathname().unwrap_or_else(|_| "/".into());
-        let has = |selector: &str| document.query_selector(selector).ok().flatten().is_some();
+        let has = |selector: &str| select_one(selector) == Some(true);
         self.page_tags = rules::page_tags(&self.rules, &page, &path, has);
         if let Some(model) = &self.model {
             let hinted = model.hinted(&page.hints);
@@ -325,9 +323,8 @@ impl State {
     /// Answers the conditions it could not read, not reported before (with what is wrong).
     fn apply_show_if(&mut self, top: &[u16], tags: &[String]) -> Vec<(String, &'static str)> {
         let mut unreadable = Vec::new();
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return unreadable };
         let reported = &mut self.reported;
-        for_each(&document, "[data-portrait-show-if]", u32::MAX, |element| {
+        for_each("[data-portrait-show-if]", u32::MAX, |element| {
             let condition = part(element, "@data-portrait-show-if", u32::MAX).unwrap_or_default();
             let show = rules::show_if(&condition, top, tags, self.model.as_ref()).unwrap_or_else(|problem| {
                 if reported.len() < MAX_REPORTED && !reported.contains(&condition) {
@@ -336,12 +333,7 @@ impl State {
                 }
                 false
             });
-            // Only a change is written: the page's own observers see no churn.
-            let _ = match (show, part(element, "@hidden", 0).is_some()) {
-                (true, true) => element.remove_attribute("hidden"),
-                (false, false) => element.set_attribute("hidden", ""),
-                _ => Ok(()),
-            };
+            set_hidden(element, !show);
         });
         unreadable
     }
@@ -375,7 +367,6 @@ fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
     let Some(list) = field(remote, "tag_rules").dyn_ref::<Array>().cloned() else {
         return Vec::new();
     };
-    let document = web_sys::window().and_then(|w| w.document());
     list.iter()
         .take(MAX_RULES)
         .filter_map(|rule| {
@@ -391,7 +382,7 @@ fn read_rules(remote: &JsValue, report: &impl Fn(&str)) -> Vec<TagRule> {
         })
         .filter(|rule| {
             let Some(selector) = &rule.selector else { return true };
-            let valid = document.as_ref().is_some_and(|d| d.query_selector(selector).is_ok());
+            let valid = select_one(selector).is_some();
             if !valid {
                 report(&format!(
                     "tag rule {}: the browser refuses the selector \"{selector}\"; left out",
@@ -427,23 +418,22 @@ fn set(object: &Object, key: &str, value: JsValue) {
 /// Hands the page's parts to `core`'s [`PageRead`], which decides what each one means: the
 /// title, every `<meta>`, `data-portrait-topics`, `h1`–`h3`, JSON-LD, and (when asked) a
 /// sample of the visible text. Bounded work: so many elements of each kind, at most.
-fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
+fn read_page(href: &str, visible_text: bool) -> PageRead {
     let read = |object: &JsValue, name: &str| part(object, name, PART_UNITS).unwrap_or_default();
-    let mut page = PageRead::new(href, &read(document.as_ref(), "title"));
-    for_each(document, "meta[name], meta[property]", 200, |meta| {
-        let key =
-            part(meta.as_ref(), "@name", PART_UNITS).or_else(|| part(meta.as_ref(), "@property", PART_UNITS));
-        page.meta(&key.unwrap_or_default(), &read(meta.as_ref(), "@content"));
+    let mut page = PageRead::new(href, &read(&JsValue::NULL, "title"));
+    for_each("meta[name], meta[property]", 200, |meta| {
+        let key = part(meta, "@name", PART_UNITS).or_else(|| part(meta, "@property", PART_UNITS));
+        page.meta(&key.unwrap_or_default(), &read(meta, "@content"));
     });
-    for_each(document, "[data-portrait-topics]", 50, |element| {
-        page.hint(&read(element.as_ref(), "@data-portrait-topics"));
+    for_each("[data-portrait-topics]", 50, |element| {
+        page.hint(&read(element, "@data-portrait-topics"));
     });
-    for_each(document, "h1, h2, h3", MAX_HEADINGS as u32, |heading| {
-        page.heading(&read(heading.as_ref(), "textContent"));
+    for_each("h1, h2, h3", MAX_HEADINGS as u32, |heading| {
+        page.heading(&read(heading, "textContent"));
     });
-    for_each(document, "script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
+    for_each("script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
         // One unit more than a script may have: a longer one is left out, not cut.
-        let text = part(script.as_ref(), "textContent", MAX_JSON_LD_BYTES as u32 + 1).unwrap_or_default();
+        let text = part(script, "textContent", MAX_JSON_LD_BYTES as u32 + 1).unwrap_or_default();
         if text.len() <= MAX_JSON_LD_BYTES
             && let Ok(json) = js_sys::JSON::parse(&text)
         {
@@ -456,13 +446,9 @@ fn read_page(document: &Document, href: &str, visible_text: bool) -> PageRead {
     page
 }
 
-fn for_each(document: &Document, selector: &str, limit: u32, mut visit: impl FnMut(&Element)) {
-    let Ok(nodes) = document.query_selector_all(selector) else { return };
-    for i in 0..nodes.length().min(limit) {
-        if let Some(element) = nodes.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-            visit(&element);
-        }
-    }
+/// Visits the first `limit` elements of the document that match `selector`.
+fn for_each(selector: &str, limit: u32, mut visit: impl FnMut(&JsValue)) {
+    select_all(selector).iter().take(limit as usize).for_each(|element| visit(&element));
 }
 
 /// A parsed JSON-LD value, as `core` reads JSON.
@@ -487,34 +473,68 @@ impl JsonValue for Json {
 }
 
 #[wasm_bindgen(inline_js = r#"
+// The DOM's methods and the document's title are read from their prototypes: an element
+// named `querySelectorAll` or `title` replaces the document's, a form's field named
+// `getAttribute` the form's. And nothing here throws: a throw would leave the state borrowed.
+
 // The body's text nodes in document order, outside scripts and styles, up to `max`
 // characters: a walk that stops there, not `innerText` (which lays out the whole page).
 export function sample_text(max) {
   const skip = /^(SCRIPT|STYLE|NOSCRIPT|TEMPLATE)$/;
   let text = '';
   try {
-    const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
+    const walker = Document.prototype.createTreeWalker.call(document, document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
       acceptNode: (node) => (skip.test(node.parentNode.nodeName) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
     });
     while (text.length < max && walker.nextNode()) text += walker.currentNode.data + ' ';
-  } catch {} // a document without a root: no text (a throw here would leave the state borrowed)
+  } catch {} // a document without a root: no text
   return text.slice(0, max);
 }
 
 // A property of `object` (`name`), or an attribute (`@name`), at most `max` UTF-16 units of
-// it from its first non-space; `undefined` when there is none, or when the page made its getter throw (a throw here
-// would leave the state borrowed).
+// it from its first non-space; `undefined` when there is none, or when the page made its
+// getter throw. `object` null: the document's title.
 export function part(object, name, max) {
   try {
-    // The prototype's `getAttribute`: a form's field named `getAttribute` replaces the form's.
-    const value = name[0] === '@' ? Element.prototype.getAttribute.call(object, name.slice(1)) : object[name];
+    const value = object === null ? Object.getOwnPropertyDescriptor(Document.prototype, 'title').get.call(document)
+      : name[0] === '@' ? Element.prototype.getAttribute.call(object, name.slice(1)) : object[name];
     return typeof value === 'string' ? value.trimStart().slice(0, max) : undefined;
   } catch {
     return undefined;
   }
 }
+
+// The document's elements that match `selector` (none for a selector the browser refuses).
+export function select_all(selector) {
+  try {
+    return Array.from(Document.prototype.querySelectorAll.call(document, selector));
+  } catch {
+    return [];
+  }
+}
+
+// Whether an element of the document matches `selector`; `undefined` for a selector the
+// browser refuses.
+export function select_one(selector) {
+  try {
+    return Document.prototype.querySelector.call(document, selector) !== null;
+  } catch {
+    return undefined;
+  }
+}
+
+// Sets or removes an element's `hidden` attribute; only a change is written, so the page's
+// own observers see no churn.
+export function set_hidden(element, hidden) {
+  try {
+    Element.prototype.toggleAttribute.call(element, 'hidden', hidden);
+  } catch {}
+}
 "#)]
 extern "C" {
     fn sample_text(max: u32) -> String;
     fn part(object: &JsValue, name: &str, max: u32) -> Option<String>;
+    fn select_all(selector: &str) -> Array;
+    fn select_one(selector: &str) -> Option<bool>;
+    fn set_hidden(element: &JsValue, hidden: bool);
 }
