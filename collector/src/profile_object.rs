@@ -778,7 +778,11 @@ impl ProfileObject {
         let stored = self.load_or_new(&merge.workspace, &merge.into)?;
         let mut next = stored.clone();
         let now = Timestamp(internal::now_ms());
-        let state_covers_rows = merge.profile.is_some();
+        // Whether the rows' events are counted by a state merged now. A state sent again (a
+        // retried merge whose answer was lost, or a merge restarted here because the profile
+        // it went to first has since merged into this one) is not merged twice, and the rows
+        // not seen before hold events that the state merged then did not count.
+        let mut state_covers_rows = false;
         if let Some(theirs) = &merge.profile
             && !next.profile.merged.contains(&merge.from)
         {
@@ -789,6 +793,7 @@ impl ProfileObject {
                 return Ok(MergeAnswer::Refused(refusal));
             }
             next.profile.merge(&merge.from, theirs);
+            state_covers_rows = true;
             let identities = theirs.identities.iter().cloned().collect();
             next.profile
                 .log(now, Change::Merged { from: merge.from.clone(), identities, reason: merge.reason });
@@ -803,7 +808,7 @@ impl ProfileObject {
                 if new_ids.is_empty() {
                     continue;
                 }
-                // Rows sent after the state hold events the state does not count yet.
+                // Rows sent after the state merged hold events it does not count yet.
                 if !state_covers_rows && let Some(beacon) = &row.beacon {
                     let events =
                         stored_events(&row.ids, beacon, &row.receipt, &mut self.last_device.borrow_mut())

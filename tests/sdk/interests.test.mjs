@@ -572,17 +572,21 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
-  test("a topic model that cannot be fetched is reported; the interest module still runs (show-if decided)", async () => {
+  test("a topic model that cannot be fetched is reported; the interest module still runs (show-if on site tags decided, on topics left as written)", async () => {
     const html = snippetPage({
       collector: rig.collector.url,
       options: { topicsModel: "/no-such-model.bin" },
-      body: `<p id="sports" data-portrait-show-if="interest:/Sports">scores</p>`,
+      body: `<p id="sports" data-portrait-show-if="interest:/Sports">scores</p>
+        <p id="hidden-sports" data-portrait-show-if="interest:/Sports" hidden>scores</p>
+        <p id="demo" data-portrait-show-if="tag:intent:demo">book a demo</p>`,
       before: `window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
     });
     const { page, context, errors } = await openPage(rig, "/missing-model", html);
     const reported = await eventually(() => page.evaluate(() => window.__errors.length > 0 && window.__errors), { message: "an error event" });
     assert.match(reported[0], /no-such-model\.bin: HTTP 404/);
-    await eventually(() => page.evaluate(() => document.getElementById("sports").hidden), { message: "the show-if element decided" });
+    await eventually(() => page.evaluate(() => document.getElementById("demo").hidden), { message: "the site-tag condition decided" });
+    // Without the taxonomy a topic condition is undecided: the elements stay as the HTML wrote them.
+    assert.deepEqual(await page.evaluate(() => ["sports", "hidden-sports"].map((id) => document.getElementById(id).hidden)), [false, true]);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -21,10 +21,15 @@
 /// Default half-life of an interest: 14 days.
 pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 
-/// Interests kept per profile; the weakest go first. Past this bound the order of arrival
-/// can matter after all: each new topic drops the weakest at that moment, and a topic dropped
-/// early cannot come back with what arrives for it later.
-pub const MAX_TOPICS: usize = 64;
+/// Keys kept per profile: more than the taxonomy has topics (469) and a site has tag rules
+/// ([`super::rules::MAX_RULES`]), so that a profile of real evidence is never cut and stays
+/// exact in any order and any merge. The bound is for made-up keys: past it, each new key
+/// drops the weakest at that moment, and a key dropped early cannot come back with what
+/// arrives for it later.
+pub const MAX_KEPT: usize = 512;
+
+/// Pairs one "Page Engaged" event carries for each of `topics` and `tags`, at most.
+pub const MAX_SENT: usize = 64;
 
 /// The event that carries what a page view added to the interests (the SDK sends one when a
 /// page is hidden or left), and its two properties that do: `topics`, `[[topic id, weight],
@@ -135,17 +140,17 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
             Ok(i) => self.entries[i].1 = log_sum(self.entries[i].1, log),
             Err(i) => self.entries.insert(i, (topic, log)),
         }
-        if self.entries.len() > MAX_TOPICS {
+        if self.entries.len() > MAX_KEPT {
             let weakest = (0..self.entries.len())
                 .min_by(|&a, &b| self.entries[a].1.total_cmp(&self.entries[b].1))
-                .expect("more than MAX_TOPICS entries");
+                .expect("more than MAX_KEPT entries");
             self.entries.remove(weakest);
         }
     }
 
     /// Adds what a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
     /// `tags`), each key read by `key`. Malformed pairs are skipped, and a key's pairs after
-    /// its first (a page view earns a key once); at most [`MAX_TOPICS`] pairs are read.
+    /// its first (a page view earns a key once); at most [`MAX_SENT`] pairs are read.
     /// Answers whether any evidence was added.
     pub fn add_sent(
         &mut self,
@@ -156,7 +161,7 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
         let crate::Value::Array(pairs) = sent else { return false };
         let mut added = false;
         let mut read: Vec<K> = Vec::new();
-        for pair in pairs.iter().take(MAX_TOPICS) {
+        for pair in pairs.iter().take(MAX_SENT) {
             if let crate::Value::Array(pair) = pair
                 && let [topic, weight] = pair.as_slice()
                 && let Some(topic) = key(topic)
@@ -224,11 +229,11 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     /// Stored with another half-life, every score is kept as it is at `now` and fades at the
     /// new rate from then on (a text without one, from an earlier version, is taken to have
     /// this one). Unreadable pairs are skipped (a damaged entry loses one topic, not the
-    /// profile).
+    /// profile), and so is what a stored text cannot hold (past [`MAX_KEPT`] pairs).
     pub fn from_stored_text(text: &str, half_life_ms: i64, now: i64) -> Interests<K> {
         let mut interests = Interests::with_half_life(half_life_ms);
         let mut shift = 0.0;
-        for item in text.split(',') {
+        for item in text.split(',').take(1 + MAX_KEPT) {
             if let Some(stored) =
                 item.strip_prefix('h').and_then(|h| h.parse::<i64>().ok()).filter(|&h| h > 0)
             {
@@ -302,10 +307,10 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Evidence on at most `MAX_TOPICS` topics (the bound within which order is exact),
-        /// over ten half-lives, and where to split it between two devices.
+        /// Evidence on as many topics as the taxonomy has (within [`MAX_KEPT`]: order is
+        /// exact), over ten half-lives, and where to split it between two devices.
         fn evidence() -> impl Strategy<Value = (Vec<(u16, f64, i64)>, usize)> {
-            let one = (0..MAX_TOPICS as u16, 0.01f64..1.0, 0..140 * DAY);
+            let one = (0..469u16, 0.01f64..1.0, 0..140 * DAY);
             proptest::collection::vec(one, 1..200).prop_flat_map(|e| {
                 let len = e.len();
                 (Just(e), 0..=len)
@@ -400,15 +405,15 @@ mod tests {
     #[test]
     fn bounded_and_junk_is_ignored() {
         let mut interests = Interests::default();
-        for topic in 0..100u16 {
+        for topic in 0..600u16 {
             interests.add(topic, f64::from(topic) + 1.0, 0);
         }
-        interests.add(500, f64::NAN, 0);
-        interests.add(501, -1.0, 0);
+        interests.add(700, f64::NAN, 0);
+        interests.add(701, -1.0, 0);
         let top = interests.top(0, 1000);
-        assert_eq!(top.len(), MAX_TOPICS);
-        assert_eq!(top[0].0, 99);
-        assert_eq!(top.last().unwrap().0, 36, "the weakest were dropped");
+        assert_eq!(top.len(), MAX_KEPT);
+        assert_eq!(top[0].0, 599);
+        assert_eq!(top.last().unwrap().0, 88, "the weakest were dropped");
     }
 
     #[test]

@@ -144,15 +144,17 @@ pub fn is_tag(tag: &str) -> bool {
 ///
 /// The prefixes may be written in any case. A condition this cannot read is an error (what
 /// is wrong with it): the element it guards stays hidden, and the page's author is told. So
-/// is a topic `model`'s taxonomy does not have (a misspelt path); without a model, ids match
-/// the visitor's stored ids and paths nothing.
+/// is a topic `model`'s taxonomy does not have (a misspelt path). Without a model (it failed
+/// to load) a topic cannot be told from another: `None`, undecided, unless an alternative
+/// holds anyway (a site tag the visitor has, or a topic id among theirs).
 pub fn show_if(
     condition: &str,
     top: &[u16],
     tags: &[String],
     model: Option<&Model>,
-) -> Result<bool, &'static str> {
+) -> Result<Option<bool>, &'static str> {
     let mut shown = false;
+    let mut undecided = false;
     // An empty alternative (a template's `interest:/Sports |`) names nothing, as does an
     // empty value.
     for one in condition.split('|').map(str::trim).filter(|one| !one.is_empty()) {
@@ -190,13 +192,17 @@ pub fn show_if(
                         .filter_map(|&id| model.topic(id))
                         .any(|held| is_under(held.path(), topic.path()))
                 }
-                None => wanted.parse::<u16>().is_ok_and(|id| top.contains(&id)),
+                None => {
+                    let held = wanted.parse::<u16>().is_ok_and(|id| top.contains(&id));
+                    undecided |= !held;
+                    held
+                }
             }
         } else {
             return Err("a condition is `interest:<topic path or id>` or `tag:<site tag>`");
         };
     }
-    Ok(shown)
+    Ok(if shown { Some(true) } else { (!undecided).then_some(false) })
 }
 
 /// Whether `path` is the topic path `ancestor` or one under it.
@@ -328,7 +334,7 @@ mod tests {
             ("interest:/Sports |", true),
         ];
         for (condition, expected) in cases {
-            assert_eq!(show_if(condition, &topics, &tags, model), Ok(expected), "{condition}");
+            assert_eq!(show_if(condition, &topics, &tags, model), Ok(Some(expected)), "{condition}");
         }
         // What cannot be read is an error, not a silently hidden element: a misspelt prefix,
         // a comma, a malformed tag, a path or id the taxonomy does not have.
@@ -344,11 +350,14 @@ mod tests {
         for condition in unreadable {
             assert!(show_if(condition, &topics, &tags, model).is_err(), "{condition}");
         }
-        // Without a model, the visitor's ids still match conditions by id; paths nothing.
+        // Without a model, a condition on topics is undecided unless the visitor holds the
+        // very id, or a site tag it names.
         let ids = [299];
-        assert_eq!(show_if("interest:299", &ids, &tags, None), Ok(true));
-        assert_eq!(show_if("interest:/Sports", &ids, &tags, None), Ok(false));
-        assert_eq!(show_if("interest:9999", &ids, &tags, None), Ok(false));
+        assert_eq!(show_if("interest:299", &ids, &tags, None), Ok(Some(true)));
+        assert_eq!(show_if("interest:/Sports", &ids, &tags, None), Ok(None));
+        assert_eq!(show_if("interest:9999", &ids, &tags, None), Ok(None));
+        assert_eq!(show_if("interest:/Sports | tag:intent:pricing", &ids, &tags, None), Ok(Some(true)));
+        assert_eq!(show_if("tag:intent:demo", &ids, &tags, None), Ok(Some(false)));
     }
 
     #[test]

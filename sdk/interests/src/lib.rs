@@ -25,7 +25,7 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
 use portrait_core::topics::interests::{
-    DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_TOPICS, PageCredit, SENT_TAGS, SENT_TOPICS,
+    DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_SENT, PageCredit, SENT_TAGS, SENT_TOPICS,
 };
 use portrait_core::topics::page::{JsonValue, MAX_FIELD_CHARS, MAX_HEADINGS, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
@@ -331,9 +331,12 @@ impl State {
                     reported.push(condition.clone());
                     unreadable.push((condition.clone(), problem));
                 }
-                false
+                Some(false)
             });
-            set_hidden(element, !show);
+            // Undecided (no topic model): left as the HTML wrote it.
+            if let Some(show) = show {
+                set_hidden(element, !show);
+            }
         });
         unreadable
     }
@@ -342,7 +345,7 @@ impl State {
 /// Adds each label × `weight`, evidence of time `at`, to `profile`; returns the
 /// `[key, weight]` pairs for the wire. What is added is what is sent, so that the collector's
 /// copy agrees with the device's: weights rounded to 0.001 (those that round to 0 neither),
-/// and at most the [`MAX_TOPICS`] pairs the collector reads.
+/// and at most the [`MAX_SENT`] pairs the collector reads.
 fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
     profile: &mut Profile<K>,
     labels: impl Iterator<Item = (K, f64)>,
@@ -351,7 +354,7 @@ fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
     key: impl Fn(K) -> JsValue,
 ) -> Array {
     let sent = Array::new();
-    for (label, score) in labels.take(MAX_TOPICS) {
+    for (label, score) in labels.take(MAX_SENT) {
         let rounded = (score * weight * 1000.0).round() / 1000.0;
         if rounded > 0.0 {
             profile.add(label.clone(), rounded, at);
