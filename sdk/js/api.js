@@ -37,10 +37,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const pending = [];
   const listeners = new Map();
   const readyCallbacks = [];
-  // The answers of `flush()` calls made before the SDK was there: `false` if it never comes
-  // (`failed`: it failed to load).
+  // The answers of `flush()` calls made before the SDK was there: `false` if it never comes.
   const flushWaiters = [];
-  let failed = false;
+  // No SDK will come: it failed to load, or this is no browser (server rendering), where
+  // `load()` fetches nothing, calls are not queued, and `flush()` answers `false`.
+  let failed = typeof document === 'undefined';
+  const giveUp = () => {
+    failed = true;
+    pending.length = 0;
+    for (const answer of flushWaiters.splice(0)) answer(false);
+  };
 
   // The call the module is capturing, as `on('track' | 'page' | …)` listeners get it.
   let callArgs = null;
@@ -230,77 +236,90 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const updateCallListeners = () =>
     sdk && sdk.setCallListeners(CALL_EVENTS.some((name) => (listeners.get(name) || []).length > 0));
 
+  // The collector's URL, without a trailing `/`: an `endpoint` left `undefined` (an unset
+  // build variable) or empty is the default.
+  const collectorOf = (options) => String(options?.endpoint || defaultEndpoint).replace(/\/$/, '');
+  // `load()`'s work: the module and the remote settings, then the SDK, the calls made
+  // before it, and `ready`.
+  const start = (writeKey, options) => {
+    loadedKey = String(writeKey);
+    loadedEndpoint = collectorOf(options);
+    // As `debug(true)` from the start: the errors caught here are logged too.
+    if (options?.debug) debugging = true;
+    const settings = { ...options, endpoint: loadedEndpoint };
+    const endpoint = loadedEndpoint;
+    const remote = settings.remoteSettings === false
+      ? Promise.resolve(undefined)
+      : Promise.resolve(
+          prefetchedSettings ?? fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
+        )
+          .then((r) => {
+            if (r && r.ok) return r.json();
+            // Started without them (as with none), and said why: a wrong key, a collector down.
+            report(new Error(`the collector's remote settings: ${r ? `HTTP ${r.status}` : 'no answer'}; the page's options apply`));
+          })
+          .catch((error) => report(new Error(`the collector's remote settings could not be read (${error?.message}); the page's options apply`)));
+    // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
+    // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
+    const shown = document.prerendering
+      && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
+    // The settings get a moment more once the module is there (not from `load`: a module
+    // that took longer must not leave them no time at all).
+    const late = () => delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
+    loadSdk(report)
+      .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
+      .then(([Sdk, remoteSettings]) => {
+        sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
+        const late = remoteSettings === LATE_SETTINGS;
+        let settingsNow = late ? undefined : remoteSettings;
+        if (late) {
+          remote.then(guard((arrived) => {
+            settingsNow = arrived;
+            sdk.lateSettings(arrived);
+          }));
+        }
+        updateCallListeners();
+        if (middleware.length > 0) sdk.setMiddleware(true);
+        if (debugging) sdk.debug(true);
+        for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
+        flushWaiters.length = 0; // their flushes run with the ready callbacks
+        for (const callback of readyCallbacks.splice(0)) guard(callback)();
+        emit('ready');
+        // After `ready` and when the browser is idle: the interest module must not compete
+        // with the page's own loading (a page is read again when it is left, before it is
+        // credited). At once on a page with elements shown by interest: they wait for it.
+        if (settings.topics !== false && loadInterests) {
+          const startTopics = () => startInterests(settings, () => settingsNow);
+          Document.prototype.querySelector.call(document, '[data-portrait-show-if]') ? startTopics() : whenIdle(startTopics);
+        }
+      })
+      .catch((error) => {
+        report(error);
+        // No SDK will come: a `flush()` waiting for it is answered, and any later one.
+        if (sdk) return;
+        giveUp();
+      });
+  };
+
   const portrait = {
     __portrait: true,
     load: chained((writeKey, options = {}) => {
+      if (failed) return;
       if (loading) {
         // Said, not silently ignored: the calls go to the first load's source and collector.
-        const endpoint = options?.endpoint || defaultEndpoint;
+        const endpoint = collectorOf(options);
         if (String(writeKey) !== loadedKey || endpoint !== loadedEndpoint) {
           throw new Error(`load() was called already (write key ${loadedKey}, collector ${loadedEndpoint}); this one (${writeKey}, ${endpoint}) is ignored`);
         }
         return;
       }
       loading = true;
-      loadedKey = String(writeKey);
-      loadedEndpoint = options?.endpoint || defaultEndpoint;
-      // As `debug(true)` from the start: the errors caught here are logged too.
-      if (options?.debug) debugging = true;
-      // An `endpoint` left `undefined` (an unset build variable) or empty is the default too.
-      const settings = { ...options, endpoint: options?.endpoint || defaultEndpoint };
-      const endpoint = String(settings.endpoint).replace(/\/$/, '');
-      const remote = settings.remoteSettings === false
-        ? Promise.resolve(undefined)
-        : Promise.resolve(
-            prefetchedSettings ?? fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
-          )
-            .then((r) => {
-              if (r && r.ok) return r.json();
-              // Started without them (as with none), and said why: a wrong key, a collector down.
-              report(new Error(`the collector's remote settings: ${r ? `HTTP ${r.status}` : 'no answer'}; the page's options apply`));
-            })
-            .catch((error) => report(new Error(`the collector's remote settings could not be read (${error?.message}); the page's options apply`)));
-      // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
-      // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
-      const shown = document.prerendering
-        && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
-      // The settings get a moment more once the module is there (not from `load`: a module
-      // that took longer must not leave them no time at all).
-      const late = () => delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
-      loadSdk(report)
-        .then((Sdk) => Promise.all([Sdk, Promise.race([remote, late()]), shown]))
-        .then(([Sdk, remoteSettings]) => {
-          sdk = new Sdk(String(writeKey), settings, remoteSettings, emit);
-          const late = remoteSettings === LATE_SETTINGS;
-          let settingsNow = late ? undefined : remoteSettings;
-          if (late) {
-            remote.then(guard((arrived) => {
-              settingsNow = arrived;
-              sdk.lateSettings(arrived);
-            }));
-          }
-          updateCallListeners();
-          if (middleware.length > 0) sdk.setMiddleware(true);
-          if (debugging) sdk.debug(true);
-          for (const [name, args] of pending.splice(0)) guard(invoke)(name, args);
-          flushWaiters.length = 0; // their flushes run with the ready callbacks
-          for (const callback of readyCallbacks.splice(0)) guard(callback)();
-          emit('ready');
-          // After `ready` and when the browser is idle: the interest module must not compete
-          // with the page's own loading (a page is read again when it is left, before it is
-          // credited). At once on a page with elements shown by interest: they wait for it.
-          if (settings.topics !== false && loadInterests) {
-            const start = () => startInterests(settings, () => settingsNow);
-            Document.prototype.querySelector.call(document, '[data-portrait-show-if]') ? start() : whenIdle(start);
-          }
-        })
-        .catch((error) => {
-          report(error);
-          // No SDK will come: a `flush()` waiting for it is answered, and any later one.
-          if (sdk) return;
-          failed = true;
-          for (const answer of flushWaiters.splice(0)) answer(false);
-        });
+      try {
+        start(writeKey, options);
+      } catch (error) {
+        giveUp(); // a throw before the module was asked for: no SDK will come
+        throw error;
+      }
     }),
     flush: () => new Promise((resolve) => {
       const run = () => Promise.resolve(guard(invoke)('flush', [])).then(resolve, () => resolve(false));
@@ -309,7 +328,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       readyCallbacks.push(run);
       flushWaiters.push(resolve);
     }),
-    ready: chained((callback) => (sdk ? callback() : readyCallbacks.push(callback))),
+    // analytics-next's: a Promise, settled once the callback (if any) has run.
+    ready: guard((callback) => new Promise((resolve) => {
+      const run = () => {
+        if (typeof callback === 'function') guard(callback)();
+        resolve();
+      };
+      if (sdk) run();
+      else readyCallbacks.push(run);
+    })),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
     // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
     // `id()` and `traits()`: like `user()`, a plain object here).

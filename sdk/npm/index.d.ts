@@ -1,6 +1,8 @@
 // Types for @portrait/sdk. The API follows Segment's analytics.js.
 
-export type Properties = Record<string, unknown>;
+/** `any`, as analytics-next's `EventProperties`: an `interface` or a class's instance is
+ * accepted too (`Record<string, unknown>` would ask for an index signature). */
+export type Properties = Record<string, any>;
 /** analytics.js's per-call options. `context` goes over the context the SDK collects (its
  * `page` field by field; `campaign`, `locale` and `library` whole; `userAgent`, `timezone`
  * and `screen` stay the browser's; anything else is added), and so does every key not named
@@ -199,10 +201,12 @@ export interface Portrait {
   trackClick: Portrait['trackLink'];
   trackSubmit: Portrait['trackForm'];
   /** Resolves `true` once everything queued when it was called was delivered (events captured
-   * after it do not hold it), `false` at the first failure, while a backoff runs, or on a
-   * refusal of consent, or when the SDK failed to load (called before `load`, it waits for it). */
+   * after it do not hold it), `false` at the first failure, while a backoff runs, when a
+   * refusal of consent drops what it waits for, when the SDK failed to load, or outside a
+   * browser (called before `load`, it waits for it). */
   flush(): Promise<boolean>;
-  ready(callback: () => void): Portrait;
+  /** Settles once the SDK is ready and `callback` has run (analytics-next's). */
+  ready(callback?: () => void): Promise<void>;
   user(): User;
   consent: {
     set(changes: { analytics?: Decision; personalization?: Decision }): Portrait;

@@ -4,7 +4,8 @@
 // type-checked against the package's declarations.
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import http from "node:http";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -49,13 +50,20 @@ load("pk_dev_demo", { autocapture: true, endpoint: undefined });
 consent.set({ analytics: true, personalization: "denied" });
 on("interests", (detail) => console.log(detail));
 const top: Topic[] = interests({ limit: 5 });
+// Properties and traits typed by an interface, as analytics-next accepts them.
+interface SignupProperties { plan: string; seats: number }
+const signup: SignupProperties = { plan: "pro", seats: 3 };
+track("Signed Up", signup);
+portrait.identify("user-1", signup);
+const ready: Promise<void> = portrait.ready();
+portrait.ready(() => undefined).then(() => undefined);
 // @ts-expect-error: consent is granted, denied or pending
 load("pk_dev_demo", { consent: "deny" });
 // @ts-expect-error: an event name is a string
 track(42);
 // @ts-expect-error: a callback takes no arguments
 track("Upgraded", {}, {}, (context: { event: string }) => context.event);
-export { delivered, id, group, top };
+export { delivered, id, group, top, ready };
 `;
 
 before(() => {
@@ -73,6 +81,31 @@ test("a TypeScript app type-checks against the package's declarations (strict)",
     execFileSync(TSC, [...flags, "app.ts"], { cwd: work, encoding: "utf8" });
   } catch (error) {
     assert.fail(`tsc: ${error.stdout}${error.stderr}`);
+  }
+});
+
+test("imported on a server (no document), the package does nothing: no request, and flush() answers false", async () => {
+  const requests = [];
+  const server = http.createServer((request, response) => {
+    requests.push(request.url);
+    response.end("{}");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = `http://127.0.0.1:${server.address().port}`;
+  writeFileSync(path.join(work, "server.mjs"), `
+    import { load, track, flush, user } from "@portrait/sdk";
+    track("Before Load");
+    load("pk_dev_demo", { endpoint: ${JSON.stringify(endpoint)} });
+    for (let i = 0; i < 1000; i++) track("Rendered", { i });
+    const answer = await Promise.race([flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), 2000))]);
+    console.log(JSON.stringify({ answer, user: user() }));
+  `);
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ["server.mjs"], { cwd: work, encoding: "utf8" });
+    assert.deepEqual(JSON.parse(stdout), { answer: false, user: { anonymousId: null, userId: null, traits: {} } });
+    assert.deepEqual(requests, [], "no request from the server");
+  } finally {
+    server.close();
   }
 });
 

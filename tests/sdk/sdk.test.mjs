@@ -510,7 +510,8 @@ describe("SDK: autocapture", () => {
 
 describe("SDK: identity and storage", () => {
   test("the anonymous id lives in a cookie and localStorage; either survives the other being cleared; reset makes a new one", async () => {
-    const html = snippetPage({ collector: rig.collector.url });
+    // `auto`, as the documentation names the default, is the default.
+    const html = snippetPage({ collector: rig.collector.url, options: { cookieDomain: "auto" } });
     const { page, context } = await open("/ids", html);
     const first = await anonymousId(page);
     const cookies = await context.cookies();
@@ -2175,12 +2176,22 @@ describe("SDK: loading", () => {
       return p.track("One").track("Two").identify("u-chained") === p && p.debug() === p && p.load("another_key") === p;
     });
     assert.equal(chained, true);
+    // The same collector with a trailing `/` is the same load; `ready()` answers a Promise
+    // (analytics-next's), settled after its callback.
+    const readyAnswer = await page.evaluate(async (collector) => {
+      window.portrait.load("pk_dev_demo", { endpoint: `${collector}/` });
+      let called = false;
+      const answer = window.portrait.ready(() => { called = true; });
+      return [answer instanceof Promise, called, await answer, await window.portrait.ready()];
+    }, rig.collector.url);
+    assert.deepEqual(readyAnswer, [true, true, undefined, undefined]);
     // Debugging on: an error caught in JavaScript (a listener's) is logged.
     await page.evaluate(() => {
       window.portrait.on("track", () => { throw new Error("a listener that throws, logged"); });
       window.portrait.track("Three");
     });
     await eventually(() => logged.some((text) => text.includes("a listener that throws, logged")), { message: "logged in debug mode" });
+    assert.deepEqual((await reported(page)).filter((message) => message.endsWith("is ignored")).length, 1);
     assert.ok((await reported(page)).some((message) => message.includes("(another_key, ") && message.endsWith("is ignored")));
     // Another copy of the SDK (the npm package in a bundle) shares this one.
     const shared = await page.evaluate(async () => {
