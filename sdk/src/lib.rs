@@ -237,7 +237,10 @@ impl Sdk {
         // deletes the cookie); at least a minute.
         let cookie_seconds = number_field(&[&options], "cookieDays")
             .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
-        let mut store = Store::new(mode, string_field(&[&options], "cookieDomain"), cookie_seconds, false);
+        // `auto` (what the documentation calls the default) or empty: detected.
+        let cookie_domain = string_field(&[&options], "cookieDomain")
+            .filter(|domain| !domain.is_empty() && !domain.eq_ignore_ascii_case("auto"));
+        let mut store = Store::new(mode, cookie_domain, cookie_seconds, false);
         let consent_default = default_consent(&options, &remote, &mut misspelt);
         let choices = store.get("consent").and_then(|text| Choices::from_storage(&text)).unwrap_or_default();
         let consent = choices.over(consent_default);

@@ -71,10 +71,12 @@ pub fn element_text(text: &str) -> String {
 }
 
 /// The property name a `data-portrait-*` attribute sets: `data-portrait-plan-name` → `plan_name`.
-/// `None` for the attribute that names the event itself.
+/// `None` for the attribute that names the event itself, and for the SDK's other attributes
+/// (`data-portrait-show-if`, `data-portrait-topics`), which say nothing about the click.
 pub fn data_property(attribute: &str) -> Option<String> {
     let name = attribute.strip_prefix("data-portrait-")?;
-    (name != "event" && !name.is_empty()).then(|| name.replace('-', "_"))
+    let own = ["", "event", "show-if", "topics"];
+    (!own.contains(&name)).then(|| name.replace('-', "_"))
 }
 
 /// Engaged time: the page counts as engaged while visible and within this long of the last
@@ -167,6 +169,8 @@ mod tests {
     fn data_attributes_name_properties() {
         assert_eq!(data_property("data-portrait-plan-name").as_deref(), Some("plan_name"));
         assert_eq!(data_property("data-portrait-event"), None);
+        assert_eq!(data_property("data-portrait-show-if"), None);
+        assert_eq!(data_property("data-portrait-topics"), None);
         assert_eq!(data_property("data-other"), None);
     }
 
