@@ -698,7 +698,8 @@ fn analytical(r: &Reading<'_>, tags: &mut Vec<Tag>) {
             TagKind::Analytical,
             Json::Array(value),
             None,
-            "the workspace's tag rules matched on pages read, weighted by attention, halved every 14 days",
+            "the workspace's tag rules matched on pages read, weighted by attention, halved every 14 days; scored \
+             as of the last event",
         );
     }
     if let Some(last_seen) = p.last_seen {
