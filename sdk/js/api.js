@@ -45,6 +45,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   const giveUp = () => {
     failed = true;
     pending.length = 0;
+    readyCallbacks.length = 0;
     for (const answer of flushWaiters.splice(0)) answer(false);
   };
 
@@ -261,7 +262,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           .catch((error) => report(new Error(`the collector's remote settings could not be read (${error?.message}); the page's options apply`)));
     // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
     // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
-    const shown = document.prerendering
+    // (`=== true`: a form named `prerendering` replaces the document's, and would hold the SDK back.)
+    const shown = document.prerendering === true
       && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
     // The settings get a moment more once the module is there (not from `load`: a module
     // that took longer must not leave them no time at all).
@@ -328,15 +330,17 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       readyCallbacks.push(run);
       flushWaiters.push(resolve);
     }),
-    // analytics-next's: a Promise, settled once the callback (if any) has run.
-    ready: guard((callback) => new Promise((resolve) => {
+    // analytics-next's: a Promise, settled once the callback (if any) has run. It carries the
+    // API's calls too, so that `ready(cb).track(…)` chains as on the snippet's stub. Where no
+    // SDK will come (it failed to load, or on a server) it never settles and keeps nothing.
+    ready: guard((callback) => Object.assign(new Promise((resolve) => {
       const run = () => {
         if (typeof callback === 'function') guard(callback)();
         resolve();
       };
       if (sdk) run();
-      else readyCallbacks.push(run);
-    })),
+      else if (!failed) readyCallbacks.push(run);
+    }), portrait)),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
     // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
     // `id()` and `traits()`: like `user()`, a plain object here).

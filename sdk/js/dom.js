@@ -59,13 +59,17 @@ export function page_hidden() {
   }
 }
 
-/// A property of the document. An image, form or embedded object named like one (`<img
-/// id="title">`, `<form name="cookie">`) replaces it on the document: the prototype's is read
-/// then. (A getter the page defined itself, such as a consent tool's `cookie`, is kept.)
+/// A property of the document. A form, image, iframe or embedded object named like one
+/// (`<img name="title">`, `<iframe name="cookie">`) replaces it on the document, as an object
+/// of its own: the prototype's is read then. (What the page defined itself, a consent tool's
+/// `cookie` accessor or a test's `hidden: true`, is kept.)
 function documentProperty(name) {
   return namedElement(name) ? own(document, Document, name) : document[name];
 }
-const namedElement = (name) => document[name] instanceof Node || document[name] instanceof HTMLCollection;
+const namedElement = (name) => {
+  const value = Object.getOwnPropertyDescriptor(document, name)?.value;
+  return typeof value === 'object' && value !== null;
+};
 
 // What the page may have replaced (a `document.cookie` getter) answers text or nothing:
 // anything else would throw in the glue, with the module's state borrowed.
@@ -94,7 +98,7 @@ export function privacy_signals() {
 
 /// Where the page is scrolled to: the top of the viewport, its height and the document's.
 export function scroll_position() {
-  const root = document.documentElement;
+  const root = documentProperty('documentElement');
   return [window.scrollY, window.innerHeight, root ? root.scrollHeight : 0];
 }
 
@@ -212,8 +216,10 @@ const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output
 /// set (in that order); the scroll listener serves both scroll depth and engagement.
 export function listen(switches, on) {
   const [clicks, forms, scroll, engagement] = switches;
+  // `EventTarget`'s own method: a form named `addEventListener` replaces the document's.
+  const listenTo = (target, name, listener, options) => own(target, EventTarget, 'addEventListener', name, listener, options);
   const add = (target, name, kind, read = () => undefined, capture = false) =>
-    target.addEventListener(name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
+    listenTo(target, name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
   add(window, 'pagehide', 0);
   add(window, 'pageshow', 1, (event) => event.persisted);
   add(window, 'online', 2);
@@ -249,7 +255,7 @@ export function listen(switches, on) {
         }
       }
     };
-    for (const name of ['click', 'keydown']) document.addEventListener(name, (event) => safely(() => watchRoots(event)), true);
+    for (const name of ['click', 'keydown']) listenTo(document, name, (event) => safely(() => watchRoots(event)), true);
   }
   if (scroll || engagement) add(window, 'scroll', 7);
   if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
@@ -286,7 +292,7 @@ function untypedText(element) {
   if (!own(element, Element, 'querySelector', TYPED)) return own(element, Node, 'textContent');
   const skipTyped = (node) =>
     (node instanceof Element && own(node, Element, 'matches', TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
-  const walker = document.createTreeWalker(element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
+  const walker = own(document, Document, 'createTreeWalker', element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
   let text = '';
   for (let node = walker.nextNode(); node && text.length < 4000; node = walker.nextNode()) {
     if (node.nodeType === 3) text += node.data;

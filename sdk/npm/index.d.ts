@@ -205,8 +205,9 @@ export interface Portrait {
    * refusal of consent drops what it waits for, when the SDK failed to load, or outside a
    * browser (called before `load`, it waits for it). */
   flush(): Promise<boolean>;
-  /** Settles once the SDK is ready and `callback` has run (analytics-next's). */
-  ready(callback?: () => void): Promise<void>;
+  /** Settles once the SDK is ready and `callback` has run (analytics-next's); never where the
+   * SDK cannot load. It carries the API's calls too, so that it chains. */
+  ready(callback?: () => void): Promise<void> & Portrait;
   user(): User;
   consent: {
     set(changes: { analytics?: Decision; personalization?: Decision }): Portrait;

@@ -93,16 +93,18 @@ test("imported on a server (no document), the package does nothing: no request, 
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${server.address().port}`;
   writeFileSync(path.join(work, "server.mjs"), `
-    import { load, track, flush, user } from "@portrait/sdk";
+    import { load, track, flush, ready, user } from "@portrait/sdk";
     track("Before Load");
     load("pk_dev_demo", { endpoint: ${JSON.stringify(endpoint)} });
     for (let i = 0; i < 1000; i++) track("Rendered", { i });
-    const answer = await Promise.race([flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), 2000))]);
-    console.log(JSON.stringify({ answer, user: user() }));
+    const within = (promise) => Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("waiting"), 2000))]);
+    const [answer, readiness] = await Promise.all([within(flush()), within(ready(() => undefined).then(() => "ready"))]);
+    console.log(JSON.stringify({ answer, readiness, user: user() }));
   `);
   try {
     const { stdout } = await promisify(execFile)(process.execPath, ["server.mjs"], { cwd: work, encoding: "utf8" });
-    assert.deepEqual(JSON.parse(stdout), { answer: false, user: { anonymousId: null, userId: null, traits: {} } });
+    const expected = { answer: false, readiness: "waiting", user: { anonymousId: null, userId: null, traits: {} } };
+    assert.deepEqual(JSON.parse(stdout), expected, "never ready on a server");
     assert.deepEqual(requests, [], "no request from the server");
   } finally {
     server.close();

@@ -573,20 +573,28 @@ describe("SDK: interests on the device", () => {
   });
 
   test("a topic model that cannot be fetched is reported; the interest module still runs (show-if on site tags decided, on topics left as written)", async () => {
+    // A visitor who read about sport (topic 299) before, as stored.
+    const stored = `localStorage.setItem("portrait.interests", "h1209600000,299:" + Math.round(Date.now() / 1209600000 * 1e9));`;
     const html = snippetPage({
       collector: rig.collector.url,
       options: { topicsModel: "/no-such-model.bin" },
       body: `<p id="sports" data-portrait-show-if="interest:/Sports">scores</p>
         <p id="hidden-sports" data-portrait-show-if="interest:/Sports" hidden>scores</p>
+        <p id="by-id" data-portrait-show-if="interest:299" hidden>scores</p>
         <p id="demo" data-portrait-show-if="tag:intent:demo">book a demo</p>`,
-      before: `window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
+      before: `${stored} window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
     });
     const { page, context, errors } = await openPage(rig, "/missing-model", html);
     const reported = await eventually(() => page.evaluate(() => window.__errors.length > 0 && window.__errors), { message: "an error event" });
     assert.match(reported[0], /no-such-model\.bin: HTTP 404/);
     await eventually(() => page.evaluate(() => document.getElementById("demo").hidden), { message: "the site-tag condition decided" });
-    // Without the taxonomy a topic condition is undecided: the elements stay as the HTML wrote them.
-    assert.deepEqual(await page.evaluate(() => ["sports", "hidden-sports"].map((id) => document.getElementById(id).hidden)), [false, true]);
+    // Without the taxonomy a path cannot be told from another: undecided, the elements stay as
+    // the HTML wrote them; the very id the visitor holds is shown.
+    const hidden = () => page.evaluate(() => ["sports", "hidden-sports", "by-id"].map((id) => document.getElementById(id).hidden));
+    assert.deepEqual(await hidden(), [false, true, false]);
+    // Personalisation withdrawn: no topics, so none of them holds.
+    await page.evaluate(() => window.portrait.consent.set({ personalization: false }));
+    await eventually(async () => (await hidden()).every(Boolean), { message: "every topic condition hidden once withdrawn" });
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -182,9 +182,9 @@ describe("SDK: autocapture", () => {
 
   test("form submissions record the form, never the values, whatever its fields or the page's elements are named", async () => {
     // Fields named like the form's own properties (name, action) or methods (getAttribute,
-    // matches) replace them on the form; an image or form named like the document's
-    // (title, cookie) replaces those on the document.
-    const body = `<img id="title" alt=""><form name="cookie"></form>
+    // matches) replace them on the form; an image or iframe named like the document's
+    // (title, cookie, prerendering) replaces those on the document.
+    const body = `<img name="title" alt=""><iframe name="cookie"></iframe><form name="prerendering"></form>
       <form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
       <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
       <input name="name" value="Ada"><input name="action" value="x">
@@ -2182,13 +2182,13 @@ describe("SDK: loading", () => {
       window.portrait.load("pk_dev_demo", { endpoint: `${collector}/` });
       let called = false;
       const answer = window.portrait.ready(() => { called = true; });
-      return [answer instanceof Promise, called, await answer, await window.portrait.ready()];
+      return [answer instanceof Promise, called, await answer, await window.portrait.ready(), answer.track("Three") === window.portrait];
     }, rig.collector.url);
-    assert.deepEqual(readyAnswer, [true, true, undefined, undefined]);
+    assert.deepEqual(readyAnswer, [true, true, undefined, undefined, true], "it chains too, as the stub's");
     // Debugging on: an error caught in JavaScript (a listener's) is logged.
     await page.evaluate(() => {
       window.portrait.on("track", () => { throw new Error("a listener that throws, logged"); });
-      window.portrait.track("Three");
+      window.portrait.track("Four");
     });
     await eventually(() => logged.some((text) => text.includes("a listener that throws, logged")), { message: "logged in debug mode" });
     assert.deepEqual((await reported(page)).filter((message) => message.endsWith("is ignored")).length, 1);
@@ -2200,9 +2200,9 @@ describe("SDK: loading", () => {
     });
     assert.equal(shared, true);
     await page.evaluate(() => window.portrait.flush());
-    const events = await timeline(await anonymousId(page), 4);
-    assert.deepEqual(names(events).sort(), ["One", "Three", "Two", "identify"]);
-    assert.equal((await stats(page)).captured, 4, "captured once, by one SDK");
+    const events = await timeline(await anonymousId(page), 5);
+    assert.deepEqual(names(events).sort(), ["Four", "One", "Three", "Two", "identify"]);
+    assert.equal((await stats(page)).captured, 5, "captured once, by one SDK");
     // Every file fetched next to portrait.js carries its query.
     await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
     const files = await page.evaluate(() => performance.getEntriesByType("resource").map((entry) => entry.name).filter((name) => name.includes("/sdk/portrait")));

@@ -21,12 +21,24 @@
 /// Default half-life of an interest: 14 days.
 pub const DEFAULT_HALF_LIFE_MS: i64 = 14 * 86_400_000;
 
-/// Keys kept per profile: more than the taxonomy has topics (469) and a site has tag rules
-/// ([`super::rules::MAX_RULES`]), so that a profile of real evidence is never cut and stays
-/// exact in any order and any merge. The bound is for made-up keys: past it, each new key
-/// drops the weakest at that moment, and a key dropped early cannot come back with what
-/// arrives for it later.
-pub const MAX_KEPT: usize = 512;
+/// What a profile is keyed by: topic ids (`u16`) or site tags (`String`, from
+/// [`super::rules`]), each with the number of keys a profile keeps ([`Key::KEPT`]).
+pub trait Key: Ord + Clone + fmt::Display + FromStr {
+    /// Keys kept per profile: more than there are real ones (the taxonomy's 469 topics; a
+    /// site's [`super::rules::MAX_RULES`] tag rules), so that a profile of real evidence is
+    /// never cut and stays exact in any order and any merge. The bound is for made-up keys:
+    /// past it, each new key drops the weakest at that moment, and a key dropped early
+    /// cannot come back with what arrives for it later.
+    const KEPT: usize;
+}
+
+impl Key for u16 {
+    const KEPT: usize = 512;
+}
+
+impl Key for String {
+    const KEPT: usize = 128;
+}
 
 /// Pairs one "Page Engaged" event carries for each of `topics` and `tags`, at most.
 pub const MAX_SENT: usize = 64;
@@ -114,7 +126,7 @@ impl<K> Default for Interests<K> {
     }
 }
 
-impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
+impl<K: Key> Interests<K> {
     pub fn with_half_life(half_life_ms: i64) -> Interests<K> {
         Interests { entries: Vec::new(), half_life_ms: Some(half_life_ms.max(1)) }
     }
@@ -140,10 +152,10 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
             Ok(i) => self.entries[i].1 = log_sum(self.entries[i].1, log),
             Err(i) => self.entries.insert(i, (topic, log)),
         }
-        if self.entries.len() > MAX_KEPT {
+        if self.entries.len() > K::KEPT {
             let weakest = (0..self.entries.len())
                 .min_by(|&a, &b| self.entries[a].1.total_cmp(&self.entries[b].1))
-                .expect("more than MAX_KEPT entries");
+                .expect("more than KEPT entries");
             self.entries.remove(weakest);
         }
     }
@@ -229,11 +241,11 @@ impl<K: Ord + Clone + fmt::Display + FromStr> Interests<K> {
     /// Stored with another half-life, every score is kept as it is at `now` and fades at the
     /// new rate from then on (a text without one, from an earlier version, is taken to have
     /// this one). Unreadable pairs are skipped (a damaged entry loses one topic, not the
-    /// profile), and so is what a stored text cannot hold (past [`MAX_KEPT`] pairs).
+    /// profile), and so is what a stored text cannot hold (past [`Key::KEPT`] pairs).
     pub fn from_stored_text(text: &str, half_life_ms: i64, now: i64) -> Interests<K> {
         let mut interests = Interests::with_half_life(half_life_ms);
         let mut shift = 0.0;
-        for item in text.split(',').take(1 + MAX_KEPT) {
+        for item in text.split(',').take(1 + K::KEPT) {
             if let Some(stored) =
                 item.strip_prefix('h').and_then(|h| h.parse::<i64>().ok()).filter(|&h| h > 0)
             {
@@ -307,7 +319,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// Evidence on as many topics as the taxonomy has (within [`MAX_KEPT`]: order is
+        /// Evidence on as many topics as the taxonomy has (within [`Key::KEPT`]: order is
         /// exact), over ten half-lives, and where to split it between two devices.
         fn evidence() -> impl Strategy<Value = (Vec<(u16, f64, i64)>, usize)> {
             let one = (0..469u16, 0.01f64..1.0, 0..140 * DAY);
@@ -411,9 +423,16 @@ mod tests {
         interests.add(700, f64::NAN, 0);
         interests.add(701, -1.0, 0);
         let top = interests.top(0, 1000);
-        assert_eq!(top.len(), MAX_KEPT);
+        assert_eq!(top.len(), u16::KEPT);
         assert_eq!(top[0].0, 599);
         assert_eq!(top.last().unwrap().0, 88, "the weakest were dropped");
+        let mut tags = Interests::<String>::default();
+        for tag in 0..200 {
+            tags.add(format!("made-up:{tag:03}"), f64::from(tag) + 1.0, 0);
+        }
+        let kept = tags.top(0, 1000);
+        assert_eq!(kept.len(), String::KEPT);
+        assert_eq!(kept.last().unwrap().0, "made-up:072");
     }
 
     #[test]

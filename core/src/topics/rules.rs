@@ -146,7 +146,8 @@ pub fn is_tag(tag: &str) -> bool {
 /// is wrong with it): the element it guards stays hidden, and the page's author is told. So
 /// is a topic `model`'s taxonomy does not have (a misspelt path). Without a model (it failed
 /// to load) a topic cannot be told from another: `None`, undecided, unless an alternative
-/// holds anyway (a site tag the visitor has, or a topic id among theirs).
+/// holds anyway (a site tag the visitor has, or a topic id among theirs) or the visitor has
+/// no topics at all.
 pub fn show_if(
     condition: &str,
     top: &[u16],
@@ -193,8 +194,9 @@ pub fn show_if(
                         .any(|held| is_under(held.path(), topic.path()))
                 }
                 None => {
+                    // A visitor without topics (none yet, withdrawn, reset) holds none of them.
                     let held = wanted.parse::<u16>().is_ok_and(|id| top.contains(&id));
-                    undecided |= !held;
+                    undecided |= !held && !top.is_empty();
                     held
                 }
             }
@@ -358,6 +360,11 @@ mod tests {
         assert_eq!(show_if("interest:9999", &ids, &tags, None), Ok(None));
         assert_eq!(show_if("interest:/Sports | tag:intent:pricing", &ids, &tags, None), Ok(Some(true)));
         assert_eq!(show_if("tag:intent:demo", &ids, &tags, None), Ok(Some(false)));
+        assert_eq!(
+            show_if("interest:/Sports | interest:299", &[], &tags, None),
+            Ok(Some(false)),
+            "no topics"
+        );
     }
 
     #[test]

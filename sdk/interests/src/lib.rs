@@ -25,7 +25,7 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
 use portrait_core::topics::interests::{
-    DEFAULT_HALF_LIFE_MS, Interests as Profile, MAX_SENT, PageCredit, SENT_TAGS, SENT_TOPICS,
+    DEFAULT_HALF_LIFE_MS, Interests as Profile, Key, MAX_SENT, PageCredit, SENT_TAGS, SENT_TOPICS,
 };
 use portrait_core::topics::page::{JsonValue, MAX_FIELD_CHARS, MAX_HEADINGS, PageRead, VISIBLE_TEXT_CHARS};
 use portrait_core::topics::rules::{self, MAX_RULES, TagRule};
@@ -346,7 +346,7 @@ impl State {
 /// `[key, weight]` pairs for the wire. What is added is what is sent, so that the collector's
 /// copy agrees with the device's: weights rounded to 0.001 (those that round to 0 neither),
 /// and at most the [`MAX_SENT`] pairs the collector reads.
-fn add_weighted<K: Ord + Clone + std::fmt::Display + std::str::FromStr>(
+fn add_weighted<K: Key>(
     profile: &mut Profile<K>,
     labels: impl Iterator<Item = (K, f64)>,
     weight: f64,
