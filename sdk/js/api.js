@@ -262,9 +262,11 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
           .catch((error) => report(new Error(`the collector's remote settings could not be read (${error?.message}); the page's options apply`)));
     // A page the browser prerenders (speculation rules) may never be seen: the SDK starts,
     // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
-    // (`=== true`: a form named `prerendering` replaces the document's, and would hold the SDK back.)
-    const shown = document.prerendering === true
-      && new Promise((resolve) => document.addEventListener('prerenderingchange', resolve, { once: true }));
+    // Through the prototypes: a form named `prerendering` or `addEventListener` replaces the
+    // document's (where there is no `prerendering`, nothing is prerendered).
+    const prototype = Object.getPrototypeOf(Object.getPrototypeOf(document));
+    const shown = Object.getOwnPropertyDescriptor(prototype, 'prerendering')?.get?.call(document) === true
+      && new Promise((resolve) => prototype.addEventListener.call(document, 'prerenderingchange', resolve, { once: true }));
     // The settings get a moment more once the module is there (not from `load`: a module
     // that took longer must not leave them no time at all).
     const late = () => delay(SETTINGS_GRACE_MS).then(() => LATE_SETTINGS);
@@ -419,7 +421,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
     const of = (value, element) => (typeof value === 'function' ? value(element) : value);
     for (const element of list) {
-      element.addEventListener(type, guard(() => portrait.track(of(event, element), of(properties, element))));
+      // The prototypes' method: a form's field named `addEventListener` replaces the form's.
+      EventTarget.prototype.addEventListener.call(element, type, guard(() => portrait.track(of(event, element), of(properties, element))));
     }
   });
   portrait.trackLink = portrait.trackClick = trackOn('click');

@@ -28,12 +28,22 @@ export function page_facts() {
   ];
 }
 
-/// `Class.prototype[name]` called on `object` (a method) or read from it (a getter): a form's
-/// field named like one (`matches`, `id`, `attributes`) replaces it on the form, and a click
-/// in such a form, or its submission, would be lost to a throw.
-function own(object, Class, name, ...args) {
-  const { value, get } = Object.getOwnPropertyDescriptor(Class.prototype, name);
-  return get ? get.call(object) : value.apply(object, args);
+/// `name` from `object`'s prototypes: a method called on it, or a getter read from it
+/// (`undefined` if none has it). What a page's named element puts on the object itself (a
+/// form's field named `matches` or `id`, `<img name="title">` on the document, an element
+/// with id `addEventListener` on the window's named properties) is passed over, and so are
+/// the page's globals (a script's `var Document`).
+function own(object, name, ...args) {
+  const property = inherited(object, name);
+  return property?.get ? property.get.call(object) : property?.value?.apply(object, args);
+}
+/// The descriptor of `name` on `object`'s prototypes: an accessor or a method.
+function inherited(object, name) {
+  for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
+    const property = Object.getOwnPropertyDescriptor(proto, name);
+    if (property && (property.get || property.set || typeof property.value === 'function')) return property;
+  }
+  return undefined;
 }
 
 /// The canonical link's URL, read with the prototype's `querySelector`: an element named
@@ -41,7 +51,7 @@ function own(object, Class, name, ...args) {
 /// borrowed).
 function canonicalLink() {
   try {
-    return Document.prototype.querySelector.call(document, 'link[rel="canonical"]')?.href;
+    return own(document, 'querySelector', 'link[rel="canonical"]')?.href;
   } catch {
     return undefined;
   }
@@ -64,7 +74,7 @@ export function page_hidden() {
 /// of its own: the prototype's is read then. (What the page defined itself, a consent tool's
 /// `cookie` accessor or a test's `hidden: true`, is kept.)
 function documentProperty(name) {
-  return namedElement(name) ? own(document, Document, name) : document[name];
+  return namedElement(name) ? own(document, name) : document[name];
 }
 const namedElement = (name) => {
   const value = Object.getOwnPropertyDescriptor(document, name)?.value;
@@ -83,7 +93,7 @@ export function cookie_text() {
 }
 export function cookie_write(text) {
   try {
-    if (namedElement('cookie')) Object.getOwnPropertyDescriptor(Document.prototype, 'cookie').set.call(document, text);
+    if (namedElement('cookie')) inherited(document, 'cookie').set.call(document, text);
     else document.cookie = text;
     return true;
   } catch {
@@ -216,8 +226,8 @@ const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output
 /// set (in that order); the scroll listener serves both scroll depth and engagement.
 export function listen(switches, on) {
   const [clicks, forms, scroll, engagement] = switches;
-  // `EventTarget`'s own method: a form named `addEventListener` replaces the document's.
-  const listenTo = (target, name, listener, options) => own(target, EventTarget, 'addEventListener', name, listener, options);
+  // The prototypes' method: a form named `addEventListener` replaces the document's.
+  const listenTo = (target, name, listener, options) => own(target, 'addEventListener', name, listener, options);
   const add = (target, name, kind, read = () => undefined, capture = false) =>
     listenTo(target, name, (event) => safely(() => on(kind, read(event))), { capture, passive: true });
   add(window, 'pagehide', 0);
@@ -269,17 +279,17 @@ function clicked(event) {
   // The elements from the one clicked up to the document, across open shadow roots (where
   // `closest` stops).
   const path = event.composedPath().filter((node) => node instanceof Element);
-  const first = (selector) => path.find((node) => own(node, Element, 'matches', selector));
+  const first = (selector) => path.find((node) => own(node, 'matches', selector));
   const element = first('[data-portrait-event]') || first(CLICKABLE);
   if (!element) return undefined;
-  const tag = own(element, Element, 'tagName').toLowerCase();
+  const tag = own(element, 'tagName').toLowerCase();
   // An input's value is its label only for a button; any other is what the visitor typed.
   const text = tag !== 'input' ? untypedText(element) : BUTTON_INPUTS.test(element.type) ? element.value : '';
   // A button inside a link (`<a href><button>`) still navigates: the link's href and kind.
   const link = first('a[href]');
-  const facts = [tag, text || '', own(element, Element, 'id'), link && typeof link.href === 'string' ? link.href : '',
-    own(link || element, Element, 'hasAttribute', 'download')];
-  for (const { name, value } of own(element, Element, 'attributes')) facts.push(name, value);
+  const facts = [tag, text || '', own(element, 'id'), link && typeof link.href === 'string' ? link.href : '',
+    own(link || element, 'hasAttribute', 'download')];
+  for (const { name, value } of own(element, 'attributes')) facts.push(name, value);
   return facts;
 }
 
@@ -288,11 +298,11 @@ function clicked(event) {
 /// regions, skipped in a walk that stops once it has more than the SDK keeps (most clicks
 /// are on plain links and buttons, whose `textContent` serves).
 function untypedText(element) {
-  if (own(element, Element, 'matches', TYPED) || (element instanceof HTMLElement && own(element, HTMLElement, 'isContentEditable'))) return '';
-  if (!own(element, Element, 'querySelector', TYPED)) return own(element, Node, 'textContent');
+  if (own(element, 'matches', TYPED) || own(element, 'isContentEditable')) return '';
+  if (!own(element, 'querySelector', TYPED)) return own(element, 'textContent');
   const skipTyped = (node) =>
-    (node instanceof Element && own(node, Element, 'matches', TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
-  const walker = own(document, Document, 'createTreeWalker', element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
+    (own(node, 'matches', TYPED) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
+  const walker = own(document, 'createTreeWalker', element, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, skipTyped);
   let text = '';
   for (let node = walker.nextNode(); node && text.length < 4000; node = walker.nextNode()) {
     if (node.nodeType === 3) text += node.data;
@@ -305,6 +315,6 @@ function untypedText(element) {
 function submitted(event) {
   const form = event.target;
   if (!(form instanceof HTMLFormElement)) return undefined;
-  const attribute = (name) => own(form, Element, 'getAttribute', name);
-  return [attribute('id'), attribute('name'), attribute('action'), own(form, Element, 'querySelectorAll', FORM_CONTROLS).length];
+  const attribute = (name) => own(form, 'getAttribute', name);
+  return [attribute('id'), attribute('name'), attribute('action'), own(form, 'querySelectorAll', FORM_CONTROLS).length];
 }

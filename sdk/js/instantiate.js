@@ -24,10 +24,11 @@ export async function instantiate(glue, source, loadFallback, report) {
 /** Adds a classic script to the page; resolves once it ran. */
 export function loadScript(src) {
   return new Promise((resolve, reject) => {
-    const script = document.createElement('script');
+    // Through the prototype: a form named `createElement` or `head` replaces the document's.
+    const script = Document.prototype.createElement.call(document, 'script');
     script.src = src;
     script.onload = resolve;
     script.onerror = () => reject(new Error(`${src}: failed to load`));
-    document.head.appendChild(script);
+    Object.getOwnPropertyDescriptor(Document.prototype, 'head').get.call(document).appendChild(script);
   });
 }

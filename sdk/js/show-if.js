@@ -10,6 +10,8 @@ export function watchShowIf(decide) {
   let waiting = false;
   const elementsOrConditions = (record) =>
     record.type === 'attributes' || Array.prototype.some.call(record.addedNodes, (node) => node.nodeType === 1);
+  // The prototype's getter: a form named `documentElement` replaces the document's.
+  const root = Object.getOwnPropertyDescriptor(Document.prototype, 'documentElement').get.call(document);
   new MutationObserver((records) => {
     if (waiting || !records.some(elementsOrConditions)) return;
     waiting = true;
@@ -21,5 +23,5 @@ export function watchShowIf(decide) {
         if (Document.prototype.querySelector.call(document, '[data-portrait-show-if]')) decide();
       } catch {}
     }, 50);
-  }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-portrait-show-if'] });
+  }).observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-portrait-show-if'] });
 }

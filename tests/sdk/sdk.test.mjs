@@ -182,23 +182,27 @@ describe("SDK: autocapture", () => {
 
   test("form submissions record the form, never the values, whatever its fields or the page's elements are named", async () => {
     // Fields named like the form's own properties (name, action) or methods (getAttribute,
-    // matches) replace them on the form; an image or iframe named like the document's
-    // (title, cookie, prerendering) replaces those on the document.
+    // matches, addEventListener) replace them on the form; an image, iframe or form named like
+    // the document's (title, cookie, prerendering, addEventListener, createTreeWalker)
+    // replaces those on the document; and a page's script may define a global `Document`.
     const body = `<img name="title" alt=""><iframe name="cookie"></iframe><form name="prerendering"></form>
+      <form name="addEventListener"></form><form name="createTreeWalker"></form>
       <form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
       <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
       <input name="name" value="Ada"><input name="action" value="x">
-      <input name="getAttribute"><input name="querySelectorAll"><input name="matches">
-      <button id="send" type="submit">Send</button></form>`;
-    const html = snippetPage({ collector: rig.collector.url, body, options: { autocapture: { scroll: false, engagement: false } } });
+      <input name="getAttribute"><input name="querySelectorAll"><input name="matches"><input name="addEventListener">
+      <button id="send" type="submit">Send <select><option>now</option></select></button></form>`;
+    const before = `var Document = function () {}; addEventListener("load", () => portrait.trackForm(document.getElementById("demo"), "Demo Requested"));`;
+    const html = snippetPage({ collector: rig.collector.url, body, before, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/form", html);
     // (Playwright's own click reads the form's `getAttribute`.)
     await page.evaluate(() => document.getElementById("send").click());
     await page.evaluate(() => window.portrait.flush());
-    const events = (await timeline(await anonymousId(page), 3)).reverse();
-    assert.deepEqual(names(events), ["page", "Button Clicked", "Form Submitted"]);
+    const events = (await timeline(await anonymousId(page), 4)).reverse();
+    assert.deepEqual(names(events).sort(), ["Button Clicked", "Demo Requested", "Form Submitted", "page"]);
+    assert.equal(events.find((e) => e.event === "Button Clicked").properties.text, "Send", "a select's text left out, by a tree walk");
     const submitted = events.find((e) => e.event === "Form Submitted");
-    assert.deepEqual(submitted.properties, { form_id: "demo", form_name: "demo-request", action: "/thanks", fields: 9 });
+    assert.deepEqual(submitted.properties, { form_id: "demo", form_name: "demo-request", action: "/thanks", fields: 11 });
     assert.doesNotMatch(JSON.stringify(events), /ada@example\.com|Acme|"Ada"/);
     assert.equal(events[0].context.page.title, "Test page");
     assert.ok((await context.cookies()).some((cookie) => cookie.name === "portrait_aid"), "the id cookie is written");

@@ -333,7 +333,7 @@ impl State {
                 }
                 Some(false)
             });
-            // Undecided (no topic model): left as the HTML wrote it.
+            // Undecided (no topic model): left as it is.
             if let Some(show) = show {
                 set_hidden(element, !show);
             }
