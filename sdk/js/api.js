@@ -264,8 +264,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // and counts the view, when it is shown. Its module is fetched and compiled meanwhile.
     // Through the prototypes: a form named `prerendering` or `addEventListener` replaces the
     // document's (where there is no `prerendering`, nothing is prerendered).
-    const prototype = Object.getPrototypeOf(Object.getPrototypeOf(document));
-    const shown = Object.getOwnPropertyDescriptor(prototype, 'prerendering')?.get?.call(document) === true
+    const prototype = Object.getPrototypeOf(document);
+    const shown = Reflect.get(prototype, 'prerendering', document) === true
       && new Promise((resolve) => prototype.addEventListener.call(document, 'prerenderingchange', resolve, { once: true }));
     // The settings get a moment more once the module is there (not from `load`: a module
     // that took longer must not leave them no time at all).
@@ -294,7 +294,7 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
         // credited). At once on a page with elements shown by interest: they wait for it.
         if (settings.topics !== false && loadInterests) {
           const startTopics = () => startInterests(settings, () => settingsNow);
-          Document.prototype.querySelector.call(document, '[data-portrait-show-if]') ? startTopics() : whenIdle(startTopics);
+          Object.getPrototypeOf(document).querySelector.call(document, '[data-portrait-show-if]') ? startTopics() : whenIdle(startTopics);
         }
       })
       .catch((error) => {
@@ -414,15 +414,16 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // `null` (a selector that matched nothing) binds nothing; anything else that is not elements
   // is reported.
   const trackOn = (type) => chained((elements, event, properties) => {
-    const list = elements == null ? [] : elements instanceof Element ? [elements]
+    // `window.Element`: a page's script may declare a class `Element` of its own.
+    const list = elements == null ? [] : elements instanceof window.Element ? [elements]
       : typeof elements.length === 'number' ? Array.from(elements) : [elements];
-    if (!list.every((element) => element instanceof Element)) {
+    if (!list.every((element) => element instanceof window.Element)) {
       throw new TypeError(`track${type === 'click' ? 'Link' : 'Form'}() needs an element or a list of elements`);
     }
     const of = (value, element) => (typeof value === 'function' ? value(element) : value);
     for (const element of list) {
       // The prototypes' method: a form's field named `addEventListener` replaces the form's.
-      EventTarget.prototype.addEventListener.call(element, type, guard(() => portrait.track(of(event, element), of(properties, element))));
+      Object.getPrototypeOf(element).addEventListener.call(element, type, guard(() => portrait.track(of(event, element), of(properties, element))));
     }
   });
   portrait.trackLink = portrait.trackClick = trackOn('click');

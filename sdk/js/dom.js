@@ -259,7 +259,7 @@ export function listen(switches, on) {
     const watched = new WeakSet();
     const watchRoots = (event) => {
       for (const node of event.composedPath()) {
-        if (node instanceof ShadowRoot && !watched.has(node)) {
+        if (own(node, 'nodeType') === 11 && own(node, 'host') && !watched.has(node)) {
           watched.add(node);
           add(node, 'submit', 6, submitted, true);
         }
@@ -278,7 +278,7 @@ export function listen(switches, on) {
 function clicked(event) {
   // The elements from the one clicked up to the document, across open shadow roots (where
   // `closest` stops).
-  const path = event.composedPath().filter((node) => node instanceof Element);
+  const path = event.composedPath().filter((node) => own(node, 'nodeType') === 1);
   const first = (selector) => path.find((node) => own(node, 'matches', selector));
   const element = first('[data-portrait-event]') || first(CLICKABLE);
   if (!element) return undefined;
@@ -314,7 +314,7 @@ function untypedText(element) {
 /// `id`, `name` or `action` replaces those) and its number of fields, never their values.
 function submitted(event) {
   const form = event.target;
-  if (!(form instanceof HTMLFormElement)) return undefined;
+  if (own(form, 'tagName') !== 'FORM') return undefined;
   const attribute = (name) => own(form, 'getAttribute', name);
   return [attribute('id'), attribute('name'), attribute('action'), own(form, 'querySelectorAll', FORM_CONTROLS).length];
 }

@@ -25,10 +25,10 @@ export async function instantiate(glue, source, loadFallback, report) {
 export function loadScript(src) {
   return new Promise((resolve, reject) => {
     // Through the prototype: a form named `createElement` or `head` replaces the document's.
-    const script = Document.prototype.createElement.call(document, 'script');
+    const script = Object.getPrototypeOf(document).createElement.call(document, 'script');
     script.src = src;
     script.onload = resolve;
     script.onerror = () => reject(new Error(`${src}: failed to load`));
-    Object.getOwnPropertyDescriptor(Document.prototype, 'head').get.call(document).appendChild(script);
+    Reflect.get(Object.getPrototypeOf(document), 'head', document).appendChild(script);
   });
 }

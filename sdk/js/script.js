@@ -7,15 +7,8 @@ import * as glue from '../../target/sdk/bindgen/portrait_sdk.js';
 import { createPortrait, fetchBytes, modelOrNothing, sharedPortrait } from './api.js';
 import { instantiate, loadScript } from './instantiate.js';
 
-// The prototype's getter: an image named `currentScript` replaces the document's (and a
-// page's global named `Document` the prototype: then the document's own is read).
-const script = (() => {
-  try {
-    return Object.getOwnPropertyDescriptor(Document.prototype, 'currentScript').get.call(document);
-  } catch {
-    return document.currentScript;
-  }
-})();
+// The prototype's getter: an image named `currentScript` replaces the document's.
+const script = Reflect.get(Object.getPrototypeOf(document), 'currentScript', document);
 const src = script && script.src ? script.src : location.href;
 // The files next to this one, with its query (a site's `?v=42`): a new loader must not pair
 // with a module an old query left in the cache.

@@ -11,7 +11,7 @@ export function watchShowIf(decide) {
   const elementsOrConditions = (record) =>
     record.type === 'attributes' || Array.prototype.some.call(record.addedNodes, (node) => node.nodeType === 1);
   // The prototype's getter: a form named `documentElement` replaces the document's.
-  const root = Object.getOwnPropertyDescriptor(Document.prototype, 'documentElement').get.call(document);
+  const root = Reflect.get(Object.getPrototypeOf(document), 'documentElement', document);
   new MutationObserver((records) => {
     if (waiting || !records.some(elementsOrConditions)) return;
     waiting = true;
@@ -20,7 +20,7 @@ export function watchShowIf(decide) {
       // The prototype's `querySelector`: an element named `querySelector` replaces the
       // document's, and this timer's throw would reach the page.
       try {
-        if (Document.prototype.querySelector.call(document, '[data-portrait-show-if]')) decide();
+        if (Object.getPrototypeOf(document).querySelector.call(document, '[data-portrait-show-if]')) decide();
       } catch {}
     }, 50);
   }).observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-portrait-show-if'] });

@@ -313,7 +313,9 @@ describe("SDK: interests on the device", () => {
       <p id="misspelt" data-portrait-show-if="interest:/Sport">a path the taxonomy lacks</p>
       <form id="form" data-portrait-show-if="interest:/Sports" hidden><input name="getAttribute"><input name="toggleAttribute"></form>
       <form name="querySelectorAll"></form>`;
-    const before = `window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
+    // (And a page's own classes named like the DOM's: the names are theirs.)
+    const before = `class Document {} class Element {}
+      window.reported = []; portrait.on("error", (e) => window.reported.push(e.message));`;
     const { page } = await openWithModel(context, "/home", snippetPage({ collector: rig.collector.url, body, before }));
     const visible = () => page.evaluate(() => ["sport", "food", "either", "typo", "misspelt", "form"].filter((id) => !document.getElementById(id).hidden));
     // (A form's fields named as its methods replace them, and a form named as the document's

@@ -476,9 +476,10 @@ impl JsonValue for Json {
 }
 
 #[wasm_bindgen(inline_js = r#"
-// The DOM's methods and the document's title are read from their prototypes: an element
-// named `querySelectorAll` or `title` replaces the document's, a form's field named
-// `getAttribute` the form's. And nothing here throws: a throw would leave the state borrowed.
+// The DOM's methods and the document's title are read from the objects' prototypes: an
+// element named `querySelectorAll` or `title` replaces the document's, a form's field named
+// `getAttribute` the form's (and a page's script may declare a class `Document` or `Element`
+// of its own). And nothing here throws: a throw would leave the state borrowed.
 
 // The body's text nodes in document order, outside scripts and styles, up to `max`
 // characters: a walk that stops there, not `innerText` (which lays out the whole page).
@@ -486,7 +487,7 @@ export function sample_text(max) {
   const skip = /^(SCRIPT|STYLE|NOSCRIPT|TEMPLATE)$/;
   let text = '';
   try {
-    const walker = Document.prototype.createTreeWalker.call(document, document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
+    const walker = Object.getPrototypeOf(document).createTreeWalker.call(document, document.body || document.documentElement, NodeFilter.SHOW_TEXT, {
       acceptNode: (node) => (skip.test(node.parentNode.nodeName) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
     });
     while (text.length < max && walker.nextNode()) text += walker.currentNode.data + ' ';
@@ -499,8 +500,8 @@ export function sample_text(max) {
 // getter throw. `object` null: the document's title.
 export function part(object, name, max) {
   try {
-    const value = object === null ? Object.getOwnPropertyDescriptor(Document.prototype, 'title').get.call(document)
-      : name[0] === '@' ? Element.prototype.getAttribute.call(object, name.slice(1)) : object[name];
+    const value = object === null ? Reflect.get(Object.getPrototypeOf(document), 'title', document)
+      : name[0] === '@' ? Object.getPrototypeOf(object).getAttribute.call(object, name.slice(1)) : object[name];
     return typeof value === 'string' ? value.trimStart().slice(0, max) : undefined;
   } catch {
     return undefined;
@@ -510,7 +511,7 @@ export function part(object, name, max) {
 // The document's elements that match `selector` (none for a selector the browser refuses).
 export function select_all(selector) {
   try {
-    return Array.from(Document.prototype.querySelectorAll.call(document, selector));
+    return Array.from(Object.getPrototypeOf(document).querySelectorAll.call(document, selector));
   } catch {
     return [];
   }
@@ -520,7 +521,7 @@ export function select_all(selector) {
 // browser refuses.
 export function select_one(selector) {
   try {
-    return Document.prototype.querySelector.call(document, selector) !== null;
+    return Object.getPrototypeOf(document).querySelector.call(document, selector) !== null;
   } catch {
     return undefined;
   }
@@ -530,7 +531,7 @@ export function select_one(selector) {
 // own observers see no churn.
 export function set_hidden(element, hidden) {
   try {
-    Element.prototype.toggleAttribute.call(element, 'hidden', hidden);
+    Object.getPrototypeOf(element).toggleAttribute.call(element, 'hidden', hidden);
   } catch {}
 }
 "#)]
