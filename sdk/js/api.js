@@ -248,11 +248,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // As `debug(true)` from the start: the errors caught here are logged too.
     if (options?.debug) debugging = true;
     const settings = { ...options, endpoint: loadedEndpoint };
-    const endpoint = loadedEndpoint;
     const remote = settings.remoteSettings === false
       ? Promise.resolve(undefined)
       : Promise.resolve(
-          prefetchedSettings ?? fetch(`${endpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
+          prefetchedSettings ?? fetch(`${loadedEndpoint}/v1/config/${encodeURIComponent(writeKey)}`, { credentials: 'omit' }),
         )
           .then((r) => {
             if (r && r.ok) return r.json();

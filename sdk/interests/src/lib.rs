@@ -242,7 +242,9 @@ impl State {
         }
         let Some(window) = web_sys::window() else { return };
         let location = window.location();
-        let page = read_page(&location.href().unwrap_or_default(), self.visible_text);
+        // `window.document` cannot be replaced by the page (unlike the document's properties).
+        let document = Reflect::get(&window, &"document".into()).unwrap_or(JsValue::UNDEFINED);
+        let page = read_page(&document, &location.href().unwrap_or_default(), self.visible_text);
         let path = location.pathname().unwrap_or_else(|_| "/".into());
         let has = |selector: &str| select_one(selector) == Some(true);
         self.page_tags = rules::page_tags(&self.rules, &page, &path, has);
@@ -421,9 +423,9 @@ fn set(object: &Object, key: &str, value: JsValue) {
 /// Hands the page's parts to `core`'s [`PageRead`], which decides what each one means: the
 /// title, every `<meta>`, `data-portrait-topics`, `h1`–`h3`, JSON-LD, and (when asked) a
 /// sample of the visible text. Bounded work: so many elements of each kind, at most.
-fn read_page(href: &str, visible_text: bool) -> PageRead {
+fn read_page(document: &JsValue, href: &str, visible_text: bool) -> PageRead {
     let read = |object: &JsValue, name: &str| part(object, name, PART_UNITS).unwrap_or_default();
-    let mut page = PageRead::new(href, &read(&JsValue::NULL, "title"));
+    let mut page = PageRead::new(href, &read(document, "title"));
     for_each("meta[name], meta[property]", 200, |meta| {
         let key = part(meta, "@name", PART_UNITS).or_else(|| part(meta, "@property", PART_UNITS));
         page.meta(&key.unwrap_or_default(), &read(meta, "@content"));
@@ -495,13 +497,13 @@ export function sample_text(max) {
   return text.slice(0, max);
 }
 
-// A property of `object` (`name`), or an attribute (`@name`), at most `max` UTF-16 units of
-// it from its first non-space; `undefined` when there is none, or when the page made its
-// getter throw. `object` null: the document's title.
+// A property of `object` (`name`, as its prototype defines it: the document's `title`, an
+// element's `textContent`), or an attribute (`@name`), at most `max` UTF-16 units of it from
+// its first non-space; `undefined` when there is none, or when the page made its getter throw.
 export function part(object, name, max) {
   try {
-    const value = object === null ? Reflect.get(Object.getPrototypeOf(document), 'title', document)
-      : name[0] === '@' ? Object.getPrototypeOf(object).getAttribute.call(object, name.slice(1)) : object[name];
+    const prototype = Object.getPrototypeOf(object);
+    const value = name[0] === '@' ? prototype.getAttribute.call(object, name.slice(1)) : Reflect.get(prototype, name, object);
     return typeof value === 'string' ? value.trimStart().slice(0, max) : undefined;
   } catch {
     return undefined;
