@@ -767,8 +767,9 @@ impl ProfileObject {
     }
 
     /// `merge_in` on the survivor: checks the rules, merges the state (once: `merged`
-    /// remembers), imports the rows whose message ids are new, applies the events of rows
-    /// sent after the state, and links what it learned.
+    /// remembers; the events both profiles applied counted once), imports the rows whose
+    /// message ids are new, applies the events of rows sent after the state, and links what
+    /// it learned.
     async fn merge_in(&self, merge: MergeIn) -> Result<MergeAnswer> {
         if self.merging.get() {
             return Ok(MergeAnswer::Busy);
@@ -792,7 +793,8 @@ impl ProfileObject {
                 self.record(change)?;
                 return Ok(MergeAnswer::Refused(refusal));
             }
-            next.profile.merge(&merge.from, theirs);
+            let shared = self.events_applied_here(&merge.rows)?;
+            next.profile.merge_sharing(&merge.from, theirs, &shared);
             state_covers_rows = true;
             let identities = theirs.identities.iter().cloned().collect();
             next.profile
@@ -830,6 +832,27 @@ impl ProfileObject {
         self.or_forget_ids(self.commit(&stored.profile.identities, next, &rows, false))?;
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
+    }
+
+    /// The events of a merge's `rows` that this profile applied too (one message id that
+    /// reached both profiles before they were linked): their state counts them, so the merge
+    /// takes them back once (`Profile::merge_sharing`). A row whose events were trimmed from
+    /// the timeline (no beacon) cannot say what they were.
+    fn events_applied_here(&self, rows: &[BatchRow]) -> Result<Vec<Received>> {
+        let seen = self.seen_ids()?;
+        let seen = seen.as_ref().expect("loaded by seen_ids");
+        let mut shared = Vec::new();
+        for row in rows {
+            let Some(beacon) = &row.beacon else { continue };
+            let ids = dedupe::decode(&row.ids).map_err(decode_error)?;
+            if !ids.iter().any(|key| seen.holds(key)) {
+                continue;
+            }
+            let events = stored_events(&row.ids, beacon, &row.receipt, &mut self.last_device.borrow_mut())
+                .map_err(worker::Error::RustError)?;
+            shared.extend(events.into_iter().filter(|r| seen.contains(&r.event.message_id)));
+        }
+        Ok(shared)
     }
 
     /// Records a merge refused with another profile.

@@ -134,6 +134,22 @@ impl Activity {
         }
     }
 
+    fn tally(&mut self, kind: &str, day: i64, tally: Tally) {
+        if tally == Tally::Add {
+            return self.add(kind, day, 1);
+        }
+        let Some(days) = self.kinds.get_mut(kind) else { return };
+        if let Some(count) = days.get_mut(&day) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                days.remove(&day);
+            }
+        }
+        if days.is_empty() {
+            self.kinds.remove(kind);
+        }
+    }
+
     fn merge(&mut self, other: &Activity) {
         for (kind, days) in &other.kinds {
             for (&day, &count) in days {
@@ -180,6 +196,55 @@ pub const SDK_LIBRARY: &str = "portrait.js";
 /// a glance, 1 for two engaged minutes read to the end), since nothing measured it.
 pub const SERVER_PAGE_ATTENTION: f64 = 0.3;
 
+/// The interest evidence an event carries: a "Page Engaged" event's topics and site tags (the
+/// SDK's, read in the browser), or the collector's own topics for a page view of another
+/// source.
+#[derive(Default)]
+struct Evidence {
+    topics: Vec<(u16, f64)>,
+    tags: Vec<(String, f64)>,
+    other_source: bool,
+}
+
+impl Evidence {
+    fn of(event: &Event) -> Evidence {
+        match &event.call {
+            Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
+                let sent = |key| event.properties.get(key).unwrap_or(&Value::Null);
+                // Only the taxonomy's topics: made-up ids would take the profile's places.
+                let known = |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
+                let topic_id = |v: &Value| match v {
+                    Value::Int(id) => u16::try_from(*id).ok().filter(known),
+                    _ => None,
+                };
+                let site_tag = |v: &Value| match v {
+                    Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
+                    _ => None,
+                };
+                Evidence {
+                    topics: interests::sent_pairs(sent(interests::SENT_TOPICS), topic_id),
+                    tags: interests::sent_pairs(sent(interests::SENT_TAGS), site_tag),
+                    other_source: false,
+                }
+            }
+            Call::Page { .. } if event.context.library.name.as_deref() != Some(SDK_LIBRARY) => Evidence {
+                // Each label's score is positive: every one is evidence.
+                topics: page_topics(event)
+                    .into_iter()
+                    .map(|label| (label.id, SERVER_PAGE_ATTENTION * f64::from(label.score)))
+                    .collect(),
+                tags: Vec::new(),
+                other_source: true,
+            },
+            _ => Evidence::default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.topics.is_empty() && self.tags.is_empty()
+    }
+}
+
 /// The collector's own view of a page another source reported (a server library,
 /// analytics.js): the topics of its URL, title and name, by the builtin model.
 fn page_topics(event: &Event) -> Vec<crate::topics::model::Scored> {
@@ -206,17 +271,25 @@ pub struct Orders {
 pub const ORDER_EVENT: &str = "Order Completed";
 
 impl Orders {
-    fn add(&mut self, event: &Event, at: Timestamp) {
+    fn tally(&mut self, event: &Event, at: Timestamp, tally: Tally) {
         let amount = ["revenue", "total", "value"].iter().find_map(|key| match event.properties.get(*key) {
             Some(Value::Int(n)) => Some(*n as f64),
             Some(Value::Float(x)) if x.is_finite() => Some(*x),
             _ => None,
         });
-        self.count += 1;
         let cents = (amount.unwrap_or(0.0) * 100.0).round().clamp(-1e15, 1e15) as i64;
-        self.revenue_cents = self.revenue_cents.saturating_add(cents);
-        self.first = min_option(self.first, Some(at));
-        self.last = self.last.max(Some(at));
+        match tally {
+            Tally::Add => {
+                self.count += 1;
+                self.revenue_cents = self.revenue_cents.saturating_add(cents);
+                self.first = min_option(self.first, Some(at));
+                self.last = self.last.max(Some(at));
+            }
+            Tally::TakeBack => {
+                self.count = self.count.saturating_sub(1);
+                self.revenue_cents = self.revenue_cents.saturating_sub(cents);
+            }
+        }
     }
 
     fn merge(&mut self, other: &Orders) {
@@ -339,6 +412,18 @@ impl Sessions {
         self.older + self.recent.len() as u64
     }
 
+    fn tally(&mut self, at: Timestamp, tally: Tally) {
+        if tally == Tally::Add {
+            return self.add(Session { start: at, end: at, events: 1 });
+        }
+        // The session holding `at` (none when it is only counted in `older` now).
+        let Some(i) = self.recent.iter().position(|s| s.start <= at && at <= s.end) else { return };
+        self.recent[i].events = self.recent[i].events.saturating_sub(1);
+        if self.recent[i].events == 0 {
+            self.recent.remove(i);
+        }
+    }
+
     fn add(&mut self, session: Session) {
         let joins = |s: &Session| {
             s.start.0 - SESSION_GAP_MS <= session.end.0 && session.start.0 <= s.end.0 + SESSION_GAP_MS
@@ -446,7 +531,7 @@ impl Profile {
         }
         self.first_seen = Some(self.first_seen.map_or(at, |t| t.min(at)));
         self.last_seen = Some(self.last_seen.map_or(at, |t| t.max(at)));
-        add_count(&mut self.counters, &counter_key(&event.call), 1);
+        self.tally(received, Tally::Add);
         match &event.call {
             Call::Identify => {
                 for (key, value) in &event.traits {
@@ -473,33 +558,6 @@ impl Profile {
                     keep_latest(traits, key, &Stamped { stamp, value: value.clone() });
                 }
             }
-            Call::Track { event: name } if name == interests::ENGAGED_EVENT => {
-                let [topics, tags] =
-                    [interests::SENT_TOPICS, interests::SENT_TAGS].map(|key| event.properties.get(key));
-                if self.takes_interests(at) {
-                    let mut added = false;
-                    if let Some(topics) = topics {
-                        // Only the taxonomy's topics: made-up ids would take the profile's places.
-                        let known =
-                            |id: &u16| crate::topics::builtin().is_none_or(|m| m.topic(*id).is_some());
-                        let topic_id = |v: &Value| match v {
-                            Value::Int(id) => u16::try_from(*id).ok().filter(known),
-                            _ => None,
-                        };
-                        added |= self.interests.add_sent(topics, at.0, topic_id);
-                    }
-                    if let Some(tags) = tags {
-                        let site_tag = |v: &Value| match v {
-                            Value::String(tag) if rules::is_tag(tag) => Some(tag.clone()),
-                            _ => None,
-                        };
-                        added |= self.site_tags.add_sent(tags, at.0, site_tag);
-                    }
-                    if added {
-                        self.note_interests(at);
-                    }
-                }
-            }
             // Segment's previousId may be a user id or an anonymous id: the profile holds it as
             // both, so whichever profile owns it meets this one in the index and they merge.
             Call::Alias { previous_id } => {
@@ -514,24 +572,16 @@ impl Profile {
             }
             Call::Page { .. } | Call::Screen { .. } | Call::Track { .. } => {}
         }
-        self.sessions.add(Session { start: at, end: at, events: 1 });
-        self.activity.add(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), 1);
-        if matches!(event.call, Call::Page { .. })
-            && event.context.library.name.as_deref() != Some(SDK_LIBRARY)
-        {
-            let labels = page_topics(event);
-            // Each label's score is positive: every one is evidence. Only while no withdrawal
-            // is known: the SDK, which knows the consent, sends its own topics.
-            if !labels.is_empty() && self.interests_withdrawn.is_none() {
-                self.note_interests(at);
-                self.interests_from_other_sources = true;
-                for label in labels {
-                    self.interests.add(label.id, SERVER_PAGE_ATTENTION * f64::from(label.score), at.0);
-                }
+        let evidence = Evidence::of(event);
+        if !evidence.is_empty() && self.counts_evidence(&evidence, at) {
+            self.note_interests(at);
+            self.interests_from_other_sources |= evidence.other_source;
+            for (topic, weight) in evidence.topics {
+                self.interests.add(topic, weight, at.0);
             }
-        }
-        if matches!(&event.call, Call::Track { event } if event == ORDER_EVENT) {
-            self.orders.add(event, at);
+            for (tag, weight) in evidence.tags {
+                self.site_tags.add(tag, weight, at.0);
+            }
         }
         if let Some(locale) = event.context.locale.as_deref().filter(|l| !l.is_empty()) {
             keep(&mut self.locale, stamp, true, || locale.to_owned());
@@ -544,7 +594,22 @@ impl Profile {
         if !enrichment.geo.is_empty() {
             keep(&mut self.location, stamp, true, || Arc::clone(&enrichment.geo));
         }
-        let device = &enrichment.device;
+        self.bound();
+    }
+
+    /// Adds what `received` counts to the profile's sums (events by kind and device,
+    /// sessions, daily activity, orders), or takes it back: the fields that would count an
+    /// event twice if it were applied twice. Everything else holds it once however often.
+    fn tally(&mut self, received: &Received, tally: Tally) {
+        let event = &received.event;
+        let at = Stamp::of(event).at;
+        tally_count(&mut self.counters, &counter_key(&event.call), tally);
+        self.sessions.tally(at, tally);
+        self.activity.tally(&Activity::kind(event), at.0.div_euclid(MS_PER_DAY), tally);
+        if matches!(&event.call, Call::Track { event } if event == ORDER_EVENT) {
+            self.orders.tally(event, at, tally);
+        }
+        let device = &received.enrichment.device;
         if device.device_type != DeviceType::Unknown {
             // `join`, not `format!`: this runs per event, and wasm's formatting machinery is slow.
             let key = [
@@ -553,9 +618,18 @@ impl Profile {
                 device.os.as_deref().unwrap_or("unknown"),
             ]
             .join("/");
-            add_count(&mut self.devices, &key, 1);
+            tally_count(&mut self.devices, &key, tally);
         }
-        self.bound();
+    }
+
+    /// Whether the interests take `evidence` dated `at`: the SDK's only after the latest
+    /// withdrawal, other sources' only while no withdrawal is known (the SDK, which knows
+    /// the consent, sends its own topics).
+    fn counts_evidence(&self, evidence: &Evidence, at: Timestamp) -> bool {
+        match evidence.other_source {
+            true => self.interests_withdrawn.is_none(),
+            false => self.takes_interests(at),
+        }
     }
 
     /// Personalisation consent withdrawn at `at`: the interests and site tags held from before
@@ -607,6 +681,13 @@ impl Profile {
     /// Merges `other` (the profile called `other_id`) into this one. Merging a profile that
     /// was already merged, directly or through another, changes nothing.
     pub fn merge(&mut self, other_id: &str, other: &Profile) {
+        self.merge_sharing(other_id, other, &[]);
+    }
+
+    /// [`merge`](Self::merge), when both profiles applied the events `shared` (one message
+    /// id that reached each before they were linked: dedupe is per profile): what those
+    /// added to the sums and the interests counts once.
+    pub fn merge_sharing(&mut self, other_id: &str, other: &Profile, shared: &[Received]) {
         if self.merged.contains(other_id) {
             return;
         }
@@ -649,10 +730,17 @@ impl Profile {
         // withdrawal, as `withdraw_interests` does), whichever side merges.
         let withdrawn = self.interests_withdrawn.max(other.interests_withdrawn);
         let keeps = |p: &Profile| withdrawn.is_none_or(|w| p.keeps_interests_after(w));
-        if !keeps(self) {
+        let (keeps_ours, keeps_theirs) = (keeps(self), keeps(other));
+        // A shared event's interest evidence is in the merge twice when both sides keep
+        // their interests and both hold evidence as old as it.
+        let both_since = match keeps_ours && keeps_theirs {
+            true => self.interests_since.zip(other.interests_since).map(|(a, b)| a.max(b)),
+            false => None,
+        };
+        if !keeps_ours {
             self.forget_interests();
         }
-        if keeps(other) {
+        if keeps_theirs {
             self.interests.merge(&other.interests);
             self.site_tags.merge(&other.site_tags);
             self.interests_since = min_option(self.interests_since, other.interests_since);
@@ -664,6 +752,26 @@ impl Profile {
         self.identity_log.extend(other.identity_log.iter().cloned());
         self.trim_log();
         self.bound();
+        for received in shared.iter().filter(|r| !is_refusal_of_analytics(&r.event)) {
+            self.take_back(received, both_since);
+        }
+    }
+
+    /// Takes back what applying `received` a second time added (see
+    /// [`merge_sharing`](Self::merge_sharing)); its interest evidence when both sides held
+    /// evidence from `both_since` on, and it is dated after that.
+    fn take_back(&mut self, received: &Received, both_since: Option<Timestamp>) {
+        self.tally(received, Tally::TakeBack);
+        let at = Stamp::of(&received.event).at;
+        let evidence = Evidence::of(&received.event);
+        if both_since.is_some_and(|since| since <= at) && self.counts_evidence(&evidence, at) {
+            for (topic, weight) in &evidence.topics {
+                self.interests.take_back(topic, *weight, at.0);
+            }
+            for (tag, weight) in &evidence.tags {
+                self.site_tags.take_back(tag, *weight, at.0);
+            }
+        }
     }
 
     /// Applies the bounds on sender-chosen keys ([`MAX_EVENT_NAMES`] and its neighbours).
@@ -740,6 +848,28 @@ fn counter_key(call: &Call) -> std::borrow::Cow<'_, str> {
     match call {
         Call::Track { event } => event.as_str().into(),
         other => format!("${}", other.type_name()).into(),
+    }
+}
+
+/// Whether an event is counted or taken back (a merge found it counted on both sides).
+#[derive(Clone, Copy, PartialEq)]
+enum Tally {
+    Add,
+    TakeBack,
+}
+
+/// Counts one event under `key`, or takes one back: from [`OTHER_EVENTS`] when the key was
+/// folded into it; a count that reaches 0 goes.
+fn tally_count(counts: &mut BTreeMap<String, u64>, key: &str, tally: Tally) {
+    if tally == Tally::Add {
+        return add_count(counts, key, 1);
+    }
+    let key = if counts.contains_key(key) { key } else { OTHER_EVENTS };
+    if let Some(count) = counts.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(key);
+        }
     }
 }
 

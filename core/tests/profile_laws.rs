@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 
 use portrait_core::enrich::{Enrichment, Received};
 use portrait_core::event::{Call, Event};
-use portrait_core::profile::{MAX_EVENT_NAMES, MAX_GROUPS, MAX_TRAITS, OTHER_EVENTS, Profile};
+use portrait_core::profile::{MAX_EVENT_NAMES, MAX_GROUPS, MAX_TRAITS, ORDER_EVENT, OTHER_EVENTS, Profile};
 use portrait_core::time::Timestamp;
+use portrait_core::topics::interests::{ENGAGED_EVENT, SENT_TAGS, SENT_TOPICS};
+use portrait_core::value::Value;
 use proptest::prelude::*;
 
 /// What a ProfileObject does: skip ids already applied, apply the rest.
@@ -78,6 +80,53 @@ proptest! {
         twice.merge("left", &left);
         prop_assert_eq!(twice, left_into_right);
     }
+
+    /// Dedupe is per profile: one message id may reach two profiles before they are linked
+    /// (a client that sent it under two anonymous ids, a retry routed by a user id the index
+    /// had not linked yet). The merge counts it once.
+    #[test]
+    fn merging_histories_that_share_events_counts_those_once(
+        events in common::received_events(24),
+        sides in proptest::collection::vec(0u8..3, 24),
+    ) {
+        let events = with_sums_of_every_kind(events);
+        let side_of = |i: usize| sides[i % sides.len()];
+        let shared: Vec<Received> =
+            events.iter().enumerate().filter(|(i, _)| side_of(*i) == 2).map(|(_, r)| r.clone()).collect();
+        let on = |side: u8| {
+            apply_all(events.iter().enumerate().filter(|(i, _)| [side, 2].contains(&side_of(*i))).map(|(_, r)| r))
+        };
+        let (left, right) = (on(0), on(1));
+
+        let mut merged = right.clone();
+        merged.merge_sharing("left", &left, &shared);
+        prop_assert_eq!(without_merge_record(merged), apply_all(&events));
+    }
+}
+
+/// `events` with some made "Page Engaged" (topics and a site tag) and "Order Completed"
+/// (revenue), which the random calls never are: the sums a merge must not count twice.
+fn with_sums_of_every_kind(mut events: Vec<Received>) -> Vec<Received> {
+    let pair = |key: Value, weight: f64| Value::Array(vec![Value::Array(vec![key, Value::Float(weight)])]);
+    for (i, received) in events.iter_mut().enumerate() {
+        let event = &mut received.event;
+        match i % 4 {
+            1 => {
+                event.call = Call::Track { event: ENGAGED_EVENT.into() };
+                let topic = [1, 350, 351][i % 3];
+                event
+                    .properties
+                    .insert(SENT_TOPICS.into(), pair(Value::Int(topic), 0.1 * (i % 10 + 1) as f64));
+                event.properties.insert(SENT_TAGS.into(), pair(Value::String("intent:pricing".into()), 0.4));
+            }
+            2 => {
+                event.call = Call::Track { event: ORDER_EVENT.into() };
+                event.properties.insert("revenue".into(), Value::Int(i as i64 * 7));
+            }
+            _ => {}
+        }
+    }
+    events
 }
 
 /// A sender choosing keys without end (event names, trait keys, groups) cannot grow a profile

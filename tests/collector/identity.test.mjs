@@ -3,7 +3,7 @@
 // ids, alias, custom id types, erasure of a merged person, and B2B accounts.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { browserEvent, launch, uuid } from "../support/collector.mjs";
+import { browserEvent, eventually, launch, uuid } from "../support/collector.mjs";
 
 let collector;
 before(async () => {
@@ -132,6 +132,47 @@ describe("identity resolution", () => {
     const { json: profile } = await collector.profile("user_id", user);
     assert.deepEqual(profile.counters, { $identify: 2, $page: 1, Burst: 12 });
     assert.equal((await allEvents("user_id", user)).length, 15);
+  });
+
+  test("one message id that reached two profiles before they merged counts once", async () => {
+    // Dedupe is per profile: the same events under two devices' ids (a client that resent
+    // them under another anonymous id) are applied by both profiles, and the merge that the
+    // shared user id starts must count them once. A control visitor gets them once.
+    const [laptop, phone, control, user] = [uuid(), uuid(), uuid(), `user-${uuid()}`];
+    const [orderId, engagedId] = [uuid(), uuid()];
+    const [first, second, third] = [ago(12), ago(11), ago(10)];
+    const shared = (anonymousId, userId, messageIds = [orderId, engagedId]) => [
+      browserEvent("track", anonymousId, {
+        messageId: messageIds[0], userId, event: "Order Completed", properties: { revenue: 120 }, timestamp: third,
+      }),
+      browserEvent("track", anonymousId, {
+        messageId: messageIds[1], userId, event: "Page Engaged", properties: { topics: [[1, 0.8]], tags: [["intent:pricing", 0.5]] }, timestamp: third,
+      }),
+    ];
+    await send([browserEvent("page", laptop, { timestamp: first }), ...shared(laptop, user)]);
+    assert.deepEqual(await send([browserEvent("page", phone, { timestamp: second }), ...shared(phone, user)]), {
+      accepted: 3, duplicates: 0, bots: 0, rejected: [],
+    });
+    await send([
+      browserEvent("page", control, { timestamp: first }),
+      browserEvent("page", control, { timestamp: second }),
+      ...shared(control, `control-${user}`, [uuid(), uuid()]),
+    ]);
+
+    const merged = await eventually(async () => {
+      const { json } = await collector.profile("user_id", user);
+      return json.mergedProfiles.length === 1 && json;
+    }, { message: "the two devices merged" });
+    const { json: once } = await collector.profile("anonymous_id", control);
+    assert.deepEqual(merged.counters, { $page: 2, "Order Completed": 1, "Page Engaged": 1 });
+    assert.equal(merged.eventCount, 4);
+    assert.deepEqual(merged.sessions, once.sessions);
+    assert.deepEqual(merged.devices, once.devices);
+    const tag = (profile, name) => profile.tags.find((t) => t.name === name);
+    for (const name of ["interests", "site_tags", "rfm"]) {
+      assert.ok(tag(once, name), `the control has ${name}`);
+      assert.deepEqual(tag(merged, name), tag(once, name), name);
+    }
   });
 
   test("two people sharing a browser are never fused", async () => {

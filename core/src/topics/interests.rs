@@ -160,37 +160,36 @@ impl<K: Key> Interests<K> {
         }
     }
 
-    /// Adds what a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
-    /// `tags`), each key read by `key`. Malformed pairs are skipped, and a key's pairs after
-    /// its first (a page view earns a key once); at most [`MAX_SENT`] pairs are read.
-    /// Answers whether any evidence was added.
+    /// Takes back `weight` of evidence for `topic` at `at` that was added twice (a merge of
+    /// two profiles that both counted one event). A key left with no evidence goes.
+    pub fn take_back(&mut self, topic: &K, weight: f64, at: i64) {
+        if !is_evidence(weight) {
+            return;
+        }
+        let Ok(i) = self.entries.binary_search_by(|(t, _)| t.cmp(topic)) else { return };
+        let log = libm::log2(weight) + at as f64 / self.half_life();
+        let held = self.entries[i].1;
+        // log2(2^held − 2^log), with nothing left when rounding makes the two equal.
+        let rest = libm::log1p(-libm::exp2(log - held)) / std::f64::consts::LN_2;
+        match held + rest {
+            left if left.is_finite() => self.entries[i].1 = left,
+            _ => {
+                self.entries.remove(i);
+            }
+        }
+    }
+
+    /// Adds what a browser sent (see [`sent_pairs`]). Answers whether any evidence was added.
     pub fn add_sent(
         &mut self,
         sent: &crate::Value,
         at: i64,
         key: impl Fn(&crate::Value) -> Option<K>,
     ) -> bool {
-        let crate::Value::Array(pairs) = sent else { return false };
-        let mut added = false;
-        let mut read: Vec<K> = Vec::new();
-        for pair in pairs.iter().take(MAX_SENT) {
-            if let crate::Value::Array(pair) = pair
-                && let [topic, weight] = pair.as_slice()
-                && let Some(topic) = key(topic)
-                && !read.contains(&topic)
-            {
-                let weight = match weight {
-                    crate::Value::Float(w) => *w,
-                    crate::Value::Int(w) => *w as f64,
-                    _ => continue,
-                };
-                // One page view earns at most 1 per topic (the attention curve's maximum).
-                if weight <= 1.0 && is_evidence(weight) {
-                    read.push(topic.clone());
-                    self.add(topic, weight, at);
-                    added = true;
-                }
-            }
+        let pairs = sent_pairs(sent, key);
+        let added = !pairs.is_empty();
+        for (topic, weight) in pairs {
+            self.add(topic, weight, at);
         }
         added
     }
@@ -279,6 +278,35 @@ const MAX_STORED_LOG_NOW: f64 = 20.0;
 const STORED_SCALE: f64 = 1e9;
 
 /// `log2(2^a + 2^b)`, without overflow.
+/// The evidence a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
+/// `tags`), each key read by `key`. Malformed pairs are skipped, and a key's pairs after its
+/// first (a page view earns a key once); at most [`MAX_SENT`] pairs are read.
+pub fn sent_pairs<K: PartialEq>(
+    sent: &crate::Value,
+    key: impl Fn(&crate::Value) -> Option<K>,
+) -> Vec<(K, f64)> {
+    let crate::Value::Array(pairs) = sent else { return Vec::new() };
+    let mut read: Vec<(K, f64)> = Vec::new();
+    for pair in pairs.iter().take(MAX_SENT) {
+        if let crate::Value::Array(pair) = pair
+            && let [topic, weight] = pair.as_slice()
+            && let Some(topic) = key(topic)
+            && !read.iter().any(|(t, _)| *t == topic)
+        {
+            let weight = match weight {
+                crate::Value::Float(w) => *w,
+                crate::Value::Int(w) => *w as f64,
+                _ => continue,
+            };
+            // One page view earns at most 1 per topic (the attention curve's maximum).
+            if weight <= 1.0 && is_evidence(weight) {
+                read.push((topic, weight));
+            }
+        }
+    }
+    read
+}
+
 fn log_sum(a: f64, b: f64) -> f64 {
     let (high, low) = if a >= b { (a, b) } else { (b, a) };
     high + libm::log1p(libm::exp2(low - high)) / std::f64::consts::LN_2
