@@ -413,10 +413,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // `null` (a selector that matched nothing) binds nothing; anything else that is not elements
   // is reported.
   const trackOn = (type) => chained((elements, event, properties) => {
-    // `window.Element`: a page's script may declare a class `Element` of its own.
-    const list = elements == null ? [] : elements instanceof window.Element ? [elements]
+    const list = elements == null ? [] : isElement(elements) ? [elements]
       : typeof elements.length === 'number' ? Array.from(elements) : [elements];
-    if (!list.every((element) => element instanceof window.Element)) {
+    if (!list.every(isElement)) {
       throw new TypeError(`track${type === 'click' ? 'Link' : 'Form'}() needs an element or a list of elements`);
     }
     const of = (value, element) => (typeof value === 'function' ? value(element) : value);
@@ -428,6 +427,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   portrait.trackLink = portrait.trackClick = trackOn('click');
   portrait.trackForm = portrait.trackSubmit = trackOn('submit');
   return portrait;
+}
+
+/** Whether `value` is an element, by the DOM's own `nodeType` getter, which throws on
+ * anything that is not a node. Not `instanceof Element`: a page's `var Element = …` or
+ * `class Element` replaces the global, and an iframe's elements have their own. */
+function isElement(value) {
+  let node = document;
+  while (node && !Object.getOwnPropertyDescriptor(node, 'nodeType')) node = Object.getPrototypeOf(node);
+  try {
+    return Object.getOwnPropertyDescriptor(node, 'nodeType').get.call(value) === 1;
+  } catch {
+    return false;
+  }
 }
 
 /** The page's one SDK: made once, and shared by every copy of this code on the page (a second

@@ -185,7 +185,8 @@ describe("SDK: autocapture", () => {
     // matches, addEventListener) replace them on the form; an image, iframe or form named like
     // the document's (title, cookie, prerendering, addEventListener, createTreeWalker)
     // replaces those on the document; and a page's script may declare classes named like the
-    // DOM's (`class Document`, `class Element`: the names are theirs then).
+    // DOM's (`class Document`: the name is theirs then) or replace a DOM global outright
+    // (`var Element`).
     const body = `<img name="title" alt=""><iframe name="cookie"></iframe><form name="prerendering"></form>
       <form name="addEventListener"></form><form name="createTreeWalker"></form>
       <form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
@@ -193,7 +194,7 @@ describe("SDK: autocapture", () => {
       <input name="name" value="Ada"><input name="action" value="x">
       <input name="getAttribute"><input name="querySelectorAll"><input name="matches"><input name="addEventListener">
       <button id="send" type="submit">Send <select><option>now</option></select></button></form>`;
-    const before = `class Document {} class Element {} class HTMLFormElement {} class ShadowRoot {} class EventTarget {}
+    const before = `class Document {} var Element = function Element() {}; class HTMLFormElement {} class ShadowRoot {} class EventTarget {}
       addEventListener("load", () => portrait.trackForm(document.getElementById("demo"), "Demo Requested"));`;
     const html = snippetPage({ collector: rig.collector.url, body, before, options: { autocapture: { scroll: false, engagement: false } } });
     const { page, context } = await open("/form", html);
