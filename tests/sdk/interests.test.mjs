@@ -597,6 +597,13 @@ describe("SDK: interests on the device", () => {
     // Personalisation withdrawn: no topics, so none of them holds.
     await page.evaluate(() => window.portrait.consent.set({ personalization: false }));
     await eventually(async () => (await hidden()).every(Boolean), { message: "every topic condition hidden once withdrawn" });
+    // Granted again, and another tab stores a read about sport: undecided again, so back
+    // as the HTML wrote them, and the id the visitor holds shown.
+    await page.evaluate(() => window.portrait.consent.set({ personalization: true }));
+    const other = await context.newPage();
+    await other.goto(rig.site.page("/missing-model/other", "<!doctype html><title>other</title>"));
+    await other.evaluate(stored);
+    await eventually(async () => JSON.stringify(await hidden()) === "[false,true,false]", { message: "the elements as written once topics came back" });
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -335,10 +335,8 @@ impl State {
                 }
                 Some(false)
             });
-            // Undecided (no topic model): left as it is.
-            if let Some(show) = show {
-                set_hidden(element, !show);
-            }
+            // Undecided (no topic model): as the HTML wrote it.
+            set_hidden(element, show.map(|show| !show));
         });
         unreadable
     }
@@ -529,11 +527,15 @@ export function select_one(selector) {
   }
 }
 
-// Sets or removes an element's `hidden` attribute; only a change is written, so the page's
-// own observers see no churn.
+// Sets or removes an element's `hidden` attribute, or (`undefined`: undecided) puts back what
+// the HTML wrote, noted before the first change; only a change is written, so the page's own
+// observers see no churn.
+const authored = new WeakMap();
 export function set_hidden(element, hidden) {
   try {
-    Object.getPrototypeOf(element).toggleAttribute.call(element, 'hidden', hidden);
+    const proto = Object.getPrototypeOf(element);
+    if (!authored.has(element)) authored.set(element, proto.hasAttribute.call(element, 'hidden'));
+    proto.toggleAttribute.call(element, 'hidden', hidden ?? authored.get(element));
   } catch {}
 }
 "#)]
@@ -542,5 +544,5 @@ extern "C" {
     fn part(object: &JsValue, name: &str, max: u32) -> Option<String>;
     fn select_all(selector: &str) -> Array;
     fn select_one(selector: &str) -> Option<bool>;
-    fn set_hidden(element: &JsValue, hidden: bool);
+    fn set_hidden(element: &JsValue, hidden: Option<bool>);
 }
