@@ -106,7 +106,7 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         kind::STORED_ELSEWHERE => match value.as_string().as_deref() {
             Some("consent") => state.consent_stored_elsewhere(now),
             Some("interests" | "tags") => interests::credited_elsewhere(state, now),
-            Some(_) => state.visitor_stored_elsewhere(now),
+            Some(key) => state.visitor_stored_elsewhere(now, Some(key)),
             None => {}
         },
         // Switched on when the listeners were added; late settings may switch them off.

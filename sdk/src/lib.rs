@@ -80,20 +80,10 @@ const SESSION_SYNC_MS: i64 = 60_000;
 /// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
 const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
 /// The keys that say who the visitor is, which a page reads again when another tab changes
-/// them (`visitor_stored_elsewhere`).
-const VISITOR_KEYS: [&str; 11] = [
-    "aid",
-    party::USER[0],
-    party::USER[1],
-    party::GROUP[0],
-    party::GROUP[1],
-    "session",
-    "campaign",
-    "channel",
-    "first",
-    interests::STORED_KEYS[0],
-    interests::STORED_KEYS[1],
-];
+/// them (`visitor_stored_elsewhere`): the anonymous id with what is stored with it, and the
+/// user's and group's ids and traits.
+const VISITOR_KEYS: [&str; 7] =
+    ["aid", "session", "campaign", "channel", "first", interests::STORED_KEYS[0], interests::STORED_KEYS[1]];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
 struct Options {
@@ -1226,7 +1216,7 @@ impl State {
     pub(crate) fn show(&mut self, now: i64, restored: bool) {
         if restored {
             self.consent_stored_elsewhere(now);
-            self.visitor_stored_elsewhere(now);
+            self.visitor_stored_elsewhere(now, None);
         }
         self.closed = false;
         self.sends_after_close = 0;
@@ -1401,11 +1391,24 @@ impl State {
     /// `reset()` stores the new visitor's before the id). Nothing is written here, whatever
     /// consent allows: that tab wrote it, and reading needs no consent; what this page holds
     /// of those keys is what is stored, so that it never writes the forgotten visitor back.
-    pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64) {
+    ///
+    /// `changed`: the key the other tab wrote or removed (`None`: unknown, all of them). A
+    /// user's or group's keys are read again only when one of them changed: a tab that
+    /// starts storing (a grant) writes its anonymous id, not this page's `identify` made while
+    /// consent was pending, which must not be lost; a `reset()` there removes the user's keys
+    /// one by one, and each is followed.
+    pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64, changed: Option<&str>) {
         if !self.store.follows_storage() {
             return;
         }
-        self.store.reload(&VISITOR_KEYS);
+        // A party's id and traits are read again together: stored one after the other, and
+        // traits equal to what is stored give no event.
+        match changed {
+            Some(key) if party::USER.contains(&key) => self.store.reload(&party::USER),
+            Some(key) if party::GROUP.contains(&key) => self.store.reload(&party::GROUP),
+            Some(_) => self.store.reload(&VISITOR_KEYS),
+            None => self.store.reload(&[VISITOR_KEYS.as_slice(), &party::USER, &party::GROUP].concat()),
+        }
         // The id this origin's tabs stored, not the cookie the site's subdomains share: what
         // the other tab stored with it (session, campaign, interests) is here, written before
         // it. Between a `reset()`'s removal and its write of the new id, or the id not stored

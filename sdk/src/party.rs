@@ -66,14 +66,15 @@ pub struct Party {
 }
 
 impl Party {
-    /// The party as an earlier page stored it (or nobody). The id may come from a cookie
-    /// another subdomain wrote, the traits from this origin's `localStorage`: they are kept
-    /// only if they are that id's.
+    /// The party as an earlier page stored it, or as this page holds it (or nobody). The id
+    /// may come from a cookie another subdomain wrote, the traits from this origin's
+    /// `localStorage`: they are kept only if they are that id's (this page's copies of both
+    /// are: written together, maybe not stored while consent is pending).
     pub fn load(store: &Store, keys: Keys) -> Party {
         let id = store.get_id(keys[0]);
         let traits = store
             .get(keys[1])
-            .filter(|_| store.get_shared(keys[0]) == id)
+            .filter(|_| keys.iter().all(|key| store.has_copy(key)) || store.get_shared(keys[0]) == id)
             // Stored before traits were bounded: every call of the party would be refused.
             .filter(|text| text.len() <= MAX_TRAITS_BYTES)
             .and_then(|text| JSON::parse(&text).ok())

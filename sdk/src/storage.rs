@@ -141,6 +141,11 @@ impl Store {
         cookie.or_else(|| self.local.then(|| local_get(&concat(&[PREFIX, key]))).flatten())
     }
 
+    /// Whether this page holds its own copy of `key` (written or read back by it).
+    pub fn has_copy(&self, key: &str) -> bool {
+        self.memory.iter().any(|(k, _)| k == key)
+    }
+
     /// A stored id, unless empty or longer than the collector keeps (planted by another
     /// script, say): every event carrying it would be refused, on every page.
     pub fn get_id(&self, key: &str) -> Option<String> {

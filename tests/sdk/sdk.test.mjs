@@ -1231,6 +1231,29 @@ describe("SDK: consent", () => {
     await context.close();
   });
 
+  test("an identify made while consent is pending survives a grant given in another tab", async () => {
+    // Nothing is stored while consent is pending, so the user id lives in this tab's memory;
+    // the grant in the other tab stores that tab's visitor, which this tab follows, and must
+    // not take the user id with it.
+    const html = snippetPage({ collector: rig.collector.url, options: { consent: "pending", autocapture: false } });
+    const { page, context } = await open("/pending-one", html);
+    const { page: other } = await open("/pending-two", html, { context });
+    await page.evaluate(() => window.portrait.identify("pending-user-1", { plan: "team" }));
+    await other.evaluate(() => window.portrait.consent.set({ analytics: "granted", personalization: "granted" }));
+    await eventually(() => page.evaluate(() => window.portrait.consent.get().analytics === "granted"), { message: "the tab follows the grant" });
+    await eventually(async () => (await anonymousId(page)) === (await anonymousId(other)), { message: "one visitor in both tabs" });
+    assert.deepEqual(await page.evaluate(() => window.portrait.user()), {
+      anonymousId: await anonymousId(other), userId: "pending-user-1", traits: { plan: "team" },
+    });
+    await page.evaluate(() => window.portrait.track("After Grant Elsewhere"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const events = await timeline(await anonymousId(page), 2);
+    assert.equal(events.find((e) => e.event === "After Grant Elsewhere")?.userId, "pending-user-1");
+    // Stored now, so the other tab follows the user too.
+    await eventually(() => other.evaluate(() => window.portrait.user().userId === "pending-user-1"), { message: "the other tab follows the user" });
+    await context.close();
+  });
+
   test("a sign-in and a reset() in one tab hold in the site's other tabs: their next events are the visitor's as stored now", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
     const { page, context } = await open("/who-one", html);
