@@ -848,9 +848,13 @@ impl ProfileObject {
             if !ids.iter().any(|key| seen.holds(key)) {
                 continue;
             }
-            let events = stored_events(&row.ids, beacon, &row.receipt, &mut self.last_device.borrow_mut())
-                .map_err(worker::Error::RustError)?;
-            shared.extend(events.into_iter().filter(|r| seen.contains(&r.event.message_id)));
+            // Taking back is a correction: a row that no longer decodes must not stop the merge.
+            match stored_events(&row.ids, beacon, &row.receipt, &mut self.last_device.borrow_mut()) {
+                Ok(events) => {
+                    shared.extend(events.into_iter().filter(|r| seen.contains(&r.event.message_id)))
+                }
+                Err(e) => worker::console_warn!("merge: a row's shared events unreadable: {e}"),
+            }
         }
         Ok(shared)
     }

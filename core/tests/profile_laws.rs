@@ -98,9 +98,13 @@ proptest! {
         };
         let (left, right) = (on(0), on(1));
 
-        let mut merged = right.clone();
-        merged.merge_sharing("left", &left, &shared);
-        prop_assert_eq!(without_merge_record(merged), apply_all(&events));
+        let whole = apply_all(&events);
+        let mut left_into_right = right.clone();
+        left_into_right.merge_sharing("left", &left, &shared);
+        prop_assert_eq!(without_merge_record(left_into_right), whole.clone());
+        let mut right_into_left = left.clone();
+        right_into_left.merge_sharing("right", &right, &shared);
+        prop_assert_eq!(without_merge_record(right_into_left), whole);
     }
 }
 

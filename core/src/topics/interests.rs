@@ -161,7 +161,9 @@ impl<K: Key> Interests<K> {
     }
 
     /// Takes back `weight` of evidence for `topic` at `at` that was added twice (a merge of
-    /// two profiles that both counted one event). A key left with no evidence goes.
+    /// two profiles that both counted one event). Only when the key holds at least twice
+    /// that: evidence held once or not at all (a side dropped it, or a model of another build
+    /// weighed it) is left alone, never taken from the key's other evidence.
     pub fn take_back(&mut self, topic: &K, weight: f64, at: i64) {
         if !is_evidence(weight) {
             return;
@@ -169,14 +171,11 @@ impl<K: Key> Interests<K> {
         let Ok(i) = self.entries.binary_search_by(|(t, _)| t.cmp(topic)) else { return };
         let log = libm::log2(weight) + at as f64 / self.half_life();
         let held = self.entries[i].1;
-        // log2(2^held − 2^log), with nothing left when rounding makes the two equal.
-        let rest = libm::log1p(-libm::exp2(log - held)) / std::f64::consts::LN_2;
-        match held + rest {
-            left if left.is_finite() => self.entries[i].1 = left,
-            _ => {
-                self.entries.remove(i);
-            }
+        if held - log < 1.0 - 1e-9 {
+            return;
         }
+        // log2(2^held − 2^log): at least held − 1, so no cancellation.
+        self.entries[i].1 = held + libm::log1p(-libm::exp2(log - held)) / std::f64::consts::LN_2;
     }
 
     /// Adds what a browser sent (see [`sent_pairs`]). Answers whether any evidence was added.
@@ -277,7 +276,6 @@ const MAX_STORED_LOG_NOW: f64 = 20.0;
 /// Stored log scores are integers in units of 10⁻⁹.
 const STORED_SCALE: f64 = 1e9;
 
-/// `log2(2^a + 2^b)`, without overflow.
 /// The evidence a browser sent: `[[key, weight], …]` (a "Page Engaged" event's `topics` or
 /// `tags`), each key read by `key`. Malformed pairs are skipped, and a key's pairs after its
 /// first (a page view earns a key once); at most [`MAX_SENT`] pairs are read.
@@ -307,6 +305,7 @@ pub fn sent_pairs<K: PartialEq>(
     read
 }
 
+/// `log2(2^a + 2^b)`, without overflow.
 fn log_sum(a: f64, b: f64) -> f64 {
     let (high, low) = if a >= b { (a, b) } else { (b, a) };
     high + libm::log1p(libm::exp2(low - high)) / std::f64::consts::LN_2
@@ -440,6 +439,21 @@ mod tests {
         interests.add_sent(&sent, 0, topic_id);
         interests.add_sent(&Text("not a list".into()), 0, topic_id);
         assert!(close(&interests.top(0, 10), &[(5, 1.0), (299, 0.5), (6, 0.25)]));
+    }
+
+    #[test]
+    fn only_evidence_held_twice_is_taken_back() {
+        let mut interests = Interests::default();
+        interests.add(5, 0.5, DAY);
+        interests.add(5, 0.5, DAY);
+        interests.add(7, 1.0, DAY);
+        interests.take_back(&5, 0.5, DAY);
+        assert!(close(&interests.top(DAY, 10), &[(7, 1.0), (5, 0.5)]));
+        // Held once now, or less than twice, or not at all: left alone.
+        interests.take_back(&5, 0.5, DAY);
+        interests.take_back(&7, 0.9, DAY);
+        interests.take_back(&9, 0.1, DAY);
+        assert!(close(&interests.top(DAY, 10), &[(7, 1.0), (5, 0.5)]));
     }
 
     #[test]
