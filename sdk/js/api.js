@@ -431,12 +431,13 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
 
 /** Whether `value` is an element, by the DOM's own `nodeType` getter, which throws on
  * anything that is not a node. Not `instanceof Element`: a page's `var Element = …` or
- * `class Element` replaces the global, and an iframe's elements have their own. */
+ * `class Element` replaces the global, and an iframe's elements have their own. Found on the
+ * document's prototypes, not the document: `<img name="nodeType">` shadows it there. */
 function isElement(value) {
-  let node = document;
-  while (node && !Object.getOwnPropertyDescriptor(node, 'nodeType')) node = Object.getPrototypeOf(node);
+  let proto = Object.getPrototypeOf(document);
+  while (proto && !Object.getOwnPropertyDescriptor(proto, 'nodeType')) proto = Object.getPrototypeOf(proto);
   try {
-    return Object.getOwnPropertyDescriptor(node, 'nodeType').get.call(value) === 1;
+    return Object.getOwnPropertyDescriptor(proto, 'nodeType').get.call(value) === 1;
   } catch {
     return false;
   }

@@ -237,7 +237,10 @@ export function listen(switches, on) {
   // Another tab's consent decision, who the visitor is, or their interests (`Store`'s
   // `portrait.` prefix and its keys; `party::USER`, `party::GROUP`, `interests::STORED_KEYS`);
   // filtered here: other tabs also write their queues every second.
-  add(window, 'storage', 9, (event) => FOLLOWED_KEYS.find((key) => event.key === 'portrait.' + key));
+  add(window, 'storage', 9, (event) => {
+    const key = FOLLOWED_KEYS.find((key) => event.key === 'portrait.' + key);
+    return key && (event.newValue === null ? '-' + key : key);
+  });
   for (const method of ['pushState', 'replaceState']) {
     const original = history[method];
     if (typeof original !== 'function') continue;

@@ -103,10 +103,11 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
         kind::ACTIVITY => visitor_active(state, now),
         kind::NAVIGATION => navigated(state, now, value.as_string().unwrap_or_default(), false),
         kind::REPLACED => navigated(state, now, value.as_string().unwrap_or_default(), true),
+        // The key another tab wrote, or `-key` when it removed it.
         kind::STORED_ELSEWHERE => match value.as_string().as_deref() {
-            Some("consent") => state.consent_stored_elsewhere(now),
-            Some("interests" | "tags") => interests::credited_elsewhere(state, now),
-            Some(key) => state.visitor_stored_elsewhere(now, Some(key)),
+            Some("consent" | "-consent") => state.consent_stored_elsewhere(now),
+            Some("interests" | "tags" | "-interests" | "-tags") => interests::credited_elsewhere(state, now),
+            Some(key) => state.visitor_stored_elsewhere(now, key.starts_with('-')),
             None => {}
         },
         // Switched on when the listeners were added; late settings may switch them off.

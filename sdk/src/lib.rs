@@ -1216,7 +1216,7 @@ impl State {
     pub(crate) fn show(&mut self, now: i64, restored: bool) {
         if restored {
             self.consent_stored_elsewhere(now);
-            self.visitor_stored_elsewhere(now, None);
+            self.visitor_stored_elsewhere(now, true);
         }
         self.closed = false;
         self.sends_after_close = 0;
@@ -1392,23 +1392,14 @@ impl State {
     /// consent allows: that tab wrote it, and reading needs no consent; what this page holds
     /// of those keys is what is stored, so that it never writes the forgotten visitor back.
     ///
-    /// `changed`: the key the other tab wrote or removed (`None`: unknown, all of them). A
-    /// user's or group's keys are read again only when one of them changed: a tab that
-    /// starts storing (a grant) writes its anonymous id, not this page's `identify` made while
-    /// consent was pending, which must not be lost; a `reset()` there removes the user's keys
-    /// one by one, and each is followed.
-    pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64, changed: Option<&str>) {
+    /// `removed`: the other tab removed a key (a `reset()`, a refusal), or what it did is not
+    /// known (`show`): nothing of this page's visitor stays (see [`State::follow_stored_parties`]).
+    pub(crate) fn visitor_stored_elsewhere(&mut self, now: i64, removed: bool) {
         if !self.store.follows_storage() {
             return;
         }
-        // A party's id and traits are read again together: stored one after the other, and
-        // traits equal to what is stored give no event.
-        match changed {
-            Some(key) if party::USER.contains(&key) => self.store.reload(&party::USER),
-            Some(key) if party::GROUP.contains(&key) => self.store.reload(&party::GROUP),
-            Some(_) => self.store.reload(&VISITOR_KEYS),
-            None => self.store.reload(&[VISITOR_KEYS.as_slice(), &party::USER, &party::GROUP].concat()),
-        }
+        self.store.reload(&VISITOR_KEYS);
+        self.follow_stored_parties(removed);
         // The id this origin's tabs stored, not the cookie the site's subdomains share: what
         // the other tab stored with it (session, campaign, interests) is here, written before
         // it. Between a `reset()`'s removal and its write of the new id, or the id not stored
@@ -1429,6 +1420,21 @@ impl State {
         // removes the stored one; `Store::clear` keeps this copy, for a grant to write back).
         let id = self.anonymous_id.clone();
         self.store.hold("aid", &id);
+    }
+
+    /// The user and group as the site's other tabs stored them. This page's copies go, except
+    /// an id no tab stored (an `identify` made here while consent was pending, which a grant
+    /// in another tab must not lose: it is written when this page starts storing), unless
+    /// `removed` (a `reset()` or a refusal there, which holds in every tab). Id and traits go
+    /// together: they are stored one after the other, and traits equal to what is stored
+    /// give no event.
+    fn follow_stored_parties(&mut self, removed: bool) {
+        for keys in [party::USER, party::GROUP] {
+            let unstored = self.store.has_copy(keys[0]) && self.store.get_shared_id(keys[0]).is_none();
+            if removed || !unstored {
+                self.store.reload(&keys);
+            }
+        }
         self.user = Party::load(&self.store, party::USER);
         self.group = Party::load(&self.store, party::GROUP);
     }
@@ -1443,6 +1449,9 @@ impl State {
             return;
         }
         let Some(text) = self.store.get_shared("consent") else { return };
+        // Storing may start now: what this page would write of the user and group must not
+        // go over what another tab stored meanwhile (a grant, then an `identify` there).
+        self.follow_stored_parties(false);
         if let Some(choices) = Choices::from_storage(&text).filter(|c| *c != self.choices) {
             // This page's copy of the record too: storing may start again, and would write an
             // older decision back over the one just read.

@@ -583,7 +583,9 @@ describe("SDK: interests on the device", () => {
       body: `<p id="sports" data-portrait-show-if="interest:/Sports">scores</p>
         <p id="hidden-sports" data-portrait-show-if="interest:/Sports" hidden>scores</p>
         <p id="by-id" data-portrait-show-if="interest:299" hidden>scores</p>
-        <p id="demo" data-portrait-show-if="tag:intent:demo">book a demo</p>`,
+        <p id="demo" data-portrait-show-if="tag:intent:demo">book a demo</p>
+        <p id="promo" data-portrait-show-if="interest:/Sports">promo</p>
+        <p id="more" data-portrait-show-if="interest:/Sports" hidden>more</p>`,
       before: `${stored} window.__errors = []; portrait.on("error", (e) => window.__errors.push(e.message));`,
     });
     const { page, context, errors } = await openPage(rig, "/missing-model", html);
@@ -594,6 +596,15 @@ describe("SDK: interests on the device", () => {
     // the HTML wrote them; the very id the visitor holds is shown.
     const hidden = () => page.evaluate(() => ["sports", "hidden-sports", "by-id"].map((id) => document.getElementById(id).hidden));
     assert.deepEqual(await hidden(), [false, true, false]);
+    // The page's own changes to undecided elements (a close button, a "show more") stay,
+    // through the decisions the page's later changes start.
+    await page.evaluate(() => {
+      document.getElementById("promo").hidden = true;
+      document.getElementById("more").hidden = false;
+      document.body.append(document.createElement("div"));
+    });
+    await page.waitForTimeout(300);
+    assert.deepEqual(await page.evaluate(() => ["promo", "more"].map((id) => document.getElementById(id).hidden)), [true, false]);
     // Personalisation withdrawn: no topics, so none of them holds.
     await page.evaluate(() => window.portrait.consent.set({ personalization: false }));
     await eventually(async () => (await hidden()).every(Boolean), { message: "every topic condition hidden once withdrawn" });

@@ -183,11 +183,11 @@ describe("SDK: autocapture", () => {
   test("form submissions record the form, never the values, whatever its fields or the page's elements are named", async () => {
     // Fields named like the form's own properties (name, action) or methods (getAttribute,
     // matches, addEventListener) replace them on the form; an image, iframe or form named like
-    // the document's (title, cookie, prerendering, addEventListener, createTreeWalker)
+    // the document's (title, nodeType, cookie, prerendering, addEventListener, createTreeWalker)
     // replaces those on the document; and a page's script may declare classes named like the
     // DOM's (`class Document`: the name is theirs then) or replace a DOM global outright
     // (`var Element`).
-    const body = `<img name="title" alt=""><iframe name="cookie"></iframe><form name="prerendering"></form>
+    const body = `<img name="title" alt=""><img name="nodeType" alt=""><iframe name="cookie"></iframe><form name="prerendering"></form>
       <form name="addEventListener"></form><form name="createTreeWalker"></form>
       <form id="demo" name="demo-request" action="/thanks" onsubmit="event.preventDefault()">
       <input name="email" value="ada@example.com"><input name="company" value="Acme"><select name="size"><option>50</option></select>
@@ -1252,6 +1252,39 @@ describe("SDK: consent", () => {
     // Stored now, so the other tab follows the user too.
     await eventually(() => other.evaluate(() => window.portrait.user().userId === "pending-user-1"), { message: "the other tab follows the user" });
     await context.close();
+  });
+
+  test("an identify made while consent is pending gives way to another tab's later sign-in or reset()", async () => {
+    const pending = snippetPage({ collector: rig.collector.url, options: { consent: "pending", autocapture: false } });
+    const granted = snippetPage({ collector: rig.collector.url, options: { consent: "granted", autocapture: false } });
+    const user = (tab) => tab.evaluate(() => window.portrait.user().userId);
+    // A grant and a sign-in in the other tab: its user is the visitor's in both tabs, and
+    // this tab, which starts storing with the grant, does not write its own back over it.
+    {
+      const { page, context } = await open("/pending-then-bob", pending);
+      const { page: other } = await open("/grant-and-bob", pending, { context });
+      await page.evaluate(() => window.portrait.identify("alice", { who: "alice" }));
+      await other.evaluate(() => {
+        window.portrait.consent.set({ analytics: "granted", personalization: "granted" });
+        window.portrait.identify("bob", { who: "bob" });
+      });
+      await eventually(async () => (await user(page)) === "bob", { message: "the tab follows the later sign-in" });
+      await page.waitForTimeout(300);
+      assert.deepEqual([await user(page), await user(other)], ["bob", "bob"]);
+      assert.equal(await page.evaluate(() => localStorage.getItem("portrait.uid")), "bob");
+      assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), { who: "bob" });
+      await context.close();
+    }
+    // A reset() in a tab that stores: a sign-out holds in every tab.
+    {
+      const { page, context } = await open("/pending-then-reset", pending);
+      const { page: other } = await open("/storing-resets", granted, { context });
+      await page.evaluate(() => window.portrait.identify("alice", { who: "alice" }));
+      await other.evaluate(() => window.portrait.reset());
+      await eventually(async () => (await user(page)) === null, { message: "the tab follows the reset" });
+      assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), {});
+      await context.close();
+    }
   });
 
   test("a sign-in and a reset() in one tab hold in the site's other tabs: their next events are the visitor's as stored now", async () => {

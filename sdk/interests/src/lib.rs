@@ -528,14 +528,24 @@ export function select_one(selector) {
 }
 
 // Sets or removes an element's `hidden` attribute, or (`undefined`: undecided) puts back what
-// the HTML wrote, noted before the first change; only a change is written, so the page's own
-// observers see no churn.
-const authored = new WeakMap();
+// the HTML wrote. What the SDK changed is noted (the attribute before, and what it wrote): an
+// element whose attribute the page changed since (a close button, a framework's render) is the
+// page's, and undecided leaves it alone. Only a change is written, so the page's own observers
+// see no churn.
+const written = new WeakMap();
 export function set_hidden(element, hidden) {
   try {
     const proto = Object.getPrototypeOf(element);
-    if (!authored.has(element)) authored.set(element, proto.hasAttribute.call(element, 'hidden'));
-    proto.toggleAttribute.call(element, 'hidden', hidden ?? authored.get(element));
+    const now = proto.hasAttribute.call(element, 'hidden');
+    const note = written.get(element);
+    const before = note && note.wrote === now ? note.before : now;
+    if (hidden === undefined) {
+      written.delete(element);
+      if (note && note.wrote === now) proto.toggleAttribute.call(element, 'hidden', before);
+      return;
+    }
+    written.set(element, { before, wrote: hidden });
+    proto.toggleAttribute.call(element, 'hidden', hidden);
   } catch {}
 }
 "#)]
