@@ -136,6 +136,10 @@ fn topics(input: &[u8], scores: bool) -> ExitCode {
             eprintln!("portrait: line {}: no `id` (a string or a number)", n + 1);
             status = ExitCode::from(1);
         }
+        if let Some(problem) = topics::PageText::json_problem(&page) {
+            eprintln!("portrait: line {}: {problem} (read as empty)", n + 1);
+            status = ExitCode::from(1);
+        }
         let found = model.classify(&topics::PageText::from_json(&page).features());
         let ids = |scored: &[topics::Scored]| scored.iter().map(|s| s.id).collect::<Vec<_>>();
         let mut answer = serde_json::json!({"id": page["id"], "top_level_ids": ids(&found.top_level), "label_ids": ids(&found.labels)});

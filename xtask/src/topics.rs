@@ -245,6 +245,9 @@ fn read_rows(path: &Path, taxonomy: &Taxonomy) -> Result<Vec<Row>, String> {
         .map(|(n, line)| {
             let at = |what: &str| format!("{}:{}: {what}", path.display(), n + 1);
             let json: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e.to_string()))?;
+            if let Some(problem) = PageText::json_problem(&json) {
+                return Err(at(&problem));
+            }
             let page = PageText::from_json(&json);
             let ids = |field: &str| -> Vec<u16> {
                 json[field]

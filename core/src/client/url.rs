@@ -18,7 +18,9 @@ pub fn host(url: &str) -> Option<String> {
 
 /// The path of an absolute or root-relative URL: what `location.pathname` would be.
 pub fn path(url: &str) -> &str {
-    let after_host = after_scheme(url).map_or(url, |rest| rest.find('/').map_or("", |i| &rest[i..]));
+    // The host ends at the first `/`, `?` or `#` (`https://a.example?q=/x` has the path `/`).
+    let after_host =
+        after_scheme(url).map_or(url, |rest| rest.find(['/', '?', '#']).map_or("", |i| &rest[i..]));
     let path = after_host.split(['?', '#']).next().unwrap_or("");
     if path.is_empty() { "/" } else { path }
 }
@@ -221,6 +223,8 @@ mod tests {
         assert_eq!(host("mailto:a@b.c"), None);
         assert_eq!(path("https://example.com"), "/");
         assert_eq!(path("/docs?q=1"), "/docs");
+        assert_eq!(path("https://example.com?q=/cars/used"), "/", "a query right after the host");
+        assert_eq!(path("https://example.com#/cars"), "/");
         assert_eq!(extension("https://example.com/blog/post"), None);
         assert_eq!(extension("https://example.com/.hidden"), None);
     }

@@ -85,13 +85,18 @@ impl PageText {
         let mut weighted: Vec<(String, f32)> = Vec::new();
         for (texts, weight) in fields {
             let field_start = weighted.len();
-            for (i, text) in texts.iter().enumerate() {
-                if texts[..i].contains(text) {
-                    continue;
-                }
+            // At most MAX_TERMS texts: a hostile page may have tens of thousands of keywords,
+            // each looked for among those before it.
+            for (i, text) in texts.iter().enumerate().take(MAX_TERMS) {
                 let room = MAX_TERMS
                     .saturating_sub(weighted.len())
                     .min((MAX_TERMS / 2).saturating_sub(weighted.len() - field_start));
+                if room == 0 {
+                    break;
+                }
+                if texts[..i].contains(text) {
+                    continue;
+                }
                 let mut terms = Vec::new();
                 tokenize::terms(text, room, &mut terms);
                 weighted.extend(terms.into_iter().map(|term| (term, weight)));
@@ -124,6 +129,28 @@ impl PageText {
             page.heading(heading);
         }
         page.text
+    }
+}
+
+impl PageText {
+    /// What is wrong with a page line that [`PageText::from_json`] would read a field of as
+    /// empty: the first field that is not a string (`url`, `title`, `description`) or a string
+    /// or a list of strings (`keywords`, `headings`).
+    pub fn json_problem(json: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        let text = |field: &str| matches!(json[field], Value::Null | Value::String(_));
+        let list = |field: &str| match &json[field] {
+            Value::Array(items) => items.iter().all(Value::is_string),
+            _ => text(field),
+        };
+        let field = ["url", "title", "description"].into_iter().find(|f| !text(f));
+        match field {
+            Some(field) => Some(format!("`{field}` is not a string")),
+            None => ["keywords", "headings"]
+                .into_iter()
+                .find(|f| !list(f))
+                .map(|field| format!("`{field}` is not a string or a list of strings")),
+        }
     }
 }
 
@@ -196,6 +223,14 @@ mod tests {
         assert_eq!(page.titles[0].chars().count(), page::MAX_FIELD_CHARS);
         assert_eq!(page.headings, headings[..page::MAX_HEADINGS]);
         assert_eq!(page.keywords, ["k"]);
+        assert_eq!(PageText::json_problem(&json), None);
+        let wrong = serde_json::json!({"id": 5, "title": 42});
+        assert_eq!(PageText::json_problem(&wrong).as_deref(), Some("`title` is not a string"));
+        let wrong = serde_json::json!({"headings": {"a": 1}, "keywords": ["a", 2]});
+        assert_eq!(
+            PageText::json_problem(&wrong).as_deref(),
+            Some("`keywords` is not a string or a list of strings")
+        );
     }
 
     #[test]

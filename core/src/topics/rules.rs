@@ -89,12 +89,15 @@ impl TagRule {
     /// costly one).
     pub fn matches(
         &self,
-        path: &str,
+        path: &PagePath,
         metas: impl Fn(&str) -> Vec<String>,
         has: impl Fn(&str) -> bool,
     ) -> bool {
-        let decoded = || crate::client::url::percent_decode(path);
-        if self.url.as_ref().is_some_and(|pattern| !glob(pattern, path) && !glob(pattern, &decoded())) {
+        if self
+            .url
+            .as_ref()
+            .is_some_and(|pattern| !glob(pattern, &path.encoded) && !glob(pattern, &path.decoded))
+        {
             return false;
         }
         if let Some((name, wanted)) = self.meta.as_ref().and_then(|m| m.split_once('=')) {
@@ -105,6 +108,28 @@ impl TagRule {
             }
         }
         self.selector.as_ref().is_none_or(|selector| has(selector))
+    }
+}
+
+/// The most of a page's path the URL patterns read: a crafted link may be megabytes long, and
+/// a pattern's work grows with the path.
+pub const MAX_PATH_BYTES: usize = 2048;
+
+/// A page's path as the URL patterns read it: as the browser gives it (percent-encoded) and
+/// decoded, each cut to [`MAX_PATH_BYTES`]; decoded once for all the rules.
+pub struct PagePath {
+    encoded: String,
+    decoded: String,
+}
+
+impl PagePath {
+    pub fn new(path: &str) -> PagePath {
+        let encoded = crate::limits::cut_at_char(path, MAX_PATH_BYTES);
+        let decoded = crate::client::url::percent_decode(encoded);
+        PagePath {
+            encoded: encoded.to_owned(),
+            decoded: crate::limits::cut_at_char(&decoded, MAX_PATH_BYTES).to_owned(),
+        }
     }
 }
 
@@ -119,8 +144,9 @@ pub fn page_tags(
     let metas = |name: &str| -> Vec<String> {
         page.metas.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c.clone()).collect()
     };
+    let path = PagePath::new(path);
     let mut tags: Vec<(String, f64)> = Vec::new();
-    for rule in rules.iter().filter(|rule| rule.matches(path, metas, &has)) {
+    for rule in rules.iter().filter(|rule| rule.matches(&path, metas, &has)) {
         match tags.iter_mut().find(|(tag, _)| *tag == rule.tag) {
             Some((_, weight)) => *weight = weight.max(rule.weight),
             None => tags.push((rule.tag.clone(), rule.weight)),
@@ -269,6 +295,13 @@ mod tests {
     }
 
     #[test]
+    fn a_crafted_long_path_is_read_to_its_bound() {
+        let path = PagePath::new(&format!("/pricing{}", "%C3%A4".repeat(500_000)));
+        assert!(path.encoded.len() <= MAX_PATH_BYTES && path.decoded.len() <= MAX_PATH_BYTES);
+        assert!(rule(Some("/pricing*"), None, None).matches(&path, |_| Vec::new(), |_| false));
+    }
+
+    #[test]
     fn every_condition_must_hold_and_the_selector_is_asked_last() {
         // Two meta tags of one name: either may match.
         let meta = |name: &str| match name {
@@ -276,15 +309,21 @@ mod tests {
             _ => Vec::new(),
         };
         let all = rule(Some("/pricing*"), Some("#plans"), Some("product-line=analytics"));
-        assert!(all.matches("/pricing", meta, |s| s == "#plans"));
-        assert!(!all.matches("/pricing", meta, |_| false));
-        assert!(!all.matches("/about", meta, |_| panic!("not asked: the URL already failed")));
-        assert!(rule(None, None, Some("product-line=*")).matches("/x", meta, |_| false));
-        assert!(rule(None, None, Some("product-line=crm")).matches("/x", meta, |_| false));
-        assert!(!rule(None, None, Some("section=sales")).matches("/x", meta, |_| false));
+        assert!(all.matches(&PagePath::new("/pricing"), meta, |s| s == "#plans"));
+        assert!(!all.matches(&PagePath::new("/pricing"), meta, |_| false));
+        assert!(
+            !all.matches(&PagePath::new("/about"), meta, |_| panic!("not asked: the URL already failed"))
+        );
+        assert!(rule(None, None, Some("product-line=*")).matches(&PagePath::new("/x"), meta, |_| false));
+        assert!(rule(None, None, Some("product-line=crm")).matches(&PagePath::new("/x"), meta, |_| false));
+        assert!(!rule(None, None, Some("section=sales")).matches(&PagePath::new("/x"), meta, |_| false));
         // The browser's path is percent-encoded; a pattern is written as the path reads.
-        assert!(rule(Some("/zubehör*"), None, None).matches("/zubeh%C3%B6r/kabel", meta, |_| false));
-        assert!(rule(Some("/a%20b"), None, None).matches("/a%20b", meta, |_| false));
+        assert!(rule(Some("/zubehör*"), None, None).matches(
+            &PagePath::new("/zubeh%C3%B6r/kabel"),
+            meta,
+            |_| false
+        ));
+        assert!(rule(Some("/a%20b"), None, None).matches(&PagePath::new("/a%20b"), meta, |_| false));
     }
 
     #[test]

@@ -23,7 +23,7 @@ const MAX_WORD_CHARS: usize = 24;
 pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
     let mut word = String::new();
     let mut cjk_run: Vec<char> = Vec::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
+    for c in text.chars().map(narrow).chain(std::iter::once(' ')) {
         if out.len() >= limit {
             return;
         }
@@ -34,11 +34,40 @@ pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
         }
         finish_cjk_run(&mut cjk_run, limit, out);
         if c.is_alphanumeric() {
-            word.extend(c.to_lowercase());
+            // `İ` lower-cases to `i` and a combining dot; a final `ς` is the `σ` of `Σ`.
+            word.extend(
+                c.to_lowercase().filter(|c| !is_latin_mark(*c)).map(|c| if c == 'ς' { 'σ' } else { c }),
+            );
+        } else if is_latin_mark(c) {
+            // A decomposed accent (`e` + U+0301): dropped, the word goes on.
+        } else if is_mark_in_word(c) && !word.is_empty() {
+            word.push(c);
         } else if !matches!(c, '\'' | '’') {
             finish_word(&mut word, out);
         }
     }
+}
+
+/// Full-width Latin letters, digits and punctuation (`ＦＯＯＴＢＡＬＬ`, typed in Chinese and
+/// Japanese text) as their ASCII selves.
+fn narrow(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// The combining accents of Latin text (U+0300–U+036F), which decomposed text puts after
+/// the letter.
+fn is_latin_mark(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
+}
+
+/// Signs inside a word that are not letters: Indic viramas and nuktas (`हिन्दी`), Hebrew
+/// points, Arabic vowel marks. The Indic dandas end a sentence.
+fn is_mark_in_word(c: char) -> bool {
+    matches!(c, '\u{0591}'..='\u{05BD}' | '\u{064B}'..='\u{065F}' | '\u{0670}')
+        || (('\u{0900}'..='\u{0DFF}').contains(&c) && !matches!(c, '\u{0964}' | '\u{0965}'))
 }
 
 fn finish_word(word: &mut String, out: &mut Vec<String>) {
@@ -67,11 +96,13 @@ fn finish_cjk_run(run: &mut Vec<char>, limit: usize, out: &mut Vec<String>) {
     run.clear();
 }
 
-/// Han (CJK unified ideographs and extensions A, compatibility), kana and Hangul syllables.
+/// Han (CJK unified ideographs, extensions A to I, compatibility, `々` `〆` `〇`), kana (half-width
+/// too) and Hangul syllables.
 fn is_cjk(c: char) -> bool {
     matches!(c,
-        '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}' | '\u{3400}'..='\u{4DBF}'
-        | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{AC00}'..='\u{D7AF}')
+        '\u{3005}'..='\u{3007}' | '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}'
+        | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}'
+        | '\u{AC00}'..='\u{D7AF}' | '\u{FF66}'..='\u{FF9D}' | '\u{20000}'..='\u{323AF}')
 }
 
 /// Light stemming for lower-case Latin words: enough to fold `games`/`game`, `running`/`run`,
@@ -82,27 +113,57 @@ pub fn stem(word: &str) -> String {
     if word.len() < 4 || !word.chars().all(is_latin) {
         return word.to_owned();
     }
-    let base = strip_suffix(word);
+    let (base, silent_e) = strip_suffix(word);
     // `study`, `studies`, `movie` and `movies` all end in `i`.
     let ends_in_consonant_y = base.len() >= 4
         && base.ends_with('y')
         && !base[..base.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
     match base.strip_suffix("ie").or(ends_in_consonant_y.then(|| &base[..base.len() - 1])) {
         Some(stem) => format!("{stem}i"),
+        None if silent_e => format!("{base}e"),
         None => base.to_owned(),
     }
 }
 
-fn strip_suffix(word: &str) -> &str {
+/// The word without its suffix, and whether the stem lost a silent `e` with it (`coding` →
+/// `code`, `priced` → `price`).
+fn strip_suffix(word: &str) -> (&str, bool) {
     if let Some(base) = word.strip_suffix("ing").filter(|b| b.len() >= 3) {
-        return undouble(base);
+        return before_ing_or_ed(word, base);
     }
     if let Some(base) = word.strip_suffix("ies").or_else(|| word.strip_suffix("ied")) {
-        return &word[..base.len() + 2];
+        return (&word[..base.len() + 2], false);
     }
     if let Some(base) = word.strip_suffix("ed").filter(|b| b.len() >= 3 && !b.ends_with('e')) {
-        return undouble(base);
+        return before_ing_or_ed(word, base);
     }
+    (strip_plural(word), false)
+}
+
+/// What is left of `word` once `-ing` or `-ed` goes, as Porter's step 1b has it: only a stem
+/// with a vowel (`string`, `spring` stay); `runn` → `run` (not `fall`, `pass`, `buzz`); a
+/// short stem ending consonant–vowel–consonant had an `e` (`car-ing` → `care`, `gam-ing` →
+/// `game`, `cod-ing` → `code`), but not `w`, `x`, `y` (`show-ing`, `box-ed`, `play-ed`).
+fn before_ing_or_ed<'a>(word: &'a str, base: &'a str) -> (&'a str, bool) {
+    let vowel = |c: u8| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u');
+    let bytes = base.as_bytes();
+    if !bytes.iter().any(|&c| vowel(c) || c == b'y') {
+        return (word, false);
+    }
+    match bytes {
+        [.., a, b] if a == b && !vowel(*a) && !matches!(a, b'l' | b's' | b'z') => {
+            (&base[..base.len() - 1], false)
+        }
+        [.., a, b, c] if !vowel(*a) && vowel(*b) && !vowel(*c) && !matches!(c, b'w' | b'x' | b'y') => {
+            // One vowel–consonant sequence (Porter's measure 1): `car`, `pric`, not `visit`.
+            let measure = bytes.windows(2).filter(|pair| vowel(pair[0]) && !vowel(pair[1])).count();
+            (base, measure == 1)
+        }
+        _ => (base, false),
+    }
+}
+
+fn strip_plural(word: &str) -> &str {
     if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
         return word;
     }
@@ -118,17 +179,6 @@ fn strip_suffix(word: &str) -> &str {
 /// `ß`, `ł`). The suffix rules strip only ASCII letters, so they never cut a character.
 fn is_latin(c: char) -> bool {
     c.is_ascii() || ('\u{C0}'..='\u{24F}').contains(&c)
-}
-
-/// `runn` → `run`, `stopp` → `stop`; `fall`, `pass` and `buzz` keep their double letter.
-fn undouble(base: &str) -> &str {
-    let bytes = base.as_bytes();
-    match bytes {
-        [.., a, b] if a == b && !matches!(a, b'l' | b's' | b'z' | b'e' | b'o') && !b"aiu".contains(a) => {
-            &base[..base.len() - 1]
-        }
-        _ => base,
-    }
 }
 
 /// Function words of the languages our first sites write in; they say nothing about a topic.
@@ -168,7 +218,24 @@ mod tests {
             ["école", "café", "niño", "łódź"],
             "Latin script beyond ASCII"
         );
-        assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικές"], "other scripts are left alone");
+        assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικέσ"], "other scripts are left alone");
+    }
+
+    #[test]
+    fn width_accents_and_marks_are_folded() {
+        assert_eq!(all("ＦＯＯＴＢＡＬＬ ｓｃｏｒｅｓ"), all("football scores"));
+        assert_eq!(
+            all("Poke\u{301}mon e\u{301}cole"),
+            ["pokemon", "ecole"],
+            "a decomposed accent keeps the word"
+        );
+        assert_eq!(all("İstanbul ΣΟΦΟΣ σοφος"), ["istanbul", "σοφοσ", "σοφοσ"]);
+        assert_eq!(all("हिन्दी समाचार"), ["हिन्दी", "समाचार"], "a virama is inside the word");
+        assert_eq!(all("佐々木"), ["佐", "佐々", "々", "々木", "木"]);
+        assert_eq!(
+            all("caring coding gaming priced string hopping visiting"),
+            ["care", "code", "game", "price", "string", "hop", "visit"]
+        );
     }
 
     #[test]
