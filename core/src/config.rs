@@ -547,7 +547,7 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("url = \"/pricing*\"", "url = \"/p\"\nweight = 3.0"),
-                "line 5, column 6: workspaces[0].sdk.tag_rules[0].weight: must be more than 0 and at most 1",
+                "line 5, column 6: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
             ),
         ];
         for (text, expected) in cases {

@@ -390,7 +390,9 @@ describe("SDK: interests on the device", () => {
       "JSON-LD headline": jsonLd({ "@type": "Thing", headline: SPORT }),
       "JSON-LD @graph articleSection": jsonLd({ "@graph": [{ "@type": "WebPage" }, { "@type": "Thing", articleSection: ["Football", "Premier League"] }] }),
       "JSON-LD about": jsonLd({ "@type": "Thing", about: [{ name: "Premier League football" }, "football results"] }),
+      "og:title beside an empty name": `<meta name="" property="og:title" content="${SPORT}">`,
       "h2": `<h2>${SPORT}</h2>`,
+      "h2 in lines": `<h2>Football<br>Premier<br>League<br>goals</h2>`,
       "data-portrait-topics": `<div data-portrait-topics="/Sports"></div>`,
       "visible text": `<p>${SPORT}. ${SPORT}.</p>`,
     };
@@ -693,7 +695,7 @@ weight = 0.5
 
 [[workspaces.sdk.tag_rules]]
 tag = "broken:selector"
-selector = "div["`;
+selector = "div:frobnicate"`;
     const tagged = await launchCollectorFor(rig.site.origin, rules);
     try {
       const context = await newContext(rig.browser);
@@ -703,7 +705,7 @@ selector = "div["`;
       const first = await openWithModel(context, "/pricing/enterprise", page("Plans"));
       // A selector the browser refuses (the collector cannot tell): reported, the rule left out.
       assert.deepEqual(await first.page.evaluate(() => window.reported), [
-        'tag rule broken:selector: the browser refuses the selector "div["; left out',
+        'tag rule broken:selector: the browser refuses the selector "div:frobnicate"; left out',
       ]);
       const anonymousId = await first.page.evaluate(() => window.portrait.user().anonymousId);
       await read(first.page);

@@ -174,13 +174,20 @@ impl Model {
         }
         // Described, not formatted: float formatting would cost the browser's module ~10 KB.
         for (field, value, range, expected) in [
-            ("weight_scale", data.weight_scale, 0.0..=f32::MAX, "a finite number, not negative"),
+            // Any larger and 127 × scale summed over a page's terms could reach infinity,
+            // which the scores' softmax turns into NaN.
+            ("weight_scale", data.weight_scale, 0.0..=1.0e6, "a number from 0 to 1,000,000"),
             ("second_topic_ratio", data.second_topic_ratio, 0.0..=1.0, "a number from 0 to 1"),
             ("label_threshold", data.label_threshold, 0.0..=1.0, "a number from 0 to 1"),
         ] {
             if !range.contains(&value) {
                 return inconsistent(field, format!("not {expected}"));
             }
+        }
+        let mut sorted_ids = data.topic_ids.clone();
+        sorted_ids.sort_unstable();
+        if let Some(pair) = sorted_ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return inconsistent("topic_ids", format!("topic {} is listed twice", pair[0]));
         }
         let mut topics: Vec<Topic> = Vec::with_capacity(count);
         let mut depths: Vec<usize> = Vec::with_capacity(count);
@@ -471,9 +478,11 @@ mod tests {
         data.version = 9;
         assert_eq!(Model::decode(&data.encode()).unwrap_err(), ModelError::UnsupportedVersion(9));
         type Breakage = fn(&mut ModelData);
-        let cases: [(&str, Breakage); 10] = [
+        let cases: [(&str, Breakage); 12] = [
             ("topic_ids", |d| d.topic_ids = vec![1; 65_537]),
+            ("topic_ids", |d| d.topic_ids[1] = d.topic_ids[0]),
             ("weight_scale", |d| d.weight_scale = f32::NAN),
+            ("weight_scale", |d| d.weight_scale = f32::MAX),
             ("second_topic_ratio", |d| d.second_topic_ratio = f32::INFINITY),
             ("label_threshold", |d| d.label_threshold = -0.5),
             ("topic_parents", |d| {

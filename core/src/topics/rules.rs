@@ -7,7 +7,7 @@
 //! [[workspaces.sdk.tag_rules]]
 //! tag = "intent:pricing"
 //! url = "/pricing*"                 # path pattern; `*` matches any characters
-//! weight = 1.0                      # (0, 1], default 1
+//! weight = 1.0                      # 0.001 to 1, default 1
 //!
 //! [[workspaces.sdk.tag_rules]]
 //! tag = "product:analytics"
@@ -48,19 +48,25 @@ impl TagRule {
         if !is_tag(&self.tag) {
             return Some(("tag", format!("must be 1–{MAX_TAG_LEN} characters of a-z, 0-9 and : _ - . /")));
         }
-        if !(self.weight > 0.0 && self.weight <= 1.0) {
-            return Some(("weight", "must be more than 0 and at most 1".into()));
+        // The SDK sends weights to 0.001: a smaller one would never be credited.
+        if !(self.weight >= 0.001 && self.weight <= 1.0) {
+            return Some(("weight", "must be at least 0.001 and at most 1".into()));
         }
         let conditions = [("url", &self.url), ("selector", &self.selector), ("meta", &self.meta)];
         if conditions.iter().all(|(_, c)| c.is_none()) {
             return Some(("url", "a rule needs at least one of url, selector and meta".into()));
         }
         for (field, condition) in conditions {
-            if let Some(condition) = condition
-                && (condition.trim().is_empty() || condition.len() > MAX_CONDITION_LEN)
-            {
+            let Some(condition) = condition else { continue };
+            if condition.trim().is_empty() || condition.chars().count() > MAX_CONDITION_LEN {
                 return Some((field, format!("must be 1–{MAX_CONDITION_LEN} characters")));
             }
+            if condition.trim() != condition {
+                return Some((field, "has a space at its start or end".into()));
+            }
+        }
+        if let Some(problem) = self.selector.as_deref().and_then(selector_problem) {
+            return Some(("selector", problem.into()));
         }
         if self.url.as_ref().is_some_and(|url| !url.starts_with('/')) {
             return Some(("url", "a path pattern starts with `/`, e.g. `/pricing*`".into()));
@@ -72,11 +78,9 @@ impl TagRule {
                 "a path pattern has no `?` or `#` (the query and anchor are not read)".into(),
             ));
         }
-        if self
-            .meta
-            .as_ref()
-            .is_some_and(|meta| meta.split_once('=').is_none_or(|(name, _)| name.trim().is_empty()))
-        {
+        if self.meta.as_ref().is_some_and(|meta| {
+            meta.split_once('=').is_none_or(|(name, value)| name.trim().is_empty() || value.trim().is_empty())
+        }) {
             return Some(("meta", "expected `name=value` (value `*` for any)".into()));
         }
         None
@@ -108,6 +112,37 @@ impl TagRule {
             }
         }
         self.selector.as_ref().is_none_or(|selector| has(selector))
+    }
+}
+
+/// What makes `selector` no CSS selector, as far as a cheap look tells (the browser decides
+/// the rest, and the SDK reports a selector it refuses): brackets and quotes that do not
+/// close, or a character no selector has outside a string.
+fn selector_problem(selector: &str) -> Option<&'static str> {
+    let mut open: Vec<char> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in selector.chars() {
+        match (quote, c) {
+            _ if escaped => escaped = false,
+            (_, '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[') => open.push(c),
+            (None, ')' | ']') => {
+                if open.pop() != Some(if c == ')' { '(' } else { '[' }) {
+                    return Some("has a `)` or `]` that closes nothing");
+                }
+            }
+            (None, '{' | '}' | ';' | '<') => return Some("has `{`, `}`, `;` or `<`, which no selector has"),
+            _ => {}
+        }
+    }
+    match (quote, open.is_empty()) {
+        (Some(_), _) => Some("has a quote that is not closed"),
+        (None, false) => Some("has a `(` or `[` that is not closed"),
+        (None, true) => None,
     }
 }
 
@@ -421,6 +456,24 @@ mod tests {
         assert_eq!(rule(Some("/pricing?plan=*"), None, None).problem().map(|p| p.0), Some("url"));
         assert_eq!(rule(Some("/#/pricing"), None, None).problem().map(|p| p.0), Some("url"));
         assert_eq!(rule(None, Some(""), None).problem().map(|p| p.0), Some("selector"));
+        for selector in ["div:has(", "<<<>>>", "a[href='x]", "a)", ".plans {color: red}"] {
+            assert_eq!(
+                rule(None, Some(selector), None).problem().map(|p| p.0),
+                Some("selector"),
+                "{selector}"
+            );
+        }
+        assert_eq!(rule(None, Some(r#"a[href^="/pricing("], .plans > li:not(.x)"#), None).problem(), None);
+        assert_eq!(rule(None, None, Some("name=")).problem().map(|p| p.0), Some("meta"));
+        assert_eq!(rule(Some("/x "), None, None).problem().map(|p| p.0), Some("url"));
+        assert_eq!(
+            rule(Some(&format!("/{}", "é".repeat(150))), None, None).problem(),
+            None,
+            "characters, not bytes"
+        );
+        let mut faint = rule(Some("/x"), None, None);
+        faint.weight = 1e-300;
+        assert_eq!(faint.problem().map(|p| p.0), Some("weight"));
         assert_eq!(rule(Some("/pricing*"), Some(".plans"), Some("a=b")).problem(), None);
     }
 }

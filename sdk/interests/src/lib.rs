@@ -425,14 +425,18 @@ fn read_page(document: &JsValue, href: &str, visible_text: bool) -> PageRead {
     let read = |object: &JsValue, name: &str| part(object, name, PART_UNITS).unwrap_or_default();
     let mut page = PageRead::new(href, &read(document, "title"));
     for_each("meta[name], meta[property]", 200, |meta| {
-        let key = part(meta, "@name", PART_UNITS).or_else(|| part(meta, "@property", PART_UNITS));
+        // `<meta name="" property="og:title">`: an empty name is no name.
+        let key = part(meta, "@name", PART_UNITS)
+            .filter(|name| !name.is_empty())
+            .or_else(|| part(meta, "@property", PART_UNITS));
         page.meta(&key.unwrap_or_default(), &read(meta, "@content"));
     });
     for_each("[data-portrait-topics]", 50, |element| {
         page.hint(&read(element, "@data-portrait-topics"));
     });
+    // The text as shown (`<h1>Price<br>List</h1>` is two words; `textContent` glues them).
     for_each("h1, h2, h3", MAX_HEADINGS as u32, |heading| {
-        page.heading(&read(heading, "textContent"));
+        page.heading(&read(heading, "innerText"));
     });
     for_each("script[type=\"application/ld+json\"]", MAX_JSON_LD_SCRIPTS, |script| {
         // One unit more than a script may have: a longer one is left out, not cut.
