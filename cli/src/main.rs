@@ -137,7 +137,7 @@ fn topics(input: &[u8], scores: bool) -> ExitCode {
             status = ExitCode::from(1);
         }
         if let Some(problem) = topics::PageText::json_problem(&page) {
-            eprintln!("portrait: line {}: {problem} (read as empty)", n + 1);
+            eprintln!("portrait: line {}: {problem}", n + 1);
             status = ExitCode::from(1);
         }
         let found = model.classify(&topics::PageText::from_json(&page).features());

@@ -130,27 +130,24 @@ impl PageText {
         }
         page.text
     }
-}
 
-impl PageText {
-    /// What is wrong with a page line that [`PageText::from_json`] would read a field of as
-    /// empty: the first field that is not a string (`url`, `title`, `description`) or a string
-    /// or a list of strings (`keywords`, `headings`).
+    /// What is wrong with a page line, which [`PageText::from_json`] reads all the same: the
+    /// first field that is not a string (`url`, `title`, `description`: read as empty), or
+    /// neither a string nor a list (`keywords`, `headings`: read as empty), or a list with
+    /// items that are not strings (skipped).
     pub fn json_problem(json: &serde_json::Value) -> Option<String> {
         use serde_json::Value;
         let text = |field: &str| matches!(json[field], Value::Null | Value::String(_));
-        let list = |field: &str| match &json[field] {
-            Value::Array(items) => items.iter().all(Value::is_string),
-            _ => text(field),
-        };
-        let field = ["url", "title", "description"].into_iter().find(|f| !text(f));
-        match field {
-            Some(field) => Some(format!("`{field}` is not a string")),
-            None => ["keywords", "headings"]
-                .into_iter()
-                .find(|f| !list(f))
-                .map(|field| format!("`{field}` is not a string or a list of strings")),
+        if let Some(field) = ["url", "title", "description"].into_iter().find(|f| !text(f)) {
+            return Some(format!("`{field}` is not a string (read as empty)"));
         }
+        ["keywords", "headings"].into_iter().find_map(|field| match &json[field] {
+            Value::Array(items) if !items.iter().all(Value::is_string) => {
+                Some(format!("`{field}` has items that are not strings (skipped)"))
+            }
+            Value::Array(_) | Value::Null | Value::String(_) => None,
+            _ => Some(format!("`{field}` is not a string or a list of strings (read as empty)")),
+        })
     }
 }
 
@@ -225,11 +222,19 @@ mod tests {
         assert_eq!(page.keywords, ["k"]);
         assert_eq!(PageText::json_problem(&json), None);
         let wrong = serde_json::json!({"id": 5, "title": 42});
-        assert_eq!(PageText::json_problem(&wrong).as_deref(), Some("`title` is not a string"));
+        assert_eq!(
+            PageText::json_problem(&wrong).as_deref(),
+            Some("`title` is not a string (read as empty)")
+        );
         let wrong = serde_json::json!({"headings": {"a": 1}, "keywords": ["a", 2]});
         assert_eq!(
             PageText::json_problem(&wrong).as_deref(),
-            Some("`keywords` is not a string or a list of strings")
+            Some("`keywords` has items that are not strings (skipped)")
+        );
+        let wrong = serde_json::json!({"headings": {"a": 1}});
+        assert_eq!(
+            PageText::json_problem(&wrong).as_deref(),
+            Some("`headings` is not a string or a list of strings (read as empty)")
         );
     }
 

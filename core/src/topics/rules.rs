@@ -61,14 +61,11 @@ impl TagRule {
             if condition.trim().is_empty() || condition.chars().count() > MAX_CONDITION_LEN {
                 return Some((field, format!("must be 1–{MAX_CONDITION_LEN} characters")));
             }
-            if condition.trim() != condition {
-                return Some((field, "has a space at its start or end".into()));
-            }
         }
         if let Some(problem) = self.selector.as_deref().and_then(selector_problem) {
             return Some(("selector", problem.into()));
         }
-        if self.url.as_ref().is_some_and(|url| !url.starts_with('/')) {
+        if self.url.as_ref().is_some_and(|url| !url.trim_start().starts_with('/')) {
             return Some(("url", "a path pattern starts with `/`, e.g. `/pricing*`".into()));
         }
         // Rules see the page's path only: a pattern with a query or an anchor never matches.
@@ -97,11 +94,9 @@ impl TagRule {
         metas: impl Fn(&str) -> Vec<String>,
         has: impl Fn(&str) -> bool,
     ) -> bool {
-        if self
-            .url
-            .as_ref()
-            .is_some_and(|pattern| !glob(pattern, &path.encoded) && !glob(pattern, &path.decoded))
-        {
+        // Spaces around a condition are the configuration's layout, not part of it.
+        let url = self.url.as_deref().map(str::trim);
+        if url.is_some_and(|pattern| !glob(pattern, &path.encoded) && !glob(pattern, &path.decoded)) {
             return false;
         }
         if let Some((name, wanted)) = self.meta.as_ref().and_then(|m| m.split_once('=')) {
@@ -122,9 +117,21 @@ fn selector_problem(selector: &str) -> Option<&'static str> {
     let mut open: Vec<char> = Vec::new();
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for c in selector.chars() {
+    let mut chars = selector.chars().peekable();
+    while let Some(c) = chars.next() {
         match (quote, c) {
             _ if escaped => escaped = false,
+            // A comment: skipped to its end (an unclosed one is the browser's to refuse).
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
             (_, '\\') => escaped = true,
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
@@ -465,7 +472,13 @@ mod tests {
         }
         assert_eq!(rule(None, Some(r#"a[href^="/pricing("], .plans > li:not(.x)"#), None).problem(), None);
         assert_eq!(rule(None, None, Some("name=")).problem().map(|p| p.0), Some("meta"));
-        assert_eq!(rule(Some("/x "), None, None).problem().map(|p| p.0), Some("url"));
+        assert_eq!(
+            rule(Some(" /x* "), Some("\n.plans,\n.prices\n"), Some(" a=b ")).problem(),
+            None,
+            "spaces around"
+        );
+        assert!(rule(Some(" /x* "), None, None).matches(&PagePath::new("/x/y"), |_| Vec::new(), |_| false));
+        assert_eq!(rule(None, Some(".a /* ; { */ .b"), None).problem(), None, "a comment");
         assert_eq!(
             rule(Some(&format!("/{}", "é".repeat(150))), None, None).problem(),
             None,

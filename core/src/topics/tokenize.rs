@@ -63,11 +63,31 @@ fn is_latin_mark(c: char) -> bool {
     ('\u{0300}'..='\u{036F}').contains(&c)
 }
 
-/// Signs inside a word that are not letters: Indic viramas and nuktas (`हिन्दी`), Hebrew
-/// points, Arabic vowel marks. The Indic dandas end a sentence.
+/// Signs inside a word that are not letters: the Indic scripts' viramas, nuktas and stress
+/// signs (`हिन्दी`); their other signs are letters already.
 fn is_mark_in_word(c: char) -> bool {
-    matches!(c, '\u{0591}'..='\u{05BD}' | '\u{064B}'..='\u{065F}' | '\u{0670}')
-        || (('\u{0900}'..='\u{0DFF}').contains(&c) && !matches!(c, '\u{0964}' | '\u{0965}'))
+    matches!(
+        c,
+        '\u{093C}' | '\u{094D}' | '\u{0951}'
+            ..='\u{0954}'
+                | '\u{09BC}'
+                | '\u{09CD}'
+                | '\u{0A3C}'
+                | '\u{0A4D}'
+                | '\u{0ABC}'
+                | '\u{0ACD}'
+                | '\u{0B3C}'
+                | '\u{0B4D}'
+                | '\u{0BCD}'
+                | '\u{0C3C}'
+                | '\u{0C4D}'
+                | '\u{0CBC}'
+                | '\u{0CCD}'
+                | '\u{0D3B}'
+                | '\u{0D3C}'
+                | '\u{0D4D}'
+                | '\u{0DCA}'
+    )
 }
 
 fn finish_word(word: &mut String, out: &mut Vec<String>) {
@@ -102,7 +122,7 @@ fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{3005}'..='\u{3007}' | '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}'
         | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}'
-        | '\u{AC00}'..='\u{D7AF}' | '\u{FF66}'..='\u{FF9D}' | '\u{20000}'..='\u{323AF}')
+        | '\u{AC00}'..='\u{D7AF}' | '\u{FF66}'..='\u{FF9F}' | '\u{20000}'..='\u{323AF}')
 }
 
 /// Light stemming for lower-case Latin words: enough to fold `games`/`game`, `running`/`run`,
@@ -141,14 +161,19 @@ fn strip_suffix(word: &str) -> (&str, bool) {
 }
 
 /// What is left of `word` once `-ing` or `-ed` goes, as Porter's step 1b has it: only a stem
-/// with a vowel (`string`, `spring` stay); `runn` → `run` (not `fall`, `pass`, `buzz`); a
-/// short stem ending consonant–vowel–consonant had an `e` (`car-ing` → `care`, `gam-ing` →
-/// `game`, `cod-ing` → `code`), but not `w`, `x`, `y` (`show-ing`, `box-ed`, `play-ed`).
+/// with a vowel (`string`, `spring` stay); a stem in `-at`, `-bl` or `-iz` had an `e`
+/// (`creat-ed` → `create`, `enabl-ed`, `organiz-ing`); `runn` → `run` (not `fall`, `pass`,
+/// `buzz`); a short stem ending consonant–vowel–consonant had an `e` (`car-ing` → `care`,
+/// `gam-ing` → `game`, `cod-ing` → `code`), but not `w`, `x`, `y` (`show-ing`, `box-ed`,
+/// `play-ed`).
 fn before_ing_or_ed<'a>(word: &'a str, base: &'a str) -> (&'a str, bool) {
     let vowel = |c: u8| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u');
     let bytes = base.as_bytes();
     if !bytes.iter().any(|&c| vowel(c) || c == b'y') {
         return (word, false);
+    }
+    if base.ends_with("at") || base.ends_with("bl") || base.ends_with("iz") {
+        return (base, true);
     }
     match bytes {
         [.., a, b] if a == b && !vowel(*a) && !matches!(a, b'l' | b's' | b'z') => {
@@ -236,6 +261,13 @@ mod tests {
             all("caring coding gaming priced string hopping visiting"),
             ["care", "code", "game", "price", "string", "hop", "visit"]
         );
+        assert_eq!(all("created updated enabled organizing"), ["create", "update", "enable", "organize"]);
+        assert_eq!(
+            all("ｶﾞｲﾄﾞ"),
+            ["ｶ", "ｶﾞ", "ﾞ", "ﾞｲ", "ｲ", "ｲﾄ", "ﾄ", "ﾄﾞ", "ﾞ"],
+            "half-width kana, voicing marks too"
+        );
+        assert_eq!(all("দাম৳"), ["দাম"], "a currency sign is no mark");
     }
 
     #[test]
