@@ -165,6 +165,10 @@ pub(crate) struct State {
     /// The anonymous id this page's last `reset()` forgot: never taken back from another tab
     /// (one that held it while nothing could be stored, and stored it on a grant).
     forgotten_id: Option<String>,
+    /// The anonymous id the site's tabs had stored when this page was last left (`pagehide`):
+    /// back from the back/forward cache, another id stored, or none, means a `reset()` or a
+    /// refusal happened meanwhile, which no `storage` event told this page.
+    stored_id_when_left: Option<String>,
     /// Each `flush()`'s resolve, with the queue's mark when it was called.
     flush_waiters: Vec<(Function, u64)>,
     emit: Function,
@@ -282,6 +286,7 @@ impl Sdk {
                 draining: false,
                 adoption_due: false,
                 forgotten_id: None,
+                stored_id_when_left: None,
                 flush_waiters: Vec::new(),
                 emit,
                 emits: Vec::new(),
@@ -1184,6 +1189,9 @@ impl State {
         }
         self.closed |= closing;
         self.persist(now);
+        if closing {
+            self.stored_id_when_left = self.store.get_shared_id("aid");
+        }
     }
 
     /// The page is visible again: its next hide reseals what is then in flight.
@@ -1212,11 +1220,14 @@ impl State {
     /// The page is shown (`pageshow`): its stored queue is its own again. Back from the
     /// back/forward cache (`restored`), what the site's other pages stored meanwhile holds
     /// here first (a cached page gets no `storage` events): a refusal must not find this page
-    /// storing and sending, nor a `reset()` its user.
+    /// storing and sending, nor a `reset()` its user. The visitor first: a grant followed
+    /// first would write this page's copies over what the others stored.
     pub(crate) fn show(&mut self, now: i64, restored: bool) {
         if restored {
+            let left = self.stored_id_when_left.take();
+            let removed = left.is_some_and(|id| self.store.get_shared_id("aid") != Some(id));
+            self.visitor_stored_elsewhere(now, removed);
             self.consent_stored_elsewhere(now);
-            self.visitor_stored_elsewhere(now, true);
         }
         self.closed = false;
         self.sends_after_close = 0;
@@ -1423,14 +1434,15 @@ impl State {
     }
 
     /// The user and group as the site's other tabs stored them. This page's copies go, except
-    /// an id no tab stored (an `identify` made here while consent was pending, which a grant
-    /// in another tab must not lose: it is written when this page starts storing), unless
+    /// those it could not store (an `identify` made here while consent was pending, which a
+    /// grant in another tab must not lose: they are written when this page starts storing)
+    /// while no tab has written their keys since (another tab's later sign-in wins), unless
     /// `removed` (a `reset()` or a refusal there, which holds in every tab). Id and traits go
     /// together: they are stored one after the other, and traits equal to what is stored
     /// give no event.
     fn follow_stored_parties(&mut self, removed: bool) {
         for keys in [party::USER, party::GROUP] {
-            let unstored = self.store.has_copy(keys[0]) && self.store.get_shared_id(keys[0]).is_none();
+            let unstored = keys.iter().any(|key| self.store.holds_unstored(key));
             if removed || !unstored {
                 self.store.reload(&keys);
             }

@@ -104,6 +104,10 @@ pub struct Store {
     personal: &'static [&'static str],
     /// Writes the browser refused (quota, disabled storage).
     pub failed_writes: u32,
+    /// This page's writes that did not reach `localStorage` (consent), by key, with what
+    /// `localStorage` held for the key then: while it still holds that, no other tab wrote
+    /// the key since, and this page's copy is the newer one ([`Store::holds_unstored`]).
+    unstored: Vec<(String, Option<String>)>,
 }
 
 impl Store {
@@ -119,6 +123,7 @@ impl Store {
             persistent,
             personal: &[],
             failed_writes: 0,
+            unstored: Vec::new(),
         };
         if mode == Mode::CookieAndLocal {
             // Detected when storing starts (the probe is a cookie: not before consent).
@@ -226,6 +231,17 @@ impl Store {
         self.memory.retain(|(key, value)| {
             !keys.contains(&key.as_str()) || local_get(&concat(&[PREFIX, key])).as_ref() == Some(value)
         });
+        self.forget_unstored(keys);
+    }
+
+    /// Whether this page holds a copy of `key` it could not store (consent) that is newer
+    /// than what `localStorage` holds: no tab wrote or removed the key since.
+    pub fn holds_unstored(&self, key: &str) -> bool {
+        self.unstored.iter().any(|(k, before)| k == key && local_get(&concat(&[PREFIX, key])) == *before)
+    }
+
+    fn forget_unstored(&mut self, keys: &[&str]) {
+        self.unstored.retain(|(key, _)| !keys.contains(&key.as_str()));
     }
 
     /// Holds `value` as this page's copy of `key` without writing it: it is stored already,
@@ -246,7 +262,11 @@ impl Store {
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {
         self.hold(key, value);
-        self.write_through(key, value, cookie);
+        if self.write_through(key, value, cookie) {
+            self.forget_unstored(&[key]);
+        } else if self.follows_storage() && !self.unstored.iter().any(|(k, _)| k == key) {
+            self.unstored.push((key.to_owned(), local_get(&concat(&[PREFIX, key]))));
+        }
     }
 
     /// Forgets what is stored for `key` and writes `value`: the forgotten visitor's value must
@@ -269,6 +289,7 @@ impl Store {
     /// leave an earlier visit's user id for the next page to read).
     pub fn remove(&mut self, key: &str, cookie: bool) {
         self.memory.retain(|(k, _)| k != key);
+        self.forget_unstored(&[key]);
         if self.mode == Mode::Memory {
             return;
         }
@@ -280,13 +301,16 @@ impl Store {
         }
     }
 
-    fn write_through(&mut self, key: &str, value: &str, cookie: bool) {
+    /// Writes to storage when allowed; answers whether the value reached `localStorage`.
+    fn write_through(&mut self, key: &str, value: &str, cookie: bool) -> bool {
         if !(self.persistent || self.personal.contains(&key)) || self.mode == Mode::Memory {
-            return;
+            return false;
         }
+        let mut reached = false;
         if self.local {
             let local_key = concat(&[PREFIX, key]);
-            if !local_write(&local_key, Some(value)) {
+            reached = local_write(&local_key, Some(value));
+            if !reached {
                 self.failed_writes += 1;
                 // A refused write (storage full) must not leave the previous value to be read
                 // back on the next page: another user's traits, say. Except a stored queue's:
@@ -300,6 +324,7 @@ impl Store {
         if cookie && self.persistent && self.mode == Mode::CookieAndLocal {
             self.write_cookie(&cookie_name(key), value, self.cookie_max_age_s);
         }
+        reached
     }
 
     /// Starts or stops writing to storage. Starting finds the cookie domain (unless the
@@ -321,8 +346,8 @@ impl Store {
     /// Writes what memory holds of the keys `wanted` picks through to storage (storing started).
     fn write_memory(&mut self, wanted: impl Fn(&str) -> bool, cookie_keys: &[&str]) {
         for (key, value) in self.memory.clone() {
-            if wanted(&key) {
-                self.write_through(&key, &value, cookie_keys.contains(&key.as_str()));
+            if wanted(&key) && self.write_through(&key, &value, cookie_keys.contains(&key.as_str())) {
+                self.forget_unstored(&[key.as_str()]);
             }
         }
     }
@@ -355,6 +380,8 @@ impl Store {
             self.remove(key, false);
         }
         self.expire_cookies(&cookie_keys.iter().map(|key| cookie_name(key)).collect::<Vec<_>>());
+        // Nothing this page holds unstored is newer than storage now (the parties go).
+        self.unstored.clear();
         self.memory = kept;
     }
 

@@ -353,6 +353,14 @@ describe("SDK: interests on the device", () => {
     await eventually(() => page.evaluate(() => !document.getElementById("inner")?.hidden && !document.getElementById("food").hidden), {
       message: "the late elements decided",
     });
+    // The page's own close button hides a shown element: it stays closed through the
+    // decisions the page's later changes start (the decision itself did not change).
+    await page.evaluate(() => {
+      document.getElementById("sport").hidden = true;
+      document.body.append(document.createElement("div"));
+    });
+    await page.waitForTimeout(300);
+    assert.equal(await page.evaluate(() => document.getElementById("sport").hidden), true, "closed by the page");
     assert.ok((await interests(page)).length > 0, "interests before the withdrawal");
     const announced = page.evaluate(() => new Promise((resolve) => window.portrait.on("interests", resolve)));
     await page.evaluate(() => window.portrait.consent.set({ personalization: "denied" }));

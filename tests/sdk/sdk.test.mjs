@@ -1275,6 +1275,21 @@ describe("SDK: consent", () => {
       assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), { who: "bob" });
       await context.close();
     }
+    // A user another tab stored before: this tab's identify while pending stands while the
+    // other tab does other things (a group call), and through a restore from the
+    // back/forward cache with nothing changed meanwhile.
+    {
+      const { page, context } = await open("/storing-u2", granted);
+      const { page: other } = await open("/pending-u1", pending, { context });
+      await page.evaluate(() => window.portrait.identify("u2", { who: "u2" }));
+      await eventually(async () => (await user(other)) === "u2", { message: "the pending tab follows the stored user" });
+      await other.evaluate(() => window.portrait.identify("u1", { who: "u1" }));
+      await page.evaluate(() => window.portrait.group("g1"));
+      await eventually(() => other.evaluate(() => window.portrait.group().groupId === "g1"), { message: "the group followed" });
+      await other.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })));
+      assert.deepEqual(await other.evaluate(() => [window.portrait.user().userId, window.portrait.user().traits]), ["u1", { who: "u1" }]);
+      await context.close();
+    }
     // A reset() in a tab that stores: a sign-out holds in every tab.
     {
       const { page, context } = await open("/pending-then-reset", pending);

@@ -172,7 +172,9 @@ fn before_ing_or_ed<'a>(word: &'a str, base: &'a str) -> (&'a str, bool) {
     if !bytes.iter().any(|&c| vowel(c) || c == b'y') {
         return (word, false);
     }
-    if base.ends_with("at") || base.ends_with("bl") || base.ends_with("iz") {
+    // Not `boat-ing`, `heat-ed`, `eat-ing`: those had no `e` (but `creat-ed` had).
+    let vowel_at = (base.ends_with("eat") || base.ends_with("oat")) && !base.ends_with("creat");
+    if (base.ends_with("at") && !vowel_at) || base.ends_with("bl") || base.ends_with("iz") {
         return (base, true);
     }
     match bytes {
@@ -262,6 +264,7 @@ mod tests {
             ["care", "code", "game", "price", "string", "hop", "visit"]
         );
         assert_eq!(all("created updated enabled organizing"), ["create", "update", "enable", "organize"]);
+        assert_eq!(all("boating heated eating treated"), ["boat", "heat", "eat", "treat"]);
         assert_eq!(
             all("ｶﾞｲﾄﾞ"),
             ["ｶ", "ｶﾞ", "ﾞ", "ﾞｲ", "ｲ", "ｲﾄ", "ﾄ", "ﾄﾞ", "ﾞ"],

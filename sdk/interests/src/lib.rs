@@ -534,7 +534,7 @@ export function select_one(selector) {
 // Sets or removes an element's `hidden` attribute, or (`undefined`: undecided) puts back what
 // the HTML wrote. What the SDK changed is noted (the attribute before, and what it wrote): an
 // element whose attribute the page changed since (a close button, a framework's render) is the
-// page's, and undecided leaves it alone. Only a change is written, so the page's own observers
+// page's until the decision changes, and undecided leaves it alone. Only a change is written, so the page's own observers
 // see no churn.
 const written = new WeakMap();
 export function set_hidden(element, hidden) {
@@ -548,6 +548,8 @@ export function set_hidden(element, hidden) {
       if (note && note.wrote === now) proto.toggleAttribute.call(element, 'hidden', before);
       return;
     }
+    // The page changed what the SDK wrote, and the decision is the same: the page's choice.
+    if (note && note.wrote !== now && note.wrote === hidden) return;
     written.set(element, { before, wrote: hidden });
     proto.toggleAttribute.call(element, 'hidden', hidden);
   } catch {}
