@@ -262,11 +262,7 @@ impl Store {
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {
         self.hold(key, value);
-        if self.write_through(key, value, cookie) {
-            self.forget_unstored(&[key]);
-        } else if self.follows_storage() && !self.unstored.iter().any(|(k, _)| k == key) {
-            self.unstored.push((key.to_owned(), local_get(&concat(&[PREFIX, key]))));
-        }
+        self.write_through(key, value, cookie);
     }
 
     /// Forgets what is stored for `key` and writes `value`: the forgotten visitor's value must
@@ -301,8 +297,18 @@ impl Store {
         }
     }
 
+    /// Writes to storage when allowed, and notes whether this page's copy of `key` reached
+    /// `localStorage` ([`Store::holds_unstored`]).
+    fn write_through(&mut self, key: &str, value: &str, cookie: bool) {
+        if self.write_out(key, value, cookie) {
+            self.forget_unstored(&[key]);
+        } else if self.follows_storage() && !self.unstored.iter().any(|(k, _)| k == key) {
+            self.unstored.push((key.to_owned(), local_get(&concat(&[PREFIX, key]))));
+        }
+    }
+
     /// Writes to storage when allowed; answers whether the value reached `localStorage`.
-    fn write_through(&mut self, key: &str, value: &str, cookie: bool) -> bool {
+    fn write_out(&mut self, key: &str, value: &str, cookie: bool) -> bool {
         if !(self.persistent || self.personal.contains(&key)) || self.mode == Mode::Memory {
             return false;
         }
@@ -346,8 +352,8 @@ impl Store {
     /// Writes what memory holds of the keys `wanted` picks through to storage (storing started).
     fn write_memory(&mut self, wanted: impl Fn(&str) -> bool, cookie_keys: &[&str]) {
         for (key, value) in self.memory.clone() {
-            if wanted(&key) && self.write_through(&key, &value, cookie_keys.contains(&key.as_str())) {
-                self.forget_unstored(&[key.as_str()]);
+            if wanted(&key) {
+                self.write_through(&key, &value, cookie_keys.contains(&key.as_str()));
             }
         }
     }
