@@ -157,8 +157,8 @@ fn selector_problem(selector: &str) -> Option<&'static str> {
 /// a pattern's work grows with the path.
 pub const MAX_PATH_BYTES: usize = 2048;
 
-/// A page's path as the URL patterns read it: as the browser gives it (percent-encoded) and
-/// decoded, each cut to [`MAX_PATH_BYTES`]; decoded once for all the rules.
+/// A page's path as the URL patterns read it: as the browser gives it (percent-encoded), cut
+/// to [`MAX_PATH_BYTES`], and that decoded (no longer), once for all the rules.
 pub struct PagePath {
     encoded: String,
     decoded: String,
@@ -167,11 +167,7 @@ pub struct PagePath {
 impl PagePath {
     pub fn new(path: &str) -> PagePath {
         let encoded = crate::limits::cut_at_char(path, MAX_PATH_BYTES);
-        let decoded = crate::client::url::percent_decode(encoded);
-        PagePath {
-            encoded: encoded.to_owned(),
-            decoded: crate::limits::cut_at_char(&decoded, MAX_PATH_BYTES).to_owned(),
-        }
+        PagePath { encoded: encoded.to_owned(), decoded: crate::client::url::percent_decode(encoded) }
     }
 }
 
