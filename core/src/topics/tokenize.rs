@@ -66,28 +66,12 @@ fn is_latin_mark(c: char) -> bool {
 /// Signs inside a word that are not letters: the Indic scripts' viramas, nuktas and stress
 /// signs (`हिन्दी`); their other signs are letters already.
 fn is_mark_in_word(c: char) -> bool {
-    matches!(
-        c,
-        '\u{093C}' | '\u{094D}' | '\u{0951}'
-            ..='\u{0954}'
-                | '\u{09BC}'
-                | '\u{09CD}'
-                | '\u{0A3C}'
-                | '\u{0A4D}'
-                | '\u{0ABC}'
-                | '\u{0ACD}'
-                | '\u{0B3C}'
-                | '\u{0B4D}'
-                | '\u{0BCD}'
-                | '\u{0C3C}'
-                | '\u{0C4D}'
-                | '\u{0CBC}'
-                | '\u{0CCD}'
-                | '\u{0D3B}'
-                | '\u{0D3C}'
-                | '\u{0D4D}'
-                | '\u{0DCA}'
-    )
+    const VIRAMAS_AND_NUKTAS: &[char] = &[
+        '\u{093C}', '\u{094D}', '\u{09BC}', '\u{09CD}', '\u{0A3C}', '\u{0A4D}', '\u{0ABC}', '\u{0ACD}',
+        '\u{0B3C}', '\u{0B4D}', '\u{0BCD}', '\u{0C3C}', '\u{0C4D}', '\u{0CBC}', '\u{0CCD}', '\u{0D3B}',
+        '\u{0D3C}', '\u{0D4D}', '\u{0DCA}',
+    ];
+    VIRAMAS_AND_NUKTAS.contains(&c) || ('\u{0951}'..='\u{0954}').contains(&c)
 }
 
 fn finish_word(word: &mut String, out: &mut Vec<String>) {
