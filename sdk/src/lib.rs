@@ -1447,6 +1447,11 @@ impl State {
                 self.store.reload(&keys);
             }
         }
+        self.load_parties();
+    }
+
+    /// The user and group as this page's store holds them.
+    fn load_parties(&mut self) {
         self.user = Party::load(&self.store, party::USER);
         self.group = Party::load(&self.store, party::GROUP);
     }
@@ -1506,6 +1511,9 @@ impl State {
                 self.stats.denied += (self.held.len() + self.queue.len()) as u32;
                 self.held.clear();
                 self.queue.clear();
+                // The user and group went with the storage: forgotten here as in the site's
+                // other tabs, which follow the removal (the anonymous id stays the page's).
+                self.load_parties();
                 // Nothing is left to deliver: a `flush()` waiting out a backoff is answered.
                 self.resolve_waiters(false);
             }

@@ -1192,13 +1192,23 @@ describe("SDK: consent", () => {
     await context.close();
   });
 
-  test("a refusal in one tab holds at once in the site's other tabs, and stays remembered; a grant in the other tab then holds in both", async () => {
+  test("a refusal in one tab holds at once in the site's other tabs, and stays remembered; the user forgotten in both; a grant in the other tab then holds in both", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "granted", autocapture: false } });
     const { page, context } = await open("/tab-one", html);
     const { page: other } = await open("/tab-two", html, { context });
+    await page.evaluate(() => window.portrait.identify("refusing-user", { plan: "pro" }).group("refusing-co"));
+    await eventually(() => other.evaluate(() => window.portrait.user().userId === "refusing-user"), { message: "the other tab follows the sign-in" });
+    const visitor = await anonymousId(page);
     await page.evaluate(() => window.portrait.consent.set({ analytics: "denied" }));
     await eventually(() => other.evaluate(() => window.portrait.consent.get().analytics === "denied"), { message: "the other tab follows" });
+    // The storage is cleared, and with it who the user is: in the refusing tab as in the
+    // other (which follows the removal); the anonymous id stays.
+    await eventually(() => other.evaluate(() => window.portrait.user().userId === null), { message: "the other tab forgets the user" });
+    for (const tab of [page, other]) {
+      assert.deepEqual(await tab.evaluate(() => window.portrait.user()), { anonymousId: visitor, userId: null, traits: {} });
+      assert.equal(await tab.evaluate(() => window.portrait.group().groupId), null);
+    }
     const sentBefore = proxy.beacons();
     await other.evaluate(() => window.portrait.track("After Refusal Elsewhere"));
     await other.evaluate(() => window.portrait.flush());
@@ -1214,6 +1224,7 @@ describe("SDK: consent", () => {
     for (const tab of [page, other]) {
       assert.equal(await tab.evaluate(() => window.portrait.consent.get().analytics), "granted");
       assert.equal(await tab.evaluate(() => localStorage.getItem("portrait.consent")), "analytics=granted");
+      assert.equal(await anonymousId(tab), visitor);
     }
     await context.close();
     await proxy.stop();
