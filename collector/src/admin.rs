@@ -80,7 +80,8 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             json_response(200, &export)
         }
         (Method::Get, Some("accounts")) => {
-            let list: Json = internal::view(&stub, "accounts", &()).await?.ok_or_else(not_found)?;
+            let answer: Json = internal::view(&stub, "accounts", &()).await?.ok_or_else(not_found)?;
+            let list = &answer["accounts"];
             let ids: Vec<String> = list
                 .as_array()
                 .into_iter()
@@ -92,12 +93,17 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             for (entry, view) in list.as_array().into_iter().flatten().zip(views) {
                 accounts.push(json!({ "link": entry["link"], "account": view? }));
             }
-            json_response(200, &json!({ "profileId": profile_id, "accounts": accounts }))
+            // The profile's own id: a merged-away id's answer is its survivor's.
+            json_response(200, &json!({ "profileId": answer["profileId"], "accounts": accounts }))
         }
         (Method::Delete, None) => {
             // Everything that points at the profile goes first, the profile last: a step that
             // fails leaves the profile findable, so the erasure can simply be asked again.
             let plan: Erased = internal::call(&stub, "erasure", &()).await?.ok_or_else(not_found)?;
+            // A merged-away profile's id answers for its survivor, whose plan this is: the
+            // steps below are the survivor's (the requested id's forwarding record is among
+            // `merged`).
+            let stub = internal::profile_stub(env, workspace, &plan.profile_id)?;
             let identities: Vec<Json> =
                 plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
             // The merged-away profiles hold only forwarding records now.
@@ -109,7 +115,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             for outcome in join_all(forwards).await {
                 forwarding_records_removed += u32::from(outcome?.is_some());
             }
-            let profile_id = profile_id.as_str();
+            let profile_id = plan.profile_id.as_str();
             let removals = plan.accounts.iter().map(|account_id| async move {
                 let stub = internal::account_stub(env, workspace, account_id)?;
                 let remove = RemoveMember { profile_id: profile_id.to_owned() };

@@ -326,7 +326,7 @@ impl internal::Object for ProfileObject {
                         .into_iter()
                         .map(|(id, link)| json!({ "accountId": id, "link": link.as_str() }))
                         .collect();
-                    internal::json(&list)
+                    internal::json(&json!({ "profileId": stored.profile_id, "accounts": list }))
                 }
                 None => Ok(None),
             },

@@ -261,6 +261,23 @@ describe("identity resolution", () => {
       assert.equal((await collector.profile(type, id)).status, 404, `${type} ${id}`);
     }
   });
+
+  test("a merged-away profile id answers for its survivor: its accounts, and its erasure", async () => {
+    const [laptop, phone, user] = [uuid(), uuid(), `user-${uuid()}`];
+    await send([browserEvent("identify", phone, { userId: user })]);
+    await send([browserEvent("page", laptop), browserEvent("identify", laptop, { userId: user })]);
+    const accounts = await collector.admin(`profile_id/a:${laptop}/accounts`);
+    assert.equal(accounts.status, 200, accounts.text);
+    assert.equal(accounts.json.profileId, `a:${phone}`);
+    const erased = await collector.profile("profile_id", `a:${laptop}`, { method: "DELETE" });
+    assert.equal(erased.status, 200, erased.text);
+    assert.equal(erased.json.profileId, `a:${phone}`);
+    assert.equal(erased.json.mergedProfilesRemoved, 1);
+    assert.equal(erased.json.eventsRemoved, 3);
+    for (const [type, id] of [["anonymous_id", laptop], ["anonymous_id", phone], ["user_id", user], ["profile_id", `a:${laptop}`], ["profile_id", `a:${phone}`]]) {
+      assert.equal((await collector.profile(type, id)).status, 404, `${type} ${id}`);
+    }
+  });
 });
 
 describe("accounts", () => {
