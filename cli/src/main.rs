@@ -96,7 +96,12 @@ fn main() -> ExitCode {
 
 /// JSON → beacon. The beacon's `sentAt` is the first event's (they share one per batch).
 fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
-    let decoded = segment::decode_batch(input)?;
+    // Now, as the collector's receipt time: what makes the ids of events without a
+    // `messageId` or a `timestamp` (each such event is a new one).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let decoded = segment::decode_batch(input, Timestamp(now))?;
     let dropped = serde_json::from_slice::<serde_json::Value>(input)
         .ok()
         .and_then(|json| json.get("dropped")?.as_u64())

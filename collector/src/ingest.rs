@@ -39,7 +39,8 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, target: &Targe
         require_content_type(&req, &["text/plain", "application/octet-stream"])?;
         let body = read_body(&mut req).await?;
         let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
-        let now = take_tokens(source, peek.events)?;
+        let now = Timestamp(internal::now_ms());
+        take_tokens(source, peek.events, now)?;
         let rules = &source.workspace.identity;
         let plan = Plan::for_beacon(body, &peek, now, rules).map_err(|e| ApiError::invalid(&e))?;
         deliver(plan, source, env, &geo(&req), now, peek.dropped).await
@@ -56,9 +57,10 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
     let result = async {
         require_content_type(&req, &["application/json", "text/plain"])?;
         let body = read_body(&mut req).await?;
+        let now = Timestamp(internal::now_ms());
         let decoded = match call {
-            None => segment::decode_batch(&body),
-            Some(call) => segment::decode_single(call, &body).map(|(event, write_key)| Decoded {
+            None => segment::decode_batch(&body, now),
+            Some(call) => segment::decode_single(call, &body, now).map(|(event, write_key)| Decoded {
                 events: vec![event],
                 write_key,
                 ..Decoded::default()
@@ -69,7 +71,7 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
             write_key = decoded.write_key.clone();
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
-        let now = take_tokens(source, decoded.events.len())?;
+        take_tokens(source, decoded.events.len(), now)?;
         let plan = Plan::split(decoded, now, &source.workspace.identity);
         deliver(plan, source, env, &geo(&req), now, 0).await
     }
@@ -210,11 +212,10 @@ fn geo(req: &Request) -> Geo {
     }
 }
 
-/// Takes the events from the source's rate budget; the time is the events' `receivedAt`.
-fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiError> {
-    let now = internal::now_ms();
-    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
-    Ok(Timestamp(now))
+/// Takes `events` from the source's rate budget at `now` (the events' `receivedAt`).
+fn take_tokens(source: SourceRef<'_>, events: usize, now: Timestamp) -> Result<(), ApiError> {
+    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now.0 as f64)?;
+    Ok(())
 }
 
 /// The answer to an accepted batch (a struct, not a `json!` map: built per request).

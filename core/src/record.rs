@@ -883,7 +883,8 @@ mod tests {
     /// The context of a track call whose Segment JSON has this `context`.
     fn context_of(json: &str) -> Context {
         let body = format!(r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "context": {json}}}"#);
-        let (event, _) = crate::segment::decode_single("track", body.as_bytes()).unwrap();
+        let (event, _) =
+            crate::segment::decode_single("track", body.as_bytes(), crate::time::Timestamp(0)).unwrap();
         (*event.context).clone()
     }
 
@@ -942,7 +943,11 @@ mod tests {
                 r#"{{"event": "{name}", "anonymousId": "a", "messageId": "m", "properties": {properties},
                     "context": {{"page": {{"path": "/p"}}}}, "timestamp": "2026-12-01T00:00:00Z"}}"#
             );
-            Record::from_event(&crate::segment::decode_single("track", body.as_bytes()).unwrap().0)
+            Record::from_event(
+                &crate::segment::decode_single("track", body.as_bytes(), crate::time::Timestamp(0))
+                    .unwrap()
+                    .0,
+            )
         };
         let keys = ["topics", "tags"];
         let engaged = event(
@@ -975,7 +980,9 @@ mod tests {
             let json = format!(
                 r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "properties": {{"n": [{items}]}}}}"#
             );
-            let (event, _) = crate::segment::decode_single("track", json.as_bytes()).expect("kept");
+            let (event, _) =
+                crate::segment::decode_single("track", json.as_bytes(), crate::time::Timestamp(0))
+                    .expect("kept");
             let record = Record::from_event(&event);
             assert!(
                 record.as_bytes().len() <= super::MAX_RECORD_BYTES,

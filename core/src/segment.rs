@@ -8,7 +8,8 @@
 //!
 //! ```
 //! let body = br#"{"batch":[{"type":"track","event":"Signed Up","userId":"u1"}]}"#;
-//! let decoded = portrait_core::segment::decode_batch(body).unwrap();
+//! let received_at = portrait_core::time::Timestamp(1_764_352_000_000);
+//! let decoded = portrait_core::segment::decode_batch(body, received_at).unwrap();
 //! assert_eq!(decoded.events.len(), 1);
 //! ```
 
@@ -25,8 +26,10 @@ use crate::value::{Map, Value};
 use crate::{Decoded, Rejected};
 
 /// Decodes a `/v1/batch` body: `{batch: [...], context?, sentAt?, writeKey?}`. Batch-level
-/// `context` keys and `sentAt` apply to every event that lacks its own.
-pub fn decode_batch(body: &[u8]) -> Result<Decoded, Error> {
+/// `context` keys and `sentAt` apply to every event that lacks its own. `received_at`, when
+/// the body arrived, goes into the `messageId` made for an event that has neither one nor a
+/// `timestamp` (see [`content_message_id`]).
+pub fn decode_batch(body: &[u8], received_at: Timestamp) -> Result<Decoded, Error> {
     let mut top = parse_object(body)?;
     let write_key = string_field(&mut top, "writeKey")?;
     let defaults = Defaults {
@@ -44,7 +47,7 @@ pub fn decode_batch(body: &[u8]) -> Result<Decoded, Error> {
     let mut decoded = Decoded { write_key, ..Decoded::default() };
     for (index, item) in items.into_iter().enumerate() {
         let event = match item {
-            Value::Object(object) => event_from_object(object, None, &defaults),
+            Value::Object(object) => event_from_object(object, None, &defaults, (received_at, index)),
             other => Err(wrong_type("", "object", &other)),
         };
         match event.and_then(|event| validate(&event).map(|()| event)) {
@@ -56,11 +59,16 @@ pub fn decode_batch(body: &[u8]) -> Result<Decoded, Error> {
 }
 
 /// Decodes the body of a single-call endpoint; `call_type` comes from the URL (`track`, …).
-/// The body's own `type` field, if any, is ignored, as Segment does.
-pub fn decode_single(call_type: &str, body: &[u8]) -> Result<(Event, Option<String>), Error> {
+/// The body's own `type` field, if any, is ignored, as Segment does. `received_at` as for
+/// [`decode_batch`].
+pub fn decode_single(
+    call_type: &str,
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<(Event, Option<String>), Error> {
     let mut object = parse_object(body)?;
     let write_key = string_field(&mut object, "writeKey")?;
-    let event = event_from_object(object, Some(call_type), &Defaults::default())?;
+    let event = event_from_object(object, Some(call_type), &Defaults::default(), (received_at, 0))?;
     validate(&event)?;
     Ok((event, write_key))
 }
@@ -138,7 +146,13 @@ fn parse_object(body: &[u8]) -> Result<Map, Error> {
     }
 }
 
-fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaults) -> Result<Event, Error> {
+/// `arrival`: when the body arrived and the event's place in it.
+fn event_from_object(
+    mut object: Map,
+    call_type: Option<&str>,
+    defaults: &Defaults,
+    arrival: (Timestamp, usize),
+) -> Result<Event, Error> {
     let call_type = match call_type {
         Some(t) => t.to_owned(),
         None => string_field(&mut object, "type")?.ok_or_else(|| Error::new("type", ErrorKind::Missing))?,
@@ -169,14 +183,18 @@ fn event_from_object(mut object: Map, call_type: Option<&str>, defaults: &Defaul
         traits: object_field(&mut object, "traits")?,
     };
     if event.message_id.is_empty() {
-        event.message_id = content_message_id(&event);
+        event.message_id = content_message_id(&mut event, arrival);
     }
     Ok(event)
 }
 
 /// A `messageId` for senders that omit it, derived from the event's content so that a retry
-/// of the same body is still recognised as a duplicate (two FNV-1a 64 hashes, 128 bits).
-fn content_message_id(event: &Event) -> String {
+/// of the same event is still recognised as a duplicate (two FNV-1a 64 hashes, 128 bits).
+/// Not from `sentAt`, which a client's retry stamps again. An event without a `timestamp`
+/// cannot tell a retry from a repeat by its content (a second click the same): its id holds
+/// `arrival` (when it arrived, its place in the batch), so each is counted, as by Segment,
+/// which gives such an event a random id.
+fn content_message_id(event: &mut Event, arrival: (Timestamp, usize)) -> String {
     /// Two FNV-1a states with different seeds, fed the same bytes.
     struct Pair([Fnv1a; 2]);
     impl std::io::Write for Pair {
@@ -189,7 +207,16 @@ fn content_message_id(event: &Event) -> String {
         }
     }
     let mut pair = Pair([Fnv1a::new(hash::OFFSET_BASIS), Fnv1a::new(0x6c62_272e_07bb_0142)]);
+    let sent_at = event.sent_at.take();
     serde_json::to_writer(&mut pair, &Json(event)).expect("hashing cannot fail");
+    event.sent_at = sent_at;
+    if event.timestamp.is_none() {
+        let (received_at, index) = arrival;
+        pair.0.iter_mut().for_each(|h| {
+            h.update(&received_at.0.to_le_bytes());
+            h.update(&(index as u64).to_le_bytes());
+        });
+    }
     format!("content-{:016x}{:016x}", pair.0[0].finish(), pair.0[1].finish())
 }
 

@@ -107,6 +107,21 @@ describe("ingest → profile API", () => {
     assert.deepEqual(profile.devices, {}, "server-side events have no device");
   });
 
+  test("events without a messageId: a retry stamped with another sentAt counts once; an untimed repeat counts each time", async () => {
+    const user = `no-ids-${uuid()}`;
+    const timestamp = new Date(Date.now() - 60_000).toISOString();
+    for (const sentAt of [new Date(Date.now() - 1000).toISOString(), new Date().toISOString()]) {
+      const body = { batch: [{ type: "track", userId: user, event: "Order Completed", timestamp, properties: { revenue: 100 } }], sentAt };
+      assert.equal((await collector.segment("batch", body)).status, 200);
+    }
+    for (let click = 0; click < 2; click++) {
+      const answer = await collector.segment("track", { userId: user, event: "Button Clicked" });
+      assert.deepEqual([answer.status, answer.json.accepted, answer.json.duplicates], [200, 1, 0]);
+    }
+    const { json: profile } = await collector.profile("user_id", user);
+    assert.deepEqual(profile.counters, { "Order Completed": 1, "Button Clicked": 2 });
+  });
+
   test("the timeline pages newest first and shows what the collector added", async () => {
     const anon = uuid();
     const events = Array.from({ length: 120 }, (_, i) =>
