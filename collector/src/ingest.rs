@@ -272,8 +272,16 @@ async fn deliver(
     let mut total =
         Applied { rejected: plan.rejected.iter().map(RejectedEvent::from).collect(), ..Applied::default() };
     let mut throttled = None;
+    let mut failed = None;
     for outcome in join_all(calls).await {
-        let applied = outcome?;
+        let applied = match outcome {
+            Ok(applied) => applied,
+            // The other people's objects may have applied theirs: counted below.
+            Err(error) => {
+                failed.get_or_insert(error);
+                continue;
+            }
+        };
         if let Some(invalid) = applied.invalid {
             let mut error = ApiError::new(400, "malformed", invalid.message);
             error.code = invalid.code.into();
@@ -290,17 +298,21 @@ async fn deliver(
     let mut counts = Vec::new();
     // The first batch to apply any of its events counts its dropped count: a retry finds
     // them applied (duplicates), and one refused whole is answered 400 (the SDK hands its
-    // count on to the next batch). So does one answered 429 for one person after the
-    // others' objects applied theirs: its answer says so (`dropped_counted`), and the SDK
-    // does not send the count again (its retry may be split, and a part with none of the
-    // applied events would count it again).
+    // count on to the next batch). So does one answered 429 for one person, or 503 for a
+    // failure, after the others' objects applied theirs: its answer says so
+    // (`dropped_counted`), and the SDK does not send the count again (its retry may be
+    // split, and a part with none of the applied events would count it again).
     let dropped_counted = sdk_dropped > 0 && total.duplicates == 0 && !nothing_accepted;
     if dropped_counted {
         counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
     }
-    if let Some(wait) = throttled {
+    let stopped = match (failed, throttled) {
+        (Some(error), _) => Some(error),
+        (None, Some(wait)) => Some(settings::rate_limited("one person", PROFILE_LIMIT, wait)),
+        (None, None) => None,
+    };
+    if let Some(mut error) = stopped {
         add_counts(env, source, received_at, counts).await?;
-        let mut error = settings::rate_limited("one person", PROFILE_LIMIT, wait);
         if dropped_counted {
             error.details = Some(Box::new(json!({ "dropped_counted": sdk_dropped })));
         }

@@ -148,7 +148,7 @@ const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.protot
 
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
 /// answer or the failure is in (status 0), with what the answer's body counted: the events a
-/// 200 rejected, the queue's dropped count a 429 took (`Outcome::of` reads it by the status).
+/// 200 rejected, the queue's dropped count a 429 or 503 took (`Outcome::of` reads it by the status).
 export function post(url, body, keepalive, done) {
   const answer = (status, retryAfter, json) =>
     safely(() => done(status, retryAfter, status === 200 ? (json?.rejected || []).length : json?.dropped_counted || 0));

@@ -3,7 +3,7 @@
 // the same profiles as on a collector without faults — no batch half-applied, none twice.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { browserEvent, encodeBeacon, eventually, launch } from "../support/collector.mjs";
+import { browserEvent, encodeBeacon, eventually, launch, uuid } from "../support/collector.mjs";
 
 let faulty;
 let clean;
@@ -104,5 +104,28 @@ test("a panic (wasm trap) while a batch is applied: a 503, nothing of that batch
     assert.equal((await trapping.profile("anonymous_id", other)).json.eventCount, 1);
   } finally {
     await trapping.stop();
+  }
+});
+
+test("a batch that fails for one person after another's events were applied counts the SDK's dropped count once, and says so", async () => {
+  // Every second commit of each profile object fails: B's first batch commits, its second
+  // (with A's first, which commits) fails.
+  const failing = await launch(undefined, { PORTRAIT_FAIL_COMMITS: "2" });
+  try {
+    const [a, b] = [uuid(), uuid()];
+    assert.equal((await failing.beacon([browserEvent("track", b, { event: "First" })])).status, 200);
+    const before = await failing.sdkDroppedEvents();
+    const body = encodeBeacon({ batch: [browserEvent("track", a, { event: "Applied" }), browserEvent("track", b, { event: "Failed" })], dropped: 7 });
+    const answer = await failing.beacon([], { body });
+    assert.equal(answer.status, 503, answer.text);
+    assert.equal(answer.json.dropped_counted, 7, "the SDK must not send the count again");
+    assert.equal((await failing.sdkDroppedEvents()) - before, 7);
+    // Its retry (from an SDK that sends the count again all the same) finds A's event
+    // applied: not counted again.
+    const retry = await failing.beacon([], { body });
+    assert.deepEqual([retry.status, retry.json.accepted, retry.json.duplicates], [200, 1, 1], retry.text);
+    assert.equal((await failing.sdkDroppedEvents()) - before, 7);
+  } finally {
+    await failing.stop();
   }
 });

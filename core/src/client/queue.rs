@@ -80,7 +80,8 @@ pub enum Outcome {
     Delivered { rejected: u32 },
     /// Network error (status 0), 408, 429 or 5xx: send again later, not before `retry_after_ms`.
     /// `dropped_counted`: the collector counted the queue's dropped count the batch carried
-    /// (a 429 for one person after it applied other people's events of the batch).
+    /// (a 429 for one person, or a 503 for a failure, after it applied other people's
+    /// events of the batch).
     Retry { status: u16, retry_after_ms: Option<i64>, dropped_counted: bool },
     /// Any other 4xx: the collector will never take it; retrying cannot help.
     Refused { status: u16 },
@@ -88,7 +89,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// From the answer's status, its `Retry-After` header (seconds) and what its body counted
-    /// (`counted`): a 200's rejected events, a 429's `dropped_counted`.
+    /// (`counted`): a 200's rejected events, a 429's or 503's `dropped_counted`.
     pub fn of(status: u16, retry_after: Option<&str>, counted: u32) -> Outcome {
         match status {
             200..=299 => Outcome::Delivered { rejected: counted },
@@ -97,7 +98,7 @@ impl Outcome {
                 retry_after_ms: retry_after
                     .and_then(|s| super::parse_integer(s.trim(), 10))
                     .map(|s| s.saturating_mul(1_000)),
-                dropped_counted: status == 429 && counted > 0,
+                dropped_counted: matches!(status, 429 | 503) && counted > 0,
             },
             _ => Outcome::Refused { status },
         }
@@ -756,8 +757,9 @@ mod tests {
         assert_eq!(Outcome::of(200, None, 2), Outcome::Delivered { rejected: 2 });
         assert_eq!(Outcome::of(429, Some(" 3"), 5), retry(429, Some(3_000), true));
         assert_eq!(Outcome::of(429, None, 0), retry(429, None, false));
-        // Only a 429 says what it counted; a proxy's 503 body is not the collector's.
-        assert_eq!(Outcome::of(503, Some("soon"), 5), retry(503, None, false));
+        // A 503 for a failure after other people's events were applied says it too.
+        assert_eq!(Outcome::of(503, Some("soon"), 5), retry(503, None, true));
+        assert_eq!(Outcome::of(500, None, 5), retry(500, None, false));
         assert_eq!(Outcome::of(0, None, 0), FAILED);
         assert_eq!(Outcome::of(408, None, 0), retry(408, None, false));
         assert_eq!(Outcome::of(400, None, 0), REFUSED);
