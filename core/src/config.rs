@@ -226,6 +226,8 @@ impl Config {
         };
         let mut workspace_ids: BTreeMap<&str, usize> = BTreeMap::new();
         let mut write_keys: BTreeMap<&str, String> = BTreeMap::new();
+        // An admin key opens one workspace: a secret two share would open only one of them.
+        let mut admin_secrets: BTreeMap<&str, String> = BTreeMap::new();
         for (w, workspace) in self.workspaces.iter().enumerate() {
             let id = workspace.id.get_ref();
             let valid_id = (1..=32).contains(&id.len())
@@ -257,16 +259,29 @@ impl Config {
                         .get_ref()
                         .bytes()
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                let path = format!("workspaces[{w}].admin_key_secrets[{k}]");
                 if !valid {
+                    return error(name.span(), path, "secret names are A-Z, 0-9 and _");
+                }
+                if let Some(first) = admin_secrets.insert(name.get_ref(), path.clone()) {
                     return error(
                         name.span(),
-                        format!("workspaces[{w}].admin_key_secrets[{k}]"),
-                        "secret names are A-Z, 0-9 and _",
+                        path,
+                        &format!("duplicate of {first}: an admin key opens one workspace"),
                     );
                 }
             }
+            let mut source_names = std::collections::BTreeSet::new();
             for (s, source) in workspace.sources.iter().enumerate() {
                 let path = format!("workspaces[{w}].sources[{s}]");
+                // Its statistics are kept, and read (`/v1/sources/{name}/stats`), by name.
+                if !is_name(&source.name) || !source_names.insert(source.name.as_str()) {
+                    return error(
+                        source.write_key.span(),
+                        format!("{path}.name"),
+                        &format!("`{}`: {NAMES}", source.name.chars().take(64).collect::<String>()),
+                    );
+                }
                 let key = source.write_key.get_ref();
                 // Characters that a URL carries as they are: the key is a path segment of
                 // `/v1/config/{key}` and a query value of the beacon URL.
@@ -286,12 +301,8 @@ impl Config {
                     );
                 }
                 for (o, origin) in source.allowed_origins.iter().enumerate() {
-                    if !is_origin(origin.get_ref()) {
-                        return error(
-                            origin.span(),
-                            format!("{path}.allowed_origins[{o}]"),
-                            "expected `*` or an origin such as `https://www.example.com` (scheme, host, optional port; no path)",
-                        );
+                    if let Err(problem) = origin_as_sent(origin.get_ref()) {
+                        return error(origin.span(), format!("{path}.allowed_origins[{o}]"), problem);
                     }
                 }
                 if source.rate_limit.events_per_second == 0 || source.rate_limit.burst == 0 {
@@ -335,20 +346,12 @@ impl Config {
             let mut names = std::collections::BTreeSet::new();
             for (a, audience) in workspace.audiences.iter_mut().enumerate() {
                 let key = format!("workspaces[{w}].audiences[{a}]");
-                let valid_name = (1..=64).contains(&audience.name.len())
-                    && audience
-                        .name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-                if !valid_name || !names.insert(audience.name.clone()) {
+                if !is_name(&audience.name) || !names.insert(audience.name.clone()) {
                     return Err(located(
                         text,
                         audience.rule.span(),
                         format!("{key}.name"),
-                        format!(
-                            "`{}`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
-                            audience.name
-                        ),
+                        format!("`{}`: {NAMES}", audience.name),
                     ));
                 }
                 let rule = Rule::parse(audience.rule.get_ref()).map_err(|e| {
@@ -413,19 +416,47 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn is_origin(text: &str) -> bool {
+/// What names of audiences and sources may be.
+const NAMES: &str = "names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace";
+
+fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Whether `text` is `*` or an origin as a browser sends it in `Origin` (matched as text by
+/// [`Source::allows_origin`]): lower case, and a port only when it is not the scheme's own.
+fn origin_as_sent(text: &str) -> Result<(), &'static str> {
+    const SHAPE: &str =
+        "expected `*` or an origin such as `https://www.example.com` (scheme, host, optional port; no path)";
     if text == "*" {
-        return true;
+        return Ok(());
     }
-    let Some((scheme, rest)) = text.split_once("://") else { return false };
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    let Some((scheme, rest)) = text.split_once("://") else { return Err(SHAPE) };
+    // An IPv6 host is in brackets, and holds colons itself.
+    let host_end = if rest.starts_with('[') { rest.find(']').map_or(rest.len(), |i| i + 1) } else { 0 };
+    let (host, port) = match rest[host_end..].rfind(':') {
+        Some(i) => (&rest[..host_end + i], Some(&rest[host_end + i + 1..])),
         None => (rest, None),
     };
-    matches!(scheme, "http" | "https")
-        && !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'[' || b == b']')
-        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+    let host_byte = |b: u8| b.is_ascii_alphanumeric() || b".-[]:".contains(&b);
+    if !matches!(scheme, "http" | "https") || host.is_empty() || !host.bytes().all(host_byte) {
+        return Err(SHAPE);
+    }
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("write it in lower case: browsers send the origin so, and it is matched as text");
+    }
+    match port.map(|p| (p, p.parse::<u16>())) {
+        None => Ok(()),
+        Some((p, Ok(n))) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            if (scheme, n) == ("http", 80) || (scheme, n) == ("https", 443) {
+                Err("leave out the scheme's own port: browsers send the origin without it")
+            } else {
+                Ok(())
+            }
+        }
+        Some(_) => Err("a port is 1–65535"),
+    }
 }
 
 /// Bytes of the quotes that open a TOML string (`"`, `'`, or a triple quote and the newline
@@ -549,9 +580,43 @@ url = "/pricing*"
                 VALID.replace("url = \"/pricing*\"", "url = \"/p\"\nweight = 3.0"),
                 "line 5, column 6: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
             ),
+            (
+                VALID.replace("https://www.acme.com\"", "https://WWW.Acme.com\""),
+                "line 11, column 20: workspaces[0].sources[0].allowed_origins[0]: write it in lower case: browsers send the origin so, and it is matched as text",
+            ),
+            (
+                VALID.replace("https://www.acme.com\"", "https://www.acme.com:443\""),
+                "line 11, column 20: workspaces[0].sources[0].allowed_origins[0]: leave out the scheme's own port: browsers send the origin without it",
+            ),
+            (
+                VALID.replace("http://localhost:8080", "http://localhost:99999"),
+                "line 11, column 44: workspaces[0].sources[0].allowed_origins[1]: a port is 1–65535",
+            ),
+            (
+                VALID.replace("name = \"www\"", "name = \"my site\""),
+                "line 10, column 13: workspaces[0].sources[0].name: `my site`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
+            ),
+            (
+                VALID.replace("[workspaces.sdk]", "[[workspaces.sources]]\nname = \"www\"\nwrite_key = \"pk_live_other_key\"\nallowed_origins = []\n\n[workspaces.sdk]"),
+                "line 16, column 13: workspaces[0].sources[1].name: `www`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
+            ),
+            (
+                format!("{VALID}\n[[workspaces]]\nid = \"beta\"\nadmin_key_secrets = [\"PORTRAIT_ADMIN_KEY_ACME\"]\nsources = []\n"),
+                "line 24, column 22: workspaces[1].admin_key_secrets[0]: duplicate of workspaces[0].admin_key_secrets[0]: an admin key opens one workspace",
+            ),
+            (
+                VALID.replace("[workspaces.sdk]", "[workspaces.scoring]\nchurn_window_days = 0\n\n[workspaces.sdk]"),
+                "line 5, column 6: workspaces[0].scoring.churn_window_days: windows must be at least one day",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(Config::parse(&text).unwrap_err().to_string(), expected);
+        }
+        for origin in
+            ["http://[::1]:8080", "http://[::1]", "https://www.acme.com:8443", "http://127.0.0.1:8787"]
+        {
+            let text = VALID.replace("http://localhost:8080", origin);
+            assert!(Config::parse(&text).is_ok(), "{origin}");
         }
     }
 

@@ -339,8 +339,12 @@ impl TagSettings {
                 ));
             }
         }
-        if self.intent_window_days == 0 || self.churn_window_days == 0 {
-            return Some(("intent_window_days".into(), "windows must be at least one day".into()));
+        for (field, days) in
+            [("intent_window_days", self.intent_window_days), ("churn_window_days", self.churn_window_days)]
+        {
+            if days == 0 {
+                return Some((field.into(), "windows must be at least one day".into()));
+            }
         }
         let lead = &self.lead_score;
         let points = lead.seniority.values().chain(lead.employees.values()).chain(lead.industries.values());
