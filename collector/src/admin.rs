@@ -51,7 +51,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     };
     let profile_id = resolve(env, workspace, rules, id_type, &id).await?;
     let stub = internal::profile_stub(env, workspace, &profile_id)?;
-    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
+    let not_found = || profile_not_found(id_type, &id);
     match (method, action) {
         (Method::Get, None) => {
             let profile: Json = internal::view(&stub, "state", &()).await?.ok_or_else(not_found)?;
@@ -67,11 +67,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                     Position::parse(&c).ok_or_else(|| bad("`cursor` must be a `nextCursor` of this API"))
                 })
                 .transpose()?;
-            let limit = target
-                .param("limit")
-                .map(|v| v.parse::<i64>().map_err(|_| bad("`limit` must be an integer")))
-                .transpose()?;
-            let page = EventsPage { cursor, limit: limit.unwrap_or(50).clamp(1, 1000) as u32 };
+            let page = EventsPage { cursor, limit: target.limit(50)? };
             let events: Json = internal::view(&stub, "events", &page).await?.ok_or_else(not_found)?;
             json_response(200, &events)
         }
@@ -223,10 +219,10 @@ async fn resolve(
         ApiError::new(
             400,
             "bad_id_type",
-            format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)"),
+            format!("unknown id type `{}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)", portrait_core::limits::cut_at_char(id_type, 256)),
         )
     })?;
-    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
+    let not_found = || profile_not_found(id_type, id);
     let identity = rules.identity(kind, id).ok_or_else(not_found)?;
     internal::owner(env, workspace, identity).await?.ok_or_else(not_found)
 }
@@ -255,6 +251,12 @@ async fn unlink(
 }
 
 /// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).
+/// The 404 for an id no profile holds, naming it cut short (it may be any length).
+fn profile_not_found(id_type: &str, id: &str) -> ApiError {
+    let cut = |text: &str| portrait_core::limits::cut_at_char(text, 256).to_owned();
+    ApiError::new(404, "profile_not_found", format!("no profile for {} {}", cut(id_type), cut(id)))
+}
+
 fn decode(segment: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8()
@@ -286,8 +288,7 @@ pub async fn audiences(req: &Request, rest: &[&str], env: &Env, config: &Config)
                 return Err(ApiError::new(404, "unknown_audience", format!("no audience named {name}")));
             }
             let target = Target::of(req);
-            let limit =
-                target.param("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(50).clamp(1, 1000);
+            let limit = target.limit(50)?;
             let cursor = target.param("cursor").filter(|c| !c.is_empty());
             let (size, members, next) = audience_page(env, id, name, cursor.as_deref(), limit).await?;
             json_response(
@@ -343,8 +344,7 @@ pub async fn deliveries(req: &Request, name: &str, env: &Env, config: &Config) -
     if !workspace.webhooks.iter().any(|w| w.name == name) {
         return Err(ApiError::new(404, "unknown_webhook", format!("no webhook named {name}")));
     }
-    let limit =
-        Target::of(req).param("limit").and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(1, 1000);
+    let limit = Target::of(req).limit(100)?;
     let id = workspace.id.get_ref();
     let logs = (0..webhook_object::SHARDS).map(|shard| async move {
         let stub = internal::webhook_stub(env, id, name, shard)?;

@@ -58,6 +58,25 @@ impl Target {
             (decode(key) == name).then(|| decode(value))
         })
     }
+
+    /// The `limit` parameter of a listing: `default` when absent or empty, kept to 1–1,000;
+    /// anything but an integer is the caller's mistake, answered as such.
+    pub fn limit(&self, default: u32) -> Result<u32, ApiError> {
+        match self.param("limit").filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<i64>()
+                .map(|n| n.clamp(1, 1000) as u32)
+                .map_err(|_| ApiError::new(400, "bad_parameter", "`limit` must be an integer")),
+        }
+    }
+}
+
+/// The credentials of an `Authorization` header of `scheme` (`Bearer`, `Basic`), whose name
+/// is case-insensitive (RFC 9110, 11.1).
+pub fn credentials<'h>(header: &'h str, scheme: &str) -> Option<&'h str> {
+    let (name, credentials) = header.trim_start().split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| credentials.trim())
 }
 
 /// An answer other than success. `code` is stable and machine-readable; `message` is for

@@ -147,7 +147,7 @@ fn with_cors(result: ApiResult, origin: Option<&str>, config: &Config, write_key
 
 fn basic_auth_user(req: &Request) -> Option<String> {
     let header = req.headers().get("Authorization").ok()??;
-    let encoded = header.strip_prefix("Basic ")?.trim();
+    let encoded = http::credentials(&header, "Basic")?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     Some(text.split_once(':').map_or(text.as_str(), |(user, _)| user).to_owned())
@@ -172,9 +172,13 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let too_large = |size: usize| {
         ApiError::invalid(&portrait_core::Error::new("", portrait_core::ErrorKind::BodyTooLarge { size }))
     };
-    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    // As a u64: a length past 4 GB would not fit wasm's `usize`, and is too large all the same.
+    let declared =
+        req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(size) if size > MAX_BATCH_BYTES => return Err(too_large(size)),
+        Some(size) if size > MAX_BATCH_BYTES as u64 => {
+            return Err(too_large(usize::try_from(size).unwrap_or(usize::MAX)));
+        }
         // The runtime holds the body to its declared length: read it in one piece.
         Some(_) => {
             return req.bytes().await.map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()));

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use portrait_core::config::{Config, Environment, RateLimit, Workspace, constant_time_eq};
 use worker::Env;
 
-use crate::http::ApiError;
+use crate::http::{ApiError, credentials};
 
 thread_local! {
     static PARSED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
@@ -70,7 +70,7 @@ pub fn admin_workspace<'c>(
     env: &Env,
     authorization: Option<&str>,
 ) -> Result<&'c Workspace, ApiError> {
-    let presented = authorization.and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+    let presented = authorization.and_then(|h| credentials(h, "Bearer")).ok_or_else(|| {
         ApiError::new(401, "missing_admin_key", "send the admin key as `Authorization: Bearer <key>`")
     })?;
     let mut found = None;

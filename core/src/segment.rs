@@ -166,7 +166,11 @@ fn event_from_object(
         "identify" => Call::Identify,
         "group" => Call::Group { group_id: required_id(&mut object, "groupId")? },
         "alias" => Call::Alias { previous_id: required_id(&mut object, "previousId")? },
-        _ => return Err(Error::new("type", ErrorKind::UnknownType(call_type))),
+        // Named in the error, cut short: the answer must not repeat a hostile body at length.
+        _ => {
+            let shown = crate::limits::cut_at_char(&call_type, 64).to_owned();
+            return Err(Error::new("type", ErrorKind::UnknownType(shown)));
+        }
     };
     let mut context = defaults.context.clone();
     context.extend(object_field(&mut object, "context")?);

@@ -3,7 +3,7 @@
 // (The cases of ordinary bad input are in collector.test.mjs, "answers to bad requests".)
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_KEY, OTHER_ADMIN_KEY, launch, uuid } from "../support/collector.mjs";
+import { ADMIN_KEY, OTHER_ADMIN_KEY, SERVER_KEY, launch, uuid } from "../support/collector.mjs";
 
 let collector;
 before(async () => {
@@ -69,6 +69,49 @@ describe("hostile input gets a 4xx and stores nothing", () => {
       const response = await collector.request(path, { headers });
       assert.ok([400, 404].includes(response.status), `${path}: ${response.status} ${response.text}`);
       assert.equal(typeof response.json.code, "string", path);
+    }
+  });
+
+  test("a limit that is no integer is the caller's mistake, on every listing", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    for (const path of ["/v1/audiences/hot_leads/members?limit=abc", "/v1/audiences/hot_leads/members?limit=1.5"]) {
+      const response = await collector.request(path, { headers });
+      assert.deepEqual([response.status, response.json.code], [400, "bad_parameter"], `${path}: ${response.text}`);
+    }
+    assert.equal((await collector.request("/v1/audiences/hot_leads/members?limit=-1", { headers })).status, 200, "kept to 1–1,000");
+  });
+
+  test("an authorization scheme's name is case-insensitive", async () => {
+    const audiences = await collector.request("/v1/audiences", { headers: { authorization: `bearer ${ADMIN_KEY}` } });
+    assert.equal(audiences.status, 200, audiences.text);
+    const userId = `basic-${uuid()}`;
+    const basic = `BASIC ${Buffer.from(`${SERVER_KEY}:`).toString("base64")}`;
+    const tracked = await collector.request("/v1/track", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: basic },
+      body: JSON.stringify({ userId, event: "E" }),
+    });
+    assert.equal(tracked.status, 200, tracked.text);
+  });
+
+  test("a body declared past 4 GB is refused at once", async () => {
+    const response = await collector.request("/v1/track", {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "5000000000" },
+      ownConnection: true,
+    });
+    assert.deepEqual([response.status, response.json?.code], [413, "body_too_large"], response.text);
+  });
+
+  test("answers do not repeat a hostile body or path at length", async () => {
+    const unknown = await collector.segment("batch", { batch: [{ type: "t".repeat(400_000), userId: "u" }] });
+    assert.deepEqual([unknown.status, unknown.json.code], [400, "unknown_type"]);
+    assert.ok(unknown.text.length < 2_000, `${unknown.text.length} bytes`);
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    for (const path of [`/v1/profiles/user_id/${"x".repeat(60_000)}`, `/v1/profiles/${"y".repeat(60_000)}/x`]) {
+      const response = await collector.request(path, { headers });
+      assert.ok([400, 404].includes(response.status), `${response.status}`);
+      assert.ok(response.text.length < 2_000, `${response.text.length} bytes`);
     }
   });
 
