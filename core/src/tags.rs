@@ -228,7 +228,8 @@ impl Default for TagSettings {
                 // Autocapture's reports ride on page views: they count little.
                 weight("Page Engaged", 0.2, 14.0, 20),
                 weight("Scroll Depth Reached", 0.1, 14.0, 10),
-                weight("Element Clicked", 0.2, 14.0, 20),
+                weight("Link Clicked", 0.2, 14.0, 20),
+                weight("Button Clicked", 0.2, 14.0, 20),
                 weight("*", 1.0, 14.0, 10),
             ],
             levels: Levels { hot: 40.0, warm: 15.0, cold: 5.0 },

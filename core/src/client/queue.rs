@@ -345,8 +345,9 @@ impl Queue {
         Some(self.in_flight.remove(index).1)
     }
 
-    /// How long to wait before the next send after failures: exponential, with full jitter
-    /// (`random` in `[0, 1)`), and never sooner than the collector's `Retry-After`.
+    /// How long to wait before the next send after failures: exponential, with equal jitter
+    /// (half the ceiling, and a random part of the other half: `random` in `[0, 1)`), and
+    /// never sooner than the collector's `Retry-After`.
     pub fn backoff_ms(&self, random: f64, retry_after_ms: Option<i64>) -> i64 {
         // Bounded, so that the time it ends at cannot overflow (the SDK wakes meanwhile to
         // keep its stored queue its own).
