@@ -2,10 +2,12 @@
 //!
 //! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
 //!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
-//! - Latin-script words (accented ones too) get light stemming ([`stem`]): plurals, `-ing`,
+//! - Latin letters lose their accents (`café`, `cafe` + U+0301 and `cafe` are one word;
+//!   [`fold_latin`]), and Latin-script words get light stemming ([`stem`]): plurals, `-ing`,
 //!   `-ed`. Words shorter than two characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
-//!   characters and its character bigrams (`学習` → `学`, `学習`, `習`).
+//!   characters and its character bigrams (`学習` → `学`, `学習`, `習`). Half-width kana are
+//!   read as their full-width selves (`ｶﾞｲﾄﾞ` is `ガイド`).
 //! - Bounded: a caller gives the most terms it wants; the walk stops there.
 //!
 //! ```
@@ -29,15 +31,20 @@ pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
         }
         if is_cjk(c) {
             finish_word(&mut word, out);
-            cjk_run.push(c);
+            // A half-width voicing mark joins the kana before it (`ｶﾞ` is `ガ`).
+            match cjk_run.last_mut().and_then(|kana| voiced(*kana, c).map(|v| (kana, v))) {
+                Some((kana, voiced)) => *kana = voiced,
+                None => cjk_run.push(full_width_kana(c)),
+            }
             continue;
         }
         finish_cjk_run(&mut cjk_run, limit, out);
         if c.is_alphanumeric() {
             // `İ` lower-cases to `i` and a combining dot; a final `ς` is the `σ` of `Σ`.
-            word.extend(
-                c.to_lowercase().filter(|c| !is_latin_mark(*c)).map(|c| if c == 'ς' { 'σ' } else { c }),
-            );
+            word.extend(c.to_lowercase().filter(|c| !is_latin_mark(*c)).map(|c| match c {
+                'ς' => 'σ',
+                c => fold_latin(c),
+            }));
         } else if is_latin_mark(c) {
             // A decomposed accent (`e` + U+0301): dropped, the word goes on.
         } else if is_mark_in_word(c) && !word.is_empty() {
@@ -55,6 +62,51 @@ fn narrow(c: char) -> char {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         _ => c,
     }
+}
+
+/// A lower-case letter of Latin-1 or Latin Extended-A without its accent (`é` → `e`, `ł` →
+/// `l`), as a decomposed accent is dropped ([`is_latin_mark`]): the two spellings of a word
+/// are one, and so is the spelling without accents, often typed. Letters that are no
+/// accented other letter stay (`ß`, `æ`, `œ`, `ð`, `þ`, `ĳ`).
+pub fn fold_latin(c: char) -> char {
+    // From U+00E0 and from U+0100, a letter for each code point; `·` for none.
+    const LATIN_1: &str = "aaaaaaæceeeeiiiiðnooooo·ouuuuyþy";
+    const EXTENDED_A: &str = concat!(
+        "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiĳĳjjkkk",
+        "llllllllllnnnnnnnnnooooooœœrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs"
+    );
+    let folded = match c as u32 {
+        n @ 0xE0..=0xFF => LATIN_1.chars().nth(n as usize - 0xE0),
+        n @ 0x100..=0x17F => EXTENDED_A.chars().nth(n as usize - 0x100),
+        _ => None,
+    };
+    folded.filter(|f| *f != '·').unwrap_or(c)
+}
+
+/// Half-width katakana and voicing marks (U+FF66–U+FF9F) as full-width ones; anything else
+/// as it is.
+fn full_width_kana(c: char) -> char {
+    const KANA: &str = "ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン゛゜";
+    match c as u32 {
+        n @ 0xFF66..=0xFF9F => KANA.chars().nth(n as usize - 0xFF66).unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// `kana` with the half-width voicing `mark` (U+FF9E, U+FF9F) after it, when the two make
+/// one kana (`カ` + `ﾞ` = `ガ`, `ハ` + `ﾟ` = `パ`, `ウ` + `ﾞ` = `ヴ`).
+fn voiced(kana: char, mark: char) -> Option<char> {
+    let k = kana as u32;
+    // カ to チ (odd code points), ツ, テ, ト; ハ to ホ (every third).
+    let voiceable = matches!(k, 0x30AB..=0x30C1 if k % 2 == 1) || matches!(k, 0x30C4 | 0x30C6 | 0x30C8);
+    let h_row = (0x30CF..=0x30DB).contains(&k) && (k - 0x30CF) % 3 == 0;
+    let offset = match mark {
+        '\u{FF9E}' if k == 0x30A6 => 0x30F4 - 0x30A6,
+        '\u{FF9E}' if voiceable || h_row => 1,
+        '\u{FF9F}' if h_row => 2,
+        _ => return None,
+    };
+    char::from_u32(k + offset)
 }
 
 /// The combining accents of Latin text (U+0300–U+036F), which decomposed text puts after
@@ -223,22 +275,35 @@ mod tests {
         assert_eq!(all("Studies of a study; movies, movie"), ["studi", "studi", "movi", "movi"]);
         assert_eq!(all("Running 2026 x boxes churches classes"), ["run", "box", "church", "class"]);
         assert_eq!(all("don't  Don’t"), ["dont", "dont"]);
-        assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "école", "ελληνικά"]);
+        assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "ecole", "ελληνικά"]);
         assert_eq!(
-            all("écoles cafés niños Łódź"),
-            ["école", "café", "niño", "łódź"],
+            all("écoles cafés niños Łódź Œuvres"),
+            ["ecole", "cafe", "nino", "lodz", "œuvre"],
             "Latin script beyond ASCII"
         );
         assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικέσ"], "other scripts are left alone");
     }
 
     #[test]
+    fn the_fold_tables_cover_their_ranges() {
+        assert_eq!(
+            [fold_latin('à'), fold_latin('ÿ'), fold_latin('ā'), fold_latin('ž'), fold_latin('ſ')],
+            ['a', 'y', 'a', 'z', 's']
+        );
+        assert_eq!([fold_latin('ß'), fold_latin('œ'), fold_latin('÷')], ['ß', 'œ', '÷']);
+        assert_eq!([full_width_kana('ｦ'), full_width_kana('ﾝ'), full_width_kana('ﾟ')], ['ヲ', 'ン', '゜']);
+        let marks =
+            [voiced('ツ', 'ﾞ'), voiced('ホ', 'ﾟ'), voiced('ッ', 'ﾞ'), voiced('ア', 'ﾞ'), voiced('カ', 'ﾟ')];
+        assert_eq!(marks, [Some('ヅ'), Some('ポ'), None, None, None]);
+    }
+
+    #[test]
     fn width_accents_and_marks_are_folded() {
         assert_eq!(all("ＦＯＯＴＢＡＬＬ ｓｃｏｒｅｓ"), all("football scores"));
         assert_eq!(
-            all("Poke\u{301}mon e\u{301}cole"),
-            ["pokemon", "ecole"],
-            "a decomposed accent keeps the word"
+            all("Poke\u{301}mon e\u{301}cole Pokémon école pokemon"),
+            ["pokemon", "ecole", "pokemon", "ecole", "pokemon"],
+            "an accent, decomposed or not, is left out"
         );
         assert_eq!(all("İstanbul ΣΟΦΟΣ σοφος"), ["istanbul", "σοφοσ", "σοφοσ"]);
         assert_eq!(all("हिन्दी समाचार"), ["हिन्दी", "समाचार"], "a virama is inside the word");
@@ -249,11 +314,8 @@ mod tests {
         );
         assert_eq!(all("created updated enabled organizing"), ["create", "update", "enable", "organize"]);
         assert_eq!(all("boating heated eating treated"), ["boat", "heat", "eat", "treat"]);
-        assert_eq!(
-            all("ｶﾞｲﾄﾞ"),
-            ["ｶ", "ｶﾞ", "ﾞ", "ﾞｲ", "ｲ", "ｲﾄ", "ﾄ", "ﾄﾞ", "ﾞ"],
-            "half-width kana, voicing marks too"
-        );
+        assert_eq!(all("ｶﾞｲﾄﾞ ﾊﾟﾝ ｳﾞｧ ｯﾞ"), all("ガイド パン ヴァ ッ゛"), "half-width kana as full-width");
+        assert_eq!(all("ｶﾞｲﾄﾞ"), ["ガ", "ガイ", "イ", "イド", "ド"]);
         assert_eq!(all("দাম৳"), ["দাম"], "a currency sign is no mark");
     }
 
