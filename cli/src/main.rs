@@ -96,12 +96,11 @@ fn main() -> ExitCode {
 
 /// JSON → beacon. The beacon's `sentAt` is the first event's (they share one per batch).
 fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
-    // Now, as the collector's receipt time: what makes the ids of events without a
-    // `messageId` or a `timestamp` (each such event is a new one).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let decoded = segment::decode_batch(input, Timestamp(now))?;
+    // This run's arrival, in the ids of events without a `messageId` or a `timestamp` (each
+    // such event is a new one): the clock, in nanoseconds.
+    let arrival =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let decoded = segment::decode_batch(input, arrival)?;
     let dropped = serde_json::from_slice::<serde_json::Value>(input)
         .ok()
         .and_then(|json| json.get("dropped")?.as_u64())

@@ -51,7 +51,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     };
     let profile_id = resolve(env, workspace, rules, id_type, &id).await?;
     let stub = internal::profile_stub(env, workspace, &profile_id)?;
-    let not_found = || profile_not_found(id_type, &id);
+    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     match (method, action) {
         (Method::Get, None) => {
             let profile: Json = internal::view(&stub, "state", &()).await?.ok_or_else(not_found)?;
@@ -97,13 +97,14 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             // fails leaves the profile findable, so the erasure can simply be asked again.
             let plan: Erased = internal::call(&stub, "erasure", &()).await?.ok_or_else(not_found)?;
             // A merged-away profile's id answers for its survivor, whose plan this is: the
-            // steps below are the survivor's (the requested id's forwarding record is among
-            // `merged`).
+            // steps below are the survivor's. The requested id's own forwarding record (among
+            // `merged`) goes last, after the survivor: until then a retry still finds it.
+            let requested = (plan.profile_id != profile_id).then_some(stub);
             let stub = internal::profile_stub(env, workspace, &plan.profile_id)?;
             let identities: Vec<Json> =
                 plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
             // The merged-away profiles hold only forwarding records now.
-            let forwards = plan.merged.iter().map(|id| async move {
+            let forwards = plan.merged.iter().filter(|id| **id != profile_id).map(|id| async move {
                 let stub = internal::profile_stub(env, workspace, id)?;
                 internal::call::<_, Erased>(&stub, "erase", &()).await
             });
@@ -111,18 +112,22 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             for outcome in join_all(forwards).await {
                 forwarding_records_removed += u32::from(outcome?.is_some());
             }
-            let profile_id = plan.profile_id.as_str();
+            let survivor_id = plan.profile_id.as_str();
             let removals = plan.accounts.iter().map(|account_id| async move {
                 let stub = internal::account_stub(env, workspace, account_id)?;
-                let remove = RemoveMember { profile_id: profile_id.to_owned() };
+                let remove = RemoveMember { profile_id: survivor_id.to_owned() };
                 internal::call::<_, ()>(&stub, "remove", &remove).await
             });
             for outcome in join_all(removals).await {
                 outcome?;
             }
             let index_entries_removed =
-                unlink(env, workspace, profile_id, plan.merged, plan.identities).await?;
+                unlink(env, workspace, survivor_id, plan.merged, plan.identities).await?;
             let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
+            if let Some(requested) = requested {
+                let outcome = internal::call::<_, Erased>(&requested, "erase", &()).await?;
+                forwarding_records_removed += u32::from(outcome.is_some());
+            }
             json_response(
                 200,
                 &json!({
@@ -219,10 +224,10 @@ async fn resolve(
         ApiError::new(
             400,
             "bad_id_type",
-            format!("unknown id type `{}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)", portrait_core::limits::cut_at_char(id_type, 256)),
+            format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)"),
         )
     })?;
-    let not_found = || profile_not_found(id_type, id);
+    let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     let identity = rules.identity(kind, id).ok_or_else(not_found)?;
     internal::owner(env, workspace, identity).await?.ok_or_else(not_found)
 }
@@ -251,12 +256,6 @@ async fn unlink(
 }
 
 /// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).
-/// The 404 for an id no profile holds, naming it cut short (it may be any length).
-fn profile_not_found(id_type: &str, id: &str) -> ApiError {
-    let cut = |text: &str| portrait_core::limits::cut_at_char(text, 256).to_owned();
-    ApiError::new(404, "profile_not_found", format!("no profile for {} {}", cut(id_type), cut(id)))
-}
-
 fn decode(segment: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8()

@@ -100,11 +100,15 @@ impl From<ApiError> for worker::Error {
 }
 
 impl ApiError {
+    /// `message` cut to 1 KB: it may quote a request (a path, a header), which must not come
+    /// back at length.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        let mut message = message.into();
+        message.truncate(portrait_core::limits::cut_at_char(&message, 1024).len());
         ApiError {
             status,
             code: Cow::Borrowed(code),
-            message: message.into(),
+            message,
             path: String::new(),
             retry_after_seconds: None,
             details: None,

@@ -1,7 +1,9 @@
 //! Ingest: `POST /v1/b` (the SDK's beacons) and Segment's HTTP Tracking API.
 //!
-//! The pipeline for both: authenticate the write key → check the origin → check the content
-//! type and size → rate-limit → route each person's events to their ProfileObject, one
+//! The pipeline: for a beacon, authenticate the write key → check the origin → check the
+//! content type and size; for Segment JSON, check the content type and size → decode →
+//! authenticate (the key may be in the body) → check the origin. Then, for both: rate-limit
+//! → route each person's events to their ProfileObject, one
 //! request per object, as a beacon → the object decodes and validates, enriches, drops bots,
 //! skips message ids it has applied and commits → answer once every object has committed.
 //! A failure before that answer is a 503 the sender retries; retries are harmless.
@@ -57,20 +59,22 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
     let result = async {
         require_content_type(&req, &["application/json", "text/plain"])?;
         let body = read_body(&mut req).await?;
-        let now = Timestamp(internal::now_ms());
-        let decoded = match call {
-            None => segment::decode_batch(&body, now),
-            Some(call) => segment::decode_single(call, &body, now).map(|(event, write_key)| Decoded {
-                events: vec![event],
-                write_key,
-                ..Decoded::default()
-            }),
-        }
-        .map_err(|e| ApiError::invalid(&e))?;
+        // Random: the runtime's clock stands still during a request, and two requests of the
+        // same untimed event at once must be two events.
+        let arrival = (js_sys::Math::random() * 2f64.powi(53)) as u64;
+        let decoded =
+            match call {
+                None => segment::decode_batch(&body, arrival),
+                Some(call) => segment::decode_single(call, &body, arrival).map(|(event, write_key)| {
+                    Decoded { events: vec![event], write_key, ..Decoded::default() }
+                }),
+            }
+            .map_err(|e| ApiError::invalid(&e))?;
         if write_key.is_none() {
             write_key = decoded.write_key.clone();
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
+        let now = Timestamp(internal::now_ms());
         take_tokens(source, decoded.events.len(), now)?;
         let plan = Plan::split(decoded, now, &source.workspace.identity);
         deliver(plan, source, env, &geo(&req), now, 0).await
@@ -310,10 +314,14 @@ async fn deliver(
     if dropped_counted {
         counts.push(("sdk_dropped_events".to_owned(), i64::from(sdk_dropped)));
     }
-    let stopped = match (failed, throttled) {
-        (Some(error), _) => Some(error),
-        (None, Some(wait)) => Some(settings::rate_limited("one person", PROFILE_LIMIT, wait)),
-        (None, None) => None,
+    let limited = throttled.map(|wait| settings::rate_limited("one person", PROFILE_LIMIT, wait));
+    let stopped = match (failed, limited) {
+        // A failure's 503, retried no sooner than the throttled person may send again.
+        (Some(mut error), Some(limited)) => {
+            error.retry_after_seconds = error.retry_after_seconds.max(limited.retry_after_seconds);
+            Some(error)
+        }
+        (failed, limited) => failed.or(limited),
     };
     if let Some(mut error) = stopped {
         add_counts(env, source, received_at, counts).await?;

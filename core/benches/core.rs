@@ -25,7 +25,7 @@ fn decode(c: &mut Criterion) {
             b.iter(|| beacon::decode(black_box(&body)).unwrap())
         });
         group.bench_function(format!("segment json, {count} events"), |b| {
-            b.iter(|| segment::decode_batch(black_box(&json), portrait_core::time::Timestamp(0)).unwrap())
+            b.iter(|| segment::decode_batch(black_box(&json), 0).unwrap())
         });
     }
     group.finish();

@@ -227,7 +227,7 @@ impl Config {
         let mut workspace_ids: BTreeMap<&str, usize> = BTreeMap::new();
         let mut write_keys: BTreeMap<&str, String> = BTreeMap::new();
         // An admin key opens one workspace: a secret two share would open only one of them.
-        let mut admin_secrets: BTreeMap<&str, String> = BTreeMap::new();
+        let mut admin_secrets: BTreeMap<&str, (String, usize)> = BTreeMap::new();
         for (w, workspace) in self.workspaces.iter().enumerate() {
             let id = workspace.id.get_ref();
             let valid_id = (1..=32).contains(&id.len())
@@ -263,23 +263,24 @@ impl Config {
                 if !valid {
                     return error(name.span(), path, "secret names are A-Z, 0-9 and _");
                 }
-                if let Some(first) = admin_secrets.insert(name.get_ref(), path.clone()) {
-                    return error(
-                        name.span(),
-                        path,
-                        &format!("duplicate of {first}: an admin key opens one workspace"),
-                    );
+                if let Some((first, in_workspace)) = admin_secrets.insert(name.get_ref(), (path.clone(), w)) {
+                    let why = if in_workspace == w { "" } else { ": an admin key opens one workspace" };
+                    return error(name.span(), path, &format!("duplicate of {first}{why}"));
                 }
             }
             let mut source_names = std::collections::BTreeSet::new();
             for (s, source) in workspace.sources.iter().enumerate() {
                 let path = format!("workspaces[{w}].sources[{s}]");
                 // Its statistics are kept, and read (`/v1/sources/{name}/stats`), by name.
-                if !is_name(&source.name) || !source_names.insert(source.name.as_str()) {
+                let name = &source.name;
+                if !is_name(&name.to_ascii_lowercase()) || !source_names.insert(name.as_str()) {
                     return error(
                         source.write_key.span(),
                         format!("{path}.name"),
-                        &format!("`{}`: {NAMES}", source.name.chars().take(64).collect::<String>()),
+                        &format!(
+                            "`{}`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
+                            name.chars().take(64).collect::<String>()
+                        ),
                     );
                 }
                 let key = source.write_key.get_ref();
@@ -416,7 +417,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// What names of audiences and sources may be.
+/// What names of audiences may be (a source's may have capitals too).
 const NAMES: &str = "names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace";
 
 fn is_name(name: &str) -> bool {
@@ -424,22 +425,34 @@ fn is_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// Whether `text` is `*` or an origin as a browser sends it in `Origin` (matched as text by
-/// [`Source::allows_origin`]): lower case, and a port only when it is not the scheme's own.
+/// Whether `text` is `*`, `null` (what a sandboxed or `file:` page sends) or an origin as a
+/// browser sends it in `Origin` (matched as text by [`Source::allows_origin`]): lower case,
+/// and a port only when it is not the scheme's own.
 fn origin_as_sent(text: &str) -> Result<(), &'static str> {
     const SHAPE: &str =
         "expected `*` or an origin such as `https://www.example.com` (scheme, host, optional port; no path)";
-    if text == "*" {
+    if text == "*" || text == "null" {
         return Ok(());
     }
     let Some((scheme, rest)) = text.split_once("://") else { return Err(SHAPE) };
-    // An IPv6 host is in brackets, and holds colons itself.
-    let host_end = if rest.starts_with('[') { rest.find(']').map_or(rest.len(), |i| i + 1) } else { 0 };
-    let (host, port) = match rest[host_end..].rfind(':') {
-        Some(i) => (&rest[..host_end + i], Some(&rest[host_end + i + 1..])),
-        None => (rest, None),
+    // An IPv6 host is in brackets, and holds colons itself; a name or IPv4 host holds none.
+    let ipv6 = rest.starts_with('[');
+    let (host, after_host) = match rest.strip_prefix('[') {
+        Some(inside) => match inside.find(']') {
+            Some(end) => (&inside[..end], &inside[end + 1..]),
+            None => return Err(SHAPE),
+        },
+        None => rest.split_at(rest.find(':').unwrap_or(rest.len())),
     };
-    let host_byte = |b: u8| b.is_ascii_alphanumeric() || b".-[]:".contains(&b);
+    let host_byte = |b: u8| match ipv6 {
+        true => b.is_ascii_hexdigit() || b == b':' || b == b'.',
+        false => b.is_ascii_alphanumeric() || b == b'.' || b == b'-',
+    };
+    let port = match after_host.strip_prefix(':') {
+        Some(port) => Some(port),
+        None if after_host.is_empty() => None,
+        None => return Err(SHAPE),
+    };
     if !matches!(scheme, "http" | "https") || host.is_empty() || !host.bytes().all(host_byte) {
         return Err(SHAPE);
     }
@@ -594,11 +607,11 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("name = \"www\"", "name = \"my site\""),
-                "line 10, column 13: workspaces[0].sources[0].name: `my site`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
+                "line 10, column 13: workspaces[0].sources[0].name: `my site`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
                 VALID.replace("[workspaces.sdk]", "[[workspaces.sources]]\nname = \"www\"\nwrite_key = \"pk_live_other_key\"\nallowed_origins = []\n\n[workspaces.sdk]"),
-                "line 16, column 13: workspaces[0].sources[1].name: `www`: names are 1–64 characters of a-z, 0-9, _ and -, unique in a workspace",
+                "line 16, column 13: workspaces[0].sources[1].name: `www`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
                 format!("{VALID}\n[[workspaces]]\nid = \"beta\"\nadmin_key_secrets = [\"PORTRAIT_ADMIN_KEY_ACME\"]\nsources = []\n"),
@@ -612,11 +625,26 @@ url = "/pricing*"
         for (text, expected) in cases {
             assert_eq!(Config::parse(&text).unwrap_err().to_string(), expected);
         }
-        for origin in
-            ["http://[::1]:8080", "http://[::1]", "https://www.acme.com:8443", "http://127.0.0.1:8787"]
-        {
+        for origin in [
+            "http://[::1]:8080",
+            "http://[::1]",
+            "https://www.acme.com:8443",
+            "http://127.0.0.1:8787",
+            "null",
+        ] {
             let text = VALID.replace("http://localhost:8080", origin);
             assert!(Config::parse(&text).is_ok(), "{origin}");
+        }
+        for origin in [
+            "http://a:b:8080",
+            "http://::1:8080",
+            "http://[::1",
+            "http://[::1]x",
+            "http://[g::1]",
+            "https://a.com:",
+        ] {
+            let text = VALID.replace("http://localhost:8080", origin);
+            assert!(Config::parse(&text).is_err(), "{origin}");
         }
     }
 

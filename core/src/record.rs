@@ -883,8 +883,7 @@ mod tests {
     /// The context of a track call whose Segment JSON has this `context`.
     fn context_of(json: &str) -> Context {
         let body = format!(r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "context": {json}}}"#);
-        let (event, _) =
-            crate::segment::decode_single("track", body.as_bytes(), crate::time::Timestamp(0)).unwrap();
+        let (event, _) = crate::segment::decode_single("track", body.as_bytes(), 0).unwrap();
         (*event.context).clone()
     }
 
@@ -943,11 +942,7 @@ mod tests {
                 r#"{{"event": "{name}", "anonymousId": "a", "messageId": "m", "properties": {properties},
                     "context": {{"page": {{"path": "/p"}}}}, "timestamp": "2026-12-01T00:00:00Z"}}"#
             );
-            Record::from_event(
-                &crate::segment::decode_single("track", body.as_bytes(), crate::time::Timestamp(0))
-                    .unwrap()
-                    .0,
-            )
+            Record::from_event(&crate::segment::decode_single("track", body.as_bytes(), 0).unwrap().0)
         };
         let keys = ["topics", "tags"];
         let engaged = event(
@@ -980,9 +975,7 @@ mod tests {
             let json = format!(
                 r#"{{"event": "e", "anonymousId": "a", "messageId": "m", "properties": {{"n": [{items}]}}}}"#
             );
-            let (event, _) =
-                crate::segment::decode_single("track", json.as_bytes(), crate::time::Timestamp(0))
-                    .expect("kept");
+            let (event, _) = crate::segment::decode_single("track", json.as_bytes(), 0).expect("kept");
             let record = Record::from_event(&event);
             assert!(
                 record.as_bytes().len() <= super::MAX_RECORD_BYTES,

@@ -8,8 +8,7 @@
 //!
 //! ```
 //! let body = br#"{"batch":[{"type":"track","event":"Signed Up","userId":"u1"}]}"#;
-//! let received_at = portrait_core::time::Timestamp(1_764_352_000_000);
-//! let decoded = portrait_core::segment::decode_batch(body, received_at).unwrap();
+//! let decoded = portrait_core::segment::decode_batch(body, 7).unwrap();
 //! assert_eq!(decoded.events.len(), 1);
 //! ```
 
@@ -26,10 +25,10 @@ use crate::value::{Map, Value};
 use crate::{Decoded, Rejected};
 
 /// Decodes a `/v1/batch` body: `{batch: [...], context?, sentAt?, writeKey?}`. Batch-level
-/// `context` keys and `sentAt` apply to every event that lacks its own. `received_at`, when
-/// the body arrived, goes into the `messageId` made for an event that has neither one nor a
-/// `timestamp` (see [`content_message_id`]).
-pub fn decode_batch(body: &[u8], received_at: Timestamp) -> Result<Decoded, Error> {
+/// `context` keys and `sentAt` apply to every event that lacks its own. `arrival`, a number
+/// this arrival of the body alone has (the collector's is random), goes into the `messageId`
+/// made for an event that has neither one nor a `timestamp` (see [`content_message_id`]).
+pub fn decode_batch(body: &[u8], arrival: u64) -> Result<Decoded, Error> {
     let mut top = parse_object(body)?;
     let write_key = string_field(&mut top, "writeKey")?;
     let defaults = Defaults {
@@ -47,7 +46,7 @@ pub fn decode_batch(body: &[u8], received_at: Timestamp) -> Result<Decoded, Erro
     let mut decoded = Decoded { write_key, ..Decoded::default() };
     for (index, item) in items.into_iter().enumerate() {
         let event = match item {
-            Value::Object(object) => event_from_object(object, None, &defaults, (received_at, index)),
+            Value::Object(object) => event_from_object(object, None, &defaults, (arrival, index)),
             other => Err(wrong_type("", "object", &other)),
         };
         match event.and_then(|event| validate(&event).map(|()| event)) {
@@ -59,16 +58,12 @@ pub fn decode_batch(body: &[u8], received_at: Timestamp) -> Result<Decoded, Erro
 }
 
 /// Decodes the body of a single-call endpoint; `call_type` comes from the URL (`track`, …).
-/// The body's own `type` field, if any, is ignored, as Segment does. `received_at` as for
+/// The body's own `type` field, if any, is ignored, as Segment does. `arrival` as for
 /// [`decode_batch`].
-pub fn decode_single(
-    call_type: &str,
-    body: &[u8],
-    received_at: Timestamp,
-) -> Result<(Event, Option<String>), Error> {
+pub fn decode_single(call_type: &str, body: &[u8], arrival: u64) -> Result<(Event, Option<String>), Error> {
     let mut object = parse_object(body)?;
     let write_key = string_field(&mut object, "writeKey")?;
-    let event = event_from_object(object, Some(call_type), &Defaults::default(), (received_at, 0))?;
+    let event = event_from_object(object, Some(call_type), &Defaults::default(), (arrival, 0))?;
     validate(&event)?;
     Ok((event, write_key))
 }
@@ -146,12 +141,12 @@ fn parse_object(body: &[u8]) -> Result<Map, Error> {
     }
 }
 
-/// `arrival`: when the body arrived and the event's place in it.
+/// `arrival`: the body's arrival (see [`decode_batch`]) and the event's place in it.
 fn event_from_object(
     mut object: Map,
     call_type: Option<&str>,
     defaults: &Defaults,
-    arrival: (Timestamp, usize),
+    arrival: (u64, usize),
 ) -> Result<Event, Error> {
     let call_type = match call_type {
         Some(t) => t.to_owned(),
@@ -196,9 +191,9 @@ fn event_from_object(
 /// of the same event is still recognised as a duplicate (two FNV-1a 64 hashes, 128 bits).
 /// Not from `sentAt`, which a client's retry stamps again. An event without a `timestamp`
 /// cannot tell a retry from a repeat by its content (a second click the same): its id holds
-/// `arrival` (when it arrived, its place in the batch), so each is counted, as by Segment,
+/// `arrival` (the body's arrival, its place in the body), so each is counted, as by Segment,
 /// which gives such an event a random id.
-fn content_message_id(event: &mut Event, arrival: (Timestamp, usize)) -> String {
+fn content_message_id(event: &mut Event, arrival: (u64, usize)) -> String {
     /// Two FNV-1a states with different seeds, fed the same bytes.
     struct Pair([Fnv1a; 2]);
     impl std::io::Write for Pair {
@@ -215,9 +210,9 @@ fn content_message_id(event: &mut Event, arrival: (Timestamp, usize)) -> String 
     serde_json::to_writer(&mut pair, &Json(event)).expect("hashing cannot fail");
     event.sent_at = sent_at;
     if event.timestamp.is_none() {
-        let (received_at, index) = arrival;
+        let (arrival, index) = arrival;
         pair.0.iter_mut().for_each(|h| {
-            h.update(&received_at.0.to_le_bytes());
+            h.update(&arrival.to_le_bytes());
             h.update(&(index as u64).to_le_bytes());
         });
     }

@@ -1,12 +1,12 @@
 //! Every limit and every rejection, as data: input, expected code, expected message.
 
-use portrait_core::{ErrorKind, Timestamp, beacon, limits, segment};
+use portrait_core::{ErrorKind, beacon, limits, segment};
 use serde_json::{Value as Json, json};
 
 /// Wraps one event in a batch and returns the rejection message (or "ok").
 fn verdict(event: Json) -> String {
     let body = serde_json::to_vec(&json!({ "batch": [event] })).unwrap();
-    let decoded = segment::decode_batch(&body, Timestamp(0)).unwrap();
+    let decoded = segment::decode_batch(&body, 0).unwrap();
     match decoded.rejected.as_slice() {
         [] => "ok".to_owned(),
         [rejected] => format!("{}: {}", rejected.error.kind.code(), rejected.error),
@@ -157,7 +157,7 @@ fn whole_body_errors() {
         ),
     ];
     for (name, body, expected) in cases {
-        let error = segment::decode_batch(&body, Timestamp(0)).expect_err(name);
+        let error = segment::decode_batch(&body, 0).expect_err(name);
         assert_eq!(format!("{}: {error}", error.kind.code()), expected, "{name}");
     }
     assert!(ErrorKind::BodyTooLarge { size: 1 }.is_size_limit());
@@ -171,7 +171,7 @@ fn a_bad_event_does_not_sink_its_batch() {
         track(json!({ "messageId": "third" })),
     ]}))
     .unwrap();
-    let decoded = segment::decode_batch(&body, Timestamp(0)).unwrap();
+    let decoded = segment::decode_batch(&body, 0).unwrap();
     let ids: Vec<&str> = decoded.events.iter().map(|e| e.message_id.as_str()).collect();
     assert_eq!(ids, ["first", "third"]);
     assert_eq!(decoded.rejected.len(), 1);
@@ -182,10 +182,10 @@ fn a_bad_event_does_not_sink_its_batch() {
 #[test]
 fn single_call_bodies_take_their_type_from_the_endpoint() {
     let body = br#"{"type":"identify","event":"Signed Up","userId":"u1","writeKey":"wk"}"#;
-    let (event, write_key) = segment::decode_single("track", body, Timestamp(0)).unwrap();
+    let (event, write_key) = segment::decode_single("track", body, 0).unwrap();
     assert_eq!(event.call.type_name(), "track");
     assert_eq!(write_key.as_deref(), Some("wk"));
-    let error = segment::decode_single("track", br#"{"userId":"u1"}"#, Timestamp(0)).unwrap_err();
+    let error = segment::decode_single("track", br#"{"userId":"u1"}"#, 0).unwrap_err();
     assert_eq!(error.to_string(), "event: required field is missing");
 }
 
@@ -273,8 +273,7 @@ fn the_size_limit_is_the_same_in_both_formats() {
     assert_eq!(segment::json_len(&exact), limits::MAX_EVENT_BYTES);
     let over = make(limits::MAX_EVENT_BYTES - base + 1);
     for (event, expected) in [(exact, None), (over, Some(limits::MAX_EVENT_BYTES + 1))] {
-        let json = segment::decode_batch(&segment::encode_batch(std::slice::from_ref(&event)), Timestamp(0))
-            .unwrap();
+        let json = segment::decode_batch(&segment::encode_batch(std::slice::from_ref(&event)), 0).unwrap();
         let beacon = beacon::decode(&beacon::encode(&beacon::Batch {
             sent_at: None,
             dropped: 0,

@@ -176,7 +176,8 @@ export function post(url, body, keepalive, done) {
       const signal = timed ? AbortSignal.timeout(timeout) : undefined;
       fetch(url, { method: 'POST', body: bytes, headers: { 'Content-Type': 'text/plain' }, credentials: 'omit', keepalive, signal })
         .then((response) => {
-          const read = response.status === 200 || response.status === 429;
+          // The answers whose body counts something (`Outcome::of`).
+          const read = [200, 429, 503].includes(response.status);
           return (read ? response.json().catch(() => null) : Promise.resolve(null))
             .then((json) => answer(response.status, response.headers.get('Retry-After') ?? undefined, json));
         }, failed)

@@ -114,12 +114,11 @@ describe("ingest → profile API", () => {
       const body = { batch: [{ type: "track", userId: user, event: "Order Completed", timestamp, properties: { revenue: 100 } }], sentAt };
       assert.equal((await collector.segment("batch", body)).status, 200);
     }
-    for (let click = 0; click < 2; click++) {
-      const answer = await collector.segment("track", { userId: user, event: "Button Clicked" });
-      assert.deepEqual([answer.status, answer.json.accepted, answer.json.duplicates], [200, 1, 0]);
-    }
+    // At once, too: the runtime's clock stands still within a request.
+    const clicks = await Promise.all(Array.from({ length: 8 }, () => collector.segment("track", { userId: user, event: "Button Clicked" })));
+    for (const answer of clicks) assert.deepEqual([answer.status, answer.json.accepted, answer.json.duplicates], [200, 1, 0]);
     const { json: profile } = await collector.profile("user_id", user);
-    assert.deepEqual(profile.counters, { "Order Completed": 1, "Button Clicked": 2 });
+    assert.deepEqual(profile.counters, { "Order Completed": 1, "Button Clicked": 8 });
   });
 
   test("the timeline pages newest first and shows what the collector added", async () => {

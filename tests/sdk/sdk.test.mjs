@@ -1764,20 +1764,23 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
-  test("a 429 whose collector counted the dropped count already: the retry does not carry it again", async () => {
-    const proxy = await startProxy(rig.collector.url);
-    const before = await rig.collector.sdkDroppedEvents();
-    const { page, context } = await fillQueueWhileDown("/full-429", proxy);
-    // As the collector answers a beacon it applied in part, one person throttled.
-    proxy.fail({ status: 429, retryAfter: 1, answer: { code: "rate_limited", message: "one person is limited", dropped_counted: 5 } });
-    assert.equal(await page.evaluate(() => window.portrait.flush()), false, "the 429");
-    await eventually(() => page.evaluate(() => window.portrait.flush()), { message: "delivered after the Retry-After" });
-    const events = await timeline(await anonymousId(page), 10);
-    assert.equal(events.length, 10);
-    assert.equal((await rig.collector.sdkDroppedEvents()) - before, 0, "counted by the collector that answered 429, not again");
-    await context.close();
-    await proxy.stop();
-  });
+  // As the collector answers a beacon it applied in part: one person throttled, or a failure
+  // for one person.
+  for (const [status, code] of [[429, "rate_limited"], [503, "internal"]]) {
+    test(`a ${status} whose collector counted the dropped count already: the retry does not carry it again`, async () => {
+      const proxy = await startProxy(rig.collector.url);
+      const before = await rig.collector.sdkDroppedEvents();
+      const { page, context } = await fillQueueWhileDown(`/full-${status}`, proxy);
+      proxy.fail({ status, retryAfter: 1, answer: { code, message: "one person's part failed", dropped_counted: 5 } });
+      assert.equal(await page.evaluate(() => window.portrait.flush()), false, `the ${status}`);
+      await eventually(() => page.evaluate(() => window.portrait.flush()), { message: "delivered after the Retry-After" });
+      const events = await timeline(await anonymousId(page), 10);
+      assert.equal(events.length, 10);
+      assert.equal((await rig.collector.sdkDroppedEvents()) - before, 0, `counted by the collector that answered ${status}, not again`);
+      await context.close();
+      await proxy.stop();
+    });
+  }
 
   test("an event larger than the collector keeps is refused at once and reported: it pushes no queued event out", async () => {
     const proxy = await startProxy(rig.collector.url);

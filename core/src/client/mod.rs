@@ -151,10 +151,9 @@ mod tests {
             );
             // The collector's verdict: validation, then the age check after clock correction.
             let collector =
-                crate::segment::decode_single("track", json.as_bytes(), crate::time::Timestamp(now))
-                    .is_ok_and(|(mut event, _)| {
-                        crate::enrich::correct_time(&mut event, crate::time::Timestamp(now)).is_ok()
-                    });
+                crate::segment::decode_single("track", json.as_bytes(), 0).is_ok_and(|(mut event, _)| {
+                    crate::enrich::correct_time(&mut event, crate::time::Timestamp(now)).is_ok()
+                });
             assert_eq!(super::keeps_event_time(at, now), collector, "{offset} ms from now");
         }
     }

@@ -99,7 +99,7 @@ fn voiced(kana: char, mark: char) -> Option<char> {
     let k = kana as u32;
     // カ to チ (odd code points), ツ, テ, ト; ハ to ホ (every third).
     let voiceable = matches!(k, 0x30AB..=0x30C1 if k % 2 == 1) || matches!(k, 0x30C4 | 0x30C6 | 0x30C8);
-    let h_row = (0x30CF..=0x30DB).contains(&k) && (k - 0x30CF) % 3 == 0;
+    let h_row = (0x30CF..=0x30DB).contains(&k) && (k - 0x30CF).is_multiple_of(3);
     let offset = match mark {
         '\u{FF9E}' if k == 0x30A6 => 0x30F4 - 0x30A6,
         '\u{FF9E}' if voiceable || h_row => 1,
