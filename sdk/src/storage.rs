@@ -108,6 +108,11 @@ pub struct Store {
     /// `localStorage` held for the key then: while it still holds that, no other tab wrote
     /// the key since, and this page's copy is the newer one ([`Store::holds_unstored`]).
     unstored: Vec<(String, Option<String>)>,
+    /// Keys another tab wrote ([`Store::reload`]): read from `localStorage`, not from their
+    /// cookies, from then on. The other tab wrote both, and nothing orders its cookie write
+    /// with its `localStorage` write for this page: the cookie may still hold the value it
+    /// replaced, which read then would stay for good.
+    followed: Vec<&'static str>,
 }
 
 impl Store {
@@ -124,6 +129,7 @@ impl Store {
             personal: &[],
             failed_writes: 0,
             unstored: Vec::new(),
+            followed: Vec::new(),
         };
         if mode == Mode::CookieAndLocal {
             // Detected when storing starts (the probe is a cookie: not before consent).
@@ -134,7 +140,8 @@ impl Store {
     }
 
     /// Reads a value: memory first (it has every write of this page), then the cookie (only
-    /// ids have one; it is what the site's other subdomains wrote last), then `localStorage`.
+    /// ids have one; it is what the site's other subdomains wrote last) unless another tab of
+    /// this origin wrote the key since ([`Store::followed`]), then `localStorage`.
     pub fn get(&self, key: &str) -> Option<String> {
         if let Some((_, value)) = self.memory.iter().find(|(k, _)| k == key) {
             return Some(value.clone());
@@ -142,7 +149,8 @@ impl Store {
         if self.mode == Mode::Memory {
             return None;
         }
-        let cookie = (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&self.cookies, key)).flatten();
+        let by_cookie = self.mode == Mode::CookieAndLocal && !self.followed.contains(&key);
+        let cookie = by_cookie.then(|| find_cookie(&self.cookies, key)).flatten();
         cookie.or_else(|| self.local.then(|| local_get(&concat(&[PREFIX, key]))).flatten())
     }
 
@@ -223,10 +231,16 @@ impl Store {
 
     /// Another tab wrote `keys`: this page's copies of them that differ from what is stored go,
     /// so that reading them reads what is stored and storing again never writes them back
-    /// (the cookies are read again too). Nothing is written.
-    pub fn reload(&mut self, keys: &[&str]) {
+    /// (the cookies are read again too, but `localStorage` decides `keys` from now on:
+    /// [`Store::followed`]). Nothing is written.
+    pub fn reload(&mut self, keys: &[&'static str]) {
         if self.mode == Mode::CookieAndLocal {
             self.cookies = cookie_text();
+        }
+        for key in keys {
+            if !self.followed.contains(key) {
+                self.followed.push(key);
+            }
         }
         self.memory.retain(|(key, value)| {
             !keys.contains(&key.as_str()) || local_get(&concat(&[PREFIX, key])).as_ref() == Some(value)

@@ -1313,6 +1313,30 @@ describe("SDK: consent", () => {
     }
   });
 
+  test("a tab follows another tab's sign-in and sign-out by what localStorage holds, however late that tab's cookies come", async () => {
+    const html = snippetPage({ collector: rig.collector.url, options: { consent: "granted", autocapture: false } });
+    const { page, context } = await open("/late-cookie-one", html);
+    const { page: other } = await open("/late-cookie-two", html, { context });
+    await page.evaluate(() => window.portrait.identify("alice", { who: "alice" }));
+    await eventually(() => other.evaluate(() => window.portrait.user().userId === "alice"), { message: "the other tab follows alice" });
+    // The other tab's user cookie reaches the browser's cookie store half a second late:
+    // nothing orders cookie writes with `localStorage` writes between tabs.
+    await other.evaluate(() => {
+      const cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+      Object.defineProperty(document, "cookie", {
+        configurable: true,
+        get: () => cookie.get.call(document),
+        set: (text) => (text.startsWith("portrait_uid=") ? setTimeout(() => cookie.set.call(document, text), 500) : cookie.set.call(document, text)),
+      });
+    });
+    await other.evaluate(() => window.portrait.identify("bob", { who: "bob" }));
+    await eventually(() => page.evaluate(() => window.portrait.user().userId === "bob"), { message: "the tab follows the sign-in" });
+    assert.deepEqual(await page.evaluate(() => window.portrait.user().traits), { who: "bob" });
+    await other.evaluate(() => window.portrait.reset());
+    await eventually(() => page.evaluate(() => window.portrait.user().userId === null), { message: "the tab follows the sign-out" });
+    await context.close();
+  });
+
   test("a sign-in and a reset() in one tab hold in the site's other tabs: their next events are the visitor's as stored now", async () => {
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
     const { page, context } = await open("/who-one", html);
