@@ -952,20 +952,30 @@ impl ProfileObject {
             }
             "merge_in" => internal::answer(&MergeAnswer::Forwarded(target)),
             "erase" => {
-                let profile_id = self.owner()?.map(|(_, id)| id).unwrap_or_default();
+                let erased = self.forwarding_erasure()?;
                 self.delete_everything().await?;
-                let erased = Erased {
-                    profile_id,
-                    identities: Vec::new(),
-                    merged: Vec::new(),
-                    accounts: Vec::new(),
-                    events_removed: 0,
-                    message_ids_forgotten: 0,
-                };
                 internal::answer(&erased)
             }
+            // A survivor erased already (an erasure asked again after it failed past that):
+            // what is left is this record, erased as a profile of its own.
+            "erasure" => match internal::post(&stub, action, body).await? {
+                None => internal::answer(&self.forwarding_erasure()?),
+                plan => Ok(plan),
+            },
             action => Ok(internal::post(&stub, action, body).await?),
         }
+    }
+
+    /// The erasure of a forwarding record: its own id, nothing else.
+    fn forwarding_erasure(&self) -> Result<Erased> {
+        Ok(Erased {
+            profile_id: self.owner()?.map(|(_, id)| id).unwrap_or_default(),
+            identities: Vec::new(),
+            merged: Vec::new(),
+            accounts: Vec::new(),
+            events_removed: 0,
+            message_ids_forgotten: 0,
+        })
     }
 
     /// Re-evaluates the tags that fire things — audiences, lifecycle, lead score — and sends

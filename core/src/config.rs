@@ -273,7 +273,9 @@ impl Config {
                 let path = format!("workspaces[{w}].sources[{s}]");
                 // Its statistics are kept, and read (`/v1/sources/{name}/stats`), by name.
                 let name = &source.name;
-                if !is_name(&name.to_ascii_lowercase()) || !source_names.insert(name.as_str()) {
+                // Unique whatever the case: one would hide the other on a case-blind look.
+                let folded = name.to_ascii_lowercase();
+                if !is_name(&folded) || !source_names.insert(folded) {
                     return error(
                         source.write_key.span(),
                         format!("{path}.name"),
@@ -610,8 +612,8 @@ url = "/pricing*"
                 "line 10, column 13: workspaces[0].sources[0].name: `my site`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
-                VALID.replace("[workspaces.sdk]", "[[workspaces.sources]]\nname = \"www\"\nwrite_key = \"pk_live_other_key\"\nallowed_origins = []\n\n[workspaces.sdk]"),
-                "line 16, column 13: workspaces[0].sources[1].name: `www`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
+                VALID.replace("[workspaces.sdk]", "[[workspaces.sources]]\nname = \"WWW\"\nwrite_key = \"pk_live_other_key\"\nallowed_origins = []\n\n[workspaces.sdk]"),
+                "line 16, column 13: workspaces[0].sources[1].name: `WWW`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
                 format!("{VALID}\n[[workspaces]]\nid = \"beta\"\nadmin_key_secrets = [\"PORTRAIT_ADMIN_KEY_ACME\"]\nsources = []\n"),
