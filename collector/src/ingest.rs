@@ -173,7 +173,7 @@ fn require_content_type(req: &Request, accepted: &[&str]) -> Result<(), ApiError
 /// Reads the body, refusing (413) a declared length over the limit at once, and a chunked
 /// body as soon as it passes the limit.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    let too_large = |size: usize| {
+    let too_large = |size: u64| {
         ApiError::invalid(&portrait_core::Error::new("", portrait_core::ErrorKind::BodyTooLarge { size }))
     };
     // As a u64: a length past 4 GB would not fit wasm's `usize`, and is too large all the same.
@@ -181,7 +181,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(size) if size > MAX_BATCH_BYTES as u64 => {
-            return Err(too_large(usize::try_from(size).unwrap_or(usize::MAX)));
+            return Err(too_large(size));
         }
         // The runtime holds the body to its declared length: read it in one piece.
         Some(_) => {
@@ -196,7 +196,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         let chunk = chunk.map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()))?;
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BATCH_BYTES {
-            return Err(too_large(body.len()));
+            return Err(too_large(body.len() as u64));
         }
     }
     Ok(body)

@@ -148,7 +148,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, Error> {
 /// The envelope check shared by [`decode`] and [`peek`]: size, magic, version.
 fn payload(body: &[u8]) -> Result<&[u8], Error> {
     if body.len() > MAX_BATCH_BYTES {
-        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
+        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() as u64 }));
     }
     match body {
         [m0, m1, VERSION, payload @ ..] if [*m0, *m1] == MAGIC => Ok(payload),

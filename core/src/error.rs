@@ -30,8 +30,9 @@ pub enum ErrorKind {
     /// Every id of the event is a placeholder (`null`, `0`, …) that must not link anyone.
     PlaceholderIdentity,
     UnknownType(String),
+    /// `size` in bytes: a declared length may pass what `usize` holds on wasm32.
     BodyTooLarge {
-        size: usize,
+        size: u64,
     },
     TooManyEvents {
         count: usize,

@@ -132,7 +132,7 @@ struct Defaults {
 
 fn parse_object(body: &[u8]) -> Result<Map, Error> {
     if body.len() > MAX_BATCH_BYTES {
-        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() }));
+        return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() as u64 }));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),

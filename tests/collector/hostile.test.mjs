@@ -101,6 +101,7 @@ describe("hostile input gets a 4xx and stores nothing", () => {
       ownConnection: true,
     });
     assert.deepEqual([response.status, response.json?.code], [413, "body_too_large"], response.text);
+    assert.match(response.json.message, /^body of 5000000000 bytes/);
   });
 
   test("answers do not repeat a hostile body or path at length", async () => {
