@@ -93,25 +93,15 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             json_response(200, &json!({ "profileId": answer["profileId"], "accounts": accounts }))
         }
         (Method::Delete, None) => {
-            // Everything that points at the profile goes first, the profile last: a step that
-            // fails leaves the profile findable, so the erasure can simply be asked again.
+            // What points at the profile goes before it (account links, the index), the
+            // forwarding records of the profiles merged into it after it: a step that fails
+            // leaves the profile findable by the id asked for, so the erasure can simply be
+            // asked again. A merged-away profile's id answers for its survivor, whose plan this
+            // is (and a forwarding record whose survivor is gone, for itself).
             let plan: Erased = internal::call(&stub, "erasure", &()).await?.ok_or_else(not_found)?;
-            // A merged-away profile's id answers for its survivor, whose plan this is: the
-            // steps below are the survivor's. The requested id's own forwarding record (among
-            // `merged`) goes last, after the survivor: until then a retry still finds it.
-            let requested = (plan.profile_id != profile_id).then_some(stub);
             let stub = internal::profile_stub(env, workspace, &plan.profile_id)?;
             let identities: Vec<Json> =
                 plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
-            // The merged-away profiles hold only forwarding records now.
-            let forwards = plan.merged.iter().filter(|id| **id != profile_id).map(|id| async move {
-                let stub = internal::profile_stub(env, workspace, id)?;
-                internal::call::<_, Erased>(&stub, "erase", &()).await
-            });
-            let mut forwarding_records_removed = 0;
-            for outcome in join_all(forwards).await {
-                forwarding_records_removed += u32::from(outcome?.is_some());
-            }
             let survivor_id = plan.profile_id.as_str();
             let removals = plan.accounts.iter().map(|account_id| async move {
                 let stub = internal::account_stub(env, workspace, account_id)?;
@@ -122,11 +112,20 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
                 outcome?;
             }
             let index_entries_removed =
-                unlink(env, workspace, survivor_id, plan.merged, plan.identities).await?;
+                unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities).await?;
             let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-            if let Some(requested) = requested {
-                let outcome = internal::call::<_, Erased>(&requested, "erase", &()).await?;
-                forwarding_records_removed += u32::from(outcome.is_some());
+            // Only now: a link of a chain of forwards (one merged into a profile that merged on)
+            // that went first would leave the links before it pointing at nothing. `merged` is
+            // transitive; the id asked for is among it when it was merged away.
+            let requested = (*survivor_id != profile_id).then_some(&profile_id);
+            let forwarding = plan.merged.iter().chain(requested.filter(|id| !plan.merged.contains(id)));
+            let forwards = forwarding.map(|id| async move {
+                let stub = internal::profile_stub(env, workspace, id)?;
+                internal::call::<_, Erased>(&stub, "erase", &()).await
+            });
+            let mut forwarding_records_removed = 0;
+            for outcome in join_all(forwards).await {
+                forwarding_records_removed += u32::from(outcome?.is_some());
             }
             json_response(
                 200,
