@@ -83,6 +83,14 @@ pub fn admin_workspace<'c>(
             };
             let key = key.to_string();
             if !key.is_empty() && constant_time_eq(key.as_bytes(), presented.trim().as_bytes()) {
+                // One key set as two workspaces' secrets: which one it opens is no guess to make.
+                if found.is_some_and(|first: &Workspace| first.id.get_ref() != workspace.id.get_ref()) {
+                    return Err(ApiError::new(
+                        503,
+                        "bad_config",
+                        "this admin key is the value of two workspaces' secrets: give each its own",
+                    ));
+                }
                 found = Some(workspace);
             }
         }

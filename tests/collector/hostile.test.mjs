@@ -116,6 +116,16 @@ describe("hostile input gets a 4xx and stores nothing", () => {
     }
   });
 
+  test("one admin key set as two workspaces' secrets opens neither", async () => {
+    const twice = await launch(undefined, { PORTRAIT_ADMIN_KEY_OTHER: ADMIN_KEY });
+    try {
+      const response = await twice.request("/v1/audiences", { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      assert.deepEqual([response.status, response.json.code], [503, "bad_config"], response.text);
+    } finally {
+      await twice.stop();
+    }
+  });
+
   test("another workspace's admin key sees nothing of this one's accounts and audiences", async () => {
     const headers = { authorization: `Bearer ${OTHER_ADMIN_KEY}` };
     const { json } = await collector.request("/v1/audiences", { headers });
