@@ -151,7 +151,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
 pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
-    if !workspace.sources.iter().any(|s| s.name == source) {
+    if !workspace.sources.iter().any(|s| s.name.get_ref() == source) {
         return Err(ApiError::new(
             404,
             "unknown_source",

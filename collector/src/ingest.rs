@@ -246,7 +246,7 @@ async fn add_counts(
         return Ok(());
     }
     let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
-    let stub = internal::stats_stub(env, source.workspace.id.get_ref(), &source.source.name, shard)?;
+    let stub = internal::stats_stub(env, source.workspace.id.get_ref(), source.source.name.get_ref(), shard)?;
     internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
     Ok(())
 }

@@ -97,7 +97,7 @@ impl AudienceOf {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    pub name: String,
+    pub name: Spanned<String>,
     /// Public: it ships in web pages. What it allows is described in SECURITY.md.
     pub write_key: Spanned<String>,
     /// Browser origins (`https://www.example.com`) allowed to send with this key; `*` allows
@@ -272,12 +272,12 @@ impl Config {
             for (s, source) in workspace.sources.iter().enumerate() {
                 let path = format!("workspaces[{w}].sources[{s}]");
                 // Its statistics are kept, and read (`/v1/sources/{name}/stats`), by name.
-                let name = &source.name;
+                let name = source.name.get_ref();
                 // Unique whatever the case: one would hide the other on a case-blind look.
                 let folded = name.to_ascii_lowercase();
                 if !is_name(&folded) || !source_names.insert(folded) {
                     return error(
-                        source.write_key.span(),
+                        source.name.span(),
                         format!("{path}.name"),
                         &format!(
                             "`{}`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
@@ -609,11 +609,11 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("name = \"www\"", "name = \"my site\""),
-                "line 10, column 13: workspaces[0].sources[0].name: `my site`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
+                "line 9, column 8: workspaces[0].sources[0].name: `my site`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
                 VALID.replace("[workspaces.sdk]", "[[workspaces.sources]]\nname = \"WWW\"\nwrite_key = \"pk_live_other_key\"\nallowed_origins = []\n\n[workspaces.sdk]"),
-                "line 16, column 13: workspaces[0].sources[1].name: `WWW`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
+                "line 15, column 8: workspaces[0].sources[1].name: `WWW`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
             ),
             (
                 format!("{VALID}\n[[workspaces]]\nid = \"beta\"\nadmin_key_secrets = [\"PORTRAIT_ADMIN_KEY_ACME\"]\nsources = []\n"),
