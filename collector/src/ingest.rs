@@ -41,8 +41,7 @@ pub async fn beacon(mut req: Request, env: &Env, config: &Config, target: &Targe
         require_content_type(&req, &["text/plain", "application/octet-stream"])?;
         let body = read_body(&mut req).await?;
         let peek = beacon::peek(&body).map_err(|e| ApiError::invalid(&e))?;
-        let now = Timestamp(internal::now_ms());
-        take_tokens(source, peek.events, now)?;
+        let now = take_tokens(source, peek.events)?;
         let rules = &source.workspace.identity;
         let plan = Plan::for_beacon(body, &peek, now, rules).map_err(|e| ApiError::invalid(&e))?;
         deliver(plan, source, env, &geo(&req), now, peek.dropped).await
@@ -74,8 +73,7 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
             write_key = decoded.write_key.clone();
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
-        let now = Timestamp(internal::now_ms());
-        take_tokens(source, decoded.events.len(), now)?;
+        let now = take_tokens(source, decoded.events.len())?;
         let plan = Plan::split(decoded, now, &source.workspace.identity);
         deliver(plan, source, env, &geo(&req), now, 0).await
     }
@@ -180,9 +178,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let declared =
         req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(size) if size > MAX_BATCH_BYTES as u64 => {
-            return Err(too_large(size));
-        }
+        Some(size) if size > MAX_BATCH_BYTES as u64 => return Err(too_large(size)),
         // The runtime holds the body to its declared length: read it in one piece.
         Some(_) => {
             return req.bytes().await.map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()));
@@ -220,10 +216,11 @@ fn geo(req: &Request) -> Geo {
     }
 }
 
-/// Takes `events` from the source's rate budget at `now` (the events' `receivedAt`).
-fn take_tokens(source: SourceRef<'_>, events: usize, now: Timestamp) -> Result<(), ApiError> {
-    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now.0 as f64)?;
-    Ok(())
+/// Takes the events from the source's rate budget; the time is the events' `receivedAt`.
+fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiError> {
+    let now = internal::now_ms();
+    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
+    Ok(Timestamp(now))
 }
 
 /// The answer to an accepted batch (a struct, not a `json!` map: built per request).
