@@ -3,7 +3,7 @@
 //! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
 //!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
 //! - Latin letters lose their accents (`café`, `cafe` + U+0301 and `cafe` are one word;
-//!   [`fold_latin`]), and Latin-script words get light stemming ([`stem`]): plurals, `-ing`,
+//!   `fold_latin`), and Latin-script words get light stemming ([`stem`]): plurals, `-ing`,
 //!   `-ed`. Words shorter than two characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
 //!   characters and its character bigrams (`学習` → `学`, `学習`, `習`). Half-width kana are
@@ -31,10 +31,10 @@ pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
         }
         if is_cjk(c) {
             finish_word(&mut word, out);
-            // A half-width voicing mark joins the kana before it (`ｶﾞ` is `ガ`).
+            // A voicing mark joins the kana before it (`ｶﾞ`, read `カ゛`, is `ガ`).
             match cjk_run.last_mut().and_then(|kana| voiced(*kana, c).map(|v| (kana, v))) {
                 Some((kana, voiced)) => *kana = voiced,
-                None => cjk_run.push(full_width_kana(c)),
+                None => cjk_run.push(c),
             }
             continue;
         }
@@ -56,10 +56,13 @@ pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
 }
 
 /// Full-width Latin letters, digits and punctuation (`ＦＯＯＴＢＡＬＬ`, typed in Chinese and
-/// Japanese text) as their ASCII selves.
+/// Japanese text) as their ASCII selves, and half-width katakana and voicing marks as their
+/// full-width selves: each character in the width the rest of its script is written in.
 fn narrow(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+    const KANA: &str = "ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン゛゜";
+    match c as u32 {
+        n @ 0xFF01..=0xFF5E => char::from_u32(n - 0xFEE0).unwrap_or(c),
+        n @ 0xFF66..=0xFF9F => KANA.chars().nth(n as usize - 0xFF66).unwrap_or(c),
         _ => c,
     }
 }
@@ -68,7 +71,7 @@ fn narrow(c: char) -> char {
 /// `l`), as a decomposed accent is dropped ([`is_latin_mark`]): the two spellings of a word
 /// are one, and so is the spelling without accents, often typed. Letters that are no
 /// accented other letter stay (`ß`, `æ`, `œ`, `ð`, `þ`, `ĳ`).
-pub fn fold_latin(c: char) -> char {
+fn fold_latin(c: char) -> char {
     // From U+00E0 and from U+0100, a letter for each code point; `·` for none.
     const LATIN_1: &str = "aaaaaaæceeeeiiiiðnooooo·ouuuuyþy";
     const EXTENDED_A: &str = concat!(
@@ -83,27 +86,18 @@ pub fn fold_latin(c: char) -> char {
     folded.filter(|f| *f != '·').unwrap_or(c)
 }
 
-/// Half-width katakana and voicing marks (U+FF66–U+FF9F) as full-width ones; anything else
-/// as it is.
-fn full_width_kana(c: char) -> char {
-    const KANA: &str = "ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン゛゜";
-    match c as u32 {
-        n @ 0xFF66..=0xFF9F => KANA.chars().nth(n as usize - 0xFF66).unwrap_or(c),
-        _ => c,
-    }
-}
-
-/// `kana` with the half-width voicing `mark` (U+FF9E, U+FF9F) after it, when the two make
-/// one kana (`カ` + `ﾞ` = `ガ`, `ハ` + `ﾟ` = `パ`, `ウ` + `ﾞ` = `ヴ`).
+/// `kana` with the voicing `mark` (`゛` U+309B, `゜` U+309C, as [`narrow`] reads the
+/// half-width ones) after it, when the two make one kana (`カ` + `゛` = `ガ`, `ハ` + `゜` =
+/// `パ`, `ウ` + `゛` = `ヴ`).
 fn voiced(kana: char, mark: char) -> Option<char> {
     let k = kana as u32;
     // カ to チ (odd code points), ツ, テ, ト; ハ to ホ (every third).
     let voiceable = matches!(k, 0x30AB..=0x30C1 if k % 2 == 1) || matches!(k, 0x30C4 | 0x30C6 | 0x30C8);
     let h_row = (0x30CF..=0x30DB).contains(&k) && (k - 0x30CF).is_multiple_of(3);
     let offset = match mark {
-        '\u{FF9E}' if k == 0x30A6 => 0x30F4 - 0x30A6,
-        '\u{FF9E}' if voiceable || h_row => 1,
-        '\u{FF9F}' if h_row => 2,
+        '゛' if k == 0x30A6 => 0x30F4 - 0x30A6,
+        '゛' if voiceable || h_row => 1,
+        '゜' if h_row => 2,
         _ => return None,
     };
     char::from_u32(k + offset)
@@ -291,9 +285,14 @@ mod tests {
             ['a', 'y', 'a', 'z', 's']
         );
         assert_eq!([fold_latin('ß'), fold_latin('œ'), fold_latin('÷')], ['ß', 'œ', '÷']);
-        assert_eq!([full_width_kana('ｦ'), full_width_kana('ﾝ'), full_width_kana('ﾟ')], ['ヲ', 'ン', '゜']);
-        let marks =
-            [voiced('ツ', 'ﾞ'), voiced('ホ', 'ﾟ'), voiced('ッ', 'ﾞ'), voiced('ア', 'ﾞ'), voiced('カ', 'ﾟ')];
+        assert_eq!([narrow('ｦ'), narrow('ﾝ'), narrow('ﾟ'), narrow('Ａ')], ['ヲ', 'ン', '゜', 'A']);
+        let marks = [
+            voiced('ツ', '゛'),
+            voiced('ホ', '゜'),
+            voiced('ッ', '゛'),
+            voiced('ア', '゛'),
+            voiced('カ', '゜'),
+        ];
         assert_eq!(marks, [Some('ヅ'), Some('ポ'), None, None, None]);
     }
 
@@ -315,6 +314,7 @@ mod tests {
         assert_eq!(all("created updated enabled organizing"), ["create", "update", "enable", "organize"]);
         assert_eq!(all("boating heated eating treated"), ["boat", "heat", "eat", "treat"]);
         assert_eq!(all("ｶﾞｲﾄﾞ ﾊﾟﾝ ｳﾞｧ ｯﾞ"), all("ガイド パン ヴァ ッ゛"), "half-width kana as full-width");
+        assert_eq!(all("カ゛イト゛"), all("ガイド"), "a full-width voicing mark after its kana");
         assert_eq!(all("ｶﾞｲﾄﾞ"), ["ガ", "ガイ", "イ", "イド", "ド"]);
         assert_eq!(all("দাম৳"), ["দাম"], "a currency sign is no mark");
     }
