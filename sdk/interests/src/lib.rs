@@ -534,8 +534,8 @@ export function select_one(selector) {
 // Sets or removes an element's `hidden` attribute, or (`undefined`: undecided) puts back what
 // the HTML wrote. What the SDK changed is noted (the attribute before, and what it wrote): an
 // element whose attribute the page changed since (a close button, a framework's render) is the
-// page's until the decision changes, and undecided leaves it alone. Only a change is written, so the page's own observers
-// see no churn.
+// page's until the decision changes, and undecided leaves it alone. Only a change is written,
+// so the page's own observers see no churn.
 const written = new WeakMap();
 export function set_hidden(element, hidden) {
   try {
