@@ -60,6 +60,8 @@ export async function startProxy(target) {
     res.end(answerBody);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // A test that fails before its `stop()` must not keep the test file's process alive.
+  server.unref();
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     /** Requests seen, faults included. */
