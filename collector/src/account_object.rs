@@ -70,6 +70,8 @@ impl internal::Object for AccountObject {
                 };
                 account.remove_member(&remove.profile_id);
                 self.save(&workspace, &account)?;
+                // The account's audiences may lose it with its member (an exit fires).
+                self.evaluate(&workspace, &account).await?;
                 internal::answer(&())
             }
             "view" => match self.load()? {

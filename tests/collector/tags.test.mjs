@@ -254,4 +254,25 @@ max_attempts = 3
     assert.equal(bad.status, 400);
     assert.equal((await collector.request("/v1/audiences/nope/members", { headers })).status, 404);
   });
+
+  test("an account whose only engaged member is erased leaves its account audiences", async () => {
+    const anon = uuid();
+    const group = `erased-co-${uuid()}`;
+    const user = `only-${anon}`;
+    // Three events: an engaged member (ENGAGED_MEMBER_EVENTS).
+    await collector.beacon([
+      browserEvent("page", anon, { userId: user }),
+      browserEvent("page", anon, { userId: user }),
+      browserEvent("group", anon, { userId: user, groupId: group, traits: { name: "Erased Co", industry: "Software" } }),
+    ]);
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const members = async () => (await collector.request("/v1/audiences/warming_accounts/members?limit=1000", { headers })).json.members.map((m) => m.id);
+    assert.ok((await collector.account(encodeURIComponent(group))).json.audiences.warming_accounts);
+    await until(async () => (await members()).includes(`account:${group}`), "the account in the audience's list");
+    assert.equal((await collector.profile("user_id", user, { method: "DELETE" })).status, 200);
+    const { json: account } = await collector.account(encodeURIComponent(group));
+    assert.equal(account.memberCount, 0);
+    assert.equal(account.audiences.warming_accounts, undefined, JSON.stringify(account.audiences));
+    await until(async () => !(await members()).includes(`account:${group}`), "the account out of the audience's list");
+  });
 });
