@@ -82,7 +82,8 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
     match (req.method(), segments.as_slice()) {
         (Method::Options, _) => http::preflight(&req, &config),
         (Method::Post, ["v1", "b"]) => ingest::beacon(req, env, &config, &target).await,
-        (Method::Post, ["v1", "batch"]) => ingest::segment(req, env, &config, None).await,
+        // `/v1/import`: where analytics-ruby and analytics-java send their batches.
+        (Method::Post, ["v1", "batch" | "import"]) => ingest::segment(req, env, &config, None).await,
         (Method::Post, ["v1", call @ ("track" | "identify" | "page" | "screen" | "group" | "alias")]) => {
             ingest::segment(req, env, &config, Some(call)).await
         }

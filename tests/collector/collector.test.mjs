@@ -84,7 +84,7 @@ describe("ingest → profile API", () => {
     assert.deepEqual(sent.json.rejected.map((r) => [r.index, r.code]), [[1, "too_old"]]);
   });
 
-  test("Segment JSON: /v1/batch with Basic auth and /v1/track with writeKey in the body", async () => {
+  test("Segment JSON: /v1/batch and /v1/import (analytics-ruby's, analytics-java's) with Basic auth, /v1/track with writeKey in the body", async () => {
     const batch = await collector.segment("batch", {
       batch: [
         { type: "identify", userId: "server-user", traits: { plan: "enterprise" }, messageId: uuid() },
@@ -100,9 +100,11 @@ describe("ingest → profile API", () => {
       { auth: false },
     );
     assert.equal(single.status, 200, single.text);
+    const imported = await collector.segment("import", { batch: [{ type: "track", userId: "server-user", event: "Seat Removed", messageId: uuid() }] });
+    assert.deepEqual([imported.status, imported.json?.accepted], [200, 1], imported.text);
     const { json: profile } = await collector.profile("user_id", "server-user");
     assert.equal(profile.profileId, "u:server-user");
-    assert.deepEqual(profile.counters, { $identify: 1, "Invoice Paid": 1, "Seat Added": 1 });
+    assert.deepEqual(profile.counters, { $identify: 1, "Invoice Paid": 1, "Seat Added": 1, "Seat Removed": 1 });
     assert.equal(profile.traits.plan, "enterprise");
     assert.deepEqual(profile.devices, {}, "server-side events have no device");
   });
