@@ -92,60 +92,102 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             // The profile's own id: a merged-away id's answer is its survivor's.
             json_response(200, &json!({ "profileId": answer["profileId"], "accounts": accounts }))
         }
-        (Method::Delete, None) => {
-            // What points at the profile goes before it (account links, the index), the
-            // forwarding records of the profiles merged into it after it: a step that fails
-            // leaves the profile findable by the id asked for, so the erasure can simply be
-            // asked again. A merged-away profile's id answers for its survivor, whose plan this
-            // is (and a forwarding record whose survivor is gone, for itself).
-            let plan: Erased = internal::call(&stub, "erasure", &()).await?.ok_or_else(not_found)?;
-            let stub = internal::profile_stub(env, workspace, &plan.profile_id)?;
-            let identities: Vec<Json> =
-                plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
-            let survivor_id = plan.profile_id.as_str();
-            let removals = plan.accounts.iter().map(|account_id| async move {
-                let stub = internal::account_stub(env, workspace, account_id)?;
-                let remove = RemoveMember { profile_id: survivor_id.to_owned() };
-                internal::call::<_, ()>(&stub, "remove", &remove).await
-            });
-            for outcome in join_all(removals).await {
-                outcome?;
-            }
-            let index_entries_removed =
-                unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities).await?;
-            let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-            // Only now: a link of a chain of forwards (one merged into a profile that merged on)
-            // that went first would leave the links before it pointing at nothing. `merged` is
-            // transitive; the id asked for is among it when it was merged away.
-            let requested = (*survivor_id != profile_id).then_some(&profile_id);
-            let forwarding = plan.merged.iter().chain(requested.filter(|id| !plan.merged.contains(id)));
-            let forwards = forwarding.map(|id| async move {
-                let stub = internal::profile_stub(env, workspace, id)?;
-                internal::call::<_, Erased>(&stub, "erase", &()).await
-            });
-            let mut forwarding_records_removed = 0;
-            for outcome in join_all(forwards).await {
-                forwarding_records_removed += u32::from(outcome?.is_some());
-            }
-            json_response(
-                200,
-                &json!({
-                    "profileId": erased.profile_id,
-                    "identities": identities,
-                    "eventsRemoved": erased.events_removed,
-                    "messageIdsForgotten": erased.message_ids_forgotten,
-                    "indexEntriesRemoved": index_entries_removed,
-                    "mergedProfilesRemoved": forwarding_records_removed,
-                    "accountsLeft": plan.accounts,
-                }),
-            )
-        }
+        (Method::Delete, None) => erase(env, workspace, &stub, &profile_id, not_found).await,
         (method, _) => Err(ApiError::new(
             405,
             "method_not_allowed",
             format!("{} is not supported here", method.as_ref()),
         )),
     }
+}
+
+/// Erases the person behind `stub` (`profile_id`, the id asked for). What points at the
+/// profile goes before it (account links, the index), the forwarding records of the profiles
+/// merged into it after it: a step that fails leaves the profile findable by its
+/// `profile_id`, and the 503 names the ids to ask again by (`retry`) — the index links may be
+/// gone already, so the id asked for may not find it. A merged-away profile's id answers for
+/// its survivor, whose plan this is (and a forwarding record whose survivor is gone, for itself).
+async fn erase(
+    env: &Env,
+    workspace: &str,
+    stub: &internal::Stub,
+    profile_id: &str,
+    not_found: impl Fn() -> ApiError + Copy,
+) -> ApiResult {
+    let plan: Erased = internal::call(stub, "erasure", &()).await?.ok_or_else(not_found)?;
+    let survivor_id = plan.profile_id.as_str();
+    let stopped = |error: ApiError, left: &[&str]| stopped_erasure(error, survivor_id, left);
+    let identities: Vec<Json> =
+        plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
+    let survivor = async {
+        let removals = plan.accounts.iter().map(|account_id| async move {
+            let stub = internal::account_stub(env, workspace, account_id)?;
+            let remove = RemoveMember { profile_id: survivor_id.to_owned() };
+            internal::call::<_, ()>(&stub, "remove", &remove).await
+        });
+        for outcome in join_all(removals).await {
+            outcome?;
+        }
+        let index_entries_removed =
+            unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities.clone()).await?;
+        let stub = internal::profile_stub(env, workspace, survivor_id)?;
+        let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
+        Ok::<_, ApiError>((index_entries_removed, erased))
+    };
+    let (index_entries_removed, erased) = survivor.await.map_err(|error| stopped(error, &[survivor_id]))?;
+    // Only now: a link of a chain of forwards (one merged into a profile that merged on) that
+    // went first would leave the links before it pointing at nothing. `merged` is transitive;
+    // the id asked for is among it when it was merged away.
+    let requested = (survivor_id != profile_id).then_some(profile_id);
+    let forwarding: Vec<&str> = plan
+        .merged
+        .iter()
+        .map(String::as_str)
+        .chain(requested.filter(|id| !plan.merged.iter().any(|m| m == id)))
+        .collect();
+    let forwards = forwarding.iter().map(|id| async move {
+        let stub = internal::profile_stub(env, workspace, id)?;
+        internal::call::<_, Erased>(&stub, "erase", &()).await
+    });
+    let mut forwarding_records_removed = 0;
+    let mut failed = None;
+    let mut left = Vec::new();
+    for (id, outcome) in forwarding.iter().zip(join_all(forwards).await) {
+        match outcome {
+            Ok(erased) => forwarding_records_removed += u32::from(erased.is_some()),
+            Err(error) => {
+                failed.get_or_insert(error);
+                left.push(*id);
+            }
+        }
+    }
+    if let Some(error) = failed {
+        return Err(stopped(error, &left));
+    }
+    json_response(
+        200,
+        &json!({
+            "profileId": erased.profile_id,
+            "identities": identities,
+            "eventsRemoved": erased.events_removed,
+            "messageIdsForgotten": erased.message_ids_forgotten,
+            "indexEntriesRemoved": index_entries_removed,
+            "mergedProfilesRemoved": forwarding_records_removed,
+            "accountsLeft": plan.accounts,
+        }),
+    )
+}
+
+/// An erasure's failure part way (a 503, to retry): says which profile ids to ask again by.
+fn stopped_erasure(mut error: ApiError, profile_id: &str, left: &[&str]) -> ApiError {
+    let retry: Vec<String> =
+        left.iter().map(|id| format!("/v1/profiles/profile_id/{}", encode(id))).collect();
+    error.message = format!(
+        "the erasure of profile {profile_id} stopped part way ({}): ask again by each path of `retry` (the id asked for may be unlinked already)",
+        error.message
+    );
+    error.details = Some(Box::new(json!({ "profileId": profile_id, "retry": retry })));
+    error
 }
 
 pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Config) -> ApiResult {
@@ -252,6 +294,11 @@ async fn unlink(
         removed += outcome?.map_or(0, |u| u.removed);
     }
     Ok(removed)
+}
+
+/// Percent-encodes an id as a path segment (user ids, so profile ids, may hold anything).
+fn encode(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).

@@ -29,7 +29,7 @@
 //!
 //! `PORTRAIT_FAIL_COMMITS = N` (tests only) makes every Nth commit fail at its last write, in
 //! the storage layer, to show that a failed commit leaves nothing behind and its retry
-//! applies once. `PORTRAIT_TRAP_ON_EVENT = name` (tests only) makes the object panic (a wasm
+//! applies once; an erasure's deletion counts as a commit (it fails before deleting). `PORTRAIT_TRAP_ON_EVENT = name` (tests only) makes the object panic (a wasm
 //! trap) while it applies a `track` of that name, after taking the profile out of memory and
 //! before committing: the way a bug would, to show that a trap loses nothing and writes
 //! nothing, and that the isolate recovers (`collector/js/entry.mjs`).
@@ -1161,6 +1161,10 @@ impl ProfileObject {
     }
 
     async fn delete_everything(&self) -> Result<()> {
+        // An erasure is a commit too: a failure injected here leaves everything in place.
+        if self.failing_commits.as_ref().is_some_and(FailingCommits::fail_this_one) {
+            return Err(worker::Error::RustError("injected failure (PORTRAIT_FAIL_COMMITS)".into()));
+        }
         let storage = self.state.storage();
         storage.delete_alarm().await?;
         storage.delete_all().await?;

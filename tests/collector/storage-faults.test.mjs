@@ -3,7 +3,7 @@
 // the same profiles as on a collector without faults — no batch half-applied, none twice.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { browserEvent, encodeBeacon, eventually, launch, uuid } from "../support/collector.mjs";
+import { ADMIN_KEY, browserEvent, encodeBeacon, eventually, launch, uuid } from "../support/collector.mjs";
 
 let faulty;
 let clean;
@@ -125,6 +125,56 @@ test("a batch that fails for one person after another's events were applied coun
     const retry = await failing.beacon([], { body });
     assert.deepEqual([retry.status, retry.json.accepted, retry.json.duplicates], [200, 1, 1], retry.text);
     assert.equal((await failing.sdkDroppedEvents()) - before, 7);
+  } finally {
+    await failing.stop();
+  }
+});
+
+test("an erasure a storage failure stops part way names the profile ids to ask again by, and asked by them it finishes", async () => {
+  // Every second commit of each profile object fails; an erasure's deletion is a commit.
+  const failing = await launch(undefined, { PORTRAIT_FAIL_COMMITS: "2", PORTRAIT_HOUSEKEEPING_MS: "1000" });
+  const erase = (pathname) => failing.request(pathname, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  try {
+    // One person, one commit: the erasure's deletion is the second, and fails after the
+    // index let go of the person's ids.
+    const visitor = uuid();
+    const email = `${visitor}@example.com`;
+    assert.equal((await failing.beacon([browserEvent("page", visitor), browserEvent("identify", visitor, { traits: { email } })])).status, 200);
+    const stopped = await failing.profile("email", email, { method: "DELETE" });
+    assert.equal(stopped.status, 503, stopped.text);
+    assert.equal(stopped.json.profileId, `a:${visitor}`);
+    assert.deepEqual(stopped.json.retry, [`/v1/profiles/profile_id/${encodeURIComponent(`a:${visitor}`).replaceAll("-", "%2D")}`]);
+    assert.equal((await failing.profile("email", email, { method: "DELETE" })).status, 404, "the email is unlinked already");
+    const finished = await erase(stopped.json.retry[0]);
+    assert.equal(finished.status, 200, finished.text);
+    assert.deepEqual([finished.json.eventsRemoved, finished.json.identities.length], [2, 2]);
+    assert.equal((await failing.profile("profile_id", `a:${visitor}`)).status, 404);
+
+    // A merged person: whatever step fails, following `retry` until every path answers
+    // leaves nothing of either profile.
+    const [laptop, phone, user] = [uuid(), uuid(), `user-${uuid()}`];
+    assert.equal((await failing.beacon([browserEvent("identify", phone, { userId: user })])).status, 200);
+    for (let sent = 0; sent < 5; sent++) {
+      if ((await failing.beacon([browserEvent("page", laptop), browserEvent("identify", laptop, { userId: user })])).status === 200) break;
+    }
+    await eventually(async () => (await failing.profile("anonymous_id", laptop)).json?.profileId === `a:${phone}`, { message: "the laptop merged into the phone" });
+    let failures = 0;
+    const asked = [`/v1/profiles/user_id/${encodeURIComponent(user)}`];
+    while (asked.length > 0) {
+      assert.ok(failures < 20, "20 failures");
+      const answer = await erase(asked.shift());
+      if (answer.status === 503) {
+        failures++;
+        assert.ok(answer.json.retry.length > 0, answer.text);
+        asked.push(...answer.json.retry);
+      } else {
+        assert.ok([200, 404].includes(answer.status), answer.text);
+      }
+    }
+    assert.ok(failures > 0, "a failure was injected");
+    for (const [type, id] of [["anonymous_id", laptop], ["anonymous_id", phone], ["user_id", user], ["profile_id", `a:${laptop}`], ["profile_id", `a:${phone}`]]) {
+      assert.equal((await failing.profile(type, id)).status, 404, `${type} ${id}`);
+    }
   } finally {
     await failing.stop();
   }
