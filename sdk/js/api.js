@@ -346,6 +346,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
     // `id()` and `traits()`: like `user()`, a plain object here).
     group: guard((...args) => (args.length > 0 ? (call('group', args), portrait) : readGroup())),
+    // Without an id, analytics-next's read of the anonymous id.
+    setAnonymousId: guard((...args) => (args.length > 0 ? (call('setAnonymousId', args), portrait) : portrait.user().anonymousId)),
     consent: {
       set: chained((changes) => call('setConsent', [changes])),
       get: read(() => sdk.consent(), nothing),

@@ -193,6 +193,8 @@ export interface Portrait {
   reset(): Portrait;
   /** The visitor's anonymous id from now on (stitching a site's domains). */
   setAnonymousId(anonymousId: string): Portrait;
+  /** The visitor's anonymous id, as `user().anonymousId`. */
+  setAnonymousId(): string | null;
   /** `track(event, properties)` on each click (`trackLink`) or submit (`trackForm`) of the
    * elements; `event` and `properties` may be functions of the element. */
   trackLink(elements: Element | ArrayLike<Element> | null, event: string | ((element: Element) => string), properties?: Properties | ((element: Element) => Properties)): Portrait;

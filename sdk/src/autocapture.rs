@@ -8,12 +8,12 @@ use std::rc::Rc;
 
 use js_sys::Array;
 use portrait_core::client::consent::Decision;
-use portrait_core::client::{capture, keeps_event_time, url};
+use portrait_core::client::{capture, concat, keeps_event_time, url};
 use portrait_core::config::Autocapture;
 use portrait_core::topics::interests::ENGAGED_EVENT;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{Props, bool_field};
+use crate::convert::{MOST_PRIVATE, Props, Unreadable, bool_field};
 use crate::dom::{self, kind};
 use crate::page::Arrival;
 use crate::{State, convert, interests, run};
@@ -23,11 +23,30 @@ const SCROLL_CHECK_MS: f64 = 250.0;
 
 /// The switches (`portrait_core::config::Autocapture`, which the collector's settings use
 /// too): `load`'s `autocapture` option (`false` for none, or `{pageViews, clicks, …}`) over the
-/// remote settings' `autocapture` (`{page_views, clicks, …}`); each on by default.
-pub fn read_switches(local: &JsValue, remote: &JsValue) -> Autocapture {
-    let all = local.as_bool().unwrap_or(true);
+/// remote settings' `autocapture` (`{page_views, clicks, …}`); each on by default. What the
+/// option states that is neither is noted in `unreadable` and read as off (the more private
+/// reading); an unknown switch is noted and changes nothing.
+pub fn read_switches(local: &JsValue, remote: &JsValue, unreadable: &mut Vec<Unreadable>) -> Autocapture {
+    const SWITCHES: [&str; 6] = ["pageViews", "clicks", "forms", "scroll", "engagement", "campaigns"];
+    let all = match local.as_bool() {
+        Some(all) => all,
+        None if local.is_undefined() || local.is_null() || convert::is_plain_object(local) => true,
+        None => {
+            unreadable.push(("autocapture".to_owned(), MOST_PRIVATE));
+            false
+        }
+    };
+    for (key, value) in convert::entries(local) {
+        let problem = match SWITCHES.contains(&key.as_str()) {
+            false => "unknown autocapture switch: pageViews, clicks, forms, scroll, engagement or campaigns",
+            true if value.as_bool().is_none() && !value.is_undefined() && !value.is_null() => MOST_PRIVATE,
+            true => continue,
+        };
+        unreadable.push((concat(&["autocapture.", &key]), problem));
+    }
     let switch = |camel: &str, snake: &str| {
-        all && bool_field(&[local], camel).or_else(|| bool_field(&[remote], snake)).unwrap_or(true)
+        let stated = convert::stated_field(local, camel).map(|value| value.as_bool().unwrap_or(false));
+        all && stated.or_else(|| bool_field(&[remote], snake)).unwrap_or(true)
     };
     Autocapture {
         page_views: switch("pageViews", "page_views"),

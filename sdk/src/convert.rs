@@ -274,7 +274,30 @@ pub fn bool_field(objects: &[&JsValue], key: &str) -> Option<bool> {
     objects.iter().find_map(|o| field(o, key).as_bool())
 }
 
-/// The first of `objects` where `key` is a number.
-pub fn number_field(objects: &[&JsValue], key: &str) -> Option<f64> {
-    objects.iter().find_map(|o| field(o, key).as_f64())
+/// A `load` option the page stated with a value the SDK cannot read: its name (a dotted path
+/// for a switch of `autocapture`) and what the SDK does instead. Reported on `on('error')`.
+pub type Unreadable = (String, &'static str);
+
+/// A privacy option's value not read: what the SDK does instead.
+pub const MOST_PRIVATE: &str = "unknown value for this option; its most private value is used";
+
+/// A number option that is stated but not a finite number (`NaN`, `"30"`): the SDK uses the
+/// default rather than what such a value would turn into (`NaN` as a queue bound is 0).
+pub fn number_option(options: &JsValue, key: &str, unreadable: &mut Vec<Unreadable>) -> Option<f64> {
+    let value = stated_field(options, key)?;
+    let number = value.as_f64().filter(|n| n.is_finite());
+    if number.is_none() {
+        unreadable.push((key.to_owned(), "not a finite number; the default is used"));
+    }
+    number
+}
+
+/// A privacy switch of `load`'s options (`respectDoNotTrack`): one stated but not a boolean
+/// is `true`, the more private reading, and noted in `unreadable`.
+pub fn privacy_switch(options: &JsValue, key: &str, unreadable: &mut Vec<Unreadable>) -> Option<bool> {
+    let value = stated_field(options, key)?;
+    Some(value.as_bool().unwrap_or_else(|| {
+        unreadable.push((key.to_owned(), MOST_PRIVATE));
+        true
+    }))
 }

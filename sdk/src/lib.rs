@@ -34,7 +34,9 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use portrait_core::client::concat;
-use portrait_core::client::consent::{CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals};
+use portrait_core::client::consent::{
+    CATEGORIES, CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals,
+};
 use portrait_core::client::queue::{Adoption, Limits, MAX_RETRY_AFTER_MS, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::Session;
 use portrait_core::config::Autocapture;
@@ -45,7 +47,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::autocapture::Autocaptured;
 use crate::call_options::CallOptions;
-use crate::convert::{Props, bool_field, field, id_text, number_field, string_field};
+use crate::convert::{MOST_PRIVATE, Props, Unreadable, bool_field, field, id_text, string_field};
 use crate::party::Party;
 use crate::storage::{Mode, Store};
 use crate::transport::Outcome;
@@ -208,34 +210,46 @@ impl Sdk {
         dom::report_traps(&emit);
         let endpoint = string_field(&[&options], "endpoint").unwrap_or_default();
         let autocapture_remote = field(&remote, "autocapture");
+        // Options stated with values the SDK cannot read, reported once it runs. A misspelt
+        // privacy option is read as its most private value, never as the default (a site that
+        // wrote `storage: "cookieless"` meant no cookies); a number that is none, as the
+        // default (`NaN` would make a queue of one event).
+        let mut unreadable: Vec<Unreadable> = Vec::new();
+        let mut number = |key| convert::number_option(&options, key, &mut unreadable);
+        let batch_events = number("batchSize").map_or(20, |n| n.clamp(1.0, 500.0) as usize);
+        let batch_bytes = number("batchBytes").map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize);
+        let flush_interval_ms = number("flushInterval").map_or(5_000, |n| n.clamp(0.0, 600_000.0) as i32);
+        // A fraction of a day is kept as seconds (`0.5` must not become `Max-Age=0`, which
+        // deletes the cookie); at least a minute.
+        let cookie_seconds = number("cookieDays")
+            .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
+        let limits = Limits {
+            max_events: number("maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
+            max_bytes: number("maxQueueBytes").map_or(1_000_000, |n| n.max(1_024.0) as usize),
+        };
         let opts = Options {
             beacon_url: concat(&[endpoint.trim_end_matches('/'), "/v1/b?k=", write_key]),
-            batch_events: number_field(&[&options], "batchSize").map_or(20, |n| n.clamp(1.0, 500.0) as usize),
-            batch_bytes: number_field(&[&options], "batchBytes")
-                .map_or(32_768, |n| n.clamp(1_024.0, 400_000.0) as usize),
-            flush_interval_ms: number_field(&[&options], "flushInterval")
-                .map_or(5_000, |n| n.clamp(0.0, 600_000.0) as i32),
-            autocapture: autocapture::read_switches(&field(&options, "autocapture"), &autocapture_remote),
+            batch_events,
+            batch_bytes,
+            flush_interval_ms,
+            autocapture: autocapture::read_switches(
+                &field(&options, "autocapture"),
+                &autocapture_remote,
+                &mut unreadable,
+            ),
         };
-        // A misspelt privacy option is reported and read as its most private value, never
-        // as the default (a site that wrote `storage: "cookieless"` meant no cookies).
-        let mut misspelt: Vec<&str> = Vec::new();
         let mode = match convert::stated_field(&options, "storage") {
             None => Mode::CookieAndLocal,
             Some(m) => m.as_string().and_then(|m| Mode::parse(&m)).unwrap_or_else(|| {
-                misspelt.push("storage");
+                unreadable.push(("storage".to_owned(), MOST_PRIVATE));
                 Mode::Memory
             }),
         };
-        // A fraction of a day is kept as seconds (`0.5` must not become `Max-Age=0`, which
-        // deletes the cookie); at least a minute.
-        let cookie_seconds = number_field(&[&options], "cookieDays")
-            .map_or(365 * 86_400, |days| (days * 86_400.0).clamp(60.0, 3_650.0 * 86_400.0) as u32);
         // `auto` (what the documentation calls the default) or empty: detected.
         let cookie_domain = string_field(&[&options], "cookieDomain")
             .filter(|domain| !domain.is_empty() && !domain.eq_ignore_ascii_case("auto"));
         let mut store = Store::new(mode, cookie_domain, cookie_seconds, false);
-        let consent_default = default_consent(&options, &remote, &mut misspelt);
+        let consent_default = default_consent(&options, &remote, &mut unreadable);
         let choices = store.get("consent").and_then(|text| Choices::from_storage(&text)).unwrap_or_default();
         let consent = choices.over(consent_default);
         store_as_consented(&mut store, &consent);
@@ -245,11 +259,6 @@ impl Sdk {
         let stored_id = store.get_id("aid").or_else(|| store.segment_id("ajs_anonymous_id")).is_some();
         let (anonymous_id, user, group) = party::load_visitor(&mut store, || ids.uuid());
         let collector_may_know = stored_id || user.id.is_some();
-        let limits = Limits {
-            max_events: number_field(&[&options], "maxQueueEvents").map_or(1_000, |n| n.max(1.0) as usize),
-            max_bytes: number_field(&[&options], "maxQueueBytes")
-                .map_or(1_000_000, |n| n.max(1_024.0) as usize),
-        };
         let queue_key = concat(&[storage::QUEUE_PREFIX, &ids.uuid()]);
         // A tab opened in the background: hidden, and nothing of it sent in plain requests.
         let hidden = dom::page_hidden();
@@ -305,7 +314,7 @@ impl Sdk {
         {
             let mut state = state.borrow_mut();
             state.adopt_stored_queues();
-            state.report_misspelt(misspelt);
+            state.report_unreadable(unreadable);
         }
         let sdk = Sdk { state };
         autocapture::install(&sdk.state);
@@ -335,12 +344,14 @@ impl Sdk {
     pub fn late_settings(&self, remote: JsValue) {
         self.run(|state, now| {
             let local = field(&state.load_options, "autocapture");
-            state.follow_late_switches(autocapture::read_switches(&local, &field(&remote, "autocapture")));
-            let mut misspelt = Vec::new();
-            state.consent_default = default_consent(&state.load_options, &remote, &mut misspelt);
+            let mut unreadable = Vec::new();
+            let switches =
+                autocapture::read_switches(&local, &field(&remote, "autocapture"), &mut unreadable);
+            state.follow_late_switches(switches);
+            state.consent_default = default_consent(&state.load_options, &remote, &mut unreadable);
             // The page's own options were read, and reported, when the SDK started.
-            misspelt.retain(|option| *option == "consent_default");
-            state.report_misspelt(misspelt);
+            unreadable.retain(|(option, _)| option == "consent_default");
+            state.report_unreadable(unreadable);
             state.follow_choices(now);
         });
     }
@@ -352,6 +363,9 @@ impl Sdk {
             // The site's own view of this page: the automatic one is not sent.
             state.auto_view_at = None;
             let (category, name) = (category.as_string(), name.as_string());
+            if !state.names_fit(&[category.as_deref(), name.as_deref()]) {
+                return;
+            }
             let Some(mut props) = state.whole(Props::from_object(&properties)) else { return };
             state.page.properties(&mut props, name.as_deref(), category.as_deref());
             let call = Call::Page { category: category.as_deref(), name: name.as_deref() };
@@ -364,6 +378,9 @@ impl Sdk {
     pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             let (category, name) = (category.as_string(), name.as_string());
+            if !state.names_fit(&[category.as_deref(), name.as_deref()]) {
+                return;
+            }
             let Some(mut props) = state.whole(Props::from_object(&properties)) else { return };
             page::name_and_category(&mut props, name.as_deref(), category.as_deref());
             let options = CallOptions::read(&options);
@@ -373,6 +390,12 @@ impl Sdk {
 
     pub fn track(&self, event: &str, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
+            if event.is_empty() {
+                return state.refuse_call("track() needs an event name", JsValue::UNDEFINED);
+            }
+            if !state.names_fit(&[Some(event)]) {
+                return;
+            }
             let Some(props) = state.whole(Props::from_object(&properties)) else { return };
             let options = CallOptions::read(&options);
             state.capture(now, Call::Track(event), &props.tokens, &Tokens::default(), &options);
@@ -715,12 +738,14 @@ fn decision_of(value: &JsValue) -> Option<Decision> {
 
 /// Reads `Consent::by_default`'s inputs from `load`'s options, the remote settings
 /// (`{late: true}` while they have not come: `api.js`'s stand-in) and the browser.
-fn default_consent(options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>) -> Consent {
+fn default_consent(options: &JsValue, remote: &JsValue, unreadable: &mut Vec<Unreadable>) -> Consent {
     let browser = dom::privacy_signals();
     let late = bool_field(&[remote], "late").unwrap_or(false);
     // The options' choice, else the settings', else not to respect it (unknown while late).
-    let respect = |option, setting| {
-        bool_field(&[options], option).or_else(|| bool_field(&[remote], setting)).or((!late).then_some(false))
+    let mut respect = |option, setting| {
+        convert::privacy_switch(options, option, unreadable)
+            .or_else(|| bool_field(&[remote], setting))
+            .or((!late).then_some(false))
     };
     let signals = PrivacySignals {
         do_not_track: browser.get(0).is_truthy(),
@@ -733,9 +758,9 @@ fn default_consent(options: &JsValue, remote: &JsValue, misspelt: &mut Vec<&str>
     };
     // A value this SDK cannot read (the page's, or a collector of another version's) is
     // reported and read as pending, never as the default's `granted`.
-    let mut read = |value: JsValue, option| {
+    let mut read = |value: JsValue, option: &str| {
         decision_of(&value).unwrap_or_else(|| {
-            misspelt.push(option);
+            unreadable.push((option.to_owned(), MOST_PRIVATE));
             Decision::Pending
         })
     };
@@ -827,8 +852,24 @@ impl State {
     }
 
     fn refuse_unread(&mut self) {
+        self.refuse_call(TOO_LARGE, JsValue::UNDEFINED);
+    }
+
+    /// A call the collector would refuse, refused here: counted as captured and refused.
+    fn refuse_call(&mut self, message: &str, detail: JsValue) {
         self.stats.captured += 1;
-        self.refuse_too_large();
+        self.stats.refused += 1;
+        self.error(message, detail);
+    }
+
+    /// Whether a call's names (event, page name and category) fit the collector's limit;
+    /// the call is refused when one does not.
+    fn names_fit(&mut self, names: &[Option<&str>]) -> bool {
+        let too_long = names.iter().flatten().find(|name| !call_options::id_fits(name));
+        if let Some(name) = too_long {
+            self.refuse_call("a name is at most 255 bytes long", (*name).into());
+        }
+        too_long.is_none()
     }
 
     fn refuse_too_large(&mut self) {
@@ -1335,10 +1376,10 @@ impl State {
         }
     }
 
-    /// Reports each option whose value the SDK could not read (and read as its most private).
-    fn report_misspelt(&mut self, options: Vec<&str>) {
-        for option in options {
-            self.error("unknown value for this option; its most private value is used", option.into());
+    /// Reports each option whose value the SDK could not read, with what it did instead.
+    fn report_unreadable(&mut self, options: Vec<Unreadable>) {
+        for (option, instead) in options {
+            self.error(instead, option.into());
         }
     }
 
@@ -1346,6 +1387,17 @@ impl State {
         // What can be read is applied and the rest reported: a refusal must hold even when
         // the call also carries something this SDK does not know.
         let mut parsed = Vec::new();
+        // One decision for every category, as the `consent` option takes it (`set(false)`:
+        // refuse all); anything else that is not `{category: decision}` is reported.
+        if !convert::is_plain_object(changes) {
+            match decision_of(changes) {
+                Some(decision) => parsed.extend(CATEGORIES.map(|c| (c.to_owned(), decision))),
+                None => self.error(
+                    "consent.set takes {analytics, personalization}, or one decision for both",
+                    changes.clone(),
+                ),
+            }
+        }
         for (category, value) in convert::entries(changes).filter(|(_, value)| !value.is_undefined()) {
             match decision_of(&value) {
                 Some(decision) => parsed.push((category, decision)),

@@ -33,6 +33,12 @@ const reported = (page) => page.evaluate(() => window.reported);
 const TOO_LARGE =
   "an event larger than the collector keeps (32 KB as JSON), or with a value that is no data (a DOM node, a browser event, window), was not sent";
 const stats = (page) => page.evaluate(() => window.portrait.stats());
+/** What the SDK stored of the visitor (the consent decision aside). */
+const storedKeys = (page) =>
+  page.evaluate(() => [
+    ...Object.keys(localStorage).filter((k) => k.startsWith("portrait.") && k !== "portrait.consent"),
+    ...document.cookie.split(";").map((c) => c.trim().split("=")[0]).filter((c) => c.startsWith("portrait")),
+  ]);
 /** What `flush()` answers within `ms`, else "waiting". */
 const flushWithin = (page, ms) =>
   page.evaluate((ms) => Promise.race([window.portrait.flush(), new Promise((resolve) => setTimeout(() => resolve("waiting"), ms))]), ms);
@@ -1098,12 +1104,6 @@ describe("SDK: remote settings", () => {
 });
 
 describe("SDK: consent", () => {
-  const storedKeys = (page) =>
-    page.evaluate(() => [
-      ...Object.keys(localStorage).filter((k) => k.startsWith("portrait.") && k !== "portrait.consent"),
-      ...document.cookie.split(";").map((c) => c.trim().split("=")[0]).filter((c) => c.startsWith("portrait")),
-    ]);
-
   test("pending holds events in memory (nothing stored, nothing sent); granting sends them and the change", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { consent: "pending" } });
@@ -1512,6 +1512,74 @@ describe("SDK: consent", () => {
     await context.close();
     await proxy.stop();
   });
+});
+
+test("options stated with values the SDK cannot read are reported: numbers keep their defaults, switches read as the more private", async () => {
+  const proxy = await startProxy(rig.collector.url);
+  const options = {
+    maxQueueEvents: "NaN in the page", // NaN (written in below): read as 0, it made a queue of one event
+    cookieDays: "30", // NaN days made cookies that expire as they are written
+    autocapture: { pageViews: "false", page_views: false, clicks: true },
+    respectDoNotTrack: "yes",
+  };
+  const html = snippetPage({ collector: proxy.url, options, before: recordErrors() }).replace('"NaN in the page"', "NaN");
+  const { page, context } = await open("/unreadable-options", html);
+  assert.deepEqual((await reported(page)).sort(), ["autocapture.pageViews", "autocapture.page_views", "cookieDays", "maxQueueEvents", "respectDoNotTrack"]);
+  const id = await anonymousId(page);
+  await page.evaluate(() => {
+    for (let i = 0; i < 10; i++) window.portrait.track("Burst", { i });
+  });
+  assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+  // All ten (the default bound), and no automatic page view (`pageViews` read as off).
+  assert.deepEqual(names(await timeline(id, 10)), Array(10).fill("Burst"));
+  const cookie = (await context.cookies()).find((c) => c.name === "portrait_aid");
+  assert.ok(cookie.expires * 1000 > Date.now() + 300 * 86_400_000, `a cookie for the default 365 days: ${new Date(cookie.expires * 1000)}`);
+  await context.close();
+  await proxy.stop();
+});
+
+test("consent.set takes one decision for every category; what is neither that nor categories is reported", async () => {
+  const proxy = await startProxy(rig.collector.url);
+  const html = snippetPage({ collector: proxy.url, options: { autocapture: false }, before: recordErrors("message") });
+  const { page, context } = await open("/consent-set-boolean", html);
+  await page.evaluate(() => window.portrait.consent.set(42));
+  assert.deepEqual(await reported(page), ["consent.set takes {analytics, personalization}, or one decision for both"]);
+  assert.equal(await page.evaluate(() => window.portrait.consent.get().analytics), "granted", "an unreadable call changes nothing");
+  await page.evaluate(() => window.portrait.consent.set(false));
+  assert.deepEqual(await page.evaluate(() => window.portrait.consent.get()), { analytics: "denied", personalization: "denied" });
+  await page.evaluate(() => window.portrait.track("Refused"));
+  await page.evaluate(() => window.portrait.flush());
+  assert.equal(proxy.beacons(), 0, "nothing sent after set(false)");
+  assert.deepEqual(await storedKeys(page), []);
+  await page.evaluate(() => window.portrait.consent.set("granted"));
+  assert.deepEqual(await page.evaluate(() => window.portrait.consent.get()), { analytics: "granted", personalization: "granted" });
+  await context.close();
+  await proxy.stop();
+});
+
+test("a track without an event name, or a name or category past 255 bytes, is refused at once and reported", async () => {
+  const proxy = await startProxy(rig.collector.url);
+  const html = snippetPage({ collector: proxy.url, options: { autocapture: false }, before: recordErrors("message") });
+  const { page, context } = await open("/unnamed-calls", html);
+  await page.evaluate(() => {
+    window.portrait.track();
+    window.portrait.track("");
+    window.portrait.track("e".repeat(256));
+    window.portrait.page("c".repeat(256), "Pricing");
+    window.portrait.screen("Settings", "s".repeat(256));
+    window.portrait.track("e".repeat(255)); // at the limit: sent
+  });
+  assert.deepEqual(await reported(page), [
+    "track() needs an event name",
+    "track() needs an event name",
+    ...Array(3).fill("a name is at most 255 bytes long"),
+  ]);
+  assert.equal(await page.evaluate(() => window.portrait.flush()), true, "nothing the collector refuses was sent");
+  const counters = await stats(page);
+  assert.deepEqual([counters.captured, counters.refused, counters.delivered], [6, 5, 1]);
+  assert.deepEqual(names(await timeline(await anonymousId(page), 1)), ["e".repeat(255)]);
+  await context.close();
+  await proxy.stop();
 });
 
 describe("SDK: transport, nothing lost and nothing doubled", () => {

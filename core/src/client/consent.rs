@@ -13,6 +13,9 @@ use crate::record::{Call, ContextParts, Record, Tokens};
 /// (`analytics`, `personalization`), each a [`Decision`]'s text.
 pub const CONSENT_EVENT: &str = "Consent Updated";
 
+/// The consent categories, as `consent.set` names them.
+pub const CATEGORIES: [&str; 2] = ["analytics", "personalization"];
+
 /// Also the configuration's `consent_default` (`granted`, `denied`, `pending`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
