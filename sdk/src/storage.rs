@@ -204,11 +204,9 @@ impl Store {
 
     /// Removes Segment's stored ids ([`SEGMENT_IDS`]), as its own `reset()` does: a `reset()`
     /// while nothing may be stored (consent pending or refused) leaves no id of ours, and the
-    /// next page would adopt the forgotten visitor's (`party::load_visitor`).
+    /// next page would adopt the forgotten visitor's (`party::load_visitor`). In every storage
+    /// mode: a page of the site's without cookies may be the one that resets.
     pub fn forget_segment_ids(&mut self) {
-        if self.mode == Mode::Memory {
-            return;
-        }
         if self.local {
             for name in SEGMENT_IDS {
                 self.failed_writes += u32::from(!local_write(name, None));
@@ -300,9 +298,13 @@ impl Store {
     pub fn remove(&mut self, key: &str, cookie: bool) {
         self.memory.retain(|(k, _)| k != key);
         self.forget_unstored(&[key]);
-        if self.mode == Mode::Memory {
-            return;
+        if self.mode != Mode::Memory {
+            self.remove_stored(key, cookie && self.mode == Mode::CookieAndLocal);
         }
+    }
+
+    /// Removes `key` from `localStorage` and (`cookie`) its cookie wherever it may be set.
+    fn remove_stored(&mut self, key: &str, cookie: bool) {
         if self.local {
             self.failed_writes += u32::from(!local_write(&concat(&[PREFIX, key]), None));
         }
@@ -385,7 +387,9 @@ impl Store {
 
     /// Removes everything the SDK stored, memory included, except `keep`; the `cookie_keys`
     /// are expired wherever an earlier visit may have set them ([`Store::expire_cookies`]), so
-    /// that a refusal writes no cookie, not even the domain probe.
+    /// that a refusal writes no cookie, not even the domain probe. In every storage mode: a
+    /// page without cookies (`memory`, `localStorage`) clears what an earlier visit with them
+    /// stored, as a refusal must.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
         // What is kept stays in memory, so that storing again (a grant after a refusal)
         // writes it back: the page's anonymous id must not change with a decision.
@@ -393,11 +397,11 @@ impl Store {
             self.memory.iter().filter(|(key, _)| keep.contains(&key.as_str())).cloned().collect();
         for key in self.keys("") {
             if !keep.contains(&key.as_str()) {
-                self.remove(&key, false);
+                self.remove_stored(&key, false);
             }
         }
         for key in cookie_keys {
-            self.remove(key, false);
+            self.remove_stored(key, false);
         }
         self.expire_cookies(&cookie_keys.iter().map(|key| cookie_name(key)).collect::<Vec<_>>());
         // Nothing this page holds unstored is newer than storage now (the parties go).
@@ -410,9 +414,6 @@ impl Store {
     /// ignores the domains it refuses). The cookies are read again after: what they held must
     /// not be read back.
     fn expire_cookies(&mut self, names: &[String]) {
-        if self.mode != Mode::CookieAndLocal {
-            return;
-        }
         let found = self.cookie_domain.take();
         let host = crate::dom::hostname();
         let mut parents = url::cookie_domains(&host);

@@ -917,6 +917,23 @@ describe("SDK: switches and privacy options", () => {
   });
 });
 
+test("a refusal on a page without cookies (storage: memory or localStorage) clears what an earlier visit with them stored", async () => {
+  for (const storage of ["memory", "localStorage"]) {
+    const context = await newContext(rig.browser);
+    const earlier = await open(`/stored-before-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false } }), { context });
+    await earlier.page.evaluate(() => window.portrait.identify("user-before", { plan: "pro" }));
+    await earlier.page.evaluate(() => window.portrait.flush());
+    assert.ok((await storedKeys(earlier.page)).includes("portrait_uid"), "the earlier visit stored the user");
+    await earlier.page.close();
+    const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage } });
+    const { page } = await open(`/refused-${storage}`, html, { context });
+    await page.evaluate(() => window.portrait.consent.set(false));
+    assert.deepEqual(await storedKeys(page), [], `${storage}: nothing of the visitor is left`);
+    assert.deepEqual((await context.cookies()).map((c) => c.name), [], `${storage}: no cookie is left`);
+    await context.close();
+  }
+});
+
 describe("SDK: remote settings", () => {
   test("remoteSettings: false fetches no settings, in the snippet or after", async () => {
     const proxy = await startProxy(rig.collector.url);
