@@ -5,7 +5,8 @@
 //! - `GET    /v1/profiles/{idType}/{id}/export`: everything held on the person;
 //! - `GET    /v1/profiles/{idType}/{id}/accounts`: the person's accounts;
 //! - `DELETE /v1/profiles/{idType}/{id}`: erasure of the person, the profiles merged into it
-//!   (their forwarding records), their index links and account memberships; with a receipt.
+//!   (their forwarding records), their index links, account memberships and webhook
+//!   deliveries; with a receipt.
 //! - `GET    /v1/accounts/{accountId}` and `/v1/accounts/domain/{domain}`: an account.
 //! - `GET    /v1/audiences`: the workspace's audiences with their sizes;
 //!   `GET /v1/audiences/{name}/members?cursor=&limit=`: their members, paginated.
@@ -128,13 +129,15 @@ async fn erase(
         for outcome in join_all(removals).await {
             outcome?;
         }
+        let deliveries_removed = forget_deliveries(env, workspace, survivor_id, &plan.merged).await?;
         let index_entries_removed =
             unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities.clone()).await?;
         let stub = internal::profile_stub(env, workspace, survivor_id)?;
         let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-        Ok::<_, ApiError>((index_entries_removed, erased))
+        Ok::<_, ApiError>((deliveries_removed, index_entries_removed, erased))
     };
-    let (index_entries_removed, erased) = survivor.await.map_err(|error| stopped(error, &[survivor_id]))?;
+    let (deliveries_removed, index_entries_removed, erased) =
+        survivor.await.map_err(|error| stopped(error, &[survivor_id]))?;
     // Only now: a link of a chain of forwards (one merged into a profile that merged on) that
     // went first would leave the links before it pointing at nothing. `merged` is transitive;
     // the id asked for is among it when it was merged away.
@@ -173,9 +176,41 @@ async fn erase(
             "messageIdsForgotten": erased.message_ids_forgotten,
             "indexEntriesRemoved": index_entries_removed,
             "mergedProfilesRemoved": forwarding_records_removed,
+            "webhookDeliveriesRemoved": deliveries_removed,
             "accountsLeft": plan.accounts,
         }),
     )
+}
+
+/// Removes the webhook deliveries about the person (the profile and those merged into it)
+/// from every webhook of the workspace: pending ones would send their data after the
+/// erasure, and the log keeps bodies. Returns how many went.
+async fn forget_deliveries(
+    env: &Env,
+    workspace: &str,
+    profile_id: &str,
+    merged: &[String],
+) -> Result<u32, ApiError> {
+    let webhooks: Vec<String> = settings::workspace_settings(env, workspace, |w| {
+        w.map(|w| w.webhooks.iter().map(|h| h.name.clone()).collect())
+    })?
+    .unwrap_or_default();
+    let mut by_shard: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for member in std::iter::once(profile_id).chain(merged.iter().map(String::as_str)) {
+        by_shard.entry(webhook_object::shard_of(member)).or_default().push(member.to_owned());
+    }
+    let calls = webhooks.iter().flat_map(|name| {
+        by_shard.iter().map(move |(shard, members)| async move {
+            let stub = internal::webhook_stub(env, workspace, name, *shard)?;
+            let forget = webhook_object::Forget { members: members.clone() };
+            internal::call::<_, u32>(&stub, "forget", &forget).await
+        })
+    });
+    let mut removed = 0;
+    for outcome in join_all(calls).await {
+        removed += outcome?.unwrap_or(0);
+    }
+    Ok(removed)
 }
 
 /// An erasure's failure part way (a 503, to retry): says which profile ids to ask again by.

@@ -7,7 +7,6 @@
 use portrait_core::Timestamp;
 use portrait_core::changes::Evaluated;
 use portrait_core::config::Workspace;
-use portrait_core::hash::fnv1a;
 use portrait_core::webhook::{self, Transition};
 use serde::{Deserialize, Serialize};
 use worker::{Env, SqlStorage, SqlStorageValue};
@@ -88,10 +87,10 @@ pub fn items(
         }
         for hook in workspace.webhooks.iter().filter(|h| h.on.iter().any(|on| change.fires(on))) {
             // One key per change of this member: the same for every attempt and every resend.
-            let key = format!("{:016x}-{}-{i}-{}", fnv1a(member.as_bytes()), at.0, hook.name);
+            let key = format!("{}{}-{i}-{}", webhook_object::key_prefix(member), at.0, hook.name);
             items.push(Item::Webhook {
                 name: hook.name.clone(),
-                shard: fnv1a(member.as_bytes()) % webhook_object::SHARDS,
+                shard: webhook_object::shard_of(member),
                 delivery: Enqueue {
                     body: webhook::payload(&key, change, subject_kind, subject.clone(), at),
                     key,

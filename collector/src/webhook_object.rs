@@ -37,6 +37,23 @@ pub struct Enqueue {
     pub body: String,
 }
 
+/// `forget`: the deliveries about these members (an erasure): pending ones are not sent, and
+/// the log keeps none of them.
+#[derive(Serialize, Deserialize)]
+pub struct Forget {
+    pub members: Vec<String>,
+}
+
+/// The shard of a member's deliveries.
+pub fn shard_of(member: &str) -> u64 {
+    portrait_core::hash::fnv1a(member.as_bytes()) % SHARDS
+}
+
+/// What every delivery key about `member` starts with (the rest names the change).
+pub fn key_prefix(member: &str) -> String {
+    format!("{:016x}-", portrait_core::hash::fnv1a(member.as_bytes()))
+}
+
 /// `log`: the newest `limit` deliveries.
 #[derive(Serialize, Deserialize)]
 pub struct Log {
@@ -96,6 +113,20 @@ impl internal::Object for WebhookObject {
                 )?;
                 self.state.storage().set_alarm(0).await?;
                 internal::answer(&())
+            }
+            "forget" => {
+                let forget: Forget = internal::decode(body)?;
+                let mut removed = 0;
+                for member in &forget.members {
+                    let prefix = key_prefix(member);
+                    let length = prefix.len() as i64;
+                    let deleted = self.sql.exec(
+                        "DELETE FROM deliveries WHERE substr(key, 1, ?) = ?",
+                        vec![length.into(), prefix.into()],
+                    )?;
+                    removed += deleted.rows_written();
+                }
+                internal::answer(&(removed as u32))
             }
             "log" => {
                 let log: Log = internal::decode(body)?;
