@@ -63,6 +63,7 @@ export default class Collector extends WorkerEntrypoint {
   // A stranded request resolves to STRANDED; its 503 is built in the last step, in this
   // request's own context.
   fetch(request) {
+    request = decompressed(request);
     return new Promise((resolve, reject) => {
       const strand = () => resolve(STRANDED);
       inFlight.add(strand);
@@ -72,6 +73,21 @@ export default class Collector extends WorkerEntrypoint {
         .finally(() => inFlight.delete(strand));
     }).then((response) => (response === STRANDED ? guarded(() => wasm.unavailable()) : response));
   }
+}
+
+/**
+ * A body sent compressed (`Content-Encoding: gzip` or `deflate`, as Segment's server libraries
+ * may send it), decompressed as the Worker reads it: its size limit holds for what comes out,
+ * so a small bomb is refused (413) after 500 KB of output. Another encoding is left for the
+ * Worker to refuse (415).
+ */
+function decompressed(request) {
+  const encoding = request.headers.get("content-encoding")?.trim().toLowerCase();
+  if (!request.body || (encoding !== "gzip" && encoding !== "deflate")) return request;
+  const headers = new Headers(request.headers);
+  headers.delete("content-encoding");
+  headers.delete("content-length");
+  return new Request(request, { headers, body: request.body.pipeThrough(new DecompressionStream(encoding)) });
 }
 
 /** What a request in flight when the instance trapped resolves to, until it is answered. */

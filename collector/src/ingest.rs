@@ -171,6 +171,15 @@ fn require_content_type(req: &Request, accepted: &[&str]) -> Result<(), ApiError
 /// Reads the body, refusing (413) a declared length over the limit at once, and a chunked
 /// body as soon as it passes the limit.
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    // gzip and deflate bodies arrive decompressed (`collector/js/entry.mjs`).
+    let encoding = req.headers().get("Content-Encoding").ok().flatten().unwrap_or_default();
+    if !encoding.trim().is_empty() && !encoding.trim().eq_ignore_ascii_case("identity") {
+        return Err(ApiError::new(
+            415,
+            "unsupported_content_encoding",
+            format!("content encoding `{encoding}` is not accepted; send the body as is, gzip or deflate"),
+        ));
+    }
     let too_large = |size: u64| {
         ApiError::invalid(&portrait_core::Error::new("", portrait_core::ErrorKind::BodyTooLarge { size }))
     };

@@ -2,6 +2,7 @@
 // profile API, every error path, dedupe, erasure, restarts and workspace isolation.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import {
   ADMIN_KEY,
   CHROME_UA,
@@ -107,6 +108,33 @@ describe("ingest → profile API", () => {
     assert.deepEqual(profile.counters, { $identify: 1, "Invoice Paid": 1, "Seat Added": 1, "Seat Removed": 1 });
     assert.equal(profile.traits.plan, "enterprise");
     assert.deepEqual(profile.devices, {}, "server-side events have no device");
+  });
+
+  test("a Segment batch compressed with gzip or deflate is read; another encoding, a broken stream or a bomb gets a typed error", async () => {
+    const send = (body, encoding) =>
+      collector.request("/v1/batch", {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": encoding, authorization: "Basic " + Buffer.from(`${SERVER_KEY}:`).toString("base64") },
+        body,
+      });
+    const user = `compressed-${uuid()}`;
+    const batch = (event) => JSON.stringify({ batch: [{ type: "track", userId: user, event, messageId: uuid() }] });
+    for (const [encoding, compress] of [["gzip", gzipSync], ["deflate", deflateSync], ["GZIP", gzipSync]]) {
+      const answer = await send(compress(batch(`Sent ${encoding}`)), encoding);
+      assert.deepEqual([answer.status, answer.json?.accepted], [200, 1], `${encoding}: ${answer.text}`);
+    }
+    const { json: profile } = await collector.profile("user_id", user);
+    assert.deepEqual(Object.keys(profile.counters).sort(), ["Sent GZIP", "Sent deflate", "Sent gzip"]);
+    const refused = [
+      ["br", brotliCompressSync(batch("Brotli")), 415, "unsupported_content_encoding"],
+      ["gzip", Buffer.from("not gzip at all"), 400, "unreadable_body"],
+      // 600 KB of JSON in 1 KB: refused as what it decompresses to.
+      ["gzip", gzipSync(JSON.stringify({ batch: [], padding: " ".repeat(600_000) })), 413, "body_too_large"],
+    ];
+    for (const [encoding, body, status, code] of refused) {
+      const answer = await send(body, encoding);
+      assert.deepEqual([answer.status, answer.json?.code], [status, code], `${encoding}, ${body.length} bytes: ${answer.text}`);
+    }
   });
 
   test("events without a messageId: a retry stamped with another sentAt counts once; an untimed repeat counts each time", async () => {
