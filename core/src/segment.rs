@@ -1,8 +1,9 @@
 //! Segment's HTTP Tracking API JSON: `/v1/batch` bodies and the single-call bodies of
 //! `/v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group` and `/v1/alias`.
 //!
-//! Decoding accepts what Segment's own libraries send: ISO-8601 timestamps, ids given as
-//! numbers, `integrations` and any unknown field (ignored, not rejected). `context.ip` and an
+//! Decoding accepts what Segment's own libraries send: ISO-8601 timestamps (`timestamp`, else
+//! `originalTimestamp`), ids given as numbers, `integrations` and any unknown field (ignored,
+//! not rejected). `context.ip` and an
 //! incoming `receivedAt` are dropped: the collector sets `receivedAt` and never keeps the IP.
 //! Encoding writes the canonical form that [`json_len`] measures for the event size limit.
 //!
@@ -174,7 +175,12 @@ fn event_from_object(
         call,
         anonymous_id: id_field(&mut object, "anonymousId")?,
         user_id: id_field(&mut object, "userId")?,
-        timestamp: timestamp_field(&mut object, "timestamp")?,
+        timestamp: match timestamp_field(&mut object, "timestamp")? {
+            Some(timestamp) => Some(timestamp),
+            // Segment's name for the device's time, which it computes `timestamp` from (with
+            // `sentAt`, as the collector does): sent alone by some libraries and exports.
+            None => timestamp_field(&mut object, "originalTimestamp")?,
+        },
         sent_at: timestamp_field(&mut object, "sentAt")?.or(defaults.sent_at),
         received_at: None,
         context: context_from_map(context).map_err(|e| e.within("context"))?.into(),

@@ -180,6 +180,23 @@ fn a_bad_event_does_not_sink_its_batch() {
 }
 
 #[test]
+fn original_timestamp_is_the_time_when_there_is_no_timestamp() {
+    let body = serde_json::to_vec(&json!({ "batch": [
+        track(json!({ "originalTimestamp": "2026-11-20T10:00:00Z" })),
+        track(json!({ "timestamp": "2026-11-21T10:00:00Z", "originalTimestamp": "2026-11-20T10:00:00Z" })),
+        // Read only in place of `timestamp`: a broken one beside it is left alone.
+        track(json!({ "timestamp": "2026-11-21T10:00:00Z", "originalTimestamp": "never" })),
+        track(json!({ "originalTimestamp": "never" })),
+    ]}))
+    .unwrap();
+    let decoded = segment::decode_batch(&body, 0).unwrap();
+    let times: Vec<String> = decoded.events.iter().map(|e| e.timestamp.unwrap().to_string()).collect();
+    assert_eq!(times, ["2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z", "2026-11-21T10:00:00.000Z"]);
+    assert_eq!(decoded.rejected.len(), 1);
+    assert_eq!(decoded.rejected[0].error.path, "batch[3].originalTimestamp");
+}
+
+#[test]
 fn single_call_bodies_take_their_type_from_the_endpoint() {
     let body = br#"{"type":"identify","event":"Signed Up","userId":"u1","writeKey":"wk"}"#;
     let (event, write_key) = segment::decode_single("track", body, 0).unwrap();
