@@ -898,6 +898,7 @@ impl State {
             _ if record.as_bytes().len() > MAX_RECORD_BYTES => self.refuse_too_large(),
             Gate::Send => {
                 self.queue.push(record);
+                self.fail_waiters_for_dropped();
                 self.schedule(now);
                 // A page already left sends at once: no timer of its will run again. A few
                 // times only: a site's `fetch` wrapper that tracks the SDK's own requests
@@ -1181,6 +1182,13 @@ impl State {
         self.answer_waiters(false, &|_, mark| mark >= first);
     }
 
+    /// Answers `false` to each `flush()` waiting for an event the full queue dropped.
+    fn fail_waiters_for_dropped(&mut self) {
+        if let Some(first) = self.queue.take_first_dropped() {
+            self.fail_waiters(first);
+        }
+    }
+
     fn resolve_waiters(&mut self, delivered: bool) {
         self.answer_waiters(delivered, &|_, _| true);
     }
@@ -1440,6 +1448,7 @@ impl State {
         let record = self.consent.withdrawal(&self.ids.uuid(), now, &self.anonymous_id, page::LIBRARY);
         self.stats.captured += 1;
         self.queue.push(record);
+        self.fail_waiters_for_dropped();
         self.draining = true;
         if now >= self.backoff_until {
             self.send_waiting(now);
@@ -1552,6 +1561,7 @@ impl State {
                 self.adopt_stored_queues();
                 let held = std::mem::replace(&mut self.held, Queue::new(self.limits));
                 self.queue.append(held);
+                self.fail_waiters_for_dropped();
                 // Released by a decision, not by a call: nothing else would send them.
                 if !self.queue.is_empty() {
                     self.schedule(now);

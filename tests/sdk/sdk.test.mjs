@@ -1600,6 +1600,31 @@ test("a track without an event name, or a name or category past 255 bytes, is re
 });
 
 describe("SDK: transport, nothing lost and nothing doubled", () => {
+  test("a flush() waiting for an event the full queue then drops answers false", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    // Four slow answers: four one-event batches stay in flight while the page captures more.
+    proxy.fail({ slow: 1_500 }, { slow: 1_500 }, { slow: 1_500 }, { slow: 1_500 });
+    const options = { autocapture: false, batchSize: 1, maxQueueEvents: 6, flushInterval: 600_000 };
+    const { page, context } = await open("/flush-dropped", snippetPage({ collector: proxy.url, options }));
+    const delivered = await page.evaluate(async () => {
+      for (let i = 1; i <= 4; i++) {
+        window.portrait.track(`Event ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // its own batch, sent
+      }
+      window.portrait.track("Event 5");
+      window.portrait.track("Event 6");
+      const flushed = window.portrait.flush(); // waits for 1–6: 1–4 in flight, 5 and 6 queued
+      window.portrait.track("Event 7"); // over the bound: 5, the oldest queued, goes
+      return flushed;
+    });
+    assert.equal(delivered, false, "event 5 will never be delivered");
+    const id = await anonymousId(page);
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true, "the rest is delivered");
+    assert.deepEqual(names(await timeline(id, 6)).sort(), ["Event 1", "Event 2", "Event 3", "Event 4", "Event 6", "Event 7"]);
+    await context.close();
+    await proxy.stop();
+  });
+
   test("500, 429 with Retry-After and connection resets are retried; every event arrives exactly once", async () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
@@ -2109,16 +2134,38 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   test("where fetch cannot keep a request alive (Firefox before 133), a closing page's events go by sendBeacon too, counted once", async () => {
     const proxy = await startProxy(rig.collector.url);
     const context = await newContext(rig.browser);
-    await context.addInitScript(() => delete Request.prototype.keepalive);
+    // Each sendBeacon call is told to a second page of the context, which outlives the closed one.
+    await context.addInitScript(() => {
+      delete Request.prototype.keepalive;
+      const channel = new BroadcastChannel("beacons");
+      const send = navigator.sendBeacon.bind(navigator);
+      navigator.sendBeacon = (url, data) => {
+        const sent = send(url, data);
+        channel.postMessage({ url: String(url), bytes: data?.size ?? String(data).length, sent });
+        return sent;
+      };
+    });
     const options = { autocapture: false, flushInterval: 600_000 };
     const { page } = await open("/no-keepalive", snippetPage({ collector: proxy.url, options }), { context });
+    const watcher = await open("/beacon-watcher", "<!doctype html><title>watcher</title>", { context, until: () => true });
+    await watcher.page.evaluate(() => {
+      window.calls = [];
+      new BroadcastChannel("beacons").onmessage = (message) => window.calls.push(message.data);
+    });
     const id = await anonymousId(page);
     await page.evaluate(() => ["One", "Two", "Three"].forEach((name) => window.portrait.track(name)));
     await page.close({ runBeforeUnload: true });
     assert.equal((await profileWith(id, 3)).eventCount, 3);
+    const calls = () => watcher.page.evaluate(() => window.calls);
+    await eventually(async () => (await calls()).length > 0, { message: "sendBeacon called" });
     // Chromium keeps the fetch alive anyway: both copies arrive, the request and the beacon.
     const modes = () => proxy.seen.filter((r) => r.url.startsWith("/v1/b") && r.status).map((r) => r.mode).sort();
-    await eventually(() => modes().length === 2, { message: "both copies answered", describe: async () => JSON.stringify(modes()) });
+    await eventually(() => modes().length === 2, {
+      ms: 30_000,
+      message: "both copies answered",
+      describe: async () => JSON.stringify({ calls: await calls(), requests: proxy.seen.filter((r) => r.url.startsWith("/v1/b")) }),
+    });
+    assert.deepEqual((await calls()).map((c) => c.sent), [true], "one sendBeacon call, accepted");
     assert.deepEqual(modes(), ["cors", "no-cors"], "the request, and sendBeacon once");
     assert.equal((await rig.collector.profile("anonymous_id", id)).json.eventCount, 3, "each event counted once");
     await context.close();

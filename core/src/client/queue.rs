@@ -59,6 +59,8 @@ pub struct Queue {
     failures: u32,
     /// Events pushed so far: each entry's `seq` (see [`Queue::settled_up_to`]).
     pushed: u64,
+    /// The first place among the events dropped since [`Queue::take_first_dropped`] asked.
+    first_dropped: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +155,12 @@ impl Queue {
         !self.entries.iter().any(|entry| entry.seq <= mark)
     }
 
+    /// The first place ([`Queue::pushed`] then) among the events dropped since the last ask:
+    /// a `flush()` called after it waited for an event that will never be delivered.
+    pub fn take_first_dropped(&mut self) -> Option<u64> {
+        self.first_dropped.take()
+    }
+
     fn push_entry(&mut self, entry: Entry) {
         self.bytes += entry.bytes;
         if entry.batch.is_none() {
@@ -168,6 +176,7 @@ impl Queue {
             let newest = self.entries.len() - 1;
             let oldest = self.entries[..newest].iter().position(|e| e.batch.is_none()).unwrap_or(0);
             let dropped = self.entries.remove(oldest);
+            self.first_dropped = Some(self.first_dropped.map_or(dropped.seq, |first| first.min(dropped.seq)));
             self.bytes -= dropped.bytes;
             if dropped.batch.is_none() {
                 self.waiting -= 1;
@@ -722,6 +731,18 @@ mod tests {
         assert_eq!(queue.first_of_batch(batch), Some(4), "event 10's place, behind the adopted events");
         other.clear();
         assert!(other.settled_up_to(other.pushed()));
+    }
+
+    #[test]
+    fn the_first_dropped_place_is_told_once() {
+        let mut queue = Queue::new(Limits { max_events: 2, max_bytes: 1_000_000 });
+        queue.push(event(1));
+        queue.push(event(2));
+        assert_eq!(queue.take_first_dropped(), None);
+        queue.push(event(3));
+        queue.push(event(4));
+        assert_eq!(queue.take_first_dropped(), Some(1), "events 1 and 2 went, 1 first");
+        assert_eq!(queue.take_first_dropped(), None);
     }
 
     #[test]
