@@ -378,7 +378,8 @@ impl Sdk {
     pub fn screen(&self, category: JsValue, name: JsValue, properties: JsValue, options: JsValue) {
         self.run(|state, now| {
             let (category, name) = (category.as_string(), name.as_string());
-            if !state.names_fit(&[category.as_deref(), name.as_deref()]) {
+            // The category is only a property of a screen: a property's limit holds for it.
+            if !state.names_fit(&[name.as_deref()]) {
                 return;
             }
             let Some(mut props) = state.whole(Props::from_object(&properties)) else { return };
@@ -1413,6 +1414,9 @@ impl State {
                     self.error("consent values are true, false, granted, denied or pending", category.into())
                 }
             }
+        }
+        if !parsed.is_empty() {
+            self.store.note_decision();
         }
         let chosen = self.choices;
         if let Some(message) = self.choices.set(parsed.iter().map(|(c, d)| (c.as_str(), *d))) {

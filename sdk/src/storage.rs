@@ -113,6 +113,8 @@ pub struct Store {
     /// with its `localStorage` write for this page: the cookie may still hold the value it
     /// replaced, which read then would stay for good.
     followed: Vec<&'static str>,
+    /// The visitor decided on consent on this page ([`Store::note_decision`]).
+    decided: bool,
 }
 
 impl Store {
@@ -130,6 +132,7 @@ impl Store {
             failed_writes: 0,
             unstored: Vec::new(),
             followed: Vec::new(),
+            decided: false,
         };
         if mode == Mode::CookieAndLocal {
             // Detected when storing starts (the probe is a cookie: not before consent).
@@ -385,25 +388,34 @@ impl Store {
         }
     }
 
+    /// The visitor decided on consent on this page (`consent.set`): a refusal from now on
+    /// clears what earlier visits stored even in `memory` mode. Not before: such a page reads
+    /// no decision stored before, so its default's refusal is no decision of the visitor's.
+    pub fn note_decision(&mut self) {
+        self.decided = true;
+    }
+
     /// Removes everything the SDK stored, memory included, except `keep`; the `cookie_keys`
     /// are expired wherever an earlier visit may have set them ([`Store::expire_cookies`]), so
-    /// that a refusal writes no cookie, not even the domain probe. In every storage mode: a
-    /// page without cookies (`memory`, `localStorage`) clears what an earlier visit with them
-    /// stored, as a refusal must.
+    /// that a refusal writes no cookie, not even the domain probe. A page without cookies
+    /// (`localStorage`, or `memory` once the visitor decided) clears what an earlier visit
+    /// with them stored too, as a refusal must.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
         // What is kept stays in memory, so that storing again (a grant after a refusal)
         // writes it back: the page's anonymous id must not change with a decision.
         let kept: Vec<(String, String)> =
             self.memory.iter().filter(|(key, _)| keep.contains(&key.as_str())).cloned().collect();
-        for key in self.keys("") {
-            if !keep.contains(&key.as_str()) {
-                self.remove_stored(&key, false);
+        if self.mode != Mode::Memory || self.decided {
+            for key in self.keys("") {
+                if !keep.contains(&key.as_str()) {
+                    self.remove_stored(&key, false);
+                }
             }
+            for key in cookie_keys {
+                self.remove_stored(key, false);
+            }
+            self.expire_cookies(&cookie_keys.iter().map(|key| cookie_name(key)).collect::<Vec<_>>());
         }
-        for key in cookie_keys {
-            self.remove_stored(key, false);
-        }
-        self.expire_cookies(&cookie_keys.iter().map(|key| cookie_name(key)).collect::<Vec<_>>());
         // Nothing this page holds unstored is newer than storage now (the parties go).
         self.unstored.clear();
         self.memory = kept;

@@ -917,14 +917,20 @@ describe("SDK: switches and privacy options", () => {
   });
 });
 
-test("a refusal on a page without cookies (storage: memory or localStorage) clears what an earlier visit with them stored", async () => {
+test("a refusal on a page without cookies (storage: memory or localStorage) clears what an earlier visit with them stored; a default's refusal there does not", async () => {
   for (const storage of ["memory", "localStorage"]) {
     const context = await newContext(rig.browser);
     const earlier = await open(`/stored-before-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false } }), { context });
+    await earlier.page.evaluate(() => window.portrait.consent.set(true));
     await earlier.page.evaluate(() => window.portrait.identify("user-before", { plan: "pro" }));
     await earlier.page.evaluate(() => window.portrait.flush());
     assert.ok((await storedKeys(earlier.page)).includes("portrait_uid"), "the earlier visit stored the user");
     await earlier.page.close();
+    // A default's refusal does not override the visitor's grant: the page leaves what the
+    // granted visit stored (in memory mode, where it reads no stored decision, too).
+    const stored = await storedKeys((await open(`/denied-default-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage: "cookie" } }), { context })).page);
+    const byDefault = await open(`/denied-by-default-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage, consent: "denied" } }), { context });
+    assert.deepEqual((await storedKeys(byDefault.page)).sort(), stored.sort(), `${storage}: a default refusal clears nothing`);
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage } });
     const { page } = await open(`/refused-${storage}`, html, { context });
     await page.evaluate(() => window.portrait.consent.set(false));
@@ -1584,6 +1590,7 @@ test("a track without an event name, or a name or category past 255 bytes, is re
     window.portrait.track("e".repeat(256));
     window.portrait.page("c".repeat(256), "Pricing");
     window.portrait.screen("Settings", "s".repeat(256));
+    window.portrait.screen("c".repeat(256), "Settings"); // a screen's category is a property: sent
     window.portrait.track("e".repeat(255)); // at the limit: sent
   });
   assert.deepEqual(await reported(page), [
@@ -1593,8 +1600,8 @@ test("a track without an event name, or a name or category past 255 bytes, is re
   ]);
   assert.equal(await page.evaluate(() => window.portrait.flush()), true, "nothing the collector refuses was sent");
   const counters = await stats(page);
-  assert.deepEqual([counters.captured, counters.refused, counters.delivered], [6, 5, 1]);
-  assert.deepEqual(names(await timeline(await anonymousId(page), 1)), ["e".repeat(255)]);
+  assert.deepEqual([counters.captured, counters.refused, counters.delivered], [7, 5, 2]);
+  assert.deepEqual(names(await timeline(await anonymousId(page), 2)).sort(), ["e".repeat(255), "screen"]);
   await context.close();
   await proxy.stop();
 });
