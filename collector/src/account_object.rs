@@ -28,6 +28,11 @@ const SCHEMA: &[&str] = &[
 
 internal::export_object!(AccountObject);
 
+/// An account's id where audiences and webhooks name their members (beside profile ids).
+pub fn member_id(account_id: &str) -> String {
+    format!("account:{account_id}")
+}
+
 pub struct AccountObject {
     env: Env,
     sql: SqlStorage,
@@ -130,7 +135,7 @@ impl AccountObject {
                 .collect();
             let snapshot = Snapshot { audiences, ..Snapshot::default() };
             let (after, changes) = changes::evaluate(&before, &snapshot, &[], now.0);
-            let items = outbox::items(w, &format!("account:{}", account.id), &changes, "account", &view, now);
+            let items = outbox::items(w, &member_id(&account.id), &changes, "account", &view, now);
             Some((after, items))
         })?;
         outbox::record(&self.sql, &before, outcome)?;

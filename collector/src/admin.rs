@@ -129,14 +129,14 @@ async fn erase(
         for outcome in join_all(removals).await {
             outcome?;
         }
-        let deliveries_removed = forget_deliveries(env, workspace, survivor_id, &plan.merged).await?;
+        let deliveries = forget_deliveries(env, workspace, &plan).await?;
         let index_entries_removed =
             unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities.clone()).await?;
         let stub = internal::profile_stub(env, workspace, survivor_id)?;
         let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-        Ok::<_, ApiError>((deliveries_removed, index_entries_removed, erased))
+        Ok::<_, ApiError>((deliveries, index_entries_removed, erased))
     };
-    let (deliveries_removed, index_entries_removed, erased) =
+    let (deliveries, index_entries_removed, erased) =
         survivor.await.map_err(|error| stopped(error, &[survivor_id]))?;
     // Only now: a link of a chain of forwards (one merged into a profile that merged on) that
     // went first would leave the links before it pointing at nothing. `merged` is transitive;
@@ -176,45 +176,60 @@ async fn erase(
             "messageIdsForgotten": erased.message_ids_forgotten,
             "indexEntriesRemoved": index_entries_removed,
             "mergedProfilesRemoved": forwarding_records_removed,
-            "webhookDeliveriesRemoved": deliveries_removed,
+            "webhookDeliveriesRemoved": deliveries.removed,
+            "webhookDeliveriesScrubbed": deliveries.scrubbed,
             "accountsLeft": plan.accounts,
         }),
     )
 }
 
 /// Removes the webhook deliveries about the person (the profile and those merged into it)
-/// from every webhook of the workspace: pending ones would send their data after the
-/// erasure, and the log keeps bodies. Returns how many went.
+/// from every webhook of the workspace, and takes them out of the member lists that the
+/// deliveries about their `accounts` carry: pending ones would send their data after the
+/// erasure, and the log keeps bodies. Returns what `forget` did, added up.
 async fn forget_deliveries(
     env: &Env,
     workspace: &str,
-    profile_id: &str,
-    merged: &[String],
-) -> Result<u32, ApiError> {
+    plan: &Erased,
+) -> Result<webhook_object::Forgotten, ApiError> {
     let webhooks: Vec<String> = settings::workspace_settings(env, workspace, |w| {
         w.map(|w| w.webhooks.iter().map(|h| h.name.clone()).collect())
     })?
     .unwrap_or_default();
-    let mut by_shard: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    for member in std::iter::once(profile_id).chain(merged.iter().map(String::as_str)) {
-        by_shard.entry(webhook_object::shard_of(member)).or_default().push(member.to_owned());
+    let members: Vec<String> = std::iter::once(&plan.profile_id).chain(&plan.merged).cloned().collect();
+    // Each shard that may hold a delivery about them: asked about every member (deleting
+    // by key finds only its own) and about the accounts it holds.
+    let mut shards: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for member in &members {
+        shards.entry(webhook_object::shard_of(member)).or_default();
+    }
+    for account in &plan.accounts {
+        let shard = webhook_object::shard_of(&crate::account_object::member_id(account));
+        shards.entry(shard).or_default().push(account.clone());
     }
     let calls = webhooks.iter().flat_map(|name| {
-        by_shard.iter().map(move |(shard, members)| async move {
+        let members = &members;
+        shards.iter().map(move |(shard, accounts)| async move {
             let stub = internal::webhook_stub(env, workspace, name, *shard)?;
-            let forget = webhook_object::Forget { members: members.clone() };
-            internal::call::<_, u32>(&stub, "forget", &forget).await
+            let forget = webhook_object::Forget { members: members.clone(), accounts: accounts.clone() };
+            internal::call::<_, webhook_object::Forgotten>(&stub, "forget", &forget).await
         })
     });
-    let mut removed = 0;
+    let mut total = webhook_object::Forgotten::default();
     for outcome in join_all(calls).await {
-        removed += outcome?.unwrap_or(0);
+        let forgotten = outcome?.unwrap_or_default();
+        total.removed += forgotten.removed;
+        total.scrubbed += forgotten.scrubbed;
     }
-    Ok(removed)
+    Ok(total)
 }
 
 /// An erasure's failure part way (a 503, to retry): says which profile ids to ask again by.
+/// Another answer (a 404: a concurrent erasure went first) is passed on as it is.
 fn stopped_erasure(mut error: ApiError, profile_id: &str, left: &[&str]) -> ApiError {
+    if error.status != 503 {
+        return error;
+    }
     let retry: Vec<String> =
         left.iter().map(|id| format!("/v1/profiles/profile_id/{}", encode(id))).collect();
     error.message = format!(

@@ -37,11 +37,20 @@ pub struct Enqueue {
     pub body: String,
 }
 
-/// `forget`: the deliveries about these members (an erasure): pending ones are not sent, and
-/// the log keeps none of them.
+/// `forget` (an erasure): the deliveries about these `members` go (pending ones are not sent,
+/// and the log keeps none of them); those about these `accounts` lose the members from the
+/// account's member list they carry.
 #[derive(Serialize, Deserialize)]
 pub struct Forget {
     pub members: Vec<String>,
+    pub accounts: Vec<String>,
+}
+
+/// What `forget` did: deliveries removed, and account deliveries the members were taken from.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Forgotten {
+    pub removed: u32,
+    pub scrubbed: u32,
 }
 
 /// The shard of a member's deliveries.
@@ -116,17 +125,19 @@ impl internal::Object for WebhookObject {
             }
             "forget" => {
                 let forget: Forget = internal::decode(body)?;
-                let mut removed = 0;
+                let mut forgotten = Forgotten::default();
                 for member in &forget.members {
                     let prefix = key_prefix(member);
-                    let length = prefix.len() as i64;
                     let deleted = self.sql.exec(
                         "DELETE FROM deliveries WHERE substr(key, 1, ?) = ?",
-                        vec![length.into(), prefix.into()],
+                        vec![(prefix.len() as i64).into(), prefix.into()],
                     )?;
-                    removed += deleted.rows_written();
+                    forgotten.removed += deleted.rows_written() as u32;
                 }
-                internal::answer(&(removed as u32))
+                for account in &forget.accounts {
+                    forgotten.scrubbed += self.scrub(account, &forget.members)?;
+                }
+                internal::answer(&forgotten)
             }
             "log" => {
                 let log: Log = internal::decode(body)?;
@@ -147,6 +158,41 @@ struct Due {
 }
 
 impl WebhookObject {
+    /// Takes `members` out of the member list of each delivery about `account` (the account
+    /// view, `core::account::account_json`); answers how many deliveries changed.
+    fn scrub(&self, account: &str, members: &[String]) -> Result<u32> {
+        let prefix = key_prefix(&crate::account_object::member_id(account));
+        let rows = self.sql.exec(
+            "SELECT key, body FROM deliveries WHERE substr(key, 1, ?) = ?",
+            vec![(prefix.len() as i64).into(), prefix.into()],
+        )?;
+        let mut changed = Vec::new();
+        for row in rows.raw() {
+            let row = row?;
+            let [SqlStorageValue::String(key), SqlStorageValue::String(body)] = row.as_slice() else {
+                continue;
+            };
+            let Ok(mut body) = serde_json::from_str::<serde_json::Value>(body) else { continue };
+            let Some(list) = body["account"]["members"].as_array_mut() else { continue };
+            let before = list.len();
+            list.retain(|m| !members.iter().any(|id| m["profileId"] == id.as_str()));
+            let taken = before - list.len();
+            if taken > 0 {
+                if let Some(count) = body["account"]["memberCount"].as_u64() {
+                    body["account"]["memberCount"] = (count.saturating_sub(taken as u64)).into();
+                }
+                changed.push((key.clone(), body.to_string()));
+            }
+        }
+        for (key, body) in &changed {
+            self.sql.exec(
+                "UPDATE deliveries SET body = ? WHERE key = ?",
+                vec![body.as_str().into(), key.as_str().into()],
+            )?;
+        }
+        Ok(changed.len() as u32)
+    }
+
     fn due(&self, now: i64) -> Result<Vec<Due>> {
         let rows = self.sql.exec(
             "SELECT key, url, secret, max_attempts, body, attempts FROM deliveries \

@@ -172,6 +172,10 @@ test("an erasure a storage failure stops part way names the profile ids to ask a
       }
     }
     assert.ok(failures > 0, "a failure was injected");
+    // A forwarding record left answers a read 404 (its survivor is gone) but an erasure 200
+    // (it erases itself).
+    const left = await erase(`/v1/profiles/profile_id/${encodeURIComponent(`a:${laptop}`)}`);
+    assert.equal(left.status, 404, `the laptop's forwarding record is gone: ${left.text}`);
     for (const [type, id] of [["anonymous_id", laptop], ["anonymous_id", phone], ["user_id", user], ["profile_id", `a:${laptop}`], ["profile_id", `a:${phone}`]]) {
       assert.equal((await failing.profile(type, id)).status, 404, `${type} ${id}`);
     }

@@ -255,25 +255,32 @@ max_attempts = 3
     assert.equal((await collector.request("/v1/audiences/nope/members", { headers })).status, 404);
   });
 
-  test("an erasure removes the webhook deliveries about the person: the log keeps none, and none is sent after it", async () => {
+  test("an erasure removes the webhook deliveries about the person and takes them out of their account's: the log keeps none, and none is sent after it", async () => {
     const anon = uuid();
     const profileId = `a:${anon}`;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const deliveries = async (name) => (await collector.request(`/v1/webhooks/${name}/deliveries?limit=1000`, { headers })).json.deliveries;
+    const about = async (name) => (await deliveries(name)).filter((d) => d.profileId === profileId);
+    const aboutAccounts = async () => (await deliveries("crm")).filter((d) => d.profileId === null).length;
+    const accountDeliveries = await aboutAccounts();
+    const group = `erasure-co-${uuid()}`;
     await collector.beacon([
       browserEvent("page", anon, { context: { page: { url: "http://127.0.0.1:8080/pricing", path: "/pricing" } } }),
       browserEvent("identify", anon, { userId: `gone-${anon}`, traits: { email: `gone-${anon}@example.org`, title: "CTO", employees: 300 } }),
       browserEvent("track", anon, { userId: `gone-${anon}`, event: "Demo Requested" }),
+      // Their account enters `warming_accounts`: its delivery lists them as a member.
+      browserEvent("group", anon, { userId: `gone-${anon}`, groupId: group, traits: { name: "Erasure Co", industry: "Software" } }),
     ]);
-    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
-    const about = async (name) =>
-      (await collector.request(`/v1/webhooks/${name}/deliveries?limit=1000`, { headers })).json.deliveries.filter((d) => d.profileId === profileId);
-    // Deliveries to both webhooks (the broken one's fail until dead-lettered).
+    // Deliveries to both webhooks (the broken one's fail until dead-lettered), and the account's.
     const keys = await until(async () => {
       const [crm, broken] = [await about("crm"), await about("broken")];
-      return crm.length > 0 && broken.length > 0 ? [...crm, ...broken].map((d) => d.key) : null;
-    }, "deliveries about the lead");
+      const ready = crm.length > 0 && broken.length > 0 && (await aboutAccounts()) > accountDeliveries;
+      return ready ? [...crm, ...broken].map((d) => d.key) : null;
+    }, "deliveries about the lead and their account");
     const erased = await collector.profile("anonymous_id", anon, { method: "DELETE" });
     assert.equal(erased.status, 200, erased.text);
     assert.ok(erased.json.webhookDeliveriesRemoved >= keys.length, erased.text);
+    assert.equal(erased.json.webhookDeliveriesScrubbed, 1, `the account's delivery lost its member: ${erased.text}`);
     assert.deepEqual([await about("crm"), await about("broken")], [[], []]);
     const attempts = keys.map((key) => receiver.attempts.get(key) ?? 0);
     await new Promise((r) => setTimeout(r, 500));
