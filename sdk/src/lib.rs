@@ -502,6 +502,7 @@ impl Sdk {
             // their attention to it so far: theirs, credited to them.
             state.capture_auto_view();
             autocapture::report_engagement(state, now, true);
+            state.store.forget_everywhere(true);
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
             state.store.remove("aid", true);
@@ -509,6 +510,7 @@ impl Sdk {
             interests::forget_stored(&mut state.store);
             interests::forget_in_module(state);
             state.page.forget_visitor(&mut state.store);
+            state.store.forget_everywhere(false);
             // A session of the new visitor's own, begun now: an older one another tab stored
             // (the forgotten visitor's) is never followed. Stored before the new id: the
             // site's other tabs follow the id (`visitor_stored_elsewhere`) and find it.

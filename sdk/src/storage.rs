@@ -115,6 +115,8 @@ pub struct Store {
     followed: Vec<&'static str>,
     /// The visitor decided on consent on this page ([`Store::note_decision`]).
     decided: bool,
+    /// Removals reach what earlier visits stored whatever the mode ([`Store::forget_everywhere`]).
+    everywhere: bool,
 }
 
 impl Store {
@@ -133,6 +135,7 @@ impl Store {
             unstored: Vec::new(),
             followed: Vec::new(),
             decided: false,
+            everywhere: false,
         };
         if mode == Mode::CookieAndLocal {
             // Detected when storing starts (the probe is a cookie: not before consent).
@@ -301,9 +304,16 @@ impl Store {
     pub fn remove(&mut self, key: &str, cookie: bool) {
         self.memory.retain(|(k, _)| k != key);
         self.forget_unstored(&[key]);
-        if self.mode != Mode::Memory {
-            self.remove_stored(key, cookie && self.mode == Mode::CookieAndLocal);
+        if self.mode != Mode::Memory || self.everywhere {
+            self.remove_stored(key, cookie && (self.mode == Mode::CookieAndLocal || self.everywhere));
         }
+    }
+
+    /// While `on`, removals reach `localStorage` and the cookies whatever the mode: `reset()`
+    /// forgets the visitor in what earlier visits stored, from a page without cookies too
+    /// (the next page with them would read the forgotten user back).
+    pub fn forget_everywhere(&mut self, on: bool) {
+        self.everywhere = on;
     }
 
     /// Removes `key` from `localStorage` and (`cookie`) its cookie wherever it may be set.

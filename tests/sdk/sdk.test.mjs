@@ -940,6 +940,26 @@ test("a refusal on a page without cookies (storage: memory or localStorage) clea
   }
 });
 
+test("reset() on a page without cookies (storage: memory or localStorage) forgets the visitor an earlier visit with them stored", async () => {
+  for (const storage of ["memory", "localStorage"]) {
+    const context = await newContext(rig.browser);
+    const cookiePage = () => snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
+    const earlier = await open(`/signed-in-${storage}`, cookiePage(), { context });
+    await earlier.page.evaluate(() => window.portrait.identify("user-before", { plan: "pro" }));
+    const before = await earlier.page.evaluate(() => window.portrait.user());
+    await earlier.page.evaluate(() => window.portrait.flush());
+    await earlier.page.close();
+    const { page } = await open(`/reset-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage } }), { context });
+    await page.evaluate(() => window.portrait.reset());
+    await page.close();
+    const next = await open(`/after-reset-${storage}`, cookiePage(), { context });
+    const after = await next.page.evaluate(() => window.portrait.user());
+    assert.equal(after.userId, null, `${storage}: the user is forgotten`);
+    assert.notEqual(after.anonymousId, before.anonymousId, `${storage}: so is the anonymous id`);
+    await context.close();
+  }
+});
+
 describe("SDK: remote settings", () => {
   test("remoteSettings: false fetches no settings, in the snippet or after", async () => {
     const proxy = await startProxy(rig.collector.url);
