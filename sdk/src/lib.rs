@@ -510,12 +510,12 @@ impl Sdk {
             interests::forget_stored(&mut state.store);
             interests::forget_in_module(state);
             state.page.forget_visitor(&mut state.store);
-            state.store.forget_everywhere(false);
             // A session of the new visitor's own, begun now: an older one another tab stored
             // (the forgotten visitor's) is never followed. Stored before the new id: the
             // site's other tabs follow the id (`visitor_stored_elsewhere`) and find it.
             state.session = Session::first(now);
             state.store.replace("session", &state.session.to_storage());
+            state.store.forget_everywhere(false);
             let id = state.ids.uuid();
             state.forgotten_id = Some(std::mem::replace(&mut state.anonymous_id, id.clone()));
             state.store.set("aid", &id, true);
@@ -1371,6 +1371,8 @@ impl State {
             }
             self.store.remove(&key, false);
         }
+        // Adopting may push this page's own events out of a full queue.
+        self.fail_waiters_for_dropped();
         if adopted > 0 {
             self.withhold_interests();
             self.persist(now);
@@ -1417,13 +1419,11 @@ impl State {
                 }
             }
         }
-        if !parsed.is_empty() {
-            self.store.note_decision();
-        }
         let chosen = self.choices;
         if let Some(message) = self.choices.set(parsed.iter().map(|(c, d)| (c.as_str(), *d))) {
             self.error(&message, JsValue::UNDEFINED);
         }
+        self.store.note_visitor_refusal(self.choices.analytics == Some(Decision::Denied));
         if self.choices == chosen {
             return;
         }

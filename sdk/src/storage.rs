@@ -113,8 +113,8 @@ pub struct Store {
     /// with its `localStorage` write for this page: the cookie may still hold the value it
     /// replaced, which read then would stay for good.
     followed: Vec<&'static str>,
-    /// The visitor decided on consent on this page ([`Store::note_decision`]).
-    decided: bool,
+    /// The refusal of analytics in force is the visitor's own ([`Store::note_visitor_refusal`]).
+    refused_by_visitor: bool,
     /// Removals reach what earlier visits stored whatever the mode ([`Store::forget_everywhere`]).
     everywhere: bool,
 }
@@ -134,7 +134,7 @@ impl Store {
             failed_writes: 0,
             unstored: Vec::new(),
             followed: Vec::new(),
-            decided: false,
+            refused_by_visitor: false,
             everywhere: false,
         };
         if mode == Mode::CookieAndLocal {
@@ -398,24 +398,24 @@ impl Store {
         }
     }
 
-    /// The visitor decided on consent on this page (`consent.set`): a refusal from now on
-    /// clears what earlier visits stored even in `memory` mode. Not before: such a page reads
-    /// no decision stored before, so its default's refusal is no decision of the visitor's.
-    pub fn note_decision(&mut self) {
-        self.decided = true;
+    /// Whether the visitor refused analytics on this page (`consent.set`): their refusal
+    /// clears what earlier visits stored even in `memory` mode; a default's does not (such a
+    /// page reads no decision stored before, and the visitor may have granted it there).
+    pub fn note_visitor_refusal(&mut self, refused: bool) {
+        self.refused_by_visitor = refused;
     }
 
     /// Removes everything the SDK stored, memory included, except `keep`; the `cookie_keys`
     /// are expired wherever an earlier visit may have set them ([`Store::expire_cookies`]), so
     /// that a refusal writes no cookie, not even the domain probe. A page without cookies
-    /// (`localStorage`, or `memory` once the visitor decided) clears what an earlier visit
-    /// with them stored too, as a refusal must.
+    /// (`localStorage`, or `memory` when the refusal is the visitor's) clears what an
+    /// earlier visit with them stored too, as a refusal must.
     pub fn clear(&mut self, cookie_keys: &[&str], keep: &[&str]) {
         // What is kept stays in memory, so that storing again (a grant after a refusal)
         // writes it back: the page's anonymous id must not change with a decision.
         let kept: Vec<(String, String)> =
             self.memory.iter().filter(|(key, _)| keep.contains(&key.as_str())).cloned().collect();
-        if self.mode != Mode::Memory || self.decided {
+        if self.mode != Mode::Memory || self.refused_by_visitor {
             for key in self.keys("") {
                 if !keep.contains(&key.as_str()) {
                     self.remove_stored(&key, false);

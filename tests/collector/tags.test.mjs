@@ -279,7 +279,7 @@ max_attempts = 3
     }, "deliveries about the lead and their account");
     const erased = await collector.profile("anonymous_id", anon, { method: "DELETE" });
     assert.equal(erased.status, 200, erased.text);
-    assert.ok(erased.json.webhookDeliveriesRemoved >= keys.length, erased.text);
+    assert.ok(erased.json.webhookDeliveriesRemoved >= keys.length, erased.text); // later ones may have come
     assert.equal(erased.json.webhookDeliveriesScrubbed, 1, `the account's delivery lost its member: ${erased.text}`);
     assert.deepEqual([await about("crm"), await about("broken")], [[], []]);
     const attempts = keys.map((key) => receiver.attempts.get(key) ?? 0);

@@ -931,6 +931,9 @@ test("a refusal on a page without cookies (storage: memory or localStorage) clea
     const stored = await storedKeys((await open(`/denied-default-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage: "cookie" } }), { context })).page);
     const byDefault = await open(`/denied-by-default-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage, consent: "denied" } }), { context });
     assert.deepEqual((await storedKeys(byDefault.page)).sort(), stored.sort(), `${storage}: a default refusal clears nothing`);
+    // Nor after a choice that is no refusal of analytics.
+    await byDefault.page.evaluate(() => window.portrait.consent.set({ personalization: true }));
+    assert.deepEqual((await storedKeys(byDefault.page)).sort(), stored.sort(), `${storage}: a grant clears nothing`);
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage } });
     const { page } = await open(`/refused-${storage}`, html, { context });
     await page.evaluate(() => window.portrait.consent.set(false));
@@ -947,6 +950,8 @@ test("reset() on a page without cookies (storage: memory or localStorage) forget
     const earlier = await open(`/signed-in-${storage}`, cookiePage(), { context });
     await earlier.page.evaluate(() => window.portrait.identify("user-before", { plan: "pro" }));
     const before = await earlier.page.evaluate(() => window.portrait.user());
+    const sessionBefore = await earlier.page.evaluate(() => localStorage.getItem("portrait.session")?.split(".")[0]);
+    assert.ok(sessionBefore, "the earlier visit stored its session");
     await earlier.page.evaluate(() => window.portrait.flush());
     await earlier.page.close();
     const { page } = await open(`/reset-${storage}`, snippetPage({ collector: rig.collector.url, options: { autocapture: false, storage } }), { context });
@@ -956,6 +961,8 @@ test("reset() on a page without cookies (storage: memory or localStorage) forget
     const after = await next.page.evaluate(() => window.portrait.user());
     assert.equal(after.userId, null, `${storage}: the user is forgotten`);
     assert.notEqual(after.anonymousId, before.anonymousId, `${storage}: so is the anonymous id`);
+    const session = (p) => p.evaluate(() => localStorage.getItem("portrait.session")?.split(".")[0]);
+    assert.notEqual(await session(next.page), sessionBefore, `${storage}: and the session`);
     await context.close();
   }
 });
