@@ -24,6 +24,7 @@ use futures_util::future::join_all;
 use portrait_core::Timestamp;
 use portrait_core::config::Config;
 use portrait_core::identity::{Identity, IdentityRules};
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
 
@@ -50,7 +51,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             ));
         }
     };
-    let profile_id = resolve(env, workspace, rules, id_type, &id).await?;
+    let (profile_id, asked) = resolve(env, workspace, rules, id_type, &id).await?;
     let stub = internal::profile_stub(env, workspace, &profile_id)?;
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     match (method, action) {
@@ -93,7 +94,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             // The profile's own id: a merged-away id's answer is its survivor's.
             json_response(200, &json!({ "profileId": answer["profileId"], "accounts": accounts }))
         }
-        (Method::Delete, None) => erase(env, workspace, &stub, &profile_id, not_found).await,
+        (Method::Delete, None) => erase(env, workspace, &stub, &profile_id, asked, not_found).await,
         (method, _) => Err(ApiError::new(
             405,
             "method_not_allowed",
@@ -102,7 +103,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     }
 }
 
-/// Erases the person behind `stub` (`profile_id`, the id asked for). What points at the
+/// Erases the person behind `stub` (`profile_id`, found by the identity `asked`). What points at the
 /// profile goes before it (account links, the index), the forwarding records of the profiles
 /// merged into it after it: a step that fails leaves the profile findable by its
 /// `profile_id`, and the 503 names the ids to ask again by (`retry`) — the index links may be
@@ -113,13 +114,28 @@ async fn erase(
     workspace: &str,
     stub: &internal::Stub,
     profile_id: &str,
+    asked: Option<Identity>,
     not_found: impl Fn() -> ApiError + Copy,
 ) -> ApiResult {
-    let plan: Erased = internal::call(stub, "erasure", &()).await?.ok_or_else(not_found)?;
+    let Some(plan) = internal::call::<_, Erased>(stub, "erasure", &()).await? else {
+        // The index links the id to a profile that holds nothing (a user whose only events
+        // were a bot's, or refused): the link alone is erased.
+        let Some(identity) = asked else { return Err(not_found()) };
+        let removed = unlink(env, workspace, profile_id, Vec::new(), vec![identity.clone()]).await?;
+        if removed == 0 {
+            return Err(not_found());
+        }
+        let receipt = Receipt {
+            profile_id: profile_id.to_owned(),
+            identities: vec![identity_json(&identity)],
+            index_entries_removed: removed,
+            ..Receipt::default()
+        };
+        return json_response(200, &receipt);
+    };
     let survivor_id = plan.profile_id.as_str();
     let stopped = |error: ApiError, left: &[&str]| stopped_erasure(error, survivor_id, left);
-    let identities: Vec<Json> =
-        plan.identities.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.value })).collect();
+    let identities: Vec<Json> = plan.identities.iter().map(identity_json).collect();
     let survivor = async {
         let removals = plan.accounts.iter().map(|account_id| async move {
             let stub = internal::account_stub(env, workspace, account_id)?;
@@ -167,20 +183,37 @@ async fn erase(
     if let Some(error) = failed {
         return Err(stopped(error, &left));
     }
-    json_response(
-        200,
-        &json!({
-            "profileId": erased.profile_id,
-            "identities": identities,
-            "eventsRemoved": erased.events_removed,
-            "messageIdsForgotten": erased.message_ids_forgotten,
-            "indexEntriesRemoved": index_entries_removed,
-            "mergedProfilesRemoved": forwarding_records_removed,
-            "webhookDeliveriesRemoved": deliveries.removed,
-            "webhookDeliveriesScrubbed": deliveries.scrubbed,
-            "accountsLeft": plan.accounts,
-        }),
-    )
+    let receipt = Receipt {
+        profile_id: erased.profile_id,
+        identities,
+        events_removed: erased.events_removed,
+        message_ids_forgotten: erased.message_ids_forgotten,
+        index_entries_removed,
+        merged_profiles_removed: forwarding_records_removed,
+        webhook_deliveries_removed: deliveries.removed,
+        webhook_deliveries_scrubbed: deliveries.scrubbed,
+        accounts_left: plan.accounts,
+    };
+    json_response(200, &receipt)
+}
+
+/// What an erasure removed.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Receipt {
+    profile_id: String,
+    identities: Vec<Json>,
+    events_removed: i64,
+    message_ids_forgotten: i64,
+    index_entries_removed: u32,
+    merged_profiles_removed: u32,
+    webhook_deliveries_removed: u32,
+    webhook_deliveries_scrubbed: u32,
+    accounts_left: Vec<String>,
+}
+
+fn identity_json(identity: &Identity) -> Json {
+    json!({ "type": identity.kind.as_str(), "id": identity.value })
 }
 
 /// Removes the webhook deliveries about the person (the profile and those merged into it)
@@ -300,16 +333,17 @@ async fn account_view(env: &Env, workspace: &str, account_id: &str) -> Result<Js
         .ok_or_else(|| ApiError::new(404, "account_not_found", format!("no account {account_id}")))
 }
 
-/// The profile id behind `{idType}/{id}`, without creating anything.
+/// The profile id behind `{idType}/{id}`, without creating anything, and the identity it
+/// was found by (none for a `profile_id`).
 async fn resolve(
     env: &Env,
     workspace: &str,
     rules: &IdentityRules,
     id_type: &str,
     id: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, Option<Identity>), ApiError> {
     if id_type == "profile_id" {
-        return Ok(id.to_owned());
+        return Ok((id.to_owned(), None));
     }
     let kind = rules.kind(id_type).ok_or_else(|| {
         ApiError::new(
@@ -320,7 +354,8 @@ async fn resolve(
     })?;
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     let identity = rules.identity(kind, id).ok_or_else(not_found)?;
-    internal::owner(env, workspace, identity).await?.ok_or_else(not_found)
+    let owner = internal::owner(env, workspace, identity.clone()).await?.ok_or_else(not_found)?;
+    Ok((owner, Some(identity)))
 }
 
 /// Removes the erased profile's identities from the index; returns how many links went.

@@ -507,6 +507,21 @@ describe("erasure", () => {
     assert.equal((await collector.profile("profile_id", `a:${anon}`, { method: "DELETE" })).status, 404);
   });
 
+  test("a user id linked to a profile that holds nothing (a bot's events only) is erased alone", async () => {
+    // A server's call with a user id only is routed by it: the index links the id first.
+    const user = `bot-user-${uuid()}`;
+    const sent = await collector.segment("track", { userId: user, event: "Health Check", messageId: uuid(), context: { userAgent: "curl/8.4.0" } });
+    assert.equal(sent.json?.bots, 1, sent.text);
+    assert.equal((await collector.profile("user_id", user)).status, 404, "no profile to read");
+    const erased = await collector.profile("user_id", user, { method: "DELETE" });
+    assert.equal(erased.status, 200, erased.text);
+    assert.deepEqual(
+      [erased.json.profileId, erased.json.identities, erased.json.eventsRemoved, erased.json.indexEntriesRemoved],
+      [`u:${user}`, [{ type: "user_id", id: user }], 0, 1],
+    );
+    assert.equal((await collector.profile("user_id", user, { method: "DELETE" })).status, 404, "nothing left to erase");
+  });
+
   test("export returns everything held on the person", async () => {
     const anon = uuid();
     await collector.beacon([browserEvent("page", anon), browserEvent("track", anon, { event: "Exported" })]);
