@@ -1424,6 +1424,13 @@ impl State {
             self.error(&message, JsValue::UNDEFINED);
         }
         self.store.note_visitor_refusal(self.choices.analytics == Some(Decision::Denied));
+        // The visitor's own refusal of personalisation reaches the profiles an earlier visit
+        // stored, from a page that keeps nothing (`memory`) too; a default's does not.
+        if self.choices.personalization == Some(Decision::Denied) {
+            self.store.forget_everywhere(true);
+            interests::forget_stored(&mut self.store);
+            self.store.forget_everywhere(false);
+        }
         if self.choices == chosen {
             return;
         }

@@ -478,6 +478,23 @@ describe("SDK: interests on the device", () => {
     await context.close();
   });
 
+  test("a refusal of personalisation on a page without storage (storage: memory) forgets the interests an earlier visit stored; a default's refusal there does not", async () => {
+    const context = await newContext(rig.browser);
+    const [title, description] = SPORT_PAGES[1];
+    await read((await openWithModel(context, "/sport/before-memory", article(title, description))).page);
+    const storedInterests = (page) => page.evaluate(() => localStorage.getItem("portrait.interests"));
+    const memoryPage = (options) => snippetPage({ collector: rig.collector.url, options: { storage: "memory", ...options } });
+    // Such a page reads no decision stored before: the visitor may have granted it there.
+    const { page: byDefault } = await openPage(rig, "/memory-default", memoryPage({ consent: "denied" }), { context });
+    assert.notEqual(await storedInterests(byDefault), null, "a default's refusal leaves them");
+    const { page } = await openWithModel(context, "/memory-refused", memoryPage());
+    await page.evaluate(() => window.portrait.consent.set({ personalization: false }));
+    assert.equal(await storedInterests(page), null, "the visitor's refusal removes them");
+    const { page: next } = await openWithModel(context, "/after-refusal", snippetPage({ collector: rig.collector.url }));
+    assert.deepEqual(await interests(next), [], "the next page with storage reads none");
+    await context.close();
+  });
+
   test("a page the visitor never saw (a background tab closed unseen), or one the model cannot read, credits no interest; a hidden page's own scrolling is no engagement", async () => {
     const [title, description] = SPORT_PAGES[0];
     const unseen = await newContext(rig.browser);
