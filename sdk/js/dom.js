@@ -222,11 +222,12 @@ const FORM_CONTROLS = 'button, fieldset, input:not([type=image]), object, output
 
 /// Listens for what the SDK records and reacts to, calling `on(kind, value)`, with `kind`
 /// one of `dom::kind` (`sdk/src/dom.rs`). Navigations are always followed (with page views
-/// off, the page context still follows the URL for the site's own `page()` calls); the click,
-/// form, scroll and engagement listeners are each added only if their `switches` entry is
-/// set (in that order); the scroll listener serves both scroll depth and engagement.
+/// off, the page context still follows the URL for the site's own `page()` calls), and so
+/// are scrolling and input (the attention a page gets weighs its interests, captured or
+/// not); the click and form listeners are each added only if their `switches` entry is set
+/// (in that order).
 export function listen(switches, on) {
-  const [clicks, forms, scroll, engagement] = switches;
+  const [clicks, forms] = switches;
   // The prototypes' method: a form named `addEventListener` replaces the document's.
   const listenTo = (target, name, listener, options) => own(target, 'addEventListener', name, listener, options);
   const add = (target, name, kind, read = () => undefined, capture = false) =>
@@ -271,8 +272,8 @@ export function listen(switches, on) {
     };
     for (const name of ['click', 'keydown']) listenTo(document, name, (event) => safely(() => watchRoots(event)), true);
   }
-  if (scroll || engagement) add(window, 'scroll', 7);
-  if (engagement) for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
+  add(window, 'scroll', 7);
+  for (const name of ['pointerdown', 'keydown', 'touchstart', 'mousemove']) add(window, name, 8);
 }
 
 /// The clicked element: tag, text (a button input's label), id, the href of the link it is or

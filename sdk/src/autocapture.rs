@@ -81,10 +81,11 @@ impl Autocaptured {
     }
 }
 
-/// Adds the listeners (`dom::listen`): the switched-on autocapture's, and those the transport
-/// needs.
+/// Adds the listeners (`dom::listen`): the switched-on autocapture's, those the transport
+/// needs, and those that measure a page's attention (it weighs the interests whether or not
+/// engagement and scroll depth are captured).
 pub fn install(state: &Rc<RefCell<State>>) {
-    let Autocapture { clicks, forms, scroll, engagement, .. } = state.borrow().options.autocapture;
+    let Autocapture { clicks, forms, .. } = state.borrow().options.autocapture;
     let me = Rc::downgrade(state);
     let on = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
         let Some(state) = me.upgrade() else { return };
@@ -96,7 +97,7 @@ pub fn install(state: &Rc<RefCell<State>>) {
             run(&state, &mut |state, now| state.hide(now, closing));
         }
     });
-    dom::listen(&[clicks, forms, scroll, engagement].map(u8::from), on.as_ref().unchecked_ref());
+    dom::listen(&[clicks, forms].map(u8::from), on.as_ref().unchecked_ref());
     on.forget();
 }
 
@@ -137,19 +138,15 @@ fn on_dom(state: &mut State, now: i64, kind: u32, value: &JsValue) {
             on_submit(state, now, value.unchecked_ref())
         }
         kind::SCROLL => {
-            if state.options.autocapture.engagement {
-                visitor_active(state, now);
-            }
-            if state.options.autocapture.scroll {
-                on_scroll(state, now);
-            }
+            visitor_active(state, now);
+            on_scroll(state, now);
         }
         _ => {}
     }
 }
 
-/// Input or scrolling (seen while engagement is captured): the page is engaged, and the
-/// session lives on, events or not (a visitor reading for 40 minutes without a click is
+/// Input or scrolling: the page is engaged (its interests weigh more, and a `Page Engaged`
+/// says so when engagement is captured), and the session lives on, events or not (a visitor reading for 40 minutes without a click is
 /// in one session).
 fn visitor_active(state: &mut State, now: i64) {
     // A hidden page's scroll is its own script's, not the visitor's.
@@ -291,6 +288,8 @@ pub(crate) fn scroll_depth_now() -> f64 {
     capture::scroll_depth(at(0), at(1), at(2))
 }
 
+/// The deepest scroll of the view so far (its interests' weight), and the milestones it
+/// reached when scroll depth is captured.
 fn on_scroll(state: &mut State, now: i64) {
     let now_f = now as f64;
     let since = now_f - state.page.last_scroll_check;
@@ -312,6 +311,9 @@ fn on_scroll(state: &mut State, now: i64) {
     state.page.last_scroll_check = now_f;
     let depth = scroll_depth_now();
     state.page.deepest_scroll = state.page.deepest_scroll.max(depth);
+    if !state.options.autocapture.scroll {
+        return;
+    }
     for milestone in capture::new_milestones(depth, &mut state.page.scroll_reached) {
         let mut properties = path_property(state);
         properties.int("depth", milestone.into());

@@ -33,8 +33,8 @@ extern "C" {
     pub fn time_zone() -> Option<String>;
     /// `console[method]("portrait: " + message, detail)`.
     pub fn console_log(method: &str, message: &str, detail: &JsValue);
-    /// Adds the listeners ([`kind`]): navigations always, and those `switches` (clicks,
-    /// forms, scroll, engagement; 0 or 1 each) ask for; each calls `on(kind, value)`.
+    /// Adds the listeners ([`kind`]): navigations, scrolling and input always, and those
+    /// `switches` (clicks, forms; 0 or 1 each) ask for; each calls `on(kind, value)`.
     pub fn listen(switches: &[u8], on: &Function);
 }
 
