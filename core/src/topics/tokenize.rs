@@ -147,10 +147,12 @@ fn finish_cjk_run(run: &mut Vec<char>, limit: usize, out: &mut Vec<String>) {
 }
 
 /// Han (CJK unified ideographs, extensions A to I, compatibility, `々` `〆` `〇`), kana (half-width
-/// too) and Hangul syllables.
+/// too) and Hangul syllables; not the katakana block's punctuation (`・` between the words of
+/// a foreign name, `゠`), which separates words as a space does.
 fn is_cjk(c: char) -> bool {
     matches!(c,
-        '\u{3005}'..='\u{3007}' | '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}'
+        '\u{3005}'..='\u{3007}' | '\u{3040}'..='\u{309F}' | '\u{30A1}'..='\u{30FA}' | '\u{30FC}'..='\u{30FF}'
+        | '\u{31F0}'..='\u{31FF}'
         | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}'
         | '\u{AC00}'..='\u{D7AF}' | '\u{FF66}'..='\u{FF9F}' | '\u{20000}'..='\u{323AF}')
 }
@@ -323,6 +325,7 @@ mod tests {
     fn cjk_runs_become_bigrams_and_mix_with_latin() {
         assert_eq!(all("机器学习"), ["机", "机器", "器", "器学", "学", "学习", "习"]);
         assert_eq!(all("東京でAI"), ["東", "東京", "京", "京で", "で", "ai"]);
+        assert_eq!(all("ハリー・ポッター"), all("ハリー ポッター"), "the middle dot separates words");
         assert_eq!(all("Rust 中 code"), ["rust", "中", "code"]);
         assert_eq!(all("부동산 투자"), ["부", "부동", "동", "동산", "산", "투", "투자", "자"]);
     }
