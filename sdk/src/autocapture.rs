@@ -256,7 +256,7 @@ fn on_click(state: &mut State, now: i64, facts: &Array) {
     }
     let href = Some(text(3)).filter(|href| !href.is_empty());
     if let Some(href) = &href {
-        let kind = capture::link_kind(href, &state.page.host, facts.get(4).is_truthy());
+        let kind = capture::link_kind(href, &state.page.site, facts.get(4).is_truthy());
         properties.str("href", href);
         properties.bool("outbound", kind.outbound);
         properties.bool("download", kind.download);

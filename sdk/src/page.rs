@@ -33,7 +33,9 @@ pub struct PageState {
     /// The encoded context, for the session (id, count) it was made for.
     block: Option<((i64, u32), ContextBlock)>,
     pub href: String,
-    pub host: String,
+    /// The site the page is part of ([`Store::site`], else the page's host): links within it
+    /// are not outbound, and a referrer from it is internal, sibling subdomains included.
+    pub site: String,
     pub scroll_reached: u8,
     pub engagement: Engagement,
     /// Engaged time of this page view so far (`engagement` hands it out in slices).
@@ -91,7 +93,7 @@ impl PageState {
         let facts = dom::page_facts();
         let text = |index| dom::text(&facts, index);
         self.href = text(page::URL).unwrap_or_default();
-        self.host = text(page::HOST).unwrap_or_default();
+        self.site = store.site().map(str::to_owned).or_else(|| text(page::HOST)).unwrap_or_default();
         let search = text(page::SEARCH).unwrap_or_default();
         // The canonical link is the document's: a router changes it only after it has rendered
         // a new route, so it names the first view alone.
@@ -105,7 +107,7 @@ impl PageState {
         let referrer = referrer.filter(|r| !r.is_empty());
         let landing = campaigns.then(|| campaign::from_query(&search)).flatten();
         if session.touch(now, landing.as_ref().map(campaign::fingerprint)) {
-            let channel = campaign::session_channel(referrer.as_deref(), &self.host, landing.as_ref());
+            let channel = campaign::session_channel(referrer.as_deref(), &self.site, landing.as_ref());
             store.set("channel", channel.as_str(), false);
             let query = landing.as_ref().map(campaign::Landing::to_query);
             match &query {

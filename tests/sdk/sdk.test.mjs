@@ -758,6 +758,35 @@ describe("SDK: cookies on a host name", () => {
     await context.close();
   });
 
+  test("a sibling subdomain is the same site: a link to it is not outbound, and arriving from it is no referral", async (t) => {
+    const hosts = ["docs.portrait.test", "app.portrait.test"];
+    const collector = await launchCollectorFor(hosts.map((host) => rig.site.origin.replace("127.0.0.1", host)));
+    t.after(() => collector.stop());
+    const context = await newContext(rig.browser);
+    const options = { autocapture: { scroll: false, engagement: false, forms: false } };
+    const on = (host, pathname, body = "") =>
+      rig.site.page(pathname, snippetPage({ collector: collector.url, options, body })).replace("127.0.0.1", host);
+    const app = on("app.portrait.test", "/dashboard");
+    const page = await context.newPage();
+    await page.goto(on("docs.portrait.test", "/guide", `<a id="to-app" href="${app}">Open the app</a>`));
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    const visitor = await anonymousId(page);
+    await page.click("#to-app");
+    await page.waitForURL(/app\.portrait\.test/);
+    await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+    assert.equal(await anonymousId(page), visitor, "one visitor on both subdomains");
+    await page.evaluate(() => window.portrait.flush());
+    const events = await eventually(async () => {
+      const { json } = await collector.admin(`anonymous_id/${visitor}/events?limit=10`);
+      return json?.events?.length >= 3 && json.events;
+    }, { message: "both views and the click" });
+    const click = events.find((e) => e.event === "Link Clicked");
+    assert.equal(click?.properties.outbound, false, JSON.stringify(click));
+    const arrival = events.find((e) => e.type === "page" && e.context.page.url.includes("app.portrait.test"));
+    assert.equal(arrival?.context.channel, "direct", `a referrer on the site is internal, not a referral: ${JSON.stringify(arrival?.context)}`);
+    await context.close();
+  });
+
   test("a user id another subdomain set does not take this origin's stored traits of another user", async () => {
     const context = await newContext(rig.browser);
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });

@@ -66,11 +66,11 @@ export async function startSite({ cacheSeconds } = {}) {
   };
 }
 
-/** A collector whose demo write key accepts `origin`; `sdkSettings`: TOML for the demo
+/** A collector whose demo write key accepts `origin` (or each of an array); `sdkSettings`: TOML for the demo
  * workspace's `[workspaces.sdk]` table (what `/v1/config/{writeKey}` serves); `persist`: its
  * state directory (fresh by default). */
 export function launchCollectorFor(origin, sdkSettings = "", persist = undefined) {
-  let config = devConfig.replace('"http://127.0.0.1:8080"', JSON.stringify(origin));
+  let config = devConfig.replace('"http://127.0.0.1:8080"', [origin].flat().map((o) => JSON.stringify(o)).join(", "));
   if (sdkSettings) {
     // In place of the demo site's tag rules; the demo workspace is the configuration's last.
     config = config.replace(/\[\[workspaces\.sdk\.tag_rules\]\]\n(?:[^\n[]+\n)*/g, "");

@@ -186,10 +186,10 @@ const EMAIL_LABELS: [&str; 4] = ["mail", "webmail", "gmail", "outlook"];
 const EMAIL_APPS: [&str; 1] = ["gm"];
 
 /// The channel of a visit: the campaign's medium and click ids first (they are explicit),
-/// then the referrer's host. `page_host` is the site's own host, for internal navigation.
-/// A campaign that says nothing more (`utm_medium=affiliate`, no referrer) is a referral
+/// then the referrer's host. `site` is the page's host, or the domain it is part of
+/// (`acme.io` for `docs.acme.io`): a referrer within it is internal. A campaign that says nothing more (`utm_medium=affiliate`, no referrer) is a referral
 /// (other), not a direct visit.
-pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landing>) -> Channel {
+pub fn channel(referrer: Option<&str>, site: &str, campaign: Option<&Landing>) -> Channel {
     if let Some(campaign) = campaign {
         let medium = campaign.medium().unwrap_or("").to_ascii_lowercase();
         let paid_click = campaign.click_ids.iter().any(|(id, _)| PAID_CLICK_IDS.contains(id));
@@ -231,7 +231,7 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
         |names: &[&str]| labels.iter().rev().skip(usize::from(!app)).any(|label| names.contains(label));
     let app_named = |names: &[&str]| app && labels.last().is_some_and(|label| names.contains(label));
     let is_host = |hosts: &[&str]| hosts.iter().any(|h| host == *h || url::is_subdomain(&host, h));
-    if url::same_site(&host, page_host) {
+    if url::same_site(&host, site) {
         Channel::Internal
     } else if labels.iter().any(|label| EMAIL_LABELS.contains(label)) || app_named(&EMAIL_APPS) {
         Channel::Email
@@ -248,8 +248,8 @@ pub fn channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landin
 
 /// The channel a session is credited to: [`channel`], except that an internal referrer
 /// means the session expired during the visit, which is not a new arrival (direct).
-pub fn session_channel(referrer: Option<&str>, page_host: &str, campaign: Option<&Landing>) -> Channel {
-    match channel(referrer, page_host, campaign) {
+pub fn session_channel(referrer: Option<&str>, site: &str, campaign: Option<&Landing>) -> Channel {
+    match channel(referrer, site, campaign) {
         Channel::Internal => Channel::Direct,
         other => other,
     }

@@ -20,9 +20,10 @@ pub struct LinkKind {
     pub download: bool,
 }
 
-/// Classifies a link's resolved `href` seen on a page of `page_host`.
-pub fn link_kind(href: &str, page_host: &str, download_attribute: bool) -> LinkKind {
-    let outbound = url::host(href).is_some_and(|host| !url::same_site(&host, page_host));
+/// Classifies a link's resolved `href` seen on a page of `site` (its host, or the domain it is
+/// part of: `acme.io` for `docs.acme.io`, so that a link to `app.acme.io` is not outbound).
+pub fn link_kind(href: &str, site: &str, download_attribute: bool) -> LinkKind {
+    let outbound = url::host(href).is_some_and(|host| !url::same_site(&host, site));
     let download =
         download_attribute || url::extension(href).is_some_and(|e| DOWNLOADS.contains(&e.as_str()));
     LinkKind { outbound, download }
