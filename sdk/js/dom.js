@@ -146,6 +146,15 @@ export function after(ms, callback) {
 /// 133): where it does not, a hidden page's batches go by `sendBeacon` too.
 const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.prototype;
 
+/// A `Retry-After` as seconds from now: RFC 9110 allows delay-seconds or an HTTP-date (a CDN's
+/// or a proxy's), read by the browser's `Date.parse`; anything else is passed on as it is, for
+/// `Outcome::of` to ignore.
+function retryAfterSeconds(value) {
+  if (value === null || /^\s*\d+\s*$/.test(value)) return value ?? undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? value : String(Math.max(0, Math.ceil((at - Date.now()) / 1000)));
+}
+
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
 /// answer or the failure is in (status 0), with what the answer's body counted: the events a
 /// 200 rejected, the queue's dropped count a 429 or 503 took (`Outcome::of` reads it by the status).
@@ -179,7 +188,7 @@ export function post(url, body, keepalive, done) {
           // The answers whose body counts something (`Outcome::of`).
           const read = [200, 429, 503].includes(response.status);
           return (read ? response.json().catch(() => null) : Promise.resolve(null))
-            .then((json) => answer(response.status, response.headers.get('Retry-After') ?? undefined, json));
+            .then((json) => answer(response.status, retryAfterSeconds(response.headers.get('Retry-After')), json));
         }, failed)
         .catch(() => answer(0)); // never a batch in flight for good
     } catch {
