@@ -61,8 +61,10 @@ const PERSIST_DELAY_MS: i32 = 1_000;
 /// How long an automatic page view waits for the site's own `page()` call, which takes its
 /// place (a site moving from analytics.js calls `page()` on load and in its router).
 pub(crate) const AUTO_VIEW_GRACE_MS: i32 = 1_000;
-/// The keepalive bytes a hidden page's own sends may have in flight: Chromium refuses
-/// keepalive requests past 64 KiB in flight, and the hide's sends come first.
+/// Chromium refuses keepalive requests (and `sendBeacon`) past 64 KiB in flight: the hide's
+/// own sends may take all of it (they come first, and the page may be going).
+const KEEPALIVE_QUOTA_BYTES: usize = 64 * 1024;
+/// The keepalive bytes a hidden page's later sends may have in flight.
 const KEEPALIVE_BUDGET_BYTES: usize = 32 * 1024;
 /// How often a long backoff wakes to store the queue again (under `ORPHAN_AFTER_MS`).
 const BACKOFF_WAKE_MS: i64 = 60_000;
@@ -1055,15 +1057,25 @@ impl State {
             let Some(batch) = self.queue.take(now, max_events, max_bytes) else {
                 break;
             };
-            // Within the browser's keepalive budget; past it a plain fetch (stored anyway).
-            let keepalive = self.hidden && self.keepalive_bytes + batch.body.len() <= KEEPALIVE_BUDGET_BYTES;
-            self.send(batch, keepalive);
+            match self.hidden {
+                true => self.send_hidden(batch, KEEPALIVE_BUDGET_BYTES),
+                false => self.send(batch, false),
+            }
         }
         // Everything went (events in flight do not keep it on): what comes next waits for a
         // full batch or the interval again.
         if self.queue.waiting() == 0 {
             self.draining = false;
         }
+    }
+
+    /// Sends a hidden page's batch: keepalive, so that it outlives the page, while the
+    /// keepalive bytes in flight stay within `limit`; past it a plain request, which the
+    /// browser takes (a page that lives on delivers it; a closed one leaves it stored for the
+    /// next page), where a keepalive one would fail and start a backoff.
+    fn send_hidden(&mut self, batch: Outgoing, limit: usize) {
+        let keepalive = self.keepalive_bytes + batch.body.len() <= limit;
+        self.send(batch, keepalive);
     }
 
     /// Posts a sealed batch; its outcome settles it. `keepalive` when the page is being
@@ -1233,7 +1245,7 @@ impl State {
             match std::mem::replace(&mut self.resealed, true) {
                 false => {
                     for batch in self.queue.take_all(now, HIDDEN_PAYLOAD_BYTES) {
-                        self.send(batch, true);
+                        self.send_hidden(batch, KEEPALIVE_QUOTA_BYTES);
                     }
                 }
                 true => self.send_waiting(now),
@@ -1256,7 +1268,7 @@ impl State {
     fn send_waiting(&mut self, now: i64) {
         if self.consent.may_send() && !self.retry_after_holds(now) {
             while let Some(batch) = self.queue.take(now, MAX_BATCH_EVENTS, HIDDEN_PAYLOAD_BYTES) {
-                self.send(batch, true);
+                self.send_hidden(batch, KEEPALIVE_QUOTA_BYTES);
             }
         }
     }

@@ -2273,6 +2273,33 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await context.close();
     await proxy.stop();
   });
+
+  test("a tab hidden with more queued than keepalive requests may carry sends the rest as plain requests: no failure, no backoff", async () => {
+    const proxy = await startProxy(rig.collector.url);
+    const options = { autocapture: false, batchSize: 500, batchBytes: 400_000, flushInterval: 600_000 };
+    const visibility = `window.visibility = "visible";
+      Object.defineProperty(document, "visibilityState", { get: () => window.visibility, configurable: true });
+      Object.defineProperty(document, "hidden", { get: () => window.visibility === "hidden", configurable: true });
+      window.setVisibility = (v) => { window.visibility = v; document.dispatchEvent(new Event("visibilitychange")); };
+      ${recordErrors("message")}`;
+    const { page, context } = await open("/burst-tab-switch", snippetPage({ collector: proxy.url, options, before: visibility }));
+    const id = await anonymousId(page);
+    // ~100 KB: past the browser's 64 KiB of keepalive requests in flight.
+    await page.evaluate(() => {
+      for (let i = 0; i < 600; i++) window.portrait.track("Burst", { i, plan: "pro", note: `${"n".repeat(150)} ${i}` });
+    });
+    assert.equal(proxy.beacons(), 0, "nothing sent while visible");
+    await page.evaluate(() => window.setVisibility("hidden"));
+    await page.waitForFunction(() => window.portrait.stats().delivered >= 600);
+    await page.evaluate(() => window.setVisibility("visible"));
+    assert.equal(await page.evaluate(() => window.portrait.flush()), true);
+    const stats = await page.evaluate(() => window.portrait.stats());
+    assert.equal(stats.retries, 0, JSON.stringify(stats));
+    assert.deepEqual(await reported(page), []);
+    assert.equal((await profileWith(id, 600)).counters["Burst"], 600);
+    await context.close();
+    await proxy.stop();
+  });
 });
 
 describe("SDK: source middleware", () => {
