@@ -1437,8 +1437,13 @@ impl State {
         }
         self.store.note_visitor_refusal(self.choices.analytics == Some(Decision::Denied));
         // The visitor's own refusal of personalisation reaches the profiles an earlier visit
-        // stored, from a page that keeps nothing (`memory`) too; a default's does not.
-        if self.choices.personalization == Some(Decision::Denied) {
+        // stored, from a page that keeps nothing (`memory`) too; a default's does not, nor an
+        // older refusal on a later call (a memory page does not follow a grant made elsewhere
+        // since).
+        if parsed
+            .iter()
+            .any(|(category, decision)| category == "personalization" && *decision == Decision::Denied)
+        {
             self.store.forget_everywhere(true);
             interests::forget_stored(&mut self.store);
             self.store.forget_everywhere(false);

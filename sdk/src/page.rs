@@ -33,8 +33,9 @@ pub struct PageState {
     /// The encoded context, for the session (id, count) it was made for.
     block: Option<((i64, u32), ContextBlock)>,
     pub href: String,
-    /// The site the page is part of ([`Store::site`], else the page's host): links within it
-    /// are not outbound, and a referrer from it is internal, sibling subdomains included.
+    /// The site the page is part of ([`url::site`]: the cookie domain, else the page's host):
+    /// links within it are not outbound, and a referrer from it is internal, sibling
+    /// subdomains included.
     pub site: String,
     pub scroll_reached: u8,
     pub engagement: Engagement,
@@ -93,7 +94,7 @@ impl PageState {
         let facts = dom::page_facts();
         let text = |index| dom::text(&facts, index);
         self.href = text(page::URL).unwrap_or_default();
-        self.site = store.site().map(str::to_owned).or_else(|| text(page::HOST)).unwrap_or_default();
+        self.site = url::site(&text(page::HOST).unwrap_or_default(), store.cookie_domain());
         let search = text(page::SEARCH).unwrap_or_default();
         // The canonical link is the document's: a router changes it only after it has rendered
         // a new route, so it names the first view alone.

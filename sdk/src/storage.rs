@@ -362,12 +362,12 @@ impl Store {
         reached
     }
 
-    /// The site as its cookies see it: the cookie domain (the site's `cookieDomain`, or the
-    /// broadest the browser accepts: `example.co.uk` for `www.shop.example.co.uk`, never a
-    /// hosting platform's shared suffix such as `github.io`), once storing found it; `None`
-    /// before that and without cookies.
-    pub fn site(&self) -> Option<&str> {
-        self.cookie_domain.as_deref().map(|domain| domain.trim_start_matches('.'))
+    /// The cookie domain: the site's `cookieDomain` as given, or the broadest the browser
+    /// accepts (`example.co.uk` for `www.shop.example.co.uk`, never a hosting platform's
+    /// shared suffix such as `github.io`) once storing found it; `None` before that and
+    /// without cookies.
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
     }
 
     /// Starts or stops writing to storage. Starting finds the cookie domain (unless the

@@ -1744,8 +1744,8 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
     const { page, context } = await open("/retry-after-date", html);
-    // Whole seconds: 5 to 6 s from now; the plain backoff would send again after about 1 s.
-    proxy.fail({ status: 429, retryAfter: new Date(Date.now() + 6_000).toUTCString() });
+    // Whole seconds: 9 to 10 s from now; the plain backoff would send again after about 1 s.
+    proxy.fail({ status: 429, retryAfter: new Date(Date.now() + 10_000).toUTCString() });
     await page.evaluate(() => {
       window.portrait.track("Held Until A Date");
       window.portrait.flush();

@@ -129,6 +129,14 @@ pub fn same_site(host: &str, site: &str) -> bool {
     host == site || is_subdomain(&host, &site) || is_subdomain(&site, &host)
 }
 
+/// The site a page on `host` is part of: its cookie domain (`acme.io` for `docs.acme.io`), in
+/// any case and with or without a leading dot, when `host` is within it; else the host (no
+/// cookie domain yet, or a configured one the page is not on: a staging copy of the site).
+pub fn site(host: &str, cookie_domain: Option<&str>) -> String {
+    let domain = cookie_domain.map(|d| d.trim_start_matches('.').to_ascii_lowercase());
+    domain.filter(|d| host == d || is_subdomain(host, d)).unwrap_or_else(|| host.to_owned())
+}
+
 /// Whether `host` is a subdomain of `site` (`docs.example.com` of `example.com`; never of a
 /// single label).
 pub fn is_subdomain(host: &str, site: &str) -> bool {
@@ -325,6 +333,16 @@ mod tests {
         for host in ["localhost", "127.0.0.1", "::1", ""] {
             assert!(domains(host).is_empty(), "{host}");
         }
+    }
+
+    #[test]
+    fn a_site_is_the_cookie_domain_the_page_is_on() {
+        assert_eq!(site("docs.acme.io", Some("acme.io")), "acme.io");
+        assert_eq!(site("docs.acme.io", Some(".Acme.IO")), "acme.io");
+        assert_eq!(site("acme.io", Some("acme.io")), "acme.io");
+        assert_eq!(site("docs.acme.io", None), "docs.acme.io");
+        assert_eq!(site("docs.acme.io", Some("acme.example")), "docs.acme.io", "not the page's");
+        assert_eq!(site("notacme.io", Some("acme.io")), "notacme.io");
     }
 
     #[test]
