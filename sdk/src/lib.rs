@@ -38,7 +38,7 @@ use portrait_core::client::consent::{
     CATEGORIES, CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals,
 };
 use portrait_core::client::queue::{Adoption, Limits, MAX_RETRY_AFTER_MS, ORPHAN_AFTER_MS, Outgoing, Queue};
-use portrait_core::client::session::Session;
+use portrait_core::client::session::{Session, Visit};
 use portrait_core::config::Autocapture;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
@@ -81,8 +81,14 @@ const TRAITS_NOT_KEPT: &str = "traits must be an object that JSON can write, all
 /// How long a page goes without events before it reads the session its site's other tabs
 /// stored.
 const SESSION_SYNC_MS: i64 = 60_000;
-/// Keys that also live in cookies: the ids, which the site's other subdomains then know too.
-const COOKIE_KEYS: [&str; 3] = ["aid", party::USER[0], party::GROUP[0]];
+/// Keys that also live in cookies: the ids, which the site's other subdomains then know too,
+/// and the visit ([`Visit`]) they share.
+const COOKIE_KEYS: [&str; 4] = ["aid", party::USER[0], party::GROUP[0], VISIT];
+/// The store's key of the visit cookie ([`State::share_visit`]).
+const VISIT: &str = "visit";
+/// Past this, the visit cookie goes without its campaign and first touch (a cookie holds
+/// 4 KB, and every request to the site carries it): long UTM values.
+const MAX_SHARED_ATTRIBUTION_BYTES: usize = 1_500;
 /// The keys that say who the visitor is, which a page reads again when another tab changes
 /// them (`visitor_stored_elsewhere`): the anonymous id with what is stored with it, and the
 /// user's and group's ids and traits.
@@ -315,6 +321,7 @@ impl Sdk {
         });
         {
             let mut state = state.borrow_mut();
+            state.follow_shared_visit();
             state.adopt_stored_queues();
             state.report_unreadable(unreadable);
         }
@@ -508,6 +515,7 @@ impl Sdk {
             state.user.forget(&mut state.store);
             state.group.forget(&mut state.store);
             state.store.remove("aid", true);
+            state.store.remove(VISIT, true);
             state.store.forget_segment_ids();
             interests::forget_stored(&mut state.store);
             interests::forget_in_module(state);
@@ -1316,9 +1324,10 @@ impl State {
     /// more recent ([`Session::follow`]); read only then, not on every event of a burst. A
     /// session taken over comes with the channel and campaign that tab stored for it.
     pub(crate) fn follow_stored_session(&mut self, now: i64) {
-        if now.saturating_sub(self.session.last_activity) > SESSION_SYNC_MS
-            && let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s))
-        {
+        if now.saturating_sub(self.session.last_activity) <= SESSION_SYNC_MS {
+            return;
+        }
+        if let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s)) {
             let id = self.session.id;
             self.session.follow(&stored);
             if self.session.id != id {
@@ -1326,6 +1335,48 @@ impl State {
                 self.page.read_visitor(&self.store);
             }
         }
+        self.follow_shared_visit();
+    }
+
+    /// Takes the visit the site's other subdomains shared ([`State::share_visit`]) when its
+    /// session is later than this page's: with that session's channel and campaign, and its
+    /// first touch where this origin has none (an origin's own first touch is older than any
+    /// the visit could bring).
+    fn follow_shared_visit(&mut self) {
+        let Some(visit) = self.store.get_cookie(VISIT).and_then(|text| Visit::from_storage(&text)) else {
+            return;
+        };
+        let id = self.session.id;
+        self.session.follow(&visit.session);
+        if self.session.id != id {
+            for (key, value) in [("channel", &visit.channel), ("campaign", &visit.campaign)] {
+                match value.is_empty() {
+                    true => self.store.remove(key, false),
+                    false => self.store.set(key, value, false),
+                }
+            }
+        }
+        if self.store.get("first").is_none() && !visit.first.is_empty() {
+            self.store.set("first", &visit.first, false);
+        }
+        self.page.read_visitor(&self.store);
+    }
+
+    /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the session as
+    /// now, its channel and campaign, and the first touch; the last two left out when they
+    /// are long ([`MAX_SHARED_ATTRIBUTION_BYTES`]).
+    fn share_visit(&mut self) {
+        let stored = |key| self.store.get(key).unwrap_or_default();
+        let mut visit = Visit {
+            session: self.session,
+            channel: stored("channel"),
+            campaign: stored("campaign"),
+            first: stored("first"),
+        };
+        if visit.campaign.len() + visit.first.len() > MAX_SHARED_ATTRIBUTION_BYTES {
+            (visit.campaign, visit.first) = (String::new(), String::new());
+        }
+        self.store.set(VISIT, &visit.to_storage(), true);
     }
 
     /// Keeps the session alive at `now` (an event, the visitor's input). One that starts
@@ -1347,6 +1398,7 @@ impl State {
         self.persisted_at = now;
         // The session's last activity moves with every event: it is stored here, not per event.
         self.store.set("session", &self.session.to_storage(), false);
+        self.share_visit();
         let key = self.queue_key.clone();
         if self.queue.is_empty() {
             self.store.remove(&key, false);

@@ -276,6 +276,12 @@ impl Store {
         local_get(&concat(&[PREFIX, key]))
     }
 
+    /// What the cookie of `key` holds now, the site's other subdomains' writes included;
+    /// `None` without cookies.
+    pub fn get_cookie(&self, key: &str) -> Option<String> {
+        (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&cookie_text(), key)).flatten()
+    }
+
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
     /// (for ids, so either survives the other being cleared).
     pub fn set(&mut self, key: &str, value: &str, cookie: bool) {

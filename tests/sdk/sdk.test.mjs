@@ -758,7 +758,7 @@ describe("SDK: cookies on a host name", () => {
     await context.close();
   });
 
-  test("a sibling subdomain is the same site: a link to it is not outbound, and arriving from it is no referral", async (t) => {
+  test("a sibling subdomain is the same site: a link to it is not outbound, and the visitor arriving from it stays in their session, with its campaign and first touch", async (t) => {
     const hosts = ["docs.portrait.test", "app.portrait.test"];
     const collector = await launchCollectorFor(hosts.map((host) => rig.site.origin.replace("127.0.0.1", host)));
     t.after(() => collector.stop());
@@ -768,7 +768,8 @@ describe("SDK: cookies on a host name", () => {
       rig.site.page(pathname, snippetPage({ collector: collector.url, options, body })).replace("127.0.0.1", host);
     const app = on("app.portrait.test", "/dashboard");
     const page = await context.newPage();
-    await page.goto(on("docs.portrait.test", "/guide", `<a id="to-app" href="${app}">Open the app</a>`));
+    const landing = on("docs.portrait.test", "/guide", `<a id="to-app" href="${app}">Open the app</a>`);
+    await page.goto(`${landing}?utm_source=news&utm_medium=email&utm_campaign=Spring`);
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     const visitor = await anonymousId(page);
     await page.click("#to-app");
@@ -782,8 +783,13 @@ describe("SDK: cookies on a host name", () => {
     }, { message: "both views and the click" });
     const click = events.find((e) => e.event === "Link Clicked");
     assert.equal(click?.properties.outbound, false, JSON.stringify(click));
-    const arrival = events.find((e) => e.type === "page" && e.context.page.url.includes("app.portrait.test"));
-    assert.equal(arrival?.context.channel, "direct", `a referrer on the site is internal, not a referral: ${JSON.stringify(arrival?.context)}`);
+    const view = (host) => events.find((e) => e.type === "page" && e.context.page.url.includes(host))?.context;
+    const [docs, arrival] = [view("docs.portrait.test"), view("app.portrait.test")];
+    assert.deepEqual(arrival.session, docs.session, "one session on both subdomains");
+    assert.equal(arrival.channel, "email", JSON.stringify(arrival));
+    assert.equal(arrival.campaign?.name, "Spring");
+    assert.deepEqual(arrival.firstTouch, docs.firstTouch);
+    assert.equal(arrival.firstTouch.channel, "email");
     await context.close();
   });
 
