@@ -33,12 +33,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use portrait_core::client::concat;
 use portrait_core::client::consent::{
     CATEGORIES, CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals,
 };
 use portrait_core::client::queue::{Adoption, Limits, MAX_RETRY_AFTER_MS, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::{Session, Visit};
+use portrait_core::client::{concat, url};
 use portrait_core::config::Autocapture;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
@@ -86,9 +86,10 @@ const SESSION_SYNC_MS: i64 = 60_000;
 const COOKIE_KEYS: [&str; 4] = ["aid", party::USER[0], party::GROUP[0], VISIT];
 /// The store's key of the visit cookie ([`State::share_visit`]).
 const VISIT: &str = "visit";
-/// Past this, the visit cookie goes without its campaign and first touch (a cookie holds
-/// 4 KB, and every request to the site carries it): long UTM values.
-const MAX_SHARED_ATTRIBUTION_BYTES: usize = 1_500;
+/// The largest visit cookie value (percent-encoded): a cookie holds 4 KB, and every request
+/// to the site carries it. Past it the first touch stays out, then the campaign (long UTM
+/// values).
+const MAX_VISIT_COOKIE_BYTES: usize = 1_500;
 /// The keys that say who the visitor is, which a page reads again when another tab changes
 /// them (`visitor_stored_elsewhere`): the anonymous id with what is stored with it, and the
 /// user's and group's ids and traits.
@@ -336,6 +337,7 @@ impl Sdk {
                 state.options.autocapture.campaigns,
             );
             state.store.set("session", &state.session.to_storage(), false);
+            state.share_visit();
             state.begin_auto_view(now);
             state.wait_for_stored_retry_after(now);
             state.send_ready(now);
@@ -1346,6 +1348,11 @@ impl State {
         let Some(visit) = self.store.get_cookie(VISIT).and_then(|text| Visit::from_storage(&text)) else {
             return;
         };
+        // Another visitor's: one a `reset()` forgot (a tab of theirs still open elsewhere may
+        // write it after the reset), or the next one's, before this page follows the id.
+        if visit.anonymous_id != self.anonymous_id {
+            return;
+        }
         let id = self.session.id;
         self.session.follow(&visit.session);
         if self.session.id != id {
@@ -1362,21 +1369,26 @@ impl State {
         self.page.read_visitor(&self.store);
     }
 
-    /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the session as
-    /// now, its channel and campaign, and the first touch; the last two left out when they
-    /// are long ([`MAX_SHARED_ATTRIBUTION_BYTES`]).
+    /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the visitor's
+    /// session as now, its channel and campaign, and the first touch; the first touch, then
+    /// the campaign, left out when they are long ([`MAX_VISIT_COOKIE_BYTES`]).
     fn share_visit(&mut self) {
         let stored = |key| self.store.get(key).unwrap_or_default();
         let mut visit = Visit {
+            anonymous_id: self.anonymous_id.clone(),
             session: self.session,
             channel: stored("channel"),
             campaign: stored("campaign"),
             first: stored("first"),
         };
-        if visit.campaign.len() + visit.first.len() > MAX_SHARED_ATTRIBUTION_BYTES {
-            (visit.campaign, visit.first) = (String::new(), String::new());
+        let fits = |visit: &Visit| url::percent_encode(&visit.to_storage()).len() <= MAX_VISIT_COOKIE_BYTES;
+        if !fits(&visit) {
+            visit.first.clear();
         }
-        self.store.set(VISIT, &visit.to_storage(), true);
+        if !fits(&visit) {
+            visit.campaign.clear();
+        }
+        self.store.set_cookie(VISIT, &visit.to_storage());
     }
 
     /// Keeps the session alive at `now` (an event, the visitor's input). One that starts

@@ -25,8 +25,12 @@ pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (Stri
     // A `reset()` on another subdomain wrote a new anonymous id to the shared cookie: the
     // user and group this origin stored beside the old one are the forgotten visitor's. (A
     // party whose cookie is there is read from it: its copy here is merely replaced.) Their
-    // interest profiles too.
+    // interest profiles, session and attribution too (the new visitor's come with the visit
+    // cookie, `State::follow_shared_visit`).
     if store.local_copy_is_stale() {
+        for key in ["session", "channel", "campaign", "first"] {
+            store.remove(key, false);
+        }
         for keys in [USER, GROUP] {
             if !store.has_cookie(keys[0]) {
                 for key in keys {

@@ -276,6 +276,14 @@ impl Store {
         local_get(&concat(&[PREFIX, key]))
     }
 
+    /// Writes the cookie of `key` alone, when consent allows storing: a value for the site's
+    /// other subdomains, which this origin reads from nowhere else ([`Store::get_cookie`]).
+    pub fn set_cookie(&mut self, key: &str, value: &str) {
+        if self.persistent && self.mode == Mode::CookieAndLocal {
+            self.write_cookie(&cookie_name(key), value, self.cookie_max_age_s);
+        }
+    }
+
     /// What the cookie of `key` holds now, the site's other subdomains' writes included;
     /// `None` without cookies.
     pub fn get_cookie(&self, key: &str) -> Option<String> {

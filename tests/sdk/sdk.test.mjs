@@ -795,6 +795,54 @@ describe("SDK: cookies on a host name", () => {
     await context.close();
   });
 
+  test("the visit cookie: shared as soon as a page starts, kept small, and never handed to the visitor a reset() made", async (t) => {
+    const hosts = ["www.portrait.test", "app.portrait.test", "docs.portrait.test"];
+    const collector = await launchCollectorFor(hosts.map((host) => rig.site.origin.replace("127.0.0.1", host)));
+    t.after(() => collector.stop());
+    const context = await newContext(rig.browser);
+    const options = { autocapture: { clicks: false, scroll: false, engagement: false, forms: false } };
+    const open = async (host, query = "") => {
+      const page = await context.newPage();
+      await page.goto(rig.site.page("/visit", snippetPage({ collector: collector.url, options })).replace("127.0.0.1", host) + query);
+      await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+      return page;
+    };
+    const views = async (page) => {
+      const id = await anonymousId(page);
+      await page.evaluate(() => window.portrait.flush());
+      return eventually(async () => {
+        const { json } = await collector.admin(`anonymous_id/${id}/events?limit=20`);
+        return json?.events?.some((e) => e.type === "page" && e.context.page.url.startsWith(page.url().split("?")[0])) &&
+          json.events.filter((e) => e.type === "page").map((e) => e.context);
+      }, { message: `the views of ${page.url()}` });
+    };
+    // Long UTM values: the first touch and the campaign do not both fit the cookie.
+    const www = await open("www.portrait.test", `?utm_source=google&utm_medium=cpc&gclid=OLDCLICK&utm_content=${"c".repeat(500)}&utm_term=${"t".repeat(500)}`);
+    const cookie = (await context.cookies()).find((c) => c.name === "portrait_visit");
+    assert.ok(cookie, "written when the page starts, not a second later");
+    assert.ok(cookie.value.length <= 1_500, `${cookie.value.length} bytes`);
+    // A second tab on another subdomain, at once: the same session, with its campaign.
+    const app = await open("app.portrait.test");
+    const [landing] = await views(www);
+    const [arrival] = await views(app);
+    assert.deepEqual(arrival.session, landing.session);
+    assert.deepEqual([arrival.channel, arrival.campaign?.gclid], ["paid", "OLDCLICK"]);
+    // Forgotten on www: app, which took the old visitor's session, and docs, new to the
+    // visitor, give the next one nothing of theirs.
+    await www.evaluate(() => window.portrait.reset());
+    await www.close({ runBeforeUnload: true });
+    await app.close({ runBeforeUnload: true });
+    for (const host of ["app.portrait.test", "docs.portrait.test"]) {
+      const page = await open(host);
+      const [view] = (await views(page)).slice(-1);
+      assert.notEqual(view.session.id, landing.session.id, `${host}: a session of the new visitor's`);
+      assert.equal(view.campaign?.gclid, undefined, `${host}: ${JSON.stringify(view)}`);
+      assert.equal(view.firstTouch?.gclid, undefined, `${host}: ${JSON.stringify(view)}`);
+      await page.close();
+    }
+    await context.close();
+  });
+
   test("a user id another subdomain set does not take this origin's stored traits of another user", async () => {
     const context = await newContext(rig.browser);
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });

@@ -60,7 +60,11 @@ impl Session {
     /// session is never taken back.
     pub fn follow(&mut self, stored: &Session) {
         if (stored.id, stored.last_activity) > (self.id, self.last_activity) {
+            // Counts kept apart (another subdomain's, before it shared its session) never
+            // go back.
+            let count = self.count.max(stored.count);
             *self = *stored;
+            self.count = count;
         }
     }
 
@@ -89,11 +93,13 @@ impl Session {
 }
 
 /// What a page shares with the site's other subdomains, whose `localStorage` is their own:
-/// the session, its channel and campaign, and the first touch (the stored forms of each,
-/// empty for none). One cookie, so that a visitor moving from `www.` to `app.` stays in
-/// their session, with its attribution.
+/// the visitor's session, its channel and campaign, and the first touch (the stored forms of
+/// each, empty for none). One cookie, so that a visitor moving from `www.` to `app.` stays
+/// in their session, with its attribution; whose it is (the anonymous id) decides who may
+/// take it, so that a visitor a `reset()` forgot hands nothing to the next.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Visit {
+    pub anonymous_id: String,
     pub session: Session,
     pub channel: String,
     pub campaign: String,
@@ -101,24 +107,20 @@ pub struct Visit {
 }
 
 impl Visit {
-    /// The stored form: the four parts on lines of their own (none holds a line break: the
-    /// campaign and first touch are percent-encoded queries).
+    /// The stored form: the five parts on lines of their own (none holds a line break: ids
+    /// are printable, the campaign and first touch percent-encoded queries).
     pub fn to_storage(&self) -> String {
-        super::concat(&[
-            &self.session.to_storage(),
-            "\n",
-            &self.channel,
-            "\n",
-            &self.campaign,
-            "\n",
-            &self.first,
-        ])
+        let session = self.session.to_storage();
+        [&self.anonymous_id, &session, &self.channel, &self.campaign, &self.first]
+            .map(String::as_str)
+            .join("\n")
     }
 
     /// Reads [`Visit::to_storage`]'s form; anything else is no visit.
     pub fn from_storage(text: &str) -> Option<Visit> {
         let mut lines = text.split('\n');
         let visit = Visit {
+            anonymous_id: lines.next()?.to_owned(),
             session: Session::from_storage(lines.next()?)?,
             channel: lines.next()?.to_owned(),
             campaign: lines.next()?.to_owned(),
@@ -135,6 +137,7 @@ mod tests {
     #[test]
     fn a_visit_reads_back_and_nothing_else_is_one() {
         let visit = Visit {
+            anonymous_id: "a-1".into(),
             session: Session { id: 7, count: 2, last_activity: 9, campaign: 0xab },
             channel: "email".into(),
             campaign: "utm_source=news&utm_campaign=Spring".into(),
@@ -143,7 +146,7 @@ mod tests {
         assert_eq!(Visit::from_storage(&visit.to_storage()), Some(visit));
         let none = Visit { session: Session::first(5), ..Visit::default() };
         assert_eq!(Visit::from_storage(&none.to_storage()), Some(none));
-        for text in ["", "7.2.9.ab", "7.2.9.ab\nemail\n", "x\n\n\n", "7.2.9.ab\n\n\n\n"] {
+        for text in ["", "a\n7.2.9.ab", "a\n7.2.9.ab\nemail\n", "a\nx\n\n\n\n", "a\n7.2.9.ab\n\n\n\n\n"] {
             assert_eq!(Visit::from_storage(text), None, "{text:?}");
         }
     }
@@ -198,6 +201,10 @@ mod tests {
         let newer = Session { id: background.id + 1, count: 2, last_activity: 1_061 * MINUTE, campaign: 0 };
         background.follow(&newer);
         assert_eq!(background, newer);
+        // A count kept apart (another subdomain's, before sessions were shared) never goes back.
+        let elsewhere = Session { id: newer.id + 1, count: 1, ..newer };
+        background.follow(&elsewhere);
+        assert_eq!((background.id, background.count), (elsewhere.id, 2));
     }
 
     #[test]
