@@ -1373,6 +1373,11 @@ impl State {
     /// session as now, its channel and campaign, and the first touch; the first touch, then
     /// the campaign, left out when they are long ([`MAX_VISIT_COOKIE_BYTES`]).
     fn share_visit(&mut self) {
+        // Not once the site's shared id is another's (a `reset()` on another subdomain): this
+        // page's visitor is forgotten there.
+        if self.store.get_cookie("aid").as_deref() != Some(self.anonymous_id.as_str()) {
+            return;
+        }
         let stored = |key| self.store.get(key).unwrap_or_default();
         let mut visit = Visit {
             anonymous_id: self.anonymous_id.clone(),
