@@ -1326,9 +1326,14 @@ impl State {
     /// more recent ([`Session::follow`]); read only then, not on every event of a burst. A
     /// session taken over comes with the channel and campaign that tab stored for it.
     pub(crate) fn follow_stored_session(&mut self, now: i64) {
-        if now.saturating_sub(self.session.last_activity) <= SESSION_SYNC_MS {
-            return;
+        if now.saturating_sub(self.session.last_activity) > SESSION_SYNC_MS {
+            self.follow_newer_sessions();
         }
+    }
+
+    /// Follows the session this origin's other tabs stored, then the one the site's other
+    /// subdomains shared, where either is later than this page's.
+    fn follow_newer_sessions(&mut self) {
         if let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s)) {
             let id = self.session.id;
             self.session.follow(&stored);
@@ -1355,7 +1360,8 @@ impl State {
         }
         let id = self.session.id;
         self.session.follow(&visit.session);
-        if self.session.id != id {
+        let new_session = self.session.id != id;
+        if new_session {
             for (key, value) in [("channel", &visit.channel), ("campaign", &visit.campaign)] {
                 match value.is_empty() {
                     true => self.store.remove(key, false),
@@ -1363,10 +1369,13 @@ impl State {
                 }
             }
         }
-        if self.store.get("first").is_none() && !visit.first.is_empty() {
+        let first_touch = self.store.get("first").is_none() && !visit.first.is_empty();
+        if first_touch {
             self.store.set("first", &visit.first, false);
         }
-        self.page.read_visitor(&self.store);
+        if new_session || first_touch {
+            self.page.read_visitor(&self.store);
+        }
     }
 
     /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the visitor's
@@ -1414,6 +1423,9 @@ impl State {
         }
         self.persisted_at = now;
         // The session's last activity moves with every event: it is stored here, not per event.
+        // Over a later one another tab stored or shared, never: an idle tab (left, hidden,
+        // back from the back/forward cache) would take the site's session back in time.
+        self.follow_newer_sessions();
         self.store.set("session", &self.session.to_storage(), false);
         self.share_visit();
         let key = self.queue_key.clone();

@@ -843,6 +843,46 @@ describe("SDK: cookies on a host name", () => {
     await context.close();
   });
 
+  test("an idle tab hidden does not take the shared session back to its own last activity", async () => {
+    const context = await newContext(rig.browser);
+    const visibility = `window.visibility = "visible";
+      Object.defineProperty(document, "visibilityState", { get: () => window.visibility, configurable: true });
+      Object.defineProperty(document, "hidden", { get: () => window.visibility === "hidden", configurable: true });`;
+    const open = async (host) => {
+      const page = await context.newPage();
+      const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false }, before: visibility });
+      await page.goto(rig.site.page("/idle", html).replace("127.0.0.1", host));
+      await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
+      return page;
+    };
+    // The visit cookie's session line: `id.count.last_activity.campaign`.
+    const shared = async () => {
+      const cookie = (await context.cookies()).find((c) => c.name === "portrait_visit");
+      const [id, , last] = decodeURIComponent(cookie.value).split("\n")[1].split(".");
+      return { id, last: Number(last) };
+    };
+    const idle = await open("www.portrait.test");
+    const active = await open("app.portrait.test");
+    await active.waitForTimeout(200);
+    const at = await active.evaluate(() => {
+      const at = Date.now();
+      window.portrait.track("Still Here");
+      return at;
+    });
+    await eventually(async () => (await shared()).last >= at, { message: "the active tab's session shared" });
+    const before = await shared();
+    // Hidden, the idle tab stores its state (the session with it) at once.
+    await idle.evaluate(() => {
+      window.visibility = "hidden";
+      document.dispatchEvent(new Event("visibilitychange"));
+    });
+    await idle.waitForTimeout(300);
+    const after = await shared();
+    assert.equal(after.id, before.id);
+    assert.ok(after.last >= before.last, `last activity ${after.last} after the hide, ${before.last} before`);
+    await context.close();
+  });
+
   test("a user id another subdomain set does not take this origin's stored traits of another user", async () => {
     const context = await newContext(rig.browser);
     const html = snippetPage({ collector: rig.collector.url, options: { autocapture: false } });
