@@ -33,12 +33,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use portrait_core::client::concat;
 use portrait_core::client::consent::{
     CATEGORIES, CONSENT_EVENT, Choices, Consent, Decision, Gate, PrivacySignals,
 };
 use portrait_core::client::queue::{Adoption, Limits, MAX_RETRY_AFTER_MS, ORPHAN_AFTER_MS, Outgoing, Queue};
 use portrait_core::client::session::{Session, Visit};
-use portrait_core::client::{concat, url};
 use portrait_core::config::Autocapture;
 use portrait_core::limits::MAX_BATCH_EVENTS;
 use portrait_core::record::{Call, MAX_RECORD_BYTES, Record, Tokens};
@@ -49,7 +49,7 @@ use crate::autocapture::Autocaptured;
 use crate::call_options::CallOptions;
 use crate::convert::{MOST_PRIVATE, Props, Unreadable, bool_field, field, id_text, string_field};
 use crate::party::Party;
-use crate::storage::{Mode, Store};
+use crate::storage::{Cookies, Mode, Store};
 use crate::transport::Outcome;
 
 /// Batches sent at once while the page is visible; the rest wait their turn.
@@ -86,15 +86,21 @@ const SESSION_SYNC_MS: i64 = 60_000;
 const COOKIE_KEYS: [&str; 4] = ["aid", party::USER[0], party::GROUP[0], VISIT];
 /// The store's key of the visit cookie ([`State::share_visit`]).
 const VISIT: &str = "visit";
-/// The largest visit cookie value (percent-encoded): a cookie holds 4 KB, and every request
-/// to the site carries it. Past it the first touch stays out, then the campaign (long UTM
-/// values).
-const MAX_VISIT_COOKIE_BYTES: usize = 1_500;
+/// The keys of what each origin stores of the visit: the session, its channel and campaign,
+/// and the first touch. They belong to the anonymous id they are stored with.
+const VISIT_KEYS: [&str; 4] = ["session", "channel", "campaign", "first"];
 /// The keys that say who the visitor is, which a page reads again when another tab changes
-/// them (`visitor_stored_elsewhere`): the anonymous id with what is stored with it, and the
-/// user's and group's ids and traits.
-const VISITOR_KEYS: [&str; 7] =
-    ["aid", "session", "campaign", "channel", "first", interests::STORED_KEYS[0], interests::STORED_KEYS[1]];
+/// them (`visitor_stored_elsewhere`): the anonymous id with what is stored with it (the user's
+/// and group's ids and traits are followed on their own).
+const VISITOR_KEYS: [&str; 7] = [
+    "aid",
+    VISIT_KEYS[0],
+    VISIT_KEYS[1],
+    VISIT_KEYS[2],
+    VISIT_KEYS[3],
+    interests::STORED_KEYS[0],
+    interests::STORED_KEYS[1],
+];
 
 /// The SDK's settings, from `load`'s options over the collector's remote settings.
 struct Options {
@@ -322,7 +328,8 @@ impl Sdk {
         });
         {
             let mut state = state.borrow_mut();
-            state.follow_shared_visit();
+            let cookies = state.store.cookies_now();
+            state.follow_shared_visit(&cookies);
             state.adopt_stored_queues();
             state.report_unreadable(unreadable);
         }
@@ -337,7 +344,8 @@ impl Sdk {
                 state.options.autocapture.campaigns,
             );
             state.store.set("session", &state.session.to_storage(), false);
-            state.share_visit();
+            let cookies = state.store.cookies_now();
+            state.share_visit(&cookies);
             state.begin_auto_view(now);
             state.wait_for_stored_retry_after(now);
             state.send_ready(now);
@@ -513,21 +521,22 @@ impl Sdk {
             // their attention to it so far: theirs, credited to them.
             state.capture_auto_view();
             autocapture::report_engagement(state, now, true);
-            state.store.forget_everywhere(true);
-            state.user.forget(&mut state.store);
-            state.group.forget(&mut state.store);
-            state.store.remove("aid", true);
-            state.store.remove(VISIT, true);
-            state.store.forget_segment_ids();
-            interests::forget_stored(&mut state.store);
+            state.store.forget_everywhere(|store| {
+                state.user.forget(store);
+                state.group.forget(store);
+                store.remove("aid", true);
+                store.remove(VISIT, true);
+                store.forget_segment_ids();
+                interests::forget_stored(store);
+                state.page.forget_visitor(store);
+                // A session of the new visitor's own, begun now: an older one another tab
+                // stored (the forgotten visitor's) is never followed. Stored before the new
+                // id: the site's other tabs follow the id (`visitor_stored_elsewhere`) and
+                // find it.
+                state.session = Session::first(now);
+                store.replace("session", &state.session.to_storage());
+            });
             interests::forget_in_module(state);
-            state.page.forget_visitor(&mut state.store);
-            // A session of the new visitor's own, begun now: an older one another tab stored
-            // (the forgotten visitor's) is never followed. Stored before the new id: the
-            // site's other tabs follow the id (`visitor_stored_elsewhere`) and find it.
-            state.session = Session::first(now);
-            state.store.replace("session", &state.session.to_storage());
-            state.store.forget_everywhere(false);
             let id = state.ids.uuid();
             state.forgotten_id = Some(std::mem::replace(&mut state.anonymous_id, id.clone()));
             state.store.set("aid", &id, true);
@@ -1327,13 +1336,14 @@ impl State {
     /// session taken over comes with the channel and campaign that tab stored for it.
     pub(crate) fn follow_stored_session(&mut self, now: i64) {
         if now.saturating_sub(self.session.last_activity) > SESSION_SYNC_MS {
-            self.follow_newer_sessions();
+            let cookies = self.store.cookies_now();
+            self.follow_newer_sessions(&cookies);
         }
     }
 
     /// Follows the session this origin's other tabs stored, then the one the site's other
-    /// subdomains shared, where either is later than this page's.
-    fn follow_newer_sessions(&mut self) {
+    /// subdomains shared (in `cookies`), where either is later than this page's.
+    fn follow_newer_sessions(&mut self, cookies: &Cookies) {
         if let Some(stored) = self.store.get_shared("session").and_then(|s| Session::from_storage(&s)) {
             let id = self.session.id;
             self.session.follow(&stored);
@@ -1342,15 +1352,15 @@ impl State {
                 self.page.read_visitor(&self.store);
             }
         }
-        self.follow_shared_visit();
+        self.follow_shared_visit(cookies);
     }
 
     /// Takes the visit the site's other subdomains shared ([`State::share_visit`]) when its
     /// session is later than this page's: with that session's channel and campaign, and its
     /// first touch where this origin has none (an origin's own first touch is older than any
     /// the visit could bring).
-    fn follow_shared_visit(&mut self) {
-        let Some(visit) = self.store.get_cookie(VISIT).and_then(|text| Visit::from_storage(&text)) else {
+    fn follow_shared_visit(&mut self, cookies: &Cookies) {
+        let Some(visit) = cookies.get(VISIT).and_then(|text| Visit::from_storage(&text)) else {
             return;
         };
         // Another visitor's: one a `reset()` forgot (a tab of theirs still open elsewhere may
@@ -1379,30 +1389,23 @@ impl State {
     }
 
     /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the visitor's
-    /// session as now, its channel and campaign, and the first touch; the first touch, then
-    /// the campaign, left out when they are long ([`MAX_VISIT_COOKIE_BYTES`]).
-    fn share_visit(&mut self) {
+    /// session as now, its channel and campaign, and the first touch (what fits,
+    /// [`Visit::to_cookie`]). `cookies`: the site's as they are now.
+    fn share_visit(&mut self, cookies: &Cookies) {
         // Not once the site's shared id is another's (a `reset()` on another subdomain): this
         // page's visitor is forgotten there.
-        if self.store.get_cookie("aid").as_deref() != Some(self.anonymous_id.as_str()) {
+        if cookies.get("aid").as_deref() != Some(self.anonymous_id.as_str()) {
             return;
         }
         let stored = |key| self.store.get(key).unwrap_or_default();
-        let mut visit = Visit {
+        let visit = Visit {
             anonymous_id: self.anonymous_id.clone(),
             session: self.session,
             channel: stored("channel"),
             campaign: stored("campaign"),
             first: stored("first"),
         };
-        let fits = |visit: &Visit| url::percent_encode(&visit.to_storage()).len() <= MAX_VISIT_COOKIE_BYTES;
-        if !fits(&visit) {
-            visit.first.clear();
-        }
-        if !fits(&visit) {
-            visit.campaign.clear();
-        }
-        self.store.set_cookie(VISIT, &visit.to_storage());
+        self.store.set_cookie(VISIT, &visit.to_cookie());
     }
 
     /// Keeps the session alive at `now` (an event, the visitor's input). One that starts
@@ -1425,9 +1428,10 @@ impl State {
         // The session's last activity moves with every event: it is stored here, not per event.
         // Over a later one another tab stored or shared, never: an idle tab (left, hidden,
         // back from the back/forward cache) would take the site's session back in time.
-        self.follow_newer_sessions();
+        let cookies = self.store.cookies_now();
+        self.follow_newer_sessions(&cookies);
         self.store.set("session", &self.session.to_storage(), false);
-        self.share_visit();
+        self.share_visit(&cookies);
         let key = self.queue_key.clone();
         if self.queue.is_empty() {
             self.store.remove(&key, false);
@@ -1525,9 +1529,7 @@ impl State {
             .iter()
             .any(|(category, decision)| category == "personalization" && *decision == Decision::Denied)
         {
-            self.store.forget_everywhere(true);
-            interests::forget_stored(&mut self.store);
-            self.store.forget_everywhere(false);
+            self.store.forget_everywhere(interests::forget_stored);
         }
         if self.choices == chosen {
             return;

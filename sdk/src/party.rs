@@ -28,7 +28,7 @@ pub fn load_visitor(store: &mut Store, new_id: impl FnOnce() -> String) -> (Stri
     // interest profiles, session and attribution too (the new visitor's come with the visit
     // cookie, `State::follow_shared_visit`).
     if store.local_copy_is_stale() {
-        for key in ["session", "channel", "campaign", "first"] {
+        for key in crate::VISIT_KEYS {
             store.remove(key, false);
         }
         for keys in [USER, GROUP] {

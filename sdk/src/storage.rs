@@ -277,17 +277,17 @@ impl Store {
     }
 
     /// Writes the cookie of `key` alone, when consent allows storing: a value for the site's
-    /// other subdomains, which this origin reads from nowhere else ([`Store::get_cookie`]).
+    /// other subdomains, which this origin reads from nowhere else ([`Store::cookies_now`]).
     pub fn set_cookie(&mut self, key: &str, value: &str) {
         if self.persistent && self.mode == Mode::CookieAndLocal {
             self.write_cookie(&cookie_name(key), value, self.cookie_max_age_s);
         }
     }
 
-    /// What the cookie of `key` holds now, the site's other subdomains' writes included;
-    /// `None` without cookies.
-    pub fn get_cookie(&self, key: &str) -> Option<String> {
-        (self.mode == Mode::CookieAndLocal).then(|| find_cookie(&cookie_text(), key)).flatten()
+    /// The site's cookies as they are now, the site's other subdomains' writes included; none
+    /// without cookies. One read of `document.cookie` serves several keys.
+    pub fn cookies_now(&self) -> Cookies {
+        Cookies(if self.mode == Mode::CookieAndLocal { cookie_text() } else { String::new() })
     }
 
     /// Writes a value to memory and, when allowed, to storage. `cookie`: also as a cookie
@@ -323,11 +323,13 @@ impl Store {
         }
     }
 
-    /// While `on`, removals reach `localStorage` and the cookies whatever the mode: `reset()`
-    /// forgets the visitor in what earlier visits stored, from a page without cookies too
-    /// (the next page with them would read the forgotten user back).
-    pub fn forget_everywhere(&mut self, on: bool) {
-        self.everywhere = on;
+    /// Runs `forget` with removals reaching `localStorage` and the cookies whatever the mode:
+    /// `reset()` forgets the visitor in what earlier visits stored, from a page without
+    /// cookies too (the next page with them would read the forgotten user back).
+    pub fn forget_everywhere(&mut self, forget: impl FnOnce(&mut Store)) {
+        self.everywhere = true;
+        forget(self);
+        self.everywhere = false;
     }
 
     /// Removes `key` from `localStorage` and (`cookie`) its cookie wherever it may be set.
@@ -520,6 +522,16 @@ impl Store {
 }
 
 /// The value of our cookie for `key` in a `document.cookie` string.
+/// A snapshot of the site's cookies ([`Store::cookies_now`]).
+pub struct Cookies(String);
+
+impl Cookies {
+    /// The value of our cookie for `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        find_cookie(&self.0, key)
+    }
+}
+
 fn find_cookie(cookies: &str, key: &str) -> Option<String> {
     cookie_named(cookies, &cookie_name(key))
 }

@@ -4,6 +4,7 @@
 //! The id is the session's start time in milliseconds, like Amplitude's: unique per visitor,
 //! ordered, and free of randomness.
 
+use super::url;
 use crate::profile::SESSION_GAP_MS;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +108,24 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// The largest visit cookie value, percent-encoded ([`Visit::to_cookie`]): a cookie holds
+    /// 4 KB, and every request to the site carries it.
+    pub const MAX_COOKIE_BYTES: usize = 1_500;
+
+    /// [`Visit::to_storage`] in at most [`Visit::MAX_COOKIE_BYTES`] once percent-encoded: past
+    /// them the first touch stays out, then the campaign (long UTM values). What is left is
+    /// short: two ids, a session and a channel name.
+    pub fn to_cookie(mut self) -> String {
+        let fits = |visit: &Visit| url::percent_encoded_len(&visit.to_storage()) <= Visit::MAX_COOKIE_BYTES;
+        if !fits(&self) {
+            self.first.clear();
+        }
+        if !fits(&self) {
+            self.campaign.clear();
+        }
+        self.to_storage()
+    }
+
     /// The stored form: the five parts on lines of their own (none holds a line break: ids
     /// are printable, the campaign and first touch percent-encoded queries).
     pub fn to_storage(&self) -> String {
@@ -148,6 +167,34 @@ mod tests {
         assert_eq!(Visit::from_storage(&none.to_storage()), Some(none));
         for text in ["", "a\n7.2.9.ab", "a\n7.2.9.ab\nemail\n", "a\nx\n\n\n\n", "a\n7.2.9.ab\n\n\n\n\n"] {
             assert_eq!(Visit::from_storage(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_first_touch_then_a_long_campaign_stay_out_of_the_cookie() {
+        let visit = |campaign: usize, first: usize| Visit {
+            anonymous_id: "a-1".into(),
+            session: Session { id: 7, count: 2, last_activity: 9, campaign: 0xab },
+            channel: "paid".into(),
+            campaign: "c".repeat(campaign),
+            first: "é".repeat(first),
+        };
+        // (campaign, first touch) lengths → what the cookie keeps of them. Each `é` is six
+        // bytes encoded.
+        let cases = [
+            ((10, 10), (10, 10)),
+            ((10, 240), (10, 240)),
+            ((10, 250), (10, 0)),
+            ((1_200, 20), (1_200, 20)),
+            ((1_200, 60), (1_200, 0)),
+            ((1_600, 0), (0, 0)),
+        ];
+        for ((campaign, first), kept) in cases {
+            let cookie = visit(campaign, first).to_cookie();
+            assert!(url::percent_encoded_len(&cookie) <= Visit::MAX_COOKIE_BYTES, "{campaign}, {first}");
+            let read = Visit::from_storage(&cookie).unwrap();
+            assert_eq!((read.campaign.len(), read.first.chars().count()), kept, "{campaign}, {first}");
+            assert_eq!((read.anonymous_id.as_str(), read.session), ("a-1", visit(0, 0).session));
         }
     }
 

@@ -100,9 +100,9 @@ pub fn percent_encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
-            _ => {
+        match is_unreserved(byte) {
+            true => out.push(char::from(byte)),
+            false => {
                 out.push('%');
                 out.push(char::from(HEX[usize::from(byte >> 4)]));
                 out.push(char::from(HEX[usize::from(byte & 0xf)]));
@@ -110,6 +110,15 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// The length of [`percent_encode`]'s result, without making it.
+pub fn percent_encoded_len(text: &str) -> usize {
+    text.bytes().map(|byte| if is_unreserved(byte) { 1 } else { 3 }).sum()
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    matches!(byte, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~')
 }
 
 /// The lower-cased file extension of the URL's last path segment, if it has one.
@@ -243,6 +252,7 @@ mod tests {
             let encoded = percent_encode(text);
             assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{encoded}");
             assert_eq!(percent_decode(&encoded), text);
+            assert_eq!(percent_encoded_len(text), encoded.len());
         }
     }
 
