@@ -148,11 +148,15 @@ const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.protot
 
 /// A `Retry-After` as seconds from now: RFC 9110 allows delay-seconds or an HTTP-date (a CDN's
 /// or a proxy's), read by the browser's `Date.parse`; anything else is passed on as it is, for
-/// `Outcome::of` to ignore.
-function retryAfterSeconds(value) {
+/// `Outcome::of` to ignore. A date is counted from the answer's own `Date` where it can be
+/// read (the collector exposes it): the device's clock may be off by hours, which would
+/// retry at once or hold the events for a day.
+function retryAfterSeconds(value, date) {
   if (value === null || /^\s*\d+\s*$/.test(value)) return value ?? undefined;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? value : String(Math.max(0, Math.ceil((at - Date.now()) / 1000)));
+  const sent = Date.parse(date ?? '');
+  const now = Number.isNaN(sent) ? Date.now() : sent;
+  return Number.isNaN(at) ? value : String(Math.max(0, Math.ceil((at - now) / 1000)));
 }
 
 /// POSTs a beacon (`sdk/src/transport.rs`); `done(status, retryAfter, counted)` once the
@@ -188,7 +192,7 @@ export function post(url, body, keepalive, done) {
           // The answers whose body counts something (`Outcome::of`).
           const read = [200, 429, 503].includes(response.status);
           return (read ? response.json().catch(() => null) : Promise.resolve(null))
-            .then((json) => answer(response.status, retryAfterSeconds(response.headers.get('Retry-After')), json));
+            .then((json) => answer(response.status, retryAfterSeconds(response.headers.get('Retry-After'), response.headers.get('Date')), json));
         }, failed)
         .catch(() => answer(0)); // never a batch in flight for good
     } catch {

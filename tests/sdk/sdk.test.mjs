@@ -1836,21 +1836,31 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     await proxy.stop();
   });
 
-  test("a Retry-After given as an HTTP-date (a CDN's) holds the sends until that time", async () => {
-    const proxy = await startProxy(rig.collector.url);
-    const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
-    const { page, context } = await open("/retry-after-date", html);
-    // Whole seconds: 9 to 10 s from now; the plain backoff would send again after about 1 s.
-    proxy.fail({ status: 429, retryAfter: new Date(Date.now() + 10_000).toUTCString() });
-    await page.evaluate(() => {
-      window.portrait.track("Held Until A Date");
-      window.portrait.flush();
-    });
-    await profileWith(await anonymousId(page), 1);
-    const [limited, retry] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
-    assert.ok(retry.at - limited.at >= 4_000, `the next send came ${retry.at - limited.at} ms after the 429`);
-    await context.close();
-    await proxy.stop();
+  test("a Retry-After given as an HTTP-date (a CDN's) holds the sends until that time, counted by the answer's clock", async () => {
+    // The answer's clock: the machine's (the proxy's own `Date`), and an hour behind it
+    // (counted by the device's clock, the date would have passed: a retry at once).
+    for (const clockOffsetMs of [undefined, -3_600_000]) {
+      const proxy = await startProxy(rig.collector.url);
+      const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
+      const { page, context } = await open(`/retry-after-date-${clockOffsetMs ?? "none"}`, html);
+      const answeredAt = Date.now() + (clockOffsetMs ?? 0);
+      // Whole seconds: 9 to 10 s after the answer; the plain backoff would send again after
+      // about 1 s.
+      proxy.fail({
+        status: 429,
+        retryAfter: new Date(answeredAt + 10_000).toUTCString(),
+        date: clockOffsetMs === undefined ? undefined : new Date(answeredAt).toUTCString(),
+      });
+      await page.evaluate(() => {
+        window.portrait.track("Held Until A Date");
+        window.portrait.flush();
+      });
+      await profileWith(await anonymousId(page), 1);
+      const [limited, retry] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
+      assert.ok(retry.at - limited.at >= 4_000, `clock ${clockOffsetMs}: the next send came ${retry.at - limited.at} ms after the 429`);
+      await context.close();
+      await proxy.stop();
+    }
   });
 
   test("a 429's Retry-After holds on the site's next page too: neither the page being left nor the next one sends before it ends", async () => {

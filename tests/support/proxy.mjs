@@ -18,7 +18,7 @@ export async function startProxy(target) {
     seen.push(record);
     const cors = {
       "access-control-allow-origin": req.headers.origin ?? "*",
-      "access-control-expose-headers": "Retry-After",
+      "access-control-expose-headers": "Retry-After, Date",
     };
     if (down) return req.socket.destroy();
     // A fault is spent only on a beacon that would have been forwarded.
@@ -26,7 +26,9 @@ export async function startProxy(target) {
     if (fault?.reset) return req.socket.destroy();
     if (fault?.status) {
       if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
-      res.writeHead(fault.status, { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) });
+      // `date`: the answer's clock, when it is not the machine's.
+      const headers = { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) };
+      res.writeHead(fault.status, fault.date ? { ...headers, date: fault.date } : headers);
       return res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
     }
     if (fault?.slow) await new Promise((resolve) => setTimeout(resolve, fault.slow));
