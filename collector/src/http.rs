@@ -156,13 +156,12 @@ pub fn origin(req: &Request) -> Option<String> {
     req.headers().get("Origin").ok().flatten().filter(|o| !o.is_empty())
 }
 
-/// Lets `origin` read the response (added only for origins a source allows): `Retry-After`,
-/// and `Date`, from which the SDK counts a `Retry-After` date (a CDN's in front of us).
+/// Lets `origin` read the response (added only for origins a source allows).
 pub fn allow_origin(response: &mut Response, origin: &str) -> worker::Result<()> {
     let headers = response.headers_mut();
     headers.set("Access-Control-Allow-Origin", origin)?;
     headers.set("Vary", "Origin")?;
-    headers.set("Access-Control-Expose-Headers", "Retry-After, Date")
+    headers.set("Access-Control-Expose-Headers", "Retry-After")
 }
 
 /// `OPTIONS`: the JSON endpoints need a preflight (their content type and `Authorization`

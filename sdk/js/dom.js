@@ -149,8 +149,8 @@ const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.protot
 /// A `Retry-After` as seconds from now: RFC 9110 allows delay-seconds or an HTTP-date (a CDN's
 /// or a proxy's), read by the browser's `Date.parse`; anything else is passed on as it is, for
 /// `Outcome::of` to ignore. A date is counted from the answer's own `Date` where it can be
-/// read (the collector exposes it): the device's clock may be off by hours, which would
-/// retry at once or hold the events for a day.
+/// read (the proxy that wrote the date exposes it too): the device's clock may be off by
+/// hours, which would retry at once or hold the events for a day.
 function retryAfterSeconds(value, date) {
   if (value === null || /^\s*\d+\s*$/.test(value)) return value ?? undefined;
   const at = Date.parse(value);

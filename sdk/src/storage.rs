@@ -521,7 +521,6 @@ impl Store {
     }
 }
 
-/// The value of our cookie for `key` in a `document.cookie` string.
 /// A snapshot of the site's cookies ([`Store::cookies_now`]).
 pub struct Cookies(String);
 
@@ -532,6 +531,7 @@ impl Cookies {
     }
 }
 
+/// The value of our cookie for `key` in a `document.cookie` string.
 fn find_cookie(cookies: &str, key: &str) -> Option<String> {
     cookie_named(cookies, &cookie_name(key))
 }
