@@ -3,8 +3,10 @@
 //! - Unicode-aware: words are runs of alphanumeric characters (`char::is_alphanumeric`), case
 //!   folded with `char::to_lowercase`; apostrophes inside a word vanish (`don't` → `dont`).
 //! - Latin letters lose their accents (`café`, `cafe` + U+0301 and `cafe` are one word;
-//!   `fold_latin`), and Latin-script words get light stemming ([`stem`]): plurals, `-ing`,
-//!   `-ed`. Words shorter than two characters, numbers and stop words are dropped.
+//!   `fold_accent`), and so do Greek letters (`ά` is `α`) and the Cyrillic `ё`; a Cyrillic
+//!   letter of its own written as a letter and a mark (`и` + U+0306) is that letter (`й`).
+//!   Latin-script words get light stemming ([`stem`]): plurals, `-ing`, `-ed`. Words shorter
+//!   than two characters, numbers and stop words are dropped.
 //! - Chinese, Japanese and Korean text has no spaces: a run of CJK characters becomes its
 //!   characters and its character bigrams (`学習` → `学`, `学習`, `習`). Half-width kana are
 //!   read as their full-width selves (`ｶﾞｲﾄﾞ` is `ガイド`).
@@ -41,12 +43,16 @@ pub fn terms(text: &str, limit: usize, out: &mut Vec<String>) {
         finish_cjk_run(&mut cjk_run, limit, out);
         if c.is_alphanumeric() {
             // `İ` lower-cases to `i` and a combining dot; a final `ς` is the `σ` of `Σ`.
-            word.extend(c.to_lowercase().filter(|c| !is_latin_mark(*c)).map(|c| match c {
+            word.extend(c.to_lowercase().filter(|c| !is_combining_mark(*c)).map(|c| match c {
                 'ς' => 'σ',
-                c => fold_latin(c),
+                c => fold_accent(c),
             }));
-        } else if is_latin_mark(c) {
-            // A decomposed accent (`e` + U+0301): dropped, the word goes on.
+        } else if is_combining_mark(c) {
+            // A decomposed accent (`e` + U+0301): dropped, the word goes on; unless it makes a
+            // letter of its own with the one before (`и` + U+0306).
+            if let Some(letter) = word.pop().map(|letter| compose_cyrillic(letter, c)) {
+                word.push(letter);
+            }
         } else if is_mark_in_word(c) && !word.is_empty() {
             word.push(c);
         } else if !matches!(c, '\'' | '’') {
@@ -68,22 +74,42 @@ fn narrow(c: char) -> char {
 }
 
 /// A lower-case letter of Latin-1 or Latin Extended-A without its accent (`é` → `e`, `ł` →
-/// `l`), as a decomposed accent is dropped ([`is_latin_mark`]): the two spellings of a word
-/// are one, and so is the spelling without accents, often typed. Letters that are no
-/// accented other letter stay (`ß`, `æ`, `œ`, `ð`, `þ`, `ĳ`).
-fn fold_latin(c: char) -> char {
+/// `l`), as a decomposed accent is dropped ([`is_combining_mark`]): the two spellings of a
+/// word are one, and so is the spelling without accents, often typed. Letters that are no
+/// accented other letter stay (`ß`, `æ`, `œ`, `ð`, `þ`, `ĳ`). So do Greek vowels with tonos
+/// or dialytika (`ά` → `α`, `ΐ` → `ι`), which Greek typed in capitals or in a hurry lacks, and
+/// the Cyrillic `ё` (`е`), which Russian print mostly writes so; not the Cyrillic letters of
+/// their own (`й`, `ї`, `ў`).
+fn fold_accent(c: char) -> char {
     // From U+00E0 and from U+0100, a letter for each code point; `·` for none.
     const LATIN_1: &str = "aaaaaaæceeeeiiiiðnooooo·ouuuuyþy";
     const EXTENDED_A: &str = concat!(
         "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiĳĳjjkkk",
         "llllllllllnnnnnnnnnooooooœœrrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs"
     );
+    // From U+03AC (`ά`) to U+03CE (`ώ`).
+    const GREEK: &str = "αεηιυαβγδεζηθικλμνξοπρςστυφχψωιυουω";
     let folded = match c as u32 {
         n @ 0xE0..=0xFF => LATIN_1.chars().nth(n as usize - 0xE0),
         n @ 0x100..=0x17F => EXTENDED_A.chars().nth(n as usize - 0x100),
+        0x390 => Some('ι'),
+        n @ 0x3AC..=0x3CE => GREEK.chars().nth(n as usize - 0x3AC),
+        0x451 => Some('е'),
         _ => None,
     };
     folded.filter(|f| *f != '·').unwrap_or(c)
+}
+
+/// The Cyrillic letter `letter` and the combining `mark` after it make, where they make one
+/// that is a letter of its own (`и` + breve = `й`, `у` + breve = `ў`, `і` + diaeresis = `ї`);
+/// else `letter` (the mark is an accent, dropped as [`fold_accent`] drops it).
+fn compose_cyrillic(letter: char, mark: char) -> char {
+    match (letter, mark) {
+        ('и', '\u{0306}') => 'й',
+        ('у', '\u{0306}') => 'ў',
+        ('і', '\u{0308}') => 'ї',
+        _ => letter,
+    }
 }
 
 /// `kana` with the voicing `mark` (`゛` U+309B, `゜` U+309C, as [`narrow`] reads the
@@ -103,9 +129,9 @@ fn voiced(kana: char, mark: char) -> Option<char> {
     char::from_u32(k + offset)
 }
 
-/// The combining accents of Latin text (U+0300–U+036F), which decomposed text puts after
-/// the letter.
-fn is_latin_mark(c: char) -> bool {
+/// The combining diacritical marks (U+0300–U+036F) of Latin, Greek and Cyrillic text, which
+/// decomposed text puts after the letter.
+fn is_combining_mark(c: char) -> bool {
     ('\u{0300}'..='\u{036F}').contains(&c)
 }
 
@@ -271,22 +297,33 @@ mod tests {
         assert_eq!(all("Studies of a study; movies, movie"), ["studi", "studi", "movi", "movi"]);
         assert_eq!(all("Running 2026 x boxes churches classes"), ["run", "box", "church", "class"]);
         assert_eq!(all("don't  Don’t"), ["dont", "dont"]);
-        assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "ecole", "ελληνικά"]);
+        assert_eq!(all("Straße ÉCOLE Ελληνικά"), ["straße", "ecole", "ελληνικα"]);
         assert_eq!(
             all("écoles cafés niños Łódź Œuvres"),
             ["ecole", "cafe", "nino", "lodz", "œuvre"],
             "Latin script beyond ASCII"
         );
-        assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικέσ"], "other scripts are left alone");
+        assert_eq!(all("книги Ελληνικές"), ["книги", "ελληνικεσ"], "other scripts are not stemmed");
     }
 
     #[test]
     fn the_fold_tables_cover_their_ranges() {
         assert_eq!(
-            [fold_latin('à'), fold_latin('ÿ'), fold_latin('ā'), fold_latin('ž'), fold_latin('ſ')],
+            [fold_accent('à'), fold_accent('ÿ'), fold_accent('ā'), fold_accent('ž'), fold_accent('ſ')],
             ['a', 'y', 'a', 'z', 's']
         );
-        assert_eq!([fold_latin('ß'), fold_latin('œ'), fold_latin('÷')], ['ß', 'œ', '÷']);
+        assert_eq!([fold_accent('ß'), fold_accent('œ'), fold_accent('÷')], ['ß', 'œ', '÷']);
+        assert_eq!(
+            [
+                fold_accent('ά'),
+                fold_accent('ΰ'),
+                fold_accent('ω'),
+                fold_accent('ώ'),
+                fold_accent('ϊ'),
+                fold_accent('ϐ')
+            ],
+            ['α', 'υ', 'ω', 'ω', 'ι', 'ϐ']
+        );
         assert_eq!([narrow('ｦ'), narrow('ﾝ'), narrow('ﾟ'), narrow('Ａ')], ['ヲ', 'ン', '゜', 'A']);
         let marks = [
             voiced('ツ', '゛'),
@@ -307,6 +344,16 @@ mod tests {
             "an accent, decomposed or not, is left out"
         );
         assert_eq!(all("İstanbul ΣΟΦΟΣ σοφος"), ["istanbul", "σοφοσ", "σοφοσ"]);
+        // Precomposed and decomposed, Greek and Cyrillic: the accents go, the letters of their
+        // own stay (`й`, `ї`, `ў`), whichever way they are written.
+        assert_eq!(
+            all("αθλητισμός αθλητισμο\u{301}ς ΑΘΛΗΤΙΣΜΟΣ Ϊ́ρις ΐρις"),
+            ["αθλητισμοσ", "αθλητισμοσ", "αθλητισμοσ", "ιρισ", "ιρισ"]
+        );
+        assert_eq!(
+            all("мой мои\u{306} ёлка е\u{308}лка елка їжак і\u{308}жак ўсё у\u{306}се\u{308}"),
+            ["мой", "мой", "елка", "елка", "елка", "їжак", "їжак", "ўсе", "ўсе"]
+        );
         assert_eq!(all("हिन्दी समाचार"), ["हिन्दी", "समाचार"], "a virama is inside the word");
         assert_eq!(all("佐々木"), ["佐", "佐々", "々", "々木", "木"]);
         assert_eq!(
