@@ -52,9 +52,10 @@ export interface LoadOptions {
   cookieDomain?: string;
   /** Cookie lifetime in days (default 365). */
   cookieDays?: number;
-  /** Consent before the visitor decides (default `granted`). */
+  /** Consent before the visitor decides (default: the collector's `consent_default`, else `granted`). */
   consent?: 'granted' | 'denied' | 'pending' | boolean;
-  /** Treat `navigator.doNotTrack === "1"` / Global Privacy Control as a refusal (default false). */
+  /** Treat `navigator.doNotTrack === "1"` / Global Privacy Control as a refusal (default: the
+   * collector's `respect_do_not_track` / `respect_global_privacy_control`, else false). */
   respectDoNotTrack?: boolean;
   respectGlobalPrivacyControl?: boolean;
   /** `false`: do not fetch `/v1/config/{writeKey}` (the collector's remote settings). */
@@ -212,7 +213,8 @@ export interface Portrait {
   ready(callback?: () => void): Promise<void> & Portrait;
   user(): User;
   consent: {
-    set(changes: { analytics?: Decision; personalization?: Decision }): Portrait;
+    /** One decision for both categories (`set(false)` refuses all), or each its own. */
+    set(changes: Decision | { analytics?: Decision; personalization?: Decision }): Portrait;
     get(): { analytics: string; personalization: string } | null;
   };
   /** As in analytics.js, a `track`/`page`/`identify`/`group`/`alias` listener gets the

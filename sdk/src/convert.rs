@@ -3,6 +3,7 @@
 //! and a map type in between would cost more again; see BENCHMARKS.md.
 
 use js_sys::{Array, Reflect};
+use portrait_core::client::NOT_A_FINITE_NUMBER;
 use portrait_core::record::{MAX_RECORD_BYTES, Token, Tokens};
 use wasm_bindgen::prelude::*;
 
@@ -287,7 +288,7 @@ pub fn number_option(options: &JsValue, key: &str, unreadable: &mut Vec<Unreadab
     let value = stated_field(options, key)?;
     let number = value.as_f64().filter(|n| n.is_finite());
     if number.is_none() {
-        unreadable.push((key.to_owned(), "not a finite number; the default is used"));
+        unreadable.push((key.to_owned(), NOT_A_FINITE_NUMBER));
     }
     number
 }

@@ -48,6 +48,8 @@ const group: string | null = portrait.group().groupId;
 portrait.trackLink(document.querySelector("a"), "Signup Clicked");
 load("pk_dev_demo", { autocapture: true, endpoint: undefined });
 consent.set({ analytics: true, personalization: "denied" });
+consent.set(false);
+consent.set("pending");
 on("interests", (detail) => console.log(detail));
 const top: Topic[] = interests({ limit: 5 });
 // Properties and traits typed by an interface, as analytics-next accepts them.
@@ -59,6 +61,8 @@ const ready: Promise<void> = portrait.ready();
 portrait.ready(() => undefined).then(() => undefined);
 // @ts-expect-error: consent is granted, denied or pending
 load("pk_dev_demo", { consent: "deny" });
+// @ts-expect-error: a decision is one of those
+consent.set("no");
 // @ts-expect-error: an event name is a string
 track(42);
 // @ts-expect-error: a callback takes no arguments

@@ -1696,10 +1696,19 @@ test("options stated with values the SDK cannot read are reported: numbers keep 
     cookieDays: "30", // NaN days made cookies that expire as they are written
     autocapture: { pageViews: "false", page_views: false, clicks: true },
     respectDoNotTrack: "yes",
+    interestHalfLifeDays: "30", // read by the interest module, after `ready`
   };
   const html = snippetPage({ collector: proxy.url, options, before: recordErrors() }).replace('"NaN in the page"', "NaN");
   const { page, context } = await open("/unreadable-options", html);
-  assert.deepEqual((await reported(page)).sort(), ["autocapture.pageViews", "autocapture.page_views", "cookieDays", "maxQueueEvents", "respectDoNotTrack"]);
+  await eventually(async () => (await reported(page)).includes("interestHalfLifeDays"), { message: "the interest module's report" });
+  assert.deepEqual((await reported(page)).sort(), [
+    "autocapture.pageViews",
+    "autocapture.page_views",
+    "cookieDays",
+    "interestHalfLifeDays",
+    "maxQueueEvents",
+    "respectDoNotTrack",
+  ]);
   const id = await anonymousId(page);
   await page.evaluate(() => {
     for (let i = 0; i < 10; i++) window.portrait.track("Burst", { i });

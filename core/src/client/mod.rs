@@ -18,6 +18,10 @@ pub mod queue;
 pub mod session;
 pub mod url;
 
+/// What the SDK (and its interest module) report for a number option stated but not a
+/// finite number (`NaN`, `"30"`), whose default is used instead.
+pub const NOT_A_FINITE_NUMBER: &str = "not a finite number; the default is used";
+
 /// `parts` joined into one string, as `[..].concat()` makes it, without the standard
 /// library's `join` code, which is generic over separators (0.9 KB of the SDK's wasm).
 pub fn concat(parts: &[&str]) -> String {

@@ -24,6 +24,7 @@ static ALLOCATOR: portrait_sdk_alloc::Pow2<portrait_sdk_alloc::WasmMemory> = por
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
+use portrait_core::client::NOT_A_FINITE_NUMBER;
 use portrait_core::topics::interests::{
     DEFAULT_HALF_LIFE_MS, Interests as Profile, Key, MAX_SENT, PageCredit, SENT_TAGS, SENT_TOPICS,
 };
@@ -94,15 +95,12 @@ impl Interests {
         model: &[u8],
     ) -> Interests {
         let emit: Function = field(host, "emit").dyn_into().unwrap_or_else(|_| Function::new_no_args(""));
-        let report_error = |message: &str| report(&emit, message);
+        let report_error = |message: &str| report(&emit, message, &JsValue::UNDEFINED);
         let model = match model {
             [] => None,
             bytes => Model::decode(bytes).map_err(|error| report_error(&error.to_string())).ok(),
         };
-        let half_life_ms = field(options, "interestHalfLifeDays")
-            .as_f64()
-            .filter(|days| days.is_finite())
-            .map_or(DEFAULT_HALF_LIFE_MS, |days| (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64);
+        let half_life_ms = half_life_ms(&field(options, "interestHalfLifeDays"), &emit);
         let personalize = field(host, "personalize").as_bool().unwrap_or(false);
         let mut state = State {
             model,
@@ -225,7 +223,7 @@ impl Interests {
         for (condition, problem) in unreadable {
             let message =
                 format!("data-portrait-show-if=\"{condition}\": {problem}; the element stays hidden");
-            report(&self.emit, &message);
+            report(&self.emit, &message, &JsValue::UNDEFINED);
         }
         if let Some(detail) = detail {
             let _ = self.emit.call2(&JsValue::NULL, &"interests".into(), &detail);
@@ -401,9 +399,28 @@ fn now() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// Reports `message` on the SDK's `error` event (`emit`: the host's).
-fn report(emit: &Function, message: &str) {
-    let _ = emit.call2(&JsValue::NULL, &"error".into(), &js_sys::Error::new(message));
+/// The `interestHalfLifeDays` option in milliseconds, within 0.01 to 3,650 days; one stated
+/// but not a finite number is reported, as the SDK reports its own number options, and the
+/// default used.
+fn half_life_ms(days: &JsValue, emit: &Function) -> i64 {
+    if days.is_undefined() || days.is_null() {
+        return DEFAULT_HALF_LIFE_MS;
+    }
+    match days.as_f64().filter(|days| days.is_finite()) {
+        Some(days) => (days.clamp(0.01, 3_650.0) * 86_400_000.0) as i64,
+        None => {
+            report(emit, NOT_A_FINITE_NUMBER, &"interestHalfLifeDays".into());
+            DEFAULT_HALF_LIFE_MS
+        }
+    }
+}
+
+/// Reports `message` on the SDK's `error` event (`emit`: the host's), with `detail` as the
+/// SDK gives its own (the option it could not read).
+fn report(emit: &Function, message: &str, detail: &JsValue) {
+    let error = js_sys::Error::new(message);
+    let _ = Reflect::set(&error, &"detail".into(), detail);
+    let _ = emit.call2(&JsValue::NULL, &"error".into(), &error);
 }
 
 /// `object[key]`, `undefined` when `object` is not an object.
