@@ -133,9 +133,10 @@ pub struct SdkSettings {
     pub respect_do_not_track: bool,
     #[serde(default)]
     pub respect_global_privacy_control: bool,
-    /// The site's own page tags (see [`crate::topics::rules`]).
+    /// The site's own page tags (see [`crate::topics::rules`]), each where it is written (an
+    /// error names its line; the SDK's settings carry the rules alone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tag_rules: Vec<TagRule>,
+    pub tag_rules: Vec<Spanned<TagRule>>,
 }
 
 fn granted() -> Decision {
@@ -323,17 +324,17 @@ impl Config {
                 return error(workspace.id.span(), format!("workspaces[{w}].scoring.{field}"), &message);
             }
             let rules = &workspace.sdk.tag_rules;
-            if rules.len() > MAX_RULES {
+            if let Some(past) = rules.get(MAX_RULES) {
                 return error(
-                    workspace.id.span(),
-                    format!("workspaces[{w}].sdk.tag_rules"),
+                    past.span(),
+                    format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]"),
                     &format!("at most {MAX_RULES} rules"),
                 );
             }
             for (r, rule) in rules.iter().enumerate() {
-                if let Some((field, message)) = rule.problem() {
+                if let Some((field, message)) = rule.get_ref().problem() {
                     return error(
-                        workspace.id.span(),
+                        rule.span(),
                         format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"),
                         &message,
                     );
@@ -535,8 +536,8 @@ url = "/pricing*"
         let sdk = &found.workspace.sdk;
         assert_eq!(sdk.consent_default, Decision::Pending);
         assert!(!sdk.autocapture.scroll && sdk.autocapture.clicks);
-        assert_eq!(sdk.tag_rules[0].url.as_deref(), Some("/pricing*"));
-        assert_eq!(sdk.tag_rules[0].weight, 1.0);
+        assert_eq!(sdk.tag_rules[0].get_ref().url.as_deref(), Some("/pricing*"));
+        assert_eq!(sdk.tag_rules[0].get_ref().weight, 1.0);
         assert!(config.source("pk_live_012345678").is_none());
         assert!(config.any_source_allows("http://localhost:8080"));
     }
@@ -585,15 +586,19 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("url = \"/pricing*\"", "url = \"pricing\""),
-                "line 5, column 6: workspaces[0].sdk.tag_rules[0].url: a path pattern starts with `/`, e.g. `/pricing*`",
+                "line 18, column 1: workspaces[0].sdk.tag_rules[0].url: a path pattern starts with `/`, e.g. `/pricing*`",
             ),
             (
                 VALID.replace("tag = \"intent:pricing\"", "tag = \"Intent\""),
-                "line 5, column 6: workspaces[0].sdk.tag_rules[0].tag: must be 1–64 characters of a-z, 0-9 and : _ - . /",
+                "line 18, column 1: workspaces[0].sdk.tag_rules[0].tag: must be 1–64 characters of a-z, 0-9 and : _ - . /",
             ),
             (
                 VALID.replace("url = \"/pricing*\"", "url = \"/p\"\nweight = 3.0"),
-                "line 5, column 6: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
+                "line 18, column 1: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
+            ),
+            (
+                format!("{VALID}{}", "[[workspaces.sdk.tag_rules]]\ntag = \"t\"\nurl = \"/x\"\n".repeat(MAX_RULES)),
+                "line 318, column 1: workspaces[0].sdk.tag_rules[100]: at most 100 rules",
             ),
             (
                 VALID.replace("https://www.acme.com\"", "https://WWW.Acme.com\""),
