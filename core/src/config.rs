@@ -57,9 +57,10 @@ pub struct Workspace {
     /// Audiences of people or accounts, by rule (see `crate::audience`).
     #[serde(default)]
     pub audiences: Vec<Audience>,
-    /// Webhooks fired by audience entries and exits, lifecycle changes and lead scores.
+    /// Webhooks fired by audience entries and exits, lifecycle changes and lead scores, each
+    /// where it is written (an error names its line).
     #[serde(default)]
-    pub webhooks: Vec<Webhook>,
+    pub webhooks: Vec<Spanned<Webhook>>,
 }
 
 /// `[[workspaces.audiences]]`: who is in it is decided by `rule` each time a profile (or an
@@ -368,7 +369,8 @@ impl Config {
             }
             let names: Vec<&str> = workspace.audiences.iter().map(|a| a.name.as_str()).collect();
             let mut hooks = std::collections::BTreeSet::new();
-            for (h, webhook) in workspace.webhooks.iter().enumerate() {
+            for (h, spanned) in workspace.webhooks.iter().enumerate() {
+                let webhook = spanned.get_ref();
                 let problem = webhook.problem(&names).or_else(|| {
                     (!hooks.insert(webhook.name.as_str()))
                         .then(|| ("name".to_owned(), "declared twice".to_owned()))
@@ -376,7 +378,7 @@ impl Config {
                 if let Some((field, message)) = problem {
                     return Err(located(
                         text,
-                        workspace.id.span(),
+                        spanned.span(),
                         format!("workspaces[{w}].webhooks[{h}].{field}"),
                         message,
                     ));
@@ -670,6 +672,9 @@ url = "/pricing*"
         let webhook = "\n[[workspaces.webhooks]]\nname = \"crm\"\nurl = \"https://x.example/h\"\nsecret = \"S\"\non = [\"audience_entered:cold\"]\n";
         let error = Config::parse(&with(&format!("{good}{webhook}"))).unwrap_err();
         assert_eq!(error.key, "workspaces[0].webhooks[0].on[0]");
+        let webhook_line =
+            with(&format!("{good}{webhook}")).lines().position(|l| l == "[[workspaces.webhooks]]");
+        assert_eq!(Some(error.line), webhook_line.map(|at| at + 1), "the webhook's own table");
         assert!(error.message.contains("audiences: hot"), "{}", error.message);
     }
 
@@ -685,7 +690,7 @@ url = "/pricing*"
             .unwrap_or_else(|e| panic!("README configuration: {e}"));
         let workspace = &config.workspaces[0];
         assert_eq!(workspace.audiences.len(), 2);
-        assert_eq!(workspace.webhooks[0].on.len(), 3);
+        assert_eq!(workspace.webhooks[0].get_ref().on.len(), 3);
         assert_eq!(workspace.scoring.levels.cold, 5.0);
     }
 
