@@ -45,13 +45,13 @@ const flushWithin = (page, ms) =>
 const names = (events) => events.map((e) => e.event ?? e.type);
 
 /** The profile of the visitor, once it holds `count` events (exactly `count` is then checked by callers). */
-async function profileWith(anonymousId, count) {
+async function profileWith(anonymousId, count, { ms } = {}) {
   return eventually(
     async () => {
       const { status, json } = await rig.collector.profile("anonymous_id", anonymousId);
       return status === 200 && json.eventCount >= count && json;
     },
-    { message: `a profile with ${count} events` },
+    { ms, message: `a profile with ${count} events` },
   );
 }
 
@@ -1853,18 +1853,19 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
       const { page, context } = await open(`/retry-after-date-${clockOffsetMs ?? "none"}`, html);
       const answeredAt = Date.now() + (clockOffsetMs ?? 0);
-      // Whole seconds: 9 to 10 s after the answer; the plain backoff would send again after
+      // Whole seconds: 5 to 6 s after the answer; the plain backoff would send again after
       // about 1 s.
       proxy.fail({
         status: 429,
-        retryAfter: new Date(answeredAt + 10_000).toUTCString(),
+        retryAfter: new Date(answeredAt + 6_000).toUTCString(),
         date: clockOffsetMs === undefined ? undefined : new Date(answeredAt).toUTCString(),
       });
       await page.evaluate(() => {
         window.portrait.track("Held Until A Date");
         window.portrait.flush();
       });
-      await profileWith(await anonymousId(page), 1);
+      // Past the wait, however slow the machine: the default 10 s would race it.
+      await profileWith(await anonymousId(page), 1, { ms: 30_000 });
       const [limited, retry] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
       assert.ok(retry.at - limited.at >= 4_000, `clock ${clockOffsetMs}: the next send came ${retry.at - limited.at} ms after the 429`);
       await context.close();
