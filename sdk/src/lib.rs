@@ -326,13 +326,16 @@ impl Sdk {
                 late_autocapture: bool_field(&[&remote], "late").unwrap_or(false).then(Vec::new),
             })
         });
-        {
+        // The site's cookies once the ids are stored: they serve the start's visit, followed
+        // and shared, as nothing in between writes the id or the visit cookie.
+        let cookies = {
             let mut state = state.borrow_mut();
             let cookies = state.store.cookies_now();
             state.follow_shared_visit(&cookies);
             state.adopt_stored_queues();
             state.report_unreadable(unreadable);
-        }
+            cookies
+        };
         let sdk = Sdk { state };
         autocapture::install(&sdk.state);
         sdk.run(|state, now| {
@@ -344,7 +347,6 @@ impl Sdk {
                 state.options.autocapture.campaigns,
             );
             state.store.set("session", &state.session.to_storage(), false);
-            let cookies = state.store.cookies_now();
             state.share_visit(&cookies);
             state.begin_auto_view(now);
             state.wait_for_stored_retry_after(now);

@@ -72,7 +72,11 @@ describe("journeys through the demo site", () => {
     await home.screenshot({ path: path.join(ARTIFACTS, "home-personalised.png"), fullPage: false });
     await home.evaluate(() => window.portrait.flush());
     devices.laptopId = await home.evaluate(() => window.portrait.user().anonymousId);
-    const { json: profile } = await admin(`profiles/anonymous_id/${devices.laptopId}`);
+    // The pages closed before sent theirs as they went (keepalive): they may land after.
+    const profile = await eventually(async () => {
+      const { json } = await admin(`profiles/anonymous_id/${devices.laptopId}`);
+      return json.counters?.$page >= 5 && json;
+    }, { message: "the laptop's five page views" });
     const tags = tagsOf(profile);
     assert.equal(profile.counters.$page, 5);
     assert.equal(tags.intent_stage, "decision");

@@ -814,7 +814,7 @@ selector = "div:frobnicate"`;
       release();
       await page.waitForFunction(() => window.portrait.consent.get().analytics === "granted", null, { timeout: 10_000 });
       openModule();
-      await page.waitForFunction(() => window.portrait.stats().topicsModel === 1, null, { timeout: 10_000 });
+      await page.waitForFunction(() => window.portrait.stats().topicsModel === 1);
       const anonymousId = await page.evaluate(() => window.portrait.user().anonymousId);
       await engageThenHide(page);
       const engaged = await eventually(async () => {

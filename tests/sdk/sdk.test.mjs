@@ -45,13 +45,13 @@ const flushWithin = (page, ms) =>
 const names = (events) => events.map((e) => e.event ?? e.type);
 
 /** The profile of the visitor, once it holds `count` events (exactly `count` is then checked by callers). */
-async function profileWith(anonymousId, count, { ms } = {}) {
+async function profileWith(anonymousId, count) {
   return eventually(
     async () => {
       const { status, json } = await rig.collector.profile("anonymous_id", anonymousId);
       return status === 200 && json.eventCount >= count && json;
     },
-    { ms, message: `a profile with ${count} events` },
+    { message: `a profile with ${count} events` },
   );
 }
 
@@ -1821,9 +1821,10 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
     const { page, context } = await open("/retry-after", html);
-    // Two batches in flight: the first is answered 429 (Retry-After: 3 s) half a second
-    // late, after the second's 500 has started an ordinary backoff.
-    proxy.fail({ status: 429, retryAfter: 3, delay: 500 }, { status: 500 });
+    // Two batches in flight: the first is answered 429 (Retry-After: 3 s) 200 ms late, after
+    // the second's 500 has started an ordinary backoff (of 500 ms at least: the 429 comes
+    // before it ends).
+    proxy.fail({ status: 429, retryAfter: 3, delay: 200 }, { status: 500 });
     await page.evaluate(async () => {
       for (let i = 0; i < 5; i++) window.portrait.track("Held Back", { i });
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -1839,7 +1840,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.equal(proxy.beacons(), 2, "no retry sent before flush() answered");
     await profileWith(await anonymousId(page), 10);
     const [limited, , ...retries] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
-    const wait = retries[0].at - (limited.at + 500);
+    const wait = retries[0].at - (limited.at + 200);
     assert.ok(wait >= 2_900, `the next send came ${wait} ms after the 429`);
     await context.close();
     await proxy.stop();
@@ -1853,19 +1854,18 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
       const { page, context } = await open(`/retry-after-date-${clockOffsetMs ?? "none"}`, html);
       const answeredAt = Date.now() + (clockOffsetMs ?? 0);
-      // Whole seconds: 5 to 6 s after the answer; the plain backoff would send again after
-      // about 1 s.
+      // Whole seconds: 7 to 8 s after `answeredAt` (less by the time the page takes to send);
+      // the plain backoff would send again after about 1 s.
       proxy.fail({
         status: 429,
-        retryAfter: new Date(answeredAt + 6_000).toUTCString(),
+        retryAfter: new Date(answeredAt + 8_000).toUTCString(),
         date: clockOffsetMs === undefined ? undefined : new Date(answeredAt).toUTCString(),
       });
       await page.evaluate(() => {
         window.portrait.track("Held Until A Date");
         window.portrait.flush();
       });
-      // Past the wait, however slow the machine: the default 10 s would race it.
-      await profileWith(await anonymousId(page), 1, { ms: 30_000 });
+      await profileWith(await anonymousId(page), 1);
       const [limited, retry] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
       assert.ok(retry.at - limited.at >= 4_000, `clock ${clockOffsetMs}: the next send came ${retry.at - limited.at} ms after the 429`);
       await context.close();
@@ -1877,11 +1877,11 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
     const { page, context } = await open("/retry-after-1", html);
-    proxy.fail({ status: 429, retryAfter: 30 });
+    proxy.fail({ status: 429, retryAfter: 120 });
     await page.evaluate(() => window.portrait.track("Throttled"));
     assert.equal(await page.evaluate(() => window.portrait.flush()), false);
     const retryAt = Number(await page.evaluate(() => localStorage.getItem("portrait.retry_at")));
-    assert.ok(retryAt > Date.now() + 25_000, `stored until ${retryAt}`);
+    assert.ok(retryAt > Date.now() + 100_000, `stored until ${retryAt}`);
     await page.goto(rig.site.page("/retry-after-2", html));
     await page.waitForFunction(() => window.portrait.user && window.portrait.user().anonymousId);
     await page.evaluate(() => window.portrait.track("Next Page"));
@@ -2196,7 +2196,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       window.portrait.flush();
     });
     await eventually(() => proxy.seen.some((r) => r.url.startsWith("/v1/b") && r !== proxy.seen.find((s) => s.url.startsWith("/v1/b"))), { message: "the second batch sent" });
-    await page.waitForTimeout(200); // its 429 read
+    await page.waitForFunction(() => window.portrait.stats().retries >= 1); // its 429 read
     const before = proxy.beacons();
     // Hidden during the backoff: nothing sent (a tab switch must not hurry the collector).
     await page.evaluate(() => {

@@ -59,8 +59,10 @@ export function browserEvent(type, anonymousId, fields = {}) {
   };
 }
 
-/** Waits until `check()` returns a truthy value (polling), or fails after `ms`. */
-export async function eventually(check, { ms = 10_000, every = 100, message = "condition", describe } = {}) {
+/** Waits until `check()` returns a truthy value (polling), or fails after `ms`: generous, as
+ *  what a test waits for may stand behind the SDK's retries, batch timer or a `Retry-After`
+ *  (seconds each), and the machine may be slow; a poll waits that long only when it fails. */
+export async function eventually(check, { ms = 30_000, every = 100, message = "condition", describe } = {}) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {

@@ -116,12 +116,13 @@ impl Visit {
     /// them the first touch stays out, then the campaign (long UTM values). What is left is
     /// short: two ids, a session and a channel name.
     pub fn to_cookie(mut self) -> String {
-        let fits = |visit: &Visit| url::percent_encoded_len(&visit.to_storage()) <= Visit::MAX_COOKIE_BYTES;
-        if !fits(&self) {
+        // Encoded byte by byte: a part's encoded length leaves the whole's with it.
+        let len = url::percent_encoded_len(&self.to_storage());
+        if len > Visit::MAX_COOKIE_BYTES {
+            if len - url::percent_encoded_len(&self.first) > Visit::MAX_COOKIE_BYTES {
+                self.campaign.clear();
+            }
             self.first.clear();
-        }
-        if !fits(&self) {
-            self.campaign.clear();
         }
         self.to_storage()
     }
