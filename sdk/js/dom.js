@@ -149,13 +149,15 @@ const KEEPALIVE = typeof Request === 'function' && 'keepalive' in Request.protot
 /// A `Retry-After` as seconds from now: RFC 9110 allows delay-seconds or an HTTP-date (a CDN's
 /// or a proxy's), read by the browser's `Date.parse`; anything else is passed on as it is, for
 /// `Outcome::of` to ignore. A date is counted from the answer's own `Date` where it can be
-/// read (the proxy that wrote the date exposes it too): the device's clock may be off by
-/// hours, which would retry at once or hold the events for a day.
-function retryAfterSeconds(value, date) {
-  if (value === null || /^\s*\d+\s*$/.test(value)) return value ?? undefined;
+/// read (the proxy that wrote the date exposes it too), plus its `Age` (an answer a cache
+/// kept was dated when it was made): the device's clock may be off by hours, which would
+/// retry at once or hold the events for a day.
+function retryAfterSeconds(value, date, age) {
+  const seconds = /^\s*\d+\s*$/;
+  if (value === null || seconds.test(value)) return value ?? undefined;
   const at = Date.parse(value);
-  const sent = Date.parse(date ?? '');
-  const now = Number.isNaN(sent) ? Date.now() : sent;
+  const made = Date.parse(date ?? '');
+  const now = Number.isNaN(made) ? Date.now() : made + (seconds.test(age ?? '') ? Number(age) * 1000 : 0);
   return Number.isNaN(at) ? value : String(Math.max(0, Math.ceil((at - now) / 1000)));
 }
 
@@ -192,7 +194,7 @@ export function post(url, body, keepalive, done) {
           // The answers whose body counts something (`Outcome::of`).
           const read = [200, 429, 503].includes(response.status);
           return (read ? response.json().catch(() => null) : Promise.resolve(null))
-            .then((json) => answer(response.status, retryAfterSeconds(response.headers.get('Retry-After'), response.headers.get('Date')), json));
+            .then((json) => answer(response.status, retryAfterSeconds(...['Retry-After', 'Date', 'Age'].map((name) => response.headers.get(name))), json));
         }, failed)
         .catch(() => answer(0)); // never a batch in flight for good
     } catch {

@@ -1847,19 +1847,23 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
   });
 
   test("a Retry-After given as an HTTP-date (a CDN's) holds the sends until that time, counted by the answer's clock", async () => {
-    // The answer's clock: the machine's (the proxy's own `Date`), and an hour behind it
-    // (counted by the device's clock, the date would have passed: a retry at once).
-    for (const clockOffsetMs of [undefined, -3_600_000]) {
+    // The answer's clock: the machine's (the proxy's own `Date`); an hour behind it (counted
+    // by the device's clock, the date would have passed: a retry at once); and the machine's,
+    // from an answer a cache kept for an hour (dated an hour ago, with `Age: 3600`: counted
+    // from its `Date` alone, the wait would be an hour).
+    const cases = [{ name: "own" }, { name: "behind", clockMs: -3_600_000 }, { name: "cached", clockMs: 0, ageS: 3_600 }];
+    for (const { name, clockMs, ageS = 0 } of cases) {
       const proxy = await startProxy(rig.collector.url);
       const html = snippetPage({ collector: proxy.url, options: { autocapture: false } });
-      const { page, context } = await open(`/retry-after-date-${clockOffsetMs ?? "none"}`, html);
-      const answeredAt = Date.now() + (clockOffsetMs ?? 0);
+      const { page, context } = await open(`/retry-after-date-${name}`, html);
+      const answeredAt = Date.now() + (clockMs ?? 0);
       // Whole seconds: 7 to 8 s after `answeredAt` (less by the time the page takes to send);
       // the plain backoff would send again after about 1 s.
       proxy.fail({
         status: 429,
         retryAfter: new Date(answeredAt + 8_000).toUTCString(),
-        date: clockOffsetMs === undefined ? undefined : new Date(answeredAt).toUTCString(),
+        date: clockMs === undefined ? undefined : new Date(answeredAt - ageS * 1_000).toUTCString(),
+        age: ageS || undefined,
       });
       await page.evaluate(() => {
         window.portrait.track("Held Until A Date");
@@ -1867,7 +1871,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
       });
       await profileWith(await anonymousId(page), 1);
       const [limited, retry] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
-      assert.ok(retry.at - limited.at >= 4_000, `clock ${clockOffsetMs}: the next send came ${retry.at - limited.at} ms after the 429`);
+      assert.ok(retry.at - limited.at >= 4_000, `${name}: the next send came ${retry.at - limited.at} ms after the 429`);
       await context.close();
       await proxy.stop();
     }

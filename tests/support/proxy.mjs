@@ -18,7 +18,7 @@ export async function startProxy(target) {
     seen.push(record);
     const cors = {
       "access-control-allow-origin": req.headers.origin ?? "*",
-      "access-control-expose-headers": "Retry-After, Date",
+      "access-control-expose-headers": "Retry-After, Date, Age",
     };
     if (down) return req.socket.destroy();
     // A fault is spent only on a beacon that would have been forwarded.
@@ -26,8 +26,9 @@ export async function startProxy(target) {
     if (fault?.reset) return req.socket.destroy();
     if (fault?.status) {
       if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
-      // `date`: the answer's clock, when it is not the machine's.
+      // `date`: the answer's clock, when it is not the machine's; `age`: a cache's (seconds).
       const headers = { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) };
+      if (fault.age !== undefined) headers.age = String(fault.age);
       res.writeHead(fault.status, fault.date ? { ...headers, date: fault.date } : headers);
       return res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
     }
