@@ -226,7 +226,7 @@ async fn forget_deliveries(
     plan: &Erased,
 ) -> Result<webhook_object::Forgotten, ApiError> {
     let webhooks: Vec<String> = settings::workspace_settings(env, workspace, |w| {
-        w.map(|w| w.webhooks.iter().map(|h| h.get_ref().name.clone()).collect())
+        w.map(|w| w.webhooks.iter().map(|h| h.name.clone()).collect())
     })?
     .unwrap_or_default();
     let members: Vec<String> = std::iter::once(&plan.profile_id).chain(&plan.merged).cloned().collect();
@@ -471,7 +471,7 @@ async fn audience_page(
 pub async fn deliveries(req: &Request, name: &str, env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
-    if !workspace.webhooks.iter().any(|w| w.get_ref().name == name) {
+    if !workspace.webhooks.iter().any(|w| w.name == name) {
         return Err(ApiError::new(404, "unknown_webhook", format!("no webhook named {name}")));
     }
     let limit = Target::of(req).limit(100)?;

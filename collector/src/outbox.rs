@@ -85,9 +85,7 @@ pub fn items(
             }),
             Transition::LifecycleChanged { .. } | Transition::LeadScoreCrossed { .. } => {}
         }
-        for hook in
-            workspace.webhooks.iter().map(|h| h.get_ref()).filter(|h| h.on.iter().any(|on| change.fires(on)))
-        {
+        for hook in workspace.webhooks.iter().filter(|h| h.on.iter().any(|on| change.fires(on))) {
             // One key per change of this member: the same for every attempt and every resend.
             let key = format!("{}{}-{i}-{}", webhook_object::key_prefix(member), at.0, hook.name);
             items.push(Item::Webhook {

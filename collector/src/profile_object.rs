@@ -1009,12 +1009,8 @@ impl ProfileObject {
                 lifecycle: tag("lifecycle").and_then(|v| v.as_str()).map(str::to_owned),
                 lead_score: tag("lead_score").and_then(serde_json::Value::as_f64),
             };
-            let (after, changes) = changes::evaluate(
-                &before,
-                &snapshot,
-                &Transition::thresholds(workspace.webhooks.iter().map(|h| h.get_ref())),
-                now.0,
-            );
+            let (after, changes) =
+                changes::evaluate(&before, &snapshot, &Transition::thresholds(&workspace.webhooks), now.0);
             let subject = view::profile_summary(&stored.profile_id, &stored.profile, &tags);
             let items = outbox::items(workspace, &stored.profile_id, &changes, "profile", &subject, now);
             Some((after, items))

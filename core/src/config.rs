@@ -21,6 +21,7 @@ use std::ops::Range;
 use crate::client::consent::Decision;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,10 +58,9 @@ pub struct Workspace {
     /// Audiences of people or accounts, by rule (see `crate::audience`).
     #[serde(default)]
     pub audiences: Vec<Audience>,
-    /// Webhooks fired by audience entries and exits, lifecycle changes and lead scores, each
-    /// where it is written (an error names its line).
+    /// Webhooks fired by audience entries and exits, lifecycle changes and lead scores.
     #[serde(default)]
-    pub webhooks: Vec<Spanned<Webhook>>,
+    pub webhooks: Vec<Webhook>,
 }
 
 /// `[[workspaces.audiences]]`: who is in it is decided by `rule` each time a profile (or an
@@ -134,10 +134,9 @@ pub struct SdkSettings {
     pub respect_do_not_track: bool,
     #[serde(default)]
     pub respect_global_privacy_control: bool,
-    /// The site's own page tags (see [`crate::topics::rules`]), each where it is written (an
-    /// error names its line; the SDK's settings carry the rules alone).
+    /// The site's own page tags (see [`crate::topics::rules`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tag_rules: Vec<Spanned<TagRule>>,
+    pub tag_rules: Vec<TagRule>,
 }
 
 fn granted() -> Decision {
@@ -311,34 +310,27 @@ impl Config {
                     }
                 }
                 if source.rate_limit.events_per_second == 0 || source.rate_limit.burst == 0 {
-                    return error(
-                        source.write_key.span(),
-                        format!("{path}.rate_limit"),
-                        "events_per_second and burst must be positive",
-                    );
+                    let key = format!("{path}.rate_limit");
+                    return error(span_of(text, &key), key, "events_per_second and burst must be positive");
                 }
             }
-            if let Some((field, message)) = workspace.identity.problem() {
-                return error(workspace.id.span(), format!("workspaces[{w}].identity.{field}"), &message);
-            }
-            if let Some((field, message)) = workspace.scoring.problem() {
-                return error(workspace.id.span(), format!("workspaces[{w}].scoring.{field}"), &message);
+            for (table, problem) in
+                [("identity", workspace.identity.problem()), ("scoring", workspace.scoring.problem())]
+            {
+                if let Some((field, message)) = problem {
+                    let key = format!("workspaces[{w}].{table}.{field}");
+                    return error(span_of(text, &key), key, &message);
+                }
             }
             let rules = &workspace.sdk.tag_rules;
-            if let Some(past) = rules.get(MAX_RULES) {
-                return error(
-                    past.span(),
-                    format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]"),
-                    &format!("at most {MAX_RULES} rules"),
-                );
+            if rules.len() > MAX_RULES {
+                let key = format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]");
+                return error(span_of(text, &key), key, &format!("at most {MAX_RULES} rules"));
             }
             for (r, rule) in rules.iter().enumerate() {
-                if let Some((field, message)) = rule.get_ref().problem() {
-                    return error(
-                        rule.span(),
-                        format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"),
-                        &message,
-                    );
+                if let Some((field, message)) = rule.problem() {
+                    let key = format!("workspaces[{w}].sdk.tag_rules[{r}].{field}");
+                    return error(span_of(text, &key), key, &message);
                 }
             }
         }
@@ -352,10 +344,11 @@ impl Config {
             for (a, audience) in workspace.audiences.iter_mut().enumerate() {
                 let key = format!("workspaces[{w}].audiences[{a}]");
                 if !is_name(&audience.name) || !names.insert(audience.name.clone()) {
+                    let key = format!("{key}.name");
                     return Err(located(
                         text,
-                        audience.rule.span(),
-                        format!("{key}.name"),
+                        span_of(text, &key),
+                        key,
                         format!("`{}`: {NAMES}", audience.name),
                     ));
                 }
@@ -369,19 +362,14 @@ impl Config {
             }
             let names: Vec<&str> = workspace.audiences.iter().map(|a| a.name.as_str()).collect();
             let mut hooks = std::collections::BTreeSet::new();
-            for (h, spanned) in workspace.webhooks.iter().enumerate() {
-                let webhook = spanned.get_ref();
+            for (h, webhook) in workspace.webhooks.iter().enumerate() {
                 let problem = webhook.problem(&names).or_else(|| {
                     (!hooks.insert(webhook.name.as_str()))
                         .then(|| ("name".to_owned(), "declared twice".to_owned()))
                 });
                 if let Some((field, message)) = problem {
-                    return Err(located(
-                        text,
-                        spanned.span(),
-                        format!("workspaces[{w}].webhooks[{h}].{field}"),
-                        message,
-                    ));
+                    let key = format!("workspaces[{w}].webhooks[{h}].{field}");
+                    return Err(located(text, span_of(text, &key), key, message));
                 }
             }
         }
@@ -494,6 +482,35 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
     line_start + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
 }
 
+/// Where in `text` the value at `key` (`workspaces[0].scoring.levels`, as errors name it) is
+/// written; for a key not written there (left to its default) the deepest table on its path
+/// that is: what the checks of a table's settings as a whole (`IdentityRules::problem`) point at.
+fn span_of(text: &str, key: &str) -> Range<usize> {
+    let Ok(root) = DeTable::parse(text) else { return 0..0 };
+    let mut span = root.span();
+    let root = DeValue::Table(root.into_inner());
+    let mut value = &root;
+    for part in key.split('.') {
+        let mut steps = part.split('[');
+        let name = steps.next().unwrap_or_default();
+        let indexes = steps.map(|index| index.trim_end_matches(']').parse::<usize>().ok());
+        let mut next = match value {
+            DeValue::Table(table) => table.get(name),
+            _ => None,
+        };
+        for index in indexes {
+            next = match (next.map(Spanned::get_ref), index) {
+                (Some(DeValue::Array(array)), Some(index)) => array.get(index),
+                _ => None,
+            };
+        }
+        let Some(found) = next else { break };
+        span = found.span();
+        value = found.get_ref();
+    }
+    span
+}
+
 fn located(text: &str, span: Range<usize>, key: String, message: String) -> ConfigError {
     let before = text.get(..span.start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -538,8 +555,8 @@ url = "/pricing*"
         let sdk = &found.workspace.sdk;
         assert_eq!(sdk.consent_default, Decision::Pending);
         assert!(!sdk.autocapture.scroll && sdk.autocapture.clicks);
-        assert_eq!(sdk.tag_rules[0].get_ref().url.as_deref(), Some("/pricing*"));
-        assert_eq!(sdk.tag_rules[0].get_ref().weight, 1.0);
+        assert_eq!(sdk.tag_rules[0].url.as_deref(), Some("/pricing*"));
+        assert_eq!(sdk.tag_rules[0].weight, 1.0);
         assert!(config.source("pk_live_012345678").is_none());
         assert!(config.any_source_allows("http://localhost:8080"));
     }
@@ -574,7 +591,7 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("burst = 500", "burst = 0"),
-                "line 10, column 13: workspaces[0].sources[0].rate_limit: events_per_second and burst must be positive",
+                "line 12, column 14: workspaces[0].sources[0].rate_limit: events_per_second and burst must be positive",
             ),
             (
                 VALID.replace("environment = \"production\"", ""),
@@ -588,15 +605,15 @@ url = "/pricing*"
             ),
             (
                 VALID.replace("url = \"/pricing*\"", "url = \"pricing\""),
-                "line 18, column 1: workspaces[0].sdk.tag_rules[0].url: a path pattern starts with `/`, e.g. `/pricing*`",
+                "line 20, column 7: workspaces[0].sdk.tag_rules[0].url: a path pattern starts with `/`, e.g. `/pricing*`",
             ),
             (
                 VALID.replace("tag = \"intent:pricing\"", "tag = \"Intent\""),
-                "line 18, column 1: workspaces[0].sdk.tag_rules[0].tag: must be 1–64 characters of a-z, 0-9 and : _ - . /",
+                "line 19, column 7: workspaces[0].sdk.tag_rules[0].tag: must be 1–64 characters of a-z, 0-9 and : _ - . /",
             ),
             (
                 VALID.replace("url = \"/pricing*\"", "url = \"/p\"\nweight = 3.0"),
-                "line 18, column 1: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
+                "line 21, column 10: workspaces[0].sdk.tag_rules[0].weight: must be at least 0.001 and at most 1",
             ),
             (
                 format!("{VALID}{}", "[[workspaces.sdk.tag_rules]]\ntag = \"t\"\nurl = \"/x\"\n".repeat(MAX_RULES)),
@@ -627,8 +644,17 @@ url = "/pricing*"
                 "line 24, column 22: workspaces[1].admin_key_secrets[0]: duplicate of workspaces[0].admin_key_secrets[0]: an admin key opens one workspace",
             ),
             (
+                VALID.replace("[workspaces.sdk]", "[workspaces.identity]\nblocked_values = [\"none\", \"\"]\n\n[workspaces.sdk]"),
+                "line 15, column 27: workspaces[0].identity.blocked_values[1]: must be 1–255 bytes (empty values are always blocked)",
+            ),
+            (
+                // `levels` is checked as a whole: its table.
+                VALID.replace("[workspaces.sdk]", "[workspaces.scoring.levels]\nhot = 10\nwarm = 15\ncold = 5\n\n[workspaces.sdk]"),
+                "line 14, column 1: workspaces[0].scoring.levels: expected hot ≥ warm ≥ cold ≥ 0",
+            ),
+            (
                 VALID.replace("[workspaces.sdk]", "[workspaces.scoring]\nchurn_window_days = 0\n\n[workspaces.sdk]"),
-                "line 5, column 6: workspaces[0].scoring.churn_window_days: windows must be at least one day",
+                "line 15, column 21: workspaces[0].scoring.churn_window_days: windows must be at least one day",
             ),
         ];
         for (text, expected) in cases {
@@ -669,12 +695,17 @@ url = "/pricing*"
         let good = "\n[[workspaces.audiences]]\nname = \"hot\"\nrule = \"lead_score >= 60\"\n";
         let config = Config::parse(&with(good)).unwrap();
         assert!(config.workspaces[0].audiences[0].parsed.is_some());
+        let twice = Config::parse(&with(&good.repeat(2))).unwrap_err();
+        assert_eq!(
+            (twice.line, twice.column, twice.key.as_str()),
+            (VALID.lines().count() + 7, 8, "workspaces[0].audiences[1].name"),
+            "the second audience's name"
+        );
         let webhook = "\n[[workspaces.webhooks]]\nname = \"crm\"\nurl = \"https://x.example/h\"\nsecret = \"S\"\non = [\"audience_entered:cold\"]\n";
         let error = Config::parse(&with(&format!("{good}{webhook}"))).unwrap_err();
         assert_eq!(error.key, "workspaces[0].webhooks[0].on[0]");
-        let webhook_line =
-            with(&format!("{good}{webhook}")).lines().position(|l| l == "[[workspaces.webhooks]]");
-        assert_eq!(Some(error.line), webhook_line.map(|at| at + 1), "the webhook's own table");
+        let on_line = with(&format!("{good}{webhook}")).lines().position(|l| l.starts_with("on = "));
+        assert_eq!((Some(error.line), error.column), (on_line.map(|at| at + 1), 7), "the webhook's `on[0]`");
         assert!(error.message.contains("audiences: hot"), "{}", error.message);
     }
 
@@ -690,7 +721,7 @@ url = "/pricing*"
             .unwrap_or_else(|e| panic!("README configuration: {e}"));
         let workspace = &config.workspaces[0];
         assert_eq!(workspace.audiences.len(), 2);
-        assert_eq!(workspace.webhooks[0].get_ref().on.len(), 3);
+        assert_eq!(workspace.webhooks[0].on.len(), 3);
         assert_eq!(workspace.scoring.levels.cold, 5.0);
     }
 
