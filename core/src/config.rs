@@ -248,11 +248,8 @@ impl Config {
                 );
             }
             if workspace.admin_key_secrets.is_empty() {
-                return error(
-                    workspace.id.span(),
-                    format!("workspaces[{w}].admin_key_secrets"),
-                    "at least one admin key secret is required",
-                );
+                let key = format!("workspaces[{w}].admin_key_secrets");
+                return error(span_of(text, &key), key, "at least one admin key secret is required");
             }
             for (k, name) in workspace.admin_key_secrets.iter().enumerate() {
                 let valid = !name.get_ref().is_empty()
@@ -483,32 +480,71 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
 }
 
 /// Where in `text` the value at `key` (`workspaces[0].scoring.levels`, as errors name it) is
-/// written; for a key not written there (left to its default) the deepest table on its path
-/// that is: what the checks of a table's settings as a whole (`IdentityRules::problem`) point at.
+/// written. A check of a table as a whole (`scoring.levels`, the propensity's coefficients)
+/// points at the table; a key the path cannot reach, at the deepest table it reaches.
 fn span_of(text: &str, key: &str) -> Range<usize> {
     let Ok(root) = DeTable::parse(text) else { return 0..0 };
     let mut span = root.span();
     let root = DeValue::Table(root.into_inner());
     let mut value = &root;
-    for part in key.split('.') {
-        let mut steps = part.split('[');
-        let name = steps.next().unwrap_or_default();
-        let indexes = steps.map(|index| index.trim_end_matches(']').parse::<usize>().ok());
-        let mut next = match value {
-            DeValue::Table(table) => table.get(name),
+    for step in key_steps(key) {
+        let next = match (value, step) {
+            (DeValue::Table(table), KeyStep::Key(name)) => table.get(name.as_str()),
+            (DeValue::Array(array), KeyStep::Index(Some(index))) => array.get(index),
             _ => None,
         };
-        for index in indexes {
-            next = match (next.map(Spanned::get_ref), index) {
-                (Some(DeValue::Array(array)), Some(index)) => array.get(index),
-                _ => None,
-            };
-        }
         let Some(found) = next else { break };
         span = found.span();
         value = found.get_ref();
     }
     span
+}
+
+/// A step of a key path: a key, or an array's index (`None`: not a number).
+enum KeyStep {
+    Key(String),
+    Index(Option<usize>),
+}
+
+/// The steps of a key path as errors write it: keys, bare or quoted (as
+/// `predict::toml_key` quotes a feature's name, which may hold `.`), and `[index]`es.
+fn key_steps(key: &str) -> Vec<KeyStep> {
+    let mut steps = Vec::new();
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {}
+            '[' => {
+                let index: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                steps.push(KeyStep::Index(index.parse().ok()));
+            }
+            '"' => {
+                let mut name = String::new();
+                while let Some(c) = chars.next().filter(|&c| c != '"') {
+                    match c {
+                        '\\' => match chars.next() {
+                            Some('u') => {
+                                let hex: String = chars.by_ref().take(4).collect();
+                                let code = u32::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 4);
+                                name.extend(code.and_then(char::from_u32));
+                            }
+                            escaped => name.extend(escaped),
+                        },
+                        c => name.push(c),
+                    }
+                }
+                steps.push(KeyStep::Key(name));
+            }
+            first => {
+                let mut name = String::from(first);
+                while let Some(c) = chars.next_if(|&c| c != '.' && c != '[') {
+                    name.push(c);
+                }
+                steps.push(KeyStep::Key(name));
+            }
+        }
+    }
+    steps
 }
 
 fn located(text: &str, span: Range<usize>, key: String, message: String) -> ConfigError {
@@ -653,6 +689,18 @@ url = "/pricing*"
                 "line 14, column 1: workspaces[0].scoring.levels: expected hot ≥ warm ≥ cold ≥ 0",
             ),
             (
+                // A quoted key, with a `.` of its own.
+                VALID.replace(
+                    "[workspaces.sdk]",
+                    "[workspaces.scoring.propensity]\nintercept = 0.5\ncoefficients = { \"Page.Type\" = 1.0 }\n\n[workspaces.sdk]",
+                ),
+                "line 16, column 32: workspaces[0].scoring.propensity.coefficients.\"Page.Type\": expected a tag name of 1–64 characters of a-z, 0-9 and _, or `tag=value` for a text tag",
+            ),
+            (
+                VALID.replace("[\"PORTRAIT_ADMIN_KEY_ACME\"]", "[]"),
+                "line 6, column 21: workspaces[0].admin_key_secrets: at least one admin key secret is required",
+            ),
+            (
                 VALID.replace("[workspaces.sdk]", "[workspaces.scoring]\nchurn_window_days = 0\n\n[workspaces.sdk]"),
                 "line 15, column 21: workspaces[0].scoring.churn_window_days: windows must be at least one day",
             ),
@@ -678,6 +726,28 @@ url = "/pricing*"
             let text = VALID.replace("http://localhost:8080", origin);
             assert_eq!(Config::parse(&text).is_ok(), loads, "{origin}");
         }
+    }
+
+    #[test]
+    fn key_paths_read_back_into_their_steps() {
+        let steps = |key| {
+            key_steps(key)
+                .into_iter()
+                .map(|step| match step {
+                    KeyStep::Key(name) => name,
+                    KeyStep::Index(index) => format!("{index:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            steps("workspaces[0].sdk.tag_rules[12].url"),
+            ["workspaces", "Some(0)", "sdk", "tag_rules", "Some(12)", "url"]
+        );
+        assert_eq!(steps(r#"coefficients."a.b[1]=\"x\"\\\u0007""#), ["coefficients", "a.b[1]=\"x\"\\\u{7}"]);
+        assert_eq!(steps("a[x]"), ["a", "None"]);
+        // Cut short or empty: steps as far as they go, never a panic.
+        assert_eq!(steps(r#"a."b\u00"#), ["a", "b"]);
+        assert!(steps("").is_empty());
     }
 
     #[test]

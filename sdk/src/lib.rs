@@ -327,7 +327,7 @@ impl Sdk {
             })
         });
         // The site's cookies once the ids are stored: they serve the start's visit, followed
-        // and shared, as nothing in between writes the id or the visit cookie.
+        // and shared (which reads only the `aid` cookie from them: nothing in between writes it).
         let cookies = {
             let mut state = state.borrow_mut();
             let cookies = state.store.cookies_now();
@@ -1392,7 +1392,7 @@ impl State {
 
     /// Writes the visit cookie ([`Visit`]) for the site's other subdomains: the visitor's
     /// session as now, its channel and campaign, and the first touch (what fits,
-    /// [`Visit::to_cookie`]). `cookies`: the site's as they are now.
+    /// [`Visit::to_cookie`]). `cookies`: the site's as read since the `aid` cookie was last written.
     fn share_visit(&mut self, cookies: &Cookies) {
         // Not once the site's shared id is another's (a `reset()` on another subdomain): this
         // page's visitor is forgotten there.

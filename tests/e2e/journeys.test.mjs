@@ -72,11 +72,13 @@ describe("journeys through the demo site", () => {
     await home.screenshot({ path: path.join(ARTIFACTS, "home-personalised.png"), fullPage: false });
     await home.evaluate(() => window.portrait.flush());
     devices.laptopId = await home.evaluate(() => window.portrait.user().anonymousId);
-    // The pages closed before sent theirs as they went (keepalive): they may land after.
+    // The pages closed before sent theirs as they went (keepalive): their views and engaged
+    // reads (the interests, the intent) may land after.
     const profile = await eventually(async () => {
       const { json } = await admin(`profiles/anonymous_id/${devices.laptopId}`);
-      return json.counters?.$page >= 5 && json;
-    }, { message: "the laptop's five page views" });
+      const tags = json.tags ? tagsOf(json) : {};
+      return json.counters?.$page >= 5 && tags.intent_stage === "decision" && tags.interests?.some((i) => i.path === SECURITY) && json;
+    }, { message: "the laptop's five page views, its intent and its interest", describe: async () => JSON.stringify((await admin(`profiles/anonymous_id/${devices.laptopId}`)).json) });
     const tags = tagsOf(profile);
     assert.equal(profile.counters.$page, 5);
     assert.equal(tags.intent_stage, "decision");

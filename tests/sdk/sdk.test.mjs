@@ -1821,10 +1821,10 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     const proxy = await startProxy(rig.collector.url);
     const html = snippetPage({ collector: proxy.url, options: { batchSize: 5, autocapture: false } });
     const { page, context } = await open("/retry-after", html);
-    // Two batches in flight: the first is answered 429 (Retry-After: 3 s) 200 ms late, after
-    // the second's 500 has started an ordinary backoff (of 500 ms at least: the 429 comes
-    // before it ends).
-    proxy.fail({ status: 429, retryAfter: 3, delay: 200 }, { status: 500 });
+    // Two batches in flight: the first is answered 429 (Retry-After: 3 s) 100 ms after the
+    // second's 500 has started an ordinary backoff (of 500 ms at least: the 429 comes before
+    // it ends).
+    proxy.fail({ status: 429, retryAfter: 3, afterNext: true, delay: 100 }, { status: 500 });
     await page.evaluate(async () => {
       for (let i = 0; i < 5; i++) window.portrait.track("Held Back", { i });
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -1840,7 +1840,7 @@ describe("SDK: transport, nothing lost and nothing doubled", () => {
     assert.equal(proxy.beacons(), 2, "no retry sent before flush() answered");
     await profileWith(await anonymousId(page), 10);
     const [limited, , ...retries] = proxy.seen.filter((r) => r.url.startsWith("/v1/b"));
-    const wait = retries[0].at - (limited.at + 200);
+    const wait = retries[0].at - limited.answeredAt;
     assert.ok(wait >= 2_900, `the next send came ${wait} ms after the 429`);
     await context.close();
     await proxy.stop();

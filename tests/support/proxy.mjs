@@ -9,6 +9,7 @@ export async function startProxy(target) {
   let down = false;
   let settingsHeld = null;
   let settingsChanged = null;
+  let nextAnswered = null; // an `afterNext` fault's release, by the next fault's answer
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -25,12 +26,17 @@ export async function startProxy(target) {
     const fault = req.method === "POST" && req.url.startsWith("/v1/b") ? faults.shift() : undefined;
     if (fault?.reset) return req.socket.destroy();
     if (fault?.status) {
+      const release = nextAnswered;
+      nextAnswered = null;
+      if (fault.afterNext) await new Promise((resolve) => (nextAnswered = resolve));
       if (fault.delay) await new Promise((resolve) => setTimeout(resolve, fault.delay));
       // `date`: the answer's clock, when it is not the machine's; `age`: a cache's (seconds).
       const headers = { ...cors, ...(fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {}) };
       if (fault.age !== undefined) headers.age = String(fault.age);
       res.writeHead(fault.status, fault.date ? { ...headers, date: fault.date } : headers);
-      return res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
+      res.end(JSON.stringify(fault.answer ?? { code: "injected", message: `injected ${fault.status}` }));
+      record.answeredAt = Date.now();
+      return release?.();
     }
     if (fault?.slow) await new Promise((resolve) => setTimeout(resolve, fault.slow));
     if (settingsHeld && req.url.startsWith("/v1/config")) await settingsHeld;
@@ -70,7 +76,8 @@ export async function startProxy(target) {
     /** Requests seen, faults included. */
     seen,
     /** The next beacon requests get these answers: `{status, retryAfter, delay, answer}`
-     * (after `delay` ms, with the JSON `answer`, if given), `{reset: true}`
+     * (after `delay` ms, with the JSON `answer`, if given; with `afterNext: true`, only once
+     * the next fault's answer is sent, then `delay`; `answeredAt` in `seen`), `{reset: true}`
      * (before forwarding), `{slow: ms}` (forwarded after `ms`), `{lost: true}` (forwarded, then
      * the connection is reset: the collector applied a batch the browser sees fail), or
      * `{truncate: "headers" | "body"}` (forwarded, then the answer is cut in its headers or body). */
