@@ -24,6 +24,7 @@ use futures_util::future::join_all;
 use portrait_core::Timestamp;
 use portrait_core::config::Config;
 use portrait_core::identity::{Identity, IdentityRules};
+use portrait_core::limits::MAX_ID_BYTES;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
@@ -41,8 +42,10 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     let rules = &workspace.identity;
     let workspace = workspace.id.get_ref();
     let (id_type, id, action) = match rest {
-        [id_type, id] => (*id_type, decode(id)?, None),
-        [id_type, id, action @ ("events" | "export" | "accounts")] => (*id_type, decode(id)?, Some(*action)),
+        [id_type, id] => (*id_type, profile_id_segment(id)?, None),
+        [id_type, id, action @ ("events" | "export" | "accounts")] => {
+            (*id_type, profile_id_segment(id)?, Some(*action))
+        }
         _ => {
             return Err(ApiError::new(
                 404,
@@ -61,13 +64,10 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
         }
         (Method::Get, Some("events")) => {
             let target = Target::of(&req);
-            let bad = |message: &str| ApiError::new(400, "bad_parameter", message.to_owned());
             let cursor = target
                 .param("cursor")
                 .filter(|c| !c.is_empty())
-                .map(|c| {
-                    Position::parse(&c).ok_or_else(|| bad("`cursor` must be a `nextCursor` of this API"))
-                })
+                .map(|c| Position::parse(&c).ok_or_else(bad_cursor))
                 .transpose()?;
             let page = EventsPage { cursor, limit: target.limit(50)? };
             let events: Json = internal::view(&stub, "events", &page).await?.ok_or_else(not_found)?;
@@ -89,6 +89,8 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             let views = join_all(ids.iter().map(|id| account_view(env, workspace, id))).await;
             let mut accounts = Vec::new();
             for (entry, view) in list.as_array().into_iter().flatten().zip(views) {
+                // `null`: an account linked before its first update reached it (the profile
+                // settles it after it is stored, and retries).
                 accounts.push(json!({ "link": entry["link"], "account": view? }));
             }
             // The profile's own id: a merged-away id's answer is its survivor's.
@@ -311,10 +313,10 @@ pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) 
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
     let account_id = match rest {
         ["domain", domain] => {
-            let domain = decode(domain)?.trim().to_ascii_lowercase();
+            let domain = decode(domain, "domain")?.trim().to_ascii_lowercase();
             internal::account_of_domain(env, workspace, &domain).await?.unwrap_or(format!("domain:{domain}"))
         }
-        [id] => decode(id)?,
+        [id] => decode(id, "accountId")?,
         _ => {
             return Err(ApiError::new(
                 404,
@@ -323,14 +325,16 @@ pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) 
             ));
         }
     };
-    json_response(200, &account_view(env, workspace, &account_id).await?)
+    let account = account_view(env, workspace, &account_id)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "account_not_found", format!("no account {account_id}")))?;
+    json_response(200, &account)
 }
 
-async fn account_view(env: &Env, workspace: &str, account_id: &str) -> Result<Json, ApiError> {
+/// An account as stored; `None` before its first update.
+async fn account_view(env: &Env, workspace: &str, account_id: &str) -> Result<Option<Json>, ApiError> {
     let stub = internal::account_stub(env, workspace, account_id)?;
-    internal::view(&stub, "view", &())
-        .await?
-        .ok_or_else(|| ApiError::new(404, "account_not_found", format!("no account {account_id}")))
+    internal::view(&stub, "view", &()).await
 }
 
 /// The profile id behind `{idType}/{id}`, without creating anything, and the identity it
@@ -351,6 +355,7 @@ async fn resolve(
             "bad_id_type",
             format!("unknown id type `{id_type}` (anonymous_id, user_id, email, profile_id, or a custom type of this workspace)"),
         )
+        .at("idType")
     })?;
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
     let identity = rules.identity(kind, id).ok_or_else(not_found)?;
@@ -387,11 +392,25 @@ fn encode(id: &str) -> String {
 }
 
 /// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).
-fn decode(segment: &str) -> Result<String, ApiError> {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| ApiError::new(400, "bad_id", "the id is not valid UTF-8 once percent-decoded"))
+/// A path segment percent-decoded; `field` names it in the error.
+fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(segment).decode_utf8().map(|s| s.into_owned()).map_err(|_| {
+        ApiError::new(400, "bad_id", format!("the {field} is not valid UTF-8 once percent-decoded")).at(field)
+    })
+}
+
+/// A profile route's `{id}`: decoded, and no longer than an id the collector accepts.
+fn profile_id_segment(segment: &str) -> Result<String, ApiError> {
+    let id = decode(segment, "id")?;
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        let message = format!("the id must be 1–{MAX_ID_BYTES} bytes once percent-decoded, not {}", id.len());
+        return Err(ApiError::new(400, "bad_id", message).at("id"));
+    }
+    Ok(id)
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::new(400, "bad_parameter", "`cursor` must be a `nextCursor` of this API").at("cursor")
 }
 
 /// `GET /v1/audiences` and `GET /v1/audiences/{name}/members?cursor=&limit=`.
@@ -439,11 +458,12 @@ async fn audience_page(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(u64, Vec<Json>, Option<String>), ApiError> {
-    let bad_cursor = || ApiError::new(400, "bad_parameter", "`cursor` must be a `nextCursor` of this API");
     let (first_shard, mut after) = match cursor {
         Some(cursor) => {
             let (shard, member) = cursor.split_once(':').ok_or_else(bad_cursor)?;
-            (shard.parse::<u64>().map_err(|_| bad_cursor())?, Some(member.to_owned()))
+            let shard =
+                shard.parse::<u64>().ok().filter(|&s| s < audience_object::SHARDS).ok_or_else(bad_cursor)?;
+            (shard, Some(member.to_owned()))
         }
         None => (0, None),
     };

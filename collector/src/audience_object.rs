@@ -47,9 +47,9 @@ impl internal::Object for AudienceObject {
     }
 
     async fn handle(&self, action: &str, body: &[u8]) -> Result<Answer> {
-        self.schema.ensure(&self.sql)?;
         match action {
             "change" => {
+                self.schema.ensure(&self.sql)?;
                 let change: Membership = internal::decode(body)?;
                 match change.entered {
                     // A member that is in already keeps its first entry time (retries are harmless).
@@ -66,6 +66,10 @@ impl internal::Object for AudienceObject {
             "list" => {
                 let list: ListMembers = internal::decode(body)?;
                 let mut answer = Members::default();
+                // A shard no member entered yet: no tables made by reading it.
+                if !self.schema.exists(&self.sql, "members")? {
+                    return internal::answer(&answer);
+                }
                 let rows = self.sql.exec(
                     "SELECT member, entered FROM members WHERE member > ? ORDER BY member LIMIT ?",
                     vec![list.after.unwrap_or_default().into(), i64::from(list.limit).into()],

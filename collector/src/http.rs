@@ -59,16 +59,18 @@ impl Target {
         })
     }
 
-    /// The `limit` parameter of a listing: `default` when absent or empty, kept to 1–1,000;
-    /// anything but an integer is the caller's mistake, answered as such.
+    /// The `limit` parameter of a listing: `default` when absent or empty, kept to 1–1,000
+    /// (an integer too long for 64 bits too); anything but an integer is the caller's
+    /// mistake, answered as such.
     pub fn limit(&self, default: u32) -> Result<u32, ApiError> {
-        match self.param("limit").filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(text) => text
-                .parse::<i64>()
-                .map(|n| n.clamp(1, 1000) as u32)
-                .map_err(|_| ApiError::new(400, "bad_parameter", "`limit` must be an integer")),
+        let Some(text) = self.param("limit").filter(|v| !v.is_empty()) else { return Ok(default) };
+        let negative = text.starts_with('-');
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(&text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::new(400, "bad_parameter", "`limit` must be an integer").at("limit"));
         }
+        let n = text.parse::<i64>().unwrap_or(if negative { i64::MIN } else { i64::MAX });
+        Ok(n.clamp(1, 1000) as u32)
     }
 }
 
@@ -113,6 +115,11 @@ impl ApiError {
             retry_after_seconds: None,
             details: None,
         }
+    }
+
+    /// This error about the request's field `path` (a parameter, a path segment).
+    pub fn at(self, path: &str) -> ApiError {
+        ApiError { path: path.to_owned(), ..self }
     }
 
     /// A rejection decided by `core`: 413 for size limits, 400 otherwise.

@@ -128,11 +128,13 @@ impl internal::Object for WebhookObject {
                 let mut forgotten = Forgotten::default();
                 for member in &forget.members {
                     let prefix = key_prefix(member);
+                    // The rows deleted, counted one by one: `rows_written` would count the
+                    // key's index too.
                     let deleted = self.sql.exec(
-                        "DELETE FROM deliveries WHERE substr(key, 1, ?) = ?",
+                        "DELETE FROM deliveries WHERE substr(key, 1, ?) = ? RETURNING 1",
                         vec![(prefix.len() as i64).into(), prefix.into()],
                     )?;
-                    forgotten.removed += deleted.rows_written() as u32;
+                    forgotten.removed += deleted.raw().count() as u32;
                 }
                 for account in &forget.accounts {
                     forgotten.scrubbed += self.scrub(account, &forget.members)?;

@@ -72,13 +72,36 @@ describe("hostile input gets a 4xx and stores nothing", () => {
     }
   });
 
-  test("a limit that is no integer is the caller's mistake, on every listing", async () => {
+  test("a limit that is no integer is the caller's mistake, on every listing; one out of range is kept to 1–1,000", async () => {
     const headers = { authorization: `Bearer ${ADMIN_KEY}` };
-    for (const path of ["/v1/audiences/hot_leads/members?limit=abc", "/v1/audiences/hot_leads/members?limit=1.5"]) {
+    for (const path of ["/v1/audiences/hot_leads/members?limit=abc", "/v1/audiences/hot_leads/members?limit=1.5", "/v1/audiences/hot_leads/members?limit=-"]) {
       const response = await collector.request(path, { headers });
-      assert.deepEqual([response.status, response.json.code], [400, "bad_parameter"], `${path}: ${response.text}`);
+      assert.deepEqual([response.status, response.json.code, response.json.path], [400, "bad_parameter", "limit"], `${path}: ${response.text}`);
     }
-    assert.equal((await collector.request("/v1/audiences/hot_leads/members?limit=-1", { headers })).status, 200, "kept to 1–1,000");
+    for (const limit of ["-1", "99999999999999999999", "-99999999999999999999"]) {
+      const response = await collector.request(`/v1/audiences/hot_leads/members?limit=${limit}`, { headers });
+      assert.equal(response.status, 200, `${limit}: ${response.text}`);
+    }
+  });
+
+  test("admin errors name the part of the request at fault: the id, its type, the cursor", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const cases = [
+      ["/v1/profiles/user_id/%FF", 400, "bad_id", "id"],
+      [`/v1/profiles/user_id/${"x".repeat(256)}`, 400, "bad_id", "id"],
+      ["/v1/profiles/user_id//events", 400, "bad_id", "id"],
+      ["/v1/profiles/phone/x", 400, "bad_id_type", "idType"],
+      ["/v1/accounts/domain/%FF", 400, "bad_id", "domain"],
+      [`/v1/profiles/user_id/${"x".repeat(255)}`, 404, "profile_not_found", ""],
+      ["/v1/profiles/anonymous_id/x/events?cursor=nonsense", 404, "profile_not_found", ""],
+      // A cursor past the audience's shards was answered 200 with no members.
+      ["/v1/audiences/hot_leads/members?cursor=999:x", 400, "bad_parameter", "cursor"],
+      ["/v1/audiences/hot_leads/members?cursor=nonsense", 400, "bad_parameter", "cursor"],
+    ];
+    for (const [path, status, code, field] of cases) {
+      const response = await collector.request(path, { headers });
+      assert.deepEqual([response.status, response.json.code, response.json.path ?? ""], [status, code, field], `${path.slice(0, 80)}: ${response.text.slice(0, 300)}`);
+    }
   });
 
   test("an authorization scheme's name is case-insensitive", async () => {
