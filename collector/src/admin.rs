@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 use portrait_core::Timestamp;
+use portrait_core::account;
 use portrait_core::config::Config;
 use portrait_core::identity::{Identity, IdentityRules};
 use portrait_core::limits::MAX_ID_BYTES;
@@ -57,12 +58,14 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     let (profile_id, asked) = resolve(env, workspace, rules, id_type, &id).await?;
     let stub = internal::profile_stub(env, workspace, &profile_id)?;
     let not_found = || ApiError::new(404, "profile_not_found", format!("no profile for {id_type} {id}"));
-    match (method, action) {
-        (Method::Get, None) => {
+    // The router passes GET, and DELETE of the profile itself.
+    match action {
+        None if method == Method::Delete => erase(env, workspace, &stub, &profile_id, asked, not_found).await,
+        None => {
             let profile: Json = internal::view(&stub, "state", &()).await?.ok_or_else(not_found)?;
             json_response(200, &profile)
         }
-        (Method::Get, Some("events")) => {
+        Some("events") => {
             let target = Target::of(&req);
             let cursor = target
                 .param("cursor")
@@ -73,11 +76,11 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             let events: Json = internal::view(&stub, "events", &page).await?.ok_or_else(not_found)?;
             json_response(200, &events)
         }
-        (Method::Get, Some("export")) => {
+        Some("export") => {
             let export: Json = internal::view(&stub, "export", &()).await?.ok_or_else(not_found)?;
             json_response(200, &export)
         }
-        (Method::Get, Some("accounts")) => {
+        Some(_accounts) => {
             let answer: Json = internal::view(&stub, "accounts", &()).await?.ok_or_else(not_found)?;
             let list = &answer["accounts"];
             let ids: Vec<String> = list
@@ -96,12 +99,6 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
             // The profile's own id: a merged-away id's answer is its survivor's.
             json_response(200, &json!({ "profileId": answer["profileId"], "accounts": accounts }))
         }
-        (Method::Delete, None) => erase(env, workspace, &stub, &profile_id, asked, not_found).await,
-        (method, _) => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("{} is not supported here", method.as_ref()),
-        )),
     }
 }
 
@@ -313,7 +310,10 @@ pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) 
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
     let account_id = match rest {
         ["domain", domain] => {
-            let domain = decode(domain, "domain")?.trim().to_ascii_lowercase();
+            // Written as the account keeps it, from a URL too (`https://www.Acme.com/`).
+            let domain = account::host_of(&decode(domain, "domain")?).ok_or_else(|| {
+                ApiError::new(400, "bad_id", "expected a host name such as `acme.com`").at("domain")
+            })?;
             internal::account_of_domain(env, workspace, &domain).await?.unwrap_or(format!("domain:{domain}"))
         }
         [id] => decode(id, "accountId")?,

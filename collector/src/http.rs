@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use portrait_core::config::Config;
 use serde::Serialize;
-use worker::{Request, Response};
+use worker::{Method, Request, Response};
 
 /// A request's URL as the Worker reads it, split out of the runtime's serialized URL (scheme,
 /// `://`, host, then a path that begins with `/`) without parsing it again: the `url` crate's
@@ -90,6 +90,8 @@ pub struct ApiError {
     pub message: String,
     pub path: String,
     pub retry_after_seconds: Option<u64>,
+    /// The methods a 405's path answers (its `Allow` header).
+    pub allow: Option<&'static str>,
     /// Extra fields merged into the body (e.g. the rejected events of a batch).
     pub details: Option<Box<serde_json::Value>>,
 }
@@ -113,8 +115,15 @@ impl ApiError {
             message,
             path: String::new(),
             retry_after_seconds: None,
+            allow: None,
             details: None,
         }
+    }
+
+    /// 405 for `method` on a path that answers the methods `allow` (`GET, DELETE`).
+    pub fn method_not_allowed(method: &Method, allow: &'static str) -> ApiError {
+        let message = format!("{} is not supported here; {allow} is", method.as_ref());
+        ApiError { allow: Some(allow), ..ApiError::new(405, "method_not_allowed", message) }
     }
 
     /// This error about the request's field `path` (a parameter, a path segment).
@@ -145,6 +154,9 @@ impl ApiError {
         let mut response = Response::from_json(&body)?.with_status(self.status);
         if let Some(seconds) = self.retry_after_seconds {
             response.headers_mut().set("Retry-After", &seconds.to_string())?;
+        }
+        if let Some(allow) = self.allow {
+            response.headers_mut().set("Allow", allow)?;
         }
         Ok(response)
     }

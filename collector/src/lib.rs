@@ -88,7 +88,11 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
             ingest::segment(req, env, &config, Some(call)).await
         }
         (Method::Get, ["v1", "config", write_key]) => ingest::sdk_settings(&config, write_key),
-        (method, ["v1", "profiles", rest @ ..]) => admin::profiles(req, method, rest, env, &config).await,
+        (method @ Method::Delete, ["v1", "profiles", _, _])
+        | (method @ Method::Get, ["v1", "profiles", ..]) => {
+            let rest = &segments[2..];
+            admin::profiles(req, method, rest, env, &config).await
+        }
         (Method::Get, ["v1", "accounts", rest @ ..]) => admin::accounts(&req, rest, env, &config).await,
         (Method::Get, ["v1", "audiences", rest @ ..]) => admin::audiences(&req, rest, env, &config).await,
         (Method::Get, ["v1", "webhooks", name, "deliveries"]) => {
@@ -97,6 +101,27 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         (Method::Get, ["v1", "sources", source, "stats"]) => {
             admin::source_stats(&req, source, env, &config).await
         }
-        _ => Err(ApiError::new(404, "not_found", format!("no route for {} {path}", req.method().as_ref()))),
+        (method, segments) => Err(match allowed_methods(segments) {
+            Some(allow) => ApiError::method_not_allowed(&method, allow),
+            None => ApiError::new(404, "not_found", format!("no route for {} {path}", method.as_ref())),
+        }),
+    }
+}
+
+/// The methods a route's path answers (besides `OPTIONS`, a CORS preflight), for a 405's
+/// `Allow`; `None`: no route.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    match segments {
+        ["v1", "b" | "batch" | "import" | "track" | "identify" | "page" | "screen" | "group" | "alias"] => {
+            Some("POST")
+        }
+        ["v1", "profiles", _, _] => Some("GET, DELETE"),
+        ["v1", "config", _]
+        | ["v1", "profiles", _, _, "events" | "export" | "accounts"]
+        | ["v1", "accounts", ..]
+        | ["v1", "audiences", ..]
+        | ["v1", "webhooks", _, "deliveries"]
+        | ["v1", "sources", _, "stats"] => Some("GET"),
+        _ => None,
     }
 }

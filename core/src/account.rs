@@ -461,8 +461,9 @@ pub fn domain_of_traits(traits: &BTreeMap<String, Stamped<Value>>) -> Option<Str
     })
 }
 
-/// The host of a URL or bare host name (`https://www.Acme.com:443/about` → `acme.com`).
-fn host_of(text: &str) -> Option<String> {
+/// The host of a URL or bare host name (`https://www.Acme.com:443/about` → `acme.com`), as
+/// an account's domain is kept; `None` when there is no host name.
+pub fn host_of(text: &str) -> Option<String> {
     let text = text.trim();
     let rest = text.split_once("://").map_or(text, |(_, rest)| rest).trim_start_matches('/');
     let authority = rest.split(['/', '?', '#']).next()?;

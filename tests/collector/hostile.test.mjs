@@ -84,6 +84,25 @@ describe("hostile input gets a 4xx and stores nothing", () => {
     }
   });
 
+  test("a method a route does not answer is 405 with the methods it does, whatever the id; an unknown path is 404", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const cases = [
+      ["PUT", `/v1/profiles/user_id/never-${uuid()}`, 405, "GET, DELETE"],
+      ["DELETE", "/v1/profiles/user_id/x/events", 405, "GET"],
+      ["DELETE", "/v1/accounts/x", 405, "GET"],
+      ["POST", "/v1/audiences", 405, "GET"],
+      ["POST", "/v1/config/pk_dev_demo", 405, "GET"],
+      ["GET", "/v1/track", 405, "POST"],
+      ["PATCH", "/v1/b", 405, "POST"],
+      ["GET", "/v1/nothing-here", 404, null],
+    ];
+    for (const [method, path, status, allow] of cases) {
+      const response = await collector.request(path, { method, headers });
+      assert.deepEqual([response.status, response.headers.get("allow")], [status, allow], `${method} ${path}: ${response.text}`);
+      assert.equal(response.json.code, status === 405 ? "method_not_allowed" : "not_found");
+    }
+  });
+
   test("admin errors name the part of the request at fault: the id, its type, the cursor", async () => {
     const headers = { authorization: `Bearer ${ADMIN_KEY}` };
     const cases = [
@@ -92,6 +111,7 @@ describe("hostile input gets a 4xx and stores nothing", () => {
       ["/v1/profiles/user_id//events", 400, "bad_id", "id"],
       ["/v1/profiles/phone/x", 400, "bad_id_type", "idType"],
       ["/v1/accounts/domain/%FF", 400, "bad_id", "domain"],
+      ["/v1/accounts/domain/not%20a%20host", 400, "bad_id", "domain"],
       [`/v1/profiles/user_id/${"x".repeat(255)}`, 404, "profile_not_found", ""],
       ["/v1/profiles/anonymous_id/x/events?cursor=nonsense", 404, "profile_not_found", ""],
       // A cursor past the audience's shards was answered 200 with no members.

@@ -130,6 +130,10 @@ describe("journeys through the demo site", () => {
     const domain = email.split("@")[1];
     const { json: account } = await admin(`accounts/domain/${domain}`);
     assert.ok(account.members.some((m) => m.email === email), JSON.stringify(account.members));
+    // The domain as a marketer may paste it: the same account.
+    const pasted = await admin(`accounts/domain/${encodeURIComponent(`https://www.${domain.toUpperCase()}/about`)}`);
+    assert.ok(account.id);
+    assert.equal(pasted.json.id, account.id, JSON.stringify(pasted.json).slice(0, 300));
 
     const delivery = await eventually(
       () => demo.deliveries.find((d) => d.type === "audience.entered" && d.body.change.audience === "hot_leads" && d.body.profile.identities.some((i) => i.id === email)),
