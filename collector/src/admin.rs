@@ -25,7 +25,7 @@ use portrait_core::Timestamp;
 use portrait_core::account;
 use portrait_core::config::Config;
 use portrait_core::identity::{Identity, IdentityRules};
-use portrait_core::limits::MAX_ID_BYTES;
+use portrait_core::limits::MAX_STRING_BYTES;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 use worker::{Env, Method, Request};
@@ -308,15 +308,22 @@ pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Confi
 pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
-    let account_id = match rest {
+    let candidates = match rest {
         ["domain", domain] => {
-            // Written as the account keeps it, from a URL too (`https://www.Acme.com/`).
-            let domain = account::host_of(&decode(domain, "domain")?).ok_or_else(|| {
+            // A host name, from a URL too (`https://www.Acme.com/`). A group's declared domain
+            // is kept without `www.`, an email's whole: either may be the account's.
+            let host = account::host_name(&decode(domain, "domain")?).ok_or_else(|| {
                 ApiError::new(400, "bad_id", "expected a host name such as `acme.com`").at("domain")
             })?;
-            internal::account_of_domain(env, workspace, &domain).await?.unwrap_or(format!("domain:{domain}"))
+            let bare = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+            let declared = internal::account_of_domain(env, workspace, &bare).await?;
+            let mut candidates = vec![declared.unwrap_or(format!("domain:{bare}"))];
+            if bare != host {
+                candidates.push(format!("domain:{host}"));
+            }
+            candidates
         }
-        [id] => decode(id, "accountId")?,
+        [id] => vec![decode(id, "accountId")?],
         _ => {
             return Err(ApiError::new(
                 404,
@@ -325,10 +332,12 @@ pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) 
             ));
         }
     };
-    let account = account_view(env, workspace, &account_id)
-        .await?
-        .ok_or_else(|| ApiError::new(404, "account_not_found", format!("no account {account_id}")))?;
-    json_response(200, &account)
+    for account_id in &candidates {
+        if let Some(account) = account_view(env, workspace, account_id).await? {
+            return json_response(200, &account);
+        }
+    }
+    Err(ApiError::new(404, "account_not_found", format!("no account {}", candidates[0])))
 }
 
 /// An account as stored; `None` before its first update.
@@ -399,11 +408,13 @@ fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
     })
 }
 
-/// A profile route's `{id}`: decoded, and no longer than an id the collector accepts.
+/// A profile route's `{id}`: decoded, and no longer than any id a profile may have (an email
+/// or a custom id from a trait, a text value).
 fn profile_id_segment(segment: &str) -> Result<String, ApiError> {
     let id = decode(segment, "id")?;
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
-        let message = format!("the id must be 1–{MAX_ID_BYTES} bytes once percent-decoded, not {}", id.len());
+    if id.is_empty() || id.len() > MAX_STRING_BYTES {
+        let message =
+            format!("the id must be 1–{MAX_STRING_BYTES} bytes once percent-decoded, not {}", id.len());
         return Err(ApiError::new(400, "bad_id", message).at("id"));
     }
     Ok(id)

@@ -79,7 +79,12 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
     }
     let config = settings::config(env, target.host())?;
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (req.method(), segments.as_slice()) {
+    // HEAD is answered as GET (the runtime sends no body with it).
+    let method = match req.method() {
+        Method::Head => Method::Get,
+        method => method,
+    };
+    match (method, segments.as_slice()) {
         (Method::Options, _) => http::preflight(&req, &config),
         (Method::Post, ["v1", "b"]) => ingest::beacon(req, env, &config, &target).await,
         // `/v1/import`: where analytics-ruby and analytics-java send their batches.
@@ -118,8 +123,10 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["v1", "profiles", _, _] => Some("GET, DELETE"),
         ["v1", "config", _]
         | ["v1", "profiles", _, _, "events" | "export" | "accounts"]
-        | ["v1", "accounts", ..]
-        | ["v1", "audiences", ..]
+        | ["v1", "accounts", _]
+        | ["v1", "accounts", "domain", _]
+        | ["v1", "audiences"]
+        | ["v1", "audiences", _, "members"]
         | ["v1", "webhooks", _, "deliveries"]
         | ["v1", "sources", _, "stats"] => Some("GET"),
         _ => None,

@@ -134,7 +134,10 @@ impl internal::Object for WebhookObject {
                         "DELETE FROM deliveries WHERE substr(key, 1, ?) = ? RETURNING 1",
                         vec![(prefix.len() as i64).into(), prefix.into()],
                     )?;
-                    forgotten.removed += deleted.raw().count() as u32;
+                    for row in deleted.raw() {
+                        row?;
+                        forgotten.removed += 1;
+                    }
                 }
                 for account in &forget.accounts {
                     forgotten.scrubbed += self.scrub(account, &forget.members)?;

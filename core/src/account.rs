@@ -461,9 +461,17 @@ pub fn domain_of_traits(traits: &BTreeMap<String, Stamped<Value>>) -> Option<Str
     })
 }
 
-/// The host of a URL or bare host name (`https://www.Acme.com:443/about` → `acme.com`), as
-/// an account's domain is kept; `None` when there is no host name.
-pub fn host_of(text: &str) -> Option<String> {
+/// The host of a URL or bare host name without a leading `www.`
+/// (`https://www.Acme.com:443/about` → `acme.com`), as group traits' domains are kept.
+fn host_of(text: &str) -> Option<String> {
+    let host = host_name(text)?;
+    let bare = host.strip_prefix("www.").unwrap_or(&host);
+    is_host_name(bare).then(|| bare.to_owned())
+}
+
+/// The lower-cased host of a URL or bare host name (`https://www.Acme.com:443/about` →
+/// `www.acme.com`); `None` when there is no host name.
+pub fn host_name(text: &str) -> Option<String> {
     let text = text.trim();
     let rest = text.split_once("://").map_or(text, |(_, rest)| rest).trim_start_matches('/');
     let authority = rest.split(['/', '?', '#']).next()?;
@@ -472,8 +480,7 @@ pub fn host_of(text: &str) -> Option<String> {
         return None;
     }
     let host = host.to_ascii_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host);
-    is_host_name(host).then(|| host.to_owned())
+    is_host_name(&host).then_some(host)
 }
 
 /// Whether `host` is a lower-case ASCII host name of two or more labels (letters, digits,

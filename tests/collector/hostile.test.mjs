@@ -3,7 +3,7 @@
 // (The cases of ordinary bad input are in collector.test.mjs, "answers to bad requests".)
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_KEY, OTHER_ADMIN_KEY, SERVER_KEY, launch, uuid } from "../support/collector.mjs";
+import { ADMIN_KEY, OTHER_ADMIN_KEY, SERVER_KEY, browserEvent, eventually, launch, uuid } from "../support/collector.mjs";
 
 let collector;
 before(async () => {
@@ -84,6 +84,21 @@ describe("hostile input gets a 4xx and stores nothing", () => {
     }
   });
 
+  test("an account is found by its domain as written or as a URL, an email's `www.` domain too", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const domain = `www.corp-${uuid().slice(0, 8)}.com`;
+    const anon = uuid();
+    const identify = browserEvent("identify", anon, { userId: `u-${anon}`, traits: { email: `ann@${domain}` } });
+    assert.equal((await collector.beacon([identify])).status, 200);
+    for (const asked of [domain, `https://${domain.toUpperCase()}/about`]) {
+      const found = await eventually(async () => {
+        const response = await collector.request(`/v1/accounts/domain/${encodeURIComponent(asked)}`, { headers });
+        return response.status === 200 && response;
+      }, { message: `the account of ${asked}` });
+      assert.equal(found.json.id, `domain:${domain}`);
+    }
+  });
+
   test("a method a route does not answer is 405 with the methods it does, whatever the id; an unknown path is 404", async () => {
     const headers = { authorization: `Bearer ${ADMIN_KEY}` };
     const cases = [
@@ -94,26 +109,31 @@ describe("hostile input gets a 4xx and stores nothing", () => {
       ["POST", "/v1/config/pk_dev_demo", 405, "GET"],
       ["GET", "/v1/track", 405, "POST"],
       ["PATCH", "/v1/b", 405, "POST"],
+      ["HEAD", "/v1/audiences", 200, null],
       ["GET", "/v1/nothing-here", 404, null],
+      ["POST", "/v1/audiences/x", 404, null],
     ];
     for (const [method, path, status, allow] of cases) {
       const response = await collector.request(path, { method, headers });
       assert.deepEqual([response.status, response.headers.get("allow")], [status, allow], `${method} ${path}: ${response.text}`);
-      assert.equal(response.json.code, status === 405 ? "method_not_allowed" : "not_found");
+      if (status !== 200) assert.equal(response.json.code, status === 405 ? "method_not_allowed" : "not_found");
     }
   });
 
   test("admin errors name the part of the request at fault: the id, its type, the cursor", async () => {
     const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const known = uuid();
+    assert.equal((await collector.beacon([browserEvent("page", known)])).status, 200);
     const cases = [
       ["/v1/profiles/user_id/%FF", 400, "bad_id", "id"],
-      [`/v1/profiles/user_id/${"x".repeat(256)}`, 400, "bad_id", "id"],
+      [`/v1/profiles/profile_id/${"x".repeat(8_193)}`, 400, "bad_id", "id"],
       ["/v1/profiles/user_id//events", 400, "bad_id", "id"],
       ["/v1/profiles/phone/x", 400, "bad_id_type", "idType"],
       ["/v1/accounts/domain/%FF", 400, "bad_id", "domain"],
       ["/v1/accounts/domain/not%20a%20host", 400, "bad_id", "domain"],
-      [`/v1/profiles/user_id/${"x".repeat(255)}`, 404, "profile_not_found", ""],
-      ["/v1/profiles/anonymous_id/x/events?cursor=nonsense", 404, "profile_not_found", ""],
+      // A profile's email or custom id may be longer than a user id.
+      [`/v1/profiles/email/${"x".repeat(300)}%40acme.com`, 404, "profile_not_found", ""],
+      [`/v1/profiles/anonymous_id/${known}/events?cursor=nonsense`, 400, "bad_parameter", "cursor"],
       // A cursor past the audience's shards was answered 200 with no members.
       ["/v1/audiences/hot_leads/members?cursor=999:x", 400, "bad_parameter", "cursor"],
       ["/v1/audiences/hot_leads/members?cursor=nonsense", 400, "bad_parameter", "cursor"],
