@@ -106,9 +106,9 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         (Method::Get, ["v1", "sources", source, "stats"]) => {
             admin::source_stats(&req, source, env, &config).await
         }
-        (method, segments) => Err(match allowed_methods(segments) {
-            Some(allow) => ApiError::method_not_allowed(&method, allow),
-            None => ApiError::new(404, "not_found", format!("no route for {} {path}", method.as_ref())),
+        (_, segments) => Err(match allowed_methods(segments) {
+            Some(allow) => ApiError::method_not_allowed(&req.method(), allow),
+            None => ApiError::new(404, "not_found", format!("no route for {} {path}", req.method().as_ref())),
         }),
     }
 }
@@ -120,7 +120,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["v1", "b" | "batch" | "import" | "track" | "identify" | "page" | "screen" | "group" | "alias"] => {
             Some("POST")
         }
-        ["v1", "profiles", _, _] => Some("GET, DELETE"),
+        ["v1", "profiles", _, _] => Some("GET, HEAD, DELETE"),
         ["v1", "config", _]
         | ["v1", "profiles", _, _, "events" | "export" | "accounts"]
         | ["v1", "accounts", _]
@@ -128,7 +128,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         | ["v1", "audiences"]
         | ["v1", "audiences", _, "members"]
         | ["v1", "webhooks", _, "deliveries"]
-        | ["v1", "sources", _, "stats"] => Some("GET"),
+        | ["v1", "sources", _, "stats"] => Some("GET, HEAD"),
         _ => None,
     }
 }
