@@ -225,6 +225,7 @@ impl Config {
         let error = |spanned_at: Range<usize>, key: String, message: &str| {
             Err(located(text, spanned_at, key, message.to_owned()))
         };
+        let error_at = |key: String, message: &str| Err(located_key(text, key, message.to_owned()));
         let mut workspace_ids: BTreeMap<&str, usize> = BTreeMap::new();
         let mut write_keys: BTreeMap<&str, String> = BTreeMap::new();
         // An admin key opens one workspace: a secret two share would open only one of them.
@@ -248,8 +249,10 @@ impl Config {
                 );
             }
             if workspace.admin_key_secrets.is_empty() {
-                let key = format!("workspaces[{w}].admin_key_secrets");
-                return error(span_of(text, &key), key, "at least one admin key secret is required");
+                return error_at(
+                    format!("workspaces[{w}].admin_key_secrets"),
+                    "at least one admin key secret is required",
+                );
             }
             for (k, name) in workspace.admin_key_secrets.iter().enumerate() {
                 let valid = !name.get_ref().is_empty()
@@ -307,27 +310,27 @@ impl Config {
                     }
                 }
                 if source.rate_limit.events_per_second == 0 || source.rate_limit.burst == 0 {
-                    let key = format!("{path}.rate_limit");
-                    return error(span_of(text, &key), key, "events_per_second and burst must be positive");
+                    return error_at(
+                        format!("{path}.rate_limit"),
+                        "events_per_second and burst must be positive",
+                    );
                 }
             }
             for (table, problem) in
                 [("identity", workspace.identity.problem()), ("scoring", workspace.scoring.problem())]
             {
                 if let Some((field, message)) = problem {
-                    let key = format!("workspaces[{w}].{table}.{field}");
-                    return error(span_of(text, &key), key, &message);
+                    return error_at(format!("workspaces[{w}].{table}.{field}"), &message);
                 }
             }
             let rules = &workspace.sdk.tag_rules;
             if rules.len() > MAX_RULES {
-                let key = format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]");
-                return error(span_of(text, &key), key, &format!("at most {MAX_RULES} rules"));
+                let past = format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]");
+                return error_at(past, &format!("at most {MAX_RULES} rules"));
             }
             for (r, rule) in rules.iter().enumerate() {
                 if let Some((field, message)) = rule.problem() {
-                    let key = format!("workspaces[{w}].sdk.tag_rules[{r}].{field}");
-                    return error(span_of(text, &key), key, &message);
+                    return error_at(format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"), &message);
                 }
             }
         }
@@ -341,11 +344,9 @@ impl Config {
             for (a, audience) in workspace.audiences.iter_mut().enumerate() {
                 let key = format!("workspaces[{w}].audiences[{a}]");
                 if !is_name(&audience.name) || !names.insert(audience.name.clone()) {
-                    let key = format!("{key}.name");
-                    return Err(located(
+                    return Err(located_key(
                         text,
-                        span_of(text, &key),
-                        key,
+                        format!("{key}.name"),
                         format!("`{}`: {NAMES}", audience.name),
                     ));
                 }
@@ -365,8 +366,7 @@ impl Config {
                         .then(|| ("name".to_owned(), "declared twice".to_owned()))
                 });
                 if let Some((field, message)) = problem {
-                    let key = format!("workspaces[{w}].webhooks[{h}].{field}");
-                    return Err(located(text, span_of(text, &key), key, message));
+                    return Err(located_key(text, format!("workspaces[{w}].webhooks[{h}].{field}"), message));
                 }
             }
         }
@@ -545,6 +545,11 @@ fn key_steps(key: &str) -> Vec<KeyStep> {
         }
     }
     steps
+}
+
+/// An error about `key`, located where its value is written ([`span_of`]).
+fn located_key(text: &str, key: String, message: String) -> ConfigError {
+    located(text, span_of(text, &key), key, message)
 }
 
 fn located(text: &str, span: Range<usize>, key: String, message: String) -> ConfigError {
