@@ -310,16 +310,12 @@ pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) 
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
     let candidates = match rest {
         ["domain", domain] => {
-            // A host name, from a URL too (`https://www.Acme.com/`). A group's declared domain
-            // is kept without `www.`, an email's whole: either may be the account's.
-            let host = account::host_name(&decode(domain, "domain")?).ok_or_else(|| {
+            let domains = account::domains_asked(&decode(domain, "domain")?).ok_or_else(|| {
                 ApiError::new(400, "bad_id", "expected a host name such as `acme.com`").at("domain")
             })?;
-            let bare = host.strip_prefix("www.").unwrap_or(&host).to_owned();
-            let declared = internal::account_of_domain(env, workspace, &bare).await?;
-            let mut candidates = vec![declared.unwrap_or(format!("domain:{bare}"))];
-            if bare != host {
-                candidates.push(format!("domain:{host}"));
+            let mut candidates = Vec::new();
+            for domain in &domains {
+                candidates.push(internal::account_of_domain(env, workspace, domain).await?);
             }
             candidates
         }
@@ -400,8 +396,8 @@ fn encode(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything).
-/// A path segment percent-decoded; `field` names it in the error.
+/// Percent-decodes a path segment (ids may hold `@`, `+`, spaces, anything); `field` names it
+/// in the error.
 fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(segment).decode_utf8().map(|s| s.into_owned()).map_err(|_| {
         ApiError::new(400, "bad_id", format!("the {field} is not valid UTF-8 once percent-decoded")).at(field)

@@ -350,9 +350,11 @@ pub fn domain_identity(domain: &str) -> Identity {
 /// Not a valid custom id type name (`-` is refused there), so it cannot collide with one.
 const ACCOUNT_DOMAIN: &str = "account-domain";
 
-/// The group account that declared `domain`, if one did.
-pub async fn account_of_domain(env: &Env, workspace: &str, domain: &str) -> Result<Option<String>, ApiError> {
-    owner(env, workspace, domain_identity(domain)).await
+/// The account `domain` belongs to: the group's that declared it, else the one inferred from
+/// it (`domain:{domain}`, as a business email makes it).
+pub async fn account_of_domain(env: &Env, workspace: &str, domain: &str) -> Result<String, ApiError> {
+    let declared = owner(env, workspace, domain_identity(domain)).await?;
+    Ok(declared.unwrap_or_else(|| format!("domain:{domain}")))
 }
 
 /// Identities grouped by their IdentityIndex shard.

@@ -1082,9 +1082,7 @@ impl ProfileObject {
                 .any(|t| account::domain_of_traits(t).as_deref() == Some(domain))
         };
         if let Some(domain) = email.filter(|d| !declared(d)) {
-            let account_id = internal::account_of_domain(&self.env, &stored.workspace, &domain)
-                .await?
-                .unwrap_or_else(|| format!("domain:{domain}"));
+            let account_id = internal::account_of_domain(&self.env, &stored.workspace, &domain).await?;
             if !accounts.iter().any(|(id, _)| *id == account_id) {
                 accounts.push((account_id, AccountLink::Inferred));
             }

