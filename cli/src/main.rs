@@ -179,7 +179,7 @@ fn check_config(file: &str, input: &[u8]) -> ExitCode {
             for workspace in &config.workspaces {
                 println!(
                     "{file}: workspace {}: {} sources, {} audiences, {} webhooks",
-                    workspace.id.get_ref(),
+                    workspace.id,
                     workspace.sources.len(),
                     workspace.audiences.len(),
                     workspace.webhooks.len()

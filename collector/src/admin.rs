@@ -41,7 +41,7 @@ pub async fn profiles(req: Request, method: Method, rest: &[&str], env: &Env, co
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
     let rules = &workspace.identity;
-    let workspace = workspace.id.get_ref();
+    let workspace = workspace.id.as_str();
     let (id_type, id, action) = match rest {
         [id_type, id] => (*id_type, profile_id_segment(id)?, None),
         [id_type, id, action @ ("events" | "export" | "accounts")] => {
@@ -275,14 +275,14 @@ fn stopped_erasure(mut error: ApiError, profile_id: &str, left: &[&str]) -> ApiE
 pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
-    if !workspace.sources.iter().any(|s| s.name.get_ref() == source) {
+    if !workspace.sources.iter().any(|s| s.name == source) {
         return Err(ApiError::new(
             404,
             "unknown_source",
             format!("no source named {source} in this workspace"),
         ));
     }
-    let workspace = workspace.id.get_ref();
+    let workspace = workspace.id.as_str();
     let reads = (0..source_stats::SHARDS).map(|shard| async move {
         let stub = internal::stats_stub(env, workspace, source, shard)?;
         internal::call::<_, Counts>(&stub, "read", &()).await
@@ -307,7 +307,7 @@ pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Confi
 /// `GET /v1/accounts/{accountId}` and `GET /v1/accounts/domain/{domain}`.
 pub async fn accounts(req: &Request, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
-    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.get_ref();
+    let workspace = settings::admin_workspace(config, env, authorization.as_deref())?.id.as_str();
     let candidates = match rest {
         ["domain", domain] => {
             let domains = account::domains_asked(&decode(domain, "domain")?).ok_or_else(|| {
@@ -424,13 +424,13 @@ fn bad_cursor() -> ApiError {
 pub async fn audiences(req: &Request, rest: &[&str], env: &Env, config: &Config) -> ApiResult {
     let authorization = req.headers().get("Authorization").ok().flatten();
     let workspace = settings::admin_workspace(config, env, authorization.as_deref())?;
-    let id = workspace.id.get_ref();
+    let id = workspace.id.as_str();
     match rest {
         [] => {
             let sizes = workspace.audiences.iter().map(|a| async move {
                 let page = audience_page(env, id, &a.name, None, 0).await?;
                 Ok::<_, ApiError>(json!({
-                    "name": a.name, "of": a.of.as_str(), "rule": a.rule.get_ref(), "size": page.0,
+                    "name": a.name, "of": a.of.as_str(), "rule": a.rule, "size": page.0,
                 }))
             });
             let mut list = Vec::new();
@@ -502,7 +502,7 @@ pub async fn deliveries(req: &Request, name: &str, env: &Env, config: &Config) -
         return Err(ApiError::new(404, "unknown_webhook", format!("no webhook named {name}")));
     }
     let limit = Target::of(req).limit(100)?;
-    let id = workspace.id.get_ref();
+    let id = workspace.id.as_str();
     let logs = (0..webhook_object::SHARDS).map(|shard| async move {
         let stub = internal::webhook_stub(env, id, name, shard)?;
         internal::view(&stub, "log", &Log { limit }).await

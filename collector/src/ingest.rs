@@ -228,7 +228,7 @@ fn geo(req: &Request) -> Geo {
 /// Takes the events from the source's rate budget; the time is the events' `receivedAt`.
 fn take_tokens(source: SourceRef<'_>, events: usize) -> Result<Timestamp, ApiError> {
     let now = internal::now_ms();
-    settings::take_tokens(source.source.write_key.get_ref(), source.source.rate_limit, events, now as f64)?;
+    settings::take_tokens(&source.source.write_key, source.source.rate_limit, events, now as f64)?;
     Ok(Timestamp(now))
 }
 
@@ -252,7 +252,7 @@ async fn add_counts(
         return Ok(());
     }
     let shard = received_at.0.unsigned_abs() % source_stats::SHARDS;
-    let stub = internal::stats_stub(env, source.workspace.id.get_ref(), source.source.name.get_ref(), shard)?;
+    let stub = internal::stats_stub(env, &source.workspace.id, &source.source.name, shard)?;
     internal::call::<_, Counts>(&stub, "add", &Counts { counts }).await?;
     Ok(())
 }
@@ -267,7 +267,7 @@ async fn deliver(
     received_at: Timestamp,
     sdk_dropped: u32,
 ) -> ApiResult {
-    let workspace = source.workspace.id.get_ref();
+    let workspace = &source.workspace.id;
     let calls = plan.groups.into_iter().map(|group| async move {
         let profile_id = match &group.key {
             RoutingKey::User(user_id) => internal::user_profile(env, workspace, user_id).await?,

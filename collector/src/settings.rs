@@ -41,7 +41,7 @@ pub fn workspace_settings<T>(
     read: impl FnOnce(Option<&Workspace>) -> T,
 ) -> Result<T, ApiError> {
     let config = parsed(env)?;
-    Ok(read(config.workspaces.iter().find(|w| w.id.get_ref() == workspace)))
+    Ok(read(config.workspaces.iter().find(|w| w.id == workspace)))
 }
 
 /// `PORTRAIT_CONFIG`, parsed once per isolate.
@@ -77,14 +77,14 @@ pub fn admin_workspace<'c>(
     for workspace in &config.workspaces {
         for secret in &workspace.admin_key_secrets {
             // A secret that is not set matches nothing (and is reported, not fatal).
-            let Ok(key) = env.secret(secret.get_ref()) else {
-                worker::console_warn!("admin key secret {} is not set", secret.get_ref());
+            let Ok(key) = env.secret(secret) else {
+                worker::console_warn!("admin key secret {} is not set", secret);
                 continue;
             };
             let key = key.to_string();
             if !key.is_empty() && constant_time_eq(key.as_bytes(), presented.trim().as_bytes()) {
                 // One key set as two workspaces' secrets: which one it opens is no guess to make.
-                if found.is_some_and(|first: &Workspace| first.id.get_ref() != workspace.id.get_ref()) {
+                if found.is_some_and(|first: &Workspace| first.id != workspace.id) {
                     return Err(ApiError::new(
                         503,
                         "bad_config",

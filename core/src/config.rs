@@ -20,7 +20,6 @@ use std::ops::Range;
 
 use crate::client::consent::Decision;
 use serde::{Deserialize, Serialize};
-use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -43,9 +42,9 @@ pub enum Environment {
 #[serde(deny_unknown_fields)]
 pub struct Workspace {
     /// Part of every storage name of the workspace: `[a-z0-9-]{1,32}`.
-    pub id: Spanned<String>,
+    pub id: String,
     /// Names of the secrets (wrangler secrets; `.dev.vars` locally) that hold admin keys.
-    pub admin_key_secrets: Vec<Spanned<String>>,
+    pub admin_key_secrets: Vec<String>,
     pub sources: Vec<Source>,
     #[serde(default)]
     pub sdk: SdkSettings,
@@ -70,7 +69,7 @@ pub struct Workspace {
 pub struct Audience {
     /// `[a-z0-9_-]{1,64}`.
     pub name: String,
-    pub rule: Spanned<String>,
+    pub rule: String,
     #[serde(default)]
     pub of: AudienceOf,
     /// The parsed rule, set when the configuration is validated.
@@ -98,12 +97,12 @@ impl AudienceOf {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    pub name: Spanned<String>,
+    pub name: String,
     /// Public: it ships in web pages. What it allows is described in SECURITY.md.
-    pub write_key: Spanned<String>,
+    pub write_key: String,
     /// Browser origins (`https://www.example.com`) allowed to send with this key; `*` allows
     /// any. Requests without an `Origin` header (servers) are not restricted by it.
-    pub allowed_origins: Vec<Spanned<String>>,
+    pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub rate_limit: RateLimit,
 }
@@ -222,63 +221,48 @@ impl Config {
     }
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
-        let error = |spanned_at: Range<usize>, key: String, message: &str| {
-            Err(located(text, spanned_at, key, message.to_owned()))
-        };
-        let error_at = |key: String, message: &str| Err(located_key(text, key, message.to_owned()));
+        let error = |key: String, message: &str| Err(located_key(text, key, message.to_owned()));
         let mut workspace_ids: BTreeMap<&str, usize> = BTreeMap::new();
         let mut write_keys: BTreeMap<&str, String> = BTreeMap::new();
         // An admin key opens one workspace: a secret two share would open only one of them.
         let mut admin_secrets: BTreeMap<&str, (String, usize)> = BTreeMap::new();
         for (w, workspace) in self.workspaces.iter().enumerate() {
-            let id = workspace.id.get_ref();
+            let id = workspace.id.as_str();
             let valid_id = (1..=32).contains(&id.len())
                 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid_id {
-                return error(
-                    workspace.id.span(),
-                    format!("workspaces[{w}].id"),
-                    "must be 1–32 characters of a-z, 0-9 and -",
-                );
+                return error(format!("workspaces[{w}].id"), "must be 1–32 characters of a-z, 0-9 and -");
             }
             if let Some(first) = workspace_ids.insert(id, w) {
-                return error(
-                    workspace.id.span(),
-                    format!("workspaces[{w}].id"),
-                    &format!("duplicate of workspaces[{first}].id"),
-                );
+                return error(format!("workspaces[{w}].id"), &format!("duplicate of workspaces[{first}].id"));
             }
             if workspace.admin_key_secrets.is_empty() {
-                return error_at(
+                return error(
                     format!("workspaces[{w}].admin_key_secrets"),
                     "at least one admin key secret is required",
                 );
             }
             for (k, name) in workspace.admin_key_secrets.iter().enumerate() {
-                let valid = !name.get_ref().is_empty()
-                    && name
-                        .get_ref()
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                let valid = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
                 let path = format!("workspaces[{w}].admin_key_secrets[{k}]");
                 if !valid {
-                    return error(name.span(), path, "secret names are A-Z, 0-9 and _");
+                    return error(path, "secret names are A-Z, 0-9 and _");
                 }
-                if let Some((first, in_workspace)) = admin_secrets.insert(name.get_ref(), (path.clone(), w)) {
+                if let Some((first, in_workspace)) = admin_secrets.insert(name, (path.clone(), w)) {
                     let why = if in_workspace == w { "" } else { ": an admin key opens one workspace" };
-                    return error(name.span(), path, &format!("duplicate of {first}{why}"));
+                    return error(path, &format!("duplicate of {first}{why}"));
                 }
             }
             let mut source_names = std::collections::BTreeSet::new();
             for (s, source) in workspace.sources.iter().enumerate() {
                 let path = format!("workspaces[{w}].sources[{s}]");
                 // Its statistics are kept, and read (`/v1/sources/{name}/stats`), by name.
-                let name = source.name.get_ref();
+                let name = &source.name;
                 // Unique whatever the case: one would hide the other on a case-blind look.
                 let folded = name.to_ascii_lowercase();
                 if !is_name(&folded) || !source_names.insert(folded) {
                     return error(
-                        source.name.span(),
                         format!("{path}.name"),
                         &format!(
                             "`{}`: source names are 1–64 characters of A-Z, a-z, 0-9, _ and -, unique in a workspace",
@@ -286,31 +270,26 @@ impl Config {
                         ),
                     );
                 }
-                let key = source.write_key.get_ref();
+                let key = source.write_key.as_str();
                 // Characters that a URL carries as they are: the key is a path segment of
                 // `/v1/config/{key}` and a query value of the beacon URL.
                 let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"._-~".contains(&b);
                 if key.len() < 8 || key.len() > 128 || !key.bytes().all(url_safe) {
                     return error(
-                        source.write_key.span(),
                         format!("{path}.write_key"),
                         "must be 8–128 characters of A-Z, a-z, 0-9 and . _ - ~",
                     );
                 }
                 if let Some(first) = write_keys.insert(key, path.clone()) {
-                    return error(
-                        source.write_key.span(),
-                        format!("{path}.write_key"),
-                        &format!("duplicate of {first}.write_key"),
-                    );
+                    return error(format!("{path}.write_key"), &format!("duplicate of {first}.write_key"));
                 }
                 for (o, origin) in source.allowed_origins.iter().enumerate() {
-                    if let Err(problem) = origin_as_sent(origin.get_ref()) {
-                        return error(origin.span(), format!("{path}.allowed_origins[{o}]"), problem);
+                    if let Err(problem) = origin_as_sent(origin) {
+                        return error(format!("{path}.allowed_origins[{o}]"), problem);
                     }
                 }
                 if source.rate_limit.events_per_second == 0 || source.rate_limit.burst == 0 {
-                    return error_at(
+                    return error(
                         format!("{path}.rate_limit"),
                         "events_per_second and burst must be positive",
                     );
@@ -320,17 +299,17 @@ impl Config {
                 [("identity", workspace.identity.problem()), ("scoring", workspace.scoring.problem())]
             {
                 if let Some((field, message)) = problem {
-                    return error_at(format!("workspaces[{w}].{table}.{field}"), &message);
+                    return error(format!("workspaces[{w}].{table}.{field}"), &message);
                 }
             }
             let rules = &workspace.sdk.tag_rules;
             if rules.len() > MAX_RULES {
                 let past = format!("workspaces[{w}].sdk.tag_rules[{MAX_RULES}]");
-                return error_at(past, &format!("at most {MAX_RULES} rules"));
+                return error(past, &format!("at most {MAX_RULES} rules"));
             }
             for (r, rule) in rules.iter().enumerate() {
                 if let Some((field, message)) = rule.problem() {
-                    return error_at(format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"), &message);
+                    return error(format!("workspaces[{w}].sdk.tag_rules[{r}].{field}"), &message);
                 }
             }
         }
@@ -350,10 +329,10 @@ impl Config {
                         format!("`{}`: {NAMES}", audience.name),
                     ));
                 }
-                let rule = Rule::parse(audience.rule.get_ref()).map_err(|e| {
-                    let span = audience.rule.span();
+                let rule = Rule::parse(&audience.rule).map_err(|e| {
+                    let span = span_of(text, &format!("{key}.rule"));
                     let start = span.start + string_opening(&text[span.clone()]);
-                    let offset = offset_of(audience.rule.get_ref(), e.line, e.column);
+                    let offset = offset_of(&audience.rule, e.line, e.column);
                     located(text, start + offset..start + offset, format!("{key}.rule"), e.message.clone())
                 })?;
                 audience.parsed = Some(rule);
@@ -379,7 +358,7 @@ impl Config {
         let mut found = None;
         for workspace in &self.workspaces {
             for source in &workspace.sources {
-                if constant_time_eq(source.write_key.get_ref().as_bytes(), write_key.as_bytes()) {
+                if constant_time_eq(source.write_key.as_bytes(), write_key.as_bytes()) {
                     found = Some(SourceRef { workspace, source });
                 }
             }
@@ -395,7 +374,7 @@ impl Config {
 
 impl Source {
     pub fn allows_origin(&self, origin: &str) -> bool {
-        self.allowed_origins.iter().any(|allowed| allowed.get_ref() == "*" || allowed.get_ref() == origin)
+        self.allowed_origins.iter().any(|allowed| allowed == "*" || allowed == origin)
     }
 }
 
@@ -589,7 +568,7 @@ url = "/pricing*"
     fn a_valid_configuration_loads_with_defaults() {
         let config = Config::parse(VALID).unwrap();
         let found = config.source("pk_live_0123456789").unwrap();
-        assert_eq!(found.workspace.id.get_ref(), "acme");
+        assert_eq!(found.workspace.id, "acme");
         assert!(found.source.allows_origin("https://www.acme.com"));
         assert!(!found.source.allows_origin("https://evil.example"));
         assert_eq!(found.source.rate_limit, RateLimit { events_per_second: 50, burst: 500 });
