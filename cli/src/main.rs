@@ -3,7 +3,8 @@
 //! ```text
 //! portrait decode [FILE]   beacon body (binary) → Segment JSON `{"batch": [...]}` on stdout
 //! portrait encode [FILE]   Segment JSON `{"batch": [...]}` → beacon body on stdout
-//! portrait topics [FILE]   pages as JSON Lines → their topics as JSON Lines on stdout
+//! portrait topics [--scores] [--labels-of LABELLED] [FILE]
+//!                          pages as JSON Lines → their topics as JSON Lines on stdout
 //! portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
 //!                          labelled profiles as JSON Lines → propensity coefficients as TOML
 //! portrait check-config FILE
@@ -19,7 +20,11 @@
 //! `{"id", "top_level_ids": [...], "label_ids": [...]}`, each list best first (at most three
 //! top-level topics; `label_ids` holds them and the finer topics). A line that is not a JSON
 //! object is reported on stderr with its number and skipped; the exit status is then 1.
-//! `topics --scores` adds `label_scores`, the score of each of `label_ids`.
+//! `topics --scores` adds `label_scores`, the score of each of `label_ids`. `topics
+//! --labels-of LABELLED` predicts only within the top-level topics that the labelled JSON
+//! Lines set LABELLED (rows with `top_level_ids` / `label_ids`, like `dev.jsonl`) uses, as a
+//! model trained on that labelling would: for scoring against a set whose labels cannot name
+//! every topic (`dev.jsonl`'s sources name 17 of the 22).
 //!
 //! The beacon carries one `sentAt` for its batch and a count of events the SDK dropped; in
 //! JSON they are the top-level `sentAt` and `dropped` fields (`dropped` is Portrait's own).
@@ -32,19 +37,17 @@ use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 mod fit;
 
 const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)
-       portrait topics --scores [FILE]
+       portrait topics [--scores] [--labels-of LABELLED] [FILE]
        portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
        portrait check-config FILE";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|command| command == "fit-propensity") {
-        return fit::run(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("fit-propensity") => return fit::run(&args[1..]),
+        Some("topics") => return topics(&args[1..]),
+        _ => {}
     }
-    // `topics --scores`: the one flag of the simple commands.
-    let scores =
-        args.first().is_some_and(|command| command == "topics") && args.iter().any(|a| a == "--scores");
-    let args: Vec<String> = args.into_iter().filter(|a| !(scores && a == "--scores")).collect();
     let (command, file) = match args.as_slice() {
         [command] => (command.as_str(), None),
         [command, file] => (command.as_str(), Some(file.as_str())),
@@ -58,7 +61,6 @@ fn main() -> ExitCode {
         }
     };
     match (command, file) {
-        ("topics", _) => return topics(&input, scores),
         ("check-config", Some(file)) => return check_config(file, &input),
         ("check-config", None) => return usage_error(),
         _ => {}
@@ -113,10 +115,65 @@ fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
     Ok((body, decoded))
 }
 
-/// `scores`: also `label_scores`, each label's score (as `pageTopics()` gives it in the
-/// browser), for comparing the two.
-fn topics(input: &[u8], scores: bool) -> ExitCode {
-    let model = topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
+/// `portrait topics [--scores] [--labels-of LABELLED] [FILE]`. `--scores`: also
+/// `label_scores`, each label's score (as `pageTopics()` gives it in the browser), for
+/// comparing the two. `--labels-of`: only the top-level topics LABELLED's rows are labelled
+/// with (and their finer topics), as a model trained on that labelling would answer.
+fn topics(args: &[String]) -> ExitCode {
+    let mut model =
+        topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
+    let (mut scores, mut file) = (false, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--scores" => scores = true,
+            "--labels-of" => {
+                let Some(labelled) = args.next() else { return usage_error() };
+                if let Err(problem) = restrict_to_labels_of(&mut model, labelled) {
+                    eprintln!("portrait: {labelled}{problem}");
+                    return ExitCode::from(2);
+                }
+            }
+            _ if file.is_none() && !arg.starts_with("--") => file = Some(arg.as_str()),
+            _ => return usage_error(),
+        }
+    }
+    match read_input(file) {
+        Ok(input) => classify_pages(&model, &input, scores),
+        Err(e) => {
+            eprintln!("portrait: cannot read {}: {e}", file.unwrap_or("stdin"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Restricts `model` to the topics of the labelled JSON Lines set at `path` (each row's
+/// `top_level_ids` and `label_ids`, as in `dev.jsonl`). The error is the text to print after
+/// the path: `: cannot read …`, `:3: …`.
+fn restrict_to_labels_of(model: &mut topics::Model, path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!(": cannot read: {e}"))?;
+    let mut labels = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+        let row: serde_json::Value = serde_json::from_str(line).map_err(|e| format!(":{}: {e}", n + 1))?;
+        if !row.is_object() {
+            return Err(format!(":{}: not a JSON object", n + 1));
+        }
+        for field in ["top_level_ids", "label_ids"] {
+            for value in row.get(field).and_then(|ids| ids.as_array()).into_iter().flatten() {
+                let id = value.as_u64().and_then(|id| u16::try_from(id).ok());
+                labels.insert(
+                    id.ok_or_else(|| format!(":{}: `{field}` holds {value}, not a topic id", n + 1))?,
+                );
+            }
+        }
+    }
+    if labels.is_empty() {
+        return Err(": no row has `top_level_ids` or `label_ids`".to_owned());
+    }
+    model.restrict(&labels).map_err(|id| format!(": label {id} is not a topic of the model"))
+}
+
+fn classify_pages(model: &topics::Model, input: &[u8], scores: bool) -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (n, line) in

@@ -81,7 +81,7 @@ fn bad_input_is_a_clear_error() {
         (
             2,
             "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n       \
-             portrait topics --scores [FILE]\n       \
+             portrait topics [--scores] [--labels-of LABELLED] [FILE]\n       \
              portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n       \
              portrait check-config FILE\n"
         )
@@ -127,6 +127,56 @@ fn topics_classifies_json_lines_and_reports_bad_lines() {
         scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().all(|&s| s > 0.0 && s <= 1.0),
         "{scores:?}"
     );
+}
+
+#[test]
+fn topics_labels_of_predicts_only_the_labelled_sets_top_level_topics() {
+    let pages = r#"{"id": 7, "title": "Houses for sale and flats to rent", "keywords": ["estate agents"]}"#;
+    let (_, stdout, _) = portrait(&["topics"], pages.as_bytes());
+    assert!(stdout.starts_with(br#"{"id":7,"label_ids":[272"#), "/Real Estate by default");
+
+    // A labelling with Finance (149) and a finer topic of Home & Garden (/Home & Garden/…).
+    let dir = std::env::temp_dir().join(format!("portrait-cli-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let labelled = dir.join("labelled.jsonl");
+    let home_and_garden_child = 473; // /Home & Garden/Bed & Bath
+    std::fs::write(
+        &labelled,
+        format!("{{\"top_level_ids\": [149], \"label_ids\": [149]}}\n\n{{\"label_ids\": [{home_and_garden_child}]}}\n"),
+    )
+    .unwrap();
+    let (status, stdout, stderr) =
+        portrait(&["topics", "--scores", "--labels-of", labelled.to_str().unwrap()], pages.as_bytes());
+    assert_eq!((status, stderr.as_str()), (0, ""));
+    let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    let top_level: Vec<u64> =
+        answer["top_level_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(!top_level.is_empty() && top_level.iter().all(|id| [149, 207].contains(id)), "{answer}");
+    assert!(answer["label_scores"].is_array(), "flags combine");
+
+    for (content, expected) in [
+        ("[149]\n", ":1: not a JSON object"),
+        (
+            "{\"label_ids\": [149]}\n{\"label_ids\": [\"149\"]}\n",
+            ":2: `label_ids` holds \"149\", not a topic id",
+        ),
+        ("{\"top_level_ids\": [70000]}\n", ":1: `top_level_ids` holds 70000, not a topic id"),
+        ("{\"label_ids\": [9999]}\n", ": label 9999 is not a topic of the model"),
+        ("{\"id\": 1}\n", ": no row has `top_level_ids` or `label_ids`"),
+    ] {
+        std::fs::write(&labelled, content).unwrap();
+        let path = labelled.to_str().unwrap();
+        let (status, stdout, stderr) = portrait(&["topics", "--labels-of", path], pages.as_bytes());
+        assert_eq!(
+            (status, stdout.len(), stderr),
+            (2, 0, format!("portrait: {path}{expected}\n")),
+            "{content}"
+        );
+    }
+    let (status, _, stderr) = portrait(&["topics", "--labels-of"], pages.as_bytes());
+    assert_eq!(status, 2);
+    assert!(stderr.starts_with("usage: "), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 const SYNTHETIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/data/propensity_synthetic.jsonl");

@@ -77,7 +77,8 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
         brotli_size(&fold_bytes)?
     );
     let report = Scores::of(&rows, &chosen.predictions);
-    println!("{report}");
+    let restricted = Scores::of(&rows, &restricted_predictions(&rows, &fold_models, &chosen));
+    println!("{}", score_table(&[("", &report), (", `--labels-of`", &restricted)]));
     println!("{}", report.all.per_topic(&taxonomy));
     println!("{}", probe_table(&probe, &fold_models, &taxonomy));
 
@@ -538,6 +539,32 @@ fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
     chosen
 }
 
+/// The fold models' predictions with `chosen`'s thresholds, each model restricted to the
+/// topics its training rows are labelled with ([`Model::restrict`]): what
+/// `portrait topics --labels-of` scores on a set labelled like `dev.jsonl`.
+fn restricted_predictions(
+    rows: &[Row],
+    folds: &[(u64, ModelData)],
+    chosen: &Thresholds,
+) -> Vec<Option<Classification>> {
+    let mut predictions = vec![None; rows.len()];
+    for (fold, data) in folds {
+        let data = ModelData {
+            second_topic_ratio: chosen.second_topic_ratio,
+            label_threshold: chosen.label_threshold,
+            ..data.clone()
+        };
+        let mut model = Model::decode(&data.encode()).expect("own model decodes");
+        let labels: BTreeSet<u16> =
+            rows.iter().filter(|r| r.fold != *fold).flat_map(|r| r.labels.iter().copied()).collect();
+        model.restrict(&labels).expect("the rows' labels are the taxonomy's topics");
+        for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == *fold) {
+            predictions[i] = Some(model.classify(&row.example.features));
+        }
+    }
+    predictions
+}
+
 /// Everyday pages written for this check, not drawn from `dev.jsonl`: how the fold models
 /// read vocabulary the labelled pages may lack (the lexicon's job). Each page's row says how
 /// many of the models put one of its topics first.
@@ -659,30 +686,28 @@ fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     if tp == 0 { 0.0 } else { 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64 }
 }
 
-impl std::fmt::Display for Scores {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "| rows | top-level top-1 | top-level macro-F1 (gold ∪ predicted classes) | (gold classes) | label micro-F1 |"
-        )?;
-        writeln!(f, "|---|---:|---:|---:|---:|")?;
-        let line = |f: &mut std::fmt::Formatter<'_>, name: &str, s: &SourceScores| {
-            writeln!(
-                f,
-                "| {name} ({}) | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
+/// One table of cross-validated scores: a row for all rows and one per source, for each
+/// way of predicting (`kinds`: its name for the rows, e.g. "restricted", and its scores).
+fn score_table(kinds: &[(&str, &Scores)]) -> String {
+    let mut table = String::from(
+        "| rows | top-level top-1 | top-level macro-F1 (gold ∪ predicted classes) | (gold classes) | label micro-F1 |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for (kind, scores) in kinds {
+        let sources = std::iter::once(("all", &scores.all))
+            .chain(scores.by_source.iter().map(|(n, s)| (n.as_str(), s)));
+        for (name, s) in sources {
+            table += &format!(
+                "| {name} ({}){kind} | {:.1} % | {:.1} % | {:.1} % | {:.1} % |\n",
                 s.rows,
                 s.top1 * 100.0,
                 s.macro_f1 * 100.0,
                 s.gold_macro_f1 * 100.0,
                 s.label_f1 * 100.0
-            )
-        };
-        line(f, "all", &self.all)?;
-        for (source, scores) in &self.by_source {
-            line(f, source, scores)?;
+            );
         }
-        Ok(())
     }
+    table
 }
 
 #[cfg(test)]
