@@ -3,7 +3,7 @@
 //! ```text
 //! portrait decode [FILE]   beacon body (binary) → Segment JSON `{"batch": [...]}` on stdout
 //! portrait encode [FILE]   Segment JSON `{"batch": [...]}` → beacon body on stdout
-//! portrait topics [--scores] [--labels-of LABELLED] [FILE]
+//! portrait topics [--scores] [--labels-of LABELLED]… [FILE]
 //!                          pages as JSON Lines → their topics as JSON Lines on stdout
 //! portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
 //!                          labelled profiles as JSON Lines → propensity coefficients as TOML
@@ -22,13 +22,14 @@
 //! object is reported on stderr with its number and skipped; the exit status is then 1.
 //! `topics --scores` adds `label_scores`, the score of each of `label_ids`. `topics
 //! --labels-of LABELLED` predicts only within the top-level topics that the labelled JSON
-//! Lines set LABELLED (rows with `top_level_ids` / `label_ids`, like `dev.jsonl`) uses, as a
-//! model trained on that labelling would: for scoring against a set whose labels cannot name
-//! every topic (`dev.jsonl`'s sources name 17 of the 22).
+//! Lines set LABELLED (rows with `top_level_ids` / `label_ids`, like `dev.jsonl`) uses, as if
+//! the model knew no others: for scoring against a set labelled the same way, whose labels
+//! cannot name every topic (`dev.jsonl`'s sources name 17 of the 22).
 //!
 //! The beacon carries one `sentAt` for its batch and a count of events the SDK dropped; in
 //! JSON they are the top-level `sentAt` and `dropped` fields (`dropped` is Portrait's own).
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -37,7 +38,7 @@ use portrait_core::{Decoded, Timestamp, beacon, segment, topics};
 mod fit;
 
 const USAGE: &str = "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)
-       portrait topics [--scores] [--labels-of LABELLED] [FILE]
+       portrait topics [--scores] [--labels-of LABELLED]… [FILE]
        portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]
        portrait check-config FILE";
 
@@ -115,28 +116,35 @@ fn encode(input: &[u8]) -> Result<(Vec<u8>, Decoded), portrait_core::Error> {
     Ok((body, decoded))
 }
 
-/// `portrait topics [--scores] [--labels-of LABELLED] [FILE]`. `--scores`: also
+/// `portrait topics [--scores] [--labels-of LABELLED]… [FILE]`. `--scores`: also
 /// `label_scores`, each label's score (as `pageTopics()` gives it in the browser), for
-/// comparing the two. `--labels-of`: only the top-level topics LABELLED's rows are labelled
-/// with (and their finer topics), as a model trained on that labelling would answer.
+/// comparing the two. `--labels-of`: only within the top-level topics LABELLED's rows are
+/// labelled with (several files: any of theirs), as if the model knew no others.
 fn topics(args: &[String]) -> ExitCode {
     let mut model =
         topics::Model::decode(topics::BUILTIN_MODEL).expect("the built-in model is tested to decode");
     let (mut scores, mut file) = (false, None);
+    let mut labels = BTreeSet::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--scores" => scores = true,
             "--labels-of" => {
                 let Some(labelled) = args.next() else { return usage_error() };
-                if let Err(problem) = restrict_to_labels_of(&mut model, labelled) {
-                    eprintln!("portrait: {labelled}{problem}");
+                if let Err(problem) = read_labels(labelled, &mut labels) {
+                    eprintln!("portrait: {problem}");
                     return ExitCode::from(2);
                 }
             }
             _ if file.is_none() && !arg.starts_with("--") => file = Some(arg.as_str()),
             _ => return usage_error(),
         }
+    }
+    if !labels.is_empty()
+        && let Err(id) = model.restrict(&labels)
+    {
+        eprintln!("portrait: --labels-of: label {id} is not a topic of the model");
+        return ExitCode::from(2);
     }
     match read_input(file) {
         Ok(input) => classify_pages(&model, &input, scores),
@@ -147,30 +155,35 @@ fn topics(args: &[String]) -> ExitCode {
     }
 }
 
-/// Restricts `model` to the topics of the labelled JSON Lines set at `path` (each row's
-/// `top_level_ids` and `label_ids`, as in `dev.jsonl`). The error is the text to print after
-/// the path: `: cannot read …`, `:3: …`.
-fn restrict_to_labels_of(model: &mut topics::Model, path: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!(": cannot read: {e}"))?;
-    let mut labels = std::collections::BTreeSet::new();
+/// Adds the labels of the labelled JSON Lines set at `path` (each row's `top_level_ids` and
+/// `label_ids`, lists of topic ids, as in `dev.jsonl`) to `labels`. The error names the file
+/// and, for a row, its line.
+fn read_labels(path: &str, labels: &mut BTreeSet<u16>) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut found = false;
     for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
-        let row: serde_json::Value = serde_json::from_str(line).map_err(|e| format!(":{}: {e}", n + 1))?;
+        let at = |problem: String| format!("{path}:{}: {problem}", n + 1);
+        let row: serde_json::Value = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
         if !row.is_object() {
-            return Err(format!(":{}: not a JSON object", n + 1));
+            return Err(at("not a JSON object".to_owned()));
         }
         for field in ["top_level_ids", "label_ids"] {
-            for value in row.get(field).and_then(|ids| ids.as_array()).into_iter().flatten() {
+            let ids = match row.get(field) {
+                None => continue,
+                Some(serde_json::Value::Array(ids)) => ids,
+                Some(other) => return Err(at(format!("`{field}` is {other}, not a list of topic ids"))),
+            };
+            for value in ids {
                 let id = value.as_u64().and_then(|id| u16::try_from(id).ok());
-                labels.insert(
-                    id.ok_or_else(|| format!(":{}: `{field}` holds {value}, not a topic id", n + 1))?,
-                );
+                labels.insert(id.ok_or_else(|| at(format!("`{field}` holds {value}, not a topic id")))?);
+                found = true;
             }
         }
     }
-    if labels.is_empty() {
-        return Err(": no row has `top_level_ids` or `label_ids`".to_owned());
+    match found {
+        true => Ok(()),
+        false => Err(format!("{path}: no row has `top_level_ids` or `label_ids`")),
     }
-    model.restrict(&labels).map_err(|id| format!(": label {id} is not a topic of the model"))
 }
 
 fn classify_pages(model: &topics::Model, input: &[u8], scores: bool) -> ExitCode {

@@ -14,7 +14,8 @@ fn portrait(args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A command refused before it reads its input may have closed it already.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     let output = child.wait_with_output().unwrap();
     (output.status.code().unwrap(), output.stdout, String::from_utf8(output.stderr).unwrap())
 }
@@ -81,7 +82,7 @@ fn bad_input_is_a_clear_error() {
         (
             2,
             "usage: portrait decode|encode|topics [FILE]   (FILE defaults to stdin)\n       \
-             portrait topics [--scores] [--labels-of LABELLED] [FILE]\n       \
+             portrait topics [--scores] [--labels-of LABELLED]… [FILE]\n       \
              portrait fit-propensity [FILE] [--features a,b,…] [--l2 X]\n       \
              portrait check-config FILE\n"
         )
@@ -154,25 +155,45 @@ fn topics_labels_of_predicts_only_the_labelled_sets_top_level_topics() {
     assert!(!top_level.is_empty() && top_level.iter().all(|id| [149, 207].contains(id)), "{answer}");
     assert!(answer["label_scores"].is_array(), "flags combine");
 
+    // A finer label names its top-level topic; a second file adds its topics.
+    let finance = dir.join("finance.jsonl");
+    std::fs::write(&finance, "{\"top_level_ids\": [149]}\n").unwrap();
+    std::fs::write(&labelled, format!("{{\"label_ids\": [{home_and_garden_child}]}}\n")).unwrap();
+    let garden = r#"{"id": 1, "title": "Kitchen renovation ideas: cabinets, worktops and sofas"}"#;
+    for (files, expected) in [(vec![&labelled], vec![207]), (vec![&labelled, &finance], vec![207])] {
+        let mut args = vec!["topics"];
+        for file in files {
+            args.extend(["--labels-of", file.to_str().unwrap()]);
+        }
+        let (status, stdout, stderr) = portrait(&args, garden.as_bytes());
+        assert_eq!((status, stderr.as_str()), (0, ""));
+        let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        assert_eq!(answer["top_level_ids"], serde_json::json!(expected), "{answer}");
+    }
+    let (_, stdout, _) = portrait(&["topics", "--labels-of", finance.to_str().unwrap()], garden.as_bytes());
+    let answer: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(answer["top_level_ids"], serde_json::json!([149]), "the only topic left: {answer}");
+
+    let path = labelled.to_str().unwrap();
     for (content, expected) in [
-        ("[149]\n", ":1: not a JSON object"),
+        ("[149]\n", format!("{path}:1: not a JSON object")),
         (
             "{\"label_ids\": [149]}\n{\"label_ids\": [\"149\"]}\n",
-            ":2: `label_ids` holds \"149\", not a topic id",
+            format!("{path}:2: `label_ids` holds \"149\", not a topic id"),
         ),
-        ("{\"top_level_ids\": [70000]}\n", ":1: `top_level_ids` holds 70000, not a topic id"),
-        ("{\"label_ids\": [9999]}\n", ": label 9999 is not a topic of the model"),
-        ("{\"id\": 1}\n", ": no row has `top_level_ids` or `label_ids`"),
+        ("{\"label_ids\": 149}\n", format!("{path}:1: `label_ids` is 149, not a list of topic ids")),
+        ("{\"top_level_ids\": [70000]}\n", format!("{path}:1: `top_level_ids` holds 70000, not a topic id")),
+        ("{\"label_ids\": [9999]}\n", "--labels-of: label 9999 is not a topic of the model".to_owned()),
+        ("{\"id\": 1}\n", format!("{path}: no row has `top_level_ids` or `label_ids`")),
     ] {
         std::fs::write(&labelled, content).unwrap();
-        let path = labelled.to_str().unwrap();
         let (status, stdout, stderr) = portrait(&["topics", "--labels-of", path], pages.as_bytes());
-        assert_eq!(
-            (status, stdout.len(), stderr),
-            (2, 0, format!("portrait: {path}{expected}\n")),
-            "{content}"
-        );
+        assert_eq!((status, stdout.len(), stderr), (2, 0, format!("portrait: {expected}\n")), "{content}");
     }
+    let (status, _, stderr) =
+        portrait(&["topics", "--labels-of", "/nonexistent/labels.jsonl"], pages.as_bytes());
+    assert_eq!(status, 2);
+    assert!(stderr.starts_with("portrait: cannot read /nonexistent/labels.jsonl: "), "{stderr}");
     let (status, _, stderr) = portrait(&["topics", "--labels-of"], pages.as_bytes());
     assert_eq!(status, 2);
     assert!(stderr.starts_with("usage: "), "{stderr}");
