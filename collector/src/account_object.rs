@@ -73,7 +73,9 @@ impl internal::Object for AccountObject {
                 let Some((workspace, mut account)) = self.load()? else {
                     return Ok(None);
                 };
-                account.remove_member(&remove.profile_id);
+                for profile_id in &remove.profile_ids {
+                    account.remove_member(profile_id);
+                }
                 self.save(&workspace, &account)?;
                 // The account's audiences may lose it with its member (an exit fires).
                 self.evaluate(&workspace, &account).await?;

@@ -136,10 +136,13 @@ async fn erase(
     let stopped = |error: ApiError, left: &[&str]| stopped_erasure(error, survivor_id, left);
     let identities: Vec<Json> = plan.identities.iter().map(identity_json).collect();
     let survivor = async {
-        let removals = plan.accounts.iter().map(|account_id| async move {
-            let stub = internal::account_stub(env, workspace, account_id)?;
-            let remove = RemoveMember { profile_id: survivor_id.to_owned() };
-            internal::call::<_, ()>(&stub, "remove", &remove).await
+        let members = plan.member_ids();
+        let removals = plan.accounts.iter().map(|account_id| {
+            let remove = RemoveMember { profile_ids: members.clone() };
+            async move {
+                let stub = internal::account_stub(env, workspace, account_id)?;
+                internal::call::<_, ()>(&stub, "remove", &remove).await
+            }
         });
         for outcome in join_all(removals).await {
             outcome?;
@@ -228,7 +231,7 @@ async fn forget_deliveries(
         w.map(|w| w.webhooks.iter().map(|h| h.name.clone()).collect())
     })?
     .unwrap_or_default();
-    let members: Vec<String> = std::iter::once(&plan.profile_id).chain(&plan.merged).cloned().collect();
+    let members = plan.member_ids();
     // Each shard that may hold a delivery about them: asked about every member (deleting
     // by key finds only its own) and about the accounts it holds.
     let mut shards: BTreeMap<u64, Vec<String>> = BTreeMap::new();

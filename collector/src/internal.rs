@@ -452,6 +452,13 @@ pub struct Erased {
     pub message_ids_forgotten: i64,
 }
 
+impl Erased {
+    /// The ids the person's data may be filed under: the profile's and those merged into it.
+    pub fn member_ids(&self) -> Vec<String> {
+        std::iter::once(&self.profile_id).chain(&self.merged).cloned().collect()
+    }
+}
+
 /// `events`: a page of the timeline, newest first, after `cursor` (see [`Position`]).
 #[derive(Serialize, Deserialize)]
 pub struct EventsPage {
@@ -509,6 +516,8 @@ pub struct MergeIn {
     pub reason: MergeReason,
     pub profile: Option<Profile>,
     pub rows: Vec<BatchRow>,
+    /// The accounts the merged-away profile has reached: the survivor's erasure leaves them.
+    pub accounts: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -568,8 +577,9 @@ pub struct AccountMessage {
     pub update: Option<AccountUpdate>,
 }
 
-/// `remove` on an AccountObject: an erased member.
+/// `remove` on an AccountObject: an erased member, by the ids of its profile and of the
+/// profiles merged into it.
 #[derive(Serialize, Deserialize)]
 pub struct RemoveMember {
-    pub profile_id: String,
+    pub profile_ids: Vec<String>,
 }

@@ -111,6 +111,10 @@ const SCHEMA: &[&str] = &[
      count INTEGER NOT NULL, ids BLOB NOT NULL, beacon BLOB, receipt BLOB NOT NULL, state BLOB, unlinked BLOB)",
     outbox::TABLES[0],
     outbox::TABLES[1],
+    // Every account this profile, or one merged into it, has sent a member snapshot to: an
+    // erasure leaves each of them, not only those the profile belongs to now (an account
+    // keeps a member whose email moved to another domain, or who was merged away).
+    "CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY)",
 ];
 
 internal::export_object!(ProfileObject);
@@ -743,6 +747,7 @@ impl ProfileObject {
                     reason: reason.clone(),
                     profile: if first { self.load()?.map(|s| s.profile) } else { None },
                     rows,
+                    accounts: self.reached_accounts()?,
                 };
                 let answer: Option<MergeAnswer> = internal::call(&stub, "merge_in", &merge).await?;
                 match answer {
@@ -829,6 +834,8 @@ impl ProfileObject {
                 });
             }
         }
+        // Before the commit: an account listed without the merge is only asked in vain.
+        self.note_accounts(&merge.accounts)?;
         self.or_forget_ids(self.commit(&stored.profile.identities, next, &rows, false))?;
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
@@ -1058,10 +1065,34 @@ impl ProfileObject {
                 absorbed: stored.profile.merged.iter().cloned().collect(),
                 update: Some(update),
             };
+            // Noted before it is sent: an erasure may then ask an account that never got it.
+            self.note_accounts(std::slice::from_ref(&account_id))?;
             let stub = internal::account_stub(&self.env, &stored.workspace, &account_id)?;
             internal::call::<_, ()>(&stub, "update", &message).await?;
         }
         Ok(())
+    }
+
+    /// Adds `ids` to the accounts this profile has reached.
+    fn note_accounts(&self, ids: &[String]) -> Result<()> {
+        self.schema.ensure(&self.sql)?;
+        for id in ids {
+            self.sql.exec("INSERT OR IGNORE INTO accounts (id) VALUES (?)", vec![id.as_str().into()])?;
+        }
+        Ok(())
+    }
+
+    /// The accounts this profile, or one merged into it, has sent a member snapshot to.
+    fn reached_accounts(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        if self.schema.exists(&self.sql, "accounts")? {
+            for row in self.sql.exec("SELECT id FROM accounts", None)?.raw() {
+                if let Some(SqlStorageValue::String(id)) = row?.into_iter().next() {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// The accounts this profile belongs to: its groups, and the account of its business email
@@ -1146,12 +1177,14 @@ impl ProfileObject {
             )?;
             internal::call::<_, ()>(&stub, "change", &change).await?;
         }
-        let accounts = self.accounts(&stored).await?.into_iter().map(|(id, _)| id).collect();
+        let mut accounts: BTreeSet<String> =
+            self.accounts(&stored).await?.into_iter().map(|(id, _)| id).collect();
+        accounts.extend(self.reached_accounts()?);
         let erased = Erased {
             profile_id: stored.profile_id,
             identities: stored.profile.identities.into_iter().collect(),
             merged: stored.profile.merged.into_iter().collect(),
-            accounts,
+            accounts: accounts.into_iter().collect(),
             events_removed: self.event_count(true)?,
             message_ids_forgotten: self.event_count(false)?,
         };
