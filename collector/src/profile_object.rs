@@ -726,9 +726,12 @@ impl ProfileObject {
             let stub = internal::profile_stub(&self.env, &stored.workspace, &target)?;
             let mut sent_up_to = 0;
             let mut first = true;
+            let mut accounts_sent = Vec::new();
             loop {
                 let rows = self.rows_after(sent_up_to)?;
-                if !first && rows.is_empty() {
+                // An account reached while the last round was in flight goes in another.
+                let accounts = self.reached_accounts()?;
+                if !first && rows.is_empty() && accounts == accounts_sent {
                     // No await since the check: nothing can have arrived in between.
                     self.become_forward(&stored.profile_id, &target)?;
                     if let Err(e) = outbox::flush(&self.sql, &self.env, &stored.workspace).await {
@@ -747,8 +750,9 @@ impl ProfileObject {
                     reason: reason.clone(),
                     profile: if first { self.load()?.map(|s| s.profile) } else { None },
                     rows,
-                    accounts: self.reached_accounts()?,
+                    accounts: accounts.clone(),
                 };
+                accounts_sent = accounts;
                 let answer: Option<MergeAnswer> = internal::call(&stub, "merge_in", &merge).await?;
                 match answer {
                     Some(MergeAnswer::Merged) => first = false,
@@ -834,9 +838,9 @@ impl ProfileObject {
                 });
             }
         }
-        // Before the commit: an account listed without the merge is only asked in vain.
-        self.note_accounts(&merge.accounts)?;
         self.or_forget_ids(self.commit(&stored.profile.identities, next, &rows, false))?;
+        // After the commit: a merge that fails is sent again, with its accounts.
+        self.note_accounts(&merge.accounts)?;
         self.settle(true).await?;
         Ok(MergeAnswer::Merged)
     }
@@ -1053,7 +1057,16 @@ impl ProfileObject {
             return Ok(());
         }
         let Some(stored) = self.load()? else { return Ok(()) };
-        for (account_id, link) in self.accounts(&stored).await? {
+        let accounts = self.accounts(&stored).await?;
+        // An erasure or a merge away may have run during that lookup: then nothing is noted
+        // (it would bring back tables in an erased object) and nothing is sent.
+        if self.forward_target()?.is_some() || self.load()?.is_none() {
+            return Ok(());
+        }
+        // Noted before they are sent, with no await between: an erasure may then ask an
+        // account that never got its update, never miss one that did.
+        self.note_accounts(&accounts.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())?;
+        for (account_id, link) in accounts {
             let traits = stored.profile.group_traits.get(&account_id).cloned().unwrap_or_default();
             let update = AccountUpdate {
                 member: account::member_snapshot(&stored.profile_id, &stored.profile, link),
@@ -1065,8 +1078,6 @@ impl ProfileObject {
                 absorbed: stored.profile.merged.iter().cloned().collect(),
                 update: Some(update),
             };
-            // Noted before it is sent: an erasure may then ask an account that never got it.
-            self.note_accounts(std::slice::from_ref(&account_id))?;
             let stub = internal::account_stub(&self.env, &stored.workspace, &account_id)?;
             internal::call::<_, ()>(&stub, "update", &message).await?;
         }
@@ -1086,7 +1097,7 @@ impl ProfileObject {
     fn reached_accounts(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
         if self.schema.exists(&self.sql, "accounts")? {
-            for row in self.sql.exec("SELECT id FROM accounts", None)?.raw() {
+            for row in self.sql.exec("SELECT id FROM accounts ORDER BY id", None)?.raw() {
                 if let Some(SqlStorageValue::String(id)) = row?.into_iter().next() {
                     ids.push(id);
                 }

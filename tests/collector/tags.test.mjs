@@ -290,7 +290,7 @@ max_attempts = 3
   test("an erasure takes the person out of every account they reached: an earlier email's, and a merged profile's", async () => {
     const id = uuid().slice(0, 8);
     const [anon, otherBrowser, user] = [uuid(), uuid(), `moved-${id}`];
-    const [acme, globex, group] = [`domain:acme-${id}.com`, `domain:globex-${id}.com`, `merged-co-${id}`];
+    const [acme, initech, globex, group] = ["acme", "initech", "globex"].map((c) => `domain:${c}-${id}.com`).concat(`merged-co-${id}`);
     const members = async (account) => {
       const response = await collector.account(encodeURIComponent(account));
       return response.status === 200 ? response.json.memberCount : 0;
@@ -298,23 +298,30 @@ max_attempts = 3
     const joined = (account) => until(async () => (await members(account)) === 1, `a member in ${account}`, 30_000);
     await collector.beacon([browserEvent("identify", anon, { userId: user, traits: { email: `ann@acme-${id}.com` } })]);
     await joined(acme);
-    // A new email: the account of the old one keeps its member (membership only grows).
+    // Another browser, not signed in yet: its own profile, in an email's account and a group.
+    await collector.beacon([
+      browserEvent("identify", otherBrowser, { traits: { email: `ann@initech-${id}.com` } }),
+      browserEvent("group", otherBrowser, { groupId: group, traits: { name: "Merged Co" } }),
+    ]);
+    await joined(initech);
+    await joined(group);
+    // A newer email: the account of the old one keeps its member (membership only grows).
     await collector.beacon([browserEvent("identify", anon, { userId: user, traits: { email: `ann@globex-${id}.com` } })]);
     await joined(globex);
-    // Another browser's profile joins a group, then signs in as the same user: one person.
-    await collector.beacon([browserEvent("group", otherBrowser, { groupId: group, traits: { name: "Merged Co" } })]);
-    await joined(group);
+    // The other browser signs in: one person, whose email is now globex's. Only the merged
+    // profile knew initech's account.
     await collector.beacon([browserEvent("identify", otherBrowser, { userId: user })]);
     await until(async () => {
       const [one, other] = [await collector.profile("anonymous_id", anon), await collector.profile("anonymous_id", otherBrowser)];
       return one.status === 200 && other.status === 200 && one.json.profileId === other.json.profileId;
     }, "the two profiles merged", 30_000);
-    assert.equal(await members(acme), 1);
+    assert.deepEqual([await members(acme), await members(initech)], [1, 1]);
 
     const erased = await collector.profile("user_id", user, { method: "DELETE" });
     assert.equal(erased.status, 200, erased.text);
-    assert.deepEqual([...erased.json.accountsLeft].sort(), [acme, globex, group].sort(), erased.text);
-    assert.deepEqual([await members(acme), await members(globex), await members(group)], [0, 0, 0]);
+    assert.deepEqual([...erased.json.accountsLeft].sort(), [acme, initech, globex, group].sort(), erased.text);
+    const left = await Promise.all([acme, initech, globex, group].map(members));
+    assert.deepEqual(left, [0, 0, 0, 0]);
   });
 
   test("an account whose only engaged member is erased leaves its account audiences", async () => {
