@@ -32,7 +32,7 @@ use worker::{Env, Method, Request};
 
 use crate::audience_object::{self, ListMembers, Members};
 use crate::http::{ApiError, ApiResult, Target, json_response};
-use crate::internal::{self, Erased, EventsPage, Position, RemoveMember, Unlink, Unlinked};
+use crate::internal::{self, Erased, EventsPage, ForgetRefusals, Position, RemoveMember, Unlink, Unlinked};
 use crate::settings;
 use crate::source_stats::{self, Counts};
 use crate::webhook_object::{self, Log};
@@ -147,14 +147,26 @@ async fn erase(
         for outcome in join_all(removals).await {
             outcome?;
         }
+        // Another profile's record of a refused merge names the person's profile and user id.
+        let forgets = plan.refused_with.iter().map(|other| {
+            let forget = ForgetRefusals { profile_ids: members.clone() };
+            async move {
+                let stub = internal::profile_stub(env, workspace, other)?;
+                internal::call::<_, u32>(&stub, "forget_refusals", &forget).await
+            }
+        });
+        let mut refusals_forgotten = 0;
+        for outcome in join_all(forgets).await {
+            refusals_forgotten += outcome?.unwrap_or(0);
+        }
         let deliveries = forget_deliveries(env, workspace, &plan).await?;
         let index_entries_removed =
             unlink(env, workspace, survivor_id, plan.merged.clone(), plan.identities.clone()).await?;
         let stub = internal::profile_stub(env, workspace, survivor_id)?;
         let erased: Erased = internal::call(&stub, "erase", &()).await?.ok_or_else(not_found)?;
-        Ok::<_, ApiError>((deliveries, index_entries_removed, erased))
+        Ok::<_, ApiError>((deliveries, index_entries_removed, refusals_forgotten, erased))
     };
-    let (deliveries, index_entries_removed, erased) =
+    let (deliveries, index_entries_removed, refusals_forgotten, erased) =
         survivor.await.map_err(|error| stopped(error, &[survivor_id]))?;
     // Only now: a link of a chain of forwards (one merged into a profile that merged on) that
     // went first would leave the links before it pointing at nothing. `merged` is transitive;
@@ -195,6 +207,7 @@ async fn erase(
         webhook_deliveries_removed: deliveries.removed,
         webhook_deliveries_scrubbed: deliveries.scrubbed,
         accounts_left: plan.accounts,
+        refusals_forgotten,
     };
     json_response(200, &receipt)
 }
@@ -212,6 +225,9 @@ struct Receipt {
     webhook_deliveries_removed: u32,
     webhook_deliveries_scrubbed: u32,
     accounts_left: Vec<String>,
+    /// Entries of other profiles' identity histories that recorded a merge refused with
+    /// the person.
+    refusals_forgotten: u32,
 }
 
 fn identity_json(identity: &Identity) -> Json {

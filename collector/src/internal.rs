@@ -448,6 +448,8 @@ pub struct Erased {
     /// Profiles merged into this one: their objects hold forwarding records to erase too.
     pub merged: Vec<String>,
     pub accounts: Vec<String>,
+    /// Other profiles that record a refused merge with this one (or one merged into it).
+    pub refused_with: Vec<String>,
     pub events_removed: i64,
     pub message_ids_forgotten: i64,
 }
@@ -575,6 +577,14 @@ pub struct AccountMessage {
     pub account_id: String,
     pub absorbed: Vec<String>,
     pub update: Option<AccountUpdate>,
+}
+
+/// `forget_refusals` on a ProfileObject: the refused merges with an erased person's profiles
+/// (by the ids of their profile and of the profiles merged into it) go from its history.
+/// Answered with how many entries went.
+#[derive(Serialize, Deserialize)]
+pub struct ForgetRefusals {
+    pub profile_ids: Vec<String>,
 }
 
 /// `remove` on an AccountObject: an erased member, by the ids of its profile and of the

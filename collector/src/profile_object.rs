@@ -63,8 +63,8 @@ use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::audience_object::{self, Membership};
 use crate::internal::{
-    self, AccountMessage, Answer, Applied, Apply, BatchRow, Erased, EventsPage, Link, Linked, MergeAnswer,
-    MergeIn, Param, Position, RejectedEvent, Schema, Statement,
+    self, AccountMessage, Answer, Applied, Apply, BatchRow, Erased, EventsPage, ForgetRefusals, Link, Linked,
+    MergeAnswer, MergeIn, Param, Position, RejectedEvent, Schema, Statement,
 };
 use crate::outbox;
 use crate::settings::{self, Bucket};
@@ -315,6 +315,16 @@ impl internal::Object for ProfileObject {
                 Some(stored) => internal::answer(&self.erasure(stored).await?),
                 None => Ok(None),
             },
+            "forget_refusals" => {
+                let forget: ForgetRefusals = internal::decode(body)?;
+                let Some(stored) = self.load()? else { return Ok(None) };
+                let mut next = stored.clone();
+                let forgotten = next.profile.forget_refusals_with(&forget.profile_ids) as u32;
+                if forgotten > 0 {
+                    self.commit(&stored.profile.identities, next, &[], false)?;
+                }
+                internal::answer(&forgotten)
+            }
             "erase" => match self.load()? {
                 Some(stored) => {
                     let erased = self.erasure(stored).await?;
@@ -984,6 +994,7 @@ impl ProfileObject {
             identities: Vec::new(),
             merged: Vec::new(),
             accounts: Vec::new(),
+            refused_with: Vec::new(),
             events_removed: 0,
             message_ids_forgotten: 0,
         })
@@ -1191,11 +1202,15 @@ impl ProfileObject {
         let mut accounts: BTreeSet<String> =
             self.accounts(&stored).await?.into_iter().map(|(id, _)| id).collect();
         accounts.extend(self.reached_accounts()?);
+        let mut refused_with = stored.profile.refused_with();
+        refused_with.remove(&stored.profile_id);
+        refused_with.retain(|id| !stored.profile.merged.contains(id));
         let erased = Erased {
             profile_id: stored.profile_id,
             identities: stored.profile.identities.into_iter().collect(),
             merged: stored.profile.merged.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
+            refused_with: refused_with.into_iter().collect(),
             events_removed: self.event_count(true)?,
             message_ids_forgotten: self.event_count(false)?,
         };

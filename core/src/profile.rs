@@ -799,6 +799,26 @@ impl Profile {
         self.trim_log();
     }
 
+    /// The profiles this one's log records a refused merge with.
+    pub fn refused_with(&self) -> BTreeSet<String> {
+        let other = |entry: &LogEntry| match &entry.change {
+            Change::Refused { other, .. } => Some(other.clone()),
+            Change::Merged { .. } => None,
+        };
+        self.identity_log.iter().filter_map(other).collect()
+    }
+
+    /// Forgets the refused merges with any of `profile_ids` (an erased person's profile and
+    /// those merged into it): each names that person's profile, and their user id. Returns
+    /// how many entries went.
+    pub fn forget_refusals_with(&mut self, profile_ids: &[String]) -> usize {
+        let before = self.identity_log.len();
+        self.identity_log.retain(
+            |entry| !matches!(&entry.change, Change::Refused { other, .. } if profile_ids.contains(other)),
+        );
+        before - self.identity_log.len()
+    }
+
     fn trim_log(&mut self) {
         while self.identity_log.len() > MAX_LOG_ENTRIES {
             self.identity_log.pop_first();
@@ -927,6 +947,32 @@ mod tests {
         event.context_mut().page.url = Some("https://example.com/blog/network-security-firewalls".into());
         event.context_mut().library.name = Some(library.into());
         Received { event, enrichment: Default::default() }
+    }
+
+    #[test]
+    fn refusals_with_an_erased_person_are_forgotten_and_the_rest_kept() {
+        use crate::identity::{MergeReason, Refusal};
+        let reason = MergeReason::Shared(Identity { kind: IdKind::AnonymousId, value: "shared".into() });
+        let refused = |other: &str, theirs: &str| Change::Refused {
+            other: other.into(),
+            reason: reason.clone(),
+            refusal: Refusal::DifferentUsers { ours: "bob".into(), theirs: theirs.into() },
+        };
+        let mut bob = Profile::default();
+        bob.log(Timestamp(T), refused("u:alice", "alice"));
+        bob.log(Timestamp(T + 1), refused("a:alices-laptop", "alice"));
+        bob.log(Timestamp(T + 2), refused("u:carol", "carol"));
+        bob.log(Timestamp(T + 3), Change::Merged { from: "a:phone".into(), identities: Vec::new(), reason });
+        assert_eq!(
+            bob.refused_with(),
+            BTreeSet::from(["u:alice".into(), "a:alices-laptop".into(), "u:carol".into()])
+        );
+
+        let alice = ["u:alice".to_owned(), "a:alices-laptop".to_owned()];
+        assert_eq!(bob.forget_refusals_with(&alice), 2);
+        assert_eq!(bob.refused_with(), BTreeSet::from(["u:carol".to_owned()]));
+        assert_eq!(bob.identity_log.len(), 2, "the merge stays");
+        assert_eq!(bob.forget_refusals_with(&alice), 0, "asked again: nothing more");
     }
 
     #[test]

@@ -201,6 +201,24 @@ describe("identity resolution", () => {
     }
   });
 
+  test("erasing one of two people who shared a browser leaves no trace of them in the other's history", async () => {
+    const [browser, alice, bob] = [uuid(), `alice-${uuid()}`, `bob-${uuid()}`];
+    await send([browserEvent("identify", browser, { userId: alice, timestamp: ago(10) })]);
+    await send([browserEvent("identify", browser, { userId: bob, timestamp: ago(5) })]);
+    const { json: aliceProfile } = await collector.profile("user_id", alice);
+    const refusals = async () => (await collector.profile("user_id", bob)).json.identityHistory.filter((h) => h.change === "refused");
+    assert.deepEqual((await refusals()).map((h) => h.other), [aliceProfile.profileId]);
+
+    const erased = await collector.profile("user_id", alice, { method: "DELETE" });
+    assert.equal(erased.status, 200, erased.text);
+    assert.equal(erased.json.refusalsForgotten, 1, erased.text);
+    const { json: bobProfile } = await collector.profile("user_id", bob);
+    assert.deepEqual(await refusals(), []);
+    assert.ok(!JSON.stringify(bobProfile.identityHistory).includes(alice), JSON.stringify(bobProfile.identityHistory));
+    // Asked again (a retried erasure finds the person gone): nothing more to forget, no error.
+    assert.equal((await collector.profile("user_id", alice, { method: "DELETE" })).status, 404);
+  });
+
   test("placeholder ids link nothing", async () => {
     const [first, second] = [uuid(), uuid()];
     for (const browser of [first, second]) {

@@ -411,14 +411,15 @@ impl Model {
     }
 }
 
-/// Softmax over the topics at `indices`: (index, probability) pairs; a topic scored −∞
-/// ([`Model::restrict`]) is not a candidate. `libm`'s `expf`, not the platform's: the same
-/// bits natively (the CLI, the collector, training's threshold choice) as in wasm, where the
-/// standard library uses that code anyway.
+/// Softmax over the topics at `indices`: (index, probability) pairs; a topic whose
+/// probability is 0 (scored −∞ by [`Model::restrict`], or too far below the best for an
+/// `f32`) is not a candidate. `libm`'s `expf`, not the platform's: the same bits natively
+/// (the CLI, the collector, training's threshold choice) as in wasm, where the standard
+/// library uses that code anyway.
 fn softmax(indices: &[usize], logits: &[f32]) -> Vec<(usize, f32)> {
-    let candidates = indices.iter().copied().filter(|&i| logits[i] > f32::NEG_INFINITY);
-    let max = candidates.clone().map(|i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<(usize, f32)> = candidates.map(|i| (i, libm::expf(logits[i] - max))).collect();
+    let max = indices.iter().map(|&i| logits[i]).fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<(usize, f32)> =
+        indices.iter().map(|&i| (i, libm::expf(logits[i] - max))).filter(|&(_, e)| e > 0.0).collect();
     let sum: f32 = exps.iter().map(|&(_, e)| e).sum();
     exps.into_iter().map(|(i, e)| (i, e / sum)).collect()
 }
