@@ -316,6 +316,11 @@ impl internal::Object for ProfileObject {
                 None => Ok(None),
             },
             "forget_refusals" => {
+                // A merge away in flight has sent the log already: the erasure fails (503) and,
+                // asked again, finds the survivor.
+                if self.merging.get() {
+                    return Err(worker::Error::RustError("busy merging; ask again".into()));
+                }
                 let forget: ForgetRefusals = internal::decode(body)?;
                 let Some(stored) = self.load()? else { return Ok(None) };
                 let mut next = stored.clone();

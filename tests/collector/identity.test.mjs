@@ -201,7 +201,7 @@ describe("identity resolution", () => {
     }
   });
 
-  test("erasing one of two people who shared a browser leaves no trace of them in the other's history", async () => {
+  test("erasing one of two people who shared a browser takes the merge refused with them out of the other's history", async () => {
     const [browser, alice, bob] = [uuid(), `alice-${uuid()}`, `bob-${uuid()}`];
     await send([browserEvent("identify", browser, { userId: alice, timestamp: ago(10) })]);
     await send([browserEvent("identify", browser, { userId: bob, timestamp: ago(5) })]);

@@ -507,8 +507,8 @@ mod tests {
 
     #[test]
     fn a_restricted_topic_is_never_offered_even_at_zero_thresholds() {
-        // Thresholds of 0 offer every candidate, however unlikely: a topic left out must not
-        // be one (a probability of exactly 0 would pass `p >= best × 0`).
+        // Thresholds of 0 offer every candidate whose probability is not 0: a topic left out
+        // must not be one (its 0 would pass `p >= best × 0`).
         let data = ModelData { second_topic_ratio: 0.0, label_threshold: 0.0, ..tiny() };
         let mut model = Model::decode(&data.encode()).unwrap();
         let everything = model.classify(&page("football chess"));
