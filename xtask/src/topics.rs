@@ -77,7 +77,9 @@ pub fn train(root: &Path, args: &[String]) -> Result<(), String> {
         brotli_size(&fold_bytes)?
     );
     let report = Scores::of(&rows, &chosen.predictions);
-    let restricted = Scores::of(&rows, &restricted_predictions(&rows, &fold_models, &chosen));
+    let restricted_predictions =
+        fold_predictions(&rows, &fold_models, chosen.second_topic_ratio, chosen.label_threshold, true);
+    let restricted = Scores::of(&rows, &restricted_predictions);
     println!("{}", score_table(&[("", &report), (", `--labels-of`", &restricted)]));
     println!("{}", report.all.per_topic(&taxonomy));
     println!("{}", probe_table(&probe, &fold_models, &taxonomy));
@@ -516,14 +518,7 @@ fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
     let mut best: Option<((f64, f64), Thresholds)> = None;
     for second_topic_ratio in [0.3, 0.4, 0.5, 0.6, 0.7, 1.0] {
         for label_threshold in [0.2, 0.3, 0.4, 0.5] {
-            let mut predictions = vec![None; rows.len()];
-            for (fold, data) in folds {
-                let data = ModelData { second_topic_ratio, label_threshold, ..data.clone() };
-                let model = Model::decode(&data.encode()).expect("own model decodes");
-                for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == *fold) {
-                    predictions[i] = Some(model.classify(&row.example.features));
-                }
-            }
+            let predictions = fold_predictions(rows, folds, second_topic_ratio, label_threshold, false);
             let scores = Scores::of(rows, &predictions);
             let key = (scores.all.macro_f1, scores.all.label_f1);
             if best.as_ref().is_none_or(|(best_key, _)| key > *best_key) {
@@ -539,25 +534,26 @@ fn choose_thresholds(rows: &[Row], folds: &[(u64, ModelData)]) -> Thresholds {
     chosen
 }
 
-/// The fold models' predictions with `chosen`'s thresholds, each model restricted to the
-/// topics its training rows are labelled with ([`Model::restrict`]): what
-/// `portrait topics --labels-of` scores on a set labelled like `dev.jsonl`.
-fn restricted_predictions(
+/// Each fold model's predictions for its held-out rows, with these thresholds. `restricted`:
+/// each model restricted to the topics its training rows are labelled with
+/// ([`Model::restrict`]), as `portrait topics --labels-of` scores a set labelled like
+/// `dev.jsonl`.
+fn fold_predictions(
     rows: &[Row],
     folds: &[(u64, ModelData)],
-    chosen: &Thresholds,
+    second_topic_ratio: f32,
+    label_threshold: f32,
+    restricted: bool,
 ) -> Vec<Option<Classification>> {
     let mut predictions = vec![None; rows.len()];
     for (fold, data) in folds {
-        let data = ModelData {
-            second_topic_ratio: chosen.second_topic_ratio,
-            label_threshold: chosen.label_threshold,
-            ..data.clone()
-        };
+        let data = ModelData { second_topic_ratio, label_threshold, ..data.clone() };
         let mut model = Model::decode(&data.encode()).expect("own model decodes");
-        let labels: BTreeSet<u16> =
-            rows.iter().filter(|r| r.fold != *fold).flat_map(|r| r.labels.iter().copied()).collect();
-        model.restrict(&labels).expect("the rows' labels are the taxonomy's topics");
+        if restricted {
+            let labels: BTreeSet<u16> =
+                rows.iter().filter(|r| r.fold != *fold).flat_map(|r| r.labels.iter().copied()).collect();
+            model.restrict(&labels).expect("the rows' labels are the taxonomy's topics");
+        }
         for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == *fold) {
             predictions[i] = Some(model.classify(&row.example.features));
         }
