@@ -103,6 +103,8 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   };
   const throughMiddleware = (index, payload, text, args) => {
     if (index === middleware.length) {
+      // A middleware may withhold its event as it would from Segment: then it is dropped.
+      if (withheld(payload.obj)) return;
       // A context JSON cannot write (a BigInt, a cycle) is read back as the module can.
       let changed = true;
       try {
@@ -171,15 +173,19 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     return invokeNow(name, all);
   };
   const invokeNow = (name, all) => {
-    const args = scheduleCallback(all);
+    const args = scheduleCallback(all, guard);
     switch (name) {
       case 'page': return capturing(pageArguments(args), (a) => sdk.page(a[0], a[1], a[2], options(a[3], a[2])));
       case 'screen': return capturing(pageArguments(args), (a) => sdk.screen(a[0], a[1], a[2], options(a[3])));
-      case 'track': return capturing([String(args[0] ?? ''), args[1], args[2]], (a) => sdk.track(a[0], a[1], options(a[2])));
+      case 'track': return capturing(trackArguments(args), (a) => sdk.track(a[0], a[1], options(a[2])));
       case 'identify': return capturing(partyArguments(args), (a) => sdk.identify(a[0], a[1], options(a[2])));
       case 'group': return capturing(partyArguments(args), (a) => sdk.group(a[0], a[1], options(a[2])));
       case 'alias': return capturing(aliasArguments(args), (a) => sdk.alias(a[0], a[1], options(a[2])));
-      case 'reset': return sdk.reset();
+      case 'reset': {
+        const answer = sdk.reset();
+        emit('reset');
+        return answer;
+      }
       case 'setAnonymousId': return sdk.setAnonymousId(args[0]);
       case 'setConsent': return sdk.setConsent(args[0]);
       case 'debug': return sdk.debug(Boolean(args[0]));
@@ -194,6 +200,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     return read;
   };
   const capturing = (resolved, work) => {
+    // A call's options are the last of its resolved arguments: options that keep the event
+    // from Segment keep it from Portrait, its stand-in (the callback still runs).
+    if (resolved && withheld(resolved[resolved.length - 1])) return;
     const outer = callArgs;
     callArgs = resolved;
     try {
@@ -426,6 +435,15 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       Object.getPrototypeOf(element).addEventListener.call(element, type, guard(() => portrait.track(of(event, element), of(properties, element))));
     }
   });
+  // analytics-next's plugins, destination middleware and deprecated `pageview(url)`: Portrait
+  // has no destinations or plugins, so the first three register nothing, and say so on
+  // 'error' rather than throw into the site's code.
+  for (const name of ['register', 'deregister', 'addDestinationMiddleware', 'addIntegrationMiddleware']) {
+    portrait[name] = chained(() => {
+      throw new Error(`${name}() is for analytics-next's destinations and plugins: Portrait has none, and ignores it`);
+    });
+  }
+  portrait.pageview = chained((url) => call('page', [{ path: url }]));
   portrait.trackLink = portrait.trackClick = trackOn('click');
   portrait.trackForm = portrait.trackSubmit = trackOn('submit');
   return portrait;
@@ -479,10 +497,10 @@ const facade = (obj) => Object.assign(Object.create(FACADE), { obj });
  * options object after them (`callOptions`) and then a callback: it runs 300 ms after
  * the SDK has the call, as there, time for the event to leave before, say, the callback
  * navigates (a hidden page sends its queue anyway). */
-function scheduleCallback(args) {
+function scheduleCallback(args, guard) {
   const at = args.findIndex((arg) => typeof arg === 'function');
   if (at < 0) return args;
-  setTimeout(args[at], CALLBACK_DELAY_MS);
+  setTimeout(guard(args[at]), CALLBACK_DELAY_MS);
   return args.slice(0, at);
 }
 
@@ -543,6 +561,20 @@ function callOptions(options, pageProperties) {
   const merged = { ...(isObject(context) ? context : {}), ...rest };
   if (fromPage && (merged.page === undefined || isObject(merged.page))) merged.page = { ...page, ...merged.page };
   return { context: merged, timestamp, messageId, anonymousId };
+}
+
+/** analytics.js: track(event, [properties], [options]); analytics-next also takes the event as
+ * an object, `track({event, properties}, [options])`. */
+function trackArguments([a, b, c]) {
+  return isObject(a) ? [String(a.event ?? ''), a.properties, b] : [String(a ?? ''), b, c];
+}
+
+/** Whether a call's options (or an event a middleware passes on) withhold it from Segment,
+ * `integrations: {'Segment.io': false}` as analytics-next reads it (`All: false` does not
+ * reach Segment there), or from Portrait by its own name, `{Portrait: false}`. */
+function withheld(options) {
+  const integrations = isObject(options) ? options.integrations : undefined;
+  return isObject(integrations) && (integrations['Segment.io'] === false || integrations.Portrait === false);
 }
 
 /** analytics.js: alias(userId, [previousId], [options]); an object second is the options. */

@@ -10,13 +10,10 @@
   if (!(p && p.push)) p = w.portrait = [];
   if (p.__stub) return;
   p.__stub = 1; // what a site's code can tell the stub by (the SDK has `__portrait`)
-  // (Arrow functions where no `this` or `arguments` is read: bytes. The snippet is ES2015,
-  // every browser since 2017; the SDK itself needs ES2020.)
-  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware'.split(' ').forEach((m) => {
-    p[m] = function () {
-      p.push([m, ...arguments]);
-      return p;
-    };
+  // (Arrow functions and rest parameters: bytes. The snippet is ES2015, every browser since
+  // 2017; the SDK itself needs ES2020.)
+  'load page screen track identify group alias reset ready on off once debug setConsent setAnonymousId trackLink trackForm trackClick trackSubmit addSourceMiddleware pageview register'.split(' ').forEach((m) => {
+    p[m] = (...a) => (p.push([m, ...a]), p);
   });
   p.consent = { set: p.setConsent }; // queued as `setConsent` (it reads no `this`)
   // The SDK's script (a dynamic one is async already); `failed` settles if it cannot load

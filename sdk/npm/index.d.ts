@@ -8,7 +8,8 @@ export type Properties = Record<string, any>;
  * and `screen` stay the browser's; anything else is added), and so does every key not named
  * here (`{app}` is `context.app`); `timestamp` (at most 30 days old) and `messageId` (at most
  * 255 bytes) are the event's; `anonymousId` is the visitor's from now on (`setAnonymousId`).
- * `integrations` and `userId` are ignored. */
+ * `userId` is ignored, and so is `integrations`, but for `{'Segment.io': false}` or
+ * `{Portrait: false}`: the call is not recorded (its callback still runs). */
 export interface CallOptions {
   context?: EventContext;
   timestamp?: Date | string | number;
@@ -156,7 +157,7 @@ export type SourceMiddleware = (args: {
   integrations: Record<string, unknown>;
 }) => void;
 
-export type EventName = 'page' | 'screen' | 'track' | 'identify' | 'group' | 'alias' | 'error' | 'ready' | 'interests';
+export type EventName = 'page' | 'screen' | 'track' | 'identify' | 'group' | 'alias' | 'reset' | 'error' | 'ready' | 'interests';
 
 /** A topic of the Topics API taxonomy v2 with a score (`name` and `path` once the model is loaded). */
 export interface Topic {
@@ -181,6 +182,16 @@ export interface Portrait {
   screen(name?: string, properties?: Properties | null | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
   screen(properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
   track(event: string, properties?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  /** analytics-next's event object. */
+  track(event: { event: string; properties?: Properties }, options?: CallOptions | Callback, callback?: Callback): Portrait;
+  /** analytics-next's deprecated `page({path: url})`. */
+  pageview(url: string): Portrait;
+  /** analytics-next's plugins and destination middleware: Portrait has no destinations, so
+   * these do nothing and report so on `on('error')`. */
+  register(...plugins: unknown[]): Portrait;
+  deregister(...plugins: unknown[]): Portrait;
+  addDestinationMiddleware(integration: string, ...middleware: unknown[]): Portrait;
+  addIntegrationMiddleware(middleware: unknown): Portrait;
   identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
   identify(traits: Properties, options?: CallOptions | Callback, callback?: Callback): Portrait;
   /** The stored group. */

@@ -3107,6 +3107,49 @@ describe("SDK: loading", () => {
     await context.close();
   });
 
+  test("analytics-next's other shapes: track({event}), pageview, on('reset'), integrations that withhold an event, plugins reported, a callback that throws", async () => {
+    const html = snippetPage({
+      collector: rig.collector.url,
+      options: { autocapture: false },
+      // Queued by the stub before portrait.js arrives.
+      before: `${recordErrors("message")} portrait.register({ name: "a plugin" }); portrait.pageview("/queued");`,
+    });
+    const { page, context, errors } = await open("/next-shapes", html);
+    const before = await anonymousId(page);
+    const seen = await page.evaluate(async () => {
+      const p = window.portrait;
+      p.addSourceMiddleware(({ payload, next }) => {
+        if (payload.obj.event === "Withheld By Middleware") payload.obj.integrations["Segment.io"] = false;
+        next(payload);
+      });
+      window.callbackRan = false;
+      p.track({ event: "Object Form", properties: { plan: "pro" } }, { context: { app: { build: 3 } } })
+        .track("Withheld", { a: 1 }, { integrations: { "Segment.io": false } }, () => (window.callbackRan = true))
+        .track("Withheld Too", {}, { integrations: { Portrait: false } })
+        .track("Withheld By Middleware")
+        .track("Kept", {}, { integrations: { All: false } })
+        .track("Callback Throws", {}, () => { throw new Error("a callback that throws"); });
+      const chains = p.addDestinationMiddleware("Google Analytics", () => {}) === p;
+      const delivered = await p.flush();
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the callbacks' 300 ms
+      let resets = 0;
+      p.on("reset", () => resets++);
+      p.reset();
+      return { chains, delivered, resets, callbackRan: window.callbackRan };
+    });
+    assert.deepEqual(seen, { chains: true, delivered: true, resets: 1, callbackRan: true });
+    const events = (await timeline(before, 4)).reverse();
+    assert.deepEqual(names(events), ["page", "Object Form", "Kept", "Callback Throws"], "the withheld calls were not recorded");
+    assert.equal(events[0].properties.path, "/queued", "pageview(url) is page({path: url})");
+    assert.deepEqual([events[1].properties, events[1].context.app], [{ plan: "pro" }, { build: 3 }], "the object's properties, then the options");
+    const messages = await reported(page);
+    for (const expected of [/^register\(\) is for analytics-next/, /^addDestinationMiddleware\(\) is for/, /^a callback that throws$/]) {
+      assert.ok(messages.some((m) => expected.test(m)), `${expected} among ${JSON.stringify(messages)}`);
+    }
+    assert.deepEqual(errors, [], "nothing thrown into the page");
+    await context.close();
+  });
+
   test("a callback into the module that fails (a timer run twice) is counted and reported, never thrown into the page", async () => {
     // A page whose timer wrapper (as zone.js-like libraries install) runs a callback twice:
     // the SDK's timer callbacks run once, so the second run fails inside the module's glue.
