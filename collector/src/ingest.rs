@@ -75,7 +75,10 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         let now = take_tokens(source, decoded.events.len())?;
         let plan = Plan::split(decoded, now, &source.workspace.identity);
-        deliver(plan, source, env, &geo(&req), now, 0).await
+        // Segment's server libraries send no `Origin`: the edge location is then the sending
+        // server's (a data centre), not the person's, and must not replace theirs.
+        let location = if origin.is_some() { geo(&req) } else { Geo::default() };
+        deliver(plan, source, env, &location, now, 0).await
     }
     .await;
     with_cors(result, origin.as_deref(), config, write_key.as_deref())

@@ -135,11 +135,57 @@ fn parse_object(body: &[u8]) -> Result<Map, Error> {
     if body.len() > MAX_BATCH_BYTES {
         return Err(Error::new("", ErrorKind::BodyTooLarge { size: body.len() as u64 }));
     }
-    match serde_json::from_slice::<Value>(body) {
+    // JavaScript's `JSON.stringify` writes half of a UTF-16 pair (a string cut inside an
+    // emoji) as `\ud83d`, which serde_json refuses; Segment's libraries never resend a 400,
+    // so the whole batch would be lost for one cut string. Such halves are read as U+FFFD.
+    let parsed =
+        serde_json::from_slice::<Value>(body).or_else(|error| match lone_surrogates_replaced(body) {
+            Some(mended) => serde_json::from_slice::<Value>(&mended).map_err(|_| error),
+            None => Err(error),
+        });
+    match parsed {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(wrong_type("", "object", &other)),
         Err(e) => Err(Error::new("", ErrorKind::Malformed(e.to_string()))),
     }
+}
+
+/// `body` with each `\uXXXX` escape of an unpaired UTF-16 surrogate inside a JSON string
+/// replaced by `\uFFFD` (as long: byte offsets stay), or `None` if it has none.
+fn lone_surrogates_replaced(body: &[u8]) -> Option<Vec<u8>> {
+    let escaped_unit = |at: usize| -> Option<u16> {
+        let digits = body.get(at..at + 6).filter(|e| e.starts_with(b"\\u"))?.get(2..)?;
+        let digits = std::str::from_utf8(digits).ok().filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut mended: Option<Vec<u8>> = None;
+    let mut in_string = false;
+    let mut at = 0;
+    while at < body.len() {
+        match body[at] {
+            b'"' => {
+                in_string = !in_string;
+                at += 1;
+            }
+            b'\\' if in_string => {
+                let paired = |unit: u16| {
+                    (0xD800..=0xDBFF).contains(&unit) && matches!(escaped_unit(at + 6), Some(0xDC00..=0xDFFF))
+                };
+                match escaped_unit(at) {
+                    Some(unit) if paired(unit) => at += 12,
+                    Some(0xD800..=0xDFFF) => {
+                        mended.get_or_insert_with(|| body.to_vec())[at..at + 6].copy_from_slice(b"\\uFFFD");
+                        at += 6;
+                    }
+                    Some(_) => at += 6,
+                    // Any other escape is two bytes (`\"` among them: it ends no string).
+                    None => at += 2,
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    mended
 }
 
 /// `arrival`: the body's arrival (see [`decode_batch`]) and the event's place in it.

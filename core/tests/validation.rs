@@ -1,5 +1,7 @@
 //! Every limit and every rejection, as data: input, expected code, expected message.
 
+use portrait_core::event::Call;
+use portrait_core::value::Value;
 use portrait_core::{ErrorKind, beacon, limits, segment};
 use serde_json::{Value as Json, json};
 
@@ -312,4 +314,28 @@ fn a_rejection_can_be_renumbered_for_the_batch_it_came_from() {
     let error = portrait_core::Error::new("properties.a", ErrorKind::TooDeep);
     let moved = portrait_core::Rejected::new(1, error).renumber(7);
     assert_eq!((moved.index, moved.error.path.as_str()), (7, "batch[7].properties.a"));
+}
+
+#[test]
+fn half_a_utf16_pair_is_read_as_a_replacement_character_not_a_malformed_batch() {
+    // As `JSON.stringify` writes a string cut inside an emoji: a lone high surrogate, a lone
+    // low one, a whole pair (kept), and an escaped backslash before `ud83d` (text, kept).
+    let body = br#"{"batch":[{"type":"track","event":"Cut \ud83d","anonymousId":"a1","messageId":"m1",
+        "properties":{"low":"\udc00!","pair":"\ud83d\ude00","text":"\\ud83d","end":"\ud83d"}}]}"#;
+    let decoded = segment::decode_batch(body, 0).unwrap();
+    assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+    let event = &decoded.events[0];
+    let Call::Track { event: name } = &event.call else { panic!("{:?}", event.call) };
+    assert_eq!(name, "Cut \u{FFFD}");
+    let text = |key: &str| match event.properties.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(
+        [text("low"), text("pair"), text("text"), text("end")],
+        ["\u{FFFD}!", "😀", "\\ud83d", "\u{FFFD}"]
+    );
+    // Still malformed for anything else wrong with it.
+    let broken = br#"{"batch":[{"type":"track","event":"Cut \ud83d"}"#;
+    assert_eq!(segment::decode_batch(broken, 0).unwrap_err().kind.code(), "malformed");
 }

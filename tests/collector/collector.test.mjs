@@ -108,6 +108,12 @@ describe("ingest → profile API", () => {
     assert.deepEqual(profile.counters, { $identify: 1, "Invoice Paid": 1, "Seat Added": 1, "Seat Removed": 1 });
     assert.equal(profile.traits.plan, "enterprise");
     assert.deepEqual(profile.devices, {}, "server-side events have no device");
+    assert.equal(profile.location, null, "nor the sending server's location (Miniflare's Berlin)");
+    // analytics.js in a browser, sending to the Segment endpoint: the person's location.
+    const browserUser = `browser-${uuid()}`;
+    const fromPage = await collector.segment("track", { userId: browserUser, event: "Seat Added", writeKey: WRITE_KEY }, { auth: false, origin: ORIGIN });
+    assert.equal(fromPage.status, 200, fromPage.text);
+    assert.equal((await collector.profile("user_id", browserUser)).json.location?.city, "Berlin");
   });
 
   test("a Segment batch compressed with gzip or deflate is read; another encoding, a broken stream or a bomb gets a typed error", async () => {
