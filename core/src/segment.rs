@@ -306,7 +306,8 @@ fn context_from_map(mut map: Map) -> Result<Context, Error> {
         },
         library: Library {
             name: string_field(&mut library, "name").map_err(|e| e.within("library"))?,
-            version: string_field(&mut library, "version").map_err(|e| e.within("library"))?,
+            // A version sent as a number (`2`, `1.5`) is the library's all the same.
+            version: text_field(&mut library, "version").map_err(|e| e.within("library"))?,
         },
         other: map,
     })
@@ -327,6 +328,17 @@ fn string_field(object: &mut Map, key: &str) -> Result<Option<String>, Error> {
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(key, "string", &other)),
     }
+}
+
+/// A string, or a number kept as its text.
+fn text_field(object: &mut Map, key: &str) -> Result<Option<String>, Error> {
+    let number = match object.get(key) {
+        Some(Value::Int(n)) => n.to_string(),
+        Some(Value::Float(x)) => x.to_string(),
+        _ => return string_field(object, key),
+    };
+    object.remove(key);
+    Ok(Some(number))
 }
 
 /// Ids may be sent as numbers (several Segment libraries allow it); they are kept as text.
@@ -370,12 +382,16 @@ fn number_field(object: &mut Map, key: &str) -> Result<Option<f64>, Error> {
     }
 }
 
+/// A whole number of pixels; `1920.0` (a computed width) is `1920`.
 fn dimension_field(object: &mut Map, key: &str) -> Result<Option<u32>, Error> {
+    let out_of_range =
+        || Error::new(key, ErrorKind::WrongType { expected: "non-negative integer", found: "number" });
     match take(object, key) {
         None => Ok(None),
-        Some(Value::Int(n)) => u32::try_from(n).map(Some).map_err(|_| {
-            Error::new(key, ErrorKind::WrongType { expected: "non-negative integer", found: "number" })
-        }),
+        Some(Value::Int(n)) => u32::try_from(n).map(Some).map_err(|_| out_of_range()),
+        Some(Value::Float(x)) if x.fract() == 0.0 => {
+            (0.0..=f64::from(u32::MAX)).contains(&x).then_some(x as u32).map(Some).ok_or_else(out_of_range)
+        }
         Some(other) => Err(wrong_type(key, "non-negative integer", &other)),
     }
 }

@@ -339,3 +339,25 @@ fn half_a_utf16_pair_is_read_as_a_replacement_character_not_a_malformed_batch() 
     let broken = br#"{"batch":[{"type":"track","event":"Cut \ud83d"}"#;
     assert_eq!(segment::decode_batch(broken, 0).unwrap_err().kind.code(), "malformed");
 }
+
+#[test]
+fn a_computed_screen_width_and_a_numeric_library_version_are_read_not_refused() {
+    let body = serde_json::to_vec(&json!({ "batch": [track(json!({ "context": {
+        "screen": { "width": 1920.0, "height": 1080 },
+        "library": { "name": "analytics-python", "version": 2 },
+    }}))]}))
+    .unwrap();
+    let decoded = segment::decode_batch(&body, 0).unwrap();
+    assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+    let context = &decoded.events[0].context;
+    assert_eq!((context.screen.width, context.screen.height), (Some(1920), Some(1080)));
+    assert_eq!(context.library.version.as_deref(), Some("2"));
+    for (width, expected) in
+        [(json!(1920.5), "wrong_type"), (json!(-1.0), "wrong_type"), (json!(1e12), "wrong_type")]
+    {
+        assert_eq!(
+            verdict(track(json!({ "context": { "screen": { "width": width } } }))).split(':').next(),
+            Some(expected)
+        );
+    }
+}
