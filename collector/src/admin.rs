@@ -12,8 +12,8 @@
 //!   `GET /v1/audiences/{name}/members?cursor=&limit=`: their members, paginated.
 //! - `GET    /v1/webhooks/{name}/deliveries?limit=`: a webhook's recent deliveries.
 //!
-//! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots), and
-//!   the events its SDKs had to drop from a full queue.
+//! - `GET    /v1/sources/{name}/stats`: what a source sent that was not profiled (bots, and
+//!   refused events by error code), and the events its SDKs had to drop from a full queue.
 //!
 //! `idType` is `anonymous_id`, `user_id`, `email`, a custom id type of the workspace, or
 //! `profile_id`. Only the admin key's own workspace is searched.
@@ -313,12 +313,17 @@ pub async fn source_stats(req: &Request, source: &str, env: &Env, config: &Confi
         }
     }
     let total = |name: &str| totals.get(name).copied().unwrap_or(0);
+    let rejected: BTreeMap<&str, i64> = totals
+        .iter()
+        .filter_map(|(name, n)| Some((name.strip_prefix(source_stats::REJECTED_PREFIX)?, *n)))
+        .collect();
     json_response(
         200,
         &json!({
             "source": source,
             "botEvents": total("bot_events"),
             "sdkDroppedEvents": total("sdk_dropped_events"),
+            "rejectedEvents": rejected,
         }),
     )
 }

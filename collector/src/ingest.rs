@@ -12,6 +12,8 @@
 //! is forwarded untouched after a `peek` at its identities; a batch of several people, or
 //! Segment JSON, is decoded here, split, time-corrected and re-encoded per person.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
@@ -30,7 +32,7 @@ use crate::http::{self, ApiError, ApiResult, Target, json_response};
 use crate::internal::{self, Applied, Apply, RejectedEvent};
 use crate::profile_object::PROFILE_LIMIT;
 use crate::settings;
-use crate::source_stats::{self, Counts};
+use crate::source_stats::{self, Counts, REJECTED_PREFIX};
 
 /// `POST /v1/b?k=<writeKey>`: the key is in the URL because `sendBeacon` cannot set headers.
 pub async fn beacon(mut req: Request, env: &Env, config: &Config, target: &Target) -> ApiResult {
@@ -343,6 +345,13 @@ async fn deliver(
     if total.bots > 0 {
         counts.push(("bot_events".to_owned(), i64::from(total.bots)));
     }
+    // By code: the answer's `rejected` list is read by no Segment library, so the source's
+    // stats are where a team finds the events it sends that are refused.
+    let mut rejected_by_code: BTreeMap<&str, i64> = BTreeMap::new();
+    for rejected in &total.rejected {
+        *rejected_by_code.entry(rejected.code.as_str()).or_default() += 1;
+    }
+    counts.extend(rejected_by_code.into_iter().map(|(code, n)| (format!("{REJECTED_PREFIX}{code}"), n)));
     add_counts(env, source, received_at, counts).await?;
     match total.rejected.first() {
         Some(first) if nothing_accepted => {

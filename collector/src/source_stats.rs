@@ -1,4 +1,5 @@
-//! `SourceStats`: counters kept per source for what is not profiled (today: bot events).
+//! `SourceStats`: counters kept per source for what is not profiled: bot events, events
+//! refused (by error code) and events the source's SDKs dropped from a full queue.
 //! Sharded (`{workspace}/stats/{source}/{0..8}`) so a crawler storm on one source does not
 //! funnel into one object; only requests that carried such events write here.
 
@@ -8,6 +9,9 @@ use worker::{Env, Result, SqlStorage, SqlStorageValue, State};
 use crate::internal::{self, Answer, Schema};
 
 pub const SHARDS: u64 = 8;
+
+/// The counters of refused events are named this and their error code (`rejected:too_old`).
+pub const REJECTED_PREFIX: &str = "rejected:";
 
 /// `add`: counter increments. `read`: all counters.
 #[derive(Default, Serialize, Deserialize)]

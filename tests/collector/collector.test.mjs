@@ -243,6 +243,23 @@ describe("ingest → profile API", () => {
     assert.equal(after.status, 200, after.text);
     assert.equal(after.json.botEvents, before.botEvents + 2);
   });
+
+  test("refused events are counted by code in the source's stats (Segment's libraries do not read the answer's list)", async () => {
+    const stats = async () => (await collector.request("/v1/sources/server/stats", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json.rejectedEvents;
+    const before = await stats();
+    const user = `refused-${uuid()}`;
+    const track = (extra) => ({ type: "track", userId: user, event: "Counted", messageId: uuid(), ...extra });
+    const sent = await collector.segment("batch", {
+      batch: [track(), track({ timestamp: "2025-01-01T00:00:00Z" }), track({ context: { page: { url: 7 } } }), track({ timestamp: "2025-01-02T00:00:00Z" })],
+    });
+    assert.deepEqual(sent.json.rejected.map((r) => r.code), ["too_old", "wrong_type", "too_old"], sent.text);
+    // Refused whole (every event refused): counted too.
+    const all = await collector.segment("batch", { batch: [track({ timestamp: "2025-01-03T00:00:00Z" })] });
+    assert.equal(all.status, 400, all.text);
+    const after = await stats();
+    const delta = (code) => (after[code] ?? 0) - (before[code] ?? 0);
+    assert.deepEqual([delta("too_old"), delta("wrong_type")], [3, 1], JSON.stringify(after));
+  });
 });
 
 describe("no event counted twice", () => {
