@@ -96,6 +96,16 @@ fn limits_at_their_boundaries() {
         ),
         ("the first valid millisecond", track(json!({ "timestamp": "2000-01-01T00:00:00Z" })), "ok".into()),
         (
+            "a device clock reset to 1970, with its sentAt: corrected, not refused",
+            track(json!({ "timestamp": "1970-01-01T00:00:10Z", "sentAt": "1970-01-01T00:00:15Z" })),
+            "ok".into(),
+        ),
+        (
+            "a sentAt before 2000 without a timestamp",
+            track(json!({ "sentAt": "1970-01-01T00:00:15Z" })),
+            "timestamp_out_of_range: batch[0].sentAt: timestamp outside 2000-01-01T00:00:00.000Z .. 2100-01-01T00:00:00.000Z".into(),
+        ),
+        (
             "properties of the wrong type",
             track(json!({ "properties": [] })),
             "wrong_type: batch[0].properties: expected object, found array".into(),
@@ -360,4 +370,14 @@ fn a_computed_screen_width_and_a_numeric_library_version_are_read_not_refused() 
             Some(expected)
         );
     }
+}
+
+#[test]
+fn a_clock_reset_to_1970_is_corrected_by_its_sent_at() {
+    let body = br#"{"batch":[{"type":"track","event":"Late Clock","anonymousId":"a1","messageId":"m1",
+        "timestamp":"1970-01-01T00:00:10Z","sentAt":"1970-01-01T00:00:15Z"}]}"#;
+    let mut event = segment::decode_batch(body, 0).unwrap().events.remove(0);
+    let received = portrait_core::Timestamp::parse_iso8601("2026-12-02T12:00:00Z").unwrap();
+    portrait_core::enrich::correct_time(&mut event, received).unwrap();
+    assert_eq!(event.timestamp.unwrap().to_string(), "2026-12-02T11:59:55.000Z");
 }
