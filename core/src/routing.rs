@@ -17,10 +17,12 @@ use crate::enrich::correct_time;
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
 use crate::identity::{IdentityRules, RoutingKey};
+use crate::limits::MAX_BATCH_BYTES;
 use crate::time::Timestamp;
 use crate::{Decoded, Rejected};
 
-/// One beacon per person, and the events refused on the way.
+/// One beacon per person (several for a share over the wire limit), and the events refused
+/// on the way.
 #[derive(Debug, PartialEq)]
 pub struct Plan {
     pub groups: Vec<Group>,
@@ -80,18 +82,32 @@ impl Plan {
             indices.push(index as u32);
             events.push(event);
         }
-        let groups = by_key
-            .into_iter()
-            .map(|(key, (indices, events))| Group {
-                key,
-                beacon: beacon::encode(&beacon::Batch { sent_at: None, dropped: 0, events }),
-                indices,
-            })
-            .collect();
+        let mut groups = Vec::new();
+        for (key, (indices, events)) in by_key {
+            push_within_limit(&mut groups, &key, indices, events);
+        }
         rejected.extend(decoded.rejected);
         rejected.sort_by_key(|r| r.index);
         Plan { groups, rejected }
     }
+}
+
+/// Adds a person's events as one beacon, or as several when one would be over the wire limit
+/// the profile object applies ([`MAX_BATCH_BYTES`]): an event may take more bytes as a beacon
+/// than it did as JSON (a float `0.5` is 9), so a person's share of a batch under the limit
+/// may be over it. Halved until each part fits (an event alone always does: ≤ 32 KB as JSON).
+fn push_within_limit(groups: &mut Vec<Group>, key: &RoutingKey, mut indices: Vec<u32>, events: Vec<Event>) {
+    let batch = beacon::Batch { sent_at: None, dropped: 0, events };
+    let encoded = beacon::encode(&batch);
+    let mut events = batch.events;
+    if encoded.len() <= MAX_BATCH_BYTES || events.len() < 2 {
+        groups.push(Group { key: key.clone(), beacon: encoded, indices });
+        return;
+    }
+    let half = events.len() / 2;
+    let (later_events, later_indices) = (events.split_off(half), indices.split_off(half));
+    push_within_limit(groups, key, indices, events);
+    push_within_limit(groups, key, later_indices, later_events);
 }
 
 #[cfg(test)]
@@ -116,6 +132,32 @@ mod tests {
             &IdentityRules::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_persons_share_over_the_wire_limit_as_a_beacon_goes_as_several() {
+        let now = 1_795_892_646_000;
+        // 20 events of 4,000 floats: ~36 KB each as a beacon (9 bytes a float), ~720 KB in all.
+        let floats = crate::value::Value::Array(vec![crate::value::Value::Float(0.5); 4_000]);
+        let events: Vec<Event> = (0..20)
+            .map(|i| {
+                let mut event = event(&i.to_string(), Some("a"), None, now);
+                event.properties.insert("scores".into(), floats.clone());
+                event
+            })
+            .collect();
+        let plan =
+            Plan::split(Decoded { events, ..Decoded::default() }, Timestamp(now), &IdentityRules::default());
+        assert!(plan.groups.len() > 1, "{} beacons", plan.groups.len());
+        let mut indices: Vec<u32> = Vec::new();
+        for group in &plan.groups {
+            assert_eq!(group.key, RoutingKey::Anonymous("a".into()));
+            assert!(group.beacon.len() <= MAX_BATCH_BYTES, "{} bytes", group.beacon.len());
+            let decoded = beacon::decode(&group.beacon).unwrap();
+            assert_eq!(decoded.events.len(), group.indices.len());
+            indices.extend(&group.indices);
+        }
+        assert_eq!(indices, (0..20).collect::<Vec<u32>>(), "every event once, in order");
     }
 
     #[test]
