@@ -478,11 +478,21 @@ export function sharedPortrait(make) {
  * them — track (event, properties, options), page and screen (category, name, properties, options),
  * identify (userId, traits, options) and group (groupId, traits, options) with the event's id
  * and merged traits, alias (userId,
- * previousId, options) — then `{messageId}`. An event the SDK captured on its own (a page
- * view, a click) gives its event name alone. */
+ * previousId, options) — then `{messageId}`. As analytics-next passes them, the properties are
+ * an object (`{}` when the call gave none) and a view's category and name `null` when not
+ * given. An event the SDK captured on its own (a page view, a click) gives its event name
+ * alone (and `{}`). */
 function listenerArguments(name, callArgs, detail) {
   const args = callArgs ?? (name === 'track' ? [detail.event] : []);
-  return [...Array.from({ length: name === 'page' || name === 'screen' ? 4 : 3 }, (_, i) => args[i]), detail];
+  const view = name === 'page' || name === 'screen';
+  const given = Array.from({ length: view ? 4 : 3 }, (_, i) => args[i]);
+  if (name === 'track') given[1] ??= {};
+  if (view) {
+    given[0] ??= null;
+    given[1] ??= null;
+    given[2] ??= {};
+  }
+  return [...given, detail];
 }
 
 /** analytics.js's Facade readers of an event for the middleware (`payload.type()`, …), shared

@@ -2475,7 +2475,7 @@ describe("SDK: source middleware", () => {
     assert.equal(named("Later").context.page.path, "/mw", "passed on after the navigation, with the context it was captured with");
     // Listeners get each call's arguments, an event the middleware passed on late included.
     const heard = await page.evaluate(() => window.heard);
-    assert.deepEqual(heard.filter(([event]) => ["Early", "Later"].includes(event)), [["Early", { email: "ada@example.com", plan: "pro" }], ["Later", null]]);
+    assert.deepEqual(heard.filter(([event]) => ["Early", "Later"].includes(event)), [["Early", { email: "ada@example.com", plan: "pro" }], ["Later", {}]]);
     // The view of /mw is timed when it began (first), with the context it was captured with.
     assert.deepEqual([events[0].properties.path, events[0].context.page.path, events[0].properties.edited], ["/mw", "/mw", true]);
     assert.equal(events.at(-1).properties.path, "/mw/next");
@@ -3061,6 +3061,7 @@ describe("SDK: loading", () => {
       window.portrait.track("Not Heard");
       window.portrait.identify("user-5", { role: "cto" });
       window.portrait.page("Docs", "Setup", { section: 2 });
+      window.portrait.page();
       let readyAfter = 0;
       window.portrait.ready(() => readyAfter++);
       window.portrait.group("acme", { name: "Acme" });
@@ -3085,7 +3086,7 @@ describe("SDK: loading", () => {
     assert.deepEqual([seen.chainedToApi, seen.removed], [true, 0], "on/once/off chain; off() removed the once() listener and every alias listener");
     assert.deepEqual(seen.identified, [["user-5", { role: "cto" }, "string"], ["user-5", { role: "cto", seats: 3 }, "string"]], "the event's user id and merged traits, as analytics.js passes them");
     assert.deepEqual(seen.group, { groupId: "acme", traits: { name: "Acme", plan: "pro" } }, "group() reads the stored group");
-    assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }]]);
+    assert.deepEqual(seen.pages, [["Docs", "Setup", { section: 2 }], [null, null, {}]], "as analytics-next passes them: null names, an object of properties");
     assert.equal(await page.evaluate(() => window.readyBefore), 1, "a ready callback given before load runs once");
     assert.equal(seen.readyAfter, 1, "after load, at once");
     // Both refusals give the same message: one line means debug(false) silenced the second.
