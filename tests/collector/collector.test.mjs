@@ -116,6 +116,19 @@ describe("ingest → profile API", () => {
     assert.equal((await collector.profile("user_id", browserUser)).json.location?.city, "Berlin");
   });
 
+  test("a person's batch under the limit as JSON but over it re-encoded (floats) is applied whole", async () => {
+    const user = `floats-${uuid()}`;
+    // 15 events of 6,000 floats: ~450 KB of JSON, ~810 KB as beacons (a float takes 9 bytes).
+    const scores = Array.from({ length: 6000 }, (_, i) => [0.5, 0.25, 0.75, 0.125][i % 4]);
+    const batch = Array.from({ length: 15 }, (_, i) => ({ type: "track", userId: user, event: "Scored", messageId: `${user}-${i}`, properties: { scores } }));
+    const body = JSON.stringify({ batch });
+    assert.ok(body.length < 500 * 1024 && body.length > 400 * 1024, `${body.length} bytes`);
+    const sent = await collector.segment("batch", body);
+    assert.deepEqual([sent.status, sent.json?.accepted, sent.json?.rejected], [200, 15, []], sent.text.slice(0, 300));
+    const { json: profile } = await collector.profile("user_id", user);
+    assert.deepEqual(profile.counters, { Scored: 15 });
+  });
+
   test("a Segment batch compressed with gzip or deflate is read; another encoding, a broken stream or a bomb gets a typed error", async () => {
     const send = (body, encoding) =>
       collector.request("/v1/batch", {
