@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use futures_util::future::join_all;
 use portrait_core::config::{Config, SourceRef};
-use portrait_core::enrich::Geo;
+use portrait_core::enrich::{Geo, location_is_the_persons};
 use portrait_core::identity::RoutingKey;
 use portrait_core::limits::MAX_BATCH_BYTES;
 use portrait_core::routing::Plan;
@@ -76,10 +76,11 @@ pub async fn segment(mut req: Request, env: &Env, config: &Config, call: Option<
         }
         let source = authenticate(config, write_key.as_deref(), origin.as_deref())?;
         let now = take_tokens(source, decoded.events.len())?;
+        let location = match location_is_the_persons(origin.is_some(), &decoded.events) {
+            true => geo(&req),
+            false => Geo::default(),
+        };
         let plan = Plan::split(decoded, now, &source.workspace.identity);
-        // Segment's server libraries send no `Origin`: the edge location is then the sending
-        // server's (a data centre), not the person's, and must not replace theirs.
-        let location = if origin.is_some() { geo(&req) } else { Geo::default() };
         deliver(plan, source, env, &location, now, 0).await
     }
     .await;

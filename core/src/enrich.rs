@@ -33,6 +33,16 @@ pub fn correct_time(event: &mut Event, received_at: Timestamp) -> Result<(), Err
     Ok(())
 }
 
+/// Whether a request's edge location is the person's: it is when a browser sent it (it has an
+/// `Origin`) or an app on their device (Segment's mobile libraries put `device` and `os` in
+/// every event's context). A server's request (Segment's server libraries send neither) comes
+/// from a data centre, whose location would replace the person's.
+pub fn location_is_the_persons(has_origin: bool, events: &[Event]) -> bool {
+    let from_a_device =
+        |event: &Event| ["device", "os"].iter().any(|key| event.context.other.contains_key(*key));
+    has_origin || events.iter().any(from_a_device)
+}
+
 /// Where the request came from, as the edge saw it. Never includes the IP address itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

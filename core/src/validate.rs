@@ -34,11 +34,12 @@ pub(crate) fn validate_measured(event: &Event, json_len: impl FnOnce(&Event) -> 
         Call::Group { group_id } => check_required_id("groupId", group_id)?,
         Call::Alias { previous_id } => check_required_id("previousId", previous_id)?,
     }
-    // A `sentAt` outside the plausible years says the sender's clock is off (a device reset
-    // to 1970): its timestamp is then dated by the correction for that clock
-    // (`enrich::correct_time`, which refuses a result too old), not refused here. Otherwise
-    // each must be a plausible time.
-    let clock_off = event.timestamp.is_some() && check_time("sentAt", event.sent_at).is_err();
+    // A timestamp and a `sentAt` both outside the plausible years say the sender's clock is
+    // off (a device reset to 1970): the timestamp is then dated by the correction for that
+    // clock (`enrich::correct_time`, which refuses a result too old), not refused here.
+    // Otherwise each must be a plausible time.
+    let clock_off =
+        check_time("timestamp", event.timestamp).is_err() && check_time("sentAt", event.sent_at).is_err();
     if !clock_off {
         check_time("timestamp", event.timestamp)?;
         check_time("sentAt", event.sent_at)?;

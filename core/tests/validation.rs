@@ -101,6 +101,11 @@ fn limits_at_their_boundaries() {
             "ok".into(),
         ),
         (
+            "a plausible timestamp with a sentAt in 1970: one of them is wrong",
+            track(json!({ "timestamp": "2026-11-20T10:00:00Z", "sentAt": "1970-01-01T00:00:15Z" })),
+            "timestamp_out_of_range: batch[0].sentAt: timestamp outside 2000-01-01T00:00:00.000Z .. 2100-01-01T00:00:00.000Z".into(),
+        ),
+        (
             "a sentAt before 2000 without a timestamp",
             track(json!({ "sentAt": "1970-01-01T00:00:15Z" })),
             "timestamp_out_of_range: batch[0].sentAt: timestamp outside 2000-01-01T00:00:00.000Z .. 2100-01-01T00:00:00.000Z".into(),

@@ -436,12 +436,17 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     }
   });
   // analytics-next's plugins, destination middleware and deprecated `pageview(url)`: Portrait
-  // has no destinations or plugins, so the first three register nothing, and say so on
-  // 'error' rather than throw into the site's code.
+  // has no destinations or plugins, so these register nothing, and say so on 'error' rather
+  // than throw into the site's code. Theirs are async: the answer is a settled Promise that
+  // carries the API's calls too, as `ready()`'s.
   for (const name of ['register', 'deregister', 'addDestinationMiddleware', 'addIntegrationMiddleware']) {
-    portrait[name] = chained(() => {
+    const ignored = chained(() => {
       throw new Error(`${name}() is for analytics-next's destinations and plugins: Portrait has none, and ignores it`);
     });
+    portrait[name] = (...args) => {
+      ignored(...args);
+      return Object.assign(Promise.resolve(), portrait);
+    };
   }
   portrait.pageview = chained((url) => call('page', [{ path: url }]));
   portrait.trackLink = portrait.trackClick = trackOn('click');
@@ -576,7 +581,7 @@ function callOptions(options, pageProperties) {
 /** analytics.js: track(event, [properties], [options]); analytics-next also takes the event as
  * an object, `track({event, properties}, [options])`. */
 function trackArguments([a, b, c]) {
-  return isObject(a) ? [String(a.event ?? ''), a.properties, b] : [String(a ?? ''), b, c];
+  return isObject(a) && !Array.isArray(a) ? [String(a.event ?? ''), a.properties, b] : [String(a ?? ''), b, c];
 }
 
 /** Whether a call's options (or an event a middleware passes on) withhold it from Segment,

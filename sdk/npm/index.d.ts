@@ -187,11 +187,11 @@ export interface Portrait {
   /** analytics-next's deprecated `page({path: url})`. */
   pageview(url: string): Portrait;
   /** analytics-next's plugins and destination middleware: Portrait has no destinations, so
-   * these do nothing and report so on `on('error')`. */
-  register(...plugins: unknown[]): Portrait;
-  deregister(...plugins: unknown[]): Portrait;
-  addDestinationMiddleware(integration: string, ...middleware: unknown[]): Portrait;
-  addIntegrationMiddleware(middleware: unknown): Portrait;
+   * these do nothing and report so on `on('error')`; settled at once, they chain. */
+  register(...plugins: unknown[]): Promise<void> & Portrait;
+  deregister(...plugins: unknown[]): Promise<void> & Portrait;
+  addDestinationMiddleware(integration: string, ...middleware: unknown[]): Promise<void> & Portrait;
+  addIntegrationMiddleware(middleware: unknown): Promise<void> & Portrait;
   identify(userId?: string | null, traits?: Properties | Callback, options?: CallOptions | Callback, callback?: Callback): Portrait;
   identify(traits: Properties, options?: CallOptions | Callback, callback?: Callback): Portrait;
   /** The stored group. */

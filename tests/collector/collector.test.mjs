@@ -114,6 +114,13 @@ describe("ingest → profile API", () => {
     const fromPage = await collector.segment("track", { userId: browserUser, event: "Seat Added", writeKey: WRITE_KEY }, { auth: false, origin: ORIGIN });
     assert.equal(fromPage.status, 200, fromPage.text);
     assert.equal((await collector.profile("user_id", browserUser)).json.location?.city, "Berlin");
+    // Segment's mobile libraries send from the person's phone, without Origin, with `device` and `os`.
+    const phoneUser = `phone-${uuid()}`;
+    const fromPhone = await collector.segment("track", {
+      userId: phoneUser, event: "App Opened", context: { device: { type: "android" }, os: { name: "Android", version: "15" }, library: { name: "analytics-kotlin" } },
+    });
+    assert.equal(fromPhone.status, 200, fromPhone.text);
+    assert.equal((await collector.profile("user_id", phoneUser)).json.location?.city, "Berlin");
   });
 
   test("a person's batch under the limit as JSON but over it re-encoded (floats) is applied whole", async () => {

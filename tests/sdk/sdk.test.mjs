@@ -3130,7 +3130,9 @@ describe("SDK: loading", () => {
         .track("Withheld By Middleware")
         .track("Kept", {}, { integrations: { All: false } })
         .track("Callback Throws", {}, () => { throw new Error("a callback that throws"); });
-      const chains = p.addDestinationMiddleware("Google Analytics", () => {}) === p;
+      const answer = p.addDestinationMiddleware("Google Analytics", () => {});
+      const chains = typeof answer.then === "function" && answer.track === p.track && (await answer) === undefined;
+      p.track(["Named By An Array"]);
       const delivered = await p.flush();
       await new Promise((resolve) => setTimeout(resolve, 500)); // the callbacks' 300 ms
       let resets = 0;
@@ -3139,8 +3141,8 @@ describe("SDK: loading", () => {
       return { chains, delivered, resets, callbackRan: window.callbackRan };
     });
     assert.deepEqual(seen, { chains: true, delivered: true, resets: 1, callbackRan: true });
-    const events = (await timeline(before, 4)).reverse();
-    assert.deepEqual(names(events), ["page", "Object Form", "Kept", "Callback Throws"], "the withheld calls were not recorded");
+    const events = (await timeline(before, 5)).reverse();
+    assert.deepEqual(names(events), ["page", "Object Form", "Kept", "Callback Throws", "Named By An Array"], "the withheld calls were not recorded");
     assert.equal(events[0].properties.path, "/queued", "pageview(url) is page({path: url})");
     assert.deepEqual([events[1].properties, events[1].context.app], [{ plan: "pro" }, { build: 3 }], "the object's properties, then the options");
     const messages = await reported(page);
