@@ -152,6 +152,9 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
       report(error);
     }
   };
+  // An async answer (analytics-next's are Promises) that carries the API's calls too, so that
+  // it chains as the other calls do.
+  const carryingApi = (promise) => Object.assign(promise, portrait);
   // A call that answers the API, so that calls chain (`portrait.track(…).track(…)`), as the
   // snippet's stub and analytics.js's do.
   const chained = (work) => {
@@ -343,14 +346,14 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
     // analytics-next's: a Promise, settled once the callback (if any) has run. It carries the
     // API's calls too, so that `ready(cb).track(…)` chains as on the snippet's stub. Where no
     // SDK will come (it failed to load, or on a server) it never settles and keeps nothing.
-    ready: guard((callback) => Object.assign(new Promise((resolve) => {
+    ready: guard((callback) => carryingApi(new Promise((resolve) => {
       const run = () => {
         if (typeof callback === 'function') guard(callback)();
         resolve();
       };
       if (sdk) run();
       else if (!failed) readyCallbacks.push(run);
-    }), portrait)),
+    }))),
     user: read(() => sdk.user(), () => ({ anonymousId: null, userId: null, traits: {} })),
     // `group()` reads the stored group, `{groupId, traits}` (analytics.js answers a Group with
     // `id()` and `traits()`: like `user()`, a plain object here).
@@ -440,13 +443,10 @@ export function createPortrait(loadSdk, defaultEndpoint, prefetchedSettings, loa
   // than throw into the site's code. Theirs are async: the answer is a settled Promise that
   // carries the API's calls too, as `ready()`'s.
   for (const name of ['register', 'deregister', 'addDestinationMiddleware', 'addIntegrationMiddleware']) {
-    const ignored = chained(() => {
+    const ignored = guard(() => {
       throw new Error(`${name}() is for analytics-next's destinations and plugins: Portrait has none, and ignores it`);
     });
-    portrait[name] = (...args) => {
-      ignored(...args);
-      return Object.assign(Promise.resolve(), portrait);
-    };
+    portrait[name] = () => carryingApi(Promise.resolve(ignored()));
   }
   portrait.pageview = chained((url) => call('page', [{ path: url }]));
   portrait.trackLink = portrait.trackClick = trackOn('click');
