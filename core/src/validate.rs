@@ -34,15 +34,15 @@ pub(crate) fn validate_measured(event: &Event, json_len: impl FnOnce(&Event) -> 
         Call::Group { group_id } => check_required_id("groupId", group_id)?,
         Call::Alias { previous_id } => check_required_id("previousId", previous_id)?,
     }
-    // A timestamp and a `sentAt` both outside the plausible years say the sender's clock is
-    // off (a device reset to 1970): the timestamp is then dated by the correction for that
-    // clock (`enrich::correct_time`, which refuses a result too old), not refused here.
-    // Otherwise each must be a plausible time.
-    let clock_off =
-        check_time("timestamp", event.timestamp).is_err() && check_time("sentAt", event.sent_at).is_err();
-    if !clock_off {
-        check_time("timestamp", event.timestamp)?;
-        check_time("sentAt", event.sent_at)?;
+    match (check_time("timestamp", event.timestamp), check_time("sentAt", event.sent_at)) {
+        // Both outside the plausible years: the sender's clock is off (a device reset to
+        // 1970), and the timestamp is dated by the correction for that clock
+        // (`enrich::correct_time`, which refuses a result too old), not refused here.
+        (Err(_), Err(_)) => {}
+        (timestamp, sent_at) => {
+            timestamp?;
+            sent_at?;
+        }
     }
     check_time("receivedAt", event.received_at)?;
     check_context(&event.context).map_err(|e| e.within("context"))?;

@@ -570,15 +570,15 @@ fn nested_predictions(
     let mut predictions = vec![None; rows.len()];
     for (i, (fold, _)) in folds.iter().enumerate() {
         let chosen = best_thresholds(rows, grid, &|row| row.fold != *fold);
-        let own = fold_predictions(
-            rows,
-            &folds[i..=i],
-            chosen.second_topic_ratio,
-            chosen.label_threshold,
-            restricted,
-        );
-        for (slot, prediction) in predictions.iter_mut().zip(own) {
-            if prediction.is_some() {
+        // The grid holds the unrestricted predictions already.
+        let own = match restricted {
+            true => {
+                fold_predictions(rows, &folds[i..=i], chosen.second_topic_ratio, chosen.label_threshold, true)
+            }
+            false => chosen.predictions.clone(),
+        };
+        for ((slot, prediction), row) in predictions.iter_mut().zip(own).zip(rows) {
+            if row.fold == *fold {
                 *slot = prediction;
             }
         }
